@@ -1,0 +1,20 @@
+//! Code every Petrel process shares.
+//!
+//! - [`ids`]: newtypes for tables, partitions, ballots, decrees and node addresses.
+//! - [`hash`]: the key-to-partition hash (fixed forever once data exists).
+//! - [`partition`]: partition configurations and the versioned table map.
+//! - [`reply`]: the typed Redis reply value servers send and proxies encode.
+//! - [`msg`]: every RPC body, as hand-derived protobuf messages.
+//! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
+//! - [`config`]: TOML config loading with errors that name the bad key.
+//! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
+
+pub mod config;
+pub mod hash;
+pub mod ids;
+pub mod msg;
+pub mod partition;
+pub mod reply;
+pub mod rpc;
+pub mod telemetry;
+pub mod time;

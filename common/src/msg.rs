@@ -1,0 +1,424 @@
+//! Every RPC body, as protobuf messages derived by hand (no `.proto`, no protoc).
+//!
+//! Protobuf's tag rules are what let two adjacent versions talk during a
+//! rolling upgrade: add fields with new tags, never reuse or retype a tag.
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::ids::{Ballot, Gpid, NodeAddr, PartitionId, TableId};
+use crate::partition::{PartitionConfig, TableMap};
+use crate::reply::Reply;
+
+/// Method numbers, carried in every frame header.
+pub mod method {
+    /// server -> meta: register / renew lease, get assignments.
+    pub const BEACON: u16 = 1;
+    /// proxy or CLI -> meta: one table's partition map.
+    pub const QUERY_TABLE: u16 = 2;
+    pub const CREATE_TABLE: u16 = 3;
+    pub const DROP_TABLE: u16 = 4;
+    pub const LIST_TABLES: u16 = 5;
+    pub const LIST_NODES: u16 = 6;
+    /// proxy -> server: run one Redis command against one partition.
+    pub const EXECUTE: u16 = 100;
+    /// CLI -> server: the state of each replica it hosts.
+    pub const REPLICA_STATUS: u16 = 101;
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct PartitionConfigMsg {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+    /// Empty when the partition has no primary.
+    #[prost(string, tag = "4")]
+    pub primary: String,
+    #[prost(string, repeated, tag = "5")]
+    pub secondaries: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct TableMapMsg {
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    #[prost(string, tag = "2")]
+    pub name: String,
+    #[prost(uint32, tag = "3")]
+    pub partition_count: u32,
+    #[prost(uint32, tag = "4")]
+    pub replica_count: u32,
+    #[prost(uint64, tag = "5")]
+    pub version: u64,
+    #[prost(message, repeated, tag = "6")]
+    pub partitions: Vec<PartitionConfigMsg>,
+}
+
+/// What a server reports about one replica it hosts.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaInfoMsg {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+    #[prost(uint64, tag = "4")]
+    pub last_committed_decree: u64,
+    /// "primary", "secondary", "learner", "inactive".
+    #[prost(string, tag = "5")]
+    pub role: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct BeaconRequest {
+    /// The address the server serves RPC on; its identity.
+    #[prost(string, tag = "1")]
+    pub node: String,
+    #[prost(message, repeated, tag = "2")]
+    pub replicas: Vec<ReplicaInfoMsg>,
+}
+
+/// One replica a server must host, with the table facts it needs to check keys.
+#[derive(Clone, PartialEq, Message)]
+pub struct AssignmentMsg {
+    #[prost(string, tag = "1")]
+    pub table_name: String,
+    #[prost(uint32, tag = "2")]
+    pub partition_count: u32,
+    #[prost(message, optional, tag = "3")]
+    pub config: Option<PartitionConfigMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct BeaconResponse {
+    /// How long the server may act on this answer without another one.
+    #[prost(uint64, tag = "1")]
+    pub lease_ms: u64,
+    /// Every replica this server should host; anything else it must close.
+    #[prost(message, repeated, tag = "2")]
+    pub assignments: Vec<AssignmentMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct QueryTableRequest {
+    #[prost(string, tag = "1")]
+    pub name: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct QueryTableResponse {
+    /// Absent when no table has that name.
+    #[prost(message, optional, tag = "1")]
+    pub table: Option<TableMapMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CreateTableRequest {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(uint32, tag = "2")]
+    pub partition_count: u32,
+    #[prost(uint32, tag = "3")]
+    pub replica_count: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CreateTableResponse {
+    #[prost(message, optional, tag = "1")]
+    pub table: Option<TableMapMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct DropTableRequest {
+    #[prost(string, tag = "1")]
+    pub name: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct DropTableResponse {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ListTablesRequest {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ListTablesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub tables: Vec<TableMapMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ListNodesRequest {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct NodeInfoMsg {
+    #[prost(string, tag = "1")]
+    pub addr: String,
+    #[prost(bool, tag = "2")]
+    pub alive: bool,
+    /// Milliseconds since meta last heard a beacon from it.
+    #[prost(uint64, tag = "3")]
+    pub last_beacon_ms_ago: u64,
+    #[prost(uint32, tag = "4")]
+    pub primary_count: u32,
+    #[prost(uint32, tag = "5")]
+    pub replica_count: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ListNodesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub nodes: Vec<NodeInfoMsg>,
+}
+
+/// Outcome codes of an [`ExecuteResponse`].
+pub mod exec_code {
+    /// Executed; `reply` holds the answer.
+    pub const OK: i32 = 0;
+    /// This server is not the partition's primary; `ballot`/`primary` say what it knows.
+    /// The command was not executed, so the caller may retry it elsewhere.
+    pub const NOT_PRIMARY: i32 = 1;
+    /// This server does not host the partition (yet). Not executed.
+    pub const NO_REPLICA: i32 = 2;
+    /// The request's ballot or partition count is stale. Not executed.
+    pub const STALE_MAP: i32 = 3;
+    /// The replica cannot serve right now (opening, lease lost). Not executed.
+    pub const UNAVAILABLE: i32 = 4;
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ExecuteRequest {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    /// The ballot of the proxy's cached configuration.
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+    /// The command name and its arguments, as the client sent them.
+    #[prost(bytes = "bytes", repeated, tag = "4")]
+    pub args: Vec<Bytes>,
+    /// The partition count the proxy routed with; the server checks it.
+    #[prost(uint32, tag = "5")]
+    pub partition_count: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ExecuteResponse {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(message, optional, tag = "2")]
+    pub reply: Option<ReplyMsg>,
+    /// The server's current ballot for the partition (when known).
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+    /// The primary as the server knows it; empty when unknown.
+    #[prost(string, tag = "4")]
+    pub primary: String,
+    /// Human-readable reason for a non-OK code.
+    #[prost(string, tag = "5")]
+    pub reason: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaStatusRequest {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaStatusResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub replicas: Vec<ReplicaInfoMsg>,
+}
+
+/// Wire form of [`Reply`].
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplyMsg {
+    #[prost(int32, tag = "1")]
+    pub kind: i32,
+    #[prost(int64, tag = "2")]
+    pub int: i64,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub data: Bytes,
+    #[prost(double, tag = "4")]
+    pub double: f64,
+    /// Elements; for maps, keys and values alternate.
+    #[prost(message, repeated, tag = "5")]
+    pub elems: Vec<ReplyMsg>,
+}
+
+mod reply_kind {
+    pub const STATUS: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const BULK: i32 = 3;
+    pub const NIL: i32 = 4;
+    pub const ARRAY: i32 = 5;
+    pub const NIL_ARRAY: i32 = 6;
+    pub const DOUBLE: i32 = 7;
+    pub const MAP: i32 = 8;
+    pub const SET: i32 = 9;
+    pub const VERBATIM: i32 = 10;
+}
+
+impl From<&Reply> for ReplyMsg {
+    fn from(r: &Reply) -> Self {
+        use reply_kind::*;
+        let mut m = ReplyMsg {
+            kind: 0,
+            int: 0,
+            data: Bytes::new(),
+            double: 0.0,
+            elems: Vec::new(),
+        };
+        match r {
+            Reply::Status(s) => {
+                m.kind = STATUS;
+                m.data = Bytes::copy_from_slice(s.as_bytes());
+            }
+            Reply::Error(s) => {
+                m.kind = ERROR;
+                m.data = Bytes::copy_from_slice(s.as_bytes());
+            }
+            Reply::Int(i) => {
+                m.kind = INT;
+                m.int = *i;
+            }
+            Reply::Bulk(b) => {
+                m.kind = BULK;
+                m.data = b.clone();
+            }
+            Reply::Nil => m.kind = NIL,
+            Reply::Array(v) => {
+                m.kind = ARRAY;
+                m.elems = v.iter().map(ReplyMsg::from).collect();
+            }
+            Reply::NilArray => m.kind = NIL_ARRAY,
+            Reply::Double(d) => {
+                m.kind = DOUBLE;
+                m.double = *d;
+            }
+            Reply::Map(pairs) => {
+                m.kind = MAP;
+                for (k, v) in pairs {
+                    m.elems.push(ReplyMsg::from(k));
+                    m.elems.push(ReplyMsg::from(v));
+                }
+            }
+            Reply::Set(v) => {
+                m.kind = SET;
+                m.elems = v.iter().map(ReplyMsg::from).collect();
+            }
+            Reply::Verbatim(b) => {
+                m.kind = VERBATIM;
+                m.data = b.clone();
+            }
+        }
+        m
+    }
+}
+
+impl From<ReplyMsg> for Reply {
+    fn from(m: ReplyMsg) -> Self {
+        use reply_kind::*;
+        let text = |d: Bytes| String::from_utf8_lossy(&d).into_owned();
+        match m.kind {
+            STATUS => Reply::Status(text(m.data)),
+            ERROR => Reply::Error(text(m.data)),
+            INT => Reply::Int(m.int),
+            BULK => Reply::Bulk(m.data),
+            NIL => Reply::Nil,
+            ARRAY => Reply::Array(m.elems.into_iter().map(Reply::from).collect()),
+            NIL_ARRAY => Reply::NilArray,
+            DOUBLE => Reply::Double(m.double),
+            MAP => {
+                let mut it = m.elems.into_iter().map(Reply::from);
+                let mut pairs = Vec::new();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                Reply::Map(pairs)
+            }
+            SET => Reply::Set(m.elems.into_iter().map(Reply::from).collect()),
+            VERBATIM => Reply::Verbatim(m.data),
+            other => Reply::Error(format!("ERR unknown reply kind {other} from server")),
+        }
+    }
+}
+
+impl From<&PartitionConfig> for PartitionConfigMsg {
+    fn from(c: &PartitionConfig) -> Self {
+        PartitionConfigMsg {
+            table_id: c.gpid.table.0,
+            partition_id: c.gpid.partition.0,
+            ballot: c.ballot.0,
+            primary: c.primary.as_ref().map(|p| p.0.clone()).unwrap_or_default(),
+            secondaries: c.secondaries.iter().map(|s| s.0.clone()).collect(),
+        }
+    }
+}
+
+impl From<&PartitionConfigMsg> for PartitionConfig {
+    fn from(m: &PartitionConfigMsg) -> Self {
+        PartitionConfig {
+            gpid: Gpid {
+                table: TableId(m.table_id),
+                partition: PartitionId(m.partition_id),
+            },
+            ballot: Ballot(m.ballot),
+            primary: (!m.primary.is_empty()).then(|| NodeAddr(m.primary.clone())),
+            secondaries: m.secondaries.iter().map(|s| NodeAddr(s.clone())).collect(),
+        }
+    }
+}
+
+impl From<&TableMap> for TableMapMsg {
+    fn from(t: &TableMap) -> Self {
+        TableMapMsg {
+            id: t.id.0,
+            name: t.name.clone(),
+            partition_count: t.partition_count,
+            replica_count: t.replica_count,
+            version: t.version,
+            partitions: t.partitions.iter().map(PartitionConfigMsg::from).collect(),
+        }
+    }
+}
+
+impl From<&TableMapMsg> for TableMap {
+    fn from(m: &TableMapMsg) -> Self {
+        TableMap {
+            id: TableId(m.id),
+            name: m.name.clone(),
+            partition_count: m.partition_count,
+            replica_count: m.replica_count,
+            version: m.version,
+            partitions: m.partitions.iter().map(PartitionConfig::from).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_round_trips_through_wire_form() {
+        let r = Reply::Array(vec![
+            Reply::ok(),
+            Reply::error("ERR x"),
+            Reply::Int(-7),
+            Reply::bulk(&b"v\r\n"[..]),
+            Reply::Nil,
+            Reply::NilArray,
+            Reply::Double(1.5),
+            Reply::Map(vec![(Reply::bulk("k"), Reply::Int(1))]),
+            Reply::Set(vec![Reply::bulk("m")]),
+            Reply::Verbatim(Bytes::from_static(b"txt")),
+        ]);
+        let wire = ReplyMsg::from(&r).encode_to_vec();
+        let back = Reply::from(ReplyMsg::decode(&wire[..]).expect("decodes"));
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,79 @@
+//! The typed Redis reply a server computes and a proxy encodes for its client.
+//!
+//! Servers own Redis semantics and answer with a [`Reply`]; the proxy decides
+//! how it goes on the wire (RESP2 or RESP3) for each client.
+
+use bytes::Bytes;
+
+/// A Redis reply value, independent of protocol version.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// `+OK`
+    Status(String),
+    /// `-ERR ...` (the text includes its prefix, e.g. `WRONGTYPE ...`).
+    Error(String),
+    Int(i64),
+    Bulk(Bytes),
+    /// The null bulk string (`$-1` in RESP2, `_` in RESP3).
+    Nil,
+    Array(Vec<Reply>),
+    /// The null array (`*-1` in RESP2, `_` in RESP3).
+    NilArray,
+    /// A double: a bulk string in RESP2, `,` in RESP3.
+    Double(f64),
+    /// Pairs: a flat array in RESP2, `%` in RESP3.
+    Map(Vec<(Reply, Reply)>),
+    /// A set: an array in RESP2, `~` in RESP3.
+    Set(Vec<Reply>),
+    /// Text that RESP3 sends as a verbatim string (`=`), RESP2 as a bulk string.
+    Verbatim(Bytes),
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::Status("OK".to_string())
+    }
+
+    pub fn error(text: impl Into<String>) -> Reply {
+        Reply::Error(text.into())
+    }
+
+    pub fn bulk(data: impl Into<Bytes>) -> Reply {
+        Reply::Bulk(data.into())
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+}
+
+/// Redis's standard error texts, in one place so every command uses the same words.
+pub mod errors {
+    pub const WRONGTYPE: &str =
+        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
+    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+    /// `ERR wrong number of arguments for 'cmd' command`.
+    pub fn wrong_arity(cmd: &str) -> String {
+        format!(
+            "ERR wrong number of arguments for '{}' command",
+            cmd.to_ascii_lowercase()
+        )
+    }
+
+    /// `ERR invalid expire time in 'cmd' command`.
+    pub fn invalid_expire(cmd: &str) -> String {
+        format!(
+            "ERR invalid expire time in '{}' command",
+            cmd.to_ascii_lowercase()
+        )
+    }
+}

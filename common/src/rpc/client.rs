@@ -1,0 +1,241 @@
+//! The calling side: one multiplexed connection per peer, made on first use.
+//!
+//! Each peer has a task that owns its TCP connection. Callers register a
+//! pending slot keyed by request id and queue the frame; a reader task
+//! completes slots as responses arrive, in any order. When the connection
+//! breaks every pending slot fails with [`RpcError::ConnectionLost`]; when a
+//! connect fails they fail with [`RpcError::Unreachable`] and the next attempt
+//! waits an exponentially growing backoff.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use prost::Message;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tracing::{debug, warn};
+
+use super::frame::{codec, Header, Kind};
+use super::RpcError;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+type Slot = oneshot::Sender<Result<Bytes, RpcError>>;
+type Pending = Arc<Mutex<HashMap<u64, Slot>>>;
+
+struct Outgoing {
+    request_id: u64,
+    frame: Bytes,
+}
+
+/// One peer: its queue of outgoing frames and the slots awaiting responses.
+struct Peer {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    pending: Pending,
+}
+
+/// A pool of peers, keyed by address. Cheap to clone; share one per process.
+#[derive(Clone, Default)]
+pub struct RpcClient {
+    peers: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl RpcClient {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `req` to `addr` and waits up to `timeout` for the typed response.
+    pub async fn call<Req: Message, Resp: Message + Default>(
+        &self,
+        addr: &str,
+        method: u16,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RpcError> {
+        let body = self.call_raw(addr, method, &req.encode_to_vec(), timeout).await?;
+        Resp::decode(body).map_err(|e| RpcError::Decode(e.to_string()))
+    }
+
+    /// Like [`RpcClient::call`] with an encoded body.
+    pub async fn call_raw(
+        &self,
+        addr: &str,
+        method: u16,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Bytes, RpcError> {
+        let peer = self.peer(addr);
+        let request_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let timeout_ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+        let frame = Header::request(method, timeout_ms, request_id).encode_with(body);
+        let (slot, done) = oneshot::channel();
+        lock(&peer.pending).insert(request_id, slot);
+        if peer.tx.send(Outgoing { request_id, frame }).is_err() {
+            lock(&peer.pending).remove(&request_id);
+            return Err(RpcError::ConnectionLost(addr.to_string()));
+        }
+        match tokio::time::timeout(timeout, done).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RpcError::ConnectionLost(addr.to_string())),
+            Err(_) => {
+                lock(&peer.pending).remove(&request_id);
+                Err(RpcError::Timeout(addr.to_string()))
+            }
+        }
+    }
+
+    fn peer(&self, addr: &str) -> Arc<Peer> {
+        let mut peers = lock(&self.peers);
+        if let Some(p) = peers.get(addr) {
+            if !p.tx.is_closed() {
+                return p.clone();
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+        let peer = Arc::new(Peer {
+            tx,
+            pending: pending.clone(),
+        });
+        tokio::spawn(run_peer(addr.to_string(), rx, pending));
+        peers.insert(addr.to_string(), peer.clone());
+        peer
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks leaves the map consistent (single
+    // inserts/removes), so a poisoned lock is still safe to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn fail_all(pending: &Pending, err: &RpcError) {
+    let slots: Vec<Slot> = lock(pending).drain().map(|(_, s)| s).collect();
+    for slot in slots {
+        let _ = slot.send(Err(err.clone()));
+    }
+}
+
+async fn run_peer(addr: String, mut rx: mpsc::UnboundedReceiver<Outgoing>, pending: Pending) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let Some(first) = rx.recv().await else { return };
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await;
+        match connected {
+            Ok(Ok(stream)) => {
+                backoff = BACKOFF_MIN;
+                let _ = stream.set_nodelay(true);
+                debug!(peer = %addr, "rpc connected");
+                serve_connection(&addr, stream, first, &mut rx, &pending).await;
+                fail_all(&pending, &RpcError::ConnectionLost(addr.clone()));
+            }
+            Ok(Err(e)) => {
+                fail_all(&pending, &RpcError::Unreachable(addr.clone(), e.to_string()));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            Err(_) => {
+                fail_all(
+                    &pending,
+                    &RpcError::Unreachable(addr.clone(), "connect timed out".into()),
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// Writes queued frames and reads responses until the connection breaks.
+async fn serve_connection(
+    addr: &str,
+    stream: TcpStream,
+    first: Outgoing,
+    rx: &mut mpsc::UnboundedReceiver<Outgoing>,
+    pending: &Pending,
+) {
+    let (read_half, write_half) = stream.into_split();
+    let mut writer = FramedWrite::new(write_half, codec());
+    let mut reader = tokio::spawn(read_responses(
+        addr.to_string(),
+        FramedRead::new(read_half, codec()),
+        pending.clone(),
+    ));
+    let mut next = Some(first);
+    loop {
+        if let Some(out) = next.take() {
+            // Feed everything already queued, then flush once.
+            let mut batch = vec![out];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            for out in batch {
+                // A slot that timed out or failed is no longer wanted: never
+                // send it late.
+                if !lock(pending).contains_key(&out.request_id) {
+                    continue;
+                }
+                if let Err(e) = writer.feed(out.frame).await {
+                    warn!(peer = %addr, error = %e, "rpc write failed");
+                    reader.abort();
+                    return;
+                }
+            }
+            if let Err(e) = SinkExt::<Bytes>::flush(&mut writer).await {
+                warn!(peer = %addr, error = %e, "rpc flush failed");
+                reader.abort();
+                return;
+            }
+        }
+        tokio::select! {
+            _ = &mut reader => return,
+            out = rx.recv() => match out {
+                Some(out) => next = Some(out),
+                None => { reader.abort(); return; }
+            },
+        }
+    }
+}
+
+async fn read_responses(
+    addr: String,
+    mut frames: FramedRead<tokio::net::tcp::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>,
+    pending: Pending,
+) {
+    while let Some(frame) = frames.next().await {
+        let frame = match frame {
+            Ok(f) => f.freeze(),
+            Err(e) => {
+                warn!(peer = %addr, error = %e, "rpc read failed; dropping connection");
+                return;
+            }
+        };
+        let (header, body) = match Header::decode(frame) {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(peer = %addr, error = %e, "bad rpc frame; dropping connection");
+                return;
+            }
+        };
+        let result = match header.kind {
+            Kind::Response => Ok(body),
+            Kind::ErrorResponse => Err(RpcError::Remote(String::from_utf8_lossy(&body).into_owned())),
+            Kind::Request => {
+                warn!(peer = %addr, "peer sent a request on a client connection; dropping it");
+                return;
+            }
+        };
+        if let Some(slot) = lock(&pending).remove(&header.request_id) {
+            let _ = slot.send(result);
+        }
+    }
+}

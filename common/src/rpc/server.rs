@@ -1,0 +1,117 @@
+//! The serving side: accept connections, decode frames, run each request on
+//! its own task, write responses back as they finish (out of order is fine).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{SinkExt, StreamExt};
+use prost::Message;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tracing::{debug, warn};
+
+use super::frame::{codec, Header, Kind};
+
+/// What a request handler returns: an encoded body, or an error text.
+pub type Handled = Result<Bytes, String>;
+
+/// A process's RPC surface.
+pub trait Service: Send + Sync + 'static {
+    /// Handles one request. Unknown methods should return an error text.
+    fn call(self: Arc<Self>, method: u16, body: Bytes) -> BoxFuture<'static, Handled>;
+}
+
+/// Decodes a request body, turning failures into an error text.
+pub fn decode<T: Message + Default>(body: Bytes) -> Result<T, String> {
+    T::decode(body).map_err(|e| format!("bad request body: {e}"))
+}
+
+/// Encodes a response body.
+pub fn encode<T: Message>(msg: &T) -> Handled {
+    Ok(Bytes::from(msg.encode_to_vec()))
+}
+
+/// Serves `service` on `listener` until the task is dropped.
+pub async fn serve<S: Service>(listener: TcpListener, service: Arc<S>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                debug!(%peer, "rpc connection accepted");
+                tokio::spawn(serve_connection(stream, peer.to_string(), service.clone()));
+            }
+            Err(e) => {
+                warn!(error = %e, "rpc accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: Arc<S>) {
+    let (read_half, write_half) = stream.into_split();
+    let mut frames = FramedRead::new(read_half, codec());
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let writer = tokio::spawn(async move {
+        let mut sink = FramedWrite::new(write_half, codec());
+        while let Some(first) = rx.recv().await {
+            if sink.feed(first).await.is_err() {
+                return;
+            }
+            while let Ok(more) = rx.try_recv() {
+                if sink.feed(more).await.is_err() {
+                    return;
+                }
+            }
+            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(frame) = frames.next().await {
+        let frame = match frame {
+            Ok(f) => f.freeze(),
+            Err(e) => {
+                warn!(%peer, error = %e, "unreadable rpc frame; dropping connection");
+                break;
+            }
+        };
+        let (header, body) = match Header::decode(frame) {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(%peer, error = %e, "bad rpc frame; dropping connection");
+                break;
+            }
+        };
+        if header.kind != Kind::Request {
+            warn!(%peer, "rpc response sent to a server; dropping connection");
+            break;
+        }
+        let service = service.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let fut = service.call(header.method, body);
+            let result = if header.timeout_ms > 0 {
+                match tokio::time::timeout(Duration::from_millis(header.timeout_ms.into()), fut)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err("deadline exceeded".to_string()),
+                }
+            } else {
+                fut.await
+            };
+            let frame = match result {
+                Ok(body) => header.response(true).encode_with(&body),
+                Err(text) => header.response(false).encode_with(text.as_bytes()),
+            };
+            let _ = tx.send(frame);
+        });
+    }
+    drop(tx);
+    // In-flight handlers still hold senders; the writer ends when they finish.
+    let _ = writer.await;
+}
