@@ -49,14 +49,14 @@ impl Reply {
 
 /// Redis's standard error texts, in one place so every command uses the same words.
 pub mod errors {
-    pub const WRONGTYPE: &str =
-        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
     pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
     pub const NOT_FLOAT: &str = "ERR value is not a valid float";
     pub const SYNTAX: &str = "ERR syntax error";
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
-    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const STRING_TOO_LONG: &str =
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";

@@ -50,11 +50,8 @@ pub async fn serve_metrics(addr: &str) -> anyhow::Result<SocketAddr> {
 /// A minimal HTTP/1.0 answer: `/metrics` gets the exposition, anything else 404.
 async fn answer(mut stream: tokio::net::TcpStream, handle: PrometheusHandle) {
     let mut buf = vec![0u8; 2048];
-    let n = match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read(&mut buf),
-    )
-    .await
+    let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
     {
         Ok(Ok(n)) => n,
         _ => return,

@@ -1,1 +1,53 @@
-fn main() {}
+//! `petrel-meta`: the configuration manager process.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use petrel_meta::config::MetaConfig;
+
+/// Petrel's configuration manager: nodes, tables, partition configurations.
+#[derive(Parser, Debug)]
+#[command(name = "petrel-meta", version)]
+struct Args {
+    /// TOML config file (see conf/meta.toml); flags override its keys.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// RPC listen address (`listen`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory for meta's durable state (`data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Server lease in milliseconds (`lease_ms`).
+    #[arg(long)]
+    lease_ms: Option<u64>,
+    /// Grace period before a silent server counts as dead (`grace_ms`).
+    #[arg(long)]
+    grace_ms: Option<u64>,
+    /// Prometheus endpoint address (`metrics_listen`).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config: MetaConfig = petrel_common::config::load(args.config.as_deref())?;
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.lease_ms {
+        config.lease_ms = v;
+    }
+    if let Some(v) = args.grace_ms {
+        config.grace_ms = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        config.metrics_listen = v;
+    }
+    petrel_common::telemetry::init_logging(&config.log);
+    petrel_meta::run(config).await
+}

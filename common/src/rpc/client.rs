@@ -61,7 +61,9 @@ impl RpcClient {
         req: &Req,
         timeout: Duration,
     ) -> Result<Resp, RpcError> {
-        let body = self.call_raw(addr, method, &req.encode_to_vec(), timeout).await?;
+        let body = self
+            .call_raw(addr, method, &req.encode_to_vec(), timeout)
+            .await?;
         Resp::decode(body).map_err(|e| RpcError::Decode(e.to_string()))
     }
 
@@ -139,7 +141,10 @@ async fn run_peer(addr: String, mut rx: mpsc::UnboundedReceiver<Outgoing>, pendi
                 fail_all(&pending, &RpcError::ConnectionLost(addr.clone()));
             }
             Ok(Err(e)) => {
-                fail_all(&pending, &RpcError::Unreachable(addr.clone(), e.to_string()));
+                fail_all(
+                    &pending,
+                    &RpcError::Unreachable(addr.clone(), e.to_string()),
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
@@ -228,7 +233,9 @@ async fn read_responses(
         };
         let result = match header.kind {
             Kind::Response => Ok(body),
-            Kind::ErrorResponse => Err(RpcError::Remote(String::from_utf8_lossy(&body).into_owned())),
+            Kind::ErrorResponse => Err(RpcError::Remote(
+                String::from_utf8_lossy(&body).into_owned(),
+            )),
             Kind::Request => {
                 warn!(peer = %addr, "peer sent a request on a client connection; dropping it");
                 return;

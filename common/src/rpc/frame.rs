@@ -165,6 +165,9 @@ mod tests {
         );
         bad[0] = MAGIC;
         bad[1] = 99;
-        assert_eq!(Header::decode(bad.freeze()), Err(FrameError::BadVersion(99)));
+        assert_eq!(
+            Header::decode(bad.freeze()),
+            Err(FrameError::BadVersion(99))
+        );
     }
 }

@@ -1,0 +1,19 @@
+//! petrel-meta: the configuration manager.
+//!
+//! - [`config`]: `conf/meta.toml` keys and flags.
+//! - [`state`]: tables, partition configurations and known nodes; the
+//!   durable part of meta.
+//! - [`store`]: writes the state to disk (fsync, atomic rename) before any
+//!   answer depends on it.
+//! - [`placement`]: where partitions go (spread, primaries balanced).
+//! - [`liveness`]: which servers beacon in time.
+//! - [`service`]: the RPC surface servers, proxies and the CLI call.
+
+pub mod config;
+pub mod liveness;
+pub mod placement;
+pub mod service;
+pub mod state;
+pub mod store;
+
+pub use service::run;

@@ -1,0 +1,94 @@
+//! Where partitions go.
+//!
+//! Each partition's members are distinct servers; members are chosen least
+//! loaded first (primaries and replicas counted separately, primaries
+//! weighing more), so primaries spread evenly across servers and across tables.
+
+use std::collections::BTreeMap;
+
+use petrel_common::ids::NodeAddr;
+
+/// Current load of each live server.
+#[derive(Clone, Debug, Default)]
+pub struct Load {
+    pub primaries: BTreeMap<NodeAddr, u32>,
+    pub replicas: BTreeMap<NodeAddr, u32>,
+}
+
+/// Chooses `members` distinct servers for each of `partitions` partitions;
+/// the first of each list is the primary. Needs `members <= live.len()`.
+pub fn place(
+    partitions: u32,
+    members: usize,
+    live: &[NodeAddr],
+    load: &mut Load,
+) -> Vec<Vec<NodeAddr>> {
+    let mut out = Vec::with_capacity(partitions as usize);
+    for _ in 0..partitions {
+        let mut chosen: Vec<NodeAddr> = Vec::with_capacity(members);
+        for slot in 0..members {
+            let pick = live
+                .iter()
+                .filter(|n| !chosen.contains(n))
+                .min_by_key(|n| {
+                    let p = load.primaries.get(*n).copied().unwrap_or(0);
+                    let r = load.replicas.get(*n).copied().unwrap_or(0);
+                    if slot == 0 {
+                        (p, r)
+                    } else {
+                        (r, p)
+                    }
+                })
+                .cloned();
+            let Some(node) = pick else { break };
+            if slot == 0 {
+                *load.primaries.entry(node.clone()).or_default() += 1;
+            }
+            *load.replicas.entry(node.clone()).or_default() += 1;
+            chosen.push(node);
+        }
+        out.push(chosen);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(n: usize) -> Vec<NodeAddr> {
+        (0..n)
+            .map(|i| NodeAddr(format!("127.0.0.1:{}", 100 + i)))
+            .collect()
+    }
+
+    #[test]
+    fn primaries_are_balanced_and_members_distinct() {
+        let live = nodes(3);
+        let mut load = Load::default();
+        let placed = place(8, 3, &live, &mut load);
+        assert_eq!(placed.len(), 8);
+        for members in &placed {
+            assert_eq!(members.len(), 3);
+            let mut m = members.clone();
+            m.sort();
+            m.dedup();
+            assert_eq!(m.len(), 3, "members must be distinct: {members:?}");
+        }
+        let counts: Vec<u32> = live.iter().map(|n| load.primaries[n]).collect();
+        assert!(
+            counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1,
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn balance_carries_across_tables() {
+        let live = nodes(3);
+        let mut load = Load::default();
+        place(4, 1, &live, &mut load);
+        place(2, 1, &live, &mut load);
+        let counts: Vec<u32> = live.iter().map(|n| load.primaries[n]).collect();
+        assert_eq!(counts, vec![2, 2, 2]);
+    }
+}
