@@ -102,14 +102,17 @@ impl MetaService {
         }
         let node = NodeAddr(req.node);
         lock(&self.liveness).beacon(&node, Instant::now());
-        let n = node.clone();
-        self.mutate(move |st, _| {
-            if st.register_node(&n) {
-                info!(node = %n, "server registered");
-            }
-            Ok(Some(()))
-        })
-        .await?;
+        let known = lock(&self.state).nodes.contains(&node);
+        if !known {
+            let n = node.clone();
+            self.mutate(move |st, _| {
+                if st.register_node(&n) {
+                    info!(node = %n, "server registered");
+                }
+                Ok(Some(()))
+            })
+            .await?;
+        }
         let assignments = lock(&self.state)
             .assignments_for(&node)
             .into_iter()

@@ -1,0 +1,319 @@
+//! Admin verbs against meta.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use petrel_common::hash::hash_key;
+use petrel_common::msg::{
+    method, CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse,
+    ListNodesRequest, ListNodesResponse, ListTablesRequest, ListTablesResponse, QueryTableRequest,
+    QueryTableResponse, ReplicaStatusRequest, ReplicaStatusResponse,
+};
+use petrel_common::partition::TableMap;
+use petrel_common::rpc::client::RpcClient;
+use serde_json::json;
+
+use crate::render::print_table;
+use crate::Command;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs one admin verb and prints its result.
+pub async fn run(meta: &str, json: bool, command: Command) -> anyhow::Result<()> {
+    let rpc = RpcClient::new();
+    match command {
+        Command::Onebox(_) => unreachable!("onebox is not an admin verb"),
+        Command::Nodes => nodes(&rpc, meta, json).await,
+        Command::Tables => tables(&rpc, meta, json).await,
+        Command::CreateTable {
+            name,
+            partitions,
+            replicas,
+        } => {
+            let resp: CreateTableResponse = rpc
+                .call(
+                    meta,
+                    method::CREATE_TABLE,
+                    &CreateTableRequest {
+                        name: name.clone(),
+                        partition_count: partitions,
+                        replica_count: replicas,
+                    },
+                    TIMEOUT,
+                )
+                .await
+                .with_context(|| format!("creating table '{name}'"))?;
+            let table = resp
+                .table
+                .as_ref()
+                .map(TableMap::from)
+                .context("meta answered without the table")?;
+            if json {
+                println!("{}", table_json(&table));
+            } else {
+                println!(
+                    "created table {} (id {}, {} partitions, replica count {})",
+                    table.name, table.id, table.partition_count, table.replica_count
+                );
+            }
+            Ok(())
+        }
+        Command::DropTable { name } => {
+            let _: DropTableResponse = rpc
+                .call(
+                    meta,
+                    method::DROP_TABLE,
+                    &DropTableRequest { name: name.clone() },
+                    TIMEOUT,
+                )
+                .await
+                .with_context(|| format!("dropping table '{name}'"))?;
+            if json {
+                println!("{}", json!({ "dropped": name }));
+            } else {
+                println!("dropped table {name}");
+            }
+            Ok(())
+        }
+        Command::Partitions { table } => partitions(&rpc, meta, json, &table).await,
+        Command::Locate { table, key } => locate(&rpc, meta, json, &table, &key).await,
+    }
+}
+
+async fn nodes(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
+    let resp: ListNodesResponse = rpc
+        .call(meta, method::LIST_NODES, &ListNodesRequest {}, TIMEOUT)
+        .await
+        .with_context(|| format!("asking meta at {meta} for nodes"))?;
+    if json {
+        let nodes: Vec<_> = resp
+            .nodes
+            .iter()
+            .map(|n| {
+                json!({
+                    "address": n.addr,
+                    "alive": n.alive,
+                    "last_beacon_ms_ago": (n.last_beacon_ms_ago != u64::MAX).then_some(n.last_beacon_ms_ago),
+                    "primaries": n.primary_count,
+                    "replicas": n.replica_count,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(nodes));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = resp
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.addr.clone(),
+                if n.alive { "alive" } else { "dead" }.to_string(),
+                if n.last_beacon_ms_ago == u64::MAX {
+                    "never".to_string()
+                } else {
+                    format!("{} ms ago", n.last_beacon_ms_ago)
+                },
+                n.primary_count.to_string(),
+                n.replica_count.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ADDRESS", "STATUS", "LAST BEACON", "PRIMARIES", "REPLICAS"],
+        &rows,
+    );
+    Ok(())
+}
+
+fn table_json(t: &TableMap) -> serde_json::Value {
+    json!({
+        "name": t.name,
+        "id": t.id.0,
+        "partition_count": t.partition_count,
+        "replica_count": t.replica_count,
+        "version": t.version,
+    })
+}
+
+async fn tables(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
+    let resp: ListTablesResponse = rpc
+        .call(meta, method::LIST_TABLES, &ListTablesRequest {}, TIMEOUT)
+        .await
+        .with_context(|| format!("asking meta at {meta} for tables"))?;
+    let tables: Vec<TableMap> = resp.tables.iter().map(TableMap::from).collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(tables.iter().map(table_json).collect())
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.id.to_string(),
+                t.partition_count.to_string(),
+                t.replica_count.to_string(),
+                t.version.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["NAME", "ID", "PARTITIONS", "REPLICA COUNT", "VERSION"],
+        &rows,
+    );
+    Ok(())
+}
+
+async fn query_table(rpc: &RpcClient, meta: &str, name: &str) -> anyhow::Result<TableMap> {
+    let resp: QueryTableResponse = rpc
+        .call(
+            meta,
+            method::QUERY_TABLE,
+            &QueryTableRequest {
+                name: name.to_string(),
+            },
+            TIMEOUT,
+        )
+        .await
+        .with_context(|| format!("asking meta at {meta} for table '{name}'"))?;
+    match resp.table {
+        Some(t) => Ok(TableMap::from(&t)),
+        None => bail!("no table named '{name}'"),
+    }
+}
+
+async fn partitions(rpc: &RpcClient, meta: &str, json: bool, name: &str) -> anyhow::Result<()> {
+    let table = query_table(rpc, meta, name).await?;
+    // Ask each primary for its applied decrees; an unreachable one shows "-".
+    let mut decrees = std::collections::HashMap::new();
+    let primaries: std::collections::BTreeSet<String> = table
+        .partitions
+        .iter()
+        .filter_map(|p| p.primary.as_ref().map(|a| a.0.clone()))
+        .collect();
+    for addr in primaries {
+        if let Ok(status) = rpc
+            .call::<_, ReplicaStatusResponse>(
+                &addr,
+                method::REPLICA_STATUS,
+                &ReplicaStatusRequest {},
+                TIMEOUT,
+            )
+            .await
+        {
+            for r in status.replicas {
+                if r.table_id == table.id.0 {
+                    decrees.insert(r.partition_id, r.last_committed_decree);
+                }
+            }
+        }
+    }
+    let primary_of = |p: &petrel_common::partition::PartitionConfig| {
+        p.primary.as_ref().map(|a| a.0.clone()).unwrap_or_default()
+    };
+    if json {
+        let parts: Vec<_> = table
+            .partitions
+            .iter()
+            .map(|p| {
+                json!({
+                    "partition": p.gpid.partition.0,
+                    "ballot": p.ballot.0,
+                    "primary": primary_of(p),
+                    "secondaries": p.secondaries.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+                    "committed_decree": decrees.get(&p.gpid.partition.0),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "table": table.name, "id": table.id.0, "partitions": parts })
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = table
+        .partitions
+        .iter()
+        .map(|p| {
+            let secondaries: Vec<String> = p.secondaries.iter().map(|s| s.0.clone()).collect();
+            vec![
+                p.gpid.partition.0.to_string(),
+                p.ballot.0.to_string(),
+                primary_of(p),
+                if secondaries.is_empty() {
+                    "-".to_string()
+                } else {
+                    secondaries.join(",")
+                },
+                decrees
+                    .get(&p.gpid.partition.0)
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".to_string()),
+            ]
+        })
+        .collect();
+    print_table(
+        &["PARTITION", "BALLOT", "PRIMARY", "SECONDARIES", "DECREE"],
+        &rows,
+    );
+    Ok(())
+}
+
+async fn locate(
+    rpc: &RpcClient,
+    meta: &str,
+    json: bool,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<()> {
+    let table = query_table(rpc, meta, name).await?;
+    let pid = table.partition_of_key(key.as_bytes());
+    let Some(p) = table.partition(pid) else {
+        bail!("table '{name}' has no partition {pid}");
+    };
+    let primary = p.primary.as_ref().map(|a| a.0.clone());
+    let secondaries: Vec<String> = p.secondaries.iter().map(|s| s.0.clone()).collect();
+    let tag = String::from_utf8_lossy(hash_key(key.as_bytes())).into_owned();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "table": table.name,
+                "key": key,
+                "hash_key": tag,
+                "partition": pid.0,
+                "ballot": p.ballot.0,
+                "primary": primary,
+                "secondaries": secondaries,
+            })
+        );
+    } else {
+        print_table(
+            &[
+                "KEY",
+                "HASH KEY",
+                "PARTITION",
+                "BALLOT",
+                "PRIMARY",
+                "SECONDARIES",
+            ],
+            &[vec![
+                key.to_string(),
+                tag,
+                pid.0.to_string(),
+                p.ballot.0.to_string(),
+                primary.unwrap_or_else(|| "-".to_string()),
+                if secondaries.is_empty() {
+                    "-".to_string()
+                } else {
+                    secondaries.join(",")
+                },
+            ]],
+        );
+    }
+    Ok(())
+}
