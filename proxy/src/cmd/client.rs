@@ -1,0 +1,305 @@
+//! `CLIENT` subcommands, with Redis 7's replies and error texts.
+
+use bytes::Bytes;
+use petrel_common::reply::{errors, Reply};
+
+use crate::dispatch::{Action, Ctx};
+use crate::util::{c_str, parse_i64};
+
+/// Redis's rule for client names and library attributes: printable ASCII, no spaces.
+fn valid_attr(v: &[u8]) -> bool {
+    v.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+/// Checks a client name (CLIENT SETNAME, HELLO SETNAME).
+pub fn validate_name(name: &[u8]) -> Result<(), &'static str> {
+    if valid_attr(name) {
+        Ok(())
+    } else {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.")
+    }
+}
+
+/// `CLIENT SETNAME name` (an empty name clears it).
+pub fn setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if let Err(e) = validate_name(&args[2]) {
+        return Action::Reply(Reply::error(e));
+    }
+    ctx.session.handle.info().name = String::from_utf8_lossy(&args[2]).into_owned();
+    Action::Reply(Reply::ok())
+}
+
+/// `CLIENT GETNAME`.
+pub fn getname(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let name = ctx.session.handle.info().name.clone();
+    Action::Reply(if name.is_empty() {
+        Reply::Nil
+    } else {
+        Reply::bulk(name)
+    })
+}
+
+/// `CLIENT ID`.
+pub fn id(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    Action::Reply(Reply::Int(ctx.session.id() as i64))
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2).
+pub fn setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let attr = &args[2];
+    let value = &args[3];
+    let is_name = attr.eq_ignore_ascii_case(b"lib-name");
+    if !is_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
+        return Action::Reply(Reply::error(format!(
+            "ERR Unrecognized option '{}'",
+            c_str(attr)
+        )));
+    }
+    if !valid_attr(value) {
+        return Action::Reply(Reply::error(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            c_str(attr)
+        )));
+    }
+    let value = String::from_utf8_lossy(value).into_owned();
+    let mut info = ctx.session.handle.info();
+    if is_name {
+        info.lib_name = value;
+    } else {
+        info.lib_ver = value;
+    }
+    Action::Reply(Reply::ok())
+}
+
+/// `CLIENT INFO`: this connection's CLIENT LIST line.
+pub fn info(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let line = format!("{}\n", ctx.session.handle.describe());
+    Action::Reply(Reply::Verbatim(Bytes::from(line)))
+}
+
+/// Which client types a `TYPE` filter selects: every proxy client is "normal".
+fn type_matches(t: &[u8]) -> Option<bool> {
+    let t = t.to_ascii_lowercase();
+    match t.as_slice() {
+        b"normal" => Some(true),
+        b"master" | b"slave" | b"replica" | b"pubsub" => Some(false),
+        _ => None,
+    }
+}
+
+/// `CLIENT LIST [TYPE type] | [ID id ...]`.
+pub fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let clients = ctx.shared.clients.snapshot();
+    let mut out = String::new();
+    if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
+        match type_matches(&args[3]) {
+            None => {
+                return Action::Reply(Reply::error(format!(
+                    "ERR Unknown client type '{}'",
+                    c_str(&args[3])
+                )))
+            }
+            Some(false) => {}
+            Some(true) => {
+                for c in &clients {
+                    out.push_str(&c.describe());
+                    out.push('\n');
+                }
+            }
+        }
+    } else if args.len() > 3 && args[2].eq_ignore_ascii_case(b"id") {
+        for a in &args[3..] {
+            let Some(id) = parse_i64(a) else {
+                return Action::Reply(Reply::error("ERR Invalid client ID"));
+            };
+            if let Some(c) = clients.iter().find(|c| c.id as i64 == id) {
+                out.push_str(&c.describe());
+                out.push('\n');
+            }
+        }
+    } else if args.len() != 2 {
+        return Action::Reply(Reply::error(errors::SYNTAX));
+    } else {
+        for c in &clients {
+            out.push_str(&c.describe());
+            out.push('\n');
+        }
+    }
+    Action::Reply(Reply::Verbatim(Bytes::from(out)))
+}
+
+/// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> ...` (ID, ADDR,
+/// LADDR, TYPE, USER, SKIPME).
+pub fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let me = ctx.session.id();
+    let clients = ctx.shared.clients.snapshot();
+    if args.len() == 3 {
+        // Old form: by address, replies OK.
+        let addr = c_str(&args[2]);
+        let Some(c) = clients.iter().find(|c| c.addr.to_string() == addr) else {
+            return Action::Reply(Reply::error("ERR No such client"));
+        };
+        if c.id == me {
+            return Action::Close(Reply::ok());
+        }
+        c.kill.cancel();
+        return Action::Reply(Reply::ok());
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut type_ok = true;
+    let mut skipme = true;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Action::Reply(Reply::error(errors::SYNTAX));
+        };
+        let opt = args[i].to_ascii_lowercase();
+        match opt.as_slice() {
+            b"id" => match parse_i64(value) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return Action::Reply(Reply::error("ERR client-id should be greater than 0")),
+            },
+            b"type" => match type_matches(value) {
+                Some(ok) => type_ok = ok,
+                None => {
+                    return Action::Reply(Reply::error(format!(
+                        "ERR Unknown client type '{}'",
+                        c_str(value)
+                    )))
+                }
+            },
+            b"addr" => addr = Some(c_str(value)),
+            b"laddr" => laddr = Some(c_str(value)),
+            b"user" => {
+                if value.as_ref() != b"default" {
+                    return Action::Reply(Reply::error(format!(
+                        "ERR No such user '{}'",
+                        c_str(value)
+                    )));
+                }
+            }
+            b"skipme" => {
+                if value.eq_ignore_ascii_case(b"yes") {
+                    skipme = true;
+                } else if value.eq_ignore_ascii_case(b"no") {
+                    skipme = false;
+                } else {
+                    return Action::Reply(Reply::error(errors::SYNTAX));
+                }
+            }
+            _ => return Action::Reply(Reply::error(errors::SYNTAX)),
+        }
+        i += 2;
+    }
+    let mut killed = 0;
+    let mut close_me = false;
+    for c in clients.iter().filter(|_| type_ok) {
+        if id.is_some_and(|id| c.id != id)
+            || addr.as_ref().is_some_and(|a| c.addr.to_string() != *a)
+            || laddr.as_ref().is_some_and(|a| c.laddr.to_string() != *a)
+        {
+            continue;
+        }
+        if c.id == me {
+            if skipme {
+                continue;
+            }
+            close_me = true;
+        } else {
+            c.kill.cancel();
+        }
+        killed += 1;
+    }
+    if close_me {
+        Action::Close(Reply::Int(killed))
+    } else {
+        Action::Reply(Reply::Int(killed))
+    }
+}
+
+/// `CLIENT NO-EVICT ON|OFF` (the proxy evicts no one; the flag is kept for CLIENT LIST).
+pub fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let on = if args[2].eq_ignore_ascii_case(b"on") {
+        true
+    } else if args[2].eq_ignore_ascii_case(b"off") {
+        false
+    } else {
+        return Action::Reply(Reply::error(errors::SYNTAX));
+    };
+    ctx.session.handle.info().no_evict = on;
+    Action::Reply(Reply::ok())
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`.
+pub fn reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let mode = &args[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        ctx.session.reply_off = false;
+        ctx.session.skip_next = false;
+        Action::Reply(Reply::ok())
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        ctx.session.reply_off = true;
+        Action::NoReply
+    } else if mode.eq_ignore_ascii_case(b"skip") {
+        if !ctx.session.reply_off {
+            ctx.session.skip_next = true;
+        }
+        Action::NoReply
+    } else {
+        Action::Reply(Reply::error(errors::SYNTAX))
+    }
+}
+
+/// `CLIENT HELP`.
+pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    help_reply(
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <LIB-NAME|LIB-VER> <value>",
+            "    Set client library name or version.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+        ],
+    )
+}
+
+/// Redis's HELP layout: a header line, the entries, then HELP itself, as status lines.
+pub fn help_reply(command: &str, lines: &[&str]) -> Action {
+    let mut out = vec![Reply::Status(format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ))];
+    out.extend(lines.iter().map(|l| Reply::Status((*l).to_string())));
+    out.push(Reply::Status("HELP".into()));
+    out.push(Reply::Status("    Prints this help.".into()));
+    Action::Reply(Reply::Array(out))
+}

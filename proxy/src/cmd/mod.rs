@@ -1,0 +1,259 @@
+//! The one table of every command the proxy serves, by family.
+//!
+//! Each [`CommandSpec`] states what Redis 7.0's `COMMAND INFO` says about the
+//! command (arity, flags, keys, ACL categories, tips, key specs) plus how the
+//! proxy serves it ([`Route`]). The dispatcher, the router and the `COMMAND`
+//! command all read this table, so they cannot disagree.
+//!
+//! - [`strings`], [`keys`]: data commands, executed on partition primaries.
+//! - [`server`]: DBSIZE/FLUSHALL (fan-out), INFO, CONFIG, COMMAND.
+//! - [`connection`]: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
+
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod info;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::dispatch::{Action, Ctx};
+
+/// A handler for a command the proxy answers itself.
+pub type LocalFn = fn(&mut Ctx<'_>, &[Bytes]) -> Action;
+
+/// How the proxy serves a command.
+#[derive(Clone, Copy)]
+pub enum Route {
+    /// Answered by the proxy itself.
+    Local(LocalFn),
+    /// Only a holder of subcommands (`CLIENT`, `CONFIG`); never run itself.
+    Container,
+    /// Forwarded whole to the primary of its first key's partition.
+    SingleKey,
+    /// Split by partition, run in parallel, merged in argument order.
+    MultiKey(Merge),
+    /// Sent to every partition, merged.
+    FanOut(Merge),
+}
+
+/// How the per-partition replies of a split command are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// One element per key, put back in argument order (MGET).
+    Array,
+    /// `+OK` when every part said OK (MSET, FLUSHALL).
+    Ok,
+    /// The sum of the integer replies (DEL, EXISTS, DBSIZE...).
+    Sum,
+    /// Forwarded only when every key is in one partition (MSETNX): its
+    /// all-or-nothing promise cannot be kept across partitions without a
+    /// distributed transaction, so other cases get Redis Cluster's CROSSSLOT.
+    SamePartition,
+}
+
+/// One key specification, as `COMMAND INFO` shows it (index / range form).
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    pub flags: &'static [&'static str],
+    pub begin_index: i32,
+    pub last_key: i32,
+    pub key_step: i32,
+    pub limit: i32,
+}
+
+/// The documentation `COMMAND DOCS` returns.
+#[derive(Clone, Copy, Debug)]
+pub struct Doc {
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub group: &'static str,
+    pub complexity: &'static str,
+}
+
+/// Everything the proxy knows about one command (or subcommand).
+#[derive(Clone, Copy)]
+pub struct CommandSpec {
+    /// Lower-case name; for a subcommand, the part after `|`.
+    pub name: &'static str,
+    /// Redis arity: positive = exact, negative = minimum, counting the name.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    /// First key, last key (negative counts from the end), step.
+    pub keys: (i32, i32, i32),
+    pub acl: &'static [&'static str],
+    pub tips: &'static [&'static str],
+    pub key_specs: &'static [KeySpec],
+    pub doc: Doc,
+    pub route: Route,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// Whether the command changes data (decides whether it may be retried).
+    pub fn is_write(&self) -> bool {
+        self.has_flag("write")
+    }
+
+    /// Whether the command carries `flag` (e.g. `"no_auth"`).
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Whether `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        (arity > 0 && argc == arity) || (arity < 0 && argc >= -arity)
+    }
+
+    /// The subcommand named `name`, case-insensitively.
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.subcommands
+            .iter()
+            .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Positions of the key arguments in `args`, from the (first, last, step) spec.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        let (first, last, step) = self.keys;
+        if first <= 0 || step <= 0 {
+            return Vec::new();
+        }
+        let last = if last < 0 {
+            argc as i64 + i64::from(last)
+        } else {
+            i64::from(last)
+        };
+        let last = last.min(argc as i64 - 1);
+        (i64::from(first)..=last)
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .collect()
+    }
+}
+
+/// Every top-level command, family by family.
+pub fn families() -> [(&'static str, &'static [CommandSpec]); 4] {
+    [
+        ("strings", strings::COMMANDS),
+        ("keys", keys::COMMANDS),
+        ("server", server::COMMANDS),
+        ("connection", connection::COMMANDS),
+    ]
+}
+
+/// Every top-level command.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    families().into_iter().flat_map(|(_, cmds)| cmds.iter())
+}
+
+/// The command named `name`, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    all().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// `parent|sub` for subcommands, the plain name otherwise.
+pub fn full_name(parent: Option<&CommandSpec>, spec: &CommandSpec) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_string(),
+    }
+}
+
+/// [`full_name`] as a `&'static str` (metric labels need one).
+///
+/// The few subcommand names are built once and kept for the process's life.
+pub fn static_name(parent: Option<&CommandSpec>, spec: &'static CommandSpec) -> &'static str {
+    static NAMES: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    let Some(parent) = parent else {
+        return spec.name;
+    };
+    let names = NAMES.get_or_init(|| {
+        let mut m = HashMap::new();
+        for c in all() {
+            for s in c.subcommands {
+                let n = full_name(Some(c), s);
+                let leaked: &'static str = Box::leak(n.clone().into_boxed_str());
+                m.insert(n, leaked);
+            }
+        }
+        m
+    });
+    names
+        .get(&full_name(Some(parent), spec))
+        .copied()
+        .unwrap_or(spec.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lower_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in all() {
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            assert!(seen.insert(c.name), "duplicate {}", c.name);
+            let mut subs = std::collections::HashSet::new();
+            for s in c.subcommands {
+                assert!(subs.insert(s.name), "duplicate {}|{}", c.name, s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn routes_match_the_key_specs() {
+        for c in all() {
+            match c.route {
+                Route::SingleKey | Route::MultiKey(_) => {
+                    assert!(c.keys.0 > 0, "{} is routed by key but has no keys", c.name)
+                }
+                Route::Container => assert!(!c.subcommands.is_empty(), "{}", c.name),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuch").is_none());
+        let client = lookup(b"client").expect("client");
+        assert_eq!(
+            client.subcommand(b"SETNAME").map(|c| c.name),
+            Some("setname")
+        );
+    }
+
+    #[test]
+    fn key_positions() {
+        let mset = lookup(b"mset").expect("mset");
+        assert_eq!(mset.key_positions(5), vec![1, 3]);
+        let del = lookup(b"del").expect("del");
+        assert_eq!(del.key_positions(4), vec![1, 2, 3]);
+        let get = lookup(b"get").expect("get");
+        assert_eq!(get.key_positions(2), vec![1]);
+        let ping = lookup(b"ping").expect("ping");
+        assert!(ping.key_positions(1).is_empty());
+    }
+
+    #[test]
+    fn arity() {
+        let get = lookup(b"get").expect("get");
+        assert!(get.arity_ok(2));
+        assert!(!get.arity_ok(1));
+        assert!(!get.arity_ok(3));
+        let mset = lookup(b"mset").expect("mset");
+        assert!(!mset.arity_ok(2));
+        assert!(mset.arity_ok(3));
+        assert!(mset.arity_ok(9));
+    }
+}

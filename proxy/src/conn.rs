@@ -1,0 +1,301 @@
+//! One task per client connection.
+//!
+//! The task reads requests, dispatches each one in arrival order, and keeps
+//! the answers in a [`FuturesOrdered`], so replies go out in request order
+//! whatever order partitions answer in. Backpressure: it stops reading while
+//! `max_inflight_per_client` requests are pending or the unsent replies pass
+//! a high-water mark. Ready replies are encoded into one buffer and written
+//! together. A client whose unsent replies exceed `client_output_buffer_limit`
+//! is disconnected; a protocol error is answered, then the connection closes.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::future::{self, BoxFuture, FutureExt};
+use futures::stream::{FuturesOrdered, StreamExt};
+use petrel_common::reply::Reply;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::dispatch::{dispatch, Action, Touches};
+use crate::resp::{encode, DecodeError, Proto, RequestDecoder};
+use crate::session::Session;
+use crate::state::Shared;
+use crate::stats::names;
+
+/// Stop reading while this many reply bytes wait to be written.
+const WRITE_HIGH_WATER: usize = 1 << 20;
+/// Smallest read buffer growth.
+const READ_CHUNK: usize = 16 * 1024;
+/// Largest growth for a bulk that is still arriving (memory follows the
+/// bytes actually received, never a declared length).
+const READ_CHUNK_MAX: usize = 64 * 1024;
+
+/// A finished request waiting for its turn to be written.
+struct Done {
+    reply: Reply,
+    proto: Proto,
+    send: bool,
+    name: &'static str,
+    elapsed: Duration,
+}
+
+/// Serves one client until it leaves, is killed, or the proxy shuts down.
+pub async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let laddr = stream.local_addr().unwrap_or(shared.local_addr);
+    let handle = shared
+        .clients
+        .register(addr, laddr, stream.as_raw_fd(), &shared.shutdown);
+    let id = handle.id;
+    metrics::gauge!(names::CONNECTIONS).increment(1.0);
+    debug!(id, %addr, "client connected");
+    let session = Session::new(handle, shared.password_required());
+    let mut conn = Conn {
+        shared: shared.clone(),
+        session,
+        inflight: FuturesOrdered::new(),
+        routed: Vec::new(),
+        closing: false,
+    };
+    let reason = conn.run(stream).await;
+    shared.clients.unregister(id);
+    metrics::gauge!(names::CONNECTIONS).decrement(1.0);
+    debug!(id, %addr, reason, "client disconnected");
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    session: Session,
+    inflight: FuturesOrdered<BoxFuture<'static, Done>>,
+    /// Routed commands still running, with a token cancelled when each ends.
+    routed: Vec<(Touches, CancellationToken)>,
+    /// No more requests are read; the connection closes once replies are out.
+    closing: bool,
+}
+
+impl Conn {
+    async fn run(&mut self, mut stream: TcpStream) -> &'static str {
+        let (mut rd, mut wr) = stream.split();
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut wbuf = BytesMut::new();
+        let mut decoder = RequestDecoder::new(self.shared.runtime.load().proto_max_bulk_len);
+        let mut eof = false;
+        let max_inflight = self.shared.config.max_inflight_per_client;
+        let out_limit = self.shared.config.client_output_buffer_limit as usize;
+        let kill = self.session.handle.kill.clone();
+        let mut last_active = Instant::now();
+        loop {
+            if !self.closing {
+                self.decode_requests(&mut decoder, &mut rbuf, max_inflight);
+            }
+            if (self.closing || eof) && self.inflight.is_empty() && wbuf.is_empty() {
+                let _ = wr.shutdown().await;
+                return if eof { "client closed" } else { "closed" };
+            }
+            let can_read = !self.closing
+                && !eof
+                && self.inflight.len() < max_inflight
+                && wbuf.len() < WRITE_HIGH_WATER;
+            if can_read {
+                let want = decoder.wanted(rbuf.len());
+                let grow = want.max(READ_CHUNK).min(rbuf.len().max(READ_CHUNK_MAX));
+                if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+                    rbuf.reserve(grow);
+                }
+            }
+            let idle_timeout = self.shared.runtime.load().timeout;
+            let idle_at = (idle_timeout > 0 && self.inflight.is_empty())
+                .then(|| last_active + Duration::from_secs(idle_timeout));
+            tokio::select! {
+                biased;
+                _ = kill.cancelled(), if !self.closing => {
+                    if self.shared.shutdown.is_cancelled() {
+                        // Graceful: finish what was asked, then close.
+                        self.closing = true;
+                    } else {
+                        return "killed";
+                    }
+                }
+                Some(done) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    self.finish(done, &mut wbuf);
+                    if out_limit > 0 && wbuf.len() > out_limit {
+                        info!(id = self.session.id(), bytes = wbuf.len(), "client output buffer limit reached; closing");
+                        return "output buffer limit";
+                    }
+                }
+                written = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
+                    match written {
+                        Ok(0) | Err(_) => return "write failed",
+                        Ok(n) => {
+                            self.shared.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+                        }
+                    }
+                }
+                read = rd.read_buf(&mut rbuf), if can_read => {
+                    match read {
+                        Ok(0) => {
+                            eof = true;
+                            // Whatever is buffered is a truncated request.
+                            if let Ok(Some(args)) = decoder.decode_eof(&mut rbuf) {
+                                self.start(args);
+                            }
+                        }
+                        Ok(n) => {
+                            last_active = Instant::now();
+                            self.shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                        }
+                        Err(_) => return "read failed",
+                    }
+                }
+                _ = sleep_until(idle_at), if idle_at.is_some() => {
+                    return "idle timeout";
+                }
+            }
+        }
+    }
+
+    /// Decodes and dispatches buffered requests while there is room in flight.
+    fn decode_requests(
+        &mut self,
+        decoder: &mut RequestDecoder,
+        rbuf: &mut BytesMut,
+        max_inflight: usize,
+    ) {
+        while !self.closing && self.inflight.len() < max_inflight && !rbuf.is_empty() {
+            let rt = self.shared.runtime.load();
+            decoder.set_max_bulk_len(rt.proto_max_bulk_len);
+            decoder.set_auth_required(!self.session.authenticated && !rt.requirepass.is_empty());
+            match decoder.decode(rbuf) {
+                Ok(Some(args)) => {
+                    {
+                        let mut info = self.session.handle.info();
+                        info.qbuf = rbuf.len();
+                        info.last_active = Instant::now();
+                    }
+                    self.start(args);
+                }
+                Ok(None) => break,
+                Err(DecodeError::Protocol(e)) => {
+                    self.shared.stats.protocol_errors.fetch_add(1, Relaxed);
+                    metrics::counter!(names::PROTOCOL_ERRORS).increment(1);
+                    debug!(id = self.session.id(), error = %e, "protocol error; closing after the reply");
+                    self.push_ready(Reply::Error(e.to_string()), true, "protocol-error");
+                    self.closing = true;
+                }
+                Err(DecodeError::Io(_)) => {
+                    self.closing = true;
+                }
+            }
+        }
+    }
+
+    /// Dispatches one request and queues its (future) reply in order.
+    fn start(&mut self, args: Vec<bytes::Bytes>) {
+        let started = Instant::now();
+        let skip = std::mem::take(&mut self.session.skip_next);
+        let d = dispatch(&mut self.session, &self.shared, args);
+        if d.name == "unknown" {
+            self.shared.stats.unknown_commands.fetch_add(1, Relaxed);
+        }
+        let send = !(self.session.reply_off || skip);
+        let proto = self.session.proto;
+        let name = d.name;
+        match d.action {
+            Action::Reply(reply) => self.push_ready(reply, send, name),
+            Action::NoReply => self.push_ready(Reply::ok(), false, name),
+            Action::Close(reply) => {
+                self.push_ready(reply, send, name);
+                self.closing = true;
+            }
+            Action::Later(fut) => {
+                let fut = match d.touches {
+                    Some(t) => self.ordered(t, fut),
+                    None => fut,
+                };
+                self.inflight.push_back(
+                    fut.map(move |reply| Done {
+                        reply,
+                        proto,
+                        send,
+                        name,
+                        elapsed: started.elapsed(),
+                    })
+                    .boxed(),
+                );
+            }
+        }
+    }
+
+    /// Makes `fut` wait for this client's earlier commands that touch the
+    /// same keys (and one of them writes), so effects follow request order.
+    fn ordered(
+        &mut self,
+        touches: Touches,
+        fut: BoxFuture<'static, Reply>,
+    ) -> BoxFuture<'static, Reply> {
+        self.routed.retain(|(_, done)| !done.is_cancelled());
+        let deps: Vec<CancellationToken> = self
+            .routed
+            .iter()
+            .filter(|(t, _)| t.conflicts(&touches))
+            .map(|(_, done)| done.clone())
+            .collect();
+        let done = CancellationToken::new();
+        self.routed.push((touches, done.clone()));
+        Box::pin(async move {
+            // Cancelled on completion, and also if the connection drops the future.
+            let _finished = done.drop_guard();
+            for d in deps {
+                d.cancelled().await;
+            }
+            fut.await
+        })
+    }
+
+    fn push_ready(&mut self, reply: Reply, send: bool, name: &'static str) {
+        let done = Done {
+            reply,
+            proto: self.session.proto,
+            send,
+            name,
+            elapsed: Duration::ZERO,
+        };
+        self.inflight.push_back(future::ready(done).boxed());
+    }
+
+    /// Counts a finished request and encodes its reply.
+    fn finish(&mut self, done: Done, wbuf: &mut BytesMut) {
+        let error = match &done.reply {
+            Reply::Error(e) => Some(e.as_str()),
+            _ => None,
+        };
+        if done.name == "protocol-error" {
+            if let Some(e) = error {
+                self.shared.stats.error_reply(e);
+            }
+        } else {
+            self.shared
+                .stats
+                .command_done(done.name, done.elapsed, error);
+        }
+        if done.send {
+            encode(&done.reply, done.proto, wbuf);
+        }
+        self.session.handle.info().obl = wbuf.len();
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => future::pending().await,
+    }
+}

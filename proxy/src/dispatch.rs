@@ -1,0 +1,252 @@
+//! From an argument vector to an [`Action`]: look the command up in the
+//! table, check arity and authentication in Redis's order, then run it
+//! locally or hand it to the router.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use petrel_common::reply::{errors, Reply};
+
+use crate::cmd::{self, CommandSpec, Route};
+use crate::session::Session;
+use crate::state::Shared;
+use crate::util::c_str;
+
+/// What the connection does with a command.
+pub enum Action {
+    /// Reply now.
+    Reply(Reply),
+    /// Reply when the future completes (routed commands, INFO).
+    Later(BoxFuture<'static, Reply>),
+    /// Reply, then close the connection (QUIT).
+    Close(Reply),
+    /// Send nothing (CLIENT REPLY OFF / SKIP).
+    NoReply,
+}
+
+/// What a local command handler may use.
+pub struct Ctx<'a> {
+    pub session: &'a mut Session,
+    pub shared: &'a Arc<Shared>,
+    /// Full name of the running command (`client|list`).
+    pub name: &'static str,
+}
+
+/// A dispatched command: what to do and the name it is counted under.
+pub struct Dispatched {
+    pub action: Action,
+    /// Full command name for stats; `"unknown"` for unknown commands.
+    pub name: &'static str,
+    /// For routed commands, what they touch (to keep one client's commands in order).
+    pub touches: Option<Touches>,
+}
+
+/// The data a routed command reads or writes.
+///
+/// Servers run requests concurrently, so two pipelined commands of one
+/// client on the same key must not both be in flight: the later one waits
+/// for the earlier one, as Redis's one-command-at-a-time order promises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Touches {
+    /// Sorted hashes of the keys.
+    pub keys: Vec<u64>,
+    /// Every key (DBSIZE, FLUSHALL).
+    pub all: bool,
+    pub write: bool,
+}
+
+impl Touches {
+    /// Whether running `self` concurrently with `other` could reorder their effects.
+    pub fn conflicts(&self, other: &Touches) -> bool {
+        if !self.write && !other.write {
+            return false;
+        }
+        if self.all || other.all {
+            return true;
+        }
+        let (small, big) = if self.keys.len() <= other.keys.len() {
+            (&self.keys, &other.keys)
+        } else {
+            (&other.keys, &self.keys)
+        };
+        small.iter().any(|k| big.binary_search(k).is_ok())
+    }
+
+    fn of(spec: &CommandSpec, args: &[Bytes]) -> Touches {
+        let all = matches!(spec.route, Route::FanOut(_));
+        let mut keys: Vec<u64> = spec
+            .key_positions(args.len())
+            .into_iter()
+            .filter_map(|i| args.get(i))
+            .map(|k| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&k[..], &mut h);
+                std::hash::Hasher::finish(&h)
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Touches {
+            keys,
+            all,
+            write: spec.is_write(),
+        }
+    }
+}
+
+/// Decides what to do with one request (`args[0]` is the command name).
+pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -> Dispatched {
+    let reply = |name, r| Dispatched {
+        action: Action::Reply(r),
+        name,
+        touches: None,
+    };
+    let Some(top) = args.first().and_then(|n| cmd::lookup(n)) else {
+        return reply("unknown", Reply::Error(unknown_command(&args)));
+    };
+    if !top.arity_ok(args.len()) {
+        return reply(top.name, Reply::Error(errors::wrong_arity(top.name)));
+    }
+    let (spec, parent): (&'static CommandSpec, Option<&'static CommandSpec>) =
+        if !top.subcommands.is_empty() && args.len() >= 2 {
+            match top.subcommand(&args[1]) {
+                Some(sub) => (sub, Some(top)),
+                None => return reply(top.name, Reply::Error(unknown_subcommand(top, &args[1]))),
+            }
+        } else {
+            (top, None)
+        };
+    let name = cmd::static_name(parent, spec);
+    if parent.is_some() && !spec.arity_ok(args.len()) {
+        return reply(name, Reply::Error(errors::wrong_arity(name)));
+    }
+    if !session.authenticated && !spec.has_flag("no_auth") && shared.password_required() {
+        return reply(name, Reply::error("NOAUTH Authentication required."));
+    }
+    session.handle.info().last_cmd = name;
+    let mut touches = None;
+    let action = match spec.route {
+        Route::Local(handler) => {
+            let mut ctx = Ctx {
+                session,
+                shared,
+                name,
+            };
+            handler(&mut ctx, &args)
+        }
+        Route::Container => Action::Reply(Reply::Error(errors::wrong_arity(name))),
+        Route::SingleKey | Route::MultiKey(_) | Route::FanOut(_) => {
+            touches = Some(Touches::of(spec, &args));
+            Action::Later(shared.router.clone().run(spec, args))
+        }
+    };
+    Dispatched {
+        action,
+        name,
+        touches,
+    }
+}
+
+/// Redis 7's text: `ERR unknown command 'foo', with args beginning with: 'a' 'b' `.
+pub fn unknown_command(args: &[Bytes]) -> String {
+    let name = args.first().map(|n| c_str(n)).unwrap_or_default();
+    let mut listed = String::new();
+    for a in args.iter().skip(1) {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let a = c_str(a);
+        let a: String = truncate_bytes(&a, room);
+        listed.push_str(&format!("'{a}' "));
+    }
+    crate::util::one_line(&format!(
+        "ERR unknown command '{}', with args beginning with: {listed}",
+        truncate_bytes(&name, 128)
+    ))
+}
+
+/// Redis 7's text: `ERR unknown subcommand 'foo'. Try CLIENT HELP.`.
+pub fn unknown_subcommand(parent: &CommandSpec, sub: &[u8]) -> String {
+    crate::util::one_line(&format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        truncate_bytes(&c_str(sub), 128),
+        parent.name.to_ascii_uppercase()
+    ))
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn truncate_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<Bytes> {
+        list.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        assert_eq!(
+            unknown_command(&args(&["foo", "a", "b"])),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            unknown_command(&args(&["foo"])),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+        let long = "x".repeat(300);
+        let text = unknown_command(&args(&["foo", &long, "next"]));
+        assert_eq!(
+            text,
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "x".repeat(128)
+            )
+        );
+        assert_eq!(
+            unknown_command(&args(&["a\r\nb"])),
+            "ERR unknown command 'a  b', with args beginning with: "
+        );
+    }
+
+    #[test]
+    fn conflicts_need_a_shared_key_and_a_write() {
+        let t = |name: &str, a: &[&str]| {
+            let spec = cmd::lookup(name.as_bytes()).expect("known");
+            let mut v = args(&[name]);
+            v.extend(args(a));
+            Touches::of(spec, &v)
+        };
+        assert!(t("set", &["k", "v"]).conflicts(&t("get", &["k"])));
+        assert!(!t("set", &["k", "v"]).conflicts(&t("get", &["j"])));
+        assert!(!t("get", &["k"]).conflicts(&t("mget", &["j", "k"])));
+        assert!(t("mset", &["a", "1", "k", "2"]).conflicts(&t("get", &["k"])));
+        assert!(!t("mset", &["a", "1", "k", "2"]).conflicts(&t("get", &["1"])));
+        assert!(t("flushall", &[]).conflicts(&t("get", &["x"])));
+        assert!(!t("dbsize", &[]).conflicts(&t("get", &["x"])));
+        assert!(t("dbsize", &[]).conflicts(&t("set", &["x", "y"])));
+    }
+
+    #[test]
+    fn unknown_subcommand_text_matches_redis() {
+        let client = cmd::lookup(b"client").expect("client");
+        assert_eq!(
+            unknown_subcommand(client, b"foo"),
+            "ERR unknown subcommand 'foo'. Try CLIENT HELP."
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! The cached partition map of the served table, read from meta.
+//!
+//! Requests read the map lock-free (`arc-swap`). It is refreshed at startup
+//! (retrying until meta answers and the table exists), periodically, and
+//! whenever a server says the proxy's view is stale. Concurrent refresh
+//! requests collapse into one meta query.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use petrel_common::msg::{method, QueryTableRequest, QueryTableResponse};
+use petrel_common::partition::TableMap;
+use petrel_common::rpc::client::RpcClient;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::RouteError;
+use crate::stats::names;
+
+/// How long one meta query may take.
+const META_TIMEOUT: Duration = Duration::from_secs(1);
+/// Retry pacing while no map has been loaded yet.
+const STARTUP_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const STARTUP_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// What INFO shows about the map's freshness.
+#[derive(Clone, Debug, Default)]
+pub struct MapStatus {
+    /// Why the last refresh failed (empty after a success).
+    pub last_error: String,
+    pub last_success: Option<Instant>,
+    pub refreshes: u64,
+    pub failures: u64,
+}
+
+/// The table map cache.
+pub struct MapCache {
+    table: String,
+    meta: Vec<String>,
+    rpc: RpcClient,
+    current: ArcSwapOption<TableMap>,
+    /// One meta query at a time; waiters reuse its result.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Bumped after every completed refresh attempt.
+    generation: AtomicU64,
+    /// Index of the meta address that answered last.
+    preferred: AtomicUsize,
+    status: Mutex<MapStatus>,
+}
+
+impl MapCache {
+    /// An empty cache for `table`, asking the `meta` addresses in order.
+    pub fn new(table: String, meta: Vec<String>, rpc: RpcClient) -> Self {
+        MapCache {
+            table,
+            meta,
+            rpc,
+            current: ArcSwapOption::empty(),
+            refreshing: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            preferred: AtomicUsize::new(0),
+            status: Mutex::new(MapStatus::default()),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The meta addresses.
+    pub fn meta(&self) -> &[String] {
+        &self.meta
+    }
+
+    /// The current map, if one has been loaded.
+    pub fn current(&self) -> Option<Arc<TableMap>> {
+        self.current.load_full()
+    }
+
+    /// Refresh counter; pass it to [`MapCache::refresh`] to skip a query when
+    /// another caller refreshed since.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
+    }
+
+    /// Freshness facts for INFO.
+    pub fn status(&self) -> MapStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Installs `map` if it is not older than the current one.
+    pub fn install(&self, map: TableMap) {
+        let cur = self.current.load_full();
+        match &cur {
+            None => info!(
+                table = %map.name,
+                table_id = map.id.0,
+                partitions = map.partition_count,
+                version = map.version,
+                "table map loaded"
+            ),
+            Some(c) if c.id != map.id => warn!(
+                table = %map.name,
+                old_id = c.id.0,
+                new_id = map.id.0,
+                "table was re-created; switching to the new one"
+            ),
+            Some(c) if map.version < c.version => {
+                debug!(
+                    have = c.version,
+                    got = map.version,
+                    "ignoring older table map"
+                );
+                return;
+            }
+            Some(c) if map.version > c.version => {
+                debug!(from = c.version, to = map.version, "table map updated")
+            }
+            Some(_) => {}
+        }
+        metrics::gauge!(names::MAP_VERSION).set(map.version as f64);
+        self.current.store(Some(Arc::new(map)));
+    }
+
+    /// Queries meta unless someone else refreshed since `seen_generation`.
+    pub async fn refresh(&self, seen_generation: u64) -> Result<(), String> {
+        let _one = self.refreshing.lock().await;
+        if self.generation.load(Relaxed) != seen_generation {
+            return Ok(());
+        }
+        let result = self.fetch().await;
+        {
+            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            s.refreshes += 1;
+            match &result {
+                Ok(_) => {
+                    s.last_error.clear();
+                    s.last_success = Some(Instant::now());
+                }
+                Err(e) => {
+                    s.failures += 1;
+                    s.last_error = e.clone();
+                }
+            }
+        }
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!(names::MAP_REFRESHES, "result" => outcome).increment(1);
+        let result = result.map(|map| self.install(map));
+        self.generation.fetch_add(1, Relaxed);
+        result
+    }
+
+    /// The current map, waiting (and refreshing) until `deadline` if none is loaded yet.
+    pub async fn wait_for_map(&self, deadline: Instant) -> Result<Arc<TableMap>, RouteError> {
+        let mut pause = STARTUP_BACKOFF_MIN;
+        loop {
+            if let Some(map) = self.current() {
+                return Ok(map);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let why = self.status().last_error;
+                return Err(RouteError::NoMap {
+                    table: self.table.clone(),
+                    why: if why.is_empty() {
+                        "no answer from meta yet".to_string()
+                    } else {
+                        why
+                    },
+                });
+            }
+            let gen = self.generation();
+            let _ = tokio::time::timeout(remaining, self.refresh(gen)).await;
+            if self.current().is_none() {
+                // Meta answered without the table, or not at all: back off.
+                let wait = pause.min(deadline.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(wait).await;
+                pause = (pause * 2).min(STARTUP_BACKOFF_MAX);
+            }
+        }
+    }
+
+    /// Asks each meta address in turn, starting with the one that answered last.
+    async fn fetch(&self) -> Result<TableMap, String> {
+        let n = self.meta.len();
+        let start = self.preferred.load(Relaxed);
+        let mut failures = Vec::new();
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let addr = &self.meta[idx];
+            let req = QueryTableRequest {
+                name: self.table.clone(),
+            };
+            let resp: Result<QueryTableResponse, _> = self
+                .rpc
+                .call(addr, method::QUERY_TABLE, &req, META_TIMEOUT)
+                .await;
+            match resp {
+                Ok(resp) => {
+                    self.preferred.store(idx, Relaxed);
+                    let Some(msg) = resp.table else {
+                        return Err(format!(
+                            "table '{}' does not exist (meta {addr})",
+                            self.table
+                        ));
+                    };
+                    let map = TableMap::from(&msg);
+                    check(&map).map_err(|e| format!("meta {addr} sent a bad map: {e}"))?;
+                    return Ok(map);
+                }
+                Err(e) => failures.push(format!("meta {addr}: {e}")),
+            }
+        }
+        Err(failures.join("; "))
+    }
+
+    /// Keeps the map fresh until `shutdown`: fast retries until the first
+    /// map arrives (logging while waiting), then every `interval`.
+    pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        let mut failures: u32 = 0;
+        loop {
+            let had_map = self.current().is_some();
+            // A refresh skipped because a request refreshed meanwhile
+            // reports that refresh's outcome through the status.
+            let outcome = self.refresh(self.generation()).await.and_then(|()| {
+                let last = self.status().last_error;
+                if last.is_empty() {
+                    Ok(())
+                } else {
+                    Err(last)
+                }
+            });
+            match outcome {
+                Ok(()) => {
+                    if failures > 0 && had_map {
+                        info!("meta reachable again; table map refreshed");
+                    }
+                    failures = 0;
+                }
+                Err(e) => {
+                    failures += 1;
+                    if !had_map && (failures == 1 || failures.is_multiple_of(10)) {
+                        warn!(
+                            table = %self.table,
+                            meta = ?self.meta,
+                            attempts = failures,
+                            error = %e,
+                            "waiting for the table map from meta; data commands get CLUSTERDOWN until it arrives"
+                        );
+                    } else if had_map && (failures == 1 || failures.is_multiple_of(20)) {
+                        warn!(error = %e, attempts = failures, "table map refresh failed; using the cached map");
+                    }
+                }
+            }
+            let wait = if self.current().is_none() {
+                STARTUP_BACKOFF_MIN
+                    .saturating_mul(1 << failures.min(5))
+                    .min(STARTUP_BACKOFF_MAX)
+            } else {
+                interval
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// A map the router can use: a power-of-two count and one config per partition.
+fn check(map: &TableMap) -> Result<(), String> {
+    if map.partition_count == 0 || !map.partition_count.is_power_of_two() {
+        return Err(format!(
+            "partition count {} is not a power of two",
+            map.partition_count
+        ));
+    }
+    if map.partitions.len() != map.partition_count as usize {
+        return Err(format!(
+            "{} partitions listed for a count of {}",
+            map.partitions.len(),
+            map.partition_count
+        ));
+    }
+    for (i, p) in map.partitions.iter().enumerate() {
+        if p.gpid.partition.0 as usize != i {
+            return Err(format!(
+                "partition {} listed at index {i}",
+                p.gpid.partition.0
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use petrel_common::ids::{Ballot, Gpid, TableId};
+    use petrel_common::partition::PartitionConfig;
+
+    fn map(id: u32, version: u64, count: u32) -> TableMap {
+        TableMap {
+            id: TableId(id),
+            name: "t".into(),
+            partition_count: count,
+            replica_count: 3,
+            version,
+            partitions: (0..count)
+                .map(|p| PartitionConfig {
+                    gpid: Gpid::new(id, p),
+                    ballot: Ballot(1),
+                    primary: Some("127.0.0.1:1".into()),
+                    secondaries: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn checks_maps() {
+        assert!(check(&map(1, 1, 4)).is_ok());
+        assert!(check(&map(1, 1, 3)).is_err());
+        let mut m = map(1, 1, 4);
+        m.partitions.pop();
+        assert!(check(&m).is_err());
+    }
+
+    #[tokio::test]
+    async fn older_versions_do_not_replace_newer() {
+        let cache = MapCache::new("t".into(), vec!["127.0.0.1:1".into()], RpcClient::new());
+        cache.install(map(1, 5, 4));
+        cache.install(map(1, 3, 4));
+        assert_eq!(cache.current().map(|m| m.version), Some(5));
+        cache.install(map(1, 6, 4));
+        assert_eq!(cache.current().map(|m| m.version), Some(6));
+        // A re-created table (new id) replaces whatever version it has.
+        cache.install(map(2, 1, 4));
+        assert_eq!(cache.current().map(|m| m.id), Some(TableId(2)));
+    }
+
+    #[tokio::test]
+    async fn waiting_without_meta_ends_in_clusterdown() {
+        // Port 1 on loopback refuses connections.
+        let cache = MapCache::new("t".into(), vec!["127.0.0.1:1".into()], RpcClient::new());
+        let err = cache
+            .wait_for_map(Instant::now() + Duration::from_millis(300))
+            .await
+            .expect_err("no meta");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("CLUSTERDOWN table 't' is not available"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! State shared by every connection: startup config, the settings CONFIG SET
+//! may change, counters, the client registry and the router.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProxyConfig;
+use crate::resp::Proto;
+use crate::route::Router;
+use crate::stats::Stats;
+
+/// Settings that `CONFIG SET` may change while running.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Runtime {
+    pub maxclients: u64,
+    /// Idle seconds before a client is closed; 0 = never.
+    pub timeout: u64,
+    pub proto_max_bulk_len: u64,
+    pub requirepass: String,
+    /// Accepted for tools; Petrel's durability does not depend on it.
+    pub save: String,
+    /// Accepted for tools; Petrel's durability does not depend on it.
+    pub appendonly: bool,
+    /// Accepted for tools; the proxy holds no data.
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+}
+
+impl Runtime {
+    /// The initial settings from the config file.
+    pub fn from_config(cfg: &ProxyConfig) -> Self {
+        Runtime {
+            maxclients: cfg.maxclients,
+            timeout: cfg.client_idle_timeout_secs,
+            proto_max_bulk_len: cfg.proto_max_bulk_len,
+            requirepass: cfg.requirepass.clone(),
+            save: String::new(),
+            appendonly: false,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".to_string(),
+        }
+    }
+}
+
+/// Everything connections share.
+pub struct Shared {
+    pub config: ProxyConfig,
+    pub config_file: Option<PathBuf>,
+    pub runtime: ArcSwap<Runtime>,
+    pub stats: Stats,
+    pub clients: Clients,
+    pub router: Arc<Router>,
+    pub started: Instant,
+    /// Random 40-hex id of this process, as Redis's `run_id`.
+    pub run_id: String,
+    /// The address actually bound (differs from the config with port 0).
+    pub local_addr: SocketAddr,
+    /// Cancelled when the proxy shuts down.
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    /// Whether a client that has not authenticated must do so first.
+    pub fn password_required(&self) -> bool {
+        !self.runtime.load().requirepass.is_empty()
+    }
+}
+
+/// What CLIENT LIST shows about a connection, updated by its task.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub last_cmd: &'static str,
+    pub last_active: Instant,
+    pub proto: Proto,
+    pub no_evict: bool,
+    /// Unparsed request bytes buffered.
+    pub qbuf: usize,
+    /// Unsent reply bytes buffered.
+    pub obl: usize,
+    pub inflight: usize,
+}
+
+/// One connected client, as other connections and CLIENT KILL see it.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    /// The socket's file descriptor (shown by CLIENT LIST).
+    pub fd: i32,
+    pub created: Instant,
+    info: Mutex<ClientInfo>,
+    /// Cancelled by CLIENT KILL or shutdown.
+    pub kill: CancellationToken,
+}
+
+impl ClientHandle {
+    /// The mutable part, for reading or updating.
+    pub fn info(&self) -> MutexGuard<'_, ClientInfo> {
+        self.info.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, fields as Redis 7.
+    pub fn describe(&self) -> String {
+        let i = self.info().clone();
+        let now = Instant::now();
+        let flags = if i.no_evict { "e" } else { "N" };
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 \
+             qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl={} oll=0 omem={} tot-mem={} \
+             events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            i.name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(i.last_active).as_secs(),
+            flags,
+            i.qbuf,
+            i.obl,
+            i.obl,
+            i.qbuf + i.obl,
+            if i.last_cmd.is_empty() { "NULL" } else { i.last_cmd },
+            i.proto.number(),
+            i.lib_name,
+            i.lib_ver,
+        )
+    }
+}
+
+/// The registry of connected clients.
+#[derive(Default)]
+pub struct Clients {
+    map: DashMap<u64, Arc<ClientHandle>>,
+    next_id: AtomicU64,
+}
+
+impl Clients {
+    /// Registers a new connection and returns its handle (ids start at 1).
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        fd: i32,
+        parent: &CancellationToken,
+    ) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Relaxed) + 1;
+        let now = Instant::now();
+        let handle = Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: now,
+            info: Mutex::new(ClientInfo {
+                name: String::new(),
+                lib_name: String::new(),
+                lib_ver: String::new(),
+                last_cmd: "",
+                last_active: now,
+                proto: Proto::Resp2,
+                no_evict: false,
+                qbuf: 0,
+                obl: 0,
+                inflight: 0,
+            }),
+            kill: parent.child_token(),
+        });
+        self.map.insert(id, handle.clone());
+        handle
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        self.map.remove(&id);
+    }
+
+    /// How many clients are connected.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when nobody is connected.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every connected client, by id (the guards are released before returning).
+    pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
+        let mut v: Vec<_> = self.map.iter().map(|e| e.value().clone()).collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// Largest buffered input / output among clients, for INFO.
+    pub fn max_buffers(&self) -> (usize, usize) {
+        self.snapshot().iter().fold((0, 0), |(q, o), c| {
+            let i = c.info();
+            (q.max(i.qbuf), o.max(i.obl))
+        })
+    }
+}

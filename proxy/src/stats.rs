@@ -1,0 +1,240 @@
+//! Counters behind INFO and the Prometheus metrics.
+//!
+//! INFO needs values it can read back (totals, per-command calls, error
+//! prefixes), so they live here as atomics; every update also goes to the
+//! `metrics` recorder for `/metrics`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::cmd;
+
+/// Metric names, in one place.
+pub mod names {
+    pub const CONNECTIONS_TOTAL: &str = "petrel_proxy_connections_total";
+    pub const CONNECTIONS: &str = "petrel_proxy_connections";
+    pub const REJECTED_CONNECTIONS: &str = "petrel_proxy_rejected_connections_total";
+    pub const COMMANDS: &str = "petrel_proxy_commands_total";
+    pub const COMMAND_SECONDS: &str = "petrel_proxy_command_duration_seconds";
+    pub const ERRORS: &str = "petrel_proxy_error_replies_total";
+    pub const PROTOCOL_ERRORS: &str = "petrel_proxy_protocol_errors_total";
+    pub const RETRIES: &str = "petrel_proxy_partition_retries_total";
+    pub const MAP_REFRESHES: &str = "petrel_proxy_map_refreshes_total";
+    pub const MAP_VERSION: &str = "petrel_proxy_map_version";
+}
+
+/// Most distinct error prefixes tracked, as Redis's errorstats.
+const MAX_ERROR_KINDS: usize = 128;
+/// Samples kept for `instantaneous_ops_per_sec`, as Redis (one per 100 ms).
+const OPS_SAMPLES: usize = 16;
+
+/// Calls and time of one command.
+#[derive(Default)]
+pub struct CommandStat {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Process-wide counters.
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub error_replies: AtomicU64,
+    pub protocol_errors: AtomicU64,
+    pub unknown_commands: AtomicU64,
+    per_command: HashMap<String, CommandStat>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    ops: Mutex<OpsSampler>,
+}
+
+#[derive(Default)]
+struct OpsSampler {
+    last: Option<(Instant, u64, u64, u64)>,
+    samples: Vec<(f64, f64, f64)>,
+    next: usize,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stats {
+    /// Counters for every command in the table.
+    pub fn new() -> Self {
+        let mut per_command = HashMap::new();
+        for c in cmd::all() {
+            per_command.insert(c.name.to_string(), CommandStat::default());
+            for s in c.subcommands {
+                per_command.insert(cmd::full_name(Some(c), s), CommandStat::default());
+            }
+        }
+        Stats {
+            connections_received: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            commands_processed: AtomicU64::new(0),
+            net_input_bytes: AtomicU64::new(0),
+            net_output_bytes: AtomicU64::new(0),
+            error_replies: AtomicU64::new(0),
+            protocol_errors: AtomicU64::new(0),
+            unknown_commands: AtomicU64::new(0),
+            per_command,
+            errors: Mutex::new(BTreeMap::new()),
+            ops: Mutex::new(OpsSampler::default()),
+        }
+    }
+
+    /// A command finished; `name` is its full name (`client|list`), `error`
+    /// the error text it replied with, if any.
+    pub fn command_done(&self, name: &'static str, elapsed: Duration, error: Option<&str>) {
+        self.commands_processed.fetch_add(1, Relaxed);
+        let usec = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        if let Some(s) = self.per_command.get(name) {
+            s.calls.fetch_add(1, Relaxed);
+            s.usec.fetch_add(usec, Relaxed);
+            if error.is_some() {
+                s.failed.fetch_add(1, Relaxed);
+            }
+        }
+        metrics::counter!(names::COMMANDS, "cmd" => name).increment(1);
+        metrics::histogram!(names::COMMAND_SECONDS, "cmd" => name).record(elapsed.as_secs_f64());
+        if let Some(text) = error {
+            self.error_reply(text);
+        }
+    }
+
+    /// An error reply was sent (counted by its first word, like errorstats).
+    pub fn error_reply(&self, text: &str) {
+        self.error_replies.fetch_add(1, Relaxed);
+        let prefix = text.split(' ').next().unwrap_or("ERR");
+        let prefix = if prefix.is_empty() { "ERR" } else { prefix };
+        let mut errors = lock(&self.errors);
+        if let Some(n) = errors.get_mut(prefix) {
+            *n += 1;
+        } else if errors.len() < MAX_ERROR_KINDS {
+            errors.insert(prefix.to_string(), 1);
+        }
+        drop(errors);
+        metrics::counter!(names::ERRORS).increment(1);
+    }
+
+    /// Per-command stats with at least one call, for INFO commandstats.
+    pub fn commands(&self) -> Vec<(String, u64, u64, u64)> {
+        let mut v: Vec<_> = self
+            .per_command
+            .iter()
+            .filter(|(_, s)| s.calls.load(Relaxed) > 0)
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    s.calls.load(Relaxed),
+                    s.usec.load(Relaxed),
+                    s.failed.load(Relaxed),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Error counts by prefix, for INFO errorstats.
+    pub fn errors(&self) -> Vec<(String, u64)> {
+        lock(&self.errors)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// Zeroes what CONFIG RESETSTAT resets.
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.rejected_connections,
+            &self.commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.error_replies,
+            &self.protocol_errors,
+            &self.unknown_commands,
+        ] {
+            c.store(0, Relaxed);
+        }
+        for s in self.per_command.values() {
+            s.calls.store(0, Relaxed);
+            s.usec.store(0, Relaxed);
+            s.failed.store(0, Relaxed);
+        }
+        lock(&self.errors).clear();
+        *lock(&self.ops) = OpsSampler::default();
+    }
+
+    /// Takes one throughput sample; call every 100 ms.
+    pub fn sample(&self) {
+        let now = Instant::now();
+        let cur = (
+            self.commands_processed.load(Relaxed),
+            self.net_input_bytes.load(Relaxed),
+            self.net_output_bytes.load(Relaxed),
+        );
+        let mut ops = lock(&self.ops);
+        if let Some((t, c, i, o)) = ops.last {
+            let secs = now.duration_since(t).as_secs_f64().max(1e-6);
+            let s = (
+                cur.0.saturating_sub(c) as f64 / secs,
+                cur.1.saturating_sub(i) as f64 / secs / 1024.0,
+                cur.2.saturating_sub(o) as f64 / secs / 1024.0,
+            );
+            if ops.samples.len() < OPS_SAMPLES {
+                ops.samples.push(s);
+            } else {
+                let i = ops.next;
+                ops.samples[i] = s;
+            }
+            ops.next = (ops.next + 1) % OPS_SAMPLES;
+        }
+        ops.last = Some((now, cur.0, cur.1, cur.2));
+    }
+
+    /// (ops/sec, input kbps, output kbps) averaged over the recent samples.
+    pub fn instantaneous(&self) -> (f64, f64, f64) {
+        let ops = lock(&self.ops);
+        let n = ops.samples.len().max(1) as f64;
+        let sum = ops
+            .samples
+            .iter()
+            .fold((0.0, 0.0, 0.0), |a, s| (a.0 + s.0, a.1 + s.1, a.2 + s.2));
+        (sum.0 / n, sum.1 / n, sum.2 / n)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counters stay usable even if a holder panicked.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_commands_and_error_prefixes() {
+        let s = Stats::new();
+        s.command_done("get", Duration::from_micros(5), None);
+        s.command_done("get", Duration::from_micros(7), Some("WRONGTYPE Operation"));
+        s.command_done("client|list", Duration::from_micros(1), None);
+        let cmds = s.commands();
+        assert_eq!(cmds[0], ("client|list".to_string(), 1, 1, 0));
+        assert_eq!(cmds[1], ("get".to_string(), 2, 12, 1));
+        assert_eq!(s.errors(), vec![("WRONGTYPE".to_string(), 1)]);
+        s.reset();
+        assert!(s.commands().is_empty());
+        assert_eq!(s.commands_processed.load(Relaxed), 0);
+    }
+}
