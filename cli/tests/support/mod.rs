@@ -1,0 +1,407 @@
+//! Test support: real processes on free ports.
+//!
+//! [`Onebox`] runs `petrel onebox` (meta, three servers, a proxy as real
+//! child processes) on ports nobody else uses and a temporary data dir;
+//! [`RedisOracle`] runs Debian's `redis-server` 7 as the reference; [`RawConn`]
+//! speaks raw RESP so replies can be compared byte for byte; [`script`]
+//! parses the differential command scripts and RESP replies.
+
+#![allow(dead_code)]
+
+pub mod script;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Directory holding the workspace's binaries (next to this test's `petrel`).
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_petrel"))
+        .parent()
+        .expect("binary has a parent dir")
+        .to_path_buf()
+}
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// `n` consecutive ports that are free right now, unique within this test binary.
+pub fn free_ports(n: u16) -> u16 {
+    if NEXT_PORT.load(Ordering::SeqCst) == 0 {
+        // Different test binaries start from different bases.
+        let base = 20000 + (std::process::id() % 2000) as u16 * 20;
+        let _ = NEXT_PORT.compare_exchange(0, base, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    loop {
+        let start = NEXT_PORT.fetch_add(n, Ordering::SeqCst);
+        assert!(start < 64000, "ran out of test ports");
+        if (start..start + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return start;
+        }
+    }
+}
+
+/// A running `petrel onebox`.
+pub struct Onebox {
+    pub dir: PathBuf,
+    pub proxy_port: u16,
+    pub meta_port: u16,
+    pub server_port: u16,
+    /// Lines onebox printed before `ready` (role, address, pid).
+    pub lines: Vec<String>,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Onebox {
+    /// Starts a fresh cluster in a new temporary directory.
+    pub fn start() -> Onebox {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let base = free_ports(5);
+        let mut ob = Onebox::start_in(&dir, base, base + 1, base + 2);
+        ob._tmp = Some(tmp);
+        ob
+    }
+
+    /// Starts onebox on `dir` with the given ports (servers use three from `server_port`).
+    pub fn start_in(dir: &Path, proxy_port: u16, meta_port: u16, server_port: u16) -> Onebox {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
+            .args([
+                "onebox",
+                "--dir",
+                dir.to_str().expect("utf-8 dir"),
+                "--port",
+                &proxy_port.to_string(),
+                "--meta-port",
+                &meta_port.to_string(),
+                "--server-port",
+                &server_port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start petrel onebox");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line == "ready" => break,
+                Ok(line) => lines.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    let log =
+                        std::fs::read_to_string(dir.join("logs/proxy.log")).unwrap_or_default();
+                    panic!("onebox did not become ready; printed {lines:?}; proxy log:\n{log}");
+                }
+            }
+        }
+        Onebox {
+            dir: dir.to_path_buf(),
+            proxy_port,
+            meta_port,
+            server_port,
+            lines,
+            child: Some(child),
+            _tmp: None,
+        }
+    }
+
+    pub fn meta_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.meta_port)
+    }
+
+    /// The pid onebox printed for `role` (first match).
+    pub fn pid_of(&self, role: &str) -> u32 {
+        self.lines
+            .iter()
+            .find(|l| l.starts_with(role))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid for {role} in {:?}", self.lines))
+    }
+
+    /// SIGTERM to onebox, then wait for it (it stops its children).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs the `petrel` CLI against this cluster's meta, whatever its exit status.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_petrel"))
+            .arg("--meta")
+            .arg(self.meta_addr())
+            .args(args)
+            .output()
+            .expect("run petrel")
+    }
+
+    /// Runs the `petrel` CLI against this cluster's meta; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_output(args);
+        assert!(
+            out.status.success(),
+            "petrel {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn conn(&self) -> RawConn {
+        RawConn::connect(self.proxy_port)
+    }
+
+    pub fn redis_client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.proxy_port)).expect("client")
+    }
+}
+
+impl Drop for Onebox {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A real `redis-server` 7 on a free port, without persistence: the oracle.
+pub struct RedisOracle {
+    pub port: u16,
+    child: Child,
+    _tmp: tempfile::TempDir,
+}
+
+impl RedisOracle {
+    pub fn start() -> RedisOracle {
+        let port = free_ports(1);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp.path().to_str().expect("utf-8"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisOracle {
+            port,
+            child,
+            _tmp: tmp,
+        }
+    }
+
+    pub fn conn(&self) -> RawConn {
+        RawConn::connect(self.port)
+    }
+}
+
+impl Drop for RedisOracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw RESP connection returning each reply's exact bytes.
+pub struct RawConn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawConn {
+    pub fn connect(port: u16) -> RawConn {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        RawConn {
+            reader: BufReader::new(s.try_clone().expect("clone")),
+            writer: s,
+        }
+    }
+
+    /// Changes how long reads wait before giving up (default 15 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.writer
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write");
+    }
+
+    /// Sends one command as a RESP array of bulk strings.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        self.send_raw(&encode_command(args));
+    }
+
+    /// Sends a command and returns its reply's raw bytes.
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply()
+    }
+
+    /// Splits `line` on spaces and calls it (no quoting: test convenience).
+    pub fn cmd(&mut self, line: &str) -> String {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        String::from_utf8_lossy(&self.call(&args)).into_owned()
+    }
+
+    /// Reads one complete reply (RESP2 or RESP3) and returns its raw bytes.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_into(&mut out);
+        out
+    }
+
+    /// Reads one reply; `None` when the server closed the connection.
+    pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                self.finish(line, &mut out);
+                Some(out)
+            }
+        }
+    }
+
+    fn read_into(&mut self, out: &mut Vec<u8>) {
+        let mut line = Vec::new();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut line)
+            .expect("read reply");
+        assert!(n > 0, "connection closed while reading a reply");
+        self.finish(line, out);
+    }
+
+    fn finish(&mut self, line: Vec<u8>, out: &mut Vec<u8>) {
+        let kind = line[0];
+        let body = String::from_utf8_lossy(&line[1..line.len().saturating_sub(2)]).into_owned();
+        out.extend_from_slice(&line);
+        match kind {
+            b'$' | b'=' | b'!' => {
+                let len: i64 = body.parse().expect("bulk length");
+                if len >= 0 {
+                    let mut buf = vec![0u8; len as usize + 2];
+                    self.reader.read_exact(&mut buf).expect("bulk body");
+                    out.extend_from_slice(&buf);
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                let n: i64 = body.parse().expect("array length");
+                for _ in 0..n.max(0) {
+                    self.read_into(out);
+                }
+            }
+            b'%' | b'|' => {
+                let n: i64 = body.parse().expect("map length");
+                for _ in 0..n.max(0) * 2 {
+                    self.read_into(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// True once the server has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0))
+    }
+}
+
+/// Encodes a command as a RESP array of bulk strings.
+pub fn encode_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Reads a `kB` field (e.g. `VmRSS`) of `/proc/<pid>/status`, in bytes.
+pub fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Runs named checks one after another, each catching its own panic, and
+/// fails at the end naming every check that failed; lets one cluster serve
+/// several independent checks without the first failure hiding the others.
+pub fn run_checks(checks: &[(&str, &dyn Fn())]) {
+    let mut failed = Vec::new();
+    for (name, check) in checks {
+        eprintln!("--- check {name}");
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).is_err() {
+            failed.push(*name);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "failed checks (see panics above): {failed:?}"
+    );
+}
+
+/// Runs `redis-cli` against `port`; returns trimmed stdout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli must be installed (scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
