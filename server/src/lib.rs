@@ -1,7 +1,20 @@
 //! petrel-server: hosts partition replicas and executes Redis commands on them.
 //!
+//! - [`config`]: `conf/server.toml` keys.
 //! - [`storage`]: the engine trait, RocksDB and in-memory engines, key layout.
 //! - [`cmd`]: Redis command semantics (command -> reply + mutation).
+//! - [`log`]: the mutation log: segments, checksummed records, group commit.
+//! - [`replica`]: one hosted replica: configuration, role, write path; its
+//!   PacificA state machine (no I/O) in [`replica::machine`].
+//! - [`node`]: this server in the cluster: replicas, lease, beacons to meta.
+//! - [`service`]: the RPC surface (Execute, ReplicaStatus).
+//! - [`run`]: process start-up and shutdown.
 
 pub mod cmd;
+pub mod config;
+pub mod log;
+pub mod node;
+pub mod replica;
+pub mod run;
+pub mod service;
 pub mod storage;

@@ -1,1 +1,67 @@
-fn main() {}
+//! `petrel-server`: hosts partition replicas on RocksDB.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use petrel_server::config::{Durability, ServerConfig};
+
+/// A Petrel replica server.
+#[derive(Parser, Debug)]
+#[command(name = "petrel-server", version)]
+struct Args {
+    /// TOML config file (see conf/server.toml); flags override its keys.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// RPC listen address, also the server's identity (`listen`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Meta address; repeat for several (`meta`).
+    #[arg(long)]
+    meta: Vec<String>,
+    /// Directory for replica data (`data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `sync` or `async` (`durability`).
+    #[arg(long, value_parser = parse_durability)]
+    durability: Option<Durability>,
+    /// Beacon interval in milliseconds (`beacon_interval_ms`).
+    #[arg(long)]
+    beacon_interval_ms: Option<u64>,
+    /// Prometheus endpoint address (`metrics_listen`).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    match s {
+        "sync" => Ok(Durability::Sync),
+        "async" => Ok(Durability::Async),
+        other => Err(format!("'{other}' is neither 'sync' nor 'async'")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config: ServerConfig = petrel_common::config::load(args.config.as_deref())?;
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if !args.meta.is_empty() {
+        config.meta = args.meta;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.durability {
+        config.durability = v;
+    }
+    if let Some(v) = args.beacon_interval_ms {
+        config.beacon_interval_ms = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        config.metrics_listen = v;
+    }
+    petrel_common::telemetry::init_logging(&config.log);
+    petrel_server::run::run(config).await
+}

@@ -4,27 +4,363 @@
 //! [`Mutation`] (empty for reads): the deterministic puts/deletes that the
 //! replication log carries. INCR becomes "put 42"; relative expiry becomes an
 //! absolute time. Nothing here does I/O beyond the [`ReadView`] it is given.
+//!
+//! - [`strings`]: GET, SET and the other string commands.
+//! - [`keys`]: DEL, EXISTS, EXPIRE, TTL, TYPE and friends (any key type).
+//! - [`server`]: per-partition DBSIZE and FLUSHALL.
+//! - [`db`]: the keyspace one command sees, with its own pending writes.
+//! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
+//!
+//! Every command is one row of [`COMMANDS`]: its name, arity, whether it
+//! writes, and the function that runs it.
+
+pub mod db;
+pub mod errors;
+pub mod float;
+pub mod keys;
+pub mod parse;
+pub mod server;
+pub mod strings;
+
+#[cfg(test)]
+mod testing;
 
 use bytes::Bytes;
-use petrel_common::reply::Reply;
+use petrel_common::reply::{errors as redis_errors, Reply};
 
-use crate::storage::{Mutation, ReadView};
+use crate::storage::{Mutation, ReadView, StorageError};
+use db::Db;
 
 /// The outcome of one command.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Execution {
-    pub reply: Option<Reply>,
+    /// What the client is told.
+    pub reply: Reply,
+    /// What the replicas must apply (empty for reads and no-op writes).
     pub mutation: Mutation,
 }
 
+/// Why a command stopped early: a Redis error reply, or a storage failure
+/// (which the replica must treat as fatal, not answer and carry on).
+#[derive(Debug)]
+pub enum CmdError {
+    /// A Redis error reply for the client; nothing is written.
+    Reply(Reply),
+    /// The replica's storage failed.
+    Storage(StorageError),
+}
+
+impl CmdError {
+    /// A Redis error reply with this text.
+    pub fn reply(text: impl Into<String>) -> CmdError {
+        CmdError::Reply(Reply::error(text))
+    }
+}
+
+impl From<StorageError> for CmdError {
+    fn from(e: StorageError) -> Self {
+        CmdError::Storage(e)
+    }
+}
+
+/// What a command function returns.
+pub type CmdResult = Result<Reply, CmdError>;
+
+/// One command: its name, Redis arity (negative = at least that many
+/// arguments, name included), whether it may write, and its implementation.
+pub struct Command {
+    /// Lower-case name, as Redis spells it in errors.
+    pub name: &'static str,
+    /// Redis arity: exact count, or at least `-arity` when negative.
+    pub arity: i32,
+    /// Whether the command may produce a mutation.
+    pub write: bool,
+    /// The implementation; `args` includes the command name.
+    pub run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
+}
+
+impl Command {
+    fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+}
+
+const fn read(
+    name: &'static str,
+    arity: i32,
+    run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
+) -> Command {
+    Command {
+        name,
+        arity,
+        write: false,
+        run,
+    }
+}
+
+const fn write(
+    name: &'static str,
+    arity: i32,
+    run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
+) -> Command {
+    Command {
+        name,
+        arity,
+        write: true,
+        run,
+    }
+}
+
+/// Every command a partition serves, with Redis 7.0's arities.
+pub static COMMANDS: &[Command] = &[
+    // strings
+    read("get", 2, strings::get),
+    write("set", -3, strings::set),
+    write("setnx", 3, strings::setnx),
+    write("setex", 4, strings::setex),
+    write("psetex", 4, strings::psetex),
+    write("getset", 3, strings::getset),
+    write("getdel", 2, strings::getdel),
+    write("getex", -2, strings::getex),
+    write("append", 3, strings::append),
+    read("strlen", 2, strings::strlen),
+    read("getrange", 4, strings::getrange),
+    read("substr", 4, strings::getrange),
+    write("setrange", 4, strings::setrange),
+    write("incr", 2, strings::incr),
+    write("decr", 2, strings::decr),
+    write("incrby", 3, strings::incrby),
+    write("decrby", 3, strings::decrby),
+    write("incrbyfloat", 3, strings::incrbyfloat),
+    read("mget", -2, strings::mget),
+    write("mset", -3, strings::mset),
+    write("msetnx", -3, strings::msetnx),
+    // keys
+    write("del", -2, keys::del),
+    write("unlink", -2, keys::del),
+    read("exists", -2, keys::exists),
+    read("touch", -2, keys::touch),
+    write("expire", -3, keys::expire),
+    write("pexpire", -3, keys::pexpire),
+    write("expireat", -3, keys::expireat),
+    write("pexpireat", -3, keys::pexpireat),
+    read("expiretime", 2, keys::expiretime),
+    read("pexpiretime", 2, keys::pexpiretime),
+    read("ttl", 2, keys::ttl),
+    read("pttl", 2, keys::pttl),
+    write("persist", 2, keys::persist),
+    read("type", 2, keys::key_type),
+    // server (per partition; the proxy fans out and merges)
+    read("dbsize", 1, server::dbsize),
+    write("flushall", -1, server::flushall),
+    write("flushdb", -1, server::flushall),
+];
+
+/// The command named `name` (any ASCII case).
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// Runs `args` (command name first) against `view` at wall-clock `now_ms`.
+///
+/// A storage failure becomes an `ERR` reply; the replica should prefer
+/// [`try_execute`], which hands it the failure to act on.
 pub fn execute(view: &dyn ReadView, args: &[Bytes], now_ms: u64) -> Execution {
-    let _ = (view, args, now_ms);
-    unimplemented!("filled in by the command-semantics work")
+    match try_execute(view, args, now_ms) {
+        Ok(execution) => execution,
+        Err(e) => Execution {
+            reply: Reply::error(errors::sanitize(&format!("ERR storage failure: {e}"))),
+            mutation: Mutation::default(),
+        },
+    }
+}
+
+/// Runs `args` like [`execute`], but returns storage failures as errors.
+/// A command that fails with a Redis error reply writes nothing.
+pub fn try_execute(
+    view: &dyn ReadView,
+    args: &[Bytes],
+    now_ms: u64,
+) -> Result<Execution, StorageError> {
+    let only_reply = |reply| {
+        Ok(Execution {
+            reply,
+            mutation: Mutation::default(),
+        })
+    };
+    let Some((name, rest)) = args.split_first() else {
+        let none: [&[u8]; 0] = [];
+        return only_reply(Reply::error(errors::unknown_command(b"", &none)));
+    };
+    let Some(command) = lookup(name) else {
+        return only_reply(Reply::error(errors::unknown_command(name, rest)));
+    };
+    if !command.arity_ok(args.len()) {
+        return only_reply(Reply::error(redis_errors::wrong_arity(command.name)));
+    }
+    let mut db = Db::new(view, now_ms);
+    match (command.run)(&mut db, args) {
+        Ok(reply) => Ok(Execution {
+            reply,
+            mutation: db.into_mutation(),
+        }),
+        Err(CmdError::Reply(reply)) => only_reply(reply),
+        Err(CmdError::Storage(e)) => Err(e),
+    }
 }
 
 /// Whether the command may write (and so must be serialized per partition).
 pub fn is_write(name: &[u8]) -> bool {
-    let _ = name;
-    unimplemented!("filled in by the command-semantics work")
+    lookup(name).is_some_and(|c| c.write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::storage::memory::MemEngine;
+
+    #[test]
+    fn unknown_command_is_an_error_reply() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.run(&["foo", "bar", "baz"]),
+            err("ERR unknown command 'foo', with args beginning with: 'bar' 'baz' ")
+        );
+        let engine = MemEngine::new();
+        let exec = execute(&engine, &[], 0);
+        assert!(exec.reply.is_error());
+        assert!(exec.mutation.is_empty());
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SeT", "k", "v"]), ok());
+        assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+    }
+
+    #[test]
+    fn wrong_arity_uses_redis_text() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.run(&["GET"]),
+            err("ERR wrong number of arguments for 'get' command")
+        );
+        assert_eq!(
+            h.run(&["get", "a", "b"]),
+            err("ERR wrong number of arguments for 'get' command")
+        );
+        assert_eq!(
+            h.run(&["SET", "a"]),
+            err("ERR wrong number of arguments for 'set' command")
+        );
+        assert_eq!(
+            h.run(&["dbsize", "foo"]),
+            err("ERR wrong number of arguments for 'dbsize' command")
+        );
+        assert_eq!(
+            h.run(&["del"]),
+            err("ERR wrong number of arguments for 'del' command")
+        );
+    }
+
+    #[test]
+    fn write_classification() {
+        for name in [
+            "set",
+            "SET",
+            "setnx",
+            "setex",
+            "psetex",
+            "getset",
+            "getdel",
+            "getex",
+            "append",
+            "setrange",
+            "incr",
+            "decr",
+            "incrby",
+            "decrby",
+            "incrbyfloat",
+            "mset",
+            "msetnx",
+            "del",
+            "unlink",
+            "expire",
+            "pexpire",
+            "expireat",
+            "pexpireat",
+            "persist",
+            "flushall",
+            "flushdb",
+        ] {
+            assert!(is_write(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "get",
+            "strlen",
+            "getrange",
+            "mget",
+            "exists",
+            "touch",
+            "ttl",
+            "pttl",
+            "type",
+            "dbsize",
+            "expiretime",
+            "pexpiretime",
+            "nosuch",
+        ] {
+            assert!(!is_write(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn reads_never_write() {
+        let mut h = Harness::new();
+        h.run(&["set", "k", "v", "px", "5"]);
+        h.now += 100; // expired now
+        for cmd in COMMANDS.iter().filter(|c| !c.write) {
+            let mut args = vec![cmd.name.to_string()];
+            for _ in 1..cmd.arity.unsigned_abs() {
+                args.push("k".into());
+            }
+            if cmd.name == "getrange" || cmd.name == "substr" {
+                args = vec![cmd.name.into(), "k".into(), "0".into(), "-1".into()];
+            }
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            assert!(h.exec(&argv).mutation.is_empty(), "{}", cmd.name);
+        }
+    }
+
+    #[test]
+    fn failed_commands_write_nothing() {
+        let mut h = Harness::new();
+        h.seed_hash("h", 0);
+        let exec = h.exec(&["set", "h", "v", "get"]);
+        assert_eq!(exec.reply, err(redis_errors::WRONGTYPE));
+        assert!(exec.mutation.is_empty());
+    }
+
+    #[test]
+    fn storage_failures_surface() {
+        let broken = BrokenView;
+        let args = [Bytes::from_static(b"get"), Bytes::from_static(b"k")];
+        assert!(matches!(
+            try_execute(&broken, &args, 0),
+            Err(StorageError::Corrupt(_))
+        ));
+        let exec = execute(&broken, &args, 0);
+        assert!(matches!(&exec.reply, Reply::Error(e) if e.starts_with("ERR storage failure")));
+        assert!(exec.mutation.is_empty());
+    }
 }

@@ -1,1 +1,472 @@
-//! TODO
+//! How Redis keys become RocksDB records. This layout is fixed forever once
+//! data exists: change it only with a migration.
+//!
+//! Every storage key starts with one prefix byte that names its space:
+//!
+//! ```text
+//! 0x00 | name                                         internal records of the replica
+//!        \x00applied_decree -> u64 BE                 last decree applied (same batch as the data)
+//!
+//! 0x01 | user_key                                     metadata, one per Redis key
+//!     -> type u8 | expire_at_ms u64 BE | version u64 BE | size u64 BE | payload
+//!
+//! 0x02 | user_key_len u32 BE | user_key | version u64 BE | element
+//!                                                     one per element of a collection
+//! ```
+//!
+//! - `expire_at_ms` is an absolute unix time in milliseconds; 0 means no
+//!   expiry. A key is live while `now_ms <= expire_at_ms` (Redis expires a
+//!   key once `now > when`).
+//! - For strings the payload is the value itself and `size` its length: a
+//!   string is a single record. For collections `size` is the element count
+//!   and the payload holds type-specific bookkeeping (empty for now).
+//! - `version` ties a collection's elements to one incarnation of its key:
+//!   deleting, expiring or overwriting a big key only touches the metadata
+//!   record, and a compaction filter (a later issue) drops every element
+//!   record whose version does not match its key's live metadata. So every
+//!   new incarnation of a key must get a version no earlier incarnation had;
+//!   [`new_version`] gives one.
+//! - Element keys carry the user key's length so that the elements of `ab`
+//!   and of `a` followed by an element starting with `b` never interleave.
+//!
+//! Decoding never panics: a malformed record is [`StorageError::Corrupt`].
+
+use crate::storage::StorageError;
+
+/// Prefix of the replica's internal records.
+pub const INTERNAL_PREFIX: u8 = 0x00;
+/// Prefix of the per-key metadata records.
+pub const META_PREFIX: u8 = 0x01;
+/// Prefix of the collection element records.
+pub const ELEMENT_PREFIX: u8 = 0x02;
+
+/// The internal record holding the last applied decree (u64 BE).
+pub const APPLIED_DECREE_KEY: &[u8] = b"\x00applied_decree";
+
+/// Length of the fixed metadata header that precedes the payload.
+pub const META_HEADER_LEN: usize = 1 + 8 + 8 + 8;
+
+/// The Redis type of a key, as stored in its metadata record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    String,
+    Hash,
+    List,
+    Set,
+    ZSet,
+}
+
+impl KeyType {
+    /// The byte stored on disk (fixed forever).
+    pub fn code(self) -> u8 {
+        match self {
+            KeyType::String => 0,
+            KeyType::Hash => 1,
+            KeyType::List => 2,
+            KeyType::Set => 3,
+            KeyType::ZSet => 4,
+        }
+    }
+
+    /// The type for an on-disk byte, if it names one.
+    pub fn from_code(code: u8) -> Option<KeyType> {
+        Some(match code {
+            0 => KeyType::String,
+            1 => KeyType::Hash,
+            2 => KeyType::List,
+            3 => KeyType::Set,
+            4 => KeyType::ZSet,
+            _ => return None,
+        })
+    }
+
+    /// The name Redis's TYPE command answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::String => "string",
+            KeyType::Hash => "hash",
+            KeyType::List => "list",
+            KeyType::Set => "set",
+            KeyType::ZSet => "zset",
+        }
+    }
+}
+
+/// The fixed part of a metadata record (everything but the payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaHeader {
+    /// The Redis type.
+    pub key_type: KeyType,
+    /// Absolute unix time in ms; 0 = no expiry.
+    pub expire_at_ms: u64,
+    /// The incarnation its elements belong to.
+    pub version: u64,
+    /// Byte length of a string; element count of a collection.
+    pub size: u64,
+}
+
+impl MetaHeader {
+    /// Whether the key is still visible at `now_ms`.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expire_at_ms == 0 || now_ms <= self.expire_at_ms
+    }
+}
+
+/// A version for a new incarnation of a key at `now_ms`, given the metadata
+/// the key had before (even if expired).
+///
+/// Time-based so that a key deleted and then recreated gets a higher version
+/// than any it had (the old metadata is gone then), and at least the old
+/// version + 1 so that a clock running backwards on a new primary still
+/// yields a fresh one. The low 16 bits leave room for 65536 incarnations per
+/// millisecond.
+pub fn new_version(now_ms: u64, previous: Option<&MetaHeader>) -> u64 {
+    let by_time = now_ms.saturating_mul(1 << 16);
+    match previous {
+        Some(prev) => by_time.max(prev.version.saturating_add(1)),
+        None => by_time,
+    }
+}
+
+/// The metadata record key of `user_key`.
+pub fn meta_key(user_key: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + user_key.len());
+    key.push(META_PREFIX);
+    key.extend_from_slice(user_key);
+    key
+}
+
+/// The user key of a metadata record key.
+pub fn decode_meta_key(raw: &[u8]) -> Result<&[u8], StorageError> {
+    match raw.split_first() {
+        Some((&META_PREFIX, user_key)) => Ok(user_key),
+        _ => Err(corrupt("metadata key without the metadata prefix")),
+    }
+}
+
+/// Encodes a metadata record.
+pub fn encode_meta(header: &MetaHeader, payload: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(META_HEADER_LEN + payload.len());
+    value.push(header.key_type.code());
+    value.extend_from_slice(&header.expire_at_ms.to_be_bytes());
+    value.extend_from_slice(&header.version.to_be_bytes());
+    value.extend_from_slice(&header.size.to_be_bytes());
+    value.extend_from_slice(payload);
+    value
+}
+
+/// Encodes the metadata record of a string value.
+pub fn encode_string(expire_at_ms: u64, version: u64, value: &[u8]) -> Vec<u8> {
+    let header = MetaHeader {
+        key_type: KeyType::String,
+        expire_at_ms,
+        version,
+        size: value.len() as u64,
+    };
+    encode_meta(&header, value)
+}
+
+/// Decodes a metadata record into its header and payload.
+pub fn decode_meta(raw: &[u8]) -> Result<(MetaHeader, &[u8]), StorageError> {
+    if raw.len() < META_HEADER_LEN {
+        return Err(corrupt(format!(
+            "metadata record of {} bytes, shorter than its {META_HEADER_LEN}-byte header",
+            raw.len()
+        )));
+    }
+    let key_type = KeyType::from_code(raw[0])
+        .ok_or_else(|| corrupt(format!("unknown key type {}", raw[0])))?;
+    let header = MetaHeader {
+        key_type,
+        expire_at_ms: read_u64(&raw[1..9])?,
+        version: read_u64(&raw[9..17])?,
+        size: read_u64(&raw[17..25])?,
+    };
+    let payload = &raw[META_HEADER_LEN..];
+    if key_type == KeyType::String && header.size != payload.len() as u64 {
+        return Err(corrupt(format!(
+            "string record says {} bytes but holds {}",
+            header.size,
+            payload.len()
+        )));
+    }
+    Ok((header, payload))
+}
+
+/// The key of one element of a collection incarnation.
+pub fn element_key(user_key: &[u8], version: u64, element: &[u8]) -> Vec<u8> {
+    let mut key = element_prefix(user_key, version);
+    key.extend_from_slice(element);
+    key
+}
+
+/// The common prefix of every element of one incarnation of `user_key`.
+pub fn element_prefix(user_key: &[u8], version: u64) -> Vec<u8> {
+    let mut key = element_key_prefix(user_key);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// `[start, end)` covering the elements of every incarnation of `user_key`.
+pub fn element_range_all_versions(user_key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let start = element_key_prefix(user_key);
+    // The prefix starts with 0x02, so it always has a successor.
+    let end = prefix_end(&start).unwrap_or_else(|| vec![ELEMENT_PREFIX + 1]);
+    (start, end)
+}
+
+/// The parts of an element key: user key, version, element.
+pub fn decode_element_key(raw: &[u8]) -> Result<(&[u8], u64, &[u8]), StorageError> {
+    let rest = match raw.split_first() {
+        Some((&ELEMENT_PREFIX, rest)) => rest,
+        _ => return Err(corrupt("element key without the element prefix")),
+    };
+    if rest.len() < 4 {
+        return Err(corrupt("element key too short for its key length"));
+    }
+    let (len_bytes, rest) = rest.split_at(4);
+    let mut len = [0u8; 4];
+    len.copy_from_slice(len_bytes);
+    let key_len = u32::from_be_bytes(len) as usize;
+    if rest.len() < key_len.saturating_add(8) {
+        return Err(corrupt("element key shorter than its key length says"));
+    }
+    let (user_key, rest) = rest.split_at(key_len);
+    let (version, element) = rest.split_at(8);
+    Ok((user_key, read_u64(version)?, element))
+}
+
+/// `[start, end)` covering every metadata record.
+pub fn meta_space() -> (Vec<u8>, Vec<u8>) {
+    (vec![META_PREFIX], vec![META_PREFIX + 1])
+}
+
+/// `[start, end)` covering every element record.
+pub fn element_space() -> (Vec<u8>, Vec<u8>) {
+    (vec![ELEMENT_PREFIX], vec![ELEMENT_PREFIX + 1])
+}
+
+/// Encodes a decree for the applied-decree record.
+pub fn encode_decree(decree: u64) -> [u8; 8] {
+    decree.to_be_bytes()
+}
+
+/// Decodes the applied-decree record.
+pub fn decode_decree(raw: &[u8]) -> Result<u64, StorageError> {
+    read_u64(raw)
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None`
+/// when there is none (the prefix is empty or all 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn element_key_prefix(user_key: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 4 + user_key.len() + 8);
+    key.push(ELEMENT_PREFIX);
+    // Redis keys are capped far below 4 GiB (proto-max-bulk-len), so the
+    // length always fits; saturate rather than wrap if that ever changes.
+    let len = u32::try_from(user_key.len()).unwrap_or(u32::MAX);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(user_key);
+    key
+}
+
+fn read_u64(bytes: &[u8]) -> Result<u64, StorageError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(format!("expected 8 bytes, found {}", bytes.len())))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+fn corrupt(what: impl Into<String>) -> StorageError {
+    StorageError::Corrupt(what.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trip() {
+        let header = MetaHeader {
+            key_type: KeyType::Hash,
+            expire_at_ms: 1_700_000_000_123,
+            version: 42,
+            size: 7,
+        };
+        let raw = encode_meta(&header, b"extra");
+        assert_eq!(raw.len(), META_HEADER_LEN + 5);
+        let (decoded, payload) = decode_meta(&raw).unwrap();
+        assert_eq!(decoded, header);
+        assert_eq!(payload, b"extra");
+    }
+
+    #[test]
+    fn meta_layout_is_fixed() {
+        // The exact bytes: changing them breaks every existing replica.
+        let raw = encode_string(0x0102, 0x0304, b"hi");
+        assert_eq!(
+            raw,
+            [
+                &[0u8][..],
+                &[0, 0, 0, 0, 0, 0, 1, 2],
+                &[0, 0, 0, 0, 0, 0, 3, 4],
+                &[0, 0, 0, 0, 0, 0, 0, 2],
+                b"hi"
+            ]
+            .concat()
+        );
+        assert_eq!(meta_key(b"k"), b"\x01k");
+        assert_eq!(
+            element_key(b"ab", 5, b"f"),
+            b"\x02\x00\x00\x00\x02ab\x00\x00\x00\x00\x00\x00\x00\x05f"
+        );
+        assert_eq!(APPLIED_DECREE_KEY[0], INTERNAL_PREFIX);
+    }
+
+    #[test]
+    fn string_meta_round_trip() {
+        let raw = encode_string(0, 9, b"value");
+        let (header, payload) = decode_meta(&raw).unwrap();
+        assert_eq!(header.key_type, KeyType::String);
+        assert_eq!(header.size, 5);
+        assert_eq!(header.version, 9);
+        assert_eq!(payload, b"value");
+    }
+
+    #[test]
+    fn corrupt_meta_is_an_error() {
+        assert!(matches!(decode_meta(b""), Err(StorageError::Corrupt(_))));
+        assert!(matches!(
+            decode_meta(&[0u8; META_HEADER_LEN - 1]),
+            Err(StorageError::Corrupt(_))
+        ));
+        let mut bad_type = encode_string(0, 0, b"");
+        bad_type[0] = 200;
+        assert!(matches!(
+            decode_meta(&bad_type),
+            Err(StorageError::Corrupt(_))
+        ));
+        let mut truncated = encode_string(0, 0, b"abc");
+        truncated.pop();
+        assert!(matches!(
+            decode_meta(&truncated),
+            Err(StorageError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn key_types_round_trip() {
+        for t in [
+            KeyType::String,
+            KeyType::Hash,
+            KeyType::List,
+            KeyType::Set,
+            KeyType::ZSet,
+        ] {
+            assert_eq!(KeyType::from_code(t.code()), Some(t));
+        }
+        assert_eq!(KeyType::from_code(5), None);
+        assert_eq!(KeyType::ZSet.name(), "zset");
+    }
+
+    #[test]
+    fn element_key_round_trip() {
+        let raw = element_key(b"user", 77, b"field");
+        let (key, version, element) = decode_element_key(&raw).unwrap();
+        assert_eq!((key, version, element), (&b"user"[..], 77, &b"field"[..]));
+        assert!(raw.starts_with(&element_prefix(b"user", 77)));
+        let (start, end) = element_range_all_versions(b"user");
+        assert!(start.as_slice() <= raw.as_slice() && raw.as_slice() < end.as_slice());
+    }
+
+    #[test]
+    fn element_ranges_do_not_mix_keys() {
+        // "a" + element "b..." must not fall in the range of key "ab".
+        let of_a = element_key(b"a", 1, b"bcdefgh");
+        let (start, end) = element_range_all_versions(b"ab");
+        assert!(!(start.as_slice() <= of_a.as_slice() && of_a.as_slice() < end.as_slice()));
+    }
+
+    #[test]
+    fn corrupt_element_key_is_an_error() {
+        assert!(decode_element_key(b"").is_err());
+        assert!(decode_element_key(b"\x01abc").is_err());
+        assert!(decode_element_key(b"\x02\x00\x00").is_err());
+        // Says 10 bytes of key but holds 2.
+        assert!(decode_element_key(b"\x02\x00\x00\x00\x0aab").is_err());
+    }
+
+    #[test]
+    fn meta_key_round_trip() {
+        assert_eq!(decode_meta_key(&meta_key(b"x")).unwrap(), b"x");
+        assert!(decode_meta_key(b"\x02x").is_err());
+        assert!(decode_meta_key(b"").is_err());
+    }
+
+    #[test]
+    fn decree_round_trip() {
+        assert_eq!(decode_decree(&encode_decree(123)).unwrap(), 123);
+        assert!(decode_decree(b"short").is_err());
+    }
+
+    #[test]
+    fn prefix_end_cases() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn spaces_cover_their_records_only() {
+        let (ms, me) = meta_space();
+        let (es, ee) = element_space();
+        let meta = meta_key(b"\xff\xff");
+        let element = element_key(b"\xff", u64::MAX, b"\xff");
+        assert!(ms <= meta && meta < me);
+        assert!(es <= element && element < ee);
+        assert!(APPLIED_DECREE_KEY < ms.as_slice());
+    }
+
+    #[test]
+    fn versions_only_grow() {
+        let old = MetaHeader {
+            key_type: KeyType::Hash,
+            expire_at_ms: 0,
+            version: new_version(1000, None),
+            size: 0,
+        };
+        // Same millisecond, and a clock that went backwards.
+        assert!(new_version(1000, Some(&old)) > old.version);
+        assert!(new_version(10, Some(&old)) > old.version);
+        assert!(new_version(1001, None) > old.version);
+    }
+
+    #[test]
+    fn liveness_follows_redis() {
+        let header = MetaHeader {
+            key_type: KeyType::String,
+            expire_at_ms: 100,
+            version: 0,
+            size: 0,
+        };
+        assert!(header.is_live(99));
+        assert!(header.is_live(100));
+        assert!(!header.is_live(101));
+        let forever = MetaHeader {
+            expire_at_ms: 0,
+            ..header
+        };
+        assert!(forever.is_live(u64::MAX));
+    }
+}

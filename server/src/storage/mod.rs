@@ -39,6 +39,7 @@ pub struct Mutation {
 }
 
 impl Mutation {
+    /// Whether the mutation changes nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -66,4 +67,11 @@ pub trait Engine: ReadView + Send + Sync {
 
     /// The last decree applied (0 for a new replica).
     fn applied_decree(&self) -> Result<Decree, StorageError>;
+
+    /// Returns once everything applied before the call is on stable storage.
+    ///
+    /// Concurrent callers share one fsync (group commit). A failed sync is
+    /// fatal for the replica: every later call fails too, because a retried
+    /// fsync can "succeed" after the kernel dropped the dirty pages.
+    fn make_durable(&self) -> Result<(), StorageError>;
 }

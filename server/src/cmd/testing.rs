@@ -1,0 +1,130 @@
+//! Test helpers: a memory engine driven command by command with a fake clock.
+
+use bytes::Bytes;
+use petrel_common::ids::Decree;
+use petrel_common::reply::Reply;
+
+use crate::cmd::{execute, Execution};
+use crate::storage::layout::{self, KeyType, MetaHeader};
+use crate::storage::memory::MemEngine;
+use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
+
+/// An engine plus a clock; `run` executes a command and applies its mutation.
+pub struct Harness {
+    pub engine: MemEngine,
+    pub now: u64,
+    decree: u64,
+}
+
+/// A fixed, realistic wall-clock start (2023-11-14T22:13:20Z).
+pub const START_MS: u64 = 1_700_000_000_000;
+
+impl Harness {
+    pub fn new() -> Self {
+        Harness {
+            engine: MemEngine::new(),
+            now: START_MS,
+            decree: 0,
+        }
+    }
+
+    /// Executes without applying.
+    pub fn exec(&mut self, args: &[&str]) -> Execution {
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        execute(&self.engine, &args, self.now)
+    }
+
+    /// Executes raw-byte arguments and applies the mutation.
+    pub fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let exec = execute(&self.engine, &args, self.now);
+        self.apply(&exec.mutation);
+        exec.reply
+    }
+
+    /// Executes and applies the mutation, returning the reply.
+    pub fn run(&mut self, args: &[&str]) -> Reply {
+        let exec = self.exec(args);
+        self.apply(&exec.mutation);
+        exec.reply
+    }
+
+    pub fn apply(&mut self, mutation: &Mutation) {
+        self.decree += 1;
+        self.engine.apply(Decree(self.decree), mutation).unwrap();
+    }
+
+    /// Stores the metadata of a hash (no elements), as later code will.
+    pub fn seed_hash(&mut self, key: &str, expire_at_ms: u64) {
+        self.seed(key, KeyType::Hash, expire_at_ms);
+    }
+
+    /// Stores the metadata of a key of any type.
+    pub fn seed(&mut self, key: &str, key_type: KeyType, expire_at_ms: u64) {
+        let header = MetaHeader {
+            key_type,
+            expire_at_ms,
+            version: 7,
+            size: 1,
+        };
+        let put = WriteOp::Put(
+            layout::meta_key(key.as_bytes()),
+            layout::encode_meta(&header, b""),
+        );
+        self.apply(&Mutation { ops: vec![put] });
+    }
+
+    /// The stored metadata header of `key`, expired or not.
+    pub fn header(&self, key: &str) -> Option<MetaHeader> {
+        let raw = self
+            .engine
+            .get(&layout::meta_key(key.as_bytes()))
+            .unwrap()?;
+        Some(layout::decode_meta(&raw).unwrap().0)
+    }
+}
+
+/// A view whose every read fails, for storage-failure paths.
+pub struct BrokenView;
+
+impl ReadView for BrokenView {
+    fn get(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Err(StorageError::Corrupt("broken".into()))
+    }
+
+    fn scan(
+        &self,
+        _start: &[u8],
+        _end: &[u8],
+        _visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Corrupt("broken".into()))
+    }
+}
+
+pub fn ok() -> Reply {
+    Reply::ok()
+}
+
+pub fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+pub fn int(n: i64) -> Reply {
+    Reply::Int(n)
+}
+
+pub fn nil() -> Reply {
+    Reply::Nil
+}
+
+pub fn err(text: &str) -> Reply {
+    Reply::Error(text.to_string())
+}
+
+pub fn status(text: &str) -> Reply {
+    Reply::Status(text.to_string())
+}

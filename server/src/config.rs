@@ -1,0 +1,103 @@
+//! The server's configuration (`conf/server.toml`); flags override file values.
+
+use std::path::PathBuf;
+
+use petrel_common::config::ConfigError;
+use serde::Deserialize;
+
+/// When a write counts as durable before it is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fdatasync before the reply (group commit shares one sync among writers).
+    Sync,
+    /// Page cache only: a machine crash can lose acknowledged writes.
+    Async,
+}
+
+/// Every key of `conf/server.toml`, with its default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// RPC address; also the server's identity in meta, so keep it stable.
+    pub listen: String,
+    /// Meta addresses, tried in order.
+    pub meta: Vec<String>,
+    /// Where replicas keep their RocksDB instances.
+    pub data_dir: PathBuf,
+    /// How often the server beacons meta, in milliseconds.
+    pub beacon_interval_ms: u64,
+    /// `"sync"` or `"async"`, see [`Durability`].
+    pub durability: Durability,
+    /// RocksDB block cache shared by all replicas of this server, in MiB.
+    pub block_cache_mb: u64,
+    /// Prometheus endpoint (`host:port`); empty turns it off.
+    pub metrics_listen: String,
+    /// Log filter (`RUST_LOG` wins).
+    pub log: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:34801".to_string(),
+            meta: vec!["127.0.0.1:34601".to_string()],
+            data_dir: PathBuf::from("./petrel-data/server"),
+            beacon_interval_ms: 1000,
+            durability: Durability::Sync,
+            block_cache_mb: 64,
+            metrics_listen: String::new(),
+            log: "info".to_string(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks what the types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.meta.is_empty() {
+            return Err(ConfigError::invalid("meta", "needs at least one address"));
+        }
+        if self.beacon_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "beacon_interval_ms",
+                "must be positive",
+            ));
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "listen",
+                format!("'{}' is not an ip:port address", self.listen),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_values_are_checked() {
+        let c: ServerConfig =
+            petrel_common::config::parse("durability = \"async\"").expect("valid");
+        assert_eq!(c.durability, Durability::Async);
+        let e = petrel_common::config::parse::<ServerConfig>("durability = \"maybe\"")
+            .expect_err("invalid");
+        assert!(e.contains("durability") || e.contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn listen_must_be_an_address() {
+        let c = ServerConfig {
+            listen: "nowhere".into(),
+            ..Default::default()
+        };
+        assert!(c
+            .validate()
+            .expect_err("bad")
+            .to_string()
+            .contains("listen"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The mutation log (being written).

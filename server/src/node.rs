@@ -1,0 +1,217 @@
+//! This server as a node of the cluster: its replicas, its lease, its beacons.
+//!
+//! The beacon loop registers with meta, renews the lease, and reconciles the
+//! hosted replicas with meta's assignments: opening new ones, updating
+//! configurations, closing (and moving aside) ones no longer assigned.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use petrel_common::ids::{Gpid, NodeAddr};
+use petrel_common::msg::{method, BeaconRequest, BeaconResponse, ReplicaInfoMsg};
+use petrel_common::partition::PartitionConfig;
+use petrel_common::rpc::client::RpcClient;
+use tracing::{info, warn};
+
+use crate::config::ServerConfig;
+use crate::replica::Replica;
+use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The server's replicas and lease.
+pub struct Node {
+    pub me: NodeAddr,
+    pub config: ServerConfig,
+    replicas: Mutex<BTreeMap<Gpid, Arc<Replica>>>,
+    /// Until when this server may serve; `None` before the first beacon answer.
+    lease_until: Mutex<Option<Instant>>,
+    rpc: RpcClient,
+    /// Options for every replica's RocksDB, sharing one block cache.
+    rocks: RocksOptions,
+}
+
+impl Node {
+    pub fn new(config: ServerConfig) -> Self {
+        Node {
+            me: NodeAddr(config.listen.clone()),
+            replicas: Mutex::new(BTreeMap::new()),
+            lease_until: Mutex::new(None),
+            rpc: RpcClient::new(),
+            rocks: RocksOptions {
+                block_cache: Some(BlockCache::new((config.block_cache_mb as usize) << 20)),
+                ..RocksOptions::default()
+            },
+            config,
+        }
+    }
+
+    /// The hosted replica of `gpid`.
+    pub fn replica(&self, gpid: Gpid) -> Option<Arc<Replica>> {
+        lock(&self.replicas).get(&gpid).cloned()
+    }
+
+    /// Every hosted replica.
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        lock(&self.replicas).values().cloned().collect()
+    }
+
+    /// Whether the lease from meta is still valid: a server that cannot
+    /// renew it stops serving before meta's grace period ends.
+    pub fn lease_valid(&self) -> bool {
+        lock(&self.lease_until).is_some_and(|t| Instant::now() < t)
+    }
+
+    /// What this server reports about its replicas.
+    pub fn replica_infos(&self) -> Vec<ReplicaInfoMsg> {
+        self.replicas()
+            .iter()
+            .map(|r| {
+                let c = r.config();
+                ReplicaInfoMsg {
+                    table_id: r.gpid.table.0,
+                    partition_id: r.gpid.partition.0,
+                    ballot: c.ballot.0,
+                    last_committed_decree: r.applied_decree().0,
+                    role: r.role(&self.me).as_str().to_string(),
+                }
+            })
+            .collect()
+    }
+
+    fn replica_dir(&self, gpid: Gpid) -> PathBuf {
+        self.config
+            .data_dir
+            .join("replicas")
+            .join(format!("{}.{}", gpid.table.0, gpid.partition.0))
+    }
+
+    /// Beacons meta forever, renewing the lease and applying assignments.
+    pub async fn beacon_loop(self: Arc<Self>) {
+        let interval = Duration::from_millis(self.config.beacon_interval_ms);
+        let mut meta_index = 0usize;
+        let mut warned = false;
+        loop {
+            let sent_at = Instant::now();
+            let meta = &self.config.meta[meta_index % self.config.meta.len()];
+            let req = BeaconRequest {
+                node: self.me.0.clone(),
+                replicas: self.replica_infos(),
+            };
+            match self
+                .rpc
+                .call::<_, BeaconResponse>(
+                    meta,
+                    method::BEACON,
+                    &req,
+                    interval.max(Duration::from_millis(500)),
+                )
+                .await
+            {
+                Ok(resp) => {
+                    if warned {
+                        info!(%meta, "meta reachable again");
+                        warned = false;
+                    }
+                    // The lease runs from when the beacon was sent, never from
+                    // when the answer arrived: meta's clock for us started then.
+                    *lock(&self.lease_until) = Some(sent_at + Duration::from_millis(resp.lease_ms));
+                    self.apply_assignments(resp).await;
+                }
+                Err(e) => {
+                    if !warned {
+                        warn!(%meta, error = %e, "beacon to meta failed");
+                        warned = true;
+                    }
+                    meta_index += 1;
+                }
+            }
+            tokio::time::sleep(interval.saturating_sub(sent_at.elapsed())).await;
+        }
+    }
+
+    async fn apply_assignments(self: &Arc<Self>, resp: BeaconResponse) {
+        let mut wanted = HashSet::new();
+        for a in resp.assignments {
+            let Some(cfg) = a.config.as_ref() else {
+                continue;
+            };
+            let config = PartitionConfig::from(cfg);
+            let gpid = config.gpid;
+            wanted.insert(gpid);
+            if let Some(r) = self.replica(gpid) {
+                r.update_config(config);
+                continue;
+            }
+            let dir = self.replica_dir(gpid);
+            let rocks = self.rocks.clone();
+            let opened = tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                let engine = RocksEngine::open(&dir, &rocks)?;
+                Replica::new(a.table_name, a.partition_count, config, Arc::new(engine))
+            })
+            .await;
+            match opened {
+                Ok(Ok(replica)) => {
+                    info!(%gpid, decree = replica.applied_decree().0, "replica opened");
+                    lock(&self.replicas).insert(gpid, Arc::new(replica));
+                }
+                Ok(Err(e)) => warn!(%gpid, error = %e, "cannot open replica"),
+                Err(e) => warn!(%gpid, error = %e, "replica open task failed"),
+            }
+        }
+        let dropped: Vec<Arc<Replica>> = {
+            let mut replicas = lock(&self.replicas);
+            let gone: Vec<Gpid> = replicas
+                .keys()
+                .filter(|g| !wanted.contains(g))
+                .copied()
+                .collect();
+            gone.iter().filter_map(|g| replicas.remove(g)).collect()
+        };
+        for replica in dropped {
+            let dir = self.replica_dir(replica.gpid);
+            let trash = self.config.data_dir.join("dropped");
+            info!(gpid = %replica.gpid, "replica no longer assigned; closing it");
+            tokio::spawn(retire(replica, dir, trash));
+        }
+    }
+}
+
+/// Waits for in-flight requests to release `replica`, then moves its files
+/// aside (never deleted by the server: an operator decides).
+async fn retire(replica: Arc<Replica>, dir: PathBuf, trash: PathBuf) {
+    let gpid = replica.gpid;
+    let mut replica = replica;
+    for _ in 0..600 {
+        match Arc::try_unwrap(replica) {
+            Ok(r) => {
+                drop(r);
+                let target = trash.join(format!(
+                    "{}.{}-{}",
+                    gpid.table.0,
+                    gpid.partition.0,
+                    petrel_common::time::now_unix_ms()
+                ));
+                if let Err(e) = move_aside(&dir, &trash, &target) {
+                    warn!(%gpid, error = %e, "cannot move dropped replica aside");
+                }
+                return;
+            }
+            Err(still_shared) => {
+                replica = still_shared;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    warn!(%gpid, "dropped replica still in use after 60 s; leaving its files in place");
+}
+
+fn move_aside(dir: &Path, trash: &Path, target: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(trash)?;
+    std::fs::rename(dir, target)
+}

@@ -1,0 +1,1 @@
+//! The PacificA replica state machine (being written).

@@ -1,0 +1,50 @@
+//! Starting and stopping the server process.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::ServerConfig;
+use crate::node::Node;
+use crate::service::ServerService;
+
+/// Serves until SIGTERM or Ctrl-C.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    if !config.metrics_listen.is_empty() {
+        petrel_common::telemetry::serve_metrics(&config.metrics_listen).await?;
+    }
+    let node = Arc::new(Node::new(config));
+    info!(listen = %node.me, meta = ?node.config.meta, durability = ?node.config.durability, "petrel-server serving");
+    let beacons = tokio::spawn(node.clone().beacon_loop());
+    let service = Arc::new(ServerService { node });
+    tokio::select! {
+        _ = petrel_common::rpc::server::serve(listener, service) => {}
+        _ = shutdown_signal() => info!("petrel-server stopping"),
+    }
+    beacons.abort();
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
