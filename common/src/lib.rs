@@ -5,6 +5,7 @@
 //! - [`partition`]: partition configurations and the versioned table map.
 //! - [`reply`]: the typed Redis reply value servers send and proxies encode.
 //! - [`msg`]: every RPC body, as hand-derived protobuf messages.
+//! - [`num`]: integers parsed with Redis's rules.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`config`]: TOML config loading with errors that name the bad key.
 //! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
@@ -13,6 +14,7 @@ pub mod config;
 pub mod hash;
 pub mod ids;
 pub mod msg;
+pub mod num;
 pub mod partition;
 pub mod reply;
 pub mod rpc;

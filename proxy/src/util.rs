@@ -1,39 +1,7 @@
 //! Small parsers that must behave exactly like Redis's own (`string2ll`,
 //! `memtoull`, `stringmatchlen`), so replies match a real Redis byte for byte.
 
-/// Parses an integer with Redis's `string2ll` rules: optional `-`, no `+`,
-/// no leading zeros, no spaces, at most 20 characters, no overflow.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    let (&first, rest) = digits.split_first()?;
-    if !(b'1'..=b'9').contains(&first) {
-        return None;
-    }
-    let mut v: u64 = u64::from(first - b'0');
-    for &c in rest {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if negative {
-        if v > (i64::MAX as u64) + 1 {
-            return None;
-        }
-        Some((v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+pub use petrel_common::num::parse_i64;
 
 /// Parses a memory size like Redis's `memtoull`: digits plus an optional
 /// unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case; `k` = 1000, `kb` = 1024).
@@ -194,30 +162,6 @@ pub fn c_str(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn string2ll_rules() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"123"), Some(123));
-        assert_eq!(parse_i64(b"-5"), Some(-5));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"01",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"1a",
-            b"9223372036854775808",
-            b"-9223372036854775809",
-            b"99999999999999999999999",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
 
     #[test]
     fn memory_units() {

@@ -5,41 +5,7 @@ use petrel_common::reply::errors;
 
 use crate::cmd::CmdError;
 
-/// Parses a signed 64-bit integer the way Redis's `string2ll` does: optional
-/// '-', no '+', no spaces, no leading zeros, no "-0", at most 20 characters.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    // LONG_STR_SIZE (21): longer strings are never integers.
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        // -(i64::MIN) is one more than i64::MAX.
-        if value > i64::MAX as u64 + 1 {
-            return None;
-        }
-        Some((value as i64).wrapping_neg())
-    } else {
-        i64::try_from(value).ok()
-    }
-}
+pub use petrel_common::num::parse_i64;
 
 /// An integer argument, or Redis's "not an integer" error.
 pub fn int_arg(arg: &Bytes) -> Result<i64, CmdError> {
@@ -62,40 +28,6 @@ pub fn is_option(arg: &[u8], name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accepts_redis_integers() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"42"), Some(42));
-        assert_eq!(parse_i64(b"-42"), Some(-42));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-    }
-
-    #[test]
-    fn rejects_what_string2ll_rejects() {
-        for bad in [
-            "",
-            "-",
-            "-0",
-            "+1",
-            " 1",
-            "1 ",
-            "01",
-            "00",
-            "1.0",
-            "1e3",
-            "abc",
-            "0x10",
-            "9223372036854775808",
-            "-9223372036854775809",
-            "18446744073709551616",
-            "000000000000000000001",
-            "1\0",
-        ] {
-            assert_eq!(parse_i64(bad.as_bytes()), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn options_compare_like_c_strings() {
