@@ -101,6 +101,7 @@ impl MetaService {
             return Err("beacon without a node address".to_string());
         }
         let node = NodeAddr(req.node);
+        metrics::counter!("petrel_meta_beacons_total").increment(1);
         lock(&self.liveness).beacon(&node, Instant::now());
         let known = lock(&self.state).nodes.contains(&node);
         if !known {
@@ -143,6 +144,7 @@ impl MetaService {
                     .map_err(|e| e.to_string())
             })
             .await?;
+        metrics::counter!("petrel_meta_tables_created_total").increment(1);
         if let Some(t) = &table {
             info!(table = %t.name, id = t.id.0, partitions = t.partition_count, "table created");
         }
@@ -159,6 +161,7 @@ impl MetaService {
                     .map_err(|e| e.to_string())
             })
             .await?;
+        metrics::counter!("petrel_meta_tables_dropped_total").increment(1);
         if let Some(t) = dropped {
             info!(table = %t.name, id = t.id.0, "table dropped");
         }

@@ -123,6 +123,7 @@ impl Node {
                     self.apply_assignments(resp).await;
                 }
                 Err(e) => {
+                    metrics::counter!("petrel_server_beacon_failures_total").increment(1);
                     if !warned {
                         warn!(%meta, error = %e, "beacon to meta failed");
                         warned = true;
@@ -159,6 +160,7 @@ impl Node {
                 Ok(Ok(replica)) => {
                     info!(%gpid, decree = replica.applied_decree().0, "replica opened");
                     lock(&self.replicas).insert(gpid, Arc::new(replica));
+                    metrics::gauge!("petrel_server_replicas").increment(1.0);
                 }
                 Ok(Err(e)) => warn!(%gpid, error = %e, "cannot open replica"),
                 Err(e) => warn!(%gpid, error = %e, "replica open task failed"),
@@ -177,6 +179,7 @@ impl Node {
             let dir = self.replica_dir(replica.gpid);
             let trash = self.config.data_dir.join("dropped");
             info!(gpid = %replica.gpid, "replica no longer assigned; closing it");
+            metrics::gauge!("petrel_server_replicas").decrement(1.0);
             tokio::spawn(retire(replica, dir, trash));
         }
     }

@@ -24,6 +24,8 @@ pub struct ServerService {
 }
 
 fn refuse(code: i32, ballot: Ballot, primary: String, reason: &str) -> Handled {
+    metrics::counter!("petrel_server_execute_refused_total", "code" => code.to_string())
+        .increment(1);
     encode(&ExecuteResponse {
         code,
         reply: None,
@@ -101,6 +103,7 @@ impl ServerService {
         };
         let now = petrel_common::time::now_unix_ms();
         let write = cmd::is_write(name);
+        let started = std::time::Instant::now();
         let sync = self.node.config.durability == Durability::Sync;
         let args = req.args;
         let outcome = tokio::task::spawn_blocking(move || {
@@ -114,9 +117,14 @@ impl ServerService {
             Ok::<Reply, crate::storage::StorageError>(reply)
         })
         .await;
+        let kind = if write { "write" } else { "read" };
+        metrics::counter!("petrel_server_execute_total", "kind" => kind).increment(1);
+        metrics::histogram!("petrel_server_execute_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
         let reply = match outcome {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
+                metrics::counter!("petrel_server_storage_errors_total").increment(1);
                 error!(%gpid, error = %e, "storage failure");
                 Reply::error(format!("ERR storage failure: {e}"))
             }
