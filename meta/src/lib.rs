@@ -7,11 +7,14 @@
 //!   answer depends on it.
 //! - [`placement`]: where partitions go (spread, primaries balanced).
 //! - [`liveness`]: which servers beacon in time.
+//! - [`reconfig`]: failover, removal, learner and primary-balancing
+//!   decisions as pure functions of a snapshot (not wired in yet).
 //! - [`service`]: the RPC surface servers, proxies and the CLI call.
 
 pub mod config;
 pub mod liveness;
 pub mod placement;
+pub mod reconfig;
 pub mod service;
 pub mod state;
 pub mod store;

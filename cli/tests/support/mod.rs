@@ -122,6 +122,11 @@ impl Onebox {
         }
     }
 
+    /// Takes ownership of the temporary data dir (so it outlives this onebox).
+    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+
     pub fn meta_addr(&self) -> String {
         format!("127.0.0.1:{}", self.meta_port)
     }
@@ -134,6 +139,16 @@ impl Onebox {
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no pid for {role} in {:?}", self.lines))
+    }
+
+    /// Every pid onebox printed for `role`.
+    pub fn pids_of(&self, role: &str) -> Vec<u32> {
+        self.lines
+            .iter()
+            .filter(|l| l.starts_with(role))
+            .filter_map(|l| l.rsplit(' ').next())
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 
     /// SIGTERM to onebox, then wait for it (it stops its children).

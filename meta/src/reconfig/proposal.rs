@@ -1,0 +1,99 @@
+//! Rule 3: a primary that cannot reach a secondary asks meta to remove it.
+//!
+//! PacificA: meta accepts a proposed change only if it carries the current
+//! ballot; the accepted change bumps the ballot, so of conflicting proposals
+//! for one ballot the first wins and the others are refused.
+
+use petrel_common::ids::{Ballot, Gpid, NodeAddr};
+use petrel_common::partition::PartitionConfig;
+
+use super::{Action, Change};
+
+/// "Remove secondary `remove` from `gpid`", sent by `from` at `ballot`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovalProposal {
+    pub gpid: Gpid,
+    pub ballot: Ballot,
+    pub from: NodeAddr,
+    pub remove: NodeAddr,
+}
+
+/// Why meta refuses a proposal. The proposer should fetch the current
+/// configuration and act on it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("proposal for partition {proposed}, not {current}")]
+    WrongPartition { proposed: Gpid, current: Gpid },
+    #[error("proposal carries ballot {proposed}, the current ballot is {current}")]
+    StaleBallot { proposed: Ballot, current: Ballot },
+    #[error("another change was accepted first for ballot {ballot}")]
+    Superseded { ballot: Ballot },
+    #[error("{from} is not the primary at this ballot")]
+    NotPrimary { from: NodeAddr },
+    #[error("{node} is not a secondary at this ballot")]
+    NotASecondary { node: NodeAddr },
+}
+
+/// Judges one removal proposal against the current configuration: accepted
+/// only when it carries the current ballot, comes from the current primary
+/// and names a current secondary. The answer is the change to persist
+/// (ballot + 1, without that secondary).
+pub fn judge_removal(current: &PartitionConfig, p: &RemovalProposal) -> Result<Action, Refusal> {
+    if p.gpid != current.gpid {
+        return Err(Refusal::WrongPartition {
+            proposed: p.gpid,
+            current: current.gpid,
+        });
+    }
+    if p.ballot != current.ballot {
+        return Err(Refusal::StaleBallot {
+            proposed: p.ballot,
+            current: current.ballot,
+        });
+    }
+    if current.primary.as_ref() != Some(&p.from) {
+        return Err(Refusal::NotPrimary {
+            from: p.from.clone(),
+        });
+    }
+    if !current.secondaries.contains(&p.remove) {
+        return Err(Refusal::NotASecondary {
+            node: p.remove.clone(),
+        });
+    }
+    let mut next = current.clone();
+    next.ballot = current.ballot.next();
+    next.secondaries.retain(|s| *s != p.remove);
+    Ok(Action::Reconfigure {
+        ballot: current.ballot,
+        config: next,
+        change: Change::RemovedOnPrimaryRequest {
+            removed: p.remove.clone(),
+        },
+    })
+}
+
+/// Judges proposals for one partition in arrival order, as if each accepted
+/// one were persisted before the next is looked at: the first proposal for a
+/// ballot wins, later ones for that ballot are [`Refusal::Superseded`].
+pub fn judge_removals(
+    current: &PartitionConfig,
+    proposals: &[RemovalProposal],
+) -> Vec<Result<Action, Refusal>> {
+    let mut config = current.clone();
+    let mut decided: Vec<Ballot> = Vec::new();
+    proposals
+        .iter()
+        .map(|p| {
+            if p.gpid == config.gpid && decided.contains(&p.ballot) {
+                return Err(Refusal::Superseded { ballot: p.ballot });
+            }
+            let verdict = judge_removal(&config, p);
+            if let Ok(Action::Reconfigure { config: next, .. }) = &verdict {
+                decided.push(config.ballot);
+                config = next.clone();
+            }
+            verdict
+        })
+        .collect()
+}

@@ -1,0 +1,928 @@
+//! Each rule and each edge, told as a short story: a table, who is alive,
+//! what the replicas reported, and what meta decides.
+
+use std::time::Duration;
+
+use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
+use petrel_common::partition::PartitionConfig;
+
+use super::*;
+
+fn node(name: &str) -> NodeAddr {
+    NodeAddr::from(name)
+}
+
+fn gpid(p: u32) -> Gpid {
+    Gpid::new(1, p)
+}
+
+fn config(p: u32, ballot: u64, primary: &str, secondaries: &[&str]) -> PartitionConfig {
+    PartitionConfig {
+        gpid: gpid(p),
+        ballot: Ballot(ballot),
+        primary: (!primary.is_empty()).then(|| node(primary)),
+        secondaries: secondaries.iter().map(|s| node(s)).collect(),
+    }
+}
+
+/// A table and the cluster around it, built step by step.
+struct World {
+    snapshot: Snapshot,
+    reports: Vec<ReplicaReport>,
+    load: Load,
+    params: ReconfigParams,
+}
+
+impl World {
+    fn table(replica_count: u32) -> Self {
+        World {
+            snapshot: Snapshot {
+                replica_count,
+                ..Snapshot::default()
+            },
+            reports: Vec::new(),
+            load: Load::default(),
+            params: ReconfigParams::default(),
+        }
+    }
+
+    fn partition(mut self, c: PartitionConfig) -> Self {
+        if let Some(p) = &c.primary {
+            *self.load.primaries.entry(p.clone()).or_default() += 1;
+        }
+        for m in c.members() {
+            *self.load.replicas.entry(m.clone()).or_default() += 1;
+        }
+        self.snapshot.partitions.push(c);
+        self
+    }
+
+    fn alive(mut self, nodes: &[&str]) -> Self {
+        for n in nodes {
+            self.snapshot.health.set_alive(&node(n));
+        }
+        self
+    }
+
+    fn dead_for(mut self, n: &str, silent_secs: u64) -> Self {
+        self.snapshot
+            .health
+            .set_dead(&node(n), Duration::from_secs(silent_secs));
+        self
+    }
+
+    /// `n` reported on partition `p` at `ballot`: committed and prepared decrees.
+    fn report(mut self, n: &str, p: u32, ballot: u64, committed: u64, prepared: u64) -> Self {
+        self.reports.push(ReplicaReport {
+            node: node(n),
+            gpid: gpid(p),
+            ballot: Ballot(ballot),
+            last_committed: Decree(committed),
+            last_prepared: Decree(prepared),
+        });
+        self
+    }
+
+    fn learning(mut self, p: u32, n: &str) -> Self {
+        self.snapshot
+            .learners
+            .entry(gpid(p))
+            .or_default()
+            .insert(node(n));
+        self
+    }
+
+    fn dropped(mut self, p: u32, n: &str) -> Self {
+        self.snapshot
+            .dropped
+            .entry(gpid(p))
+            .or_default()
+            .push(node(n));
+        self
+    }
+
+    fn admin_asks(mut self, p: u32, on: Option<&str>) -> Self {
+        self.snapshot
+            .admin_add_learner
+            .insert(gpid(p), on.map(node));
+        self
+    }
+
+    fn extra_load(mut self, n: &str, primaries: u32, replicas: u32) -> Self {
+        *self.load.primaries.entry(node(n)).or_default() += primaries;
+        *self.load.replicas.entry(node(n)).or_default() += replicas;
+        self
+    }
+
+    fn decide(&self) -> Vec<Action> {
+        let mut snapshot = self.snapshot.clone();
+        snapshot.reports = Reports::new(self.reports.clone());
+        let mut load = self.load.clone();
+        decide(&snapshot, &mut load, &self.params)
+    }
+}
+
+fn reconfigure(p: u32, from_ballot: u64, to: PartitionConfig, change: Change) -> Action {
+    assert_eq!(to.gpid, gpid(p));
+    Action::Reconfigure {
+        ballot: Ballot(from_ballot),
+        config: to,
+        change,
+    }
+}
+
+fn add_learner(p: u32, ballot: u64, n: &str) -> Action {
+    Action::AddLearner {
+        gpid: gpid(p),
+        ballot: Ballot(ballot),
+        node: node(n),
+    }
+}
+
+fn nodes(names: &[&str]) -> Vec<NodeAddr> {
+    names.iter().map(|n| node(n)).collect()
+}
+
+// ---- Rule 1: a dead primary is replaced -------------------------------------
+
+#[test]
+fn a_dead_primary_is_replaced_by_the_secondary_with_the_longest_log() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["b", "c"])
+        .dead_for("a", 7)
+        .report("b", 0, 5, 10, 11)
+        .report("c", 0, 5, 10, 12)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            5,
+            config(0, 6, "c", &["b"]),
+            Change::PromoteSecondary {
+                new_primary: node("c"),
+                removed: nodes(&["a"]),
+            }
+        )]
+    );
+}
+
+#[test]
+fn equal_logs_are_decided_by_committed_decree_then_by_address() {
+    let by_committed = World::table(3)
+        .partition(config(0, 5, "a", &["c", "b"]))
+        .alive(&["b", "c"])
+        .dead_for("a", 7)
+        .report("b", 0, 5, 9, 12)
+        .report("c", 0, 5, 10, 12)
+        .decide();
+    assert_eq!(
+        by_committed[0].new_config().unwrap().primary,
+        Some(node("c"))
+    );
+
+    let by_address = World::table(3)
+        .partition(config(0, 5, "a", &["c", "b"]))
+        .alive(&["b", "c"])
+        .dead_for("a", 7)
+        .report("b", 0, 5, 10, 12)
+        .report("c", 0, 5, 10, 12)
+        .decide();
+    assert_eq!(by_address[0].new_config().unwrap().primary, Some(node("b")));
+}
+
+#[test]
+fn a_report_from_an_older_ballot_does_not_count_as_a_long_log() {
+    // c's long log was reported at ballot 4; only b reported at ballot 5.
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["b", "c"])
+        .dead_for("a", 7)
+        .report("b", 0, 5, 10, 10)
+        .report("c", 0, 4, 10, 50)
+        .decide();
+    assert_eq!(actions[0].new_config().unwrap().primary, Some(node("b")));
+}
+
+#[test]
+fn a_secondary_without_any_report_can_still_take_over_when_it_is_the_only_one() {
+    let actions = World::table(2)
+        .partition(config(0, 5, "a", &["b"]))
+        .alive(&["b"])
+        .dead_for("a", 7)
+        .decide();
+    assert_eq!(actions[0].new_config(), Some(&config(0, 6, "b", &[])));
+}
+
+#[test]
+fn with_no_alive_secondary_the_partition_waits_and_keeps_every_member() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["d", "e"])
+        .dead_for("a", 7)
+        .dead_for("b", 7)
+        .dead_for("c", 700)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![],
+        "no member may lose its place, nor a learner start"
+    );
+}
+
+#[test]
+fn a_learner_or_a_stranger_is_never_promoted_to_primary() {
+    // The only secondary is dead; l is a caught-up learner and s a stranger.
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b"]))
+        .alive(&["l", "s"])
+        .dead_for("a", 7)
+        .dead_for("b", 7)
+        .learning(0, "l")
+        .report("l", 0, 5, 100, 100)
+        .decide();
+    assert_eq!(actions, vec![]);
+}
+
+#[test]
+fn when_primary_and_one_secondary_die_together_the_survivor_leads_alone() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["c", "d"])
+        .dead_for("a", 7)
+        .dead_for("b", 7)
+        .report("b", 0, 5, 10, 20)
+        .report("c", 0, 5, 10, 11)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            5,
+            config(0, 6, "c", &[]),
+            Change::PromoteSecondary {
+                new_primary: node("c"),
+                removed: nodes(&["a", "b"]),
+            }
+        )],
+        "one change, and no learner yet: it would learn at the old ballot"
+    );
+}
+
+#[test]
+fn with_five_replicas_three_failures_leave_the_longest_surviving_log_in_charge() {
+    let actions = World::table(5)
+        .partition(config(0, 2, "a", &["b", "c", "d", "e"]))
+        .alive(&["c", "e"])
+        .dead_for("a", 7)
+        .dead_for("b", 7)
+        .dead_for("d", 7)
+        .report("c", 0, 2, 40, 41)
+        .report("e", 0, 2, 40, 42)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            2,
+            config(0, 3, "e", &["c"]),
+            Change::PromoteSecondary {
+                new_primary: node("e"),
+                removed: nodes(&["a", "b", "d"]),
+            }
+        )]
+    );
+}
+
+#[test]
+fn with_one_replica_a_dead_primary_simply_waits() {
+    let actions = World::table(1)
+        .partition(config(0, 1, "a", &[]))
+        .alive(&["b", "c"])
+        .dead_for("a", 3600)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![],
+        "the only copy of the data must keep its place"
+    );
+}
+
+#[test]
+fn with_two_replicas_the_secondary_takes_over_and_a_learner_follows_after_the_dropout_delay() {
+    let failover = World::table(2)
+        .partition(config(0, 3, "a", &["b"]))
+        .alive(&["b", "c"])
+        .dead_for("a", 7)
+        .decide();
+    assert_eq!(failover[0].new_config(), Some(&config(0, 4, "b", &[])));
+
+    let waiting = World::table(2)
+        .partition(config(0, 4, "b", &[]))
+        .alive(&["b", "c"])
+        .dead_for("a", 60)
+        .dropped(0, "a")
+        .decide();
+    assert_eq!(waiting, vec![], "a has its slot kept for 5 minutes");
+
+    let replaced = World::table(2)
+        .partition(config(0, 4, "b", &[]))
+        .alive(&["b", "c"])
+        .dead_for("a", 301)
+        .dropped(0, "a")
+        .decide();
+    assert_eq!(replaced, vec![add_learner(0, 4, "c")]);
+}
+
+#[test]
+fn a_replaced_primary_that_comes_back_returns_as_a_learner_never_as_primary() {
+    // a led at ballot 5, died, b took over at 6. a is back, with a long log.
+    let actions = World::table(3)
+        .partition(config(0, 6, "b", &["c"]))
+        .alive(&["a", "b", "c", "d"])
+        .dropped(0, "a")
+        .report("a", 0, 5, 50, 60)
+        .report("b", 0, 6, 40, 40)
+        .report("c", 0, 6, 40, 40)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![add_learner(0, 6, "a")],
+        "the returning member is preferred over the idle d, as a learner"
+    );
+    let making_a_primary = config(0, 7, "a", &["b", "c"]);
+    assert_eq!(
+        validate_config(
+            &config(0, 6, "b", &["c"]),
+            &making_a_primary,
+            &Health::with_alive(&nodes(&["a", "b", "c"]))
+        ),
+        Err(Invalid::PrimaryNotMember(node("a")))
+    );
+}
+
+// ---- Rule 2: a dead secondary is removed -----------------------------------
+
+#[test]
+fn a_dead_secondary_is_removed_at_once() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["a", "c"])
+        .dead_for("b", 7)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            5,
+            config(0, 6, "a", &["c"]),
+            Change::RemoveDeadSecondaries {
+                removed: nodes(&["b"])
+            }
+        )]
+    );
+}
+
+#[test]
+fn two_dead_secondaries_leave_in_one_change() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["a"])
+        .dead_for("b", 7)
+        .dead_for("c", 8)
+        .decide();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].new_config(), Some(&config(0, 6, "a", &[])));
+}
+
+// ---- Rule 3: the primary asks to remove a secondary ------------------------
+
+fn removal(ballot: u64, from: &str, remove: &str) -> RemovalProposal {
+    RemovalProposal {
+        gpid: gpid(0),
+        ballot: Ballot(ballot),
+        from: node(from),
+        remove: node(remove),
+    }
+}
+
+#[test]
+fn the_primary_may_remove_a_secondary_it_cannot_reach() {
+    let current = config(0, 5, "a", &["b", "c"]);
+    assert_eq!(
+        judge_removal(&current, &removal(5, "a", "b")),
+        Ok(reconfigure(
+            0,
+            5,
+            config(0, 6, "a", &["c"]),
+            Change::RemovedOnPrimaryRequest { removed: node("b") }
+        ))
+    );
+}
+
+#[test]
+fn removal_proposals_are_refused_unless_current_from_the_primary_and_about_a_secondary() {
+    let current = config(0, 5, "a", &["b", "c"]);
+    assert_eq!(
+        judge_removal(&current, &removal(4, "a", "b")),
+        Err(Refusal::StaleBallot {
+            proposed: Ballot(4),
+            current: Ballot(5)
+        })
+    );
+    assert_eq!(
+        judge_removal(&current, &removal(6, "a", "b")),
+        Err(Refusal::StaleBallot {
+            proposed: Ballot(6),
+            current: Ballot(5)
+        }),
+        "a ballot meta never issued is refused too"
+    );
+    assert_eq!(
+        judge_removal(&current, &removal(5, "b", "c")),
+        Err(Refusal::NotPrimary { from: node("b") })
+    );
+    assert_eq!(
+        judge_removal(&current, &removal(5, "a", "a")),
+        Err(Refusal::NotASecondary { node: node("a") })
+    );
+    assert_eq!(
+        judge_removal(&current, &removal(5, "a", "z")),
+        Err(Refusal::NotASecondary { node: node("z") })
+    );
+    let other = RemovalProposal {
+        gpid: gpid(9),
+        ..removal(5, "a", "b")
+    };
+    assert!(matches!(
+        judge_removal(&current, &other),
+        Err(Refusal::WrongPartition { .. })
+    ));
+}
+
+#[test]
+fn of_two_conflicting_proposals_for_one_ballot_the_first_wins() {
+    // a cannot reach b, then (same ballot) cannot reach c: removing both
+    // would leave a alone on a stale view; the second must be re-proposed.
+    let current = config(0, 5, "a", &["b", "c"]);
+    let verdicts = judge_removals(&current, &[removal(5, "a", "b"), removal(5, "a", "c")]);
+    assert_eq!(
+        verdicts[0].as_ref().map(|a| a.new_config().cloned()),
+        Ok(Some(config(0, 6, "a", &["c"])))
+    );
+    assert_eq!(verdicts[1], Err(Refusal::Superseded { ballot: Ballot(5) }));
+}
+
+#[test]
+fn a_proposal_made_at_the_new_ballot_is_judged_against_the_new_configuration() {
+    let current = config(0, 5, "a", &["b", "c"]);
+    let verdicts = judge_removals(&current, &[removal(5, "a", "b"), removal(6, "a", "c")]);
+    assert!(verdicts[0].is_ok());
+    assert_eq!(
+        verdicts[1].as_ref().map(|a| a.new_config().cloned()),
+        Ok(Some(config(0, 7, "a", &[])))
+    );
+}
+
+#[test]
+fn a_proposal_racing_metas_own_failover_loses_to_whichever_is_persisted_first() {
+    let current = config(0, 5, "a", &["b", "c"]);
+    let metas = World::table(3)
+        .partition(current.clone())
+        .alive(&["a", "c"])
+        .dead_for("b", 7)
+        .decide();
+    let after = metas[0].new_config().unwrap();
+    assert_eq!(
+        judge_removal(after, &removal(5, "a", "c")),
+        Err(Refusal::StaleBallot {
+            proposed: Ballot(5),
+            current: Ballot(6)
+        })
+    );
+}
+
+// ---- Rules 4 and 5: learners -----------------------------------------------
+
+#[test]
+fn a_member_removed_while_its_server_lives_is_replaced_at_once_on_the_least_loaded_server() {
+    // b was removed at a's request (unreachable) and is to be avoided;
+    // d holds less than e.
+    let mut w = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "b", "c", "d", "e"])
+        .extra_load("d", 0, 1)
+        .extra_load("e", 0, 2);
+    w.snapshot
+        .avoid
+        .entry(gpid(0))
+        .or_default()
+        .insert(node("b"));
+    assert_eq!(w.decide(), vec![add_learner(0, 6, "d")]);
+}
+
+#[test]
+fn a_member_dropped_because_it_died_keeps_its_slot_for_the_dropout_delay() {
+    let w = |silent| {
+        World::table(3)
+            .partition(config(0, 6, "a", &["c"]))
+            .alive(&["a", "c", "d"])
+            .dead_for("b", silent)
+            .dropped(0, "b")
+            .decide()
+    };
+    assert_eq!(w(299), vec![]);
+    assert_eq!(w(300), vec![], "exactly the delay still waits");
+    assert_eq!(w(301), vec![add_learner(0, 6, "d")]);
+}
+
+#[test]
+fn the_admin_can_skip_the_wait_and_may_name_the_server() {
+    let base = || {
+        World::table(3)
+            .partition(config(0, 6, "a", &["c"]))
+            .alive(&["a", "c", "d", "e"])
+            .dead_for("b", 10)
+            .dropped(0, "b")
+            .extra_load("d", 0, 1)
+    };
+    assert_eq!(
+        base().admin_asks(0, None).decide(),
+        vec![add_learner(0, 6, "e")]
+    );
+    assert_eq!(
+        base().admin_asks(0, Some("d")).decide(),
+        vec![add_learner(0, 6, "d")]
+    );
+    assert_eq!(
+        base().admin_asks(0, Some("c")).decide(),
+        vec![add_learner(0, 6, "e")],
+        "a member cannot learn; the least loaded server is used instead"
+    );
+}
+
+#[test]
+fn a_learner_that_has_not_caught_up_keeps_learning_and_holds_its_slot() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c", "d", "e"])
+        .learning(0, "d")
+        .report("a", 0, 6, 100, 102)
+        .report("d", 0, 6, 99, 102)
+        .decide();
+    assert_eq!(actions, vec![], "no promotion and no second learner");
+}
+
+#[test]
+fn a_caught_up_learner_becomes_a_secondary() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c", "d"])
+        .learning(0, "d")
+        .report("a", 0, 6, 100, 102)
+        .report("d", 0, 6, 100, 101)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            6,
+            config(0, 7, "a", &["c", "d"]),
+            Change::PromoteLearner { learner: node("d") }
+        )]
+    );
+}
+
+#[test]
+fn a_learner_report_from_an_older_ballot_does_not_prove_it_caught_up() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c", "d"])
+        .learning(0, "d")
+        .report("a", 0, 6, 100, 102)
+        .report("d", 0, 5, 100, 102)
+        .decide();
+    assert_eq!(actions, vec![]);
+}
+
+#[test]
+fn a_dead_learner_is_dropped_and_replaced() {
+    let actions = World::table(2)
+        .partition(config(0, 6, "a", &[]))
+        .alive(&["a", "e"])
+        .dead_for("d", 7)
+        .learning(0, "d")
+        .decide();
+    assert_eq!(
+        actions,
+        vec![
+            Action::DropLearner {
+                gpid: gpid(0),
+                ballot: Ballot(6),
+                node: node("d")
+            },
+            add_learner(0, 6, "e"),
+        ]
+    );
+}
+
+#[test]
+fn learners_of_a_full_partition_are_dropped() {
+    let actions = World::table(2)
+        .partition(config(0, 6, "a", &["b"]))
+        .alive(&["a", "b", "d"])
+        .learning(0, "d")
+        .decide();
+    assert_eq!(
+        actions,
+        vec![Action::DropLearner {
+            gpid: gpid(0),
+            ballot: Ballot(6),
+            node: node("d")
+        }]
+    );
+}
+
+#[test]
+fn learners_for_several_partitions_spread_over_the_idle_servers() {
+    let actions = World::table(2)
+        .partition(config(0, 6, "a", &[]))
+        .partition(config(1, 6, "a", &[]))
+        .alive(&["a", "d", "e"])
+        .decide();
+    assert_eq!(
+        actions,
+        vec![add_learner(0, 6, "d"), add_learner(1, 6, "e")]
+    );
+}
+
+#[test]
+fn a_partition_missing_two_members_gets_two_learners() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &[]))
+        .alive(&["a", "d", "e", "f"])
+        .extra_load("f", 0, 3)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![add_learner(0, 6, "d"), add_learner(0, 6, "e")]
+    );
+}
+
+#[test]
+fn with_too_few_servers_a_partition_gets_what_there_is() {
+    let actions = World::table(5)
+        .partition(config(0, 6, "a", &["b"]))
+        .alive(&["a", "b", "c"])
+        .decide();
+    assert_eq!(actions, vec![add_learner(0, 6, "c")]);
+}
+
+// ---- Rule 6: primary balancing ---------------------------------------------
+
+/// After b came back, a leads all three partitions; b is a caught-up
+/// secondary of each.
+fn lopsided() -> World {
+    let mut w = World::table(2).alive(&["a", "b"]);
+    for p in 0..3 {
+        w = w
+            .partition(config(p, 8, "a", &["b"]))
+            .report("a", p, 8, 20, 20)
+            .report("b", p, 8, 20, 20);
+    }
+    w
+}
+
+#[test]
+fn a_server_leading_two_more_partitions_hands_one_to_a_caught_up_secondary() {
+    assert_eq!(
+        lopsided().decide(),
+        vec![Action::SwitchPrimary {
+            gpid: gpid(0),
+            ballot: Ballot(8),
+            to: node("b")
+        }]
+    );
+}
+
+#[test]
+fn balancing_moves_as_many_primaries_as_allowed_but_never_overshoots() {
+    let mut w = lopsided();
+    w.params.max_primary_switches = 10;
+    let actions = w.decide();
+    assert_eq!(actions.len(), 1, "3-0 becomes 2-1; 1-2 would just flip it");
+}
+
+#[test]
+fn a_gap_of_one_primary_is_left_alone() {
+    let mut w = World::table(2).alive(&["a", "b"]);
+    for (p, primary, secondary) in [(0, "a", "b"), (1, "a", "b"), (2, "b", "a")] {
+        w = w
+            .partition(config(p, 8, primary, &[secondary]))
+            .report(primary, p, 8, 20, 20)
+            .report(secondary, p, 8, 20, 20);
+    }
+    assert_eq!(w.decide(), vec![]);
+}
+
+#[test]
+fn a_secondary_that_lags_is_not_handed_the_primary() {
+    let mut w = World::table(2).alive(&["a", "b"]);
+    for p in 0..3 {
+        w = w
+            .partition(config(p, 8, "a", &["b"]))
+            .report("a", p, 8, 20, 21)
+            .report("b", p, 8, 20, 20);
+    }
+    assert_eq!(w.decide(), vec![]);
+}
+
+#[test]
+fn balancing_waits_for_partitions_that_are_changing_or_learning() {
+    let mut w = World::table(3).alive(&["a", "b", "c"]);
+    for p in 0..3 {
+        w = w
+            .partition(config(p, 8, "a", &["b"]))
+            .learning(p, "c")
+            .report("a", p, 8, 20, 20)
+            .report("b", p, 8, 20, 20);
+    }
+    assert_eq!(w.decide(), vec![]);
+}
+
+#[test]
+fn a_planned_switch_ends_with_the_old_primary_as_a_secondary() {
+    let current = config(0, 8, "a", &["b", "c"]);
+    let next = switched_config(&current, &node("c"));
+    assert_eq!(next, config(0, 9, "c", &["a", "b"]));
+    let all = Health::with_alive(&nodes(&["a", "b", "c"]));
+    assert_eq!(validate_config(&current, &next, &all), Ok(()));
+}
+
+// ---- Validation ---------------------------------------------------------------
+
+#[test]
+fn a_valid_successor_passes() {
+    let all = Health::with_alive(&nodes(&["a", "b", "c", "d"]));
+    let current = config(0, 5, "a", &["b"]);
+    assert_eq!(
+        validate_config(&current, &config(0, 6, "a", &["b", "d"]), &all),
+        Ok(())
+    );
+    assert_eq!(
+        validate_config(&current, &config(0, 6, "b", &[]), &all),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_ballot_must_be_exactly_the_next_one() {
+    let all = Health::with_alive(&nodes(&["a", "b"]));
+    let current = config(0, 5, "a", &["b"]);
+    for bad in [5, 7, 4] {
+        assert_eq!(
+            validate_config(&current, &config(0, bad, "a", &[]), &all),
+            Err(Invalid::BallotNotNext {
+                proposed: Ballot(bad),
+                current: Ballot(5)
+            })
+        );
+    }
+}
+
+#[test]
+fn members_must_be_distinct() {
+    let all = Health::with_alive(&nodes(&["a", "b"]));
+    let current = config(0, 5, "a", &["b"]);
+    assert_eq!(
+        validate_config(&current, &config(0, 6, "a", &["b", "a"]), &all),
+        Err(Invalid::DuplicateMember(node("a")))
+    );
+    assert_eq!(
+        validate_config(&current, &config(0, 6, "a", &["b", "b"]), &all),
+        Err(Invalid::DuplicateMember(node("b")))
+    );
+}
+
+#[test]
+fn a_primary_is_required_unless_every_member_is_dead() {
+    let current = config(0, 5, "a", &["b"]);
+    let leaderless = config(0, 6, "", &["b"]);
+    assert_eq!(
+        validate_config(&current, &leaderless, &Health::with_alive(&nodes(&["b"]))),
+        Err(Invalid::NoPrimary(node("b")))
+    );
+    assert_eq!(
+        validate_config(&current, &leaderless, &Health::default()),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_new_primary_must_be_an_alive_member_and_someone_must_stay() {
+    let current = config(0, 5, "a", &["b"]);
+    let only_b = Health::with_alive(&nodes(&["b", "x"]));
+    assert_eq!(
+        validate_config(&current, &config(0, 6, "x", &["b"]), &only_b),
+        Err(Invalid::PrimaryNotMember(node("x")))
+    );
+    assert_eq!(
+        validate_config(
+            &current,
+            &config(0, 6, "b", &[]),
+            &Health::with_alive(&nodes(&["a"]))
+        ),
+        Err(Invalid::PrimaryDead(node("b")))
+    );
+    assert_eq!(
+        validate_config(&current, &config(0, 6, "", &[]), &Health::default()),
+        Err(Invalid::LosesEveryMember)
+    );
+    assert!(matches!(
+        validate_config(&current, &config(1, 6, "a", &["b"]), &only_b),
+        Err(Invalid::WrongPartition { .. })
+    ));
+}
+
+// ---- The whole round ---------------------------------------------------------
+
+#[test]
+fn one_round_makes_at_most_one_change_per_partition_and_every_change_is_valid() {
+    let w = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .partition(config(1, 3, "b", &["a", "c"]))
+        .partition(config(2, 9, "c", &["d"]))
+        .alive(&["b", "c", "d", "e"])
+        .dead_for("a", 400)
+        .dropped(2, "a")
+        .report("b", 0, 5, 1, 2)
+        .report("c", 0, 5, 1, 1);
+    let actions = w.decide();
+    assert_eq!(
+        actions,
+        vec![
+            reconfigure(
+                0,
+                5,
+                config(0, 6, "b", &["c"]),
+                Change::PromoteSecondary {
+                    new_primary: node("b"),
+                    removed: nodes(&["a"]),
+                }
+            ),
+            reconfigure(
+                1,
+                3,
+                config(1, 4, "b", &["c"]),
+                Change::RemoveDeadSecondaries {
+                    removed: nodes(&["a"])
+                }
+            ),
+            add_learner(2, 9, "e"),
+        ]
+    );
+    for a in &actions {
+        let current = &w.snapshot.partitions[a.gpid().partition.0 as usize];
+        assert_eq!(a.ballot(), current.ballot);
+        if let Some(next) = a.new_config() {
+            assert_eq!(validate_config(current, next, &w.snapshot.health), Ok(()));
+        }
+    }
+    assert_eq!(
+        w.decide(),
+        actions,
+        "the same snapshot gives the same answer"
+    );
+}
+
+#[test]
+fn health_follows_the_liveness_table() {
+    use std::time::Instant;
+    let mut l = crate::liveness::Liveness::default();
+    let t0 = Instant::now();
+    l.beacon(&node("a"), t0);
+    l.beacon(&node("b"), t0 + Duration::from_secs(10));
+    let h = Health::from_liveness(
+        &l,
+        &nodes(&["a", "b", "never"]),
+        t0 + Duration::from_secs(12),
+        Duration::from_secs(6),
+    );
+    assert!(h.is_alive(&node("b")));
+    assert!(!h.is_alive(&node("a")));
+    assert!(h.dead_longer_than(&node("a"), Duration::from_secs(11)));
+    assert!(!h.is_alive(&node("never")));
+    assert!(
+        !h.dead_longer_than(&node("never"), Duration::ZERO),
+        "never heard of counts as just silent"
+    );
+}
+
+#[test]
+fn the_defaults_are_documented_values() {
+    let p = ReconfigParams::default();
+    assert_eq!(p.dropout_delay, Duration::from_secs(300));
+    assert_eq!(p.balance_threshold, 2);
+    assert_eq!(p.max_primary_switches, 1);
+}
