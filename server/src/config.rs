@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// RocksDB block cache shared by all replicas of this server, in MiB.
     pub block_cache_mb: u64,
+    /// Size at which the mutation log rolls to a new segment, in MiB.
+    pub log_segment_mb: u64,
+    /// How often memtables are flushed and log segments below them removed, in ms.
+    pub log_gc_interval_ms: u64,
     /// Prometheus endpoint (`host:port`); empty turns it off.
     pub metrics_listen: String,
     /// Log filter (`RUST_LOG` wins).
@@ -46,6 +50,8 @@ impl Default for ServerConfig {
             beacon_interval_ms: 1000,
             durability: Durability::Sync,
             block_cache_mb: 64,
+            log_segment_mb: 64,
+            log_gc_interval_ms: 60_000,
             metrics_listen: String::new(),
             log: "info".to_string(),
         }
@@ -57,6 +63,15 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.meta.is_empty() {
             return Err(ConfigError::invalid("meta", "needs at least one address"));
+        }
+        if self.log_segment_mb == 0 {
+            return Err(ConfigError::invalid("log_segment_mb", "must be positive"));
+        }
+        if self.log_gc_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "log_gc_interval_ms",
+                "must be positive",
+            ));
         }
         if self.beacon_interval_ms == 0 {
             return Err(ConfigError::invalid(

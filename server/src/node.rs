@@ -4,7 +4,7 @@
 //! hosted replicas with meta's assignments: opening new ones, updating
 //! configurations, closing (and moving aside) ones no longer assigned.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use petrel_common::rpc::client::RpcClient;
 use tracing::{info, warn};
 
 use crate::config::ServerConfig;
+use crate::log::{LogEntry, LogOptions, MutationLog};
 use crate::replica::Replica;
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
 
@@ -33,11 +34,40 @@ pub struct Node {
     rpc: RpcClient,
     /// Options for every replica's RocksDB, sharing one block cache.
     rocks: RocksOptions,
+    /// The server's mutation log, shared by every replica (group commit).
+    pub log: Arc<MutationLog>,
+    /// Log entries read at start-up, per partition, waiting for their replica to open.
+    unreplayed: Mutex<HashMap<Gpid, Vec<LogEntry>>>,
+    /// Partitions this server stopped hosting: their log records can go.
+    retired: Mutex<HashSet<Gpid>>,
 }
 
 impl Node {
-    pub fn new(config: ServerConfig) -> Self {
-        Node {
+    /// Opens the mutation log under `data_dir/log` (replaying it) and
+    /// prepares the node. Blocks.
+    pub fn open(config: ServerConfig) -> Result<Self, crate::log::LogError> {
+        let options = LogOptions {
+            segment_bytes: config.log_segment_mb << 20,
+            durability: config.durability,
+            ..LogOptions::default()
+        };
+        let (log, replay) = MutationLog::open(config.data_dir.join("log"), options)?;
+        if replay.torn_tail_bytes > 0 {
+            warn!(
+                bytes = replay.torn_tail_bytes,
+                "cut a torn record at the end of the mutation log"
+            );
+        }
+        info!(
+            entries = replay.entries.len(),
+            segments = replay.segments,
+            "mutation log opened"
+        );
+        let unreplayed = replay.latest_per_partition();
+        Ok(Node {
+            log: Arc::new(log),
+            unreplayed: Mutex::new(unreplayed),
+            retired: Mutex::new(HashSet::new()),
             me: NodeAddr(config.listen.clone()),
             replicas: Mutex::new(BTreeMap::new()),
             lease_until: Mutex::new(None),
@@ -47,7 +77,7 @@ impl Node {
                 ..RocksOptions::default()
             },
             config,
-        }
+        })
     }
 
     /// The hosted replica of `gpid`.
@@ -150,10 +180,19 @@ impl Node {
             }
             let dir = self.replica_dir(gpid);
             let rocks = self.rocks.clone();
+            let log = self.log.clone();
+            let logged = lock(&self.unreplayed).remove(&gpid).unwrap_or_default();
             let opened = tokio::task::spawn_blocking(move || {
-                std::fs::create_dir_all(&dir)?;
+                std::fs::create_dir_all(&dir).map_err(crate::storage::StorageError::from)?;
                 let engine = RocksEngine::open(&dir, &rocks)?;
-                Replica::new(a.table_name, a.partition_count, config, Arc::new(engine))
+                Replica::new(
+                    a.table_name,
+                    a.partition_count,
+                    config,
+                    Arc::new(engine),
+                    log,
+                    &logged,
+                )
             })
             .await;
             match opened {
@@ -176,11 +215,53 @@ impl Node {
             gone.iter().filter_map(|g| replicas.remove(g)).collect()
         };
         for replica in dropped {
+            lock(&self.retired).insert(replica.gpid);
             let dir = self.replica_dir(replica.gpid);
             let trash = self.config.data_dir.join("dropped");
             info!(gpid = %replica.gpid, "replica no longer assigned; closing it");
             metrics::gauge!("petrel_server_replicas").decrement(1.0);
             tokio::spawn(retire(replica, dir, trash));
+        }
+    }
+}
+
+impl Node {
+    /// Periodically flushes every replica's memtables and drops log segments
+    /// that only hold records below what RocksDB now has on disk.
+    pub async fn log_gc_loop(self: Arc<Self>) {
+        let interval = Duration::from_millis(self.config.log_gc_interval_ms);
+        loop {
+            tokio::time::sleep(interval).await;
+            let node = self.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let mut durable: HashMap<Gpid, petrel_common::ids::Decree> = HashMap::new();
+                for r in node.replicas() {
+                    durable.insert(r.gpid, r.flush()?);
+                }
+                // Nothing hosted any more needs its records; partitions still
+                // waiting to open keep theirs (they are not in the map).
+                for gpid in lock(&node.retired).iter() {
+                    durable.insert(*gpid, petrel_common::ids::Decree(u64::MAX));
+                }
+                let report = node
+                    .log
+                    .gc(&durable)
+                    .map_err(|e| crate::storage::StorageError::Rocks(e.to_string()))?;
+                Ok::<_, crate::storage::StorageError>(report)
+            })
+            .await;
+            match result {
+                Ok(Ok(report)) if report.segments > 0 => {
+                    info!(
+                        segments = report.segments,
+                        bytes = report.bytes,
+                        "mutation log segments collected"
+                    )
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => warn!(error = %e, "log garbage collection failed"),
+                Err(e) => warn!(error = %e, "log garbage collection task failed"),
+            }
         }
     }
 }

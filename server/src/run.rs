@@ -21,15 +21,22 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if !config.metrics_listen.is_empty() {
         petrel_common::telemetry::serve_metrics(&config.metrics_listen).await?;
     }
-    let node = Arc::new(Node::new(config));
+    let node = Arc::new(
+        tokio::task::spawn_blocking(move || Node::open(config))
+            .await
+            .context("opening the node")?
+            .context("opening the mutation log")?,
+    );
     info!(listen = %node.me, meta = ?node.config.meta, durability = ?node.config.durability, "petrel-server serving");
     let beacons = tokio::spawn(node.clone().beacon_loop());
+    let gc = tokio::spawn(node.clone().log_gc_loop());
     let service = Arc::new(ServerService { node });
     tokio::select! {
         _ = petrel_common::rpc::server::serve(listener, service) => {}
         _ = shutdown_signal() => info!("petrel-server stopping"),
     }
     beacons.abort();
+    gc.abort();
     Ok(())
 }
 

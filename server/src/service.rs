@@ -15,8 +15,8 @@ use petrel_common::rpc::server::{decode, encode, Handled, Service};
 use tracing::error;
 
 use crate::cmd;
-use crate::config::Durability;
 use crate::node::Node;
+use crate::replica::ReplicaError;
 
 /// Handles RPCs against this server's [`Node`].
 pub struct ServerService {
@@ -104,33 +104,40 @@ impl ServerService {
         let now = petrel_common::time::now_unix_ms();
         let write = cmd::is_write(name);
         let started = std::time::Instant::now();
-        let sync = self.node.config.durability == Durability::Sync;
         let args = req.args;
+        let log = self.node.log.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             if !write {
-                return Ok(replica.read(&args, now));
+                return Ok((replica.read(&args, now), None));
             }
-            let reply = replica.write(&args, now)?;
-            if sync {
-                replica.make_durable()?;
-            }
-            Ok::<Reply, crate::storage::StorageError>(reply)
+            replica.write(&args, now)
         })
         .await;
+        // The reply waits until the write's log record is durable (at once
+        // with durability "async"); other writes share the same fdatasync.
+        let outcome = match outcome {
+            Ok(Ok((reply, Some(ticket)))) => log
+                .wait_durable(ticket)
+                .await
+                .map(|()| reply)
+                .map_err(ReplicaError::from),
+            Ok(Ok((reply, None))) => Ok(reply),
+            Ok(Err(e)) => Err(e),
+            Err(e) => {
+                error!(%gpid, error = %e, "command task failed");
+                Ok(Reply::error("ERR internal error executing command"))
+            }
+        };
         let kind = if write { "write" } else { "read" };
         metrics::counter!("petrel_server_execute_total", "kind" => kind).increment(1);
         metrics::histogram!("petrel_server_execute_seconds", "kind" => kind)
             .record(started.elapsed().as_secs_f64());
         let reply = match outcome {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
+            Ok(reply) => reply,
+            Err(e) => {
                 metrics::counter!("petrel_server_storage_errors_total").increment(1);
                 error!(%gpid, error = %e, "storage failure");
                 Reply::error(format!("ERR storage failure: {e}"))
-            }
-            Err(e) => {
-                error!(%gpid, error = %e, "command task failed");
-                Reply::error("ERR internal error executing command")
             }
         };
         encode(&ExecuteResponse {

@@ -112,8 +112,8 @@ impl Engine for MemEngine {
         }
     }
 
-    fn make_durable(&self) -> Result<(), StorageError> {
-        Ok(())
+    fn flush(&self) -> Result<Decree, StorageError> {
+        self.applied_decree()
     }
 }
 
@@ -152,7 +152,7 @@ mod tests {
         engine.apply(Decree(2), &delete).unwrap();
         assert_eq!(engine.get(b"\x01a").unwrap(), None);
         assert_eq!(engine.applied_decree().unwrap(), Decree(2));
-        engine.make_durable().unwrap();
+        engine.flush().unwrap();
     }
 
     #[test]

@@ -68,10 +68,7 @@ pub trait Engine: ReadView + Send + Sync {
     /// The last decree applied (0 for a new replica).
     fn applied_decree(&self) -> Result<Decree, StorageError>;
 
-    /// Returns once everything applied before the call is on stable storage.
-    ///
-    /// Concurrent callers share one fsync (group commit). A failed sync is
-    /// fatal for the replica: every later call fails too, because a retried
-    /// fsync can "succeed" after the kernel dropped the dirty pages.
-    fn make_durable(&self) -> Result<(), StorageError>;
+    /// Persists everything applied so far (memtables to disk) and returns the
+    /// applied decree that is now durable without the log. Blocks.
+    fn flush(&self) -> Result<Decree, StorageError>;
 }

@@ -3,17 +3,17 @@
 //! Every call blocks (write stalls, flushes and fsyncs can take seconds), so
 //! callers run them on a blocking thread, never on a tokio worker.
 //!
-//! RocksDB's own WAL is on for now; the replication log replaces it in a
-//! later issue. Writes go out with `sync = false` (visible at once) and
-//! [`Engine::make_durable`] fsyncs the WAL for every writer that waits on it.
-
-use std::path::Path;
-use std::sync::{Condvar, Mutex, MutexGuard};
+//! RocksDB's own WAL is off: the server's mutation log (`crate::log`) is the
+//! write-ahead log. Data lives in memtables until a flush; the applied decree
+//! rides in the same batch as the data, so after a crash a replica replays
+//! the log from its applied decree + 1. [`Engine::flush`] persists memtables
+//! so the log below that decree can be garbage-collected.
 
 use petrel_common::ids::Decree;
 use rocksdb::{
     BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
+use std::path::Path;
 
 use crate::storage::layout::{self, APPLIED_DECREE_KEY};
 use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
@@ -54,7 +54,6 @@ impl Default for RocksOptions {
 /// A replica's RocksDB instance.
 pub struct RocksEngine {
     db: DB,
-    sync: GroupSync,
 }
 
 impl RocksEngine {
@@ -68,10 +67,7 @@ impl RocksEngine {
         } else {
             DB::open(&options, path).map_err(rocks)?
         };
-        Ok(RocksEngine {
-            db,
-            sync: GroupSync::default(),
-        })
+        Ok(RocksEngine { db })
     }
 }
 
@@ -152,7 +148,9 @@ impl Engine for RocksEngine {
         // restart never sees one without the other.
         batch.put(APPLIED_DECREE_KEY, layout::encode_decree(decree.0));
         let mut write = WriteOptions::default();
-        write.set_sync(false);
+        // The mutation log already holds this batch durably (or will, before
+        // anyone is told it happened).
+        write.disable_wal(true);
         self.db.write_opt(batch, &write).map_err(rocks)
     }
 
@@ -163,74 +161,12 @@ impl Engine for RocksEngine {
         }
     }
 
-    fn make_durable(&self) -> Result<(), StorageError> {
-        self.sync
-            .run(|| self.db.flush_wal(true).map_err(|e| e.into_string()))
-    }
-}
-
-/// Group commit: callers take increasing tickets; one caller at a time runs
-/// the fsync on behalf of every ticket issued before it started, the others
-/// wait for a sync that covers their ticket.
-#[derive(Default)]
-struct GroupSync {
-    state: Mutex<SyncState>,
-    done: Condvar,
-}
-
-#[derive(Default)]
-struct SyncState {
-    /// Highest ticket handed out.
-    issued: u64,
-    /// Every ticket up to this one is durable.
-    synced: u64,
-    /// A caller is running the fsync now.
-    running: bool,
-    /// The first failed sync; sticky, since a retried fsync can lie.
-    failed: Option<String>,
-}
-
-impl GroupSync {
-    fn run(&self, sync: impl Fn() -> Result<(), String>) -> Result<(), StorageError> {
-        let mut state = self.lock()?;
-        state.issued += 1;
-        let ticket = state.issued;
-        loop {
-            if let Some(error) = &state.failed {
-                return Err(StorageError::Rocks(format!(
-                    "earlier WAL sync failed: {error}"
-                )));
-            }
-            if state.synced >= ticket {
-                return Ok(());
-            }
-            if state.running {
-                state = self
-                    .done
-                    .wait(state)
-                    .map_err(|_| StorageError::Rocks("group sync lock poisoned".into()))?;
-                continue;
-            }
-            // Become the syncer: everything applied before any ticket issued
-            // so far is already in the WAL, so this sync covers them all.
-            state.running = true;
-            let covers = state.issued;
-            drop(state);
-            let result = sync();
-            state = self.lock()?;
-            state.running = false;
-            match result {
-                Ok(()) => state.synced = state.synced.max(covers),
-                Err(error) => state.failed = Some(error),
-            }
-            self.done.notify_all();
-        }
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, SyncState>, StorageError> {
-        self.state
-            .lock()
-            .map_err(|_| StorageError::Rocks("group sync lock poisoned".into()))
+    fn flush(&self) -> Result<Decree, StorageError> {
+        // Read the decree first: everything applied up to it is in the
+        // memtables this flush persists.
+        let decree = self.applied_decree()?;
+        self.db.flush().map_err(rocks)?;
+        Ok(decree)
     }
 }
 
@@ -240,11 +176,6 @@ fn rocks(error: rocksdb::Error) -> StorageError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::thread;
-    use std::time::Duration;
-
     use bytes::Bytes;
     use petrel_common::reply::Reply;
 
@@ -284,7 +215,7 @@ mod tests {
                     },
                 )
                 .unwrap();
-            engine.make_durable().unwrap();
+            engine.flush().unwrap();
         }
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
         assert_eq!(engine.applied_decree().unwrap(), Decree(8));
@@ -367,7 +298,7 @@ mod tests {
             );
             assert_eq!(run(&engine, 4, now, &["del", "c"]), Reply::Int(1));
             assert_eq!(run(&engine, 5, now, &["append", "b", "yz"]), Reply::Int(3));
-            engine.make_durable().unwrap();
+            engine.flush().unwrap();
         }
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
         assert_eq!(engine.applied_decree().unwrap(), Decree(5));
@@ -381,81 +312,5 @@ mod tests {
         assert_eq!(run(&engine, 12, now, &["flushall"]), Reply::ok());
         assert_eq!(run(&engine, 13, now, &["dbsize"]), Reply::Int(0));
         assert_eq!(engine.applied_decree().unwrap(), Decree(13));
-    }
-
-    #[test]
-    fn concurrent_make_durable_shares_syncs() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap());
-        let threads: Vec<_> = (0..8u64)
-            .map(|i| {
-                let engine = Arc::clone(&engine);
-                thread::spawn(move || {
-                    for j in 0..20u64 {
-                        let key = format!("\x01k{i}-{j}").into_bytes();
-                        let mutation = Mutation {
-                            ops: vec![put(&key, b"v")],
-                        };
-                        engine.apply(Decree(i * 100 + j), &mutation).unwrap();
-                        engine.make_durable().unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(keys(&engine, b"\x01", b"\x02").len(), 160);
-    }
-
-    #[test]
-    fn group_sync_batches_waiters() {
-        let group = Arc::new(GroupSync::default());
-        let syncs = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..16)
-            .map(|_| {
-                let group = Arc::clone(&group);
-                let syncs = Arc::clone(&syncs);
-                thread::spawn(move || {
-                    group
-                        .run(|| {
-                            syncs.fetch_add(1, Ordering::SeqCst);
-                            thread::sleep(Duration::from_millis(20));
-                            Ok(())
-                        })
-                        .unwrap();
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let count = syncs.load(Ordering::SeqCst);
-        assert!(count >= 1);
-        // 16 callers against a 20 ms sync: they must have shared fsyncs.
-        assert!(count < 16, "{count} syncs for 16 callers");
-    }
-
-    #[test]
-    fn group_sync_failure_is_sticky() {
-        let group = GroupSync::default();
-        assert!(group.run(|| Err("EIO".into())).is_err());
-        // Never retried: the next caller fails without syncing.
-        let err = group.run(|| panic!("must not sync again")).unwrap_err();
-        assert!(err.to_string().contains("EIO"));
-    }
-
-    #[test]
-    fn group_sync_does_not_resync_covered_tickets() {
-        let group = GroupSync::default();
-        let syncs = AtomicUsize::new(0);
-        let count = || {
-            syncs.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        };
-        group.run(count).unwrap();
-        group.run(count).unwrap();
-        // Each call took a new ticket after the previous sync: two syncs.
-        assert_eq!(syncs.load(Ordering::SeqCst), 2);
     }
 }
