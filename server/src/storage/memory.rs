@@ -121,20 +121,7 @@ impl Engine for MemEngine {
 mod tests {
     use super::*;
 
-    fn put(k: &[u8], v: &[u8]) -> WriteOp {
-        WriteOp::Put(k.to_vec(), v.to_vec())
-    }
-
-    fn keys(engine: &MemEngine, start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        engine
-            .scan(start, end, &mut |k, _| {
-                out.push(k.to_vec());
-                true
-            })
-            .unwrap();
-        out
-    }
+    use crate::storage::test_util::{keys, put};
 
     #[test]
     fn apply_get_and_decree() {

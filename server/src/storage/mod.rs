@@ -72,3 +72,26 @@ pub trait Engine: ReadView + Send + Sync {
     /// applied decree that is now durable without the log. Blocks.
     fn flush(&self) -> Result<Decree, StorageError>;
 }
+
+/// Helpers shared by the engines' tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::{ReadView, WriteOp};
+
+    /// A put of `k` -> `v`.
+    pub fn put(k: &[u8], v: &[u8]) -> WriteOp {
+        WriteOp::Put(k.to_vec(), v.to_vec())
+    }
+
+    /// Every key in `[start, end)`, in order.
+    pub fn keys(engine: &dyn ReadView, start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        engine
+            .scan(start, end, &mut |k, _| {
+                out.push(k.to_vec());
+                true
+            })
+            .expect("scan");
+        out
+    }
+}

@@ -182,20 +182,7 @@ mod tests {
     use super::*;
     use crate::cmd;
 
-    fn put(k: &[u8], v: &[u8]) -> WriteOp {
-        WriteOp::Put(k.to_vec(), v.to_vec())
-    }
-
-    fn keys(engine: &RocksEngine, start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        engine
-            .scan(start, end, &mut |k, _| {
-                out.push(k.to_vec());
-                true
-            })
-            .unwrap();
-        out
-    }
+    use crate::storage::test_util::{keys, put};
 
     #[test]
     fn apply_then_reopen_keeps_data_and_decree() {
