@@ -71,6 +71,10 @@ pub struct ReplicaInfoMsg {
     /// "primary", "secondary", "learner", "inactive".
     #[prost(string, tag = "5")]
     pub role: String,
+    /// Highest decree in this replica's log (prepared, maybe not committed);
+    /// meta promotes the member with the longest log.
+    #[prost(uint64, tag = "6")]
+    pub last_prepared_decree: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -102,11 +102,14 @@ impl Node {
             .iter()
             .map(|r| {
                 let c = r.config();
+                let applied = r.applied_decree().0;
                 ReplicaInfoMsg {
                     table_id: r.gpid.table.0,
                     partition_id: r.gpid.partition.0,
                     ballot: c.ballot.0,
-                    last_committed_decree: r.applied_decree().0,
+                    last_committed_decree: applied,
+                    // One member: everything logged is committed and applied.
+                    last_prepared_decree: applied,
                     role: r.role(&self.me).as_str().to_string(),
                 }
             })
