@@ -8,6 +8,8 @@
 //! - [`num`]: integers parsed with Redis's rules.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`config`]: TOML config loading with errors that name the bad key.
+//! - [`shutdown`]: the SIGTERM / Ctrl-C wait every process stops on.
+//! - [`sync`]: the poison-tolerant lock helper.
 //! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
 
 pub mod config;
@@ -18,5 +20,7 @@ pub mod num;
 pub mod partition;
 pub mod reply;
 pub mod rpc;
+pub mod shutdown;
+pub mod sync;
 pub mod telemetry;
 pub mod time;

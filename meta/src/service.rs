@@ -1,6 +1,7 @@
 //! Meta's RPC surface and its main loop.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use petrel_common::sync::lock;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -30,10 +31,6 @@ pub struct MetaService {
     state: Arc<Mutex<MetaState>>,
     liveness: Mutex<Liveness>,
     store: Store,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl MetaService {
@@ -235,22 +232,7 @@ pub async fn run(config: MetaConfig) -> anyhow::Result<()> {
     info!(%listen, "petrel-meta serving");
     tokio::select! {
         _ = serve(listener, service) => {}
-        _ = shutdown_signal() => info!("petrel-meta stopping"),
+        _ = petrel_common::shutdown::signal() => info!("petrel-meta stopping"),
     }
     Ok(())
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

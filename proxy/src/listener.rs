@@ -182,27 +182,6 @@ async fn sample_stats(shared: Arc<Shared>) {
 
 /// Waits for SIGTERM or ctrl-c, then cancels `token`.
 pub async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(error = %e, "cannot watch SIGTERM; only ctrl-c stops the proxy");
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => info!("ctrl-c received"),
-            _ = term.recv() => info!("SIGTERM received"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    petrel_common::shutdown::signal().await;
     token.cancel();
 }

@@ -4,6 +4,7 @@
 //! prefixes), so they live here as atomics; every update also goes to the
 //! `metrics` recorder for `/metrics`.
 
+use petrel_common::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -212,11 +213,6 @@ impl Stats {
             .fold((0.0, 0.0, 0.0), |a, s| (a.0 + s.0, a.1 + s.1, a.2 + s.2));
         (sum.0 / n, sum.1 / n, sum.2 / n)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Counters stay usable even if a holder panicked.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@
 //! hosted replicas with meta's assignments: opening new ones, updating
 //! configurations, closing (and moving aside) ones no longer assigned.
 
+use petrel_common::sync::lock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use petrel_common::ids::{Gpid, NodeAddr};
@@ -19,10 +20,6 @@ use crate::config::ServerConfig;
 use crate::log::{LogEntry, LogOptions, MutationLog};
 use crate::replica::Replica;
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The server's replicas and lease.
 pub struct Node {

@@ -33,25 +33,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let service = Arc::new(ServerService { node });
     tokio::select! {
         _ = petrel_common::rpc::server::serve(listener, service) => {}
-        _ = shutdown_signal() => info!("petrel-server stopping"),
+        _ = petrel_common::shutdown::signal() => info!("petrel-server stopping"),
     }
     beacons.abort();
     gc.abort();
     Ok(())
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

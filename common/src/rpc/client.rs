@@ -7,6 +7,7 @@
 //! connect fails they fail with [`RpcError::Unreachable`] and the next attempt
 //! waits an exponentially growing backoff.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -112,12 +113,6 @@ impl RpcClient {
         peers.insert(addr.to_string(), peer.clone());
         peer
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these locks leaves the map consistent (single
-    // inserts/removes), so a poisoned lock is still safe to use.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn fail_all(pending: &Pending, err: &RpcError) {

@@ -80,6 +80,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+use petrel_common::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -245,10 +246,6 @@ struct SyncState {
     waiters: BTreeMap<u64, Vec<Waiter>>,
     syncer_idle: bool,
     shutdown: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {

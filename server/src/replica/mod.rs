@@ -10,7 +10,8 @@
 
 pub mod machine;
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use petrel_common::sync::lock;
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use petrel_common::ids::{Decree, Gpid, NodeAddr};
@@ -72,10 +73,6 @@ pub struct Replica {
     /// Serializes writes and holds the last applied decree: a write must see
     /// every earlier write of its partition.
     write: Mutex<Decree>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Replica {
