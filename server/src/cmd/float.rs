@@ -257,13 +257,15 @@ fn parse_exponent(s: &[u8]) -> Option<i64> {
     Some(if neg { -value } else { value })
 }
 
-fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
+/// Splits `int[.frac][<marker>exp]` into its parts, with every mantissa
+/// digit checked by `is_digit`; `None` if malformed or without digits.
+fn split_number(s: &[u8], marker: u8, is_digit: fn(&u8) -> bool) -> Option<(&[u8], &[u8], i64)> {
     let mantissa_end = s
         .iter()
-        .position(|&c| c == b'e' || c == b'E')
+        .position(|c| c.eq_ignore_ascii_case(&marker))
         .unwrap_or(s.len());
     let (mantissa, exponent) = s.split_at(mantissa_end);
-    let exp10 = match exponent.split_first() {
+    let exp = match exponent.split_first() {
         None => 0,
         Some((_, rest)) => parse_exponent(rest)?,
     };
@@ -272,11 +274,16 @@ fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
         None => (mantissa, &mantissa[..0]),
     };
     if int_part.len() + frac_part.len() == 0
-        || !int_part.iter().all(u8::is_ascii_digit)
-        || !frac_part.iter().all(u8::is_ascii_digit)
+        || !int_part.iter().all(is_digit)
+        || !frac_part.iter().all(is_digit)
     {
         return None;
     }
+    Some((int_part, frac_part, exp))
+}
+
+fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
+    let (int_part, frac_part, exp10) = split_number(s, b'e', u8::is_ascii_digit)?;
     let digits: Vec<u8> = int_part.iter().chain(frac_part).copied().collect();
     let first = digits.iter().position(|&d| d != b'0');
     let Some(first) = first else {
@@ -321,25 +328,7 @@ fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
 }
 
 fn parse_hex(neg: bool, s: &[u8]) -> Option<LongDouble> {
-    let mantissa_end = s
-        .iter()
-        .position(|&c| c == b'p' || c == b'P')
-        .unwrap_or(s.len());
-    let (mantissa, exponent) = s.split_at(mantissa_end);
-    let exp2 = match exponent.split_first() {
-        None => 0,
-        Some((_, rest)) => parse_exponent(rest)?,
-    };
-    let (int_part, frac_part) = match mantissa.iter().position(|&c| c == b'.') {
-        Some(dot) => (&mantissa[..dot], &mantissa[dot + 1..]),
-        None => (mantissa, &mantissa[..0]),
-    };
-    if int_part.len() + frac_part.len() == 0
-        || !int_part.iter().all(u8::is_ascii_hexdigit)
-        || !frac_part.iter().all(u8::is_ascii_hexdigit)
-    {
-        return None;
-    }
+    let (int_part, frac_part, exp2) = split_number(s, b'p', u8::is_ascii_hexdigit)?;
     let mut m = Big::zero();
     for &c in int_part.iter().chain(frac_part) {
         m.mul_small(16);
