@@ -22,8 +22,18 @@ pub mod method {
     pub const LIST_NODES: u16 = 6;
     /// proxy -> server: run one Redis command against one partition.
     pub const EXECUTE: u16 = 100;
+    /// CLI -> meta: start a learner of one partition now (admin).
+    pub const ADD_LEARNER: u16 = 7;
     /// CLI -> server: the state of each replica it hosts.
     pub const REPLICA_STATUS: u16 = 101;
+    /// server -> server: PacificA messages between replicas of a partition.
+    pub const REPLICA_MESSAGE: u16 = 102;
+    /// CLI -> server: a digest of one replica's committed contents.
+    pub const REPLICA_DIGEST: u16 = 103;
+    /// learner -> primary: take a storage checkpoint to copy.
+    pub const CHECKPOINT_PREPARE: u16 = 104;
+    /// learner -> primary: one chunk of one checkpoint file.
+    pub const CHECKPOINT_FETCH: u16 = 105;
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -75,6 +85,14 @@ pub struct ReplicaInfoMsg {
     /// meta promotes the member with the longest log.
     #[prost(uint64, tag = "6")]
     pub last_prepared_decree: u64,
+    /// (Primary) learners that caught up and count for commit: meta may
+    /// make them secondaries.
+    #[prost(string, repeated, tag = "7")]
+    pub ready_learners: Vec<String>,
+    /// (Primary) members or learners that stopped answering: the primary
+    /// asks meta to remove them.
+    #[prost(string, repeated, tag = "8")]
+    pub unreachable: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -95,6 +113,12 @@ pub struct AssignmentMsg {
     pub partition_count: u32,
     #[prost(message, optional, tag = "3")]
     pub config: Option<PartitionConfigMsg>,
+    /// This server hosts the replica as a learner (not in `config` yet).
+    #[prost(bool, tag = "4")]
+    pub learner: bool,
+    /// (To the primary) the learners it should invite and feed.
+    #[prost(string, repeated, tag = "5")]
+    pub learners: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -234,6 +258,147 @@ pub struct ReplicaStatusRequest {}
 pub struct ReplicaStatusResponse {
     #[prost(message, repeated, tag = "1")]
     pub replicas: Vec<ReplicaInfoMsg>,
+}
+
+/// Admin request: add a learner to one partition, optionally on `node`.
+#[derive(Clone, PartialEq, Message)]
+pub struct AddLearnerRequest {
+    #[prost(string, tag = "1")]
+    pub table: String,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    /// Empty: meta picks the least loaded eligible server.
+    #[prost(string, tag = "3")]
+    pub node: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct AddLearnerResponse {}
+
+/// One log entry on the wire.
+#[derive(Clone, PartialEq, Message)]
+pub struct EntryMsg {
+    #[prost(uint64, tag = "1")]
+    pub ballot: u64,
+    #[prost(uint64, tag = "2")]
+    pub decree: u64,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub mutation: Bytes,
+}
+
+/// One PacificA message between replicas; `kind` says which fields matter
+/// (the server maps it to and from its own message type).
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaMessageMsg {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(uint32, tag = "3")]
+    pub kind: u32,
+    #[prost(message, optional, tag = "4")]
+    pub config: Option<PartitionConfigMsg>,
+    #[prost(uint64, tag = "5")]
+    pub ballot: u64,
+    #[prost(uint64, tag = "6")]
+    pub decree: u64,
+    #[prost(uint64, tag = "7")]
+    pub last_committed: u64,
+    #[prost(uint64, tag = "8")]
+    pub last_prepared: u64,
+    #[prost(bool, tag = "9")]
+    pub learner: bool,
+    #[prost(message, repeated, tag = "10")]
+    pub entries: Vec<EntryMsg>,
+}
+
+/// Messages from one server to another, in the order they were produced.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaBatchMsg {
+    /// The sender's RPC address (its identity).
+    #[prost(string, tag = "1")]
+    pub from: String,
+    #[prost(message, repeated, tag = "2")]
+    pub messages: Vec<ReplicaMessageMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaBatchAck {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaDigestRequest {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+}
+
+/// A digest of one replica's committed contents at `applied_decree`.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaDigestResponse {
+    #[prost(uint64, tag = "1")]
+    pub applied_decree: u64,
+    #[prost(uint64, tag = "2")]
+    pub records: u64,
+    /// Order-dependent hash over every (key, value) record, hex.
+    #[prost(string, tag = "3")]
+    pub digest: String,
+    #[prost(string, tag = "4")]
+    pub role: String,
+    #[prost(uint64, tag = "5")]
+    pub ballot: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointPrepareRequest {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointFileMsg {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(uint64, tag = "2")]
+    pub len: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointPrepareResponse {
+    /// Names the checkpoint in later fetches.
+    #[prost(string, tag = "1")]
+    pub id: String,
+    /// The applied decree the checkpoint holds.
+    #[prost(uint64, tag = "2")]
+    pub decree: u64,
+    #[prost(message, repeated, tag = "3")]
+    pub files: Vec<CheckpointFileMsg>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointFetchRequest {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(string, tag = "3")]
+    pub id: String,
+    #[prost(string, tag = "4")]
+    pub name: String,
+    #[prost(uint64, tag = "5")]
+    pub offset: u64,
+    #[prost(uint32, tag = "6")]
+    pub len: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointFetchResponse {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub data: Bytes,
 }
 
 /// Wire form of [`Reply`].

@@ -118,6 +118,7 @@ impl MetaService {
                 table_name: a.table_name,
                 partition_count: a.partition_count,
                 config: Some(PartitionConfigMsg::from(&a.config)),
+                ..AssignmentMsg::default()
             })
             .collect();
         encode(&BeaconResponse {

@@ -108,6 +108,7 @@ impl Node {
                     // One member: everything logged is committed and applied.
                     last_prepared_decree: applied,
                     role: r.role(&self.me).as_str().to_string(),
+                    ..ReplicaInfoMsg::default()
                 }
             })
             .collect()
