@@ -7,12 +7,14 @@
 //! - [`msg`]: every RPC body, as hand-derived protobuf messages.
 //! - [`num`]: integers parsed with Redis's rules.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
+//! - [`fsutil`]: atomic, durable file replacement.
 //! - [`config`]: TOML config loading with errors that name the bad key.
 //! - [`shutdown`]: the SIGTERM / Ctrl-C wait every process stops on.
 //! - [`sync`]: the poison-tolerant lock helper.
 //! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
 
 pub mod config;
+pub mod fsutil;
 pub mod hash;
 pub mod ids;
 pub mod msg;

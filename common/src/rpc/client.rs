@@ -76,6 +76,43 @@ impl RpcClient {
         body: &[u8],
         timeout: Duration,
     ) -> Result<Bytes, RpcError> {
+        self.start_call(addr, method, body, timeout).await
+    }
+
+    /// Queues the request at once (before returning), then returns a future
+    /// for the response. Requests started one after another to the same peer
+    /// go out on its connection in that order, even when their responses are
+    /// awaited from different tasks.
+    pub fn start_call(
+        &self,
+        addr: &str,
+        method: u16,
+        body: &[u8],
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<Bytes, RpcError>> + Send + 'static {
+        let queued = self.queue(addr, method, body, timeout);
+        let addr = addr.to_string();
+        async move {
+            let (peer, request_id, done) = queued?;
+            match tokio::time::timeout(timeout, done).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(RpcError::ConnectionLost(addr)),
+                Err(_) => {
+                    lock(&peer.pending).remove(&request_id);
+                    Err(RpcError::Timeout(addr))
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn queue(
+        &self,
+        addr: &str,
+        method: u16,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(Arc<Peer>, u64, oneshot::Receiver<Result<Bytes, RpcError>>), RpcError> {
         let peer = self.peer(addr);
         let request_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let timeout_ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
@@ -86,14 +123,7 @@ impl RpcClient {
             lock(&peer.pending).remove(&request_id);
             return Err(RpcError::ConnectionLost(addr.to_string()));
         }
-        match tokio::time::timeout(timeout, done).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(RpcError::ConnectionLost(addr.to_string())),
-            Err(_) => {
-                lock(&peer.pending).remove(&request_id);
-                Err(RpcError::Timeout(addr.to_string()))
-            }
-        }
+        Ok((peer, request_id, done))
     }
 
     fn peer(&self, addr: &str) -> Arc<Peer> {
