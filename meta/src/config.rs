@@ -1,6 +1,7 @@
 //! Meta's configuration (`conf/meta.toml`); flags override file values.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use petrel_common::config::ConfigError;
 use serde::Deserialize;
@@ -17,7 +18,17 @@ pub struct MetaConfig {
     pub lease_ms: u64,
     /// How long meta waits without a beacon before it declares a server dead.
     /// Must exceed `lease_ms`, so a server stops serving before meta acts.
+    /// Also how long meta waits after its own start before it changes any
+    /// configuration, and how long it waits for every member of a partition
+    /// whose primary restarted to report before it picks the longest log.
     pub grace_ms: u64,
+    /// How long a member removed because its server died keeps its slot
+    /// before meta copies the partition to another server.
+    pub dropout_delay_ms: u64,
+    /// How often meta looks for configuration changes to make.
+    pub reconfig_interval_ms: u64,
+    /// Whether meta moves primaries towards servers leading fewer partitions.
+    pub balance: bool,
     /// Prometheus endpoint (`host:port`); empty turns it off.
     pub metrics_listen: String,
     /// Log filter, e.g. `info` or `petrel_meta=debug` (`RUST_LOG` wins).
@@ -29,8 +40,11 @@ impl Default for MetaConfig {
         MetaConfig {
             listen: "127.0.0.1:34601".to_string(),
             data_dir: PathBuf::from("./petrel-data/meta"),
-            lease_ms: 4000,
-            grace_ms: 6000,
+            lease_ms: 2000,
+            grace_ms: 3000,
+            dropout_delay_ms: 300_000,
+            reconfig_interval_ms: 200,
+            balance: true,
             metrics_listen: String::new(),
             log: "info".to_string(),
         }
@@ -55,7 +69,25 @@ impl MetaConfig {
                 ),
             ));
         }
+        if self.reconfig_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "reconfig_interval_ms",
+                "must be positive",
+            ));
+        }
         Ok(())
+    }
+
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms)
+    }
+
+    pub fn dropout_delay(&self) -> Duration {
+        Duration::from_millis(self.dropout_delay_ms)
+    }
+
+    pub fn reconfig_interval(&self) -> Duration {
+        Duration::from_millis(self.reconfig_interval_ms)
     }
 }
 
@@ -70,6 +102,61 @@ mod tests {
         c.grace_ms = c.lease_ms;
         let e = c.validate().expect_err("grace == lease is unsafe");
         assert!(e.to_string().contains("grace_ms"), "{e}");
+    }
+
+    #[test]
+    fn defaults_make_a_dead_primary_cost_seconds() {
+        let c = MetaConfig::default();
+        assert_eq!((c.lease_ms, c.grace_ms), (2000, 3000));
+        assert_eq!(c.dropout_delay_ms, 300_000);
+        assert_eq!(c.reconfig_interval_ms, 200);
+        assert!(c.balance);
+    }
+
+    #[test]
+    fn a_zero_reconfig_interval_is_named() {
+        let c = MetaConfig {
+            reconfig_interval_ms: 0,
+            ..MetaConfig::default()
+        };
+        let e = c.validate().expect_err("zero interval");
+        assert!(e.to_string().contains("reconfig_interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn the_new_keys_parse() {
+        let c: MetaConfig = petrel_common::config::parse(
+            "dropout_delay_ms = 5\nreconfig_interval_ms = 7\nbalance = false",
+        )
+        .expect("parses");
+        assert_eq!(
+            (c.dropout_delay_ms, c.reconfig_interval_ms, c.balance),
+            (5, 7, false)
+        );
+    }
+
+    #[test]
+    fn the_shipped_file_shows_the_defaults() {
+        let c: MetaConfig = petrel_common::config::parse(include_str!("../../conf/meta.toml"))
+            .expect("conf/meta.toml parses");
+        let d = MetaConfig::default();
+        assert_eq!(
+            (
+                c.lease_ms,
+                c.grace_ms,
+                c.dropout_delay_ms,
+                c.reconfig_interval_ms,
+                c.balance
+            ),
+            (
+                d.lease_ms,
+                d.grace_ms,
+                d.dropout_delay_ms,
+                d.reconfig_interval_ms,
+                d.balance
+            )
+        );
+        assert_eq!((c.listen, c.data_dir), (d.listen, d.data_dir));
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //!   answer depends on it.
 //! - [`placement`]: where partitions go (spread, primaries balanced).
 //! - [`liveness`]: which servers beacon in time.
-//! - [`reconfig`]: failover, removal, learner and primary-balancing
-//!   decisions as pure functions of a snapshot (not wired in yet).
-//! - [`service`]: the RPC surface servers, proxies and the CLI call.
+//! - [`reconfig`]: failover, restart, removal, learner and
+//!   primary-balancing decisions as pure functions of a snapshot.
+//! - [`driver`]: what meta keeps in memory from beacons, and one
+//!   reconfiguration round that applies [`reconfig`]'s decisions to the state.
+//! - [`service`]: the RPC surface servers, proxies and the CLI call, and the
+//!   reconfiguration task.
 
 pub mod config;
+pub mod driver;
 pub mod liveness;
 pub mod placement;
 pub mod reconfig;
@@ -19,4 +23,4 @@ pub mod service;
 pub mod state;
 pub mod store;
 
-pub use service::run;
+pub use service::{run, MetaService};

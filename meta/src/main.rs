@@ -24,6 +24,17 @@ struct Args {
     /// Grace period before a silent server counts as dead (`grace_ms`).
     #[arg(long)]
     grace_ms: Option<u64>,
+    /// How long a member whose server died keeps its slot before it is
+    /// re-replicated elsewhere, in milliseconds (`dropout_delay_ms`).
+    #[arg(long)]
+    dropout_delay_ms: Option<u64>,
+    /// How often meta looks for configuration changes, in milliseconds
+    /// (`reconfig_interval_ms`).
+    #[arg(long)]
+    reconfig_interval_ms: Option<u64>,
+    /// Move primaries towards servers leading fewer partitions (`balance`).
+    #[arg(long, value_name = "true|false")]
+    balance: Option<bool>,
     /// Prometheus endpoint address (`metrics_listen`).
     #[arg(long)]
     metrics_listen: Option<String>,
@@ -44,6 +55,15 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.grace_ms {
         config.grace_ms = v;
+    }
+    if let Some(v) = args.dropout_delay_ms {
+        config.dropout_delay_ms = v;
+    }
+    if let Some(v) = args.reconfig_interval_ms {
+        config.reconfig_interval_ms = v;
+    }
+    if let Some(v) = args.balance {
+        config.balance = v;
     }
     if let Some(v) = args.metrics_listen {
         config.metrics_listen = v;

@@ -3,15 +3,26 @@
 //!
 //! Everything here is pure and deterministic (no clock, no I/O, no
 //! randomness; every choice breaks ties by address), so the same snapshot
-//! always yields the same actions. Not wired into the service yet: the
-//! service will build a [`Snapshot`] from its state, liveness and beacons,
-//! call [`decide`] on every check tick, validate each new configuration with
-//! [`validate_config`], persist it, and only then tell anyone.
+//! always yields the same actions. The service builds a [`Snapshot`] from its
+//! state, liveness and beacons, calls [`decide`] on every reconfiguration
+//! tick, validates each new configuration with [`validate_config`], persists
+//! it, and only then tells anyone.
+//!
+//! A member, learner or former member whose latest report says its replica
+//! failed (`error`) counts as dead for its partition, and dead for good: it
+//! is replaced at once, without a dropout delay, and not chosen to learn it.
 //!
 //! The rules, in the order they are tried for each partition (at most one
 //! ballot change per partition per round, since every change makes the other
 //! proposals for that ballot stale):
 //!
+//! 0. **Primary restarted** ([`restart`]): the configured primary is alive
+//!    but reports itself `inactive` at the current ballot (a restarted
+//!    primary's unsynced tail may differ from its secondaries', so it must
+//!    not lead again under the same ballot). Once every alive member has
+//!    reported at the current ballot (or [`ReconfigParams::restart_wait`]
+//!    passed), a new ballot goes to the alive member with the longest log,
+//!    the old primary included; dead members leave in the same change.
 //! 1. **Primary dead** ([`failover`]): promote the alive secondary with the
 //!    longest log (highest `last_prepared` reported at the current ballot,
 //!    then `last_committed`, then the lowest address); dead secondaries leave
@@ -21,10 +32,18 @@
 //! 2. **Secondary dead** ([`failover`]): remove it (every dead secondary at
 //!    once).
 //! 3. **The primary asks to remove a secondary it cannot reach**
-//!    ([`proposal`]): accepted only for the current ballot and from the
-//!    current primary; of conflicting proposals for one ballot the first wins.
-//! 4. **A learner caught up** ([`learners`]): it becomes a secondary.
+//!    ([`proposal`]), listed as `unreachable` in its report: accepted only
+//!    for the current ballot and from the current primary; of conflicting
+//!    proposals for one ballot the first wins. A learner it cannot reach is
+//!    dropped instead (no ballot change).
+//! 4. **A learner caught up** ([`learners`]): the primary lists it as ready
+//!    (it counts for commit), so it becomes a secondary. A learner the
+//!    primary counts for commit but meta does not know (any more) is
+//!    cancelled with a new ballot first.
 //! 5. **Under-replicated** ([`learners`]): start learners (no ballot change).
+//!    Learners whose server died, or of a partition that is full, are
+//!    dropped (no ballot change either, unless the primary already counts
+//!    one for commit: then [`Change::CancelLearners`] bumps the ballot).
 //!    A member dropped because its server died keeps its slot for
 //!    [`ReconfigParams::dropout_delay`], since its return is far cheaper
 //!    than a full copy; a dropped member that is back is preferred; any other
@@ -50,6 +69,7 @@ pub mod balance;
 pub mod failover;
 pub mod learners;
 pub mod proposal;
+pub mod restart;
 pub mod validate;
 
 #[cfg(test)]
@@ -75,6 +95,11 @@ pub const DEFAULT_BALANCE_THRESHOLD: u32 = 2;
 /// partition a short pause).
 pub const DEFAULT_MAX_PRIMARY_SWITCHES: usize = 1;
 
+/// How long meta waits for every alive member of a partition whose primary
+/// restarted to report at the current ballot before it picks the longest log
+/// among those that did (meta's default grace period).
+pub const DEFAULT_RESTART_WAIT: Duration = Duration::from_secs(3);
+
 /// Tunables of the decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReconfigParams {
@@ -84,6 +109,8 @@ pub struct ReconfigParams {
     pub balance_threshold: u32,
     /// See [`DEFAULT_MAX_PRIMARY_SWITCHES`]; 0 turns balancing off.
     pub max_primary_switches: usize,
+    /// See [`DEFAULT_RESTART_WAIT`].
+    pub restart_wait: Duration,
 }
 
 impl Default for ReconfigParams {
@@ -92,6 +119,38 @@ impl Default for ReconfigParams {
             dropout_delay: DEFAULT_DROPOUT_DELAY,
             balance_threshold: DEFAULT_BALANCE_THRESHOLD,
             max_primary_switches: DEFAULT_MAX_PRIMARY_SWITCHES,
+            restart_wait: DEFAULT_RESTART_WAIT,
+        }
+    }
+}
+
+/// The role a replica reports for itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaRole {
+    Primary,
+    Secondary,
+    Learner,
+    /// Not serving: not a member, or a restarted primary waiting for a new
+    /// ballot.
+    Inactive,
+    /// The replica's storage or log failed: it does nothing more and must be
+    /// replaced.
+    Error,
+    /// A role this meta does not know (a newer server).
+    Other,
+}
+
+impl ReplicaRole {
+    /// The role named in a beacon (`"primary"`, `"secondary"`, `"learner"`,
+    /// `"inactive"`, `"error"`); anything else is [`ReplicaRole::Other`].
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "primary" => ReplicaRole::Primary,
+            "secondary" => ReplicaRole::Secondary,
+            "learner" => ReplicaRole::Learner,
+            "inactive" => ReplicaRole::Inactive,
+            "error" => ReplicaRole::Error,
+            _ => ReplicaRole::Other,
         }
     }
 }
@@ -105,6 +164,61 @@ pub struct ReplicaReport {
     pub ballot: Ballot,
     pub last_committed: Decree,
     pub last_prepared: Decree,
+    pub role: ReplicaRole,
+    /// (From a primary) learners that caught up and count for commit.
+    pub ready_learners: BTreeSet<NodeAddr>,
+    /// (From a primary) members or learners it cannot reach and asks meta
+    /// to remove, in the order it noticed them.
+    pub unreachable: Vec<NodeAddr>,
+}
+
+impl ReplicaReport {
+    /// A report with no learner or reachability news.
+    pub fn new(
+        node: NodeAddr,
+        gpid: Gpid,
+        ballot: Ballot,
+        role: ReplicaRole,
+        last_committed: Decree,
+        last_prepared: Decree,
+    ) -> Self {
+        ReplicaReport {
+            node,
+            gpid,
+            ballot,
+            last_committed,
+            last_prepared,
+            role,
+            ready_learners: BTreeSet::new(),
+            unreachable: Vec::new(),
+        }
+    }
+
+    /// What `node` said about one replica in a beacon.
+    pub fn from_msg(node: &NodeAddr, m: &petrel_common::msg::ReplicaInfoMsg) -> Self {
+        let mut unreachable: Vec<NodeAddr> = Vec::new();
+        for u in m.unreachable.iter().filter(|u| !u.is_empty()) {
+            let u = NodeAddr(u.clone());
+            if !unreachable.contains(&u) {
+                unreachable.push(u);
+            }
+        }
+        ReplicaReport {
+            node: node.clone(),
+            gpid: Gpid::new(m.table_id, m.partition_id),
+            ballot: Ballot(m.ballot),
+            last_committed: Decree(m.last_committed_decree),
+            last_prepared: Decree(m.last_prepared_decree),
+            role: ReplicaRole::parse(&m.role),
+            ready_learners: m
+                .ready_learners
+                .iter()
+                .filter(|l| !l.is_empty())
+                .map(|l| NodeAddr(l.clone()))
+                .collect(),
+            unreachable,
+        }
+    }
 }
 
 /// Which servers are alive, and for how long the others have been silent.
@@ -129,7 +243,8 @@ impl Health {
     }
 
     /// From the service's liveness table: alive when it beaconed within
-    /// `grace`, otherwise dead and silent since its last beacon.
+    /// `grace`, otherwise dead and silent since its last beacon (or since
+    /// the liveness table's baseline, for a server not heard from since).
     pub fn from_liveness<'a>(
         liveness: &Liveness,
         nodes: impl IntoIterator<Item = &'a NodeAddr>,
@@ -141,7 +256,7 @@ impl Health {
             if liveness.is_alive(n, now, grace) {
                 h.set_alive(n);
             } else {
-                h.set_dead(n, liveness.silence(n, now).unwrap_or_default());
+                h.set_dead(n, liveness.silent_for(n, now));
             }
         }
         h
@@ -165,6 +280,17 @@ impl Health {
     /// Whether `node` is dead and has been silent for longer than `delay`.
     pub fn dead_longer_than(&self, node: &NodeAddr, delay: Duration) -> bool {
         !self.is_alive(node) && self.silent_for.get(node).is_some_and(|s| *s > delay)
+    }
+
+    /// This view with `nodes` dead for good (silent for ever): a replica
+    /// that failed counts as a dead member of its partition, and its slot is
+    /// not held for it.
+    pub fn with_failed<'a>(&self, nodes: impl IntoIterator<Item = &'a NodeAddr>) -> Health {
+        let mut h = self.clone();
+        for n in nodes {
+            h.set_dead(n, Duration::MAX);
+        }
+        h
     }
 
     /// Alive servers, in address order.
@@ -195,6 +321,17 @@ impl Reports {
             }
         }
         Reports { by_replica }
+    }
+
+    /// `node`'s latest report on `gpid`, whatever its ballot.
+    pub fn latest(&self, gpid: Gpid, node: &NodeAddr) -> Option<&ReplicaReport> {
+        self.by_replica.get(&(gpid, node.clone()))
+    }
+
+    /// Whether `node`'s latest report on `gpid` says the replica failed.
+    pub fn failed(&self, gpid: Gpid, node: &NodeAddr) -> bool {
+        self.latest(gpid, node)
+            .is_some_and(|r| r.role == ReplicaRole::Error)
     }
 
     /// `node`'s report on `gpid`, only if it was made at `ballot`: a report
@@ -228,6 +365,9 @@ pub struct Snapshot {
     /// Admin requests to add a learner now (optionally on a given server),
     /// without waiting for a dropped member.
     pub admin_add_learner: BTreeMap<Gpid, Option<NodeAddr>>,
+    /// For partitions whose primary restarted ([`restart::primary_restarted`]):
+    /// how long meta has seen it so at the current ballot.
+    pub restart_waited: BTreeMap<Gpid, Duration>,
 }
 
 impl Snapshot {
@@ -252,6 +392,19 @@ pub enum Change {
     RemovedOnPrimaryRequest { removed: NodeAddr },
     /// A learner caught up with the primary and becomes a secondary.
     PromoteLearner { learner: NodeAddr },
+    /// Learners are dropped (each with its reason) and at least one of them
+    /// was counting for commit (the primary listed it ready): the primary
+    /// keeps counting a ready learner until a new ballot, so dropping it
+    /// takes one. The members do not change.
+    CancelLearners { learners: Vec<(NodeAddr, DropWhy)> },
+    /// The primary restarted (it reports `inactive` at the current ballot):
+    /// `new_primary`, the alive member with the longest log (maybe the old
+    /// primary itself), leads under a new ballot; `removed` holds the dead
+    /// members.
+    NewBallotAfterRestart {
+        new_primary: NodeAddr,
+        removed: Vec<NodeAddr>,
+    },
 }
 
 impl Change {
@@ -259,9 +412,48 @@ impl Change {
     pub fn removed(&self) -> Vec<NodeAddr> {
         match self {
             Change::PromoteSecondary { removed, .. }
-            | Change::RemoveDeadSecondaries { removed } => removed.clone(),
+            | Change::RemoveDeadSecondaries { removed }
+            | Change::NewBallotAfterRestart { removed, .. } => removed.clone(),
             Change::RemovedOnPrimaryRequest { removed } => vec![removed.clone()],
-            Change::PromoteLearner { .. } => Vec::new(),
+            Change::PromoteLearner { .. } | Change::CancelLearners { .. } => Vec::new(),
+        }
+    }
+
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::PromoteSecondary { .. } => "promote_secondary",
+            Change::RemoveDeadSecondaries { .. } => "remove_dead_secondaries",
+            Change::RemovedOnPrimaryRequest { .. } => "removed_on_primary_request",
+            Change::PromoteLearner { .. } => "promote_learner",
+            Change::CancelLearners { .. } => "cancel_learners",
+            Change::NewBallotAfterRestart { .. } => "new_ballot_after_restart",
+        }
+    }
+}
+
+/// Why a learner is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropWhy {
+    /// Its server is dead.
+    Dead,
+    /// The partition has all its members.
+    Full,
+    /// The primary reported it cannot reach it; meta should not pick that
+    /// server for this partition again for a while.
+    Unreachable,
+    /// The primary counts it for commit, but meta has no such learner
+    /// (dropped earlier, while the primary was still feeding it).
+    Stray,
+}
+
+impl DropWhy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropWhy::Dead => "dead",
+            DropWhy::Full => "full",
+            DropWhy::Unreachable => "unreachable",
+            DropWhy::Stray => "stray",
         }
     }
 }
@@ -289,10 +481,15 @@ pub enum Action {
         gpid: Gpid,
         ballot: Ballot,
         node: NodeAddr,
+        why: DropWhy,
     },
-    /// A planned primary switch to the caught-up secondary `to`: the old
-    /// primary steps down first (stops accepting writes, commits what it
-    /// prepared), then meta persists [`switched_config`]. Executed later.
+    /// A planned primary switch to the caught-up secondary `to`: meta
+    /// persists [`switched_config`] (`to` leads, the old primary becomes a
+    /// secondary) once both reported the same `last_prepared` at the current
+    /// ballot. No step-down round trip is needed: a commit needs every
+    /// member, so the old primary cannot commit (nor serve a read newer than
+    /// what `to` holds) once `to` acts on the new ballot, and whatever it
+    /// prepared is re-prepared by `to`'s reconciliation.
     SwitchPrimary {
         gpid: Gpid,
         ballot: Ballot,
@@ -346,27 +543,97 @@ pub fn decide(snapshot: &Snapshot, load: &mut Load, params: &ReconfigParams) -> 
     let mut out = Vec::new();
     let mut busy = BTreeSet::new();
     for config in &snapshot.partitions {
-        let reconfig = failover::decide_failover(config, &snapshot.health, &snapshot.reports)
-            .or_else(|| {
-                learners::decide_learner_promotion(
-                    config,
-                    snapshot.replica_count,
-                    snapshot.learners_of(config.gpid),
-                    &snapshot.health,
-                    &snapshot.reports,
-                )
-            });
+        // A member, learner or former member whose replica failed counts as
+        // dead for this partition: it is replaced like one whose server died,
+        // and not chosen to learn it.
+        let failed: Vec<&NodeAddr> = config
+            .members()
+            .chain(snapshot.learners_of(config.gpid))
+            .chain(snapshot.dropped.get(&config.gpid).into_iter().flatten())
+            .filter(|n| snapshot.reports.failed(config.gpid, n))
+            .collect();
+        let adjusted;
+        let health = if failed.is_empty() {
+            &snapshot.health
+        } else {
+            adjusted = snapshot.health.with_failed(failed);
+            &adjusted
+        };
+        let waited = snapshot
+            .restart_waited
+            .get(&config.gpid)
+            .copied()
+            .unwrap_or_default();
+        let restart = restart::decide_restart(
+            config,
+            health,
+            &snapshot.reports,
+            waited,
+            params.restart_wait,
+        );
+        let reconfig = match restart {
+            restart::Restart::Waiting => {
+                busy.insert(config.gpid);
+                continue;
+            }
+            restart::Restart::NewBallot(action) => Some(action),
+            restart::Restart::NotNeeded => {
+                failover::decide_failover(config, health, &snapshot.reports).or_else(|| {
+                    proposal::decide_requested_removal(config, health, &snapshot.reports)
+                })
+            }
+        };
         if let Some(action) = reconfig {
             note_primary_move(config, &action, load);
             out.push(action);
             busy.insert(config.gpid);
             continue;
         }
-        let planned = learners::plan_learners(config, snapshot, params, load);
+        let unreachable = proposal::drop_unreachable_learners(
+            config,
+            snapshot.learners_of(config.gpid),
+            health,
+            &snapshot.reports,
+        );
+        if !unreachable.is_empty() {
+            out.extend(learners::cancel_ready_learners(
+                config,
+                unreachable,
+                &snapshot.reports,
+            ));
+            busy.insert(config.gpid);
+            continue;
+        }
+        if let Some(action) = learners::cancel_stray_learners(
+            config,
+            snapshot.learners_of(config.gpid),
+            &snapshot.reports,
+        ) {
+            out.push(action);
+            busy.insert(config.gpid);
+            continue;
+        }
+        let promotion = learners::decide_learner_promotion(
+            config,
+            snapshot.replica_count,
+            snapshot.learners_of(config.gpid),
+            health,
+            &snapshot.reports,
+        );
+        if let Some(action) = promotion {
+            out.push(action);
+            busy.insert(config.gpid);
+            continue;
+        }
+        let planned = learners::plan_learners(config, snapshot, health, params, load);
         if !planned.is_empty() {
             busy.insert(config.gpid);
         }
-        out.extend(planned);
+        out.extend(learners::cancel_ready_learners(
+            config,
+            planned,
+            &snapshot.reports,
+        ));
     }
     out.extend(balance::plan_primary_switches(
         snapshot, &busy, load, params,

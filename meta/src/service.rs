@@ -1,4 +1,10 @@
 //! Meta's RPC surface and its main loop.
+//!
+//! Two things change the durable state: requests (create/drop table, a new
+//! server) and the reconfiguration task, which runs a [`driver::round`]
+//! every `reconfig_interval_ms`. Both change it under the state lock and
+//! persist it (fsync) before releasing the lock, so every answer — beacon
+//! assignments, table queries — reflects saved state only.
 
 use petrel_common::sync::lock;
 use std::sync::{Arc, Mutex};
@@ -8,29 +14,38 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use petrel_common::ids::NodeAddr;
+use petrel_common::ids::{Gpid, NodeAddr, PartitionId};
 use petrel_common::msg::{
-    method, AssignmentMsg, BeaconRequest, BeaconResponse, CreateTableRequest, CreateTableResponse,
-    DropTableRequest, DropTableResponse, ListNodesRequest, ListNodesResponse, ListTablesRequest,
-    ListTablesResponse, NodeInfoMsg, PartitionConfigMsg, QueryTableRequest, QueryTableResponse,
-    TableMapMsg,
+    method, AddLearnerRequest, AddLearnerResponse, AssignmentMsg, BeaconRequest, BeaconResponse,
+    CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse, ListNodesRequest,
+    ListNodesResponse, ListTablesRequest, ListTablesResponse, NodeInfoMsg, PartitionConfigMsg,
+    QueryTableRequest, QueryTableResponse, TableMapMsg,
 };
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::config::MetaConfig;
+use crate::driver::{self, Observed, RoundParams};
 use crate::liveness::Liveness;
+use crate::reconfig::{Health, ReplicaReport};
 use crate::state::MetaState;
 use crate::store::Store;
 
 /// Meta's shared state: the durable part behind a lock that is held while
 /// it is persisted, so no answer ever reflects unsaved state.
+///
+/// Lock order: `state`, then `liveness` or `observed` (never the other way).
 pub struct MetaService {
     config: MetaConfig,
     state: Arc<Mutex<MetaState>>,
     liveness: Mutex<Liveness>,
+    observed: Mutex<Observed>,
     store: Store,
+    /// When this meta started: it changes no configuration before a grace
+    /// period has passed (nobody has reported yet), and servers it has not
+    /// heard from count as silent since then.
+    started: Instant,
 }
 
 impl MetaService {
@@ -41,19 +56,23 @@ impl MetaService {
         info!(
             tables = state.tables.len(),
             nodes = state.nodes.len(),
+            learners = state.learners.values().map(|l| l.len()).sum::<usize>(),
             dir = %config.data_dir.display(),
             "meta state loaded"
         );
+        let started = Instant::now();
         Ok(MetaService {
             config,
             state: Arc::new(Mutex::new(state)),
-            liveness: Mutex::new(Liveness::default()),
+            liveness: Mutex::new(Liveness::with_baseline(started)),
+            observed: Mutex::new(Observed::default()),
             store,
+            started,
         })
     }
 
     fn grace(&self) -> Duration {
-        Duration::from_millis(self.config.grace_ms)
+        self.config.grace()
     }
 
     /// Servers that beaconed within the grace period, in address order.
@@ -93,6 +112,67 @@ impl MetaService {
         .map_err(|e| format!("meta task failed: {e}"))?
     }
 
+    /// One reconfiguration round at `now` (blocking: it may fsync).
+    ///
+    /// Nothing is decided during the first grace period after meta started.
+    /// Changes are persisted under the state lock before anyone can see
+    /// them; if the save fails they are rolled back and retried next round.
+    pub fn reconfig_round(&self, now: Instant) {
+        if now.saturating_duration_since(self.started) < self.grace() {
+            return;
+        }
+        let params = RoundParams {
+            grace: self.grace(),
+            dropout_delay: self.config.dropout_delay(),
+            balance: self.config.balance,
+        };
+        let mut state = lock(&self.state);
+        let health = {
+            let liveness = lock(&self.liveness);
+            Health::from_liveness(&liveness, &state.nodes, now, self.grace())
+        };
+        let before = state.clone();
+        let applied = driver::round(&mut state, &mut lock(&self.observed), &health, now, &params);
+        if *state == before {
+            return;
+        }
+        if let Err(e) = self.store.save(&state) {
+            *state = before;
+            metrics::counter!("petrel_meta_persist_failures_total").increment(1);
+            warn!(error = %e, "could not persist a reconfiguration; it will be retried");
+            return;
+        }
+        drop(state);
+        lock(&self.observed).note_applied(&applied, now);
+        for a in &applied {
+            driver::record(a);
+        }
+    }
+
+    /// Runs [`MetaService::reconfig_round`] every `reconfig_interval_ms`, forever.
+    async fn reconfig_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.reconfig_interval());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let this = self.clone();
+            if let Err(e) =
+                tokio::task::spawn_blocking(move || this.reconfig_round(Instant::now())).await
+            {
+                warn!(error = %e, "reconfiguration round failed");
+            }
+        }
+    }
+
+    /// Serves RPC on `listener` and runs the reconfiguration task, until
+    /// the returned future is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        tokio::select! {
+            _ = serve(listener, self.clone()) => {}
+            _ = self.clone().reconfig_loop() => {}
+        }
+    }
+
     async fn beacon(self: Arc<Self>, req: BeaconRequest) -> Handled {
         if req.node.is_empty() {
             return Err("beacon without a node address".to_string());
@@ -100,6 +180,12 @@ impl MetaService {
         let node = NodeAddr(req.node);
         metrics::counter!("petrel_meta_beacons_total").increment(1);
         lock(&self.liveness).beacon(&node, Instant::now());
+        let reports = req
+            .replicas
+            .iter()
+            .map(|m| ReplicaReport::from_msg(&node, m))
+            .collect();
+        lock(&self.observed).record_beacon(&node, reports);
         let known = lock(&self.state).nodes.contains(&node);
         if !known {
             let n = node.clone();
@@ -118,7 +204,8 @@ impl MetaService {
                 table_name: a.table_name,
                 partition_count: a.partition_count,
                 config: Some(PartitionConfigMsg::from(&a.config)),
-                ..AssignmentMsg::default()
+                learner: a.learner,
+                learners: a.learners.into_iter().map(|l| l.0).collect(),
             })
             .collect();
         encode(&BeaconResponse {
@@ -164,6 +251,53 @@ impl MetaService {
             info!(table = %t.name, id = t.id.0, "table dropped");
         }
         encode(&DropTableResponse {})
+    }
+
+    /// Admin: start a learner of one partition at the next round, without
+    /// waiting for a dropped member's dropout delay.
+    fn add_learner(&self, req: AddLearnerRequest) -> Handled {
+        let state = lock(&self.state);
+        let table = state
+            .tables
+            .get(&req.table)
+            .ok_or_else(|| format!("no table named '{}'", req.table))?;
+        let config = table
+            .partition(PartitionId(req.partition_id))
+            .ok_or_else(|| {
+                format!(
+                    "table '{}' has no partition {} (it has {})",
+                    req.table, req.partition_id, table.partition_count
+                )
+            })?;
+        let gpid: Gpid = config.gpid;
+        let node = (!req.node.is_empty()).then(|| NodeAddr(req.node.clone()));
+        if let Some(n) = &node {
+            if !state.nodes.contains(n) {
+                return Err(format!("no server {n} has registered with meta"));
+            }
+            if config.has_member(n) {
+                return Err(format!("{n} is already a member of partition {gpid}"));
+            }
+            if !lock(&self.liveness).is_alive(n, Instant::now(), self.grace()) {
+                return Err(format!("server {n} is not alive"));
+            }
+        }
+        let members = config.members().count();
+        let learning = state.learners.get(&gpid).map_or(0, |l| l.len());
+        if members + learning >= table.replica_count as usize {
+            return Err(format!(
+                "partition {gpid} already has {members} members and {learning} learners for replica count {}",
+                table.replica_count
+            ));
+        }
+        drop(state);
+        lock(&self.observed).request_learner(gpid, node.clone(), Instant::now());
+        info!(
+            gpid = %gpid,
+            node = node.as_ref().map_or("(any)", NodeAddr::as_str),
+            "admin asked for a learner"
+        );
+        encode(&AddLearnerResponse {})
     }
 
     fn list_tables(&self) -> Handled {
@@ -212,6 +346,7 @@ impl Service for MetaService {
                     let _: ListNodesRequest = decode(body)?;
                     self.list_nodes()
                 }
+                method::ADD_LEARNER => self.add_learner(decode(body)?),
                 other => Err(format!("meta has no method {other}")),
             }
         }
@@ -232,7 +367,7 @@ pub async fn run(config: MetaConfig) -> anyhow::Result<()> {
     let service = Arc::new(MetaService::open(config)?);
     info!(%listen, "petrel-meta serving");
     tokio::select! {
-        _ = serve(listener, service) => {}
+        _ = service.serve(listener) => {}
         _ = petrel_common::shutdown::signal() => info!("petrel-meta stopping"),
     }
     Ok(())

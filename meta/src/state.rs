@@ -1,15 +1,20 @@
-//! Meta's durable state: tables, their partition configurations, known servers.
+//! Meta's durable state: tables, their partition configurations, known
+//! servers, learners in progress and recently dropped members.
 //!
 //! Every method here is pure (no I/O) so it can be tested directly; the
 //! service persists the state after each change and before it answers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use petrel_common::ids::{Ballot, Gpid, NodeAddr, PartitionId, TableId};
 use petrel_common::partition::{PartitionConfig, TableMap};
 use serde::{Deserialize, Serialize};
 
 use crate::placement::{place, Load};
+use crate::reconfig::{
+    switched_config, validate_config, Action, Change, DropWhy, Health, Invalid, Reports,
+};
 
 /// Largest partition count a table may have.
 pub const MAX_PARTITIONS: u32 = 65536;
@@ -39,6 +44,38 @@ pub struct MetaState {
     pub tables: BTreeMap<String, TableMap>,
     /// Every server that ever registered.
     pub nodes: BTreeSet<NodeAddr>,
+    /// Learners in progress per partition (never members of it). Persisted,
+    /// so a meta restart does not make the servers close a half-copied
+    /// replica.
+    #[serde(default, with = "gpid_map")]
+    pub learners: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
+    /// Members removed from a partition's configuration, most recent last:
+    /// preferred as learners when they return, and their slot is held for
+    /// the dropout delay while they are dead.
+    #[serde(default, with = "gpid_map")]
+    pub dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
+}
+
+/// JSON object keys must be strings: maps keyed by [`Gpid`] are stored as a
+/// list of `[gpid, value]` pairs.
+mod gpid_map {
+    use std::collections::BTreeMap;
+
+    use petrel_common::ids::Gpid;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, V: Serialize>(
+        map: &BTreeMap<Gpid, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Gpid, V>, D::Error> {
+        Ok(Vec::<(Gpid, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// One replica a server should host.
@@ -47,6 +84,71 @@ pub struct Assignment {
     pub table_name: String,
     pub partition_count: u32,
     pub config: PartitionConfig,
+    /// The server hosts it as a learner (it is not in `config`).
+    pub learner: bool,
+    /// (For the primary) the partition's learners, which it must invite.
+    pub learners: Vec<NodeAddr>,
+}
+
+/// Why a configuration changed, for logs and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A rule of [`crate::reconfig`].
+    Change(Change),
+    /// A planned primary switch (balancing).
+    PlannedSwitch,
+}
+
+impl Cause {
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::Change(c) => c.kind(),
+            Cause::PlannedSwitch => "switch_primary",
+        }
+    }
+}
+
+/// What carrying out an [`Action`] changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Reconfigured {
+        table: String,
+        old: PartitionConfig,
+        new: PartitionConfig,
+        cause: Cause,
+    },
+    LearnerAdded {
+        table: String,
+        gpid: Gpid,
+        node: NodeAddr,
+    },
+    LearnerDropped {
+        table: String,
+        gpid: Gpid,
+        node: NodeAddr,
+        why: DropWhy,
+    },
+}
+
+/// Why an [`Action`] was not carried out. None of these is an error of
+/// meta: the action was decided on a view that is no longer current.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotApplied {
+    #[error("partition {0} does not exist")]
+    NoPartition(Gpid),
+    #[error("decided at ballot {decided}, the ballot is now {current}")]
+    StaleBallot { decided: Ballot, current: Ballot },
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Invalid),
+    #[error("{to} is not a secondary whose log matches the primary's at this ballot")]
+    NotCaughtUp { to: NodeAddr },
+    #[error("{0} is a member")]
+    AlreadyMember(NodeAddr),
+    #[error("{0} is learning already")]
+    AlreadyLearning(NodeAddr),
+    #[error("{0} is not a learner")]
+    NotALearner(NodeAddr),
 }
 
 fn valid_name(name: &str) -> bool {
@@ -79,12 +181,9 @@ impl MetaState {
         load
     }
 
-    /// Creates a table and places its partitions on `live` servers.
-    ///
-    /// Each partition gets one member, its primary, for now: replicating to
-    /// `replica_count` members is the next step of the replication work, and
-    /// meta must not list secondaries that receive nothing. `replica_count`
-    /// is recorded and checked against the live servers already.
+    /// Creates a table and places its partitions on `live` servers: each
+    /// partition gets `replica_count` members on distinct servers, primaries
+    /// balanced across servers (the first member leads), at ballot 1.
     pub fn create_table(
         &mut self,
         name: &str,
@@ -116,7 +215,7 @@ impl MetaState {
         self.next_table_id += 1;
         let id = TableId(self.next_table_id);
         let mut load = self.load();
-        let placed = place(partition_count, 1, live, &mut load);
+        let placed = place(partition_count, replica_count as usize, live, &mut load);
         let partitions = placed
             .into_iter()
             .enumerate()
@@ -144,26 +243,209 @@ impl MetaState {
 
     /// Drops a table; its replicas are closed and removed by their servers.
     pub fn drop_table(&mut self, name: &str) -> Result<TableMap, MetaError> {
-        self.tables
+        let table = self
+            .tables
             .remove(name)
-            .ok_or_else(|| MetaError::NoSuchTable(name.to_string()))
+            .ok_or_else(|| MetaError::NoSuchTable(name.to_string()))?;
+        self.learners.retain(|g, _| g.table != table.id);
+        self.dropped.retain(|g, _| g.table != table.id);
+        Ok(table)
     }
 
-    /// Every replica `node` should host.
+    /// Every replica `node` should host: as a member (the primary's
+    /// assignment lists the partition's learners) or as a learner.
     pub fn assignments_for(&self, node: &NodeAddr) -> Vec<Assignment> {
         let mut out = Vec::new();
         for t in self.tables.values() {
             for p in &t.partitions {
-                if p.has_member(node) {
-                    out.push(Assignment {
-                        table_name: t.name.clone(),
-                        partition_count: t.partition_count,
-                        config: p.clone(),
-                    });
+                let learners = self.learners.get(&p.gpid);
+                let learner = !p.has_member(node) && learners.is_some_and(|l| l.contains(node));
+                if !p.has_member(node) && !learner {
+                    continue;
                 }
+                let is_primary = p.primary.as_ref() == Some(node);
+                out.push(Assignment {
+                    table_name: t.name.clone(),
+                    partition_count: t.partition_count,
+                    config: p.clone(),
+                    learner,
+                    learners: if is_primary {
+                        learners
+                            .into_iter()
+                            .flatten()
+                            .filter(|l| !p.has_member(l))
+                            .cloned()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                });
             }
         }
         out
+    }
+
+    /// The table holding `gpid` and the partition's index in it.
+    fn locate_mut(&mut self, gpid: Gpid) -> Result<(&mut TableMap, usize), NotApplied> {
+        let table = self
+            .tables
+            .values_mut()
+            .find(|t| t.id == gpid.table)
+            .ok_or(NotApplied::NoPartition(gpid))?;
+        let i = gpid.partition.0 as usize;
+        match table.partitions.get(i) {
+            Some(c) if c.gpid == gpid => Ok((table, i)),
+            _ => Err(NotApplied::NoPartition(gpid)),
+        }
+    }
+
+    /// The current configuration of `gpid`, if it exists.
+    pub fn partition(&self, gpid: Gpid) -> Option<&PartitionConfig> {
+        self.tables
+            .values()
+            .find(|t| t.id == gpid.table)
+            .and_then(|t| t.partition(gpid.partition))
+            .filter(|c| c.gpid == gpid)
+    }
+
+    /// Carries out `action` if the partition is still at the ballot it was
+    /// decided at (and, for a new configuration, if [`validate_config`]
+    /// accepts it). The caller persists the state before anyone sees it.
+    ///
+    /// - A new configuration bumps the table's version, remembers the
+    ///   members it removes as dropped, and forgets as learners and as
+    ///   dropped whoever is a member now.
+    /// - A planned switch to `to` needs `health`-alive `to` and the primary
+    ///   to have reported the same `last_prepared` at the current ballot.
+    pub fn apply(
+        &mut self,
+        action: &Action,
+        health: &Health,
+        reports: &Reports,
+    ) -> Result<Applied, NotApplied> {
+        let gpid = action.gpid();
+        let (table, i) = self.locate_mut(gpid)?;
+        let current = table.partitions[i].clone();
+        if current.ballot != action.ballot() {
+            return Err(NotApplied::StaleBallot {
+                decided: action.ballot(),
+                current: current.ballot,
+            });
+        }
+        let table_name = table.name.clone();
+        match action {
+            Action::Reconfigure { config, change, .. } => {
+                validate_config(&current, config, health)?;
+                self.set_config(
+                    &table_name,
+                    current,
+                    config.clone(),
+                    Cause::Change(change.clone()),
+                )
+            }
+            Action::SwitchPrimary { to, .. } => {
+                let caught_up = current.secondaries.contains(to)
+                    && current
+                        .primary
+                        .as_ref()
+                        .and_then(|p| reports.at(gpid, p, current.ballot))
+                        .zip(reports.at(gpid, to, current.ballot))
+                        .is_some_and(|(p, s)| s.last_prepared == p.last_prepared);
+                if !caught_up {
+                    return Err(NotApplied::NotCaughtUp { to: to.clone() });
+                }
+                let next = switched_config(&current, to);
+                validate_config(&current, &next, health)?;
+                self.set_config(&table_name, current, next, Cause::PlannedSwitch)
+            }
+            Action::AddLearner { node, .. } => {
+                if current.has_member(node) {
+                    return Err(NotApplied::AlreadyMember(node.clone()));
+                }
+                if !self.learners.entry(gpid).or_default().insert(node.clone()) {
+                    return Err(NotApplied::AlreadyLearning(node.clone()));
+                }
+                Ok(Applied::LearnerAdded {
+                    table: table_name,
+                    gpid,
+                    node: node.clone(),
+                })
+            }
+            Action::DropLearner { node, why, .. } => {
+                let removed = self.learners.get_mut(&gpid).is_some_and(|l| l.remove(node));
+                self.learners.retain(|_, l| !l.is_empty());
+                if !removed {
+                    return Err(NotApplied::NotALearner(node.clone()));
+                }
+                Ok(Applied::LearnerDropped {
+                    table: table_name,
+                    gpid,
+                    node: node.clone(),
+                    why: *why,
+                })
+            }
+        }
+    }
+
+    fn set_config(
+        &mut self,
+        table_name: &str,
+        old: PartitionConfig,
+        new: PartitionConfig,
+        cause: Cause,
+    ) -> Result<Applied, NotApplied> {
+        let gpid = new.gpid;
+        let (table, i) = self.locate_mut(gpid)?;
+        table.partitions[i] = new.clone();
+        table.version += 1;
+        let cancelled: Vec<NodeAddr> = match &cause {
+            Cause::Change(Change::CancelLearners { learners }) => {
+                learners.iter().map(|(n, _)| n.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if let Some(l) = self.learners.get_mut(&gpid) {
+            l.retain(|n| !new.has_member(n) && !cancelled.contains(n));
+        }
+        self.learners.retain(|_, l| !l.is_empty());
+        let removed = match &cause {
+            Cause::Change(c) => c.removed(),
+            Cause::PlannedSwitch => Vec::new(),
+        };
+        let dropped = self.dropped.entry(gpid).or_default();
+        for r in removed {
+            dropped.retain(|d| *d != r);
+            dropped.push(r);
+        }
+        dropped.retain(|d| !new.has_member(d));
+        self.dropped.retain(|_, d| !d.is_empty());
+        Ok(Applied::Reconfigured {
+            table: table_name.to_string(),
+            old,
+            new,
+            cause,
+        })
+    }
+
+    /// Forgets dropped members that are members again, dead for longer than
+    /// `dropout_delay` (their slot is given away), or of partitions that no
+    /// longer exist; forgets learners of partitions that no longer exist.
+    pub fn forget_dropped(&mut self, health: &Health, dropout_delay: Duration) {
+        let configs: BTreeMap<Gpid, PartitionConfig> = self
+            .tables
+            .values()
+            .flat_map(|t| t.partitions.iter().map(|p| (p.gpid, p.clone())))
+            .collect();
+        for (gpid, nodes) in self.dropped.iter_mut() {
+            match configs.get(gpid) {
+                Some(c) => {
+                    nodes.retain(|n| !c.has_member(n) && !health.dead_longer_than(n, dropout_delay))
+                }
+                None => nodes.clear(),
+            }
+        }
+        self.dropped.retain(|_, d| !d.is_empty());
+        self.learners.retain(|g, _| configs.contains_key(g));
     }
 }
 
@@ -223,15 +505,264 @@ mod tests {
     }
 
     #[test]
-    fn assignments_cover_every_partition_once() {
+    fn a_table_gets_replica_count_members_on_distinct_servers_with_balanced_primaries() {
         let mut st = MetaState::default();
-        let l = live(3);
+        let l = live(4);
         let t = st.create_table("t", 8, 3, &l).expect("create");
-        let total: usize = l.iter().map(|n| st.assignments_for(n).len()).sum();
-        assert_eq!(total, 8);
+        let mut primaries: BTreeMap<NodeAddr, u32> = BTreeMap::new();
         for p in &t.partitions {
             assert_eq!(p.ballot, Ballot(1));
-            assert!(p.primary.is_some());
+            let members: BTreeSet<&NodeAddr> = p.members().collect();
+            assert_eq!(members.len(), 3, "distinct members: {p:?}");
+            *primaries
+                .entry(p.primary.clone().expect("primary"))
+                .or_default() += 1;
         }
+        assert_eq!(primaries.len(), 4);
+        assert!(primaries.values().all(|c| *c == 2), "{primaries:?}");
+        let total: usize = l.iter().map(|n| st.assignments_for(n).len()).sum();
+        assert_eq!(total, 24, "every member of every partition, once");
+        for n in &l {
+            for a in st.assignments_for(n) {
+                assert!(a.config.has_member(n) && !a.learner && a.learners.is_empty());
+            }
+        }
+    }
+
+    fn one_partition(members: &[&str]) -> MetaState {
+        let mut st = MetaState::default();
+        let nodes: Vec<NodeAddr> = members.iter().map(|m| NodeAddr::from(*m)).collect();
+        st.create_table("t", 1, members.len() as u32, &nodes)
+            .expect("create");
+        // Exactly the given order: primary first.
+        let t = st.tables.get_mut("t").expect("t");
+        t.partitions[0].primary = Some(nodes[0].clone());
+        t.partitions[0].secondaries = nodes[1..].to_vec();
+        st
+    }
+
+    fn g0() -> Gpid {
+        Gpid::new(1, 0)
+    }
+
+    fn n(s: &str) -> NodeAddr {
+        NodeAddr::from(s)
+    }
+
+    fn cfg(ballot: u64, primary: &str, secondaries: &[&str]) -> PartitionConfig {
+        PartitionConfig {
+            gpid: g0(),
+            ballot: Ballot(ballot),
+            primary: Some(n(primary)),
+            secondaries: secondaries.iter().map(|s| n(s)).collect(),
+        }
+    }
+
+    fn all_alive() -> Health {
+        Health::with_alive(&[n("a"), n("b"), n("c"), n("d")])
+    }
+
+    fn report(node: &str, ballot: u64, prepared: u64) -> ReplicaReport {
+        ReplicaReport::new(
+            n(node),
+            g0(),
+            Ballot(ballot),
+            ReplicaRole::Secondary,
+            Decree(prepared),
+            Decree(prepared),
+        )
+    }
+
+    use crate::reconfig::{ReplicaReport, ReplicaRole};
+    use petrel_common::ids::Decree;
+
+    #[test]
+    fn a_reconfiguration_bumps_the_version_and_remembers_who_was_removed() {
+        let mut st = one_partition(&["a", "b", "c"]);
+        let health = Health::with_alive(&[n("b"), n("c")]);
+        let action = Action::Reconfigure {
+            ballot: Ballot(1),
+            config: cfg(2, "b", &["c"]),
+            change: Change::PromoteSecondary {
+                new_primary: n("b"),
+                removed: vec![n("a")],
+            },
+        };
+        let applied = st
+            .apply(&action, &health, &Reports::default())
+            .expect("applies");
+        assert!(
+            matches!(applied, Applied::Reconfigured { ref cause, .. } if cause.kind() == "promote_secondary")
+        );
+        let t = &st.tables["t"];
+        assert_eq!((t.version, &t.partitions[0]), (2, &cfg(2, "b", &["c"])));
+        assert_eq!(st.dropped[&g0()], vec![n("a")]);
+        assert_eq!(
+            st.apply(&action, &health, &Reports::default()),
+            Err(NotApplied::StaleBallot {
+                decided: Ballot(1),
+                current: Ballot(2)
+            }),
+            "the same decision cannot be carried out twice"
+        );
+        assert_eq!(st.assignments_for(&n("a")), vec![], "a closes its replica");
+    }
+
+    #[test]
+    fn an_invalid_configuration_is_not_applied() {
+        let mut st = one_partition(&["a", "b"]);
+        let before = st.clone();
+        let action = Action::Reconfigure {
+            ballot: Ballot(1),
+            config: cfg(2, "d", &["a"]),
+            change: Change::PromoteLearner { learner: n("d") },
+        };
+        assert_eq!(
+            st.apply(&action, &all_alive(), &Reports::default()),
+            Err(NotApplied::Invalid(Invalid::PrimaryNotMember(n("d"))))
+        );
+        assert_eq!(st, before);
+    }
+
+    #[test]
+    fn learners_are_assigned_to_their_server_and_listed_to_the_primary() {
+        let mut st = one_partition(&["a", "b"]);
+        let add = Action::AddLearner {
+            gpid: g0(),
+            ballot: Ballot(1),
+            node: n("d"),
+        };
+        st.apply(&add, &all_alive(), &Reports::default())
+            .expect("added");
+        assert_eq!(
+            st.apply(&add, &all_alive(), &Reports::default()),
+            Err(NotApplied::AlreadyLearning(n("d")))
+        );
+        let d = st.assignments_for(&n("d"));
+        assert_eq!(d.len(), 1);
+        assert!(d[0].learner && d[0].learners.is_empty());
+        assert_eq!(d[0].config, cfg(1, "a", &["b"]));
+        let a = st.assignments_for(&n("a"));
+        assert_eq!((a[0].learner, a[0].learners.clone()), (false, vec![n("d")]));
+        assert!(st.assignments_for(&n("b"))[0].learners.is_empty());
+
+        // Promotion: d becomes a secondary and is no longer a learner.
+        let promote = Action::Reconfigure {
+            ballot: Ballot(1),
+            config: cfg(2, "a", &["b", "d"]),
+            change: Change::PromoteLearner { learner: n("d") },
+        };
+        st.apply(&promote, &all_alive(), &Reports::default())
+            .expect("promoted");
+        assert!(st.learners.is_empty());
+        let d = st.assignments_for(&n("d"));
+        assert!(!d[0].learner && d[0].config.has_member(&n("d")));
+        assert!(st.assignments_for(&n("a"))[0].learners.is_empty());
+    }
+
+    #[test]
+    fn a_dropped_learner_loses_its_assignment() {
+        let mut st = one_partition(&["a"]);
+        st.learners.entry(g0()).or_default().insert(n("d"));
+        let drop = Action::DropLearner {
+            gpid: g0(),
+            ballot: Ballot(1),
+            node: n("d"),
+            why: DropWhy::Unreachable,
+        };
+        assert!(matches!(
+            st.apply(&drop, &all_alive(), &Reports::default()),
+            Ok(Applied::LearnerDropped {
+                why: DropWhy::Unreachable,
+                ..
+            })
+        ));
+        assert!(st.learners.is_empty());
+        assert!(st.assignments_for(&n("d")).is_empty());
+        assert_eq!(
+            st.apply(&drop, &all_alive(), &Reports::default()),
+            Err(NotApplied::NotALearner(n("d")))
+        );
+        let member = Action::AddLearner {
+            gpid: g0(),
+            ballot: Ballot(1),
+            node: n("a"),
+        };
+        assert_eq!(
+            st.apply(&member, &all_alive(), &Reports::default()),
+            Err(NotApplied::AlreadyMember(n("a")))
+        );
+    }
+
+    #[test]
+    fn a_planned_switch_needs_the_same_last_prepared_on_both_sides() {
+        let mut st = one_partition(&["a", "b", "c"]);
+        let switch = Action::SwitchPrimary {
+            gpid: g0(),
+            ballot: Ballot(1),
+            to: n("b"),
+        };
+        let lagging = Reports::new([report("a", 1, 10), report("b", 1, 9)]);
+        assert_eq!(
+            st.apply(&switch, &all_alive(), &lagging),
+            Err(NotApplied::NotCaughtUp { to: n("b") })
+        );
+        let old_ballot = Reports::new([report("a", 1, 10), report("b", 0, 10)]);
+        assert!(st.apply(&switch, &all_alive(), &old_ballot).is_err());
+        let even = Reports::new([report("a", 1, 10), report("b", 1, 10)]);
+        let applied = st.apply(&switch, &all_alive(), &even).expect("switched");
+        assert!(matches!(
+            applied,
+            Applied::Reconfigured {
+                cause: Cause::PlannedSwitch,
+                ..
+            }
+        ));
+        assert_eq!(st.tables["t"].partitions[0], cfg(2, "b", &["a", "c"]));
+        assert!(st.dropped.is_empty(), "nobody left");
+    }
+
+    #[test]
+    fn dropped_members_are_forgotten_when_back_or_dead_too_long() {
+        let mut st = one_partition(&["a", "b"]);
+        st.dropped.insert(g0(), vec![n("c"), n("d"), n("b")]);
+        st.dropped.insert(Gpid::new(9, 0), vec![n("c")]);
+        st.learners
+            .entry(Gpid::new(9, 0))
+            .or_default()
+            .insert(n("c"));
+        let mut health = Health::with_alive(&[n("a"), n("b")]);
+        health.set_dead(&n("c"), Duration::from_secs(10));
+        health.set_dead(&n("d"), Duration::from_secs(400));
+        st.forget_dropped(&health, Duration::from_secs(300));
+        assert_eq!(
+            st.dropped,
+            BTreeMap::from([(g0(), vec![n("c")])]),
+            "b is a member, d dead too long, table 9 gone"
+        );
+        assert!(st.learners.is_empty());
+    }
+
+    #[test]
+    fn dropping_a_table_forgets_its_learners_and_dropped_members() {
+        let mut st = one_partition(&["a"]);
+        st.learners.entry(g0()).or_default().insert(n("d"));
+        st.dropped.insert(g0(), vec![n("c")]);
+        st.drop_table("t").expect("dropped");
+        assert!(st.learners.is_empty() && st.dropped.is_empty());
+    }
+
+    #[test]
+    fn learners_and_dropped_members_survive_json_and_old_files_still_load() {
+        let mut st = one_partition(&["a", "b"]);
+        st.learners.entry(g0()).or_default().insert(n("d"));
+        st.dropped.insert(g0(), vec![n("c")]);
+        let text = serde_json::to_string(&st).expect("serializes");
+        let back: MetaState = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, st);
+        let old = r#"{"next_table_id": 3, "tables": {}, "nodes": ["a:1"]}"#;
+        let back: MetaState = serde_json::from_str(old).expect("an old state file loads");
+        assert_eq!(back.next_table_id, 3);
+        assert!(back.learners.is_empty() && back.dropped.is_empty());
     }
 }

@@ -7,24 +7,26 @@ use std::collections::BTreeSet;
 use petrel_common::ids::NodeAddr;
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Change, Health, ReconfigParams, Reports, Snapshot};
+use super::{Action, Change, DropWhy, Health, ReconfigParams, Reports, Snapshot};
 use crate::placement::Load;
 
-/// Whether the learner on `node` has caught up: both it and the primary
-/// reported at the current ballot, and its `last_committed` is at least the
-/// primary's as reported. (From then on it receives every prepare like a
-/// secondary, so nothing committed later can pass it by.)
+/// Whether the learner on `node` has caught up: the primary's report at the
+/// current ballot lists it in `ready_learners` (the primary counts it for
+/// commit from then on, so nothing can commit without it), and the learner
+/// itself reported at the current ballot.
+///
+/// Decrees are not compared: the two reports are taken at different moments,
+/// so under a steady write load a learner's reported commit point trails the
+/// primary's by whatever committed in between, and would keep it a learner
+/// forever. The primary's word is the one that knows.
 pub fn learner_caught_up(config: &PartitionConfig, node: &NodeAddr, reports: &Reports) -> bool {
     let Some(primary) = &config.primary else {
         return false;
     };
-    let (Some(p), Some(l)) = (
-        reports.at(config.gpid, primary, config.ballot),
-        reports.at(config.gpid, node, config.ballot),
-    ) else {
+    let Some(p) = reports.at(config.gpid, primary, config.ballot) else {
         return false;
     };
-    l.last_committed >= p.last_committed
+    p.ready_learners.contains(node) && reports.at(config.gpid, node, config.ballot).is_some()
 }
 
 /// Promotes one caught-up learner to secondary (ballot + 1), when the
@@ -80,14 +82,16 @@ pub fn decide_learner_promotion<'a>(
 ///    open for its return, unless the admin asked for a learner.
 ///
 /// Eligible means alive, not a member, not already learning, not in the
-/// partition's `avoid` set. `load` gains one replica per chosen server.
+/// partition's `avoid` set. `health` is the snapshot's, as seen for this
+/// partition (a failed replica's server counts as dead here). `load` gains
+/// one replica per chosen server.
 pub fn plan_learners(
     config: &PartitionConfig,
     snapshot: &Snapshot,
+    health: &Health,
     params: &ReconfigParams,
     load: &mut Load,
 ) -> Vec<Action> {
-    let health = &snapshot.health;
     let gpid = config.gpid;
     let mut out = Vec::new();
     let primary_alive = config.primary.as_ref().is_some_and(|p| health.is_alive(p));
@@ -106,6 +110,7 @@ pub fn plan_learners(
                 gpid,
                 ballot: config.ballot,
                 node: l.clone(),
+                why: if full { DropWhy::Full } else { DropWhy::Dead },
             });
         } else {
             learning.insert(l.clone());
@@ -192,4 +197,74 @@ pub fn plan_learners(
         node,
     }));
     out
+}
+
+/// The actions planned for one partition, unless one of them drops a
+/// learner the primary lists as ready at the current ballot: the primary
+/// counts such a learner for commit until a new ballot, so it cannot simply
+/// be forgotten (every write would wait for it). Then the answer is a single
+/// new ballot with the same members that drops every learner `planned`
+/// drops ([`Change::CancelLearners`]); learners to add wait for the next
+/// round.
+pub fn cancel_ready_learners(
+    config: &PartitionConfig,
+    planned: Vec<Action>,
+    reports: &Reports,
+) -> Vec<Action> {
+    let ready = config
+        .primary
+        .as_ref()
+        .and_then(|p| reports.at(config.gpid, p, config.ballot))
+        .map(|r| &r.ready_learners);
+    let dropped: Vec<(NodeAddr, DropWhy)> = planned
+        .iter()
+        .filter_map(|a| match a {
+            Action::DropLearner { node, why, .. } => Some((node.clone(), *why)),
+            _ => None,
+        })
+        .collect();
+    if !dropped
+        .iter()
+        .any(|(n, _)| ready.is_some_and(|r| r.contains(n)))
+    {
+        return planned;
+    }
+    let mut next = config.clone();
+    next.ballot = config.ballot.next();
+    vec![Action::Reconfigure {
+        ballot: config.ballot,
+        config: next,
+        change: Change::CancelLearners { learners: dropped },
+    }]
+}
+
+/// A new ballot with the same members when the primary's report at the
+/// current ballot lists as ready a server that is neither a member nor one
+/// of meta's `learners`: the primary counts it for commit, so if that server
+/// died every write would wait for it, and meta would never promote nor
+/// drop it. (A primary forgets learners meta no longer lists; this closes
+/// the window in which it had already counted one.)
+pub fn cancel_stray_learners<'a>(
+    config: &PartitionConfig,
+    learners: impl IntoIterator<Item = &'a NodeAddr>,
+    reports: &Reports,
+) -> Option<Action> {
+    let report = reports.at(config.gpid, config.primary.as_ref()?, config.ballot)?;
+    let known: BTreeSet<&NodeAddr> = learners.into_iter().collect();
+    let strays: Vec<(NodeAddr, DropWhy)> = report
+        .ready_learners
+        .iter()
+        .filter(|l| !config.has_member(l) && !known.contains(l))
+        .map(|l| (l.clone(), DropWhy::Stray))
+        .collect();
+    if strays.is_empty() {
+        return None;
+    }
+    let mut next = config.clone();
+    next.ballot = config.ballot.next();
+    Some(Action::Reconfigure {
+        ballot: config.ballot,
+        config: next,
+        change: Change::CancelLearners { learners: strays },
+    })
 }

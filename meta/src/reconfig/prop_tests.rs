@@ -51,6 +51,8 @@ struct Sim {
     committed: BTreeMap<Gpid, u64>,
     learners: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
     ready: BTreeSet<(Gpid, NodeAddr)>,
+    /// Primaries that restarted and wait (inactive) for a new ballot.
+    inactive: BTreeSet<(Gpid, NodeAddr)>,
     dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
     load: Load,
 }
@@ -85,6 +87,7 @@ impl Sim {
             committed: BTreeMap::new(),
             learners: BTreeMap::new(),
             ready: BTreeSet::new(),
+            inactive: BTreeSet::new(),
             dropped: BTreeMap::new(),
             load: Load::default(),
         }
@@ -109,6 +112,12 @@ impl Sim {
             } else if self.rng.chance(15) {
                 self.silent_secs.remove(&n);
                 self.health.set_alive(&n);
+                // A primary comes back inactive until meta issues a new ballot.
+                for c in &self.parts {
+                    if c.primary.as_ref() == Some(&n) {
+                        self.inactive.insert((c.gpid, n.clone()));
+                    }
+                }
             } else {
                 let s = self.silent_secs.entry(n.clone()).or_default();
                 *s += self.rng.below(200);
@@ -123,7 +132,11 @@ impl Sim {
     fn write(&mut self) {
         for i in 0..self.parts.len() {
             let c = self.parts[i].clone();
-            let Some(p) = c.primary.clone().filter(|p| self.alive(p)) else {
+            let Some(p) = c
+                .primary
+                .clone()
+                .filter(|p| self.alive(p) && !self.inactive.contains(&(c.gpid, p.clone())))
+            else {
                 continue;
             };
             let top = self.prep(c.gpid, &p) + 1 + self.rng.below(3);
@@ -133,7 +146,19 @@ impl Sim {
                     self.prepared.insert((c.gpid, s.clone()), top);
                 }
             }
-            let floor = c.members().map(|m| self.prep(c.gpid, m)).min().unwrap_or(0);
+            // Ready learners count for commit, like members.
+            let floor = c
+                .members()
+                .chain(
+                    self.learners
+                        .get(&c.gpid)
+                        .into_iter()
+                        .flatten()
+                        .filter(|l| self.ready.contains(&(c.gpid, (*l).clone()))),
+                )
+                .map(|m| self.prep(c.gpid, m))
+                .min()
+                .unwrap_or(0);
             let committed = self.committed.entry(c.gpid).or_default();
             *committed = (*committed).max(floor);
             for l in self.learners.get(&c.gpid).cloned().unwrap_or_default() {
@@ -171,13 +196,34 @@ impl Sim {
                 } else {
                     Ballot(c.ballot.0 - 1)
                 };
-                out.push(ReplicaReport {
-                    node: n,
-                    gpid: c.gpid,
+                let role = if self.inactive.contains(&(c.gpid, n.clone())) {
+                    ReplicaRole::Inactive
+                } else if c.primary.as_ref() == Some(&n) {
+                    ReplicaRole::Primary
+                } else if c.has_member(&n) {
+                    ReplicaRole::Secondary
+                } else {
+                    ReplicaRole::Learner
+                };
+                let mut report = ReplicaReport::new(
+                    n,
+                    c.gpid,
                     ballot,
-                    last_committed: Decree(reported_committed),
-                    last_prepared: Decree(prepared),
-                });
+                    role,
+                    Decree(reported_committed),
+                    Decree(prepared),
+                );
+                if role == ReplicaRole::Primary {
+                    report.ready_learners = self
+                        .learners
+                        .get(&c.gpid)
+                        .into_iter()
+                        .flatten()
+                        .filter(|l| self.ready.contains(&(c.gpid, (*l).clone())))
+                        .cloned()
+                        .collect();
+                }
+                out.push(report);
             }
         }
         out
@@ -193,6 +239,7 @@ impl Sim {
             dropped: self.dropped.clone(),
             avoid: BTreeMap::new(),
             admin_add_learner: BTreeMap::new(),
+            restart_waited: BTreeMap::new(),
         }
     }
 
@@ -253,7 +300,29 @@ impl Sim {
                             .max();
                         prop_assert_eq!(Some(rank(new_primary)), best, "not the longest log");
                     }
+                    if let Change::NewBallotAfterRestart { new_primary, .. } = change {
+                        let rank = |n: &NodeAddr| {
+                            snapshot
+                                .reports
+                                .at(g, n, current.ballot)
+                                .map(|r| (r.last_prepared, r.last_committed))
+                        };
+                        let best = current
+                            .members()
+                            .filter(|m| self.alive(m))
+                            .filter_map(rank)
+                            .max();
+                        prop_assert_eq!(rank(new_primary), best, "not the longest log");
+                    }
                     self.apply(&current, config.clone(), change.removed());
+                    if let Change::CancelLearners { learners } = change {
+                        for (l, _) in learners {
+                            if let Some(ls) = self.learners.get_mut(&g) {
+                                ls.remove(l);
+                            }
+                            self.ready.remove(&(g, l.clone()));
+                        }
+                    }
                 }
                 Action::AddLearner { node, .. } => {
                     prop_assert!(self.alive(node) && !current.has_member(node));
@@ -269,6 +338,16 @@ impl Sim {
                     self.ready.remove(&(g, node.clone()));
                 }
                 Action::DropLearner { node, .. } => {
+                    let counted = current
+                        .primary
+                        .as_ref()
+                        .and_then(|p| snapshot.reports.at(g, p, current.ballot))
+                        .is_some_and(|r| r.ready_learners.contains(node));
+                    prop_assert!(
+                        !counted,
+                        "{} counts for commit: only a new ballot may drop it",
+                        node
+                    );
                     prop_assert!(self.learners.entry(g).or_default().remove(node));
                     self.ready.remove(&(g, node.clone()));
                 }
@@ -295,7 +374,9 @@ impl Sim {
 
     fn apply(&mut self, old: &PartitionConfig, next: PartitionConfig, removed: Vec<NodeAddr>) {
         let g = next.gpid;
-        if old.primary != next.primary {
+        // Every replica adopts the new ballot: nobody waits for one any more.
+        self.inactive.retain(|(gp, _)| *gp != g);
+        if old.primary != next.primary || old.ballot != next.ballot {
             // The new primary reconciles: every member ends with its log,
             // and it is committed once they all hold it.
             let p = next.primary.as_ref().map(|p| self.prep(g, p)).unwrap_or(0);

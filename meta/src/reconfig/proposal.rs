@@ -3,11 +3,77 @@
 //! PacificA: meta accepts a proposed change only if it carries the current
 //! ballot; the accepted change bumps the ballot, so of conflicting proposals
 //! for one ballot the first wins and the others are refused.
+//!
+//! The proposals arrive as the `unreachable` list of the primary's report:
+//! [`decide_requested_removal`] turns the secondaries in it into proposals
+//! at the report's ballot and judges them in order, and
+//! [`drop_unreachable_learners`] drops the learners in it.
 
 use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Change};
+use super::{Action, Change, DropWhy, Health, Reports};
+
+/// The primary's report at the current ballot, when the primary is alive.
+fn current_primary_report<'a>(
+    config: &PartitionConfig,
+    health: &Health,
+    reports: &'a Reports,
+) -> Option<&'a super::ReplicaReport> {
+    let primary = config.primary.as_ref().filter(|p| health.is_alive(p))?;
+    reports.at(config.gpid, primary, config.ballot)
+}
+
+/// The removal the alive primary asks for in its report at the current
+/// ballot: every secondary in its `unreachable` list becomes a
+/// [`RemovalProposal`], judged in the order listed; the first accepted one
+/// is the answer (the others are stale once it is persisted, and the
+/// primary repeats them at the new ballot if it still needs to).
+pub fn decide_requested_removal(
+    config: &PartitionConfig,
+    health: &Health,
+    reports: &Reports,
+) -> Option<Action> {
+    let report = current_primary_report(config, health, reports)?;
+    let proposals: Vec<RemovalProposal> = report
+        .unreachable
+        .iter()
+        .filter(|n| config.secondaries.contains(n))
+        .map(|n| RemovalProposal {
+            gpid: config.gpid,
+            ballot: report.ballot,
+            from: report.node.clone(),
+            remove: n.clone(),
+        })
+        .collect();
+    judge_removals(config, &proposals)
+        .into_iter()
+        .find_map(Result::ok)
+}
+
+/// Learners (in progress, not members) that the alive primary lists as
+/// unreachable in its report at the current ballot: each is dropped with
+/// [`DropWhy::Unreachable`].
+pub fn drop_unreachable_learners<'a>(
+    config: &PartitionConfig,
+    learners: impl IntoIterator<Item = &'a NodeAddr>,
+    health: &Health,
+    reports: &Reports,
+) -> Vec<Action> {
+    let Some(report) = current_primary_report(config, health, reports) else {
+        return Vec::new();
+    };
+    learners
+        .into_iter()
+        .filter(|l| !config.has_member(l) && report.unreachable.contains(l))
+        .map(|l| Action::DropLearner {
+            gpid: config.gpid,
+            ballot: config.ballot,
+            node: l.clone(),
+            why: DropWhy::Unreachable,
+        })
+        .collect()
+}
 
 /// "Remove secondary `remove` from `gpid`", sent by `from` at `ballot`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -72,14 +72,57 @@ impl World {
     }
 
     /// `n` reported on partition `p` at `ballot`: committed and prepared decrees.
+    /// The role is what partition `p`'s configuration (if added already)
+    /// says `n` is; anyone else reports as a learner.
     fn report(mut self, n: &str, p: u32, ballot: u64, committed: u64, prepared: u64) -> Self {
-        self.reports.push(ReplicaReport {
-            node: node(n),
-            gpid: gpid(p),
-            ballot: Ballot(ballot),
-            last_committed: Decree(committed),
-            last_prepared: Decree(prepared),
-        });
+        let config = self.snapshot.partitions.iter().find(|c| c.gpid == gpid(p));
+        let role = match config {
+            Some(c) if c.primary.as_ref() == Some(&node(n)) => ReplicaRole::Primary,
+            Some(c) if c.has_member(&node(n)) => ReplicaRole::Secondary,
+            _ => ReplicaRole::Learner,
+        };
+        self.reports.push(ReplicaReport::new(
+            node(n),
+            gpid(p),
+            Ballot(ballot),
+            role,
+            Decree(committed),
+            Decree(prepared),
+        ));
+        self
+    }
+
+    /// The latest report of `n` on partition `p` (which must exist).
+    fn last_report(&mut self, n: &str, p: u32) -> &mut ReplicaReport {
+        self.reports
+            .iter_mut()
+            .rev()
+            .find(|r| r.node == node(n) && r.gpid == gpid(p))
+            .expect("report it first")
+    }
+
+    /// `n`'s latest report on `p` says it is in `role`.
+    fn with_role(mut self, n: &str, p: u32, role: ReplicaRole) -> Self {
+        self.last_report(n, p).role = role;
+        self
+    }
+
+    /// `n`'s latest report on `p` lists `learners` as ready.
+    fn ready(mut self, n: &str, p: u32, learners: &[&str]) -> Self {
+        self.last_report(n, p).ready_learners = learners.iter().map(|l| node(l)).collect();
+        self
+    }
+
+    /// `n`'s latest report on `p` lists `others` as unreachable.
+    fn unreachable(mut self, n: &str, p: u32, others: &[&str]) -> Self {
+        self.last_report(n, p).unreachable = nodes(others);
+        self
+    }
+
+    fn restart_waited(mut self, p: u32, ms: u64) -> Self {
+        self.snapshot
+            .restart_waited
+            .insert(gpid(p), Duration::from_millis(ms));
         self
     }
 
@@ -362,6 +405,230 @@ fn a_replaced_primary_that_comes_back_returns_as_a_learner_never_as_primary() {
     );
 }
 
+// ---- Rule 0: a restarted primary needs a new ballot --------------------------
+
+#[test]
+fn a_restarted_sole_primary_gets_a_new_ballot() {
+    let actions = World::table(1)
+        .partition(config(0, 4, "a", &[]))
+        .alive(&["a"])
+        .report("a", 0, 4, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            4,
+            config(0, 5, "a", &[]),
+            Change::NewBallotAfterRestart {
+                new_primary: node("a"),
+                removed: vec![],
+            }
+        )]
+    );
+}
+
+#[test]
+fn after_a_restart_the_longest_log_leads_and_everyone_alive_stays() {
+    // A whole-cluster restart: a was primary, b and c resume as secondaries.
+    let actions = World::table(3)
+        .partition(config(0, 4, "a", &["b", "c"]))
+        .alive(&["a", "b", "c"])
+        .report("a", 0, 4, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .report("b", 0, 4, 30, 33)
+        .report("c", 0, 4, 31, 32)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            4,
+            config(0, 5, "b", &["a", "c"]),
+            Change::NewBallotAfterRestart {
+                new_primary: node("b"),
+                removed: vec![],
+            }
+        )]
+    );
+    assert_eq!(
+        validate_config(
+            &config(0, 4, "a", &["b", "c"]),
+            &config(0, 5, "b", &["a", "c"]),
+            &Health::with_alive(&nodes(&["a", "b", "c"]))
+        ),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_restarted_primary_keeps_the_lead_when_its_log_is_longest_or_tied_lowest() {
+    let actions = World::table(2)
+        .partition(config(0, 4, "b", &["c"]))
+        .alive(&["b", "c"])
+        .report("b", 0, 4, 30, 33)
+        .with_role("b", 0, ReplicaRole::Inactive)
+        .report("c", 0, 4, 30, 33)
+        .decide();
+    assert_eq!(
+        actions[0].new_config(),
+        Some(&config(0, 5, "b", &["c"])),
+        "tie on both decrees: the lowest address"
+    );
+}
+
+#[test]
+fn after_a_restart_meta_waits_for_every_alive_member_or_the_wait_limit() {
+    let w = World::table(3)
+        .partition(config(0, 4, "a", &["b", "c"]))
+        .alive(&["a", "b", "c", "d"])
+        .report("a", 0, 4, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .report("b", 0, 4, 30, 30)
+        .report("c", 0, 3, 20, 40)
+        .restart_waited(0, 1000);
+    assert_eq!(
+        w.decide(),
+        vec![],
+        "c has not reported at ballot 4 yet; nothing else happens meanwhile"
+    );
+    let w = w.restart_waited(0, 3000);
+    assert_eq!(
+        w.decide(),
+        vec![reconfigure(
+            0,
+            4,
+            config(0, 5, "a", &["b", "c"]),
+            Change::NewBallotAfterRestart {
+                new_primary: node("a"),
+                removed: vec![],
+            }
+        )],
+        "after the wait the longest log reported at ballot 4 wins; c stays a member"
+    );
+}
+
+#[test]
+fn after_a_restart_dead_members_leave_and_never_lead() {
+    let actions = World::table(3)
+        .partition(config(0, 4, "a", &["b", "c"]))
+        .alive(&["a", "c"])
+        .dead_for("b", 10)
+        .report("a", 0, 4, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .report("b", 0, 4, 30, 99)
+        .report("c", 0, 4, 30, 30)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            4,
+            config(0, 5, "a", &["c"]),
+            Change::NewBallotAfterRestart {
+                new_primary: node("a"),
+                removed: nodes(&["b"]),
+            }
+        )]
+    );
+}
+
+#[test]
+fn an_inactive_report_from_an_older_ballot_or_a_dead_primary_is_not_a_restart() {
+    let old_ballot = World::table(1)
+        .partition(config(0, 4, "a", &[]))
+        .alive(&["a"])
+        .report("a", 0, 3, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .decide();
+    assert_eq!(old_ballot, vec![], "a has not seen ballot 4 yet");
+    let dead = World::table(1)
+        .partition(config(0, 4, "a", &[]))
+        .alive(&["b"])
+        .dead_for("a", 10)
+        .report("a", 0, 4, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .decide();
+    assert_eq!(
+        dead,
+        vec![],
+        "a dead sole primary keeps its place and waits"
+    );
+}
+
+#[test]
+fn a_secondary_that_reports_a_strange_role_is_not_made_primary_after_a_restart() {
+    let actions = World::table(2)
+        .partition(config(0, 4, "a", &["b"]))
+        .alive(&["a", "b"])
+        .report("a", 0, 4, 30, 31)
+        .with_role("a", 0, ReplicaRole::Inactive)
+        .report("b", 0, 4, 30, 90)
+        .with_role("b", 0, ReplicaRole::Other)
+        .decide();
+    assert_eq!(actions[0].new_config(), Some(&config(0, 5, "a", &["b"])));
+}
+
+// ---- A failed replica counts as dead -----------------------------------------
+
+#[test]
+fn a_failed_primary_is_replaced_although_its_server_is_alive() {
+    let actions = World::table(3)
+        .partition(config(0, 4, "a", &["b", "c"]))
+        .alive(&["a", "b", "c"])
+        .report("a", 0, 3, 30, 31)
+        .with_role("a", 0, ReplicaRole::Error)
+        .report("b", 0, 4, 30, 31)
+        .report("c", 0, 4, 30, 30)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            4,
+            config(0, 5, "b", &["c"]),
+            Change::PromoteSecondary {
+                new_primary: node("b"),
+                removed: nodes(&["a"]),
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_failed_member_is_replaced_without_a_dropout_delay_and_never_by_itself() {
+    let actions = World::table(2)
+        .partition(config(0, 5, "a", &[]))
+        .alive(&["a", "b", "c"])
+        .dropped(0, "b")
+        .report("b", 0, 4, 30, 31)
+        .with_role("b", 0, ReplicaRole::Error)
+        .decide();
+    assert_eq!(actions, vec![add_learner(0, 5, "c")]);
+}
+
+#[test]
+fn a_failed_learner_is_dropped() {
+    let actions = World::table(2)
+        .partition(config(0, 5, "a", &[]))
+        .alive(&["a", "d"])
+        .learning(0, "d")
+        .report("d", 0, 5, 3, 3)
+        .with_role("d", 0, ReplicaRole::Error)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![Action::DropLearner {
+            gpid: gpid(0),
+            ballot: Ballot(5),
+            node: node("d"),
+            why: DropWhy::Dead,
+        }],
+        "and no other server is free"
+    );
+}
+
 // ---- Rule 2: a dead secondary is removed -----------------------------------
 
 #[test]
@@ -459,6 +726,89 @@ fn removal_proposals_are_refused_unless_current_from_the_primary_and_about_a_sec
         judge_removal(&current, &other),
         Err(Refusal::WrongPartition { .. })
     ));
+}
+
+#[test]
+fn a_secondary_the_primary_lists_as_unreachable_is_removed() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["a", "b", "c"])
+        .report("a", 0, 5, 10, 10)
+        .unreachable("a", 0, &["z", "a", "c", "b"])
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            5,
+            config(0, 6, "a", &["b"]),
+            Change::RemovedOnPrimaryRequest { removed: node("c") }
+        )],
+        "strangers and the primary itself are ignored; of c and b the first listed wins"
+    );
+}
+
+#[test]
+fn an_unreachable_list_counts_only_from_the_alive_primary_at_the_current_ballot() {
+    let stale = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["a", "b", "c"])
+        .report("a", 0, 4, 10, 10)
+        .unreachable("a", 0, &["b"])
+        .decide();
+    assert_eq!(stale, vec![], "asked at an older ballot");
+    let from_secondary = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["a", "b", "c"])
+        .report("b", 0, 5, 10, 10)
+        .unreachable("b", 0, &["c"])
+        .decide();
+    assert_eq!(from_secondary, vec![], "only the primary may ask");
+}
+
+#[test]
+fn a_dead_secondary_is_removed_before_any_request_is_looked_at() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b", "c"]))
+        .alive(&["a", "b"])
+        .dead_for("c", 4)
+        .report("a", 0, 5, 10, 10)
+        .unreachable("a", 0, &["b"])
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            5,
+            config(0, 6, "a", &["b"]),
+            Change::RemoveDeadSecondaries {
+                removed: nodes(&["c"])
+            }
+        )],
+        "one change per round; the primary repeats its request at ballot 6"
+    );
+}
+
+#[test]
+fn a_learner_the_primary_cannot_reach_is_dropped_without_a_new_ballot() {
+    let actions = World::table(3)
+        .partition(config(0, 5, "a", &["b"]))
+        .alive(&["a", "b", "d", "e"])
+        .learning(0, "d")
+        .report("a", 0, 5, 10, 10)
+        .unreachable("a", 0, &["d"])
+        .report("d", 0, 5, 10, 10)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![Action::DropLearner {
+            gpid: gpid(0),
+            ballot: Ballot(5),
+            node: node("d"),
+            why: DropWhy::Unreachable,
+        }],
+        "not ready, so not counted for commit: no new ballot, and no replacement in the same round"
+    );
 }
 
 #[test]
@@ -575,13 +925,14 @@ fn a_learner_that_has_not_caught_up_keeps_learning_and_holds_its_slot() {
 }
 
 #[test]
-fn a_caught_up_learner_becomes_a_secondary() {
+fn a_learner_the_primary_lists_as_ready_becomes_a_secondary() {
     let actions = World::table(3)
         .partition(config(0, 6, "a", &["c"]))
         .alive(&["a", "c", "d"])
         .learning(0, "d")
         .report("a", 0, 6, 100, 102)
-        .report("d", 0, 6, 100, 101)
+        .ready("a", 0, &["d"])
+        .report("d", 0, 6, 97, 101)
         .decide();
     assert_eq!(
         actions,
@@ -590,8 +941,38 @@ fn a_caught_up_learner_becomes_a_secondary() {
             6,
             config(0, 7, "a", &["c", "d"]),
             Change::PromoteLearner { learner: node("d") }
-        )]
+        )],
+        "the primary counts d for commit: its word wins over decrees reported at other moments"
     );
+}
+
+#[test]
+fn a_learner_whose_log_matches_is_not_promoted_until_the_primary_lists_it_ready() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c", "d"])
+        .learning(0, "d")
+        .report("a", 0, 6, 100, 102)
+        .report("d", 0, 6, 100, 102)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![],
+        "until the primary counts d for commit, a write could commit without it"
+    );
+}
+
+#[test]
+fn a_ready_list_from_an_older_ballot_does_not_count() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c", "d"])
+        .learning(0, "d")
+        .report("a", 0, 5, 100, 102)
+        .ready("a", 0, &["d"])
+        .report("d", 0, 6, 100, 102)
+        .decide();
+    assert_eq!(actions, vec![]);
 }
 
 #[test]
@@ -601,9 +982,35 @@ fn a_learner_report_from_an_older_ballot_does_not_prove_it_caught_up() {
         .alive(&["a", "c", "d"])
         .learning(0, "d")
         .report("a", 0, 6, 100, 102)
+        .ready("a", 0, &["d"])
         .report("d", 0, 5, 100, 102)
         .decide();
     assert_eq!(actions, vec![]);
+}
+
+#[test]
+fn a_dead_ready_learner_is_not_promoted() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c"])
+        .dead_for("d", 5)
+        .learning(0, "d")
+        .report("a", 0, 6, 100, 102)
+        .ready("a", 0, &["d"])
+        .report("d", 0, 6, 100, 102)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            6,
+            config(0, 7, "a", &["c"]),
+            Change::CancelLearners {
+                learners: vec![(node("d"), DropWhy::Dead)]
+            }
+        )],
+        "not promoted: dropped, with a new ballot since the primary counts it"
+    );
 }
 
 #[test]
@@ -620,10 +1027,81 @@ fn a_dead_learner_is_dropped_and_replaced() {
             Action::DropLearner {
                 gpid: gpid(0),
                 ballot: Ballot(6),
-                node: node("d")
+                node: node("d"),
+                why: DropWhy::Dead,
             },
             add_learner(0, 6, "e"),
         ]
+    );
+}
+
+#[test]
+fn a_dead_learner_the_primary_counts_for_commit_is_dropped_with_a_new_ballot() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["b"]))
+        .alive(&["a", "b", "e"])
+        .dead_for("d", 7)
+        .learning(0, "d")
+        .report("a", 0, 6, 10, 10)
+        .ready("a", 0, &["d"])
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            6,
+            config(0, 7, "a", &["b"]),
+            Change::CancelLearners {
+                learners: vec![(node("d"), DropWhy::Dead)]
+            }
+        )],
+        "otherwise every write would wait for d; e learns next round"
+    );
+}
+
+#[test]
+fn an_unreachable_ready_learner_is_dropped_with_a_new_ballot() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["b"]))
+        .alive(&["a", "b", "d"])
+        .learning(0, "d")
+        .report("a", 0, 6, 10, 10)
+        .ready("a", 0, &["d"])
+        .unreachable("a", 0, &["d"])
+        .report("d", 0, 6, 10, 10)
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            6,
+            config(0, 7, "a", &["b"]),
+            Change::CancelLearners {
+                learners: vec![(node("d"), DropWhy::Unreachable)]
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_ready_learner_meta_does_not_know_is_cancelled_with_a_new_ballot() {
+    let actions = World::table(3)
+        .partition(config(0, 6, "a", &["b"]))
+        .alive(&["a", "b", "d", "e"])
+        .report("a", 0, 6, 10, 10)
+        .ready("a", 0, &["b", "d"])
+        .decide();
+    assert_eq!(
+        actions,
+        vec![reconfigure(
+            0,
+            6,
+            config(0, 7, "a", &["b"]),
+            Change::CancelLearners {
+                learners: vec![(node("d"), DropWhy::Stray)]
+            }
+        )],
+        "b is a member, d a stray; learners are planned next round"
     );
 }
 
@@ -639,7 +1117,8 @@ fn learners_of_a_full_partition_are_dropped() {
         vec![Action::DropLearner {
             gpid: gpid(0),
             ballot: Ballot(6),
-            node: node("d")
+            node: node("d"),
+            why: DropWhy::Full,
         }]
     );
 }
@@ -925,4 +1404,41 @@ fn the_defaults_are_documented_values() {
     assert_eq!(p.dropout_delay, Duration::from_secs(300));
     assert_eq!(p.balance_threshold, 2);
     assert_eq!(p.max_primary_switches, 1);
+    assert_eq!(p.restart_wait, Duration::from_secs(3));
+}
+
+#[test]
+fn a_beacon_report_is_read_with_its_role_and_lists() {
+    let m = petrel_common::msg::ReplicaInfoMsg {
+        table_id: 1,
+        partition_id: 0,
+        ballot: 7,
+        last_committed_decree: 40,
+        role: "primary".to_string(),
+        last_prepared_decree: 42,
+        ready_learners: vec!["d".to_string(), String::new()],
+        unreachable: vec!["c".to_string(), "b".to_string(), "c".to_string()],
+    };
+    let r = ReplicaReport::from_msg(&node("a"), &m);
+    assert_eq!(
+        (r.gpid, r.ballot, r.last_committed, r.last_prepared, r.role),
+        (
+            gpid(0),
+            Ballot(7),
+            Decree(40),
+            Decree(42),
+            ReplicaRole::Primary
+        )
+    );
+    assert_eq!(r.ready_learners, [node("d")].into_iter().collect());
+    assert_eq!(r.unreachable, nodes(&["c", "b"]), "in order, once each");
+    for (text, role) in [
+        ("secondary", ReplicaRole::Secondary),
+        ("learner", ReplicaRole::Learner),
+        ("inactive", ReplicaRole::Inactive),
+        ("error", ReplicaRole::Error),
+        ("splitting", ReplicaRole::Other),
+    ] {
+        assert_eq!(ReplicaRole::parse(text), role);
+    }
 }
