@@ -47,7 +47,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:34801".to_string(),
             meta: vec!["127.0.0.1:34601".to_string()],
             data_dir: PathBuf::from("./petrel-data/server"),
-            beacon_interval_ms: 1000,
+            beacon_interval_ms: 500,
             durability: Durability::Sync,
             block_cache_mb: 64,
             log_segment_mb: 64,

@@ -6,12 +6,15 @@
 //! - [`log`]: the mutation log: segments, checksummed records, group commit.
 //! - [`replica`]: one hosted replica: configuration, role, write path; its
 //!   PacificA state machine (no I/O) in [`replica::machine`].
+//! - [`learn`]: a learner copies a RocksDB checkpoint of the primary's
+//!   replica and installs it in place of its own storage.
 //! - [`node`]: this server in the cluster: replicas, lease, beacons to meta.
 //! - [`service`]: the RPC surface (Execute, ReplicaStatus).
 //! - [`run`]: process start-up and shutdown.
 
 pub mod cmd;
 pub mod config;
+pub mod learn;
 pub mod log;
 pub mod node;
 pub mod replica;

@@ -17,9 +17,21 @@ use petrel_common::rpc::client::RpcClient;
 use tracing::{info, warn};
 
 use crate::config::ServerConfig;
+use crate::learn::CheckpointStore;
 use crate::log::{LogEntry, LogOptions, MutationLog};
-use crate::replica::Replica;
+use crate::replica::machine::Options as MachineOptions;
+use crate::replica::shell::{self, Env, Opening};
+use crate::replica::{db_path, load_config, status_name, Event, Replica, ReplicaError};
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("opening the mutation log: {0}")]
+    Log(#[from] crate::log::LogError),
+    #[error("preparing the checkpoint directory: {0}")]
+    Checkpoints(crate::learn::LearnError),
+}
 
 /// The server's replicas and lease.
 pub struct Node {
@@ -33,16 +45,22 @@ pub struct Node {
     rocks: RocksOptions,
     /// The server's mutation log, shared by every replica (group commit).
     pub log: Arc<MutationLog>,
+    /// What every replica task shares.
+    env: Arc<Env>,
     /// Log entries read at start-up, per partition, waiting for their replica to open.
     unreplayed: Mutex<HashMap<Gpid, Vec<LogEntry>>>,
     /// Partitions this server stopped hosting: their log records can go.
     retired: Mutex<HashSet<Gpid>>,
+    /// Wakes the beacon loop early (a request showed meta has moved on).
+    beacon_now: tokio::sync::Notify,
+    /// Checkpoints of this server's primaries being copied by learners.
+    pub checkpoints: Arc<CheckpointStore>,
 }
 
 impl Node {
     /// Opens the mutation log under `data_dir/log` (replaying it) and
     /// prepares the node. Blocks.
-    pub fn open(config: ServerConfig) -> Result<Self, crate::log::LogError> {
+    pub fn open(config: ServerConfig) -> Result<Self, OpenError> {
         let options = LogOptions {
             segment_bytes: config.log_segment_mb << 20,
             durability: config.durability,
@@ -61,18 +79,40 @@ impl Node {
             "mutation log opened"
         );
         let unreplayed = replay.latest_per_partition();
+        let log = Arc::new(log);
+        let checkpoints = Arc::new(
+            CheckpointStore::open(
+                &config.data_dir,
+                CheckpointStore::DEFAULT_TTL,
+                CheckpointStore::DEFAULT_MAX_PER_PARTITION,
+            )
+            .map_err(OpenError::Checkpoints)?,
+        );
+        let rpc = RpcClient::new();
+        let rocks = RocksOptions {
+            block_cache: Some(BlockCache::new((config.block_cache_mb as usize) << 20)),
+            ..RocksOptions::default()
+        };
+        let me = NodeAddr(config.listen.clone());
+        let env = Arc::new(Env {
+            me: me.clone(),
+            log: log.clone(),
+            rpc: rpc.clone(),
+            rocks: rocks.clone(),
+            machine: MachineOptions::default(),
+        });
         Ok(Node {
-            log: Arc::new(log),
+            log,
+            env,
             unreplayed: Mutex::new(unreplayed),
             retired: Mutex::new(HashSet::new()),
-            me: NodeAddr(config.listen.clone()),
+            beacon_now: tokio::sync::Notify::new(),
+            checkpoints,
+            me,
             replicas: Mutex::new(BTreeMap::new()),
             lease_until: Mutex::new(None),
-            rpc: RpcClient::new(),
-            rocks: RocksOptions {
-                block_cache: Some(BlockCache::new((config.block_cache_mb as usize) << 20)),
-                ..RocksOptions::default()
-            },
+            rpc,
+            rocks,
             config,
         })
     }
@@ -87,6 +127,12 @@ impl Node {
         lock(&self.replicas).values().cloned().collect()
     }
 
+    /// Asks the beacon loop to beacon meta now: someone holds a newer
+    /// configuration than this server (a failover made it primary).
+    pub fn beacon_soon(&self) {
+        self.beacon_now.notify_one();
+    }
+
     /// Whether the lease from meta is still valid: a server that cannot
     /// renew it stops serving before meta's grace period ends.
     pub fn lease_valid(&self) -> bool {
@@ -98,17 +144,16 @@ impl Node {
         self.replicas()
             .iter()
             .map(|r| {
-                let c = r.config();
-                let applied = r.applied_decree().0;
+                let v = r.view();
                 ReplicaInfoMsg {
                     table_id: r.gpid.table.0,
                     partition_id: r.gpid.partition.0,
-                    ballot: c.ballot.0,
-                    last_committed_decree: applied,
-                    // One member: everything logged is committed and applied.
-                    last_prepared_decree: applied,
-                    role: r.role(&self.me).as_str().to_string(),
-                    ..ReplicaInfoMsg::default()
+                    ballot: v.config.ballot.0,
+                    last_committed_decree: v.last_committed.0,
+                    last_prepared_decree: v.last_prepared.0,
+                    role: status_name(v.status).to_string(),
+                    ready_learners: v.ready_learners.iter().map(|n| n.0.clone()).collect(),
+                    unreachable: v.unreachable.iter().map(|n| n.0.clone()).collect(),
                 }
             })
             .collect()
@@ -150,8 +195,9 @@ impl Node {
                     }
                     // The lease runs from when the beacon was sent, never from
                     // when the answer arrived: meta's clock for us started then.
-                    *lock(&self.lease_until) = Some(sent_at + Duration::from_millis(resp.lease_ms));
-                    self.apply_assignments(resp).await;
+                    let until = sent_at + Duration::from_millis(resp.lease_ms);
+                    self.apply_assignments(resp, until).await;
+                    *lock(&self.lease_until) = Some(until);
                 }
                 Err(e) => {
                     metrics::counter!("petrel_server_beacon_failures_total").increment(1);
@@ -162,11 +208,17 @@ impl Node {
                     meta_index += 1;
                 }
             }
-            tokio::time::sleep(interval.saturating_sub(sent_at.elapsed())).await;
+            tokio::select! {
+                _ = tokio::time::sleep(interval.saturating_sub(sent_at.elapsed())) => {}
+                _ = self.beacon_now.notified() => {
+                    // At most one early beacon per 50 ms.
+                    tokio::time::sleep(Duration::from_millis(50).saturating_sub(sent_at.elapsed())).await;
+                }
+            }
         }
     }
 
-    async fn apply_assignments(self: &Arc<Self>, resp: BeaconResponse) {
+    async fn apply_assignments(self: &Arc<Self>, resp: BeaconResponse, lease_until: Instant) {
         let mut wanted = HashSet::new();
         for a in resp.assignments {
             let Some(cfg) = a.config.as_ref() else {
@@ -175,36 +227,28 @@ impl Node {
             let config = PartitionConfig::from(cfg);
             let gpid = config.gpid;
             wanted.insert(gpid);
-            if let Some(r) = self.replica(gpid) {
-                r.update_config(config);
-                continue;
-            }
-            let dir = self.replica_dir(gpid);
-            let rocks = self.rocks.clone();
-            let log = self.log.clone();
-            let logged = lock(&self.unreplayed).remove(&gpid).unwrap_or_default();
-            let opened = tokio::task::spawn_blocking(move || {
-                std::fs::create_dir_all(&dir).map_err(crate::storage::StorageError::from)?;
-                let engine = RocksEngine::open(&dir, &rocks)?;
-                Replica::new(
-                    a.table_name,
-                    a.partition_count,
-                    config,
-                    Arc::new(engine),
-                    log,
-                    &logged,
-                )
-            })
-            .await;
-            match opened {
-                Ok(Ok(replica)) => {
-                    info!(%gpid, decree = replica.applied_decree().0, "replica opened");
-                    lock(&self.replicas).insert(gpid, Arc::new(replica));
-                    metrics::gauge!("petrel_server_replicas").increment(1.0);
-                }
-                Ok(Err(e)) => warn!(%gpid, error = %e, "cannot open replica"),
-                Err(e) => warn!(%gpid, error = %e, "replica open task failed"),
-            }
+            let replica = match self.replica(gpid) {
+                Some(r) => r,
+                None => match self
+                    .open_replica(gpid, a.table_name, a.partition_count)
+                    .await
+                {
+                    Some(r) => r,
+                    None => continue,
+                },
+            };
+            let ballot = config.ballot;
+            replica.send(Event::Config(config));
+            // Always, even empty: the list is complete, and the primary
+            // forgets learners meta dropped.
+            replica.send(Event::Learners {
+                ballot,
+                nodes: a.learners.into_iter().map(NodeAddr).collect(),
+            });
+        }
+        // The lease is handed over only after the configurations it covers.
+        for r in self.replicas() {
+            r.send(Event::Lease { until: lease_until });
         }
         let dropped: Vec<Arc<Replica>> = {
             let mut replicas = lock(&self.replicas);
@@ -217,11 +261,67 @@ impl Node {
         };
         for replica in dropped {
             lock(&self.retired).insert(replica.gpid);
-            let dir = self.replica_dir(replica.gpid);
             let trash = self.config.data_dir.join("dropped");
             info!(gpid = %replica.gpid, "replica no longer assigned; closing it");
             metrics::gauge!("petrel_server_replicas").decrement(1.0);
-            tokio::spawn(retire(replica, dir, trash));
+            tokio::spawn(retire(replica, self.log.clone(), trash));
+        }
+    }
+
+    /// Opens (or creates) the replica of `gpid` and starts its task.
+    async fn open_replica(
+        self: &Arc<Self>,
+        gpid: Gpid,
+        table_name: String,
+        partition_count: u32,
+    ) -> Option<Arc<Replica>> {
+        let dir = self.replica_dir(gpid);
+        if dir.exists() && lock(&self.retired).contains(&gpid) {
+            // Closed moments ago and not yet moved aside: try again later.
+            return None;
+        }
+        lock(&self.retired).remove(&gpid);
+        let rocks = self.rocks.clone();
+        let logged = lock(&self.unreplayed).remove(&gpid).unwrap_or_default();
+        let opened = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(crate::storage::StorageError::from)?;
+            crate::learn::recover(&db_path(&dir))
+                .map_err(|e| crate::storage::StorageError::Rocks(e.to_string()))?;
+            let engine = RocksEngine::open(&db_path(&dir), &rocks)?;
+            let persisted = load_config(gpid, &dir)?;
+            Ok::<_, ReplicaError>(Opening {
+                table_name,
+                partition_count,
+                gpid,
+                dir,
+                engine: Arc::new(engine),
+                persisted,
+                logged,
+            })
+        })
+        .await;
+        let opening = match opened {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                warn!(%gpid, error = %e, "cannot open replica");
+                return None;
+            }
+            Err(e) => {
+                warn!(%gpid, error = %e, "replica open task failed");
+                return None;
+            }
+        };
+        match shell::spawn(self.env.clone(), opening) {
+            Ok(replica) => {
+                let replica = Arc::new(replica);
+                lock(&self.replicas).insert(gpid, replica.clone());
+                metrics::gauge!("petrel_server_replicas").increment(1.0);
+                Some(replica)
+            }
+            Err(e) => {
+                warn!(%gpid, error = %e, "cannot start replica");
+                None
+            }
         }
     }
 }
@@ -243,6 +343,10 @@ impl Node {
                 // waiting to open keep theirs (they are not in the map).
                 for gpid in lock(&node.retired).iter() {
                     durable.insert(*gpid, petrel_common::ids::Decree(u64::MAX));
+                }
+                let expired = node.checkpoints.gc();
+                if expired > 0 {
+                    info!(expired, "old checkpoints removed");
                 }
                 let report = node
                     .log
@@ -267,33 +371,32 @@ impl Node {
     }
 }
 
-/// Waits for in-flight requests to release `replica`, then moves its files
-/// aside (never deleted by the server: an operator decides).
-async fn retire(replica: Arc<Replica>, dir: PathBuf, trash: PathBuf) {
+/// Stops the replica, waits for in-flight requests to release its storage,
+/// then moves its files aside (never deleted by the server: an operator decides).
+async fn retire(replica: Arc<Replica>, log: Arc<MutationLog>, trash: PathBuf) {
     let gpid = replica.gpid;
-    let mut replica = replica;
-    for _ in 0..600 {
-        match Arc::try_unwrap(replica) {
-            Ok(r) => {
-                drop(r);
-                let target = trash.join(format!(
-                    "{}.{}-{}",
-                    gpid.table.0,
-                    gpid.partition.0,
-                    petrel_common::time::now_unix_ms()
-                ));
-                if let Err(e) = move_aside(&dir, &trash, &target) {
-                    warn!(%gpid, error = %e, "cannot move dropped replica aside");
-                }
-                return;
-            }
-            Err(still_shared) => {
-                replica = still_shared;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+    let dir = replica.dir().to_path_buf();
+    let ballot = replica.config().ballot;
+    if !replica.close(Duration::from_secs(60)).await {
+        warn!(%gpid, "dropped replica still in use after 60 s; leaving its files in place");
+        return;
     }
-    warn!(%gpid, "dropped replica still in use after 60 s; leaving its files in place");
+    drop(replica);
+    // Void this partition's log records: if the server hosts it again later
+    // (as a learner, from a checkpoint), a restart must not mistake this
+    // incarnation's tail for the new one's.
+    if let Err(e) = log.truncate_after(gpid, petrel_common::ids::Decree(0), ballot) {
+        warn!(%gpid, error = %e, "cannot void the log records of a dropped replica");
+    }
+    let target = trash.join(format!(
+        "{}.{}-{}",
+        gpid.table.0,
+        gpid.partition.0,
+        petrel_common::time::now_unix_ms()
+    ));
+    if let Err(e) = move_aside(&dir, &trash, &target) {
+        warn!(%gpid, error = %e, "cannot move dropped replica aside");
+    }
 }
 
 fn move_aside(dir: &Path, trash: &Path, target: &Path) -> std::io::Result<()> {

@@ -25,7 +25,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || Node::open(config))
             .await
             .context("opening the node")?
-            .context("opening the mutation log")?,
+            .context("opening the node's storage")?,
     );
     info!(listen = %node.me, meta = ?node.config.meta, durability = ?node.config.durability, "petrel-server serving");
     let beacons = tokio::spawn(node.clone().beacon_loop());

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use petrel_common::ids::{Ballot, Gpid};
+use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::{
-    exec_code, method, ExecuteRequest, ExecuteResponse, ReplicaStatusRequest,
-    ReplicaStatusResponse, ReplyMsg,
+    exec_code, method, CheckpointFetchRequest, CheckpointPrepareRequest, ExecuteRequest,
+    ExecuteResponse, ReplicaBatchAck, ReplicaBatchMsg, ReplicaDigestRequest, ReplicaDigestResponse,
+    ReplicaStatusRequest, ReplicaStatusResponse, ReplyMsg,
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, Handled, Service};
@@ -16,7 +17,7 @@ use tracing::error;
 
 use crate::cmd;
 use crate::node::Node;
-use crate::replica::ReplicaError;
+use crate::replica::{status_name, wire, Event, Replica, Status, WriteError, WriteOutcome};
 
 /// Handles RPCs against this server's [`Node`].
 pub struct ServerService {
@@ -60,14 +61,6 @@ impl ServerService {
                 "partition count differs",
             );
         }
-        if config.primary.as_ref() != Some(&self.node.me) {
-            return refuse(
-                exec_code::NOT_PRIMARY,
-                config.ballot,
-                primary,
-                "not the primary",
-            );
-        }
         if Ballot(req.ballot) < config.ballot {
             return refuse(
                 exec_code::STALE_MAP,
@@ -77,12 +70,23 @@ impl ServerService {
             );
         }
         if Ballot(req.ballot) > config.ballot {
-            // Meta has moved on and this server has not heard yet.
+            // Meta has moved on and this server has not heard yet: ask now
+            // rather than at the next beacon (a failover may have made us
+            // primary).
+            self.node.beacon_soon();
             return refuse(
                 exec_code::UNAVAILABLE,
                 config.ballot,
                 primary,
                 "server config is behind",
+            );
+        }
+        if config.primary.as_ref() != Some(&self.node.me) {
+            return refuse(
+                exec_code::NOT_PRIMARY,
+                config.ballot,
+                primary,
+                "not the primary",
             );
         }
         if !self.node.lease_valid() {
@@ -104,48 +108,145 @@ impl ServerService {
         let now = petrel_common::time::now_unix_ms();
         let write = cmd::is_write(name);
         let started = std::time::Instant::now();
-        let args = req.args;
-        let log = self.node.log.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            if !write {
-                return Ok((replica.read(&args, now), None));
+        let kind = if write { "write" } else { "read" };
+        let reply = if write {
+            match replica.write(req.args, now).await {
+                WriteOutcome::Done(reply) => reply,
+                WriteOutcome::Refused(e) => match e {
+                    WriteError::NotPrimary { ballot, primary } => {
+                        return refuse(
+                            exec_code::NOT_PRIMARY,
+                            ballot,
+                            primary.map(|p| p.0).unwrap_or_default(),
+                            "not the primary",
+                        )
+                    }
+                    WriteError::LeaseExpired { ballot } => {
+                        return refuse(exec_code::UNAVAILABLE, ballot, primary, "lease expired")
+                    }
+                    WriteError::Busy { in_flight, limit } => {
+                        return refuse(
+                            exec_code::UNAVAILABLE,
+                            config.ballot,
+                            primary,
+                            &format!("{in_flight} writes in flight (limit {limit})"),
+                        )
+                    }
+                    WriteError::Unknown { ballot, .. } => {
+                        metrics::counter!("petrel_server_write_outcome_unknown_total").increment(1);
+                        Reply::error(format!(
+                            "ERR write outcome unknown on partition {}: the primary changed (ballot {}) before it committed; it may or may not have been applied",
+                            gpid.partition.0, ballot.0
+                        ))
+                    }
+                },
+                WriteOutcome::Failed(why) => {
+                    metrics::counter!("petrel_server_storage_errors_total").increment(1);
+                    error!(%gpid, error = %why, "write failed");
+                    Reply::error(format!("ERR storage failure: {why}"))
+                }
             }
-            replica.write(&args, now)
-        })
-        .await;
-        // The reply waits until the write's log record is durable (at once
-        // with durability "async"); other writes share the same fdatasync.
-        let outcome = match outcome {
-            Ok(Ok((reply, Some(ticket)))) => log
-                .wait_durable(ticket)
-                .await
-                .map(|()| reply)
-                .map_err(ReplicaError::from),
-            Ok(Ok((reply, None))) => Ok(reply),
-            Ok(Err(e)) => Err(e),
-            Err(e) => {
-                error!(%gpid, error = %e, "command task failed");
-                Ok(Reply::error("ERR internal error executing command"))
+        } else {
+            if !replica.view().can_serve_read || !self.node.lease_valid() {
+                return refuse(
+                    exec_code::UNAVAILABLE,
+                    config.ballot,
+                    primary,
+                    "primary not ready to serve reads (reconciling or lease expired)",
+                );
+            }
+            let args = req.args;
+            let r = replica.clone();
+            match tokio::task::spawn_blocking(move || r.read(&args, now)).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    error!(%gpid, error = %e, "command task failed");
+                    Reply::error("ERR internal error executing command")
+                }
             }
         };
-        let kind = if write { "write" } else { "read" };
         metrics::counter!("petrel_server_execute_total", "kind" => kind).increment(1);
         metrics::histogram!("petrel_server_execute_seconds", "kind" => kind)
             .record(started.elapsed().as_secs_f64());
-        let reply = match outcome {
-            Ok(reply) => reply,
-            Err(e) => {
-                metrics::counter!("petrel_server_storage_errors_total").increment(1);
-                error!(%gpid, error = %e, "storage failure");
-                Reply::error(format!("ERR storage failure: {e}"))
-            }
-        };
         encode(&ExecuteResponse {
             code: exec_code::OK,
             reply: Some(ReplyMsg::from(&reply)),
             ballot: config.ballot.0,
             primary,
             reason: String::new(),
+        })
+    }
+
+    /// Peer messages: handed to each replica's task in the order they came.
+    fn replica_messages(&self, batch: ReplicaBatchMsg) -> Handled {
+        let from = NodeAddr(batch.from);
+        for m in batch.messages {
+            let gpid = wire::gpid_of(&m);
+            let Some(replica) = self.node.replica(gpid) else {
+                metrics::counter!("petrel_server_peer_messages_dropped_total").increment(1);
+                continue;
+            };
+            match wire::decode(m) {
+                Some(msg) => replica.send(Event::Peer {
+                    from: from.clone(),
+                    msg,
+                }),
+                None => metrics::counter!("petrel_server_peer_messages_dropped_total").increment(1),
+            }
+        }
+        encode(&ReplicaBatchAck {})
+    }
+
+    /// The hosted replica of a partition, or the error an admin call gets.
+    fn hosted(&self, table_id: u32, partition_id: u32) -> Result<(Gpid, Arc<Replica>), String> {
+        let gpid = Gpid::new(table_id, partition_id);
+        let replica = self
+            .node
+            .replica(gpid)
+            .ok_or_else(|| format!("partition {gpid} is not hosted here"))?;
+        Ok((gpid, replica))
+    }
+
+    /// A learner asks this primary for a checkpoint of its replica.
+    async fn checkpoint_prepare(&self, req: CheckpointPrepareRequest) -> Handled {
+        let (gpid, replica) = self.hosted(req.table_id, req.partition_id)?;
+        let view = replica.view();
+        if view.status != Status::Primary || view.config.ballot != Ballot(req.ballot) {
+            return Err(format!(
+                "not the primary of {gpid} at ballot {} (ballot {}, {})",
+                req.ballot,
+                view.config.ballot.0,
+                status_name(view.status)
+            ));
+        }
+        let store = self.node.checkpoints.clone();
+        let engine = replica.engine();
+        let resp = tokio::task::spawn_blocking(move || {
+            let rocks = engine
+                .as_rocks()
+                .ok_or_else(|| "this replica's storage cannot checkpoint".to_string())?;
+            store.prepare(gpid, rocks).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("checkpoint task failed: {e}"))??;
+        metrics::counter!("petrel_server_checkpoints_served_total").increment(1);
+        encode(&resp)
+    }
+
+    async fn digest(&self, req: ReplicaDigestRequest) -> Handled {
+        let (gpid, replica) = self.hosted(req.table_id, req.partition_id)?;
+        let view = replica.view();
+        let r = replica.clone();
+        let digest = tokio::task::spawn_blocking(move || r.digest())
+            .await
+            .map_err(|e| format!("digest task failed: {e}"))?
+            .map_err(|e| format!("digest of {gpid} failed: {e}"))?;
+        encode(&ReplicaDigestResponse {
+            applied_decree: digest.applied.0,
+            records: digest.records,
+            digest: format!("{:016x}", digest.hash),
+            role: status_name(view.status).to_string(),
+            ballot: view.config.ballot.0,
         })
     }
 }
@@ -155,6 +256,18 @@ impl Service for ServerService {
         async move {
             match m {
                 method::EXECUTE => self.execute(decode(body)?).await,
+                method::REPLICA_MESSAGE => self.replica_messages(decode(body)?),
+                method::CHECKPOINT_PREPARE => self.checkpoint_prepare(decode(body)?).await,
+                method::CHECKPOINT_FETCH => {
+                    let req: CheckpointFetchRequest = decode(body)?;
+                    let store = self.node.checkpoints.clone();
+                    let resp = tokio::task::spawn_blocking(move || store.fetch(&req))
+                        .await
+                        .map_err(|e| format!("checkpoint task failed: {e}"))?
+                        .map_err(|e| e.to_string())?;
+                    encode(&resp)
+                }
+                method::REPLICA_DIGEST => self.digest(decode(body)?).await,
                 method::REPLICA_STATUS => {
                     let _: ReplicaStatusRequest = decode(body)?;
                     encode(&ReplicaStatusResponse {

@@ -6,7 +6,7 @@
 //! One attempt sends `EXECUTE` to the primary the cached map names. An
 //! answer that proves the command did not run (NOT_PRIMARY, NO_REPLICA,
 //! STALE_MAP, UNAVAILABLE, or a connection that never opened) triggers a map
-//! refresh, a backoff (8 ms << n, at most 1 s) and another attempt, until
+//! refresh, a backoff (8 ms << n, at most 250 ms) and another attempt, until
 //! the request deadline. A write whose outcome is unknown (timeout, lost
 //! connection) is never retried: blind retries break linearizability.
 //!
@@ -40,8 +40,9 @@ use map::MapCache;
 
 /// First retry backoff; doubled per attempt.
 const BACKOFF_MIN: Duration = Duration::from_millis(8);
-/// Largest retry backoff.
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Largest retry backoff: small, so a partition that fails over is found
+/// again within a quarter second of meta publishing its new primary.
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Shortest time one read attempt gets before the proxy tries again.
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 

@@ -189,6 +189,10 @@ pub enum Input {
     ConfigChanged(PartitionConfig),
     /// Meta asks the primary of `ballot` to add `node` as a learner.
     AddLearner { ballot: Ballot, node: NodeAddr },
+    /// Meta's complete list of learners at `ballot`: the primary stops
+    /// feeding any other learner that does not count for commit yet (one
+    /// that does keeps counting until a new ballot, see `ReportFailure`).
+    RetainLearners { ballot: Ballot, keep: Vec<NodeAddr> },
     /// (Learner) the shell installed the primary's checkpoint: storage is at `decree`.
     CheckpointInstalled { ballot: Ballot, decree: Decree },
     /// Time passes; resends, group checks and failure detection happen here.
@@ -483,6 +487,11 @@ impl ReplicaMachine {
                 }
             }
             Input::AddLearner { ballot, node } => self.add_learner(ballot, node, &mut out),
+            Input::RetainLearners { ballot, keep } => {
+                if self.status == Status::Primary && ballot == self.config.ballot {
+                    self.learners.retain(|n, l| l.ready || keep.contains(n));
+                }
+            }
             Input::CheckpointInstalled { ballot, decree } => {
                 self.checkpoint_installed(ballot, decree, &mut out)
             }

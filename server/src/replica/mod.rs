@@ -1,26 +1,40 @@
 //! One replica of one partition hosted by this server.
 //!
-//! Today a partition has a single member, its primary, which executes
-//! commands, appends each resulting mutation to the server's mutation log
-//! under the next decree, and applies it to RocksDB with the applied decree in
-//! the same batch; the reply waits until the log record is durable. On open,
-//! a replica replays the log from its applied decree + 1. The PacificA roles
-//! (secondary, learner) and the prepare/commit path are added by the
-//! replication work on these same shapes (ballot, decree, configuration).
+//! A [`Replica`] is a handle; the replica itself is a task ([`shell`]) that
+//! owns the PacificA state machine ([`machine`]) and performs what it asks:
+//! log writes (group-committed by the server's mutation log), messages to the
+//! other replicas, applying committed mutations to RocksDB, answering
+//! clients. Writes go through the task; reads are served from committed
+//! storage directly, only while the task says this replica may serve them
+//! (primary, reconciled, lease valid).
+//!
+//! On disk a replica is a directory `replicas/<table>.<partition>/` holding
+//! `db/` (its RocksDB) and `config.pb` (the last configuration it adopted,
+//! replaced atomically and fsynced before it acts on it).
 
 pub mod machine;
+pub mod overlay;
+pub mod shell;
+pub mod wire;
 
-use petrel_common::sync::lock;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use bytes::Bytes;
-use petrel_common::ids::{Decree, Gpid, NodeAddr};
+use petrel_common::fsutil;
+use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
+use petrel_common::msg::PartitionConfigMsg;
 use petrel_common::partition::PartitionConfig;
 use petrel_common::reply::Reply;
+use petrel_common::sync::lock;
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::cmd;
-use crate::log::{decode_mutation, encode_mutation, LogEntry, LogError, MutationLog, Ticket};
-use crate::storage::{Engine, StorageError};
+use crate::log::LogError;
+use crate::storage::{Digest, Engine, StorageError};
+
+pub use machine::{Status, WriteError};
 
 /// Why a replica could not open or write.
 #[derive(Debug, thiserror::Error)]
@@ -29,280 +43,256 @@ pub enum ReplicaError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Log(#[from] LogError),
-    #[error("log of {gpid} has decree {found} where {expected} was expected")]
-    LogGap {
+    #[error("replica {gpid}: cannot read or write {path}: {source}")]
+    ConfigFile {
         gpid: Gpid,
-        expected: Decree,
-        found: Decree,
+        path: String,
+        source: std::io::Error,
     },
-    #[error("log record of {gpid} at decree {decree} does not decode: {reason}")]
-    BadRecord {
+    #[error("replica {gpid}: {path} does not decode: {reason}")]
+    BadConfigFile {
         gpid: Gpid,
-        decree: Decree,
+        path: String,
         reason: String,
     },
+    #[error("replica {0} is closed")]
+    Closed(Gpid),
 }
 
-/// What this server's replica is in its partition's configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Primary,
-    Secondary,
-    /// Not in the configuration (being removed).
-    Inactive,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Primary => "primary",
-            Role::Secondary => "secondary",
-            Role::Inactive => "inactive",
-        }
+/// The name a status is reported under (beacons, `petrel partitions`).
+pub fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Primary => "primary",
+        Status::Secondary => "secondary",
+        Status::Learner => "learner",
+        Status::Inactive => "inactive",
+        Status::Error => "error",
     }
 }
 
-/// A hosted replica: its configuration as meta last sent it, and its storage.
-pub struct Replica {
+/// What the replica task publishes for request handlers and beacons.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub config: PartitionConfig,
+    pub status: Status,
+    /// Reads may be served now (primary, reconciled, lease valid).
+    pub can_serve_read: bool,
+    pub last_committed: Decree,
+    pub last_prepared: Decree,
+    /// (Primary) learners that caught up and count for commit.
+    pub ready_learners: Vec<NodeAddr>,
+    /// (Primary) learners being fed.
+    pub learners: Vec<NodeAddr>,
+    /// (Primary) members or learners it asks meta to remove.
+    pub unreachable: Vec<NodeAddr>,
+}
+
+/// The outcome of a write sent to the replica task.
+#[derive(Debug)]
+pub enum WriteOutcome {
+    /// Executed, committed on every member and applied.
+    Done(Reply),
+    /// Not executed ([`WriteError::Unknown`] excepted: outcome unknown).
+    Refused(WriteError),
+    /// The replica failed (storage or log); the write did not complete.
+    Failed(String),
+}
+
+/// What the server feeds a replica task.
+#[derive(Debug)]
+pub enum Event {
+    /// A client write.
+    Write {
+        args: Vec<Bytes>,
+        now_ms: u64,
+        done: oneshot::Sender<WriteOutcome>,
+    },
+    /// A message from the replica on `from`.
+    Peer { from: NodeAddr, msg: wire::Incoming },
+    /// Meta's configuration for this partition, from a beacon answer.
+    Config(PartitionConfig),
+    /// (Primary) the learners meta wants, at `ballot`.
+    Learners {
+        ballot: Ballot,
+        nodes: Vec<NodeAddr>,
+    },
+    /// The server's lease now runs until `until` (sent after `Config`).
+    Lease { until: Instant },
+    /// The log is durable up to this write of the machine (or failed).
+    Durable(Result<machine::LogSeq, String>),
+    /// A checkpoint download finished (or failed).
+    Checkpoint(shell::CheckpointDone),
+    /// Stop the task.
+    Close,
+}
+
+/// State shared by the handle and the task.
+pub struct Shared {
     pub gpid: Gpid,
-    pub table_name: String,
-    pub partition_count: u32,
-    config: RwLock<PartitionConfig>,
-    engine: Arc<dyn Engine>,
-    log: Arc<MutationLog>,
-    /// Serializes writes and holds the last applied decree: a write must see
-    /// every earlier write of its partition.
-    write: Mutex<Decree>,
+    pub dir: PathBuf,
+    engine: RwLock<Arc<dyn Engine>>,
+    view: Mutex<View>,
 }
 
-impl Replica {
-    /// Wraps an opened engine and brings it up to date with `logged`, this
-    /// partition's entries from the log (sorted by decree): everything past
-    /// the engine's applied decree is applied again, in order, without gaps.
-    pub fn new(
-        table_name: String,
-        partition_count: u32,
-        config: PartitionConfig,
-        engine: Arc<dyn Engine>,
-        log: Arc<MutationLog>,
-        logged: &[LogEntry],
-    ) -> Result<Self, ReplicaError> {
-        let gpid = config.gpid;
-        let start = engine.applied_decree()?;
-        let mut applied = start;
-        for entry in logged.iter().filter(|e| e.decree > start) {
-            let expected = applied.next();
-            if entry.decree != expected {
-                return Err(ReplicaError::LogGap {
-                    gpid,
-                    expected,
-                    found: entry.decree,
-                });
-            }
-            let mutation =
-                decode_mutation(&entry.mutation).map_err(|e| ReplicaError::BadRecord {
-                    gpid,
-                    decree: entry.decree,
-                    reason: e.to_string(),
-                })?;
-            engine.apply(entry.decree, &mutation)?;
-            applied = entry.decree;
-        }
-        Ok(Replica {
-            gpid: config.gpid,
-            table_name,
-            partition_count,
-            config: RwLock::new(config),
-            engine,
-            log,
-            write: Mutex::new(applied),
-        })
-    }
-
-    /// The configuration as meta last sent it.
-    pub fn config(&self) -> PartitionConfig {
-        self.config
+impl Shared {
+    /// The replica's storage as it is now (replaced when a checkpoint is installed).
+    pub fn engine(&self) -> Arc<dyn Engine> {
+        self.engine
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Adopts `config` if its ballot is not older than the one held.
-    pub fn update_config(&self, config: PartitionConfig) {
-        let mut held = self.config.write().unwrap_or_else(|p| p.into_inner());
-        if config.ballot >= held.ballot {
-            *held = config;
-        }
+    fn set_engine(&self, engine: Arc<dyn Engine>) {
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = engine;
     }
 
-    /// This server's role, given its own address.
-    pub fn role(&self, me: &NodeAddr) -> Role {
-        let c = self.config();
-        if c.primary.as_ref() == Some(me) {
-            Role::Primary
-        } else if c.secondaries.contains(me) {
-            Role::Secondary
-        } else {
-            Role::Inactive
-        }
+    fn publish(&self, f: impl FnOnce(&mut View)) {
+        f(&mut lock(&self.view));
+    }
+}
+
+/// A hosted replica (a handle on its task).
+pub struct Replica {
+    pub gpid: Gpid,
+    pub table_name: String,
+    pub partition_count: u32,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Event>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Replica {
+    /// The published state.
+    pub fn view(&self) -> View {
+        lock(&self.shared.view).clone()
+    }
+
+    /// The configuration the replica holds.
+    pub fn config(&self) -> PartitionConfig {
+        lock(&self.shared.view).config.clone()
     }
 
     /// The last decree applied to storage.
     pub fn applied_decree(&self) -> Decree {
-        *lock(&self.write)
+        lock(&self.shared.view).last_committed
     }
 
-    /// Executes a read-only command against committed state. Blocks.
-    pub fn read(&self, args: &[Bytes], now_ms: u64) -> Reply {
-        cmd::execute(self.engine.as_ref(), args, now_ms).reply
+    /// Feeds an event to the task (dropped if the task stopped).
+    pub fn send(&self, event: Event) {
+        let _ = self.tx.send(event);
     }
 
-    /// Executes a write: runs the command, appends its mutation to the log
-    /// under the next decree and applies it. Blocks. The result is visible
-    /// at once; the returned ticket (none when nothing changed) must be
-    /// durable ([`MutationLog::wait_durable`]) before the write is acknowledged.
-    pub fn write(
-        &self,
-        args: &[Bytes],
-        now_ms: u64,
-    ) -> Result<(Reply, Option<Ticket>), ReplicaError> {
-        let mut applied = lock(&self.write);
-        // A storage failure is not an answer: it fails the write, so the
-        // replica can be taken out instead of acknowledging a lost write.
-        let exec = cmd::try_execute(self.engine.as_ref(), args, now_ms)?;
-        if exec.mutation.is_empty() {
-            return Ok((exec.reply, None));
+    /// Runs a write through the task: executed against committed state plus
+    /// the uncommitted tail, prepared on every member, committed, applied.
+    pub async fn write(&self, args: Vec<Bytes>, now_ms: u64) -> WriteOutcome {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Event::Write { args, now_ms, done }).is_err() {
+            return WriteOutcome::Failed(format!("replica {} is closed", self.gpid));
         }
-        let decree = applied.next();
-        let ticket = self.log.append(&LogEntry {
-            gpid: self.gpid,
-            ballot: self.config().ballot,
-            decree,
-            last_committed: *applied,
-            mutation: encode_mutation(&exec.mutation),
-        })?;
-        self.engine.apply(decree, &exec.mutation)?;
-        *applied = decree;
-        Ok((exec.reply, Some(ticket)))
+        rx.await
+            .unwrap_or_else(|_| WriteOutcome::Failed(format!("replica {} closed", self.gpid)))
+    }
+
+    /// Executes a read-only command against committed storage. Blocks.
+    pub fn read(&self, args: &[Bytes], now_ms: u64) -> Reply {
+        let engine = self.shared.engine();
+        crate::cmd::execute(engine.as_ref(), args, now_ms).reply
+    }
+
+    /// The replica's storage as it is now.
+    pub fn engine(&self) -> Arc<dyn Engine> {
+        self.shared.engine()
     }
 
     /// Persists applied state to disk; returns the decree now durable without the log. Blocks.
     pub fn flush(&self) -> Result<Decree, StorageError> {
-        self.engine.flush()
+        self.shared.engine().flush()
+    }
+
+    /// A digest of committed contents. Blocks.
+    pub fn digest(&self) -> Result<Digest, StorageError> {
+        self.shared.engine().digest()
+    }
+
+    /// The replica's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Stops the task and waits for it, then for every other user of the
+    /// storage to let go (up to `patience`); returns whether storage is closed.
+    pub async fn close(&self, patience: std::time::Duration) -> bool {
+        let _ = self.tx.send(Event::Close);
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let started = Instant::now();
+        loop {
+            let engine = self.shared.engine();
+            // Ours, plus the one in `Shared`.
+            if Arc::strong_count(&engine) <= 2 {
+                // Replace it so the RocksDB handle is dropped now.
+                self.shared
+                    .set_engine(Arc::new(crate::storage::memory::MemEngine::new()));
+                return true;
+            }
+            drop(engine);
+            if started.elapsed() > patience {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::log::LogOptions;
-    use crate::storage::memory::MemEngine;
-    use petrel_common::ids::Ballot;
+/// Where the configuration file of a replica lives.
+pub fn config_path(dir: &Path) -> PathBuf {
+    dir.join("config.pb")
+}
 
-    fn config() -> PartitionConfig {
-        PartitionConfig {
-            gpid: Gpid::new(1, 0),
-            ballot: Ballot(1),
-            primary: Some(NodeAddr::from("127.0.0.1:1")),
-            secondaries: vec![],
-        }
-    }
+/// Where a replica's RocksDB lives.
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("db")
+}
 
-    fn args(line: &str) -> Vec<Bytes> {
-        line.split(' ')
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
+/// Reads the persisted configuration, if any.
+pub fn load_config(gpid: Gpid, dir: &Path) -> Result<Option<PartitionConfig>, ReplicaError> {
+    let path = config_path(dir);
+    let raw = fsutil::read_if_exists(&path).map_err(|source| ReplicaError::ConfigFile {
+        gpid,
+        path: path.display().to_string(),
+        source,
+    })?;
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let msg =
+        PartitionConfigMsg::decode(raw.as_slice()).map_err(|e| ReplicaError::BadConfigFile {
+            gpid,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let config = PartitionConfig::from(&msg);
+    if config.gpid != gpid {
+        return Err(ReplicaError::BadConfigFile {
+            gpid,
+            path: path.display().to_string(),
+            reason: format!("it belongs to partition {}", config.gpid),
+        });
     }
+    Ok(Some(config))
+}
 
-    fn open(dir: &std::path::Path) -> (Arc<MutationLog>, Vec<LogEntry>) {
-        let (log, replay) = MutationLog::open(dir, LogOptions::default()).expect("log opens");
-        let logged = replay
-            .latest_per_partition()
-            .remove(&Gpid::new(1, 0))
-            .unwrap_or_default();
-        (Arc::new(log), logged)
-    }
-
-    #[test]
-    fn lost_memtables_are_rebuilt_from_the_log() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let (log, logged) = open(dir.path());
-            let r = Replica::new(
-                "t".into(),
-                1,
-                config(),
-                Arc::new(MemEngine::new()),
-                log.clone(),
-                &logged,
-            )
-            .expect("opens");
-            for line in [
-                "set a 1",
-                "incrby a 41",
-                "set b x",
-                "append b yz",
-                "del missing",
-            ] {
-                let (_, ticket) = r.write(&args(line), 1_000).expect("write");
-                if let Some(t) = ticket {
-                    log.sync(t).expect("durable");
-                }
-            }
-            // "del missing" changed nothing: four decrees.
-            assert_eq!(r.applied_decree(), Decree(4));
-        }
-        // A fresh engine stands for RocksDB memtables lost in a crash.
-        let (log, logged) = open(dir.path());
-        assert_eq!(logged.len(), 4);
-        let r = Replica::new(
-            "t".into(),
-            1,
-            config(),
-            Arc::new(MemEngine::new()),
-            log,
-            &logged,
-        )
-        .expect("replays");
-        assert_eq!(r.applied_decree(), Decree(4));
-        assert_eq!(r.read(&args("get a"), 1_000), Reply::bulk("42"));
-        assert_eq!(r.read(&args("get b"), 1_000), Reply::bulk("xyz"));
-    }
-
-    #[test]
-    fn entries_already_applied_are_skipped_and_gaps_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (log, _) = open(dir.path());
-        let engine = Arc::new(MemEngine::new());
-        let r =
-            Replica::new("t".into(), 1, config(), engine.clone(), log.clone(), &[]).expect("opens");
-        let (_, t) = r.write(&args("set a 1"), 0).expect("write");
-        log.sync(t.expect("a change")).expect("durable");
-        let (_, t) = r.write(&args("set a 2"), 0).expect("write");
-        log.sync(t.expect("a change")).expect("durable");
-        drop(r);
-        let (log, logged) = open(dir.path());
-        // The engine already applied both: nothing is applied twice.
-        let r =
-            Replica::new("t".into(), 1, config(), engine, log.clone(), &logged).expect("reopens");
-        assert_eq!(r.applied_decree(), Decree(2));
-        assert_eq!(r.read(&args("get a"), 0), Reply::bulk("2"));
-        // A log missing decree 1 cannot rebuild an empty engine.
-        let gap = Replica::new(
-            "t".into(),
-            1,
-            config(),
-            Arc::new(MemEngine::new()),
-            log,
-            &logged[1..],
-        );
-        assert!(matches!(
-            gap,
-            Err(ReplicaError::LogGap {
-                expected: Decree(1),
-                found: Decree(2),
-                ..
-            })
-        ));
-    }
+/// Persists `config` durably (fsync of file and directory).
+pub fn save_config(dir: &Path, config: &PartitionConfig) -> Result<(), ReplicaError> {
+    let path = config_path(dir);
+    fsutil::write_atomic(&path, &PartitionConfigMsg::from(config).encode_to_vec()).map_err(
+        |source| ReplicaError::ConfigFile {
+            gpid: config.gpid,
+            path: path.display().to_string(),
+            source,
+        },
+    )
 }

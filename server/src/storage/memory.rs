@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use petrel_common::ids::Decree;
 
 use crate::storage::layout::{self, APPLIED_DECREE_KEY};
-use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
+use crate::storage::{Digest, Digester, Engine, Mutation, ReadView, StorageError, WriteOp};
 
 /// A volatile engine with the same key/value semantics as [`super::rocks::RocksEngine`].
 #[derive(Debug, Default)]
@@ -114,6 +114,19 @@ impl Engine for MemEngine {
 
     fn flush(&self) -> Result<Decree, StorageError> {
         self.applied_decree()
+    }
+
+    fn digest(&self) -> Result<Digest, StorageError> {
+        let map = self.lock()?;
+        let applied = match map.get(APPLIED_DECREE_KEY) {
+            Some(raw) => Decree(layout::decode_decree(raw)?),
+            None => Decree(0),
+        };
+        let mut digester = Digester::default();
+        for (k, v) in map.iter() {
+            digester.add(k, v);
+        }
+        Ok(digester.finish(applied))
     }
 }
 

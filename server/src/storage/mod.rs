@@ -4,7 +4,10 @@
 //!   RocksDB keys and values.
 //! - [`rocks`]: the RocksDB engine (one instance per replica).
 //! - [`memory`]: an in-memory engine for tests of command semantics.
+//! - [`checkpoint`]: a RocksDB checkpoint directory as files a learner can
+//!   copy, with the name checks that keep network requests inside it.
 
+pub mod checkpoint;
 pub mod layout;
 pub mod memory;
 pub mod rocks;
@@ -71,6 +74,64 @@ pub trait Engine: ReadView + Send + Sync {
     /// Persists everything applied so far (memtables to disk) and returns the
     /// applied decree that is now durable without the log. Blocks.
     fn flush(&self) -> Result<Decree, StorageError>;
+
+    /// A digest of every user record together with the applied decree, both
+    /// read from one consistent view. Replicas at the same decree must agree.
+    fn digest(&self) -> Result<Digest, StorageError>;
+
+    /// The RocksDB engine behind this one, when it is one (checkpoints).
+    fn as_rocks(&self) -> Option<&rocks::RocksEngine> {
+        None
+    }
+}
+
+/// What [`Engine::digest`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub applied: Decree,
+    /// User records (internal ones such as the applied decree excluded).
+    pub records: u64,
+    /// CRC-64 over every record's length-prefixed key and value, in key order.
+    pub hash: u64,
+}
+
+/// Builds a [`Digest`] from records visited in key order.
+pub struct Digester {
+    crc: crc::Digest<'static, u64>,
+    records: u64,
+}
+
+static DIGEST_CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182);
+
+impl Default for Digester {
+    fn default() -> Self {
+        Digester {
+            crc: DIGEST_CRC.digest(),
+            records: 0,
+        }
+    }
+}
+
+impl Digester {
+    /// Adds one record; internal records are skipped.
+    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        if key.first() == Some(&layout::INTERNAL_PREFIX) {
+            return;
+        }
+        self.records += 1;
+        self.crc.update(&(key.len() as u64).to_be_bytes());
+        self.crc.update(key);
+        self.crc.update(&(value.len() as u64).to_be_bytes());
+        self.crc.update(value);
+    }
+
+    pub fn finish(self, applied: Decree) -> Digest {
+        Digest {
+            applied,
+            records: self.records,
+            hash: self.crc.finalize(),
+        }
+    }
 }
 
 /// Helpers shared by the engines' tests.
