@@ -5,9 +5,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use petrel_common::hash::hash_key;
 use petrel_common::msg::{
-    method, CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse,
-    ListNodesRequest, ListNodesResponse, ListTablesRequest, ListTablesResponse, QueryTableRequest,
-    QueryTableResponse, ReplicaStatusRequest, ReplicaStatusResponse,
+    method, AddLearnerRequest, AddLearnerResponse, CreateTableRequest, CreateTableResponse,
+    DropTableRequest, DropTableResponse, ListNodesRequest, ListNodesResponse, ListTablesRequest,
+    ListTablesResponse, QueryTableRequest, QueryTableResponse,
 };
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
@@ -16,7 +16,8 @@ use serde_json::json;
 use crate::render::print_table;
 use crate::Command;
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// Deadline of one admin RPC.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs one admin verb and prints its result.
 pub async fn run(meta: &str, json: bool, command: Command) -> anyhow::Result<()> {
@@ -75,8 +76,15 @@ pub async fn run(meta: &str, json: bool, command: Command) -> anyhow::Result<()>
             }
             Ok(())
         }
-        Command::Partitions { table } => partitions(&rpc, meta, json, &table).await,
         Command::Locate { table, key } => locate(&rpc, meta, json, &table, &key).await,
+        Command::AddLearner {
+            table,
+            partition,
+            node,
+        } => add_learner(&rpc, meta, json, &table, partition, node).await,
+        Command::Partitions { .. } | Command::Verify(_) => {
+            unreachable!("replica inspection verbs are in replicas.rs")
+        }
     }
 }
 
@@ -168,7 +176,8 @@ async fn tables(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn query_table(rpc: &RpcClient, meta: &str, name: &str) -> anyhow::Result<TableMap> {
+/// Asks meta for one table's partition map.
+pub async fn query_table(rpc: &RpcClient, meta: &str, name: &str) -> anyhow::Result<TableMap> {
     let resp: QueryTableResponse = rpc
         .call(
             meta,
@@ -184,83 +193,6 @@ async fn query_table(rpc: &RpcClient, meta: &str, name: &str) -> anyhow::Result<
         Some(t) => Ok(TableMap::from(&t)),
         None => bail!("no table named '{name}'"),
     }
-}
-
-async fn partitions(rpc: &RpcClient, meta: &str, json: bool, name: &str) -> anyhow::Result<()> {
-    let table = query_table(rpc, meta, name).await?;
-    // Ask each primary for its applied decrees; an unreachable one shows "-".
-    let mut decrees = std::collections::HashMap::new();
-    let primaries: std::collections::BTreeSet<String> = table
-        .partitions
-        .iter()
-        .filter_map(|p| p.primary.as_ref().map(|a| a.0.clone()))
-        .collect();
-    for addr in primaries {
-        if let Ok(status) = rpc
-            .call::<_, ReplicaStatusResponse>(
-                &addr,
-                method::REPLICA_STATUS,
-                &ReplicaStatusRequest {},
-                TIMEOUT,
-            )
-            .await
-        {
-            for r in status.replicas {
-                if r.table_id == table.id.0 {
-                    decrees.insert(r.partition_id, r.last_committed_decree);
-                }
-            }
-        }
-    }
-    let primary_of = |p: &petrel_common::partition::PartitionConfig| {
-        p.primary.as_ref().map(|a| a.0.clone()).unwrap_or_default()
-    };
-    if json {
-        let parts: Vec<_> = table
-            .partitions
-            .iter()
-            .map(|p| {
-                json!({
-                    "partition": p.gpid.partition.0,
-                    "ballot": p.ballot.0,
-                    "primary": primary_of(p),
-                    "secondaries": p.secondaries.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
-                    "committed_decree": decrees.get(&p.gpid.partition.0),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            json!({ "table": table.name, "id": table.id.0, "partitions": parts })
-        );
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = table
-        .partitions
-        .iter()
-        .map(|p| {
-            let secondaries: Vec<String> = p.secondaries.iter().map(|s| s.0.clone()).collect();
-            vec![
-                p.gpid.partition.0.to_string(),
-                p.ballot.0.to_string(),
-                primary_of(p),
-                if secondaries.is_empty() {
-                    "-".to_string()
-                } else {
-                    secondaries.join(",")
-                },
-                decrees
-                    .get(&p.gpid.partition.0)
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "-".to_string()),
-            ]
-        })
-        .collect();
-    print_table(
-        &["PARTITION", "BALLOT", "PRIMARY", "SECONDARIES", "DECREE"],
-        &rows,
-    );
-    Ok(())
 }
 
 async fn locate(
@@ -314,6 +246,39 @@ async fn locate(
                 },
             ]],
         );
+    }
+    Ok(())
+}
+
+async fn add_learner(
+    rpc: &RpcClient,
+    meta: &str,
+    json: bool,
+    table: &str,
+    partition: u32,
+    node: Option<String>,
+) -> anyhow::Result<()> {
+    let _: AddLearnerResponse = rpc
+        .call(
+            meta,
+            method::ADD_LEARNER,
+            &AddLearnerRequest {
+                table: table.to_string(),
+                partition_id: partition,
+                node: node.clone().unwrap_or_default(),
+            },
+            TIMEOUT,
+        )
+        .await
+        .with_context(|| format!("asking meta to add a learner to {table}.{partition}"))?;
+    if json {
+        println!(
+            "{}",
+            json!({ "table": table, "partition": partition, "node": node })
+        );
+    } else {
+        let on = node.unwrap_or_else(|| "a server meta picks".to_string());
+        println!("meta is adding a learner of {table}.{partition} on {on}");
     }
     Ok(())
 }

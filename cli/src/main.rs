@@ -3,11 +3,14 @@
 //! - `petrel onebox`: a whole local cluster (meta, three servers, a proxy) as
 //!   child processes; see [`onebox`].
 //! - Admin verbs against meta (`nodes`, `tables`, `create-table`,
-//!   `drop-table`, `partitions`, `locate`); see [`admin`].
+//!   `drop-table`, `locate`, `add-learner`); see [`admin`].
+//! - Replica inspection (`partitions`, `verify`), which asks the servers
+//!   themselves as well as meta; see [`replicas`].
 
 mod admin;
 mod onebox;
 mod render;
+mod replicas;
 
 use clap::{Parser, Subcommand};
 
@@ -45,10 +48,33 @@ pub(crate) enum Command {
     },
     /// Drop a table (its data is moved aside on the servers).
     DropTable { name: String },
-    /// Show each partition of a table: ballot, primary, secondaries, decree.
-    Partitions { table: String },
+    /// Show every replica of every partition of a table: meta's
+    /// configuration (ballot, primary, secondaries) next to what each server
+    /// reports (role, ballot, last committed and last prepared decree; `?`
+    /// when the server does not answer), learners included.
+    Partitions {
+        /// Table name.
+        table: String,
+    },
+    /// Compare the committed contents of every member of every partition
+    /// (a digest per replica at the same applied decree). Exits 0 only when
+    /// every partition is identical on all its members.
+    Verify(replicas::VerifyArgs),
     /// Show where a key lives.
     Locate { table: String, key: String },
+    /// Ask meta to add a learner to one partition now: it copies the
+    /// partition, follows new writes, and meta makes it a secondary once it
+    /// has caught up.
+    AddLearner {
+        /// Table name.
+        table: String,
+        /// Partition id.
+        partition: u32,
+        /// Server to host the learner (default: meta picks the least loaded
+        /// eligible server).
+        #[arg(long)]
+        node: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +82,8 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Onebox(args) => onebox::run(args).await,
+        Command::Partitions { table } => replicas::partitions(&cli.meta, cli.json, &table).await,
+        Command::Verify(args) => replicas::verify(&cli.meta, cli.json, &args).await,
         other => admin::run(&cli.meta, cli.json, other).await,
     };
     if let Err(e) = result {

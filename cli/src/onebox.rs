@@ -45,6 +45,24 @@ pub struct OneboxArgs {
     /// Partitions of the `default` table when onebox creates it.
     #[arg(long, default_value_t = 8)]
     partitions: u32,
+    /// Replica count of the `default` table when onebox creates it; at most
+    /// --servers [default: 3, or --servers when fewer]
+    #[arg(long)]
+    replicas: Option<u32>,
+    /// How long meta waits after a server dies before it re-replicates that
+    /// server's partitions on other servers (petrel-meta --dropout-delay-ms;
+    /// meta's own default when omitted).
+    #[arg(long)]
+    dropout_delay_ms: Option<u64>,
+    /// How long a server may serve after its last renewed beacon
+    /// (petrel-meta --lease-ms; meta's own default when omitted).
+    #[arg(long)]
+    lease_ms: Option<u64>,
+    /// How long meta waits without a beacon before it declares a server dead
+    /// and fails its replicas over; must exceed the lease (petrel-meta
+    /// --grace-ms; meta's own default when omitted).
+    #[arg(long)]
+    grace_ms: Option<u64>,
     /// Server durability: `sync` or `async`.
     #[arg(long, default_value = "sync")]
     durability: String,
@@ -70,6 +88,7 @@ pub async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     if args.servers == 0 {
         bail!("--servers must be at least 1");
     }
+    let replicas = replica_count(&args)?;
     let bin_dir = match &args.bin_dir {
         Some(d) => d.clone(),
         None => std::env::current_exe()
@@ -94,6 +113,7 @@ pub async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     let mut procs: Vec<Proc> = Vec::new();
     let result = start_all(
         &args,
+        replicas,
         &bin_dir,
         &meta_addr,
         &server_addrs,
@@ -116,6 +136,7 @@ pub async fn run(args: OneboxArgs) -> anyhow::Result<()> {
 #[allow(clippy::too_many_arguments)]
 async fn start_all(
     args: &OneboxArgs,
+    replicas: u32,
     bin_dir: &Path,
     meta_addr: &str,
     server_addrs: &[String],
@@ -129,12 +150,7 @@ async fn start_all(
         "meta",
         meta_addr,
         &bin_dir.join("petrel-meta"),
-        &[
-            "--listen".into(),
-            meta_addr.into(),
-            "--data-dir".into(),
-            meta_dir.display().to_string(),
-        ],
+        &meta_args(args, meta_addr, &meta_dir),
         &logs.join("meta.log"),
     )?);
     wait_until(procs, "meta to answer", || async {
@@ -209,7 +225,7 @@ async fn start_all(
                 &CreateTableRequest {
                     name: "default".into(),
                     partition_count: args.partitions,
-                    replica_count: u32::from(args.servers.min(3)),
+                    replica_count: replicas,
                 },
                 RPC_TIMEOUT,
             )
@@ -242,6 +258,40 @@ async fn start_all(
         announce(p);
     }
     Ok(())
+}
+
+/// The `default` table's replica count: `--replicas`, else 3 capped by `--servers`.
+fn replica_count(args: &OneboxArgs) -> anyhow::Result<u32> {
+    let servers = u32::from(args.servers);
+    match args.replicas {
+        None => Ok(servers.min(3)),
+        Some(0) => bail!("--replicas must be at least 1"),
+        Some(r) if r > servers => bail!(
+            "--replicas {r} needs at least {r} servers (replicas of a partition live on distinct servers); pass --servers {r}"
+        ),
+        Some(r) => Ok(r),
+    }
+}
+
+/// petrel-meta's flags; timing flags only when given, so meta's defaults stay in one place.
+fn meta_args(args: &OneboxArgs, meta_addr: &str, meta_dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = vec![
+        "--listen".into(),
+        meta_addr.into(),
+        "--data-dir".into(),
+        meta_dir.display().to_string(),
+    ];
+    for (flag, value) in [
+        ("--dropout-delay-ms", args.dropout_delay_ms),
+        ("--lease-ms", args.lease_ms),
+        ("--grace-ms", args.grace_ms),
+    ] {
+        if let Some(v) = value {
+            out.push(flag.into());
+            out.push(v.to_string());
+        }
+    }
+    out
 }
 
 fn announce(p: &Proc) {

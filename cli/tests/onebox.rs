@@ -82,12 +82,19 @@ fn partitions(ob: &Onebox) {
     let servers = server_addrs(ob);
     let out = ob.cli(&["partitions", "default"]);
     let rows = rows(&out);
-    assert_eq!(rows.len(), 8, "8 partition rows: {out}");
-    for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r[0], i.to_string(), "partition ids in order: {out}");
+    // One row per replica: 8 partitions x 3 members.
+    assert_eq!(rows.len(), 24, "24 replica rows: {out}");
+    for i in 0..8 {
+        let of_partition: Vec<&Vec<String>> =
+            rows.iter().filter(|r| r[0] == i.to_string()).collect();
+        assert_eq!(of_partition.len(), 3, "partition {i} has 3 rows: {out}");
+        let primary = of_partition
+            .iter()
+            .find(|r| r[3] == "primary")
+            .unwrap_or_else(|| panic!("partition {i} has a primary row: {out}"));
         assert!(
-            servers.contains(&r[2]),
-            "row {i}: primary is a server: {out}"
+            servers.contains(&primary[2]),
+            "partition {i}: primary is a server: {out}"
         );
     }
     let v = json(ob, &["partitions", "default", "--json"]);
@@ -98,10 +105,8 @@ fn partitions(ob: &Onebox) {
 }
 
 /// The default table's replica count is 3: each partition has a primary
-/// and two secondaries, all distinct servers.
-/// Every partition has a primary among the servers, primaries are spread
-/// evenly, and the table records replica count 3. Secondaries are empty until
-/// PacificA replication adds members (then this check asks for three).
+/// and two secondaries, all distinct servers, and primaries are spread
+/// evenly.
 fn partitions_have_balanced_primaries(ob: &Onebox) {
     let servers = server_addrs(ob);
     let v = json(ob, &["partitions", "default", "--json"]);
@@ -116,7 +121,15 @@ fn partitions_have_balanced_primaries(ob: &Onebox) {
             .unwrap_or_else(|| panic!("primary: {p}"));
         assert!(servers.iter().any(|s| s == primary), "{p}");
         assert_eq!(p["ballot"].as_u64(), Some(1), "{p}");
-        assert_eq!(p["secondaries"].as_array().map(Vec::len), Some(0), "{p}");
+        let secondaries: Vec<&str> = p["secondaries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("secondaries: {p}"))
+            .iter()
+            .filter_map(|s| s.as_str())
+            .collect();
+        assert_eq!(secondaries.len(), 2, "{p}");
+        assert!(!secondaries.contains(&primary), "{p}");
+        assert_ne!(secondaries[0], secondaries[1], "{p}");
         *per_server.entry(primary.to_string()).or_default() += 1;
     }
     let counts: Vec<u32> = per_server.values().copied().collect();

@@ -1,13 +1,19 @@
 //! Test support: real processes on free ports.
 //!
-//! [`Onebox`] runs `petrel onebox` (meta, three servers, a proxy as real
-//! child processes) on ports nobody else uses and a temporary data dir;
-//! [`RedisOracle`] runs Debian's `redis-server` 7 as the reference; [`RawConn`]
-//! speaks raw RESP so replies can be compared byte for byte; [`script`]
-//! parses the differential command scripts and RESP replies.
+//! [`Onebox`] runs `petrel onebox` (meta, servers, a proxy as real child
+//! processes) on ports nobody else uses and a temporary data dir;
+//! [`cluster::Cluster`] starts the same processes one by one so a test can
+//! kill, pause, restart or add single servers; [`admin`] runs the `petrel`
+//! admin verbs and parses them; [`load`] is a write load that records every
+//! acknowledged SET; [`RedisOracle`] runs Debian's `redis-server` 7 as the
+//! reference; [`RawConn`] speaks raw RESP so replies can be compared byte for
+//! byte; [`script`] parses the differential command scripts and RESP replies.
 
 #![allow(dead_code)]
 
+pub mod admin;
+pub mod cluster;
+pub mod load;
 pub mod script;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,8 +24,13 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Directory holding the workspace's binaries (next to this test's `petrel`).
+/// Directory holding petrel-meta, petrel-server and petrel-proxy: next to
+/// this test's `petrel`, unless `PETREL_BIN_DIR` names another (e.g. a
+/// release build's, when the CLI tests are built in another target dir).
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PETREL_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
     PathBuf::from(env!("CARGO_BIN_EXE_petrel"))
         .parent()
         .expect("binary has a parent dir")
@@ -44,6 +55,38 @@ pub fn free_ports(n: u16) -> u16 {
     }
 }
 
+/// Flags for `petrel onebox` beyond the ports and data dir.
+#[derive(Clone, Debug, Default)]
+pub struct OneboxOpts {
+    /// `--servers` (onebox's default, 3, when `None`).
+    pub servers: Option<u16>,
+    /// `--replicas`.
+    pub replicas: Option<u32>,
+    /// `--partitions`.
+    pub partitions: Option<u32>,
+    /// Any other flags, passed as given.
+    pub extra: Vec<String>,
+}
+
+impl OneboxOpts {
+    fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let flags = [
+            ("--servers", self.servers.map(u32::from)),
+            ("--replicas", self.replicas),
+            ("--partitions", self.partitions),
+        ];
+        for (flag, v) in flags {
+            if let Some(v) = v {
+                out.push(flag.to_string());
+                out.push(v.to_string());
+            }
+        }
+        out.extend(self.extra.iter().cloned());
+        out
+    }
+}
+
 /// A running `petrel onebox`.
 pub struct Onebox {
     pub dir: PathBuf,
@@ -59,16 +102,38 @@ pub struct Onebox {
 impl Onebox {
     /// Starts a fresh cluster in a new temporary directory.
     pub fn start() -> Onebox {
+        Onebox::start_with(OneboxOpts::default())
+    }
+
+    /// Starts a fresh cluster with `opts` in a new temporary directory.
+    pub fn start_with(opts: OneboxOpts) -> Onebox {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let base = free_ports(5);
-        let mut ob = Onebox::start_in(&dir, base, base + 1, base + 2);
+        let base = free_ports(2 + opts.servers.unwrap_or(3));
+        let mut ob = Onebox::start_in_with(&dir, base, base + 1, base + 2, &opts);
         ob._tmp = Some(tmp);
         ob
     }
 
     /// Starts onebox on `dir` with the given ports (servers use three from `server_port`).
     pub fn start_in(dir: &Path, proxy_port: u16, meta_port: u16, server_port: u16) -> Onebox {
+        Onebox::start_in_with(
+            dir,
+            proxy_port,
+            meta_port,
+            server_port,
+            &OneboxOpts::default(),
+        )
+    }
+
+    /// Starts onebox on `dir` with the given ports and `opts`.
+    pub fn start_in_with(
+        dir: &Path,
+        proxy_port: u16,
+        meta_port: u16,
+        server_port: u16,
+        opts: &OneboxOpts,
+    ) -> Onebox {
         let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
             .args([
                 "onebox",
@@ -80,7 +145,10 @@ impl Onebox {
                 &meta_port.to_string(),
                 "--server-port",
                 &server_port.to_string(),
+                "--bin-dir",
+                bin_dir().to_str().expect("utf-8 bin dir"),
             ])
+            .args(opts.args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -129,6 +197,11 @@ impl Onebox {
 
     pub fn meta_addr(&self) -> String {
         format!("127.0.0.1:{}", self.meta_port)
+    }
+
+    /// The admin verbs against this onebox's meta.
+    pub fn admin(&self) -> admin::Admin {
+        admin::Admin::new(self.meta_addr())
     }
 
     /// The pid onebox printed for `role` (first match).
