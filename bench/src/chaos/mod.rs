@@ -1,0 +1,13 @@
+//! `petrel-chaos`: faults against a real cluster, and checks of what clients saw.
+//!
+//! - [`history`]: operations as clients saw them (invocation, completion,
+//!   outcome), on a monotonic clock.
+//! - [`checker`]: per-key linearizability (Wing–Gong–Lowe search with
+//!   memoization) against a model of one Redis key, plus the simpler checks
+//!   (no acknowledged write lost, counters within bounds).
+//! - [`faults`]: fault primitives: network namespaces and iptables
+//!   partitions, disk full, fsync failure, clock jumps.
+
+pub mod checker;
+pub mod faults;
+pub mod history;
