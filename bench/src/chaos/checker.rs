@@ -1,1 +1,364 @@
+//! Checkers for a recorded [`History`].
+//!
+//! - Per-key linearizability ([`check_key`], [`check`]) against
+//!   [`model::apply`], the model of one Redis key, with unknown outcomes
+//!   allowed to take effect late or never. Keys are independent, so each is
+//!   searched on its own: first Wing & Gong's search with Lowe's
+//!   memoization (depth-first, quick to find a linearization), then, if
+//!   that runs out of its share of the budget, Lowe's just-in-time sweep
+//!   (breadth-first over time, quick to find the first violation).
+//! - Final-read checks ([`lost_acknowledged_writes`], [`counter_bounds`]):
+//!   simpler, explainable checks for keys whose workload allows them.
+//!
+//! A key whose search ran out of budget is reported as unknown, never as
+//! passing.
 
+mod dfs;
+pub mod model;
+mod prepare;
+mod search;
+mod simple;
+mod sweep;
+
+#[cfg(test)]
+mod testgen;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub use search::{check_key, check_key_stats};
+pub use simple::{
+    check_counters, check_lost_writes, counter_bounds, lost_acknowledged_writes, CounterViolation,
+    FinalReadCheck, LostWrite,
+};
+
+use crate::chaos::history::{fmt_ns, History, Op, OutcomeCounts};
+
+/// Keys are searched on at most this many threads: the runner has a
+/// cluster to share the machine with, and memo caches are large.
+const CHECK_THREADS: usize = 2;
+
+/// How much one key's search may explore before giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Memoized configurations (each costs roughly 100-200 bytes).
+    pub max_states: u64,
+    pub max_time: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            max_states: 2_000_000,
+            max_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Which part of the budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    States,
+    Time,
+    /// More ops in flight at once than the search supports.
+    Concurrency,
+}
+
+/// The search gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhausted {
+    pub limit: Limit,
+    pub states: u64,
+    pub elapsed: Duration,
+}
+
+/// Whether the ops of one key are linearizable.
+#[derive(Debug, Clone)]
+pub enum KeyVerdict {
+    Linearizable,
+    NotLinearizable(Box<Violation>),
+    /// Budget exhausted: neither proven nor refuted.
+    Unknown(Exhausted),
+}
+
+impl KeyVerdict {
+    pub fn is_linearizable(&self) -> bool {
+        matches!(self, KeyVerdict::Linearizable)
+    }
+}
+
+/// Why a key is not linearizable: the longest linearization of a prefix the
+/// search found, and the op it could not extend it with.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    /// Ids of the ops placed, in linearization order.
+    pub linearized: Vec<u64>,
+    /// The last few of them.
+    pub last_linearized: Vec<Op>,
+    /// The key's value after them.
+    pub state: Option<String>,
+    /// The op that had to take effect before its completion (the first
+    /// such in time order) but could not be placed.
+    pub blocked: Option<Op>,
+    /// Set when no state could produce `blocked`'s reply (a GET of a value
+    /// no SET wrote, a reply of the wrong type); no search was needed.
+    pub impossible: bool,
+    /// Set when `blocked` is an unknown SET whose value a GET completed at
+    /// this time had returned, so it had to take effect by then.
+    pub blocked_deadline_ns: Option<u64>,
+    /// Other ops in flight at that point, none of which could be placed
+    /// next either (at most a dozen; `more_unplaced` counts the rest).
+    pub unplaced: Vec<Op>,
+    pub more_unplaced: usize,
+    /// Ops the search considered (failed and droppable unknowns removed).
+    pub searched: usize,
+}
+
+/// What a key's search cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Ops of the key.
+    pub ops: usize,
+    /// Ops left after dropping failed ones and unknowns that cannot matter.
+    pub searched: usize,
+    /// Unknown ops searched as "any time or never".
+    pub open_unknowns: usize,
+    /// Configurations memoized.
+    pub states: u64,
+    pub elapsed: Duration,
+}
+
+/// One key's result.
+#[derive(Debug, Clone)]
+pub struct KeyReport {
+    pub key: String,
+    pub verdict: KeyVerdict,
+    pub stats: SearchStats,
+}
+
+/// The overall answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every key linearizable and every final-read check passed.
+    Valid,
+    /// Some violation found.
+    Invalid,
+    /// No violation found, but some key's search ran out of budget.
+    Unknown,
+}
+
+/// Everything the checkers found about a history.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub counts: OutcomeCounts,
+    /// Per key, ordered by key.
+    pub keys: Vec<KeyReport>,
+    /// None when no final reads were given.
+    pub lost_writes: Option<FinalReadCheck<LostWrite>>,
+    pub counters: Option<FinalReadCheck<CounterViolation>>,
+}
+
+impl Report {
+    pub fn verdict(&self) -> Verdict {
+        let final_violations = self
+            .lost_writes
+            .as_ref()
+            .is_some_and(|c| !c.violations.is_empty())
+            || self
+                .counters
+                .as_ref()
+                .is_some_and(|c| !c.violations.is_empty());
+        if final_violations || self.not_linearizable().next().is_some() {
+            Verdict::Invalid
+        } else if self.unknown_keys().next().is_some() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        }
+    }
+
+    /// True only for [`Verdict::Valid`]: an unknown key is not a pass.
+    pub fn is_ok(&self) -> bool {
+        self.verdict() == Verdict::Valid
+    }
+
+    pub fn not_linearizable(&self) -> impl Iterator<Item = &KeyReport> {
+        self.keys
+            .iter()
+            .filter(|k| matches!(k.verdict, KeyVerdict::NotLinearizable(_)))
+    }
+
+    pub fn unknown_keys(&self) -> impl Iterator<Item = &KeyReport> {
+        self.keys
+            .iter()
+            .filter(|k| matches!(k.verdict, KeyVerdict::Unknown(_)))
+    }
+}
+
+/// Checks every key of `history` for linearizability.
+pub fn check(history: &History, budget: Budget) -> Report {
+    let keys: Vec<(String, Vec<Op>)> = history.by_key().into_iter().collect();
+    // Largest keys first so two threads finish together.
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(keys[i].1.len()));
+    let results: Mutex<Vec<Option<KeyReport>>> = Mutex::new(vec![None; keys.len()]);
+    let next = AtomicUsize::new(0);
+    let threads = CHECK_THREADS.min(keys.len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let (key, ops) = &keys[i];
+                    let (verdict, stats) = check_key_stats(ops, budget);
+                    let report = KeyReport {
+                        key: key.clone(),
+                        verdict,
+                        stats,
+                    };
+                    let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                    results[i] = Some(report);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    Report {
+        counts: history.counts(),
+        keys: results.into_iter().flatten().collect(),
+        lost_writes: None,
+        counters: None,
+    }
+}
+
+/// [`check`], plus the final-read checks against the values read from every
+/// key after healing.
+pub fn check_with_final_reads(
+    history: &History,
+    final_reads: &BTreeMap<String, Option<String>>,
+    budget: Budget,
+) -> Report {
+    let mut report = check(history, budget);
+    report.lost_writes = Some(check_lost_writes(history, final_reads));
+    report.counters = Some(check_counters(history, final_reads));
+    report
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (true, Some(op)) = (self.impossible, &self.blocked) {
+            return writeln!(
+                f,
+                "not linearizable: no write could produce the reply of {op}"
+            );
+        }
+        writeln!(
+            f,
+            "not linearizable: the longest linearizable prefix found places {} of {} ops, leaving the key at {}",
+            self.linearized.len(),
+            self.searched,
+            self.state.as_ref().map_or_else(|| "nil".to_string(), |v| format!("{v:?}"))
+        )?;
+        if let Some(op) = &self.blocked {
+            match self.blocked_deadline_ns {
+                Some(t) => writeln!(
+                    f,
+                    "  cannot place {op}, which a GET completed at {} had read",
+                    fmt_ns(t)
+                )?,
+                None => writeln!(f, "  cannot place {op}")?,
+            }
+        }
+        if !self.unplaced.is_empty() {
+            writeln!(f, "  nor any op in flight with it:")?;
+            for op in &self.unplaced {
+                writeln!(f, "    {op}")?;
+            }
+            if self.more_unplaced > 0 {
+                writeln!(f, "    ... and {} more", self.more_unplaced)?;
+            }
+        }
+        if !self.last_linearized.is_empty() {
+            writeln!(f, "  after, in this order:")?;
+            if self.linearized.len() > self.last_linearized.len() {
+                writeln!(
+                    f,
+                    "    ... {} earlier ops",
+                    self.linearized.len() - self.last_linearized.len()
+                )?;
+            }
+            for op in &self.last_linearized {
+                writeln!(f, "    {op}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "history: {}", self.counts)?;
+        let bad = self.not_linearizable().count();
+        let unknown = self.unknown_keys().count();
+        writeln!(
+            f,
+            "linearizability: {} keys, {} linearizable, {} NOT linearizable, {} unknown (budget exhausted)",
+            self.keys.len(),
+            self.keys.len() - bad - unknown,
+            bad,
+            unknown
+        )?;
+        for k in &self.keys {
+            match &k.verdict {
+                KeyVerdict::Linearizable => {}
+                KeyVerdict::NotLinearizable(v) => write!(f, "key {:?}: {v}", k.key)?,
+                KeyVerdict::Unknown(e) => writeln!(
+                    f,
+                    "key {:?}: unknown, gave up on {} after {} states in {:.1?} ({} ops, {} unknown outcome kept open)",
+                    k.key,
+                    match e.limit {
+                        Limit::States => "the state limit",
+                        Limit::Time => "the time limit",
+                        Limit::Concurrency => "too many ops in flight at once",
+                    },
+                    e.states,
+                    e.elapsed,
+                    k.stats.ops,
+                    k.stats.open_unknowns
+                )?,
+            }
+        }
+        if let Some(c) = &self.lost_writes {
+            writeln!(
+                f,
+                "lost acknowledged writes: {} keys checked, {} with a lost write",
+                c.keys_checked,
+                c.violations.len()
+            )?;
+            for v in &c.violations {
+                write!(f, "{v}")?;
+            }
+        }
+        if let Some(c) = &self.counters {
+            writeln!(
+                f,
+                "counters: {} keys checked, {} out of bounds",
+                c.keys_checked,
+                c.violations.len()
+            )?;
+            for v in &c.violations {
+                writeln!(f, "{v}")?;
+            }
+        }
+        let verdict = match self.verdict() {
+            Verdict::Valid => "VALID",
+            Verdict::Invalid => "INVALID",
+            Verdict::Unknown => "UNKNOWN (no violation found, some key not fully checked)",
+        };
+        writeln!(f, "verdict: {verdict}")
+    }
+}
