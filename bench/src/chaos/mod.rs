@@ -7,7 +7,16 @@
 //!   (no acknowledged write lost, counters within bounds).
 //! - [`faults`]: fault primitives: network namespaces and iptables
 //!   partitions, disk full, fsync failure, clock jumps.
+//! - [`cluster`]: the processes under test (meta, servers, proxy).
+//! - [`workload`]: client workers recording every operation.
+//! - [`nemesis`]: the seeded fault schedule and its execution.
+//! - [`run`]: one whole run: cluster, load and faults, heal, final reads,
+//!   checks.
 
 pub mod checker;
+pub mod cluster;
 pub mod faults;
 pub mod history;
+pub mod nemesis;
+pub mod run;
+pub mod workload;

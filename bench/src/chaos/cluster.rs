@@ -1,0 +1,352 @@
+//! The cluster under test: meta, servers and a proxy as separate processes,
+//! each of which the nemesis can kill, pause, restart or cut off.
+//!
+//! Every process is a slot: its address and data directory stay, the
+//! process comes and goes. Processes get SIGKILL when petrel-chaos dies
+//! (PDEATHSIG), so an interrupted run leaves nothing behind.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use petrel_common::msg::{
+    method, CreateTableRequest, CreateTableResponse, QueryTableRequest, QueryTableResponse,
+};
+use petrel_common::partition::TableMap;
+use petrel_common::rpc::client::RpcClient;
+
+/// The table every run uses.
+pub const TABLE: &str = "chaos";
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub bin_dir: PathBuf,
+    pub dir: PathBuf,
+    pub servers: usize,
+    pub partitions: u32,
+    pub replicas: u32,
+    /// First port; meta, proxy and servers use consecutive ports from here.
+    pub base_port: u16,
+    /// Extra petrel-meta flags.
+    pub meta_args: Vec<String>,
+}
+
+/// One process slot.
+struct Slot {
+    name: String,
+    bin: &'static str,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Slot {
+    fn start(&mut self, bin_dir: &Path) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let path = bin_dir.join(self.bin);
+        if !path.exists() {
+            bail!(
+                "{} is missing: build the release binaries first",
+                path.display()
+            );
+        }
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let err = out.try_clone()?;
+        let mut cmd = Command::new(&path);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.name))?;
+        self.child = Some(child);
+        self.paused = false;
+        Ok(())
+    }
+
+    fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, sig);
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.paused = false;
+    }
+
+    fn is_up(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A running cluster.
+pub struct Cluster {
+    pub spec: ClusterSpec,
+    pub meta_addr: String,
+    pub proxy_port: u16,
+    meta: Slot,
+    proxy: Slot,
+    servers: Vec<Slot>,
+    server_addrs: Vec<String>,
+    rpc: RpcClient,
+}
+
+impl Cluster {
+    /// Starts meta, the servers and the proxy, creates the table, and waits
+    /// until every partition has a primary.
+    pub async fn start(spec: ClusterSpec) -> anyhow::Result<Cluster> {
+        std::fs::create_dir_all(&spec.dir)
+            .with_context(|| format!("creating {}", spec.dir.display()))?;
+        let host = "127.0.0.1";
+        let meta_port = spec.base_port;
+        let proxy_port = spec.base_port + 1;
+        let meta_addr = format!("{host}:{meta_port}");
+        let mut meta_args = vec![
+            "--listen".to_string(),
+            meta_addr.clone(),
+            "--data-dir".into(),
+            spec.dir.join("meta").display().to_string(),
+        ];
+        meta_args.extend(spec.meta_args.iter().cloned());
+        let meta = Slot {
+            name: "meta".into(),
+            bin: "petrel-meta",
+            args: meta_args,
+            log: spec.dir.join("meta.log"),
+            child: None,
+            paused: false,
+        };
+        let mut servers = Vec::new();
+        let mut server_addrs = Vec::new();
+        for i in 0..spec.servers {
+            let addr = format!("{host}:{}", spec.base_port + 2 + i as u16);
+            servers.push(Slot {
+                name: format!("server {addr}"),
+                bin: "petrel-server",
+                args: vec![
+                    "--listen".into(),
+                    addr.clone(),
+                    "--meta".into(),
+                    meta_addr.clone(),
+                    "--data-dir".into(),
+                    spec.dir.join(format!("server-{i}")).display().to_string(),
+                ],
+                log: spec.dir.join(format!("server-{i}.log")),
+                child: None,
+                paused: false,
+            });
+            server_addrs.push(addr);
+        }
+        let proxy = Slot {
+            name: "proxy".into(),
+            bin: "petrel-proxy",
+            args: vec![
+                "--listen".into(),
+                format!("{host}:{proxy_port}"),
+                "--meta".into(),
+                meta_addr.clone(),
+                "--table".into(),
+                TABLE.into(),
+            ],
+            log: spec.dir.join("proxy.log"),
+            child: None,
+            paused: false,
+        };
+        let mut c = Cluster {
+            spec,
+            meta_addr,
+            proxy_port,
+            meta,
+            proxy,
+            servers,
+            server_addrs,
+            rpc: RpcClient::new(),
+        };
+        let bin_dir = c.spec.bin_dir.clone();
+        c.meta.start(&bin_dir)?;
+        for s in &mut c.servers {
+            s.start(&bin_dir)?;
+        }
+        c.create_table().await?;
+        c.proxy.start(&bin_dir)?;
+        Ok(c)
+    }
+
+    async fn create_table(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let req = CreateTableRequest {
+                name: TABLE.into(),
+                partition_count: self.spec.partitions,
+                replica_count: self.spec.replicas,
+            };
+            let r: Result<CreateTableResponse, _> = self
+                .rpc
+                .call(
+                    &self.meta_addr,
+                    method::CREATE_TABLE,
+                    &req,
+                    Duration::from_secs(2),
+                )
+                .await;
+            match r {
+                Ok(_) => return Ok(()),
+                Err(e) if e.to_string().contains("already exists") => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    bail!("cannot create table {TABLE}: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// The table's current map, from meta.
+    pub async fn table(&self) -> anyhow::Result<TableMap> {
+        let resp: QueryTableResponse = self
+            .rpc
+            .call(
+                &self.meta_addr,
+                method::QUERY_TABLE,
+                &QueryTableRequest { name: TABLE.into() },
+                Duration::from_secs(2),
+            )
+            .await
+            .context("querying the table map")?;
+        let t = resp.table.context("the table is gone")?;
+        Ok(TableMap::from(&t))
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn server_addr(&self, i: usize) -> &str {
+        &self.server_addrs[i]
+    }
+
+    /// The index of the server listening on `addr`.
+    pub fn server_index(&self, addr: &str) -> Option<usize> {
+        self.server_addrs.iter().position(|a| a == addr)
+    }
+
+    pub fn kill_server(&mut self, i: usize) {
+        self.servers[i].kill();
+    }
+
+    pub fn start_server(&mut self, i: usize) -> anyhow::Result<()> {
+        let bin_dir = self.spec.bin_dir.clone();
+        self.servers[i].start(&bin_dir)
+    }
+
+    pub fn pause_server(&mut self, i: usize) {
+        self.servers[i].signal(libc::SIGSTOP);
+        self.servers[i].paused = true;
+    }
+
+    pub fn resume_server(&mut self, i: usize) {
+        self.servers[i].signal(libc::SIGCONT);
+        self.servers[i].paused = false;
+    }
+
+    pub fn kill_meta(&mut self) {
+        self.meta.kill();
+    }
+
+    pub fn start_meta(&mut self) -> anyhow::Result<()> {
+        let bin_dir = self.spec.bin_dir.clone();
+        self.meta.start(&bin_dir)
+    }
+
+    /// Resumes paused processes and restarts dead ones.
+    pub fn heal_processes(&mut self) -> anyhow::Result<()> {
+        let bin_dir = self.spec.bin_dir.clone();
+        self.meta.start(&bin_dir)?;
+        for s in &mut self.servers {
+            if s.paused {
+                s.signal(libc::SIGCONT);
+                s.paused = false;
+            }
+            s.start(&bin_dir)?;
+        }
+        self.proxy.start(&bin_dir)
+    }
+
+    /// Reaps processes that died by themselves; returns their names.
+    pub fn reap(&mut self) -> Vec<String> {
+        let mut dead = Vec::new();
+        for s in std::iter::once(&mut self.meta)
+            .chain(std::iter::once(&mut self.proxy))
+            .chain(self.servers.iter_mut())
+        {
+            if let Some(c) = &mut s.child {
+                if let Ok(Some(status)) = c.try_wait() {
+                    dead.push(format!("{} exited ({status})", s.name));
+                    s.child = None;
+                }
+            }
+        }
+        dead
+    }
+
+    pub fn is_server_up(&self, i: usize) -> bool {
+        self.servers[i].is_up() && !self.servers[i].paused
+    }
+
+    /// Runs `petrel verify` against the table; returns (success, output).
+    pub fn verify(&self) -> anyhow::Result<(bool, String)> {
+        let out = Command::new(self.spec.bin_dir.join("petrel"))
+            .args(["--meta", &self.meta_addr, "verify", TABLE, "--full"])
+            .output()
+            .context("running petrel verify")?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
+    }
+
+    /// Kills every process.
+    pub fn stop(&mut self) {
+        self.proxy.kill();
+        for s in &mut self.servers {
+            if s.paused {
+                s.signal(libc::SIGCONT);
+            }
+            s.kill();
+        }
+        self.meta.kill();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,257 @@
+//! The nemesis: a fault schedule drawn from a seed up front (so the same
+//! seed replays the same schedule), then carried out against the cluster.
+//!
+//! Faults come one at a time: a quiet period, a fault, its heal, a quiet
+//! period again. Targets are named by role where roles matter ("the primary
+//! of partition 2"), resolved against the live map when the fault starts.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use petrel_common::ids::PartitionId;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::cluster::Cluster;
+
+/// Kinds of fault a run may draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// kill -9 of the primary of a partition, restarted later.
+    KillPrimary,
+    /// kill -9 of any server, restarted later.
+    Kill,
+    /// SIGSTOP of the primary of a partition past its lease, then SIGCONT.
+    Pause,
+    /// kill -9 of meta, restarted later.
+    Meta,
+}
+
+impl Kind {
+    pub fn all() -> &'static [Kind] {
+        &[Kind::KillPrimary, Kind::Kill, Kind::Pause, Kind::Meta]
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::KillPrimary => "kill-primary",
+            Kind::Kill => "kill",
+            Kind::Pause => "pause",
+            Kind::Meta => "meta",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::all().iter().copied().find(|k| k.name() == s)
+    }
+}
+
+/// One fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    KillPrimaryOf(u32),
+    KillServer(usize),
+    PausePrimaryOf(u32),
+    RestartMeta,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::KillPrimaryOf(p) => write!(f, "kill -9 the primary of partition {p}"),
+            Fault::KillServer(i) => write!(f, "kill -9 server {i}"),
+            Fault::PausePrimaryOf(p) => write!(f, "SIGSTOP the primary of partition {p}"),
+            Fault::RestartMeta => write!(f, "kill -9 meta"),
+        }
+    }
+}
+
+/// A fault, when it starts (from the run's start) and how long it lasts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub at: Duration,
+    pub fault: Fault,
+    pub lasts: Duration,
+}
+
+/// Draws the schedule for a run of `duration`.
+pub fn schedule(
+    seed: u64,
+    duration: Duration,
+    kinds: &[Kind],
+    servers: usize,
+    partitions: u32,
+) -> Vec<Step> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut steps = Vec::new();
+    if kinds.is_empty() {
+        return steps;
+    }
+    let mut t = Duration::from_secs(5);
+    loop {
+        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let (fault, lasts) = match kind {
+            Kind::KillPrimary => (
+                Fault::KillPrimaryOf(rng.gen_range(0..partitions)),
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::Kill => (
+                Fault::KillServer(rng.gen_range(0..servers)),
+                Duration::from_millis(rng.gen_range(1_000..10_000)),
+            ),
+            Kind::Pause => (
+                Fault::PausePrimaryOf(rng.gen_range(0..partitions)),
+                // Sometimes within the lease, mostly past meta's grace period.
+                Duration::from_millis(rng.gen_range(1_000..8_000)),
+            ),
+            Kind::Meta => (
+                Fault::RestartMeta,
+                Duration::from_millis(rng.gen_range(500..6_000)),
+            ),
+        };
+        if t + lasts + Duration::from_secs(2) > duration {
+            break;
+        }
+        steps.push(Step {
+            at: t,
+            fault,
+            lasts,
+        });
+        t += lasts + Duration::from_millis(rng.gen_range(3_000..8_000));
+    }
+    steps
+}
+
+/// What the nemesis did, for the report.
+#[derive(Default)]
+pub struct Log {
+    pub lines: Vec<String>,
+    pub faults: usize,
+}
+
+impl Log {
+    fn note(&mut self, start: Instant, text: String) {
+        let line = format!("[{:>8.3}s] {text}", start.elapsed().as_secs_f64());
+        println!("nemesis {line}");
+        self.lines.push(line);
+    }
+}
+
+/// Carries out `steps` (relative to `start`), healing each fault after it.
+pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
+    let mut log = Log::default();
+    for step in steps {
+        let wake = start + step.at;
+        tokio::time::sleep_until(wake.into()).await;
+        for dead in cluster.reap() {
+            log.note(start, format!("noticed: {dead}"));
+        }
+        let target = match &step.fault {
+            Fault::KillPrimaryOf(p) | Fault::PausePrimaryOf(p) => {
+                match primary_index(cluster, *p).await {
+                    Some(i) => Some(i),
+                    None => {
+                        log.note(
+                            start,
+                            format!("skipped ({}): no live primary known", step.fault),
+                        );
+                        continue;
+                    }
+                }
+            }
+            Fault::KillServer(i) => Some(*i),
+            Fault::RestartMeta => None,
+        };
+        log.faults += 1;
+        match &step.fault {
+            Fault::KillPrimaryOf(_) | Fault::KillServer(_) => {
+                let i = target.unwrap_or_default();
+                log.note(
+                    start,
+                    format!("{}: server {i} ({})", step.fault, cluster.server_addr(i)),
+                );
+                cluster.kill_server(i);
+                tokio::time::sleep(step.lasts).await;
+                match cluster.start_server(i) {
+                    Ok(()) => log.note(start, format!("restarted server {i}")),
+                    Err(e) => log.note(start, format!("cannot restart server {i}: {e:#}")),
+                }
+            }
+            Fault::PausePrimaryOf(_) => {
+                let i = target.unwrap_or_default();
+                log.note(
+                    start,
+                    format!(
+                        "{}: server {i} ({}) for {} ms",
+                        step.fault,
+                        cluster.server_addr(i),
+                        step.lasts.as_millis()
+                    ),
+                );
+                cluster.pause_server(i);
+                tokio::time::sleep(step.lasts).await;
+                cluster.resume_server(i);
+                log.note(start, format!("SIGCONT server {i}"));
+            }
+            Fault::RestartMeta => {
+                log.note(start, step.fault.to_string());
+                cluster.kill_meta();
+                tokio::time::sleep(step.lasts).await;
+                match cluster.start_meta() {
+                    Ok(()) => log.note(start, "restarted meta".into()),
+                    Err(e) => log.note(start, format!("cannot restart meta: {e:#}")),
+                }
+            }
+        }
+    }
+    log
+}
+
+async fn primary_index(cluster: &Cluster, partition: u32) -> Option<usize> {
+    let table = cluster.table().await.ok()?;
+    let primary = table
+        .partition(PartitionId(partition))?
+        .primary
+        .as_ref()?
+        .0
+        .clone();
+    let i = cluster.server_index(&primary)?;
+    cluster.is_server_up(i).then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_draws_the_same_schedule() {
+        let a = schedule(7, Duration::from_secs(600), Kind::all(), 3, 4);
+        let b = schedule(7, Duration::from_secs(600), Kind::all(), 3, 4);
+        let c = schedule(8, Duration::from_secs(600), Kind::all(), 3, 4);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.len() > 20, "a 10 minute run has many faults: {}", a.len());
+        let last = a.last().expect("faults");
+        assert!(last.at + last.lasts <= Duration::from_secs(600));
+        for kind in Kind::all() {
+            assert!(
+                a.iter().any(|s| matches!(
+                    (&s.fault, kind),
+                    (Fault::KillPrimaryOf(_), Kind::KillPrimary)
+                        | (Fault::KillServer(_), Kind::Kill)
+                        | (Fault::PausePrimaryOf(_), Kind::Pause)
+                        | (Fault::RestartMeta, Kind::Meta)
+                )),
+                "{kind:?} drawn"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_kinds_asked_for_are_drawn() {
+        let s = schedule(1, Duration::from_secs(300), &[Kind::Meta], 3, 4);
+        assert!(!s.is_empty());
+        assert!(s.iter().all(|s| s.fault == Fault::RestartMeta));
+        assert!(schedule(1, Duration::from_secs(300), &[], 3, 4).is_empty());
+    }
+}
