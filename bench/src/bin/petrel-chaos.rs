@@ -29,9 +29,15 @@ struct Args {
     /// How long clients run and faults happen: `90s`, `10m`, `1h` or seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
-    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta.
-    #[arg(long, default_value = "kill-primary,kill,pause,meta")]
-    nemesis: String,
+    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta, and
+    /// with --netns partition-primary, partition-meta, partition-proxy, split.
+    /// Default: the process faults, plus the network ones with --netns.
+    #[arg(long)]
+    nemesis: Option<String>,
+    /// Run every process in its own network namespace (root only), which
+    /// the network faults need.
+    #[arg(long)]
+    netns: bool,
     /// Servers in the cluster.
     #[arg(long, default_value_t = 3)]
     servers: usize,
@@ -99,13 +105,18 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(if report.is_ok() { 0 } else { 1 });
     }
     let seed = args.seed.unwrap_or_else(rand::random);
+    let default_kinds = if args.netns {
+        Kind::all()
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        "kill-primary,kill,pause,meta".to_string()
+    };
+    let nemesis = args.nemesis.clone().unwrap_or(default_kinds);
     let mut kinds = Vec::new();
-    for name in args
-        .nemesis
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    for name in nemesis.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match Kind::parse(name) {
             Some(k) => kinds.push(k),
             None => bail!(
@@ -117,6 +128,9 @@ fn main() -> anyhow::Result<()> {
                     .join(", ")
             ),
         }
+    }
+    if let Some(k) = kinds.iter().find(|k| k.needs_netns() && !args.netns) {
+        bail!("nemesis '{}' needs --netns", k.name());
     }
     if args.replicas as usize > args.servers || args.replicas == 0 {
         bail!("--replicas must be between 1 and --servers");
@@ -144,6 +158,7 @@ fn main() -> anyhow::Result<()> {
             replicas: args.replicas,
             base_port: args.base_port,
             meta_args: Vec::new(),
+            netns: args.netns,
         },
         workload: Workload {
             workers: args.workers,

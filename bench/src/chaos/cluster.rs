@@ -18,6 +18,8 @@ use petrel_common::msg::{
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
 
+use super::faults::net::Network;
+
 /// The table every run uses.
 pub const TABLE: &str = "chaos";
 
@@ -33,12 +35,17 @@ pub struct ClusterSpec {
     pub base_port: u16,
     /// Extra petrel-meta flags.
     pub meta_args: Vec<String>,
+    /// Put every process in its own network namespace (root only), so the
+    /// nemesis can partition them; otherwise everything is on 127.0.0.1.
+    pub netns: bool,
 }
 
 /// One process slot.
 struct Slot {
     name: String,
     bin: &'static str,
+    /// Its host in the network namespaces, when there are any.
+    host: usize,
     args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
@@ -46,7 +53,7 @@ struct Slot {
 }
 
 impl Slot {
-    fn start(&mut self, bin_dir: &Path) -> anyhow::Result<()> {
+    fn start(&mut self, bin_dir: &Path, net: Option<&Network>) -> anyhow::Result<()> {
         if self.child.is_some() {
             return Ok(());
         }
@@ -64,10 +71,11 @@ impl Slot {
             .with_context(|| format!("opening {}", self.log.display()))?;
         let err = out.try_clone()?;
         let mut cmd = Command::new(&path);
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
+        cmd.args(&self.args);
+        if let Some(net) = net {
+            cmd = net.wrap(self.host, cmd);
+        }
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
@@ -109,12 +117,23 @@ impl Slot {
 pub struct Cluster {
     pub spec: ClusterSpec,
     pub meta_addr: String,
-    pub proxy_port: u16,
     meta: Slot,
     proxy: Slot,
     servers: Vec<Slot>,
     server_addrs: Vec<String>,
+    proxy_addr: String,
     rpc: RpcClient,
+    /// Dropped after the processes are killed (fields drop after `Drop::drop`).
+    net: Option<Network>,
+}
+
+/// Hosts in the namespaced layout.
+pub const META_HOST: usize = 0;
+pub const PROXY_HOST: usize = 1;
+
+/// The namespace host of server `i`.
+pub fn server_host(i: usize) -> usize {
+    i + 2
 }
 
 impl Cluster {
@@ -123,10 +142,23 @@ impl Cluster {
     pub async fn start(spec: ClusterSpec) -> anyhow::Result<Cluster> {
         std::fs::create_dir_all(&spec.dir)
             .with_context(|| format!("creating {}", spec.dir.display()))?;
-        let host = "127.0.0.1";
-        let meta_port = spec.base_port;
-        let proxy_port = spec.base_port + 1;
-        let meta_addr = format!("{host}:{meta_port}");
+        let net = if spec.netns {
+            Network::supported().map_err(|why| anyhow::anyhow!("--netns: {why}"))?;
+            Some(Network::create(
+                &format!("pc{}", spec.base_port),
+                spec.servers + 2,
+            )?)
+        } else {
+            None
+        };
+        // With namespaces every process has its own address and the usual
+        // ports; without, all share 127.0.0.1 and consecutive ports.
+        let addr = |host: usize, port: u16| match &net {
+            Some(n) => format!("{}:{port}", n.host_ip(host)),
+            None => format!("127.0.0.1:{}", spec.base_port + host as u16),
+        };
+        let meta_addr = addr(META_HOST, 34601);
+        let proxy_addr = addr(PROXY_HOST, 6379);
         let mut meta_args = vec![
             "--listen".to_string(),
             meta_addr.clone(),
@@ -137,6 +169,7 @@ impl Cluster {
         let meta = Slot {
             name: "meta".into(),
             bin: "petrel-meta",
+            host: META_HOST,
             args: meta_args,
             log: spec.dir.join("meta.log"),
             child: None,
@@ -145,10 +178,11 @@ impl Cluster {
         let mut servers = Vec::new();
         let mut server_addrs = Vec::new();
         for i in 0..spec.servers {
-            let addr = format!("{host}:{}", spec.base_port + 2 + i as u16);
+            let addr = addr(server_host(i), 34801);
             servers.push(Slot {
                 name: format!("server {addr}"),
                 bin: "petrel-server",
+                host: server_host(i),
                 args: vec![
                     "--listen".into(),
                     addr.clone(),
@@ -166,9 +200,10 @@ impl Cluster {
         let proxy = Slot {
             name: "proxy".into(),
             bin: "petrel-proxy",
+            host: PROXY_HOST,
             args: vec![
                 "--listen".into(),
-                format!("{host}:{proxy_port}"),
+                proxy_addr.clone(),
                 "--meta".into(),
                 meta_addr.clone(),
                 "--table".into(),
@@ -181,20 +216,21 @@ impl Cluster {
         let mut c = Cluster {
             spec,
             meta_addr,
-            proxy_port,
             meta,
             proxy,
             servers,
             server_addrs,
+            proxy_addr,
             rpc: RpcClient::new(),
+            net,
         };
         let bin_dir = c.spec.bin_dir.clone();
-        c.meta.start(&bin_dir)?;
+        c.meta.start(&bin_dir, c.net.as_ref())?;
         for s in &mut c.servers {
-            s.start(&bin_dir)?;
+            s.start(&bin_dir, c.net.as_ref())?;
         }
         c.create_table().await?;
-        c.proxy.start(&bin_dir)?;
+        c.proxy.start(&bin_dir, c.net.as_ref())?;
         Ok(c)
     }
 
@@ -261,7 +297,7 @@ impl Cluster {
 
     pub fn start_server(&mut self, i: usize) -> anyhow::Result<()> {
         let bin_dir = self.spec.bin_dir.clone();
-        self.servers[i].start(&bin_dir)
+        self.servers[i].start(&bin_dir, self.net.as_ref())
     }
 
     pub fn pause_server(&mut self, i: usize) {
@@ -280,21 +316,40 @@ impl Cluster {
 
     pub fn start_meta(&mut self) -> anyhow::Result<()> {
         let bin_dir = self.spec.bin_dir.clone();
-        self.meta.start(&bin_dir)
+        self.meta.start(&bin_dir, self.net.as_ref())
     }
 
     /// Resumes paused processes and restarts dead ones.
     pub fn heal_processes(&mut self) -> anyhow::Result<()> {
         let bin_dir = self.spec.bin_dir.clone();
-        self.meta.start(&bin_dir)?;
+        let net = self.net.as_ref();
+        self.meta.start(&bin_dir, net)?;
         for s in &mut self.servers {
             if s.paused {
                 s.signal(libc::SIGCONT);
                 s.paused = false;
             }
-            s.start(&bin_dir)?;
+            s.start(&bin_dir, net)?;
         }
-        self.proxy.start(&bin_dir)
+        self.proxy.start(&bin_dir, net)
+    }
+
+    /// The proxy's address as a redis URL.
+    pub fn proxy_url(&self) -> String {
+        format!("redis://{}/", self.proxy_addr)
+    }
+
+    /// The network namespaces, when the cluster runs in them.
+    pub fn network(&self) -> Option<&Network> {
+        self.net.as_ref()
+    }
+
+    /// Removes every network cut.
+    pub fn heal_network(&self) -> anyhow::Result<()> {
+        match &self.net {
+            Some(n) => n.heal(),
+            None => Ok(()),
+        }
     }
 
     /// Reaps processes that died by themselves; returns their names.

@@ -12,7 +12,7 @@ use petrel_common::ids::PartitionId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::cluster::Cluster;
+use super::cluster::{server_host, Cluster, META_HOST, PROXY_HOST};
 
 /// Kinds of fault a run may draw from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,11 +25,36 @@ pub enum Kind {
     Pause,
     /// kill -9 of meta, restarted later.
     Meta,
+    /// (namespaces) the primary of a partition cut from every other server.
+    PartitionPrimary,
+    /// (namespaces) the primary of a partition cut from meta.
+    PartitionMeta,
+    /// (namespaces) the proxy cut from one server.
+    PartitionProxy,
+    /// (namespaces) one server (sometimes with meta) split from the rest.
+    Split,
 }
 
 impl Kind {
     pub fn all() -> &'static [Kind] {
-        &[Kind::KillPrimary, Kind::Kill, Kind::Pause, Kind::Meta]
+        &[
+            Kind::KillPrimary,
+            Kind::Kill,
+            Kind::Pause,
+            Kind::Meta,
+            Kind::PartitionPrimary,
+            Kind::PartitionMeta,
+            Kind::PartitionProxy,
+            Kind::Split,
+        ]
+    }
+
+    /// Whether the kind needs the cluster in network namespaces.
+    pub fn needs_netns(self) -> bool {
+        matches!(
+            self,
+            Kind::PartitionPrimary | Kind::PartitionMeta | Kind::PartitionProxy | Kind::Split
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -38,6 +63,10 @@ impl Kind {
             Kind::Kill => "kill",
             Kind::Pause => "pause",
             Kind::Meta => "meta",
+            Kind::PartitionPrimary => "partition-primary",
+            Kind::PartitionMeta => "partition-meta",
+            Kind::PartitionProxy => "partition-proxy",
+            Kind::Split => "split",
         }
     }
 
@@ -53,6 +82,10 @@ pub enum Fault {
     KillServer(usize),
     PausePrimaryOf(u32),
     RestartMeta,
+    IsolatePrimaryOf(u32),
+    CutPrimaryFromMeta(u32),
+    CutProxyFrom(usize),
+    SplitOff { server: usize, with_meta: bool },
 }
 
 impl fmt::Display for Fault {
@@ -62,6 +95,18 @@ impl fmt::Display for Fault {
             Fault::KillServer(i) => write!(f, "kill -9 server {i}"),
             Fault::PausePrimaryOf(p) => write!(f, "SIGSTOP the primary of partition {p}"),
             Fault::RestartMeta => write!(f, "kill -9 meta"),
+            Fault::IsolatePrimaryOf(p) => {
+                write!(f, "cut the primary of partition {p} from the other servers")
+            }
+            Fault::CutPrimaryFromMeta(p) => {
+                write!(f, "cut the primary of partition {p} from meta")
+            }
+            Fault::CutProxyFrom(i) => write!(f, "cut the proxy from server {i}"),
+            Fault::SplitOff { server, with_meta } => write!(
+                f,
+                "split server {server}{} from the rest",
+                if *with_meta { " and meta" } else { "" }
+            ),
         }
     }
 }
@@ -108,6 +153,25 @@ pub fn schedule(
                 Fault::RestartMeta,
                 Duration::from_millis(rng.gen_range(500..6_000)),
             ),
+            Kind::PartitionPrimary => (
+                Fault::IsolatePrimaryOf(rng.gen_range(0..partitions)),
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::PartitionMeta => (
+                Fault::CutPrimaryFromMeta(rng.gen_range(0..partitions)),
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::PartitionProxy => (
+                Fault::CutProxyFrom(rng.gen_range(0..servers)),
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::Split => (
+                Fault::SplitOff {
+                    server: rng.gen_range(0..servers),
+                    with_meta: rng.gen_bool(0.5),
+                },
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
         };
         if t + lasts + Duration::from_secs(2) > duration {
             break;
@@ -146,20 +210,29 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
         for dead in cluster.reap() {
             log.note(start, format!("noticed: {dead}"));
         }
+        if step_needs_netns(&step.fault) && cluster.network().is_none() {
+            log.note(
+                start,
+                format!("skipped ({}): no network namespaces", step.fault),
+            );
+            continue;
+        }
         let target = match &step.fault {
-            Fault::KillPrimaryOf(p) | Fault::PausePrimaryOf(p) => {
-                match primary_index(cluster, *p).await {
-                    Some(i) => Some(i),
-                    None => {
-                        log.note(
-                            start,
-                            format!("skipped ({}): no live primary known", step.fault),
-                        );
-                        continue;
-                    }
+            Fault::KillPrimaryOf(p)
+            | Fault::PausePrimaryOf(p)
+            | Fault::IsolatePrimaryOf(p)
+            | Fault::CutPrimaryFromMeta(p) => match primary_index(cluster, *p).await {
+                Some(i) => Some(i),
+                None => {
+                    log.note(
+                        start,
+                        format!("skipped ({}): no live primary known", step.fault),
+                    );
+                    continue;
                 }
-            }
-            Fault::KillServer(i) => Some(*i),
+            },
+            Fault::KillServer(i) | Fault::CutProxyFrom(i) => Some(*i),
+            Fault::SplitOff { server, .. } => Some(*server),
             Fault::RestartMeta => None,
         };
         log.faults += 1;
@@ -193,6 +266,28 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
                 cluster.resume_server(i);
                 log.note(start, format!("SIGCONT server {i}"));
             }
+            Fault::IsolatePrimaryOf(_)
+            | Fault::CutPrimaryFromMeta(_)
+            | Fault::CutProxyFrom(_)
+            | Fault::SplitOff { .. } => {
+                let i = target.unwrap_or_default();
+                let cut = cut(cluster, &step.fault, i);
+                match cut {
+                    Ok(()) => log.note(
+                        start,
+                        format!("{}: server {i} ({})", step.fault, cluster.server_addr(i)),
+                    ),
+                    Err(e) => {
+                        log.note(start, format!("cannot cut ({}): {e:#}", step.fault));
+                        continue;
+                    }
+                }
+                tokio::time::sleep(step.lasts).await;
+                match cluster.heal_network() {
+                    Ok(()) => log.note(start, "healed the network".into()),
+                    Err(e) => log.note(start, format!("cannot heal the network: {e:#}")),
+                }
+            }
             Fault::RestartMeta => {
                 log.note(start, step.fault.to_string());
                 cluster.kill_meta();
@@ -205,6 +300,50 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
         }
     }
     log
+}
+
+fn step_needs_netns(f: &Fault) -> bool {
+    matches!(
+        f,
+        Fault::IsolatePrimaryOf(_)
+            | Fault::CutPrimaryFromMeta(_)
+            | Fault::CutProxyFrom(_)
+            | Fault::SplitOff { .. }
+    )
+}
+
+/// Puts a network fault in place (server `i` is its target).
+fn cut(cluster: &Cluster, fault: &Fault, i: usize) -> anyhow::Result<()> {
+    let net = cluster
+        .network()
+        .ok_or_else(|| anyhow::anyhow!("no network namespaces"))?;
+    let me = server_host(i);
+    let others: Vec<usize> = (0..cluster.server_count())
+        .filter(|&j| j != i)
+        .map(server_host)
+        .collect();
+    match fault {
+        Fault::IsolatePrimaryOf(_) => {
+            for o in others {
+                net.isolate(me, o)?;
+            }
+        }
+        Fault::CutPrimaryFromMeta(_) => net.isolate(me, META_HOST)?,
+        Fault::CutProxyFrom(_) => net.isolate(PROXY_HOST, me)?,
+        Fault::SplitOff { with_meta, .. } => {
+            let mut minority = vec![me];
+            let mut majority = others;
+            majority.push(PROXY_HOST);
+            if *with_meta {
+                minority.push(META_HOST);
+            } else {
+                majority.push(META_HOST);
+            }
+            net.partition(&[minority, majority])?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn primary_index(cluster: &Cluster, partition: u32) -> Option<usize> {
@@ -225,15 +364,16 @@ mod tests {
 
     #[test]
     fn the_same_seed_draws_the_same_schedule() {
-        let a = schedule(7, Duration::from_secs(600), Kind::all(), 3, 4);
-        let b = schedule(7, Duration::from_secs(600), Kind::all(), 3, 4);
-        let c = schedule(8, Duration::from_secs(600), Kind::all(), 3, 4);
+        let kinds = [Kind::KillPrimary, Kind::Kill, Kind::Pause, Kind::Meta];
+        let a = schedule(7, Duration::from_secs(600), &kinds, 3, 4);
+        let b = schedule(7, Duration::from_secs(600), &kinds, 3, 4);
+        let c = schedule(8, Duration::from_secs(600), &kinds, 3, 4);
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.len() > 20, "a 10 minute run has many faults: {}", a.len());
         let last = a.last().expect("faults");
         assert!(last.at + last.lasts <= Duration::from_secs(600));
-        for kind in Kind::all() {
+        for kind in &kinds {
             assert!(
                 a.iter().any(|s| matches!(
                     (&s.fault, kind),

@@ -52,8 +52,8 @@ pub fn plan(spec: &RunSpec) -> Vec<Step> {
 pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     let schedule = plan(&spec);
     let mut cluster = Cluster::start(spec.cluster.clone()).await?;
-    wait_until_serving(cluster.proxy_port, Duration::from_secs(60)).await?;
-    let url = format!("redis://127.0.0.1:{}/", cluster.proxy_port);
+    let url = cluster.proxy_url();
+    wait_until_serving(&url, Duration::from_secs(60)).await?;
     let clock = Clock::new();
     let start = Instant::now();
     let duration = spec.duration;
@@ -67,6 +67,7 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     let log = nemesis::run(&mut cluster, &schedule, start).await;
     let recorded = workers.await.context("workers task")??;
     // Heal everything, then let the cluster settle.
+    cluster.heal_network()?;
     cluster.heal_processes()?;
     println!(
         "healing: every process running again at {:.1}s",
@@ -180,8 +181,8 @@ async fn wait_verify(cluster: &Cluster, timeout: Duration) -> (bool, String) {
     }
 }
 
-async fn wait_until_serving(port: u16, timeout: Duration) -> anyhow::Result<()> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+async fn wait_until_serving(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(mut c) = client.get_multiplexed_async_connection().await {
@@ -191,7 +192,7 @@ async fn wait_until_serving(port: u16, timeout: Duration) -> anyhow::Result<()> 
             }
         }
         if Instant::now() > deadline {
-            anyhow::bail!("the proxy on port {port} never served DBSIZE");
+            anyhow::bail!("the proxy at {url} never served DBSIZE");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
