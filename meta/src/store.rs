@@ -4,8 +4,7 @@
 //! and fsyncs the directory, so after a crash the file is either the old
 //! state or the new one, never a mix; meta answers only after a save returns.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::state::MetaState;
@@ -59,21 +58,12 @@ impl Store {
 
     /// Durably replaces the saved state with `state`.
     pub fn save(&self, state: &MetaState) -> Result<(), StoreError> {
-        let tmp = self.dir.join("state.json.tmp");
+        let path = self.file();
         let text = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Corrupt {
-            path: tmp.display().to_string(),
+            path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        f.write_all(&text).map_err(|e| io_err(&tmp, e))?;
-        f.sync_all().map_err(|e| io_err(&tmp, e))?;
-        drop(f);
-        let path = self.file();
-        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err(&self.dir, e))?;
-        Ok(())
+        petrel_common::fsutil::write_atomic(&path, &text).map_err(|e| io_err(&path, e))
     }
 }
 
