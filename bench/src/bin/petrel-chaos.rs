@@ -29,15 +29,19 @@ struct Args {
     /// How long clients run and faults happen: `90s`, `10m`, `1h` or seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
-    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta, and
-    /// with --netns partition-primary, partition-meta, partition-proxy, split.
-    /// Default: the process faults, plus the network ones with --netns.
+    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta; with
+    /// --netns partition-primary, partition-meta, partition-proxy, split;
+    /// with --host-faults clock, fsync. Default: every kind the flags allow.
     #[arg(long)]
     nemesis: Option<String>,
     /// Run every process in its own network namespace (root only), which
     /// the network faults need.
     #[arg(long)]
     netns: bool,
+    /// Start servers under libfaketime and libfiu (Debian faketime,
+    /// fiu-utils), which the clock and fsync faults need.
+    #[arg(long)]
+    host_faults: bool,
     /// Servers in the cluster.
     #[arg(long, default_value_t = 3)]
     servers: usize,
@@ -105,15 +109,14 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(if report.is_ok() { 0 } else { 1 });
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let default_kinds = if args.netns {
-        Kind::all()
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(",")
-    } else {
-        "kill-primary,kill,pause,meta".to_string()
-    };
+    let default_kinds = Kind::all()
+        .iter()
+        .filter(|k| {
+            (args.netns || !k.needs_netns()) && (args.host_faults || !k.needs_host_faults())
+        })
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(",");
     let nemesis = args.nemesis.clone().unwrap_or(default_kinds);
     let mut kinds = Vec::new();
     for name in nemesis.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -131,6 +134,12 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(k) = kinds.iter().find(|k| k.needs_netns() && !args.netns) {
         bail!("nemesis '{}' needs --netns", k.name());
+    }
+    if let Some(k) = kinds
+        .iter()
+        .find(|k| k.needs_host_faults() && !args.host_faults)
+    {
+        bail!("nemesis '{}' needs --host-faults", k.name());
     }
     if args.replicas as usize > args.servers || args.replicas == 0 {
         bail!("--replicas must be between 1 and --servers");
@@ -159,6 +168,7 @@ fn main() -> anyhow::Result<()> {
             base_port: args.base_port,
             meta_args: Vec::new(),
             netns: args.netns,
+            host_faults: args.host_faults,
         },
         workload: Workload {
             workers: args.workers,

@@ -18,6 +18,8 @@ use petrel_common::msg::{
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
 
+use super::faults::clock::ClockFault;
+use super::faults::fsync::FsyncFault;
 use super::faults::net::Network;
 
 /// The table every run uses.
@@ -38,6 +40,9 @@ pub struct ClusterSpec {
     /// Put every process in its own network namespace (root only), so the
     /// nemesis can partition them; otherwise everything is on 127.0.0.1.
     pub netns: bool,
+    /// Start servers under libfaketime (wall-clock jumps) and libfiu
+    /// (fsync failures), so the nemesis can inject those.
+    pub host_faults: bool,
 }
 
 /// One process slot.
@@ -50,6 +55,9 @@ struct Slot {
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// (Servers with host faults) its wall clock and its fsyncs.
+    clock: Option<ClockFault>,
+    fsync: Option<FsyncFault>,
 }
 
 impl Slot {
@@ -72,6 +80,12 @@ impl Slot {
         let err = out.try_clone()?;
         let mut cmd = Command::new(&path);
         cmd.args(&self.args);
+        if let Some(f) = &self.fsync {
+            cmd = f.wrap(cmd);
+        }
+        if let Some(c) = &self.clock {
+            cmd = c.wrap(cmd);
+        }
         if let Some(net) = net {
             cmd = net.wrap(self.host, cmd);
         }
@@ -157,6 +171,11 @@ impl Cluster {
             Some(n) => format!("{}:{port}", n.host_ip(host)),
             None => format!("127.0.0.1:{}", spec.base_port + host as u16),
         };
+        let host_faults = spec.host_faults;
+        if host_faults {
+            ClockFault::supported().map_err(|why| anyhow::anyhow!("clock faults: {why}"))?;
+            FsyncFault::supported().map_err(|why| anyhow::anyhow!("fsync faults: {why}"))?;
+        }
         let meta_addr = addr(META_HOST, 34601);
         let proxy_addr = addr(PROXY_HOST, 6379);
         let mut meta_args = vec![
@@ -174,6 +193,8 @@ impl Cluster {
             log: spec.dir.join("meta.log"),
             child: None,
             paused: false,
+            clock: None,
+            fsync: None,
         };
         let mut servers = Vec::new();
         let mut server_addrs = Vec::new();
@@ -194,6 +215,17 @@ impl Cluster {
                 log: spec.dir.join(format!("server-{i}.log")),
                 child: None,
                 paused: false,
+                clock: host_faults
+                    .then(|| ClockFault::new(&spec.dir.join(format!("server-{i}.clock"))))
+                    .transpose()?,
+                fsync: if host_faults {
+                    let ctrl = spec.dir.join(format!("server-{i}.fiu"));
+                    std::fs::create_dir_all(&ctrl)
+                        .with_context(|| format!("creating {}", ctrl.display()))?;
+                    Some(FsyncFault::new(&ctrl))
+                } else {
+                    None
+                },
             });
             server_addrs.push(addr);
         }
@@ -212,6 +244,8 @@ impl Cluster {
             log: spec.dir.join("proxy.log"),
             child: None,
             paused: false,
+            clock: None,
+            fsync: None,
         };
         let mut c = Cluster {
             spec,
@@ -332,6 +366,39 @@ impl Cluster {
             s.start(&bin_dir, net)?;
         }
         self.proxy.start(&bin_dir, net)
+    }
+
+    /// Moves server `i`'s wall clock `secs` away from real time (0 resets it).
+    pub fn jump_clock(&self, i: usize, secs: i64) -> anyhow::Result<()> {
+        let clock = self.servers[i]
+            .clock
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?;
+        clock.jump(secs)
+    }
+
+    /// Makes every fsync of server `i` fail (or work again).
+    pub fn fail_fsync(&self, i: usize, fail: bool) -> anyhow::Result<()> {
+        let s = &self.servers[i];
+        let fsync = s
+            .fsync
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?;
+        let pid = s
+            .child
+            .as_ref()
+            .map(Child::id)
+            .ok_or_else(|| anyhow::anyhow!("server {i} is not running"))?;
+        if fail {
+            fsync.enable(pid)
+        } else {
+            fsync.disable(pid)
+        }
+    }
+
+    /// Whether servers run with clock and fsync fault injection.
+    pub fn has_host_faults(&self) -> bool {
+        self.spec.host_faults
     }
 
     /// The proxy's address as a redis URL.

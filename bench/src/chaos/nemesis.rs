@@ -33,6 +33,11 @@ pub enum Kind {
     PartitionProxy,
     /// (namespaces) one server (sometimes with meta) split from the rest.
     Split,
+    /// (host faults) a server's wall clock jumps minutes to hours, then back.
+    Clock,
+    /// (host faults) every fsync of a server fails; its log fails, so the
+    /// heal restarts it (as an operator would).
+    Fsync,
 }
 
 impl Kind {
@@ -46,7 +51,14 @@ impl Kind {
             Kind::PartitionMeta,
             Kind::PartitionProxy,
             Kind::Split,
+            Kind::Clock,
+            Kind::Fsync,
         ]
+    }
+
+    /// Whether the kind needs servers started with host faults.
+    pub fn needs_host_faults(self) -> bool {
+        matches!(self, Kind::Clock | Kind::Fsync)
     }
 
     /// Whether the kind needs the cluster in network namespaces.
@@ -67,6 +79,8 @@ impl Kind {
             Kind::PartitionMeta => "partition-meta",
             Kind::PartitionProxy => "partition-proxy",
             Kind::Split => "split",
+            Kind::Clock => "clock",
+            Kind::Fsync => "fsync",
         }
     }
 
@@ -86,6 +100,8 @@ pub enum Fault {
     CutPrimaryFromMeta(u32),
     CutProxyFrom(usize),
     SplitOff { server: usize, with_meta: bool },
+    ClockJump { server: usize, secs: i64 },
+    FsyncFails(usize),
 }
 
 impl fmt::Display for Fault {
@@ -102,6 +118,10 @@ impl fmt::Display for Fault {
                 write!(f, "cut the primary of partition {p} from meta")
             }
             Fault::CutProxyFrom(i) => write!(f, "cut the proxy from server {i}"),
+            Fault::ClockJump { server, secs } => {
+                write!(f, "jump the wall clock of server {server} by {secs} s")
+            }
+            Fault::FsyncFails(i) => write!(f, "fail every fsync of server {i}"),
             Fault::SplitOff { server, with_meta } => write!(
                 f,
                 "split server {server}{} from the rest",
@@ -172,6 +192,20 @@ pub fn schedule(
                 },
                 Duration::from_millis(rng.gen_range(2_000..10_000)),
             ),
+            Kind::Clock => {
+                let secs = rng.gen_range(60..7_200) * if rng.gen_bool(0.5) { 1 } else { -1 };
+                (
+                    Fault::ClockJump {
+                        server: rng.gen_range(0..servers),
+                        secs,
+                    },
+                    Duration::from_millis(rng.gen_range(2_000..10_000)),
+                )
+            }
+            Kind::Fsync => (
+                Fault::FsyncFails(rng.gen_range(0..servers)),
+                Duration::from_millis(rng.gen_range(1_000..5_000)),
+            ),
         };
         if t + lasts + Duration::from_secs(2) > duration {
             break;
@@ -217,6 +251,15 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
             );
             continue;
         }
+        if matches!(step.fault, Fault::ClockJump { .. } | Fault::FsyncFails(_))
+            && !cluster.has_host_faults()
+        {
+            log.note(
+                start,
+                format!("skipped ({}): servers run without host faults", step.fault),
+            );
+            continue;
+        }
         let target = match &step.fault {
             Fault::KillPrimaryOf(p)
             | Fault::PausePrimaryOf(p)
@@ -231,7 +274,8 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
                     continue;
                 }
             },
-            Fault::KillServer(i) | Fault::CutProxyFrom(i) => Some(*i),
+            Fault::KillServer(i) | Fault::CutProxyFrom(i) | Fault::FsyncFails(i) => Some(*i),
+            Fault::ClockJump { server, .. } => Some(*server),
             Fault::SplitOff { server, .. } => Some(*server),
             Fault::RestartMeta => None,
         };
@@ -286,6 +330,34 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
                 match cluster.heal_network() {
                     Ok(()) => log.note(start, "healed the network".into()),
                     Err(e) => log.note(start, format!("cannot heal the network: {e:#}")),
+                }
+            }
+            Fault::ClockJump { server, secs } => {
+                if let Err(e) = cluster.jump_clock(*server, *secs) {
+                    log.note(start, format!("cannot jump the clock: {e:#}"));
+                    continue;
+                }
+                log.note(start, step.fault.to_string());
+                tokio::time::sleep(step.lasts).await;
+                match cluster.jump_clock(*server, 0) {
+                    Ok(()) => log.note(start, format!("reset the clock of server {server}")),
+                    Err(e) => log.note(start, format!("cannot reset the clock: {e:#}")),
+                }
+            }
+            Fault::FsyncFails(i) => {
+                if let Err(e) = cluster.fail_fsync(*i, true) {
+                    log.note(start, format!("cannot fail fsyncs: {e:#}"));
+                    continue;
+                }
+                log.note(start, step.fault.to_string());
+                tokio::time::sleep(step.lasts).await;
+                // A failed log stays failed: restart the server, as an
+                // operator would after replacing the disk.
+                let _ = cluster.fail_fsync(*i, false);
+                cluster.kill_server(*i);
+                match cluster.start_server(*i) {
+                    Ok(()) => log.note(start, format!("fsyncs work again; restarted server {i}")),
+                    Err(e) => log.note(start, format!("cannot restart server {i}: {e:#}")),
                 }
             }
             Fault::RestartMeta => {
