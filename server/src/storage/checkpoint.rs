@@ -147,13 +147,10 @@ pub fn applied_decree_of(dir: &Path) -> Result<Decree, StorageError> {
     options.set_max_open_files(16);
     let db = DB::open_for_read_only(&options, dir, false)
         .map_err(|e| StorageError::Rocks(e.into_string()))?;
-    match db
+    let record = db
         .get(APPLIED_DECREE_KEY)
-        .map_err(|e| StorageError::Rocks(e.into_string()))?
-    {
-        Some(raw) => Ok(Decree(layout::decode_decree(&raw)?)),
-        None => Ok(Decree(0)),
-    }
+        .map_err(|e| StorageError::Rocks(e.into_string()))?;
+    layout::applied_decree(record.as_deref())
 }
 
 #[cfg(test)]

@@ -256,6 +256,15 @@ pub fn decode_decree(raw: &[u8]) -> Result<u64, StorageError> {
     read_u64(raw)
 }
 
+/// The applied decree held by the [`APPLIED_DECREE_KEY`] record (0 when a
+/// replica has none yet).
+pub fn applied_decree(record: Option<&[u8]>) -> Result<petrel_common::ids::Decree, StorageError> {
+    Ok(petrel_common::ids::Decree(match record {
+        Some(raw) => decode_decree(raw)?,
+        None => 0,
+    }))
+}
+
 /// The smallest key greater than every key starting with `prefix`, or `None`
 /// when there is none (the prefix is empty or all 0xff).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {

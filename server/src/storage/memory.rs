@@ -106,10 +106,7 @@ impl Engine for MemEngine {
     }
 
     fn applied_decree(&self) -> Result<Decree, StorageError> {
-        match self.lock()?.get(APPLIED_DECREE_KEY) {
-            Some(raw) => Ok(Decree(layout::decode_decree(raw)?)),
-            None => Ok(Decree(0)),
-        }
+        layout::applied_decree(self.lock()?.get(APPLIED_DECREE_KEY).map(Vec::as_slice))
     }
 
     fn flush(&self) -> Result<Decree, StorageError> {
@@ -118,10 +115,7 @@ impl Engine for MemEngine {
 
     fn digest(&self) -> Result<Digest, StorageError> {
         let map = self.lock()?;
-        let applied = match map.get(APPLIED_DECREE_KEY) {
-            Some(raw) => Decree(layout::decode_decree(raw)?),
-            None => Decree(0),
-        };
+        let applied = layout::applied_decree(map.get(APPLIED_DECREE_KEY).map(Vec::as_slice))?;
         let mut digester = Digester::default();
         for (k, v) in map.iter() {
             digester.add(k, v);

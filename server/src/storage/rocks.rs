@@ -174,10 +174,7 @@ impl Engine for RocksEngine {
     }
 
     fn applied_decree(&self) -> Result<Decree, StorageError> {
-        match self.db.get(APPLIED_DECREE_KEY).map_err(rocks)? {
-            Some(raw) => Ok(Decree(layout::decode_decree(&raw)?)),
-            None => Ok(Decree(0)),
-        }
+        layout::applied_decree(self.db.get(APPLIED_DECREE_KEY).map_err(rocks)?.as_deref())
     }
 
     fn flush(&self) -> Result<Decree, StorageError> {
@@ -190,10 +187,8 @@ impl Engine for RocksEngine {
 
     fn digest(&self) -> Result<Digest, StorageError> {
         let snapshot = self.db.snapshot();
-        let applied = match snapshot.get(APPLIED_DECREE_KEY).map_err(rocks)? {
-            Some(raw) => Decree(layout::decode_decree(&raw)?),
-            None => Decree(0),
-        };
+        let applied =
+            layout::applied_decree(snapshot.get(APPLIED_DECREE_KEY).map_err(rocks)?.as_deref())?;
         let mut digester = Digester::default();
         let mut iter = snapshot.raw_iterator();
         iter.seek_to_first();
