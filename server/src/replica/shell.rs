@@ -445,12 +445,12 @@ impl Shell {
     /// barriers, publish the state.
     fn end_of_batch(&mut self) {
         if let Some((seq, ticket)) = self.last_log.take() {
-            let durable = self.env.log.wait_durable(ticket);
-            match durable.now_or_never() {
+            // Already durable (async mode, or a sync that covered it): no task.
+            let mut durable = Box::pin(self.env.log.wait_durable(ticket));
+            match (&mut durable).now_or_never() {
                 Some(Ok(())) => self.feed(Input::LogDurable { seq }),
                 Some(Err(e)) => self.fail(&format!("mutation log failed: {e}")),
                 None => {
-                    let durable = self.env.log.wait_durable(ticket);
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
                         let r = durable.await.map(|()| seq).map_err(|e| e.to_string());
