@@ -21,6 +21,10 @@ pub enum Durability {
 pub struct ServerConfig {
     /// RPC address; also the server's identity in meta, so keep it stable.
     pub listen: String,
+    /// Address peers, proxies and meta use to reach this server, and its
+    /// identity in meta; empty means `listen`. Set it when the server is
+    /// reached through NAT, a forwarder or a fault-injecting relay.
+    pub advertise: String,
     /// Meta addresses, tried in order.
     pub meta: Vec<String>,
     /// Where replicas keep their RocksDB instances.
@@ -45,6 +49,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:34801".to_string(),
+            advertise: String::new(),
             meta: vec!["127.0.0.1:34601".to_string()],
             data_dir: PathBuf::from("./petrel-data/server"),
             beacon_interval_ms: 500,
@@ -85,7 +90,22 @@ impl ServerConfig {
                 format!("'{}' is not an ip:port address", self.listen),
             ));
         }
+        if !self.advertise.is_empty() && self.advertise.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::invalid(
+                "advertise",
+                format!("'{}' is not an ip:port address", self.advertise),
+            ));
+        }
         Ok(())
+    }
+
+    /// The address this server is known by: `advertise`, else `listen`.
+    pub fn identity(&self) -> &str {
+        if self.advertise.is_empty() {
+            &self.listen
+        } else {
+            &self.advertise
+        }
     }
 }
 
@@ -114,5 +134,19 @@ mod tests {
             .expect_err("bad")
             .to_string()
             .contains("listen"));
+    }
+
+    #[test]
+    fn advertise_is_the_identity_when_set() {
+        let mut c = ServerConfig::default();
+        assert_eq!(c.identity(), "127.0.0.1:34801");
+        c.advertise = "127.0.0.1:40000".into();
+        assert_eq!(c.identity(), "127.0.0.1:40000");
+        c.advertise = "somewhere".into();
+        assert!(c
+            .validate()
+            .expect_err("bad")
+            .to_string()
+            .contains("advertise"));
     }
 }

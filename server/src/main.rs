@@ -15,6 +15,9 @@ struct Args {
     /// RPC listen address, also the server's identity (`listen`).
     #[arg(long)]
     listen: Option<String>,
+    /// Address others reach this server by, its identity (`advertise`).
+    #[arg(long)]
+    advertise: Option<String>,
     /// Meta address; repeat for several (`meta`).
     #[arg(long)]
     meta: Vec<String>,
@@ -46,6 +49,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config: ServerConfig = petrel_common::config::load(args.config.as_deref())?;
     if let Some(v) = args.listen {
         config.listen = v;
+    }
+    if let Some(v) = args.advertise {
+        config.advertise = v;
     }
     if !args.meta.is_empty() {
         config.meta = args.meta;

@@ -93,7 +93,7 @@ impl Node {
             block_cache: Some(BlockCache::new((config.block_cache_mb as usize) << 20)),
             ..RocksOptions::default()
         };
-        let me = NodeAddr(config.listen.clone());
+        let me = NodeAddr(config.identity().to_string());
         let env = Arc::new(Env {
             me: me.clone(),
             log: log.clone(),
@@ -283,7 +283,14 @@ impl Node {
         lock(&self.retired).remove(&gpid);
         let rocks = self.rocks.clone();
         let logged = lock(&self.unreplayed).remove(&gpid).unwrap_or_default();
+        let log = self.log.clone();
         let opened = tokio::task::spawn_blocking(move || {
+            let logged = if dir.exists() {
+                logged
+            } else {
+                void_earlier_incarnation(&log, gpid, &logged)?;
+                Vec::new()
+            };
             std::fs::create_dir_all(&dir).map_err(crate::storage::StorageError::from)?;
             crate::learn::recover(&db_path(&dir))
                 .map_err(|e| crate::storage::StorageError::Rocks(e.to_string()))?;
@@ -371,6 +378,25 @@ impl Node {
     }
 }
 
+/// A replica directory that does not exist yet starts a new incarnation:
+/// log records of its partition belong to an earlier one whose voiding
+/// failed when it was dropped (e.g. the disk was full). Void them now,
+/// durably, before the new incarnation logs anything, so no later replay
+/// mixes the two.
+fn void_earlier_incarnation(
+    log: &MutationLog,
+    gpid: Gpid,
+    logged: &[LogEntry],
+) -> Result<(), ReplicaError> {
+    let Some(ballot) = logged.iter().map(|e| e.ballot).max() else {
+        return Ok(());
+    };
+    warn!(%gpid, records = logged.len(), "voiding log records of an earlier incarnation");
+    let ticket = log.truncate_after(gpid, petrel_common::ids::Decree(0), ballot)?;
+    log.sync(ticket)?;
+    Ok(())
+}
+
 /// Stops the replica, waits for in-flight requests to release its storage,
 /// then moves its files aside (never deleted by the server: an operator decides).
 async fn retire(replica: Arc<Replica>, log: Arc<MutationLog>, trash: PathBuf) {
@@ -402,4 +428,46 @@ async fn retire(replica: Arc<Replica>, log: Arc<MutationLog>, trash: PathBuf) {
 fn move_aside(dir: &Path, trash: &Path, target: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(trash)?;
     std::fs::rename(dir, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use petrel_common::ids::{Ballot, Decree};
+
+    use super::*;
+
+    fn entry(gpid: Gpid, decree: u64, ballot: u64) -> LogEntry {
+        LogEntry {
+            gpid,
+            ballot: Ballot(ballot),
+            decree: Decree(decree),
+            last_committed: Decree(decree - 1),
+            mutation: Bytes::from_static(b"m"),
+        }
+    }
+
+    #[test]
+    fn a_new_incarnation_voids_the_records_of_an_earlier_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (gone, kept) = (Gpid::new(1, 0), Gpid::new(1, 1));
+        {
+            let (log, _) = MutationLog::open(dir.path(), LogOptions::default()).expect("open");
+            for d in 1..=3 {
+                log.append(&entry(gone, d, 2)).expect("append");
+                log.append(&entry(kept, d, 2)).expect("append");
+            }
+            log.sync_all().expect("sync");
+        }
+        let (log, replay) = MutationLog::open(dir.path(), LogOptions::default()).expect("reopen");
+        let logged = replay.latest_per_partition();
+        assert_eq!(logged[&gone].len(), 3);
+        void_earlier_incarnation(&log, gone, &logged[&gone]).expect("void");
+        void_earlier_incarnation(&log, kept, &[]).expect("nothing to void");
+        drop(log);
+        let (_, replay) = MutationLog::open(dir.path(), LogOptions::default()).expect("reopen");
+        let logged = replay.latest_per_partition();
+        assert!(logged.get(&gone).is_none_or(Vec::is_empty), "{logged:?}");
+        assert_eq!(logged[&kept].len(), 3, "other partitions keep theirs");
+    }
 }

@@ -29,9 +29,10 @@ struct Args {
     /// How long clients run and faults happen: `90s`, `10m`, `1h` or seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
-    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta; with
-    /// --netns partition-primary, partition-meta, partition-proxy, split;
-    /// with --host-faults clock, fsync. Default: every kind the flags allow.
+    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta, delay,
+    /// loss; with --netns partition-primary, partition-meta,
+    /// partition-proxy, split, one-way; with --host-faults clock, fsync,
+    /// disk-full. Default: every kind the flags allow.
     #[arg(long)]
     nemesis: Option<String>,
     /// Run every process in its own network namespace (root only), which
@@ -39,9 +40,13 @@ struct Args {
     #[arg(long)]
     netns: bool,
     /// Start servers under libfaketime and libfiu (Debian faketime,
-    /// fiu-utils), which the clock and fsync faults need.
+    /// fiu-utils), each on its own small tmpfs disk: the clock, fsync and
+    /// disk-full faults need it.
     #[arg(long)]
     host_faults: bool,
+    /// Size of each server's tmpfs disk with --host-faults, in MiB.
+    #[arg(long, default_value_t = 2048)]
+    disk_mb: u64,
     /// Servers in the cluster.
     #[arg(long, default_value_t = 3)]
     servers: usize,
@@ -169,6 +174,8 @@ fn main() -> anyhow::Result<()> {
             meta_args: Vec::new(),
             netns: args.netns,
             host_faults: args.host_faults,
+            disk_mb: args.disk_mb,
+            seed,
         },
         workload: Workload {
             workers: args.workers,

@@ -19,8 +19,10 @@ use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
 
 use super::faults::clock::ClockFault;
+use super::faults::disk::SmallDisk;
 use super::faults::fsync::FsyncFault;
 use super::faults::net::Network;
+use super::faults::relay::{Direction, Relay};
 
 /// The table every run uses.
 pub const TABLE: &str = "chaos";
@@ -41,8 +43,12 @@ pub struct ClusterSpec {
     /// nemesis can partition them; otherwise everything is on 127.0.0.1.
     pub netns: bool,
     /// Start servers under libfaketime (wall-clock jumps) and libfiu
-    /// (fsync failures), so the nemesis can inject those.
+    /// (fsync failures), each on its own small tmpfs disk of `disk_mb` MiB
+    /// that the nemesis can fill, so it can inject those.
     pub host_faults: bool,
+    pub disk_mb: u64,
+    /// Seeds the relays' drop decisions.
+    pub seed: u64,
 }
 
 /// One process slot.
@@ -137,6 +143,12 @@ pub struct Cluster {
     server_addrs: Vec<String>,
     proxy_addr: String,
     rpc: RpcClient,
+    /// One fault-injecting relay in front of every server: the server
+    /// advertises the relay's address, so every connection to it (from the
+    /// proxy, its peers, meta and `petrel verify`) passes through.
+    relays: Vec<Relay>,
+    /// (Host faults) each server's data directory is a small tmpfs.
+    disks: Vec<SmallDisk>,
     /// Dropped after the processes are killed (fields drop after `Drop::drop`).
     net: Option<Network>,
 }
@@ -198,19 +210,41 @@ impl Cluster {
         };
         let mut servers = Vec::new();
         let mut server_addrs = Vec::new();
+        let mut relays = Vec::new();
+        let mut disks = Vec::new();
         for i in 0..spec.servers {
-            let addr = addr(server_host(i), 34801);
+            let host = server_host(i);
+            // The relay takes the server's usual address; the server listens
+            // next to it.
+            let addr = addr(host, 34801);
+            let listen = match &net {
+                Some(n) => format!("{}:34802", n.host_ip(host)),
+                None => format!("127.0.0.1:{}", spec.base_port + 100 + host as u16),
+            };
+            relays.push(start_relay(
+                net.as_ref(),
+                host,
+                &addr,
+                &listen,
+                spec.seed + i as u64,
+            )?);
+            let data_dir = spec.dir.join(format!("server-{i}"));
+            if host_faults && spec.disk_mb > 0 {
+                disks.push(SmallDisk::mount(&data_dir, spec.disk_mb)?);
+            }
             servers.push(Slot {
                 name: format!("server {addr}"),
                 bin: "petrel-server",
                 host: server_host(i),
                 args: vec![
                     "--listen".into(),
+                    listen,
+                    "--advertise".into(),
                     addr.clone(),
                     "--meta".into(),
                     meta_addr.clone(),
                     "--data-dir".into(),
-                    spec.dir.join(format!("server-{i}")).display().to_string(),
+                    data_dir.display().to_string(),
                 ],
                 log: spec.dir.join(format!("server-{i}.log")),
                 child: None,
@@ -256,6 +290,8 @@ impl Cluster {
             server_addrs,
             proxy_addr,
             rpc: RpcClient::new(),
+            relays,
+            disks,
             net,
         };
         let bin_dir = c.spec.bin_dir.clone();
@@ -396,6 +432,45 @@ impl Cluster {
         }
     }
 
+    /// Adds `delay` to every chunk to and from server `i` (zero heals).
+    pub fn delay_server(&self, i: usize, delay: Duration) {
+        self.relays[i].set_delay(Direction::Upstream, delay);
+        self.relays[i].set_delay(Direction::Downstream, delay);
+    }
+
+    /// Resets connections to server `i` with probability `p` per chunk, as
+    /// connections dying of packet loss (zero heals).
+    pub fn lose_packets_to(&self, i: usize, p: f64) {
+        self.relays[i].set_drop_probability(p);
+    }
+
+    /// Fills server `i`'s disk (leaving `leave` bytes); returns bytes taken.
+    pub fn fill_disk(&self, i: usize, leave: u64) -> anyhow::Result<u64> {
+        self.disks
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?
+            .fill(leave)
+    }
+
+    /// Frees what [`Cluster::fill_disk`] took.
+    pub fn free_disk(&self, i: usize) -> anyhow::Result<()> {
+        self.disks
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?
+            .free()
+    }
+
+    /// Removes every relay fault and frees every disk.
+    pub fn heal_links_and_disks(&self) -> anyhow::Result<()> {
+        for r in &self.relays {
+            r.heal();
+        }
+        for d in &self.disks {
+            d.free()?;
+        }
+        Ok(())
+    }
+
     /// Whether servers run with clock and fsync fault injection.
     pub fn has_host_faults(&self) -> bool {
         self.spec.host_faults
@@ -465,6 +540,26 @@ impl Cluster {
         }
         self.meta.kill();
     }
+}
+
+/// Starts the relay in front of a server: listening on `addr` (inside the
+/// server's namespace when there are namespaces, so network cuts apply to
+/// it) and forwarding to `target`, where the server listens.
+fn start_relay(
+    net: Option<&Network>,
+    host: usize,
+    addr: &str,
+    target: &str,
+    seed: u64,
+) -> anyhow::Result<Relay> {
+    let listen: std::net::SocketAddr = addr.parse().context("relay address")?;
+    let target: std::net::SocketAddr = target.parse().context("server address")?;
+    let listener = match net {
+        Some(n) => n.run_in(host, || std::net::TcpListener::bind(listen))?,
+        None => std::net::TcpListener::bind(listen),
+    }
+    .with_context(|| format!("binding the relay on {listen}"))?;
+    Relay::from_listener(listener, target, seed).context("starting a relay")
 }
 
 impl Drop for Cluster {

@@ -33,11 +33,22 @@ pub enum Kind {
     PartitionProxy,
     /// (namespaces) one server (sometimes with meta) split from the rest.
     Split,
+    /// (namespaces) packets one way only: the primary's to the other
+    /// servers, or theirs to it.
+    OneWay,
+    /// Every byte to and from one server delayed (its relay).
+    Delay,
+    /// Connections to one server reset at random, as by packet loss (its
+    /// relay).
+    Loss,
     /// (host faults) a server's wall clock jumps minutes to hours, then back.
     Clock,
     /// (host faults) every fsync of a server fails; its log fails, so the
     /// heal restarts it (as an operator would).
     Fsync,
+    /// (host faults) a server's disk fills up; the heal frees it and
+    /// restarts the server.
+    DiskFull,
 }
 
 impl Kind {
@@ -51,21 +62,29 @@ impl Kind {
             Kind::PartitionMeta,
             Kind::PartitionProxy,
             Kind::Split,
+            Kind::OneWay,
+            Kind::Delay,
+            Kind::Loss,
             Kind::Clock,
             Kind::Fsync,
+            Kind::DiskFull,
         ]
     }
 
     /// Whether the kind needs servers started with host faults.
     pub fn needs_host_faults(self) -> bool {
-        matches!(self, Kind::Clock | Kind::Fsync)
+        matches!(self, Kind::Clock | Kind::Fsync | Kind::DiskFull)
     }
 
     /// Whether the kind needs the cluster in network namespaces.
     pub fn needs_netns(self) -> bool {
         matches!(
             self,
-            Kind::PartitionPrimary | Kind::PartitionMeta | Kind::PartitionProxy | Kind::Split
+            Kind::PartitionPrimary
+                | Kind::PartitionMeta
+                | Kind::PartitionProxy
+                | Kind::Split
+                | Kind::OneWay
         )
     }
 
@@ -79,8 +98,12 @@ impl Kind {
             Kind::PartitionMeta => "partition-meta",
             Kind::PartitionProxy => "partition-proxy",
             Kind::Split => "split",
+            Kind::OneWay => "one-way",
+            Kind::Delay => "delay",
+            Kind::Loss => "loss",
             Kind::Clock => "clock",
             Kind::Fsync => "fsync",
+            Kind::DiskFull => "disk-full",
         }
     }
 
@@ -100,8 +123,12 @@ pub enum Fault {
     CutPrimaryFromMeta(u32),
     CutProxyFrom(usize),
     SplitOff { server: usize, with_meta: bool },
+    OneWay { partition: u32, from_primary: bool },
+    Delay { server: usize, ms: u64 },
+    Loss { server: usize, permille: u32 },
     ClockJump { server: usize, secs: i64 },
     FsyncFails(usize),
+    DiskFull(usize),
 }
 
 impl fmt::Display for Fault {
@@ -122,6 +149,30 @@ impl fmt::Display for Fault {
                 write!(f, "jump the wall clock of server {server} by {secs} s")
             }
             Fault::FsyncFails(i) => write!(f, "fail every fsync of server {i}"),
+            Fault::DiskFull(i) => write!(f, "fill the disk of server {i}"),
+            Fault::OneWay {
+                partition,
+                from_primary: true,
+            } => write!(
+                f,
+                "drop packets from the primary of partition {partition} to the other servers"
+            ),
+            Fault::OneWay {
+                partition,
+                from_primary: false,
+            } => write!(
+                f,
+                "drop packets from the other servers to the primary of partition {partition}"
+            ),
+            Fault::Delay { server, ms } => {
+                write!(f, "delay every byte to and from server {server} by {ms} ms")
+            }
+            Fault::Loss { server, permille } => write!(
+                f,
+                "reset connections to server {server} at {}.{}% of chunks",
+                permille / 10,
+                permille % 10
+            ),
             Fault::SplitOff { server, with_meta } => write!(
                 f,
                 "split server {server}{} from the rest",
@@ -206,6 +257,32 @@ pub fn schedule(
                 Fault::FsyncFails(rng.gen_range(0..servers)),
                 Duration::from_millis(rng.gen_range(1_000..5_000)),
             ),
+            Kind::OneWay => (
+                Fault::OneWay {
+                    partition: rng.gen_range(0..partitions),
+                    from_primary: rng.gen_bool(0.5),
+                },
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::Delay => (
+                Fault::Delay {
+                    server: rng.gen_range(0..servers),
+                    // Up to about the lease: slow enough to time requests out.
+                    ms: rng.gen_range(20..2_500),
+                },
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::Loss => (
+                Fault::Loss {
+                    server: rng.gen_range(0..servers),
+                    permille: rng.gen_range(5..150),
+                },
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::DiskFull => (
+                Fault::DiskFull(rng.gen_range(0..servers)),
+                Duration::from_millis(rng.gen_range(1_000..6_000)),
+            ),
         };
         if t + lasts + Duration::from_secs(2) > duration {
             break;
@@ -251,8 +328,10 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
             );
             continue;
         }
-        if matches!(step.fault, Fault::ClockJump { .. } | Fault::FsyncFails(_))
-            && !cluster.has_host_faults()
+        if matches!(
+            step.fault,
+            Fault::ClockJump { .. } | Fault::FsyncFails(_) | Fault::DiskFull(_)
+        ) && !cluster.has_host_faults()
         {
             log.note(
                 start,
@@ -264,7 +343,8 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
             Fault::KillPrimaryOf(p)
             | Fault::PausePrimaryOf(p)
             | Fault::IsolatePrimaryOf(p)
-            | Fault::CutPrimaryFromMeta(p) => match primary_index(cluster, *p).await {
+            | Fault::CutPrimaryFromMeta(p)
+            | Fault::OneWay { partition: p, .. } => match primary_index(cluster, *p).await {
                 Some(i) => Some(i),
                 None => {
                     log.note(
@@ -274,8 +354,13 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
                     continue;
                 }
             },
-            Fault::KillServer(i) | Fault::CutProxyFrom(i) | Fault::FsyncFails(i) => Some(*i),
-            Fault::ClockJump { server, .. } => Some(*server),
+            Fault::KillServer(i)
+            | Fault::CutProxyFrom(i)
+            | Fault::FsyncFails(i)
+            | Fault::DiskFull(i) => Some(*i),
+            Fault::ClockJump { server, .. }
+            | Fault::Delay { server, .. }
+            | Fault::Loss { server, .. } => Some(*server),
             Fault::SplitOff { server, .. } => Some(*server),
             Fault::RestartMeta => None,
         };
@@ -313,7 +398,8 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
             Fault::IsolatePrimaryOf(_)
             | Fault::CutPrimaryFromMeta(_)
             | Fault::CutProxyFrom(_)
-            | Fault::SplitOff { .. } => {
+            | Fault::SplitOff { .. }
+            | Fault::OneWay { .. } => {
                 let i = target.unwrap_or_default();
                 let cut = cut(cluster, &step.fault, i);
                 match cut {
@@ -330,6 +416,43 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
                 match cluster.heal_network() {
                     Ok(()) => log.note(start, "healed the network".into()),
                     Err(e) => log.note(start, format!("cannot heal the network: {e:#}")),
+                }
+            }
+            Fault::Delay { server, ms } => {
+                cluster.delay_server(*server, Duration::from_millis(*ms));
+                log.note(start, step.fault.to_string());
+                tokio::time::sleep(step.lasts).await;
+                cluster.delay_server(*server, Duration::ZERO);
+                log.note(start, format!("no delay to server {server}"));
+            }
+            Fault::Loss { server, permille } => {
+                cluster.lose_packets_to(*server, f64::from(*permille) / 1000.0);
+                log.note(start, step.fault.to_string());
+                tokio::time::sleep(step.lasts).await;
+                cluster.lose_packets_to(*server, 0.0);
+                log.note(start, format!("no loss to server {server}"));
+            }
+            Fault::DiskFull(i) => {
+                match cluster.fill_disk(*i, 0) {
+                    Ok(bytes) => log.note(
+                        start,
+                        format!("{}: took the last {} KiB", step.fault, bytes >> 10),
+                    ),
+                    Err(e) => log.note(
+                        start,
+                        format!("{}: reported an error, healing anyway: {e:#}", step.fault),
+                    ),
+                }
+                tokio::time::sleep(step.lasts).await;
+                if let Err(e) = cluster.free_disk(*i) {
+                    log.note(start, format!("cannot free the disk of server {i}: {e:#}"));
+                }
+                // A log that failed to append stays failed: restart, as an
+                // operator would after freeing space.
+                cluster.kill_server(*i);
+                match cluster.start_server(*i) {
+                    Ok(()) => log.note(start, format!("disk freed; restarted server {i}")),
+                    Err(e) => log.note(start, format!("cannot restart server {i}: {e:#}")),
                 }
             }
             Fault::ClockJump { server, secs } => {
@@ -385,6 +508,7 @@ fn step_needs_netns(f: &Fault) -> bool {
             | Fault::CutPrimaryFromMeta(_)
             | Fault::CutProxyFrom(_)
             | Fault::SplitOff { .. }
+            | Fault::OneWay { .. }
     )
 }
 
@@ -406,6 +530,15 @@ fn cut(cluster: &Cluster, fault: &Fault, i: usize) -> anyhow::Result<()> {
         }
         Fault::CutPrimaryFromMeta(_) => net.isolate(me, META_HOST)?,
         Fault::CutProxyFrom(_) => net.isolate(PROXY_HOST, me)?,
+        Fault::OneWay { from_primary, .. } => {
+            for o in others {
+                if *from_primary {
+                    net.drop_one_way(me, o)?;
+                } else {
+                    net.drop_one_way(o, me)?;
+                }
+            }
+        }
         Fault::SplitOff { with_meta, .. } => {
             let mut minority = vec![me];
             let mut majority = others;

@@ -68,6 +68,7 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     let recorded = workers.await.context("workers task")??;
     // Heal everything, then let the cluster settle.
     cluster.heal_network()?;
+    cluster.heal_links_and_disks()?;
     cluster.heal_processes()?;
     println!(
         "healing: every process running again at {:.1}s",

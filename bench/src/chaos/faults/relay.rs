@@ -121,6 +121,23 @@ impl Relay {
         seed: u64,
     ) -> std::io::Result<Relay> {
         let listener = TcpListener::bind(listen).await?;
+        Self::serve(listener, target, seed)
+    }
+
+    /// Forwards connections accepted on an already bound listener to
+    /// `target`: bind it inside another network namespace (see
+    /// [`super::net::Network::run_in`]) to put the relay's listening side
+    /// there. Call from within a tokio runtime.
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        target: SocketAddr,
+        seed: u64,
+    ) -> std::io::Result<Relay> {
+        listener.set_nonblocking(true)?;
+        Self::serve(TcpListener::from_std(listener)?, target, seed)
+    }
+
+    fn serve(listener: TcpListener, target: SocketAddr, seed: u64) -> std::io::Result<Relay> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             target,
