@@ -76,7 +76,7 @@ impl Touches {
     fn of(spec: &CommandSpec, args: &[Bytes]) -> Touches {
         let all = matches!(spec.route, Route::FanOut(_));
         let mut keys: Vec<u64> = spec
-            .key_positions(args.len())
+            .keys_of(args)
             .into_iter()
             .filter_map(|i| args.get(i))
             .map(|k| {
@@ -136,7 +136,7 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
             handler(&mut ctx, &args)
         }
         Route::Container => Action::Reply(Reply::Error(errors::wrong_arity(name))),
-        Route::SingleKey | Route::MultiKey(_) | Route::FanOut(_) => {
+        Route::SingleKey | Route::MultiKey(_) | Route::FanOut(_) | Route::SameSlot(_) => {
             touches = Some(Touches::of(spec, &args));
             Action::Later(shared.router.clone().run(spec, args))
         }

@@ -221,7 +221,7 @@ pub fn getkeys(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions = spec.key_positions(cmd_args.len());
+    let positions = spec.keys_of(cmd_args);
     if positions.is_empty() || matches!(spec.route, Route::Local(_) | Route::Container) {
         return Action::Reply(Reply::error("ERR The command has no key arguments"));
     }

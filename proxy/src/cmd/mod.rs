@@ -5,7 +5,8 @@
 //! proxy serves it ([`Route`]). The dispatcher, the router and the `COMMAND`
 //! command all read this table, so they cannot disagree.
 //!
-//! - [`strings`], [`keys`]: data commands, executed on partition primaries.
+//! - [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`]: data
+//!   commands, executed on partition primaries.
 //! - [`server`]: DBSIZE/FLUSHALL (fan-out), INFO, CONFIG, COMMAND.
 //! - [`connection`]: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
@@ -13,10 +14,14 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod hashes;
 pub mod info;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -27,6 +32,11 @@ use crate::dispatch::{Action, Ctx};
 
 /// A handler for a command the proxy answers itself.
 pub type LocalFn = fn(&mut Ctx<'_>, &[Bytes]) -> Action;
+
+/// Positions of the keys in a command whose keys move (`ZUNIONSTORE dst
+/// numkeys k1 k2 ...`). Empty when the arguments are malformed: the command
+/// then goes to one partition, whose error reply the client gets.
+pub type KeyFinder = fn(&[Bytes]) -> Vec<usize>;
 
 /// How the proxy serves a command.
 #[derive(Clone, Copy)]
@@ -41,6 +51,9 @@ pub enum Route {
     MultiKey(Merge),
     /// Sent to every partition, merged.
     FanOut(Merge),
+    /// Forwarded whole when every key (found by the function) is in one
+    /// partition; Redis Cluster's CROSSSLOT error otherwise.
+    SameSlot(KeyFinder),
 }
 
 /// How the per-partition replies of a split command are combined.
@@ -120,6 +133,15 @@ impl CommandSpec {
             .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
     }
 
+    /// Positions of the key arguments of this call: from the command's key
+    /// finder when its keys move, from the (first, last, step) spec otherwise.
+    pub fn keys_of(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.route {
+            Route::SameSlot(find) => find(args).into_iter().filter(|&i| i < args.len()).collect(),
+            _ => self.key_positions(args.len()),
+        }
+    }
+
     /// Positions of the key arguments in `args`, from the (first, last, step) spec.
     pub fn key_positions(&self, argc: usize) -> Vec<usize> {
         let (first, last, step) = self.keys;
@@ -140,10 +162,14 @@ impl CommandSpec {
 }
 
 /// Every top-level command, family by family.
-pub fn families() -> [(&'static str, &'static [CommandSpec]); 4] {
+pub fn families() -> [(&'static str, &'static [CommandSpec]); 8] {
     [
         ("strings", strings::COMMANDS),
         ("keys", keys::COMMANDS),
+        ("hashes", hashes::COMMANDS),
+        ("lists", lists::COMMANDS),
+        ("sets", sets::COMMANDS),
+        ("zsets", zsets::COMMANDS),
         ("server", server::COMMANDS),
         ("connection", connection::COMMANDS),
     ]
@@ -157,6 +183,23 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
 /// The command named `name`, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     all().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// For [`KeyFinder`]s: the keys counted by a `numkeys` argument at `at`,
+/// which follow it. Empty when the count is not a positive integer or runs
+/// past the arguments.
+pub fn numkeys_keys(args: &[Bytes], at: usize) -> Vec<usize> {
+    let Some(n) = args
+        .get(at)
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|a| a.parse::<usize>().ok())
+    else {
+        return Vec::new();
+    };
+    if n == 0 || at + n >= args.len() {
+        return Vec::new();
+    }
+    (at + 1..=at + n).collect()
 }
 
 /// `parent|sub` for subcommands, the plain name otherwise.
@@ -243,6 +286,22 @@ mod tests {
         assert_eq!(get.key_positions(2), vec![1]);
         let ping = lookup(b"ping").expect("ping");
         assert!(ping.key_positions(1).is_empty());
+    }
+
+    #[test]
+    fn numkeys_finds_counted_keys() {
+        let a = |list: &[&str]| -> Vec<Bytes> {
+            list.iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect()
+        };
+        assert_eq!(
+            numkeys_keys(&a(&["zunion", "2", "a", "b", "withscores"]), 1),
+            vec![2, 3]
+        );
+        assert!(numkeys_keys(&a(&["zunion", "3", "a", "b"]), 1).is_empty());
+        assert!(numkeys_keys(&a(&["zunion", "0", "a"]), 1).is_empty());
+        assert!(numkeys_keys(&a(&["zunion", "x", "a"]), 1).is_empty());
     }
 
     #[test]

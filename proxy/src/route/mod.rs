@@ -149,6 +149,9 @@ impl Router {
                     split::multi_key(&self, spec, merge, args, deadline).await
                 }
                 Route::FanOut(merge) => split::fan_out(&self, spec, merge, args, deadline).await,
+                Route::SameSlot(find) => {
+                    split::same_slot(&self, spec, find(&args), args, deadline).await
+                }
                 Route::Local(_) | Route::Container => {
                     Reply::error("ERR internal error: local command routed")
                 }

@@ -108,6 +108,38 @@ pub async fn multi_key(
     }
 }
 
+/// Runs a command whose keys (at `positions`) must share a partition:
+/// forwarded whole to it, or CROSSSLOT. With no keys found (malformed
+/// arguments) it goes to the partition of its first argument, which answers
+/// with Redis's error for them.
+pub async fn same_slot(
+    router: &Router,
+    spec: &'static CommandSpec,
+    positions: Vec<usize>,
+    args: Vec<Bytes>,
+    deadline: Instant,
+) -> Reply {
+    let keys: Vec<&Bytes> = positions.iter().filter_map(|&i| args.get(i)).collect();
+    let target = match keys.first() {
+        Some(k) => (*k).clone(),
+        None => args.get(1).cloned().unwrap_or_default(),
+    };
+    if keys.len() > 1 {
+        let map = match router.maps().wait_for_map(deadline).await {
+            Ok(m) => m,
+            Err(e) => return e.into_reply(),
+        };
+        let first = map.partition_of_key(&target);
+        if keys.iter().any(|k| map.partition_of_key(k) != first) {
+            return Reply::error(errors::CROSSSLOT);
+        }
+    }
+    router
+        .call(Target::Key(target), args, spec.is_write(), deadline)
+        .await
+        .unwrap_or_else(RouteError::into_reply)
+}
+
 /// Runs a command on every partition (DBSIZE, FLUSHALL, FLUSHDB).
 pub async fn fan_out(
     router: &Router,

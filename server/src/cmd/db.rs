@@ -3,14 +3,25 @@
 //!
 //! Commands that touch a key twice (`MSET a 1 a 2`, `DEL a a`) see their own
 //! earlier writes, and the mutation holds one final op per key.
+//!
+//! Collections (hash, list, set, zset) are a metadata record plus one record
+//! per element under the key's current version ([`layout::element_key`]).
+//! A command reads and writes elements through [`Db::element`],
+//! [`Db::put_element`], [`Db::delete_element`] and [`Db::scan_elements`],
+//! keeps the element count in the header it saves with
+//! [`Db::save_collection`], and never loads a whole collection to change one
+//! element. Deleting or replacing a collection drops its elements with one
+//! range delete over its version's prefix.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use bytes::Bytes;
 use petrel_common::reply::errors;
 
 use crate::cmd::CmdError;
 use crate::storage::layout::{self, KeyType, MetaHeader, META_HEADER_LEN};
+use crate::storage::merge::Layer;
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 
 /// A key's metadata and payload (the value itself, for a string).
@@ -33,6 +44,9 @@ impl Entry {
 struct Pending {
     /// Whether a record was stored before this command ran.
     existed: bool,
+    /// The version of the collection stored before this command ran, whose
+    /// elements go when the key is deleted or gets a new version.
+    stored_collection: Option<u64>,
     /// The final value, or `None` for a delete.
     value: Option<Vec<u8>>,
 }
@@ -42,8 +56,37 @@ pub struct Db<'a> {
     view: &'a dyn ReadView,
     now_ms: u64,
     pending: BTreeMap<Vec<u8>, Pending>,
+    /// Pending element writes by storage key (`None` deletes).
+    elements: Layer,
     /// Set by FLUSHALL: everything stored before is gone.
     flushed: bool,
+}
+
+/// Reads nothing: the stored state after a FLUSHALL in this command.
+struct Nothing;
+
+impl ReadView for Nothing {
+    fn get(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
+    }
+
+    fn scan(
+        &self,
+        _start: &[u8],
+        _end: &[u8],
+        _visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn scan_rev(
+        &self,
+        _start: &[u8],
+        _end: &[u8],
+        _visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 impl<'a> Db<'a> {
@@ -53,6 +96,7 @@ impl<'a> Db<'a> {
             view,
             now_ms,
             pending: BTreeMap::new(),
+            elements: Layer::default(),
             flushed: false,
         }
     }
@@ -102,6 +146,125 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// The live key of type `key_type`; `WRONGTYPE` if it holds another.
+    pub fn lookup_typed(&self, key: &[u8], key_type: KeyType) -> Result<Option<Entry>, CmdError> {
+        match self.lookup(key)? {
+            Some(entry) if entry.header.key_type != key_type => {
+                Err(CmdError::reply(errors::WRONGTYPE))
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// The live collection at `key`, or a new empty incarnation of it (not
+    /// stored until [`Db::save_collection`]); `WRONGTYPE` if it holds another type.
+    pub fn collection_or_new(&self, key: &[u8], key_type: KeyType) -> Result<Entry, CmdError> {
+        if let Some(entry) = self.lookup_typed(key, key_type)? {
+            return Ok(entry);
+        }
+        Ok(Entry {
+            header: MetaHeader {
+                key_type,
+                expire_at_ms: 0,
+                version: self.fresh_version(key)?,
+                size: 0,
+            },
+            payload: Bytes::new(),
+        })
+    }
+
+    /// Stores a collection's header and payload, or deletes the key when its
+    /// element count is zero (Redis never keeps an empty collection).
+    pub fn save_collection(&mut self, key: &[u8], entry: &Entry) {
+        if entry.header.size == 0 {
+            self.delete(key);
+        } else {
+            self.put_meta(key, &entry.header, &entry.payload);
+        }
+    }
+
+    /// One element of the incarnation `version` of `key`.
+    pub fn element(
+        &self,
+        key: &[u8],
+        version: u64,
+        element: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let raw = layout::element_key(key, version, element);
+        match self.elements.written.get(&raw) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.base().get(&raw),
+        }
+    }
+
+    /// Writes one element (its count in the header is the caller's to keep).
+    pub fn put_element(&mut self, key: &[u8], version: u64, element: &[u8], value: &[u8]) {
+        let raw = layout::element_key(key, version, element);
+        self.elements.written.insert(raw, Some(value.to_vec()));
+    }
+
+    /// Deletes one element (its count in the header is the caller's to keep).
+    pub fn delete_element(&mut self, key: &[u8], version: u64, element: &[u8]) {
+        let raw = layout::element_key(key, version, element);
+        self.elements.written.insert(raw, None);
+    }
+
+    /// Visits the elements of incarnation `version` of `key` whose element
+    /// bytes lie in `range`, in element byte order (descending when
+    /// `reverse`), with this command's own writes, until `visit` returns
+    /// `false`. `visit` gets (element, value).
+    pub fn scan_elements(
+        &self,
+        key: &[u8],
+        version: u64,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        let prefix = layout::element_prefix(key, version);
+        let with_prefix = |e: &[u8]| {
+            let mut k = prefix.clone();
+            k.extend_from_slice(e);
+            k
+        };
+        let start = match range.0 {
+            Bound::Included(e) => with_prefix(e),
+            // The successor of e among byte strings is e + 0x00.
+            Bound::Excluded(e) => {
+                let mut k = with_prefix(e);
+                k.push(0);
+                k
+            }
+            Bound::Unbounded => prefix.clone(),
+        };
+        let end = match range.1 {
+            Bound::Included(e) => {
+                let mut k = with_prefix(e);
+                k.push(0);
+                k
+            }
+            Bound::Excluded(e) => with_prefix(e),
+            Bound::Unbounded => match layout::prefix_end(&prefix) {
+                Some(end) => end,
+                None => return Ok(()),
+            },
+        };
+        let skip = prefix.len();
+        self.elements
+            .scan(self.base(), &start, &end, reverse, &mut |k, v| {
+                visit(&k[skip..], v)
+            })
+    }
+
+    /// The stored state, or nothing after a FLUSHALL in this command.
+    fn base(&self) -> &dyn ReadView {
+        if self.flushed {
+            &Nothing
+        } else {
+            self.view
+        }
+    }
+
     /// A version for a new incarnation of `key` (see [`layout::new_version`]).
     pub fn fresh_version(&self, key: &[u8]) -> Result<u64, StorageError> {
         let previous = self.raw(key)?;
@@ -132,6 +295,7 @@ impl<'a> Db<'a> {
     /// Deletes every user key (metadata and elements), keeping internal records.
     pub fn flush(&mut self) {
         self.pending.clear();
+        self.elements = Layer::default();
         self.flushed = true;
     }
 
@@ -182,6 +346,32 @@ impl<'a> Db<'a> {
                 ops.push(WriteOp::DeleteRange(start, end));
             }
         }
+        // Elements of collections deleted or replaced by a new incarnation.
+        for (key, pending) in &self.pending {
+            let Some(old) = pending.stored_collection else {
+                continue;
+            };
+            let kept = match &pending.value {
+                Some(raw) => layout::decode_meta(raw)
+                    .is_ok_and(|(h, _)| h.key_type != KeyType::String && h.version == old),
+                None => false,
+            };
+            if kept {
+                continue;
+            }
+            if let Ok(user_key) = layout::decode_meta_key(key) {
+                let start = layout::element_prefix(user_key, old);
+                if let Some(end) = layout::prefix_end(&start) {
+                    ops.push(WriteOp::DeleteRange(start, end));
+                }
+            }
+        }
+        for (key, value) in self.elements.written {
+            match value {
+                Some(value) => ops.push(WriteOp::Put(key, value)),
+                None => ops.push(WriteOp::Delete(key)),
+            }
+        }
         for (key, pending) in self.pending {
             match pending.value {
                 Some(value) => ops.push(WriteOp::Put(key, value)),
@@ -201,7 +391,148 @@ impl<'a> Db<'a> {
         }
         // Only a stored record needs a Delete; a read error here just means
         // we emit a Delete that may be redundant, which is harmless.
-        let existed = !self.flushed && !matches!(self.view.get(&meta_key), Ok(None));
-        self.pending.insert(meta_key, Pending { existed, value });
+        let stored = if self.flushed {
+            Ok(None)
+        } else {
+            self.view.get(&meta_key)
+        };
+        let existed = !matches!(stored, Ok(None));
+        let stored_collection = match &stored {
+            Ok(Some(raw)) => layout::decode_meta(raw)
+                .ok()
+                .filter(|(h, _)| h.key_type != KeyType::String)
+                .map(|(h, _)| h.version),
+            _ => None,
+        };
+        self.pending.insert(
+            meta_key,
+            Pending {
+                existed,
+                stored_collection,
+                value,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemEngine;
+    use crate::storage::Engine;
+    use petrel_common::ids::Decree;
+
+    fn elements(db: &Db<'_>, key: &[u8], version: u64, reverse: bool) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        db.scan_elements(
+            key,
+            version,
+            (Bound::Unbounded, Bound::Unbounded),
+            reverse,
+            &mut |e, v| {
+                out.push((
+                    String::from_utf8_lossy(e).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                ));
+                true
+            },
+        )
+        .expect("scan");
+        out
+    }
+
+    /// Creates hash `h` with fields a=1, b=2, c=3 and applies it.
+    fn stored_hash(engine: &MemEngine) -> u64 {
+        let mut db = Db::new(engine, 1_000);
+        let mut h = db.collection_or_new(b"h", KeyType::Hash).expect("new");
+        let v = h.header.version;
+        for (f, val) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            db.put_element(b"h", v, f.as_bytes(), val.as_bytes());
+            h.header.size += 1;
+        }
+        db.save_collection(b"h", &h);
+        engine.apply(Decree(1), &db.into_mutation()).expect("apply");
+        v
+    }
+
+    #[test]
+    fn elements_are_read_through_the_commands_own_writes() {
+        let engine = MemEngine::new();
+        let v = stored_hash(&engine);
+        let mut db = Db::new(&engine, 2_000);
+        let h = db
+            .lookup_typed(b"h", KeyType::Hash)
+            .expect("typed")
+            .expect("live");
+        assert_eq!(h.header.size, 3);
+        assert_eq!(h.header.version, v);
+        db.delete_element(b"h", v, b"b");
+        db.put_element(b"h", v, b"bb", b"new");
+        db.put_element(b"h", v, b"c", b"33");
+        assert_eq!(db.element(b"h", v, b"a").expect("get"), Some(b"1".to_vec()));
+        assert_eq!(db.element(b"h", v, b"b").expect("get"), None);
+        let fwd = elements(&db, b"h", v, false);
+        let names: Vec<_> = fwd.iter().map(|(e, v)| format!("{e}={v}")).collect();
+        assert_eq!(names, ["a=1", "bb=new", "c=33"]);
+        let rev = elements(&db, b"h", v, true);
+        assert_eq!(rev.first().map(|(e, _)| e.as_str()), Some("c"));
+        let mut after_a = Vec::new();
+        db.scan_elements(
+            b"h",
+            v,
+            (Bound::Excluded(b"a"), Bound::Included(b"bb")),
+            false,
+            &mut |e, _| {
+                after_a.push(e.to_vec());
+                true
+            },
+        )
+        .expect("scan");
+        assert_eq!(after_a, [b"bb".to_vec()]);
+        assert!(matches!(
+            db.lookup_typed(b"h", KeyType::Set),
+            Err(CmdError::Reply(_))
+        ));
+    }
+
+    #[test]
+    fn deleting_or_replacing_a_collection_drops_its_elements() {
+        let engine = MemEngine::new();
+        let v = stored_hash(&engine);
+        let mut db = Db::new(&engine, 2_000);
+        db.put_string(b"h", 0, db.fresh_version(b"h").expect("version"), b"str");
+        let m = db.into_mutation();
+        let prefix = layout::element_prefix(b"h", v);
+        assert!(m
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::DeleteRange(s, _) if *s == prefix)));
+        engine.apply(Decree(2), &m).expect("apply");
+        let db = Db::new(&engine, 3_000);
+        assert!(elements(&db, b"h", v, false).is_empty());
+        // A collection that keeps its version keeps its elements.
+        let engine = MemEngine::new();
+        let v = stored_hash(&engine);
+        let mut db = Db::new(&engine, 2_000);
+        let mut h = db.collection_or_new(b"h", KeyType::Hash).expect("h");
+        db.delete_element(b"h", v, b"a");
+        h.header.size -= 1;
+        db.save_collection(b"h", &h);
+        let m = db.into_mutation();
+        assert!(!m
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::DeleteRange(..))));
+        engine.apply(Decree(2), &m).expect("apply");
+        assert_eq!(elements(&Db::new(&engine, 3_000), b"h", v, false).len(), 2);
+        // Emptying it deletes the key.
+        let mut db = Db::new(&engine, 3_000);
+        let mut h = db.collection_or_new(b"h", KeyType::Hash).expect("h");
+        h.header.size = 0;
+        db.save_collection(b"h", &h);
+        engine.apply(Decree(3), &db.into_mutation()).expect("apply");
+        let db = Db::new(&engine, 4_000);
+        assert!(db.raw(b"h").expect("raw").is_none());
+        assert!(elements(&db, b"h", v, false).is_empty());
     }
 }

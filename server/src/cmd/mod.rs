@@ -8,19 +8,25 @@
 //! - [`strings`]: GET, SET and the other string commands.
 //! - [`keys`]: DEL, EXISTS, EXPIRE, TTL, TYPE and friends (any key type).
 //! - [`server`]: per-partition DBSIZE and FLUSHALL.
+//! - [`hashes`], [`lists`], [`sets`], [`zsets`]: the collection types, one
+//!   record per element (see [`db`]).
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
 //!
-//! Every command is one row of [`COMMANDS`]: its name, arity, whether it
-//! writes, and the function that runs it.
+//! Every command is one row of its family's table (see [`families`]): its
+//! name, arity, whether it writes, and the function that runs it.
 
 pub mod db;
 pub mod errors;
 pub mod float;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod parse;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 #[cfg(test)]
 mod testing;
@@ -91,7 +97,7 @@ impl Command {
     }
 }
 
-const fn read(
+pub(crate) const fn read(
     name: &'static str,
     arity: i32,
     run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
@@ -104,7 +110,7 @@ const fn read(
     }
 }
 
-const fn write(
+pub(crate) const fn write(
     name: &'static str,
     arity: i32,
     run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
@@ -117,7 +123,23 @@ const fn write(
     }
 }
 
-/// Every command a partition serves, with Redis 7.0's arities.
+/// Every command table, family by family.
+pub fn families() -> [&'static [Command]; 5] {
+    [
+        COMMANDS,
+        hashes::COMMANDS,
+        lists::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+    ]
+}
+
+/// Every command a partition serves.
+pub fn all() -> impl Iterator<Item = &'static Command> {
+    families().into_iter().flatten()
+}
+
+/// String, keyspace and server commands, with Redis 7.0's arities.
 pub static COMMANDS: &[Command] = &[
     // strings
     read("get", 2, strings::get),
@@ -164,9 +186,7 @@ pub static COMMANDS: &[Command] = &[
 
 /// The command named `name` (any ASCII case).
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    all().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Runs `args` (command name first) against `view` at wall-clock `now_ms`.
@@ -329,7 +349,7 @@ mod tests {
         let mut h = Harness::new();
         h.run(&["set", "k", "v", "px", "5"]);
         h.now += 100; // expired now
-        for cmd in COMMANDS.iter().filter(|c| !c.write) {
+        for cmd in all().filter(|c| !c.write) {
             let mut args = vec![cmd.name.to_string()];
             for _ in 1..cmd.arity.unsigned_abs() {
                 args.push("k".into());

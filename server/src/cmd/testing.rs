@@ -103,6 +103,15 @@ impl ReadView for BrokenView {
     ) -> Result<(), StorageError> {
         Err(StorageError::Corrupt("broken".into()))
     }
+
+    fn scan_rev(
+        &self,
+        _start: &[u8],
+        _end: &[u8],
+        _visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Corrupt("broken".into()))
+    }
 }
 
 pub fn ok() -> Reply {

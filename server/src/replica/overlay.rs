@@ -7,13 +7,14 @@
 //! committed state only. [`Pending`] holds the uncommitted mutations in decree
 //! order; [`Overlay`] is the [`ReadView`] a write command executes against.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use petrel_common::ids::Decree;
 
 use crate::log::decode_mutation;
 use crate::replica::machine::Entry;
+use crate::storage::merge::Layer;
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 
 /// Decoded uncommitted mutations, kept in step with the machine's tail.
@@ -122,72 +123,47 @@ impl ReadView for Overlay<'_> {
         if self.pending.is_empty() {
             return self.base.scan(start, end, visit);
         }
-        // The pending effects inside [start, end): the last write of each key
-        // wins; a range delete hides older writes and every base key it covers.
-        let mut written: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut erased: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        self.layer(start, end)
+            .scan(self.base, start, end, false, visit)
+    }
+
+    fn scan_rev(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        if self.pending.is_empty() {
+            return self.base.scan_rev(start, end, visit);
+        }
+        self.layer(start, end)
+            .scan(self.base, start, end, true, visit)
+    }
+}
+
+impl Overlay<'_> {
+    /// The pending effects inside `[start, end)`: the last write of each key
+    /// wins; a range delete hides older writes and every base key it covers.
+    fn layer(&self, start: &[u8], end: &[u8]) -> Layer {
+        let mut layer = Layer::default();
         for op in self.pending.ops_oldest_first() {
             match op {
                 WriteOp::Put(k, v) if in_range(k, start, end) => {
-                    written.insert(k.clone(), Some(v.clone()));
+                    layer.written.insert(k.clone(), Some(v.clone()));
                 }
                 WriteOp::Delete(k) if in_range(k, start, end) => {
-                    written.insert(k.clone(), None);
+                    layer.written.insert(k.clone(), None);
                 }
                 WriteOp::DeleteRange(s, e) => {
-                    for (_, v) in written.range_mut(s.clone()..e.clone()) {
+                    for (_, v) in layer.written.range_mut(s.clone()..e.clone()) {
                         *v = None;
                     }
-                    erased.push((s.clone(), e.clone()));
+                    layer.erased.push((s.clone(), e.clone()));
                 }
                 _ => {}
             }
         }
-        let mut own = written.iter().peekable();
-        let mut stopped = false;
-        self.base.scan(start, end, &mut |k, v| {
-            // Pending keys that sort before this base key come first.
-            while let Some((pk, pv)) = own.peek() {
-                if pk.as_slice() >= k {
-                    break;
-                }
-                if let Some(pv) = pv {
-                    if !visit(pk, pv) {
-                        stopped = true;
-                        return false;
-                    }
-                }
-                own.next();
-            }
-            if let Some((pk, pv)) = own.peek() {
-                if pk.as_slice() == k {
-                    let keep_going = match pv {
-                        Some(pv) => visit(pk, pv),
-                        None => true,
-                    };
-                    own.next();
-                    stopped = !keep_going;
-                    return keep_going;
-                }
-            }
-            if erased.iter().any(|(s, e)| in_range(k, s, e)) {
-                return true;
-            }
-            let keep_going = visit(k, v);
-            stopped = !keep_going;
-            keep_going
-        })?;
-        if stopped {
-            return Ok(());
-        }
-        for (pk, pv) in own {
-            if let Some(pv) = pv {
-                if !visit(pk, pv) {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        layer
     }
 }
 

@@ -69,6 +69,26 @@ impl ReadView for MemEngine {
         }
         Ok(())
     }
+
+    /// `visit` runs under the engine's lock: it must not call the engine.
+    fn scan_rev(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        if start >= end {
+            return Ok(());
+        }
+        let map = self.lock()?;
+        let range = map.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
+        for (key, value) in range.rev() {
+            if !visit(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Engine for MemEngine {

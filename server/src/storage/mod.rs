@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod layout;
 pub mod memory;
+pub mod merge;
 pub mod rocks;
 
 use petrel_common::ids::Decree;
@@ -56,6 +57,14 @@ pub trait ReadView {
     /// Calls `visit` for each `(key, value)` with `start <= key < end`, in key
     /// order, until it returns `false`.
     fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError>;
+
+    /// Like [`ReadView::scan`], in descending key order.
+    fn scan_rev(
         &self,
         start: &[u8],
         end: &[u8],

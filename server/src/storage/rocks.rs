@@ -146,6 +146,28 @@ impl ReadView for RocksEngine {
         // An invalid iterator means the end of the range or an error.
         iter.status().map_err(rocks)
     }
+
+    fn scan_rev(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        if start >= end {
+            return Ok(());
+        }
+        let mut read = ReadOptions::default();
+        read.set_iterate_range(start.to_vec()..end.to_vec());
+        let mut iter = self.db.raw_iterator_opt(read);
+        iter.seek_to_last();
+        while let Some((key, value)) = iter.item() {
+            if !visit(key, value) {
+                return Ok(());
+            }
+            iter.prev();
+        }
+        iter.status().map_err(rocks)
+    }
 }
 
 impl Engine for RocksEngine {
