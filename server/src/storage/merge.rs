@@ -17,6 +17,9 @@ pub struct Layer {
     pub erased: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// Pending writes in scan order.
+type Writes<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a>;
+
 fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
     start <= key && key < end
 }
@@ -41,7 +44,7 @@ impl Layer {
             return Ok(());
         }
         let range = self.written.range(start.to_vec()..end.to_vec());
-        let mut own: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)>> = if reverse {
+        let mut own: Writes<'_> = if reverse {
             Box::new(range.rev())
         } else {
             Box::new(range)
