@@ -7,6 +7,8 @@
 //! `support/script.rs`. Every mismatch of every script is collected and the
 //! test fails listing them all (script, line, command, both replies).
 //!
+//! `PETREL_DIFF_ONLY=<part of a file name>` runs only the matching scripts.
+//!
 //! `PETREL_DIFF_AGAINST_REDIS=1` runs the scripts against a second Redis
 //! instead of onebox: a quick way to check a new script (lines marked
 //! `!differs` are then compared exactly, Redis against Redis).
@@ -62,6 +64,11 @@ const REQUIRED: &[&str] = &[
     "PERSIST",
     "TYPE",
     "HELLO",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "WATCH",
+    "UNWATCH",
 ];
 
 fn scripts_dir() -> PathBuf {
@@ -139,7 +146,7 @@ fn run_script(
 
 #[test]
 fn scripts_match_redis() {
-    let scripts = load_scripts();
+    let mut scripts = load_scripts();
     assert!(
         scripts.len() >= 9,
         "expected the differential scripts in {:?}",
@@ -151,6 +158,10 @@ fn scripts_match_redis() {
         .collect();
     let missing: Vec<&&str> = REQUIRED.iter().filter(|c| !used.contains(**c)).collect();
     assert!(missing.is_empty(), "no script exercises {missing:?}");
+    // PETREL_DIFF_ONLY=hashes runs only the scripts whose name contains it.
+    if let Ok(only) = std::env::var("PETREL_DIFF_ONLY") {
+        scripts.retain(|(name, _)| name.contains(&only));
+    }
 
     let oracle = RedisOracle::start();
     let petrel_is_redis = std::env::var_os("PETREL_DIFF_AGAINST_REDIS").is_some();

@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     pub shared: &'a Arc<Shared>,
     /// Full name of the running command (`client|list`).
     pub name: &'static str,
+    /// Keys a handler's `Action::Later` touches (EXEC, WATCH), to keep one
+    /// client's commands in order.
+    pub touches: Option<Touches>,
 }
 
 /// A dispatched command: what to do and the name it is counted under.
@@ -74,23 +77,32 @@ impl Touches {
     }
 
     fn of(spec: &CommandSpec, args: &[Bytes]) -> Touches {
-        let all = matches!(spec.route, Route::FanOut(_));
-        let mut keys: Vec<u64> = spec
+        let keys: Vec<&Bytes> = spec
             .keys_of(args)
             .into_iter()
             .filter_map(|i| args.get(i))
+            .collect();
+        let mut t = Touches::keys(&keys, spec.is_write());
+        t.all = matches!(spec.route, Route::FanOut(_));
+        t
+    }
+
+    /// What touching `keys` (writing them or not) amounts to.
+    pub fn keys<K: AsRef<[u8]>>(keys: &[K], write: bool) -> Touches {
+        let mut hashes: Vec<u64> = keys
+            .iter()
             .map(|k| {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                std::hash::Hash::hash(&k[..], &mut h);
+                std::hash::Hash::hash(k.as_ref(), &mut h);
                 std::hash::Hasher::finish(&h)
             })
             .collect();
-        keys.sort_unstable();
-        keys.dedup();
+        hashes.sort_unstable();
+        hashes.dedup();
         Touches {
-            keys,
-            all,
-            write: spec.is_write(),
+            keys: hashes,
+            all: false,
+            write,
         }
     }
 }
@@ -102,27 +114,55 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         name,
         touches: None,
     };
+    // A command rejected inside MULTI makes EXEC fail.
+    let reject = |session: &mut Session, name, r| {
+        session.flag_transaction();
+        reply(name, r)
+    };
     let Some(top) = args.first().and_then(|n| cmd::lookup(n)) else {
-        return reply("unknown", Reply::Error(unknown_command(&args)));
+        return reject(session, "unknown", Reply::Error(unknown_command(&args)));
     };
     if !top.arity_ok(args.len()) {
-        return reply(top.name, Reply::Error(errors::wrong_arity(top.name)));
+        return reject(
+            session,
+            top.name,
+            Reply::Error(errors::wrong_arity(top.name)),
+        );
     }
     let (spec, parent): (&'static CommandSpec, Option<&'static CommandSpec>) =
         if !top.subcommands.is_empty() && args.len() >= 2 {
             match top.subcommand(&args[1]) {
                 Some(sub) => (sub, Some(top)),
-                None => return reply(top.name, Reply::Error(unknown_subcommand(top, &args[1]))),
+                None => {
+                    return reject(
+                        session,
+                        top.name,
+                        Reply::Error(unknown_subcommand(top, &args[1])),
+                    )
+                }
             }
         } else {
             (top, None)
         };
     let name = cmd::static_name(parent, spec);
     if parent.is_some() && !spec.arity_ok(args.len()) {
-        return reply(name, Reply::Error(errors::wrong_arity(name)));
+        return reject(session, name, Reply::Error(errors::wrong_arity(name)));
     }
     if !session.authenticated && !spec.has_flag("no_auth") && shared.password_required() {
-        return reply(name, Reply::error("NOAUTH Authentication required."));
+        return reject(
+            session,
+            name,
+            Reply::error("NOAUTH Authentication required."),
+        );
+    }
+    if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name) {
+        if let Some(why) = cmd::transactions::cannot_queue(spec) {
+            return reject(session, name, Reply::Error(why));
+        }
+        if let Some(tx) = &mut session.tx {
+            tx.queued.push(args);
+        }
+        return reply(name, Reply::Status("QUEUED".into()));
     }
     session.handle.info().last_cmd = name;
     let mut touches = None;
@@ -132,8 +172,11 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
                 session,
                 shared,
                 name,
+                touches: None,
             };
-            handler(&mut ctx, &args)
+            let action = handler(&mut ctx, &args);
+            touches = ctx.touches;
+            action
         }
         Route::Container => Action::Reply(Reply::Error(errors::wrong_arity(name))),
         Route::SingleKey | Route::MultiKey(_) | Route::FanOut(_) | Route::SameSlot(_) => {

@@ -1,6 +1,8 @@
 //! Per-connection state that commands read and change.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use crate::resp::Proto;
 use crate::state::ClientHandle;
@@ -17,6 +19,31 @@ pub struct Session {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: the next command's reply is not sent.
     pub skip_next: bool,
+    /// Commands queued since MULTI, until EXEC or DISCARD.
+    pub tx: Option<Transaction>,
+    /// Keys WATCHed, with their fingerprints (filled in as WATCH completes).
+    pub watch: Arc<Mutex<Watch>>,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Transaction {
+    pub queued: Vec<Vec<Bytes>>,
+    /// A command was rejected while queuing: EXEC answers EXECABORT.
+    pub failed: bool,
+}
+
+/// Watched keys. `generation` moves on at every UNWATCH, EXEC and DISCARD,
+/// so a WATCH still reading fingerprints then adds nothing.
+#[derive(Default)]
+pub struct Watch {
+    pub generation: u64,
+    pub keys: Vec<(Bytes, i64)>,
+}
+
+/// Locks the watch list (a panic elsewhere cannot poison it for good).
+pub fn lock(watch: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {
+    petrel_common::sync::lock(watch)
 }
 
 impl Session {
@@ -28,12 +55,28 @@ impl Session {
             authenticated: !password_required,
             reply_off: false,
             skip_next: false,
+            tx: None,
+            watch: Arc::default(),
         }
     }
 
     /// The client id (CLIENT ID).
     pub fn id(&self) -> u64 {
         self.handle.id
+    }
+
+    /// Forgets every watched key; returns them.
+    pub fn unwatch(&mut self) -> Vec<(Bytes, i64)> {
+        let mut w = lock(&self.watch);
+        w.generation += 1;
+        std::mem::take(&mut w.keys)
+    }
+
+    /// Marks the transaction being queued, if any, as failed.
+    pub fn flag_transaction(&mut self) {
+        if let Some(tx) = &mut self.tx {
+            tx.failed = true;
+        }
     }
 
     /// Switches the protocol, keeping CLIENT LIST in step.

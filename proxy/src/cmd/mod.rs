@@ -21,6 +21,7 @@ pub mod lists;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod transactions;
 pub mod zsets;
 
 use std::collections::HashMap;
@@ -162,7 +163,7 @@ impl CommandSpec {
 }
 
 /// Every top-level command, family by family.
-pub fn families() -> [(&'static str, &'static [CommandSpec]); 8] {
+pub fn families() -> [(&'static str, &'static [CommandSpec]); 9] {
     [
         ("strings", strings::COMMANDS),
         ("keys", keys::COMMANDS),
@@ -170,6 +171,7 @@ pub fn families() -> [(&'static str, &'static [CommandSpec]); 8] {
         ("lists", lists::COMMANDS),
         ("sets", sets::COMMANDS),
         ("zsets", zsets::COMMANDS),
+        ("transactions", transactions::COMMANDS),
         ("server", server::COMMANDS),
         ("connection", connection::COMMANDS),
     ]
@@ -200,6 +202,16 @@ pub fn numkeys_keys(args: &[Bytes], at: usize) -> Vec<usize> {
         return Vec::new();
     }
     (at + 1..=at + n).collect()
+}
+
+/// The command (or subcommand) `args` names, with its parent for a
+/// subcommand; `None` when unknown.
+pub fn resolve(args: &[Bytes]) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+    let top = lookup(args.first()?)?;
+    if top.subcommands.is_empty() || args.len() < 2 {
+        return Some((top, None));
+    }
+    top.subcommand(&args[1]).map(|sub| (sub, Some(top)))
 }
 
 /// `parent|sub` for subcommands, the plain name otherwise.

@@ -41,6 +41,7 @@ impl Entry {
 }
 
 /// A pending write to one metadata record.
+#[derive(Clone)]
 struct Pending {
     /// Whether a record was stored before this command ran.
     existed: bool,
@@ -49,6 +50,13 @@ struct Pending {
     stored_collection: Option<u64>,
     /// The final value, or `None` for a delete.
     value: Option<Vec<u8>>,
+}
+
+/// A command's pending writes at one moment, to return to with [`Db::rollback`].
+pub struct Savepoint {
+    pending: BTreeMap<Vec<u8>, Pending>,
+    elements: Layer,
+    flushed: bool,
 }
 
 /// The replica's keyspace plus one command's pending writes.
@@ -99,6 +107,22 @@ impl<'a> Db<'a> {
             elements: Layer::default(),
             flushed: false,
         }
+    }
+
+    /// The pending writes as they are now (a copy).
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            pending: self.pending.clone(),
+            elements: self.elements.clone(),
+            flushed: self.flushed,
+        }
+    }
+
+    /// Forgets every write made since `savepoint`.
+    pub fn rollback(&mut self, savepoint: Savepoint) {
+        self.pending = savepoint.pending;
+        self.elements = savepoint.elements;
+        self.flushed = savepoint.flushed;
     }
 
     /// The command's clock (the primary's, fixed for the whole command).

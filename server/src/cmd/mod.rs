@@ -22,6 +22,7 @@ pub mod float;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod multi;
 pub mod parse;
 pub mod server;
 pub mod sets;
@@ -86,7 +87,7 @@ pub struct Command {
 }
 
 impl Command {
-    fn arity_ok(&self, argc: usize) -> bool {
+    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = i64::from(self.arity);
         if arity >= 0 {
@@ -182,6 +183,9 @@ pub static COMMANDS: &[Command] = &[
     read("dbsize", 1, server::dbsize),
     write("flushall", -1, server::flushall),
     write("flushdb", -1, server::flushall),
+    // internal, sent by the proxy only (see [`multi`])
+    write("petrel.exec", -2, multi::exec),
+    read("petrel.fingerprint", 2, multi::fingerprint_cmd),
 ];
 
 /// The command named `name` (any ASCII case).

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{ReadView, StorageError};
 
 /// Writes layered over a view, for keys in one scan range.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Layer {
     /// The final value of each written key: `None` is a delete.
     pub written: BTreeMap<Vec<u8>, Option<Vec<u8>>>,

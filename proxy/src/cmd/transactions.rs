@@ -1,0 +1,302 @@
+//! `MULTI EXEC DISCARD WATCH UNWATCH`, kept by the proxy per connection.
+//!
+//! Between `MULTI` and `EXEC` commands are checked (name, arity,
+//! authentication) and queued; a rejected one makes `EXEC` answer
+//! `EXECABORT`, as in Redis. `EXEC` sends the queued data commands, with the
+//! watched keys and the fingerprints `WATCH` read, to the primary of their
+//! partition as one internal `petrel.exec` command, which runs them
+//! atomically as one replicated mutation (see the server's `cmd::multi`).
+//! Every key of the transaction and every watched key must be in one
+//! partition (use hash tags); otherwise `EXEC` answers Redis Cluster's
+//! `CROSSSLOT` error and nothing runs. Commands the proxy answers itself
+//! (`PING`, `ECHO`...) are answered in their place in the reply. Commands
+//! that run on every partition (`DBSIZE`, `FLUSHALL`, `KEYS`, `SCAN`...)
+//! cannot be part of an atomic transaction and are rejected when queued.
+//!
+//! Specs copied from Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS`.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use petrel_common::reply::{errors, Reply};
+
+use super::{CommandSpec, Doc, KeySpec, Route};
+use crate::dispatch::{Action, Ctx, Touches};
+use crate::route::Target;
+use crate::session::Transaction;
+
+const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+/// Whether the command runs right away inside `MULTI` instead of being queued.
+pub fn runs_inside_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit")
+}
+
+/// Why `spec` cannot be queued, if it cannot.
+pub fn cannot_queue(spec: &CommandSpec) -> Option<String> {
+    match spec.route {
+        Route::FanOut(_) => Some(format!(
+            "ERR '{}' cannot be part of a transaction: it runs on every partition",
+            spec.name
+        )),
+        _ => None,
+    }
+}
+
+fn multi(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    if ctx.session.tx.is_some() {
+        return Action::Reply(Reply::error("ERR MULTI calls can not be nested"));
+    }
+    ctx.session.tx = Some(Transaction::default());
+    Action::Reply(Reply::ok())
+}
+
+fn discard(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    if ctx.session.tx.take().is_none() {
+        return Action::Reply(Reply::error("ERR DISCARD without MULTI"));
+    }
+    ctx.session.unwatch();
+    Action::Reply(Reply::ok())
+}
+
+fn unwatch(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    ctx.session.unwatch();
+    Action::Reply(Reply::ok())
+}
+
+/// `WATCH key...`: reads each key's fingerprint from its primary.
+fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if ctx.session.tx.is_some() {
+        return Action::Reply(Reply::error("ERR WATCH inside MULTI is not allowed"));
+    }
+    let keys: Vec<Bytes> = args[1..].to_vec();
+    // Ordered like a write on its keys, so a later EXEC waits for it.
+    ctx.touches = Some(Touches::keys(&keys, true));
+    let watch = ctx.session.watch.clone();
+    let generation = crate::session::lock(&watch).generation;
+    let router = ctx.shared.router.clone();
+    Action::Later(
+        async move {
+            let deadline = Instant::now() + router.timeout();
+            let mut seen = Vec::new();
+            for key in keys {
+                let args = vec![Bytes::from_static(b"petrel.fingerprint"), key.clone()];
+                let fingerprint = match router
+                    .call(Target::Key(key.clone()), args, false, deadline)
+                    .await
+                {
+                    Ok(Reply::Int(n)) => n,
+                    Ok(Reply::Error(e)) => return Reply::Error(e),
+                    Ok(_) => return Reply::error("ERR unexpected fingerprint reply"),
+                    Err(e) => return e.into_reply(),
+                };
+                seen.push((key, fingerprint));
+            }
+            let mut w = crate::session::lock(&watch);
+            // An UNWATCH, EXEC or DISCARD sent after this WATCH already ran.
+            if w.generation == generation {
+                w.keys.extend(seen);
+            }
+            Reply::ok()
+        }
+        .boxed(),
+    )
+}
+
+/// One queued command's place in the `EXEC` reply.
+enum Slot {
+    Ready(Reply),
+    Later(BoxFuture<'static, Reply>),
+    /// The next reply of the `petrel.exec` batch.
+    Data,
+}
+
+fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let Some(tx) = ctx.session.tx.take() else {
+        return Action::Reply(Reply::error("ERR EXEC without MULTI"));
+    };
+    let watched = ctx.session.unwatch();
+    if tx.failed {
+        return Action::Reply(Reply::error(EXECABORT));
+    }
+    let mut batch = vec![
+        Bytes::from_static(b"petrel.exec"),
+        Bytes::from(watched.len().to_string()),
+    ];
+    let mut keys: Vec<Bytes> = Vec::new();
+    for (key, fingerprint) in &watched {
+        batch.push(key.clone());
+        batch.push(Bytes::from(fingerprint.to_string()));
+        keys.push(key.clone());
+    }
+    let mut slots = Vec::new();
+    let mut data = 0;
+    for args in tx.queued {
+        let Some((spec, parent)) = super::resolve(&args) else {
+            slots.push(Slot::Ready(Reply::Error(crate::dispatch::unknown_command(
+                &args,
+            ))));
+            continue;
+        };
+        match spec.route {
+            Route::Local(handler) => {
+                let mut inner = Ctx {
+                    session: ctx.session,
+                    shared: ctx.shared,
+                    name: super::static_name(parent, spec),
+                    touches: None,
+                };
+                slots.push(match handler(&mut inner, &args) {
+                    Action::Reply(r) | Action::Close(r) => Slot::Ready(r),
+                    Action::NoReply => Slot::Ready(Reply::ok()),
+                    Action::Later(f) => Slot::Later(f),
+                });
+            }
+            Route::Container => {
+                slots.push(Slot::Ready(Reply::Error(errors::wrong_arity(spec.name))))
+            }
+            Route::SingleKey | Route::MultiKey(_) | Route::SameSlot(_) | Route::FanOut(_) => {
+                keys.extend(
+                    spec.keys_of(&args)
+                        .into_iter()
+                        .filter_map(|i| args.get(i).cloned()),
+                );
+                batch.push(Bytes::from(args.len().to_string()));
+                batch.extend(args);
+                slots.push(Slot::Data);
+                data += 1;
+            }
+        }
+    }
+    ctx.touches = Some(Touches::keys(&keys, true));
+    let router = ctx.shared.router.clone();
+    Action::Later(
+        async move {
+            let mut results: std::vec::IntoIter<Reply> = Vec::new().into_iter();
+            if data > 0 || !watched.is_empty() {
+                let deadline = Instant::now() + router.timeout();
+                let map = match router.maps().wait_for_map(deadline).await {
+                    Ok(m) => m,
+                    Err(e) => return e.into_reply(),
+                };
+                let Some(first) = keys.first().cloned() else {
+                    return Reply::error("ERR a transaction of data commands without keys");
+                };
+                let pid = map.partition_of_key(&first);
+                if keys.iter().any(|k| map.partition_of_key(k) != pid) {
+                    return Reply::error(errors::CROSSSLOT);
+                }
+                match router.call(Target::Key(first), batch, true, deadline).await {
+                    Ok(Reply::NilArray) => return Reply::NilArray,
+                    Ok(Reply::Array(items)) if items.len() == data => results = items.into_iter(),
+                    Ok(Reply::Error(e)) => return Reply::Error(e),
+                    Ok(_) => return Reply::error("ERR unexpected reply to a transaction"),
+                    Err(e) => return e.into_reply(),
+                }
+            }
+            let mut out = Vec::with_capacity(slots.len());
+            for slot in slots {
+                out.push(match slot {
+                    Slot::Ready(r) => r,
+                    Slot::Later(f) => f.await,
+                    Slot::Data => results.next().unwrap_or(Reply::NilArray),
+                });
+            }
+            Reply::Array(out)
+        }
+        .boxed(),
+    )
+}
+
+const fn doc(summary: &'static str, since: &'static str, complexity: &'static str) -> Doc {
+    Doc {
+        summary,
+        since,
+        group: "transactions",
+        complexity,
+    }
+}
+
+/// The transaction family.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "multi",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        keys: (0, 0, 0),
+        acl: &["@fast", "@transaction"],
+        tips: &[],
+        key_specs: &[],
+        doc: doc("Mark the start of a transaction block", "1.2.0", "O(1)"),
+        route: Route::Local(multi),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "exec",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "skip_slowlog"],
+        keys: (0, 0, 0),
+        acl: &["@slow", "@transaction"],
+        tips: &[],
+        key_specs: &[],
+        doc: doc(
+            "Execute all commands issued after MULTI",
+            "1.2.0",
+            "Depends on commands in the transaction",
+        ),
+        route: Route::Local(exec),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "discard",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        keys: (0, 0, 0),
+        acl: &["@fast", "@transaction"],
+        tips: &[],
+        key_specs: &[],
+        doc: doc(
+            "Discard all commands issued after MULTI",
+            "2.0.0",
+            "O(N), when N is the number of queued commands",
+        ),
+        route: Route::Local(discard),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "watch",
+        arity: -2,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        keys: (1, -1, 1),
+        acl: &["@fast", "@transaction"],
+        tips: &[],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin_index: 1,
+            last_key: -1,
+            key_step: 1,
+            limit: 0,
+        }],
+        doc: doc(
+            "Watch the given keys to determine execution of the MULTI/EXEC block",
+            "2.2.0",
+            "O(1) for every key.",
+        ),
+        route: Route::Local(watch),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "unwatch",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        keys: (0, 0, 0),
+        acl: &["@fast", "@transaction"],
+        tips: &[],
+        key_specs: &[],
+        doc: doc("Forget about all watched keys", "2.2.0", "O(1)"),
+        route: Route::Local(unwatch),
+        subcommands: &[],
+    },
+];

@@ -1,0 +1,231 @@
+//! Transactions: `MULTI ... EXEC` arrives from the proxy as one internal
+//! command, `petrel.exec`, run atomically as one mutation at the primary of
+//! the partition every key of the transaction lives in; `WATCH` as
+//! `petrel.fingerprint`.
+//!
+//! `petrel.exec <nwatch> [<key> <fingerprint>]... [<argc> <arg>...]...`:
+//! the watched keys with the fingerprints the proxy read at `WATCH` time,
+//! then the queued commands. When a watched key's fingerprint changed the
+//! reply is the null array and nothing is written (Redis's aborted EXEC).
+//! Otherwise the commands run in order against one [`Db`], each seeing the
+//! writes of those before it; a command that fails with an error reply
+//! leaves no writes (Redis checks before writing too) and the others still
+//! run, as in Redis. The reply is the array of their replies.
+//!
+//! A fingerprint is a CRC-64 over the key's live metadata record and every
+//! element record, so any write to the key (including an expiry, or a new
+//! version from SET) changes it; 0 means the key does not exist. Unlike
+//! Redis, a key changed and then restored to identical bytes between WATCH
+//! and EXEC does not abort the transaction.
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use petrel_common::reply::{errors, Reply};
+
+use crate::cmd::db::Db;
+use crate::cmd::{lookup, CmdError, CmdResult};
+use crate::storage::layout::{self, KeyType};
+use crate::storage::StorageError;
+
+static FINGERPRINT_CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182);
+
+/// `petrel.fingerprint <key>`: the key's fingerprint (0 when missing).
+pub fn fingerprint_cmd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let fp = fingerprint(db, &args[1])?;
+    // Replies are signed; the proxy hands the same bits back.
+    Ok(Reply::Int(fp as i64))
+}
+
+/// The fingerprint of `key` as `db` sees it now.
+pub fn fingerprint(db: &Db<'_>, key: &[u8]) -> Result<u64, StorageError> {
+    let Some(entry) = db.lookup(key)? else {
+        return Ok(0);
+    };
+    let mut digest = FINGERPRINT_CRC.digest();
+    digest.update(&layout::encode_meta(&entry.header, &entry.payload));
+    if entry.header.key_type != KeyType::String {
+        db.scan_elements(
+            key,
+            entry.header.version,
+            (Bound::Unbounded, Bound::Unbounded),
+            false,
+            &mut |element, value| {
+                digest.update(&(element.len() as u64).to_be_bytes());
+                digest.update(element);
+                digest.update(&(value.len() as u64).to_be_bytes());
+                digest.update(value);
+                true
+            },
+        )?;
+    }
+    // 0 is reserved for a missing key.
+    Ok(digest.finalize().max(1))
+}
+
+/// A malformed `petrel.exec` (only a buggy proxy sends one).
+fn malformed(what: &str) -> CmdError {
+    CmdError::reply(format!("ERR malformed petrel.exec: {what}"))
+}
+
+fn count(arg: Option<&Bytes>, what: &str) -> Result<usize, CmdError> {
+    arg.and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|a| a.parse::<usize>().ok())
+        .ok_or_else(|| malformed(what))
+}
+
+/// `petrel.exec`: see the module documentation.
+pub fn exec(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let mut at = 1;
+    let watches = count(args.get(at), "watch count")?;
+    at += 1;
+    let mut changed = false;
+    for _ in 0..watches {
+        let key = args.get(at).ok_or_else(|| malformed("watched key"))?;
+        let seen = args
+            .get(at + 1)
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(|a| a.parse::<i64>().ok())
+            .ok_or_else(|| malformed("fingerprint"))?;
+        at += 2;
+        if fingerprint(db, key)? != seen as u64 {
+            changed = true;
+        }
+    }
+    if changed {
+        return Ok(Reply::NilArray);
+    }
+    let mut replies = Vec::new();
+    while at < args.len() {
+        let argc = count(args.get(at), "argument count")?;
+        at += 1;
+        let command = args
+            .get(at..at + argc)
+            .ok_or_else(|| malformed("arguments"))?;
+        at += argc;
+        replies.push(run_one(db, command)?);
+    }
+    Ok(Reply::Array(replies))
+}
+
+/// Runs one queued command; an error reply undoes its writes.
+fn run_one(db: &mut Db<'_>, args: &[Bytes]) -> Result<Reply, StorageError> {
+    let Some((name, rest)) = args.split_first() else {
+        let none: [&[u8]; 0] = [];
+        return Ok(Reply::error(super::errors::unknown_command(b"", &none)));
+    };
+    let Some(command) = lookup(name).filter(|c| !c.name.starts_with("petrel.")) else {
+        return Ok(Reply::error(super::errors::unknown_command(name, rest)));
+    };
+    if !command.arity_ok(args.len()) {
+        return Ok(Reply::error(errors::wrong_arity(command.name)));
+    }
+    let savepoint = db.savepoint();
+    match (command.run)(db, args) {
+        Ok(reply) => Ok(reply),
+        Err(CmdError::Reply(reply)) => {
+            db.rollback(savepoint);
+            Ok(reply)
+        }
+        Err(CmdError::Storage(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    fn fp(h: &mut Harness, key: &str) -> String {
+        match h.run(&["petrel.fingerprint", key]) {
+            Reply::Int(n) => n.to_string(),
+            other => panic!("fingerprint reply {other:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_run_in_order_as_one_mutation() {
+        let mut h = Harness::new();
+        let exec = h.exec(&[
+            "petrel.exec",
+            "0",
+            "3",
+            "set",
+            "k",
+            "1",
+            "2",
+            "incr",
+            "k",
+            "2",
+            "get",
+            "k",
+        ]);
+        assert_eq!(exec.reply, Reply::Array(vec![ok(), int(2), bulk("2")]));
+        assert_eq!(exec.mutation.ops.len(), 1, "one final write of k");
+        h.apply(&exec.mutation);
+        assert_eq!(h.run(&["get", "k"]), bulk("2"));
+    }
+
+    #[test]
+    fn a_failing_command_writes_nothing_and_the_rest_run() {
+        let mut h = Harness::new();
+        h.run(&["set", "s", "text"]);
+        let reply = h.run(&[
+            "petrel.exec",
+            "0",
+            "3",
+            "set",
+            "a",
+            "1",
+            "2",
+            "incr",
+            "s",
+            "2",
+            "incr",
+            "a",
+        ]);
+        assert_eq!(
+            reply,
+            Reply::Array(vec![ok(), err(errors::NOT_INTEGER), int(2)])
+        );
+        assert_eq!(h.run(&["get", "s"]), bulk("text"));
+        assert_eq!(h.run(&["get", "a"]), bulk("2"));
+    }
+
+    #[test]
+    fn a_changed_watched_key_aborts() {
+        let mut h = Harness::new();
+        assert_eq!(fp(&mut h, "w"), "0");
+        h.run(&["set", "w", "1"]);
+        let seen = fp(&mut h, "w");
+        assert_ne!(seen, "0");
+        assert_eq!(fp(&mut h, "w"), seen, "stable while unchanged");
+        let ok_run = h.run(&["petrel.exec", "1", "w", &seen, "2", "incr", "w"]);
+        assert_eq!(ok_run, Reply::Array(vec![int(2)]));
+        // w changed (by the transaction itself): the old fingerprint aborts.
+        let aborted = h.exec(&["petrel.exec", "1", "w", &seen, "2", "incr", "w"]);
+        assert_eq!(aborted.reply, Reply::NilArray);
+        assert!(aborted.mutation.is_empty());
+        // Expiry changes it too.
+        let now = fp(&mut h, "w");
+        h.run(&["pexpire", "w", "10"]);
+        assert_ne!(fp(&mut h, "w"), now);
+    }
+
+    #[test]
+    fn malformed_batches_are_errors_not_panics() {
+        let mut h = Harness::new();
+        for bad in [
+            vec!["petrel.exec", "x"],
+            vec!["petrel.exec", "1", "k"],
+            vec!["petrel.exec", "0", "5", "get"],
+            vec!["petrel.exec", "0", "nan", "get"],
+        ] {
+            assert!(h.run(&bad).is_error(), "{bad:?}");
+        }
+        let r = h.run(&["petrel.exec", "0", "1", "nosuch"]);
+        assert!(matches!(r, Reply::Array(ref v) if v[0].is_error()), "{r:?}");
+        let r = h.run(&["petrel.exec", "0", "2", "petrel.exec", "0"]);
+        assert!(matches!(r, Reply::Array(ref v) if v[0].is_error()), "{r:?}");
+    }
+}
