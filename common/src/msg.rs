@@ -429,6 +429,7 @@ mod reply_kind {
     pub const MAP: i32 = 8;
     pub const SET: i32 = 9;
     pub const VERBATIM: i32 = 10;
+    pub const PAIRS: i32 = 11;
 }
 
 impl From<&Reply> for ReplyMsg {
@@ -468,8 +469,8 @@ impl From<&Reply> for ReplyMsg {
                 m.kind = DOUBLE;
                 m.double = *d;
             }
-            Reply::Map(pairs) => {
-                m.kind = MAP;
+            Reply::Map(pairs) | Reply::Pairs(pairs) => {
+                m.kind = if matches!(r, Reply::Map(_)) { MAP } else { PAIRS };
                 for (k, v) in pairs {
                     m.elems.push(ReplyMsg::from(k));
                     m.elems.push(ReplyMsg::from(v));
@@ -501,13 +502,18 @@ impl From<ReplyMsg> for Reply {
             ARRAY => Reply::Array(m.elems.into_iter().map(Reply::from).collect()),
             NIL_ARRAY => Reply::NilArray,
             DOUBLE => Reply::Double(m.double),
-            MAP => {
+            MAP | PAIRS => {
+                let kind = m.kind;
                 let mut it = m.elems.into_iter().map(Reply::from);
                 let mut pairs = Vec::new();
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
                     pairs.push((k, v));
                 }
-                Reply::Map(pairs)
+                if kind == MAP {
+                    Reply::Map(pairs)
+                } else {
+                    Reply::Pairs(pairs)
+                }
             }
             SET => Reply::Set(m.elems.into_iter().map(Reply::from).collect()),
             VERBATIM => Reply::Verbatim(m.data),

@@ -25,6 +25,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A set: an array in RESP2, `~` in RESP3.
     Set(Vec<Reply>),
+    /// Pairs sent as a flat array in RESP2 and as an array of two-element
+    /// arrays in RESP3 (ZRANGE ... WITHSCORES, HRANDFIELD ... WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
     /// Text that RESP3 sends as a verbatim string (`=`), RESP2 as a bulk string.
     Verbatim(Bytes),
 }

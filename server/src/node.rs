@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use petrel_common::ids::{Gpid, NodeAddr};
 use petrel_common::msg::{method, BeaconRequest, BeaconResponse, ReplicaInfoMsg};
 use petrel_common::partition::PartitionConfig;
+use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
 use tracing::{info, warn};
 
@@ -21,7 +23,9 @@ use crate::learn::CheckpointStore;
 use crate::log::{LogEntry, LogOptions, MutationLog};
 use crate::replica::machine::Options as MachineOptions;
 use crate::replica::shell::{self, Env, Opening};
-use crate::replica::{db_path, load_config, status_name, Event, Replica, ReplicaError};
+use crate::replica::{
+    db_path, load_config, status_name, Event, Replica, ReplicaError, WriteOutcome,
+};
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
 
 /// Why the node could not start.
@@ -333,7 +337,58 @@ impl Node {
     }
 }
 
+/// Keys the expiry sweep examines per partition per round.
+const SWEEP_EXAMINE: &str = "1000";
+
 impl Node {
+    /// Once a second, finds expired keys in every partition this server is
+    /// the primary of (a read) and deletes those still expired (a replicated
+    /// write), so they leave DBSIZE and SCAN without anyone reading them.
+    /// Each partition is walked a slice at a time, resuming where the last
+    /// round stopped.
+    pub async fn expiry_loop(self: Arc<Self>) {
+        let mut cursors: HashMap<Gpid, Bytes> = HashMap::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for replica in self.replicas() {
+                if replica.config().primary.as_ref() != Some(&self.me) {
+                    cursors.remove(&replica.gpid);
+                    continue;
+                }
+                let from = cursors.remove(&replica.gpid).unwrap_or_default();
+                let args = vec![
+                    Bytes::from_static(b"petrel.expired"),
+                    from,
+                    Bytes::from_static(SWEEP_EXAMINE.as_bytes()),
+                ];
+                let now = petrel_common::time::now_unix_ms();
+                let r = replica.clone();
+                let page = tokio::task::spawn_blocking(move || r.read(&args, now)).await;
+                let Ok(Reply::Array(mut page)) = page else {
+                    continue;
+                };
+                let (Some(Reply::Array(keys)), Some(next)) = (page.pop(), page.pop()) else {
+                    continue;
+                };
+                if let Reply::Bulk(next) = next {
+                    cursors.insert(replica.gpid, next);
+                }
+                let mut sweep = vec![Bytes::from_static(b"petrel.sweep")];
+                sweep.extend(keys.into_iter().filter_map(|k| match k {
+                    Reply::Bulk(k) => Some(k),
+                    _ => None,
+                }));
+                if sweep.len() > 1 {
+                    let now = petrel_common::time::now_unix_ms();
+                    if let WriteOutcome::Done(Reply::Int(n)) = replica.write(sweep, now).await {
+                        metrics::counter!("petrel_server_expired_keys_swept")
+                            .increment(n.max(0) as u64);
+                    }
+                }
+            }
+        }
+    }
+
     /// Periodically flushes every replica's memtables and drops log segments
     /// that only hold records below what RocksDB now has on disk.
     pub async fn log_gc_loop(self: Arc<Self>) {

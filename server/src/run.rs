@@ -30,6 +30,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     info!(listen = %node.me, meta = ?node.config.meta, durability = ?node.config.durability, "petrel-server serving");
     let beacons = tokio::spawn(node.clone().beacon_loop());
     let gc = tokio::spawn(node.clone().log_gc_loop());
+    let expiry = tokio::spawn(node.clone().expiry_loop());
     let service = Arc::new(ServerService { node });
     tokio::select! {
         _ = petrel_common::rpc::server::serve(listener, service) => {}
@@ -37,5 +38,6 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
     beacons.abort();
     gc.abort();
+    expiry.abort();
     Ok(())
 }

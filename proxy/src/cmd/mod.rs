@@ -17,6 +17,7 @@ pub mod connection;
 pub mod hashes;
 pub mod info;
 pub mod keys;
+pub mod keyspace;
 pub mod lists;
 pub mod server;
 pub mod sets;
@@ -66,6 +67,8 @@ pub enum Merge {
     Ok,
     /// The sum of the integer replies (DEL, EXISTS, DBSIZE...).
     Sum,
+    /// Every partition's array reply, one after the other (KEYS).
+    Concat,
     /// Forwarded only when every key is in one partition (MSETNX): its
     /// all-or-nothing promise cannot be kept across partitions without a
     /// distributed transaction, so other cases get Redis Cluster's CROSSSLOT.
@@ -163,10 +166,11 @@ impl CommandSpec {
 }
 
 /// Every top-level command, family by family.
-pub fn families() -> [(&'static str, &'static [CommandSpec]); 9] {
+pub fn families() -> [(&'static str, &'static [CommandSpec]); 10] {
     [
         ("strings", strings::COMMANDS),
         ("keys", keys::COMMANDS),
+        ("keyspace", keyspace::COMMANDS),
         ("hashes", hashes::COMMANDS),
         ("lists", lists::COMMANDS),
         ("sets", sets::COMMANDS),

@@ -64,6 +64,22 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
                 encode(v, proto, out);
             }
         }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                header(out, b'*', pairs.len() as i64);
+                for (a, b) in pairs {
+                    out.put_slice(b"*2\r\n");
+                    encode(a, proto, out);
+                    encode(b, proto, out);
+                }
+            } else {
+                header(out, b'*', 2 * pairs.len() as i64);
+                for (a, b) in pairs {
+                    encode(a, proto, out);
+                    encode(b, proto, out);
+                }
+            }
+        }
         Reply::Double(d) => {
             let text = format_double(*d);
             if resp3 {
@@ -233,6 +249,12 @@ mod tests {
             "*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n$3\r\n2.5\r\n",
             "%2\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n,2.5\r\n",
         );
+        check(
+            Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(1.5))]),
+            "*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n",
+            "*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n",
+        );
+        check(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
         check(
             Reply::Set(vec![Reply::bulk("m")]),
             "*1\r\n$1\r\nm\r\n",

@@ -138,7 +138,8 @@ impl Router {
             let deadline = Instant::now() + self.timeout;
             match spec.route {
                 Route::SingleKey => {
-                    let Some(key) = args.get(1).cloned() else {
+                    let first = spec.keys_of(&args).first().copied();
+                    let Some(key) = first.and_then(|i| args.get(i)).cloned() else {
                         return Reply::Error(petrel_common::reply::errors::wrong_arity(spec.name));
                     };
                     self.call(Target::Key(key), args, spec.is_write(), deadline)

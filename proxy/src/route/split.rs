@@ -104,6 +104,7 @@ pub async fn multi_key(
             Reply::Array(out)
         }
         Merge::Sum => sum(&replies, spec.name),
+        Merge::Concat => concat(replies, spec.name),
         Merge::Ok | Merge::SamePartition => all_ok(&replies, spec.name),
     }
 }
@@ -164,8 +165,21 @@ pub async fn fan_out(
     let replies: Vec<Reply> = results.into_iter().filter_map(Result::ok).collect();
     match merge {
         Merge::Sum => sum(&replies, spec.name),
+        Merge::Concat => concat(replies, spec.name),
         _ => all_ok(&replies, spec.name),
     }
+}
+
+/// The elements of every partition's array reply, partition by partition.
+fn concat(replies: Vec<Reply>, name: &str) -> Reply {
+    let mut out = Vec::new();
+    for r in replies {
+        match r {
+            Reply::Array(items) => out.extend(items),
+            _ => return Reply::error(format!("ERR unexpected reply to {name} from a partition")),
+        }
+    }
+    Reply::Array(out)
 }
 
 /// Total of DBSIZE for INFO's keyspace line (errors become `None`).

@@ -291,11 +291,19 @@ impl<'a> Db<'a> {
 
     /// A version for a new incarnation of `key` (see [`layout::new_version`]).
     pub fn fresh_version(&self, key: &[u8]) -> Result<u64, StorageError> {
-        let previous = self.raw(key)?;
-        Ok(layout::new_version(
-            self.now_ms,
-            previous.as_ref().map(|e| &e.header),
-        ))
+        // Both what this command wrote and what was stored before it: a key
+        // deleted earlier in the same command (or transaction) still has
+        // elements stored under its old version.
+        let pending = self.raw(key)?.map(|e| e.header);
+        let stored = match self.base().get(&layout::meta_key(key))? {
+            Some(raw) => Some(layout::decode_meta(&raw)?.0),
+            None => None,
+        };
+        let previous = match (pending, stored) {
+            (Some(a), Some(b)) => Some(if a.version >= b.version { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        Ok(layout::new_version(self.now_ms, previous.as_ref()))
     }
 
     /// Stores a string, replacing whatever `key` held.
@@ -356,6 +364,35 @@ impl<'a> Db<'a> {
                 }
             },
         )?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Calls `visit` with the user key and header of every stored metadata
+    /// record from user key `from` (inclusive) on, in key order, until it
+    /// returns `false`. Expired keys are included; this command's own
+    /// pending writes are not.
+    pub fn scan_metas(
+        &self,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &MetaHeader) -> bool,
+    ) -> Result<(), StorageError> {
+        let start = layout::meta_key(from);
+        let (_, end) = layout::meta_space();
+        let mut failure = None;
+        self.base().scan(&start, &end, &mut |raw_key, value| {
+            let decoded = layout::decode_meta_key(raw_key)
+                .and_then(|key| Ok((key, layout::decode_meta(value)?.0)));
+            match decoded {
+                Ok((key, header)) => visit(key, &header),
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),

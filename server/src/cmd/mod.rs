@@ -21,6 +21,7 @@ pub mod errors;
 pub mod float;
 pub mod hashes;
 pub mod keys;
+pub mod keyspace;
 pub mod lists;
 pub mod multi;
 pub mod parse;
@@ -183,6 +184,16 @@ pub static COMMANDS: &[Command] = &[
     read("dbsize", 1, server::dbsize),
     write("flushall", -1, server::flushall),
     write("flushdb", -1, server::flushall),
+    // keyspace
+    read("keys", 2, keyspace::keys),
+    read("randomkey", 1, keyspace::randomkey),
+    write("rename", 3, keyspace::rename),
+    write("renamenx", 3, keyspace::renamenx),
+    write("copy", -3, keyspace::copy),
+    read("object", -2, keyspace::object),
+    read("petrel.scan", -3, keyspace::scan),
+    read("petrel.expired", 3, keyspace::expired),
+    write("petrel.sweep", -1, keyspace::sweep),
     // internal, sent by the proxy only (see [`multi`])
     write("petrel.exec", -2, multi::exec),
     read("petrel.fingerprint", 2, multi::fingerprint_cmd),

@@ -1,0 +1,609 @@
+//! Keyspace commands over one partition: the partition's share of SCAN,
+//! KEYS and RANDOMKEY (the proxy walks or fans out over partitions),
+//! RENAME/RENAMENX/COPY (keys of one partition), OBJECT, and the sweep that
+//! removes expired keys without anyone reading them.
+//!
+//! `petrel.scan <from> <count> [MATCH pattern] [TYPE type]` (internal, sent
+//! by the proxy's SCAN): looks at up to `count` stored keys from `from`
+//! (inclusive; empty = the start) and answers `[next, [key...]]` where
+//! `next` is the key to continue from, or nil when the partition is done.
+//! `count` bounds the work, as in Redis: fewer keys (even none) may come
+//! back when MATCH or TYPE filter them out or they are expired.
+//!
+//! `petrel.expired <from> <count>` (internal read) finds expired keys the
+//! way `petrel.scan` walks, and `petrel.sweep <key>...` (internal write)
+//! deletes those still expired, with their elements, as a replicated write.
+//! Each server runs them against its primary replicas in the background
+//! (`node`), so expired keys leave DBSIZE and SCAN without being read.
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use petrel_common::reply::{errors, Reply};
+use rand::Rng;
+
+use crate::cmd::db::{Db, Entry};
+use crate::cmd::hashes::glob;
+use crate::cmd::parse::{int_arg, is_option};
+use crate::cmd::{CmdError, CmdResult};
+use crate::storage::layout::KeyType;
+use crate::storage::StorageError;
+
+/// Largest `count` one `petrel.scan` honours (bounds one request's work).
+const SCAN_COUNT_MAX: i64 = 100_000;
+
+/// The type names SCAN's TYPE option knows.
+fn parse_type(name: &[u8]) -> Option<KeyType> {
+    [
+        KeyType::String,
+        KeyType::Hash,
+        KeyType::List,
+        KeyType::Set,
+        KeyType::ZSet,
+    ]
+    .into_iter()
+    .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// `petrel.scan`: see the module documentation.
+pub fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let from = &args[1];
+    let count = int_arg(&args[2])?.clamp(1, SCAN_COUNT_MAX) as usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut type_filter: Option<Option<KeyType>> = None;
+    let mut i = 3;
+    while i < args.len() {
+        if is_option(&args[i], "match") && i + 1 < args.len() {
+            pattern = Some(&args[i + 1]);
+        } else if is_option(&args[i], "type") && i + 1 < args.len() {
+            // An unknown type matches nothing (Redis 7.0 behaves the same).
+            type_filter = Some(parse_type(&args[i + 1]));
+        } else {
+            return Err(CmdError::reply(errors::SYNTAX));
+        }
+        i += 2;
+    }
+    let now = db.now_ms();
+    let mut keys = Vec::new();
+    let mut seen = 0;
+    let mut next = None;
+    db.scan_metas(from, &mut |key, header| {
+        if seen == count {
+            next = Some(Bytes::copy_from_slice(key));
+            return false;
+        }
+        seen += 1;
+        let wanted = header.is_live(now)
+            && type_filter.is_none_or(|t| t == Some(header.key_type))
+            && pattern.is_none_or(|p| p == b"*" || glob::matches(p, key, false));
+        if wanted {
+            keys.push(Reply::Bulk(Bytes::copy_from_slice(key)));
+        }
+        true
+    })?;
+    Ok(Reply::Array(vec![
+        next.map_or(Reply::Nil, Reply::Bulk),
+        Reply::Array(keys),
+    ]))
+}
+
+/// `KEYS pattern`: this partition's live keys that match.
+pub fn keys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let pattern = &args[1];
+    let all = pattern.as_ref() == b"*";
+    let now = db.now_ms();
+    let mut out = Vec::new();
+    db.scan_metas(b"", &mut |key, header| {
+        if header.is_live(now) && (all || glob::matches(pattern, key, false)) {
+            out.push(Reply::Bulk(Bytes::copy_from_slice(key)));
+        }
+        true
+    })?;
+    Ok(Reply::Array(out))
+}
+
+/// `RANDOMKEY`: a live key of this partition, or nil. It starts at a random
+/// point of the key space and takes the next live key, wrapping around.
+pub fn randomkey(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
+    let start: [u8; 8] = rand::thread_rng().gen();
+    let now = db.now_ms();
+    for from in [&start[..], b""] {
+        let mut found = None;
+        db.scan_metas(from, &mut |key, header| {
+            if header.is_live(now) {
+                found = Some(Bytes::copy_from_slice(key));
+                return false;
+            }
+            true
+        })?;
+        if let Some(key) = found {
+            return Ok(Reply::Bulk(key));
+        }
+    }
+    Ok(Reply::Nil)
+}
+
+/// Writes a copy of `src` (a live entry) at `dst` under a new version,
+/// elements included, replacing whatever `dst` held.
+fn copy_entry(db: &mut Db<'_>, src: &[u8], entry: &Entry, dst: &[u8]) -> Result<(), StorageError> {
+    let version = db.fresh_version(dst)?;
+    if entry.header.key_type == KeyType::String {
+        db.put_string(dst, entry.header.expire_at_ms, version, &entry.payload);
+        return Ok(());
+    }
+    let mut elements = Vec::new();
+    db.scan_elements(
+        src,
+        entry.header.version,
+        (Bound::Unbounded, Bound::Unbounded),
+        false,
+        &mut |element, value| {
+            elements.push((element.to_vec(), value.to_vec()));
+            true
+        },
+    )?;
+    for (element, value) in elements {
+        db.put_element(dst, version, &element, &value);
+    }
+    let mut header = entry.header;
+    header.version = version;
+    db.put_meta(dst, &header, &entry.payload);
+    Ok(())
+}
+
+/// `RENAME key newkey`.
+pub fn rename(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    rename_generic(db, args, false)
+}
+
+/// `RENAMENX key newkey`.
+pub fn renamenx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    rename_generic(db, args, true)
+}
+
+fn rename_generic(db: &mut Db<'_>, args: &[Bytes], nx: bool) -> CmdResult {
+    let (src, dst) = (&args[1], &args[2]);
+    let Some(entry) = db.lookup(src)? else {
+        return Err(CmdError::reply(errors::NO_SUCH_KEY));
+    };
+    if src == dst {
+        return Ok(if nx { Reply::Int(0) } else { Reply::ok() });
+    }
+    if nx && db.lookup(dst)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    copy_entry(db, src, &entry, dst)?;
+    db.delete(src);
+    Ok(if nx { Reply::Int(1) } else { Reply::ok() })
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`. Databases are
+/// tables on Petrel, each with its own partitions: only the connection's
+/// own database (the proxy sends its index as `DB`) is accepted.
+pub fn copy(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let (src, dst) = (&args[1], &args[2]);
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if is_option(&args[i], "replace") {
+            replace = true;
+            i += 1;
+        } else if is_option(&args[i], "db") && i + 1 < args.len() {
+            let n = int_arg(&args[i + 1])?;
+            if n < 0 || n > i64::from(i32::MAX) {
+                return Err(CmdError::reply("ERR DB index is out of range"));
+            }
+            if n != 0 {
+                return Err(CmdError::reply(
+                    "ERR COPY to another database is not supported: each database is its own table",
+                ));
+            }
+            i += 2;
+        } else {
+            return Err(CmdError::reply(errors::SYNTAX));
+        }
+    }
+    if src == dst {
+        return Err(CmdError::reply(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let Some(entry) = db.lookup(src)? else {
+        return Ok(Reply::Int(0));
+    };
+    if !replace && db.lookup(dst)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    copy_entry(db, src, &entry, dst)?;
+    Ok(Reply::Int(1))
+}
+
+
+/// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` (the proxy answers `OBJECT HELP`).
+///
+/// ENCODING answers what Redis 7.0 with default thresholds would use for
+/// the same value (Petrel stores every type the same way on RocksDB, so
+/// this is for tools that read it); strings grown by APPEND or SETRANGE,
+/// which Redis turns `raw`, are judged by content alone. IDLETIME is 0:
+/// access times are not kept. FREQ answers Redis's error for a non-LFU
+/// policy, the only one Petrel has.
+pub fn object(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    let known = ["encoding", "freq", "idletime", "refcount"]
+        .into_iter()
+        .find(|n| is_option(sub, n));
+    let Some(name) = known else {
+        return Err(CmdError::reply(format!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    };
+    if args.len() != 3 {
+        return Err(CmdError::reply(errors::wrong_arity(&format!(
+            "object|{name}"
+        ))));
+    }
+    let Some(entry) = db.lookup(&args[2])? else {
+        return Ok(Reply::Nil);
+    };
+    Ok(match name {
+        "encoding" => Reply::Bulk(Bytes::from_static(encoding(db, &args[2], &entry)?.as_bytes())),
+        "freq" => return Err(CmdError::reply(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        )),
+        "idletime" => Reply::Int(0),
+        _ => Reply::Int(refcount(&entry)),
+    })
+}
+
+/// Redis shares the integers 0..=9999 (OBJ_SHARED_INTEGERS).
+fn refcount(entry: &Entry) -> i64 {
+    match string_as_int(entry) {
+        Some(n) if (0..10_000).contains(&n) => i64::from(i32::MAX),
+        _ => 1,
+    }
+}
+
+/// A string value Redis would store as an integer: canonical decimal, at
+/// most 20 bytes, in range.
+fn string_as_int(entry: &Entry) -> Option<i64> {
+    if entry.header.key_type != KeyType::String || entry.payload.len() > 20 {
+        return None;
+    }
+    let n = petrel_common::num::parse_i64(&entry.payload)?;
+    (n.to_string().as_bytes() == entry.payload.as_ref()).then_some(n)
+}
+
+/// The encoding Redis 7.0 (default thresholds) would report.
+fn encoding(db: &Db<'_>, key: &[u8], entry: &Entry) -> Result<&'static str, StorageError> {
+    let small = |limit_entries: u64, limit_len: usize, check_values: bool| {
+        if entry.header.size > limit_entries {
+            return Ok::<bool, StorageError>(false);
+        }
+        let mut fits = true;
+        db.scan_elements(
+            key,
+            entry.header.version,
+            (Bound::Unbounded, Bound::Unbounded),
+            false,
+            &mut |element, value| {
+                fits = element.len() <= limit_len && (!check_values || value.len() <= limit_len);
+                fits
+            },
+        )?;
+        Ok(fits)
+    };
+    Ok(match entry.header.key_type {
+        KeyType::String => {
+            if string_as_int(entry).is_some() {
+                "int"
+            } else if entry.payload.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
+        KeyType::List => "quicklist",
+        KeyType::Hash => {
+            if small(128, 64, true)? {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        KeyType::Set => {
+            let mut ints = entry.header.size <= 512;
+            if ints {
+                db.scan_elements(
+                    key,
+                    entry.header.version,
+                    (Bound::Unbounded, Bound::Unbounded),
+                    false,
+                    &mut |member, _| {
+                        ints = member.len() <= 20
+                            && petrel_common::num::parse_i64(member)
+                                .is_some_and(|n| n.to_string().as_bytes() == member);
+                        ints
+                    },
+                )?;
+            }
+            if ints {
+                "intset"
+            } else {
+                "hashtable"
+            }
+        }
+        KeyType::ZSet => {
+            // Member records only (the score index repeats them).
+            if entry.header.size <= 128 && zset_members_fit(db, key, entry, 64)? {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
+    })
+}
+
+/// Whether every member of a sorted set is at most `limit` bytes. Member
+/// records start with `m` (see `cmd::zsets`).
+fn zset_members_fit(
+    db: &Db<'_>,
+    key: &[u8],
+    entry: &Entry,
+    limit: usize,
+) -> Result<bool, StorageError> {
+    let mut fits = true;
+    db.scan_elements(
+        key,
+        entry.header.version,
+        (Bound::Included(b"m"), Bound::Excluded(b"n")),
+        false,
+        &mut |element, _| {
+            fits = element.len() - 1 <= limit;
+            fits
+        },
+    )?;
+    Ok(fits)
+}
+
+/// `petrel.expired <from> <count>`: like `petrel.scan`, the expired keys
+/// among the next `count` stored ones: what the sweep should delete.
+pub fn expired(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let count = int_arg(&args[2])?.clamp(1, SCAN_COUNT_MAX) as usize;
+    let now = db.now_ms();
+    let mut keys = Vec::new();
+    let mut seen = 0;
+    let mut next = None;
+    db.scan_metas(&args[1], &mut |key, header| {
+        if seen == count {
+            next = Some(Bytes::copy_from_slice(key));
+            return false;
+        }
+        seen += 1;
+        if !header.is_live(now) {
+            keys.push(Reply::Bulk(Bytes::copy_from_slice(key)));
+        }
+        true
+    })?;
+    Ok(Reply::Array(vec![
+        next.map_or(Reply::Nil, Reply::Bulk),
+        Reply::Array(keys),
+    ]))
+}
+
+/// `petrel.sweep key...`: deletes those of the keys that are expired now
+/// (with their elements); answers how many.
+pub fn sweep(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let mut deleted = 0;
+    for key in &args[1..] {
+        let expired = db.raw(key)?.is_some_and(|e| !e.header.is_live(db.now_ms()));
+        if expired {
+            db.delete(key);
+            deleted += 1;
+        }
+    }
+    Ok(Reply::Int(deleted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    fn scan_page(h: &mut Harness, from: &str, count: &str, extra: &[&str]) -> (Reply, Vec<String>) {
+        let mut args = vec!["petrel.scan", from, count];
+        args.extend_from_slice(extra);
+        match h.run(&args) {
+            Reply::Array(mut parts) if parts.len() == 2 => {
+                let keys = match parts.pop() {
+                    Some(Reply::Array(keys)) => keys
+                        .into_iter()
+                        .map(|k| match k {
+                            Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                            other => panic!("key {other:?}"),
+                        })
+                        .collect(),
+                    other => panic!("keys {other:?}"),
+                };
+                (parts.pop().unwrap_or(Reply::Nil), keys)
+            }
+            other => panic!("scan reply {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scan_walks_every_live_key_once_in_pages() {
+        let mut h = Harness::new();
+        for i in 0..25 {
+            h.run(&["set", &format!("k{i:02}"), "v"]);
+        }
+        h.run(&["set", "gone", "v", "px", "5"]);
+        h.run(&["hset", "hash", "f", "v"]);
+        h.now += 10;
+        let mut from = String::new();
+        let mut all = Vec::new();
+        loop {
+            let (next, keys) = scan_page(&mut h, &from, "10", &[]);
+            all.extend(keys);
+            match next {
+                Reply::Bulk(b) => from = String::from_utf8_lossy(&b).into_owned(),
+                _ => break,
+            }
+        }
+        all.sort();
+        assert_eq!(all.len(), 25 + usize::from(lookup_ok(&mut h, "hash")));
+        assert!(!all.contains(&"gone".to_string()));
+        let (_, ks) = scan_page(&mut h, "", "100", &["match", "k1*"]);
+        assert_eq!(ks.len(), 10);
+        let (_, strings) = scan_page(&mut h, "", "100", &["type", "STRING"]);
+        assert_eq!(strings.len(), 25);
+        let (_, none) = scan_page(&mut h, "", "100", &["type", "nosuch"]);
+        assert!(none.is_empty());
+        assert_eq!(
+            h.run(&["petrel.scan", "", "10", "bogus"]),
+            err(errors::SYNTAX)
+        );
+    }
+
+    /// Whether HSET exists yet (the hash family lands separately).
+    fn lookup_ok(h: &mut Harness, key: &str) -> bool {
+        h.run(&["exists", key]) == int(1)
+    }
+
+    #[test]
+    fn keys_and_randomkey() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["randomkey"]), nil());
+        assert_eq!(h.run(&["keys", "*"]), Reply::Array(vec![]));
+        h.run(&["mset", "a1", "1", "a2", "2", "b1", "3"]);
+        h.run(&["set", "a3", "x", "px", "1"]);
+        h.now += 5;
+        let Reply::Array(ks) = h.run(&["keys", "a*"]) else {
+            panic!("array")
+        };
+        assert_eq!(ks, vec![bulk("a1"), bulk("a2")]);
+        for _ in 0..20 {
+            let r = h.run(&["randomkey"]);
+            assert!([bulk("a1"), bulk("a2"), bulk("b1")].contains(&r), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn rename_and_copy_follow_redis() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["rename", "nope", "x"]), err(errors::NO_SUCH_KEY));
+        assert_eq!(h.run(&["renamenx", "nope", "x"]), err(errors::NO_SUCH_KEY));
+        h.run(&["set", "a", "1", "ex", "100"]);
+        assert_eq!(h.run(&["rename", "a", "a"]), ok());
+        assert_eq!(h.run(&["renamenx", "a", "a"]), int(0));
+        assert_eq!(h.run(&["rename", "a", "b"]), ok());
+        assert_eq!(h.run(&["get", "a"]), nil());
+        assert_eq!(h.run(&["get", "b"]), bulk("1"));
+        assert_eq!(h.run(&["ttl", "b"]), int(100), "the expiry moves along");
+        h.run(&["set", "c", "3"]);
+        assert_eq!(h.run(&["renamenx", "b", "c"]), int(0));
+        assert_eq!(h.run(&["renamenx", "b", "d"]), int(1));
+        assert_eq!(
+            h.run(&["copy", "d", "d"]),
+            err("ERR source and destination objects are the same")
+        );
+        assert_eq!(h.run(&["copy", "d", "c"]), int(0));
+        assert_eq!(h.run(&["copy", "d", "c", "replace"]), int(1));
+        assert_eq!(h.run(&["get", "c"]), bulk("1"));
+        assert_eq!(h.run(&["copy", "nope", "e"]), int(0));
+        assert_eq!(h.run(&["copy", "d", "e", "db", "0"]), int(1));
+        assert!(h.run(&["copy", "d", "f", "db", "1"]).is_error());
+        assert_eq!(h.run(&["copy", "d", "f", "bogus"]), err(errors::SYNTAX));
+        assert_eq!(
+            h.run(&["copy", "d", "f", "db", "x"]),
+            err(errors::NOT_INTEGER)
+        );
+    }
+
+    #[test]
+    fn renaming_a_collection_moves_its_elements() {
+        let mut h = Harness::new();
+        h.seed_hash("h", 0);
+        let v = h.header("h").expect("h").version;
+        let element = crate::storage::layout::element_key(b"h", v, b"field");
+        h.apply(&crate::storage::Mutation {
+            ops: vec![crate::storage::WriteOp::Put(element, b"value".to_vec())],
+        });
+        assert_eq!(h.run(&["rename", "h", "g"]), ok());
+        let g = h.header("g").expect("g");
+        assert_eq!(g.size, 1);
+        let engine = &h.engine;
+        let mut db = Db::new(engine, h.now);
+        assert_eq!(
+            db.element(b"g", g.version, b"field").expect("read"),
+            Some(b"value".to_vec())
+        );
+        assert_eq!(
+            db.element(b"h", v, b"field").expect("read"),
+            None,
+            "old elements dropped"
+        );
+        assert!(db.raw(b"h").expect("raw").is_none());
+        let _ = &mut db;
+    }
+
+    #[test]
+    fn object_subcommands() {
+        let mut h = Harness::new();
+        h.run(&["set", "i", "123"]);
+        h.run(&["set", "s", "hello"]);
+        h.run(&["set", "r", &"a".repeat(50)]);
+        h.run(&["set", "big", "12345678901234567890"]);
+        h.run(&["set", "pad", " 5"]);
+        assert_eq!(h.run(&["object", "encoding", "i"]), bulk("int"));
+        assert_eq!(h.run(&["object", "ENCODING", "s"]), bulk("embstr"));
+        assert_eq!(h.run(&["object", "encoding", "r"]), bulk("raw"));
+        assert_eq!(h.run(&["object", "encoding", "big"]), bulk("embstr"));
+        assert_eq!(h.run(&["object", "encoding", "pad"]), bulk("embstr"));
+        assert_eq!(h.run(&["object", "encoding", "nope"]), nil());
+        assert_eq!(h.run(&["object", "refcount", "i"]), int(2147483647));
+        assert_eq!(h.run(&["object", "refcount", "s"]), int(1));
+        assert_eq!(h.run(&["object", "idletime", "s"]), int(0));
+        assert!(
+            matches!(h.run(&["object", "freq", "s"]), Reply::Error(e) if e.starts_with("ERR An LFU"))
+        );
+        assert_eq!(
+            h.run(&["object", "foo", "s"]),
+            err("ERR unknown subcommand 'foo'. Try OBJECT HELP.")
+        );
+        assert_eq!(
+            h.run(&["object", "encoding"]),
+            err("ERR wrong number of arguments for 'object|encoding' command")
+        );
+        h.seed("l", crate::storage::layout::KeyType::List, 0);
+        assert_eq!(h.run(&["object", "encoding", "l"]), bulk("quicklist"));
+    }
+
+    #[test]
+    fn the_sweep_deletes_only_expired_keys() {
+        let mut h = Harness::new();
+        h.run(&["set", "live", "v"]);
+        h.run(&["set", "soon", "v", "px", "5"]);
+        h.seed_hash("oldhash", START_MS - 1);
+        let Reply::Array(page) = h.run(&["petrel.expired", "", "100"]) else {
+            panic!("array")
+        };
+        assert_eq!(page[1], Reply::Array(vec![bulk("oldhash")]));
+        h.now += 10;
+        let Reply::Array(page) = h.run(&["petrel.expired", "", "100"]) else {
+            panic!("array")
+        };
+        assert_eq!(page[1], Reply::Array(vec![bulk("oldhash"), bulk("soon")]));
+        assert_eq!(
+            h.run(&["petrel.sweep", "oldhash", "soon", "live", "nope"]),
+            int(2)
+        );
+        assert!(h.header("soon").is_none());
+        assert!(h.header("oldhash").is_none());
+        assert_eq!(h.run(&["get", "live"]), bulk("v"));
+        let Reply::Array(page) = h.run(&["petrel.expired", "", "1"]) else {
+            panic!("array")
+        };
+        assert_eq!(page[0], nil(), "one key, all seen");
+    }
+}
