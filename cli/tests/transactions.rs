@@ -13,7 +13,10 @@ use support::Onebox;
 fn cas_increment(con: &mut redis::Connection, key: &str) -> u64 {
     let mut aborted = 0;
     loop {
-        redis::cmd("WATCH").arg(key).query::<()>(con).expect("WATCH");
+        redis::cmd("WATCH")
+            .arg(key)
+            .query::<()>(con)
+            .expect("WATCH");
         let current: Option<i64> = redis::cmd("GET").arg(key).query(con).expect("GET");
         let next = current.unwrap_or(0) + 1;
         let result: Option<(String,)> = redis::pipe()
@@ -38,9 +41,20 @@ fn transactions_across_connections() {
     let mut b = client.get_connection().expect("connect b");
 
     // Another client's write between WATCH and EXEC aborts the transaction.
-    redis::cmd("SET").arg("{w}:k").arg("1").query::<()>(&mut a).expect("SET");
-    redis::cmd("WATCH").arg("{w}:k").query::<()>(&mut a).expect("WATCH");
-    redis::cmd("SET").arg("{w}:k").arg("2").query::<()>(&mut b).expect("SET by b");
+    redis::cmd("SET")
+        .arg("{w}:k")
+        .arg("1")
+        .query::<()>(&mut a)
+        .expect("SET");
+    redis::cmd("WATCH")
+        .arg("{w}:k")
+        .query::<()>(&mut a)
+        .expect("WATCH");
+    redis::cmd("SET")
+        .arg("{w}:k")
+        .arg("2")
+        .query::<()>(&mut b)
+        .expect("SET by b");
     let aborted: Option<(String,)> = redis::pipe()
         .atomic()
         .cmd("SET")
@@ -53,8 +67,15 @@ fn transactions_across_connections() {
     assert_eq!(v, "2");
 
     // A write to a key nobody watches does not abort it.
-    redis::cmd("WATCH").arg("{w}:k").query::<()>(&mut a).expect("WATCH");
-    redis::cmd("SET").arg("{w}:other").arg("x").query::<()>(&mut b).expect("SET other");
+    redis::cmd("WATCH")
+        .arg("{w}:k")
+        .query::<()>(&mut a)
+        .expect("WATCH");
+    redis::cmd("SET")
+        .arg("{w}:other")
+        .arg("x")
+        .query::<()>(&mut b)
+        .expect("SET other");
     let ran: Option<(String,)> = redis::pipe()
         .atomic()
         .cmd("SET")
@@ -79,7 +100,17 @@ fn transactions_across_connections() {
         })
         .collect();
     let retries: u64 = threads.into_iter().map(|t| t.join().expect("client")).sum();
-    let total: i64 = redis::cmd("GET").arg("{c}:counter").query(&mut a).expect("GET");
-    assert_eq!(total, (CLIENTS * EACH) as i64, "lost increments ({retries} retries)");
-    eprintln!("{} increments, {retries} aborted attempts retried", CLIENTS * EACH);
+    let total: i64 = redis::cmd("GET")
+        .arg("{c}:counter")
+        .query(&mut a)
+        .expect("GET");
+    assert_eq!(
+        total,
+        (CLIENTS * EACH) as i64,
+        "lost increments ({retries} retries)"
+    );
+    eprintln!(
+        "{} increments, {retries} aborted attempts retried",
+        CLIENTS * EACH
+    );
 }

@@ -1,0 +1,120 @@
+//! Keyspace commands across partitions: a SCAN walk returns every key, with
+//! MATCH and TYPE; KEYS and DBSIZE agree with it; and expired keys leave the
+//! storage on their own (the servers' background sweep), not only when read.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use support::Onebox;
+
+/// A whole SCAN walk with the given options; keys as a set, and how many calls it took.
+fn walk(con: &mut redis::Connection, options: &[&str]) -> (BTreeSet<String>, usize) {
+    let mut cursor = "0".to_string();
+    let mut keys = BTreeSet::new();
+    let mut calls = 0;
+    loop {
+        let (next, page): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(&cursor)
+            .arg(options)
+            .query(con)
+            .expect("SCAN");
+        calls += 1;
+        keys.extend(page);
+        if next == "0" {
+            return (keys, calls);
+        }
+        cursor = next;
+        assert!(calls < 10_000, "the walk never ends");
+    }
+}
+
+/// Records in the `default` table, summed over partitions (primary's count).
+fn stored_records(ob: &Onebox) -> u64 {
+    let out = ob.cli(&["--json", "verify", "default"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("verify --json");
+    v["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["replicas"][0]["records"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn scan_walks_every_partition_and_expired_keys_are_swept() {
+    let ob = Onebox::start();
+    let mut con = ob.redis_client().get_connection().expect("connect");
+    let mut all = BTreeSet::new();
+    for i in 0..300 {
+        let key = format!("s:{i}");
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(i)
+            .query::<()>(&mut con)
+            .expect("SET");
+        all.insert(key);
+    }
+    for i in 0..20 {
+        let key = format!("h:{i}");
+        redis::cmd("HSET")
+            .arg(&key)
+            .arg("f")
+            .arg("v")
+            .query::<()>(&mut con)
+            .expect("HSET");
+        all.insert(key);
+    }
+    let (seen, calls) = walk(&mut con, &["COUNT", "17"]);
+    assert_eq!(seen, all, "SCAN returns every key");
+    assert!(calls > 10, "COUNT 17 pages the walk ({calls} calls)");
+    let (hashes, _) = walk(&mut con, &["TYPE", "hash", "COUNT", "50"]);
+    assert_eq!(hashes.len(), 20);
+    let (matched, _) = walk(&mut con, &["MATCH", "s:1?", "COUNT", "1000"]);
+    assert_eq!(matched.len(), 10);
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("KEYS");
+    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), all);
+
+    // Keys with a short TTL disappear from storage without being read.
+    let before = stored_records(&ob);
+    for i in 0..200 {
+        redis::cmd("SET")
+            .arg(format!("e:{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(200)
+            .query::<()>(&mut con)
+            .expect("SET PX");
+    }
+    redis::cmd("HSET")
+        .arg("eh")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query::<()>(&mut con)
+        .expect("HSET");
+    redis::cmd("PEXPIRE")
+        .arg("eh")
+        .arg(200)
+        .query::<()>(&mut con)
+        .expect("PEXPIRE");
+    assert!(stored_records(&ob) >= before + 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = stored_records(&ob);
+        if now == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} expired records still stored",
+            now - before
+        );
+        sleep(Duration::from_millis(300));
+    }
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
+    assert_eq!(size, all.len() as i64);
+}
