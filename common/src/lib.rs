@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod fsutil;
+pub mod glob;
 pub mod hash;
 pub mod ids;
 pub mod msg;

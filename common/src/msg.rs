@@ -468,9 +468,18 @@ impl From<&Reply> for ReplyMsg {
             Reply::Double(d) => {
                 m.kind = DOUBLE;
                 m.double = *d;
+                // Protobuf drops a zero double (negative zero included) as
+                // the default value: keep the sign of zero on the side.
+                if *d == 0.0 && d.is_sign_negative() {
+                    m.int = 1;
+                }
             }
             Reply::Map(pairs) | Reply::Pairs(pairs) => {
-                m.kind = if matches!(r, Reply::Map(_)) { MAP } else { PAIRS };
+                m.kind = if matches!(r, Reply::Map(_)) {
+                    MAP
+                } else {
+                    PAIRS
+                };
                 for (k, v) in pairs {
                     m.elems.push(ReplyMsg::from(k));
                     m.elems.push(ReplyMsg::from(v));
@@ -501,6 +510,7 @@ impl From<ReplyMsg> for Reply {
             NIL => Reply::Nil,
             ARRAY => Reply::Array(m.elems.into_iter().map(Reply::from).collect()),
             NIL_ARRAY => Reply::NilArray,
+            DOUBLE if m.double == 0.0 && m.int == 1 => Reply::Double(-0.0),
             DOUBLE => Reply::Double(m.double),
             MAP | PAIRS => {
                 let kind = m.kind;
@@ -591,9 +601,22 @@ mod tests {
             Reply::Map(vec![(Reply::bulk("k"), Reply::Int(1))]),
             Reply::Set(vec![Reply::bulk("m")]),
             Reply::Verbatim(Bytes::from_static(b"txt")),
+            Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(0.0))]),
         ]);
         let wire = ReplyMsg::from(&r).encode_to_vec();
         let back = Reply::from(ReplyMsg::decode(&wire[..]).expect("decodes"));
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn negative_zero_keeps_its_sign_on_the_wire() {
+        for d in [-0.0f64, 0.0, f64::INFINITY, -2.5] {
+            let wire = ReplyMsg::from(&Reply::Double(d)).encode_to_vec();
+            let back = Reply::from(ReplyMsg::decode(&wire[..]).expect("decodes"));
+            let Reply::Double(b) = back else {
+                panic!("double expected")
+            };
+            assert_eq!(b.to_bits(), d.to_bits(), "{d}");
+        }
     }
 }

@@ -18,8 +18,11 @@ pub struct ProxyConfig {
     pub listen: String,
     /// Meta servers, tried in order until one answers.
     pub meta: Vec<String>,
-    /// The table this proxy serves.
+    /// The table this proxy serves as database 0; database n (SELECT n) is
+    /// the table `<table>.db<n>`, created on first use.
     pub table: String,
+    /// How many databases SELECT accepts (0 to databases - 1), like Redis's.
+    pub databases: u32,
     /// Deadline for one client request, retries included.
     pub request_timeout_ms: u64,
     /// Most simultaneous client connections.
@@ -48,6 +51,7 @@ impl Default for ProxyConfig {
             listen: "127.0.0.1:6379".to_string(),
             meta: vec!["127.0.0.1:34601".to_string()],
             table: "default".to_string(),
+            databases: 16,
             request_timeout_ms: 5000,
             maxclients: 10000,
             requirepass: String::new(),
@@ -84,6 +88,12 @@ impl ProxyConfig {
                     format!("`{m}` is not host:port"),
                 ));
             }
+        }
+        if self.databases == 0 || self.databases > 1024 {
+            return Err(ConfigError::invalid(
+                "databases",
+                "must be between 1 and 1024",
+            ));
         }
         if self.table.is_empty() {
             return Err(ConfigError::invalid("table", "must not be empty"));

@@ -45,6 +45,8 @@ struct Done {
     send: bool,
     name: &'static str,
     elapsed: Duration,
+    /// The request, kept for the slow log (empty when it cannot be logged).
+    args: Vec<bytes::Bytes>,
 }
 
 /// Serves one client until it leaves, is killed, or the proxy shuts down.
@@ -201,6 +203,14 @@ impl Conn {
     fn start(&mut self, args: Vec<bytes::Bytes>) {
         let started = Instant::now();
         let skip = std::mem::take(&mut self.session.skip_next);
+        // Commands queued inside MULTI are not run, so not slow-logged.
+        let slow_args = if self.shared.runtime.load().slowlog_log_slower_than >= 0
+            && self.session.tx.is_none()
+        {
+            args.clone()
+        } else {
+            Vec::new()
+        };
         let d = dispatch(&mut self.session, &self.shared, args);
         if d.name == "unknown" {
             self.shared.stats.unknown_commands.fetch_add(1, Relaxed);
@@ -208,11 +218,19 @@ impl Conn {
         let send = !(self.session.reply_off || skip);
         let proto = self.session.proto;
         let name = d.name;
+        let ready = |reply, send| Done {
+            reply,
+            proto,
+            send,
+            name,
+            elapsed: started.elapsed(),
+            args: slow_args.clone(),
+        };
         match d.action {
-            Action::Reply(reply) => self.push_ready(reply, send, name),
-            Action::NoReply => self.push_ready(Reply::ok(), false, name),
+            Action::Reply(reply) => self.push_done(ready(reply, send)),
+            Action::NoReply => self.push_done(ready(Reply::ok(), false)),
             Action::Close(reply) => {
-                self.push_ready(reply, send, name);
+                self.push_done(ready(reply, send));
                 self.closing = true;
             }
             Action::Later(fut) => {
@@ -227,6 +245,7 @@ impl Conn {
                         send,
                         name,
                         elapsed: started.elapsed(),
+                        args: slow_args,
                     })
                     .boxed(),
                 );
@@ -261,13 +280,17 @@ impl Conn {
     }
 
     fn push_ready(&mut self, reply: Reply, send: bool, name: &'static str) {
-        let done = Done {
+        self.push_done(Done {
             reply,
             proto: self.session.proto,
             send,
             name,
             elapsed: Duration::ZERO,
-        };
+            args: Vec::new(),
+        });
+    }
+
+    fn push_done(&mut self, done: Done) {
         self.inflight.push_back(future::ready(done).boxed());
     }
 
@@ -285,11 +308,43 @@ impl Conn {
             self.shared
                 .stats
                 .command_done(done.name, done.elapsed, error);
+            self.slowlog(&done, error);
         }
         if done.send {
             encode(&done.reply, done.proto, wbuf);
         }
         self.session.handle.info().obl = wbuf.len();
+    }
+}
+
+impl Conn {
+    /// Records `done` in the slow log when it took at least
+    /// `slowlog-log-slower-than`. Like Redis, commands rejected before
+    /// running (unknown, wrong arity, NOAUTH) and EXEC itself are left out.
+    fn slowlog(&self, done: &Done, error: Option<&str>) {
+        let rt = self.shared.runtime.load();
+        let micros = done.elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        let threshold = rt.slowlog_log_slower_than;
+        let rejected = error.is_some_and(|e| {
+            e.starts_with("ERR wrong number of arguments") || e.starts_with("NOAUTH")
+        });
+        if done.args.is_empty()
+            || threshold < 0
+            || micros < threshold as u64
+            || rejected
+            || matches!(done.name, "unknown" | "exec")
+        {
+            return;
+        }
+        let handle = &self.session.handle;
+        let client_name = handle.info().name.clone();
+        petrel_common::sync::lock(&self.shared.stats.slowlog).push(
+            &crate::cmd::server::slowlog::redact(&done.args),
+            micros,
+            handle.addr.to_string(),
+            client_name,
+            usize::try_from(rt.slowlog_max_len).unwrap_or(usize::MAX),
+        );
     }
 }
 

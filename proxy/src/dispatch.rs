@@ -181,9 +181,12 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         Route::Container => Action::Reply(Reply::Error(errors::wrong_arity(name))),
         Route::SingleKey | Route::MultiKey(_) | Route::FanOut(_) | Route::SameSlot(_) => {
             touches = Some(Touches::of(spec, &args));
-            Action::Later(shared.router.clone().run(spec, args))
+            Action::Later(shared.router_for(session.db).run(spec, args))
         }
     };
+    // CLIENT PAUSE: routed work (and EXEC's) waits while clients are paused.
+    let write = spec.is_write() || touches.as_ref().is_some_and(|t| t.write);
+    let action = cmd::client::gate(shared, action, write);
     Dispatched {
         action,
         name,
@@ -279,7 +282,7 @@ mod tests {
         assert!(!t("get", &["k"]).conflicts(&t("mget", &["j", "k"])));
         assert!(t("mset", &["a", "1", "k", "2"]).conflicts(&t("get", &["k"])));
         assert!(!t("mset", &["a", "1", "k", "2"]).conflicts(&t("get", &["1"])));
-        assert!(t("flushall", &[]).conflicts(&t("get", &["x"])));
+        assert!(t("flushdb", &[]).conflicts(&t("get", &["x"])));
         assert!(!t("dbsize", &[]).conflicts(&t("get", &["x"])));
         assert!(t("dbsize", &[]).conflicts(&t("set", &["x", "y"])));
     }

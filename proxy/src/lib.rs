@@ -18,6 +18,7 @@
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod databases;
 pub mod dispatch;
 pub mod listener;
 pub mod resp;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::ProxyConfig;
+use crate::databases::Databases;
 use crate::route::Router;
 use crate::state::{Clients, Runtime, Shared};
 use crate::stats::{names, Stats};
@@ -70,6 +71,15 @@ impl Proxy {
                 .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
                 .collect()
         };
+        let shutdown = CancellationToken::new();
+        let databases = Databases::new(
+            router.clone(),
+            config.table.clone(),
+            config.meta.clone(),
+            Duration::from_millis(config.request_timeout_ms),
+            Duration::from_millis(config.map_refresh_interval_ms),
+            shutdown.clone(),
+        );
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(Runtime::from_config(&config)),
             config,
@@ -77,10 +87,11 @@ impl Proxy {
             stats: Stats::new(),
             clients: Clients::default(),
             router,
+            databases,
             started: Instant::now(),
             run_id,
             local_addr,
-            shutdown: CancellationToken::new(),
+            shutdown,
         });
         Ok(Proxy { shared, listener })
     }

@@ -21,6 +21,8 @@ pub struct Session {
     pub skip_next: bool,
     /// Commands queued since MULTI, until EXEC or DISCARD.
     pub tx: Option<Transaction>,
+    /// The selected database (SELECT).
+    pub db: u32,
     /// Keys WATCHed, with their fingerprints (filled in as WATCH completes).
     pub watch: Arc<Mutex<Watch>>,
 }
@@ -56,6 +58,7 @@ impl Session {
             reply_off: false,
             skip_next: false,
             tx: None,
+            db: 0,
             watch: Arc::default(),
         }
     }

@@ -12,6 +12,7 @@ use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ProxyConfig;
+use crate::databases::Databases;
 use crate::resp::Proto;
 use crate::route::Router;
 use crate::stats::Stats;
@@ -31,6 +32,13 @@ pub struct Runtime {
     /// Accepted for tools; the proxy holds no data.
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    /// Commands slower than this many microseconds go to the slow log (-1 = none).
+    pub slowlog_log_slower_than: i64,
+    /// Most entries the slow log keeps.
+    pub slowlog_max_len: u64,
+    /// Values of the Redis parameters that tune nothing in Petrel, by
+    /// canonical name, remembered so CONFIG GET reads back what CONFIG SET set.
+    pub knobs: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Runtime {
@@ -45,6 +53,9 @@ impl Runtime {
             appendonly: false,
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_string(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            knobs: crate::cmd::config::default_knobs(),
         }
     }
 }
@@ -56,7 +67,10 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub stats: Stats,
     pub clients: Clients,
+    /// Database 0's router (the configured table).
     pub router: Arc<Router>,
+    /// Every database's router (SELECT n), database 0's included.
+    pub databases: Databases,
     pub started: Instant,
     /// Random 40-hex id of this process, as Redis's `run_id`.
     pub run_id: String,
@@ -67,6 +81,15 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The router of the connection's database.
+    pub fn router_for(&self, db: u32) -> Arc<Router> {
+        if db == 0 {
+            self.router.clone()
+        } else {
+            self.databases.router(db)
+        }
+    }
+
     /// Whether a client that has not authenticated must do so first.
     pub fn password_required(&self) -> bool {
         !self.runtime.load().requirepass.is_empty()
@@ -88,6 +111,8 @@ pub struct ClientInfo {
     /// Unsent reply bytes buffered.
     pub obl: usize,
     pub inflight: usize,
+    /// The selected database (SELECT).
+    pub db: u32,
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
@@ -115,7 +140,7 @@ impl ClientHandle {
         let now = Instant::now();
         let flags = if i.no_evict { "e" } else { "N" };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl={} oll=0 omem={} tot-mem={} \
              events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -126,6 +151,7 @@ impl ClientHandle {
             now.duration_since(self.created).as_secs(),
             now.duration_since(i.last_active).as_secs(),
             flags,
+            i.db,
             i.qbuf,
             i.obl,
             i.obl,
@@ -143,6 +169,8 @@ impl ClientHandle {
 pub struct Clients {
     map: DashMap<u64, Arc<ClientHandle>>,
     next_id: AtomicU64,
+    /// CLIENT PAUSE, in force or not.
+    pub pause: crate::cmd::client::Pause,
 }
 
 impl Clients {
@@ -173,6 +201,7 @@ impl Clients {
                 qbuf: 0,
                 obl: 0,
                 inflight: 0,
+                db: 0,
             }),
             kill: parent.child_token(),
         });

@@ -5,7 +5,9 @@
 //! `metrics` recorder for `/metrics`.
 
 use petrel_common::sync::lock;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,6 +54,88 @@ pub struct Stats {
     per_command: HashMap<String, CommandStat>,
     errors: Mutex<BTreeMap<String, u64>>,
     ops: Mutex<OpsSampler>,
+    /// SLOWLOG's ring of slow commands.
+    pub slowlog: Mutex<SlowLog>,
+}
+
+/// Longest argument list a slow log entry keeps, as Redis.
+const SLOWLOG_MAX_ARGC: usize = 32;
+/// Longest argument a slow log entry keeps, as Redis.
+const SLOWLOG_MAX_ARG_LEN: usize = 128;
+
+/// One slow command, as SLOWLOG GET shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlowEntry {
+    pub id: u64,
+    /// Unix seconds when it was logged.
+    pub time: i64,
+    pub micros: u64,
+    /// Truncated like Redis: at most 32 arguments of at most 128 bytes.
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: String,
+}
+
+/// The slow log: newest entry first; ids keep counting across SLOWLOG RESET.
+#[derive(Default)]
+pub struct SlowLog {
+    pub entries: VecDeque<SlowEntry>,
+    next_id: u64,
+}
+
+impl SlowLog {
+    /// Adds an entry, dropping the oldest beyond `max_len` (as Redis, a
+    /// lowered `slowlog-max-len` trims at the next push).
+    pub fn push(
+        &mut self,
+        args: &[Bytes],
+        micros: u64,
+        addr: String,
+        name: String,
+        max_len: usize,
+    ) {
+        let entry = SlowEntry {
+            id: self.next_id,
+            time: (petrel_common::time::now_unix_ms() / 1000) as i64,
+            micros,
+            args: slowlog_args(args),
+            addr,
+            name,
+        };
+        self.next_id += 1;
+        self.entries.push_front(entry);
+        self.entries.truncate(max_len);
+    }
+
+    /// Forgets every entry (SLOWLOG RESET).
+    pub fn reset(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// Redis's shortening of a logged command: past 32 arguments the last slot
+/// says how many more there were; past 128 bytes an argument says how many
+/// more bytes it had.
+fn slowlog_args(args: &[Bytes]) -> Vec<Bytes> {
+    let keep = args.len().min(SLOWLOG_MAX_ARGC);
+    let mut out = Vec::with_capacity(keep);
+    for (i, a) in args.iter().take(keep).enumerate() {
+        if i == SLOWLOG_MAX_ARGC - 1 && args.len() > SLOWLOG_MAX_ARGC {
+            out.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                args.len() - SLOWLOG_MAX_ARGC + 1
+            )));
+        } else if a.len() > SLOWLOG_MAX_ARG_LEN {
+            let mut v = a[..SLOWLOG_MAX_ARG_LEN].to_vec();
+            v.extend_from_slice(
+                format!("... ({} more bytes)", a.len() - SLOWLOG_MAX_ARG_LEN).as_bytes(),
+            );
+            out.push(Bytes::from(v));
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 #[derive(Default)]
@@ -89,6 +173,7 @@ impl Stats {
             per_command,
             errors: Mutex::new(BTreeMap::new()),
             ops: Mutex::new(OpsSampler::default()),
+            slowlog: Mutex::new(SlowLog::default()),
         }
     }
 
@@ -232,5 +317,59 @@ mod tests {
         s.reset();
         assert!(s.commands().is_empty());
         assert_eq!(s.commands_processed.load(Relaxed), 0);
+    }
+}
+
+#[cfg(test)]
+mod slowlog_tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn entries_are_shortened_like_redis() {
+        let long = "x".repeat(200);
+        let mut args: Vec<Bytes> = vec![b("rpush"), b(&long)];
+        args.extend((0..40).map(|i| b(&i.to_string())));
+        let out = slowlog_args(&args);
+        assert_eq!(out.len(), 32);
+        assert_eq!(
+            out[1],
+            Bytes::from(format!("{}... (72 more bytes)", "x".repeat(128)))
+        );
+        assert_eq!(out[30], b("28"));
+        assert_eq!(out[31], b("... (11 more arguments)"));
+        let exact: Vec<Bytes> = (0..32).map(|i| b(&i.to_string())).collect();
+        assert_eq!(slowlog_args(&exact), exact);
+        assert_eq!(
+            slowlog_args(&[b(&"y".repeat(128))]),
+            vec![b(&"y".repeat(128))]
+        );
+    }
+
+    #[test]
+    fn newest_first_bounded_and_ids_survive_reset() {
+        let mut log = SlowLog::default();
+        for i in 0..5 {
+            log.push(
+                &[b("get"), b(&i.to_string())],
+                10,
+                "1.2.3.4:5".into(),
+                "".into(),
+                3,
+            );
+        }
+        let ids: Vec<u64> = log.entries.iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![4, 3, 2]);
+        assert_eq!(log.entries[0].args, vec![b("get"), b("4")]);
+        log.reset();
+        assert!(log.entries.is_empty());
+        log.push(&[b("ping")], 1, "a:1".into(), "n".into(), 128);
+        assert_eq!(log.entries[0].id, 5);
+        // A lowered max length applies at the next push.
+        log.push(&[b("ping")], 1, "a:1".into(), "n".into(), 1);
+        assert_eq!(log.entries.len(), 1);
     }
 }

@@ -110,7 +110,12 @@ impl ServerService {
         let started = std::time::Instant::now();
         let kind = if write { "write" } else { "read" };
         let reply = if write {
-            match replica.write(req.args, now).await {
+            let outcome = if cmd::blocking::is_blocking(name) {
+                write_blocking(&replica, req.args).await
+            } else {
+                replica.write(req.args, now).await
+            };
+            match outcome {
                 WriteOutcome::Done(reply) => reply,
                 WriteOutcome::Refused(e) => match e {
                     WriteError::NotPrimary { ballot, primary } => {
@@ -278,5 +283,41 @@ impl Service for ServerService {
             }
         }
         .boxed()
+    }
+}
+
+/// Longest a blocking command waits in one request; the proxy asks again
+/// until the client's own timeout, so a failover in between is followed.
+const BLOCK_SLICE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a blocking command (BLPOP...): tries it, and while it finds
+/// nothing, waits for the replica's next applied write (from any client of
+/// any proxy) and tries again, until its timeout or [`BLOCK_SLICE`].
+async fn write_blocking(
+    replica: &crate::replica::Replica,
+    args: Vec<bytes::Bytes>,
+) -> WriteOutcome {
+    let wait = match cmd::blocking::timeout_of(&args) {
+        Some(Some(t)) => t.min(BLOCK_SLICE),
+        Some(None) => BLOCK_SLICE,
+        // A bad timeout: the command answers with the error at once.
+        None => std::time::Duration::ZERO,
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut applied = replica.applied_watch();
+    loop {
+        applied.borrow_and_update();
+        let outcome = replica
+            .write(args.clone(), petrel_common::time::now_unix_ms())
+            .await;
+        let empty = matches!(&outcome, WriteOutcome::Done(r) if cmd::blocking::would_block(r));
+        if !empty || tokio::time::Instant::now() >= deadline {
+            return outcome;
+        }
+        match tokio::time::timeout_at(deadline, applied.changed()).await {
+            Ok(Ok(())) => {}
+            // The replica closed, or the slice ended: answer what we have.
+            Ok(Err(_)) | Err(_) => return outcome,
+        }
     }
 }

@@ -14,15 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use prost::Message;
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
-use super::frame::{codec, Header, Kind};
-use super::RpcError;
+use super::frame::{codec, Header, Kind, OutFrame};
+use super::{RpcError, WRITE_BUFFER};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -33,7 +34,7 @@ type Pending = Arc<Mutex<HashMap<u64, Slot>>>;
 
 struct Outgoing {
     request_id: u64,
-    frame: Bytes,
+    frame: OutFrame,
 }
 
 /// One peer: its queue of outgoing frames and the slots awaiting responses.
@@ -63,7 +64,7 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<Resp, RpcError> {
         let body = self
-            .call_raw(addr, method, &req.encode_to_vec(), timeout)
+            .start_call_bytes(addr, method, Bytes::from(req.encode_to_vec()), timeout)
             .await?;
         Resp::decode(body).map_err(|e| RpcError::Decode(e.to_string()))
     }
@@ -90,6 +91,18 @@ impl RpcClient {
         body: &[u8],
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<Bytes, RpcError>> + Send + 'static {
+        self.start_call_bytes(addr, method, Bytes::copy_from_slice(body), timeout)
+    }
+
+    /// [`RpcClient::start_call`] with a body the caller already holds as
+    /// `Bytes`: it goes on the wire without being copied (big values).
+    pub fn start_call_bytes(
+        &self,
+        addr: &str,
+        method: u16,
+        body: Bytes,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<Bytes, RpcError>> + Send + 'static {
         let queued = self.queue(addr, method, body, timeout);
         let addr = addr.to_string();
         async move {
@@ -110,13 +123,17 @@ impl RpcClient {
         &self,
         addr: &str,
         method: u16,
-        body: &[u8],
+        body: Bytes,
         timeout: Duration,
     ) -> Result<(Arc<Peer>, u64, oneshot::Receiver<Result<Bytes, RpcError>>), RpcError> {
-        let peer = self.peer(addr);
         let request_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let timeout_ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
-        let frame = Header::request(method, timeout_ms, request_id).encode_with(body);
+        // Refused here, alone: sent, the peer would drop the whole connection
+        // and every other request on it.
+        let frame = Header::request(method, timeout_ms, request_id)
+            .frame(body)
+            .map_err(|e| RpcError::TooLarge(e.0))?;
+        let peer = self.peer(addr);
         let (slot, done) = oneshot::channel();
         lock(&peer.pending).insert(request_id, slot);
         if peer.tx.send(Outgoing { request_id, frame }).is_err() {
@@ -194,7 +211,7 @@ async fn serve_connection(
     pending: &Pending,
 ) {
     let (read_half, write_half) = stream.into_split();
-    let mut writer = FramedWrite::new(write_half, codec());
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, write_half);
     let mut reader = tokio::spawn(read_responses(
         addr.to_string(),
         FramedRead::new(read_half, codec()),
@@ -214,13 +231,13 @@ async fn serve_connection(
                 if !lock(pending).contains_key(&out.request_id) {
                     continue;
                 }
-                if let Err(e) = writer.feed(out.frame).await {
+                if let Err(e) = out.frame.write_to(&mut writer).await {
                     warn!(peer = %addr, error = %e, "rpc write failed");
                     reader.abort();
                     return;
                 }
             }
-            if let Err(e) = SinkExt::<Bytes>::flush(&mut writer).await {
+            if let Err(e) = writer.flush().await {
                 warn!(peer = %addr, error = %e, "rpc flush failed");
                 reader.abort();
                 return;
@@ -269,5 +286,59 @@ async fn read_responses(
         if let Some(slot) = lock(&pending).remove(&header.request_id) {
             let _ = slot.send(result);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::rpc::frame::{HEADER_LEN, MAX_FRAME_LEN};
+    use crate::rpc::server::{serve, Handled, Service};
+
+    /// Answers every request with its own body.
+    struct Mirror;
+
+    impl Service for Mirror {
+        fn call(self: Arc<Self>, _method: u16, body: Bytes) -> BoxFuture<'static, Handled> {
+            async move { Ok(body) }.boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_request_fails_alone_and_big_bodies_round_trip() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(serve(listener, Arc::new(Mirror)));
+        let client = RpcClient::new();
+        let t = Duration::from_secs(10);
+        let before = client.start_call(&addr, 1, b"before", t);
+        // Zeroed (calloc'd) and never touched: costs no real memory.
+        let huge = Bytes::from(vec![0u8; MAX_FRAME_LEN - HEADER_LEN + 1]);
+        let refused = client.start_call_bytes(&addr, 1, huge, t).await;
+        assert_eq!(
+            refused,
+            Err(RpcError::TooLarge(MAX_FRAME_LEN + 1)),
+            "refused before sending"
+        );
+        assert!(refused.unwrap_err().never_sent());
+        assert_eq!(&before.await.unwrap()[..], b"before");
+        // A big body both ways, then small ones on the same connection.
+        let big = Bytes::from(
+            (0..20_000_000u32)
+                .map(|i| (i >> 3) as u8)
+                .collect::<Vec<u8>>(),
+        );
+        let back = client
+            .start_call_bytes(&addr, 1, big.clone(), t)
+            .await
+            .unwrap();
+        assert!(back == big, "20 MB body mirrored intact");
+        let after = client.call_raw(&addr, 1, b"after", t).await.unwrap();
+        assert_eq!(&after[..], b"after");
     }
 }

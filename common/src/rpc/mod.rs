@@ -16,6 +16,10 @@ pub mod server;
 
 use thiserror::Error;
 
+/// Write buffer of a connection: small frames coalesce in it, bigger writes
+/// bypass it (so it never grows to a big value's size).
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Why an RPC did not produce a response.
 ///
 /// The variants matter to callers deciding whether a write may be retried:
@@ -37,11 +41,14 @@ pub enum RpcError {
     /// The response body did not decode.
     #[error("bad response body: {0}")]
     Decode(String),
+    /// The request (this many bytes framed) is larger than any peer accepts; never sent.
+    #[error("request of {0} bytes exceeds the rpc frame limit")]
+    TooLarge(usize),
 }
 
 impl RpcError {
     /// True when the request certainly did not reach the peer.
     pub fn never_sent(&self) -> bool {
-        matches!(self, RpcError::Unreachable(..))
+        matches!(self, RpcError::Unreachable(..) | RpcError::TooLarge(_))
     }
 }

@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use prost::Message;
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
-use super::frame::{codec, Header, Kind};
+use super::frame::{codec, Header, Kind, OutFrame};
+use super::WRITE_BUFFER;
 
 /// What a request handler returns: an encoded body, or an error text.
 pub type Handled = Result<Bytes, String>;
@@ -54,19 +56,19 @@ pub async fn serve<S: Service>(listener: TcpListener, service: Arc<S>) {
 async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: Arc<S>) {
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, codec());
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<OutFrame>();
     let writer = tokio::spawn(async move {
-        let mut sink = FramedWrite::new(write_half, codec());
+        let mut sink = BufWriter::with_capacity(WRITE_BUFFER, write_half);
         while let Some(first) = rx.recv().await {
-            if sink.feed(first).await.is_err() {
+            if first.write_to(&mut sink).await.is_err() {
                 return;
             }
             while let Ok(more) = rx.try_recv() {
-                if sink.feed(more).await.is_err() {
+                if more.write_to(&mut sink).await.is_err() {
                     return;
                 }
             }
-            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+            if sink.flush().await.is_err() {
                 return;
             }
         }
@@ -92,6 +94,7 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
         }
         let service = service.clone();
         let tx = tx.clone();
+        let peer = peer.clone();
         tokio::spawn(async move {
             let fut = service.call(header.method, body);
             let result = if header.timeout_ms > 0 {
@@ -104,11 +107,20 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
             } else {
                 fut.await
             };
-            let frame = match result {
-                Ok(body) => header.response(true).encode_with(&body),
-                Err(text) => header.response(false).encode_with(text.as_bytes()),
+            let framed = match result {
+                Ok(body) => header.response(true).frame(body),
+                Err(text) => header.response(false).frame(Bytes::from(text)),
             };
-            let _ = tx.send(frame);
+            let framed = framed.or_else(|e| {
+                // The caller would drop the connection on it: answer an error instead.
+                warn!(%peer, method = header.method, error = %e, "rpc response too large");
+                header
+                    .response(false)
+                    .frame(Bytes::from(format!("response too large: {e}")))
+            });
+            if let Ok(frame) = framed {
+                let _ = tx.send(frame);
+            }
         });
     }
     drop(tx);

@@ -1,12 +1,20 @@
-//! `CONFIG GET/SET/RESETSTAT/HELP` for the parameters clients and tools read.
+//! `CONFIG GET/SET/RESETSTAT/HELP` over every parameter Redis 7.0 has.
 //!
 //! Parameters that mean something to the proxy (maxclients, timeout,
-//! proto-max-bulk-len, requirepass) take effect at once; the persistence and
-//! memory ones are accepted and echoed back so tools work, but Petrel's
-//! durability does not depend on them (every write is replicated and logged).
+//! proto-max-bulk-len, requirepass, slowlog-*) take effect at once
+//! ([`PARAMS`]); the persistence and memory ones are accepted and echoed back
+//! so tools work, but Petrel's durability does not depend on them (every
+//! write is replicated and logged). Every other Redis parameter ([`knobs`])
+//! is validated like Redis does and its value remembered.
+
+mod knobs;
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use petrel_common::reply::Reply;
+
+pub use knobs::{Kind, Knob, KNOBS};
 
 use super::client::help_reply;
 use crate::config::MIN_PROTO_MAX_BULK_LEN;
@@ -70,7 +78,7 @@ static PARAMS: &[Param] = &[
     },
     Param {
         name: "databases",
-        get: |_, _| "1".into(),
+        get: |s, _| s.config.databases.to_string(),
         set: None,
     },
     Param {
@@ -156,6 +164,31 @@ static PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "slowlog-log-slower-than",
+        get: |_, r| r.slowlog_log_slower_than.to_string(),
+        set: Some(|r, v| {
+            r.slowlog_log_slower_than = int_range(v, -1, i64::MAX)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |_, r| r.slowlog_max_len.to_string(),
+        set: Some(|r, v| {
+            r.slowlog_max_len = int_range(v, 0, i64::MAX)? as u64;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "dir",
+        get: |_, _| {
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        },
+        set: None,
+    },
+    Param {
         name: "port",
         get: |s, _| s.local_addr.port().to_string(),
         set: None,
@@ -182,20 +215,121 @@ static PARAMS: &[Param] = &[
     },
 ];
 
-fn find(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+fn live_param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name == name)
+}
+
+/// The Redis parameter called `name` (any case), aliases included.
+fn knob(name: &str) -> Option<&'static Knob> {
+    KNOBS.iter().find(|k| k.name.eq_ignore_ascii_case(name))
+}
+
+/// The name an alias stands for (`hash-max-ziplist-entries` →
+/// `hash-max-listpack-entries`); other names are their own.
+fn canonical(k: &Knob) -> &'static str {
+    k.canonical.unwrap_or(k.name)
+}
+
+/// The initial values of the remembered parameters, by canonical name.
+pub fn default_knobs() -> BTreeMap<&'static str, String> {
+    KNOBS
+        .iter()
+        .filter(|k| k.canonical.is_none())
+        .map(|k| (k.name, k.default.to_string()))
+        .collect()
+}
+
+/// The value `CONFIG GET` shows for `k`.
+fn value_of(shared: &Shared, rt: &Runtime, k: &Knob) -> String {
+    let name = canonical(k);
+    match live_param(name) {
+        Some(p) => (p.get)(shared, rt),
+        None => rt
+            .knobs
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| k.default.to_string()),
+    }
+}
+
+/// Checks `v` against `kind` and returns the value to remember.
+fn check(kind: Kind, v: &str) -> Result<String, String> {
+    let bounded = |n: i64, min: i64, max: i64| {
+        if n < min || n > max {
+            Err(format!(
+                "argument must be between {min} and {max} inclusive"
+            ))
+        } else {
+            Ok(n.to_string())
+        }
+    };
+    match kind {
+        Kind::Bool => yes_no(v).map(yn),
+        Kind::Int { min, max } => {
+            let n = parse_i64(v.as_bytes()).ok_or("argument couldn't be parsed into an integer")?;
+            bounded(n, min, max)
+        }
+        Kind::Memory { min, max } => {
+            let n = memory(v)?;
+            bounded(i64::try_from(n).unwrap_or(i64::MAX), min, max)
+        }
+        Kind::Percent => {
+            let bad = || "argument must be a memory or percent value".to_string();
+            match v.strip_suffix('%') {
+                Some(p) => match parse_i64(p.as_bytes()) {
+                    Some(n) if n >= 0 => Ok(format!("{n}%")),
+                    _ => Err(bad()),
+                },
+                None => parse_memory(v)
+                    .filter(|n| i64::try_from(*n).is_ok())
+                    .map(|n| n.to_string())
+                    .ok_or_else(bad),
+            }
+        }
+        Kind::Enum(options) => options
+            .iter()
+            .find(|o| o.eq_ignore_ascii_case(v))
+            .map(|o| o.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    options.join(", ")
+                )
+            }),
+        Kind::Str => Ok(v.to_string()),
+        Kind::Immutable => Err("can't set immutable config".into()),
+        Kind::Protected => Err("can't set protected config".into()),
+    }
 }
 
 /// `CONFIG GET pattern [pattern ...]`: a map (flat array in RESP2).
+///
+/// As Redis, a name without glob characters is looked up directly and
+/// answered under the name as the client typed it.
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let rt = ctx.shared.runtime.load();
     let mut out = Vec::new();
-    let mut seen = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut add = |shown: String, k: &Knob| {
+        if !seen.iter().any(|s| s.eq_ignore_ascii_case(&shown)) {
+            out.push((
+                Reply::bulk(shown.clone()),
+                Reply::bulk(value_of(ctx.shared, &rt, k)),
+            ));
+            seen.push(shown);
+        }
+    };
     for pattern in &args[2..] {
-        for p in PARAMS {
-            if !seen.contains(&p.name) && glob_match(pattern, p.name.as_bytes(), true) {
-                seen.push(p.name);
-                out.push((Reply::bulk(p.name), Reply::bulk((p.get)(ctx.shared, &rt))));
+        if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+            let name = String::from_utf8_lossy(pattern).into_owned();
+            if let Some(k) = knob(&name) {
+                add(name, k);
+            }
+            continue;
+        }
+        for k in KNOBS {
+            if glob_match(pattern, k.name.as_bytes(), true) {
+                add(k.name.to_string(), k);
             }
         }
     }
@@ -203,36 +337,49 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CONFIG SET parameter value [parameter value ...]`: all or nothing.
+///
+/// Like Redis, every name is checked (unknown, immutable, protected,
+/// duplicate) before any value.
 pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if !args.len().is_multiple_of(2) {
-        return Action::Reply(Reply::Error(petrel_common::reply::errors::wrong_arity(
-            ctx.name,
-        )));
+        return Action::Reply(Reply::error(petrel_common::reply::errors::SYNTAX));
     }
     let fail = |name: &str, why: &str| {
         Action::Reply(Reply::error(format!(
             "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
         )))
     };
-    let mut next: Runtime = (**ctx.shared.runtime.load()).clone();
-    let mut seen: Vec<&'static str> = Vec::new();
+    let mut pairs: Vec<(String, &'static Knob, String)> = Vec::new();
     for pair in args[2..].chunks(2) {
         let name = c_str(&pair[0]);
-        let Some(param) = find(&name) else {
+        let Some(k) = knob(&name) else {
             return Action::Reply(Reply::error(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
             )));
         };
-        if seen.contains(&param.name) {
+        let live = live_param(canonical(k));
+        if matches!(k.kind, Kind::Protected) {
+            return fail(&name, "can't set protected config");
+        }
+        if matches!(k.kind, Kind::Immutable) || live.is_some_and(|p| p.set.is_none()) {
+            return fail(&name, "can't set immutable config");
+        }
+        // Like Redis, an alias and its name count as different parameters.
+        if pairs.iter().any(|(_, seen, _)| seen.name == k.name) {
             return fail(&name, "duplicate parameter");
         }
-        seen.push(param.name);
-        let Some(setter) = param.set else {
-            return fail(&name, "can't set immutable config");
+        pairs.push((name, k, String::from_utf8_lossy(&pair[1]).into_owned()));
+    }
+    let mut next: Runtime = (**ctx.shared.runtime.load()).clone();
+    for (name, k, value) in &pairs {
+        let result = match live_param(canonical(k)).and_then(|p| p.set) {
+            Some(setter) => setter(&mut next, value),
+            None => check(k.kind, value).map(|v| {
+                next.knobs.insert(canonical(k), v);
+            }),
         };
-        let value = String::from_utf8_lossy(&pair[1]);
-        if let Err(why) = setter(&mut next, &value) {
-            return fail(&name, &why);
+        if let Err(why) = result {
+            return fail(name, &why);
         }
     }
     ctx.shared.runtime.store(std::sync::Arc::new(next));
@@ -258,4 +405,71 @@ pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
             "    Reset statistics reported by the INFO command.",
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_knob_is_unique_and_its_default_passes_its_own_check() {
+        let mut names = std::collections::HashSet::new();
+        for k in KNOBS {
+            assert!(names.insert(k.name), "duplicate {}", k.name);
+            if let Some(c) = k.canonical {
+                assert!(knob(c).is_some_and(|t| t.canonical.is_none()), "{}", k.name);
+            }
+            if !matches!(k.kind, Kind::Immutable | Kind::Protected) {
+                assert_eq!(
+                    check(k.kind, k.default).as_deref(),
+                    Ok(k.default),
+                    "{}",
+                    k.name
+                );
+            }
+        }
+        // Every parameter with a live meaning is a Redis parameter.
+        for p in PARAMS {
+            assert!(knob(p.name).is_some(), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn values_are_checked_like_redis() {
+        let int = Kind::Int { min: 0, max: 10 };
+        assert_eq!(check(int, "7"), Ok("7".into()));
+        assert_eq!(
+            check(int, "11"),
+            Err("argument must be between 0 and 10 inclusive".into())
+        );
+        assert_eq!(
+            check(int, "07"),
+            Err("argument couldn't be parsed into an integer".into())
+        );
+        let mem = Kind::Memory {
+            min: 0,
+            max: i64::MAX,
+        };
+        assert_eq!(check(mem, "1kb"), Ok("1024".into()));
+        assert_eq!(
+            check(mem, "1zb"),
+            Err("argument must be a memory value".into())
+        );
+        assert_eq!(check(Kind::Percent, "10%"), Ok("10%".into()));
+        assert_eq!(check(Kind::Percent, "1mb"), Ok("1048576".into()));
+        assert_eq!(check(Kind::Bool, "YES"), Ok("yes".into()));
+        assert_eq!(check(Kind::Enum(&["a", "b"]), "B"), Ok("b".into()));
+        assert_eq!(
+            check(Kind::Enum(&["a", "b"]), "c"),
+            Err("argument(s) must be one of the following: a, b".into())
+        );
+    }
+
+    #[test]
+    fn aliases_share_one_value() {
+        let alias = knob("HASH-MAX-ZIPLIST-ENTRIES").expect("known");
+        assert_eq!(canonical(alias), "hash-max-listpack-entries");
+        assert!(default_knobs().contains_key("hash-max-listpack-entries"));
+        assert!(!default_knobs().contains_key("hash-max-ziplist-entries"));
+    }
 }

@@ -34,16 +34,36 @@ fn quit(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Close(Reply::ok())
 }
 
-/// `SELECT index`: only database 0 exists (one proxy serves one table).
-fn select(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Reply(match parse_i64(&args[1]) {
+/// `SELECT index`: database n is a table of its own (see
+/// [`crate::databases`]), created on first use; the reply waits for it.
+fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let db = match parse_i64(&args[1]) {
         Some(i) if i32::try_from(i).is_err() => {
-            Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")
+            return Action::Reply(Reply::error(
+                "ERR value is out of range, value must between -2147483648 and 2147483647",
+            ))
         }
-        None => Reply::error(errors::NOT_INTEGER),
-        Some(0) => Reply::ok(),
-        Some(_) => Reply::error("ERR DB index is out of range"),
-    })
+        None => return Action::Reply(Reply::error(errors::NOT_INTEGER)),
+        Some(i) if i < 0 || i >= i64::from(ctx.shared.config.databases) => {
+            return Action::Reply(Reply::error("ERR DB index is out of range"))
+        }
+        Some(i) => i as u32,
+    };
+    ctx.session.db = db;
+    ctx.session.handle.info().db = db;
+    if db == 0 {
+        return Action::Reply(Reply::ok());
+    }
+    let shared = ctx.shared.clone();
+    Action::Later(Box::pin(async move {
+        let deadline = std::time::Instant::now() + shared.router.timeout();
+        match shared.databases.open(db, deadline).await {
+            Ok(_) => Reply::ok(),
+            Err(e) => Reply::error(crate::util::one_line(&format!(
+                "ERR database {db} is not available: {e}"
+            ))),
+        }
+    }))
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -462,6 +482,91 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
             complexity: "O(1)",
         },
         route: Route::Local(client::setinfo),
+        subcommands: &[],
+    },
+    // PAUSE ... UNBLOCK: added with the server command surface (client.rs).
+    CommandSpec {
+        name: "pause",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Stop processing commands from clients for some time", since: "2.9.50", group: "connection", complexity: "O(1)" },
+        route: Route::Local(client::pause),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "unpause",
+        arity: 2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Resume processing of clients that were paused", since: "6.2.0", group: "connection", complexity: "O(N) Where N is the number of paused clients" },
+        route: Route::Local(client::unpause),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "tracking",
+        arity: -3,
+        flags: &["noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Enable or disable server assisted client side caching support", since: "6.0.0", group: "connection", complexity: "O(1). Some options may introduce additional complexity." },
+        route: Route::Local(client::tracking),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "caching",
+        arity: 3,
+        flags: &["noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Instruct the server about tracking or not keys in the next request", since: "6.0.0", group: "connection", complexity: "O(1)" },
+        route: Route::Local(client::caching),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "getredir",
+        arity: 2,
+        flags: &["noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Get tracking notifications redirection client ID if any", since: "6.0.0", group: "connection", complexity: "O(1)" },
+        route: Route::Local(client::getredir),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "trackinginfo",
+        arity: 2,
+        flags: &["noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@slow", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Return information about server assisted client side caching for the current connection", since: "6.2.0", group: "connection", complexity: "O(1)" },
+        route: Route::Local(client::trackinginfo),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "unblock",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        tips: &[],
+        key_specs: &[],
+        doc: Doc { summary: "Unblock a client blocked in a blocking command from a different connection", since: "5.0.0", group: "connection", complexity: "O(log N) where N is the number of client connections" },
+        route: Route::Local(client::unblock),
         subcommands: &[],
     },
 ];

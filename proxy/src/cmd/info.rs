@@ -29,6 +29,7 @@ const SECTIONS: &[(&str, bool)] = &[
     ("modules", true),
     ("commandstats", false),
     ("errorstats", true),
+    ("latencystats", false),
     ("cluster", true),
     ("keyspace", true),
     ("petrel", true),
@@ -120,6 +121,11 @@ fn render(s: &Arc<Shared>, sections: &[&str], keys: Option<i64>) -> String {
                 kv("rdb_changes_since_last_save", "0".into());
                 kv("rdb_bgsave_in_progress", "0".into());
                 kv("rdb_last_bgsave_status", "ok".into());
+                // Every acknowledged write is on disk: saved as of now (see LASTSAVE).
+                kv(
+                    "rdb_last_save_time",
+                    (petrel_common::time::now_unix_ms() / 1000).to_string(),
+                );
                 kv(
                     "aof_enabled",
                     u8::from(s.runtime.load().appendonly).to_string(),
@@ -210,6 +216,9 @@ fn render(s: &Arc<Shared>, sections: &[&str], keys: Option<i64>) -> String {
                 }
                 "Errorstats"
             }
+            // Petrel keeps no latency histograms per command (commandstats
+            // has the totals): the section exists, empty.
+            "latencystats" => "Latencystats",
             "cluster" => {
                 kv("cluster_enabled", "0".into());
                 "Cluster"
@@ -289,6 +298,24 @@ fn petrel(s: &Arc<Shared>, kv: &mut impl FnMut(&str, String)) {
             .unwrap_or_else(|| "0".into()),
     );
     kv(
+        "replica_count",
+        map.as_ref()
+            .map(|m| m.replica_count.to_string())
+            .unwrap_or_else(|| "0".into()),
+    );
+    kv(
+        "partitions_with_primary",
+        map.as_ref()
+            .map(|m| {
+                m.partitions
+                    .iter()
+                    .filter(|p| p.primary.is_some())
+                    .count()
+                    .to_string()
+            })
+            .unwrap_or_else(|| "0".into()),
+    );
+    kv(
         "partitions_without_primary",
         map.as_ref()
             .map(|m| {
@@ -338,7 +365,7 @@ fn os_name() -> String {
 }
 
 /// Resident memory from `/proc/self/statm` (0 where unavailable).
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {

@@ -1,5 +1,6 @@
 //! Keyspace commands over every partition: SCAN, KEYS, RANDOMKEY; and
-//! RENAME, RENAMENX, COPY (keys of one partition) and OBJECT.
+//! RENAME, RENAMENX, COPY (keys of one partition), MOVE (between
+//! databases, which are tables) and OBJECT.
 //!
 //! SCAN walks the partitions in order, each from its first key to its last
 //! (`petrel.scan` on the server, which also applies MATCH and TYPE). A
@@ -38,6 +39,7 @@ const DEFAULT_COUNT: i64 = 10;
 /// Where a SCAN stands.
 #[derive(Clone)]
 struct Position {
+    db: u32,
     partition: u32,
     from: Bytes,
     used: Instant,
@@ -105,6 +107,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     }
     let start = if cursor == 0 {
         Position {
+            db: ctx.session.db,
             partition: 0,
             from: Bytes::new(),
             used: Instant::now(),
@@ -115,7 +118,10 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             None => return Action::Reply(Reply::error("ERR invalid cursor")),
         }
     };
-    let router = ctx.shared.router.clone();
+    if start.db != ctx.session.db {
+        return Action::Reply(Reply::error("ERR invalid cursor"));
+    }
+    let router = ctx.shared.router_for(ctx.session.db);
     Action::Later(
         async move {
             let deadline = Instant::now() + router.timeout();
@@ -176,7 +182,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 /// `RANDOMKEY`: asks the partitions in random order until one has a key.
 fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    let router = ctx.shared.router.clone();
+    let router = ctx.shared.router_for(ctx.session.db);
     Action::Later(
         async move {
             let deadline = Instant::now() + router.timeout();
@@ -198,6 +204,111 @@ fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
                 }
             }
             Reply::Nil
+        }
+        .boxed(),
+    )
+}
+
+/// `MOVE key db`. The two databases are different tables, so the move is
+/// three steps: read the key and its fingerprint atomically, store it in
+/// the other database unless the key exists there, then delete it here if
+/// it did not change meanwhile (otherwise the copy is removed again and
+/// MOVE answers 0). Another client can see the key in both databases for a
+/// moment; it is never lost.
+fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let db = match parse_i64(&args[2]) {
+        None => return Action::Reply(Reply::error(errors::NOT_INTEGER)),
+        Some(n) if n < 0 || n >= i64::from(ctx.shared.config.databases) => {
+            return Action::Reply(Reply::error("ERR DB index is out of range"))
+        }
+        Some(n) => n as u32,
+    };
+    if db == ctx.session.db {
+        return Action::Reply(Reply::error(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let key = args[1].clone();
+    ctx.touches = Some(crate::dispatch::Touches::keys(&[&key], true));
+    let src = ctx.shared.router_for(ctx.session.db);
+    let shared = ctx.shared.clone();
+    let b = |s: &'static [u8]| Bytes::from_static(s);
+    Action::Later(
+        async move {
+            let deadline = Instant::now() + src.timeout();
+            let read = vec![
+                b(b"petrel.exec"),
+                b(b"0"),
+                b(b"2"),
+                b(b"petrel.fingerprint"),
+                key.clone(),
+                b(b"2"),
+                b(b"petrel.dump"),
+                key.clone(),
+            ];
+            let (fingerprint, dumped) = match src
+                .call(Target::Key(key.clone()), read, true, deadline)
+                .await
+            {
+                Ok(Reply::Array(mut r)) if r.len() == 2 => {
+                    let dumped = r.pop();
+                    match (r.pop(), dumped) {
+                        (Some(Reply::Int(fp)), Some(Reply::Array(d))) => (fp, d),
+                        (_, Some(Reply::NilArray)) => return Reply::Int(0),
+                        _ => return Reply::error("ERR unexpected MOVE read reply"),
+                    }
+                }
+                Ok(Reply::Error(e)) => return Reply::Error(e),
+                Ok(_) => return Reply::error("ERR unexpected MOVE read reply"),
+                Err(e) => return e.into_reply(),
+            };
+            let dest = match shared.databases.open(db, deadline).await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Reply::error(crate::util::one_line(&format!(
+                        "ERR database {db} is not available: {e}"
+                    )))
+                }
+            };
+            let mut restore = vec![b(b"petrel.restore"), key.clone()];
+            restore.extend(dumped.into_iter().filter_map(|r| match r {
+                Reply::Bulk(x) => Some(x),
+                _ => None,
+            }));
+            match dest
+                .call(Target::Key(key.clone()), restore, true, deadline)
+                .await
+            {
+                Ok(Reply::Int(1)) => {}
+                Ok(Reply::Int(_)) => return Reply::Int(0),
+                Ok(Reply::Error(e)) => return Reply::Error(e),
+                Ok(_) => return Reply::error("ERR unexpected MOVE write reply"),
+                Err(e) => return e.into_reply(),
+            }
+            let delete = vec![
+                b(b"petrel.exec"),
+                b(b"1"),
+                key.clone(),
+                Bytes::from(fingerprint.to_string()),
+                b(b"2"),
+                b(b"del"),
+                key.clone(),
+            ];
+            match src
+                .call(Target::Key(key.clone()), delete, true, deadline)
+                .await
+            {
+                Ok(Reply::Array(_)) => Reply::Int(1),
+                Ok(Reply::NilArray) => {
+                    // Changed meanwhile: take the copy back, the move did not happen.
+                    let undo = vec![b(b"del"), key.clone()];
+                    let _ = dest.call(Target::Key(key), undo, true, deadline).await;
+                    Reply::Int(0)
+                }
+                Ok(Reply::Error(e)) => Reply::Error(e),
+                Ok(_) => Reply::error("ERR unexpected MOVE delete reply"),
+                Err(e) => e.into_reply(),
+            }
         }
         .boxed(),
     )
@@ -398,6 +509,18 @@ pub static COMMANDS: &[CommandSpec] = &[
             "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
         ),
         route: Route::SameSlot(source_and_destination),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "move",
+        arity: 3,
+        flags: &["write", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@keyspace", "@write", "@fast"],
+        tips: &[],
+        key_specs: &[key_at(&["RW", "access", "update"], 1)],
+        doc: generic("Move a key to another database", "1.0.0", "O(1)"),
+        route: Route::Local(move_key),
         subcommands: &[],
     },
     CommandSpec {

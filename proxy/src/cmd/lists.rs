@@ -23,8 +23,132 @@ fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
     super::numkeys_keys(args, 1)
 }
 
+/// The keys of `BLPOP key [key ...] timeout` (every argument but the last).
+pub(crate) fn all_but_timeout(args: &[Bytes]) -> Vec<usize> {
+    (1..args.len().saturating_sub(1)).collect()
+}
+
+/// The keys of `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT n]`.
+pub(crate) fn blocking_mpop_keys(args: &[Bytes]) -> Vec<usize> {
+    super::numkeys_keys(args, 2)
+}
+
+const fn list_doc(summary: &'static str, since: &'static str, complexity: &'static str) -> Doc {
+    Doc {
+        summary,
+        since,
+        group: "list",
+        complexity,
+    }
+}
+
+const POP_KEYS: &[KeySpec] = &[KeySpec {
+    flags: &["RW", "access", "delete"],
+    begin_index: 1,
+    last_key: -2,
+    key_step: 1,
+    limit: 0,
+}];
+
+const MOVE_KEYS: &[KeySpec] = &[
+    KeySpec {
+        flags: &["RW", "access", "delete"],
+        begin_index: 1,
+        last_key: 0,
+        key_step: 1,
+        limit: 0,
+    },
+    KeySpec {
+        flags: &["RW", "insert"],
+        begin_index: 2,
+        last_key: 0,
+        key_step: 1,
+        limit: 0,
+    },
+];
+
 /// The list family.
 pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "blpop",
+        arity: -3,
+        flags: &["write", "noscript", "blocking"],
+        keys: (1, -2, 1),
+        acl: &["@write", "@list", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: POP_KEYS,
+        doc: list_doc(
+            "Remove and get the first element in a list, or block until one is available",
+            "2.0.0",
+            "O(N) where N is the number of provided keys.",
+        ),
+        route: Route::SameSlot(all_but_timeout),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "brpop",
+        arity: -3,
+        flags: &["write", "noscript", "blocking"],
+        keys: (1, -2, 1),
+        acl: &["@write", "@list", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: POP_KEYS,
+        doc: list_doc(
+            "Remove and get the last element in a list, or block until one is available",
+            "2.0.0",
+            "O(N) where N is the number of provided keys.",
+        ),
+        route: Route::SameSlot(all_but_timeout),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "brpoplpush",
+        arity: 4,
+        flags: &["write", "denyoom", "noscript", "blocking"],
+        keys: (1, 2, 1),
+        acl: &["@write", "@list", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: MOVE_KEYS,
+        doc: list_doc(
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "2.2.0",
+            "O(1)",
+        ),
+        route: Route::SameSlot(source_and_destination),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "blmove",
+        arity: 6,
+        flags: &["write", "denyoom", "noscript", "blocking"],
+        keys: (1, 2, 1),
+        acl: &["@write", "@list", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: MOVE_KEYS,
+        doc: list_doc(
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "6.2.0",
+            "O(1)",
+        ),
+        route: Route::SameSlot(source_and_destination),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "blmpop",
+        arity: -5,
+        flags: &["write", "blocking", "movablekeys"],
+        keys: (0, 0, 0),
+        acl: &["@write", "@list", "@slow", "@blocking"],
+        tips: &[],
+        key_specs: &[],
+        doc: list_doc(
+            "Pop elements from a list, or block until one is available",
+            "7.0.0",
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        ),
+        route: Route::SameSlot(blocking_mpop_keys),
+        subcommands: &[],
+    },
     CommandSpec {
         name: "lpush",
         arity: -3,

@@ -36,6 +36,11 @@ pub fn runs_inside_multi(name: &str) -> bool {
 
 /// Why `spec` cannot be queued, if it cannot.
 pub fn cannot_queue(spec: &CommandSpec) -> Option<String> {
+    if spec.name == "flushall" {
+        return Some(
+            "ERR 'flushall' cannot be part of a transaction: it runs on every partition".into(),
+        );
+    }
     match spec.route {
         Route::FanOut(_) => Some(format!(
             "ERR '{}' cannot be part of a transaction: it runs on every partition",
@@ -76,7 +81,7 @@ fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.touches = Some(Touches::keys(&keys, true));
     let watch = ctx.session.watch.clone();
     let generation = crate::session::lock(&watch).generation;
-    let router = ctx.shared.router.clone();
+    let router = ctx.shared.router_for(ctx.session.db);
     Action::Later(
         async move {
             let deadline = Instant::now() + router.timeout();
@@ -171,7 +176,7 @@ fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
         }
     }
     ctx.touches = Some(Touches::keys(&keys, true));
-    let router = ctx.shared.router.clone();
+    let router = ctx.shared.router_for(ctx.session.db);
     Action::Later(
         async move {
             let mut results: std::vec::IntoIter<Reply> = Vec::new().into_iter();

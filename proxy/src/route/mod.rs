@@ -43,6 +43,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(8);
 /// Largest retry backoff: small, so a partition that fails over is found
 /// again within a quarter second of meta publishing its new primary.
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// Longest a server holds one blocking request (it answers empty then and
+/// the proxy asks again); matches the server's own slice.
+const BLOCK_SLICE: Duration = Duration::from_secs(2);
 /// Shortest time one read attempt gets before the proxy tries again.
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 
@@ -135,7 +138,14 @@ impl Router {
         args: Vec<Bytes>,
     ) -> BoxFuture<'static, Reply> {
         Box::pin(async move {
-            let deadline = Instant::now() + self.timeout;
+            if spec.has_flag("blocking") {
+                return self.run_blocking(spec, args).await;
+            }
+            // A big request gets longer: moving it through the replicas
+            // takes time in proportion (10 MB/s assumed at worst).
+            let bytes: usize = args.iter().map(Bytes::len).sum();
+            let deadline =
+                Instant::now() + self.timeout + Duration::from_millis(bytes as u64 / 10_000);
             match spec.route {
                 Route::SingleKey => {
                     let first = spec.keys_of(&args).first().copied();
@@ -158,6 +168,57 @@ impl Router {
                 }
             }
         })
+    }
+
+    /// Runs a blocking command (BLPOP...). Each request asks the primary to
+    /// wait up to [`BLOCK_SLICE`] for something to pop (it retries after
+    /// every applied write, whichever proxy sent it) with the command's
+    /// timeout rewritten to what is left of the client's; on an empty
+    /// answer the proxy asks again, so a failover during the wait is
+    /// followed, until the client's timeout (forever for 0).
+    async fn run_blocking(&self, spec: &'static CommandSpec, mut args: Vec<Bytes>) -> Reply {
+        let at = if spec.name.ends_with("mpop") {
+            1
+        } else {
+            args.len() - 1
+        };
+        let client_timeout = args
+            .get(at)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse::<f64>().ok())
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            // Redis refuses timeouts past 2^63 ms; those go as written.
+            .filter(|t| t.as_millis() < 1 << 62);
+        // An unusual timeout (hex, out of range...) goes once, as written:
+        // the server answers it as Redis would.
+        let Some(timeout) = client_timeout else {
+            let deadline = Instant::now() + self.timeout;
+            return split::same_slot(self, spec, spec.keys_of(&args), args, deadline).await;
+        };
+        // Beyond what the clock can count is forever.
+        let until = if timeout.is_zero() {
+            None
+        } else {
+            Instant::now().checked_add(timeout)
+        };
+        loop {
+            if let Some(until) = until {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Reply::NilArray;
+                }
+                // Milliseconds, rounded up, so the server never waits past it.
+                let ms = left.as_millis().max(1);
+                args[at] = Bytes::from(format!("{}.{:03}", ms / 1000, ms % 1000));
+            }
+            let deadline = Instant::now() + BLOCK_SLICE + self.timeout;
+            let reply =
+                split::same_slot(self, spec, spec.keys_of(&args), args.clone(), deadline).await;
+            let empty = matches!(reply, Reply::Nil | Reply::NilArray);
+            if !empty || until.is_some_and(|u| Instant::now() >= u) {
+                return reply;
+            }
+        }
     }
 
     /// Executes `args` on `target`'s primary, retrying while the answer

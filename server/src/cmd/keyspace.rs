@@ -23,11 +23,11 @@ use petrel_common::reply::{errors, Reply};
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
-use crate::cmd::hashes::glob;
 use crate::cmd::parse::{int_arg, is_option};
 use crate::cmd::{CmdError, CmdResult};
-use crate::storage::layout::KeyType;
+use crate::storage::layout::{self, KeyType};
 use crate::storage::StorageError;
+use petrel_common::glob;
 
 /// Largest `count` one `petrel.scan` honours (bounds one request's work).
 const SCAN_COUNT_MAX: i64 = 100_000;
@@ -218,7 +218,6 @@ pub fn copy(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(1))
 }
 
-
 /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key` (the proxy answers `OBJECT HELP`).
 ///
 /// ENCODING answers what Redis 7.0 with default thresholds would use for
@@ -305,7 +304,8 @@ fn encoding(db: &Db<'_>, key: &[u8], entry: &Entry) -> Result<&'static str, Stor
         }
         KeyType::List => "quicklist",
         KeyType::Hash => {
-            if small(128, 64, true)? {
+            // Debian's Redis 7.0 ships hash-max-listpack-entries 512.
+            if small(512, 64, true)? {
                 "listpack"
             } else {
                 "hashtable"
@@ -364,6 +364,54 @@ fn zset_members_fit(
         },
     )?;
     Ok(fits)
+}
+
+/// `petrel.dump key` (internal, MOVE's first half): the live key as
+/// `[metadata record, element, value, element, value...]`, or nil.
+pub fn dump(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let Some(entry) = db.lookup(key)? else {
+        return Ok(Reply::NilArray);
+    };
+    let mut out = vec![Reply::Bulk(Bytes::from(layout::encode_meta(
+        &entry.header,
+        &entry.payload,
+    )))];
+    if entry.header.key_type != KeyType::String {
+        db.scan_elements(
+            key,
+            entry.header.version,
+            (Bound::Unbounded, Bound::Unbounded),
+            false,
+            &mut |element, value| {
+                out.push(Reply::Bulk(Bytes::copy_from_slice(element)));
+                out.push(Reply::Bulk(Bytes::copy_from_slice(value)));
+                true
+            },
+        )?;
+    }
+    Ok(Reply::Array(out))
+}
+
+/// `petrel.restore key record [element value]...` (internal, MOVE's second
+/// half): stores what `petrel.dump` gave under a new version, unless the key
+/// exists (0) — then nothing is written; 1 when stored.
+pub fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let (mut header, payload) = layout::decode_meta(&args[2])
+        .map_err(|e| CmdError::reply(format!("ERR bad dump record: {e}")))?;
+    if args.len() % 2 != 1 {
+        return Err(CmdError::reply("ERR bad dump: unpaired element"));
+    }
+    if db.lookup(key)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    header.version = db.fresh_version(key)?;
+    for pair in args[3..].chunks(2) {
+        db.put_element(key, header.version, &pair[0], &pair[1]);
+    }
+    db.put_meta(key, &header, payload);
+    Ok(Reply::Int(1))
 }
 
 /// `petrel.expired <from> <count>`: like `petrel.scan`, the expired keys
@@ -577,6 +625,53 @@ mod tests {
         );
         h.seed("l", crate::storage::layout::KeyType::List, 0);
         assert_eq!(h.run(&["object", "encoding", "l"]), bulk("quicklist"));
+    }
+
+    #[test]
+    fn dump_and_restore_carry_a_key_whole() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["petrel.dump", "nope"]), Reply::NilArray);
+        h.run(&["set", "s", "text", "ex", "100"]);
+        let Reply::Array(dumped) = h.run(&["petrel.dump", "s"]) else {
+            panic!("array")
+        };
+        let Reply::Bulk(record) = &dumped[0] else {
+            panic!("bulk")
+        };
+        let record = record.clone();
+        let mut other = Harness::new();
+        assert_eq!(other.run_bytes(&[b"petrel.restore", b"t", &record]), int(1));
+        assert_eq!(other.run(&["get", "t"]), bulk("text"));
+        assert_eq!(other.run(&["ttl", "t"]), int(100));
+        assert_eq!(other.run_bytes(&[b"petrel.restore", b"t", &record]), int(0));
+        assert!(other.run(&["petrel.restore", "u", "garbage"]).is_error());
+        // A collection's elements travel too.
+        h.seed_hash("h", 0);
+        let v = h.header("h").expect("h").version;
+        let element = layout::element_key(b"h", v, b"f");
+        h.apply(&crate::storage::Mutation {
+            ops: vec![crate::storage::WriteOp::Put(element, b"val".to_vec())],
+        });
+        let Reply::Array(dumped) = h.run(&["petrel.dump", "h"]) else {
+            panic!("array")
+        };
+        assert_eq!(dumped.len(), 3);
+        let parts: Vec<Vec<u8>> = dumped
+            .iter()
+            .map(|r| match r {
+                Reply::Bulk(b) => b.to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let mut args: Vec<&[u8]> = vec![b"petrel.restore", b"g"];
+        args.extend(parts.iter().map(Vec::as_slice));
+        assert_eq!(other.run_bytes(&args), int(1));
+        let g = other.header("g").expect("g");
+        let db = Db::new(&other.engine, other.now);
+        assert_eq!(
+            db.element(b"g", g.version, b"f").expect("read"),
+            Some(b"val".to_vec())
+        );
     }
 
     #[test]

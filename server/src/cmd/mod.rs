@@ -16,6 +16,7 @@
 //! Every command is one row of its family's table (see [`families`]): its
 //! name, arity, whether it writes, and the function that runs it.
 
+pub mod blocking;
 pub mod db;
 pub mod errors;
 pub mod float;
@@ -23,6 +24,7 @@ pub mod hashes;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
+pub mod memory;
 pub mod multi;
 pub mod parse;
 pub mod server;
@@ -184,6 +186,12 @@ pub static COMMANDS: &[Command] = &[
     read("dbsize", 1, server::dbsize),
     write("flushall", -1, server::flushall),
     write("flushdb", -1, server::flushall),
+    // blocking (see [`blocking`]: the service waits and retries)
+    write("blpop", -3, blocking::blpop),
+    write("brpop", -3, blocking::brpop),
+    write("brpoplpush", 4, blocking::brpoplpush),
+    write("blmove", 6, blocking::blmove),
+    write("blmpop", -5, blocking::blmpop),
     // keyspace
     read("keys", 2, keyspace::keys),
     read("randomkey", 1, keyspace::randomkey),
@@ -191,8 +199,11 @@ pub static COMMANDS: &[Command] = &[
     write("renamenx", 3, keyspace::renamenx),
     write("copy", -3, keyspace::copy),
     read("object", -2, keyspace::object),
+    read("memory", -3, memory::usage),
     read("petrel.scan", -3, keyspace::scan),
     read("petrel.expired", 3, keyspace::expired),
+    read("petrel.dump", 2, keyspace::dump),
+    write("petrel.restore", -3, keyspace::restore),
     write("petrel.sweep", -1, keyspace::sweep),
     // internal, sent by the proxy only (see [`multi`])
     write("petrel.exec", -2, multi::exec),

@@ -114,7 +114,7 @@ fn run_one(db: &mut Db<'_>, args: &[Bytes]) -> Result<Reply, StorageError> {
         let none: [&[u8]; 0] = [];
         return Ok(Reply::error(super::errors::unknown_command(b"", &none)));
     };
-    let Some(command) = lookup(name).filter(|c| !c.name.starts_with("petrel.")) else {
+    let Some(command) = lookup(name).filter(|c| c.name != "petrel.exec") else {
         return Ok(Reply::error(super::errors::unknown_command(name, rest)));
     };
     if !command.arity_ok(args.len()) {

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use petrel_common::ids::Decree;
 use petrel_common::reply::Reply;
 
+use std::cell::Cell;
+
 use crate::cmd::{execute, Execution};
 use crate::storage::layout::{self, KeyType, MetaHeader};
 use crate::storage::memory::MemEngine;
@@ -84,6 +86,68 @@ impl Harness {
             .get(&layout::meta_key(key.as_bytes()))
             .unwrap()?;
         Some(layout::decode_meta(&raw).unwrap().0)
+    }
+}
+
+impl Harness {
+    /// Executes on a [`Counting`] view without applying: the execution, the
+    /// point lookups and the records scanned (what a command touches).
+    pub fn counted(&self, args: &[&str]) -> (Execution, u64, u64) {
+        let view = Counting::new(&self.engine);
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let exec = execute(&view, &args, self.now);
+        (exec, view.gets.get(), view.scanned.get())
+    }
+}
+
+/// A view that counts what a command reads: point lookups and scanned records.
+pub struct Counting<'a> {
+    inner: &'a dyn ReadView,
+    pub gets: Cell<u64>,
+    pub scanned: Cell<u64>,
+}
+
+impl<'a> Counting<'a> {
+    pub fn new(inner: &'a dyn ReadView) -> Self {
+        Counting {
+            inner,
+            gets: Cell::new(0),
+            scanned: Cell::new(0),
+        }
+    }
+}
+
+impl ReadView for Counting<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.gets.set(self.gets.get() + 1);
+        self.inner.get(key)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        self.inner.scan(start, end, &mut |k, v| {
+            self.scanned.set(self.scanned.get() + 1);
+            visit(k, v)
+        })
+    }
+
+    fn scan_rev(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        self.inner.scan_rev(start, end, &mut |k, v| {
+            self.scanned.set(self.scanned.get() + 1);
+            visit(k, v)
+        })
     }
 }
 

@@ -37,7 +37,7 @@ pub enum CodecError {
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    // Keys and values are far below 4 GiB (the log caps records at 128 MiB).
+    // Keys and values are far below 4 GiB (the log caps records at 576 MiB).
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
     out.extend_from_slice(b);
 }

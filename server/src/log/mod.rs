@@ -388,10 +388,11 @@ impl MutationLog {
                 max: MAX_PAYLOAD,
             });
         }
-        let mut frame = Vec::with_capacity(FRAME_HEADER + len);
-        format::encode_entry(&mut frame, entry);
-        self.inner
-            .write_record(&frame, RecordSummary::Entry(entry.gpid, entry.decree))
+        let head = format::entry_head(entry);
+        self.inner.write_record(
+            &[&head, &entry.mutation],
+            RecordSummary::Entry(entry.gpid, entry.decree),
+        )
     }
 
     /// Appends an entry and blocks until it is durable (per the durability option).
@@ -418,7 +419,7 @@ impl MutationLog {
             },
         );
         self.inner
-            .write_record(&frame, RecordSummary::Truncate(gpid, decree))
+            .write_record(&[&frame], RecordSummary::Truncate(gpid, decree))
     }
 
     /// Blocks until a fdatasync covering `ticket` is done (at once with `Durability::Async`).
@@ -682,12 +683,14 @@ impl Inner {
         st
     }
 
-    fn write_record(&self, frame: &[u8], summary: RecordSummary) -> Result<Ticket, LogError> {
+    /// Writes one record given as consecutive parts (a big mutation is
+    /// written from where it lies, not copied into a frame buffer first).
+    fn write_record(&self, parts: &[&[u8]], summary: RecordSummary) -> Result<Ticket, LogError> {
         let mut w = lock(&self.writer);
         if self.failed.load(Ordering::Acquire) {
             return Err(self.failed_error());
         }
-        let size = frame.len() as u64;
+        let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let active_bytes = w.segments.last().map_or(0, |s| s.bytes);
         if active_bytes > 0 && active_bytes + size > self.options.segment_bytes {
             self.roll(&mut w)?;
@@ -696,7 +699,7 @@ impl Inner {
             Some(fault) => fault.before_write(),
             None => Ok(()),
         }
-        .and_then(|()| (&*w.file).write_all(frame));
+        .and_then(|()| parts.iter().try_for_each(|p| (&*w.file).write_all(p)));
         if let Err(e) = written {
             return Err(self.fail(format!("write to the mutation log failed: {e}")));
         }

@@ -156,6 +156,56 @@ fn a_record_larger_than_a_segment_gets_its_own() {
     assert_eq!(replay.entries[1].mutation.len(), 1000);
 }
 
+#[test]
+fn a_hundred_megabyte_record_with_default_segments() {
+    // A 100 MiB SET is one mutation: bigger than the default 64 MiB segment.
+    let dir = tempfile::tempdir().unwrap();
+    let big = entry(g(3), 2, 1, 100 << 20);
+    let segments;
+    {
+        let (log, _) = open(dir.path(), LogOptions::default());
+        log.append_and_wait(&entry(g(3), 1, 1, 10)).unwrap();
+        log.append_and_wait(&big).unwrap();
+        log.append_and_wait(&entry(g(3), 3, 1, 10)).unwrap();
+        segments = log.segment_paths();
+        assert_eq!(segments.len(), 3, "the big record rolls in and out");
+    }
+    let (log, replay) = open(dir.path(), LogOptions::default());
+    assert_eq!(decrees_of(&replay, g(3)), vec![1, 2, 3]);
+    assert!(
+        replay.entries[1] == big,
+        "the 100 MiB mutation comes back intact"
+    );
+    drop(replay);
+    drop(log);
+
+    // Torn inside the big record (a crash while writing it): cut, not corrupt.
+    let (big_seg, newest) = (&segments[1], &segments[2]);
+    fs::remove_file(newest).unwrap();
+    let f = OpenOptions::new().write(true).open(big_seg).unwrap();
+    f.set_len(frame_len(100 << 20) - 12345).unwrap();
+    drop(f);
+    let (_, replay) = open(dir.path(), LogOptions::default());
+    assert_eq!(decrees_of(&replay, g(3)), vec![1]);
+}
+
+#[test]
+fn an_oversized_entry_is_refused_and_the_log_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), opts(1 << 20));
+    let too_big = LogEntry {
+        // Zeroed (calloc'd) and never touched: costs no real memory.
+        mutation: Bytes::from(vec![0u8; MAX_PAYLOAD - ENTRY_HEADER + 1]),
+        ..entry(g(0), 1, 1, 0)
+    };
+    assert!(matches!(
+        log.append(&too_big),
+        Err(LogError::TooLarge { .. })
+    ));
+    log.append_and_wait(&entry(g(0), 1, 1, 10)).unwrap();
+    assert!(!log.stats().failed);
+}
+
 /// Writes `n` entries of `size` bytes to a fresh log; returns the last segment's path.
 fn write_entries(dir: &Path, segment_bytes: u64, n: u64, size: usize) -> std::path::PathBuf {
     let (log, _) = open(dir, opts(segment_bytes));

@@ -121,6 +121,17 @@ pub enum Status {
     Error,
 }
 
+/// Bytes a member is assumed to receive, log and sync per millisecond at
+/// worst (10 MB/s): a big entry gets this much longer before it is resent
+/// or its member is suspected, so a 100 MB write is not resent every 200 ms
+/// nor its slow-but-working secondaries reported.
+const BYTES_PER_MS_AT_WORST: u64 = 10_000;
+
+/// Extra time an entry of `bytes` may take to be acked.
+fn size_allowance_ms(bytes: usize) -> u64 {
+    bytes as u64 / BYTES_PER_MS_AT_WORST
+}
+
 /// Tunables; every field has a default.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -254,6 +265,8 @@ struct Slot {
     /// (Primary) when it was first and last sent.
     sent_ms: u64,
     resent_ms: u64,
+    /// (Primary) how often it was resent since `sent_ms` (backs resends off).
+    resends: u32,
     /// (Secondary) an ack was sent for it under the current ballot.
     acked: bool,
 }
@@ -362,6 +375,7 @@ impl ReplicaMachine {
                 token: None,
                 sent_ms: 0,
                 resent_ms: 0,
+                resends: 0,
                 acked: false,
             });
         }
@@ -559,6 +573,7 @@ impl ReplicaMachine {
             token,
             sent_ms: self.now_ms,
             resent_ms: self.now_ms,
+            resends: 0,
             acked: false,
         });
     }

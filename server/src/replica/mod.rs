@@ -132,6 +132,8 @@ pub struct Shared {
     pub dir: PathBuf,
     engine: RwLock<Arc<dyn Engine>>,
     view: Mutex<View>,
+    /// The last decree applied to storage, for blocked commands to wait on.
+    pub(crate) applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -176,6 +178,11 @@ impl Replica {
     /// The last decree applied to storage.
     pub fn applied_decree(&self) -> Decree {
         lock(&self.shared.view).last_committed
+    }
+
+    /// Changes whenever a mutation is applied (blocked commands retry then).
+    pub fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.applied.subscribe()
     }
 
     /// Feeds an event to the task (dropped if the task stopped).

@@ -136,6 +136,7 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         dir: o.dir,
         engine: RwLock::new(o.engine),
         view: Mutex::new(view),
+        applied: tokio::sync::watch::Sender::new(0),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let shell = Shell {
@@ -321,6 +322,17 @@ impl Shell {
             return;
         }
         let bytes = encode_mutation(&exec.mutation);
+        // The log refuses a record past MAX_PAYLOAD (and a refused append
+        // fails the replica): refuse the write instead, nothing executed.
+        // The entry header and the record framing take a few dozen bytes.
+        if bytes.len() > crate::log::MAX_PAYLOAD - 1024 {
+            let _ = done.send(WriteOutcome::Done(Reply::error(format!(
+                "ERR the write is too big to replicate ({} bytes of changes, at most {})",
+                bytes.len(),
+                crate::log::MAX_PAYLOAD - 1024
+            ))));
+            return;
+        }
         let token = self.next_token;
         self.next_token += 1;
         self.writes.insert(token, (exec.reply, done));
@@ -359,16 +371,15 @@ impl Shell {
                 self.shared.publish(|v| v.config = config);
             }
             Output::AppendLog { seq, entry } => {
-                let ticket = self
-                    .env
-                    .log
-                    .append(&LogEntry {
-                        gpid: self.gpid,
-                        ballot: entry.ballot,
-                        decree: entry.decree,
-                        last_committed: self.machine.last_committed(),
-                        mutation: entry.mutation,
-                    })
+                let record = LogEntry {
+                    gpid: self.gpid,
+                    ballot: entry.ballot,
+                    decree: entry.decree,
+                    last_committed: self.machine.last_committed(),
+                    mutation: entry.mutation,
+                };
+                let big = record.mutation.len() >= BIG_ENTRY;
+                let ticket = off_the_runtime(big, || self.env.log.append(&record))
                     .map_err(|e| format!("log append failed: {e}"))?;
                 self.last_log = Some((seq, ticket));
             }
@@ -386,15 +397,17 @@ impl Shell {
             }
             Output::Apply { decree, mutation } => {
                 let engine = self.shared.engine();
+                let big = mutation.len() >= BIG_ENTRY;
                 let result = match self.pending.take_decoded(decree, &mutation) {
-                    Some(m) => engine.apply(decree, m),
+                    Some(m) => off_the_runtime(big, || engine.apply(decree, m)),
                     None => {
                         let m = decode_mutation(&mutation)
                             .map_err(|e| format!("mutation at decree {decree} is corrupt: {e}"))?;
-                        engine.apply(decree, &m)
+                        off_the_runtime(big, || engine.apply(decree, &m))
                     }
                 };
                 result.map_err(|e| format!("applying decree {decree} failed: {e}"))?;
+                self.shared.applied.send_replace(decree.0);
             }
             Output::Reply { token, result } => {
                 if let Some((reply, done)) = self.writes.remove(&token) {
@@ -671,6 +684,23 @@ impl Shell {
 impl std::fmt::Debug for CheckpointDone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "CheckpointDone({:?})", self.ballot)
+    }
+}
+
+/// Mutations at least this big are logged and applied off the async
+/// runtime's worker threads (a 100 MB write takes long enough to starve
+/// beacons and other replicas' tasks otherwise).
+const BIG_ENTRY: usize = 1 << 20;
+
+/// Runs `f` here, telling a multi-threaded runtime first (when `big`) so
+/// it moves other tasks off this worker while `f` blocks.
+fn off_the_runtime<T>(big: bool, f: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if big && multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 

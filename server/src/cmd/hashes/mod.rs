@@ -27,7 +27,6 @@
 //! With WITHVALUES it answers with Redis's RESP2 shape, a flat array (see
 //! [`pairs`]).
 
-pub mod glob;
 #[cfg(test)]
 mod tests;
 
@@ -504,7 +503,7 @@ impl ScanOptions {
     pub fn accepts(&self, element: &[u8]) -> bool {
         self.pattern
             .as_ref()
-            .is_none_or(|p| glob::matches(p, element, false))
+            .is_none_or(|p| petrel_common::glob::matches(p, element, false))
     }
 }
 

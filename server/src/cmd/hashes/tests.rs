@@ -1,7 +1,5 @@
 //! Hash command tests; expected replies are redis-server 7.0.15's.
 
-use std::cell::Cell;
-
 use bytes::Bytes;
 use petrel_common::reply::errors::{
     NAN_OR_INF, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX, WRONGTYPE,
@@ -10,9 +8,9 @@ use petrel_common::reply::Reply;
 
 use super::*;
 use crate::cmd::testing::*;
-use crate::cmd::{execute, Execution};
+use crate::cmd::Execution;
 use crate::storage::layout;
-use crate::storage::{ReadView, StorageError, WriteOp};
+use crate::storage::{ReadView, WriteOp};
 
 fn arr(items: &[&str]) -> Reply {
     Reply::Array(items.iter().map(|s| bulk(s)).collect())
@@ -612,57 +610,8 @@ fn reads_never_write() {
     }
 }
 
-/// A view that counts what a command reads.
-struct Counting<'a> {
-    inner: &'a dyn ReadView,
-    gets: Cell<u64>,
-    visited: Cell<u64>,
-}
-
-impl ReadView for Counting<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.gets.set(self.gets.get() + 1);
-        self.inner.get(key)
-    }
-
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        self.inner.scan(start, end, &mut |k, v| {
-            self.visited.set(self.visited.get() + 1);
-            visit(k, v)
-        })
-    }
-
-    fn scan_rev(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        self.inner.scan_rev(start, end, &mut |k, v| {
-            self.visited.set(self.visited.get() + 1);
-            visit(k, v)
-        })
-    }
-}
-
-/// Runs `args` through a counting view: (execution, point reads, records scanned).
 fn counted(h: &Harness, args: &[&str]) -> (Execution, u64, u64) {
-    let view = Counting {
-        inner: &h.engine,
-        gets: Cell::new(0),
-        visited: Cell::new(0),
-    };
-    let args: Vec<Bytes> = args
-        .iter()
-        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-        .collect();
-    let exec = execute(&view, &args, h.now);
-    (exec, view.gets.get(), view.visited.get())
+    h.counted(args)
 }
 
 fn element_ops(exec: &Execution) -> usize {

@@ -2,7 +2,6 @@
 //! the exact element count in the header, and how much a command on a long
 //! list reads and writes.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -639,54 +638,6 @@ fn writes_are_classified() {
     }
     for name in ["llen", "lrange", "lindex", "lpos"] {
         assert!(!crate::cmd::is_write(name.as_bytes()), "{name}");
-    }
-}
-
-/// A view that counts what a command reads: point lookups and scanned records.
-struct Counting<'a> {
-    inner: &'a dyn ReadView,
-    gets: Cell<u64>,
-    scanned: Cell<u64>,
-}
-
-impl<'a> Counting<'a> {
-    fn new(inner: &'a dyn ReadView) -> Self {
-        Counting {
-            inner,
-            gets: Cell::new(0),
-            scanned: Cell::new(0),
-        }
-    }
-}
-
-impl ReadView for Counting<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.gets.set(self.gets.get() + 1);
-        self.inner.get(key)
-    }
-
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        self.inner.scan(start, end, &mut |k, v| {
-            self.scanned.set(self.scanned.get() + 1);
-            visit(k, v)
-        })
-    }
-
-    fn scan_rev(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        self.inner.scan_rev(start, end, &mut |k, v| {
-            self.scanned.set(self.scanned.get() + 1);
-            visit(k, v)
-        })
     }
 }
 

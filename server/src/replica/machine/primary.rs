@@ -42,6 +42,7 @@ impl ReplicaMachine {
             slot.seq = seq;
             slot.sent_ms = now;
             slot.resent_ms = now;
+            slot.resends = 0;
             let entry = slot.entry.clone();
             out.push(Output::AppendLog { seq, entry });
         }
@@ -302,14 +303,21 @@ impl ReplicaMachine {
         let first = self.committed.0 + 1;
         for d in first..=self.last_prepared().0 {
             let slot = self.slot(dec(d)).unwrap();
-            if now < slot.resent_ms + self.opts.resend_ms {
+            // Messages travel over TCP: a resend only helps when a connection
+            // broke, so each one waits twice as long as the one before (up to
+            // 8x), plus the time the entry's size may take.
+            let wait = (self.opts.resend_ms << slot.resends.min(3))
+                + super::size_allowance_ms(slot.entry.mutation.len());
+            if now < slot.resent_ms + wait {
                 continue;
             }
             let msg = self.prepare_msg(&slot.entry);
             for p in peers.iter().filter(|p| !slot.acks.contains(*p)) {
                 self.send(p, msg.clone(), out);
             }
-            self.slot_mut(dec(d)).unwrap().resent_ms = now;
+            let slot = self.slot_mut(dec(d)).unwrap();
+            slot.resent_ms = now;
+            slot.resends = slot.resends.saturating_add(1);
         }
         if now >= self.last_group_check_ms + self.opts.group_check_ms {
             self.last_group_check_ms = now;
@@ -332,7 +340,7 @@ impl ReplicaMachine {
             (first..=self.last_prepared().0)
                 .map(|d| self.slot(dec(d)).unwrap())
                 .find(|s| !s.acks.contains(node))
-                .map(|s| s.sent_ms)
+                .map(|s| s.sent_ms + super::size_allowance_ms(s.entry.mutation.len()))
         };
         let mut failed = Vec::new();
         for s in self.config.secondaries.iter().filter(|s| **s != self.me) {

@@ -1,5 +1,6 @@
 //! Redis's glob matcher (`stringmatchlen` in Redis 7.0's `util.c`), byte for
-//! byte, for the MATCH option of HSCAN (and, later, SCAN, SSCAN, ZSCAN, KEYS).
+//! byte: MATCH of SCAN, HSCAN, SSCAN and ZSCAN, KEYS, and the patterns of
+//! CONFIG GET and COMMAND LIST.
 //!
 //! Redis reads one byte past the end of the pattern in a few places (its
 //! strings are NUL-terminated); [`at`] returns that NUL. Ranges compare C
