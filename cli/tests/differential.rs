@@ -175,6 +175,8 @@ const REQUIRED: &[&str] = &[
     "SLOWLOG",
     "CONFIG",
     "CLIENT",
+    "ACL",
+    "AUTH",
 ];
 
 fn scripts_dir() -> PathBuf {

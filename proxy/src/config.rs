@@ -29,6 +29,9 @@ pub struct ProxyConfig {
     pub maxclients: u64,
     /// Password clients must AUTH with; empty = no password.
     pub requirepass: String,
+    /// ACL users to create at start, one `ACL SETUSER` line each without the
+    /// command: `"alice on >secret ~app:* +@read"`.
+    pub users: Vec<String>,
     /// Largest bulk string a client may send, in bytes.
     pub proto_max_bulk_len: u64,
     /// Most requests one connection may have in flight before reading stops.
@@ -55,6 +58,7 @@ impl Default for ProxyConfig {
             request_timeout_ms: 5000,
             maxclients: 10000,
             requirepass: String::new(),
+            users: Vec::new(),
             proto_max_bulk_len: 512 << 20,
             max_inflight_per_client: 1024,
             client_output_buffer_limit: 1 << 30,
@@ -88,6 +92,11 @@ impl ProxyConfig {
                     format!("`{m}` is not host:port"),
                 ));
             }
+        }
+        let acl = crate::acl::Acl::default();
+        for line in &self.users {
+            acl.load_line(line)
+                .map_err(|e| ConfigError::invalid("users", format!("`{line}`: {e}")))?;
         }
         if self.databases == 0 || self.databases > 1024 {
             return Err(ConfigError::invalid(

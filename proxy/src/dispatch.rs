@@ -155,6 +155,12 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
             Reply::error("NOAUTH Authentication required."),
         );
     }
+    // ACL: AUTH and HELLO (no_auth) stay open so a user can switch.
+    if !spec.has_flag("no_auth") {
+        if let Err(denied) = shared.acl.check(&session.user, spec, parent, &args) {
+            return reject(session, name, Reply::Error(denied.text()));
+        }
+    }
     if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name) {
         if let Some(why) = cmd::transactions::cannot_queue(spec) {
             return reject(session, name, Reply::Error(why));

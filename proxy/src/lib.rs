@@ -15,6 +15,7 @@
 //!   counters for INFO and `/metrics`.
 //! - [`config`]: `proxy.toml` and the command-line flags.
 
+pub mod acl;
 pub mod cmd;
 pub mod config;
 pub mod conn;

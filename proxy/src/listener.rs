@@ -80,6 +80,11 @@ impl Proxy {
             Duration::from_millis(config.map_refresh_interval_ms),
             shutdown.clone(),
         );
+        let acl = crate::acl::Acl::default();
+        for line in &config.users {
+            // ProxyConfig::validate checked every line already.
+            let _ = acl.load_line(line);
+        }
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(Runtime::from_config(&config)),
             config,
@@ -88,6 +93,7 @@ impl Proxy {
             clients: Clients::default(),
             router,
             databases,
+            acl,
             started: Instant::now(),
             run_id,
             local_addr,

@@ -15,6 +15,8 @@ pub struct Session {
     pub proto: Proto,
     /// Whether AUTH (or HELLO ... AUTH) succeeded.
     pub authenticated: bool,
+    /// The ACL user the connection runs as.
+    pub user: String,
     /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: the next command's reply is not sent.
@@ -55,6 +57,7 @@ impl Session {
             handle,
             proto: Proto::Resp2,
             authenticated: !password_required,
+            user: "default".to_string(),
             reply_off: false,
             skip_next: false,
             tx: None,

@@ -71,6 +71,8 @@ pub struct Shared {
     pub router: Arc<Router>,
     /// Every database's router (SELECT n), database 0's included.
     pub databases: Databases,
+    /// ACL users.
+    pub acl: crate::acl::Acl,
     pub started: Instant,
     /// Random 40-hex id of this process, as Redis's `run_id`.
     pub run_id: String,
@@ -92,7 +94,7 @@ impl Shared {
 
     /// Whether a client that has not authenticated must do so first.
     pub fn password_required(&self) -> bool {
-        !self.runtime.load().requirepass.is_empty()
+        !self.acl.default_is_open(&self.runtime.load().requirepass)
     }
 }
 

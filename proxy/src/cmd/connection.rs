@@ -68,18 +68,15 @@ fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/// Checks `user`/`pass` against the only user, `default`.
-fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
-    let rt = ctx.shared.runtime.load();
-    user == b"default"
-        && (rt.requirepass.is_empty() || constant_time_eq(pass, rt.requirepass.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+/// Checks `user`/`pass` against the ACL users; logs the connection in as
+/// `user` when they match.
+fn credentials_ok(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
+    let requirepass = ctx.shared.runtime.load().requirepass.clone();
+    if !ctx.shared.acl.authenticate(user, pass, &requirepass) {
         return false;
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    ctx.session.user = String::from_utf8_lossy(user).into_owned();
+    true
 }
 
 /// `AUTH [username] password`.

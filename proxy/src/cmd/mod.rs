@@ -10,6 +10,7 @@
 //! - [`server`]: DBSIZE/FLUSHALL (fan-out), INFO, CONFIG, COMMAND.
 //! - [`connection`]: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
+pub mod acl;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -166,8 +167,9 @@ impl CommandSpec {
 }
 
 /// Every top-level command, family by family.
-pub fn families() -> [(&'static str, &'static [CommandSpec]); 10] {
+pub fn families() -> [(&'static str, &'static [CommandSpec]); 11] {
     [
+        ("acl", acl::COMMANDS),
         ("strings", strings::COMMANDS),
         ("keys", keys::COMMANDS),
         ("keyspace", keyspace::COMMANDS),
