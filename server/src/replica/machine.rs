@@ -145,6 +145,10 @@ pub struct Options {
     pub failure_timeout_ms: u64,
     /// Committed entries kept in memory to serve learners without a checkpoint.
     pub learn_window: u64,
+    /// ... and at most this many bytes of them (big values would otherwise
+    /// keep hundreds of megabytes alive; a learner further behind copies a
+    /// checkpoint instead).
+    pub learn_window_bytes: usize,
     /// Out-of-order prepares kept until their predecessors arrive.
     pub max_stash: usize,
 }
@@ -157,6 +161,7 @@ impl Default for Options {
             group_check_ms: 500,
             failure_timeout_ms: 2_000,
             learn_window: 256,
+            learn_window_bytes: 64 << 20,
             max_stash: 256,
         }
     }
@@ -611,10 +616,23 @@ impl ReplicaMachine {
         }
     }
 
-    /// Keeps at most `learn_window` committed entries in memory.
+    /// Keeps at most `learn_window` committed entries, and
+    /// `learn_window_bytes` of them, in memory.
     fn trim_window(&mut self) {
-        while self.committed.0 - self.base.0 > self.opts.learn_window {
-            self.slots.pop_front();
+        let held = (self.committed.0 - self.base.0) as usize;
+        let mut bytes: usize = self
+            .slots
+            .iter()
+            .take(held)
+            .map(|s| s.entry.mutation.len())
+            .sum();
+        while self.committed.0 > self.base.0
+            && (self.committed.0 - self.base.0 > self.opts.learn_window
+                || bytes > self.opts.learn_window_bytes)
+        {
+            if let Some(slot) = self.slots.pop_front() {
+                bytes = bytes.saturating_sub(slot.entry.mutation.len());
+            }
             self.base = self.base.next();
         }
     }

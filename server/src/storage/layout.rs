@@ -19,13 +19,18 @@
 //!   key once `now > when`).
 //! - For strings the payload is the value itself and `size` its length: a
 //!   string is a single record. For collections `size` is the element count
-//!   and the payload holds type-specific bookkeeping (empty for now).
+//!   and the payload holds type-specific bookkeeping.
 //! - `version` ties a collection's elements to one incarnation of its key:
-//!   deleting, expiring or overwriting a big key only touches the metadata
-//!   record, and a compaction filter (a later issue) drops every element
-//!   record whose version does not match its key's live metadata. So every
-//!   new incarnation of a key must get a version no earlier incarnation had;
-//!   [`new_version`] gives one.
+//!   deleting, expiring or overwriting a big key writes its metadata record
+//!   and one range delete over the old version's element prefix (see
+//!   `cmd::db`), which RocksDB reclaims at compaction: O(1) whatever the
+//!   size. Every new incarnation of a key gets a version no earlier
+//!   incarnation had ([`new_version`]), so stale elements are never read.
+//! - The element bytes and payload per type are documented by each family:
+//!   hashes (field -> value), sets (member -> empty) in `cmd::hashes` and
+//!   `cmd::sets`; lists (8-byte position -> item, head/tail in the payload)
+//!   in `cmd::lists`; sorted sets (`m`+member -> score, `s`+ordered score
+//!   +member -> empty) in `cmd::zsets`.
 //! - Element keys carry the user key's length so that the elements of `ab`
 //!   and of `a` followed by an element starting with `b` never interleave.
 //!

@@ -486,10 +486,22 @@ fn a_returning_member_truncates_its_divergent_tail_and_learns() {
 
 #[test]
 fn learner_far_behind_gets_a_checkpoint() {
-    let opts = Options {
+    learner_behind_the_window(Options {
         learn_window: 4,
         ..Options::default()
-    };
+    });
+}
+
+#[test]
+fn a_byte_capped_window_sends_a_checkpoint_too() {
+    // Every entry is over the cap: the window holds nothing committed.
+    learner_behind_the_window(Options {
+        learn_window_bytes: 1,
+        ..Options::default()
+    });
+}
+
+fn learner_behind_the_window(opts: Options) {
     let mut sim = Sim::new(9, 3, 1, opts);
     sim.settle();
     sim.crash(2);
@@ -581,5 +593,20 @@ fn simulation_five_replicas() {
 #[test]
 fn simulation_small_window_and_back_pressure() {
     let s = many(3, 9000..9500, 400, small_opts());
+    assert!(s.checkpoints > 0);
+}
+
+#[test]
+fn simulation_byte_capped_window() {
+    // Only a couple of entries fit: learners mostly get checkpoints.
+    let s = many(
+        3,
+        9500..9800,
+        400,
+        Options {
+            learn_window_bytes: 40,
+            ..Options::default()
+        },
+    );
     assert!(s.checkpoints > 0);
 }
