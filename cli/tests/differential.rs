@@ -177,6 +177,15 @@ const REQUIRED: &[&str] = &[
     "CLIENT",
     "ACL",
     "AUTH",
+    "SETBIT",
+    "GETBIT",
+    "BITCOUNT",
+    "BITPOS",
+    "BITOP",
+    "BITFIELD",
+    "BITFIELD_RO",
+    "LCS",
+    "SUBSTR",
 ];
 
 fn scripts_dir() -> PathBuf {

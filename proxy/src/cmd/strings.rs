@@ -2,6 +2,8 @@
 //!
 //! Specs copied from Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS`.
 
+use bytes::Bytes;
+
 use super::{CommandSpec, Doc, KeySpec, Merge, Route};
 
 /// The string family.
@@ -246,4 +248,126 @@ pub static COMMANDS: &[CommandSpec] = &[
         route: Route::MultiKey(Merge::SamePartition),
         subcommands: &[],
     },
+    CommandSpec {
+        name: "substr",
+        arity: 4,
+        flags: &["readonly"],
+        keys: (1, 1, 1),
+        acl: &["@read", "@string", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Get a substring of the string stored at a key", since: "1.0.0", group: "string", complexity: "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings." },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "setbit",
+        arity: 4,
+        flags: &["write", "denyoom"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@bitmap", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RW", "access", "update"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Sets or clears the bit at offset in the string value stored at key", since: "2.2.0", group: "bitmap", complexity: "O(1)" },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "getbit",
+        arity: 3,
+        flags: &["readonly", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@read", "@bitmap", "@fast"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Returns the bit value at offset in the string value stored at key", since: "2.2.0", group: "bitmap", complexity: "O(1)" },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "bitcount",
+        arity: -2,
+        flags: &["readonly"],
+        keys: (1, 1, 1),
+        acl: &["@read", "@bitmap", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Count set bits in a string", since: "2.6.0", group: "bitmap", complexity: "O(N)" },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "bitpos",
+        arity: -3,
+        flags: &["readonly"],
+        keys: (1, 1, 1),
+        acl: &["@read", "@bitmap", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Find first bit set or clear in a string", since: "2.8.7", group: "bitmap", complexity: "O(N)" },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "bitop",
+        arity: -4,
+        flags: &["write", "denyoom"],
+        keys: (2, -1, 1),
+        acl: &["@write", "@bitmap", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["OW", "update"], begin_index: 2, last_key: 0, key_step: 1, limit: 0 }, KeySpec { flags: &["RO", "access"], begin_index: 3, last_key: -1, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Perform bitwise operations between strings", since: "2.6.0", group: "bitmap", complexity: "O(N)" },
+        route: Route::SameSlot(bitop_keys),
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "bitfield",
+        arity: -2,
+        flags: &["write", "denyoom"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@bitmap", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RW", "access", "update", "variable_flags"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Perform arbitrary bitfield integer operations on strings", since: "3.2.0", group: "bitmap", complexity: "O(1) for each subcommand specified" },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "bitfield_ro",
+        arity: -2,
+        flags: &["readonly", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@read", "@bitmap", "@fast"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD", since: "6.0.0", group: "bitmap", complexity: "O(1) for each subcommand specified" },
+        route: Route::SingleKey,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "lcs",
+        arity: -3,
+        flags: &["readonly"],
+        keys: (1, 2, 1),
+        acl: &["@read", "@string", "@slow"],
+        tips: &[],
+        key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 1, key_step: 1, limit: 0 }],
+        doc: Doc { summary: "Find longest common substring", since: "7.0.0", group: "string", complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively" },
+        route: Route::SameSlot(lcs_keys),
+        subcommands: &[],
+    },
 ];
+
+/// BITOP's keys: the destination and every source (positions 2..).
+fn bitop_keys(args: &[Bytes]) -> Vec<usize> {
+    (2..args.len()).collect()
+}
+
+/// LCS's two keys.
+fn lcs_keys(args: &[Bytes]) -> Vec<usize> {
+    if args.len() >= 3 {
+        vec![1, 2]
+    } else {
+        Vec::new()
+    }
+}

@@ -16,6 +16,7 @@
 //! Every command is one row of its family's table (see [`families`]): its
 //! name, arity, whether it writes, and the function that runs it.
 
+pub mod bits;
 pub mod blocking;
 pub mod db;
 pub mod errors;
@@ -128,9 +129,10 @@ pub(crate) const fn write(
 }
 
 /// Every command table, family by family.
-pub fn families() -> [&'static [Command]; 5] {
+pub fn families() -> [&'static [Command]; 6] {
     [
         COMMANDS,
+        bits::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,
         sets::COMMANDS,

@@ -246,6 +246,10 @@ impl Shell {
                         self.machine.learners().map(|(n, _)| n.clone()).collect();
                     for node in nodes.into_iter().filter(|n| !known.contains(n)) {
                         info!(gpid = %self.gpid, learner = %node, "inviting a learner");
+                        // A new learner on a node reported earlier under this
+                        // ballot gets a fresh start: otherwise the old report
+                        // makes meta drop every new learner there at once.
+                        self.reported.remove(&node);
                         self.feed(Input::AddLearner { ballot, node });
                     }
                 }
