@@ -287,7 +287,9 @@ fn generic(
             result = acc.into_iter().collect();
         }
         Op::Diff => {
-            let (base, others) = sources.split_first().expect("numkeys >= 1");
+            let Some((base, others)) = sources.split_first() else {
+                return Err(CmdError::reply(errors::SYNTAX));
+            };
             base.for_each(db, &mut |m, s| {
                 for other in others {
                     if other.find(db, m)?.is_some() {
@@ -319,7 +321,9 @@ fn inter(
     aggregate: Aggregate,
     visit: &mut dyn FnMut(&[u8], f64) -> bool,
 ) -> Result<(), CmdError> {
-    let (first, others) = sources.split_first().expect("numkeys >= 1");
+    let Some((first, others)) = sources.split_first() else {
+        return Ok(());
+    };
     if first.len() == 0 {
         return Ok(());
     }
