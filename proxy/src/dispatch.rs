@@ -167,6 +167,7 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         }
         if let Some(tx) = &mut session.tx {
             tx.queued.push(args);
+            session.handle.info().multi = tx.queued.len() as i64;
         }
         return reply(name, Reply::Status("QUEUED".into()));
     }

@@ -115,6 +115,8 @@ pub struct ClientInfo {
     pub inflight: usize,
     /// The selected database (SELECT).
     pub db: u32,
+    /// Commands queued since MULTI; -1 outside a transaction.
+    pub multi: i64,
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
@@ -140,9 +142,18 @@ impl ClientHandle {
     pub fn describe(&self) -> String {
         let i = self.info().clone();
         let now = Instant::now();
-        let flags = if i.no_evict { "e" } else { "N" };
+        let mut flags = String::new();
+        if i.multi >= 0 {
+            flags.push('x');
+        }
+        if i.no_evict {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl={} oll=0 omem={} tot-mem={} \
              events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -154,6 +165,7 @@ impl ClientHandle {
             now.duration_since(i.last_active).as_secs(),
             flags,
             i.db,
+            i.multi,
             i.qbuf,
             i.obl,
             i.obl,
@@ -204,6 +216,7 @@ impl Clients {
                 obl: 0,
                 inflight: 0,
                 db: 0,
+                multi: -1,
             }),
             kill: parent.child_token(),
         });

@@ -55,6 +55,7 @@ fn multi(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
         return Action::Reply(Reply::error("ERR MULTI calls can not be nested"));
     }
     ctx.session.tx = Some(Transaction::default());
+    ctx.session.handle.info().multi = 0;
     Action::Reply(Reply::ok())
 }
 
@@ -62,6 +63,7 @@ fn discard(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     if ctx.session.tx.take().is_none() {
         return Action::Reply(Reply::error("ERR DISCARD without MULTI"));
     }
+    ctx.session.handle.info().multi = -1;
     ctx.session.unwatch();
     Action::Reply(Reply::ok())
 }
@@ -122,6 +124,7 @@ fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let Some(tx) = ctx.session.tx.take() else {
         return Action::Reply(Reply::error("ERR EXEC without MULTI"));
     };
+    ctx.session.handle.info().multi = -1;
     let watched = ctx.session.unwatch();
     if tx.failed {
         return Action::Reply(Reply::error(EXECABORT));
