@@ -5,3 +5,4 @@
 //!   and checkers (per-key linearizability, no lost acknowledged write).
 
 pub mod chaos;
+pub mod load;

@@ -1,0 +1,253 @@
+//! One connection: RESP encoding, reply parsing, pipelined round trips.
+
+use std::io;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A request as a RESP array of bulk strings.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    push_header(&mut out, b'*', args.len());
+    for a in args {
+        push_header(&mut out, b'$', a.len());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// `<tag><n>\r\n` without going through the formatter (it is on the hot path).
+fn push_header(out: &mut Vec<u8>, tag: u8, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(tag);
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A RESP2 reply (all a load generator needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+impl Reply {
+    /// First word of an error reply (`ERR`, `WRONGTYPE`, `TRYAGAIN`, ...),
+    /// `None` for any other reply.
+    pub fn error_kind(&self) -> Option<&str> {
+        match self {
+            Reply::Error(e) => Some(e.split(' ').next().unwrap_or_default()),
+            _ => None,
+        }
+    }
+}
+
+/// The bytes are not RESP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("protocol error: {0}")]
+pub struct ProtocolError(pub String);
+
+/// Parses one reply from the front of `buf`: `Ok(None)` when more bytes are
+/// needed, else the reply and the bytes it used.
+pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ProtocolError> {
+    parse_nested(buf, 0)
+}
+
+/// Deepest array nesting accepted (a hostile server must not overflow the stack).
+const MAX_DEPTH: usize = 64;
+/// Largest bulk string accepted, Redis's default `proto-max-bulk-len`.
+const MAX_BULK: i64 = 512 * 1024 * 1024;
+
+fn parse_nested(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, ProtocolError> {
+    let Some(end) = find_crlf(buf, 1) else {
+        return Ok(None);
+    };
+    let Some(&tag) = buf.first() else {
+        return Ok(None);
+    };
+    let line =
+        std::str::from_utf8(&buf[1..end]).map_err(|_| ProtocolError("line is not UTF-8".into()))?;
+    let after = end + 2;
+    let int = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| ProtocolError(format!("bad integer {s:?}")))
+    };
+    match tag {
+        b'+' => Ok(Some((Reply::Status(line.to_string()), after))),
+        b'-' => Ok(Some((Reply::Error(line.to_string()), after))),
+        b':' => Ok(Some((Reply::Int(int(line)?), after))),
+        b'$' => {
+            let n = int(line)?;
+            if n < 0 {
+                return Ok(Some((Reply::Bulk(None), after)));
+            }
+            if n > MAX_BULK {
+                return Err(ProtocolError(format!("bulk string of {n} bytes")));
+            }
+            let n = n as usize;
+            if buf.len() < after + n + 2 {
+                return Ok(None);
+            }
+            if &buf[after + n..after + n + 2] != b"\r\n" {
+                return Err(ProtocolError("bulk string without CRLF".into()));
+            }
+            Ok(Some((
+                Reply::Bulk(Some(buf[after..after + n].to_vec())),
+                after + n + 2,
+            )))
+        }
+        b'*' => {
+            let n = int(line)?;
+            if n < 0 {
+                return Ok(Some((Reply::Array(None), after)));
+            }
+            if depth >= MAX_DEPTH {
+                return Err(ProtocolError("arrays nested too deep".into()));
+            }
+            let mut items = Vec::with_capacity((n as usize).min(1024));
+            let mut at = after;
+            for _ in 0..n {
+                match parse_nested(&buf[at..], depth + 1)? {
+                    Some((r, used)) => {
+                        items.push(r);
+                        at += used;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some((Reply::Array(Some(items)), at)))
+        }
+        other => Err(ProtocolError(format!(
+            "unexpected type byte {:?}",
+            other as char
+        ))),
+    }
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| p + from)
+}
+
+/// A connection that writes a batch of requests at once and reads replies
+/// back in order.
+pub struct Conn {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    start: usize,
+}
+
+impl Conn {
+    /// Connects to `addr` (`host:port`).
+    pub async fn connect(addr: &str) -> io::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            rbuf: Vec::with_capacity(64 * 1024),
+            start: 0,
+        })
+    }
+
+    /// Sends `bytes` (one or more encoded requests).
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// The next reply.
+    pub async fn reply(&mut self) -> io::Result<Reply> {
+        loop {
+            match parse(&self.rbuf[self.start..]) {
+                Ok(Some((reply, used))) => {
+                    self.start += used;
+                    if self.start == self.rbuf.len() {
+                        self.rbuf.clear();
+                        self.start = 0;
+                    }
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+            if self.start > 0 {
+                self.rbuf.drain(..self.start);
+                self.start = 0;
+            }
+            let n = self.stream.read_buf(&mut self.rbuf).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_bulk_array() {
+        assert_eq!(encode(&[b"GET", b"k"]), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        let long = vec![b'v'; 1234];
+        assert!(encode(&[&long]).starts_with(b"*1\r\n$1234\r\nvvv"));
+        assert_eq!(encode(&[]), b"*0\r\n");
+        assert_eq!(
+            encode(&[b"SET", b"k", b""]),
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn parses_the_five_reply_types() {
+        let p = |b: &[u8]| parse(b).unwrap().unwrap();
+        assert_eq!(p(b"+OK\r\n"), (Reply::Status("OK".into()), 5));
+        assert_eq!(p(b":-42\r\nrest"), (Reply::Int(-42), 6));
+        assert_eq!(p(b"$3\r\nabc\r\n"), (Reply::Bulk(Some(b"abc".to_vec())), 9));
+        assert_eq!(p(b"$-1\r\n"), (Reply::Bulk(None), 5));
+        assert_eq!(p(b"*-1\r\n"), (Reply::Array(None), 5));
+        let (r, used) = p(b"*2\r\n:1\r\n$1\r\nx\r\n");
+        assert_eq!(used, 15);
+        assert_eq!(
+            r,
+            Reply::Array(Some(vec![Reply::Int(1), Reply::Bulk(Some(b"x".to_vec()))]))
+        );
+        let (e, _) = p(b"-WRONGTYPE Operation against a key\r\n");
+        assert_eq!(e.error_kind(), Some("WRONGTYPE"));
+        assert_eq!(Reply::Int(1).error_kind(), None);
+    }
+
+    #[test]
+    fn partial_input_needs_more_and_garbage_is_an_error() {
+        for partial in [
+            &b""[..],
+            b"+OK",
+            b"+OK\r",
+            b"$3\r\nab",
+            b"$3\r\nabc\r",
+            b"*2\r\n:1\r\n",
+        ] {
+            assert_eq!(parse(partial).unwrap(), None, "{partial:?}");
+        }
+        assert!(parse(b"?x\r\n").is_err());
+        assert!(parse(b":abc\r\n").is_err());
+        assert!(parse(b"$1\r\nabc\r\n").is_err());
+        assert!(parse(b"$9999999999\r\n").is_err());
+        assert!(parse(&b"*1\r\n".repeat(100)).is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! Command-line options of `petrel-bench` and the endpoints they name.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+
+/// Load generator for any RESP endpoint (Redis, a Petrel proxy, ...).
+///
+/// Opens `--clients` connections, each sending batches of `--pipeline`
+/// requests and timing every reply; prints a live progress line on stderr
+/// and a latency table (or `--json`) on stdout.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "petrel-bench", version)]
+pub struct Options {
+    /// Server host.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Server port.
+    #[arg(long, short = 'p', default_value_t = 6379)]
+    pub port: u16,
+    /// Endpoint as a URL, `redis://host:port` (overrides --host/--port).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Run the same load against each endpoint in turn and compare:
+    /// `name=host:port,name2=host:port2` (overrides --host/--port/--url).
+    #[arg(long, value_delimiter = ',')]
+    pub compare: Vec<String>,
+    /// Workloads to run one after another, comma separated: set get incr
+    /// mset hset lpush zadd ycsb-a (50% GET / 50% SET) ycsb-b (95/5)
+    /// ycsb-c (100% GET) ycsb-f (GET then SET of the same key, one op).
+    #[arg(
+        long,
+        short = 'w',
+        value_enum,
+        value_delimiter = ',',
+        default_value = "set,get"
+    )]
+    pub workload: Vec<Workload>,
+    /// How keys are drawn from the key space.
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub distribution: Distribution,
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 100_000)]
+    pub keyspace: u64,
+    /// Value size in bytes.
+    #[arg(long, short = 'd', default_value_t = 64)]
+    pub data_size: usize,
+    /// Prefix of every key.
+    #[arg(long, default_value = "key:")]
+    pub key_prefix: String,
+    /// Concurrent connections.
+    #[arg(long, short = 'c', default_value_t = 50)]
+    pub clients: usize,
+    /// Requests each connection sends before waiting for their replies.
+    #[arg(long, short = 'P', default_value_t = 1)]
+    pub pipeline: usize,
+    /// Seconds to run each workload (ignored when --requests is given).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Total operations per workload instead of a duration.
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Seconds of load before measuring starts (not counted).
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Limit on operations per second over all clients (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Seed of the key and value choices (per client: seed + client index).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Client threads (0 = one per CPU); 1 matches redis-benchmark's default.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress line on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// What each operation sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    Set,
+    Get,
+    Incr,
+    Mset,
+    Hset,
+    Lpush,
+    Zadd,
+    YcsbA,
+    YcsbB,
+    YcsbC,
+    YcsbF,
+}
+
+impl Workload {
+    /// Name as given on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// How keys are picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Distribution {
+    /// Every key equally likely.
+    Uniform,
+    /// YCSB's zipfian generator, theta 0.99: key 0 is the most popular.
+    Zipfian,
+    /// Keys 0, 1, 2, ... shared by all clients, wrapping at the key space.
+    Sequential,
+}
+
+/// One server to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Label in reports.
+    pub name: String,
+    /// `host:port`.
+    pub addr: String,
+}
+
+impl Options {
+    /// The endpoints to run against, in order (the first is the baseline).
+    pub fn endpoints(&self) -> anyhow::Result<Vec<Endpoint>> {
+        if !self.compare.is_empty() {
+            return self
+                .compare
+                .iter()
+                .map(|spec| parse_compare(spec))
+                .collect();
+        }
+        let addr = match &self.url {
+            Some(url) => parse_url(url)?,
+            None => format!("{}:{}", self.host, self.port),
+        };
+        Ok(vec![Endpoint {
+            name: addr.clone(),
+            addr,
+        }])
+    }
+
+    /// Checks values clap cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.clients == 0 || self.pipeline == 0 || self.keyspace == 0 {
+            bail!("--clients, --pipeline and --keyspace must be at least 1");
+        }
+        // Duration::from_secs_f64 panics on NaN, negative or huge values.
+        let seconds_ok = |s: f64| s.is_finite() && (0.0..1e9).contains(&s);
+        if !seconds_ok(self.warmup) || !seconds_ok(self.duration) {
+            bail!("--warmup and --duration must be non-negative seconds");
+        }
+        if self.duration == 0.0 && self.requests.is_none() {
+            bail!("--duration must be positive");
+        }
+        Ok(())
+    }
+
+    /// Measured run length when no request count is given.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration)
+    }
+
+    /// Unmeasured lead-in.
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup)
+    }
+}
+
+/// `name=host:port`.
+fn parse_compare(spec: &str) -> anyhow::Result<Endpoint> {
+    let (name, addr) = spec
+        .split_once('=')
+        .with_context(|| format!("--compare entry {spec:?} is not name=host:port"))?;
+    let addr = if addr.starts_with("redis://") {
+        parse_url(addr)?
+    } else {
+        addr.to_string()
+    };
+    if name.is_empty() || !addr.contains(':') {
+        bail!("--compare entry {spec:?} is not name=host:port");
+    }
+    Ok(Endpoint {
+        name: name.to_string(),
+        addr,
+    })
+}
+
+/// `redis://host[:port][/db]` to `host:port`.
+pub fn parse_url(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("redis://")
+        .with_context(|| format!("URL {url:?} must start with redis://"))?;
+    let hostport = rest.split('/').next().unwrap_or_default();
+    if hostport.contains('@') {
+        bail!("URL {url:?}: credentials are not supported");
+    }
+    if hostport.is_empty() {
+        bail!("URL {url:?} has no host");
+    }
+    Ok(if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:6379")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_from_url_and_compare() {
+        assert_eq!(parse_url("redis://h:7000/0").unwrap(), "h:7000");
+        assert_eq!(parse_url("redis://h").unwrap(), "h:6379");
+        assert!(parse_url("http://h").is_err());
+        let o = Options::parse_from(["petrel-bench", "--compare", "redis=a:1,petrel=b:2"]);
+        let e = o.endpoints().unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].name, "petrel");
+        assert_eq!(e[1].addr, "b:2");
+        let o = Options::parse_from(["petrel-bench", "-w", "ycsb-a,set"]);
+        assert_eq!(o.workload, vec![Workload::YcsbA, Workload::Set]);
+        assert_eq!(o.workload[0].name(), "ycsb-a");
+    }
+}

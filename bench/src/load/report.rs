@@ -1,0 +1,273 @@
+//! Turning measurements into the final table, comparison table or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::stats::{Percentiles, Stats};
+use super::workloads::OpKind;
+
+/// One operation kind of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindReport {
+    pub op: &'static str,
+    pub ops: u64,
+    pub ops_per_sec: f64,
+    #[serde(flatten)]
+    pub latency: Percentiles,
+}
+
+/// One workload against one endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub workload: String,
+    pub elapsed_secs: f64,
+    pub ops: u64,
+    pub ops_per_sec: f64,
+    /// Error replies, all kinds.
+    pub errors: u64,
+    /// Error replies by first word.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Operations lost to connection failures.
+    pub io_errors: u64,
+    pub kinds: Vec<KindReport>,
+}
+
+impl RunReport {
+    /// Summarises a run's merged stats over `elapsed_secs` of measuring.
+    pub fn new(workload: String, stats: &Stats, elapsed_secs: f64) -> RunReport {
+        let rate = |n: u64| {
+            if elapsed_secs > 0.0 {
+                n as f64 / elapsed_secs
+            } else {
+                0.0
+            }
+        };
+        let kinds = OpKind::ALL
+            .iter()
+            .filter_map(|&k| {
+                let s = stats.kinds[k.index()].as_ref()?;
+                Some(KindReport {
+                    op: k.name(),
+                    ops: s.latency.len(),
+                    ops_per_sec: rate(s.latency.len()),
+                    latency: Percentiles::of(&s.latency),
+                })
+            })
+            .collect();
+        RunReport {
+            workload,
+            elapsed_secs,
+            ops: stats.ops(),
+            ops_per_sec: rate(stats.ops()),
+            errors: stats.error_replies(),
+            error_kinds: stats.errors.clone(),
+            io_errors: stats.io_errors,
+            kinds,
+        }
+    }
+}
+
+/// All runs against one endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointReport {
+    pub name: String,
+    pub addr: String,
+    pub runs: Vec<RunReport>,
+}
+
+/// The whole output of `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub clients: usize,
+    pub pipeline: usize,
+    pub keyspace: u64,
+    pub data_size: usize,
+    pub distribution: String,
+    pub endpoints: Vec<EndpointReport>,
+}
+
+/// Table of one endpoint's runs.
+pub fn table(e: &EndpointReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "endpoint {} ({})", e.name, e.addr);
+    let _ = writeln!(
+        out,
+        "{:<10} {:<6} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "workload",
+        "op",
+        "ops",
+        "ops/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "errors"
+    );
+    for run in &e.runs {
+        for k in &run.kinds {
+            let l = &k.latency;
+            let _ = writeln!(
+                out,
+                "{:<10} {:<6} {:>10} {:>12.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+                run.workload,
+                k.op,
+                k.ops,
+                k.ops_per_sec,
+                l.p50_ms,
+                l.p90_ms,
+                l.p99_ms,
+                l.p999_ms,
+                l.max_ms,
+                ""
+            );
+        }
+        let kinds: Vec<String> = run
+            .error_kinds
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<10} {:<6} {:>10} {:>12.1} {:>49} {:>8}  {}{}",
+            run.workload,
+            "total",
+            run.ops,
+            run.ops_per_sec,
+            format!("{:.2}s", run.elapsed_secs),
+            run.errors + run.io_errors,
+            kinds.join(" "),
+            if run.io_errors > 0 {
+                format!(" io={}", run.io_errors)
+            } else {
+                String::new()
+            },
+        );
+    }
+    out
+}
+
+/// `value / base`, `None` when the base is zero.
+pub fn ratio(value: f64, base: f64) -> Option<f64> {
+    (base != 0.0).then(|| value / base)
+}
+
+/// Every figure of every endpoint, with its ratio to the first endpoint.
+pub fn comparison(endpoints: &[EndpointReport]) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "{:<10} {:<6} {:<9}", "workload", "op", "figure");
+    for (i, e) in endpoints.iter().enumerate() {
+        if i == 0 {
+            let _ = write!(out, " {:>14}", e.name);
+        } else {
+            let _ = write!(out, " {:>14} {:>7}", e.name, "ratio");
+        }
+    }
+    out.push('\n');
+    let Some(base) = endpoints.first() else {
+        return out;
+    };
+    type Figure = (&'static str, fn(&KindReport) -> f64);
+    let figures: [Figure; 6] = [
+        ("ops/s", |k| k.ops_per_sec),
+        ("p50 ms", |k| k.latency.p50_ms),
+        ("p90 ms", |k| k.latency.p90_ms),
+        ("p99 ms", |k| k.latency.p99_ms),
+        ("p99.9 ms", |k| k.latency.p999_ms),
+        ("max ms", |k| k.latency.max_ms),
+    ];
+    for (r, run) in base.runs.iter().enumerate() {
+        for kind in &run.kinds {
+            for (label, get) in &figures {
+                let base_value = get(kind);
+                let _ = write!(
+                    out,
+                    "{:<10} {:<6} {:<9} {:>14.3}",
+                    run.workload, kind.op, label, base_value
+                );
+                for e in &endpoints[1..] {
+                    let other = e
+                        .runs
+                        .get(r)
+                        .and_then(|run| run.kinds.iter().find(|k| k.op == kind.op));
+                    match other {
+                        Some(k) => {
+                            let v = get(k);
+                            let ratio = ratio(v, base_value)
+                                .map(|x| format!("{x:.2}x"))
+                                .unwrap_or("-".into());
+                            let _ = write!(out, " {v:>14.3} {ratio:>7}");
+                        }
+                        None => {
+                            let _ = write!(out, " {:>14} {:>7}", "-", "-");
+                        }
+                    }
+                }
+                out.push('\n');
+            }
+        }
+        let _ = write!(
+            out,
+            "{:<10} {:<6} {:<9} {:>14}",
+            run.workload,
+            "total",
+            "errors",
+            run.errors + run.io_errors
+        );
+        for e in &endpoints[1..] {
+            let n = e
+                .runs
+                .get(r)
+                .map(|run| run.errors + run.io_errors)
+                .unwrap_or(0);
+            let _ = write!(out, " {n:>14} {:>7}", "");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(us: u64, n: u64) -> RunReport {
+        let mut s = Stats::default();
+        for _ in 0..n {
+            s.record(OpKind::Get, Duration::from_micros(us));
+        }
+        RunReport::new("get".into(), &s, 2.0)
+    }
+
+    #[test]
+    fn throughput_and_ratios() {
+        let r = run(100, 1000);
+        assert_eq!(r.ops, 1000);
+        assert_eq!(r.ops_per_sec, 500.0);
+        assert_eq!(r.kinds[0].op, "get");
+        assert!((r.kinds[0].latency.p50_ms - 0.1).abs() < 0.001);
+        assert_eq!(ratio(50.0, 100.0), Some(0.5));
+        assert_eq!(ratio(1.0, 0.0), None);
+        let a = EndpointReport {
+            name: "a".into(),
+            addr: "h:1".into(),
+            runs: vec![run(100, 1000)],
+        };
+        let b = EndpointReport {
+            name: "b".into(),
+            addr: "h:2".into(),
+            runs: vec![run(200, 2000)],
+        };
+        let t = comparison(&[a.clone(), b]);
+        let ops_line = t.lines().find(|l| l.contains("ops/s")).unwrap();
+        assert!(ops_line.contains("2.00x"), "{t}");
+        let p50_line = t.lines().find(|l| l.contains("p50")).unwrap();
+        assert!(p50_line.contains("2.00x"), "{t}");
+        assert!(table(&a).contains("total"));
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["runs"][0]["kinds"][0]["p50_ms"], 0.1);
+    }
+}
