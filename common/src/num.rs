@@ -37,6 +37,37 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// Formats a double like C's `%.17g`, with `inf`, `-inf` and `nan` as Redis
+/// writes them (RESP doubles, scores).
+pub fn format_g17(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    const P: i32 = 17;
+    let sci = format!("{:.*e}", (P - 1) as usize, d);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..P).contains(&exp) {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let fixed = format!("{:.*}", (P - 1 - exp) as usize, d);
+        trim_zeros(&fixed).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

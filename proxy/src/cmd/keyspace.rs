@@ -334,15 +334,6 @@ fn object_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     )
 }
 
-/// RENAME, RENAMENX and COPY name their two keys first.
-fn source_and_destination(args: &[Bytes]) -> Vec<usize> {
-    if args.len() >= 3 {
-        vec![1, 2]
-    } else {
-        Vec::new()
-    }
-}
-
 const fn generic(summary: &'static str, since: &'static str, complexity: &'static str) -> Doc {
     Doc {
         summary,
@@ -477,7 +468,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             key_at(&["OW", "update"], 2),
         ],
         doc: generic("Rename a key", "1.0.0", "O(1)"),
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {
@@ -492,7 +483,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             key_at(&["OW", "insert"], 2),
         ],
         doc: generic("Rename a key, only if the new key does not exist", "1.0.0", "O(1)"),
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {
@@ -508,7 +499,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "6.2.0",
             "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
         ),
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {

@@ -13,11 +13,6 @@ use bytes::Bytes;
 
 use super::{CommandSpec, Doc, KeySpec, Route};
 
-/// The two keys of LMOVE / RPOPLPUSH: source and destination.
-fn source_and_destination(_args: &[Bytes]) -> Vec<usize> {
-    vec![1, 2]
-}
-
 /// The keys of `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT n]`.
 fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
     super::numkeys_keys(args, 1)
@@ -114,7 +109,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "2.2.0",
             "O(1)",
         ),
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {
@@ -130,7 +125,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "6.2.0",
             "O(1)",
         ),
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {
@@ -326,7 +321,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }, KeySpec { flags: &["RW", "insert"], begin_index: 2, last_key: 0, key_step: 1, limit: 0 }],
         doc: Doc { summary: "Pop an element from a list, push it to another list and return it", since: "6.2.0", group: "list", complexity: "O(1)" },
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {
@@ -338,7 +333,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }, KeySpec { flags: &["RW", "insert"], begin_index: 2, last_key: 0, key_step: 1, limit: 0 }],
         doc: Doc { summary: "Remove the last element in a list, prepend it to another list and return it", since: "1.2.0", group: "list", complexity: "O(1)" },
-        route: Route::SameSlot(source_and_destination),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {

@@ -220,6 +220,16 @@ pub fn resolve(args: &[Bytes]) -> Option<(&'static CommandSpec, Option<&'static 
     top.subcommand(&args[1]).map(|sub| (sub, Some(top)))
 }
 
+/// For [`KeyFinder`]s: the first two arguments are keys (source and
+/// destination of RENAME, COPY, LMOVE, LCS, SMOVE...).
+pub fn first_two_keys(args: &[Bytes]) -> Vec<usize> {
+    if args.len() >= 3 {
+        vec![1, 2]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `parent|sub` for subcommands, the plain name otherwise.
 pub fn full_name(parent: Option<&CommandSpec>, spec: &CommandSpec) -> String {
     match parent {

@@ -118,7 +118,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[KeySpec { flags: &["RW", "access", "delete"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }, KeySpec { flags: &["RW", "insert"], begin_index: 2, last_key: 0, key_step: 1, limit: 0 }],
         doc: Doc { summary: "Move a member from one set to another", since: "1.0.0", group: "set", complexity: "O(1)" },
-        route: Route::SameSlot(smove_keys),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {
@@ -218,11 +218,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
 ];
-
-/// SMOVE source destination member.
-fn smove_keys(_: &[Bytes]) -> Vec<usize> {
-    vec![1, 2]
-}
 
 /// Every argument after the name is a key (SINTER, SUNIONSTORE dst k1 k2 ...).
 fn all_keys(args: &[Bytes]) -> Vec<usize> {

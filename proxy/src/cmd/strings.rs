@@ -353,7 +353,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[KeySpec { flags: &["RO", "access"], begin_index: 1, last_key: 1, key_step: 1, limit: 0 }],
         doc: Doc { summary: "Find longest common substring", since: "7.0.0", group: "string", complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively" },
-        route: Route::SameSlot(lcs_keys),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
 ];
@@ -361,13 +361,4 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// BITOP's keys: the destination and every source (positions 2..).
 fn bitop_keys(args: &[Bytes]) -> Vec<usize> {
     (2..args.len()).collect()
-}
-
-/// LCS's two keys.
-fn lcs_keys(args: &[Bytes]) -> Vec<usize> {
-    if args.len() >= 3 {
-        vec![1, 2]
-    } else {
-        Vec::new()
-    }
 }

@@ -369,7 +369,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         tips: &[],
         key_specs: &[KeySpec { flags: &["OW", "update"], begin_index: 1, last_key: 0, key_step: 1, limit: 0 }, KeySpec { flags: &["RO", "access"], begin_index: 2, last_key: 0, key_step: 1, limit: 0 }],
         doc: Doc { summary: "Store a range of members from sorted set into another key", since: "6.2.0", group: "sorted-set", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key." },
-        route: Route::SameSlot(|_| vec![1, 2]),
+        route: Route::SameSlot(super::first_two_keys),
         subcommands: &[],
     },
     CommandSpec {

@@ -6,6 +6,7 @@
 //! order of HELLO, CONFIG GET and COMMAND DOCS. Doubles are formatted like
 //! Redis 7.0 (`%.17g`, `inf`, `-inf`).
 
+use petrel_common::num::format_g17;
 use std::io::Write;
 
 use bytes::{BufMut, BytesMut};
@@ -81,7 +82,7 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
             }
         }
         Reply::Double(d) => {
-            let text = format_double(*d);
+            let text = format_g17(*d);
             if resp3 {
                 out.put_u8(b',');
                 out.put_slice(text.as_bytes());
@@ -139,36 +140,6 @@ impl Write for Writer<'_> {
     }
 }
 
-/// Formats like C's `%.17g`, with `inf`, `-inf` and `nan` as Redis writes them.
-pub fn format_double(d: f64) -> String {
-    if d.is_nan() {
-        return "nan".to_string();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    const P: i32 = 17;
-    let sci = format!("{:.*e}", (P - 1) as usize, d);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..P).contains(&exp) {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
-    } else {
-        let fixed = format!("{:.*}", (P - 1 - exp) as usize, d);
-        trim_zeros(&fixed).to_string()
-    }
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,16 +192,16 @@ mod tests {
             ",-inf\r\n",
         );
         check(Reply::Double(f64::NAN), "$3\r\nnan\r\n", ",nan\r\n");
-        assert_eq!(format_double(0.1), "0.10000000000000001");
-        assert_eq!(format_double(3.0), "3");
-        assert_eq!(format_double(-0.0), "-0");
-        assert_eq!(format_double(0.0), "0");
-        assert_eq!(format_double(1e17), "1e+17");
-        assert_eq!(format_double(1e16), "10000000000000000");
-        assert_eq!(format_double(1.5e-5), "1.5e-05");
-        assert_eq!(format_double(0.0001), "0.0001");
-        assert_eq!(format_double(123456.789), "123456.789");
-        assert_eq!(format_double(1e300), "1.0000000000000001e+300");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_g17(3.0), "3");
+        assert_eq!(format_g17(-0.0), "-0");
+        assert_eq!(format_g17(0.0), "0");
+        assert_eq!(format_g17(1e17), "1e+17");
+        assert_eq!(format_g17(1e16), "10000000000000000");
+        assert_eq!(format_g17(1.5e-5), "1.5e-05");
+        assert_eq!(format_g17(0.0001), "0.0001");
+        assert_eq!(format_g17(123456.789), "123456.789");
+        assert_eq!(format_g17(1e300), "1.0000000000000001e+300");
     }
 
     #[test]

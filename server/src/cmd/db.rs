@@ -280,6 +280,23 @@ impl<'a> Db<'a> {
             })
     }
 
+    /// Visits every element of incarnation `version` of `key`, in element
+    /// order, until `visit` returns `false` (see [`Db::scan_elements`]).
+    pub fn each_element(
+        &self,
+        key: &[u8],
+        version: u64,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        self.scan_elements(
+            key,
+            version,
+            (Bound::Unbounded, Bound::Unbounded),
+            false,
+            visit,
+        )
+    }
+
     /// The stored state, or nothing after a FLUSHALL in this command.
     fn base(&self) -> &dyn ReadView {
         if self.flushed {

@@ -25,7 +25,7 @@ use rand::Rng;
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::parse::{int_arg, is_option};
 use crate::cmd::{CmdError, CmdResult};
-use crate::storage::layout::{self, KeyType};
+use crate::storage::layout::{self, KeyType, MetaHeader};
 use crate::storage::StorageError;
 use petrel_common::glob;
 
@@ -64,6 +64,21 @@ pub fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         i += 2;
     }
     let now = db.now_ms();
+    page(db, from, count, &|key, header| {
+        header.is_live(now)
+            && type_filter.is_none_or(|t| t == Some(header.key_type))
+            && pattern.is_none_or(|p| p == b"*" || glob::matches(p, key, false))
+    })
+}
+
+/// Looks at up to `count` stored keys from `from` and answers `[next, [key
+/// ...]]` with those `wanted` picks; `next` is where to go on, nil at the end.
+fn page(
+    db: &Db<'_>,
+    from: &[u8],
+    count: usize,
+    wanted: &dyn Fn(&[u8], &MetaHeader) -> bool,
+) -> CmdResult {
     let mut keys = Vec::new();
     let mut seen = 0;
     let mut next = None;
@@ -73,10 +88,7 @@ pub fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
             return false;
         }
         seen += 1;
-        let wanted = header.is_live(now)
-            && type_filter.is_none_or(|t| t == Some(header.key_type))
-            && pattern.is_none_or(|p| p == b"*" || glob::matches(p, key, false));
-        if wanted {
+        if wanted(key, header) {
             keys.push(Reply::Bulk(Bytes::copy_from_slice(key)));
         }
         true
@@ -132,16 +144,10 @@ fn copy_entry(db: &mut Db<'_>, src: &[u8], entry: &Entry, dst: &[u8]) -> Result<
         return Ok(());
     }
     let mut elements = Vec::new();
-    db.scan_elements(
-        src,
-        entry.header.version,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |element, value| {
-            elements.push((element.to_vec(), value.to_vec()));
-            true
-        },
-    )?;
+    db.each_element(src, entry.header.version, &mut |element, value| {
+        elements.push((element.to_vec(), value.to_vec()));
+        true
+    })?;
     for (element, value) in elements {
         db.put_element(dst, version, &element, &value);
     }
@@ -280,16 +286,10 @@ fn encoding(db: &Db<'_>, key: &[u8], entry: &Entry) -> Result<&'static str, Stor
             return Ok::<bool, StorageError>(false);
         }
         let mut fits = true;
-        db.scan_elements(
-            key,
-            entry.header.version,
-            (Bound::Unbounded, Bound::Unbounded),
-            false,
-            &mut |element, value| {
-                fits = element.len() <= limit_len && (!check_values || value.len() <= limit_len);
-                fits
-            },
-        )?;
+        db.each_element(key, entry.header.version, &mut |element, value| {
+            fits = element.len() <= limit_len && (!check_values || value.len() <= limit_len);
+            fits
+        })?;
         Ok(fits)
     };
     Ok(match entry.header.key_type {
@@ -314,18 +314,12 @@ fn encoding(db: &Db<'_>, key: &[u8], entry: &Entry) -> Result<&'static str, Stor
         KeyType::Set => {
             let mut ints = entry.header.size <= 512;
             if ints {
-                db.scan_elements(
-                    key,
-                    entry.header.version,
-                    (Bound::Unbounded, Bound::Unbounded),
-                    false,
-                    &mut |member, _| {
-                        ints = member.len() <= 20
-                            && petrel_common::num::parse_i64(member)
-                                .is_some_and(|n| n.to_string().as_bytes() == member);
-                        ints
-                    },
-                )?;
+                db.each_element(key, entry.header.version, &mut |member, _| {
+                    ints = member.len() <= 20
+                        && petrel_common::num::parse_i64(member)
+                            .is_some_and(|n| n.to_string().as_bytes() == member);
+                    ints
+                })?;
             }
             if ints {
                 "intset"
@@ -378,17 +372,11 @@ pub fn dump(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         &entry.payload,
     )))];
     if entry.header.key_type != KeyType::String {
-        db.scan_elements(
-            key,
-            entry.header.version,
-            (Bound::Unbounded, Bound::Unbounded),
-            false,
-            &mut |element, value| {
-                out.push(Reply::Bulk(Bytes::copy_from_slice(element)));
-                out.push(Reply::Bulk(Bytes::copy_from_slice(value)));
-                true
-            },
-        )?;
+        db.each_element(key, entry.header.version, &mut |element, value| {
+            out.push(Reply::Bulk(Bytes::copy_from_slice(element)));
+            out.push(Reply::Bulk(Bytes::copy_from_slice(value)));
+            true
+        })?;
     }
     Ok(Reply::Array(out))
 }
@@ -419,24 +407,7 @@ pub fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 pub fn expired(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let count = int_arg(&args[2])?.clamp(1, SCAN_COUNT_MAX) as usize;
     let now = db.now_ms();
-    let mut keys = Vec::new();
-    let mut seen = 0;
-    let mut next = None;
-    db.scan_metas(&args[1], &mut |key, header| {
-        if seen == count {
-            next = Some(Bytes::copy_from_slice(key));
-            return false;
-        }
-        seen += 1;
-        if !header.is_live(now) {
-            keys.push(Reply::Bulk(Bytes::copy_from_slice(key)));
-        }
-        true
-    })?;
-    Ok(Reply::Array(vec![
-        next.map_or(Reply::Nil, Reply::Bulk),
-        Reply::Array(keys),
-    ]))
+    page(db, &args[1], count, &|_, header| !header.is_live(now))
 }
 
 /// `petrel.sweep key...`: deletes those of the keys that are expired now

@@ -7,8 +7,6 @@
 //! `count` elements (default 5; 0 = all) are measured and their average is
 //! multiplied by the element count.
 
-use std::ops::Bound;
-
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
@@ -52,17 +50,11 @@ pub fn usage(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     let prefix = layout::element_prefix(key, entry.header.version).len() as u64;
     let (mut seen, mut bytes) = (0u64, 0u64);
-    db.scan_elements(
-        key,
-        entry.header.version,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |element, value| {
-            seen += 1;
-            bytes += prefix + element.len() as u64 + value.len() as u64;
-            seen < samples
-        },
-    )?;
+    db.each_element(key, entry.header.version, &mut |element, value| {
+        seen += 1;
+        bytes += prefix + element.len() as u64 + value.len() as u64;
+        seen < samples
+    })?;
     let elements = if seen == 0 {
         0
     } else {

@@ -18,8 +18,6 @@
 //! Redis, a key changed and then restored to identical bytes between WATCH
 //! and EXEC does not abort the transaction.
 
-use std::ops::Bound;
-
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
@@ -45,19 +43,13 @@ pub fn fingerprint(db: &Db<'_>, key: &[u8]) -> Result<u64, StorageError> {
     let mut digest = FINGERPRINT_CRC.digest();
     digest.update(&layout::encode_meta(&entry.header, &entry.payload));
     if entry.header.key_type != KeyType::String {
-        db.scan_elements(
-            key,
-            entry.header.version,
-            (Bound::Unbounded, Bound::Unbounded),
-            false,
-            &mut |element, value| {
-                digest.update(&(element.len() as u64).to_be_bytes());
-                digest.update(element);
-                digest.update(&(value.len() as u64).to_be_bytes());
-                digest.update(value);
-                true
-            },
-        )?;
+        db.each_element(key, entry.header.version, &mut |element, value| {
+            digest.update(&(element.len() as u64).to_be_bytes());
+            digest.update(element);
+            digest.update(&(value.len() as u64).to_be_bytes());
+            digest.update(value);
+            true
+        })?;
     }
     // 0 is reserved for a missing key.
     Ok(digest.finalize().max(1))

@@ -100,13 +100,7 @@ fn scan_members(
     set: &Entry,
     visit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<(), StorageError> {
-    db.scan_elements(
-        key,
-        set.header.version,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |member, _| visit(member),
-    )
+    db.each_element(key, set.header.version, &mut |member, _| visit(member))
 }
 
 /// Every member of `set`, in byte order.

@@ -57,17 +57,7 @@ impl ReadView for MemEngine {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
-        if start >= end {
-            return Ok(());
-        }
-        let map = self.lock()?;
-        let range = map.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
-        for (key, value) in range {
-            if !visit(key, value) {
-                break;
-            }
-        }
-        Ok(())
+        self.scan_in(start, end, false, visit)
     }
 
     /// `visit` runs under the engine's lock: it must not call the engine.
@@ -77,12 +67,30 @@ impl ReadView for MemEngine {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
+        self.scan_in(start, end, true, visit)
+    }
+}
+
+impl MemEngine {
+    /// Visits `[start, end)` in key order, descending when `reverse`.
+    fn scan_in(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
         if start >= end {
             return Ok(());
         }
         let map = self.lock()?;
         let range = map.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
-        for (key, value) in range.rev() {
+        let items: Box<dyn Iterator<Item = (&Vec<u8>, &Vec<u8>)>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for (key, value) in items {
             if !visit(key, value) {
                 break;
             }

@@ -117,6 +117,43 @@ fn db_options(opts: &RocksOptions) -> Options {
     options
 }
 
+impl RocksEngine {
+    /// Visits `[start, end)` in key order, descending when `reverse`.
+    fn scan_in(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        if start >= end {
+            return Ok(());
+        }
+        // Explicit bounds, not prefix_iterator: without a prefix extractor
+        // that one silently runs past the prefix.
+        let mut read = ReadOptions::default();
+        read.set_iterate_range(start.to_vec()..end.to_vec());
+        let mut iter = self.db.raw_iterator_opt(read);
+        if reverse {
+            iter.seek_to_last();
+        } else {
+            iter.seek_to_first();
+        }
+        while let Some((key, value)) = iter.item() {
+            if !visit(key, value) {
+                return Ok(());
+            }
+            if reverse {
+                iter.prev();
+            } else {
+                iter.next();
+            }
+        }
+        // An invalid iterator means the end of the range or an error.
+        iter.status().map_err(rocks)
+    }
+}
+
 impl ReadView for RocksEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.db.get(key).map_err(rocks)
@@ -128,23 +165,7 @@ impl ReadView for RocksEngine {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
-        if start >= end {
-            return Ok(());
-        }
-        // Explicit bounds, not prefix_iterator: without a prefix extractor
-        // that one silently runs past the prefix.
-        let mut read = ReadOptions::default();
-        read.set_iterate_range(start.to_vec()..end.to_vec());
-        let mut iter = self.db.raw_iterator_opt(read);
-        iter.seek_to_first();
-        while let Some((key, value)) = iter.item() {
-            if !visit(key, value) {
-                return Ok(());
-            }
-            iter.next();
-        }
-        // An invalid iterator means the end of the range or an error.
-        iter.status().map_err(rocks)
+        self.scan_in(start, end, false, visit)
     }
 
     fn scan_rev(
@@ -153,20 +174,7 @@ impl ReadView for RocksEngine {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
-        if start >= end {
-            return Ok(());
-        }
-        let mut read = ReadOptions::default();
-        read.set_iterate_range(start.to_vec()..end.to_vec());
-        let mut iter = self.db.raw_iterator_opt(read);
-        iter.seek_to_last();
-        while let Some((key, value)) = iter.item() {
-            if !visit(key, value) {
-                return Ok(());
-            }
-            iter.prev();
-        }
-        iter.status().map_err(rocks)
+        self.scan_in(start, end, true, visit)
     }
 }
 

@@ -126,16 +126,10 @@ fn set_field(
 /// Every (field, value) of `hash`, in field byte order.
 fn all_fields(db: &Db<'_>, key: &[u8], hash: &Entry) -> Result<Vec<(Bytes, Bytes)>, StorageError> {
     let mut out = Vec::with_capacity(usize::try_from(hash.header.size).unwrap_or(0).min(1 << 16));
-    db.scan_elements(
-        key,
-        hash.header.version,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |f, v| {
-            out.push((Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)));
-            true
-        },
-    )?;
+    db.each_element(key, hash.header.version, &mut |f, v| {
+        out.push((Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)));
+        true
+    })?;
     Ok(out)
 }
 
@@ -432,22 +426,16 @@ fn pick_at(
     let wanted: BTreeSet<u64> = positions.iter().copied().collect();
     let mut found: HashMap<u64, (Bytes, Bytes)> = HashMap::with_capacity(wanted.len());
     let mut index = 0u64;
-    db.scan_elements(
-        key,
-        hash.header.version,
-        (Bound::Unbounded, Bound::Unbounded),
-        false,
-        &mut |f, v| {
-            if wanted.contains(&index) {
-                found.insert(
-                    index,
-                    (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)),
-                );
-            }
-            index += 1;
-            index <= last
-        },
-    )?;
+    db.each_element(key, hash.header.version, &mut |f, v| {
+        if wanted.contains(&index) {
+            found.insert(
+                index,
+                (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)),
+            );
+        }
+        index += 1;
+        index <= last
+    })?;
     Ok(positions
         .iter()
         .filter_map(|p| found.get(p).cloned())

@@ -2,6 +2,7 @@
 //! (`strtod` plus Redis's checks) and Redis 7.0's score texts.
 
 use crate::cmd::float::LongDouble;
+use petrel_common::num::format_g17;
 
 /// The 8 bytes of `score` whose byte order is numeric order.
 ///
@@ -276,33 +277,6 @@ pub fn to_text(score: f64) -> String {
         return format!("{}", score as i64);
     }
     format_g17(score)
-}
-
-/// C's `%.17g`, with "inf", "-inf" and "nan" as Redis writes them.
-pub fn format_g17(d: f64) -> String {
-    if d.is_nan() {
-        return "nan".to_string();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    const P: i32 = 17;
-    let sci = format!("{:.*e}", (P - 1) as usize, d);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if !(-4..P).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
-    } else {
-        trim(&format!("{:.*}", (P - 1 - exp) as usize, d))
-    }
 }
 
 #[cfg(test)]
