@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cmd;
@@ -34,11 +34,38 @@ const MAX_ERROR_KINDS: usize = 128;
 const OPS_SAMPLES: usize = 16;
 
 /// Calls and time of one command.
-#[derive(Default)]
 pub struct CommandStat {
     pub calls: AtomicU64,
     pub usec: AtomicU64,
     pub failed: AtomicU64,
+    name: String,
+    /// Its Prometheus series, looked up on first use and kept (looked up per
+    /// request they showed in profiles).
+    exported: OnceLock<(metrics::Counter, metrics::Histogram)>,
+}
+
+impl CommandStat {
+    /// Zeroed counters for the command `name`.
+    fn new(name: String) -> Self {
+        CommandStat {
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            name,
+            exported: OnceLock::new(),
+        }
+    }
+
+    fn export(&self, elapsed: Duration) {
+        let (calls, seconds) = self.exported.get_or_init(|| {
+            (
+                metrics::counter!(names::COMMANDS, "cmd" => self.name.clone()),
+                metrics::histogram!(names::COMMAND_SECONDS, "cmd" => self.name.clone()),
+            )
+        });
+        calls.increment(1);
+        seconds.record(elapsed.as_secs_f64());
+    }
 }
 
 /// Process-wide counters.
@@ -156,9 +183,10 @@ impl Stats {
     pub fn new() -> Self {
         let mut per_command = HashMap::new();
         for c in cmd::all() {
-            per_command.insert(c.name.to_string(), CommandStat::default());
+            per_command.insert(c.name.to_string(), CommandStat::new(c.name.to_string()));
             for s in c.subcommands {
-                per_command.insert(cmd::full_name(Some(c), s), CommandStat::default());
+                let name = cmd::full_name(Some(c), s);
+                per_command.insert(name.clone(), CommandStat::new(name));
             }
         }
         Stats {
@@ -188,9 +216,12 @@ impl Stats {
             if error.is_some() {
                 s.failed.fetch_add(1, Relaxed);
             }
+            s.export(elapsed);
+        } else {
+            metrics::counter!(names::COMMANDS, "cmd" => name).increment(1);
+            metrics::histogram!(names::COMMAND_SECONDS, "cmd" => name)
+                .record(elapsed.as_secs_f64());
         }
-        metrics::counter!(names::COMMANDS, "cmd" => name).increment(1);
-        metrics::histogram!(names::COMMAND_SECONDS, "cmd" => name).record(elapsed.as_secs_f64());
         if let Some(text) = error {
             self.error_reply(text);
         }

@@ -31,7 +31,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let beacons = tokio::spawn(node.clone().beacon_loop());
     let gc = tokio::spawn(node.clone().log_gc_loop());
     let expiry = tokio::spawn(node.clone().expiry_loop());
-    let service = Arc::new(ServerService { node });
+    let service = Arc::new(ServerService::new(node));
     tokio::select! {
         _ = petrel_common::rpc::server::serve(listener, service) => {}
         _ = petrel_common::shutdown::signal() => info!("petrel-server stopping"),

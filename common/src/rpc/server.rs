@@ -2,6 +2,7 @@
 //! its own task, write responses back as they finish (out of order is fine).
 
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -60,6 +61,9 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
     let writer = tokio::spawn(async move {
         let mut sink = BufWriter::with_capacity(WRITE_BUFFER, write_half);
         while let Some(first) = rx.recv().await {
+            // Coalesce: responses finishing in the tasks that are ready now
+            // join this write.
+            tokio::task::yield_now().await;
             if first.write_to(&mut sink).await.is_err() {
                 return;
             }
@@ -92,11 +96,18 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
             warn!(%peer, "rpc response sent to a server; dropping connection");
             break;
         }
-        let service = service.clone();
+        let mut fut = service.clone().call(header.method, body);
+        // Most requests (point reads, refusals, peer messages) finish without
+        // waiting: answer those here, sparing a task and a timer each.
+        if let Poll::Ready(result) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            if let Some(frame) = respond(&header, result, &peer) {
+                let _ = tx.send(frame);
+            }
+            continue;
+        }
         let tx = tx.clone();
         let peer = peer.clone();
         tokio::spawn(async move {
-            let fut = service.call(header.method, body);
             let result = if header.timeout_ms > 0 {
                 match tokio::time::timeout(Duration::from_millis(header.timeout_ms.into()), fut)
                     .await
@@ -107,18 +118,7 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
             } else {
                 fut.await
             };
-            let framed = match result {
-                Ok(body) => header.response(true).frame(body),
-                Err(text) => header.response(false).frame(Bytes::from(text)),
-            };
-            let framed = framed.or_else(|e| {
-                // The caller would drop the connection on it: answer an error instead.
-                warn!(%peer, method = header.method, error = %e, "rpc response too large");
-                header
-                    .response(false)
-                    .frame(Bytes::from(format!("response too large: {e}")))
-            });
-            if let Ok(frame) = framed {
+            if let Some(frame) = respond(&header, result, &peer) {
                 let _ = tx.send(frame);
             }
         });
@@ -126,4 +126,21 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
     drop(tx);
     // In-flight handlers still hold senders; the writer ends when they finish.
     let _ = writer.await;
+}
+
+/// The response frame for `result`; an oversized body becomes an error
+/// response (the caller would drop the whole connection on it).
+fn respond(header: &Header, result: Handled, peer: &str) -> Option<OutFrame> {
+    let framed = match result {
+        Ok(body) => header.response(true).frame(body),
+        Err(text) => header.response(false).frame(Bytes::from(text)),
+    };
+    framed
+        .or_else(|e| {
+            warn!(%peer, method = header.method, error = %e, "rpc response too large");
+            header
+                .response(false)
+                .frame(Bytes::from(format!("response too large: {e}")))
+        })
+        .ok()
 }
