@@ -215,6 +215,9 @@ pub mod exec_code {
     pub const STALE_MAP: i32 = 3;
     /// The replica cannot serve right now (opening, lease lost). Not executed.
     pub const UNAVAILABLE: i32 = 4;
+    /// The primary has as many writes in flight as it allows. Not executed;
+    /// the same primary takes it again in a moment (no map refresh needed).
+    pub const BUSY: i32 = 5;
 }
 
 #[derive(Clone, PartialEq, Message)]

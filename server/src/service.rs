@@ -163,7 +163,7 @@ impl ServerService {
                     }
                     WriteError::Busy { in_flight, limit } => {
                         return refuse(
-                            exec_code::UNAVAILABLE,
+                            exec_code::BUSY,
                             config.ballot,
                             primary,
                             &format!("{in_flight} writes in flight (limit {limit})"),

@@ -50,12 +50,18 @@ const BLOCK_SLICE: Duration = Duration::from_secs(2);
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 
 /// Answer codes that prove the command was not executed.
-const NOT_EXECUTED: [i32; 4] = [
+const NOT_EXECUTED: [i32; 5] = [
     exec_code::NOT_PRIMARY,
     exec_code::NO_REPLICA,
     exec_code::STALE_MAP,
     exec_code::UNAVAILABLE,
+    exec_code::BUSY,
 ];
+
+/// First pause before asking a busy primary again; doubled per attempt up
+/// to [`BUSY_BACKOFF_MAX`]. Busy is back-pressure, not a map problem.
+const BUSY_BACKOFF_MIN: Duration = Duration::from_micros(500);
+const BUSY_BACKOFF_MAX: Duration = Duration::from_millis(20);
 
 /// Why a routed command has no reply from a server.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -286,6 +292,9 @@ impl Router {
                                 r.code, r.reason
                             )));
                         }
+                        Ok(r) if r.code == exec_code::BUSY => {
+                            Failure::Busy(format!("BUSY from {node} ({})", r.reason))
+                        }
                         Ok(r) => Failure::Refused(format!(
                             "{} from {node}{}",
                             code_name(r.code),
@@ -308,19 +317,28 @@ impl Router {
                 }
             };
             metrics::counter!(names::RETRIES, "reason" => failure.kind()).increment(1);
-            let delay = BACKOFF_MIN
-                .saturating_mul(1u32 << attempt.min(10))
-                .min(BACKOFF_MAX);
+            let busy = matches!(failure, Failure::Busy(_));
+            let (min, max) = if busy {
+                (BUSY_BACKOFF_MIN, BUSY_BACKOFF_MAX)
+            } else {
+                (BACKOFF_MIN, BACKOFF_MAX)
+            };
+            let delay = min.saturating_mul(1u32 << attempt.min(10)).min(max);
             attempt += 1;
             if Instant::now() + delay >= deadline {
                 return Err(match failure {
                     Failure::NoPrimary => RouteError::NoPrimary { table, pid: pid.0 },
-                    Failure::Refused(last) => RouteError::Unavailable {
+                    Failure::Refused(last) | Failure::Busy(last) => RouteError::Unavailable {
                         table,
                         pid: pid.0,
                         last,
                     },
                 });
+            }
+            if busy {
+                tracing::debug!(pid = pid.0, attempt, reason = %failure.text(), "primary busy; retrying");
+                tokio::time::sleep(delay).await;
+                continue;
             }
             tracing::debug!(pid = pid.0, attempt, reason = %failure.text(), "retrying after map refresh");
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -334,6 +352,8 @@ impl Router {
 enum Failure {
     NoPrimary,
     Refused(String),
+    /// The primary has too many writes in flight.
+    Busy(String),
 }
 
 impl Failure {
@@ -341,13 +361,14 @@ impl Failure {
         match self {
             Failure::NoPrimary => "no_primary",
             Failure::Refused(_) => "refused",
+            Failure::Busy(_) => "busy",
         }
     }
 
     fn text(&self) -> &str {
         match self {
             Failure::NoPrimary => "no primary in map",
-            Failure::Refused(s) => s,
+            Failure::Refused(s) | Failure::Busy(s) => s,
         }
     }
 }
@@ -358,6 +379,7 @@ fn code_name(code: i32) -> String {
         exec_code::NO_REPLICA => "NO_REPLICA".into(),
         exec_code::STALE_MAP => "STALE_MAP".into(),
         exec_code::UNAVAILABLE => "UNAVAILABLE".into(),
+        exec_code::BUSY => "BUSY".into(),
         other => format!("code {other}"),
     }
 }

@@ -156,7 +156,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_in_flight: 64,
+            max_in_flight: 256,
             resend_ms: 200,
             group_check_ms: 500,
             failure_timeout_ms: 2_000,

@@ -17,10 +17,13 @@ use crate::replica::machine::Entry;
 use crate::storage::merge::Layer;
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 
-/// Decoded uncommitted mutations, kept in step with the machine's tail.
+/// Decoded uncommitted mutations, kept in step with the machine's tail,
+/// then the staged writes: executed, to be proposed together as the next
+/// decree (see the shell's write batching).
 #[derive(Default)]
 pub struct Pending {
     entries: VecDeque<(Decree, Bytes, Mutation)>,
+    staged: Mutation,
 }
 
 impl Pending {
@@ -76,18 +79,40 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.staged.is_empty()
+    }
+
+    /// Adds an executed write's mutation to the staged batch: later writes
+    /// see it, reads of committed state do not.
+    pub fn stage(&mut self, mutation: Mutation) {
+        self.staged.ops.extend(mutation.ops);
+    }
+
+    /// Whether any write is staged.
+    pub fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Empties the staged batch and returns it (to be proposed, or dropped
+    /// when its writes are refused).
+    pub fn take_staged(&mut self) -> Mutation {
+        std::mem::take(&mut self.staged)
     }
 
     fn ops_newest_first(&self) -> impl Iterator<Item = &WriteOp> {
-        self.entries
-            .iter()
-            .rev()
-            .flat_map(|(_, _, m)| m.ops.iter().rev())
+        self.staged.ops.iter().rev().chain(
+            self.entries
+                .iter()
+                .rev()
+                .flat_map(|(_, _, m)| m.ops.iter().rev()),
+        )
     }
 
     fn ops_oldest_first(&self) -> impl Iterator<Item = &WriteOp> {
-        self.entries.iter().flat_map(|(_, _, m)| m.ops.iter())
+        self.entries
+            .iter()
+            .flat_map(|(_, _, m)| m.ops.iter())
+            .chain(self.staged.ops.iter())
     }
 }
 

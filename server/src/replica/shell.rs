@@ -147,6 +147,9 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         machine,
         pending: Pending::default(),
         writes: HashMap::new(),
+        staged: Vec::new(),
+        staged_bytes: 0,
+        staged_ballot: Ballot(0),
         next_token: 1,
         barriers: Vec::new(),
         lease_until: None,
@@ -177,8 +180,17 @@ struct Shell {
     tx: mpsc::UnboundedSender<Event>,
     machine: ReplicaMachine,
     pending: Pending,
-    /// Proposed writes: the reply computed at execution, waiting for commit.
-    writes: HashMap<Token, (Reply, oneshot::Sender<WriteOutcome>)>,
+    /// Proposed writes, by the token of the decree that carries them: the
+    /// reply each computed at execution, waiting for commit.
+    writes: HashMap<Token, Waiting>,
+    /// Writes executed since the last proposal, their mutations staged in
+    /// `pending`: proposed together as one decree at the end of the batch
+    /// of events (one log record, one prepare, one apply for all of them).
+    staged: Waiting,
+    /// Encoded size of the staged mutations.
+    staged_bytes: usize,
+    /// The ballot the staged writes executed under.
+    staged_ballot: Ballot,
     next_token: Token,
     /// Writes that changed nothing but read the uncommitted tail up to a
     /// decree: answered once it commits.
@@ -283,6 +295,55 @@ impl Shell {
         self.feed(Input::Tick { now_ms });
     }
 
+    /// Proposes the staged writes as one decree. `Err` when the machine
+    /// refused them (every one of them is answered so): nothing they did
+    /// will ever apply.
+    fn propose_staged(&mut self) -> Result<(), WriteError> {
+        let waiting = std::mem::take(&mut self.staged);
+        let mutation = self.pending.take_staged();
+        self.staged_bytes = 0;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if self.machine.ballot() != self.staged_ballot {
+            // The configuration changed after they executed: what they read
+            // may be gone. Not executed; the client may retry.
+            let e = WriteError::NotPrimary {
+                ballot: self.machine.ballot(),
+                primary: self.machine.config().primary.clone(),
+            };
+            for (_, done) in waiting {
+                let _ = done.send(WriteOutcome::Refused(e.clone()));
+            }
+            return Err(e);
+        }
+        let bytes = encode_mutation(&mutation);
+        let token = self.next_token;
+        self.next_token += 1;
+        self.writes.insert(token, waiting);
+        let before = self.machine.last_prepared();
+        let out = self.machine.handle(Input::Propose {
+            token,
+            mutation: bytes.clone(),
+        });
+        let after = self.machine.last_prepared();
+        let refused = out.iter().find_map(|o| match o {
+            Output::Reply {
+                token: t,
+                result: Err(e),
+            } if *t == token => Some(e.clone()),
+            _ => None,
+        });
+        if after > before {
+            self.pending.push(after, bytes, mutation);
+        }
+        self.perform(out);
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn write(&mut self, args: Vec<Bytes>, now_ms: u64, done: oneshot::Sender<WriteOutcome>) {
         let refuse = |e| WriteOutcome::Refused(e);
         if self.machine.status() != Status::Primary {
@@ -317,6 +378,12 @@ impl Shell {
         };
         drop(engine);
         if exec.mutation.is_empty() {
+            // It may have read staged writes: they go first, and it waits
+            // for them like for any uncommitted state it read.
+            if let Err(e) = self.propose_staged() {
+                let _ = done.send(WriteOutcome::Refused(e));
+                return;
+            }
             if self.machine.in_flight() == 0 {
                 let _ = done.send(WriteOutcome::Done(exec.reply));
             } else {
@@ -337,19 +404,25 @@ impl Shell {
             ))));
             return;
         }
-        let token = self.next_token;
-        self.next_token += 1;
-        self.writes.insert(token, (exec.reply, done));
-        let before = self.machine.last_prepared();
-        let out = self.machine.handle(Input::Propose {
-            token,
-            mutation: bytes.clone(),
-        });
-        let after = self.machine.last_prepared();
-        if after > before {
-            self.pending.push(after, bytes, exec.mutation);
+        // Together they would make one record past the log's limit: the
+        // earlier ones go first (this one read them, so it fails with them).
+        if !self.staged.is_empty() && self.staged_bytes + bytes.len() > STAGE_MAX_BYTES {
+            if let Err(e) = self.propose_staged() {
+                let _ = done.send(WriteOutcome::Refused(e));
+                return;
+            }
         }
-        self.perform(out);
+        if self.staged.is_empty() {
+            self.staged_ballot = self.machine.ballot();
+        }
+        self.staged_bytes += bytes.len();
+        self.pending.stage(exec.mutation);
+        self.staged.push((exec.reply, done));
+        // A big batch goes now: it would be one record past the log's limit,
+        // or hold up the writes behind it.
+        if self.staged_bytes >= STAGE_MAX_BYTES || self.staged.len() >= STAGE_MAX_WRITES {
+            let _ = self.propose_staged();
+        }
     }
 
     fn perform(&mut self, outputs: Vec<Output>) {
@@ -414,10 +487,10 @@ impl Shell {
                 self.shared.applied.send_replace(decree.0);
             }
             Output::Reply { token, result } => {
-                if let Some((reply, done)) = self.writes.remove(&token) {
-                    let outcome = match result {
+                for (reply, done) in self.writes.remove(&token).unwrap_or_default() {
+                    let outcome = match &result {
                         Ok(_) => WriteOutcome::Done(reply),
-                        Err(e) => WriteOutcome::Refused(e),
+                        Err(e) => WriteOutcome::Refused(e.clone()),
                     };
                     let _ = done.send(outcome);
                 }
@@ -443,14 +516,23 @@ impl Shell {
             metrics::counter!("petrel_server_replica_failures_total").increment(1);
         }
         self.failed = true;
+        // Never proposed: not executed.
+        self.pending.take_staged();
+        self.staged_bytes = 0;
+        for (_, done) in self.staged.drain(..) {
+            let _ = done.send(WriteOutcome::Refused(WriteError::NotPrimary {
+                ballot: self.machine.ballot(),
+                primary: None,
+            }));
+        }
         let out = self.machine.handle(Input::LogFailed);
         // Only replies can follow a failure; never log or apply again.
         for o in out {
             if let Output::Reply { token, result } = o {
-                if let Some((_, done)) = self.writes.remove(&token) {
-                    let outcome = match result {
+                for (_, done) in self.writes.remove(&token).unwrap_or_default() {
+                    let outcome = match &result {
                         Ok(_) => WriteOutcome::Failed(why.to_string()),
-                        Err(e) => WriteOutcome::Refused(e),
+                        Err(e) => WriteOutcome::Refused(e.clone()),
                     };
                     let _ = done.send(outcome);
                 }
@@ -461,6 +543,8 @@ impl Shell {
     /// After a batch of events: wait for the log, send frames, release
     /// barriers, publish the state.
     fn end_of_batch(&mut self) {
+        // Refusals are answered inside.
+        let _ = self.propose_staged();
         if let Some((seq, ticket)) = self.last_log.take() {
             // Already durable (async mode, or a sync that covered it): no task.
             let mut durable = Box::pin(self.env.log.wait_durable(ticket));
@@ -576,8 +660,16 @@ impl Shell {
             ballot: self.machine.ballot(),
             primary: self.machine.config().primary.clone(),
         };
-        for (_, (_, done)) in self.writes.drain() {
+        for (_, done) in self.writes.drain().flat_map(|(_, w)| w) {
             let _ = done.send(WriteOutcome::Refused(unknown.clone()));
+        }
+        // Staged writes were never proposed: not executed.
+        self.pending.take_staged();
+        for (_, done) in self.staged.drain(..) {
+            let _ = done.send(WriteOutcome::Refused(WriteError::NotPrimary {
+                ballot: self.machine.ballot(),
+                primary: None,
+            }));
         }
         for (_, _, done) in self.barriers.drain(..) {
             let _ = done.send(WriteOutcome::Refused(WriteError::NotPrimary {
@@ -695,6 +787,14 @@ impl std::fmt::Debug for CheckpointDone {
 /// runtime's worker threads (a 100 MB write takes long enough to starve
 /// beacons and other replicas' tasks otherwise).
 const BIG_ENTRY: usize = 1 << 20;
+
+/// Staged writes are proposed early once their mutations reach this size…
+const STAGE_MAX_BYTES: usize = 1 << 20;
+/// …or this many writes.
+const STAGE_MAX_WRITES: usize = 256;
+
+/// Writes carried by one decree: each one's reply and where to send it.
+type Waiting = Vec<(Reply, oneshot::Sender<WriteOutcome>)>;
 
 /// Runs `f` here, telling a multi-threaded runtime first (when `big`) so
 /// it moves other tasks off this worker while `f` blocks.
@@ -829,6 +929,46 @@ mod tests {
         assert_eq!(o.replica.read(&args("get b"), 1_000), Reply::bulk("xyz"));
         assert_eq!(ok(&o.replica, "incr a").await, Reply::Int(43));
         assert_eq!(o.replica.view().config.ballot, Ballot(2));
+    }
+
+    /// One thread: every write below is queued before the replica task
+    /// runs, so they all execute in one batch of events.
+    #[tokio::test(flavor = "current_thread")]
+    async fn writes_of_one_batch_share_a_decree_and_see_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let o = open(dir.path(), Arc::new(MemEngine::new()));
+        make_primary(&o.replica, 1).await;
+        let before = o.replica.digest().expect("digest").applied;
+        let incrs = (0..100).map(|_| o.replica.write(args("incr n"), 1_000));
+        let (outcomes, append) = futures::join!(
+            futures::future::join_all(incrs),
+            o.replica.write(args("append s x"), 1_000)
+        );
+        let mut got: Vec<i64> = outcomes
+            .into_iter()
+            .map(|w| match w {
+                WriteOutcome::Done(Reply::Int(n)) => n,
+                other => panic!("incr: {other:?}"),
+            })
+            .collect();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            (1..=100).collect::<Vec<i64>>(),
+            "each saw the ones before"
+        );
+        assert!(matches!(append, WriteOutcome::Done(Reply::Int(1))));
+        let after = o.replica.digest().expect("digest").applied;
+        assert_eq!(after, before.next(), "101 writes, one decree");
+        assert_eq!(o.replica.read(&args("get n"), 1_000), Reply::bulk("100"));
+        // A write that changes nothing but read a staged one waits for it.
+        let (set, get) = futures::join!(
+            o.replica.write(args("set k v"), 1_000),
+            o.replica.write(args("setnx k w"), 1_000)
+        );
+        assert!(matches!(set, WriteOutcome::Done(ref r) if *r == Reply::ok()));
+        assert!(matches!(get, WriteOutcome::Done(Reply::Int(0))));
+        assert_eq!(o.replica.read(&args("get k"), 1_000), Reply::bulk("v"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
