@@ -68,6 +68,7 @@ impl Node {
         let options = LogOptions {
             segment_bytes: config.log_segment_mb << 20,
             durability: config.durability,
+            sync_linger: std::time::Duration::from_micros(config.log_sync_linger_us),
             ..LogOptions::default()
         };
         let (log, replay) = MutationLog::open(config.data_dir.join("log"), options)?;

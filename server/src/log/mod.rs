@@ -141,6 +141,10 @@ pub struct LogOptions {
     pub durability: Durability,
     /// With `Durability::Async`, how often the background thread fdatasyncs (default 1 s).
     pub async_flush_interval: Duration,
+    /// Group commit under load: when the previous fdatasync covered more than
+    /// one record (writers overlap), the background syncer waits this long
+    /// before the next one, so more records share it (default 0: never waits).
+    pub sync_linger: Duration,
     /// Test hook; `None` in production.
     pub fault: Option<Arc<dyn SyncFault>>,
 }
@@ -151,6 +155,7 @@ impl Default for LogOptions {
             segment_bytes: 64 << 20,
             durability: Durability::Sync,
             async_flush_interval: Duration::from_secs(1),
+            sync_linger: Duration::ZERO,
             fault: None,
         }
     }
@@ -162,6 +167,7 @@ impl fmt::Debug for LogOptions {
             .field("segment_bytes", &self.segment_bytes)
             .field("durability", &self.durability)
             .field("async_flush_interval", &self.async_flush_interval)
+            .field("sync_linger", &self.sync_linger)
             .field("fault", &self.fault.is_some())
             .finish()
     }
@@ -754,6 +760,11 @@ impl Inner {
 
     fn syncer_loop(&self) {
         let mut st = lock(&self.state);
+        let linger = self.options.sync_linger;
+        // Records the previous sync covered: more than one means writers
+        // overlap, and waiting a little gathers more of them.
+        let mut last_covered = 0;
+        let mut lingered = false;
         loop {
             if st.failed.is_some() {
                 break;
@@ -767,7 +778,18 @@ impl Inner {
             }
             match self.options.durability {
                 Durability::Sync if pending => {
+                    if !linger.is_zero() && last_covered > 1 && !lingered {
+                        // Let more writers join this sync, then look again.
+                        drop(st);
+                        std::thread::sleep(linger);
+                        st = lock(&self.state);
+                        lingered = true;
+                        continue;
+                    }
+                    lingered = false;
+                    let from = st.synced;
                     st = self.sync_once(st);
+                    last_covered = st.synced.saturating_sub(from);
                 }
                 Durability::Sync => {
                     st.syncer_idle = true;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use petrel_common::ids::{Ballot, Decree, Gpid};
@@ -602,6 +602,62 @@ async fn wait_durable_resolves_through_the_background_syncer() {
     assert!(stats.syncs * 4 <= 320, "{} syncs", stats.syncs);
     // An already durable ticket resolves at once.
     log.wait_durable(Ticket(1)).await.unwrap();
+}
+
+/// With a linger, overlapping writers share fewer fdatasyncs than without,
+/// and a lone writer is not held up by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_linger_gathers_overlapping_writers_only() {
+    fn lingering(dir: &Path, linger: Duration) -> Arc<MutationLog> {
+        let options = LogOptions {
+            sync_linger: linger,
+            ..opts(64 << 20)
+        };
+        Arc::new(open(dir, options).0)
+    }
+    async fn overlapping(log: &Arc<MutationLog>) -> u64 {
+        let tasks: Vec<_> = (0..32u32)
+            .map(|p| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for d in 1..=10 {
+                        let t = log.append(&entry(g(p), d, 1, 16)).unwrap();
+                        log.wait_durable(t).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let stats = log.stats();
+        assert_eq!(stats.synced_seq, 320);
+        stats.syncs
+    }
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let eager = overlapping(&lingering(a.path(), Duration::ZERO)).await;
+    let gathered = overlapping(&lingering(b.path(), Duration::from_millis(5))).await;
+    assert!(
+        gathered < eager,
+        "{gathered} syncs with a linger, {eager} without"
+    );
+
+    // One writer at a time: each sync covers one record, so no linger
+    // (the first may still wait, after the overlapping ones).
+    let c = tempfile::tempdir().unwrap();
+    let linger = Duration::from_millis(50);
+    let log = lingering(c.path(), linger);
+    overlapping(&log).await;
+    let mut waited = 0;
+    for d in 11..=15 {
+        let started = Instant::now();
+        let t = log.append(&entry(g(0), d, 1, 16)).unwrap();
+        log.wait_durable(t).await.unwrap();
+        if started.elapsed() >= linger {
+            waited += 1;
+        }
+    }
+    assert!(waited <= 1, "{waited} of 5 lone writes waited a linger");
 }
 
 #[test]

@@ -311,6 +311,9 @@ pub struct ReplicaMachine {
     base: Decree,
     /// Entries `base+1 ..= last_prepared`; committed ones kept as a window.
     slots: VecDeque<Slot>,
+    /// `(base, committed, bytes)` at the last trim: the committed window's
+    /// size, extended from there rather than summed again per commit.
+    window_bytes: Option<(Decree, Decree, usize)>,
     committed: Decree,
     next_seq: LogSeq,
     durable_seq: LogSeq,
@@ -393,6 +396,7 @@ impl ReplicaMachine {
             now_ms: 0,
             base: rec.applied,
             slots,
+            window_bytes: None,
             committed: rec.applied,
             next_seq: 1,
             durable_seq: 0,
@@ -620,12 +624,20 @@ impl ReplicaMachine {
     /// `learn_window_bytes` of them, in memory.
     fn trim_window(&mut self) {
         let held = (self.committed.0 - self.base.0) as usize;
-        let mut bytes: usize = self
-            .slots
-            .iter()
-            .take(held)
-            .map(|s| s.entry.mutation.len())
-            .sum();
+        let (from, known) = match self.window_bytes {
+            Some((base, committed, n)) if base == self.base && committed <= self.committed => {
+                ((committed.0 - base.0) as usize, n)
+            }
+            _ => (0, 0),
+        };
+        let mut bytes: usize = known
+            + self
+                .slots
+                .iter()
+                .take(held)
+                .skip(from)
+                .map(|s| s.entry.mutation.len())
+                .sum::<usize>();
         while self.committed.0 > self.base.0
             && (self.committed.0 - self.base.0 > self.opts.learn_window
                 || bytes > self.opts.learn_window_bytes)
@@ -635,6 +647,7 @@ impl ReplicaMachine {
             }
             self.base = self.base.next();
         }
+        self.window_bytes = Some((self.base, self.committed, bytes));
     }
 
     /// Emits `Apply` for `committed + 1` and marks it committed.

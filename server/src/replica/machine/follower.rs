@@ -268,6 +268,7 @@ impl ReplicaMachine {
         let seq = self.take_seq();
         out.push(Output::TruncateLog { seq, after: decree });
         self.slots.clear();
+        self.window_bytes = None;
         self.base = decree;
         self.committed = decree;
         self.known_committed = self.known_committed.max(decree);
