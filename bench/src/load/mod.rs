@@ -32,7 +32,7 @@ use tokio::sync::Notify;
 
 use client::Conn;
 use keys::KeyGen;
-use options::{Endpoint, Options, Workload};
+use options::{Endpoint, Latency, Options, Workload};
 use report::{EndpointReport, Report, RunReport};
 use stats::Stats;
 use workloads::{Op, OpGen};
@@ -139,6 +139,7 @@ async fn run_workload(
             shared: shared.clone(),
             rng: StdRng::seed_from_u64(opts.seed.wrapping_add(i as u64)),
             pipeline: opts.pipeline,
+            latency: opts.latency,
             rate: per_client_rate,
         };
         tasks.push(tokio::spawn(client.run(conn)));
@@ -175,6 +176,7 @@ struct Client {
     shared: Arc<Shared>,
     rng: StdRng,
     pipeline: usize,
+    latency: Latency,
     /// Operations per second for this client, 0 for unlimited.
     rate: f64,
 }
@@ -214,7 +216,7 @@ impl Client {
                 ops.push(op);
             }
             let record = measured.then_some(&mut stats);
-            match round_trip(c, &ops, &mut buf, record).await {
+            match round_trip(c, &ops, &mut buf, record, self.latency).await {
                 Ok(errors) => {
                     self.shared.done.fetch_add(n as u64, Ordering::Relaxed);
                     self.shared.errors.fetch_add(errors, Ordering::Relaxed);
@@ -249,21 +251,25 @@ async fn round_trip(
     ops: &[Op],
     buf: &mut Vec<u8>,
     mut stats: Option<&mut Stats>,
+    latency: Latency,
 ) -> std::io::Result<u64> {
     let t0 = Instant::now();
     let mut errors = 0;
     conn.send(buf).await?;
+    let mut first = None;
     for op in ops {
-        let reply = conn.reply().await?;
-        if let Some(kind) = reply.error_kind() {
+        let error = conn.reply_error().await?;
+        let elapsed = t0.elapsed();
+        let first = *first.get_or_insert(elapsed);
+        if let Some(kind) = error {
             errors += 1;
             if let Some(s) = stats.as_deref_mut() {
-                s.error(kind);
+                s.error(&kind);
             }
         }
         if op.then.is_none() {
             if let Some(s) = stats.as_deref_mut() {
-                s.record(op.kind, t0.elapsed());
+                s.record(op.kind, latency.pick(first, elapsed));
             }
         }
     }
@@ -275,16 +281,19 @@ async fn round_trip(
         return Ok(errors);
     }
     conn.send(buf).await?;
+    let mut first = None;
     for op in ops.iter().filter(|op| op.then.is_some()) {
-        let reply = conn.reply().await?;
-        if let Some(kind) = reply.error_kind() {
+        let error = conn.reply_error().await?;
+        let elapsed = t0.elapsed();
+        let first = *first.get_or_insert(elapsed);
+        if let Some(kind) = error {
             errors += 1;
             if let Some(s) = stats.as_deref_mut() {
-                s.error(kind);
+                s.error(&kind);
             }
         }
         if let Some(s) = stats.as_deref_mut() {
-            s.record(op.kind, t0.elapsed());
+            s.record(op.kind, latency.pick(first, elapsed));
         }
     }
     Ok(errors)

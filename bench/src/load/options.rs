@@ -55,6 +55,12 @@ pub struct Options {
     /// Requests each connection sends before waiting for their replies.
     #[arg(long, short = 'P', default_value_t = 1)]
     pub pipeline: usize,
+    /// What an operation's latency is: `reply`, from sending its batch to
+    /// its own reply; or `first-reply`, from sending its batch to the
+    /// batch's first reply, redis-benchmark's definition (the same at
+    /// pipeline 1; lower at deeper pipelines).
+    #[arg(long, value_enum, default_value_t = Latency::Reply)]
+    pub latency: Latency,
     /// Seconds to run each workload (ignored when --requests is given).
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -79,6 +85,25 @@ pub struct Options {
     /// No progress line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// How an operation's latency is measured (see `--latency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Latency {
+    /// From sending the batch to this operation's reply.
+    Reply,
+    /// From sending the batch to the batch's first reply (redis-benchmark).
+    FirstReply,
+}
+
+impl Latency {
+    /// The latency to record, given the batch's first reply and this one's.
+    pub fn pick(self, first: std::time::Duration, own: std::time::Duration) -> std::time::Duration {
+        match self {
+            Latency::Reply => own,
+            Latency::FirstReply => first,
+        }
+    }
 }
 
 /// What each operation sends.
