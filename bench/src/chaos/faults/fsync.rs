@@ -171,25 +171,35 @@ fn exchange(base: &str, command: &str) -> Result<String> {
         .custom_flags(libc::O_NONBLOCK)
         .open(format!("{base}.out"))
         .context("no control pipe: was the process started through FsyncFault::wrap?")?;
-    let mut input = loop {
-        match OpenOptions::new()
+    // The thread may close its read end between our open and our write (it
+    // was finishing the previous exchange): the write then fails with EPIPE,
+    // nothing was delivered, and we open again.
+    let input = loop {
+        let mut input = match OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(format!("{base}.in"))
         {
-            Ok(f) => break f,
+            Ok(f) => f,
             // ENXIO: nobody reads `.in` right now; the thread may be between
             // two exchanges, or the process is gone.
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
+                continue;
             }
             Err(e) => return Err(e).context("the process does not read its control pipe"),
+        };
+        // Keep `input` open until the reply: if the thread is just closing its
+        // end after the previous exchange, the line stays in the pipe for its
+        // next open instead of being discarded with the last reader.
+        match input.write_all(format!("{command}\n").as_bytes()) {
+            Ok(()) => break input,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
         }
     };
-    // Keep `input` open until the reply: if the thread is just closing its
-    // end after the previous exchange, the line stays in the pipe for its
-    // next open instead of being discarded with the last reader.
-    input.write_all(format!("{command}\n").as_bytes())?;
     let mut reply = Vec::new();
     let mut buf = [0u8; 64];
     while !reply.contains(&b'\n') {
