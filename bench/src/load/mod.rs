@@ -35,7 +35,7 @@ use keys::KeyGen;
 use options::{Endpoint, Latency, Options, Workload};
 use report::{EndpointReport, Report, RunReport};
 use stats::Stats;
-use workloads::{Op, OpGen};
+use workloads::{Op, OpGen, OpKind};
 
 /// Pause before reconnecting after a connection failure.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
@@ -254,25 +254,15 @@ async fn round_trip(
     latency: Latency,
 ) -> std::io::Result<u64> {
     let t0 = Instant::now();
-    let mut errors = 0;
     conn.send(buf).await?;
-    let mut first = None;
-    for op in ops {
-        let error = conn.reply_error().await?;
-        let elapsed = t0.elapsed();
-        let first = *first.get_or_insert(elapsed);
-        if let Some(kind) = error {
-            errors += 1;
-            if let Some(s) = stats.as_deref_mut() {
-                s.error(&kind);
-            }
-        }
-        if op.then.is_none() {
-            if let Some(s) = stats.as_deref_mut() {
-                s.record(op.kind, latency.pick(first, elapsed));
-            }
-        }
-    }
+    let mut errors = read_replies(
+        conn,
+        ops.iter().map(|op| (op.kind, op.then.is_none())),
+        t0,
+        stats.as_deref_mut(),
+        latency,
+    )
+    .await?;
     buf.clear();
     for then in ops.iter().filter_map(|op| op.then.as_ref()) {
         buf.extend_from_slice(then);
@@ -281,19 +271,37 @@ async fn round_trip(
         return Ok(errors);
     }
     conn.send(buf).await?;
+    let seconds = ops.iter().filter(|op| op.then.is_some());
+    errors += read_replies(conn, seconds.map(|op| (op.kind, true)), t0, stats, latency).await?;
+    Ok(errors)
+}
+
+/// Reads one reply per `(kind, record)` in order, counting error replies
+/// and recording the latency of those marked `record` (from `t0`, or to
+/// the first of these replies, per `latency`). Returns the error count.
+async fn read_replies(
+    conn: &mut Conn,
+    ops: impl Iterator<Item = (OpKind, bool)>,
+    t0: Instant,
+    mut stats: Option<&mut Stats>,
+    latency: Latency,
+) -> std::io::Result<u64> {
+    let mut errors = 0;
     let mut first = None;
-    for op in ops.iter().filter(|op| op.then.is_some()) {
+    for (kind, record) in ops {
         let error = conn.reply_error().await?;
         let elapsed = t0.elapsed();
         let first = *first.get_or_insert(elapsed);
-        if let Some(kind) = error {
+        if let Some(e) = error {
             errors += 1;
             if let Some(s) = stats.as_deref_mut() {
-                s.error(&kind);
+                s.error(&e);
             }
         }
-        if let Some(s) = stats.as_deref_mut() {
-            s.record(op.kind, latency.pick(first, elapsed));
+        if record {
+            if let Some(s) = stats.as_deref_mut() {
+                s.record(kind, latency.pick(first, elapsed));
+            }
         }
     }
     Ok(errors)
