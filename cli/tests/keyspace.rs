@@ -77,14 +77,16 @@ fn scan_walks_every_partition_and_expired_keys_are_swept() {
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("KEYS");
     assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), all);
 
-    // Keys with a short TTL disappear from storage without being read.
+    // Keys with a short TTL disappear from storage without being read. The
+    // TTL outlives writing and counting them (a slow machine takes over a
+    // second), so the sweep, which runs once a second, cannot take any early.
     let before = stored_records(&ob);
     for i in 0..200 {
         redis::cmd("SET")
             .arg(format!("e:{i}"))
             .arg("v")
             .arg("PX")
-            .arg(200)
+            .arg(3000)
             .query::<()>(&mut con)
             .expect("SET PX");
     }
@@ -98,7 +100,7 @@ fn scan_walks_every_partition_and_expired_keys_are_swept() {
         .expect("HSET");
     redis::cmd("PEXPIRE")
         .arg("eh")
-        .arg(200)
+        .arg(3000)
         .query::<()>(&mut con)
         .expect("PEXPIRE");
     assert!(stored_records(&ob) >= before + 200);
