@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Checks petrel-bench's figures against redis-benchmark on the same plain
-# redis-server (no persistence), one shape at a time, 3 runs each (medians):
+# redis-server (no persistence), one shape at a time. Each shape runs both
+# tools in turn three times (interleaved, so both see the same machine) and
+# keeps each tool's median run by ops/s:
 #
-#   - SET and GET, 50 clients, pipeline 16: the server is the bottleneck;
-#   - SET and GET, 1 client, pipeline 1: the round trip is;
-#   - SET and GET, 50 clients, pipeline 1, where redis-benchmark's own
-#     single-threaded client is the bottleneck on a small machine. To show
-#     it, the same load is also run as two redis-benchmark processes of 25
-#     clients each, summed: their total is what one of them cannot generate.
+#   - GET and SET, 1 client, pipeline 1: the round trip is the bottleneck;
+#   - MSET (10 keys), 50 clients, pipeline 1: the server is;
+#   - GET and SET, 50 clients, pipeline 16: the server, or nearly so;
+#   - GET and SET, 50 clients, pipeline 1: on a small machine
+#     redis-benchmark's own single-threaded client is.
 #
 # For each shape it prints both tools' ops/s, p50 and p99, the ratios
-# petrel-bench / redis-benchmark, and how busy redis-server was during each
-# tool's median run (its CPU time over wall time, 100% = one core): where a
-# tool cannot keep the server busy, the tool is what it measured. Usage: bench/verify-petrel-bench.sh [N]
-# (requests per run, default 200000; a quarter of it with one client,
-# five times it at pipeline 16).
+# petrel-bench / redis-benchmark, and how busy the tool and redis-server
+# were during each median run (CPU time over wall time, 100% = one core).
+# The last column says which side bounded the shape: where a tool uses a
+# whole core and leaves the server idle part of the time, that tool is what
+# it measured, and the two cannot agree. Usage:
+# bench/verify-petrel-bench.sh [N] (requests per run, default 200000; a
+# quarter of it with one client, five times it at pipeline 16).
 # Port 19999 on 127.0.0.1 must be free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,17 +53,7 @@ count() {
 # rb TEST CLIENTS PIPELINE -> "ops p50 p99" from redis-benchmark
 rb() {
     timeout 300 redis-benchmark -p "$PORT" -t "$1" -n "$(count "$2" "$3")" -c "$2" -P "$3" -r 100000 -d 64 --csv 2>/dev/null |
-        awk -F'"' -v t="${1^^}" '$2 == t {print $4, $10, $14}'
-}
-# rb_pair TEST PIPELINE -> "ops p50 p99": two processes of 25 clients, ops
-# summed, latencies averaged.
-rb_pair() {
-    timeout 300 redis-benchmark -p "$PORT" -t "$1" -n $((N / 2)) -c 25 -P "$2" -r 100000 -d 64 --csv >"$WORK/a" 2>/dev/null &
-    local a=$!
-    timeout 300 redis-benchmark -p "$PORT" -t "$1" -n $((N / 2)) -c 25 -P "$2" -r 100000 -d 64 --csv >"$WORK/b" 2>/dev/null
-    wait "$a"
-    cat "$WORK/a" "$WORK/b" | awk -F'"' -v t="${1^^}" '$2 == t {ops += $4; p50 += $10; p99 += $14; n++}
-        END {printf "%d %.3f %.3f\n", ops, p50 / n, p99 / n}'
+        awk -F'"' -v t="${1^^}" 'index($2, t) == 1 {print $4, $10, $14}'
 }
 # pb TEST CLIENTS PIPELINE -> "ops p50 p99" from petrel-bench
 pb() {
@@ -73,29 +66,43 @@ print(round(k["ops_per_sec"]), k["p50_ms"], k["p99_ms"])'
 # server_ticks -> redis-server's user+system CPU time so far, in clock ticks
 server_ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
 TICKS=$(getconf CLK_TCK)
-# busy CMD... -> CMD's output line plus redis-server's CPU use (%) during it
+# busy CMD... -> CMD's output line, then its own CPU use and redis-server's
+# during it (% of one core)
 busy() {
-    local t0 w0 out
+    local t0 w0 out tool
     t0=$(server_ticks)
     w0=$(date +%s.%N)
-    out=$("$@")
-    python3 -c "print('$out', round(100 * ($(server_ticks) - $t0) / $TICKS / ($(date +%s.%N) - $w0)))"
+    tool=$({ TIMEFORMAT='%U %S'; time "$@" >"$WORK/out"; } 2>&1 | tail -1)
+    out=$(cat "$WORK/out")
+    python3 -c "
+wall = $(date +%s.%N) - $w0
+u, s = '$tool'.split()
+print('$out', round(100 * (float(u) + float(s)) / wall), round(100 * ($(server_ticks) - $t0) / $TICKS / wall))"
 }
-# median3 CMD... -> the run with the median ops/s of three
-median3() {
-    { busy "$@"; busy "$@"; busy "$@"; } | sort -n -k1,1 | sed -n 2p
+# medians FILE -> the median of each column of FILE's lines
+medians() {
+    python3 -c 'import statistics, sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+print(*(statistics.median_low(float(r[i]) for r in rows) for i in range(len(rows[0]))))' "$1" |
+        sed -E 's/\.0( |$)/\1/g'
 }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+# bound TOOL_CPU SERVER_CPU -> what limited a run
+bound() {
+    if [ "$1" -ge 95 ] && [ "$2" -lt 90 ]; then echo tool; elif [ "$2" -ge 90 ]; then echo server; else echo "round trip"; fi
+}
 
-echo "| shape | redis-benchmark ops/s, p50, p99 (ms); server CPU | petrel-bench ops/s, p50, p99 (ms); server CPU | ops ratio | p50 ratio | p99 ratio |"
-echo "|---|---|---|---|---|---|"
-for shape in "set 50 16" "get 50 16" "set 1 1" "get 1 1" "set 50 1" "get 50 1"; do
+echo "| shape | redis-benchmark ops/s, p50, p99 (ms); its CPU, server CPU | petrel-bench ops/s, p50, p99 (ms); its CPU, server CPU | ops ratio | p50 ratio | p99 ratio | bounded by (redis-benchmark / petrel-bench) |"
+echo "|---|---|---|---|---|---|---|"
+for shape in "get 1 1" "set 1 1" "mset 50 1" "get 50 16" "set 50 16" "get 50 1" "set 50 1"; do
     read -r t c p <<<"$shape"
-    read -r ro r50 r99 rcpu < <(median3 rb "$t" "$c" "$p")
-    read -r po p50 p99 pcpu < <(median3 pb "$t" "$c" "$p")
-    echo "| ${t^^}, $c clients, pipeline $p | $ro, $r50, $r99; $rcpu% | $po, $p50, $p99; $pcpu% | $(ratio "$po" "$ro") | $(ratio "$p50" "$r50") | $(ratio "$p99" "$r99") |"
-    if [ "$c" = 50 ] && [ "$p" = 1 ]; then
-        read -r ro r50 r99 rcpu < <(median3 rb_pair "$t" "$p")
-        echo "| ${t^^}, 50 clients, pipeline 1, as 2 redis-benchmark x 25 clients | $ro, $r50, $r99; $rcpu% | $po, $p50, $p99; $pcpu% | $(ratio "$po" "$ro") | $(ratio "$p50" "$r50") | $(ratio "$p99" "$r99") |"
-    fi
+    : >"$WORK/rb"
+    : >"$WORK/pb"
+    for _ in 1 2 3 4 5; do
+        busy rb "$t" "$c" "$p" >>"$WORK/rb"
+        busy pb "$t" "$c" "$p" >>"$WORK/pb"
+    done
+    read -r ro r50 r99 rtool rsrv < <(medians "$WORK/rb")
+    read -r po p50 p99 ptool psrv < <(medians "$WORK/pb")
+    echo "| ${t^^}, $c clients, pipeline $p | $ro, $r50, $r99; $rtool%, $rsrv% | $po, $p50, $p99; $ptool%, $psrv% | $(ratio "$po" "$ro") | $(ratio "$p50" "$r50") | $(ratio "$p99" "$r99") | $(bound "$rtool" "$rsrv") / $(bound "$ptool" "$psrv") |"
 done
