@@ -13,7 +13,8 @@
 //! element. Deleting or replacing a collection drops its elements with one
 //! range delete over its version's prefix.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -68,6 +69,10 @@ pub struct Db<'a> {
     elements: Layer,
     /// Set by FLUSHALL: everything stored before is gone.
     flushed: bool,
+    /// Metadata records read from `view`, by storage key: the stored state
+    /// does not change under a command, and a plain SET consults its key's
+    /// record four times (lookup, new version, pending write).
+    stored_metas: RefCell<HashMap<Vec<u8>, Option<Bytes>>>,
 }
 
 /// Reads nothing: the stored state after a FLUSHALL in this command.
@@ -106,7 +111,24 @@ impl<'a> Db<'a> {
             pending: BTreeMap::new(),
             elements: Layer::default(),
             flushed: false,
+            stored_metas: RefCell::default(),
         }
+    }
+
+    /// The metadata record stored under `meta_key` before this command (or
+    /// nothing after its FLUSHALL), read from the view at most once.
+    fn stored_meta(&self, meta_key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        if self.flushed {
+            return Ok(None);
+        }
+        if let Some(found) = self.stored_metas.borrow().get(meta_key) {
+            return Ok(found.clone());
+        }
+        let found = self.view.get(meta_key)?.map(Bytes::from);
+        self.stored_metas
+            .borrow_mut()
+            .insert(meta_key.to_vec(), found.clone());
+        Ok(found)
     }
 
     /// The pending writes as they are now (a copy).
@@ -139,15 +161,14 @@ impl<'a> Db<'a> {
     pub fn raw(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
         let meta_key = layout::meta_key(key);
         let raw = match self.pending.get(&meta_key) {
-            Some(pending) => pending.value.clone(),
-            None if self.flushed => None,
-            None => self.view.get(&meta_key)?,
+            Some(pending) => pending.value.clone().map(Bytes::from),
+            None => self.stored_meta(&meta_key)?,
         };
         match raw {
             None => Ok(None),
             Some(raw) => {
                 let (header, _) = layout::decode_meta(&raw)?;
-                let payload = Bytes::from(raw).slice(META_HEADER_LEN..);
+                let payload = raw.slice(META_HEADER_LEN..);
                 Ok(Some(Entry { header, payload }))
             }
         }
@@ -312,7 +333,7 @@ impl<'a> Db<'a> {
         // deleted earlier in the same command (or transaction) still has
         // elements stored under its old version.
         let pending = self.raw(key)?.map(|e| e.header);
-        let stored = match self.base().get(&layout::meta_key(key))? {
+        let stored = match self.stored_meta(&layout::meta_key(key))? {
             Some(raw) => Some(layout::decode_meta(&raw)?.0),
             None => None,
         };
@@ -469,11 +490,7 @@ impl<'a> Db<'a> {
         }
         // Only a stored record needs a Delete; a read error here just means
         // we emit a Delete that may be redundant, which is harmless.
-        let stored = if self.flushed {
-            Ok(None)
-        } else {
-            self.view.get(&meta_key)
-        };
+        let stored = self.stored_meta(&meta_key);
         let existed = !matches!(stored, Ok(None));
         let stored_collection = match &stored {
             Ok(Some(raw)) => layout::decode_meta(raw)
@@ -533,6 +550,42 @@ mod tests {
         v
     }
 
+    /// Whether `m` range-deletes the elements of version `v` of `key`.
+    fn drops_elements(m: &Mutation, key: &[u8], v: u64) -> bool {
+        let prefix = layout::element_prefix(key, v);
+        m.ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::DeleteRange(s, _) if *s == prefix))
+    }
+
+    #[test]
+    fn a_command_reads_each_stored_record_once_and_a_flushall_hides_it() {
+        let engine = MemEngine::new();
+        let v = stored_hash(&engine);
+        let view = crate::cmd::testing::Counting::new(&engine);
+        let mut db = Db::new(&view, 2_000);
+        // What a plain SET over an existing hash does: look up, take a new
+        // version, write (and, in the mutation, drop the old elements).
+        assert!(db.lookup(b"h").expect("lookup").is_some());
+        let version = db.fresh_version(b"h").expect("version");
+        assert!(version > v);
+        db.put_string(b"h", 0, version, b"str");
+        assert_eq!(
+            db.lookup_string(b"h").expect("string").map(|e| e.payload),
+            Some(Bytes::from_static(b"str"))
+        );
+        assert_eq!(view.gets.get(), 1, "one read of h's record");
+        assert!(drops_elements(&db.into_mutation(), b"h", v));
+
+        let mut db = Db::new(&view, 2_000);
+        assert!(db.lookup(b"h").expect("lookup").is_some());
+        db.flush();
+        assert!(
+            db.lookup(b"h").expect("lookup").is_none(),
+            "gone after FLUSHALL"
+        );
+    }
+
     #[test]
     fn elements_are_read_through_the_commands_own_writes() {
         let engine = MemEngine::new();
@@ -580,11 +633,7 @@ mod tests {
         let mut db = Db::new(&engine, 2_000);
         db.put_string(b"h", 0, db.fresh_version(b"h").expect("version"), b"str");
         let m = db.into_mutation();
-        let prefix = layout::element_prefix(b"h", v);
-        assert!(m
-            .ops
-            .iter()
-            .any(|op| matches!(op, WriteOp::DeleteRange(s, _) if *s == prefix)));
+        assert!(drops_elements(&m, b"h", v));
         engine.apply(Decree(2), &m).expect("apply");
         let db = Db::new(&engine, 3_000);
         assert!(elements(&db, b"h", v, false).is_empty());
