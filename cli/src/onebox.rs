@@ -69,6 +69,22 @@ pub struct OneboxArgs {
     /// Where petrel-meta, petrel-server and petrel-proxy are (default: next to this binary).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Async runtime workers of each server and of the proxy (their
+    /// `worker_threads`); 0 shares this machine's cores among them: cores ÷
+    /// (servers + 1), at least 1.
+    #[arg(long, default_value_t = 0)]
+    worker_threads: usize,
+}
+
+/// Runtime workers for each server and the proxy: `--worker-threads`, or
+/// the cores shared among the processes onebox starts (they all compete
+/// for the same cores, and idle workers woken across them cost more than
+/// they bring).
+fn workers_each(args: &OneboxArgs, cores: usize) -> usize {
+    if args.worker_threads > 0 {
+        return args.worker_threads;
+    }
+    (cores / (usize::from(args.servers) + 1)).max(1)
 }
 
 /// A started child and how to name it.
@@ -145,6 +161,8 @@ async fn start_all(
     procs: &mut Vec<Proc>,
 ) -> anyhow::Result<()> {
     let rpc = RpcClient::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = workers_each(args, cores).to_string();
     let meta_dir = args.dir.join("meta");
     procs.push(spawn(
         "meta",
@@ -181,6 +199,8 @@ async fn start_all(
                 dir.display().to_string(),
                 "--durability".into(),
                 args.durability.clone(),
+                "--worker-threads".into(),
+                workers.clone(),
             ],
             &logs.join(format!("server-{}.log", i + 1)),
         )?);
@@ -244,6 +264,8 @@ async fn start_all(
             meta_addr.into(),
             "--table".into(),
             "default".into(),
+            "--worker-threads".into(),
+            workers,
         ],
         &logs.join("proxy.log"),
     )?);
@@ -446,5 +468,31 @@ async fn stop_all(procs: &mut [Proc]) {
                 let _ = p.child.kill().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        onebox: OneboxArgs,
+    }
+
+    fn args(flags: &[&str]) -> OneboxArgs {
+        Cli::parse_from(std::iter::once("onebox").chain(flags.iter().copied())).onebox
+    }
+
+    #[test]
+    fn the_cores_are_shared_among_servers_and_proxy() {
+        // 3 servers + 1 proxy.
+        assert_eq!(workers_each(&args(&[]), 2), 1);
+        assert_eq!(workers_each(&args(&[]), 8), 2);
+        assert_eq!(workers_each(&args(&[]), 16), 4);
+        assert_eq!(workers_each(&args(&["--servers", "1"]), 8), 4);
+        assert_eq!(workers_each(&args(&["--worker-threads", "3"]), 2), 3);
     }
 }

@@ -9,6 +9,7 @@
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`fsutil`]: atomic, durable file replacement.
 //! - [`config`]: TOML config loading with errors that name the bad key.
+//! - [`runtime`]: the async runtime, sized by a process's `worker_threads` key.
 //! - [`shutdown`]: the SIGTERM / Ctrl-C wait every process stops on.
 //! - [`sync`]: the poison-tolerant lock helper.
 //! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
@@ -23,6 +24,7 @@ pub mod num;
 pub mod partition;
 pub mod reply;
 pub mod rpc;
+pub mod runtime;
 pub mod shutdown;
 pub mod sync;
 pub mod telemetry;

@@ -44,6 +44,9 @@ pub struct ProxyConfig {
     pub map_refresh_interval_ms: u64,
     /// Prometheus `/metrics` address; empty = off.
     pub metrics_listen: String,
+    /// Async runtime worker threads; 0 = one per CPU. Lower it when other
+    /// busy processes share the machine's cores.
+    pub worker_threads: usize,
     /// Log filter (`RUST_LOG` syntax), e.g. "info" or "petrel_proxy=debug".
     pub log: String,
 }
@@ -65,6 +68,7 @@ impl Default for ProxyConfig {
             client_idle_timeout_secs: 0,
             map_refresh_interval_ms: 3000,
             metrics_listen: String::new(),
+            worker_threads: 0,
             log: "info".to_string(),
         }
     }
@@ -178,6 +182,9 @@ pub struct Flags {
     /// Address for the Prometheus /metrics endpoint.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Async runtime worker threads, 0 = one per CPU.
+    #[arg(long, value_name = "N")]
+    pub worker_threads: Option<usize>,
 }
 
 impl Flags {
@@ -208,6 +215,9 @@ impl Flags {
         }
         if let Some(m) = &self.metrics_listen {
             cfg.metrics_listen = m.clone();
+        }
+        if let Some(n) = self.worker_threads {
+            cfg.worker_threads = n;
         }
     }
 

@@ -3,8 +3,7 @@
 use clap::Parser;
 use petrel_proxy::Flags;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let flags = Flags::parse();
     let config = match flags.load() {
         Ok(c) => c,
@@ -13,9 +12,19 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    petrel_common::telemetry::init_logging(&config.log);
+    let runtime = match petrel_common::runtime::build(config.worker_threads) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("petrel-proxy: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
     let file = flags.config_path().map(|p| p.to_path_buf());
-    if let Err(e) = petrel_proxy::run_with_file(config, file).await {
+    let served = runtime.block_on(async {
+        petrel_common::telemetry::init_logging(&config.log);
+        petrel_proxy::run_with_file(config, file).await
+    });
+    if let Err(e) = served {
         eprintln!("petrel-proxy: {e}");
         std::process::exit(1);
     }

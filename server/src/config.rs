@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub log_sync_linger_us: u64,
     /// Prometheus endpoint (`host:port`); empty turns it off.
     pub metrics_listen: String,
+    /// Async runtime worker threads; 0 = one per CPU. Lower it when other
+    /// busy processes share the machine's cores.
+    pub worker_threads: usize,
     /// Log filter (`RUST_LOG` wins).
     pub log: String,
 }
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             log_gc_interval_ms: 60_000,
             log_sync_linger_us: LINGER_DEFAULT_US,
             metrics_listen: String::new(),
+            worker_threads: 0,
             log: "info".to_string(),
         }
     }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Parser;
 use petrel_server::config::{Durability, ServerConfig};
 
@@ -33,6 +34,9 @@ struct Args {
     /// Prometheus endpoint address (`metrics_listen`).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Async runtime worker threads, 0 = one per CPU (`worker_threads`).
+    #[arg(long)]
+    worker_threads: Option<usize>,
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
@@ -43,8 +47,7 @@ fn parse_durability(s: &str) -> Result<Durability, String> {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut config: ServerConfig = petrel_common::config::load(args.config.as_deref())?;
     if let Some(v) = args.listen {
@@ -68,6 +71,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(v) = args.metrics_listen {
         config.metrics_listen = v;
     }
-    petrel_common::telemetry::init_logging(&config.log);
-    petrel_server::run::run(config).await
+    if let Some(v) = args.worker_threads {
+        config.worker_threads = v;
+    }
+    let runtime = petrel_common::runtime::build(config.worker_threads)
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        petrel_common::telemetry::init_logging(&config.log);
+        petrel_server::run::run(config).await
+    })
 }
