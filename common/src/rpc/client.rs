@@ -34,6 +34,8 @@ type Pending = Arc<Mutex<HashMap<u64, Slot>>>;
 
 struct Outgoing {
     request_id: u64,
+    /// A one-way frame: no pending slot, sent whatever became of slots.
+    one_way: bool,
     frame: OutFrame,
 }
 
@@ -118,6 +120,26 @@ impl RpcClient {
         }
     }
 
+    /// Queues a request that asks for no response ([`Header::one_way`]):
+    /// no slot, no timer, and the peer sends nothing back. For messages the
+    /// caller would not wait for anyway; a frame queued while the connection
+    /// is down or breaking may be lost, as an unanswered call would be.
+    pub fn send_one_way(&self, addr: &str, method: u16, body: Bytes) -> Result<(), RpcError> {
+        let request_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let frame = Header::one_way(method, request_id)
+            .frame(body)
+            .map_err(|e| RpcError::TooLarge(e.0))?;
+        let out = Outgoing {
+            request_id,
+            one_way: true,
+            frame,
+        };
+        self.peer(addr)
+            .tx
+            .send(out)
+            .map_err(|_| RpcError::ConnectionLost(addr.to_string()))
+    }
+
     #[allow(clippy::type_complexity)]
     fn queue(
         &self,
@@ -136,7 +158,12 @@ impl RpcClient {
         let peer = self.peer(addr);
         let (slot, done) = oneshot::channel();
         lock(&peer.pending).insert(request_id, slot);
-        if peer.tx.send(Outgoing { request_id, frame }).is_err() {
+        let out = Outgoing {
+            request_id,
+            one_way: false,
+            frame,
+        };
+        if peer.tx.send(out).is_err() {
             lock(&peer.pending).remove(&request_id);
             return Err(RpcError::ConnectionLost(addr.to_string()));
         }
@@ -232,7 +259,7 @@ async fn serve_connection(
             for out in batch {
                 // A slot that timed out or failed is no longer wanted: never
                 // send it late.
-                if !lock(pending).contains_key(&out.request_id) {
+                if !out.one_way && !lock(pending).contains_key(&out.request_id) {
                     continue;
                 }
                 if let Err(e) = out.frame.write_to(&mut writer).await {
@@ -344,5 +371,51 @@ mod tests {
         assert!(back == big, "20 MB body mirrored intact");
         let after = client.call_raw(&addr, 1, b"after", t).await.unwrap();
         assert_eq!(&after[..], b"after");
+    }
+
+    /// Counts the requests it runs, answering each with its body.
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl Service for Counter {
+        fn call(self: Arc<Self>, _method: u16, body: Bytes) -> BoxFuture<'static, Handled> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(body) }.boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn one_way_requests_run_and_get_no_response() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let counter = Arc::new(Counter(Default::default()));
+        tokio::spawn(serve(listener, counter.clone()));
+
+        // On the wire: a one-way frame then a call; the only frame back
+        // answers the call, and nothing follows it.
+        let stream = TcpStream::connect(&addr).await.unwrap();
+        let (r, mut w) = stream.into_split();
+        for header in [Header::one_way(5, 1), Header::request(5, 1000, 2)] {
+            let frame = header.frame(Bytes::from_static(b"x")).unwrap();
+            frame.write_to(&mut w).await.unwrap();
+        }
+        w.flush().await.unwrap();
+        let mut frames = FramedRead::new(r, codec());
+        let first = frames.next().await.unwrap().unwrap().freeze();
+        let (h, _) = Header::decode(first).unwrap();
+        assert_eq!((h.kind, h.request_id), (Kind::Response, 2));
+        let more = tokio::time::timeout(Duration::from_millis(200), frames.next()).await;
+        assert!(more.is_err(), "no frame answers the one-way request");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2, "both ran");
+
+        // Through the client: queued in order with calls on one connection.
+        let client = RpcClient::new();
+        client
+            .send_one_way(&addr, 5, Bytes::from_static(b"y"))
+            .unwrap();
+        let back = client
+            .call_raw(&addr, 5, b"z", Duration::from_secs(5))
+            .await;
+        assert_eq!(&back.unwrap()[..], b"z");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 4);
     }
 }

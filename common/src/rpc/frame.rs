@@ -2,6 +2,8 @@
 //!
 //! Header (18 bytes, big-endian): `magic u8 (0xPE-ish 0xE7) | version u8 |
 //! kind u8 | flags u8 | method u16 | timeout_ms u32 | request_id u64`.
+//! Flags: bit 0 ([`FLAG_NO_REPLY`]) on a request asks for no response;
+//! unknown bits are ignored, so a peer that predates a flag just answers.
 //!
 //! Frames are read with [`codec`] and written as an [`OutFrame`]: the length
 //! prefix and header in a small array, the body written from where it lies.
@@ -23,6 +25,10 @@ pub const HEADER_LEN: usize = 18;
 /// Largest frame accepted: a 512 MiB Redis value plus headroom.
 pub const MAX_FRAME_LEN: usize = 600 << 20;
 
+/// Flag bit of a request whose caller wants no response (its result,
+/// error or not, is dropped by the callee).
+pub const FLAG_NO_REPLY: u8 = 0x01;
+
 /// What a frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -41,6 +47,8 @@ pub struct Header {
     /// Time the caller will wait, so the callee can give up early.
     pub timeout_ms: u32,
     pub request_id: u64,
+    /// A request that wants no response ([`FLAG_NO_REPLY`]).
+    pub no_reply: bool,
 }
 
 /// Why a frame was refused.
@@ -100,6 +108,17 @@ impl Header {
             method,
             timeout_ms,
             request_id,
+            no_reply: false,
+        }
+    }
+
+    /// A request the callee runs without answering: a message whose loss
+    /// the caller copes with anyway, spared a response frame, a pending
+    /// slot and a timer.
+    pub fn one_way(method: u16, request_id: u64) -> Self {
+        Header {
+            no_reply: true,
+            ..Header::request(method, 0, request_id)
         }
     }
 
@@ -115,6 +134,7 @@ impl Header {
             method: self.method,
             timeout_ms: 0,
             request_id: self.request_id,
+            no_reply: false,
         }
     }
 
@@ -126,7 +146,7 @@ impl Header {
             Kind::Response => 1,
             Kind::ErrorResponse => 2,
         });
-        buf.put_u8(0);
+        buf.put_u8(if self.no_reply { FLAG_NO_REPLY } else { 0 });
         buf.put_u16(self.method);
         buf.put_u32(self.timeout_ms);
         buf.put_u64(self.request_id);
@@ -174,7 +194,7 @@ impl Header {
             2 => Kind::ErrorResponse,
             k => return Err(FrameError::BadKind(k)),
         };
-        let _flags = frame.get_u8();
+        let flags = frame.get_u8();
         let method = frame.get_u16();
         let timeout_ms = frame.get_u32();
         let request_id = frame.get_u64();
@@ -185,6 +205,7 @@ impl Header {
                 method,
                 timeout_ms,
                 request_id,
+                no_reply: flags & FLAG_NO_REPLY != 0,
             },
             frame,
         ))
@@ -205,6 +226,20 @@ mod tests {
         let (back, _) = Header::decode(r.encode_with(b"")).expect("decodes");
         assert_eq!(back.kind, Kind::ErrorResponse);
         assert_eq!(back.request_id, h.request_id);
+        assert!(!back.no_reply);
+        let o = Header::one_way(102, 9);
+        let (back, _) = Header::decode(o.encode_with(b"")).expect("decodes");
+        assert_eq!(back, o);
+        assert!(back.no_reply);
+        assert!(
+            !o.response(true).no_reply,
+            "a response never carries the flag"
+        );
+        // Unknown flag bits are ignored.
+        let mut raw = BytesMut::from(&h.encode_with(b"")[..]);
+        raw[3] = 0x80;
+        let (back, _) = Header::decode(raw.freeze()).expect("decodes");
+        assert_eq!(back, h);
     }
 
     /// Frames written as [`OutFrame`]s read back through [`codec`].

@@ -129,8 +129,15 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
 }
 
 /// The response frame for `result`; an oversized body becomes an error
-/// response (the caller would drop the whole connection on it).
+/// response (the caller would drop the whole connection on it). A one-way
+/// request gets none.
 fn respond(header: &Header, result: Handled, peer: &str) -> Option<OutFrame> {
+    if header.no_reply {
+        if let Err(e) = result {
+            debug!(%peer, method = header.method, error = %e, "one-way request failed");
+        }
+        return None;
+    }
     let framed = match result {
         Ok(body) => header.response(true).frame(body),
         Err(text) => header.response(false).frame(Bytes::from(text)),

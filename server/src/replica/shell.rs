@@ -33,7 +33,7 @@ use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::machine::{
     Entry, Input, LogSeq, Options, Output, Recovered, ReplicaMachine, Status, Token, WriteError,
@@ -50,9 +50,6 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// Events handled before log waiters and peer frames are flushed.
 const MAX_DRAIN: usize = 256;
-
-/// Peer frames are abandoned (the machine resends) after this long.
-const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every replica task of a server shares.
 pub struct Env {
@@ -575,14 +572,15 @@ impl Shell {
             }
             .encode_to_vec();
             metrics::counter!("petrel_server_replica_frames_sent_total").increment(1);
-            let reply =
-                self.env
-                    .rpc
-                    .start_call(&to.0, method::REPLICA_MESSAGE, &body, PEER_TIMEOUT);
-            tokio::spawn(async move {
-                // Lost frames are the machine's business (it resends).
-                let _ = reply.await;
-            });
+            // One way: lost frames are the machine's business (it resends),
+            // so a response would only cost a frame, a slot and a timer.
+            let sent = self
+                .env
+                .rpc
+                .send_one_way(&to.0, method::REPLICA_MESSAGE, Bytes::from(body));
+            if let Err(e) = sent {
+                debug!(gpid = %self.gpid, peer = %to, error = %e, "replica frame not sent");
+            }
         }
     }
 
