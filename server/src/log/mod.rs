@@ -250,7 +250,10 @@ struct SyncState {
     active: Arc<File>,
     failed: Option<String>,
     waiters: BTreeMap<u64, Vec<Waiter>>,
+    /// The syncer waits for `work` and nobody has woken it yet.
     syncer_idle: bool,
+    /// Threads blocked in [`MutationLog::sync`] on `done`.
+    sync_waiters: usize,
     shutdown: bool,
 }
 
@@ -362,6 +365,7 @@ impl MutationLog {
                 failed: None,
                 waiters: BTreeMap::new(),
                 syncer_idle: false,
+                sync_waiters: 0,
                 shutdown: false,
             }),
             work: Condvar::new(),
@@ -447,7 +451,9 @@ impl MutationLog {
                 st = inner.sync_once(st);
                 continue;
             }
+            st.sync_waiters += 1;
             st = inner.done.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st.sync_waiters -= 1;
         }
     }
 
@@ -477,9 +483,7 @@ impl MutationLog {
                 let (tx, rx) = oneshot::channel();
                 let key = ticket.0.min(st.written);
                 st.waiters.entry(key).or_default().push(tx);
-                if st.syncer_idle {
-                    inner.work.notify_one();
-                }
+                inner.wake_syncer(&mut st);
                 Ok(Some(rx))
             }
         };
@@ -665,7 +669,20 @@ impl Inner {
                 let _ = w.send(Ok(()));
             }
         }
-        self.done.notify_all();
+        // A futex call each time otherwise, and most syncs have no one here.
+        if st.sync_waiters > 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Wakes the syncer if it waits, once: until it runs, later calls cost
+    /// nothing (each notify is a futex call, and a batch of writes used to
+    /// make two or three per record).
+    fn wake_syncer(&self, st: &mut SyncState) {
+        if st.syncer_idle {
+            st.syncer_idle = false;
+            self.work.notify_one();
+        }
     }
 
     /// One group commit: the caller must have seen `!st.syncing`.
@@ -683,8 +700,8 @@ impl Inner {
                 self.fail_locked(&mut st, format!("fdatasync failed: {e}"));
             }
         }
-        if st.written > st.synced && st.syncer_idle {
-            self.work.notify_one();
+        if st.written > st.synced {
+            self.wake_syncer(&mut st);
         }
         st
     }
@@ -726,8 +743,8 @@ impl Inner {
         bytes.increment(size);
         let mut st = lock(&self.state);
         st.written = seq;
-        if st.syncer_idle && self.options.durability == Durability::Sync {
-            self.work.notify_one();
+        if self.options.durability == Durability::Sync {
+            self.wake_syncer(&mut st);
         }
         Ok(Ticket(seq))
     }
