@@ -152,7 +152,31 @@ pub fn skim(buf: &[u8]) -> Result<Option<(usize, Option<String>)>, ProtocolError
         None => Ok(None),
         Some(b'-') => Ok(find_crlf(buf, 1).map(|end| (end + 2, Some(error(&buf[1..end]))))),
         Some(b'+' | b':') => Ok(find_crlf(buf, 1).map(|end| (end + 2, None))),
-        // Bulks and arrays are rare enough (and small) to parse fully.
+        // GET's reply: skip the value instead of copying it out.
+        Some(b'$') => {
+            let Some(end) = find_crlf(buf, 1) else {
+                return Ok(None);
+            };
+            let n = std::str::from_utf8(&buf[1..end])
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| ProtocolError("bad bulk length".into()))?;
+            if n < 0 {
+                return Ok(Some((end + 2, None)));
+            }
+            if n > MAX_BULK {
+                return Err(ProtocolError(format!("bulk string of {n} bytes")));
+            }
+            let used = end + 2 + n as usize + 2;
+            if buf.len() < used {
+                return Ok(None);
+            }
+            if &buf[used - 2..used] != b"\r\n" {
+                return Err(ProtocolError("bulk string without CRLF".into()));
+            }
+            Ok(Some((used, None)))
+        }
+        // Arrays are rare enough (and small) to parse fully.
         Some(_) => Ok(parse(buf)?.map(|(reply, used)| {
             let kind = reply.error_kind().map(str::to_string);
             (used, kind)
@@ -315,6 +339,16 @@ mod tests {
         }
         assert!(skim(b"?x\r\n").is_err());
         assert!(skim(b"$1\r\nabc\r\n").is_err());
+        assert!(skim(b"$x\r\n").is_err());
+        assert_eq!(s(b"$-1\r\n+OK\r\n"), Some((5, None)));
+        assert_eq!(s(b"$0\r\n\r\n"), Some((6, None)));
+        // Skimming and parsing agree on where a reply ends.
+        for reply in [&b"$5\r\nhello\r\n"[..], b"$-1\r\n", b"*1\r\n$2\r\nab\r\n"] {
+            assert_eq!(
+                s(reply).map(|(n, _)| n),
+                parse(reply).unwrap().map(|(_, n)| n)
+            );
+        }
     }
 
     #[tokio::test]
