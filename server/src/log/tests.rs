@@ -574,13 +574,9 @@ fn concurrent_appenders_share_fdatasyncs() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn wait_durable_resolves_through_the_background_syncer() {
-    let dir = tempfile::tempdir().unwrap();
-    let faults = Arc::new(Faults::default());
-    faults.sync_delay_ms.store(2, Ordering::SeqCst);
-    let (log, _) = open(dir.path(), with_faults(64 << 20, &faults));
-    let log = Arc::new(log);
+/// 32 writers at once, each appending 10 entries and waiting for each to
+/// be durable (and seeing the log say so) before the next.
+async fn overlapping_writers(log: &Arc<MutationLog>) {
     let tasks: Vec<_> = (0..32u32)
         .map(|p| {
             let log = log.clone();
@@ -596,6 +592,16 @@ async fn wait_durable_resolves_through_the_background_syncer() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_durable_resolves_through_the_background_syncer() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    faults.sync_delay_ms.store(2, Ordering::SeqCst);
+    let (log, _) = open(dir.path(), with_faults(64 << 20, &faults));
+    let log = Arc::new(log);
+    overlapping_writers(&log).await;
     let stats = log.stats();
     assert_eq!(stats.appends, 320);
     assert_eq!(stats.synced_seq, 320);
@@ -616,20 +622,7 @@ async fn a_sync_linger_gathers_overlapping_writers_only() {
         Arc::new(open(dir, options).0)
     }
     async fn overlapping(log: &Arc<MutationLog>) -> u64 {
-        let tasks: Vec<_> = (0..32u32)
-            .map(|p| {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    for d in 1..=10 {
-                        let t = log.append(&entry(g(p), d, 1, 16)).unwrap();
-                        log.wait_durable(t).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
+        overlapping_writers(log).await;
         let stats = log.stats();
         assert_eq!(stats.synced_seq, 320);
         stats.syncs
