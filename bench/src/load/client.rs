@@ -267,25 +267,6 @@ impl Conn {
             }
         }
     }
-
-    /// The next reply.
-    pub async fn reply(&mut self) -> io::Result<Reply> {
-        loop {
-            match parse(&self.rbuf[self.start..]) {
-                Ok(Some((reply, used))) => {
-                    self.start += used;
-                    if self.start == self.rbuf.len() {
-                        self.rbuf.clear();
-                        self.start = 0;
-                    }
-                    return Ok(reply);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-            }
-            self.fill().await?;
-        }
-    }
 }
 
 #[cfg(test)]
