@@ -6,25 +6,7 @@ use petrel_bench::load::{self, options::Options, report};
 
 fn main() {
     let opts = Options::parse();
-    let runtime = if opts.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if opts.threads > 1 {
-            b.worker_threads(opts.threads);
-        }
-        b.enable_all().build()
-    };
-    let runtime = match runtime {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("petrel-bench: cannot start the runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let report = match runtime.block_on(load::run(&opts)) {
+    let report = match load::run(&opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("petrel-bench: {e:#}");

@@ -1,10 +1,5 @@
-//! One connection: RESP encoding, reply parsing, pipelined round trips.
-
-use std::io;
-use std::time::Instant;
-
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+//! RESP for a load generator: encoding requests, parsing and skimming
+//! replies.
 
 /// A request as a RESP array of bulk strings.
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
@@ -191,84 +186,6 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// A connection that writes a batch of requests at once and reads replies
-/// back in order.
-pub struct Conn {
-    stream: TcpStream,
-    rbuf: Vec<u8>,
-    start: usize,
-    read_at: Instant,
-}
-
-impl Conn {
-    /// Connects to `addr` (`host:port`).
-    pub async fn connect(addr: &str) -> io::Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            stream,
-            rbuf: Vec::with_capacity(64 * 1024),
-            start: 0,
-            read_at: Instant::now(),
-        })
-    }
-
-    /// Sends `bytes` (one or more encoded requests).
-    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
-    }
-
-    /// The next reply, skimmed: `Some(kind)` for an error reply, `None`
-    /// for any other. See [`skim`].
-    pub async fn reply_error(&mut self) -> io::Result<Option<String>> {
-        loop {
-            match skim(&self.rbuf[self.start..]) {
-                Ok(Some((used, kind))) => {
-                    self.start += used;
-                    if self.start == self.rbuf.len() {
-                        self.rbuf.clear();
-                        self.start = 0;
-                    }
-                    return Ok(kind);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-            }
-            self.fill().await?;
-        }
-    }
-
-    /// When the bytes of the last reply returned arrived: the moment the
-    /// socket was seen readable before the read that brought them, as an
-    /// event loop stamps a read event before reading (redis-benchmark
-    /// does). The runtime's extra read attempt and the parsing stay out of
-    /// the measured time.
-    pub fn read_at(&self) -> Instant {
-        self.read_at
-    }
-
-    /// Reads more bytes into the buffer (compacting it first).
-    async fn fill(&mut self) -> io::Result<()> {
-        if self.start > 0 {
-            self.rbuf.drain(..self.start);
-            self.start = 0;
-        }
-        loop {
-            self.stream.readable().await?;
-            let at = Instant::now();
-            match self.stream.try_read_buf(&mut self.rbuf) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(_) => {
-                    self.read_at = at;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,35 +247,6 @@ mod tests {
                 parse(reply).unwrap().map(|(_, n)| n)
             );
         }
-    }
-
-    #[tokio::test]
-    async fn replies_that_arrived_together_share_their_arrival_time() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut req = [0u8; 64];
-            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut req)
-                .await
-                .unwrap();
-            s.write_all(b"+OK\r\n-ERR no\r\n").await.unwrap();
-            // Held open until the client is done.
-            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut req).await;
-        });
-        let mut conn = Conn::connect(&addr).await.unwrap();
-        let sent = Instant::now();
-        conn.send(&encode(&[b"PING"])).await.unwrap();
-        assert_eq!(conn.reply_error().await.unwrap(), None);
-        let first = conn.read_at();
-        assert!(first >= sent && first <= Instant::now());
-        // The second reply came in the same read: parsing it later does
-        // not make it later.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(conn.reply_error().await.unwrap(), Some("ERR".into()));
-        assert_eq!(conn.read_at(), first);
-        drop(conn);
-        server.await.unwrap();
     }
 
     #[test]

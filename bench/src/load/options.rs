@@ -76,7 +76,8 @@ pub struct Options {
     /// Seed of the key and value choices (per client: seed + client index).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Client threads (0 = one per CPU); 1 matches redis-benchmark's default.
+    /// Client threads, each an event loop over its share of the
+    /// connections (0 = one per CPU); 1 matches redis-benchmark's default.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Print one JSON object instead of tables.
