@@ -335,17 +335,28 @@ impl ReplicaMachine {
             }
         }
         // Failure detection: silent, or not acking the oldest waiting entry.
+        // A big entry extends both: a member receiving, logging and syncing
+        // 100 MB may send nothing else meanwhile.
         let timeout = self.opts.failure_timeout_ms;
+        // The oldest entry `node` has not acked: when it was sent, and the
+        // extra time its size allows.
         let oldest_unacked = |node: &NodeAddr| {
             (first..=self.last_prepared().0)
                 .map(|d| self.slot(dec(d)).unwrap())
                 .find(|s| !s.acks.contains(node))
-                .map(|s| s.sent_ms + super::size_allowance_ms(s.entry.mutation.len()))
+                .map(|s| (s.sent_ms, super::size_allowance_ms(s.entry.mutation.len())))
+        };
+        let allowance = |node: &NodeAddr| oldest_unacked(node).map_or(0, |(_, extra)| extra);
+        let stuck = |node: &NodeAddr| {
+            oldest_unacked(node).is_some_and(|(sent, extra)| now >= sent + extra + timeout)
         };
         let mut failed = Vec::new();
         for s in self.config.secondaries.iter().filter(|s| **s != self.me) {
-            let silent = self.last_heard.get(s).is_none_or(|t| now >= t + timeout);
-            let stuck = oldest_unacked(s).is_some_and(|t| now >= t + timeout);
+            let silent = self
+                .last_heard
+                .get(s)
+                .is_none_or(|t| now >= t + timeout + allowance(s));
+            let stuck = stuck(s);
             let recently = self.reported.get(s).is_some_and(|t| now < t + timeout);
             if (silent || stuck) && !recently {
                 failed.push(s.clone());
@@ -357,8 +368,8 @@ impl ReplicaMachine {
         // (meta cancels a learner by issuing one).
         let mut dropped = Vec::new();
         for (n, l) in &self.learners {
-            let silent = now >= l.last_heard_ms + timeout;
-            let stuck = oldest_unacked(n).is_some_and(|t| now >= t + timeout);
+            let silent = now >= l.last_heard_ms + timeout + allowance(n);
+            let stuck = stuck(n);
             let recently = self.reported.get(n).is_some_and(|t| now < t + timeout);
             if !l.ready && silent {
                 dropped.push(n.clone());

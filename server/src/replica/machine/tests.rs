@@ -610,3 +610,38 @@ fn simulation_byte_capped_window() {
     );
     assert!(s.checkpoints > 0);
 }
+
+#[test]
+fn a_secondary_busy_with_a_big_entry_gets_its_size_allowance_before_it_is_reported() {
+    let reported = |outs: &[Output]| {
+        outs.contains(&Output::ReportFailure {
+            ballot: Ballot(2),
+            node: n(1),
+        })
+    };
+    // 30 MB: 3 s of allowance at the assumed worst 10 MB/s.
+    let mut p = ReplicaMachine::new(n(0), Gpid::new(1, 0), Options::default());
+    p.handle(Input::LeaseChanged { valid: true });
+    p.handle(Input::ConfigChanged(config(2, 0, &[1])));
+    p.handle(Input::Propose {
+        token: 1,
+        mutation: Bytes::from(vec![b'v'; 30_000_000]),
+    });
+    p.handle(Input::LogDurable { seq: 1 });
+    // Silent past the failure timeout but within the allowance: receiving
+    // and logging 30 MB can keep a member from sending anything else.
+    assert!(!reported(&p.handle(Input::Tick { now_ms: 2_500 })));
+    assert!(!reported(&p.handle(Input::Tick { now_ms: 4_900 })));
+    assert!(reported(&p.handle(Input::Tick { now_ms: 5_100 })));
+
+    // A small entry gets no allowance: silence past the timeout is reported.
+    let mut p = ReplicaMachine::new(n(0), Gpid::new(1, 0), Options::default());
+    p.handle(Input::LeaseChanged { valid: true });
+    p.handle(Input::ConfigChanged(config(2, 0, &[1])));
+    p.handle(Input::Propose {
+        token: 1,
+        mutation: Bytes::from_static(b"w"),
+    });
+    p.handle(Input::LogDurable { seq: 1 });
+    assert!(reported(&p.handle(Input::Tick { now_ms: 2_500 })));
+}
