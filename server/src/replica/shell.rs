@@ -42,7 +42,7 @@ use super::overlay::{Overlay, Pending};
 use super::{save_config, status_name, wire, Event, Replica, Shared, View, WriteOutcome};
 use crate::log::{decode_mutation, encode_mutation, LogEntry, MutationLog, Ticket};
 use crate::storage::rocks::{RocksEngine, RocksOptions};
-use crate::storage::Engine;
+use crate::storage::{Engine, Mutation, StorageError};
 
 /// How often the machine's clock advances (resends, group checks, failure
 /// detection, lease expiry).
@@ -473,11 +473,11 @@ impl Shell {
                 let engine = self.shared.engine();
                 let big = mutation.len() >= BIG_ENTRY;
                 let result = match self.pending.take_decoded(decree, &mutation) {
-                    Some(m) => off_the_runtime(big, || engine.apply(decree, m)),
+                    Some(m) => apply_on_the_runtime(&*engine, big, decree, m),
                     None => {
                         let m = decode_mutation(&mutation)
                             .map_err(|e| format!("mutation at decree {decree} is corrupt: {e}"))?;
-                        off_the_runtime(big, || engine.apply(decree, &m))
+                        apply_on_the_runtime(&*engine, big, decree, &m)
                     }
                 };
                 result.map_err(|e| format!("applying decree {decree} failed: {e}"))?;
@@ -806,11 +806,33 @@ fn off_the_runtime<T>(big: bool, f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Applies a committed mutation from a runtime worker. Big ones go off the
+/// worker at once. Small ones are tried without stalling, and only a write
+/// RocksDB would stall (flushes or compactions behind) moves off the
+/// worker: with one worker per process, a stall there would stop the whole
+/// server, beacons to meta included, for as long as it lasts.
+fn apply_on_the_runtime(
+    engine: &dyn Engine,
+    big: bool,
+    decree: Decree,
+    mutation: &Mutation,
+) -> Result<(), StorageError> {
+    if !big && engine.apply_without_stalling(decree, mutation)? {
+        return Ok(());
+    }
+    if !big {
+        metrics::counter!("petrel_server_write_stalls_total").increment(1);
+        debug!(%decree, "RocksDB would stall this write; waiting off the runtime");
+    }
+    off_the_runtime(true, || engine.apply(decree, mutation))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::log::LogOptions;
     use crate::storage::memory::MemEngine;
+    use crate::storage::ReadView;
 
     fn args(line: &str) -> Vec<Bytes> {
         line.split(' ')
@@ -983,5 +1005,92 @@ mod tests {
             WriteOutcome::Refused(WriteError::LeaseExpired { .. }) => {}
             other => panic!("a write without a lease: {other:?}"),
         }
+    }
+
+    /// A memory engine that reports `stalls` write stalls before it lets
+    /// writes through without waiting.
+    struct Stalling {
+        inner: MemEngine,
+        stalls: std::sync::atomic::AtomicUsize,
+        tries: std::sync::atomic::AtomicUsize,
+    }
+
+    impl ReadView for Stalling {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.get(key)
+        }
+        fn scan(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<(), StorageError> {
+            self.inner.scan(start, end, visit)
+        }
+        fn scan_rev(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<(), StorageError> {
+            self.inner.scan_rev(start, end, visit)
+        }
+    }
+
+    impl Engine for Stalling {
+        fn apply(&self, decree: Decree, mutation: &Mutation) -> Result<(), StorageError> {
+            self.inner.apply(decree, mutation)
+        }
+        fn apply_without_stalling(
+            &self,
+            decree: Decree,
+            mutation: &Mutation,
+        ) -> Result<bool, StorageError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.tries.fetch_add(1, SeqCst);
+            if self
+                .stalls
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Ok(false);
+            }
+            self.inner.apply(decree, mutation).map(|()| true)
+        }
+        fn applied_decree(&self) -> Result<Decree, StorageError> {
+            self.inner.applied_decree()
+        }
+        fn flush(&self) -> Result<Decree, StorageError> {
+            self.inner.flush()
+        }
+        fn digest(&self) -> Result<crate::storage::Digest, StorageError> {
+            self.inner.digest()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_write_the_engine_would_stall_is_applied_off_the_worker_and_only_once() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let engine = Stalling {
+            inner: MemEngine::new(),
+            stalls: 1.into(),
+            tries: 0.into(),
+        };
+        let put = |k: &[u8]| Mutation {
+            ops: vec![crate::storage::WriteOp::Put(k.to_vec(), b"v".to_vec())],
+        };
+        // Stalled: tried once without waiting, then applied (off the worker).
+        apply_on_the_runtime(&engine, false, Decree(1), &put(b"\x01a")).unwrap();
+        assert_eq!(engine.tries.load(SeqCst), 1);
+        assert_eq!(engine.applied_decree().unwrap(), Decree(1));
+        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"v".to_vec()));
+        // Not stalled: applied by the first try.
+        apply_on_the_runtime(&engine, false, Decree(2), &put(b"\x01b")).unwrap();
+        assert_eq!(engine.tries.load(SeqCst), 2);
+        assert_eq!(engine.applied_decree().unwrap(), Decree(2));
+        // Big: straight off the worker, no try.
+        apply_on_the_runtime(&engine, true, Decree(3), &put(b"\x01c")).unwrap();
+        assert_eq!(engine.tries.load(SeqCst), 2);
+        assert_eq!(engine.applied_decree().unwrap(), Decree(3));
     }
 }

@@ -77,6 +77,18 @@ pub trait Engine: ReadView + Send + Sync {
     /// Applies `mutation` and records `decree` as applied, in one atomic batch.
     fn apply(&self, decree: Decree, mutation: &Mutation) -> Result<(), StorageError>;
 
+    /// Like [`Engine::apply`], but when the engine would make the write wait
+    /// (RocksDB stalls writes while flushes and compactions catch up) it
+    /// applies nothing and returns `Ok(false)` at once, so the caller can
+    /// wait where a blocked thread holds up nobody else.
+    fn apply_without_stalling(
+        &self,
+        decree: Decree,
+        mutation: &Mutation,
+    ) -> Result<bool, StorageError> {
+        self.apply(decree, mutation).map(|()| true)
+    }
+
     /// The last decree applied (0 for a new replica).
     fn applied_decree(&self) -> Result<Decree, StorageError>;
 

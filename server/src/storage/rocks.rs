@@ -1,7 +1,9 @@
 //! The RocksDB engine: one instance per replica.
 //!
-//! Every call blocks (write stalls, flushes and fsyncs can take seconds), so
-//! callers run them on a blocking thread, never on a tokio worker.
+//! Every call may block (write stalls, flushes and fsyncs can take
+//! seconds). Replicas apply small mutations on a tokio worker with
+//! [`Engine::apply_without_stalling`] and move to a blocking section only
+//! when RocksDB would stall the write; everything else runs off the workers.
 //!
 //! RocksDB's own WAL is off: the server's mutation log (`crate::log`) is the
 //! write-ahead log. Data lives in memtables until a flush; the applied decree
@@ -178,8 +180,16 @@ impl ReadView for RocksEngine {
     }
 }
 
-impl Engine for RocksEngine {
-    fn apply(&self, decree: Decree, mutation: &Mutation) -> Result<(), StorageError> {
+impl RocksEngine {
+    /// Writes `mutation` and the applied decree in one batch; with
+    /// `no_slowdown`, fails with `Incomplete` (writing nothing) instead of
+    /// waiting out a write stall.
+    fn write(
+        &self,
+        decree: Decree,
+        mutation: &Mutation,
+        no_slowdown: bool,
+    ) -> Result<(), rocksdb::Error> {
         let mut batch = WriteBatch::default();
         for op in &mutation.ops {
             match op {
@@ -200,7 +210,26 @@ impl Engine for RocksEngine {
         // The mutation log already holds this batch durably (or will, before
         // anyone is told it happened).
         write.disable_wal(true);
-        self.db.write_opt(batch, &write).map_err(rocks)
+        write.set_no_slowdown(no_slowdown);
+        self.db.write_opt(batch, &write)
+    }
+}
+
+impl Engine for RocksEngine {
+    fn apply(&self, decree: Decree, mutation: &Mutation) -> Result<(), StorageError> {
+        self.write(decree, mutation, false).map_err(rocks)
+    }
+
+    fn apply_without_stalling(
+        &self,
+        decree: Decree,
+        mutation: &Mutation,
+    ) -> Result<bool, StorageError> {
+        match self.write(decree, mutation, true) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => Ok(false),
+            Err(e) => Err(rocks(e)),
+        }
     }
 
     fn applied_decree(&self) -> Result<Decree, StorageError> {
@@ -273,6 +302,18 @@ mod tests {
         assert_eq!(engine.applied_decree().unwrap(), Decree(8));
         assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(engine.get(b"\x01b").unwrap(), None);
+    }
+
+    #[test]
+    fn a_write_without_stalling_applies_like_any_other_when_rocksdb_is_not_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        let mutation = Mutation {
+            ops: vec![put(b"\x01a", b"1")],
+        };
+        assert!(engine.apply_without_stalling(Decree(3), &mutation).unwrap());
+        assert_eq!(engine.applied_decree().unwrap(), Decree(3));
+        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
     }
 
     #[test]
