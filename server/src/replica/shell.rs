@@ -817,10 +817,10 @@ fn apply_on_the_runtime(
     decree: Decree,
     mutation: &Mutation,
 ) -> Result<(), StorageError> {
-    if !big && engine.apply_without_stalling(decree, mutation)? {
-        return Ok(());
-    }
     if !big {
+        if engine.apply_without_stalling(decree, mutation)? {
+            return Ok(());
+        }
         metrics::counter!("petrel_server_write_stalls_total").increment(1);
         debug!(%decree, "RocksDB would stall this write; waiting off the runtime");
     }

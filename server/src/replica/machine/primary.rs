@@ -338,25 +338,21 @@ impl ReplicaMachine {
         // A big entry extends both: a member receiving, logging and syncing
         // 100 MB may send nothing else meanwhile.
         let timeout = self.opts.failure_timeout_ms;
-        // The oldest entry `node` has not acked: when it was sent, and the
-        // extra time its size allows.
-        let oldest_unacked = |node: &NodeAddr| {
-            (first..=self.last_prepared().0)
+        // Whether `node`, last heard from at `heard`, is silent or stuck on
+        // the oldest entry it has not acked (one scan of the window).
+        let suspect = |node: &NodeAddr, heard: Option<u64>| {
+            let waiting = (first..=self.last_prepared().0)
                 .map(|d| self.slot(dec(d)).unwrap())
                 .find(|s| !s.acks.contains(node))
-                .map(|s| (s.sent_ms, super::size_allowance_ms(s.entry.mutation.len())))
-        };
-        let allowance = |node: &NodeAddr| oldest_unacked(node).map_or(0, |(_, extra)| extra);
-        let stuck = |node: &NodeAddr| {
-            oldest_unacked(node).is_some_and(|(sent, extra)| now >= sent + extra + timeout)
+                .map(|s| (s.sent_ms, super::size_allowance_ms(s.entry.mutation.len())));
+            let extra = waiting.map_or(0, |(_, extra)| extra);
+            let silent = heard.is_none_or(|t| now >= t + timeout + extra);
+            let stuck = waiting.is_some_and(|(sent, extra)| now >= sent + extra + timeout);
+            (silent, stuck)
         };
         let mut failed = Vec::new();
         for s in self.config.secondaries.iter().filter(|s| **s != self.me) {
-            let silent = self
-                .last_heard
-                .get(s)
-                .is_none_or(|t| now >= t + timeout + allowance(s));
-            let stuck = stuck(s);
+            let (silent, stuck) = suspect(s, self.last_heard.get(s).copied());
             let recently = self.reported.get(s).is_some_and(|t| now < t + timeout);
             if (silent || stuck) && !recently {
                 failed.push(s.clone());
@@ -368,8 +364,7 @@ impl ReplicaMachine {
         // (meta cancels a learner by issuing one).
         let mut dropped = Vec::new();
         for (n, l) in &self.learners {
-            let silent = now >= l.last_heard_ms + timeout + allowance(n);
-            let stuck = stuck(n);
+            let (silent, stuck) = suspect(n, Some(l.last_heard_ms));
             let recently = self.reported.get(n).is_some_and(|t| now < t + timeout);
             if !l.ready && silent {
                 dropped.push(n.clone());
