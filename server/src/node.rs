@@ -382,7 +382,7 @@ impl Node {
                 if sweep.len() > 1 {
                     let now = petrel_common::time::now_unix_ms();
                     if let WriteOutcome::Done(Reply::Int(n)) = replica.write(sweep, now).await {
-                        metrics::counter!("petrel_server_expired_keys_swept")
+                        metrics::counter!("petrel_server_expired_keys_swept_total")
                             .increment(n.max(0) as u64);
                     }
                 }
