@@ -8,6 +8,7 @@
 //! together. A client whose unsent replies exceed `client_output_buffer_limit`
 //! is disconnected; a protocol error is answered, then the connection closes.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::Relaxed;
@@ -234,21 +235,21 @@ impl Conn {
                 self.closing = true;
             }
             Action::Later(fut) => {
-                let fut = match d.touches {
-                    Some(t) => self.ordered(t, fut),
-                    None => fut,
+                let done = move |reply| Done {
+                    reply,
+                    proto,
+                    send,
+                    name,
+                    elapsed: started.elapsed(),
+                    args: slow_args,
                 };
-                self.inflight.push_back(
-                    fut.map(move |reply| Done {
-                        reply,
-                        proto,
-                        send,
-                        name,
-                        elapsed: started.elapsed(),
-                        args: slow_args,
-                    })
-                    .boxed(),
-                );
+                // One allocation for the whole chain: the router's future,
+                // the wait for earlier commands on the same keys, the Done.
+                let chain = match d.touches {
+                    Some(t) => self.ordered(t, fut).map(done).boxed(),
+                    None => fut.map(done).boxed(),
+                };
+                self.inflight.push_back(chain);
             }
         }
     }
@@ -259,7 +260,7 @@ impl Conn {
         &mut self,
         touches: Touches,
         fut: BoxFuture<'static, Reply>,
-    ) -> BoxFuture<'static, Reply> {
+    ) -> impl Future<Output = Reply> + Send + 'static {
         self.routed.retain(|(_, done)| !done.is_cancelled());
         let deps: Vec<CancellationToken> = self
             .routed
@@ -269,14 +270,14 @@ impl Conn {
             .collect();
         let done = CancellationToken::new();
         self.routed.push((touches, done.clone()));
-        Box::pin(async move {
+        async move {
             // Cancelled on completion, and also if the connection drops the future.
             let _finished = done.drop_guard();
             for d in deps {
                 d.cancelled().await;
             }
             fut.await
-        })
+        }
     }
 
     fn push_ready(&mut self, reply: Reply, send: bool, name: &'static str) {

@@ -77,20 +77,36 @@ impl Touches {
     }
 
     fn of(spec: &CommandSpec, args: &[Bytes]) -> Touches {
-        let keys: Vec<&Bytes> = spec
-            .keys_of(args)
-            .into_iter()
-            .filter_map(|i| args.get(i))
-            .collect();
-        let mut t = Touches::keys(&keys, spec.is_write());
-        t.all = matches!(spec.route, Route::FanOut(_));
+        let all = matches!(spec.route, Route::FanOut(_));
+        let write = spec.is_write();
+        // Every routed request comes through here: the spec's key positions
+        // are read in place, and only a moving-key command's finder allocates.
+        let mut t = match spec.route {
+            Route::SameSlot(_) => {
+                let keys: Vec<&Bytes> = spec
+                    .keys_of(args)
+                    .into_iter()
+                    .filter_map(|i| args.get(i))
+                    .collect();
+                Touches::keys(&keys, write)
+            }
+            _ => Touches::hashed(
+                spec.key_positions_iter(args.len())
+                    .filter_map(|i| args.get(i)),
+                write,
+            ),
+        };
+        t.all = all;
         t
     }
 
     /// What touching `keys` (writing them or not) amounts to.
     pub fn keys<K: AsRef<[u8]>>(keys: &[K], write: bool) -> Touches {
+        Touches::hashed(keys.iter(), write)
+    }
+
+    fn hashed<K: AsRef<[u8]>>(keys: impl Iterator<Item = K>, write: bool) -> Touches {
         let mut hashes: Vec<u64> = keys
-            .iter()
             .map(|k| {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 std::hash::Hash::hash(k.as_ref(), &mut h);

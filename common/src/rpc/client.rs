@@ -41,6 +41,7 @@ struct Outgoing {
 
 /// One peer: its queue of outgoing frames and the slots awaiting responses.
 struct Peer {
+    addr: String,
     tx: mpsc::UnboundedSender<Outgoing>,
     pending: Pending,
 }
@@ -106,15 +107,14 @@ impl RpcClient {
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<Bytes, RpcError>> + Send + 'static {
         let queued = self.queue(addr, method, body, timeout);
-        let addr = addr.to_string();
         async move {
             let (peer, request_id, done) = queued?;
             match tokio::time::timeout(timeout, done).await {
                 Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(RpcError::ConnectionLost(addr)),
+                Ok(Err(_)) => Err(RpcError::ConnectionLost(peer.addr.clone())),
                 Err(_) => {
                     lock(&peer.pending).remove(&request_id);
-                    Err(RpcError::Timeout(addr))
+                    Err(RpcError::Timeout(peer.addr.clone()))
                 }
             }
         }
@@ -180,6 +180,7 @@ impl RpcClient {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
         let peer = Arc::new(Peer {
+            addr: addr.to_string(),
             tx,
             pending: pending.clone(),
         });

@@ -149,20 +149,33 @@ impl CommandSpec {
 
     /// Positions of the key arguments in `args`, from the (first, last, step) spec.
     pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        self.key_positions_iter(argc).collect()
+    }
+
+    /// The first of [`CommandSpec::key_positions`], without collecting them.
+    pub fn first_key_position(&self, argc: usize) -> Option<usize> {
+        self.key_positions_iter(argc).next()
+    }
+
+    /// [`CommandSpec::key_positions`] as an iterator (no allocation: the
+    /// router and the ordering of a client's commands ask on every request).
+    pub fn key_positions_iter(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, last, step) = self.keys;
-        if first <= 0 || step <= 0 {
-            return Vec::new();
-        }
         let last = if last < 0 {
             argc as i64 + i64::from(last)
         } else {
             i64::from(last)
+        }
+        .min(argc as i64 - 1);
+        // No keys: an empty range.
+        let (first, last) = if first <= 0 || step <= 0 {
+            (1, 0)
+        } else {
+            (i64::from(first), last)
         };
-        let last = last.min(argc as i64 - 1);
-        (i64::from(first)..=last)
-            .step_by(step as usize)
+        (first..=last)
+            .step_by(step.max(1) as usize)
             .map(|i| i as usize)
-            .collect()
     }
 }
 
@@ -347,6 +360,8 @@ mod tests {
         assert_eq!(del.key_positions(4), vec![1, 2, 3]);
         let get = lookup(b"get").expect("get");
         assert_eq!(get.key_positions(2), vec![1]);
+        assert_eq!(get.first_key_position(2), Some(1));
+        assert_eq!(mset.first_key_position(5), Some(1));
         let ping = lookup(b"ping").expect("ping");
         assert!(ping.key_positions(1).is_empty());
     }

@@ -154,7 +154,7 @@ impl Router {
                 Instant::now() + self.timeout + Duration::from_millis(bytes as u64 / 10_000);
             match spec.route {
                 Route::SingleKey => {
-                    let first = spec.keys_of(&args).first().copied();
+                    let first = spec.first_key_position(args.len());
                     let Some(key) = first.and_then(|i| args.get(i)).cloned() else {
                         return Reply::Error(petrel_common::reply::errors::wrong_arity(spec.name));
                     };
@@ -232,7 +232,7 @@ impl Router {
     pub async fn call(
         &self,
         target: Target,
-        args: Vec<Bytes>,
+        mut args: Vec<Bytes>,
         write: bool,
         deadline: Instant,
     ) -> Result<Reply, RouteError> {
@@ -244,24 +244,26 @@ impl Router {
                 Target::Key(k) => map.partition_of_key(k),
                 Target::Partition(p) => petrel_common::ids::PartitionId(*p),
             };
-            let table = map.name.clone();
             let failure = match map
                 .partition(pid)
                 .and_then(|c| c.primary.as_ref().map(|p| (c, p)))
             {
                 None => Failure::NoPrimary,
                 Some((config, primary)) => {
+                    // The request owns the arguments while it is encoded and
+                    // sent; a retry takes them back instead of copying them
+                    // for every attempt.
                     let req = ExecuteRequest {
                         table_id: map.id.0,
                         partition_id: pid.0,
                         ballot: config.ballot.0,
-                        args: args.clone(),
+                        args: std::mem::take(&mut args),
                         partition_count: map.partition_count,
                     };
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
                         return Err(RouteError::Unavailable {
-                            table,
+                            table: map.name.clone(),
                             pid: pid.0,
                             last: "request deadline passed".into(),
                         });
@@ -277,6 +279,7 @@ impl Router {
                     let node = primary.as_str();
                     let resp: Result<ExecuteResponse, RpcError> =
                         self.rpc.call(node, method::EXECUTE, &req, budget).await;
+                    args = req.args;
                     match resp {
                         Ok(r) if r.code == exec_code::OK => {
                             return r.reply.map(Reply::from).ok_or_else(|| {
@@ -326,6 +329,7 @@ impl Router {
             let delay = min.saturating_mul(1u32 << attempt.min(10)).min(max);
             attempt += 1;
             if Instant::now() + delay >= deadline {
+                let table = map.name.clone();
                 return Err(match failure {
                     Failure::NoPrimary => RouteError::NoPrimary { table, pid: pid.0 },
                     Failure::Refused(last) | Failure::Busy(last) => RouteError::Unavailable {
