@@ -22,9 +22,9 @@ use petrel_common::reply::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use crate::completion::Completion;
 use crate::dispatch::{dispatch, Action, Touches};
 use crate::resp::{encode, DecodeError, Proto, RequestDecoder};
 use crate::session::Session;
@@ -78,8 +78,8 @@ struct Conn {
     shared: Arc<Shared>,
     session: Session,
     inflight: FuturesOrdered<BoxFuture<'static, Done>>,
-    /// Routed commands still running, with a token cancelled when each ends.
-    routed: Vec<(Touches, CancellationToken)>,
+    /// Routed commands still running, with what marks each one's end.
+    routed: Vec<(Touches, Completion)>,
     /// No more requests are read; the connection closes once replies are out.
     closing: bool,
 }
@@ -261,20 +261,20 @@ impl Conn {
         touches: Touches,
         fut: BoxFuture<'static, Reply>,
     ) -> impl Future<Output = Reply> + Send + 'static {
-        self.routed.retain(|(_, done)| !done.is_cancelled());
-        let deps: Vec<CancellationToken> = self
+        self.routed.retain(|(_, done)| !done.is_done());
+        let deps: Vec<Completion> = self
             .routed
             .iter()
             .filter(|(t, _)| t.conflicts(&touches))
             .map(|(_, done)| done.clone())
             .collect();
-        let done = CancellationToken::new();
-        self.routed.push((touches, done.clone()));
+        let done = Completion::new();
+        let finished = done.done_on_drop();
+        self.routed.push((touches, done));
         async move {
-            // Cancelled on completion, and also if the connection drops the future.
-            let _finished = done.drop_guard();
+            let _finished = finished;
             for d in deps {
-                d.cancelled().await;
+                d.wait().await;
             }
             fut.await
         }

@@ -4,7 +4,8 @@
 //! Follow a request through the modules:
 //! - [`listener`]: binds the port, accepts clients (up to `maxclients`),
 //!   shuts down gracefully.
-//! - [`conn`]: one task per client: read, dispatch, write replies in order.
+//! - [`conn`]: one task per client: read, dispatch, write replies in order;
+//!   [`completion`] keeps one client's commands on the same keys in order.
 //! - [`resp`]: the wire protocol: [`resp::decode`] (requests) and
 //!   [`resp::encode`] (replies, RESP2 or RESP3).
 //! - [`dispatch`]: name lookup, arity and auth checks, then local or routed.
@@ -17,6 +18,7 @@
 
 pub mod acl;
 pub mod cmd;
+pub mod completion;
 pub mod config;
 pub mod conn;
 pub mod databases;
