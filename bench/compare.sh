@@ -525,7 +525,7 @@ if [ "${PETREL_COMPARE_VERIFY:-1}" = 1 ]; then
         echo
         echo "## petrel-bench against redis-benchmark (bench/verify-petrel-bench.sh)"
         echo
-        echo "Both tools against the same redis-server (no persistence), five interleaved runs each, medians per figure; ratios are petrel-bench ÷ redis-benchmark."
+        echo "Both tools against the same redis-server (no persistence, key space filled), nine rounds of both back to back per shape; each tool's medians, and the median of the rounds' ratios petrel-bench ÷ redis-benchmark (latencies on redis-benchmark's 8 µs grid). Shapes redis-benchmark itself saturates are not judged."
         echo
         bench/verify-petrel-bench.sh 2>"$WORK/verify.err" || echo "_bench/verify-petrel-bench.sh failed: $(tail -1 "$WORK/verify.err")_"
     } >> "$WORK/report.md"

@@ -20,6 +20,9 @@
 # tool's pattern of sleeping rather than its clock (a minimal client that
 # spun 20 us after each write made 27k round trips/s instead of 16k, and
 # redis-benchmark's extra system calls made it faster than petrel-bench).
+# The spinners are this script's own children: started in another session
+# (setsid) they would get their own scheduler autogroup, which competes at
+# full weight whatever its tasks' policy, and starve redis-server.
 #
 # For each shape it prints both tools' median ops/s, p50 and p99, the
 # median over the rounds of petrel-bench / redis-benchmark, whether they
