@@ -23,6 +23,8 @@ pub struct ClusterOpts {
     pub partitions: u32,
     /// Extra petrel-meta flags, e.g. `["--dropout-delay-ms", "2000"]`.
     pub meta_args: Vec<String>,
+    /// Extra petrel-proxy flags, e.g. `["--metrics-listen", "127.0.0.1:9100"]`.
+    pub proxy_args: Vec<String>,
     /// Server durability: `sync` or `async`.
     pub durability: String,
 }
@@ -34,6 +36,7 @@ impl Default for ClusterOpts {
             replicas: 3,
             partitions: 4,
             meta_args: Vec::new(),
+            proxy_args: Vec::new(),
             durability: "sync".into(),
         }
     }
@@ -169,7 +172,7 @@ impl Cluster {
             "--replicas",
             &r,
         ]);
-        let proxy_args = vec![
+        let mut proxy_args = vec![
             "--listen".to_string(),
             format!("127.0.0.1:{}", c.proxy_port),
             "--meta".to_string(),
@@ -177,6 +180,7 @@ impl Cluster {
             "--table".to_string(),
             "default".to_string(),
         ];
+        proxy_args.extend(c.opts.proxy_args.iter().cloned());
         c.proxy = Some(spawn(
             "petrel-proxy",
             &proxy_args,

@@ -319,7 +319,6 @@ impl Router {
                     }
                 }
             };
-            metrics::counter!(names::RETRIES, "reason" => failure.kind()).increment(1);
             let busy = matches!(failure, Failure::Busy(_));
             let (min, max) = if busy {
                 (BUSY_BACKOFF_MIN, BUSY_BACKOFF_MAX)
@@ -339,6 +338,7 @@ impl Router {
                     },
                 });
             }
+            metrics::counter!(names::RETRIES, "reason" => failure.kind()).increment(1);
             if busy {
                 tracing::debug!(pid = pid.0, attempt, reason = %failure.text(), "primary busy; retrying");
                 tokio::time::sleep(delay).await;
