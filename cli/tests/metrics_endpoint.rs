@@ -1,7 +1,7 @@
-//! The Prometheus endpoint of a real proxy (docs/METRICS.md): `GET /metrics`
-//! answers the text format, counters move with the commands clients send,
-//! latencies are real histograms (buckets that add up across processes,
-//! not per-process quantiles), and any other path is a 404.
+//! The Prometheus endpoints of a real cluster (docs/METRICS.md): `GET
+//! /metrics` answers the text format, counters move with the commands
+//! clients send, latencies are real histograms (buckets that add up across
+//! processes, not per-process quantiles), and any other path is a 404.
 
 mod support;
 
@@ -44,11 +44,19 @@ fn sample(body: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// The sum over `bodies` of the sample `series` (0 where absent).
+fn total(bodies: &[String], series: &str) -> f64 {
+    bodies.iter().filter_map(|b| sample(b, series)).sum()
+}
+
 #[test]
-fn proxy_metrics_count_commands_in_histograms_with_buckets() {
+fn metrics_endpoints_count_what_the_cluster_did() {
     let metrics_addr = format!("127.0.0.1:{}", free_ports(1));
+    let meta_metrics = format!("127.0.0.1:{}", free_ports(1));
     let c = Cluster::start(ClusterOpts {
         proxy_args: vec!["--metrics-listen".into(), metrics_addr.clone()],
+        meta_args: vec!["--metrics-listen".into(), meta_metrics.clone()],
+        server_metrics: true,
         ..ClusterOpts::default()
     });
     let mut conn = c.redis_client().get_connection().expect("connecting");
@@ -111,4 +119,42 @@ fn proxy_metrics_count_commands_in_histograms_with_buckets() {
 
     let (status, _) = http_get(&metrics_addr, "/other");
     assert!(status.contains("404"), "status {status:?}");
+
+    // Servers: every write ran on one primary and was logged by all three
+    // replicas; every GET ran on one primary.
+    let servers: Vec<String> = (0..c.server_count())
+        .map(|i| {
+            let addr = c.server_metrics_addr(i).expect("server metrics on");
+            let (status, body) = http_get(&addr, "/metrics");
+            assert!(status.contains("200"), "server {i}: status {status:?}");
+            body
+        })
+        .collect();
+    let writes = total(&servers, "petrel_server_execute_total{kind=\"write\"}");
+    let reads = total(&servers, "petrel_server_execute_total{kind=\"read\"}");
+    assert!(writes >= 20.0, "{writes} writes executed");
+    assert!(reads >= 20.0, "{reads} reads executed");
+    let timed = total(
+        &servers,
+        "petrel_server_execute_seconds_bucket{kind=\"write\",le=\"+Inf\"}",
+    );
+    assert_eq!(timed, writes, "every executed write is in the histogram");
+    let replicas = total(&servers, "petrel_server_replicas");
+    let (partitions, copies) = (c.opts.partitions, c.opts.replicas);
+    assert_eq!(replicas, f64::from(partitions * copies), "replicas open");
+    for (i, body) in servers.iter().enumerate() {
+        assert!(
+            sample(body, "petrel_log_syncs_total").is_some_and(|n| n >= 1.0),
+            "server {i} never synced its log:\n{body}"
+        );
+    }
+
+    // Meta: it created the table and hears the servers' beacons.
+    let (status, meta) = http_get(&meta_metrics, "/metrics");
+    assert!(status.contains("200"), "meta: status {status:?}");
+    assert_eq!(sample(&meta, "petrel_meta_tables_created_total"), Some(1.0));
+    assert!(
+        sample(&meta, "petrel_meta_beacons_total").is_some_and(|n| n >= 3.0),
+        "beacons in\n{meta}"
+    );
 }

@@ -25,6 +25,9 @@ pub struct ClusterOpts {
     pub meta_args: Vec<String>,
     /// Extra petrel-proxy flags, e.g. `["--metrics-listen", "127.0.0.1:9100"]`.
     pub proxy_args: Vec<String>,
+    /// Each server serves Prometheus metrics on a port of its own
+    /// ([`Cluster::server_metrics_addr`]).
+    pub server_metrics: bool,
     /// Server durability: `sync` or `async`.
     pub durability: String,
 }
@@ -37,6 +40,7 @@ impl Default for ClusterOpts {
             partitions: 4,
             meta_args: Vec::new(),
             proxy_args: Vec::new(),
+            server_metrics: false,
             durability: "sync".into(),
         }
     }
@@ -45,6 +49,8 @@ impl Default for ClusterOpts {
 /// One server slot: its address and data dir stay, the process comes and goes.
 struct Server {
     port: u16,
+    /// With [`ClusterOpts::server_metrics`], where its metrics are served.
+    metrics_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
     stopped: bool,
@@ -123,9 +129,11 @@ impl Cluster {
         let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("logs")).expect("logs dir");
         let base = free_ports(2 + opts.servers as u16);
+        let metrics_base = opts.server_metrics.then(|| free_ports(opts.servers as u16));
         let servers = (0..opts.servers)
             .map(|i| Server {
                 port: base + 2 + i as u16,
+                metrics_port: metrics_base.map(|m| m + i as u16),
                 dir: dir.join(format!("server-{}", i + 1)),
                 child: None,
                 stopped: false,
@@ -219,6 +227,13 @@ impl Cluster {
             .unwrap_or_else(|| panic!("{addr} is none of {:?}", self.server_addrs()))
     }
 
+    /// Where server `i` serves its metrics (with [`ClusterOpts::server_metrics`]).
+    pub fn server_metrics_addr(&self, i: usize) -> Option<String> {
+        self.servers[i]
+            .metrics_port
+            .map(|p| format!("127.0.0.1:{p}"))
+    }
+
     /// The pid of server `i`, if it runs.
     pub fn server_pid(&self, i: usize) -> Option<u32> {
         self.servers[i].child.as_ref().map(Child::id)
@@ -229,7 +244,7 @@ impl Cluster {
         let addr = self.server_addr(i);
         let s = &mut self.servers[i];
         assert!(s.child.is_none(), "server {i} ({addr}) already runs");
-        let args = vec![
+        let mut args = vec![
             "--listen".to_string(),
             addr,
             "--meta".to_string(),
@@ -239,6 +254,9 @@ impl Cluster {
             "--durability".to_string(),
             self.opts.durability.clone(),
         ];
+        if let Some(p) = s.metrics_port {
+            args.extend(["--metrics-listen".to_string(), format!("127.0.0.1:{p}")]);
+        }
         s.starts += 1;
         let log = self.dir.join(format!("logs/server-{}.log", i + 1));
         s.child = Some(spawn("petrel-server", &args, &log));
@@ -279,8 +297,10 @@ impl Cluster {
     /// Waits until meta sees it alive.
     pub fn add_server(&mut self) -> usize {
         let i = self.servers.len();
+        let metrics_port = self.opts.server_metrics.then(|| free_ports(1));
         self.servers.push(Server {
             port: free_ports(1),
+            metrics_port,
             dir: self.dir.join(format!("server-{}", i + 1)),
             child: None,
             stopped: false,
