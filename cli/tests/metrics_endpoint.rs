@@ -116,6 +116,10 @@ fn metrics_endpoints_count_what_the_cluster_did() {
         sample(&body, "petrel_proxy_connections").is_some_and(|n| n >= 1.0),
         "no open connection counted in\n{body}"
     );
+    assert!(
+        sample(&body, "petrel_proxy_map_version{table=\"default\"}").is_some_and(|v| v >= 1.0),
+        "no map version for the default table in\n{body}"
+    );
 
     let (status, _) = http_get(&metrics_addr, "/other");
     assert!(status.contains("404"), "status {status:?}");

@@ -124,7 +124,7 @@ impl MapCache {
             }
             Some(_) => {}
         }
-        metrics::gauge!(names::MAP_VERSION).set(map.version as f64);
+        metrics::gauge!(names::MAP_VERSION, "table" => self.table.clone()).set(map.version as f64);
         self.current.store(Some(Arc::new(map)));
     }
 
@@ -150,7 +150,8 @@ impl MapCache {
             }
         }
         let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::counter!(names::MAP_REFRESHES, "result" => outcome).increment(1);
+        metrics::counter!(names::MAP_REFRESHES, "table" => self.table.clone(), "result" => outcome)
+            .increment(1);
         let result = result.map(|map| self.install(map));
         self.generation.fetch_add(1, Relaxed);
         result
