@@ -77,26 +77,17 @@ impl Touches {
     }
 
     fn of(spec: &CommandSpec, args: &[Bytes]) -> Touches {
-        let all = matches!(spec.route, Route::FanOut(_));
         let write = spec.is_write();
+        let key = |i: usize| args.get(i);
         // Every routed request comes through here: the spec's key positions
         // are read in place, and only a moving-key command's finder allocates.
         let mut t = match spec.route {
             Route::SameSlot(_) => {
-                let keys: Vec<&Bytes> = spec
-                    .keys_of(args)
-                    .into_iter()
-                    .filter_map(|i| args.get(i))
-                    .collect();
-                Touches::keys(&keys, write)
+                Touches::hashed(spec.keys_of(args).into_iter().filter_map(key), write)
             }
-            _ => Touches::hashed(
-                spec.key_positions_iter(args.len())
-                    .filter_map(|i| args.get(i)),
-                write,
-            ),
+            _ => Touches::hashed(spec.key_positions_iter(args.len()).filter_map(key), write),
         };
-        t.all = all;
+        t.all = matches!(spec.route, Route::FanOut(_));
         t
     }
 
