@@ -14,6 +14,7 @@
 //! - [`sync`]: the poison-tolerant lock helper.
 //! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
 
+pub mod command;
 pub mod config;
 pub mod fsutil;
 pub mod glob;

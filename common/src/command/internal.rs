@@ -1,0 +1,106 @@
+//! Petrel's internal commands: sent by the proxy to partition primaries,
+//! never accepted from a client and never listed by `COMMAND`.
+
+use super::def::*;
+
+const fn internal(
+    name: &'static str,
+    arity: i32,
+    flags: CommandFlags,
+    keys: (i32, i32, i32),
+    key_specs: &'static [KeySpec],
+    summary: &'static str,
+) -> CommandDef {
+    CommandDef {
+        name,
+        arity,
+        flags,
+        keys,
+        acl: AclCategories::NONE,
+        tips: &[],
+        key_specs,
+        doc: Doc {
+            summary,
+            since: "0.1.0",
+            group: "petrel",
+            complexity: None,
+            doc_flags: DocFlags::SYSCMD,
+            deprecated_since: None,
+            replaced_by: None,
+            history: &[],
+            arguments: &[],
+        },
+        subcommands: &[],
+    }
+}
+
+const KEY_AT_1: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: KeySpecFlags::RO,
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::Range {
+        last_key: 0,
+        key_step: 1,
+        limit: 0,
+    },
+}];
+
+/// Every internal command (ids follow Redis's commands).
+pub(super) static COMMANDS: &[CommandDef] = &[
+    internal(
+        "petrel.scan",
+        -3,
+        CommandFlags::READONLY,
+        (0, 0, 0),
+        &[],
+        "One partition's share of SCAN: `petrel.scan <cursor-key> <count> [MATCH p] [TYPE t]`",
+    ),
+    internal(
+        "petrel.expired",
+        3,
+        CommandFlags::READONLY,
+        (0, 0, 0),
+        &[],
+        "Keys whose expiry has passed, for the background sweep",
+    ),
+    internal(
+        "petrel.dump",
+        2,
+        CommandFlags::READONLY,
+        (1, 1, 1),
+        KEY_AT_1,
+        "A key's records, for MOVE between databases",
+    ),
+    internal(
+        "petrel.restore",
+        -3,
+        CommandFlags::WRITE,
+        (1, 1, 1),
+        KEY_AT_1,
+        "Writes records read by petrel.dump",
+    ),
+    internal(
+        "petrel.sweep",
+        -1,
+        CommandFlags::WRITE,
+        (0, 0, 0),
+        &[],
+        "Deletes keys whose expiry has passed",
+    ),
+    internal(
+        "petrel.exec",
+        -2,
+        CommandFlags::WRITE,
+        (0, 0, 0),
+        &[],
+        "A MULTI block whose keys share one partition, run as one mutation",
+    ),
+    internal(
+        "petrel.fingerprint",
+        2,
+        CommandFlags::READONLY,
+        (1, 1, 1),
+        KEY_AT_1,
+        "A digest of a key's records, for WATCH",
+    ),
+];

@@ -1,0 +1,286 @@
+//! The one command table: every command Petrel serves or knows, read by the
+//! proxy (parsing, routing, ACL, `COMMAND`), the server (execution) and,
+//! later, the transaction layer and scripting.
+//!
+//! - [`def`]: the shape of a command's description (flags as bit sets, key
+//!   specs, docs).
+//! - `redis.rs`: every command of Redis 7.0, generated from a real
+//!   redis-server's `COMMAND INFO` and `COMMAND DOCS` by
+//!   `scripts/gen-command-table` (do not edit it by hand).
+//! - `internal.rs`: Petrel's internal `petrel.*` commands (proxy to server).
+//! - [`serving`]: Petrel's own column: who executes each command.
+//! - [`keys`]: finding the keys in a call's arguments from its key specs.
+//!
+//! A command is named on the wire by its [`CommandId`]: its index in the
+//! table (Redis's commands sorted by name, each followed by its sorted
+//! subcommands, then the internal ones). The id is only as stable as the
+//! generated table, so a server also checks that the name it is given is the
+//! id's (see [`Command::names_match`]); regenerating from another Redis
+//! version changes ids, which a rolling upgrade must not mix.
+
+pub mod def;
+mod internal;
+pub mod keys;
+mod redis;
+pub mod serving;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+pub use def::{
+    AclCategories, Arg, ArgFlags, ArgType, BeginSearch, CommandDef, CommandFlags, Doc, DocFlags,
+    FindKeys, KeySpec, KeySpecFlags,
+};
+pub use keys::InvalidKeys;
+pub use serving::{Exec, Merge, Serving, TimeoutArg, BLOCK_SLICE};
+
+/// A command's index in the table; what requests between processes carry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct CommandId(pub u16);
+
+/// One command or subcommand: Redis's description plus Petrel's column.
+#[derive(Debug)]
+pub struct Command {
+    pub id: CommandId,
+    pub def: &'static CommandDef,
+    /// Lower case; `parent|sub` for a subcommand, as Redis names it in errors.
+    pub full_name: &'static str,
+    pub parent: Option<CommandId>,
+    /// Sorted by name.
+    pub subcommands: Vec<CommandId>,
+    pub serving: Serving,
+}
+
+impl Command {
+    /// The name Redis uses in errors and `COMMAND` (`get`, `client|list`).
+    pub fn name(&self) -> &'static str {
+        self.full_name
+    }
+
+    pub fn flags(&self) -> CommandFlags {
+        self.def.flags
+    }
+
+    /// Whether the command carries every flag of `flags`.
+    pub fn has(&self, flags: CommandFlags) -> bool {
+        self.def.flags.contains(flags)
+    }
+
+    /// Whether the command may change data (Redis's `write` flag).
+    pub fn is_write(&self) -> bool {
+        self.has(CommandFlags::WRITE)
+    }
+
+    /// Whether the command blocks waiting for data (it has a timeout argument).
+    pub fn timeout_arg(&self) -> Option<TimeoutArg> {
+        self.serving.timeout
+    }
+
+    pub fn exec(&self) -> Exec {
+        self.serving.exec
+    }
+
+    /// Whether a client may call it (served, and not internal).
+    pub fn is_served(&self) -> bool {
+        !matches!(self.serving.exec, Exec::Unserved | Exec::Internal)
+    }
+
+    /// Whether it is one of Petrel's `petrel.*` commands.
+    pub fn is_internal(&self) -> bool {
+        self.serving.exec == Exec::Internal
+    }
+
+    /// Whether `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.def.arity);
+        (arity >= 0 && argc == arity) || (arity < 0 && argc >= -arity)
+    }
+
+    /// Calls `found` with the position of every key in `args` (name at 0).
+    pub fn for_each_key(
+        &self,
+        args: &[impl AsRef<[u8]>],
+        found: impl FnMut(usize, KeySpecFlags),
+    ) -> Result<(), InvalidKeys> {
+        keys::for_each_key(self.def.key_specs, args, found)
+    }
+
+    /// The positions of the keys in `args`; empty when they cannot be found.
+    pub fn key_positions(&self, args: &[impl AsRef<[u8]>]) -> Vec<usize> {
+        let mut out = Vec::new();
+        if self.for_each_key(args, |i, _| out.push(i)).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// The position of the first key (no allocation: asked on every request).
+    pub fn first_key(&self, args: &[impl AsRef<[u8]>]) -> Option<usize> {
+        let mut first = None;
+        let _ = self.for_each_key(args, |i, _| {
+            first.get_or_insert(i);
+        });
+        first
+    }
+
+    /// Whether `args` call this command: the name (and subcommand) match.
+    /// A server checks this so a request carrying an id from another
+    /// version of the table is refused instead of running the wrong command.
+    pub fn names_match(&self, args: &[impl AsRef<[u8]>]) -> bool {
+        let (top, sub) = match self.full_name.split_once('|') {
+            Some((top, sub)) => (top, Some(sub)),
+            None => (self.full_name, None),
+        };
+        let same = |i: usize, name: &str| {
+            args.get(i)
+                .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(name.as_bytes()))
+        };
+        same(0, top) && sub.is_none_or(|s| same(1, s))
+    }
+}
+
+/// What the name (and subcommand) at the start of a call resolve to.
+#[derive(Debug, Clone, Copy)]
+pub enum Resolved<'a> {
+    Command(&'a Command),
+    /// No command has the name.
+    Unknown,
+    /// The container exists, the subcommand does not.
+    UnknownSubcommand(&'a Command),
+}
+
+/// The table; see the module documentation.
+pub struct Table {
+    commands: Vec<Command>,
+    by_name: HashMap<Box<[u8]>, CommandId>,
+    top_level: Vec<CommandId>,
+}
+
+/// Longest full name any command has (the lookup buffer's size).
+const MAX_NAME: usize = 64;
+
+/// The table, built on first use.
+pub fn table() -> &'static Table {
+    static TABLE: LazyLock<Table> = LazyLock::new(Table::build);
+    &TABLE
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut table = Table {
+            commands: Vec::new(),
+            by_name: HashMap::new(),
+            top_level: Vec::new(),
+        };
+        for def in redis::COMMANDS.iter().chain(internal::COMMANDS) {
+            let id = table.add(def, None, def.name.to_string());
+            table.top_level.push(id);
+            for sub in def.subcommands {
+                let full = format!("{}|{}", def.name, sub.name);
+                let sub_id = table.add(sub, Some(id), full);
+                table.commands[id.0 as usize].subcommands.push(sub_id);
+            }
+        }
+        table
+    }
+
+    fn add(
+        &mut self,
+        def: &'static CommandDef,
+        parent: Option<CommandId>,
+        full: String,
+    ) -> CommandId {
+        let id = CommandId(u16::try_from(self.commands.len()).expect("fewer than 65536 commands"));
+        assert!(full.len() <= MAX_NAME, "{full} is longer than MAX_NAME");
+        // Kept for the process's life: names are `&'static str` everywhere
+        // (metric labels, replies), and the table is built once.
+        let full_name: &'static str = Box::leak(full.into_boxed_str());
+        let serving = serving::serving(full_name);
+        self.by_name.insert(full_name.as_bytes().into(), id);
+        self.commands.push(Command {
+            id,
+            def,
+            full_name,
+            parent,
+            subcommands: Vec::new(),
+            serving,
+        });
+        id
+    }
+
+    /// The command with this id.
+    pub fn get(&self, id: CommandId) -> Option<&Command> {
+        self.commands.get(usize::from(id.0))
+    }
+
+    /// The command (or `parent|sub`) named `name`, in any ASCII case: the one
+    /// name lookup of the whole tree.
+    pub fn find(&self, name: &[u8]) -> Option<&Command> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let mut lower = [0u8; MAX_NAME];
+        let lower = &mut lower[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower).and_then(|&id| self.get(id))
+    }
+
+    /// The subcommand `sub` of `parent`.
+    pub fn subcommand(&self, parent: &Command, sub: &[u8]) -> Option<&Command> {
+        let top = parent.full_name.as_bytes();
+        if top.len() + 1 + sub.len() > MAX_NAME {
+            return None;
+        }
+        let mut name = [0u8; MAX_NAME];
+        name[..top.len()].copy_from_slice(top);
+        name[top.len()] = b'|';
+        name[top.len() + 1..top.len() + 1 + sub.len()].copy_from_slice(sub);
+        self.find(&name[..top.len() + 1 + sub.len()])
+            .filter(|c| c.parent == Some(parent.id))
+    }
+
+    /// What a call's name and subcommand (`args[0]`, `args[1]`) resolve to:
+    /// a container's subcommand when there is a second argument.
+    pub fn resolve(&self, args: &[impl AsRef<[u8]>]) -> Resolved<'_> {
+        let Some(top) = args.first().and_then(|n| self.find(n.as_ref())) else {
+            return Resolved::Unknown;
+        };
+        match args.get(1) {
+            Some(sub) if !top.subcommands.is_empty() => match self.subcommand(top, sub.as_ref()) {
+                Some(c) => Resolved::Command(c),
+                None => Resolved::UnknownSubcommand(top),
+            },
+            _ => Resolved::Command(top),
+        }
+    }
+
+    /// Every top-level command, Redis's and internal, in id order.
+    pub fn top_level(&self) -> impl Iterator<Item = &Command> {
+        self.top_level.iter().filter_map(|&id| self.get(id))
+    }
+
+    /// Every command and subcommand, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Command> {
+        self.commands.iter()
+    }
+
+    /// `command`'s subcommands, sorted by name.
+    pub fn subcommands<'a>(&'a self, command: &'a Command) -> impl Iterator<Item = &'a Command> {
+        command.subcommands.iter().filter_map(|&id| self.get(id))
+    }
+
+    /// The number of commands and subcommands.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Never true; for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;
