@@ -217,6 +217,13 @@ fn sigstop_of_a_primary_past_its_lease_fails_over_without_stale_reads() {
         ballot: before.ballot,
         args: vec!["GET".into(), key.to_string().into()],
         partition_count: PARTITIONS,
+        command: u32::from(
+            petrel_common::command::table()
+                .find(b"get")
+                .expect("get")
+                .id
+                .0,
+        ),
     };
     let addr = old.clone();
     let stale = rt.spawn(async move {

@@ -235,6 +235,11 @@ pub struct ExecuteRequest {
     /// The partition count the proxy routed with; the server checks it.
     #[prost(uint32, tag = "5")]
     pub partition_count: u32,
+    /// The command's id in the one command table (`crate::command`); the
+    /// server runs it without looking its name up, after checking that
+    /// `args` name the same command.
+    #[prost(uint32, tag = "6")]
+    pub command: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::cmd::{self, CommandSpec};
+use petrel_common::command::{table, AclCategories, Command};
 
 /// One user.
 #[derive(Clone, Debug, Default)]
@@ -49,23 +49,13 @@ fn sha256_hex(pass: &[u8]) -> String {
         .collect()
 }
 
-/// Every category the command table names, without the `@`.
+/// Every ACL category, without the `@`.
 pub fn categories() -> BTreeSet<&'static str> {
-    let mut out = BTreeSet::new();
-    for c in cmd::all() {
-        for a in c
-            .acl
-            .iter()
-            .chain(c.subcommands.iter().flat_map(|s| s.acl.iter()))
-        {
-            out.insert(a.trim_start_matches('@'));
-        }
-    }
-    out
+    AclCategories::NAMES.iter().copied().collect()
 }
 
-fn has_category(spec: &CommandSpec, cat: &str) -> bool {
-    spec.acl.iter().any(|a| a.trim_start_matches('@') == cat)
+fn has_category(command: &Command, cat: &str) -> bool {
+    AclCategories::named(cat).is_some_and(|c| command.def.acl.contains(c))
 }
 
 impl User {
@@ -191,9 +181,10 @@ impl User {
         Ok(())
     }
 
-    /// Whether the rules let this user run `spec` (`parent` for a subcommand).
-    pub fn may_run(&self, spec: &CommandSpec, parent: Option<&CommandSpec>) -> bool {
-        let full = cmd::full_name(parent, spec);
+    /// Whether the rules let this user run `spec`.
+    pub fn may_run(&self, spec: &Command) -> bool {
+        let full = spec.name();
+        let parent = spec.parent.and_then(|p| table().get(p));
         let mut allowed = self.from_all;
         for rule in &self.rules {
             let (plus, what) = rule.split_at(1);
@@ -201,7 +192,7 @@ impl User {
                 Some(cat) => {
                     has_category(spec, cat) || parent.is_some_and(|p| has_category(p, cat))
                 }
-                None => what == full || parent.is_some_and(|p| what == p.name),
+                None => what == full || parent.is_some_and(|p| what == p.name()),
             };
             if hit {
                 allowed = plus == "+";
@@ -261,15 +252,13 @@ impl User {
     }
 }
 
-/// `cmd` or `cmd|sub`, if the proxy serves it.
+/// `cmd` or `cmd|sub`, if Redis has it (served by Petrel or not, as Redis
+/// accepts rules for every command it knows).
 fn resolve_name(name: &str) -> Option<()> {
-    let lower = name.to_ascii_lowercase();
-    match lower.split_once('|') {
-        Some((top, sub)) => cmd::lookup(top.as_bytes())?
-            .subcommand(sub.as_bytes())
-            .map(|_| ()),
-        None => cmd::lookup(lower.as_bytes()).map(|_| ()),
-    }
+    table()
+        .find(name.as_bytes())
+        .filter(|c| !c.is_internal())
+        .map(|_| ())
 }
 
 /// Why a command may not run.
@@ -386,25 +375,19 @@ impl Acl {
     }
 
     /// Whether `user` may run `spec` on `args`.
-    pub fn check(
-        &self,
-        user: &str,
-        spec: &CommandSpec,
-        parent: Option<&CommandSpec>,
-        args: &[Bytes],
-    ) -> Result<(), Denied> {
+    pub fn check(&self, user: &str, spec: &Command, args: &[Bytes]) -> Result<(), Denied> {
         let users = self.lock();
         let Some(u) = users.get(user) else {
-            return Err(Denied::Command(cmd::full_name(parent, spec)));
+            return Err(Denied::Command(spec.name().to_string()));
         };
         if u.from_all && u.rules.is_empty() && u.keys.iter().any(|k| k == "~*") {
             return Ok(());
         }
-        if !u.may_run(spec, parent) {
-            return Err(Denied::Command(cmd::full_name(parent, spec)));
+        if !u.may_run(spec) {
+            return Err(Denied::Command(spec.name().to_string()));
         }
         let keys: Vec<&Bytes> = spec
-            .keys_of(args)
+            .key_positions(args)
             .into_iter()
             .filter_map(|i| args.get(i))
             .collect();
@@ -426,8 +409,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn spec(name: &str) -> &'static CommandSpec {
-        cmd::lookup(name.as_bytes()).expect("known")
+    fn spec(name: &str) -> &'static Command {
+        table().find(name.as_bytes()).expect("known")
     }
 
     fn args(list: &[&str]) -> Vec<Bytes> {
@@ -444,23 +427,18 @@ mod tests {
         assert!(acl.authenticate(b"dave", b"pw", ""));
         assert!(!acl.authenticate(b"dave", b"nope", ""));
         assert!(acl
-            .check("dave", spec("get"), None, &args(&["get", "app:1"]))
+            .check("dave", spec("get"), &args(&["get", "app:1"]))
             .is_ok());
         assert!(matches!(
-            acl.check("dave", spec("get"), None, &args(&["get", "other"])),
+            acl.check("dave", spec("get"), &args(&["get", "other"])),
             Err(Denied::Keys)
         ));
         assert!(matches!(
-            acl.check("dave", spec("set"), None, &args(&["set", "app:1", "v"])),
+            acl.check("dave", spec("set"), &args(&["set", "app:1", "v"])),
             Err(Denied::Command(n)) if n == "set"
         ));
         assert!(acl
-            .check(
-                "dave",
-                spec("hset"),
-                None,
-                &args(&["hset", "app:h", "f", "v"])
-            )
+            .check("dave", spec("hset"), &args(&["hset", "app:h", "f", "v"]))
             .is_ok());
         assert_eq!(
             acl.user("dave").expect("dave").describe("dave"),
@@ -471,7 +449,7 @@ mod tests {
         );
         acl.set_user("dave", &["-@all"]).expect("setuser");
         assert!(acl
-            .check("dave", spec("get"), None, &args(&["get", "app:1"]))
+            .check("dave", spec("get"), &args(&["get", "app:1"]))
             .is_err());
         acl.set_user("dave", &["off"]).expect("setuser");
         assert!(!acl.authenticate(b"dave", b"pw", ""));

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use petrel_common::reply::{errors, Reply};
 
-use crate::cmd::{self, CommandSpec, Route};
+use petrel_common::command::{table, Command, CommandFlags, Exec};
+
+use crate::cmd;
 use crate::session::Session;
 use crate::state::Shared;
 use crate::util::c_str;
@@ -76,19 +78,22 @@ impl Touches {
         small.iter().any(|k| big.binary_search(k).is_ok())
     }
 
-    fn of(spec: &CommandSpec, args: &[Bytes]) -> Touches {
-        let write = spec.is_write();
-        let key = |i: usize| args.get(i);
-        // Every routed request comes through here: the spec's key positions
-        // are read in place, and only a moving-key command's finder allocates.
-        let mut t = match spec.route {
-            Route::SameSlot(_) => {
-                Touches::hashed(spec.keys_of(args).into_iter().filter_map(key), write)
+    fn of(command: &Command, args: &[Bytes]) -> Touches {
+        let mut hashes = Vec::new();
+        // Every routed request comes through here: keys are hashed as the
+        // key specs find them, with no list of positions in between.
+        let _ = command.for_each_key(args, |i, _| {
+            if let Some(k) = args.get(i) {
+                hashes.push(Touches::hash(k));
             }
-            _ => Touches::hashed(spec.key_positions_iter(args.len()).filter_map(key), write),
-        };
-        t.all = matches!(spec.route, Route::FanOut(_));
-        t
+        });
+        hashes.sort_unstable();
+        hashes.dedup();
+        Touches {
+            keys: hashes,
+            all: matches!(command.exec(), Exec::FanOut(_)),
+            write: command.is_write(),
+        }
     }
 
     /// What touching `keys` (writing them or not) amounts to.
@@ -96,14 +101,14 @@ impl Touches {
         Touches::hashed(keys.iter(), write)
     }
 
+    fn hash(key: &[u8]) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(key, &mut h);
+        std::hash::Hasher::finish(&h)
+    }
+
     fn hashed<K: AsRef<[u8]>>(keys: impl Iterator<Item = K>, write: bool) -> Touches {
-        let mut hashes: Vec<u64> = keys
-            .map(|k| {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                std::hash::Hash::hash(k.as_ref(), &mut h);
-                std::hash::Hasher::finish(&h)
-            })
-            .collect();
+        let mut hashes: Vec<u64> = keys.map(|k| Touches::hash(k.as_ref())).collect();
         hashes.sort_unstable();
         hashes.dedup();
         Touches {
@@ -126,36 +131,38 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         session.flag_transaction();
         reply(name, r)
     };
-    let Some(top) = args.first().and_then(|n| cmd::lookup(n)) else {
-        return reject(session, "unknown", Reply::Error(unknown_command(&args)));
+    let table = table();
+    // The one name lookup of a request: the command, then its subcommand.
+    let top = match args.first().and_then(|n| table.find(n)) {
+        Some(c) if c.is_served() && c.parent.is_none() => c,
+        _ => return reject(session, "unknown", Reply::Error(unknown_command(&args))),
     };
     if !top.arity_ok(args.len()) {
         return reject(
             session,
-            top.name,
-            Reply::Error(errors::wrong_arity(top.name)),
+            top.name(),
+            Reply::Error(errors::wrong_arity(top.name())),
         );
     }
-    let (spec, parent): (&'static CommandSpec, Option<&'static CommandSpec>) =
-        if !top.subcommands.is_empty() && args.len() >= 2 {
-            match top.subcommand(&args[1]) {
-                Some(sub) => (sub, Some(top)),
-                None => {
-                    return reject(
-                        session,
-                        top.name,
-                        Reply::Error(unknown_subcommand(top, &args[1])),
-                    )
-                }
+    let command = match args.get(1) {
+        Some(sub) if !top.subcommands.is_empty() => match table.subcommand(top, sub) {
+            Some(c) if c.is_served() => c,
+            _ => {
+                return reject(
+                    session,
+                    top.name(),
+                    Reply::Error(unknown_subcommand(top, sub)),
+                )
             }
-        } else {
-            (top, None)
-        };
-    let name = cmd::static_name(parent, spec);
-    if parent.is_some() && !spec.arity_ok(args.len()) {
+        },
+        _ => top,
+    };
+    let name = command.name();
+    if command.parent.is_some() && !command.arity_ok(args.len()) {
         return reject(session, name, Reply::Error(errors::wrong_arity(name)));
     }
-    if !session.authenticated && !spec.has_flag("no_auth") && shared.password_required() {
+    let open = command.has(CommandFlags::NO_AUTH);
+    if !session.authenticated && !open && shared.password_required() {
         return reject(
             session,
             name,
@@ -163,43 +170,48 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         );
     }
     // ACL: AUTH and HELLO (no_auth) stay open so a user can switch.
-    if !spec.has_flag("no_auth") {
-        if let Err(denied) = shared.acl.check(&session.user, spec, parent, &args) {
+    if !open {
+        if let Err(denied) = shared.acl.check(&session.user, command, &args) {
             return reject(session, name, Reply::Error(denied.text()));
         }
     }
-    if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name) {
-        if let Some(why) = cmd::transactions::cannot_queue(spec) {
+    if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name()) {
+        if let Some(why) = cmd::transactions::cannot_queue(command) {
             return reject(session, name, Reply::Error(why));
         }
         if let Some(tx) = &mut session.tx {
-            tx.queued.push(args);
+            tx.queued.push((command, args));
             session.handle.info().multi = tx.queued.len() as i64;
         }
         return reply(name, Reply::Status("QUEUED".into()));
     }
     session.handle.info().last_cmd = name;
     let mut touches = None;
-    let action = match spec.route {
-        Route::Local(handler) => {
-            let mut ctx = Ctx {
-                session,
-                shared,
-                name,
-                touches: None,
-            };
-            let action = handler(&mut ctx, &args);
-            touches = ctx.touches;
-            action
+    let action = match command.exec() {
+        Exec::Proxy => match cmd::local_handler(command) {
+            Some(handler) => {
+                let mut ctx = Ctx {
+                    session,
+                    shared,
+                    name,
+                    touches: None,
+                };
+                let action = handler(&mut ctx, &args);
+                touches = ctx.touches;
+                action
+            }
+            None => Action::Reply(Reply::Error(unknown_command(&args))),
+        },
+        Exec::Container | Exec::Unserved | Exec::Internal => {
+            Action::Reply(Reply::Error(errors::wrong_arity(name)))
         }
-        Route::Container => Action::Reply(Reply::Error(errors::wrong_arity(name))),
-        Route::SingleKey | Route::MultiKey(_) | Route::FanOut(_) | Route::SameSlot(_) => {
-            touches = Some(Touches::of(spec, &args));
-            Action::Later(shared.router_for(session.db).run(spec, args))
+        Exec::Partition | Exec::Split(_) | Exec::FanOut(_) | Exec::SameSlot => {
+            touches = Some(Touches::of(command, &args));
+            Action::Later(shared.router_for(session.db).run(command, args))
         }
     };
     // CLIENT PAUSE: routed work (and EXEC's) waits while clients are paused.
-    let write = spec.is_write() || touches.as_ref().is_some_and(|t| t.write);
+    let write = command.is_write() || touches.as_ref().is_some_and(|t| t.write);
     let action = cmd::client::gate(shared, action, write);
     Dispatched {
         action,
@@ -228,11 +240,11 @@ pub fn unknown_command(args: &[Bytes]) -> String {
 }
 
 /// Redis 7's text: `ERR unknown subcommand 'foo'. Try CLIENT HELP.`.
-pub fn unknown_subcommand(parent: &CommandSpec, sub: &[u8]) -> String {
+pub fn unknown_subcommand(parent: &Command, sub: &[u8]) -> String {
     crate::util::one_line(&format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
         truncate_bytes(&c_str(sub), 128),
-        parent.name.to_ascii_uppercase()
+        parent.name().to_ascii_uppercase()
     ))
 }
 
@@ -286,7 +298,7 @@ mod tests {
     #[test]
     fn conflicts_need_a_shared_key_and_a_write() {
         let t = |name: &str, a: &[&str]| {
-            let spec = cmd::lookup(name.as_bytes()).expect("known");
+            let spec = table().find(name.as_bytes()).expect("known");
             let mut v = args(&[name]);
             v.extend(args(a));
             Touches::of(spec, &v)
@@ -303,7 +315,7 @@ mod tests {
 
     #[test]
     fn unknown_subcommand_text_matches_redis() {
-        let client = cmd::lookup(b"client").expect("client");
+        let client = table().find(b"client").expect("client");
         assert_eq!(
             unknown_subcommand(client, b"foo"),
             "ERR unknown subcommand 'foo'. Try CLIENT HELP."

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use petrel_common::command::Command;
 
 use crate::resp::Proto;
 use crate::state::ClientHandle;
@@ -32,7 +33,8 @@ pub struct Session {
 /// A transaction being queued.
 #[derive(Default)]
 pub struct Transaction {
-    pub queued: Vec<Vec<Bytes>>,
+    /// Each resolved once, when queued.
+    pub queued: Vec<(&'static Command, Vec<Bytes>)>,
     /// A command was rejected while queuing: EXEC answers EXECABORT.
     pub failed: bool,
 }

@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::cmd;
-
 /// Metric names, in one place.
 pub mod names {
     pub const CONNECTIONS_TOTAL: &str = "petrel_proxy_connections_total";
@@ -182,12 +180,12 @@ impl Stats {
     /// Counters for every command in the table.
     pub fn new() -> Self {
         let mut per_command = HashMap::new();
-        for c in cmd::all() {
-            per_command.insert(c.name.to_string(), CommandStat::new(c.name.to_string()));
-            for s in c.subcommands {
-                let name = cmd::full_name(Some(c), s);
-                per_command.insert(name.clone(), CommandStat::new(name));
-            }
+        for c in petrel_common::command::table()
+            .iter()
+            .filter(|c| c.is_served())
+        {
+            let name = c.name().to_string();
+            per_command.insert(name.clone(), CommandStat::new(name));
         }
         Stats {
             connections_received: AtomicU64::new(0),

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use petrel_common::command::{self, Internal};
 use petrel_common::ids::{Gpid, NodeAddr};
 use petrel_common::msg::{method, BeaconRequest, BeaconResponse, ReplicaInfoMsg};
 use petrel_common::partition::PartitionConfig;
@@ -364,7 +365,8 @@ impl Node {
                 ];
                 let now = petrel_common::time::now_unix_ms();
                 let r = replica.clone();
-                let page = tokio::task::spawn_blocking(move || r.read(&args, now)).await;
+                let expired = command::table().internal(Internal::Expired);
+                let page = tokio::task::spawn_blocking(move || r.read(expired, &args, now)).await;
                 let Ok(Reply::Array(mut page)) = page else {
                     continue;
                 };
@@ -381,7 +383,10 @@ impl Node {
                 }));
                 if sweep.len() > 1 {
                     let now = petrel_common::time::now_unix_ms();
-                    if let WriteOutcome::Done(Reply::Int(n)) = replica.write(sweep, now).await {
+                    let sweep_cmd = command::table().internal(Internal::Sweep);
+                    if let WriteOutcome::Done(Reply::Int(n)) =
+                        replica.write(sweep_cmd, sweep, now).await
+                    {
                         metrics::counter!("petrel_server_expired_keys_swept_total")
                             .increment(n.max(0) as u64);
                     }

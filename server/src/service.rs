@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use petrel_common::command::{self, Command, CommandId, BLOCK_SLICE};
 use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::{
     exec_code, method, CheckpointFetchRequest, CheckpointPrepareRequest, ExecuteRequest,
@@ -129,23 +130,29 @@ impl ServerService {
                 "lease expired",
             );
         }
-        let Some(name) = req.args.first() else {
+        let Some(command) = u16::try_from(req.command)
+            .ok()
+            .and_then(|id| command::table().get(CommandId(id)))
+            .filter(|c| c.names_match(&req.args))
+        else {
+            // Not executed: a proxy built on another version of the command
+            // table (or a malformed request).
             return refuse(
                 exec_code::UNAVAILABLE,
                 config.ballot,
                 primary,
-                "empty command",
+                "command id does not match the command named (proxy and server command tables differ)",
             );
         };
         let now = petrel_common::time::now_unix_ms();
-        let write = cmd::is_write(name);
-        let point_read = !write && cmd::is_point_read(name);
+        let write = command.is_write();
+        let point_read = !write && command.serving.point_read;
         let started = std::time::Instant::now();
         let reply = if write {
-            let outcome = if cmd::blocking::is_blocking(name) {
-                write_blocking(&replica, req.args).await
+            let outcome = if command.timeout_arg().is_some() {
+                write_blocking(&replica, command, req.args).await
             } else {
-                replica.write(req.args, now).await
+                replica.write(command, req.args, now).await
             };
             match outcome {
                 WriteOutcome::Done(reply) => reply,
@@ -194,10 +201,10 @@ impl ServerService {
             }
             let args = req.args;
             if point_read {
-                replica.read(&args, now)
+                replica.read(command, &args, now)
             } else {
                 let r = replica.clone();
-                match tokio::task::spawn_blocking(move || r.read(&args, now)).await {
+                match tokio::task::spawn_blocking(move || r.read(command, &args, now)).await {
                     Ok(reply) => reply,
                     Err(e) => {
                         error!(%gpid, error = %e, "command task failed");
@@ -326,18 +333,15 @@ impl Service for ServerService {
     }
 }
 
-/// Longest a blocking command waits in one request; the proxy asks again
-/// until the client's own timeout, so a failover in between is followed.
-const BLOCK_SLICE: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// Runs a blocking command (BLPOP...): tries it, and while it finds
 /// nothing, waits for the replica's next applied write (from any client of
 /// any proxy) and tries again, until its timeout or [`BLOCK_SLICE`].
 async fn write_blocking(
     replica: &crate::replica::Replica,
+    command: &'static Command,
     args: Vec<bytes::Bytes>,
 ) -> WriteOutcome {
-    let wait = match cmd::blocking::timeout_of(&args) {
+    let wait = match cmd::blocking::timeout_of(command, &args) {
         Some(Some(t)) => t.min(BLOCK_SLICE),
         Some(None) => BLOCK_SLICE,
         // A bad timeout: the command answers with the error at once.
@@ -348,7 +352,7 @@ async fn write_blocking(
     loop {
         applied.borrow_and_update();
         let outcome = replica
-            .write(args.clone(), petrel_common::time::now_unix_ms())
+            .write(command, args.clone(), petrel_common::time::now_unix_ms())
             .await;
         let empty = matches!(&outcome, WriteOutcome::Done(r) if cmd::blocking::would_block(r));
         if !empty || tokio::time::Instant::now() >= deadline {

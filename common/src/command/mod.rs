@@ -8,12 +8,14 @@
 //!   redis-server's `COMMAND INFO` and `COMMAND DOCS` by
 //!   `scripts/gen-command-table` (do not edit it by hand).
 //! - `internal.rs`: Petrel's internal `petrel.*` commands (proxy to server).
+//! - `later.rs`: subcommands of newer Redis versions that clients send
+//!   (`CLIENT SETINFO`).
 //! - [`serving`]: Petrel's own column: who executes each command.
 //! - [`keys`]: finding the keys in a call's arguments from its key specs.
 //!
 //! A command is named on the wire by its [`CommandId`]: its index in the
 //! table (Redis's commands sorted by name, each followed by its sorted
-//! subcommands, then the internal ones). The id is only as stable as the
+//! subcommands, then the internal ones, then the later subcommands). The id is only as stable as the
 //! generated table, so a server also checks that the name it is given is the
 //! id's (see [`Command::names_match`]); regenerating from another Redis
 //! version changes ids, which a rolling upgrade must not mix.
@@ -21,6 +23,7 @@
 pub mod def;
 mod internal;
 pub mod keys;
+mod later;
 mod redis;
 pub mod serving;
 
@@ -150,11 +153,33 @@ pub enum Resolved<'a> {
     UnknownSubcommand(&'a Command),
 }
 
+/// Petrel's internal commands, which the proxy and the server name by
+/// this enum (in the order of `internal.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Internal {
+    /// `petrel.scan`: one partition's share of SCAN.
+    Scan,
+    /// `petrel.expired`: keys past their expiry, for the sweep.
+    Expired,
+    /// `petrel.dump`: a key's records (MOVE).
+    Dump,
+    /// `petrel.restore`: writes what `petrel.dump` read (MOVE).
+    Restore,
+    /// `petrel.sweep`: deletes expired keys.
+    Sweep,
+    /// `petrel.exec`: a MULTI block on one partition.
+    Exec,
+    /// `petrel.fingerprint`: a key's digest (WATCH).
+    Fingerprint,
+}
+
 /// The table; see the module documentation.
 pub struct Table {
     commands: Vec<Command>,
     by_name: HashMap<Box<[u8]>, CommandId>,
     top_level: Vec<CommandId>,
+    /// The id of the first internal command.
+    first_internal: usize,
 }
 
 /// Longest full name any command has (the lookup buffer's size).
@@ -172,8 +197,12 @@ impl Table {
             commands: Vec::new(),
             by_name: HashMap::new(),
             top_level: Vec::new(),
+            first_internal: 0,
         };
-        for def in redis::COMMANDS.iter().chain(internal::COMMANDS) {
+        for (i, def) in redis::COMMANDS.iter().chain(internal::COMMANDS).enumerate() {
+            if i == redis::COMMANDS.len() {
+                table.first_internal = table.commands.len();
+            }
             let id = table.add(def, None, def.name.to_string());
             table.top_level.push(id);
             for sub in def.subcommands {
@@ -181,6 +210,16 @@ impl Table {
                 let sub_id = table.add(sub, Some(id), full);
                 table.commands[id.0 as usize].subcommands.push(sub_id);
             }
+        }
+        for (parent, sub) in later::SUBCOMMANDS {
+            let Some(pid) = table.find(parent.as_bytes()).map(|p| p.id) else {
+                continue;
+            };
+            let sub_id = table.add(sub, Some(pid), format!("{parent}|{}", sub.name));
+            let mut subs = table.commands[usize::from(pid.0)].subcommands.clone();
+            subs.push(sub_id);
+            subs.sort_by_key(|&s| table.commands[usize::from(s.0)].full_name);
+            table.commands[usize::from(pid.0)].subcommands = subs;
         }
         table
     }
@@ -207,6 +246,11 @@ impl Table {
             serving,
         });
         id
+    }
+
+    /// One of Petrel's internal commands.
+    pub fn internal(&self, which: Internal) -> &Command {
+        &self.commands[self.first_internal + which as usize]
     }
 
     /// The command with this id.
@@ -244,7 +288,11 @@ impl Table {
     /// What a call's name and subcommand (`args[0]`, `args[1]`) resolve to:
     /// a container's subcommand when there is a second argument.
     pub fn resolve(&self, args: &[impl AsRef<[u8]>]) -> Resolved<'_> {
-        let Some(top) = args.first().and_then(|n| self.find(n.as_ref())) else {
+        let Some(top) = args
+            .first()
+            .and_then(|n| self.find(n.as_ref()))
+            .filter(|c| c.parent.is_none())
+        else {
             return Resolved::Unknown;
         };
         match args.get(1) {

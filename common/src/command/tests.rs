@@ -56,8 +56,8 @@ fn resolve_finds_subcommands() {
     assert_eq!(found(&["client"]), "client");
     assert_eq!(found(&["client", "nosuch"]), "client|?");
     assert_eq!(found(&["nosuch"]), "unknown");
-    // A subcommand name alone is no command.
-    assert_eq!(found(&["client|list"]), "client|list");
+    // A subcommand's full name is no command.
+    assert_eq!(found(&["client|list"]), "unknown");
     assert!(t.find(b"list").is_none());
 }
 
@@ -158,4 +158,21 @@ fn names_match_checks_name_and_subcommand() {
     let get = t.find(b"get").expect("get");
     assert!(get.names_match(&args(&["Get", "k"])));
     assert!(!get.names_match(&args(&["set", "k"])));
+}
+
+#[test]
+fn internal_commands_by_enum() {
+    let t = table();
+    for (which, name) in [
+        (Internal::Scan, "petrel.scan"),
+        (Internal::Expired, "petrel.expired"),
+        (Internal::Dump, "petrel.dump"),
+        (Internal::Restore, "petrel.restore"),
+        (Internal::Sweep, "petrel.sweep"),
+        (Internal::Exec, "petrel.exec"),
+        (Internal::Fingerprint, "petrel.fingerprint"),
+    ] {
+        assert_eq!(t.internal(which).name(), name);
+        assert!(t.internal(which).is_internal());
+    }
 }

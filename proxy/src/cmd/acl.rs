@@ -1,14 +1,11 @@
 //! `ACL SETUSER DELUSER LIST USERS WHOAMI GETUSER CAT GENPASS HELP` over the
 //! proxy's users ([`crate::acl`]).
-//!
-//! Specs copied from Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS`.
 
 use bytes::Bytes;
 use petrel_common::reply::Reply;
 use rand::Rng;
 
 use super::client::help_reply;
-use super::{CommandSpec, Doc, Route};
 use crate::dispatch::{Action, Ctx};
 use crate::util::c_str;
 
@@ -16,7 +13,7 @@ fn text_args(args: &[Bytes]) -> Vec<String> {
     args.iter().map(|a| c_str(a)).collect()
 }
 
-fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let args = text_args(args);
     let rules: Vec<&str> = args[3..].iter().map(String::as_str).collect();
     Action::Reply(match ctx.shared.acl.set_user(&args[2], &rules) {
@@ -25,7 +22,7 @@ fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     })
 }
 
-fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let args = text_args(args);
     let names: Vec<&str> = args[2..].iter().map(String::as_str).collect();
     Action::Reply(match ctx.shared.acl.delete(&names) {
@@ -34,13 +31,13 @@ fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     })
 }
 
-fn list(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn list(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Array(
         ctx.shared.acl.list().into_iter().map(Reply::bulk).collect(),
     ))
 }
 
-fn users(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn users(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Array(
         ctx.shared
             .acl
@@ -51,11 +48,11 @@ fn users(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     ))
 }
 
-fn whoami(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn whoami(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::bulk(ctx.session.user.clone()))
 }
 
-fn getuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn getuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let Some(u) = ctx.shared.acl.user(&c_str(&args[2])) else {
         return Action::Reply(Reply::Nil);
     };
@@ -80,7 +77,7 @@ fn getuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ]))
 }
 
-fn cat(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn cat(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let all = crate::acl::categories();
     let Some(wanted) = args.get(2) else {
         return Action::Reply(Reply::Array(all.into_iter().map(Reply::bulk).collect()));
@@ -92,24 +89,18 @@ fn cat(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             c_str(&args[2])
         )));
     }
-    let tag = format!("@{wanted}");
-    let mut names = Vec::new();
-    for c in super::all() {
-        if c.acl.contains(&tag.as_str()) {
-            names.push(Reply::bulk(c.name.to_string()));
-        }
-        for s in c
-            .subcommands
-            .iter()
-            .filter(|s| s.acl.contains(&tag.as_str()))
-        {
-            names.push(Reply::bulk(super::full_name(Some(c), s)));
-        }
-    }
+    let Some(category) = petrel_common::command::AclCategories::named(&wanted) else {
+        return Action::Reply(Reply::Array(Vec::new()));
+    };
+    let names = petrel_common::command::table()
+        .iter()
+        .filter(|c| !c.is_internal() && c.def.acl.contains(category))
+        .map(|c| Reply::bulk(c.name()))
+        .collect();
     Action::Reply(Reply::Array(names))
 }
 
-fn genpass(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn genpass(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let bits = match args.get(2) {
         None => 256,
         Some(b) => match crate::util::parse_i64(b) {
@@ -129,7 +120,7 @@ fn genpass(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Reply(Reply::bulk(pass))
 }
 
-fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "ACL",
         &[
@@ -154,140 +145,3 @@ fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
         ],
     )
 }
-
-const ADMIN_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
-const ADMIN_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
-
-const fn sub(
-    name: &'static str,
-    arity: i32,
-    admin: bool,
-    summary: &'static str,
-    complexity: &'static str,
-    run: super::LocalFn,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: if admin {
-            ADMIN_FLAGS
-        } else {
-            &["noscript", "loading", "stale"]
-        },
-        keys: (0, 0, 0),
-        acl: if admin { ADMIN_ACL } else { &["@slow"] },
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary,
-            since: "6.0.0",
-            group: "server",
-            complexity,
-        },
-        route: Route::Local(run),
-        subcommands: &[],
-    }
-}
-
-static ACL_SUBCOMMANDS: &[CommandSpec] = &[
-    sub(
-        "setuser",
-        -3,
-        true,
-        "Modify or create the rules for a specific ACL user",
-        "O(N). Where N is the number of rules provided.",
-        setuser,
-    ),
-    sub(
-        "deluser",
-        -3,
-        true,
-        "Remove the specified ACL users and the associated rules",
-        "O(1) amortized time considering the typical user.",
-        deluser,
-    ),
-    sub(
-        "list",
-        2,
-        true,
-        "List the current ACL rules in ACL config file format",
-        "O(N). Where N is the number of configured users.",
-        list,
-    ),
-    sub(
-        "users",
-        2,
-        true,
-        "List the username of all the configured ACL rules",
-        "O(N). Where N is the number of configured users.",
-        users,
-    ),
-    sub(
-        "whoami",
-        2,
-        false,
-        "Return the name of the user associated to the current connection",
-        "O(1)",
-        whoami,
-    ),
-    sub(
-        "getuser",
-        3,
-        true,
-        "Get the rules for a specific ACL user",
-        "O(N). Where N is the number of password, command and pattern rules that the user has.",
-        getuser,
-    ),
-    sub(
-        "cat",
-        -2,
-        false,
-        "List the ACL categories or the commands inside a category",
-        "O(1) since the categories and commands are a fixed set.",
-        cat,
-    ),
-    sub(
-        "genpass",
-        -2,
-        false,
-        "Generate a pseudorandom secure password to use for ACL users",
-        "O(1)",
-        genpass,
-    ),
-    CommandSpec {
-        name: "help",
-        arity: 2,
-        flags: &["loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Show helpful text about the different subcommands",
-            since: "6.0.0",
-            group: "server",
-            complexity: "O(1)",
-        },
-        route: Route::Local(help),
-        subcommands: &[],
-    },
-];
-
-/// The ACL family.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "acl",
-    arity: -2,
-    flags: &[],
-    keys: (0, 0, 0),
-    acl: &["@slow"],
-    tips: &[],
-    key_specs: &[],
-    doc: Doc {
-        summary: "A container for Access List Control commands ",
-        since: "6.0.0",
-        group: "server",
-        complexity: "Depends on subcommand.",
-    },
-    route: Route::Container,
-    subcommands: ACL_SUBCOMMANDS,
-}];

@@ -1,24 +1,21 @@
-//! `COMMAND` and its subcommands, answered from the command table in the
-//! shapes Redis 7 uses (client libraries and redis-cli read them).
-//!
-//! COMMAND DOCS carries summary, since, group, complexity and subcommands;
-//! the per-argument documentation Redis adds is left out.
+//! `COMMAND` and its subcommands, answered from the one command table in the
+//! shapes Redis 7.0 uses (client libraries and redis-cli read them): every
+//! command Redis 7.0 has, including those Petrel does not serve yet, with
+//! its full documentation.
 
 use bytes::Bytes;
+use petrel_common::command::{
+    table, AclCategories, Arg, BeginSearch, Command, CommandFlags, FindKeys, KeySpec, KeySpecFlags,
+    Resolved,
+};
 use petrel_common::reply::Reply;
 
 use super::client::help_reply;
-use super::{all, full_name, lookup, CommandSpec, KeySpec, Route};
 use crate::dispatch::{Action, Ctx};
 use crate::util::glob_match;
 
-fn statuses(items: &[&str]) -> Reply {
-    Reply::Set(
-        items
-            .iter()
-            .map(|s| Reply::Status((*s).to_string()))
-            .collect(),
-    )
+fn statuses<'a>(items: impl Iterator<Item = &'a str>) -> Reply {
+    Reply::Set(items.map(|s| Reply::Status(s.to_string())).collect())
 }
 
 fn map(pairs: Vec<(&str, Reply)>) -> Reply {
@@ -30,118 +27,208 @@ fn map(pairs: Vec<(&str, Reply)>) -> Reply {
     )
 }
 
+fn int(n: i32) -> Reply {
+    Reply::Int(n.into())
+}
+
 fn key_spec(k: &KeySpec) -> Reply {
-    map(vec![
-        ("flags", statuses(k.flags)),
-        (
-            "begin_search",
-            map(vec![
-                ("type", Reply::bulk("index")),
-                (
-                    "spec",
-                    map(vec![("index", Reply::Int(k.begin_index.into()))]),
-                ),
-            ]),
+    let (begin_type, begin) = match k.begin_search {
+        BeginSearch::Index(i) => ("index", vec![("index", int(i))]),
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => (
+            "keyword",
+            vec![
+                ("keyword", Reply::bulk(keyword)),
+                ("startfrom", int(start_from)),
+            ],
         ),
-        (
-            "find_keys",
-            map(vec![
-                ("type", Reply::bulk("range")),
-                (
-                    "spec",
-                    map(vec![
-                        ("lastkey", Reply::Int(k.last_key.into())),
-                        ("keystep", Reply::Int(k.key_step.into())),
-                        ("limit", Reply::Int(k.limit.into())),
-                    ]),
-                ),
-            ]),
+        BeginSearch::Unknown => ("unknown", vec![]),
+    };
+    let (find_type, find) = match k.find_keys {
+        FindKeys::Range {
+            last_key,
+            key_step,
+            limit,
+        } => (
+            "range",
+            vec![
+                ("lastkey", int(last_key)),
+                ("keystep", int(key_step)),
+                ("limit", int(limit)),
+            ],
         ),
-    ])
+        FindKeys::Keynum {
+            keynum_index,
+            first_key,
+            key_step,
+        } => (
+            "keynum",
+            vec![
+                ("keynumidx", int(keynum_index)),
+                ("firstkey", int(first_key)),
+                ("keystep", int(key_step)),
+            ],
+        ),
+        FindKeys::Unknown => ("unknown", vec![]),
+    };
+    let mut fields = Vec::new();
+    if let Some(notes) = k.notes {
+        fields.push(("notes", Reply::bulk(notes)));
+    }
+    fields.push(("flags", statuses(k.flags.names())));
+    fields.push((
+        "begin_search",
+        map(vec![
+            ("type", Reply::bulk(begin_type)),
+            ("spec", map(begin)),
+        ]),
+    ));
+    fields.push((
+        "find_keys",
+        map(vec![("type", Reply::bulk(find_type)), ("spec", map(find))]),
+    ));
+    map(fields)
 }
 
 /// One `COMMAND INFO` entry: name, arity, flags, first, last, step, ACL
 /// categories, tips, key specs, subcommands.
-pub fn info_entry(parent: Option<&CommandSpec>, c: &CommandSpec) -> Reply {
+pub fn info_entry(c: &Command) -> Reply {
     let subs = if c.subcommands.is_empty() {
         Reply::Set(vec![])
     } else {
-        Reply::Array(
-            c.subcommands
-                .iter()
-                .map(|s| info_entry(Some(c), s))
-                .collect(),
-        )
+        Reply::Array(table().subcommands(c).map(info_entry).collect())
     };
+    let d = c.def;
     Reply::Array(vec![
-        Reply::bulk(full_name(parent, c)),
-        Reply::Int(c.arity.into()),
-        statuses(c.flags),
-        Reply::Int(c.keys.0.into()),
-        Reply::Int(c.keys.1.into()),
-        Reply::Int(c.keys.2.into()),
-        statuses(c.acl),
-        Reply::Set(c.tips.iter().map(|t| Reply::bulk(t.to_string())).collect()),
-        Reply::Set(c.key_specs.iter().map(key_spec).collect()),
+        Reply::bulk(c.name()),
+        int(d.arity),
+        statuses(d.flags.names()),
+        int(d.keys.0),
+        int(d.keys.1),
+        int(d.keys.2),
+        Reply::Set(
+            d.acl
+                .names()
+                .map(|a| Reply::Status(format!("@{a}")))
+                .collect(),
+        ),
+        Reply::Set(d.tips.iter().map(|t| Reply::bulk(*t)).collect()),
+        Reply::Set(d.key_specs.iter().map(key_spec).collect()),
         subs,
     ])
 }
 
-fn doc_entry(parent: Option<&CommandSpec>, c: &CommandSpec) -> Reply {
+fn arg_entry(a: &Arg) -> Reply {
     let mut fields = vec![
-        ("summary", Reply::bulk(c.doc.summary)),
-        ("since", Reply::bulk(c.doc.since)),
-        ("group", Reply::bulk(c.doc.group)),
-        ("complexity", Reply::bulk(c.doc.complexity)),
+        ("name", Reply::bulk(a.name)),
+        ("type", Reply::bulk(a.kind.name())),
     ];
-    if !c.subcommands.is_empty() {
+    if let Some(i) = a.key_spec_index {
+        fields.push(("key_spec_index", int(i)));
+    }
+    if let Some(t) = a.token {
+        fields.push(("token", Reply::bulk(t)));
+    }
+    if let Some(v) = a.since {
+        fields.push(("since", Reply::bulk(v)));
+    }
+    if a.flags.0 != 0 {
+        fields.push(("flags", statuses(a.flags.names())));
+    }
+    if let Some(v) = a.deprecated_since {
+        fields.push(("deprecated_since", Reply::bulk(v)));
+    }
+    if !a.arguments.is_empty() {
         fields.push((
-            "subcommands",
-            Reply::Map(
-                c.subcommands
+            "arguments",
+            Reply::Array(a.arguments.iter().map(arg_entry).collect()),
+        ));
+    }
+    map(fields)
+}
+
+/// One `COMMAND DOCS` entry, in Redis's field order.
+fn doc_entry(c: &Command) -> Reply {
+    let d = &c.def.doc;
+    let mut fields = vec![
+        ("summary", Reply::bulk(d.summary)),
+        ("since", Reply::bulk(d.since)),
+        ("group", Reply::bulk(d.group)),
+    ];
+    if let Some(x) = d.complexity {
+        fields.push(("complexity", Reply::bulk(x)));
+    }
+    if d.doc_flags.0 != 0 {
+        fields.push(("doc_flags", statuses(d.doc_flags.names())));
+    }
+    if let Some(v) = d.deprecated_since {
+        fields.push(("deprecated_since", Reply::bulk(v)));
+    }
+    if let Some(v) = d.replaced_by {
+        fields.push(("replaced_by", Reply::bulk(v)));
+    }
+    if !d.history.is_empty() {
+        fields.push((
+            "history",
+            Reply::Set(
+                d.history
                     .iter()
-                    .map(|s| (Reply::bulk(full_name(Some(c), s)), doc_entry(Some(c), s)))
+                    .map(|(v, t)| Reply::Array(vec![Reply::bulk(*v), Reply::bulk(*t)]))
                     .collect(),
             ),
         ));
     }
-    let _ = parent;
+    if !d.arguments.is_empty() {
+        fields.push((
+            "arguments",
+            Reply::Array(d.arguments.iter().map(arg_entry).collect()),
+        ));
+    }
+    if !c.subcommands.is_empty() {
+        fields.push((
+            "subcommands",
+            Reply::Map(
+                table()
+                    .subcommands(c)
+                    .map(|s| (Reply::bulk(s.name()), doc_entry(s)))
+                    .collect(),
+            ),
+        ));
+    }
     map(fields)
 }
 
-/// Finds `name` or `parent|sub`.
-fn resolve(name: &[u8]) -> Option<(Option<&'static CommandSpec>, &'static CommandSpec)> {
-    match name.iter().position(|&b| b == b'|') {
-        Some(bar) => {
-            let parent = lookup(&name[..bar])?;
-            Some((Some(parent), parent.subcommand(&name[bar + 1..])?))
-        }
-        None => lookup(name).map(|c| (None, c)),
-    }
+/// Every command `COMMAND` lists: Redis's, not Petrel's internal ones.
+fn listed() -> impl Iterator<Item = &'static Command> {
+    table().top_level().filter(|c| !c.is_internal())
+}
+
+/// `name` or `parent|sub`, as `COMMAND INFO/DOCS` take them.
+fn named(name: &[u8]) -> Option<&'static Command> {
+    table().find(name).filter(|c| !c.is_internal())
 }
 
 /// `COMMAND`: every command's info.
 pub fn command(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    Action::Reply(Reply::Array(all().map(|c| info_entry(None, c)).collect()))
+    Action::Reply(Reply::Array(listed().map(info_entry).collect()))
 }
 
 /// `COMMAND COUNT`.
 pub fn count(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    Action::Reply(Reply::Int(all().count() as i64))
+    Action::Reply(Reply::Int(listed().count() as i64))
 }
 
 /// `COMMAND INFO [name ...]`: unknown names give nil.
 pub fn info(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() == 2 {
-        return Action::Reply(Reply::Array(all().map(|c| info_entry(None, c)).collect()));
+        return Action::Reply(Reply::Array(listed().map(info_entry).collect()));
     }
     Action::Reply(Reply::Array(
         args[2..]
             .iter()
-            .map(|n| match resolve(n) {
-                Some((parent, c)) => info_entry(parent, c),
-                None => Reply::Nil,
-            })
+            .map(|n| named(n).map_or(Reply::Nil, info_entry))
             .collect(),
     ))
 }
@@ -149,81 +236,80 @@ pub fn info(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// `COMMAND DOCS [name ...]`: a map of name to documentation; unknown names are left out.
 pub fn docs(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let entries: Vec<(Reply, Reply)> = if args.len() == 2 {
-        all()
-            .map(|c| (Reply::bulk(c.name), doc_entry(None, c)))
+        listed()
+            .map(|c| (Reply::bulk(c.name()), doc_entry(c)))
             .collect()
     } else {
         args[2..]
             .iter()
-            .filter_map(|n| resolve(n))
-            .map(|(parent, c)| (Reply::bulk(full_name(parent, c)), doc_entry(parent, c)))
+            .filter_map(|n| named(n))
+            .map(|c| (Reply::bulk(c.name()), doc_entry(c)))
             .collect()
     };
     Action::Reply(Reply::Map(entries))
 }
 
-/// A COMMAND LIST filter over (full name, spec).
-type Filter = Box<dyn Fn(&str, &CommandSpec) -> bool>;
+/// A COMMAND LIST filter.
+type Filter = Box<dyn Fn(&Command) -> bool>;
 
 /// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`.
 pub fn list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let mut names: Vec<(String, &'static CommandSpec)> = Vec::new();
-    for c in all() {
-        names.push((c.name.to_string(), c));
-        for s in c.subcommands {
-            names.push((full_name(Some(c), s), s));
-        }
-    }
     let keep: Filter = match args.len() {
-        2 => Box::new(|_, _| true),
+        2 => Box::new(|_| true),
         5 if args[2].eq_ignore_ascii_case(b"filterby") => {
             let value = args[4].clone();
             let how = args[3].to_ascii_lowercase();
             match how.as_slice() {
-                b"module" => Box::new(|_, _| false),
-                b"aclcat" => Box::new(move |_, c| {
-                    c.acl.iter().any(|a| {
-                        a.trim_start_matches('@')
-                            .as_bytes()
-                            .eq_ignore_ascii_case(&value)
-                    })
-                }),
-                b"pattern" => Box::new(move |n, _| glob_match(&value, n.as_bytes(), true)),
+                b"module" => Box::new(|_| false),
+                b"aclcat" => {
+                    let cat = std::str::from_utf8(&value)
+                        .ok()
+                        .and_then(AclCategories::named);
+                    Box::new(move |c| cat.is_some_and(|cat| c.def.acl.contains(cat)))
+                }
+                b"pattern" => Box::new(move |c| glob_match(&value, c.name().as_bytes(), true)),
                 _ => return Action::Reply(Reply::error(petrel_common::reply::errors::SYNTAX)),
             }
         }
         _ => return Action::Reply(Reply::error(petrel_common::reply::errors::SYNTAX)),
     };
+    let table = table();
     Action::Reply(Reply::Array(
-        names
-            .into_iter()
-            .filter(|(n, c)| keep(n, c))
-            .map(|(n, _)| Reply::bulk(n))
+        listed()
+            .flat_map(|c| std::iter::once(c).chain(table.subcommands(c)))
+            .filter(|c| keep(c))
+            .map(|c| Reply::bulk(c.name()))
             .collect(),
     ))
 }
 
-/// `COMMAND GETKEYS command arg ...`: the key arguments, from the key spec.
+/// Whether Redis's `COMMAND GETKEYS` would look for keys in the command.
+fn has_keys(c: &Command) -> bool {
+    c.has(CommandFlags::MOVABLEKEYS)
+        || c.def
+            .key_specs
+            .iter()
+            .any(|k| !k.flags.contains(KeySpecFlags::NOT_KEY))
+}
+
+/// `COMMAND GETKEYS command arg ...`: the key arguments, from the key specs.
 pub fn getkeys(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let cmd_args = &args[2..];
-    let Some(top) = lookup(&cmd_args[0]) else {
-        return Action::Reply(Reply::error("ERR Invalid command specified"));
+    let spec = match table().resolve(cmd_args) {
+        Resolved::Command(c) if !c.is_internal() => c,
+        _ => return Action::Reply(Reply::error("ERR Invalid command specified")),
     };
-    let spec = match (top.subcommands.is_empty(), cmd_args.get(1)) {
-        (false, Some(sub)) => match top.subcommand(sub) {
-            Some(s) => s,
-            None => return Action::Reply(Reply::error("ERR Invalid command specified")),
-        },
-        _ => top,
-    };
-    if !top.arity_ok(cmd_args.len()) {
+    if !has_keys(spec) {
+        return Action::Reply(Reply::error("ERR The command has no key arguments"));
+    }
+    if !spec.arity_ok(cmd_args.len()) {
         return Action::Reply(Reply::error(
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions = spec.keys_of(cmd_args);
-    if positions.is_empty() || matches!(spec.route, Route::Local(_) | Route::Container) {
-        return Action::Reply(Reply::error("ERR The command has no key arguments"));
+    let positions = spec.key_positions(cmd_args);
+    if positions.is_empty() && !spec.has(CommandFlags::NO_MANDATORY_KEYS) {
+        return Action::Reply(Reply::error("ERR Invalid arguments specified for command"));
     }
     Action::Reply(Reply::Array(
         positions

@@ -1,13 +1,10 @@
 //! Connection commands, all answered by the proxy: PING, ECHO, QUIT, SELECT,
 //! AUTH, HELLO (handlers below) and CLIENT (handlers in [`super::client`]).
-//!
-//! Specs copied from Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS`;
-//! `CLIENT SETINFO` is Redis 7.2's, since current client libraries send it.
 
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
-use super::{client, CommandSpec, Doc, Route};
+use super::client;
 use crate::dispatch::{Action, Ctx};
 use crate::resp::Proto;
 use crate::util::{c_str, parse_i64};
@@ -16,7 +13,7 @@ use crate::util::{c_str, parse_i64};
 pub const REDIS_VERSION: &str = "7.0.15";
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
-fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     match args.len() {
         1 => Action::Reply(Reply::Status("PONG".into())),
         2 => Action::Reply(Reply::Bulk(args[1].clone())),
@@ -25,18 +22,18 @@ fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `ECHO message`.
-fn echo(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn echo(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Reply(Reply::Bulk(args[1].clone()))
 }
 
 /// `QUIT`: `+OK`, then the connection closes.
-fn quit(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn quit(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Close(Reply::ok())
 }
 
 /// `SELECT index`: database n is a table of its own (see
 /// [`crate::databases`]), created on first use; the reply waits for it.
-fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let db = match parse_i64(&args[1]) {
         Some(i) if i32::try_from(i).is_err() => {
             return Action::Reply(Reply::error(
@@ -80,7 +77,7 @@ fn credentials_ok(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
 }
 
 /// `AUTH [username] password`.
-fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => {
             if !ctx.shared.password_required() {
@@ -103,7 +100,7 @@ fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let err = |text: String| Action::Reply(Reply::Error(text));
     let mut proto = None;
     let mut next = 1;
@@ -164,406 +161,3 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         field("modules", Reply::Array(vec![])),
     ]))
 }
-
-/// The connection family.
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "ping",
-        arity: -1,
-        flags: &["fast"],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@connection"],
-        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Ping the server",
-            since: "1.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(ping),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "echo",
-        arity: 2,
-        flags: &["loading", "stale", "fast"],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Echo the given string",
-            since: "1.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(echo),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "quit",
-        arity: -1,
-        flags: &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Close the connection",
-            since: "1.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(quit),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "select",
-        arity: 2,
-        flags: &["loading", "stale", "fast"],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Change the selected database for the current connection",
-            since: "1.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(select),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "auth",
-        arity: -2,
-        flags: &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Authenticate to the server",
-            since: "1.0.0",
-            group: "connection",
-            complexity: "O(N) where N is the number of passwords defined for the user",
-        },
-        route: Route::Local(auth),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "hello",
-        arity: -1,
-        flags: &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Handshake with Redis",
-            since: "6.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(hello),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "client",
-        arity: -2,
-        flags: &[],
-        keys: (0, 0, 0),
-        acl: &["@slow"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "A container for client connection commands",
-            since: "2.4.0",
-            group: "connection",
-            complexity: "Depends on subcommand.",
-        },
-        route: Route::Container,
-        subcommands: CLIENT_SUBCOMMANDS,
-    },
-];
-
-/// CLIENT's subcommands.
-static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "setname",
-        arity: 3,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Set the current connection name",
-            since: "2.6.9",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::setname),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "getname",
-        arity: 2,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Get the current connection name",
-            since: "2.6.9",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::getname),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "id",
-        arity: 2,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Returns the client ID for the current connection",
-            since: "5.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::id),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "info",
-        arity: 2,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &["nondeterministic_output"],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Returns information about the current client connection.",
-            since: "6.2.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::info),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "list",
-        arity: -2,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        tips: &["nondeterministic_output"],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Get the list of client connections",
-            since: "2.4.0",
-            group: "connection",
-            complexity: "O(N) where N is the number of client connections",
-        },
-        route: Route::Local(client::list),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "kill",
-        arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Kill the connection of a client",
-            since: "2.4.0",
-            group: "connection",
-            complexity: "O(N) where N is the number of client connections",
-        },
-        route: Route::Local(client::kill),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "no-evict",
-        arity: 3,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Set client eviction mode for the current connection",
-            since: "7.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::no_evict),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "reply",
-        arity: 3,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Instruct the server whether to reply to commands",
-            since: "3.2.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::reply),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "help",
-        arity: 2,
-        flags: &["loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Show helpful text about the different subcommands",
-            since: "5.0.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::help),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "setinfo",
-        arity: 4,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
-        key_specs: &[],
-        doc: Doc {
-            summary: "Set client or connection specific info",
-            since: "7.2.0",
-            group: "connection",
-            complexity: "O(1)",
-        },
-        route: Route::Local(client::setinfo),
-        subcommands: &[],
-    },
-    // PAUSE ... UNBLOCK: added with the server command surface (client.rs).
-    CommandSpec {
-        name: "pause",
-        arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Stop processing commands from clients for some time", since: "2.9.50", group: "connection", complexity: "O(1)" },
-        route: Route::Local(client::pause),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "unpause",
-        arity: 2,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Resume processing of clients that were paused", since: "6.2.0", group: "connection", complexity: "O(N) Where N is the number of paused clients" },
-        route: Route::Local(client::unpause),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "tracking",
-        arity: -3,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Enable or disable server assisted client side caching support", since: "6.0.0", group: "connection", complexity: "O(1). Some options may introduce additional complexity." },
-        route: Route::Local(client::tracking),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "caching",
-        arity: 3,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Instruct the server about tracking or not keys in the next request", since: "6.0.0", group: "connection", complexity: "O(1)" },
-        route: Route::Local(client::caching),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "getredir",
-        arity: 2,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Get tracking notifications redirection client ID if any", since: "6.0.0", group: "connection", complexity: "O(1)" },
-        route: Route::Local(client::getredir),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "trackinginfo",
-        arity: 2,
-        flags: &["noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Return information about server assisted client side caching for the current connection", since: "6.2.0", group: "connection", complexity: "O(1)" },
-        route: Route::Local(client::trackinginfo),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "unblock",
-        arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        tips: &[],
-        key_specs: &[],
-        doc: Doc { summary: "Unblock a client blocked in a blocking command from a different connection", since: "5.0.0", group: "connection", complexity: "O(log N) where N is the number of client connections" },
-        route: Route::Local(client::unblock),
-        subcommands: &[],
-    },
-];

@@ -10,8 +10,6 @@
 //! cursor only works on the proxy that issued it, and an unknown or expired
 //! one gets `ERR invalid cursor`. Like Redis's, the walk returns every key
 //! present from start to end at least once, and may return a key twice.
-//!
-//! Specs copied from Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -24,10 +22,10 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::client::help_reply;
-use super::{CommandSpec, Doc, KeySpec, Merge, Route};
 use crate::dispatch::{Action, Ctx};
 use crate::route::Target;
 use crate::util::{c_str, parse_i64};
+use petrel_common::command::{table, Command, Internal};
 
 /// How long an unused SCAN cursor is kept.
 pub const CURSOR_TTL: Duration = Duration::from_secs(600);
@@ -76,7 +74,7 @@ fn recall(id: u64) -> Option<Position> {
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let Some(cursor) = std::str::from_utf8(&args[1])
         .ok()
         .and_then(|c| c.parse::<u64>().ok())
@@ -134,6 +132,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             let wanted = count as usize;
             // Move on through partitions until COUNT keys or the end.
             while pos.partition < map.partition_count {
+                let scan = table().internal(Internal::Scan);
                 let mut req = vec![
                     Bytes::from_static(b"petrel.scan"),
                     pos.from.clone(),
@@ -141,7 +140,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 ];
                 req.extend(filters.iter().cloned());
                 let page = match router
-                    .call(Target::Partition(pos.partition), req, false, deadline)
+                    .call(Target::Partition(pos.partition), scan, req, false, deadline)
                     .await
                 {
                     Ok(Reply::Array(page)) if page.len() == 2 => page,
@@ -181,8 +180,11 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `RANDOMKEY`: asks the partitions in random order until one has a key.
-fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let router = ctx.shared.router_for(ctx.session.db);
+    let Some(randomkey) = table().find(b"randomkey") else {
+        return Action::Reply(Reply::error("ERR randomkey is not in the command table"));
+    };
     Action::Later(
         async move {
             let deadline = Instant::now() + router.timeout();
@@ -195,7 +197,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
             for pid in order {
                 let req = vec![Bytes::from_static(b"randomkey")];
                 match router
-                    .call(Target::Partition(pid), req, false, deadline)
+                    .call(Target::Partition(pid), randomkey, req, false, deadline)
                     .await
                 {
                     Ok(Reply::Nil) => continue,
@@ -215,7 +217,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 /// it did not change meanwhile (otherwise the copy is removed again and
 /// MOVE answers 0). Another client can see the key in both databases for a
 /// moment; it is never lost.
-fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let db = match parse_i64(&args[2]) {
         None => return Action::Reply(Reply::error(errors::NOT_INTEGER)),
         Some(n) if n < 0 || n >= i64::from(ctx.shared.config.databases) => {
@@ -233,21 +235,34 @@ fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let src = ctx.shared.router_for(ctx.session.db);
     let shared = ctx.shared.clone();
     let b = |s: &'static [u8]| Bytes::from_static(s);
+    let t = table();
+    let (exec, fingerprint_cmd, dump, restore_cmd) = (
+        t.internal(Internal::Exec),
+        t.internal(Internal::Fingerprint),
+        t.internal(Internal::Dump),
+        t.internal(Internal::Restore),
+    );
+    let Some(del) = t.find(b"del") else {
+        return Action::Reply(Reply::error("ERR del is not in the command table"));
+    };
+    let id = |c: &Command| Bytes::from(c.id.0.to_string());
     Action::Later(
         async move {
             let deadline = Instant::now() + src.timeout();
             let read = vec![
                 b(b"petrel.exec"),
                 b(b"0"),
+                id(fingerprint_cmd),
                 b(b"2"),
                 b(b"petrel.fingerprint"),
                 key.clone(),
+                id(dump),
                 b(b"2"),
                 b(b"petrel.dump"),
                 key.clone(),
             ];
             let (fingerprint, dumped) = match src
-                .call(Target::Key(key.clone()), read, true, deadline)
+                .call(Target::Key(key.clone()), exec, read, true, deadline)
                 .await
             {
                 Ok(Reply::Array(mut r)) if r.len() == 2 => {
@@ -276,7 +291,13 @@ fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 _ => None,
             }));
             match dest
-                .call(Target::Key(key.clone()), restore, true, deadline)
+                .call(
+                    Target::Key(key.clone()),
+                    restore_cmd,
+                    restore,
+                    true,
+                    deadline,
+                )
                 .await
             {
                 Ok(Reply::Int(1)) => {}
@@ -290,19 +311,20 @@ fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 b(b"1"),
                 key.clone(),
                 Bytes::from(fingerprint.to_string()),
+                id(del),
                 b(b"2"),
                 b(b"del"),
                 key.clone(),
             ];
             match src
-                .call(Target::Key(key.clone()), delete, true, deadline)
+                .call(Target::Key(key.clone()), exec, delete, true, deadline)
                 .await
             {
                 Ok(Reply::Array(_)) => Reply::Int(1),
                 Ok(Reply::NilArray) => {
                     // Changed meanwhile: take the copy back, the move did not happen.
                     let undo = vec![b(b"del"), key.clone()];
-                    let _ = dest.call(Target::Key(key), undo, true, deadline).await;
+                    let _ = dest.call(Target::Key(key), del, undo, true, deadline).await;
                     Reply::Int(0)
                 }
                 Ok(Reply::Error(e)) => Reply::Error(e),
@@ -314,7 +336,7 @@ fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     )
 }
 
-fn object_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn object_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "OBJECT",
         &[
@@ -333,201 +355,3 @@ fn object_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
         ],
     )
 }
-
-const fn generic(summary: &'static str, since: &'static str, complexity: &'static str) -> Doc {
-    Doc {
-        summary,
-        since,
-        group: "generic",
-        complexity,
-    }
-}
-
-const fn key_at(flags: &'static [&'static str], index: i32) -> KeySpec {
-    KeySpec {
-        flags,
-        begin_index: index,
-        last_key: 0,
-        key_step: 1,
-        limit: 0,
-    }
-}
-
-const OBJECT_TIPS: &[&str] = &["nondeterministic_output"];
-const OBJECT_KEY: &[KeySpec] = &[key_at(&["RO"], 2)];
-
-const fn object_sub(name: &'static str, summary: &'static str, since: &'static str) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: 3,
-        flags: &["readonly"],
-        keys: (2, 2, 1),
-        acl: &["@keyspace", "@read", "@slow"],
-        tips: OBJECT_TIPS,
-        key_specs: OBJECT_KEY,
-        doc: generic(summary, since, "O(1)"),
-        route: Route::SingleKey,
-        subcommands: &[],
-    }
-}
-
-static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    object_sub(
-        "encoding",
-        "Inspect the internal encoding of a Redis object",
-        "2.2.3",
-    ),
-    object_sub(
-        "freq",
-        "Get the logarithmic access frequency counter of a Redis object",
-        "4.0.0",
-    ),
-    object_sub(
-        "idletime",
-        "Get the time since a Redis object was last accessed",
-        "2.2.3",
-    ),
-    object_sub(
-        "refcount",
-        "Get the number of references to the value of the key",
-        "2.2.3",
-    ),
-    CommandSpec {
-        name: "help",
-        arity: 2,
-        flags: &["loading", "stale"],
-        keys: (0, 0, 0),
-        acl: &["@keyspace", "@slow"],
-        tips: &[],
-        key_specs: &[],
-        doc: generic(
-            "Show helpful text about the different subcommands",
-            "6.2.0",
-            "O(1)",
-        ),
-        route: Route::Local(object_help),
-        subcommands: &[],
-    },
-];
-
-/// The keyspace family.
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "scan",
-        arity: -2,
-        flags: &["readonly"],
-        keys: (0, 0, 0),
-        acl: &["@keyspace", "@read", "@slow"],
-        tips: &["nondeterministic_output", "request_policy:special"],
-        key_specs: &[],
-        doc: generic(
-            "Incrementally iterate the keys space",
-            "2.8.0",
-            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-        ),
-        route: Route::Local(scan),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "keys",
-        arity: 2,
-        flags: &["readonly"],
-        keys: (0, 0, 0),
-        acl: &["@keyspace", "@read", "@slow", "@dangerous"],
-        tips: &["request_policy:all_shards", "nondeterministic_output_order"],
-        key_specs: &[],
-        doc: generic(
-            "Find all keys matching the given pattern",
-            "1.0.0",
-            "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
-        ),
-        route: Route::FanOut(Merge::Concat),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "randomkey",
-        arity: 1,
-        flags: &["readonly"],
-        keys: (0, 0, 0),
-        acl: &["@keyspace", "@read", "@slow"],
-        tips: &["request_policy:all_shards", "nondeterministic_output"],
-        key_specs: &[],
-        doc: generic("Return a random key from the keyspace", "1.0.0", "O(1)"),
-        route: Route::Local(randomkey),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "rename",
-        arity: 3,
-        flags: &["write"],
-        keys: (1, 2, 1),
-        acl: &["@keyspace", "@write", "@slow"],
-        tips: &[],
-        key_specs: &[
-            key_at(&["RW", "access", "delete"], 1),
-            key_at(&["OW", "update"], 2),
-        ],
-        doc: generic("Rename a key", "1.0.0", "O(1)"),
-        route: Route::SameSlot(super::first_two_keys),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "renamenx",
-        arity: 3,
-        flags: &["write", "fast"],
-        keys: (1, 2, 1),
-        acl: &["@keyspace", "@write", "@fast"],
-        tips: &[],
-        key_specs: &[
-            key_at(&["RW", "access", "delete"], 1),
-            key_at(&["OW", "insert"], 2),
-        ],
-        doc: generic("Rename a key, only if the new key does not exist", "1.0.0", "O(1)"),
-        route: Route::SameSlot(super::first_two_keys),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "copy",
-        arity: -3,
-        flags: &["write", "denyoom"],
-        keys: (1, 2, 1),
-        acl: &["@keyspace", "@write", "@slow"],
-        tips: &[],
-        key_specs: &[key_at(&["RO", "access"], 1), key_at(&["OW", "update"], 2)],
-        doc: generic(
-            "Copy a key",
-            "6.2.0",
-            "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
-        ),
-        route: Route::SameSlot(super::first_two_keys),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "move",
-        arity: 3,
-        flags: &["write", "fast"],
-        keys: (1, 1, 1),
-        acl: &["@keyspace", "@write", "@fast"],
-        tips: &[],
-        key_specs: &[key_at(&["RW", "access", "update"], 1)],
-        doc: generic("Move a key to another database", "1.0.0", "O(1)"),
-        route: Route::Local(move_key),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "object",
-        arity: -2,
-        flags: &[],
-        keys: (0, 0, 0),
-        acl: &["@slow"],
-        tips: &[],
-        key_specs: &[],
-        doc: generic(
-            "A container for object introspection commands",
-            "2.2.3",
-            "Depends on subcommand.",
-        ),
-        route: Route::Container,
-        subcommands: OBJECT_SUBCOMMANDS,
-    },
-];

@@ -12,8 +12,6 @@
 //! (`PING`, `ECHO`...) are answered in their place in the reply. Commands
 //! that run on every partition (`DBSIZE`, `FLUSHALL`, `KEYS`, `SCAN`...)
 //! cannot be part of an atomic transaction and are rejected when queued.
-//!
-//! Specs copied from Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS`.
 
 use std::time::Instant;
 
@@ -22,7 +20,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use petrel_common::reply::{errors, Reply};
 
-use super::{CommandSpec, Doc, KeySpec, Route};
+use petrel_common::command::{table, Command, Exec, Internal};
+
 use crate::dispatch::{Action, Ctx, Touches};
 use crate::route::Target;
 use crate::session::Transaction;
@@ -35,22 +34,17 @@ pub fn runs_inside_multi(name: &str) -> bool {
 }
 
 /// Why `spec` cannot be queued, if it cannot.
-pub fn cannot_queue(spec: &CommandSpec) -> Option<String> {
-    if spec.name == "flushall" {
-        return Some(
-            "ERR 'flushall' cannot be part of a transaction: it runs on every partition".into(),
-        );
-    }
-    match spec.route {
-        Route::FanOut(_) => Some(format!(
+pub fn cannot_queue(spec: &Command) -> Option<String> {
+    if spec.name() == "flushall" || matches!(spec.exec(), Exec::FanOut(_)) {
+        return Some(format!(
             "ERR '{}' cannot be part of a transaction: it runs on every partition",
-            spec.name
-        )),
-        _ => None,
+            spec.name()
+        ));
     }
+    None
 }
 
-fn multi(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn multi(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     if ctx.session.tx.is_some() {
         return Action::Reply(Reply::error("ERR MULTI calls can not be nested"));
     }
@@ -59,7 +53,7 @@ fn multi(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::ok())
 }
 
-fn discard(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn discard(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     if ctx.session.tx.take().is_none() {
         return Action::Reply(Reply::error("ERR DISCARD without MULTI"));
     }
@@ -68,13 +62,13 @@ fn discard(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::ok())
 }
 
-fn unwatch(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn unwatch(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     ctx.session.unwatch();
     Action::Reply(Reply::ok())
 }
 
 /// `WATCH key...`: reads each key's fingerprint from its primary.
-fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if ctx.session.tx.is_some() {
         return Action::Reply(Reply::error("ERR WATCH inside MULTI is not allowed"));
     }
@@ -90,8 +84,15 @@ fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             let mut seen = Vec::new();
             for key in keys {
                 let args = vec![Bytes::from_static(b"petrel.fingerprint"), key.clone()];
+                let fingerprint_cmd = table().internal(Internal::Fingerprint);
                 let fingerprint = match router
-                    .call(Target::Key(key.clone()), args, false, deadline)
+                    .call(
+                        Target::Key(key.clone()),
+                        fingerprint_cmd,
+                        args,
+                        false,
+                        deadline,
+                    )
                     .await
                 {
                     Ok(Reply::Int(n)) => n,
@@ -120,7 +121,7 @@ enum Slot {
     Data,
 }
 
-fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let Some(tx) = ctx.session.tx.take() else {
         return Action::Reply(Reply::error("ERR EXEC without MULTI"));
     };
@@ -141,19 +142,19 @@ fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     }
     let mut slots = Vec::new();
     let mut data = 0;
-    for args in tx.queued {
-        let Some((spec, parent)) = super::resolve(&args) else {
-            slots.push(Slot::Ready(Reply::Error(crate::dispatch::unknown_command(
-                &args,
-            ))));
-            continue;
-        };
-        match spec.route {
-            Route::Local(handler) => {
+    for (spec, args) in tx.queued {
+        match spec.exec() {
+            Exec::Proxy => {
+                let Some(handler) = super::local_handler(spec) else {
+                    slots.push(Slot::Ready(Reply::Error(crate::dispatch::unknown_command(
+                        &args,
+                    ))));
+                    continue;
+                };
                 let mut inner = Ctx {
                     session: ctx.session,
                     shared: ctx.shared,
-                    name: super::static_name(parent, spec),
+                    name: spec.name(),
                     touches: None,
                 };
                 slots.push(match handler(&mut inner, &args) {
@@ -162,15 +163,16 @@ fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
                     Action::Later(f) => Slot::Later(f),
                 });
             }
-            Route::Container => {
-                slots.push(Slot::Ready(Reply::Error(errors::wrong_arity(spec.name))))
+            Exec::Container | Exec::Unserved | Exec::Internal => {
+                slots.push(Slot::Ready(Reply::Error(errors::wrong_arity(spec.name()))))
             }
-            Route::SingleKey | Route::MultiKey(_) | Route::SameSlot(_) | Route::FanOut(_) => {
+            Exec::Partition | Exec::Split(_) | Exec::SameSlot | Exec::FanOut(_) => {
                 keys.extend(
-                    spec.keys_of(&args)
+                    spec.key_positions(&args)
                         .into_iter()
                         .filter_map(|i| args.get(i).cloned()),
                 );
+                batch.push(Bytes::from(spec.id.0.to_string()));
                 batch.push(Bytes::from(args.len().to_string()));
                 batch.extend(args);
                 slots.push(Slot::Data);
@@ -196,7 +198,11 @@ fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
                 if keys.iter().any(|k| map.partition_of_key(k) != pid) {
                     return Reply::error(errors::CROSSSLOT);
                 }
-                match router.call(Target::Key(first), batch, true, deadline).await {
+                let exec_cmd = table().internal(Internal::Exec);
+                match router
+                    .call(Target::Key(first), exec_cmd, batch, true, deadline)
+                    .await
+                {
                     Ok(Reply::NilArray) => return Reply::NilArray,
                     Ok(Reply::Array(items)) if items.len() == data => results = items.into_iter(),
                     Ok(Reply::Error(e)) => return Reply::Error(e),
@@ -217,94 +223,3 @@ fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
         .boxed(),
     )
 }
-
-const fn doc(summary: &'static str, since: &'static str, complexity: &'static str) -> Doc {
-    Doc {
-        summary,
-        since,
-        group: "transactions",
-        complexity,
-    }
-}
-
-/// The transaction family.
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "multi",
-        arity: 1,
-        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@transaction"],
-        tips: &[],
-        key_specs: &[],
-        doc: doc("Mark the start of a transaction block", "1.2.0", "O(1)"),
-        route: Route::Local(multi),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "exec",
-        arity: 1,
-        flags: &["noscript", "loading", "stale", "skip_slowlog"],
-        keys: (0, 0, 0),
-        acl: &["@slow", "@transaction"],
-        tips: &[],
-        key_specs: &[],
-        doc: doc(
-            "Execute all commands issued after MULTI",
-            "1.2.0",
-            "Depends on commands in the transaction",
-        ),
-        route: Route::Local(exec),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "discard",
-        arity: 1,
-        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@transaction"],
-        tips: &[],
-        key_specs: &[],
-        doc: doc(
-            "Discard all commands issued after MULTI",
-            "2.0.0",
-            "O(N), when N is the number of queued commands",
-        ),
-        route: Route::Local(discard),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "watch",
-        arity: -2,
-        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
-        keys: (1, -1, 1),
-        acl: &["@fast", "@transaction"],
-        tips: &[],
-        key_specs: &[KeySpec {
-            flags: &["RO"],
-            begin_index: 1,
-            last_key: -1,
-            key_step: 1,
-            limit: 0,
-        }],
-        doc: doc(
-            "Watch the given keys to determine execution of the MULTI/EXEC block",
-            "2.2.0",
-            "O(1) for every key.",
-        ),
-        route: Route::Local(watch),
-        subcommands: &[],
-    },
-    CommandSpec {
-        name: "unwatch",
-        arity: 1,
-        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
-        keys: (0, 0, 0),
-        acl: &["@fast", "@transaction"],
-        tips: &[],
-        key_specs: &[],
-        doc: doc("Forget about all watched keys", "2.2.0", "O(1)"),
-        route: Route::Local(unwatch),
-        subcommands: &[],
-    },
-];

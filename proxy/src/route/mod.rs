@@ -34,18 +34,15 @@ use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::RpcError;
 
-use crate::cmd::{CommandSpec, Route};
 use crate::stats::names;
 use map::MapCache;
+use petrel_common::command::{Command, Exec, BLOCK_SLICE};
 
 /// First retry backoff; doubled per attempt.
 const BACKOFF_MIN: Duration = Duration::from_millis(8);
 /// Largest retry backoff: small, so a partition that fails over is found
 /// again within a quarter second of meta publishing its new primary.
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
-/// Longest a server holds one blocking request (it answers empty then and
-/// the proxy asks again); matches the server's own slice.
-const BLOCK_SLICE: Duration = Duration::from_secs(2);
 /// Shortest time one read attempt gets before the proxy tries again.
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 
@@ -140,37 +137,41 @@ impl Router {
     /// Runs a routed command to completion; failures become error replies.
     pub fn run(
         self: Arc<Self>,
-        spec: &'static CommandSpec,
+        command: &'static Command,
         args: Vec<Bytes>,
     ) -> BoxFuture<'static, Reply> {
         Box::pin(async move {
-            if spec.has_flag("blocking") {
-                return self.run_blocking(spec, args).await;
+            if command.timeout_arg().is_some() {
+                return self.run_blocking(command, args).await;
             }
             // A big request gets longer: moving it through the replicas
             // takes time in proportion (10 MB/s assumed at worst).
             let bytes: usize = args.iter().map(Bytes::len).sum();
             let deadline =
                 Instant::now() + self.timeout + Duration::from_millis(bytes as u64 / 10_000);
-            match spec.route {
-                Route::SingleKey => {
-                    let first = spec.first_key_position(args.len());
-                    let Some(key) = first.and_then(|i| args.get(i)).cloned() else {
-                        return Reply::Error(petrel_common::reply::errors::wrong_arity(spec.name));
+            match command.exec() {
+                Exec::Partition => {
+                    let Some(key) = command.first_key(&args).and_then(|i| args.get(i)).cloned()
+                    else {
+                        return Reply::Error(petrel_common::reply::errors::wrong_arity(
+                            command.name(),
+                        ));
                     };
-                    self.call(Target::Key(key), args, spec.is_write(), deadline)
-                        .await
-                        .unwrap_or_else(RouteError::into_reply)
+                    self.call(
+                        Target::Key(key),
+                        command,
+                        args,
+                        command.is_write(),
+                        deadline,
+                    )
+                    .await
+                    .unwrap_or_else(RouteError::into_reply)
                 }
-                Route::MultiKey(merge) => {
-                    split::multi_key(&self, spec, merge, args, deadline).await
-                }
-                Route::FanOut(merge) => split::fan_out(&self, spec, merge, args, deadline).await,
-                Route::SameSlot(find) => {
-                    split::same_slot(&self, spec, find(&args), args, deadline).await
-                }
-                Route::Local(_) | Route::Container => {
-                    Reply::error("ERR internal error: local command routed")
+                Exec::Split(merge) => split::multi_key(&self, command, merge, args, deadline).await,
+                Exec::FanOut(merge) => split::fan_out(&self, command, merge, args, deadline).await,
+                Exec::SameSlot => split::same_slot(&self, command, args, deadline).await,
+                Exec::Proxy | Exec::Container | Exec::Unserved | Exec::Internal => {
+                    Reply::error("ERR internal error: command is not routed")
                 }
             }
         })
@@ -182,11 +183,9 @@ impl Router {
     /// timeout rewritten to what is left of the client's; on an empty
     /// answer the proxy asks again, so a failover during the wait is
     /// followed, until the client's timeout (forever for 0).
-    async fn run_blocking(&self, spec: &'static CommandSpec, mut args: Vec<Bytes>) -> Reply {
-        let at = if spec.name.ends_with("mpop") {
-            1
-        } else {
-            args.len() - 1
+    async fn run_blocking(&self, command: &'static Command, mut args: Vec<Bytes>) -> Reply {
+        let Some(at) = command.timeout_arg().and_then(|t| t.index(args.len())) else {
+            return Reply::Error(petrel_common::reply::errors::wrong_arity(command.name()));
         };
         let client_timeout = args
             .get(at)
@@ -199,7 +198,7 @@ impl Router {
         // the server answers it as Redis would.
         let Some(timeout) = client_timeout else {
             let deadline = Instant::now() + self.timeout;
-            return split::same_slot(self, spec, spec.keys_of(&args), args, deadline).await;
+            return split::same_slot(self, command, args, deadline).await;
         };
         // Beyond what the clock can count is forever.
         let until = if timeout.is_zero() {
@@ -218,8 +217,7 @@ impl Router {
                 args[at] = Bytes::from(format!("{}.{:03}", ms / 1000, ms % 1000));
             }
             let deadline = Instant::now() + BLOCK_SLICE + self.timeout;
-            let reply =
-                split::same_slot(self, spec, spec.keys_of(&args), args.clone(), deadline).await;
+            let reply = split::same_slot(self, command, args.clone(), deadline).await;
             let empty = matches!(reply, Reply::Nil | Reply::NilArray);
             if !empty || until.is_some_and(|u| Instant::now() >= u) {
                 return reply;
@@ -227,11 +225,12 @@ impl Router {
         }
     }
 
-    /// Executes `args` on `target`'s primary, retrying while the answer
+    /// Executes `command` (`args`, its name first) on `target`'s primary, retrying while the answer
     /// proves it did not run, until `deadline`.
     pub async fn call(
         &self,
         target: Target,
+        command: &Command,
         mut args: Vec<Bytes>,
         write: bool,
         deadline: Instant,
@@ -259,6 +258,7 @@ impl Router {
                         ballot: config.ballot.0,
                         args: std::mem::take(&mut args),
                         partition_count: map.partition_count,
+                        command: u32::from(command.id.0),
                     };
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use futures::future::join_all;
 use petrel_common::reply::{errors, Reply};
 
+use petrel_common::command::{Command, Merge};
+
 use super::{RouteError, Router, Target};
-use crate::cmd::{CommandSpec, Merge};
 
 /// One partition's share of a multi-key command.
 struct Part {
@@ -28,19 +29,19 @@ struct Part {
 /// Runs a multi-key command (MGET, MSET, MSETNX, DEL, UNLINK, EXISTS, TOUCH).
 pub async fn multi_key(
     router: &Router,
-    spec: &'static CommandSpec,
+    spec: &'static Command,
     merge: Merge,
     args: Vec<Bytes>,
     deadline: Instant,
 ) -> Reply {
-    let step = spec.keys.2.max(1) as usize;
+    let step = spec.def.keys.2.max(1) as usize;
     // MSET-style commands take key/value pairs; Redis checks the count itself.
     if step > 1 && !(args.len() - 1).is_multiple_of(step) {
-        return Reply::Error(errors::wrong_arity(spec.name));
+        return Reply::Error(errors::wrong_arity(spec.name()));
     }
-    let positions = spec.key_positions(args.len());
+    let positions = spec.key_positions(&args);
     let Some(&first) = positions.first() else {
-        return Reply::Error(errors::wrong_arity(spec.name));
+        return Reply::Error(errors::wrong_arity(spec.name()));
     };
     let map = match router.maps().wait_for_map(deadline).await {
         Ok(m) => m,
@@ -64,7 +65,7 @@ pub async fn multi_key(
     if parts.len() == 1 {
         let key = args[first].clone();
         return router
-            .call(Target::Key(key), args, write, deadline)
+            .call(Target::Key(key), spec, args, write, deadline)
             .await
             .unwrap_or_else(RouteError::into_reply);
     }
@@ -74,7 +75,7 @@ pub async fn multi_key(
     let parts: Vec<Part> = order.iter().filter_map(|pid| parts.remove(pid)).collect();
     let results = join_all(parts.iter().map(|p| {
         let key = p.args[1].clone();
-        router.call(Target::Key(key), p.args.clone(), write, deadline)
+        router.call(Target::Key(key), spec, p.args.clone(), write, deadline)
     }))
     .await;
     if let Some(err) = first_failure(&results, write) {
@@ -88,13 +89,13 @@ pub async fn multi_key(
                 let Reply::Array(items) = reply else {
                     return Reply::error(format!(
                         "ERR unexpected reply to {} from a partition",
-                        spec.name
+                        spec.name()
                     ));
                 };
                 if items.len() != part.keys.len() {
                     return Reply::error(format!(
                         "ERR partition answered {} with the wrong count",
-                        spec.name
+                        spec.name()
                     ));
                 }
                 for (ordinal, item) in part.keys.iter().zip(items) {
@@ -103,23 +104,22 @@ pub async fn multi_key(
             }
             Reply::Array(out)
         }
-        Merge::Sum => sum(&replies, spec.name),
-        Merge::Concat => concat(replies, spec.name),
-        Merge::Ok | Merge::SamePartition => all_ok(&replies, spec.name),
+        Merge::Sum => sum(&replies, spec.name()),
+        Merge::Concat => concat(replies, spec.name()),
+        Merge::Ok | Merge::SamePartition => all_ok(&replies, spec.name()),
     }
 }
 
-/// Runs a command whose keys (at `positions`) must share a partition:
-/// forwarded whole to it, or CROSSSLOT. With no keys found (malformed
-/// arguments) it goes to the partition of its first argument, which answers
-/// with Redis's error for them.
+/// Runs a command whose keys must share a partition: forwarded whole to
+/// it, or CROSSSLOT. With no keys found (malformed arguments) it goes to the
+/// partition of its first argument, which answers with Redis's error for them.
 pub async fn same_slot(
     router: &Router,
-    spec: &'static CommandSpec,
-    positions: Vec<usize>,
+    spec: &'static Command,
     args: Vec<Bytes>,
     deadline: Instant,
 ) -> Reply {
+    let positions = spec.key_positions(&args);
     let keys: Vec<&Bytes> = positions.iter().filter_map(|&i| args.get(i)).collect();
     let target = match keys.first() {
         Some(k) => (*k).clone(),
@@ -136,7 +136,7 @@ pub async fn same_slot(
         }
     }
     router
-        .call(Target::Key(target), args, spec.is_write(), deadline)
+        .call(Target::Key(target), spec, args, spec.is_write(), deadline)
         .await
         .unwrap_or_else(RouteError::into_reply)
 }
@@ -144,7 +144,7 @@ pub async fn same_slot(
 /// Runs a command on every partition (DBSIZE, FLUSHALL, FLUSHDB).
 pub async fn fan_out(
     router: &Router,
-    spec: &'static CommandSpec,
+    spec: &'static Command,
     merge: Merge,
     args: Vec<Bytes>,
     deadline: Instant,
@@ -156,7 +156,7 @@ pub async fn fan_out(
     let write = spec.is_write();
     let results = join_all(
         (0..map.partition_count)
-            .map(|pid| router.call(Target::Partition(pid), args.clone(), write, deadline)),
+            .map(|pid| router.call(Target::Partition(pid), spec, args.clone(), write, deadline)),
     )
     .await;
     if let Some(err) = first_failure(&results, write) {
@@ -164,9 +164,9 @@ pub async fn fan_out(
     }
     let replies: Vec<Reply> = results.into_iter().filter_map(Result::ok).collect();
     match merge {
-        Merge::Sum => sum(&replies, spec.name),
-        Merge::Concat => concat(replies, spec.name),
-        _ => all_ok(&replies, spec.name),
+        Merge::Sum => sum(&replies, spec.name()),
+        Merge::Concat => concat(replies, spec.name()),
+        _ => all_ok(&replies, spec.name()),
     }
 }
 
@@ -184,7 +184,7 @@ fn concat(replies: Vec<Reply>, name: &str) -> Reply {
 
 /// Total of DBSIZE for INFO's keyspace line (errors become `None`).
 pub async fn count_keys(router: &Router, deadline: Instant) -> Option<i64> {
-    let spec = crate::cmd::lookup(b"dbsize")?;
+    let spec = petrel_common::command::table().find(b"dbsize")?;
     match fan_out(
         router,
         spec,

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use petrel_common::command::Command;
 use petrel_common::reply::Reply;
 
 use crate::cmd::db::Db;
@@ -17,37 +18,16 @@ use crate::cmd::float::LongDouble;
 use crate::cmd::lists::{self, End};
 use crate::cmd::{CmdError, CmdResult};
 
-/// Whether `name` is one of the blocking commands.
-pub fn is_blocking(name: &[u8]) -> bool {
-    [
-        "blpop",
-        "brpop",
-        "brpoplpush",
-        "blmove",
-        "blmpop",
-        "bzpopmin",
-        "bzpopmax",
-        "bzmpop",
-    ]
-    .iter()
-    .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
-}
-
 /// Whether a blocking command's reply says nothing was there to pop.
 pub fn would_block(reply: &Reply) -> bool {
     matches!(reply, Reply::Nil | Reply::NilArray)
 }
 
-/// The timeout argument of a blocking command (last, or first for the
-/// `*MPOP` forms); `None` when absent or invalid (the command then answers
-/// with the error). `Some(None)` means wait forever (0).
-pub fn timeout_of(args: &[Bytes]) -> Option<Option<Duration>> {
-    let name = args.first()?;
-    let at = if name.eq_ignore_ascii_case(b"blmpop") || name.eq_ignore_ascii_case(b"bzmpop") {
-        1
-    } else {
-        args.len().checked_sub(1)?
-    };
+/// The timeout argument of a blocking command (where the command table
+/// says it is); `None` when absent or invalid (the command then answers with
+/// the error). `Some(None)` means wait forever (0).
+pub fn timeout_of(command: &Command, args: &[Bytes]) -> Option<Option<Duration>> {
+    let at = command.timeout_arg()?.index(args.len())?;
     let ms = parse_timeout(args.get(at)?).ok()?;
     Some((ms > 0).then(|| Duration::from_millis(ms)))
 }
@@ -159,7 +139,11 @@ mod tests {
             assert_eq!(h.run(&["blpop", "k", t]), reply, "timeout {t}");
         }
         let t = |a: &[&str]| {
+            let command = petrel_common::command::table()
+                .find(a[0].as_bytes())
+                .expect("a command");
             timeout_of(
+                command,
                 &a.iter()
                     .map(|s| Bytes::copy_from_slice(s.as_bytes()))
                     .collect::<Vec<_>>(),

@@ -587,10 +587,6 @@ mod tests {
             matches!(h.run(&["object", "freq", "s"]), Reply::Error(e) if e.starts_with("ERR An LFU"))
         );
         assert_eq!(
-            h.run(&["object", "foo", "s"]),
-            err("ERR unknown subcommand 'foo'. Try OBJECT HELP.")
-        );
-        assert_eq!(
             h.run(&["object", "encoding"]),
             err("ERR wrong number of arguments for 'object|encoding' command")
         );

@@ -13,8 +13,10 @@
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
 //!
-//! Every command is one row of its family's table (see [`families`]): its
-//! name, arity, whether it writes, and the function that runs it.
+//! Every command a partition runs is one row of its family's table (see
+//! [`families`]): its full name in the one command table
+//! (`petrel_common::command`, which holds its arity, flags and keys) and the
+//! function that runs it.
 
 pub mod bits;
 pub mod blocking;
@@ -36,10 +38,10 @@ pub mod zsets;
 #[cfg(test)]
 mod testing;
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
+use petrel_common::command::{self, Command};
 use petrel_common::reply::{errors as redis_errors, Reply};
 
 use crate::storage::{Mutation, ReadView, StorageError};
@@ -80,59 +82,23 @@ impl From<StorageError> for CmdError {
 /// What a command function returns.
 pub type CmdResult = Result<Reply, CmdError>;
 
-/// One command: its name, Redis arity (negative = at least that many
-/// arguments, name included), whether it may write, and its implementation.
-pub struct Command {
-    /// Lower-case name, as Redis spells it in errors.
+/// How a partition runs one command; `args` includes the command name.
+pub type RunFn = fn(&mut Db<'_>, &[Bytes]) -> CmdResult;
+
+/// One command's implementation, named by its full name in the one command
+/// table (`petrel_common::command`), which says everything else about it.
+pub struct Runner {
+    /// Full lower-case name (`get`, `object|encoding`).
     pub name: &'static str,
-    /// Redis arity: exact count, or at least `-arity` when negative.
-    pub arity: i32,
-    /// Whether the command may produce a mutation.
-    pub write: bool,
-    /// The implementation; `args` includes the command name.
-    pub run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
+    pub run: RunFn,
 }
 
-impl Command {
-    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
-        let argc = argc as i64;
-        let arity = i64::from(self.arity);
-        if arity >= 0 {
-            argc == arity
-        } else {
-            argc >= -arity
-        }
-    }
+pub(crate) const fn run(name: &'static str, run: RunFn) -> Runner {
+    Runner { name, run }
 }
 
-pub(crate) const fn read(
-    name: &'static str,
-    arity: i32,
-    run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
-) -> Command {
-    Command {
-        name,
-        arity,
-        write: false,
-        run,
-    }
-}
-
-pub(crate) const fn write(
-    name: &'static str,
-    arity: i32,
-    run: fn(&mut Db<'_>, &[Bytes]) -> CmdResult,
-) -> Command {
-    Command {
-        name,
-        arity,
-        write: true,
-        run,
-    }
-}
-
-/// Every command table, family by family.
-pub fn families() -> [&'static [Command]; 6] {
+/// Every runner table, family by family.
+pub fn families() -> [&'static [Runner]; 6] {
     [
         COMMANDS,
         bits::COMMANDS,
@@ -143,141 +109,104 @@ pub fn families() -> [&'static [Command]; 6] {
     ]
 }
 
-/// Every command a partition serves.
-pub fn all() -> impl Iterator<Item = &'static Command> {
+/// Every command a partition runs.
+pub fn all() -> impl Iterator<Item = &'static Runner> {
     families().into_iter().flatten()
 }
 
+/// The implementation of `command`, by its id (names are resolved once, when
+/// this index is built); `None` for commands partitions do not run.
+pub fn runner(command: &Command) -> Option<RunFn> {
+    static BY_ID: LazyLock<Vec<Option<RunFn>>> = LazyLock::new(|| {
+        let table = command::table();
+        let mut by_id = vec![None; table.len()];
+        for r in all() {
+            if let Some(c) = table.find(r.name.as_bytes()) {
+                by_id[usize::from(c.id.0)] = Some(r.run);
+            }
+        }
+        by_id
+    });
+    BY_ID.get(usize::from(command.id.0)).copied().flatten()
+}
+
 /// String, keyspace and server commands, with Redis 7.0's arities.
-pub static COMMANDS: &[Command] = &[
+pub static COMMANDS: &[Runner] = &[
     // strings
-    read("get", 2, strings::get),
-    write("set", -3, strings::set),
-    write("setnx", 3, strings::setnx),
-    write("setex", 4, strings::setex),
-    write("psetex", 4, strings::psetex),
-    write("getset", 3, strings::getset),
-    write("getdel", 2, strings::getdel),
-    write("getex", -2, strings::getex),
-    write("append", 3, strings::append),
-    read("strlen", 2, strings::strlen),
-    read("getrange", 4, strings::getrange),
-    read("substr", 4, strings::getrange),
-    write("setrange", 4, strings::setrange),
-    write("incr", 2, strings::incr),
-    write("decr", 2, strings::decr),
-    write("incrby", 3, strings::incrby),
-    write("decrby", 3, strings::decrby),
-    write("incrbyfloat", 3, strings::incrbyfloat),
-    read("mget", -2, strings::mget),
-    write("mset", -3, strings::mset),
-    write("msetnx", -3, strings::msetnx),
+    run("get", strings::get),
+    run("set", strings::set),
+    run("setnx", strings::setnx),
+    run("setex", strings::setex),
+    run("psetex", strings::psetex),
+    run("getset", strings::getset),
+    run("getdel", strings::getdel),
+    run("getex", strings::getex),
+    run("append", strings::append),
+    run("strlen", strings::strlen),
+    run("getrange", strings::getrange),
+    run("substr", strings::getrange),
+    run("setrange", strings::setrange),
+    run("incr", strings::incr),
+    run("decr", strings::decr),
+    run("incrby", strings::incrby),
+    run("decrby", strings::decrby),
+    run("incrbyfloat", strings::incrbyfloat),
+    run("mget", strings::mget),
+    run("mset", strings::mset),
+    run("msetnx", strings::msetnx),
     // keys
-    write("del", -2, keys::del),
-    write("unlink", -2, keys::del),
-    read("exists", -2, keys::exists),
-    read("touch", -2, keys::touch),
-    write("expire", -3, keys::expire),
-    write("pexpire", -3, keys::pexpire),
-    write("expireat", -3, keys::expireat),
-    write("pexpireat", -3, keys::pexpireat),
-    read("expiretime", 2, keys::expiretime),
-    read("pexpiretime", 2, keys::pexpiretime),
-    read("ttl", 2, keys::ttl),
-    read("pttl", 2, keys::pttl),
-    write("persist", 2, keys::persist),
-    read("type", 2, keys::key_type),
+    run("del", keys::del),
+    run("unlink", keys::del),
+    run("exists", keys::exists),
+    run("touch", keys::touch),
+    run("expire", keys::expire),
+    run("pexpire", keys::pexpire),
+    run("expireat", keys::expireat),
+    run("pexpireat", keys::pexpireat),
+    run("expiretime", keys::expiretime),
+    run("pexpiretime", keys::pexpiretime),
+    run("ttl", keys::ttl),
+    run("pttl", keys::pttl),
+    run("persist", keys::persist),
+    run("type", keys::key_type),
     // server (per partition; the proxy fans out and merges)
-    read("dbsize", 1, server::dbsize),
-    write("flushall", -1, server::flushall),
-    write("flushdb", -1, server::flushall),
+    run("dbsize", server::dbsize),
+    run("flushdb", server::flushall),
     // blocking (see [`blocking`]: the service waits and retries)
-    write("blpop", -3, blocking::blpop),
-    write("brpop", -3, blocking::brpop),
-    write("brpoplpush", 4, blocking::brpoplpush),
-    write("blmove", 6, blocking::blmove),
-    write("blmpop", -5, blocking::blmpop),
+    run("blpop", blocking::blpop),
+    run("brpop", blocking::brpop),
+    run("brpoplpush", blocking::brpoplpush),
+    run("blmove", blocking::blmove),
+    run("blmpop", blocking::blmpop),
     // keyspace
-    read("keys", 2, keyspace::keys),
-    read("randomkey", 1, keyspace::randomkey),
-    write("rename", 3, keyspace::rename),
-    write("renamenx", 3, keyspace::renamenx),
-    write("copy", -3, keyspace::copy),
-    read("object", -2, keyspace::object),
-    read("memory", -3, memory::usage),
-    read("petrel.scan", -3, keyspace::scan),
-    read("petrel.expired", 3, keyspace::expired),
-    read("petrel.dump", 2, keyspace::dump),
-    write("petrel.restore", -3, keyspace::restore),
-    write("petrel.sweep", -1, keyspace::sweep),
+    run("keys", keyspace::keys),
+    run("randomkey", keyspace::randomkey),
+    run("rename", keyspace::rename),
+    run("renamenx", keyspace::renamenx),
+    run("copy", keyspace::copy),
+    // One function serves the OBJECT subcommands a partition answers.
+    run("object|encoding", keyspace::object),
+    run("object|freq", keyspace::object),
+    run("object|idletime", keyspace::object),
+    run("object|refcount", keyspace::object),
+    run("memory|usage", memory::usage),
+    run("petrel.scan", keyspace::scan),
+    run("petrel.expired", keyspace::expired),
+    run("petrel.dump", keyspace::dump),
+    run("petrel.restore", keyspace::restore),
+    run("petrel.sweep", keyspace::sweep),
     // internal, sent by the proxy only (see [`multi`])
-    write("petrel.exec", -2, multi::exec),
-    read("petrel.fingerprint", 2, multi::fingerprint_cmd),
+    run("petrel.exec", multi::exec),
+    run("petrel.fingerprint", multi::fingerprint_cmd),
 ];
 
-/// Longest command name in any table (the lookup key buffer's size).
-const MAX_NAME: usize = 32;
-
-/// Every command by lower-case name, built on first use (the lookup runs
-/// several times per request; a scan of ~200 names showed in profiles).
-static BY_NAME: LazyLock<HashMap<&'static [u8], &'static Command>> =
-    LazyLock::new(|| all().map(|c| (c.name.as_bytes(), c)).collect());
-
-/// The command named `name` (any ASCII case).
-pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    if name.len() > MAX_NAME {
-        return None;
-    }
-    let mut lower = [0u8; MAX_NAME];
-    let lower = &mut lower[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    BY_NAME.get(&*lower).copied()
-}
-
-/// Whether `name` is a read that touches a bounded number of records (one
-/// key, or the keys it names), so it may run on the async runtime instead
-/// of a blocking thread: the hand-off costs more than such a read.
-pub fn is_point_read(name: &[u8]) -> bool {
-    lookup(name).is_some_and(|c| POINT_READS.contains(&c.name))
-}
-
-/// The reads [`is_point_read`] accepts.
-const POINT_READS: &[&str] = &[
-    "get",
-    "mget",
-    "strlen",
-    "getrange",
-    "substr",
-    "getbit",
-    "exists",
-    "ttl",
-    "pttl",
-    "expiretime",
-    "pexpiretime",
-    "type",
-    "touch",
-    "hget",
-    "hmget",
-    "hexists",
-    "hlen",
-    "hstrlen",
-    "llen",
-    "lindex",
-    "scard",
-    "sismember",
-    "smismember",
-    "zscore",
-    "zmscore",
-    "zcard",
-];
-
-/// Runs `args` (command name first) against `view` at wall-clock `now_ms`.
+/// Runs `command` with `args` (its name first) against `view` at wall-clock
+/// `now_ms`.
 ///
 /// A storage failure becomes an `ERR` reply; the replica should prefer
 /// [`try_execute`], which hands it the failure to act on.
-pub fn execute(view: &dyn ReadView, args: &[Bytes], now_ms: u64) -> Execution {
-    match try_execute(view, args, now_ms) {
+pub fn execute(view: &dyn ReadView, command: &Command, args: &[Bytes], now_ms: u64) -> Execution {
+    match try_execute(view, command, args, now_ms) {
         Ok(execution) => execution,
         Err(e) => Execution {
             reply: Reply::error(errors::sanitize(&format!("ERR storage failure: {e}"))),
@@ -286,10 +215,11 @@ pub fn execute(view: &dyn ReadView, args: &[Bytes], now_ms: u64) -> Execution {
     }
 }
 
-/// Runs `args` like [`execute`], but returns storage failures as errors.
+/// Runs `command` like [`execute`], but returns storage failures as errors.
 /// A command that fails with a Redis error reply writes nothing.
 pub fn try_execute(
     view: &dyn ReadView,
+    command: &Command,
     args: &[Bytes],
     now_ms: u64,
 ) -> Result<Execution, StorageError> {
@@ -299,18 +229,19 @@ pub fn try_execute(
             mutation: Mutation::default(),
         })
     };
-    let Some((name, rest)) = args.split_first() else {
-        let none: [&[u8]; 0] = [];
-        return only_reply(Reply::error(errors::unknown_command(b"", &none)));
-    };
-    let Some(command) = lookup(name) else {
+    let Some(run) = runner(command) else {
+        let (name, rest) = args
+            .split_first()
+            .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
         return only_reply(Reply::error(errors::unknown_command(name, rest)));
     };
+    // The proxy checked the arity; a malformed request must still not reach
+    // a command that indexes its arguments.
     if !command.arity_ok(args.len()) {
-        return only_reply(Reply::error(redis_errors::wrong_arity(command.name)));
+        return only_reply(Reply::error(redis_errors::wrong_arity(command.name())));
     }
     let mut db = Db::new(view, now_ms);
-    match (command.run)(&mut db, args) {
+    match run(&mut db, args) {
         Ok(reply) => Ok(Execution {
             reply,
             mutation: db.into_mutation(),
@@ -318,11 +249,6 @@ pub fn try_execute(
         Err(CmdError::Reply(reply)) => only_reply(reply),
         Err(CmdError::Storage(e)) => Err(e),
     }
-}
-
-/// Whether the command may write (and so must be serialized per partition).
-pub fn is_write(name: &[u8]) -> bool {
-    lookup(name).is_some_and(|c| c.write)
 }
 
 #[cfg(test)]
@@ -338,34 +264,49 @@ mod tests {
             h.run(&["foo", "bar", "baz"]),
             err("ERR unknown command 'foo', with args beginning with: 'bar' 'baz' ")
         );
+        // A command of the table that partitions do not run.
+        let ping = command::table().find(b"ping").expect("ping");
         let engine = MemEngine::new();
-        let exec = execute(&engine, &[], 0);
-        assert!(exec.reply.is_error());
+        let exec = execute(&engine, ping, &[Bytes::from_static(b"ping")], 0);
+        assert_eq!(
+            exec.reply,
+            err("ERR unknown command 'ping', with args beginning with: ")
+        );
         assert!(exec.mutation.is_empty());
     }
 
     #[test]
-    fn every_command_is_found_by_name_and_point_reads_are_reads() {
-        for c in all() {
+    fn runners_and_the_table_agree() {
+        use petrel_common::command::Exec;
+        let table = command::table();
+        let mut seen = std::collections::HashSet::new();
+        for r in all() {
+            assert!(seen.insert(r.name), "{} runs twice", r.name);
+            let c = table
+                .find(r.name.as_bytes())
+                .unwrap_or_else(|| panic!("{} is not in the command table", r.name));
+            assert_eq!(c.name(), r.name);
+            // The proxy may send a command it answers itself to each
+            // partition for its share (RANDOMKEY).
             assert!(
-                c.name.len() <= MAX_NAME,
-                "{} is longer than MAX_NAME",
-                c.name
-            );
-            let upper = c.name.to_ascii_uppercase();
-            assert!(
-                std::ptr::eq(lookup(upper.as_bytes()).unwrap(), c),
-                "{}",
-                c.name
+                !matches!(c.exec(), Exec::Container | Exec::Unserved),
+                "{} runs at partitions but the table says {:?}",
+                r.name,
+                c.exec()
             );
         }
-        assert_eq!(BY_NAME.len(), all().count(), "no name is in two tables");
-        for name in POINT_READS {
-            let c = lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} is a command"));
-            assert!(!c.write, "{name} must be a read");
+        for c in table.iter() {
+            if matches!(
+                c.exec(),
+                Exec::Partition
+                    | Exec::Split(_)
+                    | Exec::FanOut(_)
+                    | Exec::SameSlot
+                    | Exec::Internal
+            ) {
+                assert!(runner(c).is_some(), "{} has no runner", c.name());
+            }
         }
-        assert!(is_point_read(b"GET") && !is_point_read(b"keys") && !is_point_read(b"set"));
-        assert!(lookup(&[b'g'; MAX_NAME + 1]).is_none());
     }
 
     #[test]
@@ -401,71 +342,24 @@ mod tests {
     }
 
     #[test]
-    fn write_classification() {
-        for name in [
-            "set",
-            "SET",
-            "setnx",
-            "setex",
-            "psetex",
-            "getset",
-            "getdel",
-            "getex",
-            "append",
-            "setrange",
-            "incr",
-            "decr",
-            "incrby",
-            "decrby",
-            "incrbyfloat",
-            "mset",
-            "msetnx",
-            "del",
-            "unlink",
-            "expire",
-            "pexpire",
-            "expireat",
-            "pexpireat",
-            "persist",
-            "flushall",
-            "flushdb",
-        ] {
-            assert!(is_write(name.as_bytes()), "{name}");
-        }
-        for name in [
-            "get",
-            "strlen",
-            "getrange",
-            "mget",
-            "exists",
-            "touch",
-            "ttl",
-            "pttl",
-            "type",
-            "dbsize",
-            "expiretime",
-            "pexpiretime",
-            "nosuch",
-        ] {
-            assert!(!is_write(name.as_bytes()), "{name}");
-        }
-    }
-
-    #[test]
     fn reads_never_write() {
         let mut h = Harness::new();
         h.run(&["set", "k", "v", "px", "5"]);
         h.now += 100; // expired now
-        for cmd in all().filter(|c| !c.write) {
-            let mut args = vec![cmd.name.to_string()];
-            for _ in 1..cmd.arity.unsigned_abs() {
+        let table = command::table();
+        for cmd in table
+            .iter()
+            .filter(|c| !c.is_write() && runner(c).is_some())
+        {
+            let mut args: Vec<String> = cmd.name().split('|').map(String::from).collect();
+            for _ in args.len()..cmd.def.arity.unsigned_abs() as usize {
                 args.push("k".into());
             }
-            if cmd.name == "getrange" || cmd.name == "substr" {
-                args = vec![cmd.name.into(), "k".into(), "0".into(), "-1".into()];
+            if cmd.name() == "getrange" || cmd.name() == "substr" {
+                args = vec![cmd.name().into(), "k".into(), "0".into(), "-1".into()];
             }
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            assert!(h.exec(&argv).mutation.is_empty(), "{}", cmd.name);
+            assert!(h.exec(&argv).mutation.is_empty(), "{}", cmd.name());
         }
     }
 
@@ -482,11 +376,12 @@ mod tests {
     fn storage_failures_surface() {
         let broken = BrokenView;
         let args = [Bytes::from_static(b"get"), Bytes::from_static(b"k")];
+        let get = command::table().find(b"get").expect("get");
         assert!(matches!(
-            try_execute(&broken, &args, 0),
+            try_execute(&broken, get, &args, 0),
             Err(StorageError::Corrupt(_))
         ));
-        let exec = execute(&broken, &args, 0);
+        let exec = execute(&broken, get, &args, 0);
         assert!(matches!(&exec.reply, Reply::Error(e) if e.starts_with("ERR storage failure")));
         assert!(exec.mutation.is_empty());
     }

@@ -3,9 +3,9 @@
 //! the partition every key of the transaction lives in; `WATCH` as
 //! `petrel.fingerprint`.
 //!
-//! `petrel.exec <nwatch> [<key> <fingerprint>]... [<argc> <arg>...]...`:
+//! `petrel.exec <nwatch> [<key> <fingerprint>]... [<id> <argc> <arg>...]...`:
 //! the watched keys with the fingerprints the proxy read at `WATCH` time,
-//! then the queued commands. When a watched key's fingerprint changed the
+//! then the queued commands, each named by its id in the command table. When a watched key's fingerprint changed the
 //! reply is the null array and nothing is written (Redis's aborted EXEC).
 //! Otherwise the commands run in order against one [`Db`], each seeing the
 //! writes of those before it; a command that fails with an error reply
@@ -22,7 +22,9 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
-use crate::cmd::{lookup, CmdError, CmdResult};
+use petrel_common::command::{self, CommandId};
+
+use crate::cmd::{runner, CmdError, CmdResult};
 use crate::storage::layout::{self, KeyType};
 use crate::storage::StorageError;
 
@@ -89,31 +91,38 @@ pub fn exec(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     let mut replies = Vec::new();
     while at < args.len() {
-        let argc = count(args.get(at), "argument count")?;
-        at += 1;
+        let id = count(args.get(at), "command id")?;
+        let argc = count(args.get(at + 1), "argument count")?;
+        at += 2;
         let command = args
             .get(at..at + argc)
             .ok_or_else(|| malformed("arguments"))?;
         at += argc;
-        replies.push(run_one(db, command)?);
+        replies.push(run_one(db, id, command)?);
     }
     Ok(Reply::Array(replies))
 }
 
 /// Runs one queued command; an error reply undoes its writes.
-fn run_one(db: &mut Db<'_>, args: &[Bytes]) -> Result<Reply, StorageError> {
-    let Some((name, rest)) = args.split_first() else {
-        let none: [&[u8]; 0] = [];
-        return Ok(Reply::error(super::errors::unknown_command(b"", &none)));
+fn run_one(db: &mut Db<'_>, id: usize, args: &[Bytes]) -> Result<Reply, StorageError> {
+    let unknown = || {
+        let (name, rest) = args
+            .split_first()
+            .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
+        Reply::error(super::errors::unknown_command(name, rest))
     };
-    let Some(command) = lookup(name).filter(|c| c.name != "petrel.exec") else {
-        return Ok(Reply::error(super::errors::unknown_command(name, rest)));
+    let command = u16::try_from(id)
+        .ok()
+        .and_then(|id| command::table().get(CommandId(id)))
+        .filter(|c| c.names_match(args) && c.name() != "petrel.exec");
+    let Some((command, run)) = command.and_then(|c| Some((c, runner(c)?))) else {
+        return Ok(unknown());
     };
     if !command.arity_ok(args.len()) {
-        return Ok(Reply::error(errors::wrong_arity(command.name)));
+        return Ok(Reply::error(errors::wrong_arity(command.name())));
     }
     let savepoint = db.savepoint();
-    match (command.run)(db, args) {
+    match run(db, args) {
         Ok(reply) => Ok(reply),
         Err(CmdError::Reply(reply)) => {
             db.rollback(savepoint);
@@ -128,6 +137,25 @@ mod tests {
     use super::super::testing::*;
     use super::*;
 
+    /// A queued command as the proxy sends it: id, count, arguments.
+    fn queued(list: &[&str]) -> Vec<String> {
+        let id = command::table()
+            .find(list[0].as_bytes())
+            .map_or(u16::MAX, |c| c.id.0);
+        let mut out = vec![id.to_string(), list.len().to_string()];
+        out.extend(list.iter().map(|s| s.to_string()));
+        out
+    }
+
+    fn batch(watch: &[&str], commands: &[&[&str]]) -> Vec<String> {
+        let mut out = vec!["petrel.exec".to_string(), (watch.len() / 2).to_string()];
+        out.extend(watch.iter().map(|s| s.to_string()));
+        for c in commands {
+            out.extend(queued(c));
+        }
+        out
+    }
+
     fn fp(h: &mut Harness, key: &str) -> String {
         match h.run(&["petrel.fingerprint", key]) {
             Reply::Int(n) => n.to_string(),
@@ -138,20 +166,8 @@ mod tests {
     #[test]
     fn commands_run_in_order_as_one_mutation() {
         let mut h = Harness::new();
-        let exec = h.exec(&[
-            "petrel.exec",
-            "0",
-            "3",
-            "set",
-            "k",
-            "1",
-            "2",
-            "incr",
-            "k",
-            "2",
-            "get",
-            "k",
-        ]);
+        let b = batch(&[], &[&["set", "k", "1"], &["incr", "k"], &["get", "k"]]);
+        let exec = h.exec(&strs(&b));
         assert_eq!(exec.reply, Reply::Array(vec![ok(), int(2), bulk("2")]));
         assert_eq!(exec.mutation.ops.len(), 1, "one final write of k");
         h.apply(&exec.mutation);
@@ -162,20 +178,8 @@ mod tests {
     fn a_failing_command_writes_nothing_and_the_rest_run() {
         let mut h = Harness::new();
         h.run(&["set", "s", "text"]);
-        let reply = h.run(&[
-            "petrel.exec",
-            "0",
-            "3",
-            "set",
-            "a",
-            "1",
-            "2",
-            "incr",
-            "s",
-            "2",
-            "incr",
-            "a",
-        ]);
+        let b = batch(&[], &[&["set", "a", "1"], &["incr", "s"], &["incr", "a"]]);
+        let reply = h.run(&strs(&b));
         assert_eq!(
             reply,
             Reply::Array(vec![ok(), err(errors::NOT_INTEGER), int(2)])
@@ -192,10 +196,11 @@ mod tests {
         let seen = fp(&mut h, "w");
         assert_ne!(seen, "0");
         assert_eq!(fp(&mut h, "w"), seen, "stable while unchanged");
-        let ok_run = h.run(&["petrel.exec", "1", "w", &seen, "2", "incr", "w"]);
+        let b = batch(&["w", &seen], &[&["incr", "w"]]);
+        let ok_run = h.run(&strs(&b));
         assert_eq!(ok_run, Reply::Array(vec![int(2)]));
         // w changed (by the transaction itself): the old fingerprint aborts.
-        let aborted = h.exec(&["petrel.exec", "1", "w", &seen, "2", "incr", "w"]);
+        let aborted = h.exec(&strs(&b));
         assert_eq!(aborted.reply, Reply::NilArray);
         assert!(aborted.mutation.is_empty());
         // Expiry changes it too.
@@ -210,14 +215,38 @@ mod tests {
         for bad in [
             vec!["petrel.exec", "x"],
             vec!["petrel.exec", "1", "k"],
-            vec!["petrel.exec", "0", "5", "get"],
-            vec!["petrel.exec", "0", "nan", "get"],
+            vec!["petrel.exec", "0", "1", "5", "get"],
+            vec!["petrel.exec", "0", "1", "nan", "get"],
+            vec!["petrel.exec", "0", "1"],
         ] {
             assert!(h.run(&bad).is_error(), "{bad:?}");
         }
-        let r = h.run(&["petrel.exec", "0", "1", "nosuch"]);
-        assert!(matches!(r, Reply::Array(ref v) if v[0].is_error()), "{r:?}");
-        let r = h.run(&["petrel.exec", "0", "2", "petrel.exec", "0"]);
-        assert!(matches!(r, Reply::Array(ref v) if v[0].is_error()), "{r:?}");
+        for bad in [
+            batch(&[], &[&["nosuch"]]),
+            batch(&[], &[&["petrel.exec", "0"]]),
+            // An id that names another command than the arguments do.
+            vec![
+                "petrel.exec".into(),
+                "0".into(),
+                queued(&["get", "k"])[0].clone(),
+                "2".into(),
+                "set".into(),
+                "k".into(),
+            ],
+            vec![
+                "petrel.exec".into(),
+                "0".into(),
+                "99999".into(),
+                "2".into(),
+                "get".into(),
+                "k".into(),
+            ],
+        ] {
+            let r = h.run(&strs(&bad));
+            assert!(
+                matches!(r, Reply::Array(ref v) if v[0].is_error()),
+                "{bad:?}: {r:?}"
+            );
+        }
     }
 }

@@ -75,7 +75,7 @@ mod tests {
             ops: vec![WriteOp::Put(element.clone(), b"v".to_vec())],
         });
         h.seed_hash("h", 0);
-        let exec = h.exec(&["flushall"]);
+        let exec = h.exec(&["flushdb"]);
         assert_eq!(exec.reply, ok());
         let (ms, me) = layout::meta_space();
         let (es, ee) = layout::element_space();
@@ -90,15 +90,15 @@ mod tests {
         // The replica's own records survive.
         assert!(h.engine.get(layout::APPLIED_DECREE_KEY).unwrap().is_some());
         // Nothing left: flushing again changes nothing.
-        assert!(h.exec(&["flushall"]).mutation.is_empty());
+        assert!(h.exec(&["flushdb"]).mutation.is_empty());
     }
 
     #[test]
     fn flush_modes() {
         let mut h = Harness::new();
         for args in [
-            &["flushall", "async"][..],
-            &["FLUSHALL", "SYNC"],
+            &["flushdb", "async"][..],
+            &["FLUSHDB", "SYNC"],
             &["flushdb"],
             &["flushdb", "Async"],
         ] {
@@ -107,8 +107,8 @@ mod tests {
             assert_eq!(h.run(&["exists", "k"]), int(0));
         }
         h.run(&["set", "k", "v"]);
-        assert_eq!(h.run(&["flushall", "foo"]), err(SYNTAX));
-        assert_eq!(h.run(&["flushall", "sync", "async"]), err(SYNTAX));
+        assert_eq!(h.run(&["flushdb", "foo"]), err(SYNTAX));
+        assert_eq!(h.run(&["flushdb", "sync", "async"]), err(SYNTAX));
         assert_eq!(h.run(&["exists", "k"]), int(1));
     }
 }

@@ -40,29 +40,29 @@ use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
-use crate::cmd::{read, write, CmdError, CmdResult, Command};
+use crate::cmd::{run, CmdError, CmdResult, Runner};
 use crate::storage::layout::{KeyType, MetaHeader};
 use crate::storage::StorageError;
 
 /// The set family, with Redis 7.0's arities.
-pub static COMMANDS: &[Command] = &[
-    write("sadd", -3, sadd),
-    write("srem", -3, srem),
-    read("smembers", 2, smembers),
-    read("sismember", 3, sismember),
-    read("smismember", -3, smismember),
-    read("scard", 2, scard),
-    write("spop", -2, spop),
-    read("srandmember", -2, srandmember),
-    write("smove", 4, smove),
-    read("sinter", -2, sinter),
-    read("sintercard", -3, sintercard),
-    read("sunion", -2, sunion),
-    read("sdiff", -2, sdiff),
-    write("sinterstore", -3, sinterstore),
-    write("sunionstore", -3, sunionstore),
-    write("sdiffstore", -3, sdiffstore),
-    read("sscan", -3, sscan),
+pub static COMMANDS: &[Runner] = &[
+    run("sadd", sadd),
+    run("srem", srem),
+    run("smembers", smembers),
+    run("sismember", sismember),
+    run("smismember", smismember),
+    run("scard", scard),
+    run("spop", spop),
+    run("srandmember", srandmember),
+    run("smove", smove),
+    run("sinter", sinter),
+    run("sintercard", sintercard),
+    run("sunion", sunion),
+    run("sdiff", sdiff),
+    run("sinterstore", sinterstore),
+    run("sunionstore", sunionstore),
+    run("sdiffstore", sdiffstore),
+    run("sscan", sscan),
 ];
 
 /// Redis's `set-max-intset-entries` default.

@@ -6,10 +6,37 @@ use petrel_common::reply::Reply;
 
 use std::cell::Cell;
 
-use crate::cmd::{execute, Execution};
+use petrel_common::command::{self, Resolved};
+
+use crate::cmd::{errors, execute, Execution};
 use crate::storage::layout::{self, KeyType, MetaHeader};
 use crate::storage::memory::MemEngine;
 use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
+
+/// A `petrel.exec` call running `commands` (no watched keys), as the proxy
+/// sends it: each command's id, its argument count, its arguments.
+pub fn exec_batch(commands: &[&[&str]]) -> Vec<String> {
+    let mut out = vec!["petrel.exec".to_string(), "0".to_string()];
+    for c in commands {
+        let id = command::table()
+            .find(c[0].as_bytes())
+            .map_or(u16::MAX, |c| c.id.0);
+        out.push(id.to_string());
+        out.push(c.len().to_string());
+        out.extend(c.iter().map(|a| a.to_string()));
+    }
+    out
+}
+
+/// `&str`s of `strings`.
+pub fn strs(strings: &[String]) -> Vec<&str> {
+    strings.iter().map(String::as_str).collect()
+}
+
+/// Whether the command named `name` may write (the command table's flag).
+pub fn is_write(name: &[u8]) -> bool {
+    command::table().find(name).is_some_and(|c| c.is_write())
+}
 
 /// An engine plus a clock; `run` executes a command and applies its mutation.
 pub struct Harness {
@@ -36,15 +63,31 @@ impl Harness {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        execute(&self.engine, &args, self.now)
+        self.exec_bytes(&args)
     }
 
     /// Executes raw-byte arguments and applies the mutation.
     pub fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        let exec = execute(&self.engine, &args, self.now);
+        let exec = self.exec_bytes(&args);
         self.apply(&exec.mutation);
         exec.reply
+    }
+
+    /// Resolves the command as a proxy would, then executes it.
+    fn exec_bytes(&mut self, args: &[Bytes]) -> Execution {
+        match command::table().resolve(args) {
+            Resolved::Command(c) => execute(&self.engine, c, args, self.now),
+            _ => {
+                let (name, rest) = args
+                    .split_first()
+                    .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
+                Execution {
+                    reply: Reply::error(errors::unknown_command(name, rest)),
+                    mutation: Default::default(),
+                }
+            }
+        }
     }
 
     /// Executes and applies the mutation, returning the reply.
@@ -98,7 +141,8 @@ impl Harness {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let exec = execute(&view, &args, self.now);
+        let command = command::table().find(&args[0]).expect("a command");
+        let exec = execute(&view, command, &args, self.now);
         (exec, view.gets.get(), view.scanned.get())
     }
 }

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use petrel_common::command::Command;
 use petrel_common::fsutil;
 use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
 use petrel_common::msg::PartitionConfigMsg;
@@ -101,8 +102,9 @@ pub enum WriteOutcome {
 /// What the server feeds a replica task.
 #[derive(Debug)]
 pub enum Event {
-    /// A client write.
+    /// A client write: `command` (from the one command table) with `args`.
     Write {
+        command: &'static Command,
         args: Vec<Bytes>,
         now_ms: u64,
         done: oneshot::Sender<WriteOutcome>,
@@ -192,9 +194,20 @@ impl Replica {
 
     /// Runs a write through the task: executed against committed state plus
     /// the uncommitted tail, prepared on every member, committed, applied.
-    pub async fn write(&self, args: Vec<Bytes>, now_ms: u64) -> WriteOutcome {
+    pub async fn write(
+        &self,
+        command: &'static Command,
+        args: Vec<Bytes>,
+        now_ms: u64,
+    ) -> WriteOutcome {
         let (done, rx) = oneshot::channel();
-        if self.tx.send(Event::Write { args, now_ms, done }).is_err() {
+        let write = Event::Write {
+            command,
+            args,
+            now_ms,
+            done,
+        };
+        if self.tx.send(write).is_err() {
             return WriteOutcome::Failed(format!("replica {} is closed", self.gpid));
         }
         rx.await
@@ -202,9 +215,9 @@ impl Replica {
     }
 
     /// Executes a read-only command against committed storage. Blocks.
-    pub fn read(&self, args: &[Bytes], now_ms: u64) -> Reply {
+    pub fn read(&self, command: &Command, args: &[Bytes], now_ms: u64) -> Reply {
         let engine = self.shared.engine();
-        crate::cmd::execute(engine.as_ref(), args, now_ms).reply
+        crate::cmd::execute(engine.as_ref(), command, args, now_ms).reply
     }
 
     /// The replica's storage as it is now.

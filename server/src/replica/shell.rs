@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
+use petrel_common::command::Command;
 use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
 use petrel_common::msg::{method, ReplicaBatchMsg, ReplicaMessageMsg};
 use petrel_common::partition::PartitionConfig;
@@ -239,7 +240,12 @@ impl Shell {
     /// Handles one event; `false` stops the task.
     fn on_event(&mut self, ev: Event) -> bool {
         match ev {
-            Event::Write { args, now_ms, done } => self.write(args, now_ms, done),
+            Event::Write {
+                command,
+                args,
+                now_ms,
+                done,
+            } => self.write(command, args, now_ms, done),
             Event::Peer { from, msg } => match msg {
                 wire::Incoming::Machine(msg) => self.feed(Input::Message { from, msg }),
                 wire::Incoming::CheckpointOffer { ballot } => self.checkpoint_offered(from, ballot),
@@ -341,7 +347,13 @@ impl Shell {
         }
     }
 
-    fn write(&mut self, args: Vec<Bytes>, now_ms: u64, done: oneshot::Sender<WriteOutcome>) {
+    fn write(
+        &mut self,
+        command: &'static Command,
+        args: Vec<Bytes>,
+        now_ms: u64,
+        done: oneshot::Sender<WriteOutcome>,
+    ) {
         let refuse = |e| WriteOutcome::Refused(e);
         if self.machine.status() != Status::Primary {
             let _ = done.send(refuse(WriteError::NotPrimary {
@@ -365,7 +377,7 @@ impl Shell {
             base: engine.as_ref(),
             pending: &self.pending,
         };
-        let exec = match crate::cmd::try_execute(&view, &args, now_ms) {
+        let exec = match crate::cmd::try_execute(&view, command, &args, now_ms) {
             Ok(exec) => exec,
             Err(e) => {
                 let _ = done.send(WriteOutcome::Failed(format!("storage failure: {e}")));
@@ -834,6 +846,14 @@ mod tests {
     use crate::storage::memory::MemEngine;
     use crate::storage::ReadView;
 
+    /// The command `line` calls.
+    fn cmd(line: &str) -> &'static Command {
+        let name = line.split(' ').next().unwrap_or_default();
+        petrel_common::command::table()
+            .find(name.as_bytes())
+            .expect("a command")
+    }
+
     fn args(line: &str) -> Vec<Bytes> {
         line.split(' ')
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
@@ -909,7 +929,7 @@ mod tests {
     }
 
     async fn ok(r: &Replica, line: &str) -> Reply {
-        match r.write(args(line), 1_000).await {
+        match r.write(cmd(line), args(line), 1_000).await {
             WriteOutcome::Done(reply) => reply,
             other => panic!("{line}: {other:?}"),
         }
@@ -927,7 +947,10 @@ mod tests {
             assert_eq!(ok(&o.replica, "append b yz").await, Reply::Int(3));
             assert_eq!(ok(&o.replica, "del missing").await, Reply::Int(0));
             assert_eq!(o.replica.digest().expect("digest").applied, Decree(4));
-            assert_eq!(o.replica.read(&args("get a"), 1_000), Reply::bulk("42"));
+            assert_eq!(
+                o.replica.read(cmd("get a"), &args("get a"), 1_000),
+                Reply::bulk("42")
+            );
             assert!(o.replica.close(Duration::from_secs(5)).await);
             o.log.sync_all().expect("sync");
         }
@@ -939,14 +962,24 @@ mod tests {
         assert_eq!(v.status, Status::Inactive);
         assert_eq!(v.last_prepared, Decree(4));
         assert_eq!(v.last_committed, Decree(0));
-        match o.replica.write(args("set c 1"), 1_000).await {
+        match o
+            .replica
+            .write(cmd("set c 1"), args("set c 1"), 1_000)
+            .await
+        {
             WriteOutcome::Refused(WriteError::NotPrimary { .. }) => {}
             other => panic!("an inactive replica took a write: {other:?}"),
         }
         make_primary(&o.replica, 2).await;
         assert_eq!(o.replica.digest().expect("digest").applied, Decree(4));
-        assert_eq!(o.replica.read(&args("get a"), 1_000), Reply::bulk("42"));
-        assert_eq!(o.replica.read(&args("get b"), 1_000), Reply::bulk("xyz"));
+        assert_eq!(
+            o.replica.read(cmd("get a"), &args("get a"), 1_000),
+            Reply::bulk("42")
+        );
+        assert_eq!(
+            o.replica.read(cmd("get b"), &args("get b"), 1_000),
+            Reply::bulk("xyz")
+        );
         assert_eq!(ok(&o.replica, "incr a").await, Reply::Int(43));
         assert_eq!(o.replica.view().config.ballot, Ballot(2));
     }
@@ -959,10 +992,11 @@ mod tests {
         let o = open(dir.path(), Arc::new(MemEngine::new()));
         make_primary(&o.replica, 1).await;
         let before = o.replica.digest().expect("digest").applied;
-        let incrs = (0..100).map(|_| o.replica.write(args("incr n"), 1_000));
+        let incrs = (0..100).map(|_| o.replica.write(cmd("incr n"), args("incr n"), 1_000));
         let (outcomes, append) = futures::join!(
             futures::future::join_all(incrs),
-            o.replica.write(args("append s x"), 1_000)
+            o.replica
+                .write(cmd("append s x"), args("append s x"), 1_000)
         );
         let mut got: Vec<i64> = outcomes
             .into_iter()
@@ -980,15 +1014,21 @@ mod tests {
         assert!(matches!(append, WriteOutcome::Done(Reply::Int(1))));
         let after = o.replica.digest().expect("digest").applied;
         assert_eq!(after, before.next(), "101 writes, one decree");
-        assert_eq!(o.replica.read(&args("get n"), 1_000), Reply::bulk("100"));
+        assert_eq!(
+            o.replica.read(cmd("get n"), &args("get n"), 1_000),
+            Reply::bulk("100")
+        );
         // A write that changes nothing but read a staged one waits for it.
         let (set, get) = futures::join!(
-            o.replica.write(args("set k v"), 1_000),
-            o.replica.write(args("setnx k w"), 1_000)
+            o.replica.write(cmd("set k v"), args("set k v"), 1_000),
+            o.replica.write(cmd("setnx k w"), args("setnx k w"), 1_000)
         );
         assert!(matches!(set, WriteOutcome::Done(ref r) if *r == Reply::ok()));
         assert!(matches!(get, WriteOutcome::Done(Reply::Int(0))));
-        assert_eq!(o.replica.read(&args("get k"), 1_000), Reply::bulk("v"));
+        assert_eq!(
+            o.replica.read(cmd("get k"), &args("get k"), 1_000),
+            Reply::bulk("v")
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1001,7 +1041,11 @@ mod tests {
         });
         tokio::time::sleep(TICK * 3).await;
         assert!(!o.replica.view().can_serve_read);
-        match o.replica.write(args("set a 1"), 1_000).await {
+        match o
+            .replica
+            .write(cmd("set a 1"), args("set a 1"), 1_000)
+            .await
+        {
             WriteOutcome::Refused(WriteError::LeaseExpired { .. }) => {}
             other => panic!("a write without a lease: {other:?}"),
         }

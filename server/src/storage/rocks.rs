@@ -369,7 +369,10 @@ mod tests {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let exec = cmd::try_execute(engine, &args, now_ms).unwrap();
+        let command = petrel_common::command::table()
+            .find(&args[0])
+            .expect("a command");
+        let exec = cmd::try_execute(engine, command, &args, now_ms).unwrap();
         engine.apply(Decree(decree), &exec.mutation).unwrap();
         exec.reply
     }
@@ -402,7 +405,7 @@ mod tests {
         assert_eq!(run(&engine, 10, now, &["dbsize"]), Reply::Int(2));
         // Past a's expiry only b is left.
         assert_eq!(run(&engine, 11, now + 1001, &["dbsize"]), Reply::Int(1));
-        assert_eq!(run(&engine, 12, now, &["flushall"]), Reply::ok());
+        assert_eq!(run(&engine, 12, now, &["flushdb"]), Reply::ok());
         assert_eq!(run(&engine, 13, now, &["dbsize"]), Reply::Int(0));
         assert_eq!(engine.applied_decree().unwrap(), Decree(13));
     }

@@ -22,18 +22,18 @@ use petrel_common::reply::{errors, Reply};
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
 use crate::cmd::strings::PROTO_MAX_BULK_LEN;
-use crate::cmd::{read, write, CmdError, CmdResult, Command};
+use crate::cmd::{run, CmdError, CmdResult, Runner};
 
 /// The bitmap family and LCS, with Redis 7.0's arities.
-pub static COMMANDS: &[Command] = &[
-    write("setbit", 4, setbit),
-    read("getbit", 3, getbit),
-    read("bitcount", -2, bitcount),
-    read("bitpos", -3, bitpos),
-    write("bitop", -4, bitop),
-    write("bitfield", -2, field::bitfield),
-    read("bitfield_ro", -2, field::bitfield_ro),
-    read("lcs", -3, lcs::lcs),
+pub static COMMANDS: &[Runner] = &[
+    run("setbit", setbit),
+    run("getbit", getbit),
+    run("bitcount", bitcount),
+    run("bitpos", bitpos),
+    run("bitop", bitop),
+    run("bitfield", field::bitfield),
+    run("bitfield_ro", field::bitfield_ro),
+    run("lcs", lcs::lcs),
 ];
 
 /// Bad SETBIT/GETBIT/BITFIELD offset.

@@ -40,28 +40,28 @@ use rand::Rng;
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::float::LongDouble;
 use crate::cmd::parse::{int_arg, is_option, option, parse_i64};
-use crate::cmd::{read, write, CmdError, CmdResult, Command};
+use crate::cmd::{run, CmdError, CmdResult, Runner};
 use crate::storage::layout::KeyType;
 use crate::storage::StorageError;
 
 /// The hash family, with Redis 7.0's arities.
-pub static COMMANDS: &[Command] = &[
-    write("hset", -4, hset),
-    write("hsetnx", 4, hsetnx),
-    read("hget", 3, hget),
-    read("hmget", -3, hmget),
-    write("hmset", -4, hmset),
-    write("hdel", -3, hdel),
-    read("hlen", 2, hlen),
-    read("hstrlen", 3, hstrlen),
-    read("hexists", 3, hexists),
-    read("hgetall", 2, hgetall),
-    read("hkeys", 2, hkeys),
-    read("hvals", 2, hvals),
-    write("hincrby", 4, hincrby),
-    write("hincrbyfloat", 4, hincrbyfloat),
-    read("hrandfield", -2, hrandfield),
-    read("hscan", -3, hscan),
+pub static COMMANDS: &[Runner] = &[
+    run("hset", hset),
+    run("hsetnx", hsetnx),
+    run("hget", hget),
+    run("hmget", hmget),
+    run("hmset", hmset),
+    run("hdel", hdel),
+    run("hlen", hlen),
+    run("hstrlen", hstrlen),
+    run("hexists", hexists),
+    run("hgetall", hgetall),
+    run("hkeys", hkeys),
+    run("hvals", hvals),
+    run("hincrby", hincrby),
+    run("hincrbyfloat", hincrbyfloat),
+    run("hrandfield", hrandfield),
+    run("hscan", hscan),
 ];
 
 /// HINCRBY on a field that does not hold an integer.

@@ -603,10 +603,10 @@ fn reads_never_write() {
         &["hscan", "h", "0"],
     ] {
         assert!(h.exec(cmd).mutation.is_empty(), "{cmd:?}");
-        assert!(!crate::cmd::is_write(cmd[0].as_bytes()));
+        assert!(!crate::cmd::testing::is_write(cmd[0].as_bytes()));
     }
     for cmd in ["hset", "hsetnx", "hmset", "hdel", "hincrby", "hincrbyfloat"] {
-        assert!(crate::cmd::is_write(cmd.as_bytes()), "{cmd}");
+        assert!(crate::cmd::testing::is_write(cmd.as_bytes()), "{cmd}");
     }
 }
 

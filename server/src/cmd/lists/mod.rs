@@ -44,29 +44,29 @@ use petrel_common::reply::{errors, Reply};
 
 use super::db::Db;
 use super::parse::{int_arg, is_option, parse_i64};
-use super::{read, write, CmdError, CmdResult, Command};
+use super::{run, CmdError, CmdResult, Runner};
 pub use store::End;
 use store::List;
 
 /// The list family.
-pub static COMMANDS: &[Command] = &[
-    write("lpush", -3, lpush),
-    write("rpush", -3, rpush),
-    write("lpushx", -3, lpushx),
-    write("rpushx", -3, rpushx),
-    write("lpop", -2, lpop),
-    write("rpop", -2, rpop),
-    read("llen", 2, llen),
-    read("lrange", 4, lrange),
-    read("lindex", 3, lindex),
-    write("lset", 4, lset),
-    write("lrem", 4, lrem),
-    write("ltrim", 4, ltrim),
-    write("linsert", 5, linsert),
-    read("lpos", -3, lpos),
-    write("lmove", 5, lmove),
-    write("rpoplpush", 3, rpoplpush),
-    write("lmpop", -4, lmpop),
+pub static COMMANDS: &[Runner] = &[
+    run("lpush", lpush),
+    run("rpush", rpush),
+    run("lpushx", lpushx),
+    run("rpushx", rpushx),
+    run("lpop", lpop),
+    run("rpop", rpop),
+    run("llen", llen),
+    run("lrange", lrange),
+    run("lindex", lindex),
+    run("lset", lset),
+    run("lrem", lrem),
+    run("ltrim", ltrim),
+    run("linsert", linsert),
+    run("lpos", lpos),
+    run("lmove", lmove),
+    run("rpoplpush", rpoplpush),
+    run("lmpop", lmpop),
 ];
 
 /// `ERR value is out of range, must be positive` (LPOP/RPOP count).

@@ -634,10 +634,10 @@ fn writes_are_classified() {
         "rpoplpush",
         "lmpop",
     ] {
-        assert!(crate::cmd::is_write(name.as_bytes()), "{name}");
+        assert!(crate::cmd::testing::is_write(name.as_bytes()), "{name}");
     }
     for name in ["llen", "lrange", "lindex", "lpos"] {
-        assert!(!crate::cmd::is_write(name.as_bytes()), "{name}");
+        assert!(!crate::cmd::testing::is_write(name.as_bytes()), "{name}");
     }
 }
 
@@ -657,7 +657,10 @@ fn cost(h: &mut Harness, args: &[&str]) -> Cost {
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
         .collect();
     let counting = Counting::new(&h.engine);
-    let exec = crate::cmd::execute(&counting, &argv, h.now);
+    let command = petrel_common::command::table()
+        .find(&argv[0])
+        .expect("a command");
+    let exec = crate::cmd::execute(&counting, command, &argv, h.now);
     let (gets, scanned) = (counting.gets.get(), counting.scanned.get());
     let count = |f: fn(&WriteOp) -> bool| exec.mutation.ops.iter().filter(|op| f(op)).count();
     let c = Cost {
@@ -943,7 +946,12 @@ fn corrupt_metadata_is_a_storage_error() {
     h.seed("bad", KeyType::List, 0);
     let args = [Bytes::from_static(b"llen"), Bytes::from_static(b"bad")];
     assert!(matches!(
-        crate::cmd::try_execute(&h.engine, &args, h.now),
+        crate::cmd::try_execute(
+            &h.engine,
+            petrel_common::command::table().find(b"llen").expect("llen"),
+            &args,
+            h.now
+        ),
         Err(StorageError::Corrupt(_))
     ));
 }
@@ -951,45 +959,22 @@ fn corrupt_metadata_is_a_storage_error() {
 #[test]
 fn a_transaction_that_creates_and_empties_a_list_leaves_no_records() {
     let mut h = Harness::new();
-    let reply = h.run(&[
-        "petrel.exec",
-        "0",
-        "4",
-        "rpush",
-        "t",
-        "a",
-        "b",
-        "3",
-        "lpop",
-        "t",
-        "5",
-        "2",
-        "llen",
-        "t",
+    let batch = exec_batch(&[
+        &["rpush", "t", "a", "b"],
+        &["lpop", "t", "5"],
+        &["llen", "t"],
     ]);
+    let reply = h.run(&strs(&batch));
     assert_eq!(reply, Reply::Array(vec![int(2), arr(&["a", "b"]), int(0)]));
     assert_eq!(h.header("t"), None);
     assert_eq!(stored_elements(&h, "t"), 0);
     // Pushed, trimmed and moved within one transaction.
-    let reply = h.run(&[
-        "petrel.exec",
-        "0",
-        "5",
-        "rpush",
-        "{t}a",
-        "x",
-        "y",
-        "z",
-        "4",
-        "ltrim",
-        "{t}a",
-        "1",
-        "1",
-        "3",
-        "rpoplpush",
-        "{t}a",
-        "{t}b",
+    let batch = exec_batch(&[
+        &["rpush", "{t}a", "x", "y", "z"],
+        &["ltrim", "{t}a", "1", "1"],
+        &["rpoplpush", "{t}a", "{t}b"],
     ]);
+    let reply = h.run(&strs(&batch));
     assert_eq!(reply, Reply::Array(vec![int(3), ok(), bulk("y")]));
     assert_eq!(size(&mut h, "{t}a"), 0);
     assert_eq!(size(&mut h, "{t}b"), 1);
