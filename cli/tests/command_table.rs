@@ -56,7 +56,13 @@ fn write_canonical(r: &Resp, sort: bool, out: &mut String) {
             if sort {
                 parts.sort();
             }
-            let _ = write!(out, "{}{}[{}]", r.kind as char, parts.len(), parts.join(", "));
+            let _ = write!(
+                out,
+                "{}{}[{}]",
+                r.kind as char,
+                parts.len(),
+                parts.join(", ")
+            );
         }
         _ => {
             let text = String::from_utf8_lossy(&r.raw);
@@ -70,7 +76,11 @@ fn write_canonical(r: &Resp, sort: bool, out: &mut String) {
 const LATER: &[&str] = &["client|setinfo"];
 
 fn is_later(r: &Resp) -> bool {
-    let name = |x: &Resp| LATER.iter().any(|l| x.bulk.as_deref() == Some(l.as_bytes()));
+    let name = |x: &Resp| {
+        LATER
+            .iter()
+            .any(|l| x.bulk.as_deref() == Some(l.as_bytes()))
+    };
     match r.kind {
         // An INFO entry.
         b'*' => r.items.first().is_some_and(name),

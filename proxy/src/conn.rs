@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures::future::{self, BoxFuture, FutureExt};
 use futures::stream::{FuturesOrdered, StreamExt};
+use petrel_common::command::Command;
 use petrel_common::reply::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,6 +45,8 @@ struct Done {
     reply: Reply,
     proto: Proto,
     send: bool,
+    /// The command, when the request named one.
+    command: Option<&'static Command>,
     name: &'static str,
     elapsed: Duration,
     /// The request, kept for the slow log (empty when it cannot be logged).
@@ -219,10 +222,12 @@ impl Conn {
         let send = !(self.session.reply_off || skip);
         let proto = self.session.proto;
         let name = d.name;
+        let command = d.command;
         let ready = |reply, send| Done {
             reply,
             proto,
             send,
+            command,
             name,
             elapsed: started.elapsed(),
             args: slow_args.clone(),
@@ -239,6 +244,7 @@ impl Conn {
                     reply,
                     proto,
                     send,
+                    command,
                     name,
                     elapsed: started.elapsed(),
                     args: slow_args,
@@ -285,6 +291,7 @@ impl Conn {
             reply,
             proto: self.session.proto,
             send,
+            command: None,
             name,
             elapsed: Duration::ZERO,
             args: Vec::new(),
@@ -308,7 +315,7 @@ impl Conn {
         } else {
             self.shared
                 .stats
-                .command_done(done.name, done.elapsed, error);
+                .command_done(done.command, done.name, done.elapsed, error);
             self.slowlog(&done, error);
         }
         if done.send {

@@ -41,6 +41,8 @@ pub struct Ctx<'a> {
 /// A dispatched command: what to do and the name it is counted under.
 pub struct Dispatched {
     pub action: Action,
+    /// The command it resolved to; `None` for unknown commands.
+    pub command: Option<&'static Command>,
     /// Full command name for stats; `"unknown"` for unknown commands.
     pub name: &'static str,
     /// For routed commands, what they touch (to keep one client's commands in order).
@@ -121,26 +123,27 @@ impl Touches {
 
 /// Decides what to do with one request (`args[0]` is the command name).
 pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -> Dispatched {
-    let reply = |name, r| Dispatched {
+    let reply = |command: Option<&'static Command>, r| Dispatched {
         action: Action::Reply(r),
-        name,
+        command,
+        name: command.map_or("unknown", Command::name),
         touches: None,
     };
     // A command rejected inside MULTI makes EXEC fail.
-    let reject = |session: &mut Session, name, r| {
+    let reject = |session: &mut Session, command, r| {
         session.flag_transaction();
-        reply(name, r)
+        reply(command, r)
     };
     let table = table();
     // The one name lookup of a request: the command, then its subcommand.
     let top = match args.first().and_then(|n| table.find(n)) {
         Some(c) if c.is_served() && c.parent.is_none() => c,
-        _ => return reject(session, "unknown", Reply::Error(unknown_command(&args))),
+        _ => return reject(session, None, Reply::Error(unknown_command(&args))),
     };
     if !top.arity_ok(args.len()) {
         return reject(
             session,
-            top.name(),
+            Some(top),
             Reply::Error(errors::wrong_arity(top.name())),
         );
     }
@@ -150,7 +153,7 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
             _ => {
                 return reject(
                     session,
-                    top.name(),
+                    Some(top),
                     Reply::Error(unknown_subcommand(top, sub)),
                 )
             }
@@ -159,31 +162,35 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
     };
     let name = command.name();
     if command.parent.is_some() && !command.arity_ok(args.len()) {
-        return reject(session, name, Reply::Error(errors::wrong_arity(name)));
+        return reject(
+            session,
+            Some(command),
+            Reply::Error(errors::wrong_arity(name)),
+        );
     }
     let open = command.has(CommandFlags::NO_AUTH);
     if !session.authenticated && !open && shared.password_required() {
         return reject(
             session,
-            name,
+            Some(command),
             Reply::error("NOAUTH Authentication required."),
         );
     }
     // ACL: AUTH and HELLO (no_auth) stay open so a user can switch.
     if !open {
         if let Err(denied) = shared.acl.check(&session.user, command, &args) {
-            return reject(session, name, Reply::Error(denied.text()));
+            return reject(session, Some(command), Reply::Error(denied.text()));
         }
     }
     if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name()) {
         if let Some(why) = cmd::transactions::cannot_queue(command) {
-            return reject(session, name, Reply::Error(why));
+            return reject(session, Some(command), Reply::Error(why));
         }
         if let Some(tx) = &mut session.tx {
             tx.queued.push((command, args));
             session.handle.info().multi = tx.queued.len() as i64;
         }
-        return reply(name, Reply::Status("QUEUED".into()));
+        return reply(Some(command), Reply::Status("QUEUED".into()));
     }
     session.handle.info().last_cmd = name;
     let mut touches = None;
@@ -215,6 +222,7 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
     let action = cmd::client::gate(shared, action, write);
     Dispatched {
         action,
+        command: Some(command),
         name,
         touches,
     }

@@ -5,7 +5,9 @@
 //! `metrics` recorder for `/metrics`.
 
 use petrel_common::sync::lock;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use petrel_common::command::Command;
 
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -76,7 +78,8 @@ pub struct Stats {
     pub error_replies: AtomicU64,
     pub protocol_errors: AtomicU64,
     pub unknown_commands: AtomicU64,
-    per_command: HashMap<String, CommandStat>,
+    /// By command id; `None` for commands clients cannot call.
+    per_command: Vec<Option<CommandStat>>,
     errors: Mutex<BTreeMap<String, u64>>,
     ops: Mutex<OpsSampler>,
     /// SLOWLOG's ring of slow commands.
@@ -179,14 +182,13 @@ impl Default for Stats {
 impl Stats {
     /// Counters for every command in the table.
     pub fn new() -> Self {
-        let mut per_command = HashMap::new();
-        for c in petrel_common::command::table()
+        let per_command = petrel_common::command::table()
             .iter()
-            .filter(|c| c.is_served())
-        {
-            let name = c.name().to_string();
-            per_command.insert(name.clone(), CommandStat::new(name));
-        }
+            .map(|c| {
+                c.is_served()
+                    .then(|| CommandStat::new(c.name().to_string()))
+            })
+            .collect();
         Stats {
             connections_received: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
@@ -203,12 +205,19 @@ impl Stats {
         }
     }
 
-    /// A command finished; `name` is its full name (`client|list`), `error`
-    /// the error text it replied with, if any.
-    pub fn command_done(&self, name: &'static str, elapsed: Duration, error: Option<&str>) {
+    /// A command finished; `name` is its full name (`client|list`, or
+    /// `unknown`), `error` the error text it replied with, if any.
+    pub fn command_done(
+        &self,
+        command: Option<&Command>,
+        name: &'static str,
+        elapsed: Duration,
+        error: Option<&str>,
+    ) {
         self.commands_processed.fetch_add(1, Relaxed);
         let usec = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
-        if let Some(s) = self.per_command.get(name) {
+        let stat = command.and_then(|c| self.per_command.get(usize::from(c.id.0))?.as_ref());
+        if let Some(s) = stat {
             s.calls.fetch_add(1, Relaxed);
             s.usec.fetch_add(usec, Relaxed);
             if error.is_some() {
@@ -245,10 +254,11 @@ impl Stats {
         let mut v: Vec<_> = self
             .per_command
             .iter()
-            .filter(|(_, s)| s.calls.load(Relaxed) > 0)
-            .map(|(n, s)| {
+            .flatten()
+            .filter(|s| s.calls.load(Relaxed) > 0)
+            .map(|s| {
                 (
-                    n.clone(),
+                    s.name.clone(),
                     s.calls.load(Relaxed),
                     s.usec.load(Relaxed),
                     s.failed.load(Relaxed),
@@ -281,7 +291,7 @@ impl Stats {
         ] {
             c.store(0, Relaxed);
         }
-        for s in self.per_command.values() {
+        for s in self.per_command.iter().flatten() {
             s.calls.store(0, Relaxed);
             s.usec.store(0, Relaxed);
             s.failed.store(0, Relaxed);
@@ -336,9 +346,16 @@ mod tests {
     #[test]
     fn counts_commands_and_error_prefixes() {
         let s = Stats::new();
-        s.command_done("get", Duration::from_micros(5), None);
-        s.command_done("get", Duration::from_micros(7), Some("WRONGTYPE Operation"));
-        s.command_done("client|list", Duration::from_micros(1), None);
+        let t = petrel_common::command::table();
+        let (get, list) = (t.find(b"get"), t.find(b"client|list"));
+        s.command_done(get, "get", Duration::from_micros(5), None);
+        s.command_done(
+            get,
+            "get",
+            Duration::from_micros(7),
+            Some("WRONGTYPE Operation"),
+        );
+        s.command_done(list, "client|list", Duration::from_micros(1), None);
         let cmds = s.commands();
         assert_eq!(cmds[0], ("client|list".to_string(), 1, 1, 0));
         assert_eq!(cmds[1], ("get".to_string(), 2, 12, 1));
