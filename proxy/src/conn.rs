@@ -25,8 +25,9 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tracing::{debug, info};
 
+use crate::action::{Action, Touches};
 use crate::completion::Completion;
-use crate::dispatch::{dispatch, Action, Touches};
+use crate::dispatch::dispatch;
 use crate::resp::{encode, DecodeError, Proto, RequestDecoder};
 use crate::session::Session;
 use crate::state::Shared;

@@ -1,29 +1,39 @@
 //! petrel-proxy: speaks RESP2/RESP3 to Redis clients and routes each command
 //! to the primary of its key's partition.
 //!
-//! Follow a request through the modules:
+//! Follow a request through the modules (each uses only those listed
+//! before it or below it; `scripts/module-cycles proxy` checks there is no
+//! cycle):
 //! - [`listener`]: binds the port, accepts clients (up to `maxclients`),
 //!   shuts down gracefully.
 //! - [`conn`]: one task per client: read, dispatch, write replies in order;
 //!   [`completion`] keeps one client's commands on the same keys in order.
 //! - [`resp`]: the wire protocol: [`resp::decode`] (requests) and
 //!   [`resp::encode`] (replies, RESP2 or RESP3).
-//! - [`dispatch`]: name lookup, arity and auth checks, then local or routed.
-//! - [`cmd`]: the one command table, by family, and the local commands.
-//! - [`route`]: the partition map cache and the retrying executor; split and
+//! - [`dispatch`]: the one name lookup in the command table
+//!   (`petrel_common::command`), arity, auth and ACL checks in Redis's
+//!   order, then a local handler or the router.
+//! - [`cmd`]: the commands the proxy answers itself, by family.
+//! - [`action`]: what handlers return and may use; what a command touches.
+//! - [`route`]: the partition map cache, the retrying executor, split and
 //!   merge of multi-key commands.
-//! - [`session`], [`state`], [`stats`]: per-connection state, shared state,
-//!   counters for INFO and `/metrics`.
-//! - [`config`]: `proxy.toml` and the command-line flags.
+//! - [`session`], [`state`], [`stats`], [`pause`], [`knobs`]: per-connection
+//!   state, shared state, counters for INFO and `/metrics`, CLIENT PAUSE,
+//!   Redis parameters CONFIG remembers.
+//! - [`acl`], [`databases`], [`config`], [`util`]: users, the tables behind
+//!   SELECT, `proxy.toml` and flags, Redis's parsers and texts.
 
 pub mod acl;
+pub mod action;
 pub mod cmd;
 pub mod completion;
 pub mod config;
 pub mod conn;
 pub mod databases;
 pub mod dispatch;
+pub mod knobs;
 pub mod listener;
+pub mod pause;
 pub mod resp;
 pub mod route;
 pub mod session;

@@ -55,7 +55,7 @@ impl Runtime {
             maxmemory_policy: "noeviction".to_string(),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
-            knobs: crate::cmd::config::default_knobs(),
+            knobs: crate::knobs::default_knobs(),
         }
     }
 }
@@ -184,7 +184,7 @@ pub struct Clients {
     map: DashMap<u64, Arc<ClientHandle>>,
     next_id: AtomicU64,
     /// CLIENT PAUSE, in force or not.
-    pub pause: crate::cmd::client::Pause,
+    pub pause: Arc<crate::pause::Pause>,
 }
 
 impl Clients {

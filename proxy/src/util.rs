@@ -1,5 +1,9 @@
 //! Small parsers that must behave exactly like Redis's own (`string2ll`,
-//! `memtoull`, `stringmatchlen`), so replies match a real Redis byte for byte.
+//! `memtoull`, `stringmatchlen`), so replies match a real Redis byte for byte,
+//! and Redis's texts for unknown commands.
+
+use bytes::Bytes;
+use petrel_common::command::Command;
 
 pub use petrel_common::num::parse_i64;
 
@@ -41,6 +45,46 @@ pub fn c_str(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
+/// Redis 7's text: `ERR unknown command 'foo', with args beginning with: 'a' 'b' `.
+pub fn unknown_command(args: &[Bytes]) -> String {
+    let name = args.first().map(|n| c_str(n)).unwrap_or_default();
+    let mut listed = String::new();
+    for a in args.iter().skip(1) {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let a = c_str(a);
+        let a: String = truncate_bytes(&a, room);
+        listed.push_str(&format!("'{a}' "));
+    }
+    one_line(&format!(
+        "ERR unknown command '{}', with args beginning with: {listed}",
+        truncate_bytes(&name, 128)
+    ))
+}
+
+/// Redis 7's text: `ERR unknown subcommand 'foo'. Try CLIENT HELP.`.
+pub fn unknown_subcommand(parent: &Command, sub: &[u8]) -> String {
+    one_line(&format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        truncate_bytes(&c_str(sub), 128),
+        parent.name().to_ascii_uppercase()
+    ))
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn truncate_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +124,47 @@ mod tests {
     fn text_helpers() {
         assert_eq!(one_line("a\r\nb"), "a  b");
         assert_eq!(c_str(b"ab\0cd"), "ab");
+    }
+
+    fn args(list: &[&str]) -> Vec<bytes::Bytes> {
+        list.iter()
+            .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        assert_eq!(
+            unknown_command(&args(&["foo", "a", "b"])),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            unknown_command(&args(&["foo"])),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+        let long = "x".repeat(300);
+        let text = unknown_command(&args(&["foo", &long, "next"]));
+        assert_eq!(
+            text,
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "x".repeat(128)
+            )
+        );
+        assert_eq!(
+            unknown_command(&args(&["a\r\nb"])),
+            "ERR unknown command 'a  b', with args beginning with: "
+        );
+    }
+
+    #[test]
+    fn unknown_subcommand_text_matches_redis() {
+        let client = petrel_common::command::table()
+            .find(b"client")
+            .expect("client");
+        assert_eq!(
+            unknown_subcommand(client, b"foo"),
+            "ERR unknown subcommand 'foo'. Try CLIENT HELP."
+        );
     }
 }

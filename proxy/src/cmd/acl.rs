@@ -5,8 +5,8 @@ use bytes::Bytes;
 use petrel_common::reply::Reply;
 use rand::Rng;
 
-use super::client::help_reply;
-use crate::dispatch::{Action, Ctx};
+use super::help::help_reply;
+use crate::action::{Action, Ctx};
 use crate::util::c_str;
 
 fn text_args(args: &[Bytes]) -> Vec<String> {

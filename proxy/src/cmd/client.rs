@@ -1,15 +1,12 @@
 //! `CLIENT` subcommands, with Redis 7's replies and error texts, and the
 //! CLIENT PAUSE gate ([`gate`]) the dispatcher puts routed commands through.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
+use super::help::help_reply;
 use super::server::admin::timeout_ms;
-use crate::dispatch::{Action, Ctx};
-use crate::state::Shared;
+use crate::action::{Action, Ctx};
 use crate::util::{c_str, parse_i64};
 
 /// Redis's rule for client names and library attributes: printable ASCII, no spaces.
@@ -299,107 +296,15 @@ pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     )
 }
 
-/// Redis's HELP layout: a header line, the entries, then HELP itself, as status lines.
-pub fn help_reply(command: &str, lines: &[&str]) -> Action {
-    let mut out = vec![Reply::Status(format!(
-        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ))];
-    out.extend(lines.iter().map(|l| Reply::Status((*l).to_string())));
-    out.push(Reply::Status("HELP".into()));
-    out.push(Reply::Status("    Prints this help.".into()));
-    Action::Reply(Reply::Array(out))
-}
-
 /// Why client-side caching is refused: the proxy cannot see other clients'
 /// writes on the servers, so it could never send invalidations.
 const NO_TRACKING: &str =
     "ERR client-side caching is not supported by Petrel: CLIENT TRACKING can only be OFF";
 
-/// A `CLIENT PAUSE` in force: until when, and whether only writes wait.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Paused {
-    until: Instant,
-    writes_only: bool,
-}
-
-/// `CLIENT PAUSE` state shared by every connection.
-#[derive(Default)]
-pub struct Pause {
-    state: Mutex<Option<Paused>>,
-    /// Woken whenever the pause changes (UNPAUSE, a longer or wider pause).
-    changed: tokio::sync::Notify,
-}
-
-impl Pause {
-    /// Pauses clients for `ms`; like Redis, a pause already in force keeps
-    /// the later end and the wider kind.
-    pub fn pause(&self, ms: u64, writes_only: bool) {
-        let until = Instant::now() + Duration::from_millis(ms);
-        let mut s = petrel_common::sync::lock(&self.state);
-        let next = match *s {
-            Some(p) if p.until > Instant::now() => Paused {
-                until: p.until.max(until),
-                writes_only: p.writes_only && writes_only,
-            },
-            _ => Paused { until, writes_only },
-        };
-        *s = Some(next);
-        drop(s);
-        self.changed.notify_waiters();
-    }
-
-    /// Ends the pause at once.
-    pub fn unpause(&self) {
-        *petrel_common::sync::lock(&self.state) = None;
-        self.changed.notify_waiters();
-    }
-
-    /// Until when a command (a write or not) must wait; `None` to run now.
-    fn holds(&self, write: bool) -> Option<Instant> {
-        let s = *petrel_common::sync::lock(&self.state);
-        s.filter(|p| p.until > Instant::now() && (write || !p.writes_only))
-            .map(|p| p.until)
-    }
-
-    /// Waits until a command (a write or not) may run.
-    async fn wait(&self, write: bool) {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            // Registered before the check, so an UNPAUSE in between is not missed.
-            changed.as_mut().enable();
-            let Some(until) = self.holds(write) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::time::sleep_until(until.into()) => {}
-                _ = changed => {}
-            }
-        }
-    }
-}
-
-/// The CLIENT PAUSE gate: while clients are paused (all commands, or only
-/// writes with `WRITE`), the work of a routed command (or EXEC) waits until
-/// the pause ends. Commands the proxy answers itself are not held, so
-/// CLIENT UNPAUSE, PING and INFO keep working.
-pub fn gate(shared: &Arc<Shared>, action: Action, write: bool) -> Action {
-    match action {
-        Action::Later(work) if shared.clients.pause.holds(write).is_some() => {
-            let shared = shared.clone();
-            Action::Later(Box::pin(async move {
-                shared.clients.pause.wait(write).await;
-                work.await
-            }))
-        }
-        other => other,
-    }
-}
-
 /// `CLIENT PAUSE timeout [WRITE|ALL]`.
 pub fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 4 {
-        return Action::Reply(super::server::subcommand_syntax_error(args));
+        return Action::Reply(super::help::subcommand_syntax_error(args));
     }
     let writes_only = match args.get(3) {
         None => false,
@@ -508,7 +413,7 @@ pub fn trackinginfo(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: no command blocks in Petrel, so 0.
 pub fn unblock(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 4 {
-        return Action::Reply(super::server::subcommand_syntax_error(args));
+        return Action::Reply(super::help::subcommand_syntax_error(args));
     }
     if let Some(reason) = args.get(3) {
         if !reason.eq_ignore_ascii_case(b"timeout") && !reason.eq_ignore_ascii_case(b"error") {
@@ -521,53 +426,4 @@ pub fn unblock(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         return Action::Reply(Reply::error(errors::NOT_INTEGER));
     }
     Action::Reply(Reply::Int(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn pause_holds_until_unpause() {
-        let p = Arc::new(Pause::default());
-        assert!(p.holds(true).is_none());
-        p.pause(60_000, false);
-        assert!(p.holds(false).is_some());
-        let waiter = {
-            let p = p.clone();
-            tokio::spawn(async move { p.wait(false).await })
-        };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiter.is_finished());
-        p.unpause();
-        tokio::time::timeout(Duration::from_secs(5), waiter)
-            .await
-            .expect("released by UNPAUSE")
-            .expect("no panic");
-    }
-
-    #[tokio::test]
-    async fn write_pause_lets_reads_through_and_ends_by_itself() {
-        let p = Pause::default();
-        p.pause(50, true);
-        assert!(p.holds(false).is_none());
-        assert!(p.holds(true).is_some());
-        let started = Instant::now();
-        tokio::time::timeout(Duration::from_secs(5), p.wait(true))
-            .await
-            .expect("the pause ends");
-        assert!(started.elapsed() >= Duration::from_millis(40));
-    }
-
-    #[test]
-    fn overlapping_pauses_keep_the_later_end_and_wider_kind() {
-        let p = Pause::default();
-        p.pause(60_000, false);
-        p.pause(10, true);
-        // Still ALL, still long.
-        assert!(p.holds(false).is_some());
-        let s = petrel_common::sync::lock(&p.state).expect("paused");
-        assert!(s.until > Instant::now() + Duration::from_secs(30));
-        assert!(!s.writes_only);
-    }
 }

@@ -10,8 +10,8 @@ use petrel_common::command::{
 };
 use petrel_common::reply::Reply;
 
-use super::client::help_reply;
-use crate::dispatch::{Action, Ctx};
+use super::help::help_reply;
+use crate::action::{Action, Ctx};
 use crate::util::glob_match;
 
 fn statuses<'a>(items: impl Iterator<Item = &'a str>) -> Reply {

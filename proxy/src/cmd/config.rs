@@ -4,21 +4,17 @@
 //! proto-max-bulk-len, requirepass, slowlog-*) take effect at once
 //! ([`PARAMS`]); the persistence and memory ones are accepted and echoed back
 //! so tools work, but Petrel's durability does not depend on them (every
-//! write is replicated and logged). Every other Redis parameter ([`knobs`])
+//! write is replicated and logged). Every other Redis parameter ([`crate::knobs`])
 //! is validated like Redis does and its value remembered.
-
-mod knobs;
-
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use petrel_common::reply::Reply;
 
-pub use knobs::{Kind, Knob, KNOBS};
+pub use crate::knobs::{default_knobs, Kind, Knob, KNOBS};
 
-use super::client::help_reply;
+use super::help::help_reply;
+use crate::action::{Action, Ctx};
 use crate::config::MIN_PROTO_MAX_BULK_LEN;
-use crate::dispatch::{Action, Ctx};
 use crate::state::{Runtime, Shared};
 use crate::util::{c_str, glob_match, parse_i64, parse_memory};
 
@@ -228,15 +224,6 @@ fn knob(name: &str) -> Option<&'static Knob> {
 /// `hash-max-listpack-entries`); other names are their own.
 fn canonical(k: &Knob) -> &'static str {
     k.canonical.unwrap_or(k.name)
-}
-
-/// The initial values of the remembered parameters, by canonical name.
-pub fn default_knobs() -> BTreeMap<&'static str, String> {
-    KNOBS
-        .iter()
-        .filter(|k| k.canonical.is_none())
-        .map(|k| (k.name, k.default.to_string()))
-        .collect()
 }
 
 /// The value `CONFIG GET` shows for `k`.

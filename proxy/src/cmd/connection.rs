@@ -5,7 +5,7 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use super::client;
-use crate::dispatch::{Action, Ctx};
+use crate::action::{Action, Ctx};
 use crate::resp::Proto;
 use crate::util::{c_str, parse_i64};
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use petrel_common::reply::Reply;
 
 use super::connection::REDIS_VERSION;
-use crate::dispatch::{Action, Ctx};
+use crate::action::{Action, Ctx};
 use crate::route::split::count_keys;
 use crate::state::Shared;
 

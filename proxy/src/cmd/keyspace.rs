@@ -21,8 +21,8 @@ use petrel_common::reply::{errors, Reply};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::client::help_reply;
-use crate::dispatch::{Action, Ctx};
+use super::help::help_reply;
+use crate::action::{Action, Ctx};
 use crate::route::Target;
 use crate::util::{c_str, parse_i64};
 use petrel_common::command::{table, Command, Internal};
@@ -231,7 +231,7 @@ pub(crate) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         ));
     }
     let key = args[1].clone();
-    ctx.touches = Some(crate::dispatch::Touches::keys(&[&key], true));
+    ctx.touches = Some(crate::action::Touches::keys(&[&key], true));
     let src = ctx.shared.router_for(ctx.session.db);
     let shared = ctx.shared.clone();
     let b = |s: &'static [u8]| Bytes::from_static(s);

@@ -19,6 +19,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod help;
 pub mod info;
 pub mod keyspace;
 pub mod server;
@@ -26,13 +27,9 @@ pub mod transactions;
 
 use std::sync::LazyLock;
 
-use bytes::Bytes;
 use petrel_common::command::{table, Command};
 
-use crate::dispatch::{Action, Ctx};
-
-/// A handler for a command the proxy answers itself.
-pub type LocalFn = fn(&mut Ctx<'_>, &[Bytes]) -> Action;
+pub use crate::action::LocalFn;
 
 /// Every command the proxy answers, by full name in the command table.
 const LOCAL: &[(&str, LocalFn)] = &[

@@ -12,41 +12,25 @@ pub mod slowlog;
 use bytes::Bytes;
 use petrel_common::reply::Reply;
 
-use crate::util::{c_str, one_line};
+use crate::util::one_line;
 use petrel_common::command::Merge;
-
-/// Redis's `addReplySubcommandSyntaxError`: a subcommand given too many
-/// arguments, named as the client typed it.
-pub fn subcommand_syntax_error(args: &[Bytes]) -> Reply {
-    let sub: String = c_str(args.get(1).map(|a| a.as_ref()).unwrap_or_default())
-        .chars()
-        .take(128)
-        .collect();
-    Reply::error(one_line(&format!(
-        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
-        c_str(&args[0]).to_ascii_uppercase()
-    )))
-}
 
 /// `FLUSHALL [ASYNC|SYNC]`: every database, i.e. database 0's table and
 /// each `<table>.db<n>` that exists, every partition of each.
-pub(crate) fn flushall(
-    ctx: &mut crate::dispatch::Ctx<'_>,
-    args: &[Bytes],
-) -> crate::dispatch::Action {
-    ctx.touches = Some(crate::dispatch::Touches {
+pub(crate) fn flushall(ctx: &mut crate::action::Ctx<'_>, args: &[Bytes]) -> crate::action::Action {
+    ctx.touches = Some(crate::action::Touches {
         keys: Vec::new(),
         all: true,
         write: true,
     });
     // Each partition runs FLUSHDB, which takes FLUSHALL's arguments.
     let Some(flushdb) = petrel_common::command::table().find(b"flushdb") else {
-        return crate::dispatch::Action::Reply(Reply::error("ERR flushdb is not in the table"));
+        return crate::action::Action::Reply(Reply::error("ERR flushdb is not in the table"));
     };
     let shared = ctx.shared.clone();
     let mut args = args.to_vec();
     args[0] = Bytes::from_static(b"flushdb");
-    crate::dispatch::Action::Later(Box::pin(async move {
+    crate::action::Action::Later(Box::pin(async move {
         let deadline = std::time::Instant::now() + shared.router.timeout();
         // Database 0 first: it also checks the arguments.
         let first = crate::route::split::fan_out(

@@ -22,7 +22,7 @@ use petrel_common::reply::{errors, Reply};
 
 use petrel_common::command::{table, Command, Exec, Internal};
 
-use crate::dispatch::{Action, Ctx, Touches};
+use crate::action::{Action, Ctx, Touches};
 use crate::route::Target;
 use crate::session::Transaction;
 
@@ -145,8 +145,8 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     for (spec, args) in tx.queued {
         match spec.exec() {
             Exec::Proxy => {
-                let Some(handler) = super::local_handler(spec) else {
-                    slots.push(Slot::Ready(Reply::Error(crate::dispatch::unknown_command(
+                let Some(handler) = (ctx.handlers)(spec) else {
+                    slots.push(Slot::Ready(Reply::Error(crate::util::unknown_command(
                         &args,
                     ))));
                     continue;
@@ -154,6 +154,7 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
                 let mut inner = Ctx {
                     session: ctx.session,
                     shared: ctx.shared,
+                    handlers: ctx.handlers,
                     name: spec.name(),
                     touches: None,
                 };

@@ -16,7 +16,7 @@ use petrel_common::rpc::client::RpcClient;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::RouteError;
+use super::error::RouteError;
 use crate::stats::names;
 
 /// How long one meta query may take.

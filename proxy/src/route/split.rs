@@ -17,7 +17,8 @@ use petrel_common::reply::{errors, Reply};
 
 use petrel_common::command::{Command, Merge};
 
-use super::{RouteError, Router, Target};
+use super::error::RouteError;
+use super::router::{Router, Target};
 
 /// One partition's share of a multi-key command.
 struct Part {

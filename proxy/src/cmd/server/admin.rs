@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
-use crate::dispatch::{Action, Ctx};
+use crate::action::{Action, Ctx};
 use crate::util::parse_i64;
 
 /// Microseconds since the Unix epoch.

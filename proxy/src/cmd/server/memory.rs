@@ -5,9 +5,9 @@
 use bytes::Bytes;
 use petrel_common::reply::Reply;
 
-use crate::cmd::client::help_reply;
+use crate::action::{Action, Ctx};
+use crate::cmd::help::help_reply;
 use crate::cmd::info::rss_bytes;
-use crate::dispatch::{Action, Ctx};
 
 /// `MEMORY DOCTOR`: the proxy keeps no dataset, so there is nothing to diagnose.
 pub fn doctor(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {

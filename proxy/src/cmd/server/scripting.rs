@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use petrel_common::reply::Reply;
 
-use crate::cmd::client::help_reply;
-use crate::dispatch::{Action, Ctx};
+use crate::action::{Action, Ctx};
+use crate::cmd::help::{help_reply, subcommand_syntax_error};
 use crate::util::c_str;
 
 const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
@@ -18,7 +18,7 @@ fn is(arg: Option<&Bytes>, word: &[u8]) -> bool {
 /// `FUNCTION FLUSH [ASYNC|SYNC]`: nothing to delete.
 pub fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 3 {
-        return Action::Reply(super::subcommand_syntax_error(args));
+        return Action::Reply(subcommand_syntax_error(args));
     }
     if args.len() == 3 && !is(args.get(2), b"async") && !is(args.get(2), b"sync") {
         return Action::Reply(Reply::error(

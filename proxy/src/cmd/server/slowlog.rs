@@ -6,8 +6,8 @@ use bytes::Bytes;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
 
-use crate::cmd::client::help_reply;
-use crate::dispatch::{Action, Ctx};
+use crate::action::{Action, Ctx};
+use crate::cmd::help::{help_reply, subcommand_syntax_error};
 use crate::util::parse_i64;
 
 /// Entries SLOWLOG GET returns without a count, as Redis.
@@ -16,7 +16,7 @@ const DEFAULT_COUNT: usize = 10;
 /// `SLOWLOG GET [count]` (-1 = all).
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 3 {
-        return Action::Reply(super::subcommand_syntax_error(args));
+        return Action::Reply(subcommand_syntax_error(args));
     }
     let count = match args.get(2) {
         None => DEFAULT_COUNT,

@@ -6,7 +6,9 @@
 //! Redis internals that Petrel does not have (encodings, AOF, replication
 //! links); CONFIG SET remembers their values so tools that set and read them
 //! back work. The ones that mean something to the proxy are overridden in
-//! [`super::PARAMS`].
+//! `cmd::config`'s parameter table.
+
+use std::collections::BTreeMap;
 
 /// How `CONFIG SET` validates a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -238,3 +240,12 @@ pub static KNOBS: &[Knob] = {
     Knob { name: "zset-max-ziplist-value", canonical: Some("zset-max-listpack-value"), default: "64", kind: Memory { min: 0, max: i64::MAX } },
     ]
 };
+
+/// The initial values of the remembered parameters, by canonical name.
+pub fn default_knobs() -> BTreeMap<&'static str, String> {
+    KNOBS
+        .iter()
+        .filter(|k| k.canonical.is_none())
+        .map(|k| (k.name, k.default.to_string()))
+        .collect()
+}

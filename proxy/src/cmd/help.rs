@@ -1,0 +1,31 @@
+//! The shared shapes of `HELP` replies and of a subcommand's syntax error.
+
+use bytes::Bytes;
+use petrel_common::reply::Reply;
+
+use crate::action::Action;
+use crate::util::{c_str, one_line};
+
+/// Redis's HELP layout: a header line, the entries, then HELP itself, as status lines.
+pub fn help_reply(command: &str, lines: &[&str]) -> Action {
+    let mut out = vec![Reply::Status(format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ))];
+    out.extend(lines.iter().map(|l| Reply::Status((*l).to_string())));
+    out.push(Reply::Status("HELP".into()));
+    out.push(Reply::Status("    Prints this help.".into()));
+    Action::Reply(Reply::Array(out))
+}
+
+/// Redis's `addReplySubcommandSyntaxError`: a subcommand given too many
+/// arguments, named as the client typed it.
+pub fn subcommand_syntax_error(args: &[Bytes]) -> Reply {
+    let sub: String = c_str(args.get(1).map(|a| a.as_ref()).unwrap_or_default())
+        .chars()
+        .take(128)
+        .collect();
+    Reply::error(one_line(&format!(
+        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
+        c_str(&args[0]).to_ascii_uppercase()
+    )))
+}

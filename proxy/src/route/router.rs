@@ -1,0 +1,239 @@
+//! The retrying executor: sends one command to one partition's primary,
+//! refreshing the map and trying again while the answer proves it did not
+//! run (see the module documentation of [`crate::route`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use petrel_common::command::Command;
+use petrel_common::msg::{exec_code, method, ExecuteRequest, ExecuteResponse};
+use petrel_common::reply::Reply;
+use petrel_common::rpc::client::RpcClient;
+use petrel_common::rpc::RpcError;
+
+use super::error::RouteError;
+use super::map::MapCache;
+use crate::stats::names;
+
+/// First retry backoff; doubled per attempt.
+const BACKOFF_MIN: Duration = Duration::from_millis(8);
+/// Largest retry backoff: small, so a partition that fails over is found
+/// again within a quarter second of meta publishing its new primary.
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// Shortest time one read attempt gets before the proxy tries again.
+const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
+
+/// Answer codes that prove the command was not executed.
+const NOT_EXECUTED: [i32; 5] = [
+    exec_code::NOT_PRIMARY,
+    exec_code::NO_REPLICA,
+    exec_code::STALE_MAP,
+    exec_code::UNAVAILABLE,
+    exec_code::BUSY,
+];
+
+/// First pause before asking a busy primary again; doubled per attempt up
+/// to [`BUSY_BACKOFF_MAX`]. Busy is back-pressure, not a map problem.
+const BUSY_BACKOFF_MIN: Duration = Duration::from_micros(500);
+const BUSY_BACKOFF_MAX: Duration = Duration::from_millis(20);
+
+/// Where one request goes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The partition holding this key (recomputed from the map on each attempt).
+    Key(Bytes),
+    /// A partition by index (fan-out).
+    Partition(u32),
+}
+
+/// Sends commands to partition primaries.
+pub struct Router {
+    maps: Arc<MapCache>,
+    rpc: RpcClient,
+    pub(super) timeout: Duration,
+}
+
+impl Router {
+    /// A router for `table`, reading maps from `meta`, with a per-request `timeout`.
+    pub fn new(table: String, meta: Vec<String>, timeout: Duration) -> Self {
+        let rpc = RpcClient::new();
+        Router {
+            maps: Arc::new(MapCache::new(table, meta, rpc.clone())),
+            rpc,
+            timeout,
+        }
+    }
+
+    /// The map cache.
+    pub fn maps(&self) -> &Arc<MapCache> {
+        &self.maps
+    }
+
+    /// The per-request deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Executes `command` (`args`, its name first) on `target`'s primary, retrying while the answer
+    /// proves it did not run, until `deadline`.
+    pub async fn call(
+        &self,
+        target: Target,
+        command: &Command,
+        mut args: Vec<Bytes>,
+        write: bool,
+        deadline: Instant,
+    ) -> Result<Reply, RouteError> {
+        let mut attempt: u32 = 0;
+        loop {
+            let gen = self.maps.generation();
+            let map = self.maps.wait_for_map(deadline).await?;
+            let pid = match &target {
+                Target::Key(k) => map.partition_of_key(k),
+                Target::Partition(p) => petrel_common::ids::PartitionId(*p),
+            };
+            let failure = match map
+                .partition(pid)
+                .and_then(|c| c.primary.as_ref().map(|p| (c, p)))
+            {
+                None => Failure::NoPrimary,
+                Some((config, primary)) => {
+                    // The request owns the arguments while it is encoded and
+                    // sent; a retry takes them back instead of copying them
+                    // for every attempt.
+                    let req = ExecuteRequest {
+                        table_id: map.id.0,
+                        partition_id: pid.0,
+                        ballot: config.ballot.0,
+                        args: std::mem::take(&mut args),
+                        partition_count: map.partition_count,
+                        command: u32::from(command.id.0),
+                    };
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if remaining.is_zero() {
+                        return Err(RouteError::Unavailable {
+                            table: map.name.clone(),
+                            pid: pid.0,
+                            last: "request deadline passed".into(),
+                        });
+                    }
+                    // A write gets the whole remaining time: a timed-out write
+                    // cannot be retried anyway. A read gets a slice of it so a
+                    // hung primary can be replaced within the deadline.
+                    let budget = if write {
+                        remaining
+                    } else {
+                        remaining.min(READ_ATTEMPT_MIN.max(self.timeout / 4))
+                    };
+                    let node = primary.as_str();
+                    let resp: Result<ExecuteResponse, RpcError> =
+                        self.rpc.call(node, method::EXECUTE, &req, budget).await;
+                    args = req.args;
+                    match resp {
+                        Ok(r) if r.code == exec_code::OK => {
+                            return r.reply.map(Reply::from).ok_or_else(|| {
+                                RouteError::Server(format!(
+                                    "server {node} answered OK without a reply"
+                                ))
+                            });
+                        }
+                        Ok(r) if !NOT_EXECUTED.contains(&r.code) => {
+                            // An unknown code proves nothing: never retry on it.
+                            return Err(RouteError::Server(format!(
+                                "server {node} answered with unknown code {}: {}",
+                                r.code, r.reason
+                            )));
+                        }
+                        Ok(r) if r.code == exec_code::BUSY => {
+                            Failure::Busy(format!("BUSY from {node} ({})", r.reason))
+                        }
+                        Ok(r) => Failure::Refused(format!(
+                            "{} from {node}{}",
+                            code_name(r.code),
+                            if r.reason.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", r.reason)
+                            }
+                        )),
+                        Err(e) if e.never_sent() => Failure::Refused(e.to_string()),
+                        Err(e) if write => {
+                            return Err(RouteError::Indeterminate {
+                                pid: pid.0,
+                                node: node.to_string(),
+                                cause: e.to_string(),
+                            })
+                        }
+                        Err(e) => Failure::Refused(e.to_string()),
+                    }
+                }
+            };
+            let busy = matches!(failure, Failure::Busy(_));
+            let (min, max) = if busy {
+                (BUSY_BACKOFF_MIN, BUSY_BACKOFF_MAX)
+            } else {
+                (BACKOFF_MIN, BACKOFF_MAX)
+            };
+            let delay = min.saturating_mul(1u32 << attempt.min(10)).min(max);
+            attempt += 1;
+            if Instant::now() + delay >= deadline {
+                let table = map.name.clone();
+                return Err(match failure {
+                    Failure::NoPrimary => RouteError::NoPrimary { table, pid: pid.0 },
+                    Failure::Refused(last) | Failure::Busy(last) => RouteError::Unavailable {
+                        table,
+                        pid: pid.0,
+                        last,
+                    },
+                });
+            }
+            metrics::counter!(names::RETRIES, "reason" => failure.kind()).increment(1);
+            if busy {
+                tracing::debug!(pid = pid.0, attempt, reason = %failure.text(), "primary busy; retrying");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            tracing::debug!(pid = pid.0, attempt, reason = %failure.text(), "retrying after map refresh");
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let refresh = tokio::time::timeout(remaining, self.maps.refresh(gen));
+            let (_, _) = tokio::join!(refresh, tokio::time::sleep(delay));
+        }
+    }
+}
+
+/// Why one attempt did not execute.
+enum Failure {
+    NoPrimary,
+    Refused(String),
+    /// The primary has too many writes in flight.
+    Busy(String),
+}
+
+impl Failure {
+    fn kind(&self) -> &'static str {
+        match self {
+            Failure::NoPrimary => "no_primary",
+            Failure::Refused(_) => "refused",
+            Failure::Busy(_) => "busy",
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Failure::NoPrimary => "no primary in map",
+            Failure::Refused(s) | Failure::Busy(s) => s,
+        }
+    }
+}
+
+fn code_name(code: i32) -> String {
+    match code {
+        exec_code::NOT_PRIMARY => "NOT_PRIMARY".into(),
+        exec_code::NO_REPLICA => "NO_REPLICA".into(),
+        exec_code::STALE_MAP => "STALE_MAP".into(),
+        exec_code::UNAVAILABLE => "UNAVAILABLE".into(),
+        exec_code::BUSY => "BUSY".into(),
+        other => format!("code {other}"),
+    }
+}

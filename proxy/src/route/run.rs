@@ -1,0 +1,108 @@
+//! Running a routed command by the way the command table says it is
+//! served: one partition, split by partition, every partition, or one
+//! partition for all its keys; blocking commands a slice at a time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use petrel_common::command::{Command, Exec, BLOCK_SLICE};
+use petrel_common::reply::Reply;
+
+use super::error::RouteError;
+use super::router::{Router, Target};
+use super::split;
+
+impl Router {
+    /// Runs a routed command to completion; failures become error replies.
+    pub fn run(
+        self: Arc<Self>,
+        command: &'static Command,
+        args: Vec<Bytes>,
+    ) -> BoxFuture<'static, Reply> {
+        Box::pin(async move {
+            if command.timeout_arg().is_some() {
+                return self.run_blocking(command, args).await;
+            }
+            // A big request gets longer: moving it through the replicas
+            // takes time in proportion (10 MB/s assumed at worst).
+            let bytes: usize = args.iter().map(Bytes::len).sum();
+            let deadline =
+                Instant::now() + self.timeout + Duration::from_millis(bytes as u64 / 10_000);
+            match command.exec() {
+                Exec::Partition => {
+                    let Some(key) = command.first_key(&args).and_then(|i| args.get(i)).cloned()
+                    else {
+                        return Reply::Error(petrel_common::reply::errors::wrong_arity(
+                            command.name(),
+                        ));
+                    };
+                    self.call(
+                        Target::Key(key),
+                        command,
+                        args,
+                        command.is_write(),
+                        deadline,
+                    )
+                    .await
+                    .unwrap_or_else(RouteError::into_reply)
+                }
+                Exec::Split(merge) => split::multi_key(&self, command, merge, args, deadline).await,
+                Exec::FanOut(merge) => split::fan_out(&self, command, merge, args, deadline).await,
+                Exec::SameSlot => split::same_slot(&self, command, args, deadline).await,
+                Exec::Proxy | Exec::Container | Exec::Unserved | Exec::Internal => {
+                    Reply::error("ERR internal error: command is not routed")
+                }
+            }
+        })
+    }
+
+    /// Runs a blocking command (BLPOP...). Each request asks the primary to
+    /// wait up to [`BLOCK_SLICE`] for something to pop (it retries after
+    /// every applied write, whichever proxy sent it) with the command's
+    /// timeout rewritten to what is left of the client's; on an empty
+    /// answer the proxy asks again, so a failover during the wait is
+    /// followed, until the client's timeout (forever for 0).
+    async fn run_blocking(&self, command: &'static Command, mut args: Vec<Bytes>) -> Reply {
+        let Some(at) = command.timeout_arg().and_then(|t| t.index(args.len())) else {
+            return Reply::Error(petrel_common::reply::errors::wrong_arity(command.name()));
+        };
+        let client_timeout = args
+            .get(at)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse::<f64>().ok())
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            // Redis refuses timeouts past 2^63 ms; those go as written.
+            .filter(|t| t.as_millis() < 1 << 62);
+        // An unusual timeout (hex, out of range...) goes once, as written:
+        // the server answers it as Redis would.
+        let Some(timeout) = client_timeout else {
+            let deadline = Instant::now() + self.timeout;
+            return split::same_slot(self, command, args, deadline).await;
+        };
+        // Beyond what the clock can count is forever.
+        let until = if timeout.is_zero() {
+            None
+        } else {
+            Instant::now().checked_add(timeout)
+        };
+        loop {
+            if let Some(until) = until {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Reply::NilArray;
+                }
+                // Milliseconds, rounded up, so the server never waits past it.
+                let ms = left.as_millis().max(1);
+                args[at] = Bytes::from(format!("{}.{:03}", ms / 1000, ms % 1000));
+            }
+            let deadline = Instant::now() + BLOCK_SLICE + self.timeout;
+            let reply = split::same_slot(self, command, args.clone(), deadline).await;
+            let empty = matches!(reply, Reply::Nil | Reply::NilArray);
+            if !empty || until.is_some_and(|u| Instant::now() >= u) {
+                return reply;
+            }
+        }
+    }
+}
