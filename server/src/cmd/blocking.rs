@@ -16,7 +16,7 @@ use petrel_common::reply::Reply;
 use crate::cmd::db::Db;
 use crate::cmd::float::LongDouble;
 use crate::cmd::lists::{self, End};
-use crate::cmd::{CmdError, CmdResult};
+use crate::cmd::outcome::{CmdError, CmdResult};
 
 /// Whether a blocking command's reply says nothing was there to pop.
 pub fn would_block(reply: &Reply) -> bool {

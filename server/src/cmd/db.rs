@@ -20,7 +20,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 use petrel_common::reply::errors;
 
-use crate::cmd::CmdError;
+use crate::cmd::outcome::CmdError;
 use crate::storage::layout::{self, KeyType, MetaHeader, META_HEADER_LEN};
 use crate::storage::merge::Layer;
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};

@@ -5,8 +5,8 @@ use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
 use crate::cmd::errors::{unsupported_option, EXPIRE_GT_LT_CONFLICT, EXPIRE_NX_CONFLICT};
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, option};
-use crate::cmd::{CmdError, CmdResult};
 use crate::storage::layout::MetaHeader;
 
 /// `DEL key [key ...]` (also `UNLINK`): how many live keys were removed.

@@ -23,8 +23,8 @@ use petrel_common::reply::{errors, Reply};
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option};
-use crate::cmd::{CmdError, CmdResult};
 use crate::storage::layout::{self, KeyType, MetaHeader};
 use crate::storage::StorageError;
 use petrel_common::glob;

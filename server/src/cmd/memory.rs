@@ -11,8 +11,8 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use super::db::Db;
+use super::outcome::{CmdError, CmdResult};
 use super::parse::{int_arg, is_option};
-use super::{CmdError, CmdResult};
 use crate::storage::layout::{self, KeyType, META_HEADER_LEN};
 
 /// Elements measured when no SAMPLES is given, as Redis.

@@ -29,7 +29,9 @@ pub mod keyspace;
 pub mod lists;
 pub mod memory;
 pub mod multi;
+pub mod outcome;
 pub mod parse;
+pub mod runner;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -46,56 +48,8 @@ use petrel_common::reply::{errors as redis_errors, Reply};
 
 use crate::storage::{Mutation, ReadView, StorageError};
 use db::Db;
-
-/// The outcome of one command.
-#[derive(Debug)]
-pub struct Execution {
-    /// What the client is told.
-    pub reply: Reply,
-    /// What the replicas must apply (empty for reads and no-op writes).
-    pub mutation: Mutation,
-}
-
-/// Why a command stopped early: a Redis error reply, or a storage failure
-/// (which the replica must treat as fatal, not answer and carry on).
-#[derive(Debug)]
-pub enum CmdError {
-    /// A Redis error reply for the client; nothing is written.
-    Reply(Reply),
-    /// The replica's storage failed.
-    Storage(StorageError),
-}
-
-impl CmdError {
-    /// A Redis error reply with this text.
-    pub fn reply(text: impl Into<String>) -> CmdError {
-        CmdError::Reply(Reply::error(text))
-    }
-}
-
-impl From<StorageError> for CmdError {
-    fn from(e: StorageError) -> Self {
-        CmdError::Storage(e)
-    }
-}
-
-/// What a command function returns.
-pub type CmdResult = Result<Reply, CmdError>;
-
-/// How a partition runs one command; `args` includes the command name.
-pub type RunFn = fn(&mut Db<'_>, &[Bytes]) -> CmdResult;
-
-/// One command's implementation, named by its full name in the one command
-/// table (`petrel_common::command`), which says everything else about it.
-pub struct Runner {
-    /// Full lower-case name (`get`, `object|encoding`).
-    pub name: &'static str,
-    pub run: RunFn,
-}
-
-pub(crate) const fn run(name: &'static str, run: RunFn) -> Runner {
-    Runner { name, run }
-}
+pub use outcome::{CmdError, CmdResult, Execution};
+pub use runner::{run, RunFn, Runner};
 
 /// Every runner table, family by family.
 pub fn families() -> [&'static [Runner]; 6] {
@@ -116,7 +70,7 @@ pub fn all() -> impl Iterator<Item = &'static Runner> {
 
 /// The implementation of `command`, by its id (names are resolved once, when
 /// this index is built); `None` for commands partitions do not run.
-pub fn runner(command: &Command) -> Option<RunFn> {
+pub fn runner_of(command: &Command) -> Option<RunFn> {
     static BY_ID: LazyLock<Vec<Option<RunFn>>> = LazyLock::new(|| {
         let table = command::table();
         let mut by_id = vec![None; table.len()];
@@ -229,7 +183,7 @@ pub fn try_execute(
             mutation: Mutation::default(),
         })
     };
-    let Some(run) = runner(command) else {
+    let Some(run) = runner_of(command) else {
         let (name, rest) = args
             .split_first()
             .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
@@ -304,7 +258,7 @@ mod tests {
                     | Exec::SameSlot
                     | Exec::Internal
             ) {
-                assert!(runner(c).is_some(), "{} has no runner", c.name());
+                assert!(runner_of(c).is_some(), "{} has no runner", c.name());
             }
         }
     }
@@ -349,7 +303,7 @@ mod tests {
         let table = command::table();
         for cmd in table
             .iter()
-            .filter(|c| !c.is_write() && runner(c).is_some())
+            .filter(|c| !c.is_write() && runner_of(c).is_some())
         {
             let mut args: Vec<String> = cmd.name().split('|').map(String::from).collect();
             for _ in args.len()..cmd.def.arity.unsigned_abs() as usize {

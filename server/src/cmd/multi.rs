@@ -24,7 +24,8 @@ use petrel_common::reply::{errors, Reply};
 use crate::cmd::db::Db;
 use petrel_common::command::{self, CommandId};
 
-use crate::cmd::{runner, CmdError, CmdResult};
+use crate::cmd::outcome::{CmdError, CmdResult};
+use crate::cmd::runner_of;
 use crate::storage::layout::{self, KeyType};
 use crate::storage::StorageError;
 
@@ -115,7 +116,7 @@ fn run_one(db: &mut Db<'_>, id: usize, args: &[Bytes]) -> Result<Reply, StorageE
         .ok()
         .and_then(|id| command::table().get(CommandId(id)))
         .filter(|c| c.names_match(args) && c.name() != "petrel.exec");
-    let Some((command, run)) = command.and_then(|c| Some((c, runner(c)?))) else {
+    let Some((command, run)) = command.and_then(|c| Some((c, runner_of(c)?))) else {
         return Ok(unknown());
     };
     if !command.arity_ok(args.len()) {

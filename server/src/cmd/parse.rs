@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use petrel_common::reply::errors;
 
-use crate::cmd::CmdError;
+use crate::cmd::outcome::CmdError;
 
 pub use petrel_common::num::parse_i64;
 

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
-use crate::cmd::{CmdError, CmdResult};
 
 /// `DBSIZE`: live (non-expired) keys in this partition. Scans every key.
 pub fn dbsize(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {

@@ -39,8 +39,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
-use crate::cmd::{run, CmdError, CmdResult, Runner};
+use crate::cmd::runner::{run, Runner};
 use crate::storage::layout::{KeyType, MetaHeader};
 use crate::storage::StorageError;
 

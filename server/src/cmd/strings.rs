@@ -11,8 +11,8 @@ use petrel_common::reply::{errors, Reply};
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::errors::DECREMENT_OVERFLOW;
 use crate::cmd::float::LongDouble;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
-use crate::cmd::{CmdError, CmdResult};
 use crate::storage::layout::{KeyType, MetaHeader};
 
 /// Redis's default `proto-max-bulk-len`: the largest string a command may build.

@@ -9,10 +9,10 @@
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
-use super::{bit_at, bit_offset, save_bits, set_bit_at, string_for_bits};
+use super::bitstring::{bit_at, bit_offset, save_bits, set_bit_at, string_for_bits};
 use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, option, parse_i64};
-use crate::cmd::{CmdError, CmdResult};
 
 const BAD_TYPE: &str =
     "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";

@@ -9,9 +9,9 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option};
 use crate::cmd::strings::PROTO_MAX_BULK_LEN;
-use crate::cmd::{CmdError, CmdResult};
 
 const NOT_STRINGS: &str = "ERR The specified keys must contain string values";
 const LEN_AND_IDX: &str = "ERR If you want both the length and indexes, please just use IDX.";

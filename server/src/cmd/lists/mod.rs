@@ -43,8 +43,9 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use super::db::Db;
+use super::outcome::{CmdError, CmdResult};
 use super::parse::{int_arg, is_option, parse_i64};
-use super::{run, CmdError, CmdResult, Runner};
+use super::runner::{run, Runner};
 pub use store::End;
 use store::List;
 

@@ -12,7 +12,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 
 use crate::cmd::db::{Db, Entry};
-use crate::cmd::CmdError;
+use crate::cmd::outcome::CmdError;
 use crate::storage::layout::KeyType;
 use crate::storage::StorageError;
 

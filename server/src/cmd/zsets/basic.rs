@@ -3,10 +3,11 @@
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
-use super::{range, score, Zset};
+use super::zset::Zset;
+use super::{range, score};
 use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
-use crate::cmd::{CmdError, CmdResult};
 
 /// ZADD's flags.
 #[derive(Default, Clone, Copy)]

@@ -7,10 +7,11 @@ use petrel_common::reply::{errors, Reply};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{long_arg, long_in, members_reply, range, score, Scored, Zset};
+use super::zset::{long_arg, long_in, members_reply, Scored, Zset};
+use super::{range, score};
 use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
-use crate::cmd::{CmdError, CmdResult};
 
 /// `ZPOPMIN key [count]`
 pub fn zpopmin(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {

@@ -3,7 +3,8 @@
 use std::cmp::Ordering;
 use std::ops::Bound;
 
-use super::{score, score_element, score_prefix, Scored, Zset, BY_SCORE};
+use super::score;
+use super::zset::{score_element, score_prefix, Scored, Zset, BY_SCORE};
 use crate::cmd::db::Db;
 use crate::storage::StorageError;
 

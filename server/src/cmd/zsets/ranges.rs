@@ -5,10 +5,10 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use super::range::{self, LexRange, ScoreRange, NOT_FLOAT_RANGE, NOT_LEX_RANGE};
-use super::{long_arg, members_reply, store, Scored, Zset};
+use super::zset::{long_arg, members_reply, store, Scored, Zset};
 use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
-use crate::cmd::{CmdError, CmdResult};
 
 /// How a range is given.
 #[derive(Clone, Copy, PartialEq)]

@@ -12,10 +12,11 @@ use std::ops::Bound;
 use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
-use super::{long_arg, long_in, members_reply, score, store, Scored, Zset};
+use super::score;
+use super::zset::{long_arg, long_in, members_reply, store, Scored, Zset};
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
-use crate::cmd::{CmdError, CmdResult};
 use crate::storage::layout::KeyType;
 use crate::storage::StorageError;
 
@@ -115,7 +116,7 @@ impl Source<'_> {
             }
             let full = batch.len() == BATCH;
             after = batch.last().map(|(m, s)| match &zset {
-                Some(_) => super::score_element(*s, m),
+                Some(_) => super::zset::score_element(*s, m),
                 None => m.clone(),
             });
             for (m, s) in &batch {
