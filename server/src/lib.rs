@@ -5,11 +5,14 @@
 //! - [`cmd`]: Redis command semantics (command -> reply + mutation).
 //! - [`log`]: the mutation log: segments, checksummed records, group commit.
 //! - [`replica`]: one hosted replica: configuration, role, write path; its
-//!   PacificA state machine (no I/O) in [`replica::machine`].
+//!   PacificA state machine (no I/O) in [`replica::machine`], driven by a
+//!   tokio task in [`replica::shell`].
 //! - [`learn`]: a learner copies a RocksDB checkpoint of the primary's
-//!   replica and installs it in place of its own storage.
+//!   replica and installs it in place of its own storage: both sides, and
+//!   the primary's store of prepared checkpoints.
 //! - [`node`]: this server in the cluster: replicas, lease, beacons to meta.
-//! - [`service`]: the RPC surface (Execute, ReplicaStatus).
+//! - [`service`]: the RPC surface (Execute, peer messages, checkpoints,
+//!   ReplicaStatus), thin glue over the modules above.
 //! - [`run`]: process start-up and shutdown.
 
 pub mod cmd;

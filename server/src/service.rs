@@ -1,4 +1,6 @@
-//! The server's RPC surface: Execute (from proxies) and ReplicaStatus (CLI).
+//! The server's RPC surface: Execute (from proxies), peer messages between
+//! replicas, a learner's checkpoint requests (served by [`crate::learn`]),
+//! ReplicaDigest and ReplicaStatus (CLI).
 
 use std::sync::Arc;
 
@@ -8,15 +10,16 @@ use futures::FutureExt;
 use petrel_common::command::{self, Command, CommandId, BLOCK_SLICE};
 use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::{
-    exec_code, method, CheckpointFetchRequest, CheckpointPrepareRequest, ExecuteRequest,
-    ExecuteResponse, ReplicaBatchAck, ReplicaBatchMsg, ReplicaDigestRequest, ReplicaDigestResponse,
-    ReplicaStatusRequest, ReplicaStatusResponse, ReplyMsg,
+    exec_code, method, CheckpointPrepareRequest, ExecuteRequest, ExecuteResponse, ReplicaBatchAck,
+    ReplicaBatchMsg, ReplicaDigestRequest, ReplicaDigestResponse, ReplicaStatusRequest,
+    ReplicaStatusResponse, ReplyMsg,
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, Handled, Service};
 use tracing::error;
 
 use crate::cmd;
+use crate::learn;
 use crate::node::Node;
 use crate::replica::{status_name, wire, Event, Replica, Status, WriteError, WriteOutcome};
 
@@ -272,16 +275,9 @@ impl ServerService {
             ));
         }
         let store = self.node.checkpoints.clone();
-        let engine = replica.engine();
-        let resp = tokio::task::spawn_blocking(move || {
-            let rocks = engine
-                .as_rocks()
-                .ok_or_else(|| "this replica's storage cannot checkpoint".to_string())?;
-            store.prepare(gpid, rocks).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("checkpoint task failed: {e}"))??;
-        metrics::counter!("petrel_server_checkpoints_served_total").increment(1);
+        let resp = learn::serve::prepare(store, gpid, replica.engine())
+            .await
+            .map_err(|e| e.to_string())?;
         encode(&resp)
     }
 
@@ -311,11 +307,9 @@ impl Service for ServerService {
                 method::REPLICA_MESSAGE => self.replica_messages(decode(body)?),
                 method::CHECKPOINT_PREPARE => self.checkpoint_prepare(decode(body)?).await,
                 method::CHECKPOINT_FETCH => {
-                    let req: CheckpointFetchRequest = decode(body)?;
                     let store = self.node.checkpoints.clone();
-                    let resp = tokio::task::spawn_blocking(move || store.fetch(&req))
+                    let resp = learn::serve::fetch(store, decode(body)?)
                         .await
-                        .map_err(|e| format!("checkpoint task failed: {e}"))?
                         .map_err(|e| e.to_string())?;
                     encode(&resp)
                 }

@@ -4,10 +4,10 @@
 //!   RocksDB keys and values.
 //! - [`rocks`]: the RocksDB engine (one instance per replica).
 //! - [`memory`]: an in-memory engine for tests of command semantics.
-//! - [`checkpoint`]: a RocksDB checkpoint directory as files a learner can
-//!   copy, with the name checks that keep network requests inside it.
+//!
+//! A learner copies a RocksDB checkpoint ([`rocks::RocksEngine::checkpoint`]);
+//! how it is served, copied and installed is [`crate::learn`]'s.
 
-pub mod checkpoint;
 pub mod layout;
 pub mod memory;
 pub mod merge;

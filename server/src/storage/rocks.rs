@@ -88,8 +88,21 @@ impl RocksEngine {
         // Writes may land between the flush and the checkpoint's own cut, so
         // the decree is read from the checkpoint itself: exact, and no
         // assumption about who else writes to this replica.
-        crate::storage::checkpoint::applied_decree_of(dir)
+        applied_decree_of(dir)
     }
+}
+
+/// The applied decree recorded in the database at `dir`, read by a
+/// read-only open, which writes nothing into the directory (no LOG, no
+/// LOCK): safe on a checkpoint that is being served or was just downloaded.
+pub fn applied_decree_of(dir: &Path) -> Result<Decree, StorageError> {
+    let mut options = Options::default();
+    // A few table files open lazily instead of all of them (and their
+    // indexes) at open time.
+    options.set_max_open_files(16);
+    let db = DB::open_for_read_only(&options, dir, false).map_err(rocks)?;
+    let record = db.get(APPLIED_DECREE_KEY).map_err(rocks)?;
+    layout::applied_decree(record.as_deref())
 }
 
 fn db_options(opts: &RocksOptions) -> Options {
@@ -408,5 +421,52 @@ mod tests {
         assert_eq!(run(&engine, 12, now, &["flushdb"]), Reply::ok());
         assert_eq!(run(&engine, 13, now, &["dbsize"]), Reply::Int(0));
         assert_eq!(engine.applied_decree().unwrap(), Decree(13));
+    }
+
+    #[test]
+    fn checkpoint_holds_unflushed_writes_and_their_decree() {
+        let root = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(&root.path().join("db"), &RocksOptions::default()).unwrap();
+        engine
+            .apply(
+                Decree(4),
+                &Mutation {
+                    ops: vec![put(b"\x01a", b"1")],
+                },
+            )
+            .unwrap();
+        let ckpt = root.path().join("ckpt");
+        assert_eq!(engine.checkpoint(&ckpt).unwrap(), Decree(4));
+        // Later writes stay out of it.
+        engine
+            .apply(
+                Decree(5),
+                &Mutation {
+                    ops: vec![put(b"\x01b", b"2")],
+                },
+            )
+            .unwrap();
+        // Every file with its length, sorted by name.
+        let listing = |dir: &Path| {
+            let mut files: Vec<(std::ffi::OsString, u64)> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name(), e.metadata().unwrap().len())
+                })
+                .collect();
+            files.sort();
+            files
+        };
+        let before = listing(&ckpt);
+        assert!(before.iter().any(|(name, _)| name == "CURRENT"));
+        assert_eq!(applied_decree_of(&ckpt).unwrap(), Decree(4));
+        // Reading the decree left the directory as it was.
+        assert_eq!(listing(&ckpt), before);
+        drop(engine);
+        let copy = RocksEngine::open(&ckpt, &RocksOptions::default()).unwrap();
+        assert_eq!(copy.applied_decree().unwrap(), Decree(4));
+        assert_eq!(copy.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(copy.get(b"\x01b").unwrap(), None);
     }
 }

@@ -1,4 +1,4 @@
-//! A RocksDB checkpoint directory seen as a list of files a learner copies.
+//! A checkpoint directory seen as a list of files a learner copies.
 //!
 //! File names and offsets arrive from the network, so every read goes
 //! through [`validate_name`] and must name a file of the listing taken when
@@ -8,12 +8,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use petrel_common::ids::Decree;
-use rocksdb::{Options, DB};
 use tracing::warn;
-
-use crate::storage::layout::{self, APPLIED_DECREE_KEY};
-use crate::storage::StorageError;
 
 /// The largest chunk one fetch may ask for.
 pub const MAX_CHUNK: u32 = 4 << 20;
@@ -137,28 +132,9 @@ pub fn read_chunk(
     Ok(data)
 }
 
-/// The applied decree recorded in the database at `dir`, read by a
-/// read-only open, which writes nothing into the directory (no LOG, no
-/// LOCK): safe on a checkpoint that is being served or was just downloaded.
-pub fn applied_decree_of(dir: &Path) -> Result<Decree, StorageError> {
-    let mut options = Options::default();
-    // A few table files open lazily instead of all of them (and their
-    // indexes) at open time.
-    options.set_max_open_files(16);
-    let db = DB::open_for_read_only(&options, dir, false)
-        .map_err(|e| StorageError::Rocks(e.into_string()))?;
-    let record = db
-        .get(APPLIED_DECREE_KEY)
-        .map_err(|e| StorageError::Rocks(e.into_string()))?;
-    layout::applied_decree(record.as_deref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::rocks::{RocksEngine, RocksOptions};
-    use crate::storage::test_util::put;
-    use crate::storage::{Engine, Mutation, ReadView};
 
     fn file(name: &str, len: u64) -> CheckpointFile {
         CheckpointFile {
@@ -275,40 +251,5 @@ mod tests {
             read_chunk(&dir, &forged, "../secret", 0, 10),
             Err(CheckpointFileError::BadName(_))
         ));
-    }
-
-    #[test]
-    fn checkpoint_holds_unflushed_writes_and_their_decree() {
-        let root = tempfile::tempdir().unwrap();
-        let engine = RocksEngine::open(&root.path().join("db"), &RocksOptions::default()).unwrap();
-        engine
-            .apply(
-                Decree(4),
-                &Mutation {
-                    ops: vec![put(b"\x01a", b"1")],
-                },
-            )
-            .unwrap();
-        let ckpt = root.path().join("ckpt");
-        assert_eq!(engine.checkpoint(&ckpt).unwrap(), Decree(4));
-        // Later writes stay out of it.
-        engine
-            .apply(
-                Decree(5),
-                &Mutation {
-                    ops: vec![put(b"\x01b", b"2")],
-                },
-            )
-            .unwrap();
-        let before = list_files(&ckpt).unwrap();
-        assert!(before.iter().any(|f| f.name == "CURRENT"));
-        assert_eq!(applied_decree_of(&ckpt).unwrap(), Decree(4));
-        // Reading the decree left the directory as it was.
-        assert_eq!(list_files(&ckpt).unwrap(), before);
-        drop(engine);
-        let copy = RocksEngine::open(&ckpt, &RocksOptions::default()).unwrap();
-        assert_eq!(copy.applied_decree().unwrap(), Decree(4));
-        assert_eq!(copy.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(copy.get(b"\x01b").unwrap(), None);
     }
 }
