@@ -1,0 +1,128 @@
+//! A learner's checkpoint, as this replica's task sees it: when the
+//! primary offers one (and the machine is a learner at that ballot) the copy
+//! starts in the background; when it is done and the machine still wants
+//! it, the task closes its storage, has [`crate::learn`] swap the copy in
+//! and reopen it, and tells the machine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petrel_common::ids::{Ballot, Decree, NodeAddr};
+use tracing::{info, warn};
+
+use super::Shell;
+use crate::replica::machine::{Input, Status};
+use crate::replica::overlay::Pending;
+use crate::replica::Event;
+use crate::storage::rocks::RocksEngine;
+use crate::storage::Engine;
+
+/// A finished checkpoint download.
+pub struct CheckpointDone {
+    pub ballot: Ballot,
+    /// The staging directory and the decree the checkpoint holds.
+    pub result: Result<(PathBuf, Decree), String>,
+}
+
+impl std::fmt::Debug for CheckpointDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CheckpointDone({:?})", self.ballot)
+    }
+}
+
+impl Shell {
+    pub(super) fn checkpoint_offered(&mut self, from: NodeAddr, ballot: Ballot) {
+        if self.machine.status() != Status::Learner
+            || ballot != self.machine.ballot()
+            || self.checkpoint_running
+        {
+            return;
+        }
+        let staging = match crate::learn::staging_dir(&crate::replica::db_path(&self.shared.dir)) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(gpid = %self.gpid, error = %e, "no staging directory for a checkpoint");
+                return;
+            }
+        };
+        self.checkpoint_running = true;
+        let rpc = self.env.rpc.clone();
+        let gpid = self.gpid;
+        let tx = self.tx.clone();
+        info!(%gpid, primary = %from, ballot = ballot.0, "copying a checkpoint from the primary");
+        tokio::spawn(async move {
+            let result = crate::learn::download(&rpc, &from.0, gpid, ballot, &staging)
+                .await
+                .map(|decree| (staging, decree))
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Event::Checkpoint(CheckpointDone { ballot, result }));
+        });
+    }
+
+    pub(super) fn checkpoint_done(&mut self, done: CheckpointDone) {
+        self.checkpoint_running = false;
+        let (staging, decree) = match done.result {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(gpid = %self.gpid, error = %e, "checkpoint copy failed; the primary will offer again");
+                return;
+            }
+        };
+        if !self.machine.accepts_checkpoint(done.ballot, decree) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return;
+        }
+        match self.install(&staging, decree) {
+            Ok(()) => {
+                info!(gpid = %self.gpid, decree = decree.0, "checkpoint installed");
+                self.pending = Pending::default();
+                self.feed(Input::CheckpointInstalled {
+                    ballot: done.ballot,
+                    decree,
+                });
+            }
+            Err(e) => self.fail(&format!("installing a checkpoint failed: {e}")),
+        }
+    }
+
+    /// Swaps the replica's RocksDB for the downloaded checkpoint.
+    fn install(&mut self, staging: &std::path::Path, decree: Decree) -> Result<(), String> {
+        let shared = self.shared.clone();
+        let rocks = self.env.rocks.clone();
+        let db = crate::replica::db_path(&shared.dir);
+        tokio::task::block_in_place(|| {
+            // Close our RocksDB: nobody else reads a learner's storage, but a
+            // flush or a digest may hold it for a moment.
+            let old = shared.engine();
+            shared.set_engine(Arc::new(crate::storage::memory::MemEngine::new()));
+            let started = Instant::now();
+            while Arc::strong_count(&old) > 1 {
+                if started.elapsed() > Duration::from_secs(30) {
+                    shared.set_engine(old);
+                    return Err("the old storage is still in use".to_string());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            drop(old);
+            // Even when install fails, settle the directory (old or new
+            // database, never neither) and open what is there.
+            let installed = crate::learn::install(staging, &db);
+            crate::learn::recover(&db).map_err(|e| e.to_string())?;
+            let engine = RocksEngine::open(&db, &rocks).map_err(|e| e.to_string())?;
+            let engine: Arc<dyn Engine> = Arc::new(engine);
+            if let Err(e) = installed {
+                shared.set_engine(engine);
+                return Err(e.to_string());
+            }
+            let applied = engine.applied_decree().map_err(|e| e.to_string())?;
+            if applied != decree {
+                return Err(format!(
+                    "checkpoint holds decree {applied}, {decree} was announced"
+                ));
+            }
+            shared.set_engine(engine);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! The replica task: feeds the PacificA machine and performs its outputs.
+//!
+//! One task per hosted replica owns its [`ReplicaMachine`]; everything that
+//! reaches the replica (client writes, peer messages, meta's configuration,
+//! lease renewals, log durability, clock ticks) arrives as an [`Event`] on
+//! one channel, so the machine sees one ordered stream of inputs. The task
+//! performs each output in order, as the machine's contract demands.
+//!
+//! The task's code is split by job, each an `impl Shell` of its own:
+//!
+//! - [`driver`]: the event loop: events into the machine, clock ticks, the
+//!   end of each batch of events (waiting for the log, sending frames,
+//!   publishing the [`View`]), failure and shutdown.
+//! - [`perform`]: carrying out the machine's outputs: configuration fsync,
+//!   log appends, frames to peers, applying to RocksDB, answers.
+//! - [`writes`]: client writes: executed, batched into one decree per batch
+//!   of events, answered at commit.
+//! - [`install`]: a learner's checkpoint: copying it when the primary
+//!   offers one and swapping it in for the replica's storage (the mechanism
+//!   is [`crate::learn`]'s).
+
+mod driver;
+mod install;
+mod perform;
+#[cfg(test)]
+mod tests;
+mod writes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
+use petrel_common::msg::ReplicaMessageMsg;
+use petrel_common::partition::PartitionConfig;
+use petrel_common::reply::Reply;
+use petrel_common::rpc::client::RpcClient;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+use super::machine::{Entry, LogSeq, Options, Recovered, ReplicaMachine, Token};
+use super::overlay::Pending;
+use super::{status_name, Event, Replica, Shared, View, WriteOutcome};
+use crate::log::{LogEntry, MutationLog, Ticket};
+use crate::storage::rocks::RocksOptions;
+use crate::storage::Engine;
+use writes::Waiting;
+
+pub use install::CheckpointDone;
+
+/// What every replica task of a server shares.
+pub struct Env {
+    pub me: NodeAddr,
+    pub log: Arc<MutationLog>,
+    pub rpc: RpcClient,
+    /// To reopen RocksDB after installing a checkpoint.
+    pub rocks: RocksOptions,
+    pub machine: Options,
+}
+
+/// Everything a replica needs to start.
+pub struct Opening {
+    pub table_name: String,
+    pub partition_count: u32,
+    pub gpid: Gpid,
+    pub dir: PathBuf,
+    pub engine: Arc<dyn Engine>,
+    /// The configuration persisted by an earlier run, if any.
+    pub persisted: Option<PartitionConfig>,
+    /// This partition's log entries (one per decree, in order).
+    pub logged: Vec<LogEntry>,
+}
+
+/// Builds the machine from what is on disk and starts the task.
+pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> {
+    let applied = o.engine.applied_decree()?;
+    let entries: Vec<Entry> = o
+        .logged
+        .into_iter()
+        .filter(|e| e.decree > applied)
+        .map(|e| Entry {
+            ballot: e.ballot,
+            decree: e.decree,
+            mutation: e.mutation,
+        })
+        .collect();
+    let tail = entries.len();
+    let config = o.persisted.unwrap_or(PartitionConfig {
+        gpid: o.gpid,
+        ballot: Ballot(0),
+        primary: None,
+        secondaries: Vec::new(),
+    });
+    let machine = ReplicaMachine::recover(
+        env.me.clone(),
+        env.machine.clone(),
+        Recovered {
+            config: config.clone(),
+            applied,
+            entries,
+        },
+    );
+    info!(
+        gpid = %o.gpid,
+        ballot = config.ballot.0,
+        applied = applied.0,
+        log_tail = tail,
+        status = status_name(machine.status()),
+        "replica recovered"
+    );
+    let view = View {
+        config,
+        status: machine.status(),
+        can_serve_read: false,
+        last_committed: machine.last_committed(),
+        last_prepared: machine.last_prepared(),
+        ready_learners: Vec::new(),
+        learners: Vec::new(),
+        unreachable: Vec::new(),
+    };
+    let shared = Arc::new(Shared {
+        gpid: o.gpid,
+        dir: o.dir,
+        engine: RwLock::new(o.engine),
+        view: Mutex::new(view),
+        applied: tokio::sync::watch::Sender::new(0),
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shell = Shell {
+        gpid: o.gpid,
+        env,
+        shared: shared.clone(),
+        tx: tx.clone(),
+        machine,
+        pending: Pending::default(),
+        writes: HashMap::new(),
+        staged: Vec::new(),
+        staged_bytes: 0,
+        staged_ballot: Ballot(0),
+        next_token: 1,
+        barriers: Vec::new(),
+        lease_until: None,
+        epoch: Instant::now(),
+        last_tick: Instant::now(),
+        last_log: None,
+        outbox: BTreeMap::new(),
+        reported: BTreeMap::new(),
+        checkpoint_running: false,
+        failed: false,
+    };
+    let task = tokio::spawn(shell.run(rx));
+    Ok(Replica {
+        gpid: o.gpid,
+        table_name: o.table_name,
+        partition_count: o.partition_count,
+        shared,
+        tx,
+        task: Mutex::new(Some(task)),
+    })
+}
+
+struct Shell {
+    gpid: Gpid,
+    env: Arc<Env>,
+    shared: Arc<Shared>,
+    /// To hand log-durability and checkpoint results back to ourselves.
+    tx: mpsc::UnboundedSender<Event>,
+    machine: ReplicaMachine,
+    pending: Pending,
+    /// Proposed writes, by the token of the decree that carries them: the
+    /// reply each computed at execution, waiting for commit.
+    writes: HashMap<Token, Waiting>,
+    /// Writes executed since the last proposal, their mutations staged in
+    /// `pending`: proposed together as one decree at the end of the batch
+    /// of events (one log record, one prepare, one apply for all of them).
+    staged: Waiting,
+    /// Encoded size of the staged mutations.
+    staged_bytes: usize,
+    /// The ballot the staged writes executed under.
+    staged_ballot: Ballot,
+    next_token: Token,
+    /// Writes that changed nothing but read the uncommitted tail up to a
+    /// decree: answered once it commits.
+    barriers: Vec<(Decree, Reply, oneshot::Sender<WriteOutcome>)>,
+    lease_until: Option<Instant>,
+    epoch: Instant,
+    last_tick: Instant,
+    /// The last log write of this batch, to wait for.
+    last_log: Option<(LogSeq, Ticket)>,
+    outbox: BTreeMap<NodeAddr, Vec<ReplicaMessageMsg>>,
+    /// Nodes reported to meta as unreachable, with the ballot of the report.
+    reported: BTreeMap<NodeAddr, Ballot>,
+    checkpoint_running: bool,
+    failed: bool,
+}
