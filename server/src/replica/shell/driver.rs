@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use super::Shell;
 use crate::replica::machine::{Input, Output, Status, WriteError};
-use crate::replica::{wire, Event, WriteOutcome};
+use crate::replica::{wire, Event};
 
 /// How often the machine's clock advances (resends, group checks, failure
 /// detection, lease expiry).
@@ -122,25 +122,15 @@ impl Shell {
         }
         self.failed = true;
         // Never proposed: not executed.
-        self.pending.take_staged();
-        self.staged_bytes = 0;
-        for (_, done) in self.staged.drain(..) {
-            let _ = done.send(WriteOutcome::Refused(WriteError::NotPrimary {
-                ballot: self.machine.ballot(),
-                primary: None,
-            }));
-        }
+        self.writes.refuse_staged(&WriteError::NotPrimary {
+            ballot: self.machine.ballot(),
+            primary: None,
+        });
         let out = self.machine.handle(Input::LogFailed);
         // Only replies can follow a failure; never log or apply again.
         for o in out {
             if let Output::Reply { token, result } = o {
-                for (_, done) in self.writes.remove(&token).unwrap_or_default() {
-                    let outcome = match &result {
-                        Ok(_) => WriteOutcome::Failed(why.to_string()),
-                        Err(e) => WriteOutcome::Refused(e.clone()),
-                    };
-                    let _ = done.send(outcome);
-                }
+                self.writes.answer_failed(token, &result, why);
             }
         }
     }
@@ -222,23 +212,12 @@ impl Shell {
             ballot: self.machine.ballot(),
             primary: self.machine.config().primary.clone(),
         };
-        for (_, done) in self.writes.drain().flat_map(|(_, w)| w) {
-            let _ = done.send(WriteOutcome::Refused(unknown.clone()));
-        }
-        // Staged writes were never proposed: not executed.
-        self.pending.take_staged();
-        for (_, done) in self.staged.drain(..) {
-            let _ = done.send(WriteOutcome::Refused(WriteError::NotPrimary {
-                ballot: self.machine.ballot(),
-                primary: None,
-            }));
-        }
-        for (_, _, done) in self.barriers.drain(..) {
-            let _ = done.send(WriteOutcome::Refused(WriteError::NotPrimary {
-                ballot: self.machine.ballot(),
-                primary: None,
-            }));
-        }
+        // Staged writes and barriers were never proposed: not executed.
+        let not_executed = WriteError::NotPrimary {
+            ballot: self.machine.ballot(),
+            primary: None,
+        };
+        self.writes.stop(&unknown, &not_executed);
         info!(gpid = %self.gpid, "replica task stopped");
     }
 }

@@ -13,7 +13,6 @@ use tracing::{info, warn};
 
 use super::Shell;
 use crate::replica::machine::{Input, Status};
-use crate::replica::overlay::Pending;
 use crate::replica::Event;
 use crate::storage::rocks::RocksEngine;
 use crate::storage::Engine;
@@ -76,7 +75,7 @@ impl Shell {
         match self.install(&staging, decree) {
             Ok(()) => {
                 info!(gpid = %self.gpid, decree = decree.0, "checkpoint installed");
-                self.pending = Pending::default();
+                self.writes.forget_tail();
                 self.feed(Input::CheckpointInstalled {
                     ballot: done.ballot,
                     decree,

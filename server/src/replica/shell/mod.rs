@@ -26,26 +26,24 @@ mod perform;
 mod tests;
 mod writes;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
+use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::ReplicaMessageMsg;
 use petrel_common::partition::PartitionConfig;
-use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::info;
 
-use super::machine::{Entry, LogSeq, Options, Recovered, ReplicaMachine, Token};
-use super::overlay::Pending;
-use super::{status_name, Event, Replica, Shared, View, WriteOutcome};
+use super::machine::{Entry, LogSeq, Options, Recovered, ReplicaMachine};
+use super::{status_name, Event, Replica, Shared, View};
 use crate::log::{LogEntry, MutationLog, Ticket};
 use crate::storage::rocks::RocksOptions;
 use crate::storage::Engine;
-use writes::Waiting;
+use writes::Writes;
 
 pub use install::CheckpointDone;
 
@@ -133,13 +131,7 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         shared: shared.clone(),
         tx: tx.clone(),
         machine,
-        pending: Pending::default(),
-        writes: HashMap::new(),
-        staged: Vec::new(),
-        staged_bytes: 0,
-        staged_ballot: Ballot(0),
-        next_token: 1,
-        barriers: Vec::new(),
+        writes: Writes::new(),
         lease_until: None,
         epoch: Instant::now(),
         last_tick: Instant::now(),
@@ -160,6 +152,7 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
     })
 }
 
+/// One replica task's state; what it does with it is in the modules above.
 struct Shell {
     gpid: Gpid,
     env: Arc<Env>,
@@ -167,22 +160,8 @@ struct Shell {
     /// To hand log-durability and checkpoint results back to ourselves.
     tx: mpsc::UnboundedSender<Event>,
     machine: ReplicaMachine,
-    pending: Pending,
-    /// Proposed writes, by the token of the decree that carries them: the
-    /// reply each computed at execution, waiting for commit.
-    writes: HashMap<Token, Waiting>,
-    /// Writes executed since the last proposal, their mutations staged in
-    /// `pending`: proposed together as one decree at the end of the batch
-    /// of events (one log record, one prepare, one apply for all of them).
-    staged: Waiting,
-    /// Encoded size of the staged mutations.
-    staged_bytes: usize,
-    /// The ballot the staged writes executed under.
-    staged_ballot: Ballot,
-    next_token: Token,
-    /// Writes that changed nothing but read the uncommitted tail up to a
-    /// decree: answered once it commits.
-    barriers: Vec<(Decree, Reply, oneshot::Sender<WriteOutcome>)>,
+    /// Client writes, from execution to their answer ([`writes`]).
+    writes: Writes,
     lease_until: Option<Instant>,
     epoch: Instant,
     last_tick: Instant,
@@ -191,6 +170,8 @@ struct Shell {
     outbox: BTreeMap<NodeAddr, Vec<ReplicaMessageMsg>>,
     /// Nodes reported to meta as unreachable, with the ballot of the report.
     reported: BTreeMap<NodeAddr, Ballot>,
+    /// A checkpoint download is under way ([`install`]).
     checkpoint_running: bool,
+    /// The log or storage failed: never log or apply again.
     failed: bool,
 }

@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use super::Shell;
 use crate::log::{decode_mutation, LogEntry};
 use crate::replica::machine::Output;
-use crate::replica::{save_config, wire, WriteOutcome};
+use crate::replica::{save_config, wire};
 use crate::storage::{Engine, Mutation, StorageError};
 
 impl Shell {
@@ -72,7 +72,7 @@ impl Shell {
             Output::Apply { decree, mutation } => {
                 let engine = self.shared.engine();
                 let big = mutation.len() >= BIG_ENTRY;
-                let result = match self.pending.take_decoded(decree, &mutation) {
+                let result = match self.writes.decoded(decree, &mutation) {
                     Some(m) => apply_on_the_runtime(&*engine, big, decree, m),
                     None => {
                         let m = decode_mutation(&mutation)
@@ -84,13 +84,7 @@ impl Shell {
                 self.shared.applied.send_replace(decree.0);
             }
             Output::Reply { token, result } => {
-                for (reply, done) in self.writes.remove(&token).unwrap_or_default() {
-                    let outcome = match &result {
-                        Ok(_) => WriteOutcome::Done(reply),
-                        Err(e) => WriteOutcome::Refused(e.clone()),
-                    };
-                    let _ = done.send(outcome);
-                }
+                self.writes.answer(token, &result);
             }
             Output::ReportFailure { ballot, node } => {
                 if self.reported.insert(node.clone(), ballot) != Some(ballot) {

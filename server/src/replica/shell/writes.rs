@@ -7,16 +7,20 @@
 //! that decree commits. A write that changes nothing but read uncommitted
 //! state is answered only once that state commits (a barrier).
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use petrel_common::command::Command;
+use petrel_common::ids::{Ballot, Decree};
 use petrel_common::reply::Reply;
 use tokio::sync::oneshot;
 
 use super::Shell;
 use crate::log::encode_mutation;
-use crate::replica::machine::{Input, Output, Status, WriteError};
-use crate::replica::overlay::Overlay;
+use crate::replica::machine::{Input, Output, Status, Token, WriteError};
+use crate::replica::overlay::{Overlay, Pending};
 use crate::replica::WriteOutcome;
+use crate::storage::Mutation;
 
 /// Staged writes are proposed early once their mutations reach this size…
 const STAGE_MAX_BYTES: usize = 1 << 20;
@@ -24,7 +28,107 @@ const STAGE_MAX_BYTES: usize = 1 << 20;
 const STAGE_MAX_WRITES: usize = 256;
 
 /// Writes carried by one decree: each one's reply and where to send it.
-pub(super) type Waiting = Vec<(Reply, oneshot::Sender<WriteOutcome>)>;
+type Waiting = Vec<(Reply, oneshot::Sender<WriteOutcome>)>;
+
+/// The write path's state: every client write the task holds, from
+/// execution to its answer.
+pub(super) struct Writes {
+    /// The uncommitted tail, decoded, and the staged mutations: what writes
+    /// read through.
+    pending: Pending,
+    /// Proposed writes, by the token of the decree that carries them: the
+    /// reply each computed at execution, waiting for commit.
+    proposed: HashMap<Token, Waiting>,
+    /// Writes executed since the last proposal, their mutations staged in
+    /// `pending`: proposed together as one decree at the end of the batch
+    /// of events (one log record, one prepare, one apply for all of them).
+    staged: Waiting,
+    /// Encoded size of the staged mutations.
+    staged_bytes: usize,
+    /// The ballot the staged writes executed under.
+    staged_ballot: Ballot,
+    next_token: Token,
+    /// Writes that changed nothing but read the uncommitted tail up to a
+    /// decree: answered once it commits.
+    barriers: Vec<(Decree, Reply, oneshot::Sender<WriteOutcome>)>,
+}
+
+impl Writes {
+    pub(super) fn new() -> Self {
+        Writes {
+            pending: Pending::default(),
+            proposed: HashMap::new(),
+            staged: Vec::new(),
+            staged_bytes: 0,
+            staged_ballot: Ballot(0),
+            next_token: 1,
+            barriers: Vec::new(),
+        }
+    }
+
+    /// The decoded mutation of a decree this replica proposed, if it still
+    /// holds it (saves decoding it again to apply it).
+    pub(super) fn decoded(&self, decree: Decree, bytes: &Bytes) -> Option<&Mutation> {
+        self.pending.take_decoded(decree, bytes)
+    }
+
+    /// Answers the writes of the decree the machine replied on: with the
+    /// reply each computed when committed, with the refusal otherwise.
+    pub(super) fn answer(&mut self, token: Token, result: &Result<Decree, WriteError>) {
+        for (reply, done) in self.proposed.remove(&token).unwrap_or_default() {
+            let outcome = match result {
+                Ok(_) => WriteOutcome::Done(reply),
+                Err(e) => WriteOutcome::Refused(e.clone()),
+            };
+            let _ = done.send(outcome);
+        }
+    }
+
+    /// Answers the writes of a decree the machine replied on after the
+    /// replica failed: a commit it reports was never applied here.
+    pub(super) fn answer_failed(
+        &mut self,
+        token: Token,
+        result: &Result<Decree, WriteError>,
+        why: &str,
+    ) {
+        for (_, done) in self.proposed.remove(&token).unwrap_or_default() {
+            let outcome = match result {
+                Ok(_) => WriteOutcome::Failed(why.to_string()),
+                Err(e) => WriteOutcome::Refused(e.clone()),
+            };
+            let _ = done.send(outcome);
+        }
+    }
+
+    /// Refuses the staged writes with `e`: never proposed, not executed.
+    pub(super) fn refuse_staged(&mut self, e: &WriteError) {
+        self.pending.take_staged();
+        self.staged_bytes = 0;
+        for (_, done) in self.staged.drain(..) {
+            let _ = done.send(WriteOutcome::Refused(e.clone()));
+        }
+    }
+
+    /// Answers every write still held when the task stops: proposed ones
+    /// with `unknown` (they may commit under the next primary), the others
+    /// with `not_executed`.
+    pub(super) fn stop(&mut self, unknown: &WriteError, not_executed: &WriteError) {
+        for (_, done) in self.proposed.drain().flat_map(|(_, w)| w) {
+            let _ = done.send(WriteOutcome::Refused(unknown.clone()));
+        }
+        self.refuse_staged(not_executed);
+        for (_, _, done) in self.barriers.drain(..) {
+            let _ = done.send(WriteOutcome::Refused(not_executed.clone()));
+        }
+    }
+
+    /// Forgets the uncommitted tail: storage was replaced by a checkpoint
+    /// that holds what of it committed.
+    pub(super) fn forget_tail(&mut self) {
+        self.pending = Pending::default();
+    }
+}
 
 impl Shell {
     pub(super) fn write(
@@ -48,14 +152,14 @@ impl Shell {
             }));
             return;
         }
-        if let Err(e) = self.pending.sync(self.machine.uncommitted()) {
+        if let Err(e) = self.writes.pending.sync(self.machine.uncommitted()) {
             let _ = done.send(WriteOutcome::Failed(e.to_string()));
             return;
         }
         let engine = self.shared.engine();
         let view = Overlay {
             base: engine.as_ref(),
-            pending: &self.pending,
+            pending: &self.writes.pending,
         };
         let exec = match crate::cmd::try_execute(&view, command, &args, now_ms) {
             Ok(exec) => exec,
@@ -76,8 +180,8 @@ impl Shell {
             if self.machine.in_flight() == 0 {
                 let _ = done.send(WriteOutcome::Done(exec.reply));
             } else {
-                self.barriers
-                    .push((self.machine.last_prepared(), exec.reply, done));
+                let decree = self.machine.last_prepared();
+                self.writes.barriers.push((decree, exec.reply, done));
             }
             return;
         }
@@ -95,21 +199,23 @@ impl Shell {
         }
         // Together they would make one record past the log's limit: the
         // earlier ones go first (this one read them, so it fails with them).
-        if !self.staged.is_empty() && self.staged_bytes + bytes.len() > STAGE_MAX_BYTES {
+        let w = &self.writes;
+        if !w.staged.is_empty() && w.staged_bytes + bytes.len() > STAGE_MAX_BYTES {
             if let Err(e) = self.propose_staged() {
                 let _ = done.send(WriteOutcome::Refused(e));
                 return;
             }
         }
-        if self.staged.is_empty() {
-            self.staged_ballot = self.machine.ballot();
+        let w = &mut self.writes;
+        if w.staged.is_empty() {
+            w.staged_ballot = self.machine.ballot();
         }
-        self.staged_bytes += bytes.len();
-        self.pending.stage(exec.mutation);
-        self.staged.push((exec.reply, done));
+        w.staged_bytes += bytes.len();
+        w.pending.stage(exec.mutation);
+        w.staged.push((exec.reply, done));
         // A big batch goes now: it would be one record past the log's limit,
         // or hold up the writes behind it.
-        if self.staged_bytes >= STAGE_MAX_BYTES || self.staged.len() >= STAGE_MAX_WRITES {
+        if w.staged_bytes >= STAGE_MAX_BYTES || w.staged.len() >= STAGE_MAX_WRITES {
             let _ = self.propose_staged();
         }
     }
@@ -118,13 +224,14 @@ impl Shell {
     /// refused them (every one of them is answered so): nothing they did
     /// will ever apply.
     pub(super) fn propose_staged(&mut self) -> Result<(), WriteError> {
-        let waiting = std::mem::take(&mut self.staged);
-        let mutation = self.pending.take_staged();
-        self.staged_bytes = 0;
+        let w = &mut self.writes;
+        let waiting = std::mem::take(&mut w.staged);
+        let mutation = w.pending.take_staged();
+        w.staged_bytes = 0;
         if waiting.is_empty() {
             return Ok(());
         }
-        if self.machine.ballot() != self.staged_ballot {
+        if self.machine.ballot() != w.staged_ballot {
             // The configuration changed after they executed: what they read
             // may be gone. Not executed; the client may retry.
             let e = WriteError::NotPrimary {
@@ -137,9 +244,9 @@ impl Shell {
             return Err(e);
         }
         let bytes = encode_mutation(&mutation);
-        let token = self.next_token;
-        self.next_token += 1;
-        self.writes.insert(token, waiting);
+        let token = w.next_token;
+        w.next_token += 1;
+        w.proposed.insert(token, waiting);
         let before = self.machine.last_prepared();
         let out = self.machine.handle(Input::Propose {
             token,
@@ -154,7 +261,7 @@ impl Shell {
             _ => None,
         });
         if after > before {
-            self.pending.push(after, bytes, mutation);
+            self.writes.pending.push(after, bytes, mutation);
         }
         self.perform(out);
         match refused {
@@ -164,7 +271,7 @@ impl Shell {
     }
 
     pub(super) fn release_barriers(&mut self) {
-        if self.barriers.is_empty() {
+        if self.writes.barriers.is_empty() {
             return;
         }
         let primary = self.machine.status() == Status::Primary;
@@ -174,7 +281,7 @@ impl Shell {
             primary: self.machine.config().primary.clone(),
         };
         let mut waiting = Vec::new();
-        for (decree, reply, done) in std::mem::take(&mut self.barriers) {
+        for (decree, reply, done) in std::mem::take(&mut self.writes.barriers) {
             if !primary {
                 // What it read may never commit; it wrote nothing: not executed.
                 let _ = done.send(WriteOutcome::Refused(not_primary()));
@@ -184,6 +291,6 @@ impl Shell {
                 waiting.push((decree, reply, done));
             }
         }
-        self.barriers = waiting;
+        self.writes.barriers = waiting;
     }
 }
