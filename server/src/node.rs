@@ -298,8 +298,7 @@ impl Node {
                 Vec::new()
             };
             std::fs::create_dir_all(&dir).map_err(crate::storage::StorageError::from)?;
-            crate::learn::recover(&db_path(&dir))
-                .map_err(|e| crate::storage::StorageError::Rocks(e.to_string()))?;
+            crate::learn::recover(&db_path(&dir)).map_err(ReplicaError::Recover)?;
             let engine = RocksEngine::open(&db_path(&dir), &rocks)?;
             let persisted = load_config(gpid, &dir)?;
             Ok::<_, ReplicaError>(Opening {

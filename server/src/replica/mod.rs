@@ -32,18 +32,44 @@ use petrel_common::sync::lock;
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::log::LogError;
+use crate::learn::LearnError;
+use crate::log::{CodecError, LogError};
 use crate::storage::{Digest, Engine, StorageError};
 
 pub use machine::{Status, WriteError};
 
-/// Why a replica could not open or write.
+/// Why a replica could not open, or failed (and must be replaced).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A write's command could not read committed storage.
+    #[error("storage failure: {0}")]
+    Read(StorageError),
+    #[error("log append failed: {0}")]
+    Append(LogError),
+    #[error("log truncation failed: {0}")]
+    Truncate(LogError),
+    /// Waiting for the log to make a write durable failed.
+    #[error("mutation log failed: {0}")]
+    Durability(LogError),
+    #[error("mutation at decree {decree} is corrupt: {source}")]
+    CorruptMutation { decree: Decree, source: CodecError },
+    #[error("applying decree {decree} failed: {source}")]
+    Apply {
+        decree: Decree,
+        source: StorageError,
+    },
+    /// Settling a checkpoint install a crash interrupted, before opening.
+    #[error("recovering from an interrupted checkpoint install: {0}")]
+    Recover(LearnError),
+    #[error("installing a checkpoint failed: {0}")]
+    Install(LearnError),
+    /// A learner's old storage stayed in use too long to be replaced.
+    #[error("installing a checkpoint failed: the old storage is still in use")]
+    StorageInUse,
     #[error("replica {gpid}: cannot read or write {path}: {source}")]
     ConfigFile {
         gpid: Gpid,
@@ -96,7 +122,8 @@ pub enum WriteOutcome {
     /// Not executed ([`WriteError::Unknown`] excepted: outcome unknown).
     Refused(WriteError),
     /// The replica failed (storage or log); the write did not complete.
-    Failed(String),
+    /// Shared: one failure answers every write it caught.
+    Failed(Arc<ReplicaError>),
 }
 
 /// What the server feeds a replica task.
@@ -121,7 +148,7 @@ pub enum Event {
     /// The server's lease now runs until `until` (sent after `Config`).
     Lease { until: Instant },
     /// The log is durable up to this write of the machine (or failed).
-    Durable(Result<machine::LogSeq, String>),
+    Durable(Result<machine::LogSeq, LogError>),
     /// A checkpoint download finished (or failed).
     Checkpoint(shell::CheckpointDone),
     /// Stop the task.
@@ -201,6 +228,7 @@ impl Replica {
         now_ms: u64,
     ) -> WriteOutcome {
         let (done, rx) = oneshot::channel();
+        let closed = || WriteOutcome::Failed(Arc::new(ReplicaError::Closed(self.gpid)));
         let write = Event::Write {
             command,
             args,
@@ -208,10 +236,9 @@ impl Replica {
             done,
         };
         if self.tx.send(write).is_err() {
-            return WriteOutcome::Failed(format!("replica {} is closed", self.gpid));
+            return closed();
         }
-        rx.await
-            .unwrap_or_else(|_| WriteOutcome::Failed(format!("replica {} closed", self.gpid)))
+        rx.await.unwrap_or_else(|_| closed())
     }
 
     /// Executes a read-only command against committed storage. Blocks.

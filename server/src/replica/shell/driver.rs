@@ -3,6 +3,7 @@
 //! events the work batched over it (one proposal, one log wait, one frame
 //! per peer), then the state published for request handlers and beacons.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -12,7 +13,7 @@ use tracing::{error, info, warn};
 
 use super::Shell;
 use crate::replica::machine::{Input, Output, Status, WriteError};
-use crate::replica::{wire, Event};
+use crate::replica::{wire, Event, ReplicaError};
 
 /// How often the machine's clock advances (resends, group checks, failure
 /// detection, lease expiry).
@@ -92,7 +93,7 @@ impl Shell {
                 }
             }
             Event::Durable(Ok(seq)) => self.feed(Input::LogDurable { seq }),
-            Event::Durable(Err(e)) => self.fail(&format!("mutation log failed: {e}")),
+            Event::Durable(Err(e)) => self.fail(ReplicaError::Durability(e)),
             Event::Checkpoint(done) => self.checkpoint_done(done),
             Event::Close => return false,
         }
@@ -115,9 +116,10 @@ impl Shell {
     }
 
     /// The log or storage failed: the replica stops taking part.
-    pub(super) fn fail(&mut self, why: &str) {
+    pub(super) fn fail(&mut self, why: impl Into<Arc<ReplicaError>>) {
+        let why = why.into();
         if !self.failed {
-            error!(gpid = %self.gpid, reason = why, "replica failed; it must be replaced");
+            error!(gpid = %self.gpid, reason = %why, "replica failed; it must be replaced");
             metrics::counter!("petrel_server_replica_failures_total").increment(1);
         }
         self.failed = true;
@@ -130,7 +132,7 @@ impl Shell {
         // Only replies can follow a failure; never log or apply again.
         for o in out {
             if let Output::Reply { token, result } = o {
-                self.writes.answer_failed(token, &result, why);
+                self.writes.answer_failed(token, &result, &why);
             }
         }
     }
@@ -145,11 +147,11 @@ impl Shell {
             let mut durable = Box::pin(self.env.log.wait_durable(ticket));
             match (&mut durable).now_or_never() {
                 Some(Ok(())) => self.feed(Input::LogDurable { seq }),
-                Some(Err(e)) => self.fail(&format!("mutation log failed: {e}")),
+                Some(Err(e)) => self.fail(ReplicaError::Durability(e)),
                 None => {
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
-                        let r = durable.await.map(|()| seq).map_err(|e| e.to_string());
+                        let r = durable.await.map(|()| seq);
                         let _ = tx.send(Event::Durable(r));
                     });
                 }

@@ -4,7 +4,7 @@
 //! it, the task closes its storage, has [`crate::learn`] swap the copy in
 //! and reopen it, and tells the machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,22 +12,17 @@ use petrel_common::ids::{Ballot, Decree, NodeAddr};
 use tracing::{info, warn};
 
 use super::Shell;
+use crate::learn::{self, Installed, LearnError};
 use crate::replica::machine::{Input, Status};
-use crate::replica::Event;
-use crate::storage::rocks::RocksEngine;
-use crate::storage::Engine;
+use crate::replica::{db_path, Event, ReplicaError};
+use crate::storage::memory::MemEngine;
 
 /// A finished checkpoint download.
+#[derive(Debug)]
 pub struct CheckpointDone {
     pub ballot: Ballot,
     /// The staging directory and the decree the checkpoint holds.
-    pub result: Result<(PathBuf, Decree), String>,
-}
-
-impl std::fmt::Debug for CheckpointDone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CheckpointDone({:?})", self.ballot)
-    }
+    pub result: Result<(PathBuf, Decree), LearnError>,
 }
 
 impl Shell {
@@ -38,7 +33,7 @@ impl Shell {
         {
             return;
         }
-        let staging = match crate::learn::staging_dir(&crate::replica::db_path(&self.shared.dir)) {
+        let staging = match learn::staging_dir(&db_path(&self.shared.dir)) {
             Ok(s) => s,
             Err(e) => {
                 warn!(gpid = %self.gpid, error = %e, "no staging directory for a checkpoint");
@@ -51,10 +46,9 @@ impl Shell {
         let tx = self.tx.clone();
         info!(%gpid, primary = %from, ballot = ballot.0, "copying a checkpoint from the primary");
         tokio::spawn(async move {
-            let result = crate::learn::download(&rpc, &from.0, gpid, ballot, &staging)
+            let result = learn::download(&rpc, &from.0, gpid, ballot, &staging)
                 .await
-                .map(|decree| (staging, decree))
-                .map_err(|e| e.to_string());
+                .map(|decree| (staging, decree));
             let _ = tx.send(Event::Checkpoint(CheckpointDone { ballot, result }));
         });
     }
@@ -81,47 +75,42 @@ impl Shell {
                     decree,
                 });
             }
-            Err(e) => self.fail(&format!("installing a checkpoint failed: {e}")),
+            Err(e) => self.fail(e),
         }
     }
 
     /// Swaps the replica's RocksDB for the downloaded checkpoint.
-    fn install(&mut self, staging: &std::path::Path, decree: Decree) -> Result<(), String> {
+    fn install(&mut self, staging: &Path, decree: Decree) -> Result<(), ReplicaError> {
         let shared = self.shared.clone();
         let rocks = self.env.rocks.clone();
-        let db = crate::replica::db_path(&shared.dir);
+        let db = db_path(&shared.dir);
         tokio::task::block_in_place(|| {
             // Close our RocksDB: nobody else reads a learner's storage, but a
             // flush or a digest may hold it for a moment.
             let old = shared.engine();
-            shared.set_engine(Arc::new(crate::storage::memory::MemEngine::new()));
+            shared.set_engine(Arc::new(MemEngine::new()));
             let started = Instant::now();
             while Arc::strong_count(&old) > 1 {
                 if started.elapsed() > Duration::from_secs(30) {
                     shared.set_engine(old);
-                    return Err("the old storage is still in use".to_string());
+                    return Err(ReplicaError::StorageInUse);
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
             drop(old);
-            // Even when install fails, settle the directory (old or new
-            // database, never neither) and open what is there.
-            let installed = crate::learn::install(staging, &db);
-            crate::learn::recover(&db).map_err(|e| e.to_string())?;
-            let engine = RocksEngine::open(&db, &rocks).map_err(|e| e.to_string())?;
-            let engine: Arc<dyn Engine> = Arc::new(engine);
-            if let Err(e) = installed {
-                shared.set_engine(engine);
-                return Err(e.to_string());
+            // Even when the swap fails, the directory is settled (old or
+            // new database, never neither) and what is there reopened.
+            match learn::install_and_open(staging, &db, &rocks, decree) {
+                Ok(Installed::New(engine)) => {
+                    shared.set_engine(Arc::new(engine));
+                    Ok(())
+                }
+                Ok(Installed::Old(engine, e)) => {
+                    shared.set_engine(Arc::new(engine));
+                    Err(ReplicaError::Install(e))
+                }
+                Err(e) => Err(ReplicaError::Install(e)),
             }
-            let applied = engine.applied_decree().map_err(|e| e.to_string())?;
-            if applied != decree {
-                return Err(format!(
-                    "checkpoint holds decree {applied}, {decree} was announced"
-                ));
-            }
-            shared.set_engine(engine);
-            Ok(())
         })
     }
 }

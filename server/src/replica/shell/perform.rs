@@ -18,23 +18,23 @@ use tracing::{debug, info, warn};
 use super::Shell;
 use crate::log::{decode_mutation, LogEntry};
 use crate::replica::machine::Output;
-use crate::replica::{save_config, wire};
+use crate::replica::{save_config, wire, ReplicaError};
 use crate::storage::{Engine, Mutation, StorageError};
 
 impl Shell {
     pub(super) fn perform(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             if let Err(why) = self.perform_one(output) {
-                self.fail(&why);
+                self.fail(why);
                 return;
             }
         }
     }
 
-    fn perform_one(&mut self, output: Output) -> Result<(), String> {
+    fn perform_one(&mut self, output: Output) -> Result<(), ReplicaError> {
         match output {
             Output::PersistConfig(config) => {
-                save_config(&self.shared.dir, &config).map_err(|e| e.to_string())?;
+                save_config(&self.shared.dir, &config)?;
                 info!(
                     gpid = %self.gpid,
                     ballot = config.ballot.0,
@@ -54,7 +54,7 @@ impl Shell {
                 };
                 let big = record.mutation.len() >= BIG_ENTRY;
                 let ticket = off_the_runtime(big, || self.env.log.append(&record))
-                    .map_err(|e| format!("log append failed: {e}"))?;
+                    .map_err(ReplicaError::Append)?;
                 self.last_log = Some((seq, ticket));
             }
             Output::TruncateLog { seq, after } => {
@@ -62,7 +62,7 @@ impl Shell {
                     .env
                     .log
                     .truncate_after(self.gpid, after, self.machine.ballot())
-                    .map_err(|e| format!("log truncation failed: {e}"))?;
+                    .map_err(ReplicaError::Truncate)?;
                 self.last_log = Some((seq, ticket));
             }
             Output::Send { to, msg } => {
@@ -76,11 +76,11 @@ impl Shell {
                     Some(m) => apply_on_the_runtime(&*engine, big, decree, m),
                     None => {
                         let m = decode_mutation(&mutation)
-                            .map_err(|e| format!("mutation at decree {decree} is corrupt: {e}"))?;
+                            .map_err(|source| ReplicaError::CorruptMutation { decree, source })?;
                         apply_on_the_runtime(&*engine, big, decree, &m)
                     }
                 };
-                result.map_err(|e| format!("applying decree {decree} failed: {e}"))?;
+                result.map_err(|source| ReplicaError::Apply { decree, source })?;
                 self.shared.applied.send_replace(decree.0);
             }
             Output::Reply { token, result } => {

@@ -8,6 +8,7 @@
 //! state is answered only once that state commits (a barrier).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use petrel_common::command::Command;
@@ -19,7 +20,7 @@ use super::Shell;
 use crate::log::encode_mutation;
 use crate::replica::machine::{Input, Output, Status, Token, WriteError};
 use crate::replica::overlay::{Overlay, Pending};
-use crate::replica::WriteOutcome;
+use crate::replica::{ReplicaError, WriteOutcome};
 use crate::storage::Mutation;
 
 /// Staged writes are proposed early once their mutations reach this size…
@@ -90,11 +91,11 @@ impl Writes {
         &mut self,
         token: Token,
         result: &Result<Decree, WriteError>,
-        why: &str,
+        why: &Arc<ReplicaError>,
     ) {
         for (_, done) in self.proposed.remove(&token).unwrap_or_default() {
             let outcome = match result {
-                Ok(_) => WriteOutcome::Failed(why.to_string()),
+                Ok(_) => WriteOutcome::Failed(why.clone()),
                 Err(e) => WriteOutcome::Refused(e.clone()),
             };
             let _ = done.send(outcome);
@@ -153,7 +154,7 @@ impl Shell {
             return;
         }
         if let Err(e) = self.writes.pending.sync(self.machine.uncommitted()) {
-            let _ = done.send(WriteOutcome::Failed(e.to_string()));
+            let _ = done.send(WriteOutcome::Failed(Arc::new(ReplicaError::Storage(e))));
             return;
         }
         let engine = self.shared.engine();
@@ -164,8 +165,9 @@ impl Shell {
         let exec = match crate::cmd::try_execute(&view, command, &args, now_ms) {
             Ok(exec) => exec,
             Err(e) => {
-                let _ = done.send(WriteOutcome::Failed(format!("storage failure: {e}")));
-                self.fail(&format!("storage read failed: {e}"));
+                let why = Arc::new(ReplicaError::Read(e));
+                let _ = done.send(WriteOutcome::Failed(why.clone()));
+                self.fail(why);
                 return;
             }
         };
