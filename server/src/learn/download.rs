@@ -16,6 +16,7 @@ use petrel_common::msg::{
     CheckpointPrepareRequest, CheckpointPrepareResponse,
 };
 use petrel_common::rpc::client::RpcClient;
+use petrel_common::rpc::RpcError;
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, info, warn};
 
@@ -75,11 +76,7 @@ async fn download_into(
     let prepared: CheckpointPrepareResponse = rpc
         .call(primary, method::CHECKPOINT_PREPARE, &req, PREPARE_TIMEOUT)
         .await
-        .map_err(|source| LearnError::Rpc {
-            method: "prepare",
-            peer: primary.to_string(),
-            source,
-        })?;
+        .map_err(rpc_err("prepare", primary))?;
     check_listing(&prepared.files)?;
     let announced = Decree(prepared.decree);
     let bytes: u64 = prepared.files.iter().map(|f| f.len).sum();
@@ -155,11 +152,7 @@ async fn fetch_file(
                 let resp: CheckpointFetchResponse = rpc
                     .call(primary, method::CHECKPOINT_FETCH, &req, FETCH_TIMEOUT)
                     .await
-                    .map_err(|source| LearnError::Rpc {
-                        method: "fetch",
-                        peer: primary.to_string(),
-                        source,
-                    })?;
+                    .map_err(rpc_err("fetch", primary))?;
                 Ok::<_, LearnError>((offset, want, resp.data))
             }
         })
@@ -203,6 +196,14 @@ async fn fetch_file(
     }
     debug!(%gpid, name = %file.name, bytes = file.len, "checkpoint file fetched");
     Ok(())
+}
+
+fn rpc_err<'a>(method: &'static str, peer: &'a str) -> impl FnOnce(RpcError) -> LearnError + 'a {
+    move |source| LearnError::Rpc {
+        method,
+        peer: peer.to_string(),
+        source,
+    }
 }
 
 /// Removes `dir` if present and creates it empty.
