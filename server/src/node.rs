@@ -20,7 +20,7 @@ use petrel_common::rpc::client::RpcClient;
 use tracing::{info, warn};
 
 use crate::config::ServerConfig;
-use crate::learn::CheckpointStore;
+use crate::learn::store::CheckpointStore;
 use crate::log::{LogEntry, LogOptions, MutationLog};
 use crate::replica::machine::Options as MachineOptions;
 use crate::replica::shell::{self, Env, Opening};
@@ -298,7 +298,7 @@ impl Node {
                 Vec::new()
             };
             std::fs::create_dir_all(&dir).map_err(crate::storage::StorageError::from)?;
-            crate::learn::recover(&db_path(&dir)).map_err(ReplicaError::Recover)?;
+            crate::learn::install::recover(&db_path(&dir)).map_err(ReplicaError::Recover)?;
             let engine = RocksEngine::open(&db_path(&dir), &rocks)?;
             let persisted = load_config(gpid, &dir)?;
             Ok::<_, ReplicaError>(Opening {

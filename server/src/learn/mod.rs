@@ -1,14 +1,14 @@
 //! Learning: a replica with no usable state copies the primary's storage.
 //!
-//! 1. The learner sends CHECKPOINT_PREPARE; the primary's [`CheckpointStore`]
-//!    writes a RocksDB checkpoint of the replica and lists its files
-//!    ([`serve::prepare`]).
-//! 2. [`download`] fetches every file in chunks (CHECKPOINT_FETCH, answered
-//!    by [`serve::fetch`]) into a staging directory, checks lengths, fsyncs,
-//!    and verifies the decree.
-//! 3. The learner closes its engine and [`install_and_open`] swaps the
-//!    staging directory in and reopens it; the learner then catches up from
-//!    the checkpoint's decree + 1 like any secondary.
+//! 1. The learner sends CHECKPOINT_PREPARE; the primary's
+//!    [`store::CheckpointStore`] writes a RocksDB checkpoint of the replica
+//!    and lists its files ([`serve::prepare`]).
+//! 2. [`download::download`] fetches every file in chunks (CHECKPOINT_FETCH,
+//!    answered by [`serve::fetch`]) into a staging directory, checks
+//!    lengths, fsyncs, and verifies the decree.
+//! 3. The learner closes its engine and [`install::install_and_open`] swaps
+//!    the staging directory in and reopens it; the learner then catches up
+//!    from the checkpoint's decree + 1 like any secondary.
 //!
 //! When each step happens is the replica's business: the primary's machine
 //! offers a checkpoint and the learner's task reacts
@@ -25,7 +25,9 @@
 //!   database, and the recovery run before every replica open.
 //!
 //! What a RocksDB checkpoint itself needs (making one, reading the decree it
-//! holds) stays with the engine, in [`crate::storage::rocks`].
+//! holds) stays with the engine, in [`crate::storage::rocks`]. This file
+//! holds what every side shares (the error type, file-system helpers) and
+//! names no submodule's item, so the submodules form no import cycle.
 
 pub mod download;
 pub mod files;
@@ -42,11 +44,7 @@ use petrel_common::ids::{Decree, Gpid};
 use petrel_common::rpc::RpcError;
 
 use crate::storage::StorageError;
-
-pub use download::download;
-pub use files::{CheckpointFile, CheckpointFileError};
-pub use install::{install, install_and_open, recover, staging_dir, Installed};
-pub use store::CheckpointStore;
+use files::CheckpointFileError;
 
 /// Why a checkpoint could not be prepared, served, downloaded or installed.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,8 @@ use petrel_common::msg::{
     CheckpointFetchRequest, CheckpointFetchResponse, CheckpointPrepareResponse,
 };
 
-use super::{blocking, CheckpointStore, LearnError};
+use super::store::CheckpointStore;
+use super::{blocking, LearnError};
 use crate::storage::Engine;
 
 /// Checkpoints `engine`, the storage of this server's replica of `gpid`, for

@@ -17,9 +17,10 @@ use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
 use petrel_common::rpc::RpcError;
 use tokio::net::TcpListener;
 
-use super::download::{FETCH_CHUNK, FETCH_TIMEOUT, PREPARE_TIMEOUT};
-use super::install::old_dir;
-use super::*;
+use super::download::{download, FETCH_CHUNK, FETCH_TIMEOUT, PREPARE_TIMEOUT};
+use super::install::{install, old_dir, recover, staging_dir};
+use super::store::CheckpointStore;
+use super::{serve, LearnError};
 use crate::storage::rocks::{RocksEngine, RocksOptions};
 use crate::storage::{Engine, Mutation, ReadView, WriteOp};
 

@@ -150,9 +150,17 @@ pub enum Event {
     /// The log is durable up to this write of the machine (or failed).
     Durable(Result<machine::LogSeq, LogError>),
     /// A checkpoint download finished (or failed).
-    Checkpoint(shell::CheckpointDone),
+    Checkpoint(CheckpointDone),
     /// Stop the task.
     Close,
+}
+
+/// A finished checkpoint download (a learner's).
+#[derive(Debug)]
+pub struct CheckpointDone {
+    pub ballot: Ballot,
+    /// The staging directory and the decree the checkpoint holds.
+    pub result: Result<(PathBuf, Decree), LearnError>,
 }
 
 /// State shared by the handle and the task.

@@ -4,7 +4,7 @@
 //! it, the task closes its storage, has [`crate::learn`] swap the copy in
 //! and reopen it, and tells the machine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,18 +12,11 @@ use petrel_common::ids::{Ballot, Decree, NodeAddr};
 use tracing::{info, warn};
 
 use super::Shell;
-use crate::learn::{self, Installed, LearnError};
+use crate::learn::download::download;
+use crate::learn::install::{install_and_open, staging_dir, Installed};
 use crate::replica::machine::{Input, Status};
-use crate::replica::{db_path, Event, ReplicaError};
+use crate::replica::{db_path, CheckpointDone, Event, ReplicaError};
 use crate::storage::memory::MemEngine;
-
-/// A finished checkpoint download.
-#[derive(Debug)]
-pub struct CheckpointDone {
-    pub ballot: Ballot,
-    /// The staging directory and the decree the checkpoint holds.
-    pub result: Result<(PathBuf, Decree), LearnError>,
-}
 
 impl Shell {
     pub(super) fn checkpoint_offered(&mut self, from: NodeAddr, ballot: Ballot) {
@@ -33,7 +26,7 @@ impl Shell {
         {
             return;
         }
-        let staging = match learn::staging_dir(&db_path(&self.shared.dir)) {
+        let staging = match staging_dir(&db_path(&self.shared.dir)) {
             Ok(s) => s,
             Err(e) => {
                 warn!(gpid = %self.gpid, error = %e, "no staging directory for a checkpoint");
@@ -46,7 +39,7 @@ impl Shell {
         let tx = self.tx.clone();
         info!(%gpid, primary = %from, ballot = ballot.0, "copying a checkpoint from the primary");
         tokio::spawn(async move {
-            let result = learn::download(&rpc, &from.0, gpid, ballot, &staging)
+            let result = download(&rpc, &from.0, gpid, ballot, &staging)
                 .await
                 .map(|decree| (staging, decree));
             let _ = tx.send(Event::Checkpoint(CheckpointDone { ballot, result }));
@@ -100,7 +93,7 @@ impl Shell {
             drop(old);
             // Even when the swap fails, the directory is settled (old or
             // new database, never neither) and what is there reopened.
-            match learn::install_and_open(staging, &db, &rocks, decree) {
+            match install_and_open(staging, &db, &rocks, decree) {
                 Ok(Installed::New(engine)) => {
                     shared.set_engine(Arc::new(engine));
                     Ok(())

@@ -45,8 +45,6 @@ use crate::storage::rocks::RocksOptions;
 use crate::storage::Engine;
 use writes::Writes;
 
-pub use install::CheckpointDone;
-
 /// What every replica task of a server shares.
 pub struct Env {
     pub me: NodeAddr,
