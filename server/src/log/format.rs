@@ -31,7 +31,7 @@
 use bytes::Bytes;
 use petrel_common::ids::{Ballot, Decree, Gpid, PartitionId, TableId};
 
-use super::LogEntry;
+use super::entry::LogEntry;
 
 /// The payload format this build writes (and the only one it reads).
 pub const FORMAT_V1: u8 = 1;

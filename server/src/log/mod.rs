@@ -73,6 +73,7 @@
 //! below its partition's flushed decree.
 
 pub mod codec;
+mod entry;
 mod error;
 mod format;
 mod replay;
@@ -92,11 +93,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use petrel_common::ids::{Ballot, Decree, Gpid};
 use tokio::sync::oneshot;
 
 pub use self::codec::{decode_mutation, encode_mutation, CodecError};
+pub use self::entry::LogEntry;
 pub use self::error::LogError;
 pub use self::format::{Truncation, MAX_PAYLOAD};
 pub use self::replay::Replay;
@@ -104,21 +105,6 @@ pub use crate::config::Durability;
 
 use self::format::FRAME_HEADER;
 use self::segment::{RecordSummary, SegmentMeta};
-
-/// One logged mutation of one partition.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogEntry {
-    /// The partition.
-    pub gpid: Gpid,
-    /// The ballot the mutation was prepared under.
-    pub ballot: Ballot,
-    /// The mutation's position in the partition's log.
-    pub decree: Decree,
-    /// The partition's committed decree when this was prepared.
-    pub last_committed: Decree,
-    /// The encoded mutation (see [`codec`]); opaque to the log.
-    pub mutation: Bytes,
-}
 
 /// Fault injection for tests: hooks run before each record write and each fdatasync.
 pub trait SyncFault: Send + Sync {

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use petrel_common::ids::{Decree, Gpid};
 
+use super::entry::LogEntry;
 use super::format::{Record, Truncation};
-use super::LogEntry;
 
 /// The valid content of the log at open, truncate markers already applied.
 #[derive(Debug, Default)]
