@@ -29,8 +29,8 @@ use std::time::Instant;
 
 use super::model::State;
 use super::prepare::{Prepared, Span};
-use super::search::Failure;
-use super::{Budget, Limit};
+use super::verdict::Failure;
+use super::verdict::{Budget, Limit};
 
 /// One call or return of a bounded op, in the time-ordered list.
 #[derive(Debug, Clone, Copy)]

@@ -21,28 +21,13 @@ use super::dfs::Search;
 use super::model::apply;
 use super::prepare::{prepare, Prepared, Span};
 use super::sweep::Sweep;
-use super::{Budget, Exhausted, KeyVerdict, Limit, SearchStats, Violation};
+use super::verdict::{
+    Answer, Budget, Exhausted, Failure, KeyVerdict, Limit, SearchStats, Violation,
+};
 use crate::chaos::history::{Command, Op};
 
 /// How many ops of each kind a violation report lists.
 const REPORT_OPS: usize = 12;
-
-/// Where no linearization could go on, in indices into `Prepared::ops`.
-pub(super) struct Failure {
-    /// The op that had to take effect by its completion but could not.
-    pub blocked: usize,
-    /// A linearization of what came before (the longest one found).
-    pub prefix: Vec<usize>,
-    /// Other ops in flight (or open) then, none of which fit either.
-    pub in_flight: Vec<usize>,
-}
-
-/// What one search concluded.
-pub(super) enum Answer {
-    Linearizable,
-    NotLinearizable(Failure),
-    Exhausted(Limit),
-}
 
 /// The searches, for tests that check each one alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,8 +35,8 @@ use std::time::Instant;
 
 use super::model::{Cmd, Expect, State};
 use super::prepare::{Prepared, Span};
-use super::search::{Answer, Failure};
-use super::{Budget, Limit};
+use super::verdict::{Answer, Failure};
+use super::verdict::{Budget, Limit};
 
 /// Deterministic hashing, so explanations and timings repeat.
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
