@@ -13,14 +13,17 @@
 //!   reconfiguration round that applies [`reconfig`]'s decisions to the state.
 //! - [`service`]: the RPC surface servers, proxies and the CLI call, and the
 //!   reconfiguration task.
+//! - [`main`]: the binary's entry point (flags over `conf/meta.toml`).
 
 pub mod config;
 pub mod driver;
 pub mod liveness;
 pub mod placement;
+mod process;
 pub mod reconfig;
 pub mod service;
 pub mod state;
 pub mod store;
 
+pub use process::main;
 pub use service::{run, MetaService};

@@ -22,6 +22,7 @@
 //!   Redis parameters CONFIG remembers.
 //! - [`acl`], [`databases`], [`config`], [`util`]: users, the tables behind
 //!   SELECT, `proxy.toml` and flags, Redis's parsers and texts.
+//! - [`main`]: the binary's entry point (flags, runtime, serve).
 
 pub mod acl;
 pub mod action;
@@ -34,6 +35,7 @@ pub mod dispatch;
 pub mod knobs;
 pub mod listener;
 pub mod pause;
+mod process;
 pub mod resp;
 pub mod route;
 pub mod session;
@@ -45,6 +47,7 @@ use std::path::PathBuf;
 
 pub use config::{Flags, ProxyConfig};
 pub use listener::{Proxy, StartError};
+pub use process::main;
 
 /// Runs the proxy with `config` until SIGTERM or ctrl-c.
 pub async fn run(config: ProxyConfig) -> Result<(), StartError> {

@@ -1,31 +1,5 @@
-//! The `petrel-proxy` binary: flags and config in, then [`petrel_proxy::run`].
-
-use clap::Parser;
-use petrel_proxy::Flags;
+//! The `petrel-proxy` binary; everything is in the library ([`petrel_proxy::main`]).
 
 fn main() {
-    let flags = Flags::parse();
-    let config = match flags.load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("petrel-proxy: {e}");
-            std::process::exit(2);
-        }
-    };
-    let runtime = match petrel_common::runtime::build(config.worker_threads) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("petrel-proxy: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let file = flags.config_path().map(|p| p.to_path_buf());
-    let served = runtime.block_on(async {
-        petrel_common::telemetry::init_logging(&config.log);
-        petrel_proxy::run_with_file(config, file).await
-    });
-    if let Err(e) = served {
-        eprintln!("petrel-proxy: {e}");
-        std::process::exit(1);
-    }
+    petrel_proxy::main()
 }

@@ -13,14 +13,18 @@
 //! - [`node`]: this server in the cluster: replicas, lease, beacons to meta.
 //! - [`service`]: the RPC surface (Execute, peer messages, checkpoints,
 //!   ReplicaStatus), thin glue over the modules above.
-//! - [`run`]: process start-up and shutdown.
+//! - [`run`]: process start-up and shutdown; [`main`] the binary's entry
+//!   point (flags over `conf/server.toml`, runtime, [`run::run`]).
 
 pub mod cmd;
 pub mod config;
 pub mod learn;
 pub mod log;
 pub mod node;
+mod process;
 pub mod replica;
 pub mod run;
 pub mod service;
 pub mod storage;
+
+pub use process::main;

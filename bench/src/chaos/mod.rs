@@ -12,11 +12,15 @@
 //! - [`nemesis`]: the seeded fault schedule and its execution.
 //! - [`run`]: one whole run: cluster, load and faults, heal, final reads,
 //!   checks.
+//! - [`main`]: the `petrel-chaos` binary's flags and report.
 
 pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod history;
 pub mod nemesis;
+mod process;
 pub mod run;
 pub mod workload;
+
+pub use process::main;

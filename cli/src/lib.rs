@@ -1,0 +1,96 @@
+//! `petrel`: the operator CLI. `src/main.rs` calls [`main`]; so does
+//! petrel-tests' copy of the binary (`tests/`).
+//!
+//! - `petrel onebox`: a whole local cluster (meta, three servers, a proxy) as
+//!   child processes; see [`onebox`].
+//! - Admin verbs against meta (`nodes`, `tables`, `create-table`,
+//!   `drop-table`, `locate`, `add-learner`); see [`admin`].
+//! - Replica inspection (`partitions`, `verify`), which asks the servers
+//!   themselves as well as meta; see [`replicas`].
+
+mod admin;
+mod onebox;
+mod render;
+mod replicas;
+
+use clap::{Parser, Subcommand};
+
+/// Petrel's operator CLI.
+#[derive(Parser, Debug)]
+#[command(name = "petrel", version)]
+struct Cli {
+    /// Meta address for the admin verbs.
+    #[arg(long, global = true, default_value = "127.0.0.1:34601")]
+    meta: String,
+    /// Print JSON instead of human tables (admin verbs).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Start meta, servers and a proxy on 127.0.0.1 as child processes.
+    Onebox(onebox::OneboxArgs),
+    /// List servers known to meta, with liveness and load.
+    Nodes,
+    /// List tables.
+    Tables,
+    /// Create a table.
+    CreateTable {
+        name: String,
+        /// Partition count (a power of two).
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        /// Replica count.
+        #[arg(long, default_value_t = 3)]
+        replicas: u32,
+    },
+    /// Drop a table (its data is moved aside on the servers).
+    DropTable { name: String },
+    /// Show every replica of every partition of a table: meta's
+    /// configuration (ballot, primary, secondaries) next to what each server
+    /// reports (role, ballot, last committed and last prepared decree; `?`
+    /// when the server does not answer), learners included.
+    Partitions {
+        /// Table name.
+        table: String,
+    },
+    /// Compare the committed contents of every member of every partition
+    /// (a digest per replica at the same applied decree). Exits 0 only when
+    /// every partition is identical on all its members.
+    Verify(replicas::VerifyArgs),
+    /// Show where a key lives.
+    Locate { table: String, key: String },
+    /// Ask meta to add a learner to one partition now: it copies the
+    /// partition, follows new writes, and meta makes it a secondary once it
+    /// has caught up.
+    AddLearner {
+        /// Table name.
+        table: String,
+        /// Partition id.
+        partition: u32,
+        /// Server to host the learner (default: meta picks the least loaded
+        /// eligible server).
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+/// The `petrel` binary: parses the command line and runs the verb; exits 1
+/// with the error on failure.
+#[tokio::main]
+pub async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Onebox(args) => onebox::run(args).await,
+        Command::Partitions { table } => replicas::partitions(&cli.meta, cli.json, &table).await,
+        Command::Verify(args) => replicas::verify(&cli.meta, cli.json, &args).await,
+        other => admin::run(&cli.meta, cli.json, other).await,
+    };
+    if let Err(e) = result {
+        eprintln!("petrel: {e:#}");
+        std::process::exit(1);
+    }
+}
