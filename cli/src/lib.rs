@@ -7,8 +7,11 @@
 //!   `drop-table`, `locate`, `add-learner`); see [`admin`].
 //! - Replica inspection (`partitions`, `verify`), which asks the servers
 //!   themselves as well as meta; see [`replicas`].
+//! - [`launch`]: the process launcher onebox, petrel-tests and
+//!   `petrel-chaos` share.
 
 mod admin;
+pub mod launch;
 mod onebox;
 mod render;
 mod replicas;

@@ -8,21 +8,12 @@
 
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use petrel_common::msg::{
-    method, CreateTableRequest, CreateTableResponse, ListNodesRequest, ListNodesResponse,
-    QueryTableRequest, QueryTableResponse,
-};
-use petrel_common::rpc::client::RpcClient;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
 
-const RPC_TIMEOUT: Duration = Duration::from_secs(2);
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::launch::{Cluster, ClusterSpec, Process, ServerSpec, TableSpec};
 
 /// Flags of `petrel onebox`.
 #[derive(Args, Debug)]
@@ -87,13 +78,6 @@ fn workers_each(args: &OneboxArgs, cores: usize) -> usize {
     (cores / (usize::from(args.servers) + 1)).max(1)
 }
 
-/// A started child and how to name it.
-struct Proc {
-    role: &'static str,
-    addr: String,
-    child: Child,
-}
-
 pub async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     if !matches!(args.durability.as_str(), "sync" | "async") {
         bail!(
@@ -123,162 +107,43 @@ pub async fn run(args: OneboxArgs) -> anyhow::Result<()> {
         check_port_free(a, "server", "--server-port")?;
     }
     check_port_free(&proxy_addr, "proxy", "--port")?;
-    let logs = args.dir.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
 
-    let mut procs: Vec<Proc> = Vec::new();
-    let result = start_all(
-        &args,
-        replicas,
-        &bin_dir,
-        &meta_addr,
-        &server_addrs,
-        &proxy_addr,
-        &logs,
-        &mut procs,
-    )
-    .await;
-    if let Err(e) = result {
-        stop_all(&mut procs).await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = workers_each(&args, cores).to_string();
+    let spec = ClusterSpec {
+        bin_dir,
+        dir: args.dir.clone(),
+        meta_addr,
+        meta_flags: meta_flags(&args),
+        servers: server_addrs
+            .into_iter()
+            .map(|addr| ServerSpec {
+                addr,
+                flags: vec![
+                    "--durability".into(),
+                    args.durability.clone(),
+                    "--worker-threads".into(),
+                    workers.clone(),
+                ],
+            })
+            .collect(),
+        proxy_addr,
+        proxy_flags: vec!["--worker-threads".into(), workers],
+        table: TableSpec {
+            name: "default".into(),
+            partitions: args.partitions,
+            replicas,
+        },
+    };
+    let mut cluster = Cluster::new(&spec)?;
+    if let Err(e) = cluster.start(announce).await {
+        stop(&mut cluster);
         return Err(e);
     }
     println!("ready");
-    wait_for_stop(&mut procs).await;
-    stop_all(&mut procs).await;
+    wait_for_stop(&mut cluster).await;
+    stop(&mut cluster);
     println!("stopped");
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn start_all(
-    args: &OneboxArgs,
-    replicas: u32,
-    bin_dir: &Path,
-    meta_addr: &str,
-    server_addrs: &[String],
-    proxy_addr: &str,
-    logs: &Path,
-    procs: &mut Vec<Proc>,
-) -> anyhow::Result<()> {
-    let rpc = RpcClient::new();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = workers_each(args, cores).to_string();
-    let meta_dir = args.dir.join("meta");
-    procs.push(spawn(
-        "meta",
-        meta_addr,
-        &bin_dir.join("petrel-meta"),
-        &meta_args(args, meta_addr, &meta_dir),
-        &logs.join("meta.log"),
-    )?);
-    wait_until(procs, "meta to answer", || async {
-        rpc.call::<_, ListNodesResponse>(
-            meta_addr,
-            method::LIST_NODES,
-            &ListNodesRequest {},
-            RPC_TIMEOUT,
-        )
-        .await
-        .is_ok()
-    })
-    .await?;
-    announce(&procs[0]);
-
-    for (i, addr) in server_addrs.iter().enumerate() {
-        let dir = args.dir.join(format!("server-{}", i + 1));
-        procs.push(spawn(
-            "server",
-            addr,
-            &bin_dir.join("petrel-server"),
-            &[
-                "--listen".into(),
-                addr.clone(),
-                "--meta".into(),
-                meta_addr.into(),
-                "--data-dir".into(),
-                dir.display().to_string(),
-                "--durability".into(),
-                args.durability.clone(),
-                "--worker-threads".into(),
-                workers.clone(),
-            ],
-            &logs.join(format!("server-{}.log", i + 1)),
-        )?);
-    }
-    wait_until(procs, "every server to register with meta", || async {
-        match rpc
-            .call::<_, ListNodesResponse>(
-                meta_addr,
-                method::LIST_NODES,
-                &ListNodesRequest {},
-                RPC_TIMEOUT,
-            )
-            .await
-        {
-            Ok(resp) => server_addrs
-                .iter()
-                .all(|a| resp.nodes.iter().any(|n| &n.addr == a && n.alive)),
-            Err(_) => false,
-        }
-    })
-    .await?;
-    for p in procs.iter().skip(1) {
-        announce(p);
-    }
-
-    let existing: QueryTableResponse = rpc
-        .call(
-            meta_addr,
-            method::QUERY_TABLE,
-            &QueryTableRequest {
-                name: "default".into(),
-            },
-            RPC_TIMEOUT,
-        )
-        .await
-        .context("asking meta for the default table")?;
-    if existing.table.is_none() {
-        let _: CreateTableResponse = rpc
-            .call(
-                meta_addr,
-                method::CREATE_TABLE,
-                &CreateTableRequest {
-                    name: "default".into(),
-                    partition_count: args.partitions,
-                    replica_count: replicas,
-                },
-                RPC_TIMEOUT,
-            )
-            .await
-            .context("creating the default table")?;
-    }
-
-    procs.push(spawn(
-        "proxy",
-        proxy_addr,
-        &bin_dir.join("petrel-proxy"),
-        &[
-            "--listen".into(),
-            proxy_addr.into(),
-            "--meta".into(),
-            meta_addr.into(),
-            "--table".into(),
-            "default".into(),
-            "--worker-threads".into(),
-            workers,
-        ],
-        &logs.join("proxy.log"),
-    )?);
-    // DBSIZE touches every partition: ready means every primary serves.
-    wait_until(procs, "the proxy to serve every partition", || async {
-        resp_integer(proxy_addr, b"*1\r\n$6\r\nDBSIZE\r\n")
-            .await
-            .is_some()
-    })
-    .await?;
-    if let Some(p) = procs.last() {
-        announce(p);
-    }
     Ok(())
 }
 
@@ -295,14 +160,9 @@ fn replica_count(args: &OneboxArgs) -> anyhow::Result<u32> {
     }
 }
 
-/// petrel-meta's flags; timing flags only when given, so meta's defaults stay in one place.
-fn meta_args(args: &OneboxArgs, meta_addr: &str, meta_dir: &Path) -> Vec<String> {
-    let mut out: Vec<String> = vec![
-        "--listen".into(),
-        meta_addr.into(),
-        "--data-dir".into(),
-        meta_dir.display().to_string(),
-    ];
+/// petrel-meta's timing flags, only when given, so meta's defaults stay in one place.
+fn meta_flags(args: &OneboxArgs) -> Vec<String> {
+    let mut out = Vec::new();
     for (flag, value) in [
         ("--dropout-delay-ms", args.dropout_delay_ms),
         ("--lease-ms", args.lease_ms),
@@ -316,13 +176,13 @@ fn meta_args(args: &OneboxArgs, meta_addr: &str, meta_dir: &Path) -> Vec<String>
     out
 }
 
-fn announce(p: &Proc) {
+/// Prints `role address pid N` once a process is ready.
+fn announce(p: &Process) {
     let pid = p
-        .child
-        .id()
+        .pid()
         .map(|id| id.to_string())
         .unwrap_or_else(|| "?".into());
-    println!("{} {} pid {}", p.role, p.addr, pid);
+    println!("{} pid {}", p.label(), pid);
 }
 
 fn check_port_free(addr: &str, role: &str, flag: &str) -> anyhow::Result<()> {
@@ -335,96 +195,8 @@ fn check_port_free(addr: &str, role: &str, flag: &str) -> anyhow::Result<()> {
     }
 }
 
-fn spawn(
-    role: &'static str,
-    addr: &str,
-    bin: &Path,
-    args: &[String],
-    log: &Path,
-) -> anyhow::Result<Proc> {
-    if !bin.exists() {
-        bail!(
-            "cannot find {} (build the workspace with `cargo build --workspace`, or pass --bin-dir)",
-            bin.display()
-        );
-    }
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("opening log {}", log.display()))?;
-    let err = out.try_clone().context("duplicating log handle")?;
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the
-    // child if onebox dies, so no orphan cluster outlives a killed onebox.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    Ok(Proc {
-        role,
-        addr: addr.to_string(),
-        child,
-    })
-}
-
-/// Polls `ready` until it holds, failing early if any child has exited.
-async fn wait_until<F, Fut>(procs: &mut [Proc], what: &str, mut ready: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        for p in procs.iter_mut() {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                bail!(
-                    "{} {} exited ({status}) while waiting for {what}; see its log under the data dir's logs/",
-                    p.role,
-                    p.addr
-                );
-            }
-        }
-        if ready().await {
-            return Ok(());
-        }
-        if start.elapsed() > STARTUP_TIMEOUT {
-            bail!("timed out after {:?} waiting for {what}", STARTUP_TIMEOUT);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Sends a raw RESP command and returns the integer reply, if it got one.
-async fn resp_integer(addr: &str, command: &[u8]) -> Option<i64> {
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(command).await.ok()?;
-        let mut buf = [0u8; 256];
-        let n = s.read(&mut buf).await.ok()?;
-        let line = std::str::from_utf8(&buf[..n]).ok()?;
-        line.strip_prefix(':')?.trim_end().parse().ok()
-    };
-    tokio::time::timeout(Duration::from_secs(10), attempt)
-        .await
-        .ok()
-        .flatten()
-}
-
 /// Waits for SIGINT or SIGTERM, reporting children that exit meanwhile.
-async fn wait_for_stop(procs: &mut [Proc]) {
+async fn wait_for_stop(cluster: &mut Cluster) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -433,18 +205,14 @@ async fn wait_for_stop(procs: &mut [Proc]) {
         eprintln!("petrel: cannot install signal handlers; stopping");
         return;
     };
-    let mut reported = vec![false; procs.len()];
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                for (i, p) in procs.iter_mut().enumerate() {
-                    if !reported[i] {
-                        if let Ok(Some(status)) = p.child.try_wait() {
-                            eprintln!("{} {} exited ({status})", p.role, p.addr);
-                            reported[i] = true;
-                        }
+                for p in cluster.processes_mut() {
+                    if let Some(status) = p.exited() {
+                        eprintln!("{} exited ({status})", p.label());
                     }
                 }
             }
@@ -452,22 +220,10 @@ async fn wait_for_stop(procs: &mut [Proc]) {
     }
 }
 
-/// Stops children in reverse start order: SIGTERM, then SIGKILL after 10 s.
-async fn stop_all(procs: &mut [Proc]) {
-    for p in procs.iter_mut().rev() {
-        if let Some(pid) = p.child.id() {
-            // SAFETY: sending a signal to our own child's pid.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
-        }
-        match tokio::time::timeout(Duration::from_secs(10), p.child.wait()).await {
-            Ok(_) => {}
-            Err(_) => {
-                eprintln!("{} {} did not stop in 10 s; killing it", p.role, p.addr);
-                let _ = p.child.kill().await;
-            }
-        }
+/// Stops the children in reverse start order: SIGTERM, then SIGKILL after 10 s.
+fn stop(cluster: &mut Cluster) {
+    for label in cluster.stop() {
+        eprintln!("{label} did not stop in 10 s; killed it");
     }
 }
 

@@ -1,0 +1,424 @@
+//! [`Cluster`]: meta, servers and a proxy, each a [`Process`], brought up in
+//! order (meta answers, every server registered, the table exists, the proxy
+//! serves every partition) and taken down in reverse.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use petrel_common::msg::{
+    method, CreateTableRequest, CreateTableResponse, ListNodesRequest, ListNodesResponse,
+    QueryTableRequest, QueryTableResponse,
+};
+use petrel_common::rpc::client::RpcClient;
+use petrel_common::rpc::RpcError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::process::Process;
+
+/// The binaries, as `cargo build` names them.
+pub const META_BIN: &str = "petrel-meta";
+pub const SERVER_BIN: &str = "petrel-server";
+pub const PROXY_BIN: &str = "petrel-proxy";
+pub const CLI_BIN: &str = "petrel";
+
+/// How long each step of the bring-up may take.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a process has to exit after SIGTERM in [`Cluster::stop`].
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// petrel-meta's flags: where it listens and keeps its state.
+pub fn meta_flags(listen: &str, data_dir: &Path) -> Vec<String> {
+    vec![
+        "--listen".into(),
+        listen.into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ]
+}
+
+/// petrel-server's flags: where it listens, its meta, its data.
+pub fn server_flags(listen: &str, meta: &str, data_dir: &Path) -> Vec<String> {
+    vec![
+        "--listen".into(),
+        listen.into(),
+        "--meta".into(),
+        meta.into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ]
+}
+
+/// petrel-proxy's flags: where it listens, its meta, the table it serves.
+pub fn proxy_flags(listen: &str, meta: &str, table: &str) -> Vec<String> {
+    vec![
+        "--listen".into(),
+        listen.into(),
+        "--meta".into(),
+        meta.into(),
+        "--table".into(),
+        table.into(),
+    ]
+}
+
+/// The table a cluster serves; created at start unless it exists.
+#[derive(Clone, Debug)]
+pub struct TableSpec {
+    pub name: String,
+    pub partitions: u32,
+    pub replicas: u32,
+}
+
+/// One server of a [`ClusterSpec`].
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    /// Its address: where it listens, and its identity at meta.
+    pub addr: String,
+    /// Flags beyond [`server_flags`] (`--durability`, `--metrics-listen`...).
+    pub flags: Vec<String>,
+}
+
+/// A cluster in the onebox layout under `dir`: `meta/`, `server-N/` (N from
+/// 1) and `logs/{meta,server-N,proxy}.log`.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Where petrel-meta, petrel-server and petrel-proxy are.
+    pub bin_dir: PathBuf,
+    pub dir: PathBuf,
+    pub meta_addr: String,
+    /// Flags beyond [`meta_flags`].
+    pub meta_flags: Vec<String>,
+    pub servers: Vec<ServerSpec>,
+    pub proxy_addr: String,
+    /// Flags beyond [`proxy_flags`].
+    pub proxy_flags: Vec<String>,
+    pub table: TableSpec,
+}
+
+/// Which process of a cluster (for [`Cluster::start_wrapped`]'s wrapper).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Meta,
+    /// The server at this index.
+    Server(usize),
+    Proxy,
+}
+
+/// A cluster's processes and addresses. Dropping it kills every process.
+pub struct Cluster {
+    pub meta: Process,
+    pub servers: Vec<Process>,
+    pub proxy: Process,
+    meta_addr: String,
+    /// Each server's identity at meta.
+    server_addrs: Vec<String>,
+    proxy_addr: String,
+    table: TableSpec,
+    rpc: RpcClient,
+}
+
+impl Cluster {
+    /// The processes of `spec` (none started yet); creates its `logs/`.
+    pub fn new(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
+        let logs = spec.dir.join("logs");
+        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+        let mut flags = meta_flags(&spec.meta_addr, &spec.dir.join("meta"));
+        flags.extend(spec.meta_flags.iter().cloned());
+        let meta = Process::new(
+            format!("meta {}", spec.meta_addr),
+            spec.bin_dir.join(META_BIN),
+            flags,
+            logs.join("meta.log"),
+        );
+        let mut cluster = Cluster::from_processes(
+            meta,
+            &spec.meta_addr,
+            Vec::new(),
+            Process::new(
+                format!("proxy {}", spec.proxy_addr),
+                spec.bin_dir.join(PROXY_BIN),
+                proxy_flags(&spec.proxy_addr, &spec.meta_addr, &spec.table.name)
+                    .into_iter()
+                    .chain(spec.proxy_flags.iter().cloned())
+                    .collect(),
+                logs.join("proxy.log"),
+            ),
+            &spec.proxy_addr,
+            spec.table.clone(),
+        );
+        for s in &spec.servers {
+            cluster.add_server_in(&spec.bin_dir, &spec.dir, s);
+        }
+        Ok(cluster)
+    }
+
+    /// A cluster of processes built elsewhere (another layout, other
+    /// flags); `servers` pairs each server's identity at meta with its slot.
+    pub fn from_processes(
+        meta: Process,
+        meta_addr: &str,
+        servers: Vec<(String, Process)>,
+        proxy: Process,
+        proxy_addr: &str,
+        table: TableSpec,
+    ) -> Cluster {
+        let (server_addrs, servers) = servers.into_iter().unzip();
+        Cluster {
+            meta,
+            servers,
+            proxy,
+            meta_addr: meta_addr.to_string(),
+            server_addrs,
+            proxy_addr: proxy_addr.to_string(),
+            table,
+            rpc: RpcClient::new(),
+        }
+    }
+
+    /// Adds a server slot in the onebox layout under `dir` (not started);
+    /// returns its index.
+    pub fn add_server_in(&mut self, bin_dir: &Path, dir: &Path, spec: &ServerSpec) -> usize {
+        let n = self.servers.len() + 1;
+        let mut flags = server_flags(
+            &spec.addr,
+            &self.meta_addr,
+            &dir.join(format!("server-{n}")),
+        );
+        flags.extend(spec.flags.iter().cloned());
+        self.servers.push(Process::new(
+            format!("server {}", spec.addr),
+            bin_dir.join(SERVER_BIN),
+            flags,
+            dir.join(format!("logs/server-{n}.log")),
+        ));
+        self.server_addrs.push(spec.addr.clone());
+        n - 1
+    }
+
+    pub fn meta_addr(&self) -> &str {
+        &self.meta_addr
+    }
+
+    pub fn proxy_addr(&self) -> &str {
+        &self.proxy_addr
+    }
+
+    /// Server `i`'s identity at meta.
+    pub fn server_addr(&self, i: usize) -> &str {
+        &self.server_addrs[i]
+    }
+
+    pub fn server_addrs(&self) -> &[String] {
+        &self.server_addrs
+    }
+
+    /// Starts meta, then the servers, waits until meta sees them all alive,
+    /// creates the table unless it exists, starts the proxy and waits until
+    /// it serves every partition. `started` hears of each process once it is
+    /// ready. Fails as soon as any process exits.
+    pub async fn start(&mut self, started: impl FnMut(&Process)) -> anyhow::Result<()> {
+        self.start_wrapped(|_, cmd| cmd, started).await
+    }
+
+    /// [`Cluster::start`], passing each process's command through `wrap`.
+    pub async fn start_wrapped(
+        &mut self,
+        mut wrap: impl FnMut(Role, Command) -> Command,
+        mut started: impl FnMut(&Process),
+    ) -> anyhow::Result<()> {
+        self.meta.start_wrapped(|c| wrap(Role::Meta, c))?;
+        let (rpc, meta) = (self.rpc.clone(), self.meta_addr.clone());
+        let (rpc, meta) = (&rpc, meta.as_str());
+        self.wait_until("meta to answer", || async move {
+            live_servers(rpc, meta).await.is_some()
+        })
+        .await?;
+        started(&self.meta);
+        for (i, s) in self.servers.iter_mut().enumerate() {
+            s.start_wrapped(|c| wrap(Role::Server(i), c))?;
+        }
+        let addrs = self.server_addrs.clone();
+        self.wait_servers_alive(&addrs).await?;
+        for s in &self.servers {
+            started(s);
+        }
+        ensure_table(&self.rpc, &self.meta_addr, &self.table).await?;
+        self.proxy.start_wrapped(|c| wrap(Role::Proxy, c))?;
+        let proxy = self.proxy_addr.clone();
+        let proxy = proxy.as_str();
+        // DBSIZE touches every partition: ready means every primary serves.
+        self.wait_until("the proxy to serve every partition", || proxy_serves(proxy))
+            .await?;
+        started(&self.proxy);
+        Ok(())
+    }
+
+    /// Waits until meta lists every address in `addrs` as an alive server.
+    /// Fails if a process exits meanwhile.
+    pub async fn wait_servers_alive(&mut self, addrs: &[String]) -> anyhow::Result<()> {
+        let (rpc, meta) = (self.rpc.clone(), self.meta_addr.clone());
+        let (rpc, meta) = (&rpc, meta.as_str());
+        self.wait_until("every server to register with meta", || async move {
+            live_servers(rpc, meta)
+                .await
+                .is_some_and(|live| addrs.iter().all(|a| live.contains(a)))
+        })
+        .await
+    }
+
+    /// Polls `ready` every 100 ms until it holds; fails if a process exits
+    /// meanwhile, or after [`STARTUP_TIMEOUT`].
+    async fn wait_until<F, Fut>(&mut self, what: &str, mut ready: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        loop {
+            for p in std::iter::once(&mut self.meta)
+                .chain(self.servers.iter_mut())
+                .chain(std::iter::once(&mut self.proxy))
+            {
+                if let Some(status) = p.exited() {
+                    bail!(
+                        "{} exited ({status}) while waiting for {what}; see its log {}",
+                        p.label(),
+                        p.log().display()
+                    );
+                }
+            }
+            if ready().await {
+                return Ok(());
+            }
+            if start.elapsed() > STARTUP_TIMEOUT {
+                bail!("timed out after {STARTUP_TIMEOUT:?} waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every process, in start order.
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        std::iter::once(&self.meta)
+            .chain(self.servers.iter())
+            .chain(std::iter::once(&self.proxy))
+    }
+
+    /// Every process, in start order.
+    pub fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {
+        std::iter::once(&mut self.meta)
+            .chain(self.servers.iter_mut())
+            .chain(std::iter::once(&mut self.proxy))
+    }
+
+    /// Stops every process in reverse start order: SIGTERM, then SIGKILL
+    /// after [`STOP_TIMEOUT`]; returns the labels of those it had to kill.
+    pub fn stop(&mut self) -> Vec<String> {
+        let mut killed = Vec::new();
+        for p in std::iter::once(&mut self.proxy)
+            .chain(self.servers.iter_mut().rev())
+            .chain(std::iter::once(&mut self.meta))
+        {
+            if !p.stop(STOP_TIMEOUT) {
+                killed.push(p.label().to_string());
+            }
+        }
+        killed
+    }
+
+    /// kill -9 every process: the proxy, the servers, meta.
+    pub fn kill(&mut self) {
+        self.proxy.kill();
+        for s in &mut self.servers {
+            s.kill();
+        }
+        self.meta.kill();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The servers meta counts alive; `None` when meta does not answer.
+pub async fn live_servers(rpc: &RpcClient, meta: &str) -> Option<Vec<String>> {
+    let resp: ListNodesResponse = rpc
+        .call(meta, method::LIST_NODES, &ListNodesRequest {}, RPC_TIMEOUT)
+        .await
+        .ok()?;
+    Some(
+        resp.nodes
+            .into_iter()
+            .filter(|n| n.alive)
+            .map(|n| n.addr)
+            .collect(),
+    )
+}
+
+/// Creates `table` unless meta has it. Retries while meta cannot be reached
+/// (up to [`STARTUP_TIMEOUT`]); an error meta answers is final.
+pub async fn ensure_table(rpc: &RpcClient, meta: &str, table: &TableSpec) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let attempt: Result<(), RpcError> = async {
+            let existing: QueryTableResponse = rpc
+                .call(
+                    meta,
+                    method::QUERY_TABLE,
+                    &QueryTableRequest {
+                        name: table.name.clone(),
+                    },
+                    RPC_TIMEOUT,
+                )
+                .await?;
+            if existing.table.is_none() {
+                let _: CreateTableResponse = rpc
+                    .call(
+                        meta,
+                        method::CREATE_TABLE,
+                        &CreateTableRequest {
+                            name: table.name.clone(),
+                            partition_count: table.partitions,
+                            replica_count: table.replicas,
+                        },
+                        RPC_TIMEOUT,
+                    )
+                    .await?;
+            }
+            Ok(())
+        }
+        .await;
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(e @ RpcError::Remote(_)) => {
+                return Err(e).with_context(|| format!("creating the {} table", table.name))
+            }
+            Err(e) if start.elapsed() > STARTUP_TIMEOUT => {
+                return Err(e).with_context(|| format!("creating the {} table", table.name))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Whether the proxy at `addr` answers DBSIZE (which touches every
+/// partition) with an integer.
+pub async fn proxy_serves(addr: &str) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"*1\r\n$6\r\nDBSIZE\r\n").await.ok()?;
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.ok()?;
+        let line = std::str::from_utf8(&buf[..n]).ok()?;
+        line.strip_prefix(':')?.trim_end().parse::<i64>().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(10), attempt)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
