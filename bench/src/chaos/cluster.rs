@@ -1,20 +1,21 @@
 //! The cluster under test: meta, servers and a proxy as separate processes,
 //! each of which the nemesis can kill, pause, restart or cut off.
 //!
-//! Every process is a slot: its address and data directory stay, the
+//! Every process is a slot of the launcher `petrel onebox` uses
+//! ([`petrel_cli::launch`]): its address and data directory stay, the
 //! process comes and goes. Processes get SIGKILL when petrel-chaos dies
 //! (PDEATHSIG), so an interrupted run leaves nothing behind.
 
-use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{bail, Context};
-use petrel_common::msg::{
-    method, CreateTableRequest, CreateTableResponse, QueryTableRequest, QueryTableResponse,
+use anyhow::Context;
+use petrel_cli::launch::cluster::{
+    meta_flags, proxy_flags, server_flags, CLI_BIN, META_BIN, PROXY_BIN, SERVER_BIN,
 };
+use petrel_cli::launch::{self, Process, Role, TableSpec};
+use petrel_common::msg::{method, QueryTableRequest, QueryTableResponse};
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
 
@@ -51,85 +52,33 @@ pub struct ClusterSpec {
     pub seed: u64,
 }
 
-/// One process slot.
-struct Slot {
-    name: String,
-    bin: &'static str,
-    /// Its host in the network namespaces, when there are any.
-    host: usize,
-    args: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
-    paused: bool,
-    /// (Servers with host faults) its wall clock and its fsyncs.
+/// A server's host faults: its wall clock and its fsyncs (with
+/// [`ClusterSpec::host_faults`]).
+#[derive(Default)]
+struct HostFaults {
     clock: Option<ClockFault>,
     fsync: Option<FsyncFault>,
 }
 
-impl Slot {
-    fn start(&mut self, bin_dir: &Path, net: Option<&Network>) -> anyhow::Result<()> {
-        if self.child.is_some() {
-            return Ok(());
-        }
-        let path = bin_dir.join(self.bin);
-        if !path.exists() {
-            bail!(
-                "{} is missing: build the release binaries first",
-                path.display()
-            );
-        }
-        let out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .with_context(|| format!("opening {}", self.log.display()))?;
-        let err = out.try_clone()?;
-        let mut cmd = Command::new(&path);
-        cmd.args(&self.args);
-        if let Some(f) = &self.fsync {
-            cmd = f.wrap(cmd);
-        }
-        if let Some(c) = &self.clock {
-            cmd = c.wrap(cmd);
-        }
-        if let Some(net) = net {
-            cmd = net.wrap(self.host, cmd);
-        }
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.name))?;
-        self.child = Some(child);
-        self.paused = false;
-        Ok(())
-    }
-
-    fn signal(&self, sig: i32) {
-        if let Some(c) = &self.child {
-            // SAFETY: plain kill(2) on our own child's pid.
-            unsafe {
-                libc::kill(c.id() as i32, sig);
+/// Passes the command of `role` through its fault wrappers: the server's
+/// fsync and clock faults, then its network namespace.
+fn wrap(net: Option<&Network>, faults: &[HostFaults], role: Role, mut cmd: Command) -> Command {
+    let host = match role {
+        Role::Meta => META_HOST,
+        Role::Proxy => PROXY_HOST,
+        Role::Server(i) => {
+            if let Some(f) = &faults[i].fsync {
+                cmd = f.wrap(cmd);
             }
+            if let Some(c) = &faults[i].clock {
+                cmd = c.wrap(cmd);
+            }
+            server_host(i)
         }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.paused = false;
-    }
-
-    fn is_up(&self) -> bool {
-        self.child.is_some()
+    };
+    match net {
+        Some(net) => net.wrap(host, cmd),
+        None => cmd,
     }
 }
 
@@ -137,10 +86,9 @@ impl Slot {
 pub struct Cluster {
     pub spec: ClusterSpec,
     pub meta_addr: String,
-    meta: Slot,
-    proxy: Slot,
-    servers: Vec<Slot>,
-    server_addrs: Vec<String>,
+    procs: launch::Cluster,
+    /// Each server's host faults, by index.
+    faults: Vec<HostFaults>,
     proxy_addr: String,
     rpc: RpcClient,
     /// One fault-injecting relay in front of every server: the server
@@ -190,26 +138,16 @@ impl Cluster {
         }
         let meta_addr = addr(META_HOST, 34601);
         let proxy_addr = addr(PROXY_HOST, 6379);
-        let mut meta_args = vec![
-            "--listen".to_string(),
-            meta_addr.clone(),
-            "--data-dir".into(),
-            spec.dir.join("meta").display().to_string(),
-        ];
-        meta_args.extend(spec.meta_args.iter().cloned());
-        let meta = Slot {
-            name: "meta".into(),
-            bin: "petrel-meta",
-            host: META_HOST,
-            args: meta_args,
-            log: spec.dir.join("meta.log"),
-            child: None,
-            paused: false,
-            clock: None,
-            fsync: None,
-        };
+        let mut flags = meta_flags(&meta_addr, &spec.dir.join("meta"));
+        flags.extend(spec.meta_args.iter().cloned());
+        let meta = Process::new(
+            "meta",
+            spec.bin_dir.join(META_BIN),
+            flags,
+            spec.dir.join("meta.log"),
+        );
         let mut servers = Vec::new();
-        let mut server_addrs = Vec::new();
+        let mut faults = Vec::new();
         let mut relays = Vec::new();
         let mut disks = Vec::new();
         for i in 0..spec.servers {
@@ -232,104 +170,58 @@ impl Cluster {
             if host_faults && spec.disk_mb > 0 {
                 disks.push(SmallDisk::mount(&data_dir, spec.disk_mb)?);
             }
-            servers.push(Slot {
-                name: format!("server {addr}"),
-                bin: "petrel-server",
-                host: server_host(i),
-                args: vec![
-                    "--listen".into(),
-                    listen,
-                    "--advertise".into(),
-                    addr.clone(),
-                    "--meta".into(),
-                    meta_addr.clone(),
-                    "--data-dir".into(),
-                    data_dir.display().to_string(),
-                ],
-                log: spec.dir.join(format!("server-{i}.log")),
-                child: None,
-                paused: false,
-                clock: host_faults
-                    .then(|| ClockFault::new(&spec.dir.join(format!("server-{i}.clock"))))
-                    .transpose()?,
-                fsync: if host_faults {
-                    let ctrl = spec.dir.join(format!("server-{i}.fiu"));
-                    std::fs::create_dir_all(&ctrl)
-                        .with_context(|| format!("creating {}", ctrl.display()))?;
-                    Some(FsyncFault::new(&ctrl))
-                } else {
-                    None
-                },
+            let mut flags = server_flags(&listen, &meta_addr, &data_dir);
+            flags.extend(["--advertise".into(), addr.clone()]);
+            let process = Process::new(
+                format!("server {addr}"),
+                spec.bin_dir.join(SERVER_BIN),
+                flags,
+                spec.dir.join(format!("server-{i}.log")),
+            );
+            servers.push((addr, process));
+            faults.push(if host_faults {
+                let ctrl = spec.dir.join(format!("server-{i}.fiu"));
+                std::fs::create_dir_all(&ctrl)
+                    .with_context(|| format!("creating {}", ctrl.display()))?;
+                HostFaults {
+                    clock: Some(ClockFault::new(
+                        &spec.dir.join(format!("server-{i}.clock")),
+                    )?),
+                    fsync: Some(FsyncFault::new(&ctrl)),
+                }
+            } else {
+                HostFaults::default()
             });
-            server_addrs.push(addr);
         }
-        let proxy = Slot {
-            name: "proxy".into(),
-            bin: "petrel-proxy",
-            host: PROXY_HOST,
-            args: vec![
-                "--listen".into(),
-                proxy_addr.clone(),
-                "--meta".into(),
-                meta_addr.clone(),
-                "--table".into(),
-                TABLE.into(),
-            ],
-            log: spec.dir.join("proxy.log"),
-            child: None,
-            paused: false,
-            clock: None,
-            fsync: None,
+        let proxy = Process::new(
+            "proxy",
+            spec.bin_dir.join(PROXY_BIN),
+            proxy_flags(&proxy_addr, &meta_addr, TABLE),
+            spec.dir.join("proxy.log"),
+        );
+        let table = TableSpec {
+            name: TABLE.into(),
+            partitions: spec.partitions,
+            replicas: spec.replicas,
         };
+        let procs =
+            launch::Cluster::from_processes(meta, &meta_addr, servers, proxy, &proxy_addr, table);
         let mut c = Cluster {
             spec,
             meta_addr,
-            meta,
-            proxy,
-            servers,
-            server_addrs,
+            procs,
+            faults,
             proxy_addr,
             rpc: RpcClient::new(),
             relays,
             disks,
             net,
         };
-        let bin_dir = c.spec.bin_dir.clone();
-        c.meta.start(&bin_dir, c.net.as_ref())?;
-        for s in &mut c.servers {
-            s.start(&bin_dir, c.net.as_ref())?;
-        }
-        c.create_table().await?;
-        c.proxy.start(&bin_dir, c.net.as_ref())?;
+        let (net, faults) = (c.net.as_ref(), &c.faults);
+        c.procs
+            .start_wrapped(|role, cmd| wrap(net, faults, role, cmd), |_| {})
+            .await?;
         Ok(c)
-    }
-
-    async fn create_table(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let req = CreateTableRequest {
-                name: TABLE.into(),
-                partition_count: self.spec.partitions,
-                replica_count: self.spec.replicas,
-            };
-            let r: Result<CreateTableResponse, _> = self
-                .rpc
-                .call(
-                    &self.meta_addr,
-                    method::CREATE_TABLE,
-                    &req,
-                    Duration::from_secs(2),
-                )
-                .await;
-            match r {
-                Ok(_) => return Ok(()),
-                Err(e) if e.to_string().contains("already exists") => return Ok(()),
-                Err(e) if Instant::now() > deadline => {
-                    bail!("cannot create table {TABLE}: {e}")
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
     }
 
     /// The table's current map, from meta.
@@ -349,64 +241,64 @@ impl Cluster {
     }
 
     pub fn server_count(&self) -> usize {
-        self.servers.len()
+        self.procs.servers.len()
     }
 
     pub fn server_addr(&self, i: usize) -> &str {
-        &self.server_addrs[i]
+        self.procs.server_addr(i)
     }
 
     /// The index of the server listening on `addr`.
     pub fn server_index(&self, addr: &str) -> Option<usize> {
-        self.server_addrs.iter().position(|a| a == addr)
+        self.procs.server_addrs().iter().position(|a| a == addr)
     }
 
     pub fn kill_server(&mut self, i: usize) {
-        self.servers[i].kill();
+        self.procs.servers[i].kill();
     }
 
     pub fn start_server(&mut self, i: usize) -> anyhow::Result<()> {
-        let bin_dir = self.spec.bin_dir.clone();
-        self.servers[i].start(&bin_dir, self.net.as_ref())
+        let (net, faults) = (self.net.as_ref(), &self.faults);
+        self.procs.servers[i].start_wrapped(|cmd| wrap(net, faults, Role::Server(i), cmd))
     }
 
     pub fn pause_server(&mut self, i: usize) {
-        self.servers[i].signal(libc::SIGSTOP);
-        self.servers[i].paused = true;
+        self.procs.servers[i].pause();
     }
 
     pub fn resume_server(&mut self, i: usize) {
-        self.servers[i].signal(libc::SIGCONT);
-        self.servers[i].paused = false;
+        self.procs.servers[i].resume();
     }
 
     pub fn kill_meta(&mut self) {
-        self.meta.kill();
+        self.procs.meta.kill();
     }
 
     pub fn start_meta(&mut self) -> anyhow::Result<()> {
-        let bin_dir = self.spec.bin_dir.clone();
-        self.meta.start(&bin_dir, self.net.as_ref())
+        let (net, faults) = (self.net.as_ref(), &self.faults);
+        self.procs
+            .meta
+            .start_wrapped(|cmd| wrap(net, faults, Role::Meta, cmd))
     }
 
     /// Resumes paused processes and restarts dead ones.
     pub fn heal_processes(&mut self) -> anyhow::Result<()> {
-        let bin_dir = self.spec.bin_dir.clone();
-        let net = self.net.as_ref();
-        self.meta.start(&bin_dir, net)?;
-        for s in &mut self.servers {
-            if s.paused {
-                s.signal(libc::SIGCONT);
-                s.paused = false;
+        self.start_meta()?;
+        for i in 0..self.server_count() {
+            if self.procs.servers[i].is_paused() {
+                self.procs.servers[i].resume();
             }
-            s.start(&bin_dir, net)?;
+            self.start_server(i)?;
         }
-        self.proxy.start(&bin_dir, net)
+        let (net, faults) = (self.net.as_ref(), &self.faults);
+        self.procs
+            .proxy
+            .start_wrapped(|cmd| wrap(net, faults, Role::Proxy, cmd))
     }
 
     /// Moves server `i`'s wall clock `secs` away from real time (0 resets it).
     pub fn jump_clock(&self, i: usize, secs: i64) -> anyhow::Result<()> {
-        let clock = self.servers[i]
+        let clock = self.faults[i]
             .clock
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?;
@@ -415,15 +307,12 @@ impl Cluster {
 
     /// Makes every fsync of server `i` fail (or work again).
     pub fn fail_fsync(&self, i: usize, fail: bool) -> anyhow::Result<()> {
-        let s = &self.servers[i];
-        let fsync = s
+        let fsync = self.faults[i]
             .fsync
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?;
-        let pid = s
-            .child
-            .as_ref()
-            .map(Child::id)
+        let pid = self.procs.servers[i]
+            .pid()
             .ok_or_else(|| anyhow::anyhow!("server {i} is not running"))?;
         if fail {
             fsync.enable(pid)
@@ -496,28 +385,23 @@ impl Cluster {
 
     /// Reaps processes that died by themselves; returns their names.
     pub fn reap(&mut self) -> Vec<String> {
-        let mut dead = Vec::new();
-        for s in std::iter::once(&mut self.meta)
-            .chain(std::iter::once(&mut self.proxy))
-            .chain(self.servers.iter_mut())
-        {
-            if let Some(c) = &mut s.child {
-                if let Ok(Some(status)) = c.try_wait() {
-                    dead.push(format!("{} exited ({status})", s.name));
-                    s.child = None;
-                }
-            }
-        }
-        dead
+        self.procs
+            .processes_mut()
+            .filter_map(|p| {
+                let status = p.exited()?;
+                Some(format!("{} exited ({status})", p.label()))
+            })
+            .collect()
     }
 
     pub fn is_server_up(&self, i: usize) -> bool {
-        self.servers[i].is_up() && !self.servers[i].paused
+        let s = &self.procs.servers[i];
+        s.is_running() && !s.is_paused()
     }
 
     /// Runs `petrel verify` against the table; returns (success, output).
     pub fn verify(&self) -> anyhow::Result<(bool, String)> {
-        let out = Command::new(self.spec.bin_dir.join("petrel"))
+        let out = Command::new(self.spec.bin_dir.join(CLI_BIN))
             .args(["--meta", &self.meta_addr, "verify", TABLE, "--full"])
             .output()
             .context("running petrel verify")?;
@@ -531,14 +415,7 @@ impl Cluster {
 
     /// Kills every process.
     pub fn stop(&mut self) {
-        self.proxy.kill();
-        for s in &mut self.servers {
-            if s.paused {
-                s.signal(libc::SIGCONT);
-            }
-            s.kill();
-        }
-        self.meta.kill();
+        self.procs.kill();
     }
 }
 
