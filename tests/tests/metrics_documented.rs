@@ -24,7 +24,7 @@ const MACROS: [&str; 3] = ["counter!", "gauge!", "histogram!"];
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("cli/ has a parent")
+        .expect("tests/ has a parent")
         .to_path_buf()
 }
 

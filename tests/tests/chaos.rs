@@ -5,35 +5,19 @@
 //! bounds and every replica identical. The long run is documented in
 //! docs/CONSISTENCY.md.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 
-fn free_base_port() -> u16 {
-    // Ten consecutive free ports: meta, proxy, servers.
-    for _ in 0..50 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = l.local_addr().expect("addr").port();
-        drop(l);
-        if base > 60000 {
-            continue;
-        }
-        if (0..10).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no 10 consecutive free ports");
-}
+use support::{bin, bin_dir, free_ports};
 
 #[test]
 fn a_minute_of_kills_pauses_and_meta_restarts_breaks_no_guarantee() {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_petrel-chaos"));
-    let bin_dir = exe.parent().expect("bin dir").to_path_buf();
-    assert!(
-        bin_dir.join("petrel-server").exists(),
-        "build the release binaries first (cargo build --release --workspace --bins)"
-    );
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(&exe)
+    // petrel-chaos uses ports from --base-port on: meta, proxy and the
+    // relays in front of the servers, and the servers 100 above them.
+    let base_port = free_ports(110);
+    let out = Command::new(bin("petrel-chaos"))
         .args([
             "--seed",
             "20261124",
@@ -42,12 +26,12 @@ fn a_minute_of_kills_pauses_and_meta_restarts_breaks_no_guarantee() {
             "--nemesis",
             "kill-primary,pause,meta",
             "--base-port",
-            &free_base_port().to_string(),
+            &base_port.to_string(),
             "--dir",
         ])
         .arg(dir.path().join("run"))
         .arg("--bin-dir")
-        .arg(&bin_dir)
+        .arg(bin_dir())
         .output()
         .expect("petrel-chaos runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{free_ports, redis_cli, run_checks, Onebox};
+use support::{bin, free_ports, redis_cli, run_checks, Onebox};
 
 fn server_addrs(ob: &Onebox) -> Vec<String> {
     (0..3)
@@ -224,7 +224,7 @@ fn six_partitions_refused(ob: &Onebox) {
 fn second_onebox_on_same_port(ob: &Onebox) {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = free_ports(5);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
+    let mut child = Command::new(bin("petrel"))
         .args(["onebox", "--dir", dir.path().to_str().expect("utf-8")])
         .args(["--port", &ob.proxy_port.to_string()])
         .args([

@@ -21,20 +21,54 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Directory holding petrel-meta, petrel-server and petrel-proxy: next to
-/// this test's `petrel`, unless `PETREL_BIN_DIR` names another (e.g. a
-/// release build's, when the CLI tests are built in another target dir).
+use petrel_cli::launch::process::terminate;
+
+/// The binaries this crate built (see its Cargo.toml), by their real names.
+const BINARIES: [(&str, &str); 5] = [
+    ("petrel-meta", env!("CARGO_BIN_EXE_petrel-tests-meta")),
+    ("petrel-server", env!("CARGO_BIN_EXE_petrel-tests-server")),
+    ("petrel-proxy", env!("CARGO_BIN_EXE_petrel-tests-proxy")),
+    ("petrel", env!("CARGO_BIN_EXE_petrel-tests-cli")),
+    ("petrel-chaos", env!("CARGO_BIN_EXE_petrel-tests-chaos")),
+];
+
+/// A directory holding the binaries cargo built for these tests under the
+/// real binaries' names (petrel-meta, petrel-server, petrel-proxy, petrel,
+/// petrel-chaos), as symbolic links, for `--bin-dir` and the launcher. It
+/// never holds anything cargo did not just build for this test run.
 pub fn bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PETREL_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_BIN_EXE_petrel"))
-        .parent()
-        .expect("binary has a parent dir")
-        .to_path_buf()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // One directory per profile: debug and release runs share the tmp dir.
+        let profile = Path::new(BINARIES[0].1)
+            .parent()
+            .and_then(Path::file_name)
+            .expect("binaries live in a profile directory");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("bin")
+            .join(profile);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        for (name, target) in BINARIES {
+            // Link under a name of this process's, then rename over the old
+            // link: atomic, so test binaries running at once never see a gap.
+            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(target, &tmp)
+                .unwrap_or_else(|e| panic!("linking {}: {e}", tmp.display()));
+            std::fs::rename(&tmp, dir.join(name))
+                .unwrap_or_else(|e| panic!("renaming {}: {e}", tmp.display()));
+        }
+        dir
+    })
+    .clone()
+}
+
+/// The binary named `name` (`petrel`, `petrel-proxy`...) as this test run built it.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
 }
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
@@ -134,7 +168,7 @@ impl Onebox {
         server_port: u16,
         opts: &OneboxOpts,
     ) -> Onebox {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
+        let mut child = Command::new(bin("petrel"))
             .args([
                 "onebox",
                 "--dir",
@@ -227,25 +261,13 @@ impl Onebox {
     /// SIGTERM to onebox, then wait for it (it stops its children).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: signalling our own child.
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(&mut child, Duration::from_secs(30));
         }
     }
 
     /// Runs the `petrel` CLI against this cluster's meta, whatever its exit status.
     pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_petrel"))
+        Command::new(bin("petrel"))
             .arg("--meta")
             .arg(self.meta_addr())
             .args(args)

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::bin;
+
 /// Runs `petrel` admin verbs against the meta at `meta`.
 #[derive(Clone, Debug)]
 pub struct Admin {
@@ -118,7 +120,7 @@ impl Admin {
 
     /// Runs `petrel --meta META ARGS`, whatever its exit status.
     pub fn output(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_petrel"))
+        Command::new(bin("petrel"))
             .arg("--meta")
             .arg(&self.meta)
             .args(args)

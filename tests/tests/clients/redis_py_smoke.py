@@ -10,7 +10,7 @@ library calls. Every result is asserted; any failure exits non-zero.
 
 Sorted sets are reported as SKIP (not failed) only while the server answers
 ZADD with "unknown command", so they are checked as soon as they exist.
-Run by cli/tests/client_libraries.rs; also works against a real redis-server.
+Run by tests/tests/client_libraries.rs; also works against a real redis-server.
 """
 
 import sys

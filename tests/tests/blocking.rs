@@ -5,29 +5,34 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{bin_dir, free_ports, Onebox};
+use petrel_cli::launch::cluster::proxy_flags;
+use petrel_cli::launch::Process;
+use support::{bin, free_ports, Onebox};
 
 /// A second petrel-proxy for the onebox's table; killed on drop.
 struct SecondProxy {
-    child: Child,
+    _process: Process,
     port: u16,
 }
 
 impl SecondProxy {
     fn start(ob: &Onebox) -> SecondProxy {
         let port = free_ports(1);
-        let child = Command::new(bin_dir().join("petrel-proxy"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--meta", &ob.meta_addr(), "--table", "default"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a second proxy");
-        let proxy = SecondProxy { child, port };
+        let addr = format!("127.0.0.1:{port}");
+        let mut process = Process::new(
+            "second proxy",
+            bin("petrel-proxy"),
+            proxy_flags(&addr, &ob.meta_addr(), "default"),
+            ob.dir.join("logs/proxy-2.log"),
+        );
+        process.start().expect("start a second proxy");
+        let proxy = SecondProxy {
+            _process: process,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .and_then(|c| c.get_connection())
@@ -38,13 +43,6 @@ impl SecondProxy {
             thread::sleep(Duration::from_millis(100));
         }
         proxy
-    }
-}
-
-impl Drop for SecondProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -8,7 +8,7 @@
 //
 // Sorted sets are reported as SKIP (not failed) only while the server answers
 // ZADD with "unknown command", so they are checked as soon as they exist.
-// Run by cli/tests/client_libraries.rs (which puts ioredis on NODE_PATH);
+// Run by tests/tests/client_libraries.rs (which puts ioredis on NODE_PATH);
 // also works against a real redis-server.
 
 "use strict";

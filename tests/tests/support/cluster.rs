@@ -1,0 +1,253 @@
+//! [`Cluster`]: meta, servers and a proxy started one by one through the
+//! launcher `petrel onebox` uses (`petrel_cli::launch`), so a test can
+//! kill -9, SIGSTOP/SIGCONT, restart or add individual servers while the
+//! rest keeps running.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use petrel_cli::launch::cluster::proxy_serves;
+use petrel_cli::launch::{self, ClusterSpec, ServerSpec, TableSpec};
+use tokio::runtime::Runtime;
+
+use super::admin::{wait_for, Admin};
+use super::{bin_dir, free_ports, RawConn};
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct ClusterOpts {
+    pub servers: usize,
+    /// Replica count of the `default` table.
+    pub replicas: u32,
+    /// Partition count of the `default` table.
+    pub partitions: u32,
+    /// Extra petrel-meta flags, e.g. `["--dropout-delay-ms", "2000"]`.
+    pub meta_args: Vec<String>,
+    /// Extra petrel-proxy flags, e.g. `["--metrics-listen", "127.0.0.1:9100"]`.
+    pub proxy_args: Vec<String>,
+    /// Each server serves Prometheus metrics on a port of its own
+    /// ([`Cluster::server_metrics_addr`]).
+    pub server_metrics: bool,
+    /// Server durability: `sync` or `async`.
+    pub durability: String,
+}
+
+impl Default for ClusterOpts {
+    fn default() -> Self {
+        ClusterOpts {
+            servers: 3,
+            replicas: 3,
+            partitions: 4,
+            meta_args: Vec::new(),
+            proxy_args: Vec::new(),
+            server_metrics: false,
+            durability: "sync".into(),
+        }
+    }
+}
+
+/// A running cluster on 127.0.0.1 in a temporary directory. Dropping it
+/// kills every process (and prints the tail of each log if the test failed).
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub meta_port: u16,
+    pub proxy_port: u16,
+    pub opts: ClusterOpts,
+    procs: launch::Cluster,
+    /// With [`ClusterOpts::server_metrics`], where each server serves them.
+    metrics_ports: Vec<Option<u16>>,
+    /// Drives the launcher's waits (RPCs to meta, DBSIZE to the proxy).
+    rt: Runtime,
+    _tmp: tempfile::TempDir,
+}
+
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl ClusterOpts {
+    /// Server flags beyond the launcher's, with metrics on `metrics_port`.
+    fn server(&self, port: u16, metrics_port: Option<u16>) -> ServerSpec {
+        let mut flags = vec!["--durability".to_string(), self.durability.clone()];
+        if let Some(p) = metrics_port {
+            flags.extend(["--metrics-listen".to_string(), format!("127.0.0.1:{p}")]);
+        }
+        ServerSpec {
+            addr: format!("127.0.0.1:{port}"),
+            flags,
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts meta, `opts.servers` servers, creates the `default` table and
+    /// starts the proxy; returns once DBSIZE answers through the proxy.
+    pub fn start(opts: ClusterOpts) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let base = free_ports(2 + opts.servers as u16);
+        let metrics_base = opts.server_metrics.then(|| free_ports(opts.servers as u16));
+        let metrics_ports: Vec<Option<u16>> = (0..opts.servers)
+            .map(|i| metrics_base.map(|m| m + i as u16))
+            .collect();
+        let spec = ClusterSpec {
+            bin_dir: bin_dir(),
+            dir: dir.clone(),
+            meta_addr: format!("127.0.0.1:{base}"),
+            meta_flags: opts.meta_args.clone(),
+            servers: (0..opts.servers)
+                .map(|i| opts.server(base + 2 + i as u16, metrics_ports[i]))
+                .collect(),
+            proxy_addr: format!("127.0.0.1:{}", base + 1),
+            proxy_flags: opts.proxy_args.clone(),
+            table: TableSpec {
+                name: "default".into(),
+                partitions: opts.partitions,
+                replicas: opts.replicas,
+            },
+        };
+        let procs = launch::Cluster::new(&spec).expect("cluster layout");
+        let mut c = Cluster {
+            dir,
+            meta_port: base,
+            proxy_port: base + 1,
+            opts,
+            procs,
+            metrics_ports,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            _tmp: tmp,
+        };
+        let started = c.rt.block_on(c.procs.start(|_| {}));
+        started.unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+        c
+    }
+
+    pub fn meta_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.meta_port)
+    }
+
+    pub fn admin(&self) -> Admin {
+        Admin::new(self.meta_addr())
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.procs.servers.len()
+    }
+
+    pub fn server_addr(&self, i: usize) -> String {
+        self.procs.server_addr(i).to_string()
+    }
+
+    pub fn server_addrs(&self) -> Vec<String> {
+        self.procs.server_addrs().to_vec()
+    }
+
+    /// The index of the server listening on `addr`.
+    pub fn server_index(&self, addr: &str) -> usize {
+        (0..self.server_count())
+            .find(|&i| self.server_addr(i) == addr)
+            .unwrap_or_else(|| panic!("{addr} is none of {:?}", self.server_addrs()))
+    }
+
+    /// Where server `i` serves its metrics (with [`ClusterOpts::server_metrics`]).
+    pub fn server_metrics_addr(&self, i: usize) -> Option<String> {
+        self.metrics_ports[i].map(|p| format!("127.0.0.1:{p}"))
+    }
+
+    /// The pid of server `i`, if it runs.
+    pub fn server_pid(&self, i: usize) -> Option<u32> {
+        self.procs.servers[i].pid()
+    }
+
+    /// kill -9 server `i` and reap it.
+    pub fn kill_server(&mut self, i: usize) {
+        let s = &mut self.procs.servers[i];
+        assert!(s.is_running(), "server {i} is not running");
+        s.kill();
+    }
+
+    /// SIGSTOP server `i`: it keeps its sockets but runs no code.
+    pub fn pause_server(&mut self, i: usize) {
+        let s = &mut self.procs.servers[i];
+        assert!(s.is_running(), "server {i} is not running");
+        s.pause();
+    }
+
+    /// SIGCONT server `i`.
+    pub fn resume_server(&mut self, i: usize) {
+        let s = &mut self.procs.servers[i];
+        assert!(s.is_running(), "server {i} is not running");
+        s.resume();
+    }
+
+    /// Starts server `i` again on its data dir and port (after [`Cluster::kill_server`]).
+    pub fn restart_server(&mut self, i: usize) {
+        let s = &mut self.procs.servers[i];
+        assert!(!s.is_running(), "server {i} ({}) already runs", s.label());
+        s.start()
+            .unwrap_or_else(|e| panic!("restarting server {i}: {e:#}"));
+    }
+
+    /// Starts one more server on a fresh port and data dir; returns its index.
+    /// Waits until meta sees it alive.
+    pub fn add_server(&mut self) -> usize {
+        let metrics_port = self.opts.server_metrics.then(|| free_ports(1));
+        let spec = self.opts.server(free_ports(1), metrics_port);
+        let i = self.procs.add_server_in(&bin_dir(), &self.dir, &spec);
+        self.metrics_ports.push(metrics_port);
+        self.restart_server(i);
+        self.wait_nodes_alive(&[spec.addr]);
+        i
+    }
+
+    /// Waits until meta lists every address in `addrs` as alive.
+    pub fn wait_nodes_alive(&mut self, addrs: &[String]) {
+        let alive = self.rt.block_on(self.procs.wait_servers_alive(addrs));
+        alive.unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Waits until DBSIZE (which touches every partition) answers through the proxy.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let addr = format!("127.0.0.1:{}", self.proxy_port);
+        wait_for(timeout, "DBSIZE to answer through the proxy", || {
+            self.rt.block_on(proxy_serves(&addr)).then_some(())
+        });
+    }
+
+    pub fn redis_client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.proxy_port)).expect("client")
+    }
+
+    pub fn conn(&self) -> RawConn {
+        RawConn::connect(self.proxy_port)
+    }
+
+    /// Every log file of this cluster.
+    fn logs(&self) -> Vec<PathBuf> {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.dir.join("logs"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        logs.sort();
+        logs
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.procs.kill();
+        if std::thread::panicking() {
+            for log in self.logs() {
+                eprintln!("----- tail of {}:\n{}", log.display(), log_tail(&log, 40));
+            }
+        }
+        if std::env::var_os("PETREL_KEEP_TEST_DIR").is_some() {
+            let dir = std::mem::replace(&mut self._tmp, tempfile::tempdir().expect("tempdir"));
+            eprintln!("keeping {}", dir.keep().display());
+        }
+    }
+}
