@@ -3,6 +3,11 @@
 //! change is on disk), a primary's removal request is granted, a learner
 //! fills a dead member's slot and is promoted only once the primary counts
 //! it, and a restarted sole primary gets a new ballot.
+//!
+//! The rules themselves are pure functions, unit-tested beside them
+//! (`src/reconfig/tests.rs`); this file stays an integration test because it
+//! drives the whole service (RPC, beacons, liveness, the store on disk)
+//! through the crate's public API only.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
