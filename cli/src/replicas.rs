@@ -161,7 +161,7 @@ fn partitions_json(table: &TableMap, parts: &[(&PartitionConfig, Vec<ReplicaRow>
                         "node": r.node,
                         "member": r.member,
                         "reachable": r.reachable,
-                        "role": r.info.as_ref().map(|i| i.role.clone()),
+                        "role": r.info.as_ref().map(|i| i.reported_role().name()),
                         "ballot": r.info.as_ref().map(|i| i.ballot),
                         "last_committed": r.info.as_ref().map(|i| i.last_committed_decree),
                         "last_prepared": r.info.as_ref().map(|i| i.last_prepared_decree),
@@ -210,7 +210,7 @@ fn print_partitions(parts: &[(&PartitionConfig, Vec<ReplicaRow>)]) {
                 ballot.clone(),
                 r.node.clone(),
                 r.member.unwrap_or("-").to_string(),
-                field(|i| i.role.clone()),
+                field(|i| i.reported_role().to_string()),
                 field(|i| i.ballot.to_string()),
                 field(|i| i.last_committed_decree.to_string()),
                 field(|i| i.last_prepared_decree.to_string()),
@@ -463,7 +463,12 @@ fn member_text(m: &MemberDigest) -> String {
     match &m.answer {
         Ok(d) => format!(
             "{} ({} ballot {}) decree {} records {} digest {}",
-            m.node, d.role, d.ballot, d.applied_decree, d.records, d.digest
+            m.node,
+            d.reported_role(),
+            d.ballot,
+            d.applied_decree,
+            d.records,
+            d.digest
         ),
         Err(e) => format!("{}: {e}", m.node),
     }
@@ -517,7 +522,7 @@ fn verify_json(
                         "applied_decree": d.applied_decree,
                         "records": d.records,
                         "digest": d.digest,
-                        "role": d.role,
+                        "role": d.reported_role().name(),
                         "ballot": d.ballot,
                     }),
                     Err(e) => json!({ "node": m.node, "error": e }),
@@ -544,6 +549,7 @@ fn verify_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use petrel_common::msg::ReplicaRole;
 
     fn digest(node: &str, decree: u64, digest: &str) -> MemberDigest {
         MemberDigest {
@@ -552,9 +558,10 @@ mod tests {
                 applied_decree: decree,
                 records: 3,
                 digest: digest.to_string(),
-                role: "secondary".to_string(),
                 ballot: 1,
-            }),
+                ..Default::default()
+            }
+            .with_role(ReplicaRole::Secondary)),
         }
     }
 

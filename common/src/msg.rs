@@ -78,9 +78,12 @@ pub struct ReplicaInfoMsg {
     pub ballot: u64,
     #[prost(uint64, tag = "4")]
     pub last_committed_decree: u64,
-    /// "primary", "secondary", "learner", "inactive".
+    /// The role as text ([`ReplicaRole::name`]), for metas that predate
+    /// [`ReplicaInfoMsg::role`]. Read it only through
+    /// [`ReplicaInfoMsg::reported_role`]; stop sending it once no such meta
+    /// can be in a cluster.
     #[prost(string, tag = "5")]
-    pub role: String,
+    pub role_name: String,
     /// Highest decree in this replica's log (prepared, maybe not committed);
     /// meta promotes the member with the longest log.
     #[prost(uint64, tag = "6")]
@@ -93,6 +96,83 @@ pub struct ReplicaInfoMsg {
     /// asks meta to remove them.
     #[prost(string, repeated, tag = "8")]
     pub unreachable: Vec<String>,
+    /// The replica's role ([`ReplicaRole`]); 0 from a server that predates it.
+    #[prost(enumeration = "ReplicaRole", tag = "9")]
+    pub role: i32,
+}
+
+impl ReplicaInfoMsg {
+    /// Sets the role, as both the enum and the text older metas read.
+    pub fn with_role(mut self, role: ReplicaRole) -> Self {
+        self.set_role(role);
+        self.role_name = role.name().to_string();
+        self
+    }
+
+    /// The role the replica reported, whichever version sent it.
+    pub fn reported_role(&self) -> ReplicaRole {
+        ReplicaRole::reported(self.role, &self.role_name)
+    }
+}
+
+/// What a replica is in its partition, as servers report it.
+///
+/// Protobuf enum: values are fixed forever; a value this build does not
+/// know reads as [`ReplicaRole::Unknown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ReplicaRole {
+    /// Not reported, or a role this build does not know (a newer server).
+    Unknown = 0,
+    Primary = 1,
+    Secondary = 2,
+    /// Catching up, not yet in the configuration.
+    Learner = 3,
+    /// Not serving: not a member, or a restarted primary waiting for a new
+    /// ballot.
+    Inactive = 4,
+    /// The replica's storage or log failed: it does nothing more and must be
+    /// replaced.
+    Error = 5,
+}
+
+impl ReplicaRole {
+    /// The lower-case name shown to operators (and sent as text to peers
+    /// that predate the enum).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplicaRole::Unknown => "unknown",
+            ReplicaRole::Primary => "primary",
+            ReplicaRole::Secondary => "secondary",
+            ReplicaRole::Learner => "learner",
+            ReplicaRole::Inactive => "inactive",
+            ReplicaRole::Error => "error",
+        }
+    }
+
+    /// The role in a message: the enum `value` when the sender set it,
+    /// else the text `legacy` an older sender put in its place.
+    fn reported(value: i32, legacy: &str) -> Self {
+        if value != 0 {
+            return ReplicaRole::try_from(value).unwrap_or(ReplicaRole::Unknown);
+        }
+        [
+            ReplicaRole::Primary,
+            ReplicaRole::Secondary,
+            ReplicaRole::Learner,
+            ReplicaRole::Inactive,
+            ReplicaRole::Error,
+        ]
+        .into_iter()
+        .find(|r| r.name() == legacy)
+        .unwrap_or(ReplicaRole::Unknown)
+    }
+}
+
+impl std::fmt::Display for ReplicaRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -202,22 +282,49 @@ pub struct ListNodesResponse {
     pub nodes: Vec<NodeInfoMsg>,
 }
 
-/// Outcome codes of an [`ExecuteResponse`].
-pub mod exec_code {
+/// Outcome of an [`ExecuteResponse`].
+///
+/// Protobuf enum with the values the `int32` code always had, so the wire
+/// is unchanged. `Ok` is 0, so read a response's code with
+/// [`ExecuteResponse::outcome`], never the generated `code()` getter, which
+/// turns a code this build does not know into `Ok`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum ExecCode {
     /// Executed; `reply` holds the answer.
-    pub const OK: i32 = 0;
+    Ok = 0,
     /// This server is not the partition's primary; `ballot`/`primary` say what it knows.
     /// The command was not executed, so the caller may retry it elsewhere.
-    pub const NOT_PRIMARY: i32 = 1;
+    NotPrimary = 1,
     /// This server does not host the partition (yet). Not executed.
-    pub const NO_REPLICA: i32 = 2;
+    NoReplica = 2,
     /// The request's ballot or partition count is stale. Not executed.
-    pub const STALE_MAP: i32 = 3;
+    StaleMap = 3,
     /// The replica cannot serve right now (opening, lease lost). Not executed.
-    pub const UNAVAILABLE: i32 = 4;
+    Unavailable = 4,
     /// The primary has as many writes in flight as it allows. Not executed;
     /// the same primary takes it again in a moment (no map refresh needed).
-    pub const BUSY: i32 = 5;
+    Busy = 5,
+}
+
+impl ExecCode {
+    /// Whether the code proves the command was not executed (so even a
+    /// write may be sent again).
+    pub fn not_executed(self) -> bool {
+        self != ExecCode::Ok
+    }
+
+    /// The name logs and error texts use (`NOT_PRIMARY`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecCode::Ok => "OK",
+            ExecCode::NotPrimary => "NOT_PRIMARY",
+            ExecCode::NoReplica => "NO_REPLICA",
+            ExecCode::StaleMap => "STALE_MAP",
+            ExecCode::Unavailable => "UNAVAILABLE",
+            ExecCode::Busy => "BUSY",
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -244,7 +351,8 @@ pub struct ExecuteRequest {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct ExecuteResponse {
-    #[prost(int32, tag = "1")]
+    /// An [`ExecCode`]; read it with [`ExecuteResponse::outcome`].
+    #[prost(enumeration = "ExecCode", tag = "1")]
     pub code: i32,
     #[prost(message, optional, tag = "2")]
     pub reply: Option<ReplyMsg>,
@@ -257,6 +365,14 @@ pub struct ExecuteResponse {
     /// Human-readable reason for a non-OK code.
     #[prost(string, tag = "5")]
     pub reason: String,
+}
+
+impl ExecuteResponse {
+    /// The outcome, or the raw code when this build does not know it (a
+    /// newer server's): such a code proves nothing about execution.
+    pub fn outcome(&self) -> Result<ExecCode, i32> {
+        ExecCode::try_from(self.code).map_err(|e| e.0)
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -351,10 +467,29 @@ pub struct ReplicaDigestResponse {
     /// Order-dependent hash over every (key, value) record, hex.
     #[prost(string, tag = "3")]
     pub digest: String,
+    /// The role as text, for callers that predate [`ReplicaDigestResponse::role`];
+    /// read it through [`ReplicaDigestResponse::reported_role`].
     #[prost(string, tag = "4")]
-    pub role: String,
+    pub role_name: String,
     #[prost(uint64, tag = "5")]
     pub ballot: u64,
+    /// The replica's role ([`ReplicaRole`]); 0 from a server that predates it.
+    #[prost(enumeration = "ReplicaRole", tag = "6")]
+    pub role: i32,
+}
+
+impl ReplicaDigestResponse {
+    /// Sets the role, as both the enum and the text older callers read.
+    pub fn with_role(mut self, role: ReplicaRole) -> Self {
+        self.set_role(role);
+        self.role_name = role.name().to_string();
+        self
+    }
+
+    /// The role the replica reported, whichever version sent it.
+    pub fn reported_role(&self) -> ReplicaRole {
+        ReplicaRole::reported(self.role, &self.role_name)
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -626,5 +761,104 @@ mod tests {
             };
             assert_eq!(b.to_bits(), d.to_bits(), "{d}");
         }
+    }
+
+    /// `ExecuteResponse.code` as it was before the enum: a plain int32.
+    #[derive(Clone, PartialEq, Message)]
+    struct OldExecuteResponse {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "5")]
+        reason: String,
+    }
+
+    #[test]
+    fn exec_codes_keep_their_values_on_the_wire() {
+        let codes = [
+            (ExecCode::Ok, 0),
+            (ExecCode::NotPrimary, 1),
+            (ExecCode::NoReplica, 2),
+            (ExecCode::StaleMap, 3),
+            (ExecCode::Unavailable, 4),
+            (ExecCode::Busy, 5),
+        ];
+        for (code, value) in codes {
+            assert_eq!(code as i32, value);
+            let new = ExecuteResponse {
+                code: code.into(),
+                reason: "r".into(),
+                ..Default::default()
+            };
+            let old = OldExecuteResponse::decode(&new.encode_to_vec()[..]).expect("decodes");
+            assert_eq!(old.code, value);
+            let back = ExecuteResponse::decode(&old.encode_to_vec()[..]).expect("decodes");
+            assert_eq!(back.outcome(), Ok(code));
+            assert_eq!(code.not_executed(), code != ExecCode::Ok);
+        }
+        // A newer server's code is not mistaken for OK.
+        let newer = ExecuteResponse {
+            code: 17,
+            ..Default::default()
+        };
+        assert_eq!(newer.outcome(), Err(17));
+    }
+
+    /// `ReplicaInfoMsg` as servers sent it before the role enum.
+    #[derive(Clone, PartialEq, Message)]
+    struct OldReplicaInfoMsg {
+        #[prost(uint32, tag = "1")]
+        table_id: u32,
+        #[prost(string, tag = "5")]
+        role: String,
+    }
+
+    #[test]
+    fn roles_travel_as_an_enum_and_as_text_for_older_peers() {
+        for role in [
+            ReplicaRole::Primary,
+            ReplicaRole::Secondary,
+            ReplicaRole::Learner,
+            ReplicaRole::Inactive,
+            ReplicaRole::Error,
+        ] {
+            // New sender, old reader: the text is still there.
+            let new = ReplicaInfoMsg {
+                table_id: 3,
+                ..Default::default()
+            }
+            .with_role(role);
+            let old = OldReplicaInfoMsg::decode(&new.encode_to_vec()[..]).expect("decodes");
+            assert_eq!(old.role, role.name());
+            // Old sender, new reader: the text is understood.
+            let back = ReplicaInfoMsg::decode(&old.encode_to_vec()[..]).expect("decodes");
+            assert_eq!(back.role, 0);
+            assert_eq!(back.reported_role(), role);
+            // New to new: the enum decides, whatever the text says.
+            let mut both = new.clone();
+            both.role_name = "nonsense".into();
+            let back = ReplicaInfoMsg::decode(&both.encode_to_vec()[..]).expect("decodes");
+            assert_eq!(back.reported_role(), role);
+            let digest = ReplicaDigestResponse::default().with_role(role);
+            let back = ReplicaDigestResponse::decode(&digest.encode_to_vec()[..]).expect("decodes");
+            assert_eq!(
+                (back.reported_role(), back.role_name.as_str()),
+                (role, role.name())
+            );
+        }
+        // Nothing, a strange text or a newer enum value: unknown.
+        assert_eq!(
+            ReplicaInfoMsg::default().reported_role(),
+            ReplicaRole::Unknown
+        );
+        let odd = ReplicaInfoMsg {
+            role_name: "observer".into(),
+            ..Default::default()
+        };
+        assert_eq!(odd.reported_role(), ReplicaRole::Unknown);
+        let newer = ReplicaInfoMsg {
+            role: 42,
+            ..Default::default()
+        };
+        assert_eq!(newer.reported_role(), ReplicaRole::Unknown);
     }
 }

@@ -124,36 +124,9 @@ impl Default for ReconfigParams {
     }
 }
 
-/// The role a replica reports for itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplicaRole {
-    Primary,
-    Secondary,
-    Learner,
-    /// Not serving: not a member, or a restarted primary waiting for a new
-    /// ballot.
-    Inactive,
-    /// The replica's storage or log failed: it does nothing more and must be
-    /// replaced.
-    Error,
-    /// A role this meta does not know (a newer server).
-    Other,
-}
-
-impl ReplicaRole {
-    /// The role named in a beacon (`"primary"`, `"secondary"`, `"learner"`,
-    /// `"inactive"`, `"error"`); anything else is [`ReplicaRole::Other`].
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "primary" => ReplicaRole::Primary,
-            "secondary" => ReplicaRole::Secondary,
-            "learner" => ReplicaRole::Learner,
-            "inactive" => ReplicaRole::Inactive,
-            "error" => ReplicaRole::Error,
-            _ => ReplicaRole::Other,
-        }
-    }
-}
+/// The role a replica reports for itself: the wire enum, one definition
+/// for servers, meta and the CLI.
+pub use petrel_common::msg::ReplicaRole;
 
 /// What one server said about one replica it hosts, in its latest beacon.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +182,7 @@ impl ReplicaReport {
             ballot: Ballot(m.ballot),
             last_committed: Decree(m.last_committed_decree),
             last_prepared: Decree(m.last_prepared_decree),
-            role: ReplicaRole::parse(&m.role),
+            role: m.reported_role(),
             ready_learners: m
                 .ready_learners
                 .iter()

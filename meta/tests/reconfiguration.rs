@@ -17,7 +17,7 @@ use petrel_common::ids::{Ballot, NodeAddr};
 use petrel_common::msg::{
     method, AddLearnerRequest, AddLearnerResponse, AssignmentMsg, BeaconRequest, BeaconResponse,
     CreateTableRequest, CreateTableResponse, PartitionConfigMsg, QueryTableRequest,
-    QueryTableResponse, ReplicaInfoMsg, TableMapMsg,
+    QueryTableResponse, ReplicaInfoMsg, ReplicaRole, TableMapMsg,
 };
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::RpcError;
@@ -168,35 +168,38 @@ impl Fake {
     fn report(&self, a: &AssignmentMsg) -> Option<ReplicaInfoMsg> {
         let c = a.config.as_ref()?;
         let role = if self.inactive_through.is_some_and(|b| c.ballot <= b) {
-            "inactive"
+            ReplicaRole::Inactive
         } else if c.primary == self.addr {
-            "primary"
+            ReplicaRole::Primary
         } else if c.secondaries.contains(&self.addr) {
-            "secondary"
+            ReplicaRole::Secondary
         } else if a.learner {
-            "learner"
+            ReplicaRole::Learner
         } else {
-            "inactive"
+            ReplicaRole::Inactive
         };
-        let primary = role == "primary";
-        Some(ReplicaInfoMsg {
-            table_id: c.table_id,
-            partition_id: c.partition_id,
-            ballot: c.ballot,
-            last_committed_decree: self.committed,
-            role: role.to_string(),
-            last_prepared_decree: self.prepared,
-            ready_learners: if primary {
-                self.ready_learners.clone()
-            } else {
-                Vec::new()
-            },
-            unreachable: if primary {
-                self.unreachable.clone()
-            } else {
-                Vec::new()
-            },
-        })
+        let primary = role == ReplicaRole::Primary;
+        Some(
+            ReplicaInfoMsg {
+                table_id: c.table_id,
+                partition_id: c.partition_id,
+                ballot: c.ballot,
+                last_committed_decree: self.committed,
+                last_prepared_decree: self.prepared,
+                ready_learners: if primary {
+                    self.ready_learners.clone()
+                } else {
+                    Vec::new()
+                },
+                unreachable: if primary {
+                    self.unreachable.clone()
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            }
+            .with_role(role),
+        )
     }
 
     async fn beacon(&mut self, meta: &Meta) {

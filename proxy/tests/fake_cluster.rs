@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use petrel_common::hash::partition_of;
 use petrel_common::msg::{
-    exec_code, method, ExecuteRequest, ExecuteResponse, PartitionConfigMsg, QueryTableRequest,
+    method, ExecCode, ExecuteRequest, ExecuteResponse, PartitionConfigMsg, QueryTableRequest,
     QueryTableResponse, ReplyMsg, TableMapMsg,
 };
 use petrel_common::reply::Reply;
@@ -171,7 +171,7 @@ impl Service for Fake {
                         .is_ok()
                     {
                         return encode(&ExecuteResponse {
-                            code: exec_code::NOT_PRIMARY,
+                            code: ExecCode::NotPrimary.into(),
                             reply: None,
                             ballot: 1,
                             primary: String::new(),
@@ -180,7 +180,7 @@ impl Service for Fake {
                     }
                     let reply = self.execute(req);
                     encode(&ExecuteResponse {
-                        code: exec_code::OK,
+                        code: ExecCode::Ok.into(),
                         reply: Some(ReplyMsg::from(&reply)),
                         ballot: 1,
                         primary: String::new(),

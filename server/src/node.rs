@@ -24,9 +24,7 @@ use crate::learn::store::CheckpointStore;
 use crate::log::{LogEntry, LogOptions, MutationLog};
 use crate::replica::machine::Options as MachineOptions;
 use crate::replica::shell::{self, Env, Opening};
-use crate::replica::{
-    db_path, load_config, status_name, Event, Replica, ReplicaError, WriteOutcome,
-};
+use crate::replica::{db_path, load_config, role_of, Event, Replica, ReplicaError, WriteOutcome};
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
 
 /// Why the node could not start.
@@ -157,10 +155,11 @@ impl Node {
                     ballot: v.config.ballot.0,
                     last_committed_decree: v.last_committed.0,
                     last_prepared_decree: v.last_prepared.0,
-                    role: status_name(v.status).to_string(),
                     ready_learners: v.ready_learners.iter().map(|n| n.0.clone()).collect(),
                     unreachable: v.unreachable.iter().map(|n| n.0.clone()).collect(),
+                    ..Default::default()
                 }
+                .with_role(role_of(v.status))
             })
             .collect()
     }

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use petrel_common::command::{self, Command, CommandId, BLOCK_SLICE};
 use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::{
-    exec_code, method, CheckpointPrepareRequest, ExecuteRequest, ExecuteResponse, ReplicaBatchAck,
+    method, CheckpointPrepareRequest, ExecCode, ExecuteRequest, ExecuteResponse, ReplicaBatchAck,
     ReplicaBatchMsg, ReplicaDigestRequest, ReplicaDigestResponse, ReplicaStatusRequest,
     ReplicaStatusResponse, ReplyMsg,
 };
@@ -21,7 +21,7 @@ use tracing::error;
 use crate::cmd;
 use crate::learn;
 use crate::node::Node;
-use crate::replica::{status_name, wire, Event, Replica, Status, WriteError, WriteOutcome};
+use crate::replica::{role_of, wire, Event, Replica, Status, WriteError, WriteOutcome};
 
 /// Handles RPCs against this server's [`Node`].
 pub struct ServerService {
@@ -60,11 +60,12 @@ impl ServerService {
     }
 }
 
-fn refuse(code: i32, ballot: Ballot, primary: String, reason: &str) -> Handled {
-    metrics::counter!("petrel_server_execute_refused_total", "code" => code.to_string())
+fn refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Handled {
+    // The label is the numeric code, as docs/METRICS.md says.
+    metrics::counter!("petrel_server_execute_refused_total", "code" => (code as i32).to_string())
         .increment(1);
     encode(&ExecuteResponse {
-        code,
+        code: code.into(),
         reply: None,
         ballot: ballot.0,
         primary,
@@ -77,7 +78,7 @@ impl ServerService {
         let gpid = Gpid::new(req.table_id, req.partition_id);
         let Some(replica) = self.node.replica(gpid) else {
             return refuse(
-                exec_code::NO_REPLICA,
+                ExecCode::NoReplica,
                 Ballot(0),
                 String::new(),
                 "partition not hosted here",
@@ -91,7 +92,7 @@ impl ServerService {
             .unwrap_or_default();
         if req.partition_count != replica.partition_count {
             return refuse(
-                exec_code::STALE_MAP,
+                ExecCode::StaleMap,
                 config.ballot,
                 primary,
                 "partition count differs",
@@ -99,7 +100,7 @@ impl ServerService {
         }
         if Ballot(req.ballot) < config.ballot {
             return refuse(
-                exec_code::STALE_MAP,
+                ExecCode::StaleMap,
                 config.ballot,
                 primary,
                 "request ballot is old",
@@ -111,7 +112,7 @@ impl ServerService {
             // primary).
             self.node.beacon_soon();
             return refuse(
-                exec_code::UNAVAILABLE,
+                ExecCode::Unavailable,
                 config.ballot,
                 primary,
                 "server config is behind",
@@ -119,7 +120,7 @@ impl ServerService {
         }
         if config.primary.as_ref() != Some(&self.node.me) {
             return refuse(
-                exec_code::NOT_PRIMARY,
+                ExecCode::NotPrimary,
                 config.ballot,
                 primary,
                 "not the primary",
@@ -127,7 +128,7 @@ impl ServerService {
         }
         if !self.node.lease_valid() {
             return refuse(
-                exec_code::UNAVAILABLE,
+                ExecCode::Unavailable,
                 config.ballot,
                 primary,
                 "lease expired",
@@ -141,7 +142,7 @@ impl ServerService {
             // Not executed: a proxy built on another version of the command
             // table (or a malformed request).
             return refuse(
-                exec_code::UNAVAILABLE,
+                ExecCode::Unavailable,
                 config.ballot,
                 primary,
                 "command id does not match the command named (proxy and server command tables differ)",
@@ -162,18 +163,18 @@ impl ServerService {
                 WriteOutcome::Refused(e) => match e {
                     WriteError::NotPrimary { ballot, primary } => {
                         return refuse(
-                            exec_code::NOT_PRIMARY,
+                            ExecCode::NotPrimary,
                             ballot,
                             primary.map(|p| p.0).unwrap_or_default(),
                             "not the primary",
                         )
                     }
                     WriteError::LeaseExpired { ballot } => {
-                        return refuse(exec_code::UNAVAILABLE, ballot, primary, "lease expired")
+                        return refuse(ExecCode::Unavailable, ballot, primary, "lease expired")
                     }
                     WriteError::Busy { in_flight, limit } => {
                         return refuse(
-                            exec_code::BUSY,
+                            ExecCode::Busy,
                             config.ballot,
                             primary,
                             &format!("{in_flight} writes in flight (limit {limit})"),
@@ -196,7 +197,7 @@ impl ServerService {
         } else {
             if !replica.view().can_serve_read || !self.node.lease_valid() {
                 return refuse(
-                    exec_code::UNAVAILABLE,
+                    ExecCode::Unavailable,
                     config.ballot,
                     primary,
                     "primary not ready to serve reads (reconciling or lease expired)",
@@ -224,7 +225,7 @@ impl ServerService {
         count.increment(1);
         seconds.record(started.elapsed().as_secs_f64());
         encode(&ExecuteResponse {
-            code: exec_code::OK,
+            code: ExecCode::Ok.into(),
             reply: Some(ReplyMsg::from(&reply)),
             ballot: config.ballot.0,
             primary,
@@ -271,7 +272,7 @@ impl ServerService {
                 "not the primary of {gpid} at ballot {} (ballot {}, {})",
                 req.ballot,
                 view.config.ballot.0,
-                status_name(view.status)
+                role_of(view.status)
             ));
         }
         let store = self.node.checkpoints.clone();
@@ -289,13 +290,16 @@ impl ServerService {
             .await
             .map_err(|e| format!("digest task failed: {e}"))?
             .map_err(|e| format!("digest of {gpid} failed: {e}"))?;
-        encode(&ReplicaDigestResponse {
-            applied_decree: digest.applied.0,
-            records: digest.records,
-            digest: format!("{:016x}", digest.hash),
-            role: status_name(view.status).to_string(),
-            ballot: view.config.ballot.0,
-        })
+        encode(
+            &ReplicaDigestResponse {
+                applied_decree: digest.applied.0,
+                records: digest.records,
+                digest: format!("{:016x}", digest.hash),
+                ballot: view.config.ballot.0,
+                ..Default::default()
+            }
+            .with_role(role_of(view.status)),
+        )
     }
 }
 

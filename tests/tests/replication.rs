@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use petrel_common::hash::partition_of;
 use petrel_common::msg::{
-    exec_code, method, ExecuteRequest, ExecuteResponse, ReplicaStatusRequest, ReplicaStatusResponse,
+    method, ExecCode, ExecuteRequest, ExecuteResponse, ReplicaRole, ReplicaStatusRequest,
+    ReplicaStatusResponse,
 };
 use petrel_common::rpc::client::RpcClient;
 use support::admin::{wait_for, Admin};
@@ -236,8 +237,8 @@ fn sigstop_of_a_primary_past_its_lease_fails_over_without_stale_reads() {
         Ok(resp) => {
             let data = resp.reply.as_ref().map(|r| r.data.clone());
             assert_ne!(
-                resp.code,
-                exec_code::OK,
+                resp.outcome(),
+                Ok(ExecCode::Ok),
                 "the woken old primary served a read (reply {data:?}); it must refuse once its lease is gone"
             );
             eprintln!(
@@ -291,8 +292,8 @@ fn sigstop_of_a_primary_past_its_lease_fails_over_without_stale_reads() {
                         .iter()
                         .find(|r| r.table_id == table_id && r.partition_id == before.partition);
                     match hosted {
-                        Some(r) if r.role == "primary" => None,
-                        Some(r) => Some(Some(r.role.clone())),
+                        Some(r) if r.reported_role() == ReplicaRole::Primary => None,
+                        Some(r) => Some(Some(r.reported_role().to_string())),
                         None => Some(None),
                     }
                 }

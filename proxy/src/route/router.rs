@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use petrel_common::command::Command;
-use petrel_common::msg::{exec_code, method, ExecuteRequest, ExecuteResponse};
+use petrel_common::msg::{method, ExecCode, ExecuteRequest, ExecuteResponse};
 use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::RpcError;
@@ -23,15 +23,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(8);
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Shortest time one read attempt gets before the proxy tries again.
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
-
-/// Answer codes that prove the command was not executed.
-const NOT_EXECUTED: [i32; 5] = [
-    exec_code::NOT_PRIMARY,
-    exec_code::NO_REPLICA,
-    exec_code::STALE_MAP,
-    exec_code::UNAVAILABLE,
-    exec_code::BUSY,
-];
 
 /// First pause before asking a busy primary again; doubled per attempt up
 /// to [`BUSY_BACKOFF_MAX`]. Busy is back-pressure, not a map problem.
@@ -131,21 +122,21 @@ impl Router {
                         self.rpc.call(node, method::EXECUTE, &req, budget).await;
                     args = req.args;
                     match resp {
-                        Ok(r) if r.code == exec_code::OK => {
+                        Ok(r) if r.outcome() == Ok(ExecCode::Ok) => {
                             return r.reply.map(Reply::from).ok_or_else(|| {
                                 RouteError::Server(format!(
                                     "server {node} answered OK without a reply"
                                 ))
                             });
                         }
-                        Ok(r) if !NOT_EXECUTED.contains(&r.code) => {
+                        Ok(r) if !r.outcome().is_ok_and(ExecCode::not_executed) => {
                             // An unknown code proves nothing: never retry on it.
                             return Err(RouteError::Server(format!(
                                 "server {node} answered with unknown code {}: {}",
                                 r.code, r.reason
                             )));
                         }
-                        Ok(r) if r.code == exec_code::BUSY => {
+                        Ok(r) if r.outcome() == Ok(ExecCode::Busy) => {
                             Failure::Busy(format!("BUSY from {node} ({})", r.reason))
                         }
                         Ok(r) => Failure::Refused(format!(
@@ -228,12 +219,8 @@ impl Failure {
 }
 
 fn code_name(code: i32) -> String {
-    match code {
-        exec_code::NOT_PRIMARY => "NOT_PRIMARY".into(),
-        exec_code::NO_REPLICA => "NO_REPLICA".into(),
-        exec_code::STALE_MAP => "STALE_MAP".into(),
-        exec_code::UNAVAILABLE => "UNAVAILABLE".into(),
-        exec_code::BUSY => "BUSY".into(),
-        other => format!("code {other}"),
+    match ExecCode::try_from(code) {
+        Ok(c) => c.name().into(),
+        Err(_) => format!("code {code}"),
     }
 }

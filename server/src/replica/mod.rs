@@ -25,7 +25,7 @@ use bytes::Bytes;
 use petrel_common::command::Command;
 use petrel_common::fsutil;
 use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
-use petrel_common::msg::PartitionConfigMsg;
+use petrel_common::msg::{PartitionConfigMsg, ReplicaRole};
 use petrel_common::partition::PartitionConfig;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
@@ -86,15 +86,20 @@ pub enum ReplicaError {
     Closed(Gpid),
 }
 
-/// The name a status is reported under (beacons, `petrel partitions`).
-pub fn status_name(s: Status) -> &'static str {
+/// The role a status is reported as (beacons, digests, `petrel partitions`).
+pub fn role_of(s: Status) -> ReplicaRole {
     match s {
-        Status::Primary => "primary",
-        Status::Secondary => "secondary",
-        Status::Learner => "learner",
-        Status::Inactive => "inactive",
-        Status::Error => "error",
+        Status::Primary => ReplicaRole::Primary,
+        Status::Secondary => ReplicaRole::Secondary,
+        Status::Learner => ReplicaRole::Learner,
+        Status::Inactive => ReplicaRole::Inactive,
+        Status::Error => ReplicaRole::Error,
     }
+}
+
+/// The name a status is logged under.
+pub fn status_name(s: Status) -> &'static str {
+    role_of(s).name()
 }
 
 /// What the replica task publishes for request handlers and beacons.
