@@ -9,8 +9,9 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use petrel_common::msg::{QueryTableRequest, QueryTableResponse, TableMapMsg};
 use petrel_common::rpc::client::RpcClient;
+use petrel_common::rpc::frame::{codec, Header, Kind};
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
-use petrel_common::rpc::RpcError;
+use petrel_common::rpc::{RpcError, ServiceError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -21,7 +22,7 @@ impl Service for Echo {
     fn call(self: Arc<Self>, method: u16, body: Bytes) -> BoxFuture<'static, Handled> {
         async move {
             if method != 7 {
-                return Err(format!("no method {method}"));
+                return Err(ServiceError::NoMethod(method));
             }
             let req: QueryTableRequest = decode(body)?;
             let delay: u64 = req
@@ -102,7 +103,7 @@ async fn deadline_and_remote_errors_are_reported() {
             Duration::from_secs(1),
         )
         .await;
-    assert_eq!(err, Err(RpcError::Remote("no method 9".to_string())));
+    assert_eq!(err, Err(RpcError::Remote(ServiceError::NoMethod(9))));
     // The connection still works after both.
     assert_eq!(
         ask(&client, &addr, "again", 1000).await.expect("ok"),
@@ -155,4 +156,60 @@ async fn unreachable_peer_fails_fast_and_reconnects_later() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(answered, "client never reconnected");
+}
+
+/// A peer that predates typed errors sends requests without the flag: it
+/// gets the error as text, and a response without the flag.
+#[tokio::test]
+async fn an_older_caller_gets_errors_as_text() {
+    use futures::StreamExt;
+    use tokio_util::codec::FramedRead;
+
+    let addr = start().await;
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (r, mut w) = stream.into_split();
+    let mut old = Header::request(9, 1000, 1);
+    old.typed_errors = false;
+    old.frame(Bytes::new())
+        .expect("fits")
+        .write_to(&mut w)
+        .await
+        .expect("write");
+    let mut frames = FramedRead::new(r, codec());
+    let frame = frames.next().await.expect("a response").expect("read");
+    let (h, body) = Header::decode(frame.freeze()).expect("decodes");
+    assert_eq!((h.kind, h.typed_errors), (Kind::ErrorResponse, false));
+    assert_eq!(&body[..], b"no method 9");
+}
+
+/// A peer that predates typed errors answers with text and no flag: the
+/// caller gets the text as [`ServiceError::Other`].
+#[tokio::test]
+async fn an_older_service_error_reads_as_other() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_util::codec::Framed;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut frames = Framed::new(stream, codec());
+        while let Some(Ok(frame)) = frames.next().await {
+            let (h, _) = Header::decode(frame.freeze()).expect("decodes");
+            let mut reply = h.response(false);
+            reply.typed_errors = false;
+            let out = reply.encode_with(b"table 't' already exists");
+            frames.send(out).await.expect("send");
+        }
+    });
+    let client = RpcClient::new();
+    let err = ask(&client, &addr, "t", 1000).await;
+    assert_eq!(
+        err,
+        Err(RpcError::Remote(ServiceError::Other(
+            "table 't' already exists".to_string()
+        )))
+    );
 }

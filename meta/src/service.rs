@@ -22,6 +22,7 @@ use petrel_common::msg::{
     QueryTableRequest, QueryTableResponse, TableMapMsg,
 };
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
+use petrel_common::rpc::ServiceError;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -29,7 +30,7 @@ use crate::config::MetaConfig;
 use crate::driver::{self, Observed, RoundParams};
 use crate::liveness::Liveness;
 use crate::reconfig::{Health, ReplicaReport};
-use crate::state::MetaState;
+use crate::state::{MetaError, MetaState};
 use crate::store::Store;
 
 /// Meta's shared state: the durable part behind a lock that is held while
@@ -91,8 +92,10 @@ impl MetaService {
     /// On a failed save the in-memory state is rolled back.
     async fn mutate<T: Send + 'static>(
         self: &Arc<Self>,
-        change: impl FnOnce(&mut MetaState, &[NodeAddr]) -> Result<Option<T>, String> + Send + 'static,
-    ) -> Result<Option<T>, String> {
+        change: impl FnOnce(&mut MetaState, &[NodeAddr]) -> Result<Option<T>, ServiceError>
+            + Send
+            + 'static,
+    ) -> Result<Option<T>, ServiceError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut state = lock(&this.state);
@@ -103,13 +106,14 @@ impl MetaService {
                 if let Err(e) = this.store.save(&state) {
                     *state = before;
                     warn!(error = %e, "could not persist meta state");
-                    return Err(format!("meta could not persist its state: {e}"));
+                    return Err(ServiceError::Internal(format!(
+                        "meta could not persist its state: {e}"
+                    )));
                 }
             }
             Ok(out)
         })
-        .await
-        .map_err(|e| format!("meta task failed: {e}"))?
+        .await?
     }
 
     /// One reconfiguration round at `now` (blocking: it may fsync).
@@ -175,7 +179,9 @@ impl MetaService {
 
     async fn beacon(self: Arc<Self>, req: BeaconRequest) -> Handled {
         if req.node.is_empty() {
-            return Err("beacon without a node address".to_string());
+            return Err(ServiceError::Invalid(
+                "beacon without a node address".to_string(),
+            ));
         }
         let node = NodeAddr(req.node);
         metrics::counter!("petrel_meta_beacons_total").increment(1);
@@ -226,7 +232,7 @@ impl MetaService {
             .mutate(move |st, live| {
                 st.create_table(&req.name, req.partition_count, req.replica_count, live)
                     .map(Some)
-                    .map_err(|e| e.to_string())
+                    .map_err(ServiceError::from)
             })
             .await?;
         metrics::counter!("petrel_meta_tables_created_total").increment(1);
@@ -243,7 +249,7 @@ impl MetaService {
             .mutate(move |st, _| {
                 st.drop_table(&req.name)
                     .map(Some)
-                    .map_err(|e| e.to_string())
+                    .map_err(ServiceError::from)
             })
             .await?;
         metrics::counter!("petrel_meta_tables_dropped_total").increment(1);
@@ -260,35 +266,41 @@ impl MetaService {
         let table = state
             .tables
             .get(&req.table)
-            .ok_or_else(|| format!("no table named '{}'", req.table))?;
+            .ok_or_else(|| ServiceError::from(MetaError::NoSuchTable(req.table.clone())))?;
         let config = table
             .partition(PartitionId(req.partition_id))
             .ok_or_else(|| {
-                format!(
+                ServiceError::NotFound(format!(
                     "table '{}' has no partition {} (it has {})",
                     req.table, req.partition_id, table.partition_count
-                )
+                ))
             })?;
         let gpid: Gpid = config.gpid;
         let node = (!req.node.is_empty()).then(|| NodeAddr(req.node.clone()));
         if let Some(n) = &node {
             if !state.nodes.contains(n) {
-                return Err(format!("no server {n} has registered with meta"));
+                return Err(ServiceError::NotFound(format!(
+                    "no server {n} has registered with meta"
+                )));
             }
             if config.has_member(n) {
-                return Err(format!("{n} is already a member of partition {gpid}"));
+                return Err(ServiceError::AlreadyExists(format!(
+                    "{n} is already a member of partition {gpid}"
+                )));
             }
             if !lock(&self.liveness).is_alive(n, Instant::now(), self.grace()) {
-                return Err(format!("server {n} is not alive"));
+                return Err(ServiceError::Unavailable(format!(
+                    "server {n} is not alive"
+                )));
             }
         }
         let members = config.members().count();
         let learning = state.learners.get(&gpid).map_or(0, |l| l.len());
         if members + learning >= table.replica_count as usize {
-            return Err(format!(
+            return Err(ServiceError::Unavailable(format!(
                 "partition {gpid} already has {members} members and {learning} learners for replica count {}",
                 table.replica_count
-            ));
+            )));
         }
         drop(state);
         lock(&self.observed).request_learner(gpid, node.clone(), Instant::now());
@@ -347,7 +359,7 @@ impl Service for MetaService {
                     self.list_nodes()
                 }
                 method::ADD_LEARNER => self.add_learner(decode(body)?),
-                other => Err(format!("meta has no method {other}")),
+                other => Err(ServiceError::NoMethod(other)),
             }
         }
         .boxed()

@@ -36,6 +36,21 @@ pub enum MetaError {
     NotEnoughServers { live: usize, needed: u32 },
 }
 
+impl From<MetaError> for petrel_common::rpc::ServiceError {
+    fn from(e: MetaError) -> Self {
+        use petrel_common::rpc::ServiceError as S;
+        let text = e.to_string();
+        match e {
+            MetaError::TableExists(_) => S::AlreadyExists(text),
+            MetaError::NoSuchTable(_) => S::NotFound(text),
+            MetaError::BadName(_)
+            | MetaError::BadPartitionCount(_)
+            | MetaError::BadReplicaCount => S::Invalid(text),
+            MetaError::NotEnoughServers { .. } => S::Unavailable(text),
+        }
+    }
+}
+
 /// Everything meta must not forget.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaState {

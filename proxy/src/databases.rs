@@ -11,6 +11,7 @@ use petrel_common::msg::{
     method, CreateTableRequest, CreateTableResponse, QueryTableRequest, QueryTableResponse,
 };
 use petrel_common::rpc::client::RpcClient;
+use petrel_common::rpc::{RpcError, ServiceError};
 use tokio_util::sync::CancellationToken;
 
 use crate::route::Router;
@@ -139,7 +140,7 @@ impl Databases {
                         break;
                     }
                     // Another proxy (or connection) won the race.
-                    Err(e) if e.to_string().contains("exists") => {
+                    Err(RpcError::Remote(ServiceError::AlreadyExists(_))) => {
                         created = Ok(());
                         break;
                     }

@@ -20,6 +20,7 @@ use petrel_common::msg::{
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
+use petrel_common::rpc::ServiceError;
 use petrel_proxy::{Proxy, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -187,7 +188,7 @@ impl Service for Fake {
                         reason: String::new(),
                     })
                 }
-                _ => Err("unknown method".into()),
+                other => Err(ServiceError::NoMethod(other)),
             }
         })
     }

@@ -16,6 +16,7 @@ use petrel_common::msg::{
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, Handled, Service};
+use petrel_common::rpc::ServiceError;
 use tracing::error;
 
 use crate::cmd;
@@ -254,12 +255,15 @@ impl ServerService {
     }
 
     /// The hosted replica of a partition, or the error an admin call gets.
-    fn hosted(&self, table_id: u32, partition_id: u32) -> Result<(Gpid, Arc<Replica>), String> {
+    fn hosted(
+        &self,
+        table_id: u32,
+        partition_id: u32,
+    ) -> Result<(Gpid, Arc<Replica>), ServiceError> {
         let gpid = Gpid::new(table_id, partition_id);
-        let replica = self
-            .node
-            .replica(gpid)
-            .ok_or_else(|| format!("partition {gpid} is not hosted here"))?;
+        let replica = self.node.replica(gpid).ok_or_else(|| {
+            ServiceError::NotFound(format!("partition {gpid} is not hosted here"))
+        })?;
         Ok((gpid, replica))
     }
 
@@ -268,17 +272,17 @@ impl ServerService {
         let (gpid, replica) = self.hosted(req.table_id, req.partition_id)?;
         let view = replica.view();
         if view.status != Status::Primary || view.config.ballot != Ballot(req.ballot) {
-            return Err(format!(
+            return Err(ServiceError::Unavailable(format!(
                 "not the primary of {gpid} at ballot {} (ballot {}, {})",
                 req.ballot,
                 view.config.ballot.0,
                 role_of(view.status)
-            ));
+            )));
         }
         let store = self.node.checkpoints.clone();
         let resp = learn::serve::prepare(store, gpid, replica.engine())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(learn_error)?;
         encode(&resp)
     }
 
@@ -287,9 +291,8 @@ impl ServerService {
         let view = replica.view();
         let r = replica.clone();
         let digest = tokio::task::spawn_blocking(move || r.digest())
-            .await
-            .map_err(|e| format!("digest task failed: {e}"))?
-            .map_err(|e| format!("digest of {gpid} failed: {e}"))?;
+            .await?
+            .map_err(|e| ServiceError::Internal(format!("digest of {gpid} failed: {e}")))?;
         encode(
             &ReplicaDigestResponse {
                 applied_decree: digest.applied.0,
@@ -314,7 +317,7 @@ impl Service for ServerService {
                     let store = self.node.checkpoints.clone();
                     let resp = learn::serve::fetch(store, decode(body)?)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(learn_error)?;
                     encode(&resp)
                 }
                 method::REPLICA_DIGEST => self.digest(decode(body)?).await,
@@ -324,10 +327,20 @@ impl Service for ServerService {
                         replicas: self.node.replica_infos(),
                     })
                 }
-                other => Err(format!("server has no method {other}")),
+                other => Err(ServiceError::NoMethod(other)),
             }
         }
         .boxed()
+    }
+}
+
+/// What a learner is told when serving its checkpoint failed.
+fn learn_error(e: learn::LearnError) -> ServiceError {
+    use learn::LearnError as L;
+    match e {
+        L::UnknownCheckpoint(_) | L::WrongPartition { .. } => ServiceError::NotFound(e.to_string()),
+        L::File(_) => ServiceError::Invalid(e.to_string()),
+        _ => ServiceError::Internal(e.to_string()),
     }
 }
 

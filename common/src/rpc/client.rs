@@ -23,7 +23,7 @@ use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
 use super::frame::{codec, Header, Kind, OutFrame};
-use super::{RpcError, WRITE_BUFFER};
+use super::{RpcError, ServiceError, WRITE_BUFFER};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -307,9 +307,10 @@ async fn read_responses(
         };
         let result = match header.kind {
             Kind::Response => Ok(body),
-            Kind::ErrorResponse => Err(RpcError::Remote(
-                String::from_utf8_lossy(&body).into_owned(),
-            )),
+            Kind::ErrorResponse => Err(RpcError::Remote(ServiceError::from_body(
+                &body,
+                header.typed_errors,
+            ))),
             Kind::Request => {
                 warn!(peer = %addr, "peer sent a request on a client connection; dropping it");
                 return;

@@ -3,7 +3,10 @@
 //! Header (18 bytes, big-endian): `magic u8 (0xPE-ish 0xE7) | version u8 |
 //! kind u8 | flags u8 | method u16 | timeout_ms u32 | request_id u64`.
 //! Flags: bit 0 ([`FLAG_NO_REPLY`]) on a request asks for no response;
-//! unknown bits are ignored, so a peer that predates a flag just answers.
+//! bit 1 ([`FLAG_TYPED_ERRORS`]) on a request says the caller reads typed
+//! error bodies, and on an error response that its body is one (see
+//! [`super::error`]). Unknown bits are ignored, so a peer that predates a
+//! flag just answers as it always did.
 //!
 //! Frames are read with [`codec`] and written as an [`OutFrame`]: the length
 //! prefix and header in a small array, the body written from where it lies.
@@ -29,12 +32,18 @@ pub const MAX_FRAME_LEN: usize = 600 << 20;
 /// error or not, is dropped by the callee).
 pub const FLAG_NO_REPLY: u8 = 0x01;
 
+/// Flag bit of a request whose caller reads typed error bodies, and of an
+/// error response whose body is a typed [`super::error::ErrorMsg`] rather
+/// than text.
+pub const FLAG_TYPED_ERRORS: u8 = 0x02;
+
 /// What a frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Request,
     Response,
-    /// A response whose body is a UTF-8 error text.
+    /// A response whose body is an error: UTF-8 text, or an
+    /// [`super::error::ErrorMsg`] when the header's `typed_errors` is set.
     ErrorResponse,
 }
 
@@ -49,6 +58,9 @@ pub struct Header {
     pub request_id: u64,
     /// A request that wants no response ([`FLAG_NO_REPLY`]).
     pub no_reply: bool,
+    /// [`FLAG_TYPED_ERRORS`]: on a request, the caller reads typed error
+    /// bodies; on a response, its error body is typed.
+    pub typed_errors: bool,
 }
 
 /// Why a frame was refused.
@@ -109,6 +121,7 @@ impl Header {
             timeout_ms,
             request_id,
             no_reply: false,
+            typed_errors: true,
         }
     }
 
@@ -135,6 +148,8 @@ impl Header {
             timeout_ms: 0,
             request_id: self.request_id,
             no_reply: false,
+            // An error body is typed only for a caller that reads that form.
+            typed_errors: self.typed_errors,
         }
     }
 
@@ -146,7 +161,14 @@ impl Header {
             Kind::Response => 1,
             Kind::ErrorResponse => 2,
         });
-        buf.put_u8(if self.no_reply { FLAG_NO_REPLY } else { 0 });
+        let mut flags = 0;
+        if self.no_reply {
+            flags |= FLAG_NO_REPLY;
+        }
+        if self.typed_errors {
+            flags |= FLAG_TYPED_ERRORS;
+        }
+        buf.put_u8(flags);
         buf.put_u16(self.method);
         buf.put_u32(self.timeout_ms);
         buf.put_u64(self.request_id);
@@ -206,6 +228,7 @@ impl Header {
                 timeout_ms,
                 request_id,
                 no_reply: flags & FLAG_NO_REPLY != 0,
+                typed_errors: flags & FLAG_TYPED_ERRORS != 0,
             },
             frame,
         ))
@@ -235,9 +258,18 @@ mod tests {
             !o.response(true).no_reply,
             "a response never carries the flag"
         );
+        assert!(h.typed_errors, "this build reads typed errors");
+        assert!(r.typed_errors, "so its errors are answered typed");
+        // A request from a peer that predates typed errors (no flag bit)
+        // gets text errors.
+        let mut old = BytesMut::from(&h.encode_with(b"")[..]);
+        old[3] = 0;
+        let (back, _) = Header::decode(old.freeze()).expect("decodes");
+        assert!(!back.typed_errors);
+        assert!(!back.response(false).typed_errors);
         // Unknown flag bits are ignored.
         let mut raw = BytesMut::from(&h.encode_with(b"")[..]);
-        raw[3] = 0x80;
+        raw[3] |= 0x80;
         let (back, _) = Header::decode(raw.freeze()).expect("decodes");
         assert_eq!(back, h);
     }

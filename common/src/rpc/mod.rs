@@ -9,10 +9,15 @@
 //! - [`client`]: a pool of multiplexed peer connections with deadlines and
 //!   reconnect backoff.
 //! - [`server`]: the accept loop that hands each request to a [`server::Service`].
+//! - [`error`]: [`ServiceError`], what a service answers instead of a body,
+//!   and its wire form.
 
 pub mod client;
+pub mod error;
 pub mod frame;
 pub mod server;
+
+pub use error::ServiceError;
 
 use thiserror::Error;
 
@@ -37,7 +42,7 @@ pub enum RpcError {
     Timeout(String),
     /// The peer answered with an error.
     #[error("peer error: {0}")]
-    Remote(String),
+    Remote(ServiceError),
     /// The response body did not decode.
     #[error("bad response body: {0}")]
     Decode(String),

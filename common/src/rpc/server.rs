@@ -16,20 +16,21 @@ use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 
 use super::frame::{codec, Header, Kind, OutFrame};
+use super::ServiceError;
 use super::WRITE_BUFFER;
 
-/// What a request handler returns: an encoded body, or an error text.
-pub type Handled = Result<Bytes, String>;
+/// What a request handler returns: an encoded body, or why there is none.
+pub type Handled = Result<Bytes, ServiceError>;
 
 /// A process's RPC surface.
 pub trait Service: Send + Sync + 'static {
-    /// Handles one request. Unknown methods should return an error text.
+    /// Handles one request. Unknown methods answer [`ServiceError::NoMethod`].
     fn call(self: Arc<Self>, method: u16, body: Bytes) -> BoxFuture<'static, Handled>;
 }
 
-/// Decodes a request body, turning failures into an error text.
-pub fn decode<T: Message + Default>(body: Bytes) -> Result<T, String> {
-    T::decode(body).map_err(|e| format!("bad request body: {e}"))
+/// Decodes a request body; a failure is [`ServiceError::BadRequest`].
+pub fn decode<T: Message + Default>(body: Bytes) -> Result<T, ServiceError> {
+    T::decode(body).map_err(|e| ServiceError::BadRequest(e.to_string()))
 }
 
 /// Encodes a response body.
@@ -113,7 +114,7 @@ async fn serve_connection<S: Service>(stream: TcpStream, peer: String, service: 
                     .await
                 {
                     Ok(r) => r,
-                    Err(_) => Err("deadline exceeded".to_string()),
+                    Err(_) => Err(ServiceError::DeadlineExceeded),
                 }
             } else {
                 fut.await
@@ -138,16 +139,18 @@ fn respond(header: &Header, result: Handled, peer: &str) -> Option<OutFrame> {
         }
         return None;
     }
+    let error = |e: &ServiceError| {
+        let response = header.response(false);
+        response.frame(e.to_body(response.typed_errors))
+    };
     let framed = match result {
         Ok(body) => header.response(true).frame(body),
-        Err(text) => header.response(false).frame(Bytes::from(text)),
+        Err(e) => error(&e),
     };
     framed
         .or_else(|e| {
             warn!(%peer, method = header.method, error = %e, "rpc response too large");
-            header
-                .response(false)
-                .frame(Bytes::from(format!("response too large: {e}")))
+            error(&ServiceError::Internal(format!("response too large: {e}")))
         })
         .ok()
 }

@@ -15,6 +15,7 @@ use petrel_common::msg::{
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
 use petrel_common::rpc::RpcError;
+use petrel_common::rpc::ServiceError;
 use tokio::net::TcpListener;
 
 use super::download::{download, FETCH_CHUNK, FETCH_TIMEOUT, PREPARE_TIMEOUT};
@@ -56,7 +57,7 @@ impl Service for Primary {
                     let gpid = Gpid::new(req.table_id, req.partition_id);
                     let mut resp = serve::prepare(self.store.clone(), gpid, self.engine.clone())
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(ServiceError::internal)?;
                     match self.tamper {
                         Tamper::Honest => {}
                         Tamper::LongerListing => {
@@ -75,10 +76,10 @@ impl Service for Primary {
                     let req: CheckpointFetchRequest = decode(body)?;
                     let resp = serve::fetch(self.store.clone(), req)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(ServiceError::internal)?;
                     encode(&resp)
                 }
-                _ => Err(format!("no method {method}")),
+                _ => Err(ServiceError::NoMethod(method)),
             }
         }
         .boxed()
