@@ -50,7 +50,8 @@ struct Done {
     command: Option<&'static Command>,
     name: &'static str,
     elapsed: Duration,
-    /// The request, kept for the slow log (empty when it cannot be logged).
+    /// The request, kept for the slow log (empty when it cannot be logged:
+    /// queued inside MULTI, or refused before it ran).
     args: Vec<bytes::Bytes>,
 }
 
@@ -217,6 +218,9 @@ impl Conn {
             Vec::new()
         };
         let d = dispatch(&mut self.session, &self.shared, args);
+        // Like Redis, commands refused before running (unknown, wrong
+        // arity, NOAUTH...) are left out of the slow log.
+        let slow_args = if d.rejected { Vec::new() } else { slow_args };
         if d.name == "unknown" {
             self.shared.stats.unknown_commands.fetch_add(1, Relaxed);
         }
@@ -317,7 +321,7 @@ impl Conn {
             self.shared
                 .stats
                 .command_done(done.command, done.name, done.elapsed, error);
-            self.slowlog(&done, error);
+            self.slowlog(&done);
         }
         if done.send {
             encode(&done.reply, done.proto, wbuf);
@@ -328,19 +332,15 @@ impl Conn {
 
 impl Conn {
     /// Records `done` in the slow log when it took at least
-    /// `slowlog-log-slower-than`. Like Redis, commands rejected before
-    /// running (unknown, wrong arity, NOAUTH) and EXEC itself are left out.
-    fn slowlog(&self, done: &Done, error: Option<&str>) {
+    /// `slowlog-log-slower-than`. Like Redis, commands refused before
+    /// running (their `args` are empty) and EXEC itself are left out.
+    fn slowlog(&self, done: &Done) {
         let rt = self.shared.runtime.load();
         let micros = done.elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
         let threshold = rt.slowlog_log_slower_than;
-        let rejected = error.is_some_and(|e| {
-            e.starts_with("ERR wrong number of arguments") || e.starts_with("NOAUTH")
-        });
         if done.args.is_empty()
             || threshold < 0
             || micros < threshold as u64
-            || rejected
             || matches!(done.name, "unknown" | "exec")
         {
             return;

@@ -24,6 +24,9 @@ pub struct Dispatched {
     pub name: &'static str,
     /// For routed commands, what they touch (to keep one client's commands in order).
     pub touches: Option<Touches>,
+    /// Refused before running (unknown, wrong arity, NOAUTH, ACL, not
+    /// queueable): Redis leaves such commands out of the slow log.
+    pub rejected: bool,
 }
 
 /// Decides what to do with one request (`args[0]` is the command name).
@@ -33,11 +36,15 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         command,
         name: command.map_or("unknown", Command::name),
         touches: None,
+        rejected: false,
     };
     // A command rejected inside MULTI makes EXEC fail.
     let reject = |session: &mut Session, command, r| {
         session.flag_transaction();
-        reply(command, r)
+        Dispatched {
+            rejected: true,
+            ..reply(command, r)
+        }
     };
     let table = table();
     // The one name lookup of a request: the command, then its subcommand.
@@ -134,5 +141,6 @@ pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -
         command: Some(command),
         name,
         touches,
+        rejected: false,
     }
 }
