@@ -241,18 +241,53 @@ fn to_reply(v: redis::Value) -> Option<Reply> {
     }
 }
 
-/// The proxy answers TRYAGAIN/CLUSTERDOWN only when the command provably did
-/// not run, and "value is not an integer" changes nothing. Anything else
-/// about a write is unknown.
+/// The proxy answers TRYAGAIN or CLUSTERDOWN only when the command provably
+/// did not run, and INCR's "value is not an integer" changes nothing.
+/// Anything else about a write is unknown. RESP carries an error's code
+/// (its first word) and nothing more, so the code decides, and the one
+/// `ERR` that proves nothing ran is known by Redis's exact text.
 fn classify_error(e: &redis::RedisError, read: bool) -> Outcome {
     if read {
         return Outcome::Failed;
     }
-    let text = e.to_string();
-    let not_run = ["TRYAGAIN", "CLUSTERDOWN", "not an integer", "out of range"];
-    if not_run.iter().any(|t| text.contains(t)) {
-        Outcome::Failed
-    } else {
-        Outcome::Unknown
+    let not_integer = petrel_common::reply::errors::NOT_INTEGER.strip_prefix("ERR ");
+    match e.code() {
+        Some("TRYAGAIN" | "CLUSTERDOWN") => Outcome::Failed,
+        Some("ERR") if e.detail() == not_integer => Outcome::Failed,
+        _ => Outcome::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error a client gets for the RESP error line `line`.
+    fn error(line: &str) -> redis::RedisError {
+        redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .and_then(redis::Value::extract_error)
+            .expect_err("an error reply")
+    }
+
+    #[test]
+    fn only_errors_that_prove_nothing_ran_fail_a_write() {
+        for (line, outcome) in [
+            ("TRYAGAIN partition 3 moved, not executed", Outcome::Failed),
+            ("CLUSTERDOWN table 't' is not available", Outcome::Failed),
+            (petrel_common::reply::errors::NOT_INTEGER, Outcome::Failed),
+            (
+                "ERR write outcome unknown on partition 1: the primary changed",
+                Outcome::Unknown,
+            ),
+            // The words alone are not the code.
+            ("ERR not TRYAGAIN but out of range", Outcome::Unknown),
+        ] {
+            assert_eq!(classify_error(&error(line), false), outcome, "{line}");
+        }
+        assert_eq!(
+            classify_error(&error("ERR anything"), true),
+            Outcome::Failed,
+            "a failed read changes nothing"
+        );
     }
 }
