@@ -26,6 +26,7 @@ use crate::replica::machine::Options as MachineOptions;
 use crate::replica::shell::{self, Env, Opening};
 use crate::replica::{db_path, load_config, role_of, Event, Replica, ReplicaError, WriteOutcome};
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
+use crate::storage::StorageError;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,8 @@ pub enum OpenError {
     Log(#[from] crate::log::LogError),
     #[error("preparing the checkpoint directory: {0}")]
     Checkpoints(crate::learn::LearnError),
+    #[error("checking the replicas' storage: {0}")]
+    Layout(StorageError),
 }
 
 /// The server's replicas and lease.
@@ -64,6 +67,7 @@ impl Node {
     /// Opens the mutation log under `data_dir/log` (replaying it) and
     /// prepares the node. Blocks.
     pub fn open(config: ServerConfig) -> Result<Self, OpenError> {
+        check_layouts(&config.data_dir.join("replicas")).map_err(OpenError::Layout)?;
         let options = LogOptions {
             segment_bytes: config.log_segment_mb << 20,
             durability: config.durability,
@@ -484,6 +488,30 @@ async fn retire(replica: Arc<Replica>, log: Arc<MutationLog>, trash: PathBuf) {
     }
 }
 
+/// Refuses to start while a replica's database holds a storage layout this
+/// build cannot read (a newer server wrote it): failing here, naming it,
+/// beats failing to open it whenever meta assigns it. Other trouble with a
+/// database is left to that replica's own open. Blocks: one read-only
+/// RocksDB open per replica.
+fn check_layouts(replicas: &Path) -> Result<(), StorageError> {
+    let entries = match std::fs::read_dir(replicas) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let dir = entry?.path();
+        match RocksEngine::check_layout_at(&db_path(&dir)) {
+            Ok(()) => {}
+            Err(e @ StorageError::UnsupportedLayout { .. }) => return Err(e),
+            Err(e) => {
+                warn!(dir = %dir.display(), error = %e, "cannot read a replica's layout version");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn move_aside(dir: &Path, trash: &Path, target: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(trash)?;
     std::fs::rename(dir, target)
@@ -504,6 +532,44 @@ mod tests {
             last_committed: Decree(decree - 1),
             mutation: Bytes::from_static(b"m"),
         }
+    }
+
+    #[test]
+    fn a_replica_in_an_unknown_layout_stops_the_server_from_starting() {
+        use crate::storage::layout::{encode_layout_version, LAYOUT_VERSION_KEY};
+
+        let root = tempfile::tempdir().expect("tempdir");
+        let replicas = root.path().join("replicas");
+        check_layouts(&replicas).expect("no replicas yet");
+        for name in ["1.0", "1.1"] {
+            let dir = replicas.join(name);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            drop(RocksEngine::open(&db_path(&dir), &RocksOptions::default()).expect("open"));
+        }
+        // A replica directory whose database was never created.
+        std::fs::create_dir_all(replicas.join("1.2")).expect("mkdir");
+        check_layouts(&replicas).expect("all readable");
+        {
+            // What a newer server would leave behind.
+            let db = rocksdb::DB::open_default(db_path(&replicas.join("1.1"))).expect("raw open");
+            db.put(LAYOUT_VERSION_KEY, encode_layout_version(2))
+                .expect("put");
+            db.flush().expect("flush");
+        }
+        let err = check_layouts(&replicas).expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("replicas/1.1/db"), "{text}");
+        assert!(
+            matches!(
+                err,
+                StorageError::UnsupportedLayout {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ```text
 //! 0x00 | name                                         internal records of the replica
 //!        \x00applied_decree -> u64 BE                 last decree applied (same batch as the data)
+//!        \x00layout_version -> u32 BE                 this layout's version (see below)
 //!
 //! 0x01 | user_key                                     metadata, one per Redis key
 //!     -> type u8 | expire_at_ms u64 BE | version u64 BE | size u64 BE | payload
@@ -34,6 +35,12 @@
 //! - Element keys carry the user key's length so that the elements of `ab`
 //!   and of `a` followed by an element starting with `b` never interleave.
 //!
+//! A replica's database says which version of this layout it holds
+//! ([`LAYOUT_VERSION_KEY`]), written when the database is created. A server
+//! opens only the version it knows ([`LAYOUT_VERSION`]) and refuses any
+//! other ([`StorageError::UnsupportedLayout`]) rather than misread it. A
+//! database from before the record existed is version 1.
+//!
 //! Decoding never panics: a malformed record is [`StorageError::Corrupt`].
 
 use crate::storage::StorageError;
@@ -47,6 +54,16 @@ pub const ELEMENT_PREFIX: u8 = 0x02;
 
 /// The internal record holding the last applied decree (u64 BE).
 pub const APPLIED_DECREE_KEY: &[u8] = b"\x00applied_decree";
+
+/// The internal record holding the database's layout version (u32 BE).
+pub const LAYOUT_VERSION_KEY: &[u8] = b"\x00layout_version";
+
+/// The layout this build reads and writes. Raise it (with a migration)
+/// whenever an older server would misread the new records.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// The layout version of a database that predates [`LAYOUT_VERSION_KEY`].
+pub const UNRECORDED_LAYOUT_VERSION: u32 = 1;
 
 /// Length of the fixed metadata header that precedes the payload.
 pub const META_HEADER_LEN: usize = 1 + 8 + 8 + 8;
@@ -270,6 +287,27 @@ pub fn applied_decree(record: Option<&[u8]>) -> Result<petrel_common::ids::Decre
     }))
 }
 
+/// Encodes the layout-version record.
+pub fn encode_layout_version(version: u32) -> [u8; 4] {
+    version.to_be_bytes()
+}
+
+/// The version a layout-version record holds (`None`: no record).
+pub fn layout_version(record: Option<&[u8]>) -> Result<Option<u32>, StorageError> {
+    record
+        .map(|raw| {
+            <[u8; 4]>::try_from(raw)
+                .map(u32::from_be_bytes)
+                .map_err(|_| {
+                    corrupt(format!(
+                        "layout version record of {} bytes, expected 4",
+                        raw.len()
+                    ))
+                })
+        })
+        .transpose()
+}
+
 /// The smallest key greater than every key starting with `prefix`, or `None`
 /// when there is none (the prefix is empty or all 0xff).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -322,6 +360,18 @@ mod tests {
         let (decoded, payload) = decode_meta(&raw).unwrap();
         assert_eq!(decoded, header);
         assert_eq!(payload, b"extra");
+    }
+
+    #[test]
+    fn the_layout_version_record_is_fixed() {
+        assert_eq!(LAYOUT_VERSION_KEY[0], INTERNAL_PREFIX);
+        assert_eq!(encode_layout_version(1), [0, 0, 0, 1]);
+        assert_eq!(layout_version(None).unwrap(), None);
+        assert_eq!(layout_version(Some(&[0, 0, 1, 2])).unwrap(), Some(258));
+        assert!(matches!(
+            layout_version(Some(&[1, 2])),
+            Err(StorageError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -24,6 +24,16 @@ pub enum StorageError {
     Corrupt(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The database holds a layout this build cannot read.
+    #[error(
+        "database {path} has storage layout version {found}, but this petrel-server reads only \
+         version {supported}: run the petrel-server that wrote it (or a newer one)"
+    )]
+    UnsupportedLayout {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
 }
 
 /// One change inside a [`Mutation`].

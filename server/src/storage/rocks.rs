@@ -17,7 +17,7 @@ use rocksdb::{
 };
 use std::path::Path;
 
-use crate::storage::layout::{self, APPLIED_DECREE_KEY};
+use crate::storage::layout::{self, APPLIED_DECREE_KEY, LAYOUT_VERSION, LAYOUT_VERSION_KEY};
 use crate::storage::{Digest, Digester, Engine, Mutation, ReadView, StorageError, WriteOp};
 
 /// An LRU block cache; clone it into the options of several engines to share
@@ -60,16 +60,57 @@ pub struct RocksEngine {
 
 impl RocksEngine {
     /// Opens (creating if missing) the database at `path`.
+    ///
+    /// A new database gets the layout-version record of this build; an
+    /// existing one must hold this build's version
+    /// ([`StorageError::UnsupportedLayout`] otherwise), or none (it
+    /// predates the record: version 1, recorded now).
     pub fn open(path: &Path, opts: &RocksOptions) -> Result<Self, StorageError> {
         let options = db_options(opts);
+        let existed = path.join("CURRENT").exists();
         // A read-write open must name every existing column family.
-        let db = if path.join("CURRENT").exists() {
+        let db = if existed {
             let families = DB::list_cf(&options, path).map_err(rocks)?;
             DB::open_cf(&options, path, families).map_err(rocks)?
         } else {
             DB::open(&options, path).map_err(rocks)?
         };
+        let found = layout::layout_version(db.get(LAYOUT_VERSION_KEY).map_err(rocks)?.as_deref())?;
+        match found {
+            Some(v) => check_layout(path, v)?,
+            None => {
+                if existed {
+                    check_layout(path, layout::UNRECORDED_LAYOUT_VERSION)?;
+                }
+                // Durable at once (the WAL is off, so flush): a database
+                // must never hold data without saying how it is laid out.
+                db.put(
+                    LAYOUT_VERSION_KEY,
+                    layout::encode_layout_version(LAYOUT_VERSION),
+                )
+                .map_err(rocks)?;
+                db.flush().map_err(rocks)?;
+            }
+        }
         Ok(RocksEngine { db })
+    }
+
+    /// The layout version recorded in the database at `path` (`None` when
+    /// it has no record), read without writing anything there. Blocks.
+    pub fn layout_version_at(path: &Path) -> Result<Option<u32>, StorageError> {
+        let record = read_only_record(path, LAYOUT_VERSION_KEY)?;
+        layout::layout_version(record.as_deref())
+    }
+
+    /// Fails unless the database at `path` (if there is one) holds a layout
+    /// this build reads: the check a server makes on every replica before
+    /// it starts serving. Blocks.
+    pub fn check_layout_at(path: &Path) -> Result<(), StorageError> {
+        if !path.join("CURRENT").exists() {
+            return Ok(());
+        }
+        let found = Self::layout_version_at(path)?.unwrap_or(layout::UNRECORDED_LAYOUT_VERSION);
+        check_layout(path, found)
     }
 
     /// Writes a consistent checkpoint of this database into `dir` (which must
@@ -96,13 +137,31 @@ impl RocksEngine {
 /// read-only open, which writes nothing into the directory (no LOG, no
 /// LOCK): safe on a checkpoint that is being served or was just downloaded.
 pub fn applied_decree_of(dir: &Path) -> Result<Decree, StorageError> {
+    let record = read_only_record(dir, APPLIED_DECREE_KEY)?;
+    layout::applied_decree(record.as_deref())
+}
+
+/// One record of the database at `dir`, by a read-only open (which writes
+/// nothing there).
+fn read_only_record(dir: &Path, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
     let mut options = Options::default();
     // A few table files open lazily instead of all of them (and their
     // indexes) at open time.
     options.set_max_open_files(16);
     let db = DB::open_for_read_only(&options, dir, false).map_err(rocks)?;
-    let record = db.get(APPLIED_DECREE_KEY).map_err(rocks)?;
-    layout::applied_decree(record.as_deref())
+    db.get(key).map_err(rocks)
+}
+
+/// Refuses a database whose layout is not this build's.
+fn check_layout(path: &Path, found: u32) -> Result<(), StorageError> {
+    if found == LAYOUT_VERSION {
+        return Ok(());
+    }
+    Err(StorageError::UnsupportedLayout {
+        path: path.display().to_string(),
+        found,
+        supported: LAYOUT_VERSION,
+    })
 }
 
 fn db_options(opts: &RocksOptions) -> Options {
@@ -318,6 +377,86 @@ mod tests {
     }
 
     #[test]
+    fn a_new_database_records_its_layout_version() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            RocksEngine::check_layout_at(dir.path()).is_ok(),
+            "no database yet"
+        );
+        drop(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap());
+        assert_eq!(
+            RocksEngine::layout_version_at(dir.path()).unwrap(),
+            Some(LAYOUT_VERSION)
+        );
+        RocksEngine::check_layout_at(dir.path()).unwrap();
+        drop(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn a_database_without_the_record_is_version_1_and_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+            let mutation = Mutation {
+                ops: vec![put(b"\x01a", b"1")],
+            };
+            engine.apply(Decree(4), &mutation).unwrap();
+            // As a server wrote it before the record existed.
+            engine.db.delete(LAYOUT_VERSION_KEY).unwrap();
+            engine.flush().unwrap();
+        }
+        assert_eq!(RocksEngine::layout_version_at(dir.path()).unwrap(), None);
+        RocksEngine::check_layout_at(dir.path()).unwrap();
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(engine.applied_decree().unwrap(), Decree(4));
+        drop(engine);
+        assert_eq!(RocksEngine::layout_version_at(dir.path()).unwrap(), Some(1));
+    }
+
+    #[test]
+    fn an_unknown_layout_version_is_refused_naming_the_database_and_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+            engine
+                .db
+                .put(LAYOUT_VERSION_KEY, layout::encode_layout_version(99))
+                .unwrap();
+            engine.flush().unwrap();
+        }
+        for err in [
+            RocksEngine::open(dir.path(), &RocksOptions::default())
+                .err()
+                .expect("refused"),
+            RocksEngine::check_layout_at(dir.path()).expect_err("refused"),
+        ] {
+            assert!(
+                matches!(
+                    &err,
+                    StorageError::UnsupportedLayout {
+                        found: 99,
+                        supported: LAYOUT_VERSION,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(&dir.path().display().to_string()), "{text}");
+            assert!(
+                text.contains("version 99") && text.contains("version 1"),
+                "{text}"
+            );
+        }
+        // Refusing changed nothing.
+        assert_eq!(
+            RocksEngine::layout_version_at(dir.path()).unwrap(),
+            Some(99)
+        );
+    }
+
+    #[test]
     fn a_write_without_stalling_applies_like_any_other_when_rocksdb_is_not_behind() {
         let dir = tempfile::tempdir().unwrap();
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
@@ -351,10 +490,10 @@ mod tests {
             keys(&engine, b"\x01a", b"\x01c"),
             vec![b"\x01a".to_vec(), b"\x01b".to_vec()]
         );
-        // The applied-decree record lives below the user spaces.
+        // The internal records live below the user spaces.
         assert_eq!(
             keys(&engine, b"\x00", b"\x01"),
-            vec![APPLIED_DECREE_KEY.to_vec()]
+            vec![APPLIED_DECREE_KEY.to_vec(), LAYOUT_VERSION_KEY.to_vec()]
         );
         let flush = Mutation {
             ops: vec![
