@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use petrel_common::ids::{Gpid, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Health, ReconfigParams, Reports, Snapshot};
+use super::model::{Action, Health, ReconfigParams, Reports, Snapshot};
 use crate::placement::Load;
 
 /// Whether secondary `node` is fully caught up with the primary: both

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use petrel_common::ids::{Decree, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Change, Health, Reports};
+use super::model::{Action, Change, Health, Reports};
 
 /// How long `node`'s log is, as far as meta knows at the partition's current
 /// ballot: `(has a current report, last_prepared, last_committed)`. A

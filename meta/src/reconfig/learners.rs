@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use petrel_common::ids::NodeAddr;
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Change, DropWhy, Health, ReconfigParams, Reports, Snapshot};
+use super::model::{Action, Change, DropWhy, Health, ReconfigParams, Reports, Snapshot};
 use crate::placement::Load;
 
 /// Whether the learner on `node` has caught up: the primary's report at the

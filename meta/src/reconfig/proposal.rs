@@ -12,14 +12,14 @@
 use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Change, DropWhy, Health, Reports};
+use super::model::{Action, Change, DropWhy, Health, Reports};
 
 /// The primary's report at the current ballot, when the primary is alive.
 fn current_primary_report<'a>(
     config: &PartitionConfig,
     health: &Health,
     reports: &'a Reports,
-) -> Option<&'a super::ReplicaReport> {
+) -> Option<&'a super::model::ReplicaReport> {
     let primary = config.primary.as_ref().filter(|p| health.is_alive(p))?;
     reports.at(config.gpid, primary, config.ballot)
 }

@@ -13,7 +13,7 @@
 //! Choosing too early could miss the longest log (a server that is up but
 //! still opening its replicas has not reported them yet), so meta waits
 //! until every alive member reported at the current ballot, or
-//! [`super::ReconfigParams::restart_wait`] passed since it first saw the
+//! [`super::model::ReconfigParams::restart_wait`] passed since it first saw the
 //! restarted primary.
 
 use std::cmp::Reverse;
@@ -22,7 +22,7 @@ use std::time::Duration;
 use petrel_common::ids::NodeAddr;
 use petrel_common::partition::PartitionConfig;
 
-use super::{Action, Change, Health, ReplicaRole, Reports};
+use super::model::{Action, Change, Health, ReplicaRole, Reports};
 
 /// Whether `config`'s primary is alive and reported itself `inactive` at the
 /// current ballot: it restarted and waits for a new ballot.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
-use super::Health;
+use super::model::Health;
 
 /// Why a proposed configuration must not be persisted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
