@@ -81,18 +81,15 @@ impl Touches {
                 hashes.push(Touches::hash(k));
             }
         });
-        hashes.sort_unstable();
-        hashes.dedup();
-        Touches {
-            keys: hashes,
-            all: matches!(command.exec(), Exec::FanOut(_)),
-            write: command.is_write(),
-        }
+        let mut t = Touches::from_hashes(hashes, command.is_write());
+        t.all = matches!(command.exec(), Exec::FanOut(_));
+        t
     }
 
     /// What touching `keys` (writing them or not) amounts to.
     pub fn keys<K: AsRef<[u8]>>(keys: &[K], write: bool) -> Touches {
-        Touches::hashed(keys.iter(), write)
+        let hashes = keys.iter().map(|k| Touches::hash(k.as_ref())).collect();
+        Touches::from_hashes(hashes, write)
     }
 
     fn hash(key: &[u8]) -> u64 {
@@ -101,8 +98,7 @@ impl Touches {
         std::hash::Hasher::finish(&h)
     }
 
-    fn hashed<K: AsRef<[u8]>>(keys: impl Iterator<Item = K>, write: bool) -> Touches {
-        let mut hashes: Vec<u64> = keys.map(|k| Touches::hash(k.as_ref())).collect();
+    fn from_hashes(mut hashes: Vec<u64>, write: bool) -> Touches {
         hashes.sort_unstable();
         hashes.dedup();
         Touches {

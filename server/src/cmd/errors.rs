@@ -13,6 +13,14 @@ pub fn unsupported_option(option: &[u8]) -> String {
     format!("ERR Unsupported option {}", c_string(option, usize::MAX))
 }
 
+/// [`unknown_command`] for a whole call (`call[0]` the name; empty for none).
+pub fn unknown_call(call: &[impl AsRef<[u8]>]) -> String {
+    match call.split_first() {
+        Some((name, rest)) => unknown_command(name.as_ref(), rest),
+        None => unknown_command(b"", &[b""; 0]),
+    }
+}
+
 /// Redis's reply to an unknown command: the name and the first arguments,
 /// each cut at a NUL byte and the whole bounded as Redis bounds it.
 pub fn unknown_command(name: &[u8], args: &[impl AsRef<[u8]>]) -> String {

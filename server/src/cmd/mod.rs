@@ -184,10 +184,7 @@ pub fn try_execute(
         })
     };
     let Some(run) = runner_of(command) else {
-        let (name, rest) = args
-            .split_first()
-            .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
-        return only_reply(Reply::error(errors::unknown_command(name, rest)));
+        return only_reply(Reply::error(errors::unknown_call(args)));
     };
     // The proxy checked the arity; a malformed request must still not reach
     // a command that indexes its arguments.

@@ -106,12 +106,7 @@ pub fn exec(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 
 /// Runs one queued command; an error reply undoes its writes.
 fn run_one(db: &mut Db<'_>, id: usize, args: &[Bytes]) -> Result<Reply, StorageError> {
-    let unknown = || {
-        let (name, rest) = args
-            .split_first()
-            .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
-        Reply::error(super::errors::unknown_command(name, rest))
-    };
+    let unknown = || Reply::error(super::errors::unknown_call(args));
     let command = u16::try_from(id)
         .ok()
         .and_then(|id| command::table().get(CommandId(id)))
@@ -138,25 +133,6 @@ mod tests {
     use super::super::testing::*;
     use super::*;
 
-    /// A queued command as the proxy sends it: id, count, arguments.
-    fn queued(list: &[&str]) -> Vec<String> {
-        let id = command::table()
-            .find(list[0].as_bytes())
-            .map_or(u16::MAX, |c| c.id.0);
-        let mut out = vec![id.to_string(), list.len().to_string()];
-        out.extend(list.iter().map(|s| s.to_string()));
-        out
-    }
-
-    fn batch(watch: &[&str], commands: &[&[&str]]) -> Vec<String> {
-        let mut out = vec!["petrel.exec".to_string(), (watch.len() / 2).to_string()];
-        out.extend(watch.iter().map(|s| s.to_string()));
-        for c in commands {
-            out.extend(queued(c));
-        }
-        out
-    }
-
     fn fp(h: &mut Harness, key: &str) -> String {
         match h.run(&["petrel.fingerprint", key]) {
             Reply::Int(n) => n.to_string(),
@@ -167,7 +143,7 @@ mod tests {
     #[test]
     fn commands_run_in_order_as_one_mutation() {
         let mut h = Harness::new();
-        let b = batch(&[], &[&["set", "k", "1"], &["incr", "k"], &["get", "k"]]);
+        let b = exec_batch(&[], &[&["set", "k", "1"], &["incr", "k"], &["get", "k"]]);
         let exec = h.exec(&strs(&b));
         assert_eq!(exec.reply, Reply::Array(vec![ok(), int(2), bulk("2")]));
         assert_eq!(exec.mutation.ops.len(), 1, "one final write of k");
@@ -179,7 +155,7 @@ mod tests {
     fn a_failing_command_writes_nothing_and_the_rest_run() {
         let mut h = Harness::new();
         h.run(&["set", "s", "text"]);
-        let b = batch(&[], &[&["set", "a", "1"], &["incr", "s"], &["incr", "a"]]);
+        let b = exec_batch(&[], &[&["set", "a", "1"], &["incr", "s"], &["incr", "a"]]);
         let reply = h.run(&strs(&b));
         assert_eq!(
             reply,
@@ -197,7 +173,7 @@ mod tests {
         let seen = fp(&mut h, "w");
         assert_ne!(seen, "0");
         assert_eq!(fp(&mut h, "w"), seen, "stable while unchanged");
-        let b = batch(&["w", &seen], &[&["incr", "w"]]);
+        let b = exec_batch(&["w", &seen], &[&["incr", "w"]]);
         let ok_run = h.run(&strs(&b));
         assert_eq!(ok_run, Reply::Array(vec![int(2)]));
         // w changed (by the transaction itself): the old fingerprint aborts.
@@ -223,13 +199,15 @@ mod tests {
             assert!(h.run(&bad).is_error(), "{bad:?}");
         }
         for bad in [
-            batch(&[], &[&["nosuch"]]),
-            batch(&[], &[&["petrel.exec", "0"]]),
+            exec_batch(&[], &[&["nosuch"]]),
+            exec_batch(&[], &[&["petrel.exec", "0"]]),
             // An id that names another command than the arguments do.
             vec![
                 "petrel.exec".into(),
                 "0".into(),
-                queued(&["get", "k"])[0].clone(),
+                command::table()
+                    .find(b"get")
+                    .map_or(String::new(), |c| c.id.0.to_string()),
                 "2".into(),
                 "set".into(),
                 "k".into(),

@@ -13,10 +13,12 @@ use crate::storage::layout::{self, KeyType, MetaHeader};
 use crate::storage::memory::MemEngine;
 use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
 
-/// A `petrel.exec` call running `commands` (no watched keys), as the proxy
-/// sends it: each command's id, its argument count, its arguments.
-pub fn exec_batch(commands: &[&[&str]]) -> Vec<String> {
-    let mut out = vec!["petrel.exec".to_string(), "0".to_string()];
+/// A `petrel.exec` call as the proxy sends it: the watched keys and their
+/// fingerprints (`watch` alternates them), then each command's id, its
+/// argument count and its arguments.
+pub fn exec_batch(watch: &[&str], commands: &[&[&str]]) -> Vec<String> {
+    let mut out = vec!["petrel.exec".to_string(), (watch.len() / 2).to_string()];
+    out.extend(watch.iter().map(|s| s.to_string()));
     for c in commands {
         let id = command::table()
             .find(c[0].as_bytes())
@@ -78,15 +80,10 @@ impl Harness {
     fn exec_bytes(&mut self, args: &[Bytes]) -> Execution {
         match command::table().resolve(args) {
             Resolved::Command(c) => execute(&self.engine, c, args, self.now),
-            _ => {
-                let (name, rest) = args
-                    .split_first()
-                    .map_or((&b""[..], &[][..]), |(n, r)| (&n[..], r));
-                Execution {
-                    reply: Reply::error(errors::unknown_command(name, rest)),
-                    mutation: Default::default(),
-                }
-            }
+            _ => Execution {
+                reply: Reply::error(errors::unknown_call(args)),
+                mutation: Default::default(),
+            },
         }
     }
 

@@ -959,21 +959,27 @@ fn corrupt_metadata_is_a_storage_error() {
 #[test]
 fn a_transaction_that_creates_and_empties_a_list_leaves_no_records() {
     let mut h = Harness::new();
-    let batch = exec_batch(&[
-        &["rpush", "t", "a", "b"],
-        &["lpop", "t", "5"],
-        &["llen", "t"],
-    ]);
+    let batch = exec_batch(
+        &[],
+        &[
+            &["rpush", "t", "a", "b"],
+            &["lpop", "t", "5"],
+            &["llen", "t"],
+        ],
+    );
     let reply = h.run(&strs(&batch));
     assert_eq!(reply, Reply::Array(vec![int(2), arr(&["a", "b"]), int(0)]));
     assert_eq!(h.header("t"), None);
     assert_eq!(stored_elements(&h, "t"), 0);
     // Pushed, trimmed and moved within one transaction.
-    let batch = exec_batch(&[
-        &["rpush", "{t}a", "x", "y", "z"],
-        &["ltrim", "{t}a", "1", "1"],
-        &["rpoplpush", "{t}a", "{t}b"],
-    ]);
+    let batch = exec_batch(
+        &[],
+        &[
+            &["rpush", "{t}a", "x", "y", "z"],
+            &["ltrim", "{t}a", "1", "1"],
+            &["rpoplpush", "{t}a", "{t}b"],
+        ],
+    );
     let reply = h.run(&strs(&batch));
     assert_eq!(reply, Reply::Array(vec![int(3), ok(), bulk("y")]));
     assert_eq!(size(&mut h, "{t}a"), 0);
