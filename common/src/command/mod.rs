@@ -60,10 +60,6 @@ impl Command {
         self.full_name
     }
 
-    pub fn flags(&self) -> CommandFlags {
-        self.def.flags
-    }
-
     /// Whether the command carries every flag of `flags`.
     pub fn has(&self, flags: CommandFlags) -> bool {
         self.def.flags.contains(flags)
