@@ -33,6 +33,11 @@
 #   PETREL_COMPARE_MEMORY=0     skip the memory table (bench/memory.sh)
 #   PETREL_COMPARE_VERIFY=0     skip the petrel-bench check
 #                               (bench/verify-petrel-bench.sh)
+#   PETREL_COMPARE_SYSTEMS="…"  the systems to run, space-separated (default
+#                               all five above), e.g. "petrel-sync"
+#   PETREL_COMPARE_BIN=DIR      take Petrel's binaries from DIR (default the
+#                               release build), e.g. an older commit's, to
+#                               compare before and after a change
 # Ports 18379-18381, 18390-18391, 18400-18401, 18601-18602, 18701-18703 and
 # 18711-18713 on 127.0.0.1 must be free (all below Linux's ephemeral range,
 # where an outgoing connection could take one between two systems).
@@ -45,7 +50,7 @@ command -v python3 >/dev/null 2>&1 || ensure_packages python3
 if [ "${PETREL_COMPARE_BUILD:-1}" != 0 ]; then
     cargo build --release --workspace --bins >&2
 fi
-BIN="$CARGO_TARGET_DIR/release"
+BIN="${PETREL_COMPARE_BIN:-$CARGO_TARGET_DIR/release}"
 
 if [ "${PETREL_COMPARE_QUICK:-0}" != 0 ]; then
     P1_REQUESTS="${1:-5000}" P16_REQUESTS="${2:-20000}" SECS="${3:-1}"
@@ -64,7 +69,7 @@ BENCH_THREADS=1
 # most this much more than the run should take.
 SLACK=60
 
-SYSTEMS=(redis redis-aof twemproxy petrel-sync petrel-async)
+read -r -a SYSTEMS <<< "${PETREL_COMPARE_SYSTEMS:-redis redis-aof twemproxy petrel-sync petrel-async}"
 REDIS_PORT=18379 AOF_PORT=18380 BACKEND_PORT=18381
 NUT_PORT=18390 NUT_STATS_PORT=18391
 SYNC_PORT=18400 SYNC_META=18601 SYNC_SERVER=18701
