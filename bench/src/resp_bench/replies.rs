@@ -34,9 +34,8 @@ fn each<T>(
 /// Skims every reply in `buf` with petrel-bench's `skim`.
 fn petrel_skim(buf: &[u8], sink: impl FnMut(Skimmed)) -> Result<(), String> {
     let one = |b: &[u8]| {
-        Ok(skim(b)
-            .map_err(|e| e.to_string())?
-            .map(|s| (s.clone(), s.0)))
+        let found = skim(b).map_err(|e| e.to_string())?;
+        Ok(found.map(|(used, kind)| ((used, kind), used)))
     };
     each(buf, one, sink)
 }

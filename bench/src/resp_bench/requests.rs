@@ -142,7 +142,7 @@ fn case(name: String, input: Vec<u8>, read: usize) -> Case<'static> {
                     petrel(&mut dec, b, |a| drop(black_box(a)))
                 });
             }),
-            Contender::new("redis-protocol", move || {
+            Contender::new("redis-protocol (decode_bytes_mut)", move || {
                 let _ = feed(&mut b1, &input_b, read, |b| {
                     theirs(b, |a| drop(black_box(a)))
                 });

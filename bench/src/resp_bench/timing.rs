@@ -4,7 +4,11 @@
 //! burst of noise must hit every contender alike: each round times every
 //! contender once, in an order that rotates from round to round, and the
 //! figures are medians over rounds (ratios are taken within a round).
+//! Time is the thread's CPU time, not the wall clock: a sample during
+//! which the scheduler ran another process is not charged for it (the
+//! caches it left cold still are).
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// One implementation of a case's operation.
@@ -92,9 +96,10 @@ pub fn measure(mut case: Case<'_>, plan: Plan) -> Measured {
     for round in 0..plan.rounds.max(1) {
         for k in 0..n {
             let i = (k + round) % n;
-            let t = Instant::now();
+            let t = cpu_time();
             (case.contenders[i].run)(iters[i]);
-            ns[i].push(t.elapsed().as_nanos() as f64 / iters[i] as f64);
+            let took = cpu_time().saturating_sub(t);
+            ns[i].push(took.as_nanos() as f64 / iters[i] as f64);
         }
     }
     let figures = case
@@ -123,15 +128,31 @@ pub fn measure(mut case: Case<'_>, plan: Plan) -> Measured {
 fn calibrate(run: &mut Box<dyn FnMut(u64) + '_>, sample: Duration) -> u64 {
     let mut n = 1u64;
     loop {
-        let t = Instant::now();
+        let t = cpu_time();
         run(n);
-        let took = t.elapsed();
+        let took = cpu_time().saturating_sub(t);
         if took >= sample / 8 || n >= 1 << 40 {
             let per_op = took.as_nanos().max(1) as f64 / n as f64;
             return ((sample.as_nanos() as f64 / per_op) as u64).max(1);
         }
         n *= 2;
     }
+}
+
+/// The CPU time this thread has used.
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill in.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        // Linux always has this clock; elsewhere, fall back to the wall clock.
+        static START: OnceLock<Instant> = OnceLock::new();
+        return START.get_or_init(Instant::now).elapsed();
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Sorts `xs` and returns its median (the mean of the middle two for an
@@ -153,6 +174,17 @@ fn median(xs: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn cpu_time_advances_with_work_only() {
+        let t = cpu_time();
+        std::hint::black_box(spin(1_000_000));
+        let busy = cpu_time() - t;
+        assert!(busy > Duration::ZERO);
+        let t = cpu_time();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(cpu_time() - t < Duration::from_millis(25));
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
