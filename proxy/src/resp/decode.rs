@@ -7,6 +7,9 @@
 //! length that was only declared; [`RequestDecoder::wanted`] tells the reader
 //! how much more it expects so the reader can grow its buffer step by step.
 //! Limits and error texts follow Redis 7.0's `networking.c`.
+//! `redis-protocol`'s decoder has none of this (no inline commands, no caps,
+//! re-parses a partial request from its start) and took 1.5–2.3x our time
+//! in `petrel-resp-bench` (docs/ARCHITECTURE.md, "Dependencies: RESP").
 
 use std::io;
 
