@@ -30,3 +30,4 @@ pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
 pub mod time;
+pub mod txn;
