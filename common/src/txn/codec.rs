@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 
-use super::id::TxnId;
 use crate::ids::Gpid;
 
 /// Why stored bytes are not a valid record.
@@ -75,13 +74,6 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::Truncated { what: self.what });
         }
         Ok(n)
-    }
-
-    pub(crate) fn txn_id(&mut self) -> Result<TxnId, DecodeError> {
-        Ok(TxnId {
-            start_ms: self.u64()?,
-            nonce: self.u64()?,
-        })
     }
 
     pub(crate) fn gpid(&mut self) -> Result<Gpid, DecodeError> {

@@ -255,7 +255,10 @@ impl Coordinator {
         let readers: BTreeSet<Gpid> = self
             .parts
             .keys()
-            .filter(|g| !writers.contains(g) && !(writers.len() > 1 && **g == self.record))
+            .filter(|g| {
+                let prepared = writers.contains(g) || (writers.len() > 1 && **g == self.record);
+                !prepared
+            })
             .copied()
             .collect();
         if readers.is_empty() {
@@ -584,5 +587,195 @@ impl Coordinator {
             self.deciding.insert((txn, to), (decision, now));
             self.send(to, Request::Decide { txn, decision });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txn::msg::Refusal;
+
+    fn g(p: u32) -> Gpid {
+        Gpid::new(1, p)
+    }
+
+    const T: TxnId = TxnId {
+        start_ms: 100,
+        nonce: 1,
+    };
+
+    fn executed(c: &mut Coordinator, from: Gpid, writes: bool) -> Vec<Output> {
+        let txn = c.txn();
+        let resp = Response::Executed {
+            txn,
+            seq: 0,
+            epoch: 9,
+            writes,
+        };
+        c.handle(Input::Response { from, resp })
+    }
+
+    /// One round at partitions 0..n, where `writers` write.
+    fn executed_round(n: u32, writers: &[u32]) -> Coordinator {
+        let mut c = Coordinator::new(T, g(0), 0, 5_000, Options::default());
+        let parts: Vec<Gpid> = (0..n).map(g).collect();
+        let out = c.handle(Input::Execute { parts });
+        assert_eq!(out.len(), n as usize);
+        for p in 0..n {
+            let out = executed(&mut c, g(p), writers.contains(&p));
+            assert_eq!(out.contains(&Output::RoundDone), p == n - 1);
+        }
+        c
+    }
+
+    #[test]
+    fn several_writers_commit_once_every_prepare_is_acknowledged() {
+        let mut c = executed_round(4, &[1, 2]);
+        // The reader (not R: R gets the PREPARE with the writer list) confirms first.
+        let out = c.handle(Input::Commit);
+        assert_eq!(
+            out,
+            vec![Output::Send {
+                to: g(3),
+                req: Request::Release { txn: T }
+            }]
+        );
+        let out = c.handle(Input::Response {
+            from: g(3),
+            resp: Response::Released { txn: T },
+        });
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out.contains(&Output::Send {
+            to: g(0),
+            req: Request::Prepare {
+                txn: T,
+                epoch: 9,
+                executes: 1,
+                writers: Some(vec![g(1), g(2)])
+            }
+        }));
+        for p in [1, 0] {
+            let out = c.handle(Input::Response {
+                from: g(p),
+                resp: Response::Prepared { txn: T },
+            });
+            assert!(out.is_empty());
+        }
+        let out = c.handle(Input::Response {
+            from: g(2),
+            resp: Response::Prepared { txn: T },
+        });
+        assert_eq!(out[0], Output::Done(Outcome::Committed));
+        assert_eq!(out.len(), 4, "then DECIDE to both writers and R: {out:?}");
+        assert!(!c.is_finished());
+        for p in 0..3 {
+            c.handle(Input::Response {
+                from: g(p),
+                resp: Response::Decided { txn: T },
+            });
+        }
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn a_wounded_reader_restarts_with_the_same_age() {
+        let mut c = executed_round(2, &[1]);
+        c.handle(Input::Commit);
+        let resp = Response::Refused {
+            txn: T,
+            to: Asked::Release,
+            why: Refusal::Wounded,
+        };
+        let out = c.handle(Input::Response { from: g(0), resp });
+        let Some(Output::Restart { txn }) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(txn.start_ms, T.start_ms);
+        assert_ne!(*txn, T);
+        // A late refusal of the old attempt changes nothing.
+        let resp = Response::Refused {
+            txn: T,
+            to: Asked::Prepare,
+            why: Refusal::Lost,
+        };
+        assert!(c.handle(Input::Response { from: g(1), resp }).is_empty());
+    }
+
+    #[test]
+    fn only_a_refused_prepare_aborts_after_prepare() {
+        let mut c = executed_round(2, &[0, 1]);
+        c.handle(Input::Commit);
+        // A late refusal of a heartbeat is no answer to PREPARE.
+        let resp = Response::Refused {
+            txn: T,
+            to: Asked::Heartbeat,
+            why: Refusal::Lost,
+        };
+        assert!(c.handle(Input::Response { from: g(1), resp }).is_empty());
+        let resp = Response::Refused {
+            txn: T,
+            to: Asked::Prepare,
+            why: Refusal::EpochChanged,
+        };
+        let out = c.handle(Input::Response { from: g(1), resp });
+        let decide = Request::Decide {
+            txn: T,
+            decision: Decision::Aborted,
+        };
+        assert!(out.contains(&Output::Send {
+            to: g(1),
+            req: decide
+        }));
+        assert!(matches!(out.last(), Some(Output::Restart { .. })));
+    }
+
+    #[test]
+    fn an_unanswered_prepare_asks_status_and_ends_unknown_at_the_deadline() {
+        let mut c = executed_round(2, &[0, 1]);
+        c.handle(Input::Commit);
+        c.handle(Input::Response {
+            from: g(0),
+            resp: Response::Prepared { txn: T },
+        });
+        let opts = Options::default();
+        let out = c.handle(Input::Tick {
+            now_ms: opts.status_after_ms,
+        });
+        assert!(
+            out.contains(&Output::Send {
+                to: g(0),
+                req: Request::Status { txn: T }
+            }),
+            "{out:?}"
+        );
+        assert!(out.contains(&Output::Send {
+            to: g(1),
+            req: Request::Prepare {
+                txn: T,
+                epoch: 9,
+                executes: 1,
+                writers: None
+            }
+        }));
+        let out = c.handle(Input::Tick { now_ms: 5_000 });
+        assert_eq!(out, vec![Output::Done(Outcome::Unknown)]);
+    }
+
+    #[test]
+    fn read_only_commits_after_every_reader_confirms() {
+        let mut c = executed_round(2, &[]);
+        assert_eq!(c.handle(Input::Commit).len(), 2);
+        assert!(c
+            .handle(Input::Response {
+                from: g(1),
+                resp: Response::Released { txn: T }
+            })
+            .is_empty());
+        let out = c.handle(Input::Response {
+            from: g(0),
+            resp: Response::Released { txn: T },
+        });
+        assert_eq!(out, vec![Output::Done(Outcome::Committed)]);
+        assert!(c.is_finished());
     }
 }

@@ -61,7 +61,10 @@ impl TxnId {
     /// Reads exactly [`TxnId::ENCODED_LEN`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<TxnId, DecodeError> {
         let mut r = Reader::new("transaction id", bytes);
-        let id = r.txn_id()?;
+        let id = TxnId {
+            start_ms: r.u64()?,
+            nonce: r.u64()?,
+        };
         r.finish()?;
         Ok(id)
     }

@@ -5,7 +5,7 @@
 //! commands interleaved.
 //!
 //! Everything random comes from one `StdRng`, so a seed replays exactly.
-//! [`History`](history::History) asserts the properties of
+//! `history::History` asserts the properties of
 //! docs/TRANSACTIONS.md after every step; [`Sim::heal`] then stops the
 //! faults, kills every coordinator, and asserts that every lock goes within
 //! a bound and that every transaction is applied everywhere or nowhere.
@@ -20,6 +20,3 @@ mod world;
 
 #[cfg(test)]
 mod tests;
-
-pub use history::{History, Op, Version};
-pub use world::{run_seed, Chaos, Sim, Stats};

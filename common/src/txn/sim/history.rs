@@ -95,11 +95,6 @@ impl History {
             })
     }
 
-    /// Number of transactions committed by the rule.
-    pub fn committed_count(&self) -> usize {
-        self.by_rule.len()
-    }
-
     fn decided_by_rule(&mut self, txn: TxnId) {
         let seed = self.seed;
         assert_ne!(
@@ -363,10 +358,5 @@ impl History {
                 "seed {seed}: {txn} applied at {got:?} of {want:?}"
             );
         }
-    }
-
-    /// The serialization graph's size, for stats.
-    pub fn reads_len(&self) -> usize {
-        self.reads.len()
     }
 }

@@ -71,7 +71,9 @@ fn encode_writes(txn: TxnId, writes: &BTreeMap<Bytes, i64>) -> Bytes {
 
 fn decode_writes(b: &[u8]) -> (TxnId, BTreeMap<Bytes, i64>) {
     let mut r = Reader::new("sim writes", b);
-    let txn = r.txn_id().expect("sim writes: id");
+    let start_ms = r.u64().expect("sim writes: id");
+    let nonce = r.u64().expect("sim writes: id");
+    let txn = TxnId { start_ms, nonce };
     let n = r.u32().expect("sim writes: count");
     let writes = (0..n)
         .map(|_| {
@@ -141,6 +143,10 @@ enum Asker {
     },
 }
 
+/// An EXECUTE reply waiting for its barrier: (barrier, reply, reads,
+/// reader, step the EXECUTE arrived).
+type Held = (u64, Packet, Vec<(Bytes, Op, i64)>, Op, u64);
+
 /// A partition's primary: the machine, its shell, and what survives it.
 struct Node {
     alive: bool,
@@ -156,7 +162,7 @@ struct Node {
     askers: BTreeMap<Token, Asker>,
     next_token: Token,
     /// EXECUTE replies waiting for their barrier.
-    held: Vec<(u64, Packet, Vec<(Bytes, Op, i64)>, Op, u64)>,
+    held: Vec<Held>,
 }
 
 #[derive(Clone, Debug)]
