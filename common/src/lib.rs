@@ -13,6 +13,8 @@
 //! - [`shutdown`]: the SIGTERM / Ctrl-C wait every process stops on.
 //! - [`sync`]: the poison-tolerant lock helper.
 //! - [`telemetry`]: logging and the Prometheus `/metrics` endpoint.
+//! - [`txn`]: transactions across partitions: the participant, record and
+//!   coordinator decision logic as pure machines, with their simulation.
 
 pub mod command;
 pub mod config;
