@@ -290,6 +290,16 @@ impl Cluster {
             }
             self.start_server(i)?;
         }
+        self.start_proxy()
+    }
+
+    /// kill -9 the proxy: its clients' connections and transactions die.
+    pub fn kill_proxy(&mut self) {
+        self.procs.proxy.kill();
+    }
+
+    /// Starts the proxy again on its address (nothing if it runs).
+    pub fn start_proxy(&mut self) -> anyhow::Result<()> {
         let (net, faults) = (self.net.as_ref(), &self.faults);
         self.procs
             .proxy

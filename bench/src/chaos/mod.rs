@@ -9,6 +9,8 @@
 //!   partitions, disk full, fsync failure, clock jumps.
 //! - [`cluster`]: the processes under test (meta, servers, proxy).
 //! - [`workload`]: client workers recording every operation.
+//! - [`multikey`]: multi-key workloads (bank, MSET snapshots, LMOVE) and
+//!   their checkers, run beside the per-key workload.
 //! - [`nemesis`]: the seeded fault schedule and its execution.
 //! - [`run`]: one whole run: cluster, load and faults, heal, final reads,
 //!   checks.
@@ -18,6 +20,7 @@ pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod history;
+pub mod multikey;
 pub mod nemesis;
 mod process;
 pub mod run;

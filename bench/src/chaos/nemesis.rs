@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::cluster::{server_host, Cluster, META_HOST, PROXY_HOST};
+use super::multikey::keys::RECORD_PARTITION;
 
 /// Kinds of fault a run may draw from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,6 +50,12 @@ pub enum Kind {
     /// (host faults) a server's disk fills up; the heal frees it and
     /// restarts the server.
     DiskFull,
+    /// kill -9 the proxy while clients (and their transactions) run,
+    /// restarted 0.2–3 s later; clients reconnect.
+    KillProxy,
+    /// kill -9 the primary of the partition that holds the multi-key
+    /// workloads' transaction records ([`RECORD_PARTITION`]), restarted later.
+    KillRecordPrimary,
 }
 
 impl Kind {
@@ -68,7 +75,15 @@ impl Kind {
             Kind::Clock,
             Kind::Fsync,
             Kind::DiskFull,
+            Kind::KillProxy,
+            Kind::KillRecordPrimary,
         ]
+    }
+
+    /// Drawn by default only when a multi-key workload runs, so the
+    /// default schedule of a seed without them stays what it always was.
+    pub fn for_transactions(self) -> bool {
+        matches!(self, Kind::KillProxy | Kind::KillRecordPrimary)
     }
 
     /// Whether the kind needs servers started with host faults.
@@ -104,11 +119,28 @@ impl Kind {
             Kind::Clock => "clock",
             Kind::Fsync => "fsync",
             Kind::DiskFull => "disk-full",
+            Kind::KillProxy => "kill-proxy",
+            Kind::KillRecordPrimary => "kill-record-primary",
         }
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::all().iter().copied().find(|k| k.name() == s)
+    }
+
+    /// The kinds a run draws from when `--nemesis` is not given: every kind
+    /// the cluster's setup allows (`netns`, `host_faults`), and the
+    /// transaction kinds only with multi-key workloads (`transactions`).
+    pub fn defaults(netns: bool, host_faults: bool, transactions: bool) -> Vec<Kind> {
+        Kind::all()
+            .iter()
+            .copied()
+            .filter(|k| {
+                (netns || !k.needs_netns())
+                    && (host_faults || !k.needs_host_faults())
+                    && (transactions || !k.for_transactions())
+            })
+            .collect()
     }
 }
 
@@ -129,6 +161,7 @@ pub enum Fault {
     ClockJump { server: usize, secs: i64 },
     FsyncFails(usize),
     DiskFull(usize),
+    KillProxy,
 }
 
 impl fmt::Display for Fault {
@@ -138,6 +171,7 @@ impl fmt::Display for Fault {
             Fault::KillServer(i) => write!(f, "kill -9 server {i}"),
             Fault::PausePrimaryOf(p) => write!(f, "SIGSTOP the primary of partition {p}"),
             Fault::RestartMeta => write!(f, "kill -9 meta"),
+            Fault::KillProxy => write!(f, "kill -9 the proxy"),
             Fault::IsolatePrimaryOf(p) => {
                 write!(f, "cut the primary of partition {p} from the other servers")
             }
@@ -283,6 +317,14 @@ pub fn schedule(
                 Fault::DiskFull(rng.gen_range(0..servers)),
                 Duration::from_millis(rng.gen_range(1_000..6_000)),
             ),
+            Kind::KillProxy => (
+                Fault::KillProxy,
+                Duration::from_millis(rng.gen_range(200..3_000)),
+            ),
+            Kind::KillRecordPrimary => (
+                Fault::KillPrimaryOf(RECORD_PARTITION),
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
         };
         if t + lasts + Duration::from_secs(2) > duration {
             break;
@@ -362,7 +404,7 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
             | Fault::Delay { server, .. }
             | Fault::Loss { server, .. } => Some(*server),
             Fault::SplitOff { server, .. } => Some(*server),
-            Fault::RestartMeta => None,
+            Fault::RestartMeta | Fault::KillProxy => None,
         };
         log.faults += 1;
         match &step.fault {
@@ -487,6 +529,15 @@ pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
                     Err(e) => log.note(start, format!("cannot restart server {i}: {e:#}")),
                 }
             }
+            Fault::KillProxy => {
+                log.note(start, step.fault.to_string());
+                cluster.kill_proxy();
+                tokio::time::sleep(step.lasts).await;
+                match cluster.start_proxy() {
+                    Ok(()) => log.note(start, "restarted the proxy".into()),
+                    Err(e) => log.note(start, format!("cannot restart the proxy: {e:#}")),
+                }
+            }
             Fault::RestartMeta => {
                 log.note(start, step.fault.to_string());
                 cluster.kill_meta();
@@ -594,6 +645,60 @@ mod tests {
                 "{kind:?} drawn"
             );
         }
+    }
+
+    #[test]
+    fn proxy_and_record_primary_kills_are_drawn_reproducibly() {
+        let kinds = [Kind::KillProxy, Kind::KillRecordPrimary];
+        let a = schedule(3, Duration::from_secs(300), &kinds, 3, 8);
+        assert_eq!(a, schedule(3, Duration::from_secs(300), &kinds, 3, 8));
+        let record = Fault::KillPrimaryOf(RECORD_PARTITION);
+        assert!(a.iter().any(|s| s.fault == Fault::KillProxy));
+        assert!(a.iter().any(|s| s.fault == record));
+        assert!(a
+            .iter()
+            .all(|s| s.fault == Fault::KillProxy || s.fault == record));
+    }
+
+    #[test]
+    fn default_kinds_without_transactions_are_the_ones_seeds_were_drawn_with() {
+        // Adding kinds must not change what an old command line draws.
+        let old: Vec<&str> = Kind::defaults(true, true, false)
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        assert_eq!(
+            old,
+            [
+                "kill-primary",
+                "kill",
+                "pause",
+                "meta",
+                "partition-primary",
+                "partition-meta",
+                "partition-proxy",
+                "split",
+                "one-way",
+                "delay",
+                "loss",
+                "clock",
+                "fsync",
+                "disk-full"
+            ]
+        );
+        assert_eq!(
+            Kind::defaults(false, false, false),
+            [
+                Kind::KillPrimary,
+                Kind::Kill,
+                Kind::Pause,
+                Kind::Meta,
+                Kind::Delay,
+                Kind::Loss
+            ]
+        );
+        let with = Kind::defaults(false, false, true);
+        assert!(with.contains(&Kind::KillProxy) && with.contains(&Kind::KillRecordPrimary));
     }
 
     #[test]

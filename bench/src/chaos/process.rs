@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::cluster::ClusterSpec;
 use super::history::History;
+use super::multikey::{MultiKeyArgs, MultiRecord};
 use super::nemesis::Kind;
 use super::run::{plan, run, RunSpec};
 use super::workload::Workload;
@@ -32,9 +33,10 @@ struct Args {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
     /// Fault kinds, comma-separated: kill-primary, kill, pause, meta, delay,
-    /// loss; with --netns partition-primary, partition-meta,
-    /// partition-proxy, split, one-way; with --host-faults clock, fsync,
-    /// disk-full. Default: every kind the flags allow.
+    /// loss, kill-proxy, kill-record-primary; with --netns
+    /// partition-primary, partition-meta, partition-proxy, split, one-way;
+    /// with --host-faults clock, fsync, disk-full. Default: every kind the
+    /// flags allow (kill-proxy and kill-record-primary only with --multikey).
     #[arg(long)]
     nemesis: Option<String>,
     /// Run every process in its own network namespace (root only), which
@@ -83,6 +85,8 @@ struct Args {
     /// Check a history saved by an earlier run (history.jsonl) and exit.
     #[arg(long)]
     check: Option<PathBuf>,
+    #[command(flatten)]
+    multikey: MultiKeyArgs,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -113,12 +117,16 @@ pub fn main() -> anyhow::Result<()> {
         println!("{report}");
         std::process::exit(if report.is_ok() { 0 } else { 1 });
     }
+    if let Some(path) = &args.multikey.check_multikey {
+        let record = MultiRecord::load(path)?;
+        let report = super::multikey::check(&record);
+        println!("{report}");
+        std::process::exit(if report.is_ok() { 0 } else { 1 });
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let default_kinds = Kind::all()
+    let multikey = args.multikey.spec(args.partitions)?;
+    let default_kinds = Kind::defaults(args.netns, args.host_faults, multikey.any())
         .iter()
-        .filter(|k| {
-            (args.netns || !k.needs_netns()) && (args.host_faults || !k.needs_host_faults())
-        })
         .map(|k| k.name())
         .collect::<Vec<_>>()
         .join(",");
@@ -185,6 +193,7 @@ pub fn main() -> anyhow::Result<()> {
             think: Duration::from_millis(2),
         },
         history_out: Some(dir.join("history.jsonl")),
+        multikey,
     };
     println!(
         "petrel-chaos seed {seed}, duration {:?}, data in {}",

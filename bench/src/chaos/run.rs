@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::cluster::{Cluster, ClusterSpec};
 use super::history::{Command, History, Op, Outcome, Reply};
+use super::multikey::{self, workers::Pace};
 use super::nemesis::{self, Kind, Step};
 use super::workload::{self, Clock, Workload};
 
@@ -20,8 +21,11 @@ pub struct RunSpec {
     pub kinds: Vec<Kind>,
     pub cluster: ClusterSpec,
     pub workload: Workload,
-    /// Where the history is saved (JSON lines), for re-checking offline.
+    /// Where the history is saved (JSON lines), for re-checking offline;
+    /// the multi-key record goes beside it as `multikey.json`.
     pub history_out: Option<PathBuf>,
+    /// The multi-key workloads run beside the per-key one.
+    pub multikey: multikey::Spec,
 }
 
 /// What a run found.
@@ -54,6 +58,7 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     let mut cluster = Cluster::start(spec.cluster.clone()).await?;
     let url = cluster.proxy_url();
     wait_until_serving(&url, Duration::from_secs(60)).await?;
+    let multi = multikey::workers::setup(&url, &spec.multikey).await?;
     let clock = Clock::new();
     let start = Instant::now();
     let duration = spec.duration;
@@ -64,8 +69,22 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
         clock,
         tokio::time::sleep(duration),
     ));
+    let pace = Pace {
+        op_timeout: spec.workload.op_timeout,
+        think: spec.workload.think,
+    };
+    let multi_workers = tokio::spawn(multikey::workers::run(
+        url.clone(),
+        spec.multikey.clone(),
+        multi,
+        spec.seed,
+        clock,
+        pace,
+        tokio::time::sleep(duration),
+    ));
     let log = nemesis::run(&mut cluster, &schedule, start).await;
     let recorded = workers.await.context("workers task")??;
+    let mut multi = multi_workers.await.context("multi-key workers task")??;
     // Heal everything, then let the cluster settle.
     cluster.heal_network()?;
     cluster.heal_links_and_disks()?;
@@ -77,22 +96,31 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     let mut history = recorded.history;
     let touched = touched_keys(&history);
     let final_reads = final_reads(&url, &touched, &clock, &mut history).await?;
+    multikey::workers::read_final(&url, &mut multi).await?;
     let (verify_ok, verify_output) = wait_verify(&cluster, Duration::from_secs(120)).await;
     if let Some(path) = &spec.history_out {
         history
             .write_jsonl(path)
             .with_context(|| format!("saving the history to {}", path.display()))?;
+        if !multi.is_empty() {
+            multi.save(&path.with_file_name("multikey.json"))?;
+        }
     }
     let report = super::checker::check(&history, super::checker::Budget::default());
     let extra = super::checker::lost_acknowledged_writes(&history, &final_reads);
     let bounds = super::checker::counter_bounds(&history, &final_reads);
-    let ok = report.is_ok() && extra.is_empty() && bounds.is_empty() && verify_ok;
+    let multi_report = (!multi.is_empty()).then(|| multikey::check(&multi));
+    let multi_ok = multi_report.as_ref().is_none_or(|r| r.is_ok());
+    let ok = report.is_ok() && extra.is_empty() && bounds.is_empty() && verify_ok && multi_ok;
     let mut text = format!("{report}");
     for v in &extra {
         text.push_str(&format!("\nviolation: {v}"));
     }
     for v in &bounds {
         text.push_str(&format!("\nviolation: {v}"));
+    }
+    if let Some(r) = &multi_report {
+        text.push_str(&format!("\nmulti-key: {} requests\n{r}", multi.len()));
     }
     cluster.stop();
     Ok(RunResult {

@@ -120,7 +120,10 @@ pub fn counter_key(window: usize, k: usize) -> String {
     format!("c:{window}:{k}")
 }
 
-async fn connect(client: &redis::Client, timeout: Duration) -> Option<MultiplexedConnection> {
+pub(crate) async fn connect(
+    client: &redis::Client,
+    timeout: Duration,
+) -> Option<MultiplexedConnection> {
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));

@@ -1,0 +1,61 @@
+//! Key names that land in chosen partitions, so a multi-key workload really
+//! spans partitions (and so the partition holding transaction records is
+//! known before the run, for the nemesis to aim at).
+//!
+//! Names are found by trying suffixes with the hash Petrel routes by
+//! ([`petrel_common::hash::partition_of`]), so they depend only on the
+//! prefix and the partition count: the same run draws the same names.
+
+use petrel_common::hash::partition_of;
+
+/// The partition every workload's first key lies in: it holds the
+/// transaction record of every MSET (whose first key is always key 0), of
+/// every LMOVE from the first list and of every bank transfer from an
+/// account in it. The `kill-record-primary` nemesis kills its primary.
+pub const RECORD_PARTITION: u32 = 0;
+
+/// `count` key names starting with `prefix`, key `i` in partition
+/// `(RECORD_PARTITION + i) % partitions`: spread over every partition, the
+/// first in [`RECORD_PARTITION`]. `partitions` must be a power of two, as
+/// every table's is. Names never contain `{`, so no hash tag groups them.
+pub fn spread(prefix: &str, count: usize, partitions: u32) -> Vec<String> {
+    let partitions = partitions.max(1);
+    (0..count)
+        .map(|i| {
+            let want = (RECORD_PARTITION + i as u32) % partitions;
+            (0u64..)
+                .map(|n| format!("{prefix}:{i}:{n}"))
+                .find(|name| partition_of(name.as_bytes(), partitions) == want)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cover_every_partition_round_robin() {
+        for partitions in [1u32, 2, 4, 8, 16] {
+            let keys = spread("bank", 16, partitions);
+            assert_eq!(keys.len(), 16);
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(
+                    partition_of(k.as_bytes(), partitions),
+                    (RECORD_PARTITION + i as u32) % partitions,
+                    "{k} with {partitions} partitions"
+                );
+                assert!(!k.contains('{'), "no hash tag in {k}");
+            }
+            let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+            assert_eq!(unique.len(), keys.len(), "names are distinct");
+        }
+    }
+
+    #[test]
+    fn the_same_arguments_give_the_same_names() {
+        assert_eq!(spread("mset", 8, 8), spread("mset", 8, 8));
+        assert_ne!(spread("mset", 8, 8), spread("list", 8, 8));
+    }
+}

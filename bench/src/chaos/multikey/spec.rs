@@ -1,0 +1,160 @@
+//! Which multi-key workloads a run has and their shape, from
+//! `petrel-chaos`'s flags.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+/// How bank clients read every balance at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BankReads {
+    /// Transfers only; the final balances are still checked.
+    None,
+    /// `MULTI / GET a0 / ... / EXEC`, read-only.
+    Multi,
+    /// One `MGET` of every account.
+    Mget,
+    /// Either, drawn per read.
+    Both,
+}
+
+/// The multi-key workloads of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub bank: bool,
+    pub mset: bool,
+    pub lmove: bool,
+    /// Client workers per workload.
+    pub workers: usize,
+    pub accounts: usize,
+    /// Every account's balance before the run.
+    pub initial_balance: i64,
+    pub bank_reads: BankReads,
+    pub mset_keys: usize,
+    pub items: usize,
+    /// Partitions of the table: keys are spread over all of them.
+    pub partitions: u32,
+}
+
+impl Spec {
+    /// Whether any multi-key workload runs.
+    pub fn any(&self) -> bool {
+        self.bank || self.mset || self.lmove
+    }
+}
+
+/// `petrel-chaos` flags of the multi-key workloads.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MultiKeyArgs {
+    /// Multi-key workloads to run beside the per-key one, comma-separated:
+    /// bank (transfers by MULTI between accounts in different partitions),
+    /// mset (MSET/MGET snapshots), lmove (items moved between two lists by
+    /// LMOVE and RPOPLPUSH). Default: none.
+    #[arg(long, value_delimiter = ',')]
+    pub multikey: Vec<String>,
+    /// Client workers of each multi-key workload.
+    #[arg(long, default_value_t = 4)]
+    pub txn_workers: usize,
+    /// Bank accounts (spread over every partition).
+    #[arg(long, default_value_t = 16)]
+    pub bank_accounts: usize,
+    /// How bank clients read every balance at once, between transfers.
+    #[arg(long, value_enum, default_value_t = BankReads::Both)]
+    pub bank_reads: BankReads,
+    /// Keys every MSET writes and every MGET reads (spread over every partition).
+    #[arg(long, default_value_t = 8)]
+    pub mset_keys: usize,
+    /// Items moved between the two lists.
+    #[arg(long, default_value_t = 20)]
+    pub lmove_items: usize,
+    /// Check a multi-key record saved by an earlier run (multikey.json) and exit.
+    #[arg(long)]
+    pub check_multikey: Option<PathBuf>,
+}
+
+/// The names `--multikey` takes.
+pub const WORKLOADS: [&str; 3] = ["bank", "mset", "lmove"];
+
+impl MultiKeyArgs {
+    /// The workloads asked for, on a table of `partitions` partitions.
+    pub fn spec(&self, partitions: u32) -> anyhow::Result<Spec> {
+        let mut spec = Spec {
+            bank: false,
+            mset: false,
+            lmove: false,
+            workers: self.txn_workers,
+            accounts: self.bank_accounts,
+            initial_balance: 100,
+            bank_reads: self.bank_reads,
+            mset_keys: self.mset_keys,
+            items: self.lmove_items,
+            partitions,
+        };
+        for name in self
+            .multikey
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            match name {
+                "bank" => spec.bank = true,
+                "mset" => spec.mset = true,
+                "lmove" => spec.lmove = true,
+                _ => bail!(
+                    "unknown multi-key workload '{name}'; known: {}",
+                    WORKLOADS.join(", ")
+                ),
+            }
+        }
+        if spec.bank && spec.accounts < 2 {
+            bail!("--bank-accounts must be at least 2");
+        }
+        if spec.mset && spec.mset_keys < 2 {
+            bail!("--mset-keys must be at least 2");
+        }
+        if spec.any() && spec.workers == 0 {
+            bail!("--txn-workers must be at least 1");
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        multi: MultiKeyArgs,
+    }
+
+    fn spec(args: &[&str]) -> anyhow::Result<Spec> {
+        let flags =
+            Flags::try_parse_from(std::iter::once("petrel-chaos").chain(args.iter().copied()))?;
+        flags.multi.spec(4)
+    }
+
+    #[test]
+    fn no_workload_unless_asked() -> anyhow::Result<()> {
+        let s = spec(&[])?;
+        assert!(!s.any());
+        assert_eq!(
+            (s.workers, s.accounts, s.mset_keys, s.items),
+            (4, 16, 8, 20)
+        );
+        assert_eq!(s.bank_reads, BankReads::Both);
+        Ok(())
+    }
+
+    #[test]
+    fn workloads_are_chosen_by_name() -> anyhow::Result<()> {
+        let s = spec(&["--multikey", "bank,lmove", "--bank-reads", "mget"])?;
+        assert!(s.bank && s.lmove && !s.mset);
+        assert_eq!(s.bank_reads, BankReads::Mget);
+        assert!(spec(&["--multikey", "bank,nope"]).is_err());
+        assert!(spec(&["--multikey", "bank", "--bank-accounts", "1"]).is_err());
+        Ok(())
+    }
+}
