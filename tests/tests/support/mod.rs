@@ -4,7 +4,8 @@
 //! processes) on ports nobody else uses and a temporary data dir;
 //! [`cluster::Cluster`] starts the same processes one by one so a test can
 //! kill, pause, restart or add single servers; [`admin`] runs the `petrel`
-//! admin verbs and parses them; [`load`] is a write load that records every
+//! admin verbs and parses them; [`clients`] installs real client libraries
+//! (cached venvs, npm prefix) and runs their scripts; [`load`] is a write load that records every
 //! acknowledged SET; [`RedisOracle`] runs Debian's `redis-server` 7 as the
 //! reference; [`RawConn`] speaks raw RESP so replies can be compared byte for
 //! byte; [`script`] parses the differential command scripts and RESP replies.
@@ -12,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod clients;
 pub mod cluster;
 pub mod load;
 pub mod script;
