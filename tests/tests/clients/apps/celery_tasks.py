@@ -64,9 +64,11 @@ def check(host, port):
         preexec_fn=petrel_apps.die_with_parent,
     )
     try:
-        wait_ready(worker, log, 60)
+        # Sent while the worker starts, as applications do: a refused send
+        # and a failing worker both show.
         results = [celery_app.add.delay(i, 2 * i) for i in range(TASKS)]
         print(f"sent {len(results)} tasks")
+        wait_ready(worker, log, 60)
         for i, result in enumerate(results):
             if worker.poll() is not None:
                 raise CheckFailed(f"the worker exited ({worker.returncode}) before task {i} was done")
