@@ -34,6 +34,9 @@ pub mod method {
     pub const CHECKPOINT_PREPARE: u16 = 104;
     /// learner -> primary: one chunk of one checkpoint file.
     pub const CHECKPOINT_FETCH: u16 = 105;
+    /// proxy -> primary, primary -> primary: one message of a transaction
+    /// across partitions ([`super::TxnRequestMsg`], docs/TRANSACTIONS.md).
+    pub const TXN: u16 = 106;
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -347,6 +350,121 @@ pub struct ExecuteRequest {
     /// `args` name the same command.
     #[prost(uint32, tag = "6")]
     pub command: u32,
+}
+
+/// A transaction's message to a partition's primary: routed like
+/// [`ExecuteRequest`] (table, partition, ballot, partition count), carrying
+/// one `crate::txn::msg` request (`crate::txn::wire` converts) and, for an
+/// EXECUTE, the commands to run.
+#[derive(Clone, PartialEq, Message)]
+pub struct TxnRequestMsg {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+    #[prost(uint32, tag = "4")]
+    pub partition_count: u32,
+    #[prost(message, optional, tag = "5")]
+    pub body: Option<TxnBodyMsg>,
+    /// EXECUTE only: the commands, in order.
+    #[prost(message, repeated, tag = "6")]
+    pub commands: Vec<TxnCommandMsg>,
+}
+
+/// One command of an EXECUTE: its id in the command table and its
+/// arguments, name first (checked against the id like [`ExecuteRequest`]).
+#[derive(Clone, PartialEq, Message)]
+pub struct TxnCommandMsg {
+    #[prost(uint32, tag = "1")]
+    pub command: u32,
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    pub args: Vec<Bytes>,
+}
+
+/// The answer: `code` says whether the partition's primary took the
+/// message at all (as in [`ExecuteResponse`]); when it did, `body` is its
+/// `crate::txn::msg::Response` and, for an EXECUTE that ran, `replies` the
+/// commands' replies in order.
+#[derive(Clone, PartialEq, Message)]
+pub struct TxnResponseMsg {
+    #[prost(enumeration = "ExecCode", tag = "1")]
+    pub code: i32,
+    #[prost(uint64, tag = "2")]
+    pub ballot: u64,
+    #[prost(string, tag = "3")]
+    pub primary: String,
+    #[prost(string, tag = "4")]
+    pub reason: String,
+    #[prost(message, optional, tag = "5")]
+    pub body: Option<TxnBodyMsg>,
+    #[prost(message, repeated, tag = "6")]
+    pub replies: Vec<ReplyMsg>,
+}
+
+/// A `crate::txn::msg` request or response, flattened: `kind` says which
+/// (a [`TxnKind`]) and which of the other fields mean something.
+#[derive(Clone, PartialEq, Message)]
+pub struct TxnBodyMsg {
+    #[prost(enumeration = "TxnKind", tag = "1")]
+    pub kind: i32,
+    #[prost(uint64, tag = "2")]
+    pub start_ms: u64,
+    #[prost(uint64, tag = "3")]
+    pub nonce: u64,
+    /// EXECUTE: the record partition `R` (same table).
+    #[prost(uint32, tag = "4")]
+    pub record_partition: u32,
+    /// EXECUTE / Executed: the EXECUTE's sequence number.
+    #[prost(uint32, tag = "5")]
+    pub seq: u32,
+    /// PREPARE / COMMIT_ONE / Executed: the primary's epoch.
+    #[prost(uint64, tag = "6")]
+    pub epoch: u64,
+    /// PREPARE / COMMIT_ONE: the EXECUTEs the coordinator saw answered.
+    #[prost(uint32, tag = "7")]
+    pub executes: u32,
+    /// PREPARE at `R`: the partitions with writes (same table).
+    #[prost(bool, tag = "8")]
+    pub has_writers: bool,
+    #[prost(uint32, repeated, tag = "9")]
+    pub writers: Vec<u32>,
+    /// DECIDE / Status: 0 committed, 1 aborted.
+    #[prost(uint32, tag = "10")]
+    pub decision: u32,
+    /// Executed: T has pending writes there. Prevent: found.
+    #[prost(bool, tag = "11")]
+    pub flag: bool,
+    /// Refused: the request refused and why (`crate::txn::wire` codes).
+    #[prost(uint32, tag = "12")]
+    pub asked: u32,
+    #[prost(uint32, tag = "13")]
+    pub refusal: u32,
+}
+
+/// What a [`TxnBodyMsg`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum TxnKind {
+    Unknown = 0,
+    Execute = 1,
+    Prepare = 2,
+    CommitOne = 3,
+    Decide = 4,
+    Release = 5,
+    Heartbeat = 6,
+    Status = 7,
+    Prevent = 8,
+    Executed = 101,
+    Refused = 102,
+    Prepared = 103,
+    Committed = 104,
+    Decided = 105,
+    Released = 106,
+    Alive = 107,
+    StatusIs = 108,
+    PreventIs = 109,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -10,6 +10,9 @@
 //! - [`learn`]: a learner copies a RocksDB checkpoint of the primary's
 //!   replica and installs it in place of its own storage: both sides, and
 //!   the primary's store of prepared checkpoints.
+//! - [`txn`]: a primary's side of transactions across partitions: running
+//!   a transaction's commands into pending writes, keys carried between
+//!   partitions.
 //! - [`node`]: this server in the cluster: replicas, lease, beacons to meta.
 //! - [`service`]: the RPC surface (Execute, peer messages, checkpoints,
 //!   ReplicaStatus), thin glue over the modules above.
@@ -26,5 +29,6 @@ pub mod replica;
 pub mod run;
 pub mod service;
 pub mod storage;
+pub mod txn;
 
 pub use process::main;

@@ -103,4 +103,20 @@ pub(super) static COMMANDS: &[CommandDef] = &[
         KEY_AT_1,
         "A digest of a key's records, for WATCH",
     ),
+    internal(
+        "petrel.txn.run",
+        -4,
+        CommandFlags::WRITE,
+        (0, 0, 0),
+        &[],
+        "Inside a transaction: a command run at one partition with other partitions' keys brought along",
+    ),
+    internal(
+        "petrel.txn.replace",
+        -2,
+        CommandFlags::WRITE,
+        (1, 1, 1),
+        KEY_AT_1,
+        "Inside a transaction: sets a key to the state petrel.txn.run computed for it",
+    ),
 ];

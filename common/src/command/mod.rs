@@ -167,6 +167,11 @@ pub enum Internal {
     Exec,
     /// `petrel.fingerprint`: a key's digest (WATCH).
     Fingerprint,
+    /// `petrel.txn.run`: a command run with keys of other partitions
+    /// brought along (a transaction's data flow between partitions).
+    TxnRun,
+    /// `petrel.txn.replace`: a key set to the state `petrel.txn.run` left it in.
+    TxnReplace,
 }
 
 /// The table; see the module documentation.

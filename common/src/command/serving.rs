@@ -218,7 +218,9 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "slowlog|get" | "slowlog|len" | "slowlog|reset" | "slowlog|help" => Proxy,
         // Petrel's own, proxy to server.
         "petrel.scan" | "petrel.expired" | "petrel.dump" | "petrel.restore" | "petrel.sweep"
-        | "petrel.exec" | "petrel.fingerprint" => Internal,
+        | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace" => {
+            Internal
+        }
         _ => Unserved,
     })
 }

@@ -171,6 +171,8 @@ fn internal_commands_by_enum() {
         (Internal::Sweep, "petrel.sweep"),
         (Internal::Exec, "petrel.exec"),
         (Internal::Fingerprint, "petrel.fingerprint"),
+        (Internal::TxnRun, "petrel.txn.run"),
+        (Internal::TxnReplace, "petrel.txn.replace"),
     ] {
         assert_eq!(t.internal(which).name(), name);
         assert!(t.internal(which).is_internal());

@@ -15,7 +15,7 @@
 //! | the record partition (STATUS), resolution | `participant/resolve.rs` |
 //! | idle expiry, `txn_max_age`, new primary | [`participant`]: `tick`, [`participant::Participant::recover`] |
 //! | the coordinator | [`coordinator`] |
-//! | the messages | [`msg`] |
+//! | the messages | [`msg`]; as RPC bodies: [`wire`] |
 //! | "What must hold" | `sim/` (tests only): the seeded simulation and its checker |
 //!
 //! # Driving a participant (the server)
@@ -75,6 +75,7 @@ pub mod lock;
 pub mod msg;
 pub mod participant;
 pub mod record;
+pub mod wire;
 
 pub use codec::DecodeError;
 pub use id::TxnId;

@@ -363,22 +363,29 @@ fn zset_members_fit(
 /// `petrel.dump key` (internal, MOVE's first half): the live key as
 /// `[metadata record, element, value, element, value...]`, or nil.
 pub fn dump(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
+    Ok(match dump_items(db, &args[1])? {
+        Some(items) => Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
+        None => Reply::NilArray,
+    })
+}
+
+/// The live `key` as `petrel.dump` answers it, or `None` when it is absent.
+pub fn dump_items(db: &Db<'_>, key: &[u8]) -> Result<Option<Vec<Bytes>>, StorageError> {
     let Some(entry) = db.lookup(key)? else {
-        return Ok(Reply::NilArray);
+        return Ok(None);
     };
-    let mut out = vec![Reply::Bulk(Bytes::from(layout::encode_meta(
+    let mut out = vec![Bytes::from(layout::encode_meta(
         &entry.header,
         &entry.payload,
-    )))];
+    ))];
     if entry.header.key_type != KeyType::String {
         db.each_element(key, entry.header.version, &mut |element, value| {
-            out.push(Reply::Bulk(Bytes::copy_from_slice(element)));
-            out.push(Reply::Bulk(Bytes::copy_from_slice(value)));
+            out.push(Bytes::copy_from_slice(element));
+            out.push(Bytes::copy_from_slice(value));
             true
         })?;
     }
-    Ok(Reply::Array(out))
+    Ok(Some(out))
 }
 
 /// `petrel.restore key record [element value]...` (internal, MOVE's second
@@ -400,6 +407,31 @@ pub fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     db.put_meta(key, &header, payload);
     Ok(Reply::Int(1))
+}
+
+/// `petrel.txn.replace key [record [element value]...]`: sets `key` to
+/// exactly the state `petrel.txn.run` computed (see `crate::txn::carry`) for it (absent without a
+/// record), under a new version; answers OK.
+pub fn replace(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let Some((record, elements)) = args[2..].split_first() else {
+        db.delete(key);
+        return Ok(Reply::ok());
+    };
+    let (mut header, payload) = layout::decode_meta(record)
+        .map_err(|e| CmdError::reply(format!("ERR bad key state: {e}")))?;
+    if elements.len() % 2 != 0 {
+        return Err(CmdError::reply("ERR bad key state: unpaired element"));
+    }
+    db.delete(key);
+    if header.key_type != KeyType::String {
+        header.version = db.fresh_version(key)?;
+        for pair in elements.chunks(2) {
+            db.put_element(key, header.version, &pair[0], &pair[1]);
+        }
+    }
+    db.put_meta(key, &header, payload);
+    Ok(Reply::ok())
 }
 
 /// `petrel.expired <from> <count>`: like `petrel.scan`, the expired keys

@@ -38,7 +38,7 @@ pub mod strings;
 pub mod zsets;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::sync::LazyLock;
 
@@ -151,6 +151,8 @@ pub static COMMANDS: &[Runner] = &[
     run("petrel.sweep", keyspace::sweep),
     // internal, sent by the proxy only (see [`multi`])
     run("petrel.exec", multi::exec),
+    run("petrel.txn.run", multi::txn_run_outside),
+    run("petrel.txn.replace", keyspace::replace),
     run("petrel.fingerprint", multi::fingerprint_cmd),
 ];
 

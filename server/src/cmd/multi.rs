@@ -128,6 +128,14 @@ fn run_one(db: &mut Db<'_>, id: usize, args: &[Bytes]) -> Result<Reply, StorageE
     }
 }
 
+/// `petrel.txn.run` outside a transaction: it needs the transaction's
+/// executor (`crate::txn::exec`), which runs it instead of this.
+pub fn txn_run_outside(_: &mut Db<'_>, _: &[Bytes]) -> CmdResult {
+    Err(CmdError::reply(
+        "ERR petrel.txn.run runs only inside a transaction",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;

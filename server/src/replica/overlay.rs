@@ -14,7 +14,7 @@ use petrel_common::ids::Decree;
 
 use crate::log::decode_mutation;
 use crate::replica::machine::Entry;
-use crate::storage::merge::Layer;
+use crate::storage::merge::{latest, Layer};
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 
 /// Decoded uncommitted mutations, kept in step with the machine's tail,
@@ -122,21 +122,12 @@ pub struct Overlay<'a> {
     pub pending: &'a Pending,
 }
 
-fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
-    start <= key && key < end
-}
-
 impl ReadView for Overlay<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        for op in self.pending.ops_newest_first() {
-            match op {
-                WriteOp::Put(k, v) if k.as_slice() == key => return Ok(Some(v.clone())),
-                WriteOp::Delete(k) if k.as_slice() == key => return Ok(None),
-                WriteOp::DeleteRange(s, e) if in_range(key, s, e) => return Ok(None),
-                _ => {}
-            }
+        match latest(self.pending.ops_newest_first(), key) {
+            Some(found) => Ok(found),
+            None => self.base.get(key),
         }
-        self.base.get(key)
     }
 
     fn scan(
@@ -167,28 +158,9 @@ impl ReadView for Overlay<'_> {
 }
 
 impl Overlay<'_> {
-    /// The pending effects inside `[start, end)`: the last write of each key
-    /// wins; a range delete hides older writes and every base key it covers.
+    /// The pending effects inside `[start, end)`.
     fn layer(&self, start: &[u8], end: &[u8]) -> Layer {
-        let mut layer = Layer::default();
-        for op in self.pending.ops_oldest_first() {
-            match op {
-                WriteOp::Put(k, v) if in_range(k, start, end) => {
-                    layer.written.insert(k.clone(), Some(v.clone()));
-                }
-                WriteOp::Delete(k) if in_range(k, start, end) => {
-                    layer.written.insert(k.clone(), None);
-                }
-                WriteOp::DeleteRange(s, e) => {
-                    for (_, v) in layer.written.range_mut(s.clone()..e.clone()) {
-                        *v = None;
-                    }
-                    layer.erased.push((s.clone(), e.clone()));
-                }
-                _ => {}
-            }
-        }
-        layer
+        Layer::of(self.pending.ops_oldest_first(), start, end)
     }
 }
 

@@ -258,6 +258,19 @@ pub fn decode_element_key(raw: &[u8]) -> Result<(&[u8], u64, &[u8]), StorageErro
     Ok((user_key, read_u64(version)?, element))
 }
 
+/// The user key a data record (metadata or element), or an element range's
+/// start, belongs to; `None` for any other storage key.
+pub fn user_key_of(raw: &[u8]) -> Option<&[u8]> {
+    match raw.split_first()? {
+        (&META_PREFIX, user_key) => Some(user_key),
+        (&ELEMENT_PREFIX, rest) => {
+            let (len, rest) = rest.split_first_chunk::<4>()?;
+            rest.get(..u32::from_be_bytes(*len) as usize)
+        }
+        _ => None,
+    }
+}
+
 /// `[start, end)` covering every metadata record.
 pub fn meta_space() -> (Vec<u8>, Vec<u8>) {
     (vec![META_PREFIX], vec![META_PREFIX + 1])

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ReadView, StorageError};
+use super::{ReadView, StorageError, WriteOp};
 
 /// Writes layered over a view, for keys in one scan range.
 #[derive(Clone, Default)]
@@ -24,7 +24,90 @@ fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
     start <= key && key < end
 }
 
+/// What `ops` (newest first) say `key` holds: `Some(None)` when they delete
+/// it, `None` when they do not touch it (the base decides).
+pub fn latest<'a>(
+    mut ops_newest_first: impl Iterator<Item = &'a WriteOp>,
+    key: &[u8],
+) -> Option<Option<Vec<u8>>> {
+    ops_newest_first.find_map(|op| match op {
+        WriteOp::Put(k, v) if k.as_slice() == key => Some(Some(v.clone())),
+        WriteOp::Delete(k) if k.as_slice() == key => Some(None),
+        WriteOp::DeleteRange(s, e) if in_range(key, s, e) => Some(None),
+        _ => None,
+    })
+}
+
+/// Writes layered over a view: `base` as it will be once `ops` are applied
+/// in order (a transaction's pending writes at a participant).
+pub struct OpsView<'a> {
+    pub base: &'a dyn ReadView,
+    pub ops: &'a [WriteOp],
+}
+
+impl ReadView for OpsView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        match latest(self.ops.iter().rev(), key) {
+            Some(found) => Ok(found),
+            None => self.base.get(key),
+        }
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        if self.ops.is_empty() {
+            return self.base.scan(start, end, visit);
+        }
+        Layer::of(self.ops.iter(), start, end).scan(self.base, start, end, false, visit)
+    }
+
+    fn scan_rev(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        if self.ops.is_empty() {
+            return self.base.scan_rev(start, end, visit);
+        }
+        Layer::of(self.ops.iter(), start, end).scan(self.base, start, end, true, visit)
+    }
+}
+
 impl Layer {
+    /// The effects of `ops` (oldest first) inside `[start, end)`: the last
+    /// write of each key wins; a range delete hides older writes and every
+    /// base key it covers.
+    pub fn of<'a>(
+        ops_oldest_first: impl Iterator<Item = &'a WriteOp>,
+        start: &[u8],
+        end: &[u8],
+    ) -> Layer {
+        let mut layer = Layer::default();
+        for op in ops_oldest_first {
+            match op {
+                WriteOp::Put(k, v) if in_range(k, start, end) => {
+                    layer.written.insert(k.clone(), Some(v.clone()));
+                }
+                WriteOp::Delete(k) if in_range(k, start, end) => {
+                    layer.written.insert(k.clone(), None);
+                }
+                WriteOp::DeleteRange(s, e) => {
+                    for (_, v) in layer.written.range_mut(s.clone()..e.clone()) {
+                        *v = None;
+                    }
+                    layer.erased.push((s.clone(), e.clone()));
+                }
+                _ => {}
+            }
+        }
+        layer
+    }
+
     /// Whether the layer hides the base value of `key`.
     fn hides(&self, key: &[u8]) -> bool {
         self.erased.iter().any(|(s, e)| in_range(key, s, e))
