@@ -78,15 +78,15 @@ impl MetaConfig {
         Ok(())
     }
 
-    pub fn grace(&self) -> Duration {
+    pub(crate) fn grace(&self) -> Duration {
         Duration::from_millis(self.grace_ms)
     }
 
-    pub fn dropout_delay(&self) -> Duration {
+    pub(crate) fn dropout_delay(&self) -> Duration {
         Duration::from_millis(self.dropout_delay_ms)
     }
 
-    pub fn reconfig_interval(&self) -> Duration {
+    pub(crate) fn reconfig_interval(&self) -> Duration {
         Duration::from_millis(self.reconfig_interval_ms)
     }
 }

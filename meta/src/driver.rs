@@ -24,21 +24,21 @@ use crate::state::{Applied, Cause, MetaState};
 
 /// How long a server is not chosen as a learner of a partition whose
 /// primary could not reach it.
-pub const AVOID_FOR: Duration = Duration::from_secs(30);
+pub(crate) const AVOID_FOR: Duration = Duration::from_secs(30);
 
 /// How long an admin's add-learner request waits for a round that can
 /// carry it out before it is forgotten.
-pub const ADMIN_REQUEST_TTL: Duration = Duration::from_secs(60);
+pub(crate) const ADMIN_REQUEST_TTL: Duration = Duration::from_secs(60);
 
 /// The service's settings a round needs.
 #[derive(Clone, Debug)]
-pub struct RoundParams {
+pub(crate) struct RoundParams {
     /// Meta's grace period; also how long a restarted primary's partition
     /// waits for every alive member's report.
-    pub grace: Duration,
-    pub dropout_delay: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) dropout_delay: Duration,
     /// Planned primary switches on or off.
-    pub balance: bool,
+    pub(crate) balance: bool,
 }
 
 impl RoundParams {
@@ -64,7 +64,7 @@ struct AdminRequest {
 
 /// What meta knows only in memory: rebuilt from beacons after a restart.
 #[derive(Debug, Default)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// Each server's replica reports from its latest beacon.
     reports: BTreeMap<NodeAddr, Vec<ReplicaReport>>,
     admin: BTreeMap<Gpid, AdminRequest>,
@@ -76,17 +76,12 @@ pub struct Observed {
 
 impl Observed {
     /// Replaces `node`'s reports with those of its latest beacon.
-    pub fn record_beacon(&mut self, node: &NodeAddr, reports: Vec<ReplicaReport>) {
+    pub(crate) fn record_beacon(&mut self, node: &NodeAddr, reports: Vec<ReplicaReport>) {
         self.reports.insert(node.clone(), reports);
     }
 
-    /// `node`'s latest report on `gpid`.
-    pub fn report(&self, node: &NodeAddr, gpid: Gpid) -> Option<&ReplicaReport> {
-        self.reports.get(node)?.iter().find(|r| r.gpid == gpid)
-    }
-
     /// An admin asks for a learner of `gpid` now (on `node`, if given).
-    pub fn request_learner(&mut self, gpid: Gpid, node: Option<NodeAddr>, now: Instant) {
+    pub(crate) fn request_learner(&mut self, gpid: Gpid, node: Option<NodeAddr>, now: Instant) {
         self.admin.insert(
             gpid,
             AdminRequest {
@@ -97,12 +92,14 @@ impl Observed {
     }
 
     /// Whether an admin request for `gpid` is pending.
-    pub fn learner_requested(&self, gpid: Gpid) -> bool {
+    #[cfg(test)]
+    pub(crate) fn learner_requested(&self, gpid: Gpid) -> bool {
         self.admin.contains_key(&gpid)
     }
 
     /// Whether `node` is avoided as a learner of `gpid` at `now`.
-    pub fn avoids(&self, gpid: Gpid, node: &NodeAddr, now: Instant) -> bool {
+    #[cfg(test)]
+    pub(crate) fn avoids(&self, gpid: Gpid, node: &NodeAddr, now: Instant) -> bool {
         self.avoid
             .get(&gpid)
             .and_then(|a| a.get(node))
@@ -128,7 +125,7 @@ impl Observed {
     /// Follow-ups of changes that are now persisted: servers a primary
     /// could not reach are avoided for [`AVOID_FOR`]; an admin request is
     /// done once its learner started.
-    pub fn note_applied(&mut self, applied: &[Applied], now: Instant) {
+    pub(crate) fn note_applied(&mut self, applied: &[Applied], now: Instant) {
         for a in applied {
             match a {
                 Applied::Reconfigured {
@@ -178,7 +175,7 @@ impl Observed {
 /// One reconfiguration round over every table, at `now`: forgets stale
 /// dropped members, decides, and applies what is still current. Returns
 /// what changed; the caller persists `state` before anyone may see it.
-pub fn round(
+pub(crate) fn round(
     state: &mut MetaState,
     observed: &mut Observed,
     health: &Health,
@@ -299,7 +296,7 @@ fn leaving(applied: &Applied) -> Vec<(Gpid, NodeAddr)> {
 }
 
 /// Logs and counts a persisted change.
-pub fn record(applied: &Applied) {
+pub(crate) fn record(applied: &Applied) {
     match applied {
         Applied::Reconfigured {
             table,

@@ -16,14 +16,15 @@
 //! - [`main`]: the binary's entry point (flags over `conf/meta.toml`).
 
 pub mod config;
-pub mod driver;
-pub mod liveness;
-pub mod placement;
+pub(crate) mod driver;
+pub(crate) mod liveness;
+pub(crate) mod placement;
 mod process;
-pub mod reconfig;
-pub mod service;
+pub(crate) mod reconfig;
+pub(crate) mod service;
 pub mod state;
 pub mod store;
 
 pub use process::main;
-pub use service::{run, MetaService};
+pub(crate) use service::run;
+pub use service::MetaService;

@@ -8,7 +8,7 @@ use petrel_common::ids::NodeAddr;
 
 /// Last beacon time of every server heard from since meta started.
 #[derive(Debug, Default)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     last_beacon: BTreeMap<NodeAddr, Instant>,
     /// When meta started listening: a server not heard from since counts as
     /// silent since then (never longer), so after a meta restart nobody
@@ -18,19 +18,19 @@ pub struct Liveness {
 
 impl Liveness {
     /// An empty table whose silences count from `baseline` at most.
-    pub fn with_baseline(baseline: Instant) -> Self {
+    pub(crate) fn with_baseline(baseline: Instant) -> Self {
         Liveness {
             last_beacon: BTreeMap::new(),
             baseline: Some(baseline),
         }
     }
 
-    pub fn beacon(&mut self, node: &NodeAddr, at: Instant) {
+    pub(crate) fn beacon(&mut self, node: &NodeAddr, at: Instant) {
         self.last_beacon.insert(node.clone(), at);
     }
 
     /// Time since `node`'s last beacon, if it ever sent one.
-    pub fn silence(&self, node: &NodeAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn silence(&self, node: &NodeAddr, now: Instant) -> Option<Duration> {
         self.last_beacon
             .get(node)
             .map(|t| now.saturating_duration_since(*t))
@@ -38,14 +38,14 @@ impl Liveness {
 
     /// How long `node` has been silent: since its last beacon, or since the
     /// baseline when it has not beaconed since (zero without a baseline).
-    pub fn silent_for(&self, node: &NodeAddr, now: Instant) -> Duration {
+    pub(crate) fn silent_for(&self, node: &NodeAddr, now: Instant) -> Duration {
         self.silence(node, now)
             .or_else(|| self.baseline.map(|b| now.saturating_duration_since(b)))
             .unwrap_or_default()
     }
 
     /// Whether `node` beaconed within `grace` of `now`.
-    pub fn is_alive(&self, node: &NodeAddr, now: Instant, grace: Duration) -> bool {
+    pub(crate) fn is_alive(&self, node: &NodeAddr, now: Instant, grace: Duration) -> bool {
         self.silence(node, now).is_some_and(|s| s <= grace)
     }
 }

@@ -10,14 +10,14 @@ use petrel_common::ids::NodeAddr;
 
 /// Current load of each live server.
 #[derive(Clone, Debug, Default)]
-pub struct Load {
-    pub primaries: BTreeMap<NodeAddr, u32>,
-    pub replicas: BTreeMap<NodeAddr, u32>,
+pub(crate) struct Load {
+    pub(crate) primaries: BTreeMap<NodeAddr, u32>,
+    pub(crate) replicas: BTreeMap<NodeAddr, u32>,
 }
 
 /// Chooses `members` distinct servers for each of `partitions` partitions;
 /// the first of each list is the primary. Needs `members <= live.len()`.
-pub fn place(
+pub(crate) fn place(
     partitions: u32,
     members: usize,
     live: &[NodeAddr],

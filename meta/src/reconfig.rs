@@ -63,33 +63,33 @@ use petrel_common::partition::PartitionConfig;
 
 use crate::placement::Load;
 
-pub mod balance;
-pub mod failover;
-pub mod learners;
-pub mod model;
-pub mod proposal;
-pub mod restart;
-pub mod validate;
+pub(crate) mod balance;
+pub(crate) mod failover;
+pub(crate) mod learners;
+pub(crate) mod model;
+pub(crate) mod proposal;
+pub(crate) mod restart;
+pub(crate) mod validate;
 
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
 mod tests;
 
-pub use model::{
-    Action, Change, DropWhy, Health, ReconfigParams, ReplicaReport, ReplicaRole, Reports, Snapshot,
-    DEFAULT_BALANCE_THRESHOLD, DEFAULT_DROPOUT_DELAY, DEFAULT_MAX_PRIMARY_SWITCHES,
-    DEFAULT_RESTART_WAIT,
+#[cfg(test)]
+pub(crate) use model::ReplicaRole;
+pub(crate) use model::{
+    Action, Change, DropWhy, Health, ReconfigParams, ReplicaReport, Reports, Snapshot,
+    DEFAULT_MAX_PRIMARY_SWITCHES,
 };
-pub use proposal::{judge_removal, judge_removals, Refusal, RemovalProposal};
-pub use validate::{switched_config, validate_config, Invalid};
+pub(crate) use validate::{switched_config, validate_config, Invalid};
 
 /// Every action meta should take for one table, in partition order.
 ///
 /// `load` is the cluster's current load (every table); it is updated with
 /// what the returned actions would add (learners, primaries moved) so the
 /// caller can pass it on to the next table of the same round.
-pub fn decide(snapshot: &Snapshot, load: &mut Load, params: &ReconfigParams) -> Vec<Action> {
+pub(crate) fn decide(snapshot: &Snapshot, load: &mut Load, params: &ReconfigParams) -> Vec<Action> {
     for (gpid, ls) in &snapshot.learners {
         let members = snapshot.partitions.iter().find(|p| p.gpid == *gpid);
         for l in ls {

@@ -121,7 +121,7 @@ impl MetaService {
     /// Nothing is decided during the first grace period after meta started.
     /// Changes are persisted under the state lock before anyone can see
     /// them; if the save fails they are rolled back and retried next round.
-    pub fn reconfig_round(&self, now: Instant) {
+    pub(crate) fn reconfig_round(&self, now: Instant) {
         if now.saturating_duration_since(self.started) < self.grace() {
             return;
         }
@@ -367,7 +367,7 @@ impl Service for MetaService {
 }
 
 /// Serves meta until the process is told to stop.
-pub async fn run(config: MetaConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(config: MetaConfig) -> anyhow::Result<()> {
     config.validate()?;
     let listener = TcpListener::bind(&config.listen)
         .await

@@ -17,7 +17,7 @@ use crate::reconfig::{
 };
 
 /// Largest partition count a table may have.
-pub const MAX_PARTITIONS: u32 = 65536;
+pub(crate) const MAX_PARTITIONS: u32 = 65536;
 
 /// A request meta refuses.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -55,15 +55,15 @@ impl From<MetaError> for petrel_common::rpc::ServiceError {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaState {
     /// Table ids are never reused, so a recreated table never meets old replicas.
-    pub next_table_id: u32,
+    pub(crate) next_table_id: u32,
     pub tables: BTreeMap<String, TableMap>,
     /// Every server that ever registered.
-    pub nodes: BTreeSet<NodeAddr>,
+    pub(crate) nodes: BTreeSet<NodeAddr>,
     /// Learners in progress per partition (never members of it). Persisted,
     /// so a meta restart does not make the servers close a half-copied
     /// replica.
     #[serde(default, with = "gpid_map")]
-    pub learners: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
+    pub(crate) learners: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
     /// Members removed from a partition's configuration, most recent last:
     /// preferred as learners when they return, and their slot is held for
     /// the dropout delay while they are dead.
@@ -79,14 +79,14 @@ mod gpid_map {
     use petrel_common::ids::Gpid;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, V: Serialize>(
+    pub(crate) fn serialize<S: Serializer, V: Serialize>(
         map: &BTreeMap<Gpid, V>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
         d: D,
     ) -> Result<BTreeMap<Gpid, V>, D::Error> {
         Ok(Vec::<(Gpid, V)>::deserialize(d)?.into_iter().collect())
@@ -95,19 +95,19 @@ mod gpid_map {
 
 /// One replica a server should host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assignment {
-    pub table_name: String,
-    pub partition_count: u32,
-    pub config: PartitionConfig,
+pub(crate) struct Assignment {
+    pub(crate) table_name: String,
+    pub(crate) partition_count: u32,
+    pub(crate) config: PartitionConfig,
     /// The server hosts it as a learner (it is not in `config`).
-    pub learner: bool,
+    pub(crate) learner: bool,
     /// (For the primary) the partition's learners, which it must invite.
-    pub learners: Vec<NodeAddr>,
+    pub(crate) learners: Vec<NodeAddr>,
 }
 
 /// Why a configuration changed, for logs and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// A rule of [`crate::reconfig`].
     Change(Change),
     /// A planned primary switch (balancing).
@@ -116,7 +116,7 @@ pub enum Cause {
 
 impl Cause {
     /// A short name for metrics and logs.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Cause::Change(c) => c.kind(),
             Cause::PlannedSwitch => "switch_primary",
@@ -126,7 +126,7 @@ impl Cause {
 
 /// What carrying out an [`Action`] changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     Reconfigured {
         table: String,
         old: PartitionConfig,
@@ -149,7 +149,7 @@ pub enum Applied {
 /// Why an [`Action`] was not carried out. None of these is an error of
 /// meta: the action was decided on a view that is no longer current.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum NotApplied {
+pub(crate) enum NotApplied {
     #[error("partition {0} does not exist")]
     NoPartition(Gpid),
     #[error("decided at ballot {decided}, the ballot is now {current}")]
@@ -181,7 +181,7 @@ impl MetaState {
     }
 
     /// How many primaries and replicas each server holds now.
-    pub fn load(&self) -> Load {
+    pub(crate) fn load(&self) -> Load {
         let mut load = Load::default();
         for t in self.tables.values() {
             for p in &t.partitions {
@@ -257,7 +257,7 @@ impl MetaState {
     }
 
     /// Drops a table; its replicas are closed and removed by their servers.
-    pub fn drop_table(&mut self, name: &str) -> Result<TableMap, MetaError> {
+    pub(crate) fn drop_table(&mut self, name: &str) -> Result<TableMap, MetaError> {
         let table = self
             .tables
             .remove(name)
@@ -269,7 +269,7 @@ impl MetaState {
 
     /// Every replica `node` should host: as a member (the primary's
     /// assignment lists the partition's learners) or as a learner.
-    pub fn assignments_for(&self, node: &NodeAddr) -> Vec<Assignment> {
+    pub(crate) fn assignments_for(&self, node: &NodeAddr) -> Vec<Assignment> {
         let mut out = Vec::new();
         for t in self.tables.values() {
             for p in &t.partitions {
@@ -315,7 +315,7 @@ impl MetaState {
     }
 
     /// The current configuration of `gpid`, if it exists.
-    pub fn partition(&self, gpid: Gpid) -> Option<&PartitionConfig> {
+    pub(crate) fn partition(&self, gpid: Gpid) -> Option<&PartitionConfig> {
         self.tables
             .values()
             .find(|t| t.id == gpid.table)
@@ -332,7 +332,7 @@ impl MetaState {
     ///   dropped whoever is a member now.
     /// - A planned switch to `to` needs `health`-alive `to` and the primary
     ///   to have reported the same `last_prepared` at the current ballot.
-    pub fn apply(
+    pub(crate) fn apply(
         &mut self,
         action: &Action,
         health: &Health,
@@ -445,7 +445,7 @@ impl MetaState {
     /// Forgets dropped members that are members again, dead for longer than
     /// `dropout_delay` (their slot is given away), or of partitions that no
     /// longer exist; forgets learners of partitions that no longer exist.
-    pub fn forget_dropped(&mut self, health: &Health, dropout_delay: Duration) {
+    pub(crate) fn forget_dropped(&mut self, health: &Health, dropout_delay: Duration) {
         let configs: BTreeMap<Gpid, PartitionConfig> = self
             .tables
             .values()

@@ -20,7 +20,7 @@ use crate::state::MetaState;
 /// The format of the state file this build reads and writes. Raise it (with
 /// a conversion from the previous one) whenever an older meta would
 /// misread the new file.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// The file as saved: the version first, then the state's own fields.
 #[derive(Serialize)]

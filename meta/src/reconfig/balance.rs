@@ -14,7 +14,11 @@ use crate::placement::Load;
 /// reported at the current ballot and its `last_committed` and
 /// `last_prepared` are at least the primary's. Only such a secondary can
 /// take over after a planned step-down without a learning phase.
-pub fn fully_caught_up(config: &PartitionConfig, node: &NodeAddr, reports: &Reports) -> bool {
+pub(crate) fn fully_caught_up(
+    config: &PartitionConfig,
+    node: &NodeAddr,
+    reports: &Reports,
+) -> bool {
     let Some(primary) = &config.primary else {
         return false;
     };
@@ -54,7 +58,7 @@ fn settled(
 /// lowest address. Counts are updated after each pick (and in `load`), so a
 /// round never overshoots. Partitions in `busy` (something else is planned
 /// for them) are left alone.
-pub fn plan_primary_switches(
+pub(crate) fn plan_primary_switches(
     snapshot: &Snapshot,
     busy: &BTreeSet<Gpid>,
     load: &mut Load,

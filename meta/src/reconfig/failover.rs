@@ -13,7 +13,7 @@ use super::model::{Action, Change, Health, Reports};
 /// replica that has not reported at this ballot ranks below every one that
 /// has (it is still a safe choice: every member holds every committed
 /// mutation, but a reported long log keeps more of the uncommitted tail).
-pub fn log_rank(
+pub(crate) fn log_rank(
     config: &PartitionConfig,
     node: &NodeAddr,
     reports: &Reports,
@@ -26,7 +26,7 @@ pub fn log_rank(
 
 /// The alive secondary that should become primary: longest log first, then
 /// the lowest address. `None` when no secondary is alive.
-pub fn best_successor<'a>(
+pub(crate) fn best_successor<'a>(
     config: &'a PartitionConfig,
     health: &Health,
     reports: &Reports,
@@ -46,7 +46,7 @@ pub fn best_successor<'a>(
 /// - Primary dead and no secondary alive: `None`. Nobody who might hold the
 ///   longest log loses its place; the partition waits for a member to return.
 /// - Primary alive and some secondary dead: remove every dead secondary.
-pub fn decide_failover(
+pub(crate) fn decide_failover(
     config: &PartitionConfig,
     health: &Health,
     reports: &Reports,

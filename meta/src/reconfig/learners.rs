@@ -19,7 +19,11 @@ use crate::placement::Load;
 /// so under a steady write load a learner's reported commit point trails the
 /// primary's by whatever committed in between, and would keep it a learner
 /// forever. The primary's word is the one that knows.
-pub fn learner_caught_up(config: &PartitionConfig, node: &NodeAddr, reports: &Reports) -> bool {
+pub(crate) fn learner_caught_up(
+    config: &PartitionConfig,
+    node: &NodeAddr,
+    reports: &Reports,
+) -> bool {
     let Some(primary) = &config.primary else {
         return false;
     };
@@ -33,7 +37,7 @@ pub fn learner_caught_up(config: &PartitionConfig, node: &NodeAddr, reports: &Re
 /// partition is below `replica_count` and its primary is alive. Of several
 /// caught-up learners the one with the longest log wins, then the lowest
 /// address.
-pub fn decide_learner_promotion<'a>(
+pub(crate) fn decide_learner_promotion<'a>(
     config: &PartitionConfig,
     replica_count: u32,
     learners: impl IntoIterator<Item = &'a NodeAddr>,
@@ -85,7 +89,7 @@ pub fn decide_learner_promotion<'a>(
 /// partition's `avoid` set. `health` is the snapshot's, as seen for this
 /// partition (a failed replica's server counts as dead here). `load` gains
 /// one replica per chosen server.
-pub fn plan_learners(
+pub(crate) fn plan_learners(
     config: &PartitionConfig,
     snapshot: &Snapshot,
     health: &Health,
@@ -206,7 +210,7 @@ pub fn plan_learners(
 /// new ballot with the same members that drops every learner `planned`
 /// drops ([`Change::CancelLearners`]); learners to add wait for the next
 /// round.
-pub fn cancel_ready_learners(
+pub(crate) fn cancel_ready_learners(
     config: &PartitionConfig,
     planned: Vec<Action>,
     reports: &Reports,
@@ -244,7 +248,7 @@ pub fn cancel_ready_learners(
 /// died every write would wait for it, and meta would never promote nor
 /// drop it. (A primary forgets learners meta no longer lists; this closes
 /// the window in which it had already counted one.)
-pub fn cancel_stray_learners<'a>(
+pub(crate) fn cancel_stray_learners<'a>(
     config: &PartitionConfig,
     learners: impl IntoIterator<Item = &'a NodeAddr>,
     reports: &Reports,

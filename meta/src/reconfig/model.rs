@@ -14,33 +14,33 @@ use crate::liveness::Liveness;
 /// it builds a replacement elsewhere. Pegasus waits 10 minutes; 5 minutes
 /// still covers a server restart or a short maintenance without copying a
 /// replica, and halves the time a partition runs one replica short.
-pub const DEFAULT_DROPOUT_DELAY: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_DROPOUT_DELAY: Duration = Duration::from_secs(5 * 60);
 
 /// A server is worth a primary switch when it leads this many more
 /// partitions than a caught-up secondary of one of them.
-pub const DEFAULT_BALANCE_THRESHOLD: u32 = 2;
+pub(crate) const DEFAULT_BALANCE_THRESHOLD: u32 = 2;
 
 /// At most this many planned primary switches per table per round, so
 /// balancing never moves many primaries at once (each switch costs its
 /// partition a short pause).
-pub const DEFAULT_MAX_PRIMARY_SWITCHES: usize = 1;
+pub(crate) const DEFAULT_MAX_PRIMARY_SWITCHES: usize = 1;
 
 /// How long meta waits for every alive member of a partition whose primary
 /// restarted to report at the current ballot before it picks the longest log
 /// among those that did (meta's default grace period).
-pub const DEFAULT_RESTART_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_RESTART_WAIT: Duration = Duration::from_secs(3);
 
 /// Tunables of the decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReconfigParams {
+pub(crate) struct ReconfigParams {
     /// See [`DEFAULT_DROPOUT_DELAY`].
-    pub dropout_delay: Duration,
+    pub(crate) dropout_delay: Duration,
     /// See [`DEFAULT_BALANCE_THRESHOLD`]; at least 2 (1 would flap).
-    pub balance_threshold: u32,
+    pub(crate) balance_threshold: u32,
     /// See [`DEFAULT_MAX_PRIMARY_SWITCHES`]; 0 turns balancing off.
-    pub max_primary_switches: usize,
+    pub(crate) max_primary_switches: usize,
     /// See [`DEFAULT_RESTART_WAIT`].
-    pub restart_wait: Duration,
+    pub(crate) restart_wait: Duration,
 }
 
 impl Default for ReconfigParams {
@@ -56,28 +56,29 @@ impl Default for ReconfigParams {
 
 /// The role a replica reports for itself: the wire enum, one definition
 /// for servers, meta and the CLI.
-pub use petrel_common::msg::ReplicaRole;
+pub(crate) use petrel_common::msg::ReplicaRole;
 
 /// What one server said about one replica it hosts, in its latest beacon.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplicaReport {
-    pub node: NodeAddr,
-    pub gpid: Gpid,
+pub(crate) struct ReplicaReport {
+    pub(crate) node: NodeAddr,
+    pub(crate) gpid: Gpid,
     /// The ballot the replica was at when it reported.
-    pub ballot: Ballot,
-    pub last_committed: Decree,
-    pub last_prepared: Decree,
-    pub role: ReplicaRole,
+    pub(crate) ballot: Ballot,
+    pub(crate) last_committed: Decree,
+    pub(crate) last_prepared: Decree,
+    pub(crate) role: ReplicaRole,
     /// (From a primary) learners that caught up and count for commit.
-    pub ready_learners: BTreeSet<NodeAddr>,
+    pub(crate) ready_learners: BTreeSet<NodeAddr>,
     /// (From a primary) members or learners it cannot reach and asks meta
     /// to remove, in the order it noticed them.
-    pub unreachable: Vec<NodeAddr>,
+    pub(crate) unreachable: Vec<NodeAddr>,
 }
 
 impl ReplicaReport {
     /// A report with no learner or reachability news.
-    pub fn new(
+    #[cfg(test)]
+    pub(crate) fn new(
         node: NodeAddr,
         gpid: Gpid,
         ballot: Ballot,
@@ -98,7 +99,7 @@ impl ReplicaReport {
     }
 
     /// What `node` said about one replica in a beacon.
-    pub fn from_msg(node: &NodeAddr, m: &petrel_common::msg::ReplicaInfoMsg) -> Self {
+    pub(crate) fn from_msg(node: &NodeAddr, m: &petrel_common::msg::ReplicaInfoMsg) -> Self {
         let mut unreachable: Vec<NodeAddr> = Vec::new();
         for u in m.unreachable.iter().filter(|u| !u.is_empty()) {
             let u = NodeAddr(u.clone());
@@ -130,14 +131,15 @@ impl ReplicaReport {
 /// the service should record its own start as a baseline (so after a meta
 /// restart nobody looks long dead before a grace period has passed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     alive: BTreeSet<NodeAddr>,
     silent_for: BTreeMap<NodeAddr, Duration>,
 }
 
 impl Health {
     /// Every server in `alive` alive, nobody else known.
-    pub fn with_alive<'a>(alive: impl IntoIterator<Item = &'a NodeAddr>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_alive<'a>(alive: impl IntoIterator<Item = &'a NodeAddr>) -> Self {
         let mut h = Health::default();
         for n in alive {
             h.set_alive(n);
@@ -148,7 +150,7 @@ impl Health {
     /// From the service's liveness table: alive when it beaconed within
     /// `grace`, otherwise dead and silent since its last beacon (or since
     /// the liveness table's baseline, for a server not heard from since).
-    pub fn from_liveness<'a>(
+    pub(crate) fn from_liveness<'a>(
         liveness: &Liveness,
         nodes: impl IntoIterator<Item = &'a NodeAddr>,
         now: Instant,
@@ -165,30 +167,30 @@ impl Health {
         h
     }
 
-    pub fn set_alive(&mut self, node: &NodeAddr) {
+    pub(crate) fn set_alive(&mut self, node: &NodeAddr) {
         self.silent_for.remove(node);
         self.alive.insert(node.clone());
     }
 
     /// Marks `node` dead, silent for `silent_for` (since its last beacon).
-    pub fn set_dead(&mut self, node: &NodeAddr, silent_for: Duration) {
+    pub(crate) fn set_dead(&mut self, node: &NodeAddr, silent_for: Duration) {
         self.alive.remove(node);
         self.silent_for.insert(node.clone(), silent_for);
     }
 
-    pub fn is_alive(&self, node: &NodeAddr) -> bool {
+    pub(crate) fn is_alive(&self, node: &NodeAddr) -> bool {
         self.alive.contains(node)
     }
 
     /// Whether `node` is dead and has been silent for longer than `delay`.
-    pub fn dead_longer_than(&self, node: &NodeAddr, delay: Duration) -> bool {
+    pub(crate) fn dead_longer_than(&self, node: &NodeAddr, delay: Duration) -> bool {
         !self.is_alive(node) && self.silent_for.get(node).is_some_and(|s| *s > delay)
     }
 
     /// This view with `nodes` dead for good (silent for ever): a replica
     /// that failed counts as a dead member of its partition, and its slot is
     /// not held for it.
-    pub fn with_failed<'a>(&self, nodes: impl IntoIterator<Item = &'a NodeAddr>) -> Health {
+    pub(crate) fn with_failed<'a>(&self, nodes: impl IntoIterator<Item = &'a NodeAddr>) -> Health {
         let mut h = self.clone();
         for n in nodes {
             h.set_dead(n, Duration::MAX);
@@ -197,21 +199,21 @@ impl Health {
     }
 
     /// Alive servers, in address order.
-    pub fn alive(&self) -> impl Iterator<Item = &NodeAddr> {
+    pub(crate) fn alive(&self) -> impl Iterator<Item = &NodeAddr> {
         self.alive.iter()
     }
 }
 
 /// Replica reports indexed by partition and server.
 #[derive(Clone, Debug, Default)]
-pub struct Reports {
+pub(crate) struct Reports {
     by_replica: BTreeMap<(Gpid, NodeAddr), ReplicaReport>,
 }
 
 impl Reports {
     /// Indexes `reports`; of two reports for one replica the one with the
     /// higher ballot, then the longer log, is kept.
-    pub fn new(reports: impl IntoIterator<Item = ReplicaReport>) -> Self {
+    pub(crate) fn new(reports: impl IntoIterator<Item = ReplicaReport>) -> Self {
         let mut by_replica: BTreeMap<(Gpid, NodeAddr), ReplicaReport> = BTreeMap::new();
         for r in reports {
             let key = (r.gpid, r.node.clone());
@@ -227,19 +229,19 @@ impl Reports {
     }
 
     /// `node`'s latest report on `gpid`, whatever its ballot.
-    pub fn latest(&self, gpid: Gpid, node: &NodeAddr) -> Option<&ReplicaReport> {
+    pub(crate) fn latest(&self, gpid: Gpid, node: &NodeAddr) -> Option<&ReplicaReport> {
         self.by_replica.get(&(gpid, node.clone()))
     }
 
     /// Whether `node`'s latest report on `gpid` says the replica failed.
-    pub fn failed(&self, gpid: Gpid, node: &NodeAddr) -> bool {
+    pub(crate) fn failed(&self, gpid: Gpid, node: &NodeAddr) -> bool {
         self.latest(gpid, node)
             .is_some_and(|r| r.role == ReplicaRole::Error)
     }
 
     /// `node`'s report on `gpid`, only if it was made at `ballot`: a report
     /// from another ballot says nothing reliable about the current log.
-    pub fn at(&self, gpid: Gpid, node: &NodeAddr, ballot: Ballot) -> Option<&ReplicaReport> {
+    pub(crate) fn at(&self, gpid: Gpid, node: &NodeAddr, ballot: Ballot) -> Option<&ReplicaReport> {
         self.by_replica
             .get(&(gpid, node.clone()))
             .filter(|r| r.ballot == ballot)
@@ -248,29 +250,29 @@ impl Reports {
 
 /// Everything the decisions look at for one table.
 #[derive(Clone, Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The table's `replica_count`.
-    pub replica_count: u32,
+    pub(crate) replica_count: u32,
     /// Every partition's current configuration.
-    pub partitions: Vec<PartitionConfig>,
-    pub health: Health,
-    pub reports: Reports,
+    pub(crate) partitions: Vec<PartitionConfig>,
+    pub(crate) health: Health,
+    pub(crate) reports: Reports,
     /// Learners in progress (started, not promoted nor dropped yet).
-    pub learners: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
+    pub(crate) learners: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
     /// Former members removed from the configuration (by a failover, a
     /// removal or a primary switch), most recent last. Meta records
     /// [`Change::removed`] here when it persists a change and may forget an
     /// entry once it is a member again or dead longer than the dropout delay.
-    pub dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
+    pub(crate) dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
     /// Servers not to choose as learners of a partition for now (a learning
     /// that failed, a secondary its primary could not reach).
-    pub avoid: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
+    pub(crate) avoid: BTreeMap<Gpid, BTreeSet<NodeAddr>>,
     /// Admin requests to add a learner now (optionally on a given server),
     /// without waiting for a dropped member.
-    pub admin_add_learner: BTreeMap<Gpid, Option<NodeAddr>>,
+    pub(crate) admin_add_learner: BTreeMap<Gpid, Option<NodeAddr>>,
     /// For partitions whose primary restarted ([`restart::primary_restarted`]):
     /// how long meta has seen it so at the current ballot.
-    pub restart_waited: BTreeMap<Gpid, Duration>,
+    pub(crate) restart_waited: BTreeMap<Gpid, Duration>,
 }
 
 impl Snapshot {
@@ -281,7 +283,7 @@ impl Snapshot {
 
 /// Why a configuration changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// The primary (or the slot of one) is dead: `new_primary`, an alive
     /// secondary with the longest log, replaces it. `removed` holds the old
     /// primary and any dead secondary.
@@ -312,7 +314,7 @@ pub enum Change {
 
 impl Change {
     /// The members this change removes, to be remembered as dropped.
-    pub fn removed(&self) -> Vec<NodeAddr> {
+    pub(crate) fn removed(&self) -> Vec<NodeAddr> {
         match self {
             Change::PromoteSecondary { removed, .. }
             | Change::RemoveDeadSecondaries { removed }
@@ -323,7 +325,7 @@ impl Change {
     }
 
     /// A short name for metrics and logs.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Change::PromoteSecondary { .. } => "promote_secondary",
             Change::RemoveDeadSecondaries { .. } => "remove_dead_secondaries",
@@ -337,7 +339,7 @@ impl Change {
 
 /// Why a learner is dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropWhy {
+pub(crate) enum DropWhy {
     /// Its server is dead.
     Dead,
     /// The partition has all its members.
@@ -351,7 +353,7 @@ pub enum DropWhy {
 }
 
 impl DropWhy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DropWhy::Dead => "dead",
             DropWhy::Full => "full",
@@ -365,7 +367,7 @@ impl DropWhy {
 /// decided at; meta carries it out only while that is still the current
 /// ballot.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Persist `config` (whose ballot is `ballot + 1`), then announce it.
     Reconfigure {
         ballot: Ballot,
@@ -401,7 +403,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn gpid(&self) -> Gpid {
+    pub(crate) fn gpid(&self) -> Gpid {
         match self {
             Action::Reconfigure { config, .. } => config.gpid,
             Action::AddLearner { gpid, .. }
@@ -411,7 +413,7 @@ impl Action {
     }
 
     /// The current ballot this action was decided at.
-    pub fn ballot(&self) -> Ballot {
+    pub(crate) fn ballot(&self) -> Ballot {
         match self {
             Action::Reconfigure { ballot, .. }
             | Action::AddLearner { ballot, .. }
@@ -421,7 +423,7 @@ impl Action {
     }
 
     /// The configuration this action would persist, if it changes one.
-    pub fn new_config(&self) -> Option<&PartitionConfig> {
+    pub(crate) fn new_config(&self) -> Option<&PartitionConfig> {
         match self {
             Action::Reconfigure { config, .. } => Some(config),
             _ => None,

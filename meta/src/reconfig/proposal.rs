@@ -29,7 +29,7 @@ fn current_primary_report<'a>(
 /// [`RemovalProposal`], judged in the order listed; the first accepted one
 /// is the answer (the others are stale once it is persisted, and the
 /// primary repeats them at the new ballot if it still needs to).
-pub fn decide_requested_removal(
+pub(crate) fn decide_requested_removal(
     config: &PartitionConfig,
     health: &Health,
     reports: &Reports,
@@ -54,7 +54,7 @@ pub fn decide_requested_removal(
 /// Learners (in progress, not members) that the alive primary lists as
 /// unreachable in its report at the current ballot: each is dropped with
 /// [`DropWhy::Unreachable`].
-pub fn drop_unreachable_learners<'a>(
+pub(crate) fn drop_unreachable_learners<'a>(
     config: &PartitionConfig,
     learners: impl IntoIterator<Item = &'a NodeAddr>,
     health: &Health,
@@ -77,17 +77,17 @@ pub fn drop_unreachable_learners<'a>(
 
 /// "Remove secondary `remove` from `gpid`", sent by `from` at `ballot`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemovalProposal {
-    pub gpid: Gpid,
-    pub ballot: Ballot,
-    pub from: NodeAddr,
-    pub remove: NodeAddr,
+pub(crate) struct RemovalProposal {
+    pub(crate) gpid: Gpid,
+    pub(crate) ballot: Ballot,
+    pub(crate) from: NodeAddr,
+    pub(crate) remove: NodeAddr,
 }
 
 /// Why meta refuses a proposal. The proposer should fetch the current
 /// configuration and act on it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("proposal for partition {proposed}, not {current}")]
     WrongPartition { proposed: Gpid, current: Gpid },
     #[error("proposal carries ballot {proposed}, the current ballot is {current}")]
@@ -104,7 +104,10 @@ pub enum Refusal {
 /// only when it carries the current ballot, comes from the current primary
 /// and names a current secondary. The answer is the change to persist
 /// (ballot + 1, without that secondary).
-pub fn judge_removal(current: &PartitionConfig, p: &RemovalProposal) -> Result<Action, Refusal> {
+pub(crate) fn judge_removal(
+    current: &PartitionConfig,
+    p: &RemovalProposal,
+) -> Result<Action, Refusal> {
     if p.gpid != current.gpid {
         return Err(Refusal::WrongPartition {
             proposed: p.gpid,
@@ -142,7 +145,7 @@ pub fn judge_removal(current: &PartitionConfig, p: &RemovalProposal) -> Result<A
 /// Judges proposals for one partition in arrival order, as if each accepted
 /// one were persisted before the next is looked at: the first proposal for a
 /// ballot wins, later ones for that ballot are [`Refusal::Superseded`].
-pub fn judge_removals(
+pub(crate) fn judge_removals(
     current: &PartitionConfig,
     proposals: &[RemovalProposal],
 ) -> Vec<Result<Action, Refusal>> {

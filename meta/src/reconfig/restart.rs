@@ -26,7 +26,11 @@ use super::model::{Action, Change, Health, ReplicaRole, Reports};
 
 /// Whether `config`'s primary is alive and reported itself `inactive` at the
 /// current ballot: it restarted and waits for a new ballot.
-pub fn primary_restarted(config: &PartitionConfig, health: &Health, reports: &Reports) -> bool {
+pub(crate) fn primary_restarted(
+    config: &PartitionConfig,
+    health: &Health,
+    reports: &Reports,
+) -> bool {
     let Some(p) = &config.primary else {
         return false;
     };
@@ -38,7 +42,7 @@ pub fn primary_restarted(config: &PartitionConfig, health: &Health, reports: &Re
 
 /// What rule 0 says about one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Restart {
+pub(crate) enum Restart {
     /// The primary did not restart; the other rules apply.
     NotNeeded,
     /// The primary restarted, but some alive member has not reported at the
@@ -56,7 +60,7 @@ pub enum Restart {
 /// (as primary, secondary or inactive) with the highest `last_prepared`,
 /// then `last_committed`, then the lowest address. The other alive members
 /// stay (as secondaries, in their current order); dead ones are removed.
-pub fn decide_restart(
+pub(crate) fn decide_restart(
     config: &PartitionConfig,
     health: &Health,
     reports: &Reports,

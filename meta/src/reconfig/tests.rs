@@ -6,6 +6,7 @@ use std::time::Duration;
 use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
+use super::proposal::{judge_removal, judge_removals, Refusal, RemovalProposal};
 use super::*;
 
 fn node(name: &str) -> NodeAddr {

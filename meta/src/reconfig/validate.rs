@@ -9,7 +9,7 @@ use super::model::Health;
 
 /// Why a proposed configuration must not be persisted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
+pub(crate) enum Invalid {
     #[error("configuration of partition {proposed} proposed for partition {current}")]
     WrongPartition { proposed: Gpid, current: Gpid },
     #[error("ballot {proposed} must be exactly the current ballot {current} plus one")]
@@ -36,7 +36,7 @@ pub enum Invalid {
 ///   is alive;
 /// - at least one member of `current` remains (when it had any), so the
 ///   committed log survives.
-pub fn validate_config(
+pub(crate) fn validate_config(
     current: &PartitionConfig,
     proposed: &PartitionConfig,
     health: &Health,
@@ -84,7 +84,7 @@ pub fn validate_config(
 /// The configuration a planned switch to `to` ends in, once the old primary
 /// has stepped down: `to` leads, the old primary becomes the first
 /// secondary, the others keep their order.
-pub fn switched_config(current: &PartitionConfig, to: &NodeAddr) -> PartitionConfig {
+pub(crate) fn switched_config(current: &PartitionConfig, to: &NodeAddr) -> PartitionConfig {
     PartitionConfig {
         gpid: current.gpid,
         ballot: current.ballot.next(),
