@@ -17,10 +17,10 @@ use crate::render::print_table;
 use crate::Command;
 
 /// Deadline of one admin RPC.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs one admin verb and prints its result.
-pub async fn run(meta: &str, json: bool, command: Command) -> anyhow::Result<()> {
+pub(crate) async fn run(meta: &str, json: bool, command: Command) -> anyhow::Result<()> {
     let rpc = RpcClient::new();
     match command {
         Command::Onebox(_) => unreachable!("onebox is not an admin verb"),
@@ -177,7 +177,11 @@ async fn tables(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// Asks meta for one table's partition map.
-pub async fn query_table(rpc: &RpcClient, meta: &str, name: &str) -> anyhow::Result<TableMap> {
+pub(crate) async fn query_table(
+    rpc: &RpcClient,
+    meta: &str,
+    name: &str,
+) -> anyhow::Result<TableMap> {
     let resp: QueryTableResponse = rpc
         .call(
             meta,

@@ -17,7 +17,7 @@ use crate::launch::{Cluster, ClusterSpec, Process, ServerSpec, TableSpec};
 
 /// Flags of `petrel onebox`.
 #[derive(Args, Debug)]
-pub struct OneboxArgs {
+pub(crate) struct OneboxArgs {
     /// Directory for all data and logs.
     #[arg(long, default_value = "./petrel-data")]
     dir: PathBuf,
@@ -78,7 +78,7 @@ fn workers_each(args: &OneboxArgs, cores: usize) -> usize {
     (cores / (usize::from(args.servers) + 1)).max(1)
 }
 
-pub async fn run(args: OneboxArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     if !matches!(args.durability.as_str(), "sync" | "async") {
         bail!(
             "--durability must be 'sync' or 'async', not '{}'",

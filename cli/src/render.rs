@@ -1,7 +1,7 @@
 //! Human-readable tables: columns padded to their widest cell.
 
 /// Prints `header` and `rows` as left-aligned columns.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

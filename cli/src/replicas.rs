@@ -118,7 +118,7 @@ fn replica_rows(table: &TableMap, p: &PartitionConfig, reports: &Reports) -> Vec
 }
 
 /// `petrel partitions TABLE`: meta's configuration and every replica's state.
-pub async fn partitions(meta: &str, json: bool, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn partitions(meta: &str, json: bool, name: &str) -> anyhow::Result<()> {
     let rpc = RpcClient::new();
     let table = query_table(&rpc, meta, name).await?;
     let nodes: ListNodesResponse = rpc
@@ -234,7 +234,7 @@ fn print_partitions(parts: &[(&PartitionConfig, Vec<ReplicaRow>)]) {
 
 /// Flags of `petrel verify`.
 #[derive(Args, Debug)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Table to verify.
     table: String,
     /// How many times to ask a partition's members before giving up on
@@ -382,7 +382,7 @@ async fn digest_round(
 }
 
 /// `petrel verify TABLE`: compares every member's digest, partition by partition.
-pub async fn verify(meta: &str, json: bool, args: &VerifyArgs) -> anyhow::Result<()> {
+pub(crate) async fn verify(meta: &str, json: bool, args: &VerifyArgs) -> anyhow::Result<()> {
     let rpc = RpcClient::new();
     let mut table = query_table(&rpc, meta, &args.table).await?;
     let mut pending: BTreeSet<u32> = (0..table.partition_count).collect();

@@ -24,9 +24,9 @@ pub const PROXY_BIN: &str = "petrel-proxy";
 pub const CLI_BIN: &str = "petrel";
 
 /// How long each step of the bring-up may take.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a process has to exit after SIGTERM in [`Cluster::stop`].
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const RPC_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// petrel-meta's flags: where it listens and keeps its state.
@@ -197,14 +197,6 @@ impl Cluster {
         n - 1
     }
 
-    pub fn meta_addr(&self) -> &str {
-        &self.meta_addr
-    }
-
-    pub fn proxy_addr(&self) -> &str {
-        &self.proxy_addr
-    }
-
     /// Server `i`'s identity at meta.
     pub fn server_addr(&self, i: usize) -> &str {
         &self.server_addrs[i]
@@ -300,13 +292,6 @@ impl Cluster {
     }
 
     /// Every process, in start order.
-    pub fn processes(&self) -> impl Iterator<Item = &Process> {
-        std::iter::once(&self.meta)
-            .chain(self.servers.iter())
-            .chain(std::iter::once(&self.proxy))
-    }
-
-    /// Every process, in start order.
     pub fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {
         std::iter::once(&mut self.meta)
             .chain(self.servers.iter_mut())
@@ -315,7 +300,7 @@ impl Cluster {
 
     /// Stops every process in reverse start order: SIGTERM, then SIGKILL
     /// after [`STOP_TIMEOUT`]; returns the labels of those it had to kill.
-    pub fn stop(&mut self) -> Vec<String> {
+    pub(crate) fn stop(&mut self) -> Vec<String> {
         let mut killed = Vec::new();
         for p in std::iter::once(&mut self.proxy)
             .chain(self.servers.iter_mut().rev())
@@ -345,7 +330,7 @@ impl Drop for Cluster {
 }
 
 /// The servers meta counts alive; `None` when meta does not answer.
-pub async fn live_servers(rpc: &RpcClient, meta: &str) -> Option<Vec<String>> {
+pub(crate) async fn live_servers(rpc: &RpcClient, meta: &str) -> Option<Vec<String>> {
     let resp: ListNodesResponse = rpc
         .call(meta, method::LIST_NODES, &ListNodesRequest {}, RPC_TIMEOUT)
         .await
@@ -361,7 +346,11 @@ pub async fn live_servers(rpc: &RpcClient, meta: &str) -> Option<Vec<String>> {
 
 /// Creates `table` unless meta has it. Retries while meta cannot be reached
 /// (up to [`STARTUP_TIMEOUT`]); an error meta answers is final.
-pub async fn ensure_table(rpc: &RpcClient, meta: &str, table: &TableSpec) -> anyhow::Result<()> {
+pub(crate) async fn ensure_table(
+    rpc: &RpcClient,
+    meta: &str,
+    table: &TableSpec,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let attempt: Result<(), RpcError> = async {

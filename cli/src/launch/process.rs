@@ -42,7 +42,7 @@ impl Process {
     }
 
     /// Its log file (stdout and stderr, appended across restarts).
-    pub fn log(&self) -> &Path {
+    pub(crate) fn log(&self) -> &Path {
         &self.log
     }
 
@@ -139,7 +139,7 @@ impl Process {
 
     /// SIGTERM, then SIGKILL if it has not exited within `timeout`; reaps it.
     /// False when it had to be killed.
-    pub fn stop(&mut self, timeout: Duration) -> bool {
+    pub(crate) fn stop(&mut self, timeout: Duration) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;
         };
