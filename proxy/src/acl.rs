@@ -24,22 +24,22 @@ use petrel_common::command::{table, AclCategories, Command};
 
 /// One user.
 #[derive(Clone, Debug, Default)]
-pub struct User {
-    pub enabled: bool,
-    pub nopass: bool,
+pub(crate) struct User {
+    pub(crate) enabled: bool,
+    pub(crate) nopass: bool,
     /// SHA-256 hex digests.
-    pub passwords: BTreeSet<String>,
+    pub(crate) passwords: BTreeSet<String>,
     /// Key patterns as written (`~p`, `%R~p`...).
-    pub keys: Vec<String>,
-    pub all_channels: bool,
-    pub channels: Vec<String>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) all_channels: bool,
+    pub(crate) channels: Vec<String>,
     /// Command rules since the last `allcommands`/`nocommands` (or reset).
-    pub rules: Vec<String>,
+    pub(crate) rules: Vec<String>,
     /// Whether the rules start from every command allowed.
-    pub from_all: bool,
+    pub(crate) from_all: bool,
     /// `sanitize-payload` (set by `reset`) or `skip-sanitize-payload`: shown,
     /// nothing to sanitize without RESTORE.
-    pub sanitize: Option<bool>,
+    pub(crate) sanitize: Option<bool>,
 }
 
 fn sha256_hex(pass: &[u8]) -> String {
@@ -50,7 +50,7 @@ fn sha256_hex(pass: &[u8]) -> String {
 }
 
 /// Every ACL category, without the `@`.
-pub fn categories() -> BTreeSet<&'static str> {
+pub(crate) fn categories() -> BTreeSet<&'static str> {
     AclCategories::NAMES.iter().copied().collect()
 }
 
@@ -182,7 +182,7 @@ impl User {
     }
 
     /// Whether the rules let this user run `spec`.
-    pub fn may_run(&self, spec: &Command) -> bool {
+    pub(crate) fn may_run(&self, spec: &Command) -> bool {
         let full = spec.name();
         let parent = spec.parent.and_then(|p| table().get(p));
         let mut allowed = self.from_all;
@@ -202,7 +202,7 @@ impl User {
     }
 
     /// Whether the user's key patterns cover every one of `keys`.
-    pub fn may_touch(&self, keys: &[&Bytes]) -> bool {
+    pub(crate) fn may_touch(&self, keys: &[&Bytes]) -> bool {
         keys.iter().all(|k| {
             self.keys.iter().any(|p| {
                 let pattern = p.split_once('~').map_or("", |(_, pat)| pat);
@@ -212,7 +212,7 @@ impl User {
     }
 
     /// The user as one `ACL LIST` line.
-    pub fn describe(&self, name: &str) -> String {
+    pub(crate) fn describe(&self, name: &str) -> String {
         let mut parts = vec![format!("user {name}")];
         parts.extend(self.flags());
         if self.nopass {
@@ -231,7 +231,7 @@ impl User {
     }
 
     /// `on`/`off`, then the payload flag and `nopass` (GETUSER's flags).
-    pub fn flags(&self) -> Vec<String> {
+    pub(crate) fn flags(&self) -> Vec<String> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }.to_string()];
         match self.sanitize {
             Some(true) => flags.push("sanitize-payload".into()),
@@ -242,7 +242,7 @@ impl User {
     }
 
     /// The command rules as `ACL GETUSER` shows them.
-    pub fn commands(&self) -> String {
+    pub(crate) fn commands(&self) -> String {
         // Redis lists category rules before single commands.
         let mut out = vec![if self.from_all { "+@all" } else { "-@all" }.to_string()];
         let (cats, cmds): (Vec<&String>, Vec<&String>) =
@@ -262,13 +262,13 @@ fn resolve_name(name: &str) -> Option<()> {
 }
 
 /// Why a command may not run.
-pub enum Denied {
+pub(crate) enum Denied {
     Command(String),
     Keys,
 }
 
 impl Denied {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Denied::Command(name) => {
                 format!("NOPERM this user has no permissions to run the '{name}' command")
@@ -282,7 +282,7 @@ impl Denied {
 }
 
 /// Every user of this proxy.
-pub struct Acl {
+pub(crate) struct Acl {
     users: Mutex<BTreeMap<String, User>>,
 }
 
@@ -302,7 +302,7 @@ impl Acl {
     }
 
     /// `ACL SETUSER name rule...`: all rules checked first, then applied.
-    pub fn set_user(&self, name: &str, rules: &[&str]) -> Result<(), String> {
+    pub(crate) fn set_user(&self, name: &str, rules: &[&str]) -> Result<(), String> {
         let mut users = self.lock();
         let mut user = users.get(name).cloned().unwrap_or_else(User::new);
         for rule in rules {
@@ -314,7 +314,7 @@ impl Acl {
     }
 
     /// One config line: a user name, then its rules.
-    pub fn load_line(&self, line: &str) -> Result<(), String> {
+    pub(crate) fn load_line(&self, line: &str) -> Result<(), String> {
         let mut words = line.split_whitespace();
         let name = words.next().ok_or("an empty user line")?;
         let rules: Vec<&str> = words.collect();
@@ -322,7 +322,7 @@ impl Acl {
     }
 
     /// `ACL DELUSER`: how many of `names` existed.
-    pub fn delete(&self, names: &[&str]) -> Result<i64, String> {
+    pub(crate) fn delete(&self, names: &[&str]) -> Result<i64, String> {
         if names.contains(&"default") {
             return Err("ERR The 'default' user cannot be removed".into());
         }
@@ -330,21 +330,21 @@ impl Acl {
         Ok(names.iter().filter(|n| users.remove(**n).is_some()).count() as i64)
     }
 
-    pub fn user(&self, name: &str) -> Option<User> {
+    pub(crate) fn user(&self, name: &str) -> Option<User> {
         self.lock().get(name).cloned()
     }
 
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
     }
 
-    pub fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<String> {
         self.lock().iter().map(|(n, u)| u.describe(n)).collect()
     }
 
     /// Whether `user` may log in with `pass` (`requirepass` stands for the
     /// default user's password unless it has its own).
-    pub fn authenticate(&self, user: &[u8], pass: &[u8], requirepass: &str) -> bool {
+    pub(crate) fn authenticate(&self, user: &[u8], pass: &[u8], requirepass: &str) -> bool {
         let Ok(name) = std::str::from_utf8(user) else {
             return false;
         };
@@ -368,14 +368,14 @@ impl Acl {
 
     /// Whether a new connection starts logged in as `default` (on, and
     /// without a password).
-    pub fn default_is_open(&self, requirepass: &str) -> bool {
+    pub(crate) fn default_is_open(&self, requirepass: &str) -> bool {
         self.user("default").is_some_and(|u| {
             u.enabled && u.nopass && u.passwords.is_empty() && requirepass.is_empty()
         })
     }
 
     /// Whether `user` may run `spec` on `args`.
-    pub fn check(&self, user: &str, spec: &Command, args: &[Bytes]) -> Result<(), Denied> {
+    pub(crate) fn check(&self, user: &str, spec: &Command, args: &[Bytes]) -> Result<(), Denied> {
         let users = self.lock();
         let Some(u) = users.get(user) else {
             return Err(Denied::Command(spec.name().to_string()));

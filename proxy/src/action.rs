@@ -13,7 +13,7 @@ use crate::session::Session;
 use crate::state::Shared;
 
 /// What the connection does with a command.
-pub enum Action {
+pub(crate) enum Action {
     /// Reply now.
     Reply(Reply),
     /// Reply when the future completes (routed commands, INFO).
@@ -25,19 +25,19 @@ pub enum Action {
 }
 
 /// A handler for a command the proxy answers itself.
-pub type LocalFn = fn(&mut Ctx<'_>, &[Bytes]) -> Action;
+pub(crate) type LocalFn = fn(&mut Ctx<'_>, &[Bytes]) -> Action;
 
 /// What a local command handler may use.
-pub struct Ctx<'a> {
-    pub session: &'a mut Session,
-    pub shared: &'a Arc<Shared>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) session: &'a mut Session,
+    pub(crate) shared: &'a Arc<Shared>,
     /// The handler of any command the proxy answers (EXEC runs queued ones).
-    pub handlers: fn(&Command) -> Option<LocalFn>,
+    pub(crate) handlers: fn(&Command) -> Option<LocalFn>,
     /// Full name of the running command (`client|list`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Keys a handler's `Action::Later` touches (EXEC, WATCH), to keep one
     /// client's commands in order.
-    pub touches: Option<Touches>,
+    pub(crate) touches: Option<Touches>,
 }
 
 /// The data a routed command reads or writes.
@@ -46,17 +46,17 @@ pub struct Ctx<'a> {
 /// client on the same key must not both be in flight: the later one waits
 /// for the earlier one, as Redis's one-command-at-a-time order promises.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Touches {
+pub(crate) struct Touches {
     /// Sorted hashes of the keys.
-    pub keys: Vec<u64>,
+    pub(crate) keys: Vec<u64>,
     /// Every key (DBSIZE, FLUSHALL).
-    pub all: bool,
-    pub write: bool,
+    pub(crate) all: bool,
+    pub(crate) write: bool,
 }
 
 impl Touches {
     /// Whether running `self` concurrently with `other` could reorder their effects.
-    pub fn conflicts(&self, other: &Touches) -> bool {
+    pub(crate) fn conflicts(&self, other: &Touches) -> bool {
         if !self.write && !other.write {
             return false;
         }
@@ -72,7 +72,7 @@ impl Touches {
     }
 
     /// What `command` called with `args` touches.
-    pub fn of(command: &Command, args: &[Bytes]) -> Touches {
+    pub(crate) fn of(command: &Command, args: &[Bytes]) -> Touches {
         let mut hashes = Vec::new();
         // Every routed request comes through here: keys are hashed as the
         // key specs find them, with no list of positions in between.
@@ -87,7 +87,7 @@ impl Touches {
     }
 
     /// What touching `keys` (writing them or not) amounts to.
-    pub fn keys<K: AsRef<[u8]>>(keys: &[K], write: bool) -> Touches {
+    pub(crate) fn keys<K: AsRef<[u8]>>(keys: &[K], write: bool) -> Touches {
         let hashes = keys.iter().map(|k| Touches::hash(k.as_ref())).collect();
         Touches::from_hashes(hashes, write)
     }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 /// Shared between a running command (which marks it through a
 /// [`DoneOnDrop`]) and the later commands that wait for it.
 #[derive(Clone, Default)]
-pub struct Completion(Arc<Inner>);
+pub(crate) struct Completion(Arc<Inner>);
 
 #[derive(Default)]
 struct Inner {
@@ -22,16 +22,16 @@ struct Inner {
 }
 
 impl Completion {
-    pub fn new() -> Completion {
+    pub(crate) fn new() -> Completion {
         Completion::default()
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.0.done.load(Ordering::Acquire)
     }
 
     /// Returns once the command has finished.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             // Registered before the check: a notification between the two
             // still wakes it.
@@ -45,12 +45,12 @@ impl Completion {
 
     /// Marks the command finished when dropped: on completion, and also if
     /// the connection drops the command's future.
-    pub fn done_on_drop(&self) -> DoneOnDrop {
+    pub(crate) fn done_on_drop(&self) -> DoneOnDrop {
         DoneOnDrop(self.clone())
     }
 }
 
-pub struct DoneOnDrop(Completion);
+pub(crate) struct DoneOnDrop(Completion);
 
 impl Drop for DoneOnDrop {
     fn drop(&mut self) {

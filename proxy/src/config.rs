@@ -75,11 +75,11 @@ impl Default for ProxyConfig {
 }
 
 /// Smallest `proto_max_bulk_len` Redis accepts.
-pub const MIN_PROTO_MAX_BULK_LEN: u64 = 1 << 20;
+pub(crate) const MIN_PROTO_MAX_BULK_LEN: u64 = 1 << 20;
 
 impl ProxyConfig {
     /// Checks values the TOML types cannot express, naming the bad key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.listen
             .parse::<SocketAddr>()
             .map_err(|e| ConfigError::invalid("listen", format!("`{}`: {e}", self.listen)))?;
@@ -163,33 +163,33 @@ impl ProxyConfig {
 pub struct Flags {
     /// Config file (TOML); without it every key has its default.
     #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Address to serve clients on, e.g. 0.0.0.0:6379.
     #[arg(long, value_name = "ADDR", conflicts_with = "port")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Shorthand for --listen 127.0.0.1:PORT.
     #[arg(long, value_name = "PORT")]
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// A meta server address; repeat for several.
     #[arg(long = "meta", value_name = "ADDR")]
-    pub meta: Vec<String>,
+    pub(crate) meta: Vec<String>,
     /// The table to serve.
     #[arg(long, value_name = "NAME")]
-    pub table: Option<String>,
+    pub(crate) table: Option<String>,
     /// Password clients must AUTH with.
     #[arg(long, value_name = "PASSWORD")]
-    pub requirepass: Option<String>,
+    pub(crate) requirepass: Option<String>,
     /// Address for the Prometheus /metrics endpoint.
     #[arg(long, value_name = "ADDR")]
-    pub metrics_listen: Option<String>,
+    pub(crate) metrics_listen: Option<String>,
     /// Async runtime worker threads, 0 = one per CPU.
     #[arg(long, value_name = "N")]
-    pub worker_threads: Option<usize>,
+    pub(crate) worker_threads: Option<usize>,
 }
 
 impl Flags {
     /// Reads the config file (if any), applies the flags and validates.
-    pub fn load(&self) -> Result<ProxyConfig, ConfigError> {
+    pub(crate) fn load(&self) -> Result<ProxyConfig, ConfigError> {
         let mut cfg: ProxyConfig = config::load(self.config.as_deref())?;
         self.apply(&mut cfg);
         cfg.validate()?;
@@ -197,7 +197,7 @@ impl Flags {
     }
 
     /// Overrides `cfg` with the flags given.
-    pub fn apply(&self, cfg: &mut ProxyConfig) {
+    pub(crate) fn apply(&self, cfg: &mut ProxyConfig) {
         if let Some(l) = &self.listen {
             cfg.listen = l.clone();
         }
@@ -222,7 +222,7 @@ impl Flags {
     }
 
     /// The config file path, for INFO's `config_file`.
-    pub fn config_path(&self) -> Option<&Path> {
+    pub(crate) fn config_path(&self) -> Option<&Path> {
         self.config.as_deref()
     }
 }

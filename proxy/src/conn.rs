@@ -56,7 +56,7 @@ struct Done {
 }
 
 /// Serves one client until it leaves, is killed, or the proxy shuts down.
-pub async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let laddr = stream.local_addr().unwrap_or(shared.local_addr);
     let handle = shared

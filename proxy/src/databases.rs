@@ -20,7 +20,7 @@ use crate::route::Router;
 const META_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The routers of every database opened so far.
-pub struct Databases {
+pub(crate) struct Databases {
     table: String,
     meta: Vec<String>,
     timeout: Duration,
@@ -32,7 +32,7 @@ pub struct Databases {
 
 impl Databases {
     /// Database 0 is `base`, already running; the others start on demand.
-    pub fn new(
+    pub(crate) fn new(
         base: Arc<Router>,
         table: String,
         meta: Vec<String>,
@@ -54,7 +54,7 @@ impl Databases {
     }
 
     /// The table behind database `db`.
-    pub fn table_name(&self, db: u32) -> String {
+    pub(crate) fn table_name(&self, db: u32) -> String {
         if db == 0 {
             self.table.clone()
         } else {
@@ -64,7 +64,7 @@ impl Databases {
 
     /// The router of database `db`, started (with its map refresher) if
     /// this is its first use. Call inside the tokio runtime.
-    pub fn router(&self, db: u32) -> Arc<Router> {
+    pub(crate) fn router(&self, db: u32) -> Arc<Router> {
         let mut opened = petrel_common::sync::lock(&self.opened);
         if let Some(r) = opened.get(&db) {
             return r.clone();
@@ -84,18 +84,8 @@ impl Databases {
         router
     }
 
-    /// The databases opened so far, by index.
-    pub fn opened(&self) -> Vec<(u32, Arc<Router>)> {
-        let mut v: Vec<_> = petrel_common::sync::lock(&self.opened)
-            .iter()
-            .map(|(db, r)| (*db, r.clone()))
-            .collect();
-        v.sort_by_key(|(db, _)| *db);
-        v
-    }
-
     /// Whether meta has database `db`'s table.
-    pub async fn exists(&self, db: u32) -> Result<bool, String> {
+    pub(crate) async fn exists(&self, db: u32) -> Result<bool, String> {
         let req = QueryTableRequest {
             name: self.table_name(db),
         };
@@ -115,7 +105,7 @@ impl Databases {
 
     /// Makes sure database `db`'s table exists (creating it like database
     /// 0's) and that its router has a map, by `deadline`.
-    pub async fn open(&self, db: u32, deadline: Instant) -> Result<Arc<Router>, String> {
+    pub(crate) async fn open(&self, db: u32, deadline: Instant) -> Result<Arc<Router>, String> {
         if db != 0 && !self.exists(db).await? {
             let base = self
                 .router(0)

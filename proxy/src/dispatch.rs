@@ -16,21 +16,25 @@ use crate::state::Shared;
 use crate::util::{unknown_command, unknown_subcommand};
 
 /// A dispatched command: what to do and the name it is counted under.
-pub struct Dispatched {
-    pub action: Action,
+pub(crate) struct Dispatched {
+    pub(crate) action: Action,
     /// The command it resolved to; `None` for unknown commands.
-    pub command: Option<&'static Command>,
+    pub(crate) command: Option<&'static Command>,
     /// Full command name for stats; `"unknown"` for unknown commands.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// For routed commands, what they touch (to keep one client's commands in order).
-    pub touches: Option<Touches>,
+    pub(crate) touches: Option<Touches>,
     /// Refused before running (unknown, wrong arity, NOAUTH, ACL, not
     /// queueable): Redis leaves such commands out of the slow log.
-    pub rejected: bool,
+    pub(crate) rejected: bool,
 }
 
 /// Decides what to do with one request (`args[0]` is the command name).
-pub fn dispatch(session: &mut Session, shared: &Arc<Shared>, args: Vec<Bytes>) -> Dispatched {
+pub(crate) fn dispatch(
+    session: &mut Session,
+    shared: &Arc<Shared>,
+    args: Vec<Bytes>,
+) -> Dispatched {
     let reply = |command: Option<&'static Command>, r| Dispatched {
         action: Action::Reply(r),
         command,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// How `CONFIG SET` validates a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `yes` / `no`, any case; read back lower-case.
     Bool,
     /// A plain integer within the bounds.
@@ -33,17 +33,17 @@ pub enum Kind {
 
 /// One Redis parameter.
 #[derive(Clone, Copy, Debug)]
-pub struct Knob {
-    pub name: &'static str,
+pub(crate) struct Knob {
+    pub(crate) name: &'static str,
     /// For an old alias (`hash-max-ziplist-entries`), the name it stands for.
-    pub canonical: Option<&'static str>,
-    pub default: &'static str,
-    pub kind: Kind,
+    pub(crate) canonical: Option<&'static str>,
+    pub(crate) default: &'static str,
+    pub(crate) kind: Kind,
 }
 
 /// Redis 7.0.15's parameters, by name.
 #[rustfmt::skip]
-pub static KNOBS: &[Knob] = {
+pub(crate) static KNOBS: &[Knob] = {
     use Kind::*;
     &[
     Knob { name: "acl-pubsub-default", canonical: None, default: "resetchannels", kind: Enum(&["allchannels", "resetchannels"]) },
@@ -242,7 +242,7 @@ pub static KNOBS: &[Knob] = {
 };
 
 /// The initial values of the remembered parameters, by canonical name.
-pub fn default_knobs() -> BTreeMap<&'static str, String> {
+pub(crate) fn default_knobs() -> BTreeMap<&'static str, String> {
     KNOBS
         .iter()
         .filter(|k| k.canonical.is_none())

@@ -24,24 +24,24 @@
 //!   SELECT, `proxy.toml` and flags, Redis's parsers and texts.
 //! - [`main`]: the binary's entry point (flags, runtime, serve).
 
-pub mod acl;
-pub mod action;
-pub mod cmd;
-pub mod completion;
-pub mod config;
-pub mod conn;
-pub mod databases;
-pub mod dispatch;
-pub mod knobs;
-pub mod listener;
-pub mod pause;
+pub(crate) mod acl;
+pub(crate) mod action;
+pub(crate) mod cmd;
+pub(crate) mod completion;
+pub(crate) mod config;
+pub(crate) mod conn;
+pub(crate) mod databases;
+pub(crate) mod dispatch;
+pub(crate) mod knobs;
+pub(crate) mod listener;
+pub(crate) mod pause;
 mod process;
 pub mod resp;
-pub mod route;
-pub mod session;
-pub mod state;
-pub mod stats;
-pub mod util;
+pub(crate) mod route;
+pub(crate) mod session;
+pub(crate) mod state;
+pub(crate) mod stats;
+pub(crate) mod util;
 
 use std::path::PathBuf;
 
@@ -55,7 +55,7 @@ pub async fn run(config: ProxyConfig) -> Result<(), StartError> {
 }
 
 /// Like [`run`], recording the config file path for INFO.
-pub async fn run_with_file(
+pub(crate) async fn run_with_file(
     config: ProxyConfig,
     config_file: Option<PathBuf>,
 ) -> Result<(), StartError> {

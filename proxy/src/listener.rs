@@ -113,7 +113,7 @@ impl Proxy {
     }
 
     /// The shared state (for tests and embedding).
-    pub fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
@@ -198,7 +198,7 @@ async fn sample_stats(shared: Arc<Shared>) {
 }
 
 /// Waits for SIGTERM or ctrl-c, then cancels `token`.
-pub async fn cancel_on_signal(token: CancellationToken) {
+pub(crate) async fn cancel_on_signal(token: CancellationToken) {
     petrel_common::shutdown::signal().await;
     token.cancel();
 }

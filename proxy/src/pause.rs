@@ -16,7 +16,7 @@ struct Paused {
 
 /// `CLIENT PAUSE` state shared by every connection.
 #[derive(Default)]
-pub struct Pause {
+pub(crate) struct Pause {
     state: Mutex<Option<Paused>>,
     /// Woken whenever the pause changes (UNPAUSE, a longer or wider pause).
     changed: tokio::sync::Notify,
@@ -25,7 +25,7 @@ pub struct Pause {
 impl Pause {
     /// Pauses clients for `ms`; like Redis, a pause already in force keeps
     /// the later end and the wider kind.
-    pub fn pause(&self, ms: u64, writes_only: bool) {
+    pub(crate) fn pause(&self, ms: u64, writes_only: bool) {
         let until = Instant::now() + Duration::from_millis(ms);
         let mut s = petrel_common::sync::lock(&self.state);
         let next = match *s {
@@ -41,7 +41,7 @@ impl Pause {
     }
 
     /// Ends the pause at once.
-    pub fn unpause(&self) {
+    pub(crate) fn unpause(&self) {
         *petrel_common::sync::lock(&self.state) = None;
         self.changed.notify_waiters();
     }
@@ -75,7 +75,7 @@ impl Pause {
 /// writes with `WRITE`), the work of a routed command (or EXEC) waits until
 /// the pause ends. Commands the proxy answers itself are not held, so
 /// CLIENT UNPAUSE, PING and INFO keep working.
-pub fn gate(
+pub(crate) fn gate(
     pause: &Arc<Pause>,
     work: BoxFuture<'static, Reply>,
     write: bool,

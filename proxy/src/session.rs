@@ -9,52 +9,52 @@ use crate::resp::Proto;
 use crate::state::ClientHandle;
 
 /// One client's connection state, owned by its connection task.
-pub struct Session {
+pub(crate) struct Session {
     /// What other connections see of this one (name, last command...).
-    pub handle: Arc<ClientHandle>,
+    pub(crate) handle: Arc<ClientHandle>,
     /// RESP version replies are encoded in (HELLO changes it).
-    pub proto: Proto,
+    pub(crate) proto: Proto,
     /// Whether AUTH (or HELLO ... AUTH) succeeded.
-    pub authenticated: bool,
+    pub(crate) authenticated: bool,
     /// The ACL user the connection runs as.
-    pub user: String,
+    pub(crate) user: String,
     /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
-    pub reply_off: bool,
+    pub(crate) reply_off: bool,
     /// CLIENT REPLY SKIP: the next command's reply is not sent.
-    pub skip_next: bool,
+    pub(crate) skip_next: bool,
     /// Commands queued since MULTI, until EXEC or DISCARD.
-    pub tx: Option<Transaction>,
+    pub(crate) tx: Option<Transaction>,
     /// The selected database (SELECT).
-    pub db: u32,
+    pub(crate) db: u32,
     /// Keys WATCHed, with their fingerprints (filled in as WATCH completes).
-    pub watch: Arc<Mutex<Watch>>,
+    pub(crate) watch: Arc<Mutex<Watch>>,
 }
 
 /// A transaction being queued.
 #[derive(Default)]
-pub struct Transaction {
+pub(crate) struct Transaction {
     /// Each resolved once, when queued.
-    pub queued: Vec<(&'static Command, Vec<Bytes>)>,
+    pub(crate) queued: Vec<(&'static Command, Vec<Bytes>)>,
     /// A command was rejected while queuing: EXEC answers EXECABORT.
-    pub failed: bool,
+    pub(crate) failed: bool,
 }
 
 /// Watched keys. `generation` moves on at every UNWATCH, EXEC and DISCARD,
 /// so a WATCH still reading fingerprints then adds nothing.
 #[derive(Default)]
-pub struct Watch {
-    pub generation: u64,
-    pub keys: Vec<(Bytes, i64)>,
+pub(crate) struct Watch {
+    pub(crate) generation: u64,
+    pub(crate) keys: Vec<(Bytes, i64)>,
 }
 
 /// Locks the watch list (a panic elsewhere cannot poison it for good).
-pub fn lock(watch: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {
+pub(crate) fn lock(watch: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {
     petrel_common::sync::lock(watch)
 }
 
 impl Session {
     /// A fresh session: RESP2, authenticated only when no password is set.
-    pub fn new(handle: Arc<ClientHandle>, password_required: bool) -> Self {
+    pub(crate) fn new(handle: Arc<ClientHandle>, password_required: bool) -> Self {
         Session {
             handle,
             proto: Proto::Resp2,
@@ -69,26 +69,26 @@ impl Session {
     }
 
     /// The client id (CLIENT ID).
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.handle.id
     }
 
     /// Forgets every watched key; returns them.
-    pub fn unwatch(&mut self) -> Vec<(Bytes, i64)> {
+    pub(crate) fn unwatch(&mut self) -> Vec<(Bytes, i64)> {
         let mut w = lock(&self.watch);
         w.generation += 1;
         std::mem::take(&mut w.keys)
     }
 
     /// Marks the transaction being queued, if any, as failed.
-    pub fn flag_transaction(&mut self) {
+    pub(crate) fn flag_transaction(&mut self) {
         if let Some(tx) = &mut self.tx {
             tx.failed = true;
         }
     }
 
     /// Switches the protocol, keeping CLIENT LIST in step.
-    pub fn set_proto(&mut self, proto: Proto) {
+    pub(crate) fn set_proto(&mut self, proto: Proto) {
         self.proto = proto;
         self.handle.info().proto = proto;
     }

@@ -19,31 +19,31 @@ use crate::stats::Stats;
 
 /// Settings that `CONFIG SET` may change while running.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Runtime {
-    pub maxclients: u64,
+pub(crate) struct Runtime {
+    pub(crate) maxclients: u64,
     /// Idle seconds before a client is closed; 0 = never.
-    pub timeout: u64,
-    pub proto_max_bulk_len: u64,
-    pub requirepass: String,
+    pub(crate) timeout: u64,
+    pub(crate) proto_max_bulk_len: u64,
+    pub(crate) requirepass: String,
     /// Accepted for tools; Petrel's durability does not depend on it.
-    pub save: String,
+    pub(crate) save: String,
     /// Accepted for tools; Petrel's durability does not depend on it.
-    pub appendonly: bool,
+    pub(crate) appendonly: bool,
     /// Accepted for tools; the proxy holds no data.
-    pub maxmemory: u64,
-    pub maxmemory_policy: String,
+    pub(crate) maxmemory: u64,
+    pub(crate) maxmemory_policy: String,
     /// Commands slower than this many microseconds go to the slow log (-1 = none).
-    pub slowlog_log_slower_than: i64,
+    pub(crate) slowlog_log_slower_than: i64,
     /// Most entries the slow log keeps.
-    pub slowlog_max_len: u64,
+    pub(crate) slowlog_max_len: u64,
     /// Values of the Redis parameters that tune nothing in Petrel, by
     /// canonical name, remembered so CONFIG GET reads back what CONFIG SET set.
-    pub knobs: std::collections::BTreeMap<&'static str, String>,
+    pub(crate) knobs: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Runtime {
     /// The initial settings from the config file.
-    pub fn from_config(cfg: &ProxyConfig) -> Self {
+    pub(crate) fn from_config(cfg: &ProxyConfig) -> Self {
         Runtime {
             maxclients: cfg.maxclients,
             timeout: cfg.client_idle_timeout_secs,
@@ -61,30 +61,30 @@ impl Runtime {
 }
 
 /// Everything connections share.
-pub struct Shared {
-    pub config: ProxyConfig,
-    pub config_file: Option<PathBuf>,
-    pub runtime: ArcSwap<Runtime>,
-    pub stats: Stats,
-    pub clients: Clients,
+pub(crate) struct Shared {
+    pub(crate) config: ProxyConfig,
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) runtime: ArcSwap<Runtime>,
+    pub(crate) stats: Stats,
+    pub(crate) clients: Clients,
     /// Database 0's router (the configured table).
-    pub router: Arc<Router>,
+    pub(crate) router: Arc<Router>,
     /// Every database's router (SELECT n), database 0's included.
-    pub databases: Databases,
+    pub(crate) databases: Databases,
     /// ACL users.
-    pub acl: crate::acl::Acl,
-    pub started: Instant,
+    pub(crate) acl: crate::acl::Acl,
+    pub(crate) started: Instant,
     /// Random 40-hex id of this process, as Redis's `run_id`.
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// The address actually bound (differs from the config with port 0).
-    pub local_addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
     /// Cancelled when the proxy shuts down.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Shared {
     /// The router of the connection's database.
-    pub fn router_for(&self, db: u32) -> Arc<Router> {
+    pub(crate) fn router_for(&self, db: u32) -> Arc<Router> {
         if db == 0 {
             self.router.clone()
         } else {
@@ -93,53 +93,52 @@ impl Shared {
     }
 
     /// Whether a client that has not authenticated must do so first.
-    pub fn password_required(&self) -> bool {
+    pub(crate) fn password_required(&self) -> bool {
         !self.acl.default_is_open(&self.runtime.load().requirepass)
     }
 }
 
 /// What CLIENT LIST shows about a connection, updated by its task.
 #[derive(Clone, Debug)]
-pub struct ClientInfo {
-    pub name: String,
-    pub lib_name: String,
-    pub lib_ver: String,
-    pub last_cmd: &'static str,
-    pub last_active: Instant,
-    pub proto: Proto,
-    pub no_evict: bool,
+pub(crate) struct ClientInfo {
+    pub(crate) name: String,
+    pub(crate) lib_name: String,
+    pub(crate) lib_ver: String,
+    pub(crate) last_cmd: &'static str,
+    pub(crate) last_active: Instant,
+    pub(crate) proto: Proto,
+    pub(crate) no_evict: bool,
     /// Unparsed request bytes buffered.
-    pub qbuf: usize,
+    pub(crate) qbuf: usize,
     /// Unsent reply bytes buffered.
-    pub obl: usize,
-    pub inflight: usize,
+    pub(crate) obl: usize,
     /// The selected database (SELECT).
-    pub db: u32,
+    pub(crate) db: u32,
     /// Commands queued since MULTI; -1 outside a transaction.
-    pub multi: i64,
+    pub(crate) multi: i64,
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
-pub struct ClientHandle {
-    pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
+pub(crate) struct ClientHandle {
+    pub(crate) id: u64,
+    pub(crate) addr: SocketAddr,
+    pub(crate) laddr: SocketAddr,
     /// The socket's file descriptor (shown by CLIENT LIST).
-    pub fd: i32,
-    pub created: Instant,
+    pub(crate) fd: i32,
+    pub(crate) created: Instant,
     info: Mutex<ClientInfo>,
     /// Cancelled by CLIENT KILL or shutdown.
-    pub kill: CancellationToken,
+    pub(crate) kill: CancellationToken,
 }
 
 impl ClientHandle {
     /// The mutable part, for reading or updating.
-    pub fn info(&self) -> MutexGuard<'_, ClientInfo> {
+    pub(crate) fn info(&self) -> MutexGuard<'_, ClientInfo> {
         self.info.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, fields as Redis 7.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let i = self.info().clone();
         let now = Instant::now();
         let mut flags = String::new();
@@ -180,16 +179,16 @@ impl ClientHandle {
 
 /// The registry of connected clients.
 #[derive(Default)]
-pub struct Clients {
+pub(crate) struct Clients {
     map: DashMap<u64, Arc<ClientHandle>>,
     next_id: AtomicU64,
     /// CLIENT PAUSE, in force or not.
-    pub pause: Arc<crate::pause::Pause>,
+    pub(crate) pause: Arc<crate::pause::Pause>,
 }
 
 impl Clients {
     /// Registers a new connection and returns its handle (ids start at 1).
-    pub fn register(
+    pub(crate) fn register(
         &self,
         addr: SocketAddr,
         laddr: SocketAddr,
@@ -214,7 +213,6 @@ impl Clients {
                 no_evict: false,
                 qbuf: 0,
                 obl: 0,
-                inflight: 0,
                 db: 0,
                 multi: -1,
             }),
@@ -225,29 +223,29 @@ impl Clients {
     }
 
     /// Removes a closed connection.
-    pub fn unregister(&self, id: u64) {
+    pub(crate) fn unregister(&self, id: u64) {
         self.map.remove(&id);
     }
 
     /// How many clients are connected.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// True when nobody is connected.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// Every connected client, by id (the guards are released before returning).
-    pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
+    pub(crate) fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
         let mut v: Vec<_> = self.map.iter().map(|e| e.value().clone()).collect();
         v.sort_by_key(|c| c.id);
         v
     }
 
     /// Largest buffered input / output among clients, for INFO.
-    pub fn max_buffers(&self) -> (usize, usize) {
+    pub(crate) fn max_buffers(&self) -> (usize, usize) {
         self.snapshot().iter().fold((0, 0), |(q, o), c| {
             let i = c.info();
             (q.max(i.qbuf), o.max(i.obl))

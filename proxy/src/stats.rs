@@ -15,17 +15,17 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Metric names, in one place.
-pub mod names {
-    pub const CONNECTIONS_TOTAL: &str = "petrel_proxy_connections_total";
-    pub const CONNECTIONS: &str = "petrel_proxy_connections";
-    pub const REJECTED_CONNECTIONS: &str = "petrel_proxy_rejected_connections_total";
-    pub const COMMANDS: &str = "petrel_proxy_commands_total";
-    pub const COMMAND_SECONDS: &str = "petrel_proxy_command_duration_seconds";
-    pub const ERRORS: &str = "petrel_proxy_error_replies_total";
-    pub const PROTOCOL_ERRORS: &str = "petrel_proxy_protocol_errors_total";
-    pub const RETRIES: &str = "petrel_proxy_partition_retries_total";
-    pub const MAP_REFRESHES: &str = "petrel_proxy_map_refreshes_total";
-    pub const MAP_VERSION: &str = "petrel_proxy_map_version";
+pub(crate) mod names {
+    pub(crate) const CONNECTIONS_TOTAL: &str = "petrel_proxy_connections_total";
+    pub(crate) const CONNECTIONS: &str = "petrel_proxy_connections";
+    pub(crate) const REJECTED_CONNECTIONS: &str = "petrel_proxy_rejected_connections_total";
+    pub(crate) const COMMANDS: &str = "petrel_proxy_commands_total";
+    pub(crate) const COMMAND_SECONDS: &str = "petrel_proxy_command_duration_seconds";
+    pub(crate) const ERRORS: &str = "petrel_proxy_error_replies_total";
+    pub(crate) const PROTOCOL_ERRORS: &str = "petrel_proxy_protocol_errors_total";
+    pub(crate) const RETRIES: &str = "petrel_proxy_partition_retries_total";
+    pub(crate) const MAP_REFRESHES: &str = "petrel_proxy_map_refreshes_total";
+    pub(crate) const MAP_VERSION: &str = "petrel_proxy_map_version";
 }
 
 /// Most distinct error prefixes tracked, as Redis's errorstats.
@@ -34,10 +34,10 @@ const MAX_ERROR_KINDS: usize = 128;
 const OPS_SAMPLES: usize = 16;
 
 /// Calls and time of one command.
-pub struct CommandStat {
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
-    pub failed: AtomicU64,
+pub(crate) struct CommandStat {
+    pub(crate) calls: AtomicU64,
+    pub(crate) usec: AtomicU64,
+    pub(crate) failed: AtomicU64,
     name: String,
     /// Its Prometheus series, looked up on first use and kept (looked up per
     /// request they showed in profiles).
@@ -69,21 +69,21 @@ impl CommandStat {
 }
 
 /// Process-wide counters.
-pub struct Stats {
-    pub connections_received: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub commands_processed: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub error_replies: AtomicU64,
-    pub protocol_errors: AtomicU64,
-    pub unknown_commands: AtomicU64,
+pub(crate) struct Stats {
+    pub(crate) connections_received: AtomicU64,
+    pub(crate) rejected_connections: AtomicU64,
+    pub(crate) commands_processed: AtomicU64,
+    pub(crate) net_input_bytes: AtomicU64,
+    pub(crate) net_output_bytes: AtomicU64,
+    pub(crate) error_replies: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) unknown_commands: AtomicU64,
     /// By command id; `None` for commands clients cannot call.
     per_command: Vec<Option<CommandStat>>,
     errors: Mutex<BTreeMap<String, u64>>,
     ops: Mutex<OpsSampler>,
     /// SLOWLOG's ring of slow commands.
-    pub slowlog: Mutex<SlowLog>,
+    pub(crate) slowlog: Mutex<SlowLog>,
 }
 
 /// Longest argument list a slow log entry keeps, as Redis.
@@ -93,28 +93,28 @@ const SLOWLOG_MAX_ARG_LEN: usize = 128;
 
 /// One slow command, as SLOWLOG GET shows it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SlowEntry {
-    pub id: u64,
+pub(crate) struct SlowEntry {
+    pub(crate) id: u64,
     /// Unix seconds when it was logged.
-    pub time: i64,
-    pub micros: u64,
+    pub(crate) time: i64,
+    pub(crate) micros: u64,
     /// Truncated like Redis: at most 32 arguments of at most 128 bytes.
-    pub args: Vec<Bytes>,
-    pub addr: String,
-    pub name: String,
+    pub(crate) args: Vec<Bytes>,
+    pub(crate) addr: String,
+    pub(crate) name: String,
 }
 
 /// The slow log: newest entry first; ids keep counting across SLOWLOG RESET.
 #[derive(Default)]
-pub struct SlowLog {
-    pub entries: VecDeque<SlowEntry>,
+pub(crate) struct SlowLog {
+    pub(crate) entries: VecDeque<SlowEntry>,
     next_id: u64,
 }
 
 impl SlowLog {
     /// Adds an entry, dropping the oldest beyond `max_len` (as Redis, a
     /// lowered `slowlog-max-len` trims at the next push).
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         args: &[Bytes],
         micros: u64,
@@ -136,7 +136,7 @@ impl SlowLog {
     }
 
     /// Forgets every entry (SLOWLOG RESET).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.entries.clear();
     }
 }
@@ -181,7 +181,7 @@ impl Default for Stats {
 
 impl Stats {
     /// Counters for every command in the table.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let per_command = petrel_common::command::table()
             .iter()
             .map(|c| {
@@ -207,7 +207,7 @@ impl Stats {
 
     /// A command finished; `name` is its full name (`client|list`, or
     /// `unknown`), `error` the error text it replied with, if any.
-    pub fn command_done(
+    pub(crate) fn command_done(
         &self,
         command: Option<&Command>,
         name: &'static str,
@@ -235,7 +235,7 @@ impl Stats {
     }
 
     /// An error reply was sent (counted by its first word, like errorstats).
-    pub fn error_reply(&self, text: &str) {
+    pub(crate) fn error_reply(&self, text: &str) {
         self.error_replies.fetch_add(1, Relaxed);
         let prefix = text.split(' ').next().unwrap_or("ERR");
         let prefix = if prefix.is_empty() { "ERR" } else { prefix };
@@ -250,7 +250,7 @@ impl Stats {
     }
 
     /// Per-command stats with at least one call, for INFO commandstats.
-    pub fn commands(&self) -> Vec<(String, u64, u64, u64)> {
+    pub(crate) fn commands(&self) -> Vec<(String, u64, u64, u64)> {
         let mut v: Vec<_> = self
             .per_command
             .iter()
@@ -270,7 +270,7 @@ impl Stats {
     }
 
     /// Error counts by prefix, for INFO errorstats.
-    pub fn errors(&self) -> Vec<(String, u64)> {
+    pub(crate) fn errors(&self) -> Vec<(String, u64)> {
         lock(&self.errors)
             .iter()
             .map(|(k, v)| (k.clone(), *v))
@@ -278,7 +278,7 @@ impl Stats {
     }
 
     /// Zeroes what CONFIG RESETSTAT resets.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         for c in [
             &self.connections_received,
             &self.rejected_connections,
@@ -301,7 +301,7 @@ impl Stats {
     }
 
     /// Takes one throughput sample; call every 100 ms.
-    pub fn sample(&self) {
+    pub(crate) fn sample(&self) {
         let now = Instant::now();
         let cur = (
             self.commands_processed.load(Relaxed),
@@ -328,7 +328,7 @@ impl Stats {
     }
 
     /// (ops/sec, input kbps, output kbps) averaged over the recent samples.
-    pub fn instantaneous(&self) -> (f64, f64, f64) {
+    pub(crate) fn instantaneous(&self) -> (f64, f64, f64) {
         let ops = lock(&self.ops);
         let n = ops.samples.len().max(1) as f64;
         let sum = ops

@@ -5,11 +5,11 @@
 use bytes::Bytes;
 use petrel_common::command::Command;
 
-pub use petrel_common::num::parse_i64;
+pub(crate) use petrel_common::num::parse_i64;
 
 /// Parses a memory size like Redis's `memtoull`: digits plus an optional
 /// unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case; `k` = 1000, `kb` = 1024).
-pub fn parse_memory(s: &str) -> Option<u64> {
+pub(crate) fn parse_memory(s: &str) -> Option<u64> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     if num.is_empty() {
@@ -29,24 +29,24 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 }
 
 /// Glob-style matching like Redis's `stringmatchlen` (`*`, `?`, `[a-z]`, `[^x]`, `\\`).
-pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+pub(crate) fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     petrel_common::glob::matches(pattern, string, nocase)
 }
 
 /// Makes text safe for a one-line reply: `\r` and `\n` become spaces, as
 /// Redis does for error replies.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
 /// Bytes as text for messages, cut at the first NUL like the C `%s` Redis uses.
-pub fn c_str(bytes: &[u8]) -> String {
+pub(crate) fn c_str(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// Redis 7's text: `ERR unknown command 'foo', with args beginning with: 'a' 'b' `.
-pub fn unknown_command(args: &[Bytes]) -> String {
+pub(crate) fn unknown_command(args: &[Bytes]) -> String {
     let name = args.first().map(|n| c_str(n)).unwrap_or_default();
     let mut listed = String::new();
     for a in args.iter().skip(1) {
@@ -65,7 +65,7 @@ pub fn unknown_command(args: &[Bytes]) -> String {
 }
 
 /// Redis 7's text: `ERR unknown subcommand 'foo'. Try CLIENT HELP.`.
-pub fn unknown_subcommand(parent: &Command, sub: &[u8]) -> String {
+pub(crate) fn unknown_subcommand(parent: &Command, sub: &[u8]) -> String {
     one_line(&format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
         truncate_bytes(&c_str(sub), 128),

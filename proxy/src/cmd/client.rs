@@ -15,7 +15,7 @@ fn valid_attr(v: &[u8]) -> bool {
 }
 
 /// Checks a client name (CLIENT SETNAME, HELLO SETNAME).
-pub fn validate_name(name: &[u8]) -> Result<(), &'static str> {
+pub(crate) fn validate_name(name: &[u8]) -> Result<(), &'static str> {
     if valid_attr(name) {
         Ok(())
     } else {
@@ -24,7 +24,7 @@ pub fn validate_name(name: &[u8]) -> Result<(), &'static str> {
 }
 
 /// `CLIENT SETNAME name` (an empty name clears it).
-pub fn setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if let Err(e) = validate_name(&args[2]) {
         return Action::Reply(Reply::error(e));
     }
@@ -33,7 +33,7 @@ pub fn setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT GETNAME`.
-pub fn getname(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn getname(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let name = ctx.session.handle.info().name.clone();
     Action::Reply(if name.is_empty() {
         Reply::Nil
@@ -43,12 +43,12 @@ pub fn getname(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 }
 
 /// `CLIENT ID`.
-pub fn id(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn id(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Int(ctx.session.id() as i64))
 }
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2).
-pub fn setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let attr = &args[2];
     let value = &args[3];
     let is_name = attr.eq_ignore_ascii_case(b"lib-name");
@@ -75,7 +75,7 @@ pub fn setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT INFO`: this connection's CLIENT LIST line.
-pub fn info(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn info(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let line = format!("{}\n", ctx.session.handle.describe());
     Action::Reply(Reply::Verbatim(Bytes::from(line)))
 }
@@ -91,7 +91,7 @@ fn type_matches(t: &[u8]) -> Option<bool> {
 }
 
 /// `CLIENT LIST [TYPE type] | [ID id ...]`.
-pub fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let clients = ctx.shared.clients.snapshot();
     let mut out = String::new();
     if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
@@ -133,7 +133,7 @@ pub fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 /// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> ...` (ID, ADDR,
 /// LADDR, TYPE, USER, SKIPME).
-pub fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let me = ctx.session.id();
     let clients = ctx.shared.clients.snapshot();
     if args.len() == 3 {
@@ -223,7 +223,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT NO-EVICT ON|OFF` (the proxy evicts no one; the flag is kept for CLIENT LIST).
-pub fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let on = if args[2].eq_ignore_ascii_case(b"on") {
         true
     } else if args[2].eq_ignore_ascii_case(b"off") {
@@ -236,7 +236,7 @@ pub fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
-pub fn reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let mode = &args[2];
     if mode.eq_ignore_ascii_case(b"on") {
         ctx.session.reply_off = false;
@@ -256,7 +256,7 @@ pub fn reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT HELP`.
-pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "CLIENT",
         &[
@@ -302,7 +302,7 @@ const NO_TRACKING: &str =
     "ERR client-side caching is not supported by Petrel: CLIENT TRACKING can only be OFF";
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`.
-pub fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 4 {
         return Action::Reply(super::help::subcommand_syntax_error(args));
     }
@@ -323,7 +323,7 @@ pub fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT UNPAUSE`.
-pub fn unpause(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn unpause(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     ctx.shared.clients.pause.unpause();
     Action::Reply(Reply::ok())
 }
@@ -331,7 +331,7 @@ pub fn unpause(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
 /// [OPTOUT] [NOLOOP]`: options are checked like Redis; OFF is accepted,
 /// ON is refused ([`NO_TRACKING`]).
-pub fn tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let err = |e: &str| Action::Reply(Reply::error(e));
     let (mut bcast, mut optin, mut optout, mut prefixes, mut redirect) =
         (false, false, false, 0, None);
@@ -390,19 +390,19 @@ pub fn tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CLIENT CACHING YES|NO`: tracking is never on, so Redis's error.
-pub fn caching(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn caching(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::error(
         "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
     ))
 }
 
 /// `CLIENT GETREDIR`: -1, tracking is off.
-pub fn getredir(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn getredir(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Int(-1))
 }
 
 /// `CLIENT TRACKINGINFO`: tracking is off.
-pub fn trackinginfo(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn trackinginfo(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Map(vec![
         (Reply::bulk("flags"), Reply::Set(vec![Reply::bulk("off")])),
         (Reply::bulk("redirect"), Reply::Int(-1)),
@@ -411,7 +411,7 @@ pub fn trackinginfo(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: no command blocks in Petrel, so 0.
-pub fn unblock(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn unblock(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 4 {
         return Action::Reply(super::help::subcommand_syntax_error(args));
     }

@@ -94,7 +94,7 @@ fn key_spec(k: &KeySpec) -> Reply {
 
 /// One `COMMAND INFO` entry: name, arity, flags, first, last, step, ACL
 /// categories, tips, key specs, subcommands.
-pub fn info_entry(c: &Command) -> Reply {
+pub(crate) fn info_entry(c: &Command) -> Reply {
     let subs = if c.subcommands.is_empty() {
         Reply::Set(vec![])
     } else {
@@ -211,17 +211,17 @@ fn named(name: &[u8]) -> Option<&'static Command> {
 }
 
 /// `COMMAND`: every command's info.
-pub fn command(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn command(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Array(listed().map(info_entry).collect()))
 }
 
 /// `COMMAND COUNT`.
-pub fn count(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn count(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Int(listed().count() as i64))
 }
 
 /// `COMMAND INFO [name ...]`: unknown names give nil.
-pub fn info(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn info(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() == 2 {
         return Action::Reply(Reply::Array(listed().map(info_entry).collect()));
     }
@@ -234,7 +234,7 @@ pub fn info(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `COMMAND DOCS [name ...]`: a map of name to documentation; unknown names are left out.
-pub fn docs(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn docs(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let entries: Vec<(Reply, Reply)> = if args.len() == 2 {
         listed()
             .map(|c| (Reply::bulk(c.name()), doc_entry(c)))
@@ -253,7 +253,7 @@ pub fn docs(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 type Filter = Box<dyn Fn(&Command) -> bool>;
 
 /// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`.
-pub fn list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let keep: Filter = match args.len() {
         2 => Box::new(|_| true),
         5 if args[2].eq_ignore_ascii_case(b"filterby") => {
@@ -293,7 +293,7 @@ fn has_keys(c: &Command) -> bool {
 }
 
 /// `COMMAND GETKEYS command arg ...`: the key arguments, from the key specs.
-pub fn getkeys(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn getkeys(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let cmd_args = &args[2..];
     let spec = match table().resolve(cmd_args) {
         Resolved::Command(c) if !c.is_internal() => c,
@@ -320,7 +320,7 @@ pub fn getkeys(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `COMMAND HELP`.
-pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "COMMAND",
         &[

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use petrel_common::reply::Reply;
 
-pub use crate::knobs::{default_knobs, Kind, Knob, KNOBS};
+pub(crate) use crate::knobs::{Kind, Knob, KNOBS};
 
 use super::help::help_reply;
 use crate::action::{Action, Ctx};
@@ -293,7 +293,7 @@ fn check(kind: Kind, v: &str) -> Result<String, String> {
 ///
 /// As Redis, a name without glob characters is looked up directly and
 /// answered under the name as the client typed it.
-pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let rt = ctx.shared.runtime.load();
     let mut out = Vec::new();
     let mut seen: Vec<String> = Vec::new();
@@ -327,7 +327,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 ///
 /// Like Redis, every name is checked (unknown, immutable, protected,
 /// duplicate) before any value.
-pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if !args.len().is_multiple_of(2) {
         return Action::Reply(Reply::error(petrel_common::reply::errors::SYNTAX));
     }
@@ -374,13 +374,13 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `CONFIG RESETSTAT`: zeroes the INFO counters.
-pub fn resetstat(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn resetstat(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     ctx.shared.stats.reset();
     Action::Reply(Reply::ok())
 }
 
 /// `CONFIG HELP`.
-pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "CONFIG",
         &[
@@ -397,6 +397,7 @@ pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::knobs::default_knobs;
 
     #[test]
     fn every_knob_is_unique_and_its_default_passes_its_own_check() {

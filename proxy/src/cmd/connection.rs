@@ -10,7 +10,7 @@ use crate::resp::Proto;
 use crate::util::{c_str, parse_i64};
 
 /// The Redis version the proxy reports, so clients enable the features it serves.
-pub const REDIS_VERSION: &str = "7.0.15";
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
 pub(crate) fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {

@@ -7,7 +7,7 @@ use crate::action::Action;
 use crate::util::{c_str, one_line};
 
 /// Redis's HELP layout: a header line, the entries, then HELP itself, as status lines.
-pub fn help_reply(command: &str, lines: &[&str]) -> Action {
+pub(crate) fn help_reply(command: &str, lines: &[&str]) -> Action {
     let mut out = vec![Reply::Status(format!(
         "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     ))];
@@ -19,7 +19,7 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Action {
 
 /// Redis's `addReplySubcommandSyntaxError`: a subcommand given too many
 /// arguments, named as the client typed it.
-pub fn subcommand_syntax_error(args: &[Bytes]) -> Reply {
+pub(crate) fn subcommand_syntax_error(args: &[Bytes]) -> Reply {
     let sub: String = c_str(args.get(1).map(|a| a.as_ref()).unwrap_or_default())
         .chars()
         .take(128)

@@ -39,7 +39,7 @@ const SECTIONS: &[(&str, bool)] = &[
 const KEYSPACE_WAIT: Duration = Duration::from_secs(1);
 
 /// `INFO [section ...]`.
-pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let wanted = select(&args[1..]);
     let shared = ctx.shared.clone();
     if wanted.contains(&"keyspace") {

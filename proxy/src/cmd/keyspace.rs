@@ -28,7 +28,7 @@ use crate::util::{c_str, parse_i64};
 use petrel_common::command::{table, Command, Internal};
 
 /// How long an unused SCAN cursor is kept.
-pub const CURSOR_TTL: Duration = Duration::from_secs(600);
+pub(crate) const CURSOR_TTL: Duration = Duration::from_secs(600);
 /// Most cursors kept at once; the oldest go first beyond it.
 const CURSORS_MAX: usize = 100_000;
 /// Redis's default COUNT.

@@ -14,22 +14,22 @@
 //! - [`transactions`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`acl`]: the ACL command.
 
-pub mod acl;
-pub mod client;
-pub mod command;
-pub mod config;
-pub mod connection;
-pub mod help;
-pub mod info;
-pub mod keyspace;
-pub mod server;
-pub mod transactions;
+pub(crate) mod acl;
+pub(crate) mod client;
+pub(crate) mod command;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod help;
+pub(crate) mod info;
+pub(crate) mod keyspace;
+pub(crate) mod server;
+pub(crate) mod transactions;
 
 use std::sync::LazyLock;
 
 use petrel_common::command::{table, Command};
 
-pub use crate::action::LocalFn;
+pub(crate) use crate::action::LocalFn;
 
 /// Every command the proxy answers, by full name in the command table.
 const LOCAL: &[(&str, LocalFn)] = &[
@@ -111,7 +111,7 @@ const LOCAL: &[(&str, LocalFn)] = &[
 
 /// The handler of a command the proxy answers itself, by id (names are
 /// resolved once, when this index is built).
-pub fn local_handler(command: &Command) -> Option<LocalFn> {
+pub(crate) fn local_handler(command: &Command) -> Option<LocalFn> {
     static BY_ID: LazyLock<Vec<Option<LocalFn>>> = LazyLock::new(|| {
         let table = table();
         let mut by_id = vec![None; table.len()];

@@ -4,10 +4,10 @@
 //! MEMORY subcommands are answered by the proxy ([`admin`], [`slowlog`],
 //! [`scripting`], [`memory`]).
 
-pub mod admin;
-pub mod memory;
-pub mod scripting;
-pub mod slowlog;
+pub(crate) mod admin;
+pub(crate) mod memory;
+pub(crate) mod scripting;
+pub(crate) mod slowlog;
 
 use bytes::Bytes;
 use petrel_common::reply::Reply;

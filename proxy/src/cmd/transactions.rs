@@ -29,12 +29,12 @@ use crate::session::Transaction;
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
 /// Whether the command runs right away inside `MULTI` instead of being queued.
-pub fn runs_inside_multi(name: &str) -> bool {
+pub(crate) fn runs_inside_multi(name: &str) -> bool {
     matches!(name, "exec" | "discard" | "multi" | "watch" | "quit")
 }
 
 /// Why `spec` cannot be queued, if it cannot.
-pub fn cannot_queue(spec: &Command) -> Option<String> {
+pub(crate) fn cannot_queue(spec: &Command) -> Option<String> {
     if spec.name() == "flushall" || matches!(spec.exec(), Exec::FanOut(_)) {
         return Some(format!(
             "ERR '{}' cannot be part of a transaction: it runs on every partition",

@@ -19,13 +19,13 @@ use tokio_util::codec::Decoder;
 use crate::util::parse_i64;
 
 /// Redis's `proto-max-bulk-len` default: 512 MiB.
-pub const DEFAULT_MAX_BULK_LEN: u64 = 512 << 20;
+pub(crate) const DEFAULT_MAX_BULK_LEN: u64 = 512 << 20;
 /// Most arguments one multibulk request may declare.
-pub const MAX_MULTIBULK_LEN: i64 = 1024 * 1024;
+pub(crate) const MAX_MULTIBULK_LEN: i64 = 1024 * 1024;
 /// Longest inline request, and longest `*N` / `$N` line (Redis's `PROTO_INLINE_MAX_SIZE`).
-pub const MAX_INLINE_LEN: usize = 64 * 1024;
+pub(crate) const MAX_INLINE_LEN: usize = 64 * 1024;
 /// Most bytes of arguments one request may carry (Redis's `client-query-buffer-limit`).
-pub const MAX_QUERY_LEN: u64 = 1 << 30;
+pub(crate) const MAX_QUERY_LEN: u64 = 1 << 30;
 /// Before AUTH, requests are limited to this many arguments, as in Redis.
 const UNAUTH_MULTIBULK_LEN: i64 = 10;
 /// Before AUTH, bulks are limited to this many bytes, as in Redis.
@@ -107,7 +107,7 @@ impl Default for RequestDecoder {
 
 impl RequestDecoder {
     /// A decoder refusing bulks longer than `max_bulk_len`.
-    pub fn new(max_bulk_len: u64) -> Self {
+    pub(crate) fn new(max_bulk_len: u64) -> Self {
         RequestDecoder {
             state: State::Idle,
             scanned: 0,
@@ -117,17 +117,17 @@ impl RequestDecoder {
     }
 
     /// Changes the bulk cap (CONFIG SET proto-max-bulk-len) for bulks not yet started.
-    pub fn set_max_bulk_len(&mut self, len: u64) {
+    pub(crate) fn set_max_bulk_len(&mut self, len: u64) {
         self.max_bulk_len = len;
     }
 
     /// While true, the tighter pre-AUTH limits apply, as in Redis.
-    pub fn set_auth_required(&mut self, required: bool) {
+    pub(crate) fn set_auth_required(&mut self, required: bool) {
         self.auth_required = required;
     }
 
     /// How many more bytes the current request certainly needs (0 if unknown).
-    pub fn wanted(&self, buffered: usize) -> usize {
+    pub(crate) fn wanted(&self, buffered: usize) -> usize {
         match self.state {
             State::Multibulk {
                 bulk: Some(len), ..
@@ -137,7 +137,8 @@ impl RequestDecoder {
     }
 
     /// True when no request is partly read.
-    pub fn is_idle(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
         matches!(self.state, State::Idle)
     }
 
@@ -304,7 +305,7 @@ fn find(src: &[u8], from: usize, byte: u8) -> Option<usize> {
 
 /// Splits an inline request like Redis's `sdssplitargs`; `None` for
 /// unbalanced quotes. Unquoted arguments are zero-copy slices of `line`.
-pub fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
+pub(crate) fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
     // Redis works on a C string: a NUL ends the line.
     let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
     let p = &line[..end];

@@ -6,5 +6,5 @@
 pub mod decode;
 pub mod encode;
 
-pub use decode::{DecodeError, ProtocolError, RequestDecoder};
-pub use encode::{encode, Proto};
+pub(crate) use decode::{DecodeError, RequestDecoder};
+pub(crate) use encode::{encode, Proto};

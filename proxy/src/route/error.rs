@@ -4,7 +4,7 @@ use petrel_common::reply::Reply;
 
 /// Why a routed command has no reply from a server.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum RouteError {
+pub(crate) enum RouteError {
     /// No usable map: meta unreachable or the table missing.
     #[error("CLUSTERDOWN table '{table}' is not available: {why}")]
     NoMap { table: String, why: String },
@@ -34,7 +34,7 @@ pub enum RouteError {
 
 impl RouteError {
     /// The error as the reply a client gets.
-    pub fn into_reply(self) -> Reply {
+    pub(crate) fn into_reply(self) -> Reply {
         Reply::Error(crate::util::one_line(&self.to_string()))
     }
 }

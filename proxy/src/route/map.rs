@@ -27,16 +27,16 @@ const STARTUP_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// What INFO shows about the map's freshness.
 #[derive(Clone, Debug, Default)]
-pub struct MapStatus {
+pub(crate) struct MapStatus {
     /// Why the last refresh failed (empty after a success).
-    pub last_error: String,
-    pub last_success: Option<Instant>,
-    pub refreshes: u64,
-    pub failures: u64,
+    pub(crate) last_error: String,
+    pub(crate) last_success: Option<Instant>,
+    pub(crate) refreshes: u64,
+    pub(crate) failures: u64,
 }
 
 /// The table map cache.
-pub struct MapCache {
+pub(crate) struct MapCache {
     table: String,
     meta: Vec<String>,
     rpc: RpcClient,
@@ -52,7 +52,7 @@ pub struct MapCache {
 
 impl MapCache {
     /// An empty cache for `table`, asking the `meta` addresses in order.
-    pub fn new(table: String, meta: Vec<String>, rpc: RpcClient) -> Self {
+    pub(crate) fn new(table: String, meta: Vec<String>, rpc: RpcClient) -> Self {
         MapCache {
             table,
             meta,
@@ -66,28 +66,28 @@ impl MapCache {
     }
 
     /// The table's name.
-    pub fn table(&self) -> &str {
+    pub(crate) fn table(&self) -> &str {
         &self.table
     }
 
     /// The meta addresses.
-    pub fn meta(&self) -> &[String] {
+    pub(crate) fn meta(&self) -> &[String] {
         &self.meta
     }
 
     /// The current map, if one has been loaded.
-    pub fn current(&self) -> Option<Arc<TableMap>> {
+    pub(crate) fn current(&self) -> Option<Arc<TableMap>> {
         self.current.load_full()
     }
 
     /// Refresh counter; pass it to [`MapCache::refresh`] to skip a query when
     /// another caller refreshed since.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Relaxed)
     }
 
     /// Freshness facts for INFO.
-    pub fn status(&self) -> MapStatus {
+    pub(crate) fn status(&self) -> MapStatus {
         self.status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -95,7 +95,7 @@ impl MapCache {
     }
 
     /// Installs `map` if it is not older than the current one.
-    pub fn install(&self, map: TableMap) {
+    pub(crate) fn install(&self, map: TableMap) {
         let cur = self.current.load_full();
         match &cur {
             None => info!(
@@ -129,7 +129,7 @@ impl MapCache {
     }
 
     /// Queries meta unless someone else refreshed since `seen_generation`.
-    pub async fn refresh(&self, seen_generation: u64) -> Result<(), String> {
+    pub(crate) async fn refresh(&self, seen_generation: u64) -> Result<(), String> {
         let _one = self.refreshing.lock().await;
         if self.generation.load(Relaxed) != seen_generation {
             return Ok(());
@@ -158,7 +158,10 @@ impl MapCache {
     }
 
     /// The current map, waiting (and refreshing) until `deadline` if none is loaded yet.
-    pub async fn wait_for_map(&self, deadline: Instant) -> Result<Arc<TableMap>, RouteError> {
+    pub(crate) async fn wait_for_map(
+        &self,
+        deadline: Instant,
+    ) -> Result<Arc<TableMap>, RouteError> {
         let mut pause = STARTUP_BACKOFF_MIN;
         loop {
             if let Some(map) = self.current() {
@@ -223,7 +226,11 @@ impl MapCache {
 
     /// Keeps the map fresh until `shutdown`: fast retries until the first
     /// map arrives (logging while waiting), then every `interval`.
-    pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+    pub(crate) async fn run_refresher(
+        self: Arc<Self>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut failures: u32 = 0;
         loop {
             let had_map = self.current().is_some();

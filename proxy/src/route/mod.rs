@@ -21,11 +21,10 @@
 //! - `ERR write outcome unknown on partition N (...)`: the write may or may
 //!   not have been applied; the proxy does not retry it.
 
-pub mod error;
-pub mod map;
-pub mod router;
-pub mod run;
-pub mod split;
+pub(crate) mod error;
+pub(crate) mod map;
+pub(crate) mod router;
+pub(crate) mod run;
+pub(crate) mod split;
 
-pub use error::RouteError;
-pub use router::{Router, Target};
+pub(crate) use router::{Router, Target};

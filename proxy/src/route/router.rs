@@ -31,7 +31,7 @@ const BUSY_BACKOFF_MAX: Duration = Duration::from_millis(20);
 
 /// Where one request goes.
 #[derive(Clone, Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// The partition holding this key (recomputed from the map on each attempt).
     Key(Bytes),
     /// A partition by index (fan-out).
@@ -39,7 +39,7 @@ pub enum Target {
 }
 
 /// Sends commands to partition primaries.
-pub struct Router {
+pub(crate) struct Router {
     maps: Arc<MapCache>,
     rpc: RpcClient,
     pub(super) timeout: Duration,
@@ -47,7 +47,7 @@ pub struct Router {
 
 impl Router {
     /// A router for `table`, reading maps from `meta`, with a per-request `timeout`.
-    pub fn new(table: String, meta: Vec<String>, timeout: Duration) -> Self {
+    pub(crate) fn new(table: String, meta: Vec<String>, timeout: Duration) -> Self {
         let rpc = RpcClient::new();
         Router {
             maps: Arc::new(MapCache::new(table, meta, rpc.clone())),
@@ -57,18 +57,18 @@ impl Router {
     }
 
     /// The map cache.
-    pub fn maps(&self) -> &Arc<MapCache> {
+    pub(crate) fn maps(&self) -> &Arc<MapCache> {
         &self.maps
     }
 
     /// The per-request deadline.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// Executes `command` (`args`, its name first) on `target`'s primary, retrying while the answer
     /// proves it did not run, until `deadline`.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         target: Target,
         command: &Command,

@@ -16,7 +16,7 @@ use super::split;
 
 impl Router {
     /// Runs a routed command to completion; failures become error replies.
-    pub fn run(
+    pub(crate) fn run(
         self: Arc<Self>,
         command: &'static Command,
         args: Vec<Bytes>,

@@ -28,7 +28,7 @@ struct Part {
 }
 
 /// Runs a multi-key command (MGET, MSET, MSETNX, DEL, UNLINK, EXISTS, TOUCH).
-pub async fn multi_key(
+pub(crate) async fn multi_key(
     router: &Router,
     spec: &'static Command,
     merge: Merge,
@@ -114,7 +114,7 @@ pub async fn multi_key(
 /// Runs a command whose keys must share a partition: forwarded whole to
 /// it, or CROSSSLOT. With no keys found (malformed arguments) it goes to the
 /// partition of its first argument, which answers with Redis's error for them.
-pub async fn same_slot(
+pub(crate) async fn same_slot(
     router: &Router,
     spec: &'static Command,
     args: Vec<Bytes>,
@@ -143,7 +143,7 @@ pub async fn same_slot(
 }
 
 /// Runs a command on every partition (DBSIZE, FLUSHALL, FLUSHDB).
-pub async fn fan_out(
+pub(crate) async fn fan_out(
     router: &Router,
     spec: &'static Command,
     merge: Merge,
@@ -184,7 +184,7 @@ fn concat(replies: Vec<Reply>, name: &str) -> Reply {
 }
 
 /// Total of DBSIZE for INFO's keyspace line (errors become `None`).
-pub async fn count_keys(router: &Router, deadline: Instant) -> Option<i64> {
+pub(crate) async fn count_keys(router: &Router, deadline: Instant) -> Option<i64> {
     let spec = petrel_common::command::table().find(b"dbsize")?;
     match fan_out(
         router,

@@ -15,7 +15,7 @@ fn now_micros() -> u128 {
 }
 
 /// `TIME`: seconds and microseconds, as two bulk strings.
-pub fn time(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn time(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let us = now_micros();
     Action::Reply(Reply::Array(vec![
         Reply::bulk((us / 1_000_000).to_string()),
@@ -28,7 +28,7 @@ pub fn time(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 /// Petrel has no snapshots: every acknowledged write is already in the
 /// replicated log on disk, so the whole dataset is "saved" as of now. Tools
 /// that poll LASTSAVE to see a BGSAVE finish see it move at once.
-pub fn lastsave(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn lastsave(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Int((now_micros() / 1_000_000) as i64))
 }
 
@@ -39,7 +39,7 @@ pub fn lastsave(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 /// partition of the table has (Redis counts replicas, not the primary).
 /// It never waits, even when more replicas are asked for than exist: none
 /// would ever arrive.
-pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if parse_i64(&args[1]).is_none() {
         return Action::Reply(Reply::error(errors::NOT_INTEGER));
     }
@@ -60,7 +60,7 @@ fn replicas(ctx: &Ctx<'_>) -> i64 {
 }
 
 /// Redis's `getTimeoutFromObjectOrReply` for milliseconds (WAIT, CLIENT PAUSE).
-pub fn timeout_ms(arg: &[u8]) -> Result<u64, &'static str> {
+pub(crate) fn timeout_ms(arg: &[u8]) -> Result<u64, &'static str> {
     let ms = parse_i64(arg).ok_or("ERR timeout is not an integer or out of range")?;
     if ms < 0 {
         return Err("ERR timeout is negative");

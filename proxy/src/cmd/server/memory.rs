@@ -10,7 +10,7 @@ use crate::cmd::help::help_reply;
 use crate::cmd::info::rss_bytes;
 
 /// `MEMORY DOCTOR`: the proxy keeps no dataset, so there is nothing to diagnose.
-pub fn doctor(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn doctor(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Verbatim(Bytes::from_static(
         b"Hi Sam, I can't find any memory issue in your instance. \
           I can only account for what occurs on this base.",
@@ -19,7 +19,7 @@ pub fn doctor(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 
 /// `MEMORY STATS`: the part of Redis's map the proxy can fill truthfully
 /// (its resident memory and the clients' buffers).
-pub fn stats(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn stats(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let clients: usize = ctx
         .shared
         .clients
@@ -38,19 +38,19 @@ pub fn stats(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 }
 
 /// `MEMORY MALLOC-STATS`: Redis's answer for an allocator without statistics.
-pub fn malloc_stats(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn malloc_stats(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Verbatim(Bytes::from_static(
         b"Stats not supported for the current allocator",
     )))
 }
 
 /// `MEMORY PURGE`: nothing to purge.
-pub fn purge(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn purge(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::ok())
 }
 
 /// `MEMORY HELP`.
-pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "MEMORY",
         &[

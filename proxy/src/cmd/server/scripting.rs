@@ -16,7 +16,7 @@ fn is(arg: Option<&Bytes>, word: &[u8]) -> bool {
 }
 
 /// `FUNCTION FLUSH [ASYNC|SYNC]`: nothing to delete.
-pub fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 3 {
         return Action::Reply(subcommand_syntax_error(args));
     }
@@ -29,7 +29,7 @@ pub fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `SCRIPT FLUSH [ASYNC|SYNC]`: nothing to delete.
-pub fn script_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn script_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let ok = args.len() == 2
         || (args.len() == 3 && (is(args.get(2), b"async") || is(args.get(2), b"sync")));
     Action::Reply(if ok {
@@ -40,7 +40,7 @@ pub fn script_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`: no libraries.
-pub fn function_list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn function_list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let (mut with_code, mut library) = (false, false);
     let mut i = 2;
     while i < args.len() {
@@ -64,17 +64,17 @@ pub fn function_list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `SCRIPT EXISTS sha1 [sha1 ...]`: no script is cached.
-pub fn script_exists(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn script_exists(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Reply(Reply::Array(vec![Reply::Int(0); args.len() - 2]))
 }
 
 /// `FUNCTION KILL` / `SCRIPT KILL`: nothing runs.
-pub fn kill(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn kill(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::error(NOTBUSY))
 }
 
 /// `FUNCTION HELP`.
-pub fn function_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn function_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "FUNCTION",
         &[
@@ -120,7 +120,7 @@ pub fn function_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 }
 
 /// `SCRIPT HELP`.
-pub fn script_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn script_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "SCRIPT",
         &[

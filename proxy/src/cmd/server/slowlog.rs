@@ -14,7 +14,7 @@ use crate::util::parse_i64;
 const DEFAULT_COUNT: usize = 10;
 
 /// `SLOWLOG GET [count]` (-1 = all).
-pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+pub(crate) fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 3 {
         return Action::Reply(subcommand_syntax_error(args));
     }
@@ -50,20 +50,20 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `SLOWLOG LEN`.
-pub fn len(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn len(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::Int(
         lock(&ctx.shared.stats.slowlog).entries.len() as i64
     ))
 }
 
 /// `SLOWLOG RESET`.
-pub fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     lock(&ctx.shared.stats.slowlog).reset();
     Action::Reply(Reply::ok())
 }
 
 /// `SLOWLOG HELP`.
-pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     help_reply(
         "SLOWLOG",
         &[
@@ -83,7 +83,7 @@ pub fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 /// The arguments as the slow log shows them: secrets replaced by
 /// `(redacted)` like Redis does (AUTH, HELLO ... AUTH, CONFIG SET of a
 /// password).
-pub fn redact(args: &[Bytes]) -> Vec<Bytes> {
+pub(crate) fn redact(args: &[Bytes]) -> Vec<Bytes> {
     let hidden = || Bytes::from_static(b"(redacted)");
     let mut out = args.to_vec();
     let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
