@@ -254,10 +254,15 @@ impl Replica {
         rx.await.unwrap_or_else(|_| closed())
     }
 
-    /// Executes a read-only command against committed storage. Blocks.
+    /// Executes a read-only command against committed storage, all of its
+    /// reads from one consistent snapshot. Blocks.
     pub fn read(&self, command: &Command, args: &[Bytes], now_ms: u64) -> Reply {
         let engine = self.shared.engine();
-        crate::cmd::execute(engine.as_ref(), command, args, now_ms).reply
+        let mut reply = Reply::Nil;
+        engine.read_consistent(&mut |view| {
+            reply = crate::cmd::execute(view, command, args, now_ms).reply;
+        });
+        reply
     }
 
     /// The replica's storage as it is now.

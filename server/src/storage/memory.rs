@@ -100,6 +100,13 @@ impl MemEngine {
 }
 
 impl Engine for MemEngine {
+    fn as_view(&self) -> &dyn ReadView {
+        // Applies hold the map's lock for a whole mutation, but a command's
+        // reads take it one at a time: tests only, where nothing applies
+        // concurrently with a read.
+        self
+    }
+
     fn apply(&self, decree: Decree, mutation: &Mutation) -> Result<(), StorageError> {
         let mut map = self.lock()?;
         for op in &mutation.ops {

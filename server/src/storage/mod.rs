@@ -102,6 +102,18 @@ pub trait Engine: ReadView + Send + Sync {
     /// The last decree applied (0 for a new replica).
     fn applied_decree(&self) -> Result<Decree, StorageError>;
 
+    /// Calls `read` with a view of the engine frozen at one instant: every
+    /// read through it sees the same applied decrees, so a command reading
+    /// several records (MGET, HGETALL, a MULTI's reads) never sees half of
+    /// a mutation that is being applied meanwhile.
+    fn read_consistent(&self, read: &mut dyn FnMut(&dyn ReadView)) {
+        // Engines whose applies are atomic to readers need nothing more.
+        read(self.as_view());
+    }
+
+    /// This engine as a [`ReadView`].
+    fn as_view(&self) -> &dyn ReadView;
+
     /// Persists everything applied so far (memtables to disk) and returns the
     /// applied decree that is now durable without the log. Blocks.
     fn flush(&self) -> Result<Decree, StorageError>;

@@ -191,43 +191,6 @@ fn db_options(opts: &RocksOptions) -> Options {
     options
 }
 
-impl RocksEngine {
-    /// Visits `[start, end)` in key order, descending when `reverse`.
-    fn scan_in(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        if start >= end {
-            return Ok(());
-        }
-        // Explicit bounds, not prefix_iterator: without a prefix extractor
-        // that one silently runs past the prefix.
-        let mut read = ReadOptions::default();
-        read.set_iterate_range(start.to_vec()..end.to_vec());
-        let mut iter = self.db.raw_iterator_opt(read);
-        if reverse {
-            iter.seek_to_last();
-        } else {
-            iter.seek_to_first();
-        }
-        while let Some((key, value)) = iter.item() {
-            if !visit(key, value) {
-                return Ok(());
-            }
-            if reverse {
-                iter.prev();
-            } else {
-                iter.next();
-            }
-        }
-        // An invalid iterator means the end of the range or an error.
-        iter.status().map_err(rocks)
-    }
-}
-
 impl ReadView for RocksEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.db.get(key).map_err(rocks)
@@ -239,7 +202,7 @@ impl ReadView for RocksEngine {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
-        self.scan_in(start, end, false, visit)
+        scan_range(|r| self.db.raw_iterator_opt(r), start, end, false, visit)
     }
 
     fn scan_rev(
@@ -248,7 +211,7 @@ impl ReadView for RocksEngine {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
-        self.scan_in(start, end, true, visit)
+        scan_range(|r| self.db.raw_iterator_opt(r), start, end, true, visit)
     }
 }
 
@@ -334,6 +297,94 @@ impl Engine for RocksEngine {
     fn as_rocks(&self) -> Option<&RocksEngine> {
         Some(self)
     }
+
+    fn read_consistent(&self, read: &mut dyn FnMut(&dyn ReadView)) {
+        let snapshot = self.db.snapshot();
+        read(&SnapshotView { snapshot });
+    }
+
+    fn as_view(&self) -> &dyn ReadView {
+        self
+    }
+}
+
+/// A RocksDB snapshot as a [`ReadView`]: reads see the database as it was
+/// when the snapshot was taken, whatever is applied meanwhile.
+struct SnapshotView<'a> {
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl ReadView for SnapshotView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.snapshot.get(key).map_err(rocks)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        scan_range(
+            |r| self.snapshot.raw_iterator_opt(r),
+            start,
+            end,
+            false,
+            visit,
+        )
+    }
+
+    fn scan_rev(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        scan_range(
+            |r| self.snapshot.raw_iterator_opt(r),
+            start,
+            end,
+            true,
+            visit,
+        )
+    }
+}
+
+/// Visits `[start, end)` of the iterator `open` makes from read options
+/// bounded to that range, in key order (descending when `reverse`), until
+/// `visit` returns `false`.
+fn scan_range<'a>(
+    open: impl FnOnce(ReadOptions) -> rocksdb::DBRawIterator<'a>,
+    start: &[u8],
+    end: &[u8],
+    reverse: bool,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), StorageError> {
+    if start >= end {
+        return Ok(());
+    }
+    // Explicit bounds, not prefix_iterator: without a prefix extractor
+    // that one silently runs past the prefix.
+    let mut read = ReadOptions::default();
+    read.set_iterate_range(start.to_vec()..end.to_vec());
+    let mut iter = open(read);
+    if reverse {
+        iter.seek_to_last();
+    } else {
+        iter.seek_to_first();
+    }
+    while let Some((key, value)) = iter.item() {
+        if !visit(key, value) {
+            return Ok(());
+        }
+        if reverse {
+            iter.prev();
+        } else {
+            iter.next();
+        }
+    }
+    // An invalid iterator means the end of the range or an error.
+    iter.status().map_err(rocks)
 }
 
 fn rocks(error: rocksdb::Error) -> StorageError {
@@ -374,6 +425,37 @@ mod tests {
         assert_eq!(engine.applied_decree().unwrap(), Decree(8));
         assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(engine.get(b"\x01b").unwrap(), None);
+    }
+
+    #[test]
+    fn a_consistent_read_does_not_see_what_is_applied_during_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        let two = |a: &[u8], b: &[u8]| Mutation {
+            ops: vec![put(b"\x01a", a), put(b"\x01b", b)],
+        };
+        engine.apply(Decree(1), &two(b"1", b"1")).unwrap();
+        let mut seen = Vec::new();
+        engine.read_consistent(&mut |view| {
+            seen.push(view.get(b"\x01a").unwrap());
+            // A mutation applied between two reads of one command.
+            engine.apply(Decree(2), &two(b"2", b"2")).unwrap();
+            seen.push(view.get(b"\x01b").unwrap());
+            let mut scanned = Vec::new();
+            view.scan(b"\x01", b"\x02", &mut |_, v| {
+                scanned.push(v.to_vec());
+                true
+            })
+            .unwrap();
+            view.scan_rev(b"\x01", b"\x02", &mut |_, v| {
+                scanned.push(v.to_vec());
+                true
+            })
+            .unwrap();
+            assert_eq!(scanned, vec![b"1".to_vec(); 4]);
+        });
+        assert_eq!(seen, vec![Some(b"1".to_vec()), Some(b"1".to_vec())]);
+        assert_eq!(engine.get(b"\x01b").unwrap(), Some(b"2".to_vec()));
     }
 
     #[test]

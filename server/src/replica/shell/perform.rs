@@ -224,6 +224,9 @@ mod tests {
         fn digest(&self) -> Result<crate::storage::Digest, StorageError> {
             self.inner.digest()
         }
+        fn as_view(&self) -> &dyn crate::storage::ReadView {
+            self
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
