@@ -1,6 +1,6 @@
 //! Checkers for a recorded [`History`].
 //!
-//! - Per-key linearizability ([`check_key`], [`check`]) against
+//! - Per-key linearizability ([`check_key_stats`], [`check`]) against
 //!   [`model::apply`], the model of one Redis key, with unknown outcomes
 //!   allowed to take effect late or never. Keys are independent, so each is
 //!   searched on its own: first Wing & Gong's search with Lowe's
@@ -14,29 +14,29 @@
 //! passing.
 
 mod dfs;
-pub mod model;
+pub(crate) mod model;
 mod prepare;
 mod search;
 mod simple;
 mod sweep;
-pub mod verdict;
+pub(crate) mod verdict;
 
 #[cfg(test)]
 mod testgen;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-pub use search::{check_key, check_key_stats};
-pub use simple::{
-    check_counters, check_lost_writes, counter_bounds, lost_acknowledged_writes, CounterViolation,
-    FinalReadCheck, LostWrite,
+#[cfg(test)]
+pub(crate) use search::check_key;
+pub(crate) use search::check_key_stats;
+pub(crate) use simple::{
+    counter_bounds, lost_acknowledged_writes, CounterViolation, FinalReadCheck, LostWrite,
 };
-pub use verdict::{Budget, Exhausted, KeyVerdict, Limit, SearchStats, Violation};
+pub(crate) use verdict::{Budget, KeyVerdict, Limit, SearchStats, Violation};
 
 use crate::chaos::history::{fmt_ns, History, Op, OutcomeCounts};
 
@@ -46,15 +46,15 @@ const CHECK_THREADS: usize = 2;
 
 /// One key's result.
 #[derive(Debug, Clone)]
-pub struct KeyReport {
-    pub key: String,
-    pub verdict: KeyVerdict,
-    pub stats: SearchStats,
+pub(crate) struct KeyReport {
+    pub(crate) key: String,
+    pub(crate) verdict: KeyVerdict,
+    pub(crate) stats: SearchStats,
 }
 
 /// The overall answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Every key linearizable and every final-read check passed.
     Valid,
     /// Some violation found.
@@ -65,17 +65,17 @@ pub enum Verdict {
 
 /// Everything the checkers found about a history.
 #[derive(Debug, Clone)]
-pub struct Report {
-    pub counts: OutcomeCounts,
+pub(crate) struct Report {
+    pub(crate) counts: OutcomeCounts,
     /// Per key, ordered by key.
-    pub keys: Vec<KeyReport>,
+    pub(crate) keys: Vec<KeyReport>,
     /// None when no final reads were given.
-    pub lost_writes: Option<FinalReadCheck<LostWrite>>,
-    pub counters: Option<FinalReadCheck<CounterViolation>>,
+    pub(crate) lost_writes: Option<FinalReadCheck<LostWrite>>,
+    pub(crate) counters: Option<FinalReadCheck<CounterViolation>>,
 }
 
 impl Report {
-    pub fn verdict(&self) -> Verdict {
+    pub(crate) fn verdict(&self) -> Verdict {
         let final_violations = self
             .lost_writes
             .as_ref()
@@ -94,17 +94,17 @@ impl Report {
     }
 
     /// True only for [`Verdict::Valid`]: an unknown key is not a pass.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.verdict() == Verdict::Valid
     }
 
-    pub fn not_linearizable(&self) -> impl Iterator<Item = &KeyReport> {
+    pub(crate) fn not_linearizable(&self) -> impl Iterator<Item = &KeyReport> {
         self.keys
             .iter()
             .filter(|k| matches!(k.verdict, KeyVerdict::NotLinearizable(_)))
     }
 
-    pub fn unknown_keys(&self) -> impl Iterator<Item = &KeyReport> {
+    pub(crate) fn unknown_keys(&self) -> impl Iterator<Item = &KeyReport> {
         self.keys
             .iter()
             .filter(|k| matches!(k.verdict, KeyVerdict::Unknown(_)))
@@ -112,7 +112,7 @@ impl Report {
 }
 
 /// Checks every key of `history` for linearizability.
-pub fn check(history: &History, budget: Budget) -> Report {
+pub(crate) fn check(history: &History, budget: Budget) -> Report {
     let keys: Vec<(String, Vec<Op>)> = history.by_key().into_iter().collect();
     // Largest keys first so two threads finish together.
     let mut order: Vec<usize> = (0..keys.len()).collect();
@@ -144,19 +144,6 @@ pub fn check(history: &History, budget: Budget) -> Report {
         lost_writes: None,
         counters: None,
     }
-}
-
-/// [`check`], plus the final-read checks against the values read from every
-/// key after healing.
-pub fn check_with_final_reads(
-    history: &History,
-    final_reads: &BTreeMap<String, Option<String>>,
-    budget: Budget,
-) -> Report {
-    let mut report = check(history, budget);
-    report.lost_writes = Some(check_lost_writes(history, final_reads));
-    report.counters = Some(check_counters(history, final_reads));
-    report
 }
 
 impl fmt::Display for Violation {

@@ -26,30 +26,30 @@ use super::faults::net::Network;
 use super::faults::relay::{Direction, Relay};
 
 /// The table every run uses.
-pub const TABLE: &str = "chaos";
+pub(crate) const TABLE: &str = "chaos";
 
 /// What to start.
 #[derive(Clone, Debug)]
-pub struct ClusterSpec {
-    pub bin_dir: PathBuf,
-    pub dir: PathBuf,
-    pub servers: usize,
-    pub partitions: u32,
-    pub replicas: u32,
+pub(crate) struct ClusterSpec {
+    pub(crate) bin_dir: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) servers: usize,
+    pub(crate) partitions: u32,
+    pub(crate) replicas: u32,
     /// First port; meta, proxy and servers use consecutive ports from here.
-    pub base_port: u16,
+    pub(crate) base_port: u16,
     /// Extra petrel-meta flags.
-    pub meta_args: Vec<String>,
+    pub(crate) meta_args: Vec<String>,
     /// Put every process in its own network namespace (root only), so the
     /// nemesis can partition them; otherwise everything is on 127.0.0.1.
-    pub netns: bool,
+    pub(crate) netns: bool,
     /// Start servers under libfaketime (wall-clock jumps) and libfiu
     /// (fsync failures), each on its own small tmpfs disk of `disk_mb` MiB
     /// that the nemesis can fill, so it can inject those.
-    pub host_faults: bool,
-    pub disk_mb: u64,
+    pub(crate) host_faults: bool,
+    pub(crate) disk_mb: u64,
     /// Seeds the relays' drop decisions.
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// A server's host faults: its wall clock and its fsyncs (with
@@ -83,9 +83,9 @@ fn wrap(net: Option<&Network>, faults: &[HostFaults], role: Role, mut cmd: Comma
 }
 
 /// A running cluster.
-pub struct Cluster {
-    pub spec: ClusterSpec,
-    pub meta_addr: String,
+pub(crate) struct Cluster {
+    pub(crate) spec: ClusterSpec,
+    pub(crate) meta_addr: String,
     procs: launch::Cluster,
     /// Each server's host faults, by index.
     faults: Vec<HostFaults>,
@@ -102,18 +102,18 @@ pub struct Cluster {
 }
 
 /// Hosts in the namespaced layout.
-pub const META_HOST: usize = 0;
-pub const PROXY_HOST: usize = 1;
+pub(crate) const META_HOST: usize = 0;
+pub(crate) const PROXY_HOST: usize = 1;
 
 /// The namespace host of server `i`.
-pub fn server_host(i: usize) -> usize {
+pub(crate) fn server_host(i: usize) -> usize {
     i + 2
 }
 
 impl Cluster {
     /// Starts meta, the servers and the proxy, creates the table, and waits
     /// until every partition has a primary.
-    pub async fn start(spec: ClusterSpec) -> anyhow::Result<Cluster> {
+    pub(crate) async fn start(spec: ClusterSpec) -> anyhow::Result<Cluster> {
         std::fs::create_dir_all(&spec.dir)
             .with_context(|| format!("creating {}", spec.dir.display()))?;
         let net = if spec.netns {
@@ -225,7 +225,7 @@ impl Cluster {
     }
 
     /// The table's current map, from meta.
-    pub async fn table(&self) -> anyhow::Result<TableMap> {
+    pub(crate) async fn table(&self) -> anyhow::Result<TableMap> {
         let resp: QueryTableResponse = self
             .rpc
             .call(
@@ -240,41 +240,41 @@ impl Cluster {
         Ok(TableMap::from(&t))
     }
 
-    pub fn server_count(&self) -> usize {
+    pub(crate) fn server_count(&self) -> usize {
         self.procs.servers.len()
     }
 
-    pub fn server_addr(&self, i: usize) -> &str {
+    pub(crate) fn server_addr(&self, i: usize) -> &str {
         self.procs.server_addr(i)
     }
 
     /// The index of the server listening on `addr`.
-    pub fn server_index(&self, addr: &str) -> Option<usize> {
+    pub(crate) fn server_index(&self, addr: &str) -> Option<usize> {
         self.procs.server_addrs().iter().position(|a| a == addr)
     }
 
-    pub fn kill_server(&mut self, i: usize) {
+    pub(crate) fn kill_server(&mut self, i: usize) {
         self.procs.servers[i].kill();
     }
 
-    pub fn start_server(&mut self, i: usize) -> anyhow::Result<()> {
+    pub(crate) fn start_server(&mut self, i: usize) -> anyhow::Result<()> {
         let (net, faults) = (self.net.as_ref(), &self.faults);
         self.procs.servers[i].start_wrapped(|cmd| wrap(net, faults, Role::Server(i), cmd))
     }
 
-    pub fn pause_server(&mut self, i: usize) {
+    pub(crate) fn pause_server(&mut self, i: usize) {
         self.procs.servers[i].pause();
     }
 
-    pub fn resume_server(&mut self, i: usize) {
+    pub(crate) fn resume_server(&mut self, i: usize) {
         self.procs.servers[i].resume();
     }
 
-    pub fn kill_meta(&mut self) {
+    pub(crate) fn kill_meta(&mut self) {
         self.procs.meta.kill();
     }
 
-    pub fn start_meta(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start_meta(&mut self) -> anyhow::Result<()> {
         let (net, faults) = (self.net.as_ref(), &self.faults);
         self.procs
             .meta
@@ -282,7 +282,7 @@ impl Cluster {
     }
 
     /// Resumes paused processes and restarts dead ones.
-    pub fn heal_processes(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn heal_processes(&mut self) -> anyhow::Result<()> {
         self.start_meta()?;
         for i in 0..self.server_count() {
             if self.procs.servers[i].is_paused() {
@@ -294,12 +294,12 @@ impl Cluster {
     }
 
     /// kill -9 the proxy: its clients' connections and transactions die.
-    pub fn kill_proxy(&mut self) {
+    pub(crate) fn kill_proxy(&mut self) {
         self.procs.proxy.kill();
     }
 
     /// Starts the proxy again on its address (nothing if it runs).
-    pub fn start_proxy(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn start_proxy(&mut self) -> anyhow::Result<()> {
         let (net, faults) = (self.net.as_ref(), &self.faults);
         self.procs
             .proxy
@@ -307,7 +307,7 @@ impl Cluster {
     }
 
     /// Moves server `i`'s wall clock `secs` away from real time (0 resets it).
-    pub fn jump_clock(&self, i: usize, secs: i64) -> anyhow::Result<()> {
+    pub(crate) fn jump_clock(&self, i: usize, secs: i64) -> anyhow::Result<()> {
         let clock = self.faults[i]
             .clock
             .as_ref()
@@ -316,7 +316,7 @@ impl Cluster {
     }
 
     /// Makes every fsync of server `i` fail (or work again).
-    pub fn fail_fsync(&self, i: usize, fail: bool) -> anyhow::Result<()> {
+    pub(crate) fn fail_fsync(&self, i: usize, fail: bool) -> anyhow::Result<()> {
         let fsync = self.faults[i]
             .fsync
             .as_ref()
@@ -332,19 +332,19 @@ impl Cluster {
     }
 
     /// Adds `delay` to every chunk to and from server `i` (zero heals).
-    pub fn delay_server(&self, i: usize, delay: Duration) {
+    pub(crate) fn delay_server(&self, i: usize, delay: Duration) {
         self.relays[i].set_delay(Direction::Upstream, delay);
         self.relays[i].set_delay(Direction::Downstream, delay);
     }
 
     /// Resets connections to server `i` with probability `p` per chunk, as
     /// connections dying of packet loss (zero heals).
-    pub fn lose_packets_to(&self, i: usize, p: f64) {
+    pub(crate) fn lose_packets_to(&self, i: usize, p: f64) {
         self.relays[i].set_drop_probability(p);
     }
 
     /// Fills server `i`'s disk (leaving `leave` bytes); returns bytes taken.
-    pub fn fill_disk(&self, i: usize, leave: u64) -> anyhow::Result<u64> {
+    pub(crate) fn fill_disk(&self, i: usize, leave: u64) -> anyhow::Result<u64> {
         self.disks
             .get(i)
             .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?
@@ -352,7 +352,7 @@ impl Cluster {
     }
 
     /// Frees what [`Cluster::fill_disk`] took.
-    pub fn free_disk(&self, i: usize) -> anyhow::Result<()> {
+    pub(crate) fn free_disk(&self, i: usize) -> anyhow::Result<()> {
         self.disks
             .get(i)
             .ok_or_else(|| anyhow::anyhow!("servers were not started with host faults"))?
@@ -360,7 +360,7 @@ impl Cluster {
     }
 
     /// Removes every relay fault and frees every disk.
-    pub fn heal_links_and_disks(&self) -> anyhow::Result<()> {
+    pub(crate) fn heal_links_and_disks(&self) -> anyhow::Result<()> {
         for r in &self.relays {
             r.heal();
         }
@@ -371,22 +371,22 @@ impl Cluster {
     }
 
     /// Whether servers run with clock and fsync fault injection.
-    pub fn has_host_faults(&self) -> bool {
+    pub(crate) fn has_host_faults(&self) -> bool {
         self.spec.host_faults
     }
 
     /// The proxy's address as a redis URL.
-    pub fn proxy_url(&self) -> String {
+    pub(crate) fn proxy_url(&self) -> String {
         format!("redis://{}/", self.proxy_addr)
     }
 
     /// The network namespaces, when the cluster runs in them.
-    pub fn network(&self) -> Option<&Network> {
+    pub(crate) fn network(&self) -> Option<&Network> {
         self.net.as_ref()
     }
 
     /// Removes every network cut.
-    pub fn heal_network(&self) -> anyhow::Result<()> {
+    pub(crate) fn heal_network(&self) -> anyhow::Result<()> {
         match &self.net {
             Some(n) => n.heal(),
             None => Ok(()),
@@ -394,7 +394,7 @@ impl Cluster {
     }
 
     /// Reaps processes that died by themselves; returns their names.
-    pub fn reap(&mut self) -> Vec<String> {
+    pub(crate) fn reap(&mut self) -> Vec<String> {
         self.procs
             .processes_mut()
             .filter_map(|p| {
@@ -404,13 +404,13 @@ impl Cluster {
             .collect()
     }
 
-    pub fn is_server_up(&self, i: usize) -> bool {
+    pub(crate) fn is_server_up(&self, i: usize) -> bool {
         let s = &self.procs.servers[i];
         s.is_running() && !s.is_paused()
     }
 
     /// Runs `petrel verify` against the table; returns (success, output).
-    pub fn verify(&self) -> anyhow::Result<(bool, String)> {
+    pub(crate) fn verify(&self) -> anyhow::Result<(bool, String)> {
         let out = Command::new(self.spec.bin_dir.join(CLI_BIN))
             .args(["--meta", &self.meta_addr, "verify", TABLE, "--full"])
             .output()
@@ -424,7 +424,7 @@ impl Cluster {
     }
 
     /// Kills every process.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.procs.kill();
     }
 }

@@ -16,16 +16,17 @@
 //! `net.wrap(i, clock.wrap(fsync.wrap(server)))`. Every wrapper `exec`s, so
 //! the pid of the spawned child is the pid of the server.
 //!
-//! Debian packages needed (see [`PACKAGES`]): `iproute2` and `iptables` for
-//! [`net`], `mount` (util-linux) for [`disk`], `fiu-utils` (which pulls
-//! `libfiu0`) for [`fsync`], `faketime` (which pulls `libfaketime`) for
-//! [`clock`]. Everything but [`relay`] needs root.
+//! Debian packages needed (`scripts/test` installs those a base system
+//! lacks): `iproute2` and `iptables` for [`net`], `mount` (util-linux) for
+//! [`disk`], `fiu-utils` (which pulls `libfiu0`) for [`fsync`], `faketime`
+//! (which pulls `libfaketime`) for [`clock`]. Everything but [`relay`] needs
+//! root.
 
-pub mod clock;
-pub mod disk;
-pub mod fsync;
-pub mod net;
-pub mod relay;
+pub(crate) mod clock;
+pub(crate) mod disk;
+pub(crate) mod fsync;
+pub(crate) mod net;
+pub(crate) mod relay;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -33,24 +34,15 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// Debian packages the fault primitives use, by what needs them.
-pub const PACKAGES: &[(&str, &str)] = &[
-    ("net", "iproute2"),
-    ("net", "iptables"),
-    ("disk", "mount"),
-    ("fsync", "fiu-utils"),
-    ("clock", "faketime"),
-];
-
 /// Whether this process runs as root (namespaces, iptables and mounts need it).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// The full path of a system tool: `PATH` first, then the sbin directories a
 /// non-login shell may leave out.
-pub fn tool(name: &str) -> Option<PathBuf> {
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
@@ -60,7 +52,7 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 
 /// `Ok` when running as root with every tool present; otherwise why not, in
 /// words a test can print before skipping.
-pub fn prerequisites(tools: &[&str]) -> Result<(), String> {
+pub(crate) fn prerequisites(tools: &[&str]) -> Result<(), String> {
     if !is_root() {
         return Err("not running as root".to_string());
     }
@@ -74,27 +66,6 @@ pub fn prerequisites(tools: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("missing tools: {}", missing.join(", ")))
     }
-}
-
-/// Installs Debian packages with apt-get (root only), refreshing the package
-/// lists once if the first attempt fails.
-pub fn apt_install(packages: &[&str]) -> Result<()> {
-    if !is_root() {
-        bail!("cannot install {} without root", packages.join(" "));
-    }
-    let install = || {
-        let mut cmd = Command::new("apt-get");
-        cmd.env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(packages);
-        run(&mut cmd)
-    };
-    if install().is_ok() {
-        return Ok(());
-    }
-    run(Command::new("apt-get").arg("update"))?;
-    install()?;
-    Ok(())
 }
 
 /// Runs a command to completion; on failure the error names the command line,
@@ -195,7 +166,7 @@ pub(crate) mod testing {
 
     /// A short name prefix unique to this test process and call (interfaces
     /// allow 15 bytes, so keep it short): `f` + pid in base 36 + a counter.
-    pub fn unique_prefix() -> String {
+    pub(crate) fn unique_prefix() -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let mut pid = std::process::id();
         let mut s = String::new();
@@ -209,7 +180,7 @@ pub(crate) mod testing {
 
     /// Prints why a test is skipped (visible with `--nocapture` and in the
     /// failure output) and returns true when it must be.
-    pub fn skip(test: &str, why: Result<(), String>) -> bool {
+    pub(crate) fn skip(test: &str, why: Result<(), String>) -> bool {
         match why {
             Ok(()) => false,
             Err(reason) => {
@@ -222,7 +193,7 @@ pub(crate) mod testing {
     /// A command running this test binary as a child program: only the
     /// ignored test `function` of `module` (pass `module_path!()`), with
     /// `var` set to `value` so that test knows it is the child.
-    pub fn helper(module: &str, function: &str, var: &str, value: &Path) -> Command {
+    pub(crate) fn helper(module: &str, function: &str, var: &str, value: &Path) -> Command {
         let module = module.split_once("::").map_or("", |(_, rest)| rest);
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.arg(format!("{module}::{function}"))
@@ -232,13 +203,13 @@ pub(crate) mod testing {
     }
 
     /// A running child whose stdout lines are collected; killed on drop.
-    pub struct Helper {
+    pub(crate) struct Helper {
         child: Child,
         lines: Receiver<String>,
     }
 
     impl Helper {
-        pub fn spawn(mut cmd: Command) -> Helper {
+        pub(crate) fn spawn(mut cmd: Command) -> Helper {
             let mut child = cmd
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -256,13 +227,13 @@ pub(crate) mod testing {
             Helper { child, lines }
         }
 
-        pub fn pid(&self) -> u32 {
+        pub(crate) fn pid(&self) -> u32 {
             self.child.id()
         }
 
         /// The next line containing `pattern`; panics after `timeout`,
         /// showing the lines skipped.
-        pub fn wait_for_line(&self, pattern: &str, timeout: Duration) -> String {
+        pub(crate) fn wait_for_line(&self, pattern: &str, timeout: Duration) -> String {
             let deadline = Instant::now() + timeout;
             let mut skipped = Vec::new();
             loop {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// A command on one key (the key lives in [`Op::key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Command {
+pub(crate) enum Command {
     /// `GET key`
     Get,
     /// `SET key value`
@@ -27,7 +27,7 @@ pub enum Command {
 
 /// What a completed command returned.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// A nil bulk string (`GET` of a missing key).
     Nil,
     /// A bulk string.
@@ -40,7 +40,7 @@ pub enum Reply {
 
 /// How an operation ended, as far as the client can tell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The command completed with this reply.
     Ok(Reply),
     /// The command definitely did not take effect (e.g. `INCR` on a
@@ -54,19 +54,19 @@ pub enum Outcome {
 
 /// One operation by one client process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Op {
+pub(crate) struct Op {
     /// Unique within a history.
-    pub id: u64,
+    pub(crate) id: u64,
     /// The client issuing it; a process runs one operation at a time.
-    pub process: u64,
-    pub key: String,
-    pub command: Command,
+    pub(crate) process: u64,
+    pub(crate) key: String,
+    pub(crate) command: Command,
     /// When the client sent the command (ns, monotonic).
-    pub invoke_ns: u64,
+    pub(crate) invoke_ns: u64,
     /// When the client got the reply (ns, monotonic); meaningless for
     /// [`Outcome::Unknown`].
-    pub complete_ns: u64,
-    pub outcome: Outcome,
+    pub(crate) complete_ns: u64,
+    pub(crate) outcome: Outcome,
 }
 
 impl fmt::Display for Command {
@@ -92,7 +92,7 @@ impl fmt::Display for Reply {
 }
 
 /// Formats a monotonic timestamp as seconds with microseconds.
-pub fn fmt_ns(ns: u64) -> String {
+pub(crate) fn fmt_ns(ns: u64) -> String {
     format!(
         "{}.{:06}s",
         ns / 1_000_000_000,
@@ -128,14 +128,14 @@ impl fmt::Display for Op {
 
 /// How many operations ended each way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutcomeCounts {
-    pub ok: u64,
-    pub failed: u64,
-    pub unknown: u64,
+pub(crate) struct OutcomeCounts {
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    pub(crate) unknown: u64,
 }
 
 impl OutcomeCounts {
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.ok + self.failed + self.unknown
     }
 }
@@ -155,7 +155,7 @@ impl fmt::Display for OutcomeCounts {
 
 /// Reading or writing a history file failed.
 #[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
+pub(crate) enum HistoryError {
     #[error("history {path}: {source}")]
     Io {
         path: PathBuf,
@@ -173,37 +173,31 @@ pub enum HistoryError {
 
 /// Every operation of a run, in the order they were recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct History {
+pub(crate) struct History {
     ops: Vec<Op>,
 }
 
 impl History {
-    pub fn new() -> Self {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn from_ops(ops: Vec<Op>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_ops(ops: Vec<Op>) -> Self {
         Self { ops }
     }
 
-    pub fn push(&mut self, op: Op) {
+    pub(crate) fn push(&mut self, op: Op) {
         self.ops.push(op);
     }
 
-    pub fn ops(&self) -> &[Op] {
-        &self.ops
-    }
-
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ops.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
     /// The operations of each key, each list in recorded order.
-    pub fn by_key(&self) -> BTreeMap<String, Vec<Op>> {
+    pub(crate) fn by_key(&self) -> BTreeMap<String, Vec<Op>> {
         let mut keys: BTreeMap<String, Vec<Op>> = BTreeMap::new();
         for op in &self.ops {
             keys.entry(op.key.clone()).or_default().push(op.clone());
@@ -212,7 +206,7 @@ impl History {
     }
 
     /// How many operations ended each way.
-    pub fn counts(&self) -> OutcomeCounts {
+    pub(crate) fn counts(&self) -> OutcomeCounts {
         let mut c = OutcomeCounts::default();
         for op in &self.ops {
             match op.outcome {
@@ -225,7 +219,7 @@ impl History {
     }
 
     /// Saves the history as JSON lines, one operation per line.
-    pub fn write_jsonl(&self, path: impl AsRef<Path>) -> Result<(), HistoryError> {
+    pub(crate) fn write_jsonl(&self, path: impl AsRef<Path>) -> Result<(), HistoryError> {
         let path = path.as_ref();
         let io = |source| HistoryError::Io {
             path: path.to_path_buf(),
@@ -241,7 +235,7 @@ impl History {
     }
 
     /// Writes the history as JSON lines to `w`.
-    pub fn write_jsonl_to(&self, mut w: impl Write) -> std::io::Result<()> {
+    pub(crate) fn write_jsonl_to(&self, mut w: impl Write) -> std::io::Result<()> {
         for op in &self.ops {
             write_op_jsonl(&mut w, op)?;
         }
@@ -250,7 +244,7 @@ impl History {
 
     /// Loads a history saved by [`History::write_jsonl`]; blank lines are
     /// skipped.
-    pub fn read_jsonl(path: impl AsRef<Path>) -> Result<History, HistoryError> {
+    pub(crate) fn read_jsonl(path: impl AsRef<Path>) -> Result<History, HistoryError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|source| HistoryError::Io {
             path: path.to_path_buf(),
@@ -260,7 +254,7 @@ impl History {
     }
 
     /// Reads JSON lines from `r`; `path` only names the source in errors.
-    pub fn read_jsonl_from(r: impl BufRead, path: &Path) -> Result<History, HistoryError> {
+    pub(crate) fn read_jsonl_from(r: impl BufRead, path: &Path) -> Result<History, HistoryError> {
         let mut ops = Vec::new();
         for (i, line) in r.lines().enumerate() {
             let line = line.map_err(|source| HistoryError::Io {
@@ -283,7 +277,7 @@ impl History {
 
 /// Appends one operation as a JSON line, for runners that stream a history
 /// to disk as operations complete.
-pub fn write_op_jsonl(mut w: impl Write, op: &Op) -> std::io::Result<()> {
+pub(crate) fn write_op_jsonl(mut w: impl Write, op: &Op) -> std::io::Result<()> {
     serde_json::to_writer(&mut w, op)?;
     w.write_all(b"\n")
 }

@@ -16,14 +16,14 @@
 //!   checks.
 //! - [`main`]: the `petrel-chaos` binary's flags and report.
 
-pub mod checker;
-pub mod cluster;
-pub mod faults;
-pub mod history;
-pub mod multikey;
-pub mod nemesis;
+pub(crate) mod checker;
+pub(crate) mod cluster;
+pub(crate) mod faults;
+pub(crate) mod history;
+pub(crate) mod multikey;
+pub(crate) mod nemesis;
 mod process;
-pub mod run;
-pub mod workload;
+pub(crate) mod run;
+pub(crate) mod workload;
 
 pub use process::main;

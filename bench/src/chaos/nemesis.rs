@@ -17,7 +17,7 @@ use super::multikey::keys::RECORD_PARTITION;
 
 /// Kinds of fault a run may draw from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// kill -9 of the primary of a partition, restarted later.
     KillPrimary,
     /// kill -9 of any server, restarted later.
@@ -59,7 +59,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn all() -> &'static [Kind] {
+    pub(crate) fn all() -> &'static [Kind] {
         &[
             Kind::KillPrimary,
             Kind::Kill,
@@ -82,17 +82,17 @@ impl Kind {
 
     /// Drawn by default only when a multi-key workload runs, so the
     /// default schedule of a seed without them stays what it always was.
-    pub fn for_transactions(self) -> bool {
+    pub(crate) fn for_transactions(self) -> bool {
         matches!(self, Kind::KillProxy | Kind::KillRecordPrimary)
     }
 
     /// Whether the kind needs servers started with host faults.
-    pub fn needs_host_faults(self) -> bool {
+    pub(crate) fn needs_host_faults(self) -> bool {
         matches!(self, Kind::Clock | Kind::Fsync | Kind::DiskFull)
     }
 
     /// Whether the kind needs the cluster in network namespaces.
-    pub fn needs_netns(self) -> bool {
+    pub(crate) fn needs_netns(self) -> bool {
         matches!(
             self,
             Kind::PartitionPrimary
@@ -103,7 +103,7 @@ impl Kind {
         )
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::KillPrimary => "kill-primary",
             Kind::Kill => "kill",
@@ -124,14 +124,14 @@ impl Kind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Kind> {
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
         Kind::all().iter().copied().find(|k| k.name() == s)
     }
 
     /// The kinds a run draws from when `--nemesis` is not given: every kind
     /// the cluster's setup allows (`netns`, `host_faults`), and the
     /// transaction kinds only with multi-key workloads (`transactions`).
-    pub fn defaults(netns: bool, host_faults: bool, transactions: bool) -> Vec<Kind> {
+    pub(crate) fn defaults(netns: bool, host_faults: bool, transactions: bool) -> Vec<Kind> {
         Kind::all()
             .iter()
             .copied()
@@ -146,7 +146,7 @@ impl Kind {
 
 /// One fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     KillPrimaryOf(u32),
     KillServer(usize),
     PausePrimaryOf(u32),
@@ -218,14 +218,14 @@ impl fmt::Display for Fault {
 
 /// A fault, when it starts (from the run's start) and how long it lasts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    pub at: Duration,
-    pub fault: Fault,
-    pub lasts: Duration,
+pub(crate) struct Step {
+    pub(crate) at: Duration,
+    pub(crate) fault: Fault,
+    pub(crate) lasts: Duration,
 }
 
 /// Draws the schedule for a run of `duration`.
-pub fn schedule(
+pub(crate) fn schedule(
     seed: u64,
     duration: Duration,
     kinds: &[Kind],
@@ -339,23 +339,20 @@ pub fn schedule(
     steps
 }
 
-/// What the nemesis did, for the report.
+/// What the nemesis did, for the report; each step is printed as it happens.
 #[derive(Default)]
-pub struct Log {
-    pub lines: Vec<String>,
-    pub faults: usize,
+pub(crate) struct Log {
+    pub(crate) faults: usize,
 }
 
 impl Log {
     fn note(&mut self, start: Instant, text: String) {
-        let line = format!("[{:>8.3}s] {text}", start.elapsed().as_secs_f64());
-        println!("nemesis {line}");
-        self.lines.push(line);
+        println!("nemesis [{:>8.3}s] {text}", start.elapsed().as_secs_f64());
     }
 }
 
 /// Carries out `steps` (relative to `start`), healing each fault after it.
-pub async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
+pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -> Log {
     let mut log = Log::default();
     for step in steps {
         let wake = start + step.at;

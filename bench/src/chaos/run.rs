@@ -15,35 +15,33 @@ use super::workload::{self, Clock, Workload};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
-pub struct RunSpec {
-    pub seed: u64,
-    pub duration: Duration,
-    pub kinds: Vec<Kind>,
-    pub cluster: ClusterSpec,
-    pub workload: Workload,
+pub(crate) struct RunSpec {
+    pub(crate) seed: u64,
+    pub(crate) duration: Duration,
+    pub(crate) kinds: Vec<Kind>,
+    pub(crate) cluster: ClusterSpec,
+    pub(crate) workload: Workload,
     /// Where the history is saved (JSON lines), for re-checking offline;
     /// the multi-key record goes beside it as `multikey.json`.
-    pub history_out: Option<PathBuf>,
+    pub(crate) history_out: Option<PathBuf>,
     /// The multi-key workloads run beside the per-key one.
-    pub multikey: multikey::Spec,
+    pub(crate) multikey: multikey::Spec,
 }
 
 /// What a run found.
-pub struct RunResult {
-    pub ops: usize,
-    pub faults: usize,
-    pub schedule: Vec<Step>,
-    pub nemesis_log: Vec<String>,
-    pub verify_ok: bool,
-    pub verify_output: String,
+pub(crate) struct RunResult {
+    pub(crate) ops: usize,
+    pub(crate) faults: usize,
+    pub(crate) verify_ok: bool,
+    pub(crate) verify_output: String,
     /// The checker's verdict, printable.
-    pub report: String,
+    pub(crate) report: String,
     /// No violation and replicas identical.
-    pub ok: bool,
+    pub(crate) ok: bool,
 }
 
 /// The schedule a seed draws (printed before the run, so a run can be replayed).
-pub fn plan(spec: &RunSpec) -> Vec<Step> {
+pub(crate) fn plan(spec: &RunSpec) -> Vec<Step> {
     nemesis::schedule(
         spec.seed,
         spec.duration,
@@ -53,7 +51,7 @@ pub fn plan(spec: &RunSpec) -> Vec<Step> {
     )
 }
 
-pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
+pub(crate) async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     let schedule = plan(&spec);
     let mut cluster = Cluster::start(spec.cluster.clone()).await?;
     let url = cluster.proxy_url();
@@ -126,8 +124,6 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     Ok(RunResult {
         ops: history.len(),
         faults: log.faults,
-        schedule,
-        nemesis_log: log.lines,
         verify_ok,
         verify_output,
         report: text,

@@ -24,33 +24,32 @@ use super::history::{Command, History, Op, Outcome, Reply};
 
 /// Shape of the load.
 #[derive(Clone, Debug)]
-pub struct Workload {
-    pub workers: usize,
+pub(crate) struct Workload {
+    pub(crate) workers: usize,
     /// Keys of each kind in one window.
-    pub keys: usize,
+    pub(crate) keys: usize,
     /// How long the workers stay on one window of keys.
-    pub rotate: Duration,
+    pub(crate) rotate: Duration,
     /// A client gives up on an operation after this long (outcome unknown).
-    pub op_timeout: Duration,
+    pub(crate) op_timeout: Duration,
     /// Pause between a worker's operations.
-    pub think: Duration,
+    pub(crate) think: Duration,
 }
 
-/// Everything the workers recorded, and the keys they touched.
-pub struct Recorded {
-    pub history: History,
-    pub keys: Vec<String>,
+/// Everything the workers recorded.
+pub(crate) struct Recorded {
+    pub(crate) history: History,
 }
 
 /// The monotonic clock every operation is stamped with.
 #[derive(Clone, Copy)]
-pub struct Clock(Instant);
+pub(crate) struct Clock(Instant);
 
 impl Clock {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Clock(Instant::now())
     }
-    pub fn now_ns(&self) -> u64 {
+    pub(crate) fn now_ns(&self) -> u64 {
         self.0.elapsed().as_nanos() as u64
     }
 }
@@ -71,7 +70,7 @@ struct Shared {
 }
 
 /// Runs the workers until `stop` resolves, then returns what they recorded.
-pub async fn run(
+pub(crate) async fn run(
     url: String,
     w: Workload,
     seed: u64,
@@ -100,23 +99,15 @@ pub async fn run(
     for t in tasks {
         let _ = t.await;
     }
-    let windows = (shared.start.elapsed().as_millis() / w.rotate.as_millis().max(1)) as usize + 1;
-    let mut keys = Vec::new();
-    for window in 0..windows {
-        for k in 0..w.keys {
-            keys.push(register_key(window, k));
-            keys.push(counter_key(window, k));
-        }
-    }
     let history = std::mem::take(&mut *shared.history.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(Recorded { history, keys })
+    Ok(Recorded { history })
 }
 
-pub fn register_key(window: usize, k: usize) -> String {
+pub(crate) fn register_key(window: usize, k: usize) -> String {
     format!("r:{window}:{k}")
 }
 
-pub fn counter_key(window: usize, k: usize) -> String {
+pub(crate) fn counter_key(window: usize, k: usize) -> String {
     format!("c:{window}:{k}")
 }
 

@@ -2,7 +2,7 @@
 //! replies.
 
 /// A request as a RESP array of bulk strings.
-pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
     push_header(&mut out, b'*', args.len());
     for a in args {
@@ -33,7 +33,7 @@ fn push_header(out: &mut Vec<u8>, tag: u8, n: usize) {
 
 /// A RESP2 reply (all a load generator needs).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Status(String),
     Error(String),
     Int(i64),
@@ -44,7 +44,7 @@ pub enum Reply {
 impl Reply {
     /// First word of an error reply (`ERR`, `WRONGTYPE`, `TRYAGAIN`, ...),
     /// `None` for any other reply.
-    pub fn error_kind(&self) -> Option<&str> {
+    pub(crate) fn error_kind(&self) -> Option<&str> {
         match self {
             Reply::Error(e) => Some(e.split(' ').next().unwrap_or_default()),
             _ => None,
@@ -55,11 +55,11 @@ impl Reply {
 /// The bytes are not RESP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("protocol error: {0}")]
-pub struct ProtocolError(pub String);
+pub(crate) struct ProtocolError(pub(crate) String);
 
 /// Parses one reply from the front of `buf`: `Ok(None)` when more bytes are
 /// needed, else the reply and the bytes it used.
-pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ProtocolError> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ProtocolError> {
     parse_nested(buf, 0)
 }
 
@@ -138,7 +138,7 @@ fn parse_nested(buf: &[u8], depth: usize) -> Result<Option<(Reply, usize)>, Prot
 /// `Ok(None)` when more bytes are needed, else the bytes it used and, for
 /// an error reply, the first word of its text (a load generator only needs
 /// that, and allocating every reply slowed it at deep pipelines).
-pub fn skim(buf: &[u8]) -> Result<Option<(usize, Option<String>)>, ProtocolError> {
+pub(crate) fn skim(buf: &[u8]) -> Result<Option<(usize, Option<String>)>, ProtocolError> {
     let error = |line: &[u8]| {
         let word = line.split(|&b| b == b' ').next().unwrap_or_default();
         String::from_utf8_lossy(word).into_owned()

@@ -34,25 +34,25 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// What every client of a run shares.
 #[derive(Debug, Clone)]
-pub struct LoopConfig {
-    pub addr: SocketAddr,
-    pub gen: OpGen,
-    pub pipeline: usize,
-    pub latency: Latency,
+pub(crate) struct LoopConfig {
+    pub(crate) addr: SocketAddr,
+    pub(crate) gen: OpGen,
+    pub(crate) pipeline: usize,
+    pub(crate) latency: Latency,
     /// Operations per second for each client, 0 for unlimited.
-    pub rate: f64,
+    pub(crate) rate: f64,
 }
 
 /// One client handed to a loop: its connection (if already open) and its
 /// own random stream.
-pub struct ClientSeed {
-    pub stream: Option<TcpStream>,
-    pub rng: StdRng,
+pub(crate) struct ClientSeed {
+    pub(crate) stream: Option<TcpStream>,
+    pub(crate) rng: StdRng,
 }
 
 /// Runs `clients` until the run is over; returns what they measured and
 /// when the last measured operation finished.
-pub fn run(
+pub(crate) fn run(
     config: &LoopConfig,
     shared: &Shared,
     clients: Vec<ClientSeed>,

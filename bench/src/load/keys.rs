@@ -8,11 +8,11 @@ use rand::Rng;
 use super::options::Distribution;
 
 /// YCSB's default skew.
-pub const ZIPFIAN_THETA: f64 = 0.99;
+pub(crate) const ZIPFIAN_THETA: f64 = 0.99;
 
 /// Draws key numbers in `0..keyspace`.
 #[derive(Debug, Clone)]
-pub enum KeyGen {
+pub(crate) enum KeyGen {
     /// Every key equally likely.
     Uniform { keyspace: u64 },
     /// YCSB zipfian; shared constants, cheap to clone.
@@ -23,7 +23,7 @@ pub enum KeyGen {
 
 impl KeyGen {
     /// A generator over `keyspace` keys (at least 1).
-    pub fn new(distribution: Distribution, keyspace: u64) -> KeyGen {
+    pub(crate) fn new(distribution: Distribution, keyspace: u64) -> KeyGen {
         let keyspace = keyspace.max(1);
         match distribution {
             Distribution::Uniform => KeyGen::Uniform { keyspace },
@@ -38,7 +38,7 @@ impl KeyGen {
     }
 
     /// The next key number.
-    pub fn next<R: Rng>(&self, rng: &mut R) -> u64 {
+    pub(crate) fn next<R: Rng>(&self, rng: &mut R) -> u64 {
         match self {
             KeyGen::Uniform { keyspace } => rng.gen_range(0..*keyspace),
             KeyGen::Zipfian(z) => z.next(rng),
@@ -53,9 +53,8 @@ impl KeyGen {
 /// billion-record synthetic databases"): item 0 is the most popular, item
 /// `i` has probability proportional to `1 / (i+1)^theta`.
 #[derive(Debug)]
-pub struct Zipfian {
+pub(crate) struct Zipfian {
     items: u64,
-    theta: f64,
     alpha: f64,
     zetan: f64,
     eta: f64,
@@ -64,13 +63,12 @@ pub struct Zipfian {
 
 impl Zipfian {
     /// Precomputes the constants; O(items) for zeta(n).
-    pub fn new(items: u64, theta: f64) -> Zipfian {
+    pub(crate) fn new(items: u64, theta: f64) -> Zipfian {
         let zetan = zeta(items, theta);
         let zeta2 = zeta(2, theta);
         let eta = (1.0 - (2.0 / items as f64).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
         Zipfian {
             items,
-            theta,
             alpha: 1.0 / (1.0 - theta),
             zetan,
             eta,
@@ -78,13 +76,8 @@ impl Zipfian {
         }
     }
 
-    /// Probability of item `i` (for checking the generator).
-    pub fn probability(&self, i: u64) -> f64 {
-        1.0 / ((i + 1) as f64).powf(self.theta) / self.zetan
-    }
-
     /// The next item.
-    pub fn next<R: Rng>(&self, rng: &mut R) -> u64 {
+    pub(crate) fn next<R: Rng>(&self, rng: &mut R) -> u64 {
         let u: f64 = rng.gen();
         let uz = u * self.zetan;
         if uz < 1.0 {
@@ -115,7 +108,8 @@ mod tests {
         let KeyGen::Zipfian(z) = &gen else {
             panic!("not zipfian")
         };
-        let expected = z.probability(0);
+        // Item 0's probability: 1 / 1^theta / zeta(n).
+        let expected = 1.0 / z.zetan;
         let mut rng = StdRng::seed_from_u64(7);
         let n = 200_000;
         let mut counts = vec![0u64; 1000];

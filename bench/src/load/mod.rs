@@ -16,13 +16,13 @@
 //! the moment the batch was written to the moment its bytes were seen
 //! arriving, as redis-benchmark's event loop does.
 
-pub mod client;
+pub(crate) mod client;
 mod event_loop;
-pub mod keys;
+pub(crate) mod keys;
 pub mod options;
 pub mod report;
-pub mod stats;
-pub mod workloads;
+pub(crate) mod stats;
+pub(crate) mod workloads;
 
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -59,7 +59,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
 }
 
 /// Runs every workload against one endpoint.
-pub fn run_endpoint(opts: &Options, endpoint: &Endpoint) -> anyhow::Result<EndpointReport> {
+pub(crate) fn run_endpoint(opts: &Options, endpoint: &Endpoint) -> anyhow::Result<EndpointReport> {
     let addr = endpoint
         .addr
         .to_socket_addrs()

@@ -15,17 +15,17 @@ use clap::{Parser, ValueEnum};
 pub struct Options {
     /// Server host.
     #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
+    pub(crate) host: String,
     /// Server port.
     #[arg(long, short = 'p', default_value_t = 6379)]
-    pub port: u16,
+    pub(crate) port: u16,
     /// Endpoint as a URL, `redis://host:port` (overrides --host/--port).
     #[arg(long)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Run the same load against each endpoint in turn and compare:
     /// `name=host:port,name2=host:port2` (overrides --host/--port/--url).
     #[arg(long, value_delimiter = ',')]
-    pub compare: Vec<String>,
+    pub(crate) compare: Vec<String>,
     /// Workloads to run one after another, comma separated: set get incr
     /// mset hset lpush zadd ycsb-a (50% GET / 50% SET) ycsb-b (95/5)
     /// ycsb-c (100% GET) ycsb-f (GET then SET of the same key, one op).
@@ -36,61 +36,61 @@ pub struct Options {
         value_delimiter = ',',
         default_value = "set,get"
     )]
-    pub workload: Vec<Workload>,
+    pub(crate) workload: Vec<Workload>,
     /// How keys are drawn from the key space.
     #[arg(long, value_enum, default_value = "uniform")]
-    pub distribution: Distribution,
+    pub(crate) distribution: Distribution,
     /// Number of distinct keys.
     #[arg(long, default_value_t = 100_000)]
-    pub keyspace: u64,
+    pub(crate) keyspace: u64,
     /// Value size in bytes.
     #[arg(long, short = 'd', default_value_t = 64)]
-    pub data_size: usize,
+    pub(crate) data_size: usize,
     /// Prefix of every key.
     #[arg(long, default_value = "key:")]
-    pub key_prefix: String,
+    pub(crate) key_prefix: String,
     /// Concurrent connections.
     #[arg(long, short = 'c', default_value_t = 50)]
-    pub clients: usize,
+    pub(crate) clients: usize,
     /// Requests each connection sends before waiting for their replies.
     #[arg(long, short = 'P', default_value_t = 1)]
-    pub pipeline: usize,
+    pub(crate) pipeline: usize,
     /// What an operation's latency is: `reply`, from sending its batch to
     /// its own reply; or `first-reply`, from sending its batch to the
     /// batch's first reply, redis-benchmark's definition (the same at
     /// pipeline 1; lower at deeper pipelines).
     #[arg(long, value_enum, default_value_t = Latency::Reply)]
-    pub latency: Latency,
+    pub(crate) latency: Latency,
     /// Seconds to run each workload (ignored when --requests is given).
     #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
+    pub(crate) duration: f64,
     /// Total operations per workload instead of a duration.
     #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
+    pub(crate) requests: Option<u64>,
     /// Seconds of load before measuring starts (not counted).
     #[arg(long, default_value_t = 0.0)]
-    pub warmup: f64,
+    pub(crate) warmup: f64,
     /// Limit on operations per second over all clients (0 = unlimited).
     #[arg(long, default_value_t = 0)]
-    pub rate: u64,
+    pub(crate) rate: u64,
     /// Seed of the key and value choices (per client: seed + client index).
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Client threads, each an event loop over its share of the
     /// connections (0 = one per CPU); 1 matches redis-benchmark's default.
     #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
     /// No progress line on stderr.
     #[arg(long, short = 'q')]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// How an operation's latency is measured (see `--latency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Latency {
+pub(crate) enum Latency {
     /// From sending the batch to this operation's reply.
     Reply,
     /// From sending the batch to the batch's first reply (redis-benchmark).
@@ -99,7 +99,11 @@ pub enum Latency {
 
 impl Latency {
     /// The latency to record, given the batch's first reply and this one's.
-    pub fn pick(self, first: std::time::Duration, own: std::time::Duration) -> std::time::Duration {
+    pub(crate) fn pick(
+        self,
+        first: std::time::Duration,
+        own: std::time::Duration,
+    ) -> std::time::Duration {
         match self {
             Latency::Reply => own,
             Latency::FirstReply => first,
@@ -109,7 +113,7 @@ impl Latency {
 
 /// What each operation sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Workload {
+pub(crate) enum Workload {
     Set,
     Get,
     Incr,
@@ -125,7 +129,7 @@ pub enum Workload {
 
 impl Workload {
     /// Name as given on the command line.
-    pub fn name(self) -> String {
+    pub(crate) fn name(self) -> String {
         self.to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default()
@@ -134,7 +138,7 @@ impl Workload {
 
 /// How keys are picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Distribution {
+pub(crate) enum Distribution {
     /// Every key equally likely.
     Uniform,
     /// YCSB's zipfian generator, theta 0.99: key 0 is the most popular.
@@ -145,16 +149,16 @@ pub enum Distribution {
 
 /// One server to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// Label in reports.
-    pub name: String,
+    pub(crate) name: String,
     /// `host:port`.
-    pub addr: String,
+    pub(crate) addr: String,
 }
 
 impl Options {
     /// The endpoints to run against, in order (the first is the baseline).
-    pub fn endpoints(&self) -> anyhow::Result<Vec<Endpoint>> {
+    pub(crate) fn endpoints(&self) -> anyhow::Result<Vec<Endpoint>> {
         if !self.compare.is_empty() {
             return self
                 .compare
@@ -173,7 +177,7 @@ impl Options {
     }
 
     /// Checks values clap cannot.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
         if self.clients == 0 || self.pipeline == 0 || self.keyspace == 0 {
             bail!("--clients, --pipeline and --keyspace must be at least 1");
         }
@@ -189,12 +193,12 @@ impl Options {
     }
 
     /// Measured run length when no request count is given.
-    pub fn duration(&self) -> Duration {
+    pub(crate) fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.duration)
     }
 
     /// Unmeasured lead-in.
-    pub fn warmup(&self) -> Duration {
+    pub(crate) fn warmup(&self) -> Duration {
         Duration::from_secs_f64(self.warmup)
     }
 }
@@ -219,7 +223,7 @@ fn parse_compare(spec: &str) -> anyhow::Result<Endpoint> {
 }
 
 /// `redis://host[:port][/db]` to `host:port`.
-pub fn parse_url(url: &str) -> anyhow::Result<String> {
+pub(crate) fn parse_url(url: &str) -> anyhow::Result<String> {
     let rest = url
         .strip_prefix("redis://")
         .with_context(|| format!("URL {url:?} must start with redis://"))?;

@@ -10,33 +10,33 @@ use super::workloads::OpKind;
 
 /// One operation kind of one run.
 #[derive(Debug, Clone, Serialize)]
-pub struct KindReport {
-    pub op: &'static str,
-    pub ops: u64,
-    pub ops_per_sec: f64,
+pub(crate) struct KindReport {
+    pub(crate) op: &'static str,
+    pub(crate) ops: u64,
+    pub(crate) ops_per_sec: f64,
     #[serde(flatten)]
-    pub latency: Percentiles,
+    pub(crate) latency: Percentiles,
 }
 
 /// One workload against one endpoint.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub workload: String,
-    pub elapsed_secs: f64,
-    pub ops: u64,
-    pub ops_per_sec: f64,
+pub(crate) struct RunReport {
+    pub(crate) workload: String,
+    pub(crate) elapsed_secs: f64,
+    pub(crate) ops: u64,
+    pub(crate) ops_per_sec: f64,
     /// Error replies, all kinds.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Error replies by first word.
-    pub error_kinds: BTreeMap<String, u64>,
+    pub(crate) error_kinds: BTreeMap<String, u64>,
     /// Operations lost to connection failures.
-    pub io_errors: u64,
-    pub kinds: Vec<KindReport>,
+    pub(crate) io_errors: u64,
+    pub(crate) kinds: Vec<KindReport>,
 }
 
 impl RunReport {
     /// Summarises a run's merged stats over `elapsed_secs` of measuring.
-    pub fn new(workload: String, stats: &Stats, elapsed_secs: f64) -> RunReport {
+    pub(crate) fn new(workload: String, stats: &Stats, elapsed_secs: f64) -> RunReport {
         let rate = |n: u64| {
             if elapsed_secs > 0.0 {
                 n as f64 / elapsed_secs
@@ -72,9 +72,9 @@ impl RunReport {
 /// All runs against one endpoint.
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointReport {
-    pub name: String,
-    pub addr: String,
-    pub runs: Vec<RunReport>,
+    pub(crate) name: String,
+    pub(crate) addr: String,
+    pub(crate) runs: Vec<RunReport>,
 }
 
 /// The whole output of `--json`.
@@ -150,7 +150,7 @@ pub fn table(e: &EndpointReport) -> String {
 }
 
 /// `value / base`, `None` when the base is zero.
-pub fn ratio(value: f64, base: f64) -> Option<f64> {
+pub(crate) fn ratio(value: f64, base: f64) -> Option<f64> {
     (base != 0.0).then(|| value / base)
 }
 

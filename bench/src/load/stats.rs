@@ -12,8 +12,8 @@ const MAX_MICROS: u64 = 60_000_000;
 
 /// Latency of one operation kind, in microseconds.
 #[derive(Debug, Clone)]
-pub struct KindStats {
-    pub latency: Histogram<u64>,
+pub(crate) struct KindStats {
+    pub(crate) latency: Histogram<u64>,
 }
 
 impl Default for KindStats {
@@ -27,30 +27,30 @@ impl Default for KindStats {
 
 /// One client's (or, merged, a whole run's) measurements.
 #[derive(Debug, Clone, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Indexed by [`OpKind::index`]; `None` for kinds never seen.
-    pub kinds: [Option<KindStats>; OpKind::ALL.len()],
+    pub(crate) kinds: [Option<KindStats>; OpKind::ALL.len()],
     /// Error replies by first word (`ERR`, `WRONGTYPE`, ...).
-    pub errors: BTreeMap<String, u64>,
+    pub(crate) errors: BTreeMap<String, u64>,
     /// Operations lost to connection failures.
-    pub io_errors: u64,
+    pub(crate) io_errors: u64,
 }
 
 impl Stats {
     /// Records one completed operation.
-    pub fn record(&mut self, kind: OpKind, latency: Duration) {
+    pub(crate) fn record(&mut self, kind: OpKind, latency: Duration) {
         let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
         let k = self.kinds[kind.index()].get_or_insert_with(KindStats::default);
         k.latency.saturating_record(micros);
     }
 
     /// Counts an error reply.
-    pub fn error(&mut self, kind: &str) {
+    pub(crate) fn error(&mut self, kind: &str) {
         *self.errors.entry(kind.to_string()).or_default() += 1;
     }
 
     /// Adds another client's measurements.
-    pub fn merge(&mut self, other: &Stats) {
+    pub(crate) fn merge(&mut self, other: &Stats) {
         for (mine, theirs) in self.kinds.iter_mut().zip(other.kinds.iter()) {
             if let Some(theirs) = theirs {
                 let mine = mine.get_or_insert_with(KindStats::default);
@@ -65,30 +65,30 @@ impl Stats {
     }
 
     /// Completed operations of all kinds.
-    pub fn ops(&self) -> u64 {
+    pub(crate) fn ops(&self) -> u64 {
         self.kinds.iter().flatten().map(|k| k.latency.len()).sum()
     }
 
     /// Error replies of all kinds.
-    pub fn error_replies(&self) -> u64 {
+    pub(crate) fn error_replies(&self) -> u64 {
         self.errors.values().sum()
     }
 }
 
 /// Latency summary of one kind, milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Percentiles {
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
+pub(crate) struct Percentiles {
+    pub(crate) mean_ms: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p90_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) p999_ms: f64,
+    pub(crate) max_ms: f64,
 }
 
 impl Percentiles {
     /// Reads the histogram (µs) into milliseconds.
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
+    pub(crate) fn of(h: &Histogram<u64>) -> Percentiles {
         let ms = |us: u64| us as f64 / 1000.0;
         Percentiles {
             mean_ms: h.mean() / 1000.0,

@@ -12,11 +12,11 @@ use super::keys::KeyGen;
 use super::options::Workload;
 
 /// Keys per MSET, as in redis-benchmark.
-pub const MSET_KEYS: usize = 10;
+pub(crate) const MSET_KEYS: usize = 10;
 
 /// What an operation is reported as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum OpKind {
+pub(crate) enum OpKind {
     Set,
     Get,
     Incr,
@@ -30,7 +30,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// All kinds, in report order.
-    pub const ALL: [OpKind; 8] = [
+    pub(crate) const ALL: [OpKind; 8] = [
         OpKind::Set,
         OpKind::Get,
         OpKind::Incr,
@@ -42,7 +42,7 @@ impl OpKind {
     ];
 
     /// Name in reports.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             OpKind::Set => "set",
             OpKind::Get => "get",
@@ -56,7 +56,7 @@ impl OpKind {
     }
 
     /// Index into per-kind tables.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -64,15 +64,15 @@ impl OpKind {
 /// One operation: a request, and for read-modify-write a second request
 /// sent once the first reply is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Op {
-    pub kind: OpKind,
-    pub first: Vec<u8>,
-    pub then: Option<Vec<u8>>,
+pub(crate) struct Op {
+    pub(crate) kind: OpKind,
+    pub(crate) first: Vec<u8>,
+    pub(crate) then: Option<Vec<u8>>,
 }
 
 /// Builds operations for one client.
 #[derive(Debug, Clone)]
-pub struct OpGen {
+pub(crate) struct OpGen {
     workload: Workload,
     keys: KeyGen,
     prefix: String,
@@ -81,7 +81,7 @@ pub struct OpGen {
 
 impl OpGen {
     /// A generator of `workload` over `keys`, values of `data_size` bytes.
-    pub fn new(workload: Workload, keys: KeyGen, prefix: &str, data_size: usize) -> OpGen {
+    pub(crate) fn new(workload: Workload, keys: KeyGen, prefix: &str, data_size: usize) -> OpGen {
         OpGen {
             workload,
             keys,
@@ -95,7 +95,7 @@ impl OpGen {
     }
 
     /// The next operation.
-    pub fn next<R: Rng>(&self, rng: &mut R) -> Op {
+    pub(crate) fn next<R: Rng>(&self, rng: &mut R) -> Op {
         let v = &self.value[..];
         let (kind, first, then) = match self.workload {
             Workload::Set => (OpKind::Set, encode(&[b"SET", &self.key(rng, ""), v]), None),

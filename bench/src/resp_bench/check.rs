@@ -6,9 +6,9 @@
 #[error("{case}: redis-protocol disagrees with Petrel: {detail}")]
 pub struct Mismatch {
     /// The case's name.
-    pub case: String,
+    pub(crate) case: String,
     /// What each side gave.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl Mismatch {
@@ -24,16 +24,16 @@ impl Mismatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fidelity {
     /// The input.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// Petrel's bytes or outcome.
-    pub petrel: String,
+    pub(crate) petrel: String,
     /// `redis-protocol`'s.
-    pub redis_protocol: String,
+    pub(crate) redis_protocol: String,
 }
 
 /// Wire bytes as text: printable ASCII as is, CR and LF as `\r` `\n`,
 /// anything else as `\xNN`.
-pub fn escape(bytes: &[u8]) -> String {
+pub(crate) fn escape(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|&b| match b {

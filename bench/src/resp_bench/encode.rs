@@ -25,7 +25,7 @@ use super::timing::{Case, Contender};
 
 /// A reply as one of `redis-protocol`'s frames, for the client's version.
 #[derive(Debug, Clone)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// For a RESP2 client.
     Resp2(Frame2),
     /// For a RESP3 client (after HELLO 3).
@@ -34,7 +34,7 @@ pub enum Frame {
 
 impl Frame {
     /// The closest frame `redis-protocol` has for `reply`.
-    pub fn from_reply(reply: &Reply, proto: Proto) -> Frame {
+    pub(crate) fn from_reply(reply: &Reply, proto: Proto) -> Frame {
         match proto {
             Proto::Resp2 => Frame::Resp2(resp2(reply)),
             Proto::Resp3 => Frame::Resp3(resp3(reply)),
@@ -42,7 +42,7 @@ impl Frame {
     }
 
     /// Appends the frame's wire form to `out`.
-    pub fn encode(&self, out: &mut BytesMut) -> Result<usize, RedisProtocolError> {
+    pub(crate) fn encode(&self, out: &mut BytesMut) -> Result<usize, RedisProtocolError> {
         match self {
             Frame::Resp2(f) => enc2::extend_encode(out, f, false),
             Frame::Resp3(f) => enc3::extend_encode(out, f, false),
@@ -130,7 +130,7 @@ fn resp3(reply: &Reply) -> Frame3 {
 }
 
 /// What `redis-protocol` writes for `reply` (its error's text if none).
-pub fn their_bytes(reply: &Reply, proto: Proto) -> Result<Vec<u8>, String> {
+pub(crate) fn their_bytes(reply: &Reply, proto: Proto) -> Result<Vec<u8>, String> {
     let mut out = BytesMut::new();
     Frame::from_reply(reply, proto)
         .encode(&mut out)
@@ -139,7 +139,7 @@ pub fn their_bytes(reply: &Reply, proto: Proto) -> Result<Vec<u8>, String> {
 }
 
 /// The replies a proxy sends most, by name.
-pub fn typical_replies() -> Vec<(&'static str, Reply)> {
+pub(crate) fn typical_replies() -> Vec<(&'static str, Reply)> {
     let value = || Bytes::from(vec![b'v'; 64]);
     vec![
         ("+OK", Reply::ok()),
@@ -155,7 +155,7 @@ pub fn typical_replies() -> Vec<(&'static str, Reply)> {
 }
 
 /// The encoding cases, each checked byte for byte before it is timed.
-pub fn cases() -> Result<Vec<Case<'static>>, Mismatch> {
+pub(crate) fn cases() -> Result<Vec<Case<'static>>, Mismatch> {
     let mut cases = Vec::new();
     for proto in [Proto::Resp2, Proto::Resp3] {
         for (name, reply) in typical_replies() {
@@ -199,7 +199,7 @@ fn case(name: String, reply: Reply, proto: Proto, bytes: usize) -> Case<'static>
 }
 
 /// Replies the proxy sends where `redis-protocol` may write other bytes.
-pub fn fidelity() -> Vec<Fidelity> {
+pub(crate) fn fidelity() -> Vec<Fidelity> {
     let hello = Reply::Map(
         [
             ("server", "redis"),

@@ -12,18 +12,18 @@
 //! Every case is checked to give the same bytes or frames on both sides
 //! before it is timed; the fidelity rows list inputs where they differ.
 
-pub mod check;
-pub mod encode;
-pub mod replies;
+pub(crate) mod check;
+pub(crate) mod encode;
+pub(crate) mod replies;
 pub mod report;
-pub mod requests;
-pub mod timing;
+pub(crate) mod requests;
+pub(crate) mod timing;
 
 use std::time::Duration;
 
 use clap::Parser;
 
-pub use check::{Fidelity, Mismatch};
+pub(crate) use check::{Fidelity, Mismatch};
 use timing::{measure, Measured, Plan};
 
 /// Times Petrel's RESP encoder and decoders against the `redis-protocol`
@@ -34,13 +34,13 @@ use timing::{measure, Measured, Plan};
 pub struct Options {
     /// Rounds per case; each round times every contender once.
     #[arg(long, default_value_t = 15)]
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// About how long one contender runs per round, in milliseconds.
     #[arg(long, default_value_t = 20)]
-    pub sample_ms: u64,
+    pub(crate) sample_ms: u64,
     /// Only the cases whose name contains this text.
     #[arg(long)]
-    pub only: Option<String>,
+    pub(crate) only: Option<String>,
 }
 
 /// Everything one run found.

@@ -111,7 +111,7 @@ fn inputs() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// The reply decoding cases, each checked to agree before it is timed.
-pub fn cases() -> Result<Vec<Case<'static>>, Mismatch> {
+pub(crate) fn cases() -> Result<Vec<Case<'static>>, Mismatch> {
     let mut cases = Vec::new();
     for (what, input) in inputs() {
         let name = format!("skim replies: {what}");

@@ -104,7 +104,7 @@ fn feed(
 }
 
 /// The request decoding cases, each checked to give the same arguments.
-pub fn cases() -> Result<Vec<Case<'static>>, Mismatch> {
+pub(crate) fn cases() -> Result<Vec<Case<'static>>, Mismatch> {
     let mut cases = Vec::new();
     for (what, input, read) in inputs() {
         let name = format!("decode requests: {what}");
@@ -153,7 +153,7 @@ fn case(name: String, input: Vec<u8>, read: usize) -> Case<'static> {
 
 /// Requests the proxy must take (or refuse) where `redis-protocol` does
 /// otherwise.
-pub fn fidelity() -> Vec<Fidelity> {
+pub(crate) fn fidelity() -> Vec<Fidelity> {
     let outcome = |r: Result<Vec<Args>, String>| match r {
         Ok(cmds) if cmds.is_empty() => "waits for more bytes".to_string(),
         Ok(cmds) => format!("{} request(s)", cmds.len()),

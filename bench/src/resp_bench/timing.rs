@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// One implementation of a case's operation.
-pub struct Contender<'a> {
+pub(crate) struct Contender<'a> {
     /// What the report calls it.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Runs the operation the given number of times.
     run: Box<dyn FnMut(u64) + 'a>,
 }
@@ -22,7 +22,7 @@ pub struct Contender<'a> {
 impl<'a> Contender<'a> {
     /// `op` is one operation; the loop around it is compiled with it, so
     /// the report does not time a dynamic call per operation.
-    pub fn new(name: &'static str, mut op: impl FnMut() + 'a) -> Contender<'a> {
+    pub(crate) fn new(name: &'static str, mut op: impl FnMut() + 'a) -> Contender<'a> {
         Contender {
             name,
             run: Box::new(move |n| {
@@ -36,56 +36,56 @@ impl<'a> Contender<'a> {
 
 /// One operation on one input, as several contenders do it (the first is
 /// Petrel's own code, the yardstick for the others).
-pub struct Case<'a> {
+pub(crate) struct Case<'a> {
     /// What is done to what, e.g. `encode RESP2 +OK`.
-    pub name: String,
+    pub(crate) name: String,
     /// Wire bytes one operation produces or consumes (for MB/s).
-    pub bytes: usize,
+    pub(crate) bytes: usize,
     /// Petrel's first, then the alternatives.
-    pub contenders: Vec<Contender<'a>>,
+    pub(crate) contenders: Vec<Contender<'a>>,
 }
 
 /// A contender's figures in one case.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Figure {
+pub(crate) struct Figure {
     /// The contender's name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Median nanoseconds per operation over the rounds.
-    pub ns_per_op: f64,
+    pub(crate) ns_per_op: f64,
     /// Median over rounds of (this contender's time / the first's), with
     /// the smallest and largest round.
-    pub ratio: (f64, f64, f64),
+    pub(crate) ratio: (f64, f64, f64),
 }
 
 /// A case's figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     /// The case's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Wire bytes per operation.
-    pub bytes: usize,
+    pub(crate) bytes: usize,
     /// One per contender, in the case's order.
-    pub figures: Vec<Figure>,
+    pub(crate) figures: Vec<Figure>,
 }
 
 impl Measured {
     /// Megabytes (10^6) of wire bytes per second at `ns_per_op`.
-    pub fn mb_per_s(&self, ns_per_op: f64) -> f64 {
+    pub(crate) fn mb_per_s(&self, ns_per_op: f64) -> f64 {
         self.bytes as f64 * 1000.0 / ns_per_op
     }
 }
 
 /// How long to time.
 #[derive(Debug, Clone, Copy)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Rounds per case; each round times every contender once.
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// About how long one contender runs in one round.
-    pub sample: Duration,
+    pub(crate) sample: Duration,
 }
 
 /// Times `case` by `plan`.
-pub fn measure(mut case: Case<'_>, plan: Plan) -> Measured {
+pub(crate) fn measure(mut case: Case<'_>, plan: Plan) -> Measured {
     let n = case.contenders.len();
     let iters: Vec<u64> = case
         .contenders

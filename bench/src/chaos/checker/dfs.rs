@@ -148,12 +148,12 @@ pub(super) struct Search<'a> {
     /// Bounded ops not yet placed.
     pending: usize,
     cache: HashMap<u64, Vec<Memo>, BuildHasherDefault<IdHasher>>,
-    pub states: u64,
+    pub(crate) states: u64,
     best: Option<Best>,
 }
 
 impl<'a> Search<'a> {
-    pub fn new(p: &'a Prepared) -> Self {
+    pub(crate) fn new(p: &'a Prepared) -> Self {
         let n = p.ops.len();
         let mut entries = Vec::new();
         let mut open = Vec::new();
@@ -409,7 +409,7 @@ impl<'a> Search<'a> {
     }
 
     /// Ok(true) linearizable, Ok(false) not, Err when the budget ran out.
-    pub fn run(&mut self, budget: Budget, started: Instant) -> Result<bool, Limit> {
+    pub(crate) fn run(&mut self, budget: Budget, started: Instant) -> Result<bool, Limit> {
         let mut cursor = Cursor::Fresh;
         let mut steps = 0u64;
         loop {
@@ -504,7 +504,7 @@ impl<'a> Search<'a> {
     }
 
     /// The deepest point reached, once the search failed.
-    pub fn failure(&self) -> Option<Failure> {
+    pub(crate) fn failure(&self) -> Option<Failure> {
         self.best.as_ref().map(|b| Failure {
             blocked: b.blocked,
             prefix: b.prefix.clone(),

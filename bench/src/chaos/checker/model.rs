@@ -12,14 +12,14 @@ use crate::chaos::history::{Command, Reply};
 /// Parses `s` the way Redis parses an INCR operand: an optional `-`, no `+`,
 /// no spaces, no leading zeros (except `"0"` itself, and never `"-0"`), and
 /// within `i64`. Exactly the strings `i64::to_string` produces.
-pub fn parse_redis_int(s: &str) -> Option<i64> {
+pub(crate) fn parse_redis_int(s: &str) -> Option<i64> {
     let i: i64 = s.parse().ok()?;
     (i.to_string() == s).then_some(i)
 }
 
 /// Why a command cannot succeed on the current value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ModelError {
+pub(crate) enum ModelError {
     #[error("ERR value is not an integer or out of range")]
     NotAnInteger,
     #[error("ERR increment or decrement would overflow")]
@@ -28,7 +28,7 @@ pub enum ModelError {
 
 /// Applies `command` to a key holding `state`, as Redis would: the new
 /// state and the reply, or the error that leaves the key unchanged.
-pub fn apply(
+pub(crate) fn apply(
     state: &Option<String>,
     command: &Command,
 ) -> Result<(Option<String>, Reply), ModelError> {
@@ -91,14 +91,14 @@ pub(super) enum Expect {
 /// One command with its demanded reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Step {
-    pub cmd: Cmd,
-    pub expect: Expect,
+    pub(crate) cmd: Cmd,
+    pub(crate) expect: Expect,
 }
 
 impl Step {
     /// Whether the step leaves the state as it is wherever it applies
     /// (a GET, or a DEL that found nothing).
-    pub fn is_read(&self) -> bool {
+    pub(crate) fn is_read(&self) -> bool {
         matches!(
             (self.cmd, self.expect),
             (Cmd::Get, _) | (Cmd::Del, Expect::Existed(false))
@@ -107,7 +107,7 @@ impl Step {
 
     /// The state after this step, or None if the step cannot happen here
     /// with the recorded reply.
-    pub fn apply(&self, state: State) -> Option<State> {
+    pub(crate) fn apply(&self, state: State) -> Option<State> {
         match (self.cmd, self.expect) {
             (_, Expect::Impossible) => None,
             // Junk is never read back: a GET reply is always interned.
@@ -145,7 +145,7 @@ pub(super) struct Values {
 
 impl Values {
     /// Records `s` as observed by a GET.
-    pub fn observe(&mut self, s: &str) {
+    pub(crate) fn observe(&mut self, s: &str) {
         if parse_redis_int(s).is_none() && !self.ids.contains_key(s) {
             self.ids.insert(s.to_string(), self.names.len() as u32);
             self.names.push(s.to_string());
@@ -153,12 +153,12 @@ impl Values {
     }
 
     #[cfg(test)]
-    pub fn is_observed(&self, s: &str) -> bool {
+    pub(crate) fn is_observed(&self, s: &str) -> bool {
         self.ids.contains_key(s)
     }
 
     /// The compiled state of a value written or read.
-    pub fn state_of(&self, s: &str) -> State {
+    pub(crate) fn state_of(&self, s: &str) -> State {
         match parse_redis_int(s) {
             Some(i) => State::Int(i),
             None => self.ids.get(s).map_or(State::Junk, |&id| State::Str(id)),

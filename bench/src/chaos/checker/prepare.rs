@@ -20,32 +20,32 @@ pub(super) enum Span {
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PreparedOp {
-    pub step: Step,
-    pub invoke: u64,
-    pub span: Span,
+    pub(crate) step: Step,
+    pub(crate) invoke: u64,
+    pub(crate) span: Span,
     /// Index in the caller's slice.
-    pub src: usize,
+    pub(crate) src: usize,
     /// An unknown SET made bounded because its value was read.
-    pub forced_by_read: bool,
+    pub(crate) forced_by_read: bool,
 }
 
 impl PreparedOp {
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         matches!(self.span, Span::Open { .. })
     }
 }
 
 pub(super) struct Prepared {
     /// Sorted by invocation.
-    pub ops: Vec<PreparedOp>,
+    pub(crate) ops: Vec<PreparedOp>,
     /// Number of open classes.
-    pub classes: usize,
+    pub(crate) classes: usize,
     /// The open class whose members are INCRs, if any.
-    pub incr_class: Option<usize>,
+    pub(crate) incr_class: Option<usize>,
     /// The first-completing op whose reply no state could produce (a GET of
     /// a value no SET wrote, a reply of the wrong type): the history is
     /// not linearizable, whatever the search would say.
-    pub impossible: Option<usize>,
+    pub(crate) impossible: Option<usize>,
 }
 
 /// Compiles the ops of one key for the search, dropping what cannot matter:

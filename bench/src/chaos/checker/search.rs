@@ -38,14 +38,15 @@ pub(super) enum Engine {
     Both,
 }
 
-/// Checks that the ops of one key are linearizable against the model of
-/// one Redis key ([`super::model::apply`]).
-pub fn check_key(ops: &[Op], budget: Budget) -> KeyVerdict {
+/// [`check_key_stats`] without the stats.
+#[cfg(test)]
+pub(crate) fn check_key(ops: &[Op], budget: Budget) -> KeyVerdict {
     check_key_stats(ops, budget).0
 }
 
-/// [`check_key`], with how much work it took.
-pub fn check_key_stats(ops: &[Op], budget: Budget) -> (KeyVerdict, SearchStats) {
+/// Checks that the ops of one key are linearizable against the model of
+/// one Redis key ([`super::model::apply`]), and how much work it took.
+pub(crate) fn check_key_stats(ops: &[Op], budget: Budget) -> (KeyVerdict, SearchStats) {
     check_key_with(ops, budget, Engine::Both)
 }
 

@@ -9,10 +9,10 @@ use crate::chaos::history::{Command, History, Op, Outcome};
 
 /// A check run over the keys it applies to.
 #[derive(Debug, Clone)]
-pub struct FinalReadCheck<T> {
+pub(crate) struct FinalReadCheck<T> {
     /// Keys the check applied to and had a final read for.
-    pub keys_checked: usize,
-    pub violations: Vec<T>,
+    pub(crate) keys_checked: usize,
+    pub(crate) violations: Vec<T>,
 }
 
 impl<T> Default for FinalReadCheck<T> {
@@ -26,24 +26,24 @@ impl<T> Default for FinalReadCheck<T> {
 
 /// A final read that misses an acknowledged write.
 #[derive(Debug, Clone)]
-pub struct LostWrite {
-    pub key: String,
-    pub final_value: Option<String>,
+pub(crate) struct LostWrite {
+    pub(crate) key: String,
+    pub(crate) final_value: Option<String>,
     /// The SET that wrote the value read, if any did.
-    pub read_from: Option<Op>,
+    pub(crate) read_from: Option<Op>,
     /// Acknowledged writes that must be ordered after the write the final
     /// read reflects, so one of them was lost.
-    pub lost: Vec<Op>,
+    pub(crate) lost: Vec<Op>,
 }
 
 /// A counter whose final value is not between its acknowledged and its
 /// attempted increments.
 #[derive(Debug, Clone)]
-pub struct CounterViolation {
-    pub key: String,
-    pub final_value: Option<String>,
-    pub acknowledged: u64,
-    pub unknown: u64,
+pub(crate) struct CounterViolation {
+    pub(crate) key: String,
+    pub(crate) final_value: Option<String>,
+    pub(crate) acknowledged: u64,
+    pub(crate) unknown: u64,
 }
 
 fn is_write(op: &Op) -> bool {
@@ -81,7 +81,7 @@ fn maximal<'a>(acked_writes: &[&'a Op]) -> Vec<&'a Op> {
 /// acknowledged or some DEL can be the last write. A value no SET wrote is
 /// always a violation. Keys with INCR, with a repeated SET value, or
 /// without a final read are skipped.
-pub fn lost_acknowledged_writes(
+pub(crate) fn lost_acknowledged_writes(
     history: &History,
     final_reads: &BTreeMap<String, Option<String>>,
 ) -> Vec<LostWrite> {
@@ -89,7 +89,7 @@ pub fn lost_acknowledged_writes(
 }
 
 /// [`lost_acknowledged_writes`], with how many keys it applied to.
-pub fn check_lost_writes(
+pub(crate) fn check_lost_writes(
     history: &History,
     final_reads: &BTreeMap<String, Option<String>>,
 ) -> FinalReadCheck<LostWrite> {
@@ -162,7 +162,7 @@ pub fn check_lost_writes(
 /// For keys only touched by INCR and GET: the final value (nil = 0) must be
 /// an integer at least the number of acknowledged INCRs and at most that
 /// plus the INCRs of unknown outcome.
-pub fn counter_bounds(
+pub(crate) fn counter_bounds(
     history: &History,
     final_reads: &BTreeMap<String, Option<String>>,
 ) -> Vec<CounterViolation> {
@@ -170,7 +170,7 @@ pub fn counter_bounds(
 }
 
 /// [`counter_bounds`], with how many keys it applied to.
-pub fn check_counters(
+pub(crate) fn check_counters(
     history: &History,
     final_reads: &BTreeMap<String, Option<String>>,
 ) -> FinalReadCheck<CounterViolation> {

@@ -142,7 +142,7 @@ enum Event {
 pub(super) struct Sweep<'a> {
     p: &'a Prepared,
     /// Configurations memoized, for the budget and the report.
-    pub states: u64,
+    pub(crate) states: u64,
     slot: Vec<Option<u32>>,
     used_slots: Slots,
     /// Bounded ops invoked and not completed, by invocation.
@@ -156,7 +156,7 @@ pub(super) struct Sweep<'a> {
 }
 
 impl<'a> Sweep<'a> {
-    pub fn new(p: &'a Prepared, budget: Budget, started: Instant) -> Self {
+    pub(crate) fn new(p: &'a Prepared, budget: Budget, started: Instant) -> Self {
         let mut members = vec![Vec::new(); p.classes];
         for (i, o) in p.ops.iter().enumerate() {
             if let Span::Open { class, .. } = o.span {
@@ -215,7 +215,7 @@ impl<'a> Sweep<'a> {
         Ok(())
     }
 
-    pub fn run(&mut self) -> Answer {
+    pub(crate) fn run(&mut self) -> Answer {
         let mut frontier = Frontier::default();
         frontier.insert(Config {
             early: 0,

@@ -22,19 +22,19 @@ pub(super) enum Mix {
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Sim {
-    pub processes: usize,
-    pub ops: usize,
-    pub mix: Mix,
+    pub(crate) processes: usize,
+    pub(crate) ops: usize,
+    pub(crate) mix: Mix,
     /// Chance an op's outcome is unknown.
-    pub p_unknown: f64,
+    pub(crate) p_unknown: f64,
     /// Chance an unknown op takes effect at all.
-    pub p_lands: f64,
+    pub(crate) p_lands: f64,
     /// Longest time from invocation to effect and from effect to reply.
-    pub latency: u64,
+    pub(crate) latency: u64,
 }
 
 impl Sim {
-    pub fn new(mix: Mix, processes: usize, ops: usize) -> Self {
+    pub(crate) fn new(mix: Mix, processes: usize, ops: usize) -> Self {
         Sim {
             processes,
             ops,
@@ -45,7 +45,7 @@ impl Sim {
         }
     }
 
-    pub fn unknowns(self, p_unknown: f64) -> Self {
+    pub(crate) fn unknowns(self, p_unknown: f64) -> Self {
         Sim { p_unknown, ..self }
     }
 }

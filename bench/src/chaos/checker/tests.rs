@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use super::dfs::prepared_summary;
 use super::model::apply;
 use super::search::{check_key_with, Engine};
+use super::simple::{check_counters, check_lost_writes};
 use super::testgen::{acked_where, simulate, Mix, Sim};
 use super::*;
 use crate::chaos::history::{Command, History, Op, Outcome, Reply};
@@ -1128,6 +1129,20 @@ fn counter_within_acknowledged_and_attempted_increments() {
     // Keys with other commands are not counters.
     ops.ok(0, Command::Del, 70, 80, Reply::Int(1));
     assert_eq!(check_counters(&history(&ops), &reads(None)).keys_checked, 0);
+}
+
+/// [`check`], plus the final-read checks against the values read from every
+/// key after healing, in the report. (A run prints those checks on their
+/// own: `run.rs` calls [`lost_acknowledged_writes`] and [`counter_bounds`].)
+fn check_with_final_reads(
+    history: &History,
+    final_reads: &BTreeMap<String, Option<String>>,
+    budget: Budget,
+) -> Report {
+    let mut report = check(history, budget);
+    report.lost_writes = Some(check_lost_writes(history, final_reads));
+    report.counters = Some(check_counters(history, final_reads));
+    report
 }
 
 #[test]

@@ -6,10 +6,10 @@ use crate::chaos::history::Op;
 
 /// How much one key's search may explore before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Memoized configurations (each costs roughly 100-200 bytes).
-    pub max_states: u64,
-    pub max_time: Duration,
+    pub(crate) max_states: u64,
+    pub(crate) max_time: Duration,
 }
 
 impl Default for Budget {
@@ -23,7 +23,7 @@ impl Default for Budget {
 
 /// Which part of the budget ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     States,
     Time,
     /// More ops in flight at once than the search supports.
@@ -32,15 +32,15 @@ pub enum Limit {
 
 /// The search gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exhausted {
-    pub limit: Limit,
-    pub states: u64,
-    pub elapsed: Duration,
+pub(crate) struct Exhausted {
+    pub(crate) limit: Limit,
+    pub(crate) states: u64,
+    pub(crate) elapsed: Duration,
 }
 
 /// Whether the ops of one key are linearizable.
 #[derive(Debug, Clone)]
-pub enum KeyVerdict {
+pub(crate) enum KeyVerdict {
     Linearizable,
     NotLinearizable(Box<Violation>),
     /// Budget exhausted: neither proven nor refuted.
@@ -48,7 +48,8 @@ pub enum KeyVerdict {
 }
 
 impl KeyVerdict {
-    pub fn is_linearizable(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_linearizable(&self) -> bool {
         matches!(self, KeyVerdict::Linearizable)
     }
 }
@@ -56,56 +57,56 @@ impl KeyVerdict {
 /// Why a key is not linearizable: the longest linearization of a prefix the
 /// search found, and the op it could not extend it with.
 #[derive(Debug, Clone)]
-pub struct Violation {
+pub(crate) struct Violation {
     /// Ids of the ops placed, in linearization order.
-    pub linearized: Vec<u64>,
+    pub(crate) linearized: Vec<u64>,
     /// The last few of them.
-    pub last_linearized: Vec<Op>,
+    pub(crate) last_linearized: Vec<Op>,
     /// The key's value after them.
-    pub state: Option<String>,
+    pub(crate) state: Option<String>,
     /// The op that had to take effect before its completion (the first
     /// such in time order) but could not be placed.
-    pub blocked: Option<Op>,
+    pub(crate) blocked: Option<Op>,
     /// Set when no state could produce `blocked`'s reply (a GET of a value
     /// no SET wrote, a reply of the wrong type); no search was needed.
-    pub impossible: bool,
+    pub(crate) impossible: bool,
     /// Set when `blocked` is an unknown SET whose value a GET completed at
     /// this time had returned, so it had to take effect by then.
-    pub blocked_deadline_ns: Option<u64>,
+    pub(crate) blocked_deadline_ns: Option<u64>,
     /// Other ops in flight at that point, none of which could be placed
     /// next either (at most a dozen; `more_unplaced` counts the rest).
-    pub unplaced: Vec<Op>,
-    pub more_unplaced: usize,
+    pub(crate) unplaced: Vec<Op>,
+    pub(crate) more_unplaced: usize,
     /// Ops the search considered (failed and droppable unknowns removed).
-    pub searched: usize,
+    pub(crate) searched: usize,
 }
 
 /// What a key's search cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SearchStats {
+pub(crate) struct SearchStats {
     /// Ops of the key.
-    pub ops: usize,
+    pub(crate) ops: usize,
     /// Ops left after dropping failed ones and unknowns that cannot matter.
-    pub searched: usize,
+    pub(crate) searched: usize,
     /// Unknown ops searched as "any time or never".
-    pub open_unknowns: usize,
+    pub(crate) open_unknowns: usize,
     /// Configurations memoized.
-    pub states: u64,
-    pub elapsed: Duration,
+    pub(crate) states: u64,
+    pub(crate) elapsed: Duration,
 }
 
 /// Where no linearization could go on, in indices into `Prepared::ops`.
-pub struct Failure {
+pub(crate) struct Failure {
     /// The op that had to take effect by its completion but could not.
-    pub blocked: usize,
+    pub(crate) blocked: usize,
     /// A linearization of what came before (the longest one found).
-    pub prefix: Vec<usize>,
+    pub(crate) prefix: Vec<usize>,
     /// Other ops in flight (or open) then, none of which fit either.
-    pub in_flight: Vec<usize>,
+    pub(crate) in_flight: Vec<usize>,
 }
 
 /// What one search concluded.
-pub enum Answer {
+pub(crate) enum Answer {
     Linearizable,
     NotLinearizable(Failure),
     Exhausted(Limit),

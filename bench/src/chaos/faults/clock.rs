@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-use super::{add_preload, apt_install, is_root};
+use super::add_preload;
 
 /// Directories the library may be in (Debian uses the multiarch one).
 const LIBRARY_DIRS: &[&str] = &[
@@ -46,14 +46,14 @@ const LIBRARY_DIRS: &[&str] = &[
 
 /// Shifts the wall clock of processes started through [`ClockFault::wrap`].
 #[derive(Debug)]
-pub struct ClockFault {
+pub(crate) struct ClockFault {
     file: PathBuf,
     offset: Mutex<i64>,
 }
 
 impl ClockFault {
     /// `libfaketime.so.1`, if installed.
-    pub fn library() -> Option<PathBuf> {
+    pub(crate) fn library() -> Option<PathBuf> {
         LIBRARY_DIRS
             .iter()
             .map(|d| Path::new(d).join("libfaketime.so.1"))
@@ -61,31 +61,16 @@ impl ClockFault {
     }
 
     /// `Ok` when libfaketime is installed; otherwise why not.
-    pub fn supported() -> Result<(), String> {
+    pub(crate) fn supported() -> Result<(), String> {
         match Self::library() {
             Some(_) => Ok(()),
             None => Err("libfaketime is not installed (apt-get install faketime)".to_string()),
         }
     }
 
-    /// Installs `faketime` (and with it `libfaketime`) when missing.
-    pub fn ensure_installed() -> Result<()> {
-        if Self::supported().is_ok() {
-            return Ok(());
-        }
-        if !is_root() {
-            bail!("libfaketime is missing and only root can install faketime");
-        }
-        apt_install(&["faketime"])?;
-        if let Err(why) = Self::supported() {
-            bail!("installed faketime but {why}");
-        }
-        Ok(())
-    }
-
     /// A clock fault controlled through `control_file` (created, offset 0).
     /// Use one per process whose clock should move on its own.
-    pub fn new(control_file: &Path) -> Result<ClockFault> {
+    pub(crate) fn new(control_file: &Path) -> Result<ClockFault> {
         let fault = ClockFault {
             file: control_file.to_path_buf(),
             offset: Mutex::new(0),
@@ -94,14 +79,9 @@ impl ClockFault {
         Ok(fault)
     }
 
-    /// The control file.
-    pub fn control_file(&self) -> &Path {
-        &self.file
-    }
-
     /// Makes `cmd` start under libfaketime, its wall clock following the
     /// control file.
-    pub fn wrap(&self, mut cmd: Command) -> Command {
+    pub(crate) fn wrap(&self, mut cmd: Command) -> Command {
         let lib =
             Self::library().unwrap_or_else(|| Path::new(LIBRARY_DIRS[0]).join("libfaketime.so.1"));
         add_preload(
@@ -125,7 +105,7 @@ impl ClockFault {
     /// Sets the wall clock of wrapped processes to real time plus
     /// `offset_secs` (negative: back in time). Not cumulative: `jump(60)`
     /// twice leaves the clock one minute ahead.
-    pub fn jump(&self, offset_secs: i64) -> Result<()> {
+    pub(crate) fn jump(&self, offset_secs: i64) -> Result<()> {
         let mut offset = self.offset.lock().unwrap();
         // Write then rename: a reader never sees an empty file.
         let tmp = self.file.with_extension("tmp");
@@ -138,12 +118,14 @@ impl ClockFault {
     }
 
     /// Back to real time.
-    pub fn reset(&self) -> Result<()> {
+    #[cfg(test)]
+    pub(crate) fn reset(&self) -> Result<()> {
         self.jump(0)
     }
 
     /// The offset in force, in seconds.
-    pub fn offset(&self) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn offset(&self) -> i64 {
         *self.offset.lock().unwrap()
     }
 }

@@ -24,28 +24,27 @@ use anyhow::{bail, ensure, Context, Result};
 use super::{prerequisites, run, tool_command};
 
 /// The filler file's name in the mount's root.
-pub const FILLER: &str = ".petrel-chaos-filler";
+pub(crate) const FILLER: &str = ".petrel-chaos-filler";
 
 /// The mount source name, so `findmnt`/`/proc/mounts` show whose it is.
 const SOURCE: &str = "petrel-chaos";
 
 /// A tmpfs mounted at a directory; dropping it unmounts (lazily if busy).
 #[derive(Debug)]
-pub struct SmallDisk {
+pub(crate) struct SmallDisk {
     dir: PathBuf,
-    size_bytes: u64,
     mounted: bool,
 }
 
 impl SmallDisk {
     /// `Ok` when disks can be mounted here; otherwise why not.
-    pub fn supported() -> Result<(), String> {
+    pub(crate) fn supported() -> Result<(), String> {
         prerequisites(&["mount", "umount"])
     }
 
     /// Mounts a `size_mb` MiB tmpfs at `dir` (created if missing). Anything
     /// already in `dir` is hidden until the unmount.
-    pub fn mount(dir: &Path, size_mb: u64) -> Result<SmallDisk> {
+    pub(crate) fn mount(dir: &Path, size_mb: u64) -> Result<SmallDisk> {
         ensure!(size_mb > 0, "a disk needs at least 1 MiB");
         if let Err(why) = Self::supported() {
             bail!("cannot mount a small disk: {why}");
@@ -58,25 +57,17 @@ impl SmallDisk {
         run(tool_command("mount")
             .args(["-t", "tmpfs", "-o", &options, SOURCE])
             .arg(&dir))?;
-        Ok(SmallDisk {
-            dir,
-            size_bytes: size_mb << 20,
-            mounted: true,
-        })
+        Ok(SmallDisk { dir, mounted: true })
     }
 
     /// Where the disk is mounted.
-    pub fn dir(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The disk's size.
-    pub fn size_bytes(&self) -> u64 {
-        self.size_bytes
-    }
-
     /// Bytes an unprivileged writer can still use.
-    pub fn available(&self) -> Result<u64> {
+    pub(crate) fn available(&self) -> Result<u64> {
         let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes())?;
         // SAFETY: statvfs only writes into the zeroed struct we pass.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -91,7 +82,7 @@ impl SmallDisk {
     /// Grows the filler file until about `leave_bytes` remain (tmpfs counts
     /// whole pages, so up to a page less may be left). Returns the bytes
     /// written now. Calling it again with a smaller `leave_bytes` fills more.
-    pub fn fill(&self, leave_bytes: u64) -> Result<u64> {
+    pub(crate) fn fill(&self, leave_bytes: u64) -> Result<u64> {
         let path = self.dir.join(FILLER);
         let mut file = OpenOptions::new()
             .create(true)
@@ -119,7 +110,7 @@ impl SmallDisk {
     /// Deletes the filler file and waits until its space is back: a process
     /// spawned by another thread while the filler was open holds it until
     /// its `exec`, and the kernel then frees it a moment later.
-    pub fn free(&self) -> Result<()> {
+    pub(crate) fn free(&self) -> Result<()> {
         let path = self.dir.join(FILLER);
         let size = match std::fs::metadata(&path) {
             Ok(m) => m.len(),
@@ -140,7 +131,8 @@ impl SmallDisk {
     }
 
     /// Unmounts now, lazily if the disk is busy.
-    pub fn unmount(mut self) -> Result<()> {
+    #[cfg(test)]
+    pub(crate) fn unmount(mut self) -> Result<()> {
         self.mounted = false;
         unmount(&self.dir)
     }
@@ -165,23 +157,23 @@ fn unmount(dir: &Path) -> Result<()> {
     run(tool_command("umount").arg("-l").arg(dir)).map(|_| ())
 }
 
-/// Whether `dir` is a mount point of ours, per `/proc/self/mounts`.
-pub fn is_mounted(dir: &Path) -> bool {
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
-        return false;
-    };
-    let dir = dir.to_string_lossy();
-    mounts.lines().any(|l| {
-        let mut f = l.split_whitespace();
-        f.next() == Some(SOURCE) && f.next() == Some(&*dir)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::skip;
     use super::*;
     use std::fs::File;
+
+    /// Whether `dir` is a mount point of ours, per `/proc/self/mounts`.
+    fn is_mounted(dir: &Path) -> bool {
+        let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+            return false;
+        };
+        let dir = dir.to_string_lossy();
+        mounts.lines().any(|l| {
+            let mut f = l.split_whitespace();
+            f.next() == Some(SOURCE) && f.next() == Some(&*dir)
+        })
+    }
 
     /// Writes `len` bytes to a new file in `dir` and syncs it.
     fn write_file(dir: &Path, name: &str, len: usize) -> std::io::Result<()> {

@@ -31,13 +31,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::{add_preload, apt_install, is_root};
+use super::add_preload;
 
 /// The failure points [`FsyncFault::enable`] switches on.
-pub const SYNC_POINTS: &[&str] = &["posix/io/sync/fdatasync", "posix/io/sync/fsync"];
+pub(crate) const SYNC_POINTS: &[&str] = &["posix/io/sync/fdatasync", "posix/io/sync/fsync"];
 
 /// The errno failed syncs report (`EIO`, what a dying disk gives).
-pub const SYNC_ERRNO: i32 = libc::EIO;
+pub(crate) const SYNC_ERRNO: i32 = libc::EIO;
 
 /// Where libfiu's preload libraries may be installed.
 const PRELOAD_DIRS: &[&str] = &["/usr/lib/fiu", "/usr/local/lib/fiu"];
@@ -48,45 +48,30 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Injects sync failures into processes started through [`FsyncFault::wrap`].
 #[derive(Clone, Debug)]
-pub struct FsyncFault {
+pub(crate) struct FsyncFault {
     /// Named pipes are `<ctrl_prefix>-<pid>.in` and `.out`.
     ctrl_prefix: PathBuf,
 }
 
 impl FsyncFault {
     /// The directory holding libfiu's preload libraries, if installed.
-    pub fn preload_dir() -> Option<PathBuf> {
+    pub(crate) fn preload_dir() -> Option<PathBuf> {
         PRELOAD_DIRS.iter().map(PathBuf::from).find(|d| {
             d.join("fiu_run_preload.so").is_file() && d.join("fiu_posix_preload.so").is_file()
         })
     }
 
     /// `Ok` when libfiu is installed; otherwise why not.
-    pub fn supported() -> Result<(), String> {
+    pub(crate) fn supported() -> Result<(), String> {
         match Self::preload_dir() {
             Some(_) => Ok(()),
             None => Err("libfiu is not installed (apt-get install fiu-utils)".to_string()),
         }
     }
 
-    /// Installs `fiu-utils` (and with it `libfiu0`) when libfiu is missing.
-    pub fn ensure_installed() -> Result<()> {
-        if Self::supported().is_ok() {
-            return Ok(());
-        }
-        if !is_root() {
-            bail!("libfiu is missing and only root can install fiu-utils");
-        }
-        apt_install(&["fiu-utils"])?;
-        if let Err(why) = Self::supported() {
-            bail!("installed fiu-utils but {why}");
-        }
-        Ok(())
-    }
-
     /// Control pipes will live in `ctrl_dir` (which must exist and be
     /// writable by the wrapped processes).
-    pub fn new(ctrl_dir: &Path) -> FsyncFault {
+    pub(crate) fn new(ctrl_dir: &Path) -> FsyncFault {
         FsyncFault {
             ctrl_prefix: ctrl_dir.join("fiu-ctrl"),
         }
@@ -94,7 +79,7 @@ impl FsyncFault {
 
     /// Makes `cmd` start under libfiu with its remote control on. Failure
     /// points start disabled.
-    pub fn wrap(&self, mut cmd: Command) -> Command {
+    pub(crate) fn wrap(&self, mut cmd: Command) -> Command {
         let dir = Self::preload_dir().unwrap_or_else(|| PathBuf::from(PRELOAD_DIRS[0]));
         add_preload(&mut cmd, &dir.join("fiu_posix_preload.so"), &[]);
         add_preload(
@@ -113,7 +98,7 @@ impl FsyncFault {
 
     /// Every `fdatasync` and `fsync` of process `pid` fails with `EIO` until
     /// [`FsyncFault::disable`].
-    pub fn enable(&self, pid: u32) -> Result<()> {
+    pub(crate) fn enable(&self, pid: u32) -> Result<()> {
         for point in SYNC_POINTS {
             self.control(pid, &format!("enable name={point},failinfo={SYNC_ERRNO}"))?;
         }
@@ -122,7 +107,8 @@ impl FsyncFault {
 
     /// Each `fdatasync` and `fsync` of process `pid` fails with `EIO` with
     /// the given probability (libfiu's own RNG: not reproducible by seed).
-    pub fn enable_random(&self, pid: u32, probability: f64) -> Result<()> {
+    #[cfg(test)]
+    pub(crate) fn enable_random(&self, pid: u32, probability: f64) -> Result<()> {
         let p = probability.clamp(0.0, 1.0);
         for point in SYNC_POINTS {
             let cmd = format!("enable_random name={point},failinfo={SYNC_ERRNO},probability={p}");
@@ -132,7 +118,7 @@ impl FsyncFault {
     }
 
     /// Syncs of process `pid` succeed again.
-    pub fn disable(&self, pid: u32) -> Result<()> {
+    pub(crate) fn disable(&self, pid: u32) -> Result<()> {
         for point in SYNC_POINTS {
             self.control(pid, &format!("disable name={point}"))?;
         }
@@ -144,7 +130,7 @@ impl FsyncFault {
     /// and checks its reply. A process that is stopped (SIGSTOP) cannot
     /// answer: this fails after a few seconds, and the command still takes
     /// effect when the process resumes.
-    pub fn control(&self, pid: u32, command: &str) -> Result<()> {
+    pub(crate) fn control(&self, pid: u32, command: &str) -> Result<()> {
         let base = format!("{}-{pid}", self.ctrl_prefix.display());
         let reply = exchange(&base, command)
             .with_context(|| format!("libfiu remote control {base}.in: `{command}`"))?;

@@ -21,14 +21,12 @@
 //! chain [`CHAIN`] jumped to first from INPUT, and a cut is a `-s <ip> -j DROP`
 //! in the receiving host's chain. DROP (not REJECT) makes connects time out and
 //! stalls established connections, as a real partition does. [`Network::heal`]
-//! flushes only those chains. Clients in the root namespace are never cut
-//! unless asked with [`Network::isolate_from_clients`].
+//! flushes only those chains. Clients in the root namespace are never cut.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -37,7 +35,7 @@ use anyhow::{bail, ensure, Context, Result};
 use super::{prerequisites, rewrap, run, tool, tool_command};
 
 /// The iptables chain, in each host namespace's filter table, holding the cuts.
-pub const CHAIN: &str = "PETREL-CHAOS";
+pub(crate) const CHAIN: &str = "PETREL-CHAOS";
 
 /// Longest prefix accepted: `<prefix>v<i>` must fit in 15 bytes (IFNAMSIZ).
 const MAX_PREFIX: usize = 9;
@@ -49,37 +47,28 @@ const MAX_HOSTS: usize = 250;
 /// tests never pick the same one before its bridge exists.
 static SUBNETS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
 
-/// Where dropped packets come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Source {
-    /// Host `i` of the network.
-    Host(usize),
-    /// The root namespace: chaos clients and anything else started outside
-    /// the hosts' namespaces.
-    Clients,
-}
-
 /// Hosts on a bridge, each in its own network namespace. Dropping it removes
 /// the namespaces (killing nothing: processes left in them keep their sockets
 /// but lose their interfaces), the veths, the bridge and the root rules.
 #[derive(Debug)]
-pub struct Network {
+pub(crate) struct Network {
     prefix: String,
     subnet: u8,
     hosts: usize,
-    /// Active cuts: packets from the source are dropped at the host.
-    drops: Mutex<BTreeSet<(Source, usize)>>,
+    /// Active cuts `(from, at)`: packets from host `from` are dropped at
+    /// host `at`.
+    drops: Mutex<BTreeSet<(usize, usize)>>,
 }
 
 impl Network {
     /// `Ok` when networks can be created here; otherwise why not.
-    pub fn supported() -> Result<(), String> {
+    pub(crate) fn supported() -> Result<(), String> {
         prerequisites(&["ip", "iptables"])
     }
 
     /// Creates the bridge and `hosts` namespaces, removing leftovers of an
     /// earlier network with the same prefix first.
-    pub fn create(prefix: &str, hosts: usize) -> Result<Network> {
+    pub(crate) fn create(prefix: &str, hosts: usize) -> Result<Network> {
         ensure!(
             !prefix.is_empty()
                 && prefix.len() <= MAX_PREFIX
@@ -141,7 +130,7 @@ impl Network {
     /// Removes everything a network with this prefix may have left behind
     /// (after a crash, Drop never ran): namespaces `<prefix>h<N>`, links
     /// `<prefix>v<N>` and `<prefix>br`, and the tagged root iptables rules.
-    pub fn cleanup(prefix: &str) -> Result<()> {
+    pub(crate) fn cleanup(prefix: &str) -> Result<()> {
         let mut errors = Vec::new();
         let links = run(tool_command("ip").args(["-o", "link", "show"]))?;
         // "12: fv0@if2: <BROADCAST,...>" names the link "fv0".
@@ -193,36 +182,26 @@ impl Network {
         }
     }
 
-    /// The prefix of every name this network created.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// How many hosts the network has.
-    pub fn hosts(&self) -> usize {
-        self.hosts
-    }
-
     /// Host `i`'s address.
-    pub fn host_ip(&self, i: usize) -> Ipv4Addr {
+    pub(crate) fn host_ip(&self, i: usize) -> Ipv4Addr {
         assert!(i < self.hosts, "host {i} of {}", self.hosts);
         Ipv4Addr::new(10, self.subnet, 0, i as u8 + 2)
     }
 
     /// The bridge's address: the source address of connections from the
     /// root namespace (where the clients run) to the hosts.
-    pub fn client_ip(&self) -> Ipv4Addr {
+    pub(crate) fn client_ip(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, self.subnet, 0, 1)
     }
 
     /// Host `i`'s namespace, as `ip netns` names it.
-    pub fn ns_name(&self, i: usize) -> String {
+    pub(crate) fn ns_name(&self, i: usize) -> String {
         assert!(i < self.hosts, "host {i} of {}", self.hosts);
         format!("{}h{i}", self.prefix)
     }
 
     /// The bridge interface in the root namespace.
-    pub fn bridge_name(&self) -> String {
+    pub(crate) fn bridge_name(&self) -> String {
         format!("{}br", self.prefix)
     }
 
@@ -233,7 +212,8 @@ impl Network {
     /// `ip netns exec <ns> program`: add arguments and stdio, then spawn; the
     /// child's pid is the program's (`ip` execs it). Environment set on it
     /// reaches `ip` too: to preload libraries, use [`Network::wrap`].
-    pub fn command(&self, i: usize, program: impl AsRef<Path>) -> Command {
+    #[cfg(test)]
+    pub(crate) fn command(&self, i: usize, program: impl AsRef<std::path::Path>) -> Command {
         let mut cmd = tool_command("ip");
         cmd.args(["netns", "exec", &self.ns_name(i)])
             .arg(program.as_ref());
@@ -243,7 +223,7 @@ impl Network {
     /// Moves a prepared command into host `i`: program, arguments, working
     /// directory and environment changes are kept (the environment travels
     /// through `env`, so `ip` itself is not preloaded); set stdio afterwards.
-    pub fn wrap(&self, i: usize, cmd: Command) -> Command {
+    pub(crate) fn wrap(&self, i: usize, cmd: Command) -> Command {
         let ip = tool("ip").unwrap_or_else(|| "ip".into());
         rewrap(&ip, &["netns", "exec", &self.ns_name(i)], &cmd)
     }
@@ -251,7 +231,7 @@ impl Network {
     /// Runs `f` on a thread inside host `i`'s network namespace. Sockets it
     /// creates belong to that namespace for their whole life, whichever
     /// thread uses them later.
-    pub fn run_in<T: Send>(&self, i: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
+    pub(crate) fn run_in<T: Send>(&self, i: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
         let path = format!("/run/netns/{}", self.ns_name(i));
         let ns = File::open(&path).with_context(|| format!("opening {path}"))?;
         std::thread::scope(|s| {
@@ -271,26 +251,26 @@ impl Network {
     }
 
     /// Cuts hosts `a` and `b` from each other, both directions.
-    pub fn isolate(&self, a: usize, b: usize) -> Result<()> {
+    pub(crate) fn isolate(&self, a: usize, b: usize) -> Result<()> {
         ensure!(a != b, "cannot isolate host {a} from itself");
-        self.add_drop(Source::Host(a), b)?;
-        self.add_drop(Source::Host(b), a)
+        self.add_drop(a, b)?;
+        self.add_drop(b, a)
     }
 
     /// Drops packets from host `from` at host `to` (in `to`'s INPUT); packets
     /// from `to` still reach `from`. Over TCP this stalls connections either
     /// way (acknowledgements from `from` are lost too); only datagrams and
     /// data already in flight from `to` see the asymmetry.
-    pub fn drop_one_way(&self, from: usize, to: usize) -> Result<()> {
+    pub(crate) fn drop_one_way(&self, from: usize, to: usize) -> Result<()> {
         ensure!(from != to, "cannot drop host {from}'s packets to itself");
-        self.add_drop(Source::Host(from), to)
+        self.add_drop(from, to)
     }
 
     /// Splits the hosts into groups that cannot talk to each other (e.g.
     /// `[[0], [1, 2]]`). Hosts in no group keep talking to everyone, and the
     /// root namespace (clients) keeps reaching every host. Adds to cuts
     /// already made; [`Network::heal`] undoes them all.
-    pub fn partition(&self, groups: &[Vec<usize>]) -> Result<()> {
+    pub(crate) fn partition(&self, groups: &[Vec<usize>]) -> Result<()> {
         let mut seen = BTreeSet::new();
         for &h in groups.iter().flatten() {
             ensure!(h < self.hosts, "host {h} of {}", self.hosts);
@@ -308,14 +288,8 @@ impl Network {
         Ok(())
     }
 
-    /// Cuts host `i` from the root namespace (clients, and the proxy or meta
-    /// if the runner starts them there), both directions.
-    pub fn isolate_from_clients(&self, i: usize) -> Result<()> {
-        self.add_drop(Source::Clients, i)
-    }
-
     /// Removes every cut: flushes [`CHAIN`] in every host.
-    pub fn heal(&self) -> Result<()> {
+    pub(crate) fn heal(&self) -> Result<()> {
         let mut drops = self.drops.lock().unwrap();
         for i in 0..self.hosts {
             iptables(Some(&self.ns_name(i)), &["-F", CHAIN])?;
@@ -324,20 +298,16 @@ impl Network {
         Ok(())
     }
 
-    /// The cuts in force: packets from the source are dropped at the host.
-    pub fn drops(&self) -> Vec<(Source, usize)> {
+    /// The cuts in force, as `(from, at)`.
+    #[cfg(test)]
+    pub(crate) fn drops(&self) -> Vec<(usize, usize)> {
         self.drops.lock().unwrap().iter().copied().collect()
     }
 
-    fn add_drop(&self, from: Source, at: usize) -> Result<()> {
+    fn add_drop(&self, from: usize, at: usize) -> Result<()> {
         ensure!(at < self.hosts, "host {at} of {}", self.hosts);
-        if let Source::Host(h) = from {
-            ensure!(h < self.hosts, "host {h} of {}", self.hosts);
-        }
-        let src = match from {
-            Source::Host(h) => self.host_ip(h),
-            Source::Clients => self.client_ip(),
-        };
+        ensure!(from < self.hosts, "host {from} of {}", self.hosts);
+        let src = self.host_ip(from);
         let mut drops = self.drops.lock().unwrap();
         if drops.contains(&(from, at)) {
             return Ok(());
@@ -566,10 +536,7 @@ mod tests {
         );
         assert!(talks(&net, Some(2), 0), "host 2 is not cut");
         assert!(talks(&net, None, 0), "clients are not cut");
-        assert_eq!(
-            net.drops(),
-            vec![(Source::Host(0), 1), (Source::Host(1), 0)]
-        );
+        assert_eq!(net.drops(), vec![(0, 1), (1, 0)]);
 
         net.heal().unwrap();
         assert!(net.drops().is_empty());
@@ -614,9 +581,6 @@ mod tests {
             assert!(talks(&net, None, i), "clients reach host {i}");
         }
 
-        net.isolate_from_clients(2).unwrap();
-        assert!(!talks(&net, None, 2), "clients are cut from host 2");
-        assert!(talks(&net, None, 1), "clients still reach host 1");
         assert!(
             net.partition(&[vec![0], vec![0, 1]]).is_err(),
             "a host in two groups"
@@ -626,7 +590,6 @@ mod tests {
         for (a, b) in [(0, 1), (1, 0), (0, 2), (2, 0)] {
             assert!(talks(&net, Some(a), b), "{a} -> {b} after heal");
         }
-        assert!(talks(&net, None, 2), "clients reach host 2 after heal");
     }
 
     #[test]

@@ -18,8 +18,7 @@
 //! namespace) listening on the bridge address
 //! ([`super::net::Network::client_ip`]) and forwarding to a host's address:
 //! every host can reach it. Its traffic then crosses the root namespace, so
-//! host-to-host partitions do not cut it, but
-//! [`super::net::Network::isolate_from_clients`] does.
+//! host-to-host partitions do not cut it.
 //!
 //! Drop decisions come from one RNG seeded at start, so a sequential
 //! exchange sees the same drops for the same seed.
@@ -40,7 +39,7 @@ use tokio::time::Instant;
 
 /// Which way bytes flow through the relay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// From the connecting client to the target.
     Upstream,
     /// From the target back to the client.
@@ -49,15 +48,15 @@ pub enum Direction {
 
 /// The faults in force; the default is none.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct RelayFaults {
+pub(crate) struct RelayFaults {
     /// Added to every chunk going to the target.
-    pub upstream_delay: Duration,
+    pub(crate) upstream_delay: Duration,
     /// Added to every chunk coming back from the target.
-    pub downstream_delay: Duration,
+    pub(crate) downstream_delay: Duration,
     /// Chance that a chunk or a new connection resets its connection.
-    pub drop_probability: f64,
+    pub(crate) drop_probability: f64,
     /// Forward nothing, connect nothing, until lifted.
-    pub blackhole: bool,
+    pub(crate) blackhole: bool,
 }
 
 impl RelayFaults {
@@ -70,24 +69,23 @@ impl RelayFaults {
 }
 
 /// Counters since the relay started.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RelayStats {
+pub(crate) struct RelayStats {
     /// Connections accepted.
-    pub connections: u64,
+    pub(crate) connections: u64,
     /// Bytes written to the target.
-    pub bytes_upstream: u64,
+    pub(crate) bytes_upstream: u64,
     /// Bytes written back to clients.
-    pub bytes_downstream: u64,
+    pub(crate) bytes_downstream: u64,
     /// Connections reset by a drop, by [`Relay::reset_connections`] or by an
     /// error on the other side.
-    pub resets: u64,
+    pub(crate) resets: u64,
 }
 
 /// A running relay; dropping it stops accepting and resets every connection.
 #[derive(Debug)]
-pub struct Relay {
-    local_addr: SocketAddr,
-    target: SocketAddr,
+pub(crate) struct Relay {
     shared: Arc<Shared>,
     accept: JoinHandle<()>,
 }
@@ -114,31 +112,20 @@ impl Shared {
 }
 
 impl Relay {
-    /// Listens on `listen` (port 0 picks one) and forwards to `target`.
-    pub async fn start(
-        listen: SocketAddr,
-        target: SocketAddr,
-        seed: u64,
-    ) -> std::io::Result<Relay> {
-        let listener = TcpListener::bind(listen).await?;
-        Self::serve(listener, target, seed)
-    }
-
     /// Forwards connections accepted on an already bound listener to
     /// `target`: bind it inside another network namespace (see
     /// [`super::net::Network::run_in`]) to put the relay's listening side
     /// there. Call from within a tokio runtime.
-    pub fn from_listener(
+    pub(crate) fn from_listener(
         listener: std::net::TcpListener,
         target: SocketAddr,
         seed: u64,
     ) -> std::io::Result<Relay> {
         listener.set_nonblocking(true)?;
-        Self::serve(TcpListener::from_std(listener)?, target, seed)
+        Ok(Self::serve(TcpListener::from_std(listener)?, target, seed))
     }
 
-    fn serve(listener: TcpListener, target: SocketAddr, seed: u64) -> std::io::Result<Relay> {
-        let local_addr = listener.local_addr()?;
+    fn serve(listener: TcpListener, target: SocketAddr, seed: u64) -> Relay {
         let shared = Arc::new(Shared {
             target,
             faults: watch::Sender::new(RelayFaults::default()),
@@ -151,36 +138,16 @@ impl Relay {
             reset_count: AtomicU64::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(Relay {
-            local_addr,
-            target,
-            shared,
-            accept,
-        })
-    }
-
-    /// Where clients connect.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Where the relay forwards to.
-    pub fn target(&self) -> SocketAddr {
-        self.target
-    }
-
-    /// The faults in force.
-    pub fn faults(&self) -> RelayFaults {
-        self.shared.faults.borrow().clone()
+        Relay { shared, accept }
     }
 
     /// Replaces every fault setting at once.
-    pub fn set_faults(&self, faults: RelayFaults) {
+    pub(crate) fn set_faults(&self, faults: RelayFaults) {
         self.shared.faults.send_replace(faults);
     }
 
     /// Sets the delay of one direction; chunks already queued keep theirs.
-    pub fn set_delay(&self, dir: Direction, delay: Duration) {
+    pub(crate) fn set_delay(&self, dir: Direction, delay: Duration) {
         self.shared.faults.send_modify(|f| match dir {
             Direction::Upstream => f.upstream_delay = delay,
             Direction::Downstream => f.downstream_delay = delay,
@@ -188,29 +155,31 @@ impl Relay {
     }
 
     /// Sets the chance that a chunk or a new connection resets its connection.
-    pub fn set_drop_probability(&self, p: f64) {
+    pub(crate) fn set_drop_probability(&self, p: f64) {
         self.shared
             .faults
             .send_modify(|f| f.drop_probability = p.clamp(0.0, 1.0));
     }
 
     /// Starts or lifts the blackhole.
-    pub fn set_blackhole(&self, on: bool) {
+    #[cfg(test)]
+    pub(crate) fn set_blackhole(&self, on: bool) {
         self.shared.faults.send_modify(|f| f.blackhole = on);
     }
 
     /// Removes every fault (open connections carry on).
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.set_faults(RelayFaults::default());
     }
 
     /// Resets (RST on both sides) every connection open now.
-    pub fn reset_connections(&self) {
+    pub(crate) fn reset_connections(&self) {
         self.shared.resets.send_modify(|g| *g += 1);
     }
 
     /// Counters since start.
-    pub fn stats(&self) -> RelayStats {
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> RelayStats {
         let s = &self.shared;
         RelayStats {
             connections: s.connections.load(Ordering::Relaxed),
@@ -387,10 +356,12 @@ mod tests {
         addr
     }
 
-    async fn relay(seed: u64) -> Relay {
-        Relay::start("127.0.0.1:0".parse().unwrap(), echo_server().await, seed)
-            .await
-            .unwrap()
+    /// A relay to a new echo server, and where it listens.
+    async fn relay(seed: u64) -> (Relay, SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let relay = Relay::from_listener(listener, echo_server().await, seed).unwrap();
+        (relay, addr)
     }
 
     /// Sends `msg` and waits up to `timeout` for its echo.
@@ -407,8 +378,8 @@ mod tests {
 
     #[tokio::test]
     async fn forwards_both_ways_and_counts() {
-        let relay = relay(1).await;
-        let mut conn = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let (relay, addr) = relay(1).await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
         assert_eq!(echo(&mut conn, b"hello", SECOND).await.unwrap(), b"hello");
         drop(conn);
         let stats = relay.stats();
@@ -425,8 +396,8 @@ mod tests {
 
     #[tokio::test]
     async fn delays_each_direction() {
-        let relay = relay(2).await;
-        let mut conn = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let (relay, addr) = relay(2).await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
         for (up, down) in [(200, 0), (0, 300), (150, 150)] {
             relay.set_delay(Direction::Upstream, Duration::from_millis(up));
             relay.set_delay(Direction::Downstream, Duration::from_millis(down));
@@ -450,8 +421,8 @@ mod tests {
 
     #[tokio::test]
     async fn blackhole_holds_traffic_until_lifted() {
-        let relay = relay(3).await;
-        let mut open = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let (relay, addr) = relay(3).await;
+        let mut open = TcpStream::connect(addr).await.unwrap();
         echo(&mut open, b"warm", SECOND).await.unwrap();
 
         relay.set_blackhole(true);
@@ -459,7 +430,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-        let mut new = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let mut new = TcpStream::connect(addr).await.unwrap();
         let err = echo(&mut new, b"new!", Duration::from_millis(300))
             .await
             .unwrap_err();
@@ -484,27 +455,27 @@ mod tests {
 
     #[tokio::test]
     async fn drop_probability_one_resets_every_connection() {
-        let relay = relay(4).await;
-        let mut open = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let (relay, addr) = relay(4).await;
+        let mut open = TcpStream::connect(addr).await.unwrap();
         echo(&mut open, b"ok", SECOND).await.unwrap();
         relay.set_drop_probability(1.0);
         let err = echo(&mut open, b"lost", SECOND).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
-        let mut new = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let mut new = TcpStream::connect(addr).await.unwrap();
         assert!(echo(&mut new, b"lost", SECOND).await.is_err());
         assert_eq!(relay.stats().resets, 2);
         relay.heal();
-        let mut new = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let mut new = TcpStream::connect(addr).await.unwrap();
         assert_eq!(echo(&mut new, b"back", SECOND).await.unwrap(), b"back");
     }
 
     /// Which of `n` sequential one-request connections survive at p = 0.5.
     async fn survivors(seed: u64, n: usize) -> Vec<bool> {
-        let relay = relay(seed).await;
+        let (relay, addr) = relay(seed).await;
         relay.set_drop_probability(0.5);
         let mut out = Vec::new();
         for _ in 0..n {
-            let mut conn = TcpStream::connect(relay.local_addr()).await.unwrap();
+            let mut conn = TcpStream::connect(addr).await.unwrap();
             out.push(echo(&mut conn, b"?", SECOND).await.is_ok());
             // Let the relay finish with this connection before the next draws.
             drop(conn);
@@ -522,17 +493,16 @@ mod tests {
 
     #[tokio::test]
     async fn reset_connections_and_drop_abort_open_connections() {
-        let relay = relay(5).await;
-        let mut first = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let (relay, addr) = relay(5).await;
+        let mut first = TcpStream::connect(addr).await.unwrap();
         echo(&mut first, b"a", SECOND).await.unwrap();
         relay.reset_connections();
         assert!(
             echo(&mut first, b"b", SECOND).await.is_err(),
             "reset connection"
         );
-        let mut second = TcpStream::connect(relay.local_addr()).await.unwrap();
+        let mut second = TcpStream::connect(addr).await.unwrap();
         assert_eq!(echo(&mut second, b"c", SECOND).await.unwrap(), b"c");
-        let addr = relay.local_addr();
         drop(relay);
         assert!(
             echo(&mut second, b"d", SECOND).await.is_err(),

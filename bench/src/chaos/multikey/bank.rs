@@ -21,11 +21,11 @@ use super::record::{Action, BankRun, MultiOp, Outcome};
 
 /// How many (transfer, residual) states the search of unknown transfers
 /// may visit before it gives up.
-pub const SEARCH_STATES: usize = 2_000_000;
+pub(crate) const SEARCH_STATES: usize = 2_000_000;
 
 /// Money made or lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BankViolation {
+pub(crate) enum BankViolation {
     /// A complete read whose balances do not sum to the total.
     ReadNotConserved { read: MultiOp, sum: i64, total: i64 },
     /// A read with a missing or non-integer balance, or the wrong number.
@@ -45,7 +45,7 @@ pub enum BankViolation {
 
 /// Whether the final balances could be explained.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Explained {
+pub(crate) enum Explained {
     /// By applying these unknown transfers (ids), whole.
     By(Vec<u64>),
     /// The search ran out of states: neither proven nor refuted.
@@ -54,17 +54,17 @@ pub enum Explained {
 
 /// What the bank checker found.
 #[derive(Debug, Clone, Default)]
-pub struct BankReport {
+pub(crate) struct BankReport {
     /// Complete reads checked.
-    pub reads: usize,
-    pub violations: Vec<BankViolation>,
+    pub(crate) reads: usize,
+    pub(crate) violations: Vec<BankViolation>,
     /// `None` when there was no final read or it was already a violation.
-    pub explained: Option<Explained>,
+    pub(crate) explained: Option<Explained>,
 }
 
 impl BankReport {
     /// No violation, and the final balances explained.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.violations.is_empty() && !matches!(self.explained, Some(Explained::Undecided { .. }))
     }
 }
@@ -89,7 +89,7 @@ fn transfer(op: &MultiOp) -> Option<(usize, usize, i64)> {
 }
 
 /// Checks a bank run.
-pub fn check(run: &BankRun) -> BankReport {
+pub(crate) fn check(run: &BankRun) -> BankReport {
     let mut report = BankReport::default();
     let n = run.accounts.len();
     let total = run.total();
@@ -170,7 +170,7 @@ pub fn check(run: &BankRun) -> BankReport {
 
 /// The answer of [`explain`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Search {
+pub(crate) enum Search {
     /// These transfers (ids), applied whole, make up the residual.
     Found(Vec<u64>),
     /// No set of them does.
@@ -184,7 +184,7 @@ pub enum Search {
 /// `residual`. Depth-first, include-or-skip per transfer, pruned by the
 /// range each account can still move by and memoized on (position,
 /// residual); at most `max_states` states.
-pub fn explain(
+pub(crate) fn explain(
     residual: &[i64],
     transfers: &[(u64, usize, usize, i64)],
     max_states: usize,

@@ -81,15 +81,15 @@ fn side(left: bool) -> &'static str {
 }
 
 /// What became of a request.
-pub struct Performed {
-    pub outcome: Outcome,
+pub(crate) struct Performed {
+    pub(crate) outcome: Outcome,
     /// Every reply came back: the connection is in step (not inside a
     /// `MULTI`, no reply pending) and can carry the next request.
-    pub answered: bool,
+    pub(crate) answered: bool,
 }
 
 /// Sends `action` on `con` and waits at most `timeout` for its answer.
-pub async fn perform(
+pub(crate) async fn perform(
     con: &mut MultiplexedConnection,
     keys: &[String],
     action: &Action,
@@ -126,7 +126,7 @@ fn not_answered(writes: bool, why: String) -> Outcome {
 }
 
 /// Classifies the deciding reply of a request (`EXEC`'s for a block).
-pub fn classify(reply: Value, multi: bool, writes: bool) -> Outcome {
+pub(crate) fn classify(reply: Value, multi: bool, writes: bool) -> Outcome {
     match reply {
         Value::ServerError(e) => {
             let text = match e.details() {

@@ -12,13 +12,13 @@ use petrel_common::hash::partition_of;
 /// transaction record of every MSET (whose first key is always key 0), of
 /// every LMOVE from the first list and of every bank transfer from an
 /// account in it. The `kill-record-primary` nemesis kills its primary.
-pub const RECORD_PARTITION: u32 = 0;
+pub(crate) const RECORD_PARTITION: u32 = 0;
 
 /// `count` key names starting with `prefix`, key `i` in partition
 /// `(RECORD_PARTITION + i) % partitions`: spread over every partition, the
 /// first in [`RECORD_PARTITION`]. `partitions` must be a power of two, as
 /// every table's is. Names never contain `{`, so no hash tag groups them.
-pub fn spread(prefix: &str, count: usize, partitions: u32) -> Vec<String> {
+pub(crate) fn spread(prefix: &str, count: usize, partitions: u32) -> Vec<String> {
     let partitions = partitions.max(1);
     (0..count)
         .map(|i| {

@@ -14,7 +14,7 @@ use super::record::{Action, LmoveRun, MultiOp, Outcome};
 
 /// An item lost, copied or made up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListViolation {
+pub(crate) enum ListViolation {
     /// A move returned something that is not an item.
     Foreign { op: MultiOp, value: String },
     /// After healing the item is in no list.
@@ -27,23 +27,23 @@ pub enum ListViolation {
 
 /// What the list-move checker found.
 #[derive(Debug, Clone, Default)]
-pub struct ListsReport {
+pub(crate) struct ListsReport {
     /// Moves that returned an item.
-    pub moved: usize,
+    pub(crate) moved: usize,
     /// Each list's length after healing.
-    pub final_lengths: Option<Vec<usize>>,
-    pub violations: Vec<ListViolation>,
+    pub(crate) final_lengths: Option<Vec<usize>>,
+    pub(crate) violations: Vec<ListViolation>,
 }
 
 impl ListsReport {
     /// No violation.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.violations.is_empty()
     }
 }
 
 /// Checks a list-move run.
-pub fn check(run: &LmoveRun) -> ListsReport {
+pub(crate) fn check(run: &LmoveRun) -> ListsReport {
     let mut report = ListsReport::default();
     let items: BTreeMap<&str, Vec<usize>> =
         run.items.iter().map(|i| (i.as_str(), Vec::new())).collect();

@@ -16,19 +16,19 @@
 //!   duplicated); pure functions of a record.
 //! - [`report`]: the checkers' verdicts together, printable.
 
-pub mod bank;
-pub mod client;
-pub mod keys;
-pub mod lists;
-pub mod record;
-pub mod report;
-pub mod snapshots;
-pub mod spec;
-pub mod workers;
+pub(crate) mod bank;
+pub(crate) mod client;
+pub(crate) mod keys;
+pub(crate) mod lists;
+pub(crate) mod record;
+pub(crate) mod report;
+pub(crate) mod snapshots;
+pub(crate) mod spec;
+pub(crate) mod workers;
 
 #[cfg(test)]
 mod tests;
 
-pub use record::MultiRecord;
-pub use report::{check, MultiReport};
-pub use spec::{MultiKeyArgs, Spec};
+pub(crate) use record::MultiRecord;
+pub(crate) use report::check;
+pub(crate) use spec::{MultiKeyArgs, Spec};

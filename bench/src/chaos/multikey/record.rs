@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which way `LMOVE` pops and pushes, or `RPOPLPUSH` (`LMOVE src dst RIGHT LEFT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MoveHow {
+pub(crate) enum MoveHow {
     /// `LMOVE src dst <LEFT|RIGHT> <LEFT|RIGHT>`
     Lmove { pop_left: bool, push_left: bool },
     /// `RPOPLPUSH src dst`
@@ -20,7 +20,7 @@ pub enum MoveHow {
 
 /// What one request asked; keys are indexes into the workload's key list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Action {
+pub(crate) enum Action {
     /// `MULTI / DECRBY accounts[from] amount / INCRBY accounts[to] amount / EXEC`
     Transfer { from: usize, to: usize, amount: i64 },
     /// Every balance at once: one `MGET` (`mget`), or `MULTI / GET ... / EXEC`.
@@ -40,7 +40,7 @@ pub enum Action {
 
 impl Action {
     /// Whether the request may change data (so an unanswered one may have).
-    pub fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         matches!(
             self,
             Action::Transfer { .. } | Action::Mset { .. } | Action::Move { .. }
@@ -48,7 +48,7 @@ impl Action {
     }
 
     /// A short name for counts in reports.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Action::Transfer { .. } => "transfer",
             Action::ReadBalances { mget: true } => "read (MGET)",
@@ -66,7 +66,7 @@ impl Action {
 
 /// How a request ended, as far as the client can tell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Completed. The values it returned, one per key read (nil as `None`):
     /// an `MGET`'s or a read-only `EXEC`'s values, the item a move returned,
     /// or the replies of a transfer's `EXEC`.
@@ -81,21 +81,21 @@ pub enum Outcome {
 
 /// One request by one client process (which runs one request at a time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MultiOp {
+pub(crate) struct MultiOp {
     /// Unique within a run.
-    pub id: u64,
-    pub process: u64,
-    pub action: Action,
+    pub(crate) id: u64,
+    pub(crate) process: u64,
+    pub(crate) action: Action,
     /// When the client sent it (ns on the run's monotonic clock).
-    pub invoke_ns: u64,
+    pub(crate) invoke_ns: u64,
     /// When the answer came (ns); meaningless for [`Outcome::Unknown`].
-    pub complete_ns: u64,
-    pub outcome: Outcome,
+    pub(crate) complete_ns: u64,
+    pub(crate) outcome: Outcome,
 }
 
 impl MultiOp {
     /// Completed with a reply.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         matches!(self.outcome, Outcome::Ok(_))
     }
 }
@@ -150,54 +150,54 @@ impl fmt::Display for MultiOp {
 
 /// The bank: accounts in different partitions and every request on them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BankRun {
-    pub accounts: Vec<String>,
+pub(crate) struct BankRun {
+    pub(crate) accounts: Vec<String>,
     /// Each account's balance, set (and acknowledged) before any transfer.
-    pub initial: Vec<i64>,
-    pub ops: Vec<MultiOp>,
+    pub(crate) initial: Vec<i64>,
+    pub(crate) ops: Vec<MultiOp>,
     /// Each account's value read after healing (`None` when not read yet).
-    pub final_balances: Option<Vec<Option<String>>>,
+    pub(crate) final_balances: Option<Vec<Option<String>>>,
 }
 
 impl BankRun {
     /// What every complete read must sum to.
-    pub fn total(&self) -> i64 {
+    pub(crate) fn total(&self) -> i64 {
         self.initial.iter().sum()
     }
 }
 
 /// MSET snapshots: keys in different partitions, always written together.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MsetRun {
+pub(crate) struct MsetRun {
     /// Absent before the run, never deleted.
-    pub keys: Vec<String>,
-    pub ops: Vec<MultiOp>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) ops: Vec<MultiOp>,
     /// Each key's value read after healing.
-    pub final_values: Option<Vec<Option<String>>>,
+    pub(crate) final_values: Option<Vec<Option<String>>>,
 }
 
 /// Items moved between lists in different partitions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LmoveRun {
-    pub lists: Vec<String>,
+pub(crate) struct LmoveRun {
+    pub(crate) lists: Vec<String>,
     /// Unique items, all in `lists[0]` before the run, none anywhere else.
-    pub items: Vec<String>,
-    pub ops: Vec<MultiOp>,
+    pub(crate) items: Vec<String>,
+    pub(crate) ops: Vec<MultiOp>,
     /// Each list's items read after healing.
-    pub final_lists: Option<Vec<Vec<String>>>,
+    pub(crate) final_lists: Option<Vec<Vec<String>>>,
 }
 
 /// Everything the multi-key workloads of one run recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MultiRecord {
-    pub bank: Option<BankRun>,
-    pub mset: Option<MsetRun>,
-    pub lmove: Option<LmoveRun>,
+pub(crate) struct MultiRecord {
+    pub(crate) bank: Option<BankRun>,
+    pub(crate) mset: Option<MsetRun>,
+    pub(crate) lmove: Option<LmoveRun>,
 }
 
 /// Reading or writing a saved record failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RecordError {
+pub(crate) enum RecordError {
     #[error("multi-key record {path}: {source}")]
     Io {
         path: PathBuf,
@@ -214,19 +214,19 @@ pub enum RecordError {
 
 impl MultiRecord {
     /// Whether any multi-key workload ran.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bank.is_none() && self.mset.is_none() && self.lmove.is_none()
     }
 
     /// How many requests were recorded.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.bank.as_ref().map_or(0, |b| b.ops.len())
             + self.mset.as_ref().map_or(0, |m| m.ops.len())
             + self.lmove.as_ref().map_or(0, |l| l.ops.len())
     }
 
     /// Saves the record as JSON.
-    pub fn save(&self, path: &Path) -> Result<(), RecordError> {
+    pub(crate) fn save(&self, path: &Path) -> Result<(), RecordError> {
         let json = serde_json::to_vec(self).map_err(|source| RecordError::Json {
             path: path.to_path_buf(),
             source,
@@ -238,7 +238,7 @@ impl MultiRecord {
     }
 
     /// Loads a record saved by [`MultiRecord::save`].
-    pub fn load(path: &Path) -> Result<MultiRecord, RecordError> {
+    pub(crate) fn load(path: &Path) -> Result<MultiRecord, RecordError> {
         let bytes = std::fs::read(path).map_err(|source| RecordError::Io {
             path: path.to_path_buf(),
             source,

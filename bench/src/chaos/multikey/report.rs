@@ -13,14 +13,14 @@ const SHOWN: usize = 3;
 
 /// What the multi-key checkers found.
 #[derive(Debug, Clone, Default)]
-pub struct MultiReport {
-    pub bank: Option<(Counts, BankReport)>,
-    pub mset: Option<(Counts, SnapshotReport)>,
-    pub lmove: Option<(Counts, ListsReport)>,
+pub(crate) struct MultiReport {
+    pub(crate) bank: Option<(Counts, BankReport)>,
+    pub(crate) mset: Option<(Counts, SnapshotReport)>,
+    pub(crate) lmove: Option<(Counts, ListsReport)>,
 }
 
 /// Checks every workload of `record`.
-pub fn check(record: &MultiRecord) -> MultiReport {
+pub(crate) fn check(record: &MultiRecord) -> MultiReport {
     MultiReport {
         bank: record
             .bank
@@ -39,7 +39,7 @@ pub fn check(record: &MultiRecord) -> MultiReport {
 
 impl MultiReport {
     /// No violation anywhere, and nothing left undecided.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.bank.as_ref().is_none_or(|(_, r)| r.is_ok())
             && self.mset.as_ref().is_none_or(|(_, r)| r.is_ok())
             && self.lmove.as_ref().is_none_or(|(_, r)| r.is_ok())
@@ -49,11 +49,11 @@ impl MultiReport {
 /// How a workload's requests ended, per kind of request, and why the
 /// refused and unknown ones were (the most common reasons).
 #[derive(Debug, Clone, Default)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// Per request kind: (ok, failed, unknown).
-    pub by_kind: BTreeMap<&'static str, (u64, u64, u64)>,
+    pub(crate) by_kind: BTreeMap<&'static str, (u64, u64, u64)>,
     /// Failure and unknown reasons with how often each came.
-    pub reasons: BTreeMap<String, u64>,
+    pub(crate) reasons: BTreeMap<String, u64>,
 }
 
 impl Counts {

@@ -17,7 +17,7 @@ use super::record::{Action, MsetRun, MultiOp, Outcome};
 
 /// Something standalone Redis would never show.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SnapshotViolation {
+pub(crate) enum SnapshotViolation {
     /// A read saw keys from different MSETs (or some keys written, some not).
     Mixed {
         read: MultiOp,
@@ -45,23 +45,23 @@ pub enum SnapshotViolation {
 
 /// What the snapshot checker found.
 #[derive(Debug, Clone, Default)]
-pub struct SnapshotReport {
+pub(crate) struct SnapshotReport {
     /// Reads that completed (during the run).
-    pub reads: usize,
+    pub(crate) reads: usize,
     /// Of those, reads that saw a mixed snapshot.
-    pub mixed: usize,
-    pub violations: Vec<SnapshotViolation>,
+    pub(crate) mixed: usize,
+    pub(crate) violations: Vec<SnapshotViolation>,
 }
 
 impl SnapshotReport {
     /// No violation.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.violations.is_empty()
     }
 }
 
 /// Checks an MSET/MGET run.
-pub fn check(run: &MsetRun) -> SnapshotReport {
+pub(crate) fn check(run: &MsetRun) -> SnapshotReport {
     let mut report = SnapshotReport::default();
     let writers: HashMap<&str, &MultiOp> = run
         .ops

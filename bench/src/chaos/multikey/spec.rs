@@ -7,7 +7,7 @@ use anyhow::bail;
 
 /// How bank clients read every balance at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BankReads {
+pub(crate) enum BankReads {
     /// Transfers only; the final balances are still checked.
     None,
     /// `MULTI / GET a0 / ... / EXEC`, read-only.
@@ -20,64 +20,64 @@ pub enum BankReads {
 
 /// The multi-key workloads of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spec {
-    pub bank: bool,
-    pub mset: bool,
-    pub lmove: bool,
+pub(crate) struct Spec {
+    pub(crate) bank: bool,
+    pub(crate) mset: bool,
+    pub(crate) lmove: bool,
     /// Client workers per workload.
-    pub workers: usize,
-    pub accounts: usize,
+    pub(crate) workers: usize,
+    pub(crate) accounts: usize,
     /// Every account's balance before the run.
-    pub initial_balance: i64,
-    pub bank_reads: BankReads,
-    pub mset_keys: usize,
-    pub items: usize,
+    pub(crate) initial_balance: i64,
+    pub(crate) bank_reads: BankReads,
+    pub(crate) mset_keys: usize,
+    pub(crate) items: usize,
     /// Partitions of the table: keys are spread over all of them.
-    pub partitions: u32,
+    pub(crate) partitions: u32,
 }
 
 impl Spec {
     /// Whether any multi-key workload runs.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.bank || self.mset || self.lmove
     }
 }
 
 /// `petrel-chaos` flags of the multi-key workloads.
 #[derive(clap::Args, Debug, Clone)]
-pub struct MultiKeyArgs {
+pub(crate) struct MultiKeyArgs {
     /// Multi-key workloads to run beside the per-key one, comma-separated:
     /// bank (transfers by MULTI between accounts in different partitions),
     /// mset (MSET/MGET snapshots), lmove (items moved between two lists by
     /// LMOVE and RPOPLPUSH). Default: none.
     #[arg(long, value_delimiter = ',')]
-    pub multikey: Vec<String>,
+    pub(crate) multikey: Vec<String>,
     /// Client workers of each multi-key workload.
     #[arg(long, default_value_t = 4)]
-    pub txn_workers: usize,
+    pub(crate) txn_workers: usize,
     /// Bank accounts (spread over every partition).
     #[arg(long, default_value_t = 16)]
-    pub bank_accounts: usize,
+    pub(crate) bank_accounts: usize,
     /// How bank clients read every balance at once, between transfers.
     #[arg(long, value_enum, default_value_t = BankReads::Both)]
-    pub bank_reads: BankReads,
+    pub(crate) bank_reads: BankReads,
     /// Keys every MSET writes and every MGET reads (spread over every partition).
     #[arg(long, default_value_t = 8)]
-    pub mset_keys: usize,
+    pub(crate) mset_keys: usize,
     /// Items moved between the two lists.
     #[arg(long, default_value_t = 20)]
-    pub lmove_items: usize,
+    pub(crate) lmove_items: usize,
     /// Check a multi-key record saved by an earlier run (multikey.json) and exit.
     #[arg(long)]
-    pub check_multikey: Option<PathBuf>,
+    pub(crate) check_multikey: Option<PathBuf>,
 }
 
 /// The names `--multikey` takes.
-pub const WORKLOADS: [&str; 3] = ["bank", "mset", "lmove"];
+pub(crate) const WORKLOADS: [&str; 3] = ["bank", "mset", "lmove"];
 
 impl MultiKeyArgs {
     /// The workloads asked for, on a table of `partitions` partitions.
-    pub fn spec(&self, partitions: u32) -> anyhow::Result<Spec> {
+    pub(crate) fn spec(&self, partitions: u32) -> anyhow::Result<Spec> {
         let mut spec = Spec {
             bank: false,
             mset: false,

@@ -28,15 +28,15 @@ const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Each request's timeout and the pause between a worker's requests.
 #[derive(Clone, Copy, Debug)]
-pub struct Pace {
-    pub op_timeout: Duration,
-    pub think: Duration,
+pub(crate) struct Pace {
+    pub(crate) op_timeout: Duration,
+    pub(crate) think: Duration,
 }
 
 /// Chooses the keys of every workload in `spec` and sets their starting
 /// state through the proxy at `url` (before any fault): every account at
 /// its initial balance, the MSET keys absent, every item in the first list.
-pub async fn setup(url: &str, spec: &Spec) -> anyhow::Result<MultiRecord> {
+pub(crate) async fn setup(url: &str, spec: &Spec) -> anyhow::Result<MultiRecord> {
     let mut record = MultiRecord::default();
     if !spec.any() {
         return Ok(record);
@@ -116,7 +116,7 @@ enum Which {
 
 /// Runs the workers of every workload in `record` until `stop` resolves;
 /// returns `record` with every request they made.
-pub async fn run(
+pub(crate) async fn run(
     url: String,
     spec: Spec,
     mut record: MultiRecord,
@@ -362,7 +362,7 @@ impl Retrying {
 
 /// Reads every workload's final state into `record`, one key at a time,
 /// once every fault has healed and no worker runs.
-pub async fn read_final(url: &str, record: &mut MultiRecord) -> anyhow::Result<()> {
+pub(crate) async fn read_final(url: &str, record: &mut MultiRecord) -> anyhow::Result<()> {
     if record.is_empty() {
         return Ok(());
     }
