@@ -165,6 +165,8 @@ struct Client {
     cursor: usize,
     /// Replies still awaited in this phase.
     awaiting: usize,
+    /// Replies already in for the op at `cursor` (first phase).
+    partial: usize,
     /// This phase's first reply's latency.
     first: Option<Duration>,
     /// Error replies in this batch.
@@ -189,6 +191,7 @@ impl Client {
             phase: Phase::First,
             cursor: 0,
             awaiting: 0,
+            partial: 0,
             first: None,
             errors: 0,
         }
@@ -286,7 +289,8 @@ impl Loop<'_> {
         c.written = 0;
         c.phase = Phase::First;
         c.cursor = 0;
-        c.awaiting = c.batch;
+        c.awaiting = c.ops.iter().map(|op| op.replies).sum();
+        c.partial = 0;
         c.first = None;
         c.errors = 0;
         c.state = State::InFlight;
@@ -419,6 +423,23 @@ impl Loop<'_> {
                 Err(_) => return self.fail(i),
             };
             c.rbuf.consume(used);
+            if let Some(e) = &error {
+                c.errors += 1;
+                if c.measured {
+                    self.stats.error(e);
+                }
+            }
+            // An operation of several commands (MULTI ... EXEC) completes
+            // with its last reply.
+            if c.phase == Phase::First {
+                let wanted = c.ops.get(c.cursor).map_or(1, |op| op.replies);
+                c.partial += 1;
+                if c.partial < wanted {
+                    c.awaiting -= 1;
+                    continue;
+                }
+                c.partial = 0;
+            }
             let elapsed = at.saturating_duration_since(c.t0);
             let first = *c.first.get_or_insert(elapsed);
             if c.phase == Phase::Then {
@@ -433,12 +454,6 @@ impl Loop<'_> {
             let kind = op.kind;
             c.cursor += 1;
             c.awaiting -= 1;
-            if let Some(e) = error {
-                c.errors += 1;
-                if c.measured {
-                    self.stats.error(&e);
-                }
-            }
             if record && c.measured {
                 self.stats
                     .record(kind, self.config.latency.pick(first, elapsed));
@@ -593,6 +608,7 @@ mod tests {
                 KeyGen::new(Distribution::Uniform, 10),
                 "key:",
                 8,
+                1,
             ),
             pipeline,
             latency,

@@ -141,7 +141,13 @@ fn run_workload(
     let keys = KeyGen::new(opts.distribution, opts.keyspace);
     let config = LoopConfig {
         addr,
-        gen: OpGen::new(workload, keys, &opts.key_prefix, opts.data_size),
+        gen: OpGen::new(
+            workload,
+            keys,
+            &opts.key_prefix,
+            opts.data_size,
+            opts.partitions,
+        ),
         pipeline: opts.pipeline,
         latency: opts.latency,
         rate: opts.rate as f64 / opts.clients as f64,

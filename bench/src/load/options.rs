@@ -28,7 +28,11 @@ pub struct Options {
     pub(crate) compare: Vec<String>,
     /// Workloads to run one after another, comma separated: set get incr
     /// mset hset lpush zadd ycsb-a (50% GET / 50% SET) ycsb-b (95/5)
-    /// ycsb-c (100% GET) ycsb-f (GET then SET of the same key, one op).
+    /// ycsb-c (100% GET) ycsb-f (GET then SET of the same key, one op)
+    /// multi-1p / multi-2p (MULTI, SET, SET, EXEC with the two keys in one
+    /// partition / in two: see --partitions) lmove-2p (LMOVE either way
+    /// between the hot lists `<prefix>hot:a` and `<prefix>hot:b:<n>`, in
+    /// two partitions; prefill them).
     #[arg(
         long,
         short = 'w',
@@ -49,6 +53,11 @@ pub struct Options {
     /// Prefix of every key.
     #[arg(long, default_value = "key:")]
     pub(crate) key_prefix: String,
+    /// The table's partition count (Petrel's `petrel onebox` default is 8),
+    /// for the workloads that put their keys in one partition or in two
+    /// (multi-1p, multi-2p, lmove-2p).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) partitions: u32,
     /// Concurrent connections.
     #[arg(long, short = 'c', default_value_t = 50)]
     pub(crate) clients: usize,
@@ -125,6 +134,12 @@ pub(crate) enum Workload {
     YcsbB,
     YcsbC,
     YcsbF,
+    #[value(name = "multi-1p")]
+    Multi1p,
+    #[value(name = "multi-2p")]
+    Multi2p,
+    #[value(name = "lmove-2p")]
+    Lmove2p,
 }
 
 impl Workload {

@@ -7,6 +7,8 @@
 
 use rand::Rng;
 
+use petrel_common::hash::partition_of;
+
 use super::client::encode;
 use super::keys::KeyGen;
 use super::options::Workload;
@@ -26,11 +28,17 @@ pub(crate) enum OpKind {
     Zadd,
     /// YCSB F: GET then SET of the same key.
     ReadModifyWrite,
+    /// `MULTI / SET / SET / EXEC`, the two keys in one partition.
+    Multi1p,
+    /// `MULTI / SET / SET / EXEC`, the two keys in two partitions.
+    Multi2p,
+    /// `LMOVE` between two hot lists in two partitions.
+    Lmove2p,
 }
 
 impl OpKind {
     /// All kinds, in report order.
-    pub(crate) const ALL: [OpKind; 8] = [
+    pub(crate) const ALL: [OpKind; 11] = [
         OpKind::Set,
         OpKind::Get,
         OpKind::Incr,
@@ -39,6 +47,9 @@ impl OpKind {
         OpKind::Lpush,
         OpKind::Zadd,
         OpKind::ReadModifyWrite,
+        OpKind::Multi1p,
+        OpKind::Multi2p,
+        OpKind::Lmove2p,
     ];
 
     /// Name in reports.
@@ -52,6 +63,9 @@ impl OpKind {
             OpKind::Lpush => "lpush",
             OpKind::Zadd => "zadd",
             OpKind::ReadModifyWrite => "rmw",
+            OpKind::Multi1p => "multi-1p",
+            OpKind::Multi2p => "multi-2p",
+            OpKind::Lmove2p => "lmove-2p",
         }
     }
 
@@ -67,6 +81,8 @@ impl OpKind {
 pub(crate) struct Op {
     pub(crate) kind: OpKind,
     pub(crate) first: Vec<u8>,
+    /// How many replies `first` brings (several commands: MULTI ... EXEC).
+    pub(crate) replies: usize,
     pub(crate) then: Option<Vec<u8>>,
 }
 
@@ -77,17 +93,48 @@ pub(crate) struct OpGen {
     keys: KeyGen,
     prefix: String,
     value: Vec<u8>,
+    /// The table's partition count, to place keys in one or two partitions.
+    partitions: u32,
 }
 
 impl OpGen {
     /// A generator of `workload` over `keys`, values of `data_size` bytes.
-    pub(crate) fn new(workload: Workload, keys: KeyGen, prefix: &str, data_size: usize) -> OpGen {
+    pub(crate) fn new(
+        workload: Workload,
+        keys: KeyGen,
+        prefix: &str,
+        data_size: usize,
+        partitions: u32,
+    ) -> OpGen {
         OpGen {
             workload,
             keys,
             prefix: prefix.to_string(),
             value: vec![b'x'; data_size],
+            partitions: partitions.max(1),
         }
+    }
+
+    /// `key` with a suffix that puts it in another partition than `other`
+    /// (the same key when there is only one partition).
+    fn elsewhere(&self, key: &[u8], other: &[u8]) -> Vec<u8> {
+        let taken = partition_of(other, self.partitions);
+        (0..64u32)
+            .map(|i| [key, format!(":{i}").as_bytes()].concat())
+            .find(|k| self.partitions == 1 || partition_of(k, self.partitions) != taken)
+            .unwrap_or_else(|| key.to_vec())
+    }
+
+    /// `MULTI / SET a / SET b / EXEC`.
+    fn multi_of_two_sets(&self, a: &[u8], b: &[u8]) -> Vec<u8> {
+        let v = &self.value[..];
+        [
+            encode(&[b"MULTI"]),
+            encode(&[b"SET", a, v]),
+            encode(&[b"SET", b, v]),
+            encode(&[b"EXEC"]),
+        ]
+        .concat()
     }
 
     fn key<R: Rng>(&self, rng: &mut R, kind: &str) -> Vec<u8> {
@@ -97,6 +144,7 @@ impl OpGen {
     /// The next operation.
     pub(crate) fn next<R: Rng>(&self, rng: &mut R) -> Op {
         let v = &self.value[..];
+        let mut replies = 1;
         let (kind, first, then) = match self.workload {
             Workload::Set => (OpKind::Set, encode(&[b"SET", &self.key(rng, ""), v]), None),
             Workload::Get => (OpKind::Get, encode(&[b"GET", &self.key(rng, "")]), None),
@@ -147,8 +195,36 @@ impl OpGen {
                     Some(encode(&[b"SET", &key, v])),
                 )
             }
+            Workload::Multi1p => {
+                // One hash tag: both keys in the key's partition.
+                let n = self.keys.next(rng);
+                let a = format!("{}{{{n:012}}}a", self.prefix).into_bytes();
+                let b = format!("{}{{{n:012}}}b", self.prefix).into_bytes();
+                replies = 4;
+                (OpKind::Multi1p, self.multi_of_two_sets(&a, &b), None)
+            }
+            Workload::Multi2p => {
+                let a = self.key(rng, "");
+                let b = self.elsewhere(&self.key(rng, ""), &a);
+                replies = 4;
+                (OpKind::Multi2p, self.multi_of_two_sets(&a, &b), None)
+            }
+            Workload::Lmove2p => {
+                // Two hot lists in two partitions; each move goes either way,
+                // so what a client moves out comes back (prefill them).
+                let a = format!("{}hot:a", self.prefix).into_bytes();
+                let b = self.elsewhere(format!("{}hot:b", self.prefix).as_bytes(), &a);
+                let (from, to) = if rng.gen::<bool>() { (a, b) } else { (b, a) };
+                let cmd = encode(&[b"LMOVE", &from, &to, b"RIGHT", b"LEFT"]);
+                (OpKind::Lmove2p, cmd, None)
+            }
         };
-        Op { kind, first, then }
+        Op {
+            kind,
+            first,
+            replies,
+            then,
+        }
     }
 
     fn read_or_update<R: Rng>(
@@ -173,7 +249,41 @@ mod tests {
     use rand::SeedableRng;
 
     fn gen(w: Workload) -> OpGen {
-        OpGen::new(w, KeyGen::new(Distribution::Sequential, 10), "k:", 3)
+        OpGen::new(w, KeyGen::new(Distribution::Sequential, 10), "k:", 3, 8)
+    }
+
+    /// The words of RESP requests (names and arguments, in order), split
+    /// back out of their encoding (fine for arguments without CR LF).
+    fn words(request: &[u8]) -> Vec<Vec<u8>> {
+        let text = String::from_utf8_lossy(request);
+        text.split("\r\n")
+            .filter(|l| !l.starts_with('*') && !l.starts_with('$') && !l.is_empty())
+            .map(|l| l.as_bytes().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn transaction_workloads_place_their_keys_as_named() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..50 {
+            let one = gen(Workload::Multi1p).next(&mut rng);
+            assert_eq!(one.replies, 4);
+            assert!(one.first.starts_with(b"*1\r\n$5\r\nMULTI\r\n"));
+            assert!(one.first.ends_with(b"*1\r\n$4\r\nEXEC\r\n"));
+            let w: Vec<Vec<u8>> = words(&one.first);
+            // MULTI, SET a v, SET b v, EXEC
+            let (a, b) = (&w[2], &w[5]);
+            assert_eq!(partition_of(a, 8), partition_of(b, 8), "{w:?}");
+            let two = gen(Workload::Multi2p).next(&mut rng);
+            let w = words(&two.first);
+            let (a, b) = (&w[2], &w[5]);
+            assert_ne!(partition_of(a, 8), partition_of(b, 8), "{w:?}");
+            let mv = gen(Workload::Lmove2p).next(&mut rng);
+            assert_eq!(mv.replies, 1);
+            let w = words(&mv.first);
+            assert_eq!(w[0], b"LMOVE");
+            assert_ne!(partition_of(&w[1], 8), partition_of(&w[2], 8), "{w:?}");
+        }
     }
 
     #[test]
