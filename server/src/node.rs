@@ -536,7 +536,7 @@ mod tests {
 
     #[test]
     fn a_replica_in_an_unknown_layout_stops_the_server_from_starting() {
-        use crate::storage::layout::{encode_layout_version, LAYOUT_VERSION_KEY};
+        use crate::storage::layout::{encode_layout_version, LAYOUT_VERSION, LAYOUT_VERSION_KEY};
 
         let root = tempfile::tempdir().expect("tempdir");
         let replicas = root.path().join("replicas");
@@ -552,8 +552,11 @@ mod tests {
         {
             // What a newer server would leave behind.
             let db = rocksdb::DB::open_default(db_path(&replicas.join("1.1"))).expect("raw open");
-            db.put(LAYOUT_VERSION_KEY, encode_layout_version(2))
-                .expect("put");
+            db.put(
+                LAYOUT_VERSION_KEY,
+                encode_layout_version(LAYOUT_VERSION + 1),
+            )
+            .expect("put");
             db.flush().expect("flush");
         }
         let err = check_layouts(&replicas).expect_err("refused");
@@ -563,10 +566,10 @@ mod tests {
             matches!(
                 err,
                 StorageError::UnsupportedLayout {
-                    found: 2,
-                    supported: 1,
+                    found,
+                    supported: LAYOUT_VERSION,
                     ..
-                }
+                } if found == LAYOUT_VERSION + 1
             ),
             "{text}"
         );

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use petrel_server::storage::layout::{encode_layout_version, LAYOUT_VERSION_KEY};
+use petrel_server::storage::layout::{encode_layout_version, LAYOUT_VERSION, LAYOUT_VERSION_KEY};
 use petrel_server::storage::rocks::{RocksEngine, RocksOptions};
 use petrel_server::storage::{Engine, Mutation, WriteOp};
 use support::{bin_dir, free_ports};
@@ -78,18 +78,19 @@ fn meta_refuses_a_state_file_of_an_unknown_format_version() {
 
 #[test]
 fn server_refuses_a_replica_database_of_an_unknown_layout_version() {
+    const NEXT: u32 = LAYOUT_VERSION + 1;
     let scratch = tempfile::tempdir().expect("tempdir");
     let data = scratch.path().join("server");
     let db = data.join("replicas").join("1.0").join("db");
     std::fs::create_dir_all(&db).expect("mkdir");
     {
         // What a newer server would leave: a replica whose database says
-        // it holds layout version 2.
+        // it holds the layout version after this build's.
         let engine = RocksEngine::open(&db, &RocksOptions::default()).expect("create db");
         let mark = Mutation {
             ops: vec![WriteOp::Put(
                 LAYOUT_VERSION_KEY.to_vec(),
-                encode_layout_version(2).to_vec(),
+                encode_layout_version(NEXT).to_vec(),
             )],
         };
         engine
@@ -117,12 +118,13 @@ fn server_refuses_a_replica_database_of_an_unknown_layout_version() {
         "names the database:\n{stderr}"
     );
     assert!(
-        stderr.contains("layout version 2") && stderr.contains("version 1"),
+        stderr.contains(&format!("layout version {NEXT}"))
+            && stderr.contains(&format!("version {LAYOUT_VERSION}")),
         "names both versions:\n{stderr}"
     );
     assert_eq!(
         RocksEngine::layout_version_at(&db).expect("read back"),
-        Some(2),
+        Some(NEXT),
         "the database is left as it was"
     );
 }

@@ -13,6 +13,11 @@
 //!
 //! 0x02 | user_key_len u32 BE | user_key | version u64 BE | element
 //!                                                     one per element of a collection
+//!
+//! 0x03 | kind u8 | txn_id (16 bytes)                  transaction records (layout 2)
+//!        'p' prepared/T -> PreparedRecord             (`petrel_common::txn::record`)
+//!        'r' record/T   -> TxnRecord
+//!        'd' decided/T  -> DecidedRecord
 //! ```
 //!
 //! - `expire_at_ms` is an absolute unix time in milliseconds; 0 means no
@@ -34,6 +39,12 @@
 //!   +member -> empty) in `cmd::zsets`.
 //! - Element keys carry the user key's length so that the elements of `ab`
 //!   and of `a` followed by an element starting with `b` never interleave.
+//! - Transaction records (docs/TRANSACTIONS.md "Durable records") live
+//!   after the data spaces, keyed by the transaction id's 16-byte encoding
+//!   (big-endian, so each kind scans oldest first). They are written only
+//!   by replicated mutations, like data, and no Redis command sees them:
+//!   every keyspace scan (DBSIZE, KEYS, SCAN, RANDOMKEY) and FLUSHDB's
+//!   range deletes cover [`meta_space`] and [`element_space`] only.
 //!
 //! A replica's database says which version of this layout it holds
 //! ([`LAYOUT_VERSION_KEY`]), written when the database is created. A server
@@ -41,7 +52,14 @@
 //! other ([`StorageError::UnsupportedLayout`]) rather than misread it. A
 //! database from before the record existed is version 1.
 //!
+//! Versions: 1 has the data spaces only; 2 adds the transaction records
+//! (0x03). A version-1 database is read as is (it simply has no records)
+//! and its record is raised to 2 when opened, so a server that predates
+//! transactions refuses it from then on instead of ignoring its records.
+//!
 //! Decoding never panics: a malformed record is [`StorageError::Corrupt`].
+
+use petrel_common::txn::TxnId;
 
 use crate::storage::StorageError;
 
@@ -51,6 +69,8 @@ pub const INTERNAL_PREFIX: u8 = 0x00;
 pub const META_PREFIX: u8 = 0x01;
 /// Prefix of the collection element records.
 pub const ELEMENT_PREFIX: u8 = 0x02;
+/// Prefix of the transaction records (`prepared/T`, `record/T`, `decided/T`).
+pub const TXN_PREFIX: u8 = 0x03;
 
 /// The internal record holding the last applied decree (u64 BE).
 pub const APPLIED_DECREE_KEY: &[u8] = b"\x00applied_decree";
@@ -60,7 +80,10 @@ pub const LAYOUT_VERSION_KEY: &[u8] = b"\x00layout_version";
 
 /// The layout this build reads and writes. Raise it (with a migration)
 /// whenever an older server would misread the new records.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
+
+/// Older layouts this build reads as they are (see the module documentation).
+pub const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, LAYOUT_VERSION];
 
 /// The layout version of a database that predates [`LAYOUT_VERSION_KEY`].
 pub const UNRECORDED_LAYOUT_VERSION: u32 = 1;
@@ -281,6 +304,65 @@ pub fn element_space() -> (Vec<u8>, Vec<u8>) {
     (vec![ELEMENT_PREFIX], vec![ELEMENT_PREFIX + 1])
 }
 
+/// Which transaction record a `0x03` key holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxnRecordKind {
+    /// `prepared/T`: a participant's prepared writes and locked keys.
+    Prepared,
+    /// `record/T`: the transaction record at the record partition.
+    Record,
+    /// `decided/T`: the outcome at a participant.
+    Decided,
+}
+
+impl TxnRecordKind {
+    /// The byte after the prefix (fixed forever).
+    pub fn code(self) -> u8 {
+        match self {
+            TxnRecordKind::Prepared => b'p',
+            TxnRecordKind::Record => b'r',
+            TxnRecordKind::Decided => b'd',
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            b'p' => TxnRecordKind::Prepared,
+            b'r' => TxnRecordKind::Record,
+            b'd' => TxnRecordKind::Decided,
+            _ => return None,
+        })
+    }
+}
+
+/// The storage key of one transaction record.
+pub fn txn_key(kind: TxnRecordKind, txn: &TxnId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + TxnId::ENCODED_LEN);
+    key.push(TXN_PREFIX);
+    key.push(kind.code());
+    key.extend_from_slice(&txn.encode());
+    key
+}
+
+/// The kind and transaction of a transaction record's storage key.
+pub fn decode_txn_key(raw: &[u8]) -> Result<(TxnRecordKind, TxnId), StorageError> {
+    let Some((&TXN_PREFIX, rest)) = raw.split_first() else {
+        return Err(corrupt("transaction record key without its prefix"));
+    };
+    let Some((&code, id)) = rest.split_first() else {
+        return Err(corrupt("transaction record key without its kind"));
+    };
+    let kind = TxnRecordKind::from_code(code)
+        .ok_or_else(|| corrupt(format!("unknown transaction record kind {code}")))?;
+    let txn = TxnId::decode(id).map_err(|e| corrupt(format!("transaction record key: {e}")))?;
+    Ok((kind, txn))
+}
+
+/// `[start, end)` covering every transaction record.
+pub fn txn_space() -> (Vec<u8>, Vec<u8>) {
+    (vec![TXN_PREFIX], vec![TXN_PREFIX + 1])
+}
+
 /// Encodes a decree for the applied-decree record.
 pub fn encode_decree(decree: u64) -> [u8; 8] {
     decree.to_be_bytes()
@@ -373,6 +455,38 @@ mod tests {
         let (decoded, payload) = decode_meta(&raw).unwrap();
         assert_eq!(decoded, header);
         assert_eq!(payload, b"extra");
+    }
+
+    #[test]
+    fn txn_record_keys_are_fixed_and_after_the_data_spaces() {
+        let t = TxnId {
+            start_ms: 0x0102,
+            nonce: 0x0304,
+        };
+        let key = txn_key(TxnRecordKind::Prepared, &t);
+        assert_eq!(
+            key,
+            [
+                &[0x03, b'p'][..],
+                &[0, 0, 0, 0, 0, 0, 1, 2],
+                &[0, 0, 0, 0, 0, 0, 3, 4]
+            ]
+            .concat()
+        );
+        assert_eq!(decode_txn_key(&key).unwrap(), (TxnRecordKind::Prepared, t));
+        for kind in [TxnRecordKind::Record, TxnRecordKind::Decided] {
+            let key = txn_key(kind, &t);
+            assert_eq!(decode_txn_key(&key).unwrap(), (kind, t));
+            let (start, end) = txn_space();
+            assert!(start.as_slice() <= key.as_slice() && key.as_slice() < end.as_slice());
+        }
+        // Outside every space a Redis command scans or FLUSHDB deletes.
+        let (_, meta_end) = meta_space();
+        let (_, element_end) = element_space();
+        assert!(meta_end <= txn_space().0 && element_end <= txn_space().0);
+        assert!(decode_txn_key(b"\x03x0123456789abcdef").is_err());
+        assert!(decode_txn_key(b"\x03p01").is_err());
+        assert!(decode_txn_key(b"\x01p").is_err());
     }
 
     #[test]

@@ -62,9 +62,10 @@ impl RocksEngine {
     /// Opens (creating if missing) the database at `path`.
     ///
     /// A new database gets the layout-version record of this build; an
-    /// existing one must hold this build's version
+    /// existing one must hold a version this build reads
     /// ([`StorageError::UnsupportedLayout`] otherwise), or none (it
-    /// predates the record: version 1, recorded now).
+    /// predates the record: version 1). An older readable version is
+    /// raised to this build's, so older servers refuse it from then on.
     pub fn open(path: &Path, opts: &RocksOptions) -> Result<Self, StorageError> {
         let options = db_options(opts);
         let existed = path.join("CURRENT").exists();
@@ -76,21 +77,25 @@ impl RocksEngine {
             DB::open(&options, path).map_err(rocks)?
         };
         let found = layout::layout_version(db.get(LAYOUT_VERSION_KEY).map_err(rocks)?.as_deref())?;
-        match found {
-            Some(v) => check_layout(path, v)?,
-            None => {
-                if existed {
-                    check_layout(path, layout::UNRECORDED_LAYOUT_VERSION)?;
-                }
-                // Durable at once (the WAL is off, so flush): a database
-                // must never hold data without saying how it is laid out.
-                db.put(
-                    LAYOUT_VERSION_KEY,
-                    layout::encode_layout_version(LAYOUT_VERSION),
-                )
-                .map_err(rocks)?;
-                db.flush().map_err(rocks)?;
-            }
+        let found = match (found, existed) {
+            (Some(v), _) => Some(v),
+            (None, true) => Some(layout::UNRECORDED_LAYOUT_VERSION),
+            (None, false) => None,
+        };
+        if let Some(v) = found {
+            check_layout(path, v)?;
+        }
+        if found != Some(LAYOUT_VERSION) {
+            // A new database, or an older layout this build reads as is:
+            // from now on it may hold this layout's records, so it says so.
+            // Durable at once (the WAL is off, so flush): a database must
+            // never hold data without saying how it is laid out.
+            db.put(
+                LAYOUT_VERSION_KEY,
+                layout::encode_layout_version(LAYOUT_VERSION),
+            )
+            .map_err(rocks)?;
+            db.flush().map_err(rocks)?;
         }
         Ok(RocksEngine { db })
     }
@@ -152,9 +157,9 @@ fn read_only_record(dir: &Path, key: &[u8]) -> Result<Option<Vec<u8>>, StorageEr
     db.get(key).map_err(rocks)
 }
 
-/// Refuses a database whose layout is not this build's.
+/// Refuses a database whose layout this build cannot read.
 fn check_layout(path: &Path, found: u32) -> Result<(), StorageError> {
-    if found == LAYOUT_VERSION {
+    if layout::READABLE_LAYOUT_VERSIONS.contains(&found) {
         return Ok(());
     }
     Err(StorageError::UnsupportedLayout {
@@ -475,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn a_database_without_the_record_is_version_1_and_gets_it() {
+    fn a_version_1_database_opens_as_is_and_is_raised_to_this_layout() {
         let dir = tempfile::tempdir().unwrap();
         {
             let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
@@ -493,7 +498,24 @@ mod tests {
         assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(engine.applied_decree().unwrap(), Decree(4));
         drop(engine);
-        assert_eq!(RocksEngine::layout_version_at(dir.path()).unwrap(), Some(1));
+        assert_eq!(
+            RocksEngine::layout_version_at(dir.path()).unwrap(),
+            Some(LAYOUT_VERSION)
+        );
+        // Recorded as 1 (as a server of layout 1 wrote it): read as is too.
+        {
+            let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+            engine
+                .db
+                .put(LAYOUT_VERSION_KEY, layout::encode_layout_version(1))
+                .unwrap();
+            engine.flush().unwrap();
+        }
+        RocksEngine::check_layout_at(dir.path()).unwrap();
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
+        drop(engine);
+        assert_eq!(RocksEngine::layout_version_at(dir.path()).unwrap(), Some(2));
     }
 
     #[test]
@@ -527,7 +549,7 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(&dir.path().display().to_string()), "{text}");
             assert!(
-                text.contains("version 99") && text.contains("version 1"),
+                text.contains("version 99") && text.contains("version 2"),
                 "{text}"
             );
         }

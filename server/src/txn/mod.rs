@@ -8,6 +8,9 @@
 //!   `LMOVE`, `SUNIONSTORE`...): the keys of other partitions are brought
 //!   to the one that runs the command (`petrel.txn.run`), and the state the
 //!   command leaves them in is sent back (`petrel.txn.replace`).
+//! - [`records`]: the durable records in storage: a participant's
+//!   proposal as one mutation, and the records a new primary recovers.
 
 pub mod carry;
 pub mod exec;
+pub mod records;
