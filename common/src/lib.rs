@@ -3,6 +3,7 @@
 //! - [`ids`]: newtypes for tables, partitions, ballots, decrees and node addresses.
 //! - [`hash`]: the key-to-partition hash (fixed forever once data exists).
 //! - [`partition`]: partition configurations and the versioned table map.
+//! - [`meta_query`]: one table's map, read from meta (`QUERY_TABLE`).
 //! - [`reply`]: the typed Redis reply value servers send and proxies encode.
 //! - [`msg`]: every RPC body, as hand-derived protobuf messages.
 //! - [`num`]: integers parsed with Redis's rules.
@@ -22,6 +23,7 @@ pub mod fsutil;
 pub mod glob;
 pub mod hash;
 pub mod ids;
+pub mod meta_query;
 pub mod msg;
 pub mod num;
 pub mod partition;

@@ -50,6 +50,22 @@ pub struct ServerConfig {
     pub worker_threads: usize,
     /// Log filter (`RUST_LOG` wins).
     pub log: String,
+    /// Transactions across partitions (docs/TRANSACTIONS.md): a lock
+    /// request (a transaction's EXECUTE, or a command outside transactions
+    /// on a locked key) waits this long at most, in ms.
+    pub txn_lock_wait_ms: u64,
+    /// A transaction still executing that its coordinator has not been
+    /// heard from for this long is dropped here (its locks released), in ms.
+    pub txn_idle_timeout_ms: u64,
+    /// A prepared transaction undecided this long asks its record
+    /// partition for the outcome, in ms.
+    pub txn_resolve_after_ms: u64,
+    /// A transaction older than this is refused, in ms.
+    pub txn_max_age_ms: u64,
+    /// Decision records are deleted this long after the decision, in ms;
+    /// far above `txn_resolve_after_ms` (a late resolution must still find
+    /// a commit).
+    pub txn_gc_after_ms: u64,
 }
 
 /// Default of `log_sync_linger_us` (see bench/RESULTS.md for how it was chosen).
@@ -71,8 +87,31 @@ impl Default for ServerConfig {
             metrics_listen: String::new(),
             worker_threads: 0,
             log: "info".to_string(),
+            txn_lock_wait_ms: TXN_DEFAULTS.lock_wait_ms,
+            txn_idle_timeout_ms: TXN_DEFAULTS.idle_timeout_ms,
+            txn_resolve_after_ms: TXN_DEFAULTS.resolve_after_ms,
+            txn_max_age_ms: TXN_DEFAULTS.max_age_ms,
+            txn_gc_after_ms: TXN_DEFAULTS.gc_after_ms,
         }
     }
+}
+
+/// The participant's defaults, as the config keys' defaults.
+const TXN_DEFAULTS: TxnDefaults = TxnDefaults {
+    lock_wait_ms: 1_000,
+    idle_timeout_ms: 5_000,
+    resolve_after_ms: 2_000,
+    max_age_ms: 30_000,
+    gc_after_ms: 600_000,
+};
+
+/// See [`TXN_DEFAULTS`].
+struct TxnDefaults {
+    lock_wait_ms: u64,
+    idle_timeout_ms: u64,
+    resolve_after_ms: u64,
+    max_age_ms: u64,
+    gc_after_ms: u64,
 }
 
 impl ServerConfig {
@@ -96,6 +135,22 @@ impl ServerConfig {
                 "must be positive",
             ));
         }
+        for (key, value) in [
+            ("txn_lock_wait_ms", self.txn_lock_wait_ms),
+            ("txn_idle_timeout_ms", self.txn_idle_timeout_ms),
+            ("txn_resolve_after_ms", self.txn_resolve_after_ms),
+            ("txn_max_age_ms", self.txn_max_age_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        if self.txn_gc_after_ms < self.txn_resolve_after_ms.saturating_mul(10) {
+            return Err(ConfigError::invalid(
+                "txn_gc_after_ms",
+                "must be at least 10 times txn_resolve_after_ms (a late resolution must still find a commit's record)",
+            ));
+        }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::invalid(
                 "listen",
@@ -109,6 +164,18 @@ impl ServerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The transaction participant's tunables.
+    pub fn participant_options(&self) -> petrel_common::txn::participant::Options {
+        petrel_common::txn::participant::Options {
+            lock_wait_ms: self.txn_lock_wait_ms,
+            idle_timeout_ms: self.txn_idle_timeout_ms,
+            max_age_ms: self.txn_max_age_ms,
+            resolve_after_ms: self.txn_resolve_after_ms,
+            gc_after_ms: self.txn_gc_after_ms,
+            ..Default::default()
+        }
     }
 
     /// The address this server is known by: `advertise`, else `listen`.
@@ -133,6 +200,33 @@ mod tests {
         let e = petrel_common::config::parse::<ServerConfig>("durability = \"maybe\"")
             .expect_err("invalid");
         assert!(e.contains("durability") || e.contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn txn_keys_default_to_the_participant_defaults_and_are_checked() {
+        let c = ServerConfig::default();
+        let (o, d) = (
+            c.participant_options(),
+            petrel_common::txn::participant::Options::default(),
+        );
+        assert_eq!(
+            (o.lock_wait_ms, o.idle_timeout_ms, o.resolve_after_ms),
+            (d.lock_wait_ms, d.idle_timeout_ms, d.resolve_after_ms)
+        );
+        assert_eq!((o.max_age_ms, o.gc_after_ms), (d.max_age_ms, d.gc_after_ms));
+        c.validate().expect("defaults are valid");
+        let c: ServerConfig =
+            petrel_common::config::parse("txn_lock_wait_ms = 250").expect("valid");
+        assert_eq!(c.participant_options().lock_wait_ms, 250);
+        let c = ServerConfig {
+            txn_gc_after_ms: 1_000,
+            ..Default::default()
+        };
+        assert!(c
+            .validate()
+            .expect_err("too small")
+            .to_string()
+            .contains("txn_gc_after_ms"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::replica::shell::{self, Env, Opening};
 use crate::replica::{db_path, load_config, role_of, Event, Replica, ReplicaError, WriteOutcome};
 use crate::storage::rocks::{BlockCache, RocksEngine, RocksOptions};
 use crate::storage::StorageError;
+use crate::txn::peers::Peers;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,8 @@ impl Node {
             rpc: rpc.clone(),
             rocks: rocks.clone(),
             machine: MachineOptions::default(),
+            txn: config.participant_options(),
+            peers: Arc::new(Peers::new(rpc.clone(), config.meta.clone())),
         });
         Ok(Node {
             log,

@@ -1,6 +1,7 @@
 //! The server's RPC surface: Execute (from proxies), peer messages between
 //! replicas, a learner's checkpoint requests (served by [`crate::learn`]),
-//! ReplicaDigest and ReplicaStatus (CLI).
+//! ReplicaDigest and ReplicaStatus (CLI), and TXN: a transaction's messages
+//! to this partition's participant (docs/TRANSACTIONS.md).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::{
     method, CheckpointPrepareRequest, ExecCode, ExecuteRequest, ExecuteResponse, ReplicaBatchAck,
     ReplicaBatchMsg, ReplicaDigestRequest, ReplicaDigestResponse, ReplicaStatusRequest,
-    ReplicaStatusResponse, ReplyMsg,
+    ReplicaStatusResponse, ReplyMsg, TxnCommandMsg, TxnRequestMsg, TxnResponseMsg,
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, Handled, Service};
@@ -22,7 +23,11 @@ use tracing::error;
 use crate::cmd;
 use crate::learn;
 use crate::node::Node;
-use crate::replica::{role_of, wire, Event, Replica, Status, WriteError, WriteOutcome};
+use crate::replica::{
+    role_of, wire, Event, Replica, Status, TxnIn, TxnOutcome, WriteError, WriteOutcome,
+};
+use crate::txn::exec::Call;
+use petrel_common::txn::wire::{self as txn_wire, Incoming};
 
 /// Handles RPCs against this server's [`Node`].
 pub struct ServerService {
@@ -61,6 +66,33 @@ impl ServerService {
     }
 }
 
+/// Why a request was not routed to a replica (see [`ServerService::route`]).
+struct Refusal {
+    code: ExecCode,
+    ballot: Ballot,
+    primary: String,
+    reason: &'static str,
+}
+
+impl Refusal {
+    fn new(code: ExecCode, ballot: Ballot, primary: String, reason: &'static str) -> Self {
+        Refusal {
+            code,
+            ballot,
+            primary,
+            reason,
+        }
+    }
+}
+
+/// A request that passed [`ServerService::route`]: the replica, and the
+/// ballot and primary it holds, to answer with.
+struct Routed {
+    replica: Arc<Replica>,
+    ballot: Ballot,
+    primary: String,
+}
+
 fn refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Handled {
     // The label is the numeric code, as docs/METRICS.md says.
     metrics::counter!("petrel_server_execute_refused_total", "code" => (code as i32).to_string())
@@ -75,15 +107,17 @@ fn refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Hand
 }
 
 impl ServerService {
-    async fn execute(self: Arc<Self>, req: ExecuteRequest) -> Handled {
-        let gpid = Gpid::new(req.table_id, req.partition_id);
+    /// The checks every partition request passes before it reaches the
+    /// replica: hosted here, routed with this partition count and ballot,
+    /// this server the primary, lease valid. The refusal says which failed.
+    fn route(&self, gpid: Gpid, partition_count: u32, ballot: Ballot) -> Result<Routed, Refusal> {
         let Some(replica) = self.node.replica(gpid) else {
-            return refuse(
+            return Err(Refusal::new(
                 ExecCode::NoReplica,
                 Ballot(0),
                 String::new(),
                 "partition not hosted here",
-            );
+            ));
         };
         let config = replica.config();
         let primary = config
@@ -91,50 +125,43 @@ impl ServerService {
             .as_ref()
             .map(|p| p.0.clone())
             .unwrap_or_default();
-        if req.partition_count != replica.partition_count {
-            return refuse(
-                ExecCode::StaleMap,
-                config.ballot,
-                primary,
-                "partition count differs",
-            );
+        let refuse = |code, reason| Err(Refusal::new(code, config.ballot, primary.clone(), reason));
+        if partition_count != replica.partition_count {
+            return refuse(ExecCode::StaleMap, "partition count differs");
         }
-        if Ballot(req.ballot) < config.ballot {
-            return refuse(
-                ExecCode::StaleMap,
-                config.ballot,
-                primary,
-                "request ballot is old",
-            );
+        if ballot < config.ballot {
+            return refuse(ExecCode::StaleMap, "request ballot is old");
         }
-        if Ballot(req.ballot) > config.ballot {
+        if ballot > config.ballot {
             // Meta has moved on and this server has not heard yet: ask now
             // rather than at the next beacon (a failover may have made us
             // primary).
             self.node.beacon_soon();
-            return refuse(
-                ExecCode::Unavailable,
-                config.ballot,
-                primary,
-                "server config is behind",
-            );
+            return refuse(ExecCode::Unavailable, "server config is behind");
         }
         if config.primary.as_ref() != Some(&self.node.me) {
-            return refuse(
-                ExecCode::NotPrimary,
-                config.ballot,
-                primary,
-                "not the primary",
-            );
+            return refuse(ExecCode::NotPrimary, "not the primary");
         }
         if !self.node.lease_valid() {
-            return refuse(
-                ExecCode::Unavailable,
-                config.ballot,
-                primary,
-                "lease expired",
-            );
+            return refuse(ExecCode::Unavailable, "lease expired");
         }
+        Ok(Routed {
+            replica,
+            ballot: config.ballot,
+            primary,
+        })
+    }
+
+    async fn execute(self: Arc<Self>, req: ExecuteRequest) -> Handled {
+        let gpid = Gpid::new(req.table_id, req.partition_id);
+        let Routed {
+            replica,
+            ballot,
+            primary,
+        } = match self.route(gpid, req.partition_count, Ballot(req.ballot)) {
+            Ok(r) => r,
+            Err(r) => return refuse(r.code, r.ballot, r.primary, r.reason),
+        };
         let Some(command) = u16::try_from(req.command)
             .ok()
             .and_then(|id| command::table().get(CommandId(id)))
@@ -144,7 +171,7 @@ impl ServerService {
             // table (or a malformed request).
             return refuse(
                 ExecCode::Unavailable,
-                config.ballot,
+                ballot,
                 primary,
                 "command id does not match the command named (proxy and server command tables differ)",
             );
@@ -176,7 +203,7 @@ impl ServerService {
                     WriteError::Busy { in_flight, limit } => {
                         return refuse(
                             ExecCode::Busy,
-                            config.ballot,
+                            ballot,
                             primary,
                             &format!("{in_flight} writes in flight (limit {limit})"),
                         )
@@ -199,12 +226,22 @@ impl ServerService {
             if !replica.view().can_serve_read || !self.node.lease_valid() {
                 return refuse(
                     ExecCode::Unavailable,
-                    config.ballot,
+                    ballot,
                     primary,
                     "primary not ready to serve reads (reconciling or lease expired)",
                 );
             }
             let args = req.args;
+            let limit = std::time::Duration::from_millis(self.node.config.txn_lock_wait_ms);
+            if let Some(reply) = read_gate(&replica, command, &args, limit).await {
+                return encode(&ExecuteResponse {
+                    code: ExecCode::Ok.into(),
+                    reply: Some(ReplyMsg::from(&reply)),
+                    ballot: ballot.0,
+                    primary,
+                    reason: String::new(),
+                });
+            }
             if point_read {
                 replica.read(command, &args, now)
             } else {
@@ -228,10 +265,76 @@ impl ServerService {
         encode(&ExecuteResponse {
             code: ExecCode::Ok.into(),
             reply: Some(ReplyMsg::from(&reply)),
-            ballot: config.ballot.0,
+            ballot: ballot.0,
             primary,
             reason: String::new(),
         })
+    }
+
+    /// A transaction's message (docs/TRANSACTIONS.md): routed like EXECUTE,
+    /// then handed to the replica's participant. A body or command this
+    /// build does not understand is refused, never run.
+    async fn txn(self: Arc<Self>, req: TxnRequestMsg) -> Handled {
+        let gpid = Gpid::new(req.table_id, req.partition_id);
+        let Routed {
+            replica,
+            ballot,
+            primary,
+        } = match self.route(gpid, req.partition_count, Ballot(req.ballot)) {
+            Ok(r) => r,
+            Err(r) => return txn_refuse(r.code, r.ballot, r.primary, r.reason),
+        };
+        let bad =
+            |reason: String| txn_refuse(ExecCode::Unavailable, ballot, primary.clone(), &reason);
+        let Some(body) = req.body.as_ref() else {
+            return bad("transaction message without a body".to_string());
+        };
+        let msg = match txn_wire::incoming(body, gpid.table) {
+            Ok(Incoming::Execute(head)) => match calls_of(req.commands) {
+                Ok(calls) => TxnIn::Execute { head, calls },
+                Err(why) => return bad(why),
+            },
+            Ok(Incoming::Request(r)) if req.commands.is_empty() => TxnIn::Request(r),
+            Ok(Incoming::Request(_)) => {
+                return bad("commands sent with a request that is not an EXECUTE".to_string())
+            }
+            Err(e) => return bad(e.to_string()),
+        };
+        match replica.txn(msg).await {
+            TxnOutcome::Answered { resp, replies } => encode(&TxnResponseMsg {
+                code: ExecCode::Ok.into(),
+                ballot: ballot.0,
+                primary,
+                reason: String::new(),
+                body: Some(txn_wire::response(&resp)),
+                replies: replies.iter().map(ReplyMsg::from).collect(),
+            }),
+            TxnOutcome::Refused(e) => match e {
+                WriteError::NotPrimary { ballot, primary }
+                | WriteError::Unknown { ballot, primary } => txn_refuse(
+                    ExecCode::NotPrimary,
+                    ballot,
+                    primary.map(|p| p.0).unwrap_or_default(),
+                    "not the primary",
+                ),
+                WriteError::LeaseExpired { ballot } => {
+                    txn_refuse(ExecCode::Unavailable, ballot, primary, "lease expired")
+                }
+                WriteError::Busy { .. } => txn_refuse(ExecCode::Busy, ballot, primary, "busy"),
+            },
+            TxnOutcome::Unavailable(reason) => {
+                txn_refuse(ExecCode::Unavailable, ballot, primary, reason)
+            }
+            TxnOutcome::Failed(why) => {
+                error!(%gpid, error = %why, "transaction message failed");
+                txn_refuse(
+                    ExecCode::Unavailable,
+                    ballot,
+                    primary,
+                    &format!("replica failed: {why}"),
+                )
+            }
+        }
     }
 
     /// Peer messages: handed to each replica's task in the order they came.
@@ -311,6 +414,7 @@ impl Service for ServerService {
         async move {
             match m {
                 method::EXECUTE => self.execute(decode(body)?).await,
+                method::TXN => self.txn(decode(body)?).await,
                 method::REPLICA_MESSAGE => self.replica_messages(decode(body)?),
                 method::CHECKPOINT_PREPARE => self.checkpoint_prepare(decode(body)?).await,
                 method::CHECKPOINT_FETCH => {
@@ -341,6 +445,65 @@ fn learn_error(e: learn::LearnError) -> ServiceError {
         L::UnknownCheckpoint(_) | L::WrongPartition { .. } => ServiceError::NotFound(e.to_string()),
         L::File(_) => ServiceError::Invalid(e.to_string()),
         _ => ServiceError::Internal(e.to_string()),
+    }
+}
+
+/// A transaction message not taken (nothing done for it here).
+fn txn_refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Handled {
+    metrics::counter!("petrel_server_txn_refused_total", "code" => (code as i32).to_string())
+        .increment(1);
+    encode(&TxnResponseMsg {
+        code: code.into(),
+        ballot: ballot.0,
+        primary,
+        reason: reason.to_string(),
+        body: None,
+        replies: Vec::new(),
+    })
+}
+
+/// An EXECUTE's commands, each checked like EXECUTE's one: its id names a
+/// command of this build's table and its arguments call that command.
+fn calls_of(commands: Vec<TxnCommandMsg>) -> Result<Vec<Call>, String> {
+    commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let command = u16::try_from(c.command)
+                .ok()
+                .and_then(|id| command::table().get(CommandId(id)))
+                .filter(|cmd| c.args.first().is_some() && cmd.names_match(&c.args))
+                .ok_or_else(|| {
+                    format!(
+                        "command {i} of the EXECUTE: id {} does not match the command named (proxy and server command tables differ)",
+                        c.command
+                    )
+                })?;
+            Ok(Call {
+                command,
+                args: c.args,
+            })
+        })
+        .collect()
+}
+
+/// Reads wait while a key they read is held by a prepared transaction
+/// (docs/TRANSACTIONS.md, participant rule 3), at most `limit`; `Some` is
+/// the error reply when the wait ran out. When nothing is prepared here
+/// (nearly always) this is one atomic load: no key is even looked at.
+async fn read_gate(
+    replica: &Replica,
+    command: &Command,
+    args: &[Bytes],
+    limit: std::time::Duration,
+) -> Option<Reply> {
+    if !replica.reads_may_wait() {
+        return None;
+    }
+    let keys = crate::txn::keys::keys_of(command, args);
+    match replica.read_gate(&keys, limit).await {
+        Ok(()) => None,
+        Err(e) => Some(Reply::error(e.to_string())),
     }
 }
 

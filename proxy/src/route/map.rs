@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use petrel_common::msg::{method, QueryTableRequest, QueryTableResponse};
+use petrel_common::meta_query;
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
 use tokio_util::sync::CancellationToken;
@@ -192,36 +192,12 @@ impl MapCache {
 
     /// Asks each meta address in turn, starting with the one that answered last.
     async fn fetch(&self) -> Result<TableMap, String> {
-        let n = self.meta.len();
         let start = self.preferred.load(Relaxed);
-        let mut failures = Vec::new();
-        for i in 0..n {
-            let idx = (start + i) % n;
-            let addr = &self.meta[idx];
-            let req = QueryTableRequest {
-                name: self.table.clone(),
-            };
-            let resp: Result<QueryTableResponse, _> = self
-                .rpc
-                .call(addr, method::QUERY_TABLE, &req, META_TIMEOUT)
-                .await;
-            match resp {
-                Ok(resp) => {
-                    self.preferred.store(idx, Relaxed);
-                    let Some(msg) = resp.table else {
-                        return Err(format!(
-                            "table '{}' does not exist (meta {addr})",
-                            self.table
-                        ));
-                    };
-                    let map = TableMap::from(&msg);
-                    check(&map).map_err(|e| format!("meta {addr} sent a bad map: {e}"))?;
-                    return Ok(map);
-                }
-                Err(e) => failures.push(format!("meta {addr}: {e}")),
-            }
-        }
-        Err(failures.join("; "))
+        let (idx, map) =
+            meta_query::query_table(&self.rpc, &self.meta, start, &self.table, META_TIMEOUT)
+                .await?;
+        self.preferred.store(idx, Relaxed);
+        Ok(map)
     }
 
     /// Keeps the map fresh until `shutdown`: fast retries until the first
@@ -281,36 +257,11 @@ impl MapCache {
     }
 }
 
-/// A map the router can use: a power-of-two count and one config per partition.
-fn check(map: &TableMap) -> Result<(), String> {
-    if map.partition_count == 0 || !map.partition_count.is_power_of_two() {
-        return Err(format!(
-            "partition count {} is not a power of two",
-            map.partition_count
-        ));
-    }
-    if map.partitions.len() != map.partition_count as usize {
-        return Err(format!(
-            "{} partitions listed for a count of {}",
-            map.partitions.len(),
-            map.partition_count
-        ));
-    }
-    for (i, p) in map.partitions.iter().enumerate() {
-        if p.gpid.partition.0 as usize != i {
-            return Err(format!(
-                "partition {} listed at index {i}",
-                p.gpid.partition.0
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use petrel_common::ids::{Ballot, Gpid, TableId};
+    use petrel_common::meta_query::check;
     use petrel_common::partition::PartitionConfig;
 
     fn map(id: u32, version: u64, count: u32) -> TableMap {

@@ -29,6 +29,7 @@ use petrel_common::msg::{PartitionConfigMsg, ReplicaRole};
 use petrel_common::partition::PartitionConfig;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
+use petrel_common::txn::{ExecuteHeader, Request as TxnRequest, Response as TxnResponse};
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
@@ -156,8 +157,46 @@ pub enum Event {
     Durable(Result<machine::LogSeq, LogError>),
     /// A checkpoint download finished (or failed).
     Checkpoint(CheckpointDone),
+    /// A transaction's message for this primary's participant
+    /// (docs/TRANSACTIONS.md).
+    Txn {
+        msg: TxnIn,
+        done: oneshot::Sender<TxnOutcome>,
+    },
+    /// Another primary answered a message this replica's participant sent.
+    TxnAnswer { from: Gpid, resp: TxnResponse },
     /// Stop the task.
     Close,
+}
+
+/// A transaction message, as the replica task takes it.
+#[derive(Debug)]
+pub enum TxnIn {
+    /// Run these commands for the transaction (their locks are taken first).
+    Execute {
+        head: ExecuteHeader,
+        calls: Vec<crate::txn::exec::Call>,
+    },
+    /// Any other request (from a coordinator, or another participant).
+    Request(TxnRequest),
+}
+
+/// How the replica task answered a transaction message.
+#[derive(Debug)]
+pub enum TxnOutcome {
+    /// The participant's answer; an EXECUTE that ran carries its commands'
+    /// replies, in order.
+    Answered {
+        resp: TxnResponse,
+        replies: Vec<Reply>,
+    },
+    /// Not taken: not the primary (or no longer), or no lease. Whatever
+    /// the replica held of the transaction is gone with its primaryship.
+    Refused(WriteError),
+    /// The primary is not ready yet (reconciling after a failover).
+    Unavailable(&'static str),
+    /// The replica failed (storage or log).
+    Failed(Arc<ReplicaError>),
 }
 
 /// A finished checkpoint download (a learner's).
@@ -176,6 +215,8 @@ pub struct Shared {
     view: Mutex<View>,
     /// The last decree applied to storage, for blocked commands to wait on.
     pub(crate) applied: tokio::sync::watch::Sender<u64>,
+    /// Keys of prepared transactions, which reads wait on.
+    pub(crate) prepared: crate::txn::gate::PreparedKeys,
 }
 
 impl Shared {
@@ -252,6 +293,33 @@ impl Replica {
             return closed();
         }
         rx.await.unwrap_or_else(|_| closed())
+    }
+
+    /// Sends a transaction message to the task and waits for its answer.
+    pub async fn txn(&self, msg: TxnIn) -> TxnOutcome {
+        let (done, rx) = oneshot::channel();
+        let closed = || TxnOutcome::Failed(Arc::new(ReplicaError::Closed(self.gpid)));
+        if self.tx.send(Event::Txn { msg, done }).is_err() {
+            return closed();
+        }
+        rx.await.unwrap_or_else(|_| closed())
+    }
+
+    /// Waits (at most `limit`) until no key of `keys` is held exclusively
+    /// by a transaction whose PREPARE is proposed or durable: a read must
+    /// not return the old value of a key a committed transaction is about
+    /// to change. One atomic load when no transaction is prepared here.
+    pub async fn read_gate(
+        &self,
+        keys: &[Bytes],
+        limit: std::time::Duration,
+    ) -> Result<(), crate::txn::gate::ReadTimedOut> {
+        self.shared.prepared.wait(keys, limit).await
+    }
+
+    /// Whether any transaction is prepared here (reads may have to wait).
+    pub fn reads_may_wait(&self) -> bool {
+        !self.shared.prepared.is_empty()
     }
 
     /// Executes a read-only command against committed storage, all of its

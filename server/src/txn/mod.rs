@@ -8,9 +8,18 @@
 //!   `LMOVE`, `SUNIONSTORE`...): the keys of other partitions are brought
 //!   to the one that runs the command (`petrel.txn.run`), and the state the
 //!   command leaves them in is sent back (`petrel.txn.replace`).
+//! - [`keys`]: the keys a call touches and how (shared or exclusive): an
+//!   EXECUTE's locks, the keys a fast-path command waits on.
+//! - [`gate`]: the keys prepared transactions hold, published by the
+//!   replica task for reads served outside it, which wait on them.
+//! - [`peers`]: a participant's messages to other partitions' primaries,
+//!   routed by the table's map from meta.
 //! - [`records`]: the durable records in storage: a participant's
 //!   proposal as one mutation, and the records a new primary recovers.
 
 pub mod carry;
 pub mod exec;
+pub mod gate;
+pub mod keys;
+pub mod peers;
 pub mod records;

@@ -22,6 +22,10 @@ pub(super) const TICK: Duration = Duration::from_millis(50);
 /// Events handled before log waiters and peer frames are flushed.
 const MAX_DRAIN: usize = 256;
 
+/// Rounds of "report committed proposals to the participant, propose what
+/// it asks" per batch of events.
+const TXN_ROUNDS: usize = 4;
+
 impl Shell {
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
         let mut ticker = tokio::time::interval(TICK);
@@ -95,6 +99,8 @@ impl Shell {
             Event::Durable(Ok(seq)) => self.feed(Input::LogDurable { seq }),
             Event::Durable(Err(e)) => self.fail(ReplicaError::Durability(e)),
             Event::Checkpoint(done) => self.checkpoint_done(done),
+            Event::Txn { msg, done } => self.txn_message(msg, done),
+            Event::TxnAnswer { from, resp } => self.txn_answer(from, resp),
             Event::Close => return false,
         }
         true
@@ -113,6 +119,7 @@ impl Shell {
             self.feed(Input::LeaseChanged { valid: false });
         }
         self.feed(Input::Tick { now_ms });
+        self.txn_tick();
     }
 
     /// The log or storage failed: the replica stops taking part.
@@ -140,6 +147,26 @@ impl Shell {
     /// After a batch of events: wait for the log, send frames, release
     /// barriers, publish the state.
     fn end_of_batch(&mut self) {
+        // The participant's proposals that committed may free locks and
+        // stage more proposals; those that commit at once (a lone replica)
+        // are reported in the next round, a few rounds at most.
+        for _ in 0..TXN_ROUNDS {
+            self.txn_lifecycle();
+            self.txn_pump();
+            self.propose_and_wait_for_the_log();
+            if !self.writes.has_txn_durable() {
+                break;
+            }
+        }
+        self.flush_outbox();
+        self.release_barriers();
+        self.txn_release_barriers();
+        self.publish();
+    }
+
+    /// Proposes the staged writes and waits for the log (at once when it
+    /// is already durable, else in the background).
+    fn propose_and_wait_for_the_log(&mut self) {
         // Refusals are answered inside.
         let _ = self.propose_staged();
         if let Some((seq, ticket)) = self.last_log.take() {
@@ -159,9 +186,6 @@ impl Shell {
             // A durable log may have produced more log writes (a secondary's
             // acks do not, a primary's commit does not): nothing to re-check.
         }
-        self.flush_outbox();
-        self.release_barriers();
-        self.publish();
     }
 
     fn publish(&mut self) {
@@ -220,6 +244,7 @@ impl Shell {
             primary: None,
         };
         self.writes.stop(&unknown, &not_executed);
+        self.txn_drop();
         info!(gpid = %self.gpid, "replica task stopped");
     }
 }

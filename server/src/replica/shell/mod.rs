@@ -15,6 +15,9 @@
 //!   log appends, frames to peers, applying to RocksDB, answers.
 //! - [`writes`]: client writes: executed, batched into one decree per batch
 //!   of events, answered at commit.
+//! - [`txn`]: the transaction participant (docs/TRANSACTIONS.md) while the
+//!   replica is a reconciled primary: its messages, its proposals (batched
+//!   with client writes), the fast-path gate writes pass, the read gate.
 //! - [`install`]: a learner's checkpoint: copying it when the primary
 //!   offers one and swapping it in for the replica's storage (the mechanism
 //!   is [`crate::learn`]'s).
@@ -24,6 +27,9 @@ mod install;
 mod perform;
 #[cfg(test)]
 mod tests;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -43,7 +49,11 @@ use super::{status_name, Event, Replica, Shared, View};
 use crate::log::{LogEntry, MutationLog, Ticket};
 use crate::storage::rocks::RocksOptions;
 use crate::storage::Engine;
+use petrel_common::txn::participant::Options as ParticipantOptions;
+use txn::Txns;
 use writes::Writes;
+
+use crate::txn::peers::Peers;
 
 /// What every replica task of a server shares.
 pub struct Env {
@@ -53,6 +63,10 @@ pub struct Env {
     /// To reopen RocksDB after installing a checkpoint.
     pub rocks: RocksOptions,
     pub machine: Options,
+    /// The transaction participant's tunables.
+    pub txn: ParticipantOptions,
+    /// Routes a participant's messages to other primaries.
+    pub peers: Arc<Peers>,
 }
 
 /// Everything a replica needs to start.
@@ -121,6 +135,7 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         engine: RwLock::new(o.engine),
         view: Mutex::new(view),
         applied: tokio::sync::watch::Sender::new(0),
+        prepared: Default::default(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let shell = Shell {
@@ -130,6 +145,8 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         tx: tx.clone(),
         machine,
         writes: Writes::new(),
+        txns: Txns::new(),
+        table_name: o.table_name.clone(),
         lease_until: None,
         epoch: Instant::now(),
         last_tick: Instant::now(),
@@ -160,6 +177,10 @@ struct Shell {
     machine: ReplicaMachine,
     /// Client writes, from execution to their answer ([`writes`]).
     writes: Writes,
+    /// The transaction participant while primary ([`txn`]).
+    txns: Txns,
+    /// The table's name (a participant's messages are routed by it).
+    table_name: String,
     lease_until: Option<Instant>,
     epoch: Instant,
     last_tick: Instant,

@@ -70,6 +70,8 @@ fn open(dir: &std::path::Path, engine: Arc<dyn Engine>) -> Opened {
         rpc: RpcClient::new(),
         rocks: RocksOptions::default(),
         machine: Options::default(),
+        txn: Default::default(),
+        peers: Arc::new(crate::txn::peers::Peers::new(RpcClient::new(), Vec::new())),
     });
     let replica = spawn(
         env,

@@ -22,14 +22,23 @@ use crate::replica::machine::{Input, Output, Status, Token, WriteError};
 use crate::replica::overlay::{Overlay, Pending};
 use crate::replica::{ReplicaError, WriteOutcome};
 use crate::storage::Mutation;
+use petrel_common::txn::participant::ProposalId;
 
 /// Staged writes are proposed early once their mutations reach this size…
 const STAGE_MAX_BYTES: usize = 1 << 20;
 /// …or this many writes.
 const STAGE_MAX_WRITES: usize = 256;
 
-/// Writes carried by one decree: each one's reply and where to send it.
-type Waiting = Vec<(Reply, oneshot::Sender<WriteOutcome>)>;
+/// What one decree carries, each answered when it commits.
+pub(super) enum Staged {
+    /// A client write: the reply it computed and where to send it.
+    Client(Reply, oneshot::Sender<WriteOutcome>),
+    /// A proposal of the transaction participant, reported durable to it.
+    Txn(ProposalId),
+}
+
+/// Writes carried by one decree.
+type Waiting = Vec<Staged>;
 
 /// The write path's state: every client write the task holds, from
 /// execution to its answer.
@@ -52,6 +61,11 @@ pub(super) struct Writes {
     /// Writes that changed nothing but read the uncommitted tail up to a
     /// decree: answered once it commits.
     barriers: Vec<(Decree, Reply, oneshot::Sender<WriteOutcome>)>,
+    /// The participant's proposals committed and applied, to report durable.
+    txn_durable: Vec<ProposalId>,
+    /// A participant's proposal was refused or dropped: the machine counts
+    /// on it and must be rebuilt from storage.
+    txn_lost: bool,
 }
 
 impl Writes {
@@ -64,6 +78,61 @@ impl Writes {
             staged_ballot: Ballot(0),
             next_token: 1,
             barriers: Vec::new(),
+            txn_durable: Vec::new(),
+            txn_lost: false,
+        }
+    }
+
+    /// The participant's proposals that committed since the last call.
+    pub(super) fn take_txn_durable(&mut self) -> Vec<ProposalId> {
+        std::mem::take(&mut self.txn_durable)
+    }
+
+    /// The uncommitted tail (made to match the machine's `tail`) and the
+    /// staged writes: what a command reads through an [`Overlay`].
+    pub(super) fn synced<'a>(
+        &mut self,
+        tail: impl Iterator<Item = &'a crate::replica::machine::Entry>,
+    ) -> Result<&Pending, crate::storage::StorageError> {
+        self.pending.sync(tail)?;
+        Ok(&self.pending)
+    }
+
+    /// Whether participant proposals committed that it was not told of.
+    pub(super) fn has_txn_durable(&self) -> bool {
+        !self.txn_durable.is_empty()
+    }
+
+    /// Whether a participant's proposal was lost since the last call.
+    pub(super) fn take_txn_lost(&mut self) -> bool {
+        std::mem::take(&mut self.txn_lost)
+    }
+
+    /// Stages a participant's proposal to go with the next decree; its
+    /// mutation is read by later writes like any staged write.
+    pub(super) fn stage_txn(&mut self, id: ProposalId, mutation: Mutation, ballot: Ballot) {
+        if self.staged.is_empty() {
+            self.staged_ballot = ballot;
+        }
+        self.staged_bytes += encode_mutation(&mutation).len();
+        self.pending.stage(mutation);
+        self.staged.push(Staged::Txn(id));
+    }
+
+    /// Whether writes are staged (a reader of them must let them go first).
+    pub(super) fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Sends `outcome` to a waiting entry; a participant's proposal is
+    /// noted durable (`Ok`) or lost.
+    fn settle(&mut self, staged: Staged, outcome: WriteOutcome) {
+        match (staged, outcome) {
+            (Staged::Client(_, done), outcome) => {
+                let _ = done.send(outcome);
+            }
+            (Staged::Txn(id), WriteOutcome::Done(_)) => self.txn_durable.push(id),
+            (Staged::Txn(_), _) => self.txn_lost = true,
         }
     }
 
@@ -76,12 +145,13 @@ impl Writes {
     /// Answers the writes of the decree the machine replied on: with the
     /// reply each computed when committed, with the refusal otherwise.
     pub(super) fn answer(&mut self, token: Token, result: &Result<Decree, WriteError>) {
-        for (reply, done) in self.proposed.remove(&token).unwrap_or_default() {
-            let outcome = match result {
-                Ok(_) => WriteOutcome::Done(reply),
-                Err(e) => WriteOutcome::Refused(e.clone()),
+        for staged in self.proposed.remove(&token).unwrap_or_default() {
+            let outcome = match (result, &staged) {
+                (Ok(_), Staged::Client(reply, _)) => WriteOutcome::Done(reply.clone()),
+                (Ok(_), Staged::Txn(_)) => WriteOutcome::Done(Reply::ok()),
+                (Err(e), _) => WriteOutcome::Refused(e.clone()),
             };
-            let _ = done.send(outcome);
+            self.settle(staged, outcome);
         }
     }
 
@@ -93,12 +163,12 @@ impl Writes {
         result: &Result<Decree, WriteError>,
         why: &Arc<ReplicaError>,
     ) {
-        for (_, done) in self.proposed.remove(&token).unwrap_or_default() {
+        for staged in self.proposed.remove(&token).unwrap_or_default() {
             let outcome = match result {
                 Ok(_) => WriteOutcome::Failed(why.clone()),
                 Err(e) => WriteOutcome::Refused(e.clone()),
             };
-            let _ = done.send(outcome);
+            self.settle(staged, outcome);
         }
     }
 
@@ -106,8 +176,8 @@ impl Writes {
     pub(super) fn refuse_staged(&mut self, e: &WriteError) {
         self.pending.take_staged();
         self.staged_bytes = 0;
-        for (_, done) in self.staged.drain(..) {
-            let _ = done.send(WriteOutcome::Refused(e.clone()));
+        for staged in std::mem::take(&mut self.staged) {
+            self.settle(staged, WriteOutcome::Refused(e.clone()));
         }
     }
 
@@ -115,8 +185,9 @@ impl Writes {
     /// with `unknown` (they may commit under the next primary), the others
     /// with `not_executed`.
     pub(super) fn stop(&mut self, unknown: &WriteError, not_executed: &WriteError) {
-        for (_, done) in self.proposed.drain().flat_map(|(_, w)| w) {
-            let _ = done.send(WriteOutcome::Refused(unknown.clone()));
+        let proposed: Vec<Staged> = self.proposed.drain().flat_map(|(_, w)| w).collect();
+        for staged in proposed {
+            self.settle(staged, WriteOutcome::Refused(unknown.clone()));
         }
         self.refuse_staged(not_executed);
         for (_, _, done) in self.barriers.drain(..) {
@@ -153,6 +224,21 @@ impl Shell {
             }));
             return;
         }
+        // A key a transaction locked makes the write wait (the fast path).
+        let Some(done) = self.txn_gate_write(command, &args, now_ms, done) else {
+            return;
+        };
+        self.execute_write(command, args, now_ms, done);
+    }
+
+    /// Executes a write the gate let through and stages it.
+    pub(super) fn execute_write(
+        &mut self,
+        command: &'static Command,
+        args: Vec<Bytes>,
+        now_ms: u64,
+        done: oneshot::Sender<WriteOutcome>,
+    ) {
         if let Err(e) = self.writes.pending.sync(self.machine.uncommitted()) {
             let _ = done.send(WriteOutcome::Failed(Arc::new(ReplicaError::Storage(e))));
             return;
@@ -214,7 +300,7 @@ impl Shell {
         }
         w.staged_bytes += bytes.len();
         w.pending.stage(exec.mutation);
-        w.staged.push((exec.reply, done));
+        w.staged.push(Staged::Client(exec.reply, done));
         // A big batch goes now: it would be one record past the log's limit,
         // or hold up the writes behind it.
         if w.staged_bytes >= STAGE_MAX_BYTES || w.staged.len() >= STAGE_MAX_WRITES {
@@ -240,8 +326,8 @@ impl Shell {
                 ballot: self.machine.ballot(),
                 primary: self.machine.config().primary.clone(),
             };
-            for (_, done) in waiting {
-                let _ = done.send(WriteOutcome::Refused(e.clone()));
+            for staged in waiting {
+                self.writes.settle(staged, WriteOutcome::Refused(e.clone()));
             }
             return Err(e);
         }

@@ -1,0 +1,138 @@
+//! A participant's own messages to other partitions' primaries (STATUS to
+//! the record partition, PREVENT from it to the writers): routed with the
+//! table's partition map, read from meta and cached per table, forgotten
+//! when a server says it is stale (not the primary, another ballot).
+//!
+//! Losing a message is fine: the participant machine resends until it is
+//! answered, so a send that finds no map or no primary is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use petrel_common::ids::Gpid;
+use petrel_common::meta_query;
+use petrel_common::msg::{method, ExecCode, TxnRequestMsg, TxnResponseMsg};
+use petrel_common::partition::TableMap;
+use petrel_common::rpc::client::RpcClient;
+use petrel_common::sync::lock;
+use petrel_common::txn::{wire, Request, Response};
+use tracing::debug;
+
+/// How long one meta query or one message may take.
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the maps come from.
+enum Source {
+    /// Meta, at these addresses.
+    Meta(Vec<String>),
+    /// A map fixed up front (tests without meta).
+    Fixed(Arc<TableMap>),
+}
+
+/// Routes a participant's requests to other primaries. One per server.
+pub struct Peers {
+    rpc: RpcClient,
+    source: Source,
+    /// The meta address that answered last.
+    preferred: AtomicUsize,
+    maps: Mutex<HashMap<String, Arc<TableMap>>>,
+}
+
+impl Peers {
+    /// Peers routed by maps read from `meta`.
+    pub fn new(rpc: RpcClient, meta: Vec<String>) -> Self {
+        Self::with_source(rpc, Source::Meta(meta))
+    }
+
+    /// Peers routed by one fixed map (tests that run replicas without meta).
+    pub fn fixed(rpc: RpcClient, map: TableMap) -> Self {
+        Self::with_source(rpc, Source::Fixed(Arc::new(map)))
+    }
+
+    fn with_source(rpc: RpcClient, source: Source) -> Self {
+        Peers {
+            rpc,
+            source,
+            preferred: AtomicUsize::new(0),
+            maps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `req` to the primary of `to` (a partition of table `table`) in
+    /// the background; `answer` gets its response, if one comes.
+    pub fn send(
+        self: &Arc<Self>,
+        table: String,
+        to: Gpid,
+        req: Request,
+        answer: impl FnOnce(Response) + Send + 'static,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me.ask(&table, to, &req).await {
+                Ok(resp) => answer(resp),
+                Err(why) => {
+                    metrics::counter!("petrel_server_txn_peer_send_failures_total").increment(1);
+                    debug!(%to, ?req, %why, "transaction message to another primary not answered");
+                }
+            }
+        });
+    }
+
+    async fn ask(&self, table: &str, to: Gpid, req: &Request) -> Result<Response, String> {
+        let map = self.map(table).await?;
+        let config = map
+            .partition(to.partition)
+            .ok_or_else(|| format!("table {table} has no partition {}", to.partition.0))?;
+        let primary = config
+            .primary
+            .as_ref()
+            .ok_or_else(|| format!("partition {to} has no primary"))?;
+        let msg = TxnRequestMsg {
+            table_id: map.id.0,
+            partition_id: to.partition.0,
+            ballot: config.ballot.0,
+            partition_count: map.partition_count,
+            body: Some(wire::request(req)),
+            commands: Vec::new(),
+        };
+        let resp: TxnResponseMsg = self
+            .rpc
+            .call(&primary.0, method::TXN, &msg, TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let code = ExecCode::try_from(resp.code).unwrap_or(ExecCode::Unavailable);
+        if code != ExecCode::Ok {
+            if matches!(code, ExecCode::NotPrimary | ExecCode::StaleMap) {
+                self.forget(table);
+            }
+            return Err(format!("{}: {}", code.name(), resp.reason));
+        }
+        let body = resp.body.ok_or("an answer without a body")?;
+        wire::response_of(&body).map_err(|e| e.to_string())
+    }
+
+    /// The cached map of `table`, read from meta when there is none.
+    async fn map(&self, table: &str) -> Result<Arc<TableMap>, String> {
+        let meta = match &self.source {
+            Source::Fixed(map) => return Ok(map.clone()),
+            Source::Meta(meta) => meta,
+        };
+        if let Some(map) = lock(&self.maps).get(table) {
+            return Ok(map.clone());
+        }
+        let start = self.preferred.load(Relaxed);
+        let (idx, map) = meta_query::query_table(&self.rpc, meta, start, table, TIMEOUT).await?;
+        self.preferred.store(idx, Relaxed);
+        let map = Arc::new(map);
+        lock(&self.maps).insert(table.to_string(), map.clone());
+        Ok(map)
+    }
+
+    /// Drops `table`'s cached map: the next message reads it again.
+    fn forget(&self, table: &str) {
+        lock(&self.maps).remove(table);
+    }
+}
