@@ -472,7 +472,7 @@ fn calls_of(commands: Vec<TxnCommandMsg>) -> Result<Vec<Call>, String> {
             let command = u16::try_from(c.command)
                 .ok()
                 .and_then(|id| command::table().get(CommandId(id)))
-                .filter(|cmd| c.args.first().is_some() && cmd.names_match(&c.args))
+                .filter(|cmd| !c.args.is_empty() && cmd.names_match(&c.args))
                 .ok_or_else(|| {
                     format!(
                         "command {i} of the EXECUTE: id {} does not match the command named (proxy and server command tables differ)",

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use petrel_common::ids::Gpid;
 use petrel_common::meta_query;
 use petrel_common::msg::{method, ExecCode, TxnRequestMsg, TxnResponseMsg};
@@ -23,12 +24,19 @@ use tracing::debug;
 /// How long one meta query or one message may take.
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Where the maps come from.
+/// Delivers a request to a partition's primary without the network (tests
+/// that run several replica tasks in one process).
+pub trait Deliver: Send + Sync {
+    /// The primary of `to`'s answer to `req`, if it gave one.
+    fn deliver(&self, to: Gpid, req: Request) -> BoxFuture<'static, Option<Response>>;
+}
+
+/// Where requests go.
 enum Source {
-    /// Meta, at these addresses.
+    /// To the primaries meta's maps name (meta at these addresses).
     Meta(Vec<String>),
-    /// A map fixed up front (tests without meta).
-    Fixed(Arc<TableMap>),
+    /// Straight to a deliverer.
+    Direct(Arc<dyn Deliver>),
 }
 
 /// Routes a participant's requests to other primaries. One per server.
@@ -46,9 +54,9 @@ impl Peers {
         Self::with_source(rpc, Source::Meta(meta))
     }
 
-    /// Peers routed by one fixed map (tests that run replicas without meta).
-    pub fn fixed(rpc: RpcClient, map: TableMap) -> Self {
-        Self::with_source(rpc, Source::Fixed(Arc::new(map)))
+    /// Peers reached through `deliver`, not the network.
+    pub fn direct(rpc: RpcClient, deliver: Arc<dyn Deliver>) -> Self {
+        Self::with_source(rpc, Source::Direct(deliver))
     }
 
     fn with_source(rpc: RpcClient, source: Source) -> Self {
@@ -82,7 +90,16 @@ impl Peers {
     }
 
     async fn ask(&self, table: &str, to: Gpid, req: &Request) -> Result<Response, String> {
-        let map = self.map(table).await?;
+        let meta = match &self.source {
+            Source::Direct(d) => {
+                return d
+                    .deliver(to, req.clone())
+                    .await
+                    .ok_or_else(|| "not answered".to_string())
+            }
+            Source::Meta(meta) => meta,
+        };
+        let map = self.map(table, meta).await?;
         let config = map
             .partition(to.partition)
             .ok_or_else(|| format!("table {table} has no partition {}", to.partition.0))?;
@@ -115,11 +132,7 @@ impl Peers {
     }
 
     /// The cached map of `table`, read from meta when there is none.
-    async fn map(&self, table: &str) -> Result<Arc<TableMap>, String> {
-        let meta = match &self.source {
-            Source::Fixed(map) => return Ok(map.clone()),
-            Source::Meta(meta) => meta,
-        };
+    async fn map(&self, table: &str, meta: &[String]) -> Result<Arc<TableMap>, String> {
         if let Some(map) = lock(&self.maps).get(table) {
             return Ok(map.clone());
         }

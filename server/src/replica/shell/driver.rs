@@ -66,7 +66,13 @@ impl Shell {
                 args,
                 now_ms,
                 done,
-            } => self.write(command, args, now_ms, done),
+            } => {
+                // A key a transaction locked makes the write wait (the
+                // fast path); it is written when the gate lets it go.
+                if let Some(done) = self.txn_gate_write(command, &args, now_ms, done) {
+                    self.write(command, args, now_ms, done);
+                }
+            }
             Event::Peer { from, msg } => match msg {
                 wire::Incoming::Machine(msg) => self.feed(Input::Message { from, msg }),
                 wire::Incoming::CheckpointOffer { ballot } => self.checkpoint_offered(from, ballot),

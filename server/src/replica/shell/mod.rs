@@ -49,7 +49,7 @@ use super::{status_name, Event, Replica, Shared, View};
 use crate::log::{LogEntry, MutationLog, Ticket};
 use crate::storage::rocks::RocksOptions;
 use crate::storage::Engine;
-use petrel_common::txn::participant::Options as ParticipantOptions;
+use petrel_common::txn::participant::{Options as ParticipantOptions, ProposalId};
 use txn::Txns;
 use writes::Writes;
 

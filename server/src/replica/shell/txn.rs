@@ -96,14 +96,6 @@ impl Txns {
         self.next_token += 1;
         t
     }
-
-    /// Keys locked here now (tests and the status line read it).
-    #[cfg(test)]
-    pub(super) fn locked_keys(&self) -> usize {
-        self.participant
-            .as_ref()
-            .map_or(0, Participant::locked_keys)
-    }
 }
 
 fn now_ms() -> u64 {
@@ -391,14 +383,8 @@ impl Shell {
                     ..
                 }) = self.txns.waiters.remove(&token)
                 {
-                    if !self.machine.lease_valid() {
-                        let e = WriteError::LeaseExpired {
-                            ballot: self.machine.ballot(),
-                        };
-                        let _ = done.send(WriteOutcome::Refused(e));
-                    } else {
-                        self.execute_write(command, args, now_ms, done);
-                    }
+                    // Checked again (primary, lease) as any write is.
+                    self.write(command, args, now_ms, done);
                 }
             }
             Output::FastTimedOut { token } => {

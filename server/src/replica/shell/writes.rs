@@ -16,13 +16,12 @@ use petrel_common::ids::{Ballot, Decree};
 use petrel_common::reply::Reply;
 use tokio::sync::oneshot;
 
-use super::Shell;
+use super::{ProposalId, Shell};
 use crate::log::encode_mutation;
 use crate::replica::machine::{Input, Output, Status, Token, WriteError};
 use crate::replica::overlay::{Overlay, Pending};
 use crate::replica::{ReplicaError, WriteOutcome};
 use crate::storage::Mutation;
-use petrel_common::txn::participant::ProposalId;
 
 /// Staged writes are proposed early once their mutations reach this size…
 const STAGE_MAX_BYTES: usize = 1 << 20;
@@ -224,21 +223,6 @@ impl Shell {
             }));
             return;
         }
-        // A key a transaction locked makes the write wait (the fast path).
-        let Some(done) = self.txn_gate_write(command, &args, now_ms, done) else {
-            return;
-        };
-        self.execute_write(command, args, now_ms, done);
-    }
-
-    /// Executes a write the gate let through and stages it.
-    pub(super) fn execute_write(
-        &mut self,
-        command: &'static Command,
-        args: Vec<Bytes>,
-        now_ms: u64,
-        done: oneshot::Sender<WriteOutcome>,
-    ) {
         if let Err(e) = self.writes.pending.sync(self.machine.uncommitted()) {
             let _ = done.send(WriteOutcome::Failed(Arc::new(ReplicaError::Storage(e))));
             return;
