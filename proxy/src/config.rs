@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
 use petrel_common::config::{self, ConfigError};
@@ -49,6 +50,23 @@ pub struct ProxyConfig {
     pub worker_threads: usize,
     /// Log filter (`RUST_LOG` syntax), e.g. "info" or "petrel_proxy=debug".
     pub log: String,
+    /// Transactions across partitions: an EXECUTE unanswered this long
+    /// aborts the attempt (which runs again); above the servers' lock wait.
+    pub txn_execute_timeout_ms: u64,
+    /// Transactions: PREPARE, COMMIT_ONE, STATUS and DECIDE are resent this
+    /// often until answered.
+    pub txn_resend_ms: u64,
+    /// Transactions: PREPAREs unanswered this long also ask the record
+    /// partition for the transaction's status.
+    pub txn_status_after_ms: u64,
+    /// Transactions: heartbeat every participant this often while executing.
+    pub txn_heartbeat_ms: u64,
+    /// Transactions: DECIDE is carried this long after the client's reply at
+    /// most; participants that missed it resolve on their own.
+    pub txn_decide_for_ms: u64,
+    /// A blocking pop over keys of several partitions that found nothing
+    /// tries again this often, until the client's timeout.
+    pub txn_block_poll_ms: u64,
 }
 
 impl Default for ProxyConfig {
@@ -70,6 +88,12 @@ impl Default for ProxyConfig {
             metrics_listen: String::new(),
             worker_threads: 0,
             log: "info".to_string(),
+            txn_execute_timeout_ms: 2000,
+            txn_resend_ms: 300,
+            txn_status_after_ms: 1000,
+            txn_heartbeat_ms: 1000,
+            txn_decide_for_ms: 10000,
+            txn_block_poll_ms: 100,
         }
     }
 }
@@ -143,6 +167,18 @@ impl ProxyConfig {
                 ConfigError::invalid("metrics_listen", format!("`{}`: {e}", self.metrics_listen))
             })?;
         }
+        for (key, v) in [
+            ("txn_execute_timeout_ms", self.txn_execute_timeout_ms),
+            ("txn_resend_ms", self.txn_resend_ms),
+            ("txn_status_after_ms", self.txn_status_after_ms),
+            ("txn_heartbeat_ms", self.txn_heartbeat_ms),
+            ("txn_decide_for_ms", self.txn_decide_for_ms),
+            ("txn_block_poll_ms", self.txn_block_poll_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
         if self.requirepass.contains(['\r', '\n']) {
             return Err(ConfigError::invalid(
                 "requirepass",
@@ -150,6 +186,24 @@ impl ProxyConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl ProxyConfig {
+    /// How transactions across partitions run, from the `txn_*` keys.
+    pub(crate) fn txn_settings(&self) -> crate::txn::driver::Settings {
+        let ms = Duration::from_millis;
+        crate::txn::driver::Settings {
+            opts: petrel_common::txn::coordinator::Options {
+                execute_timeout_ms: self.txn_execute_timeout_ms,
+                resend_ms: self.txn_resend_ms,
+                status_after_ms: self.txn_status_after_ms,
+                heartbeat_ms: self.txn_heartbeat_ms,
+                decide_for_ms: self.txn_decide_for_ms,
+            },
+            block_poll: ms(self.txn_block_poll_ms),
+            ..Default::default()
+        }
     }
 }
 

@@ -69,10 +69,16 @@ impl Databases {
         if let Some(r) = opened.get(&db) {
             return r.clone();
         }
+        // Every database's transactions run like database 0's.
+        let txn = opened
+            .get(&0)
+            .map(|base| base.txn_settings().clone())
+            .unwrap_or_default();
         let router = Arc::new(Router::new(
             self.table_name(db),
             self.meta.clone(),
             self.timeout,
+            txn,
         ));
         tokio::spawn(
             router

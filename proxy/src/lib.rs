@@ -17,6 +17,9 @@
 //! - [`action`]: what handlers return and may use; what a command touches.
 //! - [`route`]: the partition map cache, the retrying executor, split and
 //!   merge of multi-key commands.
+//! - [`txn`]: multi-key commands and MULTI blocks whose keys span
+//!   partitions, run as transactions (the coordinator's side of
+//!   docs/TRANSACTIONS.md).
 //! - [`session`], [`state`], [`stats`], [`pause`], [`knobs`]: per-connection
 //!   state, shared state, counters for INFO and `/metrics`, CLIENT PAUSE,
 //!   Redis parameters CONFIG remembers.
@@ -41,6 +44,7 @@ pub(crate) mod route;
 pub(crate) mod session;
 pub(crate) mod state;
 pub(crate) mod stats;
+pub(crate) mod txn;
 pub(crate) mod util;
 
 use std::path::PathBuf;

@@ -64,6 +64,7 @@ impl Proxy {
             config.table.clone(),
             config.meta.clone(),
             Duration::from_millis(config.request_timeout_ms),
+            config.txn_settings(),
         ));
         let run_id: String = {
             let mut rng = rand::thread_rng();

@@ -26,6 +26,9 @@ pub(crate) mod names {
     pub(crate) const RETRIES: &str = "petrel_proxy_partition_retries_total";
     pub(crate) const MAP_REFRESHES: &str = "petrel_proxy_map_refreshes_total";
     pub(crate) const MAP_VERSION: &str = "petrel_proxy_map_version";
+    pub(crate) const TXN_STARTED: &str = "petrel_proxy_txn_started_total";
+    pub(crate) const TXN_ENDED: &str = "petrel_proxy_txn_ended_total";
+    pub(crate) const TXN_RESTARTS: &str = "petrel_proxy_txn_restarts_total";
 }
 
 /// Most distinct error prefixes tracked, as Redis's errorstats.

@@ -25,6 +25,7 @@ use petrel_common::command::{table, Command, Exec, Internal};
 use crate::action::{Action, Ctx, Touches};
 use crate::route::Target;
 use crate::session::Transaction;
+use crate::txn::{self, Call, Kind, Ran};
 
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
@@ -142,6 +143,7 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     }
     let mut slots = Vec::new();
     let mut data = 0;
+    let mut calls = Vec::new();
     for (spec, args) in tx.queued {
         match spec.exec() {
             Exec::Proxy => {
@@ -175,7 +177,11 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
                 );
                 batch.push(Bytes::from(spec.id.0.to_string()));
                 batch.push(Bytes::from(args.len().to_string()));
-                batch.extend(args);
+                batch.extend(args.iter().cloned());
+                calls.push(Call {
+                    command: spec,
+                    args,
+                });
                 slots.push(Slot::Data);
                 data += 1;
             }
@@ -188,27 +194,30 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
             let mut results: std::vec::IntoIter<Reply> = Vec::new().into_iter();
             if data > 0 || !watched.is_empty() {
                 let deadline = Instant::now() + router.timeout();
-                let map = match router.maps().wait_for_map(deadline).await {
-                    Ok(m) => m,
+                match txn::run(&router, &calls, &watched, Kind::Multi, deadline).await {
                     Err(e) => return e.into_reply(),
-                };
-                let Some(first) = keys.first().cloned() else {
-                    return Reply::error("ERR a transaction of data commands without keys");
-                };
-                let pid = map.partition_of_key(&first);
-                if keys.iter().any(|k| map.partition_of_key(k) != pid) {
-                    return Reply::error(errors::CROSSSLOT);
-                }
-                let exec_cmd = table().internal(Internal::Exec);
-                match router
-                    .call(Target::Key(first), exec_cmd, batch, true, deadline)
-                    .await
-                {
-                    Ok(Reply::NilArray) => return Reply::NilArray,
-                    Ok(Reply::Array(items)) if items.len() == data => results = items.into_iter(),
-                    Ok(Reply::Error(e)) => return Reply::Error(e),
-                    Ok(_) => return Reply::error("ERR unexpected reply to a transaction"),
-                    Err(e) => return e.into_reply(),
+                    Ok(Ran::Txn(ending)) => match txn::exec_replies(ending, data) {
+                        Ok(items) => results = items.into_iter(),
+                        Err(reply) => return reply,
+                    },
+                    Ok(Ran::OnePartition) => {
+                        let Some(first) = keys.first().cloned() else {
+                            return Reply::error("ERR a transaction of data commands without keys");
+                        };
+                        let exec_cmd = table().internal(Internal::Exec);
+                        match router
+                            .call(Target::Key(first), exec_cmd, batch, true, deadline)
+                            .await
+                        {
+                            Ok(Reply::NilArray) => return Reply::NilArray,
+                            Ok(Reply::Array(items)) if items.len() == data => {
+                                results = items.into_iter()
+                            }
+                            Ok(Reply::Error(e)) => return Reply::Error(e),
+                            Ok(_) => return Reply::error("ERR unexpected reply to a transaction"),
+                            Err(e) => return e.into_reply(),
+                        }
+                    }
                 }
             }
             let mut out = Vec::with_capacity(slots.len());

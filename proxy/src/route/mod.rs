@@ -1,7 +1,10 @@
 //! Routing data commands to partition primaries.
 //!
 //! - [`map`]: the cached partition map, refreshed from meta.
-//! - [`split`]: multi-key split/merge and fan-out to every partition.
+//! - [`split`]: multi-key commands (one partition, or a transaction across
+//!   them: `crate::txn`) and fan-out to every partition.
+//! - [`merge`]: splitting a multi-key command by partition and merging the
+//!   replies, shared with the transactions.
 //!
 //! One attempt sends `EXECUTE` to the primary the cached map names. An
 //! answer that proves the command did not run (NOT_PRIMARY, NO_REPLICA,
@@ -23,6 +26,7 @@
 
 pub(crate) mod error;
 pub(crate) mod map;
+pub(crate) mod merge;
 pub(crate) mod router;
 pub(crate) mod run;
 pub(crate) mod split;

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use petrel_common::command::Command;
-use petrel_common::msg::{method, ExecCode, ExecuteRequest, ExecuteResponse};
+use petrel_common::msg::{
+    method, ExecCode, ExecuteRequest, ExecuteResponse, TxnRequestMsg, TxnResponseMsg,
+};
 use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::RpcError;
@@ -15,6 +17,7 @@ use petrel_common::rpc::RpcError;
 use super::error::RouteError;
 use super::map::MapCache;
 use crate::stats::names;
+use crate::txn::driver::Settings;
 
 /// First retry backoff; doubled per attempt.
 const BACKOFF_MIN: Duration = Duration::from_millis(8);
@@ -43,17 +46,25 @@ pub(crate) struct Router {
     maps: Arc<MapCache>,
     rpc: RpcClient,
     pub(super) timeout: Duration,
+    /// How transactions across partitions run.
+    txn: Settings,
 }
 
 impl Router {
     /// A router for `table`, reading maps from `meta`, with a per-request `timeout`.
-    pub(crate) fn new(table: String, meta: Vec<String>, timeout: Duration) -> Self {
+    pub(crate) fn new(table: String, meta: Vec<String>, timeout: Duration, txn: Settings) -> Self {
         let rpc = RpcClient::new();
         Router {
             maps: Arc::new(MapCache::new(table, meta, rpc.clone())),
             rpc,
             timeout,
+            txn,
         }
+    }
+
+    /// How transactions across partitions run.
+    pub(crate) fn txn_settings(&self) -> &Settings {
+        &self.txn
     }
 
     /// The map cache.
@@ -72,15 +83,37 @@ impl Router {
         &self,
         target: Target,
         command: &Command,
-        mut args: Vec<Bytes>,
+        args: Vec<Bytes>,
         write: bool,
         deadline: Instant,
     ) -> Result<Reply, RouteError> {
+        let mut req = ExecuteRequest {
+            args,
+            command: u32::from(command.id.0),
+            ..Default::default()
+        };
+        let (resp, node) = self.send(&target, &mut req, write, deadline).await?;
+        resp.reply
+            .map(Reply::from)
+            .ok_or_else(|| RouteError::Server(format!("server {node} answered OK without a reply")))
+    }
+
+    /// Sends `req` to `target`'s primary, retrying while the answer proves
+    /// it was not executed, until `deadline`: the answer that was executed
+    /// (its code OK) and the node that gave it. `write`: an attempt whose
+    /// outcome is unknown is not retried (and gets the whole remaining time).
+    pub(crate) async fn send<M: ToPrimary>(
+        &self,
+        target: &Target,
+        req: &mut M,
+        write: bool,
+        deadline: Instant,
+    ) -> Result<(M::Resp, String), RouteError> {
         let mut attempt: u32 = 0;
         loop {
             let gen = self.maps.generation();
             let map = self.maps.wait_for_map(deadline).await?;
-            let pid = match &target {
+            let pid = match target {
                 Target::Key(k) => map.partition_of_key(k),
                 Target::Partition(p) => petrel_common::ids::PartitionId(*p),
             };
@@ -90,17 +123,7 @@ impl Router {
             {
                 None => Failure::NoPrimary,
                 Some((config, primary)) => {
-                    // The request owns the arguments while it is encoded and
-                    // sent; a retry takes them back instead of copying them
-                    // for every attempt.
-                    let req = ExecuteRequest {
-                        table_id: map.id.0,
-                        partition_id: pid.0,
-                        ballot: config.ballot.0,
-                        args: std::mem::take(&mut args),
-                        partition_count: map.partition_count,
-                        command: u32::from(command.id.0),
-                    };
+                    req.route(map.id.0, pid.0, config.ballot.0, map.partition_count);
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
                         return Err(RouteError::Unavailable {
@@ -118,36 +141,33 @@ impl Router {
                         remaining.min(READ_ATTEMPT_MIN.max(self.timeout / 4))
                     };
                     let node = primary.as_str();
-                    let resp: Result<ExecuteResponse, RpcError> =
-                        self.rpc.call(node, method::EXECUTE, &req, budget).await;
-                    args = req.args;
+                    let resp: Result<M::Resp, RpcError> =
+                        self.rpc.call(node, M::METHOD, &*req, budget).await;
                     match resp {
-                        Ok(r) if r.outcome() == Ok(ExecCode::Ok) => {
-                            return r.reply.map(Reply::from).ok_or_else(|| {
-                                RouteError::Server(format!(
-                                    "server {node} answered OK without a reply"
-                                ))
-                            });
-                        }
-                        Ok(r) if !r.outcome().is_ok_and(ExecCode::not_executed) => {
-                            // An unknown code proves nothing: never retry on it.
-                            return Err(RouteError::Server(format!(
-                                "server {node} answered with unknown code {}: {}",
-                                r.code, r.reason
-                            )));
-                        }
-                        Ok(r) if r.outcome() == Ok(ExecCode::Busy) => {
-                            Failure::Busy(format!("BUSY from {node} ({})", r.reason))
-                        }
-                        Ok(r) => Failure::Refused(format!(
-                            "{} from {node}{}",
-                            code_name(r.code),
-                            if r.reason.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" ({})", r.reason)
+                        Ok(r) => {
+                            let (code, reason) = M::code_of(&r);
+                            match ExecCode::try_from(code) {
+                                Ok(ExecCode::Ok) => return Ok((r, node.to_string())),
+                                // An unknown code proves nothing: never retry on it.
+                                Err(_) => {
+                                    return Err(RouteError::Server(format!(
+                                        "server {node} answered with unknown code {code}: {reason}"
+                                    )))
+                                }
+                                Ok(ExecCode::Busy) => {
+                                    Failure::Busy(format!("BUSY from {node} ({reason})"))
+                                }
+                                Ok(c) => Failure::Refused(format!(
+                                    "{} from {node}{}",
+                                    c.name(),
+                                    if reason.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(" ({reason})")
+                                    }
+                                )),
                             }
-                        )),
+                        }
                         Err(e) if e.never_sent() => Failure::Refused(e.to_string()),
                         Err(e) if write => {
                             return Err(RouteError::Indeterminate {
@@ -193,6 +213,48 @@ impl Router {
     }
 }
 
+/// A request the router delivers to a partition's primary: it carries the
+/// routing fields the server checks, and its answer an [`ExecCode`].
+pub(crate) trait ToPrimary: prost::Message {
+    /// The answer's type.
+    type Resp: prost::Message + Default;
+    /// The RPC method.
+    const METHOD: u16;
+    /// Sets the routing fields for one attempt (table, partition, the
+    /// map's ballot for it, the partition count routed with).
+    fn route(&mut self, table: u32, pid: u32, ballot: u64, partition_count: u32);
+    /// The answer's raw code and reason.
+    fn code_of(resp: &Self::Resp) -> (i32, &str);
+}
+
+impl ToPrimary for ExecuteRequest {
+    type Resp = ExecuteResponse;
+    const METHOD: u16 = method::EXECUTE;
+    fn route(&mut self, table: u32, pid: u32, ballot: u64, partition_count: u32) {
+        self.table_id = table;
+        self.partition_id = pid;
+        self.ballot = ballot;
+        self.partition_count = partition_count;
+    }
+    fn code_of(resp: &ExecuteResponse) -> (i32, &str) {
+        (resp.code, &resp.reason)
+    }
+}
+
+impl ToPrimary for TxnRequestMsg {
+    type Resp = TxnResponseMsg;
+    const METHOD: u16 = method::TXN;
+    fn route(&mut self, table: u32, pid: u32, ballot: u64, partition_count: u32) {
+        self.table_id = table;
+        self.partition_id = pid;
+        self.ballot = ballot;
+        self.partition_count = partition_count;
+    }
+    fn code_of(resp: &TxnResponseMsg) -> (i32, &str) {
+        (resp.code, &resp.reason)
+    }
+}
+
 /// Why one attempt did not execute.
 enum Failure {
     NoPrimary,
@@ -215,12 +277,5 @@ impl Failure {
             Failure::NoPrimary => "no primary in map",
             Failure::Refused(s) | Failure::Busy(s) => s,
         }
-    }
-}
-
-fn code_name(code: i32) -> String {
-    match ExecCode::try_from(code) {
-        Ok(c) => c.name().into(),
-        Err(_) => format!("code {code}"),
     }
 }

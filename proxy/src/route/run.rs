@@ -48,7 +48,7 @@ impl Router {
                     .await
                     .unwrap_or_else(RouteError::into_reply)
                 }
-                Exec::Split(merge) => split::multi_key(&self, command, merge, args, deadline).await,
+                Exec::Split(_) => split::multi_key(&self, command, args, deadline).await,
                 Exec::FanOut(merge) => split::fan_out(&self, command, merge, args, deadline).await,
                 Exec::SameSlot => split::same_slot(&self, command, args, deadline).await,
                 Exec::Proxy | Exec::Container | Exec::Unserved | Exec::Internal => {
@@ -58,13 +58,18 @@ impl Router {
         })
     }
 
-    /// Runs a blocking command (BLPOP...). Each request asks the primary to
+    /// Runs a blocking command (BLPOP...). Keys in several partitions:
+    /// see [`crate::txn::run_blocking`]. Each request asks the primary to
     /// wait up to [`BLOCK_SLICE`] for something to pop (it retries after
     /// every applied write, whichever proxy sent it) with the command's
     /// timeout rewritten to what is left of the client's; on an empty
     /// answer the proxy asks again, so a failover during the wait is
     /// followed, until the client's timeout (forever for 0).
-    async fn run_blocking(&self, command: &'static Command, mut args: Vec<Bytes>) -> Reply {
+    async fn run_blocking(
+        self: &Arc<Self>,
+        command: &'static Command,
+        mut args: Vec<Bytes>,
+    ) -> Reply {
         let Some(at) = command.timeout_arg().and_then(|t| t.index(args.len())) else {
             return Reply::Error(petrel_common::reply::errors::wrong_arity(command.name()));
         };
@@ -87,6 +92,9 @@ impl Router {
         } else {
             Instant::now().checked_add(timeout)
         };
+        if let Some(reply) = crate::txn::run_blocking(self, command, &args, until).await {
+            return reply;
+        }
         loop {
             if let Some(until) = until {
                 let left = until.saturating_duration_since(Instant::now());
