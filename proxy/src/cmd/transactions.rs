@@ -2,15 +2,16 @@
 //!
 //! Between `MULTI` and `EXEC` commands are checked (name, arity,
 //! authentication) and queued; a rejected one makes `EXEC` answer
-//! `EXECABORT`, as in Redis. `EXEC` sends the queued data commands, with the
-//! watched keys and the fingerprints `WATCH` read, to the primary of their
-//! partition as one internal `petrel.exec` command, which runs them
-//! atomically as one replicated mutation (see the server's `cmd::multi`).
-//! Every key of the transaction and every watched key must be in one
-//! partition (use hash tags); otherwise `EXEC` answers Redis Cluster's
-//! `CROSSSLOT` error and nothing runs. Commands the proxy answers itself
-//! (`PING`, `ECHO`...) are answered in their place in the reply. Commands
-//! that run on every partition (`DBSIZE`, `FLUSHALL`, `KEYS`, `SCAN`...)
+//! `EXECABORT`, as in Redis. When every key of the queued data commands and
+//! every watched key is in one partition, `EXEC` sends the commands, with
+//! the watched keys and the fingerprints `WATCH` read, to its primary as one
+//! internal `petrel.exec` command, which runs them atomically as one
+//! replicated mutation (see the server's `cmd::multi`). Otherwise they run
+//! as one transaction across partitions (`crate::txn`), read-only blocks
+//! included: atomic, the watched keys checked under the transaction's locks
+//! (one changed: the null reply, nothing applied). Commands the proxy
+//! answers itself (`PING`, `ECHO`...) are answered in their place in the
+//! reply. Commands that run on every partition (`DBSIZE`, `FLUSHALL`, `KEYS`, `SCAN`...)
 //! cannot be part of an atomic transaction and are rejected when queued.
 
 use std::time::Instant;

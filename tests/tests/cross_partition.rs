@@ -1,0 +1,270 @@
+//! Multi-key commands and MULTI blocks whose keys lie in different
+//! partitions (issue 15): atomic, with standalone Redis's exact replies,
+//! never `CROSSSLOT`. A onebox with 8 partitions; keys are picked by the
+//! partition they hash to.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use petrel_common::hash::partition_of;
+use redis::Value;
+use support::{Onebox, OneboxOpts};
+
+const PARTITIONS: u32 = 8;
+
+fn onebox() -> Onebox {
+    Onebox::start_with(OneboxOpts {
+        partitions: Some(PARTITIONS),
+        ..Default::default()
+    })
+}
+
+/// `n` keys named `<prefix>N`, each in a different partition.
+fn spread(prefix: &str, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}{i}");
+        let p = partition_of(k.as_bytes(), PARTITIONS);
+        if !seen.contains(&p) {
+            seen.push(p);
+            keys.push(k);
+            if keys.len() == n {
+                break;
+            }
+        }
+    }
+    keys
+}
+
+fn raw(con: &mut redis::Connection, args: &[&str]) -> Value {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+}
+
+fn ok() -> Value {
+    Value::Okay
+}
+
+#[test]
+#[ignore = "needs the server side of issue 15"]
+fn mset_and_mget_across_partitions_are_atomic() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let keys = spread("mk", 8);
+    let mut con = client.get_connection().expect("connect");
+    let mut mset = vec!["MSET"];
+    for k in &keys {
+        mset.push(k);
+        mset.push("0");
+    }
+    assert_eq!(raw(&mut con, &mset), ok());
+    // One client MSETs every key to the same counter, another MGETs them:
+    // no snapshot may mix two MSETs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (keys, stop, client) = (keys.clone(), stop.clone(), client.clone());
+        thread::spawn(move || {
+            let mut con = client.get_connection().expect("connect");
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) && n < 300 {
+                n += 1;
+                let v = n.to_string();
+                let mut c = redis::cmd("MSET");
+                for k in &keys {
+                    c.arg(k).arg(&v);
+                }
+                let _: () = c.query(&mut con).expect("MSET");
+            }
+        })
+    };
+    for _ in 0..300 {
+        let got: Vec<String> = redis::cmd("MGET").arg(&keys).query(&mut con).expect("MGET");
+        assert!(
+            got.windows(2).all(|w| w[0] == w[1]),
+            "mixed snapshot {got:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    // Split replies merge as Redis's.
+    let n: i64 = redis::cmd("EXISTS")
+        .arg(&keys[0])
+        .arg("nope")
+        .arg(&keys[1])
+        .arg(&keys[0])
+        .query(&mut con)
+        .expect("EXISTS");
+    assert_eq!(n, 3);
+    let n: i64 = redis::cmd("DEL")
+        .arg(&keys[..4])
+        .arg("nope")
+        .query(&mut con)
+        .expect("DEL");
+    assert_eq!(n, 4);
+    let n: i64 = redis::cmd("TOUCH")
+        .arg(&keys)
+        .query(&mut con)
+        .expect("TOUCH");
+    assert_eq!(n, 4);
+}
+
+#[test]
+#[ignore = "needs the server side of issue 15"]
+fn multi_over_several_partitions_answers_like_redis() {
+    let ob = onebox();
+    let mut con = ob.redis_client().get_connection().expect("connect");
+    let k = spread("tx", 3);
+    let (a, b, c) = (k[0].as_str(), k[1].as_str(), k[2].as_str());
+    assert_eq!(raw(&mut con, &["MULTI"]), ok());
+    for cmd in [
+        vec!["SET", a, "1"],
+        vec!["INCRBY", b, "5"],
+        vec!["RPUSH", c, "x", "y"],
+        vec!["INCR", a],
+        vec!["LPOP", a],
+        vec!["MGET", a, b, c],
+        vec!["PING"],
+        vec!["GET", b],
+    ] {
+        assert_eq!(raw(&mut con, &cmd), Value::SimpleString("QUEUED".into()));
+    }
+    let Value::Array(replies) = raw(&mut con, &["EXEC"]) else {
+        panic!("EXEC is an array");
+    };
+    assert_eq!(replies[0], ok());
+    assert_eq!(replies[1], Value::Int(5));
+    assert_eq!(replies[2], Value::Int(2));
+    assert_eq!(replies[3], Value::Int(2));
+    assert!(
+        matches!(&replies[4], Value::ServerError(e) if e.code() == "WRONGTYPE"),
+        "{:?}",
+        replies[4]
+    );
+    assert_eq!(
+        replies[5],
+        Value::Array(vec![bulk("2"), bulk("5"), Value::Nil]),
+        "a list reads as nil in MGET"
+    );
+    assert_eq!(replies[6], Value::SimpleString("PONG".into()));
+    assert_eq!(replies[7], bulk("5"));
+    // Read-only blocks run too.
+    assert_eq!(raw(&mut con, &["MULTI"]), ok());
+    raw(&mut con, &["GET", a]);
+    raw(&mut con, &["LLEN", c]);
+    raw(&mut con, &["GET", b]);
+    assert_eq!(
+        raw(&mut con, &["EXEC"]),
+        Value::Array(vec![bulk("2"), Value::Int(2), bulk("5")])
+    );
+}
+
+#[test]
+#[ignore = "needs the server side of issue 15"]
+fn data_flows_between_partitions() {
+    let ob = onebox();
+    let mut con = ob.redis_client().get_connection().expect("connect");
+    let k = spread("flow", 4);
+    let (a, b, c, d) = (k[0].as_str(), k[1].as_str(), k[2].as_str(), k[3].as_str());
+    // RENAME keeps the value and the TTL.
+    raw(&mut con, &["SET", a, "v", "PX", "100000"]);
+    assert_eq!(raw(&mut con, &["RENAME", a, b]), ok());
+    assert_eq!(raw(&mut con, &["GET", b]), bulk("v"));
+    assert_eq!(raw(&mut con, &["EXISTS", a]), Value::Int(0));
+    assert!(matches!(raw(&mut con, &["PTTL", b]), Value::Int(t) if t > 0));
+    assert_eq!(raw(&mut con, &["RENAMENX", b, c]), Value::Int(1));
+    // LMOVE moves one item; RPOPLPUSH too.
+    raw(&mut con, &["RPUSH", a, "x", "y", "z"]);
+    assert_eq!(raw(&mut con, &["LMOVE", a, d, "LEFT", "RIGHT"]), bulk("x"));
+    assert_eq!(raw(&mut con, &["RPOPLPUSH", a, d]), bulk("z"));
+    assert_eq!(
+        raw(&mut con, &["LRANGE", d, "0", "-1"]),
+        Value::Array(vec![bulk("x"), bulk("z")])
+    );
+    assert_eq!(
+        raw(&mut con, &["LRANGE", a, "0", "-1"]),
+        Value::Array(vec![bulk("y")])
+    );
+    // SUNIONSTORE over three partitions.
+    let s = spread("set", 3);
+    raw(&mut con, &["SADD", &s[0], "1", "2"]);
+    raw(&mut con, &["SADD", &s[1], "2", "3"]);
+    assert_eq!(
+        raw(&mut con, &["SUNIONSTORE", &s[2], &s[0], &s[1]]),
+        Value::Int(3)
+    );
+    assert_eq!(raw(&mut con, &["SCARD", &s[2]]), Value::Int(3));
+    assert_eq!(raw(&mut con, &["SMOVE", &s[0], &s[1], "1"]), Value::Int(1));
+    assert_eq!(raw(&mut con, &["SCARD", &s[1]]), Value::Int(3));
+    // MSETNX: all or nothing.
+    let m = spread("nx", 3);
+    raw(&mut con, &["SET", &m[2], "taken"]);
+    assert_eq!(
+        raw(&mut con, &["MSETNX", &m[0], "1", &m[1], "2", &m[2], "3"]),
+        Value::Int(0)
+    );
+    assert_eq!(raw(&mut con, &["EXISTS", &m[0], &m[1]]), Value::Int(0));
+    raw(&mut con, &["DEL", &m[2]]);
+    assert_eq!(
+        raw(&mut con, &["MSETNX", &m[0], "1", &m[1], "2", &m[2], "3"]),
+        Value::Int(1)
+    );
+    assert_eq!(
+        raw(&mut con, &["MGET", &m[0], &m[1], &m[2]]),
+        Value::Array(vec![bulk("1"), bulk("2"), bulk("3")])
+    );
+    // A blocking pop over two partitions pops from the first non-empty key.
+    let l = spread("bl", 2);
+    raw(&mut con, &["RPUSH", &l[1], "only"]);
+    assert_eq!(
+        raw(&mut con, &["BLPOP", &l[0], &l[1], "1"]),
+        Value::Array(vec![bulk(&l[1]), bulk("only")])
+    );
+    assert_eq!(raw(&mut con, &["BLPOP", &l[0], &l[1], "0.2"]), Value::Nil);
+}
+
+#[test]
+#[ignore = "needs the server side of issue 15"]
+fn watch_across_partitions_aborts_on_a_change_and_commits_otherwise() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let mut a = client.get_connection().expect("connect a");
+    let mut b = client.get_connection().expect("connect b");
+    let k = spread("w", 2);
+    raw(&mut a, &["SET", &k[0], "1"]);
+    assert_eq!(raw(&mut a, &["WATCH", &k[0]]), ok());
+    raw(&mut b, &["SET", &k[0], "2"]);
+    raw(&mut a, &["MULTI"]);
+    raw(&mut a, &["SET", &k[1], "from a"]);
+    raw(&mut a, &["SET", &k[0], "from a"]);
+    assert_eq!(
+        raw(&mut a, &["EXEC"]),
+        Value::Nil,
+        "aborted: the null array"
+    );
+    assert_eq!(
+        raw(&mut a, &["EXISTS", &k[1]]),
+        Value::Int(0),
+        "nothing applied"
+    );
+    assert_eq!(raw(&mut a, &["GET", &k[0]]), bulk("2"));
+    // Unchanged: it commits.
+    raw(&mut a, &["WATCH", &k[0]]);
+    raw(&mut a, &["MULTI"]);
+    raw(&mut a, &["SET", &k[1], "from a"]);
+    raw(&mut a, &["INCR", &k[0]]);
+    assert_eq!(
+        raw(&mut a, &["EXEC"]),
+        Value::Array(vec![ok(), Value::Int(3)])
+    );
+}
