@@ -6,7 +6,6 @@
 //! - [`call`]: one command (its table entry and arguments).
 //! - [`plan`]: which commands go to which partition in which round
 //!   (split commands, data carried between partitions, WATCH checks).
-//! - [`blocking`]: blocking pops as their non-blocking forms.
 //! - [`driver`]: runs a plan with the coordinator machine
 //!   (`petrel_common::txn::coordinator`) over a [`driver::Transport`].
 //! - [`transport`]: the real transport, `TXN` RPCs through the router.
@@ -14,7 +13,6 @@
 //! Keys of one partition keep the one-partition fast path (`petrel.exec`,
 //! or the command sent whole); the callers decide with [`plan::plan`].
 
-pub(crate) mod blocking;
 pub(crate) mod call;
 pub(crate) mod driver;
 pub(crate) mod plan;
@@ -123,8 +121,9 @@ fn one_reply(ending: Ending) -> Reply {
     }
 }
 
-/// A blocking pop (BLPOP, BLMOVE...) whose keys span partitions: its
-/// non-blocking form as a transaction, tried again every
+/// A blocking pop (BLPOP, BLMOVE...) whose keys span partitions: run
+/// once as a transaction (the participants never block: nothing to pop
+/// is the timeout reply, as inside MULTI), tried again every
 /// `txn_block_poll_ms` while there is nothing to pop, until `until`
 /// (forever for `None`); then the timeout reply. `None` when its keys
 /// share a partition (the caller blocks at the server as usual).

@@ -10,7 +10,8 @@
 //!   sub-command per partition, merged as the fan-out merges
 //!   ([`crate::route::merge`]).
 //! - Any other command whose keys span partitions (RENAME, LMOVE, MSETNX,
-//!   SUNIONSTORE, ... and the blocking pops as their non-blocking forms) is
+//!   SUNIONSTORE, ... and the blocking pops, which a participant runs
+//!   without blocking, as inside MULTI) is
 //!   **carried** (`server/src/txn/carry.rs`): `petrel.dump` of every key
 //!   outside its home (its first key's partition), then `petrel.txn.run` at
 //!   the home in a later round, then `petrel.txn.replace` of each carried
@@ -33,7 +34,6 @@ use bytes::Bytes;
 use petrel_common::command::{Exec, Internal, Merge};
 use petrel_common::reply::Reply;
 
-use super::blocking::{self, Shape};
 pub(crate) use super::call::Call;
 use crate::route::merge::{self, Split};
 
@@ -86,11 +86,7 @@ enum Unit {
     },
     /// Carried: `call` runs at the home with `carried` keys (and their
     /// partitions) brought along.
-    Carry {
-        call: Call,
-        carried: Vec<Carried>,
-        shape: Shape,
-    },
+    Carry { call: Call, carried: Vec<Carried> },
 }
 
 /// A transaction's plan. See the module documentation.
@@ -178,11 +174,7 @@ pub(crate) fn plan(
                 }
             }
         }
-        let (call, shape) = match blocking::nonblocking(call.command, &call.args) {
-            Some(form) => form,
-            None => (call, Shape::Same),
-        };
-        b.carry(unit, call, &keys, &pids, shape);
+        b.carry(unit, call, &keys, &pids);
     }
     let record = b.rounds[0][0].0;
     Planned::Txn(Plan {
@@ -217,7 +209,7 @@ impl Builder {
         }
     }
 
-    fn carry(&mut self, unit: usize, call: Call, keys: &[Bytes], pids: &[u32], shape: Shape) {
+    fn carry(&mut self, unit: usize, call: Call, keys: &[Bytes], pids: &[u32]) {
         let home = pids[0];
         let mut carried: Vec<Carried> = Vec::new();
         for (k, &p) in keys.iter().zip(pids) {
@@ -245,11 +237,7 @@ impl Builder {
                 self.ready.insert(*pid, run + 1);
             }
         }
-        self.units.push(Unit::Carry {
-            call,
-            carried,
-            shape,
-        });
+        self.units.push(Unit::Carry { call, carried });
     }
 }
 
@@ -471,8 +459,8 @@ impl Progress<'_> {
                     let replies: Option<Vec<Reply>> = self.parts[i].iter().cloned().collect();
                     merge::merge(name, *merge, split, replies.ok_or_else(missing)?)
                 }
-                Unit::Carry { shape, .. } => match &self.runs[i] {
-                    Some(Reply::Array(items)) => shape.apply(items[0].clone()),
+                Unit::Carry { .. } => match &self.runs[i] {
+                    Some(Reply::Array(items)) => items[0].clone(),
                     _ => return Err(missing()),
                 },
             });
