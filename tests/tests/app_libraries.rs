@@ -4,8 +4,10 @@
 //! backend, a solo-pool worker subprocess) runs 10 tasks; django-redis
 //! `set_many` / `get_many` / `incr` / `delete_many` over keys in different
 //! partitions. Each needs MULTI/EXEC or multi-key commands that span
-//! partitions, so each waits for issue 15 (`#[ignore]`; run them with
-//! `cargo test -p petrel-tests --test app_libraries -- --ignored`).
+//! partitions (issue 15, served). rq and celery also need commands Petrel
+//! does not serve yet (streams, scripting, pub/sub) and stay `#[ignore]`d
+//! until they land; run them with
+//! `cargo test -p petrel-tests --test app_libraries -- --ignored`.
 //!
 //! The scripts (`tests/clients/apps/`) exit non-zero naming the cause: a
 //! request refused with CROSSSLOT, or a command Petrel does not serve. They
@@ -53,19 +55,18 @@ fn against_petrel(name: &str, file: &str, rest: &[&str]) {
 }
 
 #[test]
-#[ignore = "needs cross-partition transactions (issue 15); rq 3 also stores results in streams (XADD), not served yet"]
+#[ignore = "rq 3 stores job results in streams (XADD): issue 19"]
 fn rq_runs_twenty_jobs() {
     against_petrel("rq", "rq_jobs.py", &[]);
 }
 
 #[test]
-#[ignore = "needs cross-partition transactions (issue 15); celery's worker also needs EVALSHA and its result backend SUBSCRIBE, not served yet"]
+#[ignore = "celery's worker needs EVALSHA (issue 16) and its result backend SUBSCRIBE (issue 17)"]
 fn celery_runs_ten_tasks() {
     against_petrel("celery", "celery_tasks.py", &[]);
 }
 
 #[test]
-#[ignore = "needs cross-partition transactions (issue 15)"]
 fn django_redis_set_many_get_many_delete_many_incr() {
     against_petrel(
         "django-redis",
