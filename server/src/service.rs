@@ -488,7 +488,9 @@ fn calls_of(commands: Vec<TxnCommandMsg>) -> Result<Vec<Call>, String> {
 }
 
 /// Reads wait while a key they read is held by a prepared transaction
-/// (docs/TRANSACTIONS.md, participant rule 3), at most `limit`; `Some` is
+/// (docs/TRANSACTIONS.md, participant rule 3), and reads of the whole
+/// keyspace (a command without keys: DBSIZE, KEYS, SCAN's share) for every
+/// transaction prepared when they arrive, at most `limit`; `Some` is
 /// the error reply when the wait ran out. When nothing is prepared here
 /// (nearly always) this is one atomic load: no key is even looked at.
 async fn read_gate(

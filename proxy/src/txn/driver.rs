@@ -215,10 +215,7 @@ async fn run<T: Transport>(job: Job<T>, client: oneshot::Sender<Ending>) {
     // polled. Dropped here, the participants would hold the locks until
     // they expire, and the next transaction on those keys would wait.
     let drain = Duration::from_millis(settings.opts.decide_for_ms);
-    let _ = tokio::time::timeout(drain, async {
-        while d.inflight.next().await.is_some() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(drain, async { while d.inflight.next().await.is_some() {} }).await;
 }
 
 impl<'a, T: Transport> Driver<'a, T> {

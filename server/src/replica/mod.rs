@@ -314,6 +314,10 @@ impl Replica {
         keys: &[Bytes],
         limit: std::time::Duration,
     ) -> Result<(), crate::txn::gate::ReadTimedOut> {
+        if keys.is_empty() {
+            // A command with no key reads the whole keyspace.
+            return self.shared.prepared.wait_all(limit).await;
+        }
         self.shared.prepared.wait(keys, limit).await
     }
 

@@ -100,6 +100,18 @@ impl PreparedKeys {
         self.len() == 0
     }
 
+    /// Waits until every key prepared now has been released, at most
+    /// `limit`: a read of the whole keyspace (DBSIZE, KEYS, SCAN) must see
+    /// every transaction acknowledged before it. Keys prepared after this
+    /// call do not make it wait longer.
+    pub async fn wait_all(&self, limit: Duration) -> Result<(), ReadTimedOut> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<Bytes> = lock(&self.keys).keys().cloned().collect();
+        self.wait(&held, limit).await
+    }
+
     /// Waits until no key of `keys` is prepared, at most `limit`.
     pub async fn wait(&self, keys: &[Bytes], limit: Duration) -> Result<(), ReadTimedOut> {
         if !self.blocks(keys) {
@@ -158,6 +170,15 @@ mod tests {
         gate.remove(&[k("a"), k("b")]);
         waiter.await.expect("joins").expect("released");
         assert!(gate.is_empty());
+        // A read of the whole keyspace waits for what is held now only.
+        gate.add(&[k("p")]);
+        let g = gate.clone();
+        let all = tokio::spawn(async move { g.wait_all(Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!all.is_finished(), "p is still prepared");
+        gate.add(&[k("q")]);
+        gate.remove(&[k("p")]);
+        all.await.expect("joins").expect("p released; q came later");
         gate.add(&[k("x")]);
         gate.clear();
         assert!(!gate.blocks([b"x"]));
