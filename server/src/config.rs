@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// When a write counts as durable before it is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Durability {
+pub(crate) enum Durability {
     /// fdatasync before the reply (group commit shares one sync among writers).
     Sync,
     /// Page cache only: a machine crash can lose acknowledged writes.
@@ -18,54 +18,54 @@ pub enum Durability {
 /// Every key of `conf/server.toml`, with its default.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// RPC address; also the server's identity in meta, so keep it stable.
-    pub listen: String,
+    pub(crate) listen: String,
     /// Address peers, proxies and meta use to reach this server, and its
     /// identity in meta; empty means `listen`. Set it when the server is
     /// reached through NAT, a forwarder or a fault-injecting relay.
-    pub advertise: String,
+    pub(crate) advertise: String,
     /// Meta addresses, tried in order.
-    pub meta: Vec<String>,
+    pub(crate) meta: Vec<String>,
     /// Where replicas keep their RocksDB instances.
-    pub data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// How often the server beacons meta, in milliseconds.
-    pub beacon_interval_ms: u64,
+    pub(crate) beacon_interval_ms: u64,
     /// `"sync"` or `"async"`, see [`Durability`].
-    pub durability: Durability,
+    pub(crate) durability: Durability,
     /// RocksDB block cache shared by all replicas of this server, in MiB.
-    pub block_cache_mb: u64,
+    pub(crate) block_cache_mb: u64,
     /// Size at which the mutation log rolls to a new segment, in MiB.
-    pub log_segment_mb: u64,
+    pub(crate) log_segment_mb: u64,
     /// How often memtables are flushed and log segments below them removed, in ms.
-    pub log_gc_interval_ms: u64,
+    pub(crate) log_gc_interval_ms: u64,
     /// Group commit: while writes keep coming, wait this many microseconds
     /// before each fdatasync of the mutation log so more writes share it
     /// (throughput for a little latency; 0 syncs at once).
-    pub log_sync_linger_us: u64,
+    pub(crate) log_sync_linger_us: u64,
     /// Prometheus endpoint (`host:port`); empty turns it off.
-    pub metrics_listen: String,
+    pub(crate) metrics_listen: String,
     /// Async runtime worker threads; 0 = one per CPU. Lower it when other
     /// busy processes share the machine's cores.
-    pub worker_threads: usize,
+    pub(crate) worker_threads: usize,
     /// Log filter (`RUST_LOG` wins).
-    pub log: String,
+    pub(crate) log: String,
     /// Transactions across partitions (docs/TRANSACTIONS.md): a lock
     /// request (a transaction's EXECUTE, or a command outside transactions
     /// on a locked key) waits this long at most, in ms.
-    pub txn_lock_wait_ms: u64,
+    pub(crate) txn_lock_wait_ms: u64,
     /// A transaction still executing that its coordinator has not been
     /// heard from for this long is dropped here (its locks released), in ms.
-    pub txn_idle_timeout_ms: u64,
+    pub(crate) txn_idle_timeout_ms: u64,
     /// A prepared transaction undecided this long asks its record
     /// partition for the outcome, in ms.
-    pub txn_resolve_after_ms: u64,
+    pub(crate) txn_resolve_after_ms: u64,
     /// A transaction older than this is refused, in ms.
-    pub txn_max_age_ms: u64,
+    pub(crate) txn_max_age_ms: u64,
     /// Decision records are deleted this long after the decision, in ms;
     /// far above `txn_resolve_after_ms` (a late resolution must still find
     /// a commit).
-    pub txn_gc_after_ms: u64,
+    pub(crate) txn_gc_after_ms: u64,
 }
 
 /// Default of `log_sync_linger_us` (see bench/RESULTS.md for how it was chosen).
@@ -116,7 +116,7 @@ struct TxnDefaults {
 
 impl ServerConfig {
     /// Checks what the types cannot.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.meta.is_empty() {
             return Err(ConfigError::invalid("meta", "needs at least one address"));
         }
@@ -167,7 +167,7 @@ impl ServerConfig {
     }
 
     /// The transaction participant's tunables.
-    pub fn participant_options(&self) -> petrel_common::txn::participant::Options {
+    pub(crate) fn participant_options(&self) -> petrel_common::txn::participant::Options {
         petrel_common::txn::participant::Options {
             lock_wait_ms: self.txn_lock_wait_ms,
             idle_timeout_ms: self.txn_idle_timeout_ms,
@@ -179,7 +179,7 @@ impl ServerConfig {
     }
 
     /// The address this server is known by: `advertise`, else `listen`.
-    pub fn identity(&self) -> &str {
+    pub(crate) fn identity(&self) -> &str {
         if self.advertise.is_empty() {
             &self.listen
         } else {

@@ -19,16 +19,16 @@
 //! - [`run`]: process start-up and shutdown; [`main`] the binary's entry
 //!   point (flags over `conf/server.toml`, runtime, [`run::run`]).
 
-pub mod cmd;
-pub mod config;
-pub mod learn;
-pub mod log;
-pub mod node;
+pub(crate) mod cmd;
+pub(crate) mod config;
+pub(crate) mod learn;
+pub(crate) mod log;
+pub(crate) mod node;
 mod process;
-pub mod replica;
-pub mod run;
-pub mod service;
+pub(crate) mod replica;
+pub(crate) mod run;
+pub(crate) mod service;
 pub mod storage;
-pub mod txn;
+pub(crate) mod txn;
 
 pub use process::main;

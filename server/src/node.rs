@@ -31,7 +31,7 @@ use crate::txn::peers::Peers;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     #[error("opening the mutation log: {0}")]
     Log(#[from] crate::log::LogError),
     #[error("preparing the checkpoint directory: {0}")]
@@ -41,9 +41,9 @@ pub enum OpenError {
 }
 
 /// The server's replicas and lease.
-pub struct Node {
-    pub me: NodeAddr,
-    pub config: ServerConfig,
+pub(crate) struct Node {
+    pub(crate) me: NodeAddr,
+    pub(crate) config: ServerConfig,
     replicas: Mutex<BTreeMap<Gpid, Arc<Replica>>>,
     /// Until when this server may serve; `None` before the first beacon answer.
     lease_until: Mutex<Option<Instant>>,
@@ -51,7 +51,7 @@ pub struct Node {
     /// Options for every replica's RocksDB, sharing one block cache.
     rocks: RocksOptions,
     /// The server's mutation log, shared by every replica (group commit).
-    pub log: Arc<MutationLog>,
+    pub(crate) log: Arc<MutationLog>,
     /// What every replica task shares.
     env: Arc<Env>,
     /// Log entries read at start-up, per partition, waiting for their replica to open.
@@ -61,13 +61,13 @@ pub struct Node {
     /// Wakes the beacon loop early (a request showed meta has moved on).
     beacon_now: tokio::sync::Notify,
     /// Checkpoints of this server's primaries being copied by learners.
-    pub checkpoints: Arc<CheckpointStore>,
+    pub(crate) checkpoints: Arc<CheckpointStore>,
 }
 
 impl Node {
     /// Opens the mutation log under `data_dir/log` (replaying it) and
     /// prepares the node. Blocks.
-    pub fn open(config: ServerConfig) -> Result<Self, OpenError> {
+    pub(crate) fn open(config: ServerConfig) -> Result<Self, OpenError> {
         check_layouts(&config.data_dir.join("replicas")).map_err(OpenError::Layout)?;
         let options = LogOptions {
             segment_bytes: config.log_segment_mb << 20,
@@ -129,29 +129,29 @@ impl Node {
     }
 
     /// The hosted replica of `gpid`.
-    pub fn replica(&self, gpid: Gpid) -> Option<Arc<Replica>> {
+    pub(crate) fn replica(&self, gpid: Gpid) -> Option<Arc<Replica>> {
         lock(&self.replicas).get(&gpid).cloned()
     }
 
     /// Every hosted replica.
-    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+    pub(crate) fn replicas(&self) -> Vec<Arc<Replica>> {
         lock(&self.replicas).values().cloned().collect()
     }
 
     /// Asks the beacon loop to beacon meta now: someone holds a newer
     /// configuration than this server (a failover made it primary).
-    pub fn beacon_soon(&self) {
+    pub(crate) fn beacon_soon(&self) {
         self.beacon_now.notify_one();
     }
 
     /// Whether the lease from meta is still valid: a server that cannot
     /// renew it stops serving before meta's grace period ends.
-    pub fn lease_valid(&self) -> bool {
+    pub(crate) fn lease_valid(&self) -> bool {
         lock(&self.lease_until).is_some_and(|t| Instant::now() < t)
     }
 
     /// What this server reports about its replicas.
-    pub fn replica_infos(&self) -> Vec<ReplicaInfoMsg> {
+    pub(crate) fn replica_infos(&self) -> Vec<ReplicaInfoMsg> {
         self.replicas()
             .iter()
             .map(|r| {
@@ -179,7 +179,7 @@ impl Node {
     }
 
     /// Beacons meta forever, renewing the lease and applying assignments.
-    pub async fn beacon_loop(self: Arc<Self>) {
+    pub(crate) async fn beacon_loop(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.beacon_interval_ms);
         let mut meta_index = 0usize;
         let mut warned = false;
@@ -353,7 +353,7 @@ impl Node {
     /// write), so they leave DBSIZE and SCAN without anyone reading them.
     /// Each partition is walked a slice at a time, resuming where the last
     /// round stopped.
-    pub async fn expiry_loop(self: Arc<Self>) {
+    pub(crate) async fn expiry_loop(self: Arc<Self>) {
         let mut cursors: HashMap<Gpid, Bytes> = HashMap::new();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -402,7 +402,7 @@ impl Node {
 
     /// Periodically flushes every replica's memtables and drops log segments
     /// that only hold records below what RocksDB now has on disk.
-    pub async fn log_gc_loop(self: Arc<Self>) {
+    pub(crate) async fn log_gc_loop(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.log_gc_interval_ms);
         loop {
             tokio::time::sleep(interval).await;

@@ -11,7 +11,7 @@ use crate::node::Node;
 use crate::service::ServerService;
 
 /// Serves until SIGTERM or Ctrl-C.
-pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;

@@ -30,8 +30,8 @@ use crate::txn::exec::Call;
 use petrel_common::txn::wire::{self as txn_wire, Incoming};
 
 /// Handles RPCs against this server's [`Node`].
-pub struct ServerService {
-    pub node: Arc<Node>,
+pub(crate) struct ServerService {
+    pub(crate) node: Arc<Node>,
     metrics: ExecuteMetrics,
 }
 
@@ -58,7 +58,7 @@ impl ExecuteMetrics {
 
 impl ServerService {
     /// The service for `node`; call after the metrics recorder is installed.
-    pub fn new(node: Arc<Node>) -> Self {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
         Self {
             node,
             metrics: ExecuteMetrics::new(),

@@ -19,14 +19,14 @@ use crate::cmd::lists::{self, End};
 use crate::cmd::outcome::{CmdError, CmdResult};
 
 /// Whether a blocking command's reply says nothing was there to pop.
-pub fn would_block(reply: &Reply) -> bool {
+pub(crate) fn would_block(reply: &Reply) -> bool {
     matches!(reply, Reply::Nil | Reply::NilArray)
 }
 
 /// The timeout argument of a blocking command (where the command table
 /// says it is); `None` when absent or invalid (the command then answers with
 /// the error). `Some(None)` means wait forever (0).
-pub fn timeout_of(command: &Command, args: &[Bytes]) -> Option<Option<Duration>> {
+pub(crate) fn timeout_of(command: &Command, args: &[Bytes]) -> Option<Option<Duration>> {
     let at = command.timeout_arg()?.index(args.len())?;
     let ms = parse_timeout(args.get(at)?).ok()?;
     Some((ms > 0).then(|| Duration::from_millis(ms)))
@@ -60,12 +60,12 @@ pub(crate) fn parse_timeout(arg: &[u8]) -> Result<u64, CmdError> {
 }
 
 /// `BLPOP key [key ...] timeout`
-pub fn blpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn blpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     pop_first(db, args, End::Left)
 }
 
 /// `BRPOP key [key ...] timeout`
-pub fn brpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn brpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     pop_first(db, args, End::Right)
 }
 
@@ -81,7 +81,7 @@ fn pop_first(db: &mut Db<'_>, args: &[Bytes], end: End) -> CmdResult {
 }
 
 /// `BRPOPLPUSH source destination timeout`
-pub fn brpoplpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn brpoplpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     parse_timeout(&args[3])?;
     Ok(
         match lists::move_item(db, &args[1], &args[2], End::Right, End::Left)? {
@@ -92,7 +92,7 @@ pub fn brpoplpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`
-pub fn blmove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn blmove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let from = End::parse(&args[3])
         .ok_or_else(|| CmdError::reply(petrel_common::reply::errors::SYNTAX))?;
     let to = End::parse(&args[4])
@@ -105,7 +105,7 @@ pub fn blmove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`
-pub fn blmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn blmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     parse_timeout(&args[1])?;
     let (keys, end, count) = lists::parse_mpop(args, 2)?;
     Ok(match lists::mpop(db, keys, end, count)? {

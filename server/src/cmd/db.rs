@@ -27,16 +27,16 @@ use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 
 /// A key's metadata and payload (the value itself, for a string).
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Type, expiry, version and size.
-    pub header: MetaHeader,
+    pub(crate) header: MetaHeader,
     /// The value of a string; type-specific bookkeeping otherwise.
-    pub payload: Bytes,
+    pub(crate) payload: Bytes,
 }
 
 impl Entry {
     /// The expiry as Redis reports it: `None` when the key has none.
-    pub fn expire_at(&self) -> Option<u64> {
+    pub(crate) fn expire_at(&self) -> Option<u64> {
         (self.header.expire_at_ms != 0).then_some(self.header.expire_at_ms)
     }
 }
@@ -54,14 +54,14 @@ struct Pending {
 }
 
 /// A command's pending writes at one moment, to return to with [`Db::rollback`].
-pub struct Savepoint {
+pub(crate) struct Savepoint {
     pending: BTreeMap<Vec<u8>, Pending>,
     elements: Layer,
     flushed: bool,
 }
 
 /// The replica's keyspace plus one command's pending writes.
-pub struct Db<'a> {
+pub(crate) struct Db<'a> {
     view: &'a dyn ReadView,
     now_ms: u64,
     pending: BTreeMap<Vec<u8>, Pending>,
@@ -104,7 +104,7 @@ impl ReadView for Nothing {
 
 impl<'a> Db<'a> {
     /// A view of `view` at wall-clock `now_ms`.
-    pub fn new(view: &'a dyn ReadView, now_ms: u64) -> Self {
+    pub(crate) fn new(view: &'a dyn ReadView, now_ms: u64) -> Self {
         Db {
             view,
             now_ms,
@@ -132,7 +132,7 @@ impl<'a> Db<'a> {
     }
 
     /// The pending writes as they are now (a copy).
-    pub fn savepoint(&self) -> Savepoint {
+    pub(crate) fn savepoint(&self) -> Savepoint {
         Savepoint {
             pending: self.pending.clone(),
             elements: self.elements.clone(),
@@ -141,24 +141,24 @@ impl<'a> Db<'a> {
     }
 
     /// Forgets every write made since `savepoint`.
-    pub fn rollback(&mut self, savepoint: Savepoint) {
+    pub(crate) fn rollback(&mut self, savepoint: Savepoint) {
         self.pending = savepoint.pending;
         self.elements = savepoint.elements;
         self.flushed = savepoint.flushed;
     }
 
     /// The command's clock (the primary's, fixed for the whole command).
-    pub fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.now_ms
     }
 
     /// The clock as Redis's signed millisecond time.
-    pub fn now_i64(&self) -> i64 {
+    pub(crate) fn now_i64(&self) -> i64 {
         i64::try_from(self.now_ms).unwrap_or(i64::MAX)
     }
 
     /// The stored record of `key`, expired or not.
-    pub fn raw(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
+    pub(crate) fn raw(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
         let meta_key = layout::meta_key(key);
         let raw = match self.pending.get(&meta_key) {
             Some(pending) => pending.value.clone().map(Bytes::from),
@@ -175,14 +175,14 @@ impl<'a> Db<'a> {
     }
 
     /// The live (non-expired) record of `key`.
-    pub fn lookup(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
+    pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
         Ok(self
             .raw(key)?
             .filter(|entry| entry.header.is_live(self.now_ms)))
     }
 
     /// The live string at `key`; WRONGTYPE if the key holds another type.
-    pub fn lookup_string(&self, key: &[u8]) -> Result<Option<Entry>, CmdError> {
+    pub(crate) fn lookup_string(&self, key: &[u8]) -> Result<Option<Entry>, CmdError> {
         match self.lookup(key)? {
             Some(entry) if entry.header.key_type != KeyType::String => {
                 Err(CmdError::reply(errors::WRONGTYPE))
@@ -192,7 +192,11 @@ impl<'a> Db<'a> {
     }
 
     /// The live key of type `key_type`; `WRONGTYPE` if it holds another.
-    pub fn lookup_typed(&self, key: &[u8], key_type: KeyType) -> Result<Option<Entry>, CmdError> {
+    pub(crate) fn lookup_typed(
+        &self,
+        key: &[u8],
+        key_type: KeyType,
+    ) -> Result<Option<Entry>, CmdError> {
         match self.lookup(key)? {
             Some(entry) if entry.header.key_type != key_type => {
                 Err(CmdError::reply(errors::WRONGTYPE))
@@ -203,7 +207,11 @@ impl<'a> Db<'a> {
 
     /// The live collection at `key`, or a new empty incarnation of it (not
     /// stored until [`Db::save_collection`]); `WRONGTYPE` if it holds another type.
-    pub fn collection_or_new(&self, key: &[u8], key_type: KeyType) -> Result<Entry, CmdError> {
+    pub(crate) fn collection_or_new(
+        &self,
+        key: &[u8],
+        key_type: KeyType,
+    ) -> Result<Entry, CmdError> {
         if let Some(entry) = self.lookup_typed(key, key_type)? {
             return Ok(entry);
         }
@@ -220,7 +228,7 @@ impl<'a> Db<'a> {
 
     /// Stores a collection's header and payload, or deletes the key when its
     /// element count is zero (Redis never keeps an empty collection).
-    pub fn save_collection(&mut self, key: &[u8], entry: &Entry) {
+    pub(crate) fn save_collection(&mut self, key: &[u8], entry: &Entry) {
         if entry.header.size == 0 {
             self.delete(key);
         } else {
@@ -229,7 +237,7 @@ impl<'a> Db<'a> {
     }
 
     /// One element of the incarnation `version` of `key`.
-    pub fn element(
+    pub(crate) fn element(
         &self,
         key: &[u8],
         version: u64,
@@ -243,13 +251,13 @@ impl<'a> Db<'a> {
     }
 
     /// Writes one element (its count in the header is the caller's to keep).
-    pub fn put_element(&mut self, key: &[u8], version: u64, element: &[u8], value: &[u8]) {
+    pub(crate) fn put_element(&mut self, key: &[u8], version: u64, element: &[u8], value: &[u8]) {
         let raw = layout::element_key(key, version, element);
         self.elements.written.insert(raw, Some(value.to_vec()));
     }
 
     /// Deletes one element (its count in the header is the caller's to keep).
-    pub fn delete_element(&mut self, key: &[u8], version: u64, element: &[u8]) {
+    pub(crate) fn delete_element(&mut self, key: &[u8], version: u64, element: &[u8]) {
         let raw = layout::element_key(key, version, element);
         self.elements.written.insert(raw, None);
     }
@@ -258,7 +266,7 @@ impl<'a> Db<'a> {
     /// bytes lie in `range`, in element byte order (descending when
     /// `reverse`), with this command's own writes, until `visit` returns
     /// `false`. `visit` gets (element, value).
-    pub fn scan_elements(
+    pub(crate) fn scan_elements(
         &self,
         key: &[u8],
         version: u64,
@@ -303,7 +311,7 @@ impl<'a> Db<'a> {
 
     /// Visits every element of incarnation `version` of `key`, in element
     /// order, until `visit` returns `false` (see [`Db::scan_elements`]).
-    pub fn each_element(
+    pub(crate) fn each_element(
         &self,
         key: &[u8],
         version: u64,
@@ -328,7 +336,7 @@ impl<'a> Db<'a> {
     }
 
     /// A version for a new incarnation of `key` (see [`layout::new_version`]).
-    pub fn fresh_version(&self, key: &[u8]) -> Result<u64, StorageError> {
+    pub(crate) fn fresh_version(&self, key: &[u8]) -> Result<u64, StorageError> {
         // Both what this command wrote and what was stored before it: a key
         // deleted earlier in the same command (or transaction) still has
         // elements stored under its old version.
@@ -345,32 +353,32 @@ impl<'a> Db<'a> {
     }
 
     /// Stores a string, replacing whatever `key` held.
-    pub fn put_string(&mut self, key: &[u8], expire_at_ms: u64, version: u64, value: &[u8]) {
+    pub(crate) fn put_string(&mut self, key: &[u8], expire_at_ms: u64, version: u64, value: &[u8]) {
         let raw = layout::encode_string(expire_at_ms, version, value);
         self.write(key, Some(raw));
     }
 
     /// Rewrites a key's metadata, keeping its payload (e.g. a new expiry).
-    pub fn put_meta(&mut self, key: &[u8], header: &MetaHeader, payload: &[u8]) {
+    pub(crate) fn put_meta(&mut self, key: &[u8], header: &MetaHeader, payload: &[u8]) {
         let raw = layout::encode_meta(header, payload);
         self.write(key, Some(raw));
     }
 
     /// Deletes `key`. A collection's elements become unreachable with its
     /// metadata; compaction drops them later.
-    pub fn delete(&mut self, key: &[u8]) {
+    pub(crate) fn delete(&mut self, key: &[u8]) {
         self.write(key, None);
     }
 
     /// Deletes every user key (metadata and elements), keeping internal records.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         self.pending.clear();
         self.elements = Layer::default();
         self.flushed = true;
     }
 
     /// Whether the stored state (ignoring pending writes) holds any user record.
-    pub fn has_user_records(&self) -> Result<bool, StorageError> {
+    pub(crate) fn has_user_records(&self) -> Result<bool, StorageError> {
         let mut any = false;
         for (start, end) in [layout::meta_space(), layout::element_space()] {
             self.view.scan(&start, &end, &mut |_, _| {
@@ -385,7 +393,10 @@ impl<'a> Db<'a> {
     }
 
     /// Calls `visit` with the header of every stored metadata record.
-    pub fn scan_headers(&self, visit: &mut dyn FnMut(&MetaHeader)) -> Result<(), StorageError> {
+    pub(crate) fn scan_headers(
+        &self,
+        visit: &mut dyn FnMut(&MetaHeader),
+    ) -> Result<(), StorageError> {
         let (start, end) = layout::meta_space();
         let mut failure = None;
         self.view.scan(
@@ -412,7 +423,7 @@ impl<'a> Db<'a> {
     /// record from user key `from` (inclusive) on, in key order, until it
     /// returns `false`. Expired keys are included; this command's own
     /// pending writes are not.
-    pub fn scan_metas(
+    pub(crate) fn scan_metas(
         &self,
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &MetaHeader) -> bool,
@@ -438,7 +449,7 @@ impl<'a> Db<'a> {
     }
 
     /// The writes this command made, as one deterministic mutation.
-    pub fn into_mutation(self) -> Mutation {
+    pub(crate) fn into_mutation(self) -> Mutation {
         let mut ops = Vec::new();
         if self.flushed {
             for (start, end) in [layout::meta_space(), layout::element_space()] {

@@ -1,20 +1,21 @@
 //! Redis error texts used here and missing from `petrel_common::reply::errors`.
 
 /// DECRBY with i64::MIN.
-pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+pub(crate) const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
 /// EXPIRE with NX next to XX, GT or LT.
-pub const EXPIRE_NX_CONFLICT: &str =
+pub(crate) const EXPIRE_NX_CONFLICT: &str =
     "ERR NX and XX, GT or LT options at the same time are not compatible";
 /// EXPIRE with both GT and LT.
-pub const EXPIRE_GT_LT_CONFLICT: &str = "ERR GT and LT options at the same time are not compatible";
+pub(crate) const EXPIRE_GT_LT_CONFLICT: &str =
+    "ERR GT and LT options at the same time are not compatible";
 
 /// `ERR Unsupported option x` (EXPIRE family).
-pub fn unsupported_option(option: &[u8]) -> String {
+pub(crate) fn unsupported_option(option: &[u8]) -> String {
     format!("ERR Unsupported option {}", c_string(option, usize::MAX))
 }
 
 /// [`unknown_command`] for a whole call (`call[0]` the name; empty for none).
-pub fn unknown_call(call: &[impl AsRef<[u8]>]) -> String {
+pub(crate) fn unknown_call(call: &[impl AsRef<[u8]>]) -> String {
     match call.split_first() {
         Some((name, rest)) => unknown_command(name.as_ref(), rest),
         None => unknown_command(b"", &[b""; 0]),
@@ -23,7 +24,7 @@ pub fn unknown_call(call: &[impl AsRef<[u8]>]) -> String {
 
 /// Redis's reply to an unknown command: the name and the first arguments,
 /// each cut at a NUL byte and the whole bounded as Redis bounds it.
-pub fn unknown_command(name: &[u8], args: &[impl AsRef<[u8]>]) -> String {
+pub(crate) fn unknown_command(name: &[u8], args: &[impl AsRef<[u8]>]) -> String {
     let mut listed = String::new();
     for arg in args {
         // Redis stops once 128 bytes of arguments are listed.
@@ -44,7 +45,7 @@ pub fn unknown_command(name: &[u8], args: &[impl AsRef<[u8]>]) -> String {
 }
 
 /// An error text safe for RESP: Redis turns CR and LF into spaces.
-pub fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 

@@ -19,7 +19,7 @@ const MAX_EXP: i64 = 16383;
 
 /// An x87 extended-precision value: `(-1)^neg * mant * 2^exp`, or a special.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LongDouble {
+pub(crate) enum LongDouble {
     /// A finite value; `mant == 0` is a (signed) zero.
     Finite {
         neg: bool,
@@ -34,7 +34,7 @@ pub enum LongDouble {
 
 impl LongDouble {
     /// Positive zero.
-    pub const ZERO: LongDouble = LongDouble::Finite {
+    pub(crate) const ZERO: LongDouble = LongDouble::Finite {
         neg: false,
         mant: 0,
         exp: 0,
@@ -44,7 +44,7 @@ impl LongDouble {
     /// Redis's checks): the whole string must be one number, no leading
     /// space, no NaN, no overflow to infinity or underflow to zero; "inf"
     /// and hexadecimal floats are accepted.
-    pub fn parse(s: &[u8]) -> Option<LongDouble> {
+    pub(crate) fn parse(s: &[u8]) -> Option<LongDouble> {
         if s.is_empty() || s.len() >= MAX_LONG_DOUBLE_CHARS || s[0].is_ascii_whitespace() {
             return None;
         }
@@ -73,12 +73,12 @@ impl LongDouble {
     }
 
     /// Whether the value is neither infinite nor NaN.
-    pub fn is_finite(&self) -> bool {
+    pub(crate) fn is_finite(&self) -> bool {
         matches!(self, LongDouble::Finite { .. })
     }
 
     /// The correctly rounded sum (round to nearest, ties to even).
-    pub fn plus(self, other: LongDouble) -> LongDouble {
+    pub(crate) fn plus(self, other: LongDouble) -> LongDouble {
         use LongDouble::*;
         match (self, other) {
             (NaN, _) | (_, NaN) => NaN,
@@ -136,8 +136,8 @@ impl LongDouble {
     /// Formats a finite value as Redis's human-friendly `ld2string` does:
     /// `%.17Lf`, trailing zeros and a trailing '.' removed, "-0" as "0".
     /// Specials print as C does ("inf", "-inf", "nan"); Redis never stores them.
-    pub fn to_redis_string(&self) -> String {
-        let (neg, mant, exp) = match *self {
+    pub(crate) fn to_redis_string(self) -> String {
+        let (neg, mant, exp) = match self {
             LongDouble::Finite { neg, mant, exp } => (neg, mant, exp),
             LongDouble::Infinite { neg: false } => return "inf".into(),
             LongDouble::Infinite { neg: true } => return "-inf".into(),

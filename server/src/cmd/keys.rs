@@ -10,7 +10,7 @@ use crate::cmd::parse::{int_arg, option};
 use crate::storage::layout::MetaHeader;
 
 /// `DEL key [key ...]` (also `UNLINK`): how many live keys were removed.
-pub fn del(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn del(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut deleted = 0;
     for key in &args[1..] {
         // A repeated key is gone by its second mention: counted once.
@@ -23,13 +23,13 @@ pub fn del(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `EXISTS key [key ...]`: live keys, a repeated key counted each time.
-pub fn exists(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn exists(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     count_live(db, &args[1..])
 }
 
 /// `TOUCH key [key ...]`: live keys. Petrel keeps no access times, so this
 /// only counts.
-pub fn touch(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn touch(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     count_live(db, &args[1..])
 }
 
@@ -126,24 +126,24 @@ fn expire_generic(
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]`
-pub fn expire(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn expire(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let now = db.now_i64();
     expire_generic(db, args, now, true, "expire")
 }
 
 /// `PEXPIRE key milliseconds [NX|XX|GT|LT]`
-pub fn pexpire(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn pexpire(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let now = db.now_i64();
     expire_generic(db, args, now, false, "pexpire")
 }
 
 /// `EXPIREAT key unix-seconds [NX|XX|GT|LT]`
-pub fn expireat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn expireat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     expire_generic(db, args, 0, true, "expireat")
 }
 
 /// `PEXPIREAT key unix-ms [NX|XX|GT|LT]`
-pub fn pexpireat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn pexpireat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     expire_generic(db, args, 0, false, "pexpireat")
 }
 
@@ -167,27 +167,27 @@ fn ttl_generic(db: &Db<'_>, key: &[u8], millis: bool, absolute: bool) -> CmdResu
 }
 
 /// `TTL key`
-pub fn ttl(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn ttl(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     ttl_generic(db, &args[1], false, false)
 }
 
 /// `PTTL key`
-pub fn pttl(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn pttl(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     ttl_generic(db, &args[1], true, false)
 }
 
 /// `EXPIRETIME key`
-pub fn expiretime(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn expiretime(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     ttl_generic(db, &args[1], false, true)
 }
 
 /// `PEXPIRETIME key`
-pub fn pexpiretime(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn pexpiretime(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     ttl_generic(db, &args[1], true, true)
 }
 
 /// `PERSIST key`: 1 if an expiry was removed.
-pub fn persist(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn persist(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     match db.lookup(key)? {
         Some(entry) if entry.expire_at().is_some() => {
@@ -203,7 +203,7 @@ pub fn persist(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `TYPE key`: a status reply, `none` for a missing key.
-pub fn key_type(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn key_type(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let name = db
         .lookup(&args[1])?
         .map_or("none", |e| e.header.key_type.name());

@@ -46,7 +46,7 @@ fn parse_type(name: &[u8]) -> Option<KeyType> {
 }
 
 /// `petrel.scan`: see the module documentation.
-pub fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let from = &args[1];
     let count = int_arg(&args[2])?.clamp(1, SCAN_COUNT_MAX) as usize;
     let mut pattern: Option<&[u8]> = None;
@@ -100,7 +100,7 @@ fn page(
 }
 
 /// `KEYS pattern`: this partition's live keys that match.
-pub fn keys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn keys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let pattern = &args[1];
     let all = pattern.as_ref() == b"*";
     let now = db.now_ms();
@@ -116,7 +116,7 @@ pub fn keys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `RANDOMKEY`: a live key of this partition, or nil. It starts at a random
 /// point of the key space and takes the next live key, wrapping around.
-pub fn randomkey(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
+pub(crate) fn randomkey(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
     let start: [u8; 8] = rand::thread_rng().gen();
     let now = db.now_ms();
     for from in [&start[..], b""] {
@@ -158,12 +158,12 @@ fn copy_entry(db: &mut Db<'_>, src: &[u8], entry: &Entry, dst: &[u8]) -> Result<
 }
 
 /// `RENAME key newkey`.
-pub fn rename(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn rename(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     rename_generic(db, args, false)
 }
 
 /// `RENAMENX key newkey`.
-pub fn renamenx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn renamenx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     rename_generic(db, args, true)
 }
 
@@ -186,7 +186,7 @@ fn rename_generic(db: &mut Db<'_>, args: &[Bytes], nx: bool) -> CmdResult {
 /// `COPY source destination [DB destination-db] [REPLACE]`. Databases are
 /// tables on Petrel, each with its own partitions: only the connection's
 /// own database (the proxy sends its index as `DB`) is accepted.
-pub fn copy(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn copy(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (src, dst) = (&args[1], &args[2]);
     let mut replace = false;
     let mut i = 3;
@@ -232,7 +232,7 @@ pub fn copy(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 /// which Redis turns `raw`, are judged by content alone. IDLETIME is 0:
 /// access times are not kept. FREQ answers Redis's error for a non-LFU
 /// policy, the only one Petrel has.
-pub fn object(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn object(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     let known = ["encoding", "freq", "idletime", "refcount"]
         .into_iter()
@@ -362,7 +362,7 @@ fn zset_members_fit(
 
 /// `petrel.dump key` (internal, MOVE's first half): the live key as
 /// `[metadata record, element, value, element, value...]`, or nil.
-pub fn dump(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn dump(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(match dump_items(db, &args[1])? {
         Some(items) => Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
         None => Reply::NilArray,
@@ -370,7 +370,7 @@ pub fn dump(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// The live `key` as `petrel.dump` answers it, or `None` when it is absent.
-pub fn dump_items(db: &Db<'_>, key: &[u8]) -> Result<Option<Vec<Bytes>>, StorageError> {
+pub(crate) fn dump_items(db: &Db<'_>, key: &[u8]) -> Result<Option<Vec<Bytes>>, StorageError> {
     let Some(entry) = db.lookup(key)? else {
         return Ok(None);
     };
@@ -391,7 +391,7 @@ pub fn dump_items(db: &Db<'_>, key: &[u8]) -> Result<Option<Vec<Bytes>>, Storage
 /// `petrel.restore key record [element value]...` (internal, MOVE's second
 /// half): stores what `petrel.dump` gave under a new version, unless the key
 /// exists (0) — then nothing is written; 1 when stored.
-pub fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let (mut header, payload) = layout::decode_meta(&args[2])
         .map_err(|e| CmdError::reply(format!("ERR bad dump record: {e}")))?;
@@ -412,7 +412,7 @@ pub fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 /// `petrel.txn.replace key [record [element value]...]`: sets `key` to
 /// exactly the state `petrel.txn.run` computed (see `crate::txn::carry`) for it (absent without a
 /// record), under a new version; answers OK.
-pub fn replace(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn replace(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let Some((record, elements)) = args[2..].split_first() else {
         db.delete(key);
@@ -436,7 +436,7 @@ pub fn replace(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `petrel.expired <from> <count>`: like `petrel.scan`, the expired keys
 /// among the next `count` stored ones: what the sweep should delete.
-pub fn expired(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn expired(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let count = int_arg(&args[2])?.clamp(1, SCAN_COUNT_MAX) as usize;
     let now = db.now_ms();
     page(db, &args[1], count, &|_, header| !header.is_live(now))
@@ -444,7 +444,7 @@ pub fn expired(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `petrel.sweep key...`: deletes those of the keys that are expired now
 /// (with their elements); answers how many.
-pub fn sweep(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sweep(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut deleted = 0;
     for key in &args[1..] {
         let expired = db.raw(key)?.is_some_and(|e| !e.header.is_live(db.now_ms()));

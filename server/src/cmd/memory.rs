@@ -19,7 +19,7 @@ use crate::storage::layout::{self, KeyType, META_HEADER_LEN};
 const DEFAULT_SAMPLES: u64 = 5;
 
 /// `MEMORY USAGE key [SAMPLES count]` (the proxy sends only USAGE here).
-pub fn usage(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn usage(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     if !is_option(&args[1], "usage") {
         return Err(CmdError::reply(format!(
             "ERR unknown subcommand '{}'. Try MEMORY HELP.",

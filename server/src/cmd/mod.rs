@@ -18,24 +18,24 @@
 //! (`petrel_common::command`, which holds its arity, flags and keys) and the
 //! function that runs it.
 
-pub mod bits;
-pub mod blocking;
-pub mod db;
-pub mod errors;
-pub mod float;
-pub mod hashes;
-pub mod keys;
-pub mod keyspace;
-pub mod lists;
-pub mod memory;
-pub mod multi;
-pub mod outcome;
-pub mod parse;
-pub mod runner;
-pub mod server;
-pub mod sets;
-pub mod strings;
-pub mod zsets;
+pub(crate) mod bits;
+pub(crate) mod blocking;
+pub(crate) mod db;
+pub(crate) mod errors;
+pub(crate) mod float;
+pub(crate) mod hashes;
+pub(crate) mod keys;
+pub(crate) mod keyspace;
+pub(crate) mod lists;
+pub(crate) mod memory;
+pub(crate) mod multi;
+pub(crate) mod outcome;
+pub(crate) mod parse;
+pub(crate) mod runner;
+pub(crate) mod server;
+pub(crate) mod sets;
+pub(crate) mod strings;
+pub(crate) mod zsets;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -48,11 +48,11 @@ use petrel_common::reply::{errors as redis_errors, Reply};
 
 use crate::storage::{Mutation, ReadView, StorageError};
 use db::Db;
-pub use outcome::{CmdError, CmdResult, Execution};
-pub use runner::{run, RunFn, Runner};
+pub(crate) use outcome::{CmdError, Execution};
+pub(crate) use runner::{run, RunFn, Runner};
 
 /// Every runner table, family by family.
-pub fn families() -> [&'static [Runner]; 6] {
+pub(crate) fn families() -> [&'static [Runner]; 6] {
     [
         COMMANDS,
         bits::COMMANDS,
@@ -64,13 +64,13 @@ pub fn families() -> [&'static [Runner]; 6] {
 }
 
 /// Every command a partition runs.
-pub fn all() -> impl Iterator<Item = &'static Runner> {
+pub(crate) fn all() -> impl Iterator<Item = &'static Runner> {
     families().into_iter().flatten()
 }
 
 /// The implementation of `command`, by its id (names are resolved once, when
 /// this index is built); `None` for commands partitions do not run.
-pub fn runner_of(command: &Command) -> Option<RunFn> {
+pub(crate) fn runner_of(command: &Command) -> Option<RunFn> {
     static BY_ID: LazyLock<Vec<Option<RunFn>>> = LazyLock::new(|| {
         let table = command::table();
         let mut by_id = vec![None; table.len()];
@@ -85,7 +85,7 @@ pub fn runner_of(command: &Command) -> Option<RunFn> {
 }
 
 /// String, keyspace and server commands, with Redis 7.0's arities.
-pub static COMMANDS: &[Runner] = &[
+pub(crate) static COMMANDS: &[Runner] = &[
     // strings
     run("get", strings::get),
     run("set", strings::set),
@@ -161,7 +161,12 @@ pub static COMMANDS: &[Runner] = &[
 ///
 /// A storage failure becomes an `ERR` reply; the replica should prefer
 /// [`try_execute`], which hands it the failure to act on.
-pub fn execute(view: &dyn ReadView, command: &Command, args: &[Bytes], now_ms: u64) -> Execution {
+pub(crate) fn execute(
+    view: &dyn ReadView,
+    command: &Command,
+    args: &[Bytes],
+    now_ms: u64,
+) -> Execution {
     match try_execute(view, command, args, now_ms) {
         Ok(execution) => execution,
         Err(e) => Execution {
@@ -173,7 +178,7 @@ pub fn execute(view: &dyn ReadView, command: &Command, args: &[Bytes], now_ms: u
 
 /// Runs `command` like [`execute`], but returns storage failures as errors.
 /// A command that fails with a Redis error reply writes nothing.
-pub fn try_execute(
+pub(crate) fn try_execute(
     view: &dyn ReadView,
     command: &Command,
     args: &[Bytes],

@@ -32,14 +32,14 @@ use crate::storage::StorageError;
 static FINGERPRINT_CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182);
 
 /// `petrel.fingerprint <key>`: the key's fingerprint (0 when missing).
-pub fn fingerprint_cmd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn fingerprint_cmd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let fp = fingerprint(db, &args[1])?;
     // Replies are signed; the proxy hands the same bits back.
     Ok(Reply::Int(fp as i64))
 }
 
 /// The fingerprint of `key` as `db` sees it now.
-pub fn fingerprint(db: &Db<'_>, key: &[u8]) -> Result<u64, StorageError> {
+pub(crate) fn fingerprint(db: &Db<'_>, key: &[u8]) -> Result<u64, StorageError> {
     let Some(entry) = db.lookup(key)? else {
         return Ok(0);
     };
@@ -70,7 +70,7 @@ fn count(arg: Option<&Bytes>, what: &str) -> Result<usize, CmdError> {
 }
 
 /// `petrel.exec`: see the module documentation.
-pub fn exec(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn exec(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut at = 1;
     let watches = count(args.get(at), "watch count")?;
     at += 1;
@@ -130,7 +130,7 @@ fn run_one(db: &mut Db<'_>, id: usize, args: &[Bytes]) -> Result<Reply, StorageE
 
 /// `petrel.txn.run` outside a transaction: it needs the transaction's
 /// executor (`crate::txn::exec`), which runs it instead of this.
-pub fn txn_run_outside(_: &mut Db<'_>, _: &[Bytes]) -> CmdResult {
+pub(crate) fn txn_run_outside(_: &mut Db<'_>, _: &[Bytes]) -> CmdResult {
     Err(CmdError::reply(
         "ERR petrel.txn.run runs only inside a transaction",
     ))

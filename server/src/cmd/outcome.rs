@@ -7,17 +7,17 @@ use crate::storage::{Mutation, StorageError};
 
 /// The outcome of one command.
 #[derive(Debug)]
-pub struct Execution {
+pub(crate) struct Execution {
     /// What the client is told.
-    pub reply: Reply,
+    pub(crate) reply: Reply,
     /// What the replicas must apply (empty for reads and no-op writes).
-    pub mutation: Mutation,
+    pub(crate) mutation: Mutation,
 }
 
 /// Why a command stopped early: a Redis error reply, or a storage failure
 /// (which the replica must treat as fatal, not answer and carry on).
 #[derive(Debug)]
-pub enum CmdError {
+pub(crate) enum CmdError {
     /// A Redis error reply for the client; nothing is written.
     Reply(Reply),
     /// The replica's storage failed.
@@ -26,7 +26,7 @@ pub enum CmdError {
 
 impl CmdError {
     /// A Redis error reply with this text.
-    pub fn reply(text: impl Into<String>) -> CmdError {
+    pub(crate) fn reply(text: impl Into<String>) -> CmdError {
         CmdError::Reply(Reply::error(text))
     }
 }
@@ -38,4 +38,4 @@ impl From<StorageError> for CmdError {
 }
 
 /// What a command function returns.
-pub type CmdResult = Result<Reply, CmdError>;
+pub(crate) type CmdResult = Result<Reply, CmdError>;

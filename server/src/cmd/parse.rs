@@ -5,15 +5,15 @@ use petrel_common::reply::errors;
 
 use crate::cmd::outcome::CmdError;
 
-pub use petrel_common::num::parse_i64;
+pub(crate) use petrel_common::num::parse_i64;
 
 /// An integer argument, or Redis's "not an integer" error.
-pub fn int_arg(arg: &Bytes) -> Result<i64, CmdError> {
+pub(crate) fn int_arg(arg: &Bytes) -> Result<i64, CmdError> {
     parse_i64(arg).ok_or_else(|| CmdError::reply(errors::NOT_INTEGER))
 }
 
 /// An option name as Redis's C code compares it: up to the first NUL byte.
-pub fn option(arg: &[u8]) -> &[u8] {
+pub(crate) fn option(arg: &[u8]) -> &[u8] {
     match arg.iter().position(|&b| b == 0) {
         Some(nul) => &arg[..nul],
         None => arg,
@@ -21,7 +21,7 @@ pub fn option(arg: &[u8]) -> &[u8] {
 }
 
 /// Whether an option argument is `name`, ignoring ASCII case.
-pub fn is_option(arg: &[u8], name: &str) -> bool {
+pub(crate) fn is_option(arg: &[u8], name: &str) -> bool {
     option(arg).eq_ignore_ascii_case(name.as_bytes())
 }
 

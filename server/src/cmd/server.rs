@@ -9,7 +9,7 @@ use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
 
 /// `DBSIZE`: live (non-expired) keys in this partition. Scans every key.
-pub fn dbsize(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
+pub(crate) fn dbsize(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
     let now = db.now_ms();
     let mut live = 0i64;
     db.scan_headers(&mut |header| {
@@ -23,7 +23,7 @@ pub fn dbsize(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
 /// `FLUSHALL [ASYNC|SYNC]` (also `FLUSHDB`): deletes every key of the
 /// partition, metadata and elements, but not the replica's internal records.
 /// Both modes are one range deletion, so both are "async" in cost.
-pub fn flushall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn flushall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     match args {
         [_] => {}
         [_, mode] if is_option(mode, "sync") || is_option(mode, "async") => {}

@@ -46,7 +46,7 @@ use crate::storage::layout::{KeyType, MetaHeader};
 use crate::storage::StorageError;
 
 /// The set family, with Redis 7.0's arities.
-pub static COMMANDS: &[Runner] = &[
+pub(crate) static COMMANDS: &[Runner] = &[
     run("sadd", sadd),
     run("srem", srem),
     run("smembers", smembers),
@@ -169,7 +169,7 @@ fn set_reply(members: Vec<Bytes>) -> Reply {
 }
 
 /// `SADD key member [member ...]`: how many were new.
-pub fn sadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let mut set = db.collection_or_new(key, KeyType::Set)?;
     let version = set.header.version;
@@ -189,7 +189,7 @@ pub fn sadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SREM key member [member ...]`: how many were removed; an emptied set goes.
-pub fn srem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn srem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let Some(mut set) = lookup_set(db, key)? else {
         return Ok(Reply::Int(0));
@@ -210,7 +210,7 @@ pub fn srem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SMEMBERS key`
-pub fn smembers(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn smembers(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     match lookup_set(db, key)? {
         None => Ok(Reply::Set(Vec::new())),
@@ -219,7 +219,7 @@ pub fn smembers(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SISMEMBER key member`
-pub fn sismember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sismember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let found = match lookup_set(db, key)? {
         None => false,
@@ -229,7 +229,7 @@ pub fn sismember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SMISMEMBER key member [member ...]`: 1 or 0 per member.
-pub fn smismember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn smismember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let set = lookup_set(db, key)?;
     let mut out = Vec::with_capacity(args.len() - 2);
@@ -244,7 +244,7 @@ pub fn smismember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SCARD key`
-pub fn scard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn scard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let size = lookup_set(db, &args[1])?.map_or(0, |set| set.header.size);
     Ok(Reply::Int(i64::try_from(size).unwrap_or(i64::MAX)))
 }
@@ -255,7 +255,7 @@ fn set_len(set: &Entry) -> usize {
 
 /// `SPOP key [count]`: one random member (bulk), or up to `count` distinct
 /// ones (a Set in RESP3, as Redis 7.0 replies).
-pub fn spop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn spop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         2 => spop_one(db, &args[1]),
         3 => spop_count(db, &args[1], &args[2]),
@@ -311,7 +311,7 @@ fn spop_count(db: &mut Db<'_>, key: &[u8], count: &[u8]) -> CmdResult {
 
 /// `SRANDMEMBER key [count]`: one random member, `count` distinct ones, or
 /// with a negative count `-count` members that may repeat (arrays).
-pub fn srandmember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn srandmember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     match args.len() {
         2 => {
@@ -375,7 +375,7 @@ fn srandmember_count(db: &mut Db<'_>, key: &[u8], count: &Bytes) -> CmdResult {
 
 /// `SMOVE source destination member`: 1 if moved (or already there when
 /// source and destination are one key), 0 if `member` is not in source.
-pub fn smove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn smove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (src_key, dst_key, member) = (&args[1], &args[2], &args[3]);
     // Redis: a missing source answers 0 before any type check.
     let Some(mut src) = lookup_set(db, src_key)? else {
@@ -549,41 +549,41 @@ fn store(db: &mut Db<'_>, dst: &[u8], members: &[Bytes]) -> CmdResult {
 }
 
 /// `SINTER key [key ...]`
-pub fn sinter(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sinter(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(set_reply(intersect(db, &args[1..], 0)?))
 }
 
 /// `SUNION key [key ...]`
-pub fn sunion(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sunion(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(set_reply(union(db, &args[1..])?))
 }
 
 /// `SDIFF key [key ...]`
-pub fn sdiff(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sdiff(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(set_reply(difference(db, &args[1..])?))
 }
 
 /// `SINTERSTORE destination key [key ...]`
-pub fn sinterstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sinterstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let members = intersect(db, &args[2..], 0)?;
     store(db, &args[1], &members)
 }
 
 /// `SUNIONSTORE destination key [key ...]`
-pub fn sunionstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sunionstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let members = union(db, &args[2..])?;
     store(db, &args[1], &members)
 }
 
 /// `SDIFFSTORE destination key [key ...]`
-pub fn sdiffstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sdiffstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let members = difference(db, &args[2..])?;
     store(db, &args[1], &members)
 }
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the intersection's
 /// size, counting stopped at `limit` (0: no limit).
-pub fn sintercard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sintercard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let numkeys = parse_i64(&args[1])
         .filter(|&n| n >= 1)
         .ok_or_else(|| CmdError::reply(NUMKEYS_NOT_POSITIVE))?;
@@ -651,7 +651,7 @@ fn scan_reply(cursor: u64, members: Vec<Bytes>) -> Reply {
 
 /// `SSCAN key cursor [MATCH pattern] [COUNT count]` (cursor: see the module
 /// doc). Options are read only for an existing set, as in Redis.
-pub fn sscan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn sscan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = parse_cursor(&args[2]).ok_or_else(|| CmdError::reply(INVALID_CURSOR))?;
     let key = &args[1];
     let Some(set) = lookup_set(db, key)? else {

@@ -16,7 +16,7 @@ use crate::cmd::parse::{int_arg, is_option, parse_i64};
 use crate::storage::layout::{KeyType, MetaHeader};
 
 /// Redis's default `proto-max-bulk-len`: the largest string a command may build.
-pub const PROTO_MAX_BULK_LEN: u64 = 512 * 1024 * 1024;
+pub(crate) const PROTO_MAX_BULK_LEN: u64 = 512 * 1024 * 1024;
 
 /// How an EX/PX/EXAT/PXAT argument is to be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,12 +193,12 @@ fn set_generic(
 }
 
 /// `GET key`
-pub fn get(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn get(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(bulk_or_nil(db.lookup_string(&args[1])?.map(|e| e.payload)))
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]`
-pub fn set(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn set(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let opts = parse_extended(args, Extended::Set)?;
     let expire_at = match &opts.expire {
         Some((unit, arg)) => Some(expire_at_ms(*unit, arg, db.now_i64(), "set")?),
@@ -230,7 +230,7 @@ pub fn set(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SETNX key value`: 1 if set, 0 if the key exists.
-pub fn setnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn setnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (done, _) = set_generic(
         db,
         &args[1],
@@ -244,12 +244,12 @@ pub fn setnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SETEX key seconds value`
-pub fn setex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn setex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     set_with_ttl(db, args, ExpireUnit::Ex, "setex")
 }
 
 /// `PSETEX key milliseconds value`
-pub fn psetex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn psetex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     set_with_ttl(db, args, ExpireUnit::Px, "psetex")
 }
 
@@ -268,13 +268,13 @@ fn set_with_ttl(db: &mut Db<'_>, args: &[Bytes], unit: ExpireUnit, command: &str
 }
 
 /// `GETSET key value`: the old string (or nil); the new value has no TTL.
-pub fn getset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn getset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (_, old) = set_generic(db, &args[1], &args[2], Condition::Always, true, false, None)?;
     Ok(bulk_or_nil(old))
 }
 
 /// `GETDEL key`
-pub fn getdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn getdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     match db.lookup_string(key)? {
         Some(entry) => {
@@ -286,7 +286,7 @@ pub fn getdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]`
-pub fn getex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn getex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let opts = parse_extended(args, Extended::GetEx)?;
     let key = &args[1];
     // Redis checks existence and type before validating the expiry.
@@ -333,7 +333,7 @@ fn create_string(db: &mut Db<'_>, key: &[u8], value: &[u8]) -> Result<(), CmdErr
 }
 
 /// `APPEND key value`: the new length.
-pub fn append(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn append(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (key, suffix) = (&args[1], &args[2]);
     match db.lookup_string(key)? {
         None => {
@@ -353,13 +353,13 @@ pub fn append(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `STRLEN key`
-pub fn strlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn strlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let len = db.lookup_string(&args[1])?.map_or(0, |e| e.payload.len());
     Ok(Reply::Int(len as i64))
 }
 
 /// `GETRANGE key start end` (also `SUBSTR`): inclusive, negative from the end.
-pub fn getrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn getrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut start = int_arg(&args[2])?;
     let mut end = int_arg(&args[3])?;
     let empty = Reply::Bulk(Bytes::new());
@@ -390,7 +390,7 @@ pub fn getrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `SETRANGE key offset value`: the new length.
-pub fn setrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn setrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let offset = int_arg(&args[2])?;
     if offset < 0 {
         return Err(CmdError::reply(errors::OFFSET_OUT_OF_RANGE));
@@ -437,23 +437,23 @@ fn incr_by(db: &mut Db<'_>, key: &[u8], delta: i64) -> CmdResult {
 }
 
 /// `INCR key`
-pub fn incr(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn incr(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     incr_by(db, &args[1], 1)
 }
 
 /// `DECR key`
-pub fn decr(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn decr(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     incr_by(db, &args[1], -1)
 }
 
 /// `INCRBY key increment`
-pub fn incrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn incrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let delta = int_arg(&args[2])?;
     incr_by(db, &args[1], delta)
 }
 
 /// `DECRBY key decrement`
-pub fn decrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn decrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let delta = int_arg(&args[2])?;
     // Negating i64::MIN overflows before any addition.
     if delta == i64::MIN {
@@ -464,7 +464,7 @@ pub fn decrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `INCRBYFLOAT key increment`: the new value as a bulk string, computed in
 /// Redis's `long double` and printed as Redis prints it.
-pub fn incrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn incrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let not_float = || CmdError::reply(errors::NOT_FLOAT);
     let entry = db.lookup_string(key)?;
@@ -486,7 +486,7 @@ pub fn incrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `MGET key [key ...]`: nil for missing keys and for non-strings.
-pub fn mget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn mget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut values = Vec::with_capacity(args.len() - 1);
     for key in &args[1..] {
         let value = db
@@ -506,7 +506,7 @@ fn check_pairs(args: &[Bytes], command: &str) -> Result<(), CmdError> {
 }
 
 /// `MSET key value [key value ...]`
-pub fn mset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn mset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     check_pairs(args, "mset")?;
     for pair in args[1..].chunks_exact(2) {
         create_string(db, &pair[0], &pair[1])?;
@@ -515,7 +515,7 @@ pub fn mset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `MSETNX key value [key value ...]`: 1 if all were set, 0 if any key existed.
-pub fn msetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn msetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     check_pairs(args, "msetnx")?;
     for pair in args[1..].chunks_exact(2) {
         if db.lookup(&pair[0])?.is_some() {

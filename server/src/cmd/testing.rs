@@ -16,7 +16,7 @@ use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
 /// A `petrel.exec` call as the proxy sends it: the watched keys and their
 /// fingerprints (`watch` alternates them), then each command's id, its
 /// argument count and its arguments.
-pub fn exec_batch(watch: &[&str], commands: &[&[&str]]) -> Vec<String> {
+pub(crate) fn exec_batch(watch: &[&str], commands: &[&[&str]]) -> Vec<String> {
     let mut out = vec!["petrel.exec".to_string(), (watch.len() / 2).to_string()];
     out.extend(watch.iter().map(|s| s.to_string()));
     for c in commands {
@@ -31,27 +31,27 @@ pub fn exec_batch(watch: &[&str], commands: &[&[&str]]) -> Vec<String> {
 }
 
 /// `&str`s of `strings`.
-pub fn strs(strings: &[String]) -> Vec<&str> {
+pub(crate) fn strs(strings: &[String]) -> Vec<&str> {
     strings.iter().map(String::as_str).collect()
 }
 
 /// Whether the command named `name` may write (the command table's flag).
-pub fn is_write(name: &[u8]) -> bool {
+pub(crate) fn is_write(name: &[u8]) -> bool {
     command::table().find(name).is_some_and(|c| c.is_write())
 }
 
 /// An engine plus a clock; `run` executes a command and applies its mutation.
-pub struct Harness {
-    pub engine: MemEngine,
-    pub now: u64,
+pub(crate) struct Harness {
+    pub(crate) engine: MemEngine,
+    pub(crate) now: u64,
     decree: u64,
 }
 
 /// A fixed, realistic wall-clock start (2023-11-14T22:13:20Z).
-pub const START_MS: u64 = 1_700_000_000_000;
+pub(crate) const START_MS: u64 = 1_700_000_000_000;
 
 impl Harness {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Harness {
             engine: MemEngine::new(),
             now: START_MS,
@@ -60,7 +60,7 @@ impl Harness {
     }
 
     /// Executes without applying.
-    pub fn exec(&mut self, args: &[&str]) -> Execution {
+    pub(crate) fn exec(&mut self, args: &[&str]) -> Execution {
         let args: Vec<Bytes> = args
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
@@ -69,7 +69,7 @@ impl Harness {
     }
 
     /// Executes raw-byte arguments and applies the mutation.
-    pub fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
+    pub(crate) fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let exec = self.exec_bytes(&args);
         self.apply(&exec.mutation);
@@ -88,24 +88,24 @@ impl Harness {
     }
 
     /// Executes and applies the mutation, returning the reply.
-    pub fn run(&mut self, args: &[&str]) -> Reply {
+    pub(crate) fn run(&mut self, args: &[&str]) -> Reply {
         let exec = self.exec(args);
         self.apply(&exec.mutation);
         exec.reply
     }
 
-    pub fn apply(&mut self, mutation: &Mutation) {
+    pub(crate) fn apply(&mut self, mutation: &Mutation) {
         self.decree += 1;
         self.engine.apply(Decree(self.decree), mutation).unwrap();
     }
 
     /// Stores the metadata of a hash (no elements), as later code will.
-    pub fn seed_hash(&mut self, key: &str, expire_at_ms: u64) {
+    pub(crate) fn seed_hash(&mut self, key: &str, expire_at_ms: u64) {
         self.seed(key, KeyType::Hash, expire_at_ms);
     }
 
     /// Stores the metadata of a key of any type.
-    pub fn seed(&mut self, key: &str, key_type: KeyType, expire_at_ms: u64) {
+    pub(crate) fn seed(&mut self, key: &str, key_type: KeyType, expire_at_ms: u64) {
         let header = MetaHeader {
             key_type,
             expire_at_ms,
@@ -120,7 +120,7 @@ impl Harness {
     }
 
     /// The stored metadata header of `key`, expired or not.
-    pub fn header(&self, key: &str) -> Option<MetaHeader> {
+    pub(crate) fn header(&self, key: &str) -> Option<MetaHeader> {
         let raw = self
             .engine
             .get(&layout::meta_key(key.as_bytes()))
@@ -132,7 +132,7 @@ impl Harness {
 impl Harness {
     /// Executes on a [`Counting`] view without applying: the execution, the
     /// point lookups and the records scanned (what a command touches).
-    pub fn counted(&self, args: &[&str]) -> (Execution, u64, u64) {
+    pub(crate) fn counted(&self, args: &[&str]) -> (Execution, u64, u64) {
         let view = Counting::new(&self.engine);
         let args: Vec<Bytes> = args
             .iter()
@@ -145,14 +145,14 @@ impl Harness {
 }
 
 /// A view that counts what a command reads: point lookups and scanned records.
-pub struct Counting<'a> {
+pub(crate) struct Counting<'a> {
     inner: &'a dyn ReadView,
-    pub gets: Cell<u64>,
-    pub scanned: Cell<u64>,
+    pub(crate) gets: Cell<u64>,
+    pub(crate) scanned: Cell<u64>,
 }
 
 impl<'a> Counting<'a> {
-    pub fn new(inner: &'a dyn ReadView) -> Self {
+    pub(crate) fn new(inner: &'a dyn ReadView) -> Self {
         Counting {
             inner,
             gets: Cell::new(0),
@@ -193,7 +193,7 @@ impl ReadView for Counting<'_> {
 }
 
 /// A view whose every read fails, for storage-failure paths.
-pub struct BrokenView;
+pub(crate) struct BrokenView;
 
 impl ReadView for BrokenView {
     fn get(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -219,26 +219,26 @@ impl ReadView for BrokenView {
     }
 }
 
-pub fn ok() -> Reply {
+pub(crate) fn ok() -> Reply {
     Reply::ok()
 }
 
-pub fn bulk(s: &str) -> Reply {
+pub(crate) fn bulk(s: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
 }
 
-pub fn int(n: i64) -> Reply {
+pub(crate) fn int(n: i64) -> Reply {
     Reply::Int(n)
 }
 
-pub fn nil() -> Reply {
+pub(crate) fn nil() -> Reply {
     Reply::Nil
 }
 
-pub fn err(text: &str) -> Reply {
+pub(crate) fn err(text: &str) -> Reply {
     Reply::Error(text.to_string())
 }
 
-pub fn status(text: &str) -> Reply {
+pub(crate) fn status(text: &str) -> Reply {
     Reply::Status(text.to_string())
 }

@@ -24,20 +24,20 @@ use super::{blocking, files, io_err, sync_dir, LearnError};
 use crate::storage::rocks;
 
 /// Bytes asked for in one CHECKPOINT_FETCH.
-pub const FETCH_CHUNK: u32 = 1 << 20;
+pub(crate) const FETCH_CHUNK: u32 = 1 << 20;
 /// Chunk requests in flight at once during a download.
 const FETCH_WINDOW: usize = 4;
 /// Deadline of one CHECKPOINT_FETCH.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline of CHECKPOINT_PREPARE: it flushes memtables on the primary,
 /// which a write stall can hold up for a while.
-pub const PREPARE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const PREPARE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Copies a checkpoint of `gpid` from `primary` into `staging` (replaced if
 /// present) and returns the applied decree it holds. Every file is checked
 /// against its listed length and fsynced, and the staged database is opened
 /// read-only to confirm the decree. On error `staging` is removed.
-pub async fn download(
+pub(crate) async fn download(
     rpc: &RpcClient,
     primary: &str,
     gpid: Gpid,

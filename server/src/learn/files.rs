@@ -11,21 +11,21 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 /// The largest chunk one fetch may ask for.
-pub const MAX_CHUNK: u32 = 4 << 20;
+pub(crate) const MAX_CHUNK: u32 = 4 << 20;
 
 /// Longest file name accepted (the usual file-system limit).
 const MAX_NAME_LEN: usize = 255;
 
 /// One plain file of a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckpointFile {
-    pub name: String,
-    pub len: u64,
+pub(crate) struct CheckpointFile {
+    pub(crate) name: String,
+    pub(crate) len: u64,
 }
 
 /// Why a checkpoint file could not be listed or read.
 #[derive(Debug, thiserror::Error)]
-pub enum CheckpointFileError {
+pub(crate) enum CheckpointFileError {
     #[error("bad checkpoint file name {0:?}")]
     BadName(String),
     #[error("{0:?} is not a file of this checkpoint")]
@@ -52,7 +52,7 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CheckpointFileError + '_ {
 /// Accepts only a bare file name: not empty, no path separator, no `..`, no
 /// NUL. RocksDB's own names (`CURRENT`, `MANIFEST-000005`, `000012.sst`)
 /// all pass.
-pub fn validate_name(name: &str) -> Result<(), CheckpointFileError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), CheckpointFileError> {
     let bad = name.is_empty()
         || name.len() > MAX_NAME_LEN
         || name == "."
@@ -68,7 +68,7 @@ pub fn validate_name(name: &str) -> Result<(), CheckpointFileError> {
 
 /// The plain files directly in `dir` (no directories, no symlinks), sorted
 /// by name. Names that [`validate_name`] refuses are skipped with a warning.
-pub fn list_files(dir: &Path) -> Result<Vec<CheckpointFile>, CheckpointFileError> {
+pub(crate) fn list_files(dir: &Path) -> Result<Vec<CheckpointFile>, CheckpointFileError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_at(dir))? {
         let entry = entry.map_err(io_at(dir))?;
@@ -95,7 +95,7 @@ pub fn list_files(dir: &Path) -> Result<Vec<CheckpointFile>, CheckpointFileError
 /// Reads up to `len` bytes of `name` from `offset`, never past the length
 /// in `files`. Fewer bytes than asked means the end of the file (or a file
 /// that shrank, which the reader detects by its listed length).
-pub fn read_chunk(
+pub(crate) fn read_chunk(
     dir: &Path,
     files: &[CheckpointFile],
     name: &str,

@@ -34,7 +34,7 @@ use crate::storage::rocks::{RocksEngine, RocksOptions};
 use crate::storage::Engine;
 
 /// What [`install_and_open`] left in place.
-pub enum Installed {
+pub(crate) enum Installed {
     /// The checkpoint is the replica's database now, open.
     New(RocksEngine),
     /// The swap failed; the old database is back in place, open.
@@ -48,7 +48,7 @@ pub enum Installed {
 /// The caller has CLOSED the replica's RocksDB at `db_dir`. Even when the
 /// swap fails, the directory is settled (old or new database, never
 /// neither) and reopened. `Err` leaves no database open. Blocks.
-pub fn install_and_open(
+pub(crate) fn install_and_open(
     staging: &Path,
     db_dir: &Path,
     rocks: &RocksOptions,
@@ -68,7 +68,7 @@ pub fn install_and_open(
 }
 
 /// The staging directory for the replica whose database is `db_dir`.
-pub fn staging_dir(db_dir: &Path) -> Result<PathBuf, LearnError> {
+pub(crate) fn staging_dir(db_dir: &Path) -> Result<PathBuf, LearnError> {
     sibling(db_dir, "learn")
 }
 
@@ -102,7 +102,7 @@ fn parent_of(path: &Path) -> Result<&Path, LearnError> {
 /// a sibling, so the renames are atomic and [`recover`] knows to clean it.
 /// On `Err`, run [`recover`] before reopening, and trust the reopened
 /// engine's `applied_decree()` to tell which database is in place. Blocks.
-pub fn install(staging: &Path, db_dir: &Path) -> Result<(), LearnError> {
+pub(crate) fn install(staging: &Path, db_dir: &Path) -> Result<(), LearnError> {
     let parent = parent_of(db_dir)?;
     let old = old_dir(db_dir)?;
     if !staging.join("CURRENT").is_file() {
@@ -147,7 +147,7 @@ pub fn install(staging: &Path, db_dir: &Path) -> Result<(), LearnError> {
 /// or [`install`] (see the module doc). Run it before every
 /// `RocksEngine::open` of a replica. Does nothing when there is nothing to
 /// settle. Blocks.
-pub fn recover(db_dir: &Path) -> Result<(), LearnError> {
+pub(crate) fn recover(db_dir: &Path) -> Result<(), LearnError> {
     settle_old(db_dir, &old_dir(db_dir)?)?;
     let staging = staging_dir(db_dir)?;
     if staging.try_exists().map_err(io_err("inspect", &staging))? {

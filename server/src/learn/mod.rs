@@ -29,11 +29,11 @@
 //! holds what every side shares (the error type, file-system helpers) and
 //! names no submodule's item, so the submodules form no import cycle.
 
-pub mod download;
-pub mod files;
-pub mod install;
-pub mod serve;
-pub mod store;
+pub(crate) mod download;
+pub(crate) mod files;
+pub(crate) mod install;
+pub(crate) mod serve;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 
@@ -48,7 +48,7 @@ use files::CheckpointFileError;
 
 /// Why a checkpoint could not be prepared, served, downloaded or installed.
 #[derive(Debug, thiserror::Error)]
-pub enum LearnError {
+pub(crate) enum LearnError {
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("checkpoint file: {0}")]

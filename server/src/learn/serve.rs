@@ -18,7 +18,7 @@ use crate::storage::Engine;
 
 /// Checkpoints `engine`, the storage of this server's replica of `gpid`, for
 /// a learner, and lists its files.
-pub async fn prepare(
+pub(crate) async fn prepare(
     store: Arc<CheckpointStore>,
     gpid: Gpid,
     engine: Arc<dyn Engine>,
@@ -33,7 +33,7 @@ pub async fn prepare(
 }
 
 /// Serves one chunk of one file of a prepared checkpoint.
-pub async fn fetch(
+pub(crate) async fn fetch(
     store: Arc<CheckpointStore>,
     req: CheckpointFetchRequest,
 ) -> Result<CheckpointFetchResponse, LearnError> {

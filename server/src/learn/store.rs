@@ -28,7 +28,7 @@ use crate::storage::rocks::RocksEngine;
 ///
 /// Every method blocks (checkpoints flush, deletions walk directories);
 /// call them from a blocking thread.
-pub struct CheckpointStore {
+pub(crate) struct CheckpointStore {
     root: PathBuf,
     ttl: Duration,
     max_per_partition: usize,
@@ -47,14 +47,14 @@ struct Prepared {
 
 impl CheckpointStore {
     /// How long a checkpoint lives after its last prepare or fetch.
-    pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+    pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(600);
     /// Checkpoints kept per partition; preparing one more drops the least
     /// recently used.
-    pub const DEFAULT_MAX_PER_PARTITION: usize = 3;
+    pub(crate) const DEFAULT_MAX_PER_PARTITION: usize = 3;
 
     /// Opens the store under `<data_dir>/checkpoints`, deleting whatever a
     /// previous run left there (no learner can name those checkpoints).
-    pub fn open(
+    pub(crate) fn open(
         data_dir: &Path,
         ttl: Duration,
         max_per_partition: usize,
@@ -75,14 +75,15 @@ impl CheckpointStore {
     }
 
     /// Where the checkpoints live.
-    pub fn root(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// Checkpoints `engine` (the replica of `gpid`) and lists its files. The
     /// caller checks first that this server is `gpid`'s primary at the
     /// ballot the learner named.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &self,
         gpid: Gpid,
         engine: &RocksEngine,
@@ -153,7 +154,7 @@ impl CheckpointStore {
     }
 
     /// Serves one chunk of one file of a prepared checkpoint.
-    pub fn fetch(
+    pub(crate) fn fetch(
         &self,
         req: &CheckpointFetchRequest,
     ) -> Result<CheckpointFetchResponse, LearnError> {
@@ -181,7 +182,7 @@ impl CheckpointStore {
 
     /// Deletes checkpoints unused for longer than the TTL; returns how many.
     /// Call it periodically.
-    pub fn gc(&self) -> usize {
+    pub(crate) fn gc(&self) -> usize {
         self.gc_at(Instant::now())
     }
 

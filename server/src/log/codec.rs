@@ -21,7 +21,7 @@ const TAG_DELETE_RANGE: u8 = 3;
 
 /// Why bytes are not an encoded mutation.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
+pub(crate) enum CodecError {
     /// The input ends early.
     #[error("encoded mutation truncated")]
     Truncated,
@@ -43,7 +43,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Encodes a mutation into the bytes a [`super::LogEntry`] carries.
-pub fn encode_mutation(m: &Mutation) -> Bytes {
+pub(crate) fn encode_mutation(m: &Mutation) -> Bytes {
     let size = 5 + m
         .ops
         .iter()
@@ -107,7 +107,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes bytes produced by [`encode_mutation`].
-pub fn decode_mutation(buf: &[u8]) -> Result<Mutation, CodecError> {
+pub(crate) fn decode_mutation(buf: &[u8]) -> Result<Mutation, CodecError> {
     let mut r = Reader { buf };
     let format = r.u8()?;
     if format != FORMAT_V1 {

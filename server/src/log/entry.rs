@@ -5,15 +5,15 @@ use petrel_common::ids::{Ballot, Decree, Gpid};
 
 /// One logged mutation of one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogEntry {
+pub(crate) struct LogEntry {
     /// The partition.
-    pub gpid: Gpid,
+    pub(crate) gpid: Gpid,
     /// The ballot the mutation was prepared under.
-    pub ballot: Ballot,
+    pub(crate) ballot: Ballot,
     /// The mutation's position in the partition's log.
-    pub decree: Decree,
+    pub(crate) decree: Decree,
     /// The partition's committed decree when this was prepared.
-    pub last_committed: Decree,
+    pub(crate) last_committed: Decree,
     /// The encoded mutation (see [`super::codec`]); opaque to the log.
-    pub mutation: Bytes,
+    pub(crate) mutation: Bytes,
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Everything the mutation log can fail with.
 #[derive(Debug, thiserror::Error)]
-pub enum LogError {
+pub(crate) enum LogError {
     /// An I/O error outside the append/sync path (open, scan, GC).
     #[error("mutation log I/O on {path}: {source}")]
     Io {
@@ -62,7 +62,8 @@ impl LogError {
     }
 
     /// Whether this is the permanent failed state (the replica must be rebuilt).
-    pub fn is_failed(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_failed(&self) -> bool {
         matches!(self, LogError::Failed { .. })
     }
 }

@@ -34,22 +34,22 @@ use petrel_common::ids::{Ballot, Decree, Gpid, PartitionId, TableId};
 use super::entry::LogEntry;
 
 /// The payload format this build writes (and the only one it reads).
-pub const FORMAT_V1: u8 = 1;
+pub(crate) const FORMAT_V1: u8 = 1;
 /// Kind byte of an entry record.
-pub const KIND_ENTRY: u8 = 1;
+pub(crate) const KIND_ENTRY: u8 = 1;
 /// Kind byte of a truncate marker record.
-pub const KIND_TRUNCATE: u8 = 2;
+pub(crate) const KIND_TRUNCATE: u8 = 2;
 /// Bytes of `len` + `crc` before every payload.
-pub const FRAME_HEADER: usize = 8;
+pub(crate) const FRAME_HEADER: usize = 8;
 /// Size of a truncate marker payload, the smallest valid payload.
-pub const MARKER_PAYLOAD: usize = 26;
+pub(crate) const MARKER_PAYLOAD: usize = 26;
 /// Size of an entry payload without its mutation.
-pub const ENTRY_HEADER: usize = 34;
+pub(crate) const ENTRY_HEADER: usize = 34;
 /// Largest payload accepted (write and read): 576 MiB, so any mutation the
 /// proxy lets through (a value up to Redis's 512 MiB `proto-max-bulk-len`
 /// plus the rest of the command) is logged rather than failing the replica,
 /// and still fits one RPC frame to the secondaries.
-pub const MAX_PAYLOAD: usize = 576 << 20;
+pub(crate) const MAX_PAYLOAD: usize = 576 << 20;
 
 const _: () = assert!(MAX_PAYLOAD < petrel_common::rpc::frame::MAX_FRAME_LEN);
 
@@ -59,24 +59,24 @@ const CRC32C: crc::Crc<u32, crc::Table<16>> =
     crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
 
 /// CRC-32C of a payload.
-pub fn checksum(payload: &[u8]) -> u32 {
+pub(crate) fn checksum(payload: &[u8]) -> u32 {
     CRC32C.checksum(payload)
 }
 
 /// A truncate marker: entries of `gpid` with a decree above `decree` logged before it are void.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Truncation {
+pub(crate) struct Truncation {
     /// The partition truncated.
-    pub gpid: Gpid,
+    pub(crate) gpid: Gpid,
     /// The ballot under which the truncation was decided.
-    pub ballot: Ballot,
+    pub(crate) ballot: Ballot,
     /// The last decree kept.
-    pub decree: Decree,
+    pub(crate) decree: Decree,
 }
 
 /// One decoded record.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Record {
+pub(crate) enum Record {
     /// A logged mutation.
     Entry(LogEntry),
     /// A truncate marker.
@@ -85,7 +85,7 @@ pub enum Record {
 
 /// Why bytes at some offset are not a valid frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     /// The file ends inside the frame (header or payload).
     Short,
     /// The length field is impossible.
@@ -96,7 +96,7 @@ pub enum FrameError {
 
 /// Why a checksummed payload cannot be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PayloadError {
+pub(crate) enum PayloadError {
     /// A format byte this build does not know.
     UnknownFormat(u8),
     /// A kind byte this build does not know.
@@ -125,13 +125,13 @@ fn frame(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Payload size of an entry record.
-pub fn entry_payload_len(entry: &LogEntry) -> usize {
+pub(crate) fn entry_payload_len(entry: &LogEntry) -> usize {
     ENTRY_HEADER + entry.mutation.len()
 }
 
 /// Appends the frame of an entry record to `out`.
 #[cfg(test)]
-pub fn encode_entry(out: &mut Vec<u8>, entry: &LogEntry) {
+pub(crate) fn encode_entry(out: &mut Vec<u8>, entry: &LogEntry) {
     out.extend_from_slice(&entry_head(entry));
     out.extend_from_slice(&entry.mutation);
 }
@@ -139,7 +139,7 @@ pub fn encode_entry(out: &mut Vec<u8>, entry: &LogEntry) {
 /// The frame of an entry record up to its mutation: frame header (length
 /// and checksum of the whole payload) and entry header. The mutation follows
 /// it on disk unchanged, so a big value is never copied to be logged.
-pub fn entry_head(entry: &LogEntry) -> Vec<u8> {
+pub(crate) fn entry_head(entry: &LogEntry) -> Vec<u8> {
     let mut head = Vec::with_capacity(FRAME_HEADER + ENTRY_HEADER);
     head.extend_from_slice(&[0u8; FRAME_HEADER]);
     head.push(FORMAT_V1);
@@ -157,7 +157,7 @@ pub fn entry_head(entry: &LogEntry) -> Vec<u8> {
 }
 
 /// Appends the frame of a truncate marker to `out`.
-pub fn encode_truncate(out: &mut Vec<u8>, t: &Truncation) {
+pub(crate) fn encode_truncate(out: &mut Vec<u8>, t: &Truncation) {
     frame(out, |p| {
         p.push(FORMAT_V1);
         p.push(KIND_TRUNCATE);
@@ -180,7 +180,7 @@ fn u64_at(buf: &[u8], off: usize) -> Option<u64> {
 }
 
 /// Checks the frame starting at `off`; on success returns the payload range.
-pub fn parse_frame(buf: &[u8], off: usize) -> Result<std::ops::Range<usize>, FrameError> {
+pub(crate) fn parse_frame(buf: &[u8], off: usize) -> Result<std::ops::Range<usize>, FrameError> {
     let len = u32_at(buf, off).ok_or(FrameError::Short)? as usize;
     let crc = u32_at(buf, off + 4).ok_or(FrameError::Short)?;
     if !(MARKER_PAYLOAD..=MAX_PAYLOAD).contains(&len) {
@@ -196,7 +196,7 @@ pub fn parse_frame(buf: &[u8], off: usize) -> Result<std::ops::Range<usize>, Fra
 }
 
 /// Whether a valid frame of a known format starts at `off` (used to tell a torn tail from damage).
-pub fn plausible_frame_at(buf: &[u8], off: usize) -> bool {
+pub(crate) fn plausible_frame_at(buf: &[u8], off: usize) -> bool {
     // Cheap filters first; the checksum last.
     let Some(len) = u32_at(buf, off) else {
         return false;
@@ -214,7 +214,7 @@ pub fn plausible_frame_at(buf: &[u8], off: usize) -> bool {
 }
 
 /// Decodes a checksummed payload.
-pub fn decode_payload(p: &[u8]) -> Result<Record, PayloadError> {
+pub(crate) fn decode_payload(p: &[u8]) -> Result<Record, PayloadError> {
     let format = *p.first().ok_or(PayloadError::Truncated)?;
     if format != FORMAT_V1 {
         return Err(PayloadError::UnknownFormat(format));

@@ -72,7 +72,7 @@
 //! [`MutationLog::gc`] deletes whole old segments whose every entry is at or
 //! below its partition's flushed decree.
 
-pub mod codec;
+pub(crate) mod codec;
 mod entry;
 mod error;
 mod format;
@@ -96,18 +96,18 @@ use std::time::{Duration, Instant};
 use petrel_common::ids::{Ballot, Decree, Gpid};
 use tokio::sync::oneshot;
 
-pub use self::codec::{decode_mutation, encode_mutation, CodecError};
-pub use self::entry::LogEntry;
-pub use self::error::LogError;
-pub use self::format::{Truncation, MAX_PAYLOAD};
-pub use self::replay::Replay;
-pub use crate::config::Durability;
+pub(crate) use self::codec::{decode_mutation, encode_mutation, CodecError};
+pub(crate) use self::entry::LogEntry;
+pub(crate) use self::error::LogError;
+pub(crate) use self::format::{Truncation, MAX_PAYLOAD};
+pub(crate) use self::replay::Replay;
+pub(crate) use crate::config::Durability;
 
 use self::format::FRAME_HEADER;
 use self::segment::{RecordSummary, SegmentMeta};
 
 /// Fault injection for tests: hooks run before each record write and each fdatasync.
-pub trait SyncFault: Send + Sync {
+pub(crate) trait SyncFault: Send + Sync {
     /// Runs before a record is written; an error fails the write (and the log).
     fn before_write(&self) -> io::Result<()> {
         Ok(())
@@ -120,19 +120,19 @@ pub trait SyncFault: Send + Sync {
 
 /// How the log behaves.
 #[derive(Clone)]
-pub struct LogOptions {
+pub(crate) struct LogOptions {
     /// Roll to a new segment when the next record would pass this size (default 64 MiB).
-    pub segment_bytes: u64,
+    pub(crate) segment_bytes: u64,
     /// Whether `sync`/`wait_durable` wait for fdatasync (default `Sync`).
-    pub durability: Durability,
+    pub(crate) durability: Durability,
     /// With `Durability::Async`, how often the background thread fdatasyncs (default 1 s).
-    pub async_flush_interval: Duration,
+    pub(crate) async_flush_interval: Duration,
     /// Group commit under load: when the previous fdatasync covered more than
     /// one record (writers overlap), the background syncer waits this long
     /// before the next one, so more records share it (default 0: never waits).
-    pub sync_linger: Duration,
+    pub(crate) sync_linger: Duration,
     /// Test hook; `None` in production.
-    pub fault: Option<Arc<dyn SyncFault>>,
+    pub(crate) fault: Option<Arc<dyn SyncFault>>,
 }
 
 impl Default for LogOptions {
@@ -161,45 +161,47 @@ impl fmt::Debug for LogOptions {
 
 /// Identifies an appended record (its sequence number) for [`MutationLog::sync`]; only valid for the log that issued it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ticket(u64);
+pub(crate) struct Ticket(u64);
 
 impl Ticket {
     /// The record's sequence number in the log.
-    pub fn seq(self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn seq(self) -> u64 {
         self.0
     }
 }
 
 /// Counters of one open log.
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogStats {
+pub(crate) struct LogStats {
     /// Records appended since open (entries and markers).
-    pub appends: u64,
+    pub(crate) appends: u64,
     /// Framed bytes appended since open.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// fdatasyncs done since open (group commits and segment rolls).
-    pub syncs: u64,
+    pub(crate) syncs: u64,
     /// Segment files in the directory.
-    pub segments: usize,
+    pub(crate) segments: usize,
     /// Sequence number of the last record written.
-    pub written_seq: u64,
+    pub(crate) written_seq: u64,
     /// Sequence number up to which every record is fdatasync'd.
-    pub synced_seq: u64,
+    pub(crate) synced_seq: u64,
     /// Whether the log is in the failed state.
-    pub failed: bool,
+    pub(crate) failed: bool,
 }
 
 /// What one [`MutationLog::gc`] call removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GcReport {
+pub(crate) struct GcReport {
     /// Segment files deleted.
-    pub segments: usize,
+    pub(crate) segments: usize,
     /// Bytes they held.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// The server's mutation log (see the module docs).
-pub struct MutationLog {
+pub(crate) struct MutationLog {
     inner: Arc<Inner>,
     syncer: Option<JoinHandle<()>>,
 }
@@ -251,7 +253,7 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
 
 impl MutationLog {
     /// Opens (or creates) the log in `dir`, cutting a torn tail, and returns what it holds.
-    pub fn open(
+    pub(crate) fn open(
         dir: impl AsRef<Path>,
         options: LogOptions,
     ) -> Result<(MutationLog, Replay), LogError> {
@@ -376,7 +378,7 @@ impl MutationLog {
     }
 
     /// Writes an entry to the log (page cache, no sync) and returns its ticket.
-    pub fn append(&self, entry: &LogEntry) -> Result<Ticket, LogError> {
+    pub(crate) fn append(&self, entry: &LogEntry) -> Result<Ticket, LogError> {
         let len = format::entry_payload_len(entry);
         if len > MAX_PAYLOAD {
             return Err(LogError::TooLarge {
@@ -392,14 +394,15 @@ impl MutationLog {
     }
 
     /// Appends an entry and blocks until it is durable (per the durability option).
-    pub fn append_and_wait(&self, entry: &LogEntry) -> Result<Ticket, LogError> {
+    #[cfg(test)]
+    pub(crate) fn append_and_wait(&self, entry: &LogEntry) -> Result<Ticket, LogError> {
         let ticket = self.append(entry)?;
         self.sync(ticket)?;
         Ok(ticket)
     }
 
     /// Logs that `gpid`'s entries above `decree` written so far are void; sync the ticket before relying on it.
-    pub fn truncate_after(
+    pub(crate) fn truncate_after(
         &self,
         gpid: Gpid,
         decree: Decree,
@@ -419,7 +422,7 @@ impl MutationLog {
     }
 
     /// Blocks until a fdatasync covering `ticket` is done (at once with `Durability::Async`).
-    pub fn sync(&self, ticket: Ticket) -> Result<(), LogError> {
+    pub(crate) fn sync(&self, ticket: Ticket) -> Result<(), LogError> {
         let inner = &*self.inner;
         let mut st = lock(&inner.state);
         loop {
@@ -444,13 +447,14 @@ impl MutationLog {
     }
 
     /// Blocks until everything appended so far is durable.
-    pub fn sync_all(&self) -> Result<(), LogError> {
+    #[cfg(test)]
+    pub(crate) fn sync_all(&self) -> Result<(), LogError> {
         let last = lock(&self.inner.state).written;
         self.sync(Ticket(last))
     }
 
     /// Resolves once `ticket` is durable; registers at call time, so the future is `'static` and never blocks.
-    pub fn wait_durable(
+    pub(crate) fn wait_durable(
         &self,
         ticket: Ticket,
     ) -> impl Future<Output = Result<(), LogError>> + Send + 'static {
@@ -486,7 +490,7 @@ impl MutationLog {
     /// Partitions missing from `durable` keep their segments (pass `Decree(u64::MAX)` for a
     /// partition removed from this server). The active segment is never deleted. A segment
     /// holding a truncate marker is kept while an older kept segment holds an entry it voids.
-    pub fn gc(&self, durable: &HashMap<Gpid, Decree>) -> Result<GcReport, LogError> {
+    pub(crate) fn gc(&self, durable: &HashMap<Gpid, Decree>) -> Result<GcReport, LogError> {
         let inner = &*self.inner;
         let mut w = lock(&inner.writer);
         let n = w.segments.len();
@@ -542,7 +546,8 @@ impl MutationLog {
     }
 
     /// Current counters.
-    pub fn stats(&self) -> LogStats {
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> LogStats {
         let inner = &*self.inner;
         let segments = lock(&inner.writer).segments.len();
         let st = lock(&inner.state);
@@ -558,17 +563,14 @@ impl MutationLog {
     }
 
     /// Whether a write or fdatasync failed (the log refuses everything since).
-    pub fn is_failed(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_failed(&self) -> bool {
         self.inner.failed.load(Ordering::Acquire)
     }
 
-    /// The log's directory.
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
     /// Paths of the segment files, oldest first.
-    pub fn segment_paths(&self) -> Vec<PathBuf> {
+    #[cfg(test)]
+    pub(crate) fn segment_paths(&self) -> Vec<PathBuf> {
         lock(&self.inner.writer)
             .segments
             .iter()

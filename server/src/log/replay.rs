@@ -5,26 +5,30 @@ use std::collections::{BTreeMap, HashMap};
 use petrel_common::ids::{Decree, Gpid};
 
 use super::entry::LogEntry;
-use super::format::{Record, Truncation};
+use super::format::Record;
+#[cfg(test)]
+use super::format::Truncation;
 
 /// The valid content of the log at open, truncate markers already applied.
 #[derive(Debug, Default)]
-pub struct Replay {
+pub(crate) struct Replay {
     /// Every entry in log order, minus those voided by a later truncate marker.
-    pub entries: Vec<LogEntry>,
+    pub(crate) entries: Vec<LogEntry>,
     /// Every truncate marker in log order (already applied to `entries`).
-    pub truncations: Vec<Truncation>,
+    #[cfg(test)]
+    pub(crate) truncations: Vec<Truncation>,
     /// Entries dropped because a later truncate marker voided them.
-    pub dropped_by_truncation: usize,
+    #[cfg(test)]
+    pub(crate) dropped_by_truncation: usize,
     /// Bytes cut from a torn or corrupt tail of the last segment (0 if none).
-    pub torn_tail_bytes: u64,
+    pub(crate) torn_tail_bytes: u64,
     /// Segment files read.
-    pub segments: usize,
+    pub(crate) segments: usize,
 }
 
 impl Replay {
     /// Per partition, one entry per decree (the highest ballot; the later one on a tie), sorted by decree.
-    pub fn latest_per_partition(&self) -> HashMap<Gpid, Vec<LogEntry>> {
+    pub(crate) fn latest_per_partition(&self) -> HashMap<Gpid, Vec<LogEntry>> {
         let mut by_gpid: HashMap<Gpid, BTreeMap<Decree, &LogEntry>> = HashMap::new();
         for e in &self.entries {
             let slot = by_gpid.entry(e.gpid).or_default();
@@ -48,7 +52,9 @@ pub(crate) struct ReplayBuilder {
     slots: Vec<Option<LogEntry>>,
     /// Indices into `slots` of the live entries of each partition.
     live: HashMap<Gpid, Vec<usize>>,
+    #[cfg(test)]
     truncations: Vec<Truncation>,
+    #[cfg(test)]
     dropped: usize,
 }
 
@@ -62,17 +68,21 @@ impl ReplayBuilder {
             Record::Truncate(t) => {
                 if let Some(idx) = self.live.get_mut(&t.gpid) {
                     let slots = &mut self.slots;
-                    let mut dropped = 0;
+                    #[cfg(test)]
+                    let live = idx.len();
                     idx.retain(|&i| {
                         let void = slots[i].as_ref().is_some_and(|e| e.decree > t.decree);
                         if void {
                             slots[i] = None;
-                            dropped += 1;
                         }
                         !void
                     });
-                    self.dropped += dropped;
+                    #[cfg(test)]
+                    {
+                        self.dropped += live - idx.len();
+                    }
                 }
+                #[cfg(test)]
                 self.truncations.push(t);
             }
         }
@@ -81,7 +91,9 @@ impl ReplayBuilder {
     pub(crate) fn finish(self, torn_tail_bytes: u64, segments: usize) -> Replay {
         Replay {
             entries: self.slots.into_iter().flatten().collect(),
+            #[cfg(test)]
             truncations: self.truncations,
+            #[cfg(test)]
             dropped_by_truncation: self.dropped,
             torn_tail_bytes,
             segments,

@@ -40,14 +40,14 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError>
 /// What GC needs to know about one segment.
 #[derive(Debug)]
 pub(crate) struct SegmentMeta {
-    pub first_seq: u64,
-    pub path: PathBuf,
-    pub bytes: u64,
-    pub records: u64,
+    pub(crate) first_seq: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) bytes: u64,
+    pub(crate) records: u64,
     /// Highest decree of an entry, per partition.
-    pub max_decree: HashMap<Gpid, Decree>,
+    pub(crate) max_decree: HashMap<Gpid, Decree>,
     /// Truncate markers: (partition, last decree kept).
-    pub markers: Vec<(Gpid, Decree)>,
+    pub(crate) markers: Vec<(Gpid, Decree)>,
 }
 
 impl SegmentMeta {
@@ -95,11 +95,11 @@ impl From<&Record> for RecordSummary {
 /// The valid records of one segment.
 pub(crate) struct Scan {
     /// Records with their framed size, in file order.
-    pub records: Vec<(Record, u64)>,
+    pub(crate) records: Vec<(Record, u64)>,
     /// Length of the valid prefix of the file.
-    pub good_len: u64,
+    pub(crate) good_len: u64,
     /// Length of the file as found.
-    pub file_len: u64,
+    pub(crate) file_len: u64,
 }
 
 /// Reads a segment; in the last segment a damaged tail is reported via `good_len < file_len`.

@@ -87,7 +87,7 @@
 //!   scenarios.
 
 mod follower;
-pub mod message;
+pub(crate) mod message;
 mod primary;
 #[cfg(test)]
 mod sim;
@@ -97,20 +97,22 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
+#[cfg(test)]
+use petrel_common::ids::Gpid;
+use petrel_common::ids::{Ballot, Decree, NodeAddr};
 use petrel_common::partition::PartitionConfig;
 
-pub use message::{Entry, Message};
+pub(crate) use message::{Entry, Message};
 
 /// Identifies a client write between [`Input::Propose`] and its [`Output::Reply`].
-pub type Token = u64;
+pub(crate) type Token = u64;
 
 /// Number of a log write (append or truncation), increasing per machine instance.
-pub type LogSeq = u64;
+pub(crate) type LogSeq = u64;
 
 /// This replica's part in its partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Primary,
     Secondary,
     /// Catching up, not yet in the configuration.
@@ -134,23 +136,23 @@ fn size_allowance_ms(bytes: usize) -> u64 {
 
 /// Tunables; every field has a default.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Uncommitted decrees in flight before `Propose` answers `Busy`.
-    pub max_in_flight: u64,
+    pub(crate) max_in_flight: u64,
     /// Resend an unacked prepare after this long.
-    pub resend_ms: u64,
+    pub(crate) resend_ms: u64,
     /// Period of group checks from the primary.
-    pub group_check_ms: u64,
+    pub(crate) group_check_ms: u64,
     /// A member silent (or not acking) for this long is reported to meta.
-    pub failure_timeout_ms: u64,
+    pub(crate) failure_timeout_ms: u64,
     /// Committed entries kept in memory to serve learners without a checkpoint.
-    pub learn_window: u64,
+    pub(crate) learn_window: u64,
     /// ... and at most this many bytes of them (big values would otherwise
     /// keep hundreds of megabytes alive; a learner further behind copies a
     /// checkpoint instead).
-    pub learn_window_bytes: usize,
+    pub(crate) learn_window_bytes: usize,
     /// Out-of-order prepares kept until their predecessors arrive.
-    pub max_stash: usize,
+    pub(crate) max_stash: usize,
 }
 
 impl Default for Options {
@@ -170,7 +172,7 @@ impl Default for Options {
 /// Why a write was not (or may not have been) executed. Carries what a proxy
 /// needs to route again.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// Not executed: this replica is not the primary.
     NotPrimary {
         ballot: Ballot,
@@ -191,7 +193,7 @@ pub enum WriteError {
 
 /// What the shell feeds the machine.
 #[derive(Clone, Debug)]
-pub enum Input {
+pub(crate) enum Input {
     /// A client write, already turned into a deterministic mutation against
     /// committed state plus [`ReplicaMachine::uncommitted`].
     Propose { token: Token, mutation: Bytes },
@@ -219,7 +221,7 @@ pub enum Input {
 
 /// What the machine asks the shell to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     /// Persist this configuration durably before performing later outputs.
     PersistConfig(PartitionConfig),
     /// Append `entry` to the log as write `seq`.
@@ -248,13 +250,13 @@ pub enum Output {
 
 /// What a restarting replica found on disk.
 #[derive(Clone, Debug)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     /// The last persisted configuration.
-    pub config: PartitionConfig,
+    pub(crate) config: PartitionConfig,
     /// Storage's applied decree (everything up to it is in storage).
-    pub applied: Decree,
+    pub(crate) applied: Decree,
     /// The replayed log entries after `applied`, contiguous, in decree order.
-    pub entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
 }
 
 /// One entry in the in-memory prepared list.
@@ -299,7 +301,7 @@ struct Learning {
 
 /// The replica state machine. See the module documentation for the contract.
 #[derive(Debug)]
-pub struct ReplicaMachine {
+pub(crate) struct ReplicaMachine {
     me: NodeAddr,
     opts: Options,
     config: PartitionConfig,
@@ -341,7 +343,8 @@ fn dec(d: u64) -> Decree {
 
 impl ReplicaMachine {
     /// A brand-new, empty replica (ballot 0, inactive until a configuration arrives).
-    pub fn new(me: NodeAddr, gpid: Gpid, opts: Options) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(me: NodeAddr, gpid: Gpid, opts: Options) -> Self {
         let config = PartitionConfig {
             gpid,
             ballot: Ballot(0),
@@ -360,7 +363,7 @@ impl ReplicaMachine {
     }
 
     /// A replica restarted from its persisted state.
-    pub fn recover(me: NodeAddr, opts: Options, rec: Recovered) -> Self {
+    pub(crate) fn recover(me: NodeAddr, opts: Options, rec: Recovered) -> Self {
         let status = if rec.config.secondaries.contains(&me) {
             Status::Secondary
         } else {
@@ -414,78 +417,73 @@ impl ReplicaMachine {
 
     // ---- accessors ----------------------------------------------------
 
-    /// This replica's address.
-    pub fn me(&self) -> &NodeAddr {
-        &self.me
-    }
-
     /// The configuration this replica holds.
-    pub fn config(&self) -> &PartitionConfig {
+    pub(crate) fn config(&self) -> &PartitionConfig {
         &self.config
     }
 
     /// The ballot this replica holds.
-    pub fn ballot(&self) -> Ballot {
+    pub(crate) fn ballot(&self) -> Ballot {
         self.config.ballot
     }
 
     /// This replica's status.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.status
     }
 
     /// Highest committed (and handed to [`Output::Apply`]) decree.
-    pub fn last_committed(&self) -> Decree {
+    pub(crate) fn last_committed(&self) -> Decree {
         self.committed
     }
 
     /// Highest decree in the prepared list.
-    pub fn last_prepared(&self) -> Decree {
+    pub(crate) fn last_prepared(&self) -> Decree {
         dec(self.base.0 + self.slots.len() as u64)
     }
 
     /// Prepared but not yet committed entries, in decree order: the primary
     /// executes a new command against committed state plus these.
-    pub fn uncommitted(&self) -> impl Iterator<Item = &Entry> {
+    pub(crate) fn uncommitted(&self) -> impl Iterator<Item = &Entry> {
         let skip = (self.committed.0 - self.base.0) as usize;
         self.slots.iter().skip(skip).map(|s| &s.entry)
     }
 
     /// Whether the primary finished re-preparing the tail it took over.
-    pub fn is_reconciled(&self) -> bool {
+    pub(crate) fn is_reconciled(&self) -> bool {
         self.status == Status::Primary && self.reconciled
     }
 
     /// Whether the server's lease is valid, as last told.
-    pub fn lease_valid(&self) -> bool {
+    pub(crate) fn lease_valid(&self) -> bool {
         self.lease_valid
     }
 
     /// Reads are served only by a reconciled primary holding a valid lease (rule 4).
-    pub fn can_serve_read(&self) -> bool {
+    pub(crate) fn can_serve_read(&self) -> bool {
         self.status == Status::Primary && self.lease_valid && self.reconciled
     }
 
     /// (Primary) the learners and whether each is ready.
-    pub fn learners(&self) -> impl Iterator<Item = (&NodeAddr, bool)> {
+    pub(crate) fn learners(&self) -> impl Iterator<Item = (&NodeAddr, bool)> {
         self.learners.iter().map(|(n, l)| (n, l.ready))
     }
 
     /// (Learner) whether a checkpoint of the primary at `decree` under
     /// `ballot` is wanted now; the shell installs one only if so.
-    pub fn accepts_checkpoint(&self, ballot: Ballot, decree: Decree) -> bool {
+    pub(crate) fn accepts_checkpoint(&self, ballot: Ballot, decree: Decree) -> bool {
         self.status == Status::Learner && ballot == self.config.ballot && decree > self.committed
     }
 
     /// Uncommitted decrees in flight.
-    pub fn in_flight(&self) -> u64 {
+    pub(crate) fn in_flight(&self) -> u64 {
         self.last_prepared().0 - self.committed.0
     }
 
     // ---- the transition function ---------------------------------------
 
     /// Feeds one input; returns what the shell must do, in order.
-    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+    pub(crate) fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         if self.status == Status::Error {
             if let Input::Propose { token, .. } = input {

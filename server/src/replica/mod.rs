@@ -12,10 +12,10 @@
 //! `db/` (its RocksDB) and `config.pb` (the last configuration it adopted,
 //! replaced atomically and fsynced before it acts on it).
 
-pub mod machine;
-pub mod overlay;
-pub mod shell;
-pub mod wire;
+pub(crate) mod machine;
+pub(crate) mod overlay;
+pub(crate) mod shell;
+pub(crate) mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,11 +37,11 @@ use crate::learn::LearnError;
 use crate::log::{CodecError, LogError};
 use crate::storage::{Digest, Engine, StorageError};
 
-pub use machine::{Status, WriteError};
+pub(crate) use machine::{Status, WriteError};
 
 /// Why a replica could not open, or failed (and must be replaced).
 #[derive(Debug, thiserror::Error)]
-pub enum ReplicaError {
+pub(crate) enum ReplicaError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -88,7 +88,7 @@ pub enum ReplicaError {
 }
 
 /// The role a status is reported as (beacons, digests, `petrel partitions`).
-pub fn role_of(s: Status) -> ReplicaRole {
+pub(crate) fn role_of(s: Status) -> ReplicaRole {
     match s {
         Status::Primary => ReplicaRole::Primary,
         Status::Secondary => ReplicaRole::Secondary,
@@ -99,30 +99,30 @@ pub fn role_of(s: Status) -> ReplicaRole {
 }
 
 /// The name a status is logged under.
-pub fn status_name(s: Status) -> &'static str {
+pub(crate) fn status_name(s: Status) -> &'static str {
     role_of(s).name()
 }
 
 /// What the replica task publishes for request handlers and beacons.
 #[derive(Clone, Debug)]
-pub struct View {
-    pub config: PartitionConfig,
-    pub status: Status,
+pub(crate) struct View {
+    pub(crate) config: PartitionConfig,
+    pub(crate) status: Status,
     /// Reads may be served now (primary, reconciled, lease valid).
-    pub can_serve_read: bool,
-    pub last_committed: Decree,
-    pub last_prepared: Decree,
+    pub(crate) can_serve_read: bool,
+    pub(crate) last_committed: Decree,
+    pub(crate) last_prepared: Decree,
     /// (Primary) learners that caught up and count for commit.
-    pub ready_learners: Vec<NodeAddr>,
+    pub(crate) ready_learners: Vec<NodeAddr>,
     /// (Primary) learners being fed.
-    pub learners: Vec<NodeAddr>,
+    pub(crate) learners: Vec<NodeAddr>,
     /// (Primary) members or learners it asks meta to remove.
-    pub unreachable: Vec<NodeAddr>,
+    pub(crate) unreachable: Vec<NodeAddr>,
 }
 
 /// The outcome of a write sent to the replica task.
 #[derive(Debug)]
-pub enum WriteOutcome {
+pub(crate) enum WriteOutcome {
     /// Executed, committed on every member and applied.
     Done(Reply),
     /// Not executed ([`WriteError::Unknown`] excepted: outcome unknown).
@@ -134,7 +134,7 @@ pub enum WriteOutcome {
 
 /// What the server feeds a replica task.
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     /// A client write: `command` (from the one command table) with `args`.
     Write {
         command: &'static Command,
@@ -171,7 +171,7 @@ pub enum Event {
 
 /// A transaction message, as the replica task takes it.
 #[derive(Debug)]
-pub enum TxnIn {
+pub(crate) enum TxnIn {
     /// Run these commands for the transaction (their locks are taken first).
     Execute {
         head: ExecuteHeader,
@@ -183,7 +183,7 @@ pub enum TxnIn {
 
 /// How the replica task answered a transaction message.
 #[derive(Debug)]
-pub enum TxnOutcome {
+pub(crate) enum TxnOutcome {
     /// The participant's answer; an EXECUTE that ran carries its commands'
     /// replies, in order.
     Answered {
@@ -201,16 +201,15 @@ pub enum TxnOutcome {
 
 /// A finished checkpoint download (a learner's).
 #[derive(Debug)]
-pub struct CheckpointDone {
-    pub ballot: Ballot,
+pub(crate) struct CheckpointDone {
+    pub(crate) ballot: Ballot,
     /// The staging directory and the decree the checkpoint holds.
-    pub result: Result<(PathBuf, Decree), LearnError>,
+    pub(crate) result: Result<(PathBuf, Decree), LearnError>,
 }
 
 /// State shared by the handle and the task.
-pub struct Shared {
-    pub gpid: Gpid,
-    pub dir: PathBuf,
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
     engine: RwLock<Arc<dyn Engine>>,
     view: Mutex<View>,
     /// The last decree applied to storage, for blocked commands to wait on.
@@ -221,7 +220,7 @@ pub struct Shared {
 
 impl Shared {
     /// The replica's storage as it is now (replaced when a checkpoint is installed).
-    pub fn engine(&self) -> Arc<dyn Engine> {
+    pub(crate) fn engine(&self) -> Arc<dyn Engine> {
         self.engine
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -238,10 +237,9 @@ impl Shared {
 }
 
 /// A hosted replica (a handle on its task).
-pub struct Replica {
-    pub gpid: Gpid,
-    pub table_name: String,
-    pub partition_count: u32,
+pub(crate) struct Replica {
+    pub(crate) gpid: Gpid,
+    pub(crate) partition_count: u32,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Event>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -249,33 +247,28 @@ pub struct Replica {
 
 impl Replica {
     /// The published state.
-    pub fn view(&self) -> View {
+    pub(crate) fn view(&self) -> View {
         lock(&self.shared.view).clone()
     }
 
     /// The configuration the replica holds.
-    pub fn config(&self) -> PartitionConfig {
+    pub(crate) fn config(&self) -> PartitionConfig {
         lock(&self.shared.view).config.clone()
     }
 
-    /// The last decree applied to storage.
-    pub fn applied_decree(&self) -> Decree {
-        lock(&self.shared.view).last_committed
-    }
-
     /// Changes whenever a mutation is applied (blocked commands retry then).
-    pub fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.applied.subscribe()
     }
 
     /// Feeds an event to the task (dropped if the task stopped).
-    pub fn send(&self, event: Event) {
+    pub(crate) fn send(&self, event: Event) {
         let _ = self.tx.send(event);
     }
 
     /// Runs a write through the task: executed against committed state plus
     /// the uncommitted tail, prepared on every member, committed, applied.
-    pub async fn write(
+    pub(crate) async fn write(
         &self,
         command: &'static Command,
         args: Vec<Bytes>,
@@ -296,7 +289,7 @@ impl Replica {
     }
 
     /// Sends a transaction message to the task and waits for its answer.
-    pub async fn txn(&self, msg: TxnIn) -> TxnOutcome {
+    pub(crate) async fn txn(&self, msg: TxnIn) -> TxnOutcome {
         let (done, rx) = oneshot::channel();
         let closed = || TxnOutcome::Failed(Arc::new(ReplicaError::Closed(self.gpid)));
         if self.tx.send(Event::Txn { msg, done }).is_err() {
@@ -309,7 +302,7 @@ impl Replica {
     /// by a transaction whose PREPARE is proposed or durable: a read must
     /// not return the old value of a key a committed transaction is about
     /// to change. One atomic load when no transaction is prepared here.
-    pub async fn read_gate(
+    pub(crate) async fn read_gate(
         &self,
         keys: &[Bytes],
         limit: std::time::Duration,
@@ -322,13 +315,13 @@ impl Replica {
     }
 
     /// Whether any transaction is prepared here (reads may have to wait).
-    pub fn reads_may_wait(&self) -> bool {
+    pub(crate) fn reads_may_wait(&self) -> bool {
         !self.shared.prepared.is_empty()
     }
 
     /// Executes a read-only command against committed storage, all of its
     /// reads from one consistent snapshot. Blocks.
-    pub fn read(&self, command: &Command, args: &[Bytes], now_ms: u64) -> Reply {
+    pub(crate) fn read(&self, command: &Command, args: &[Bytes], now_ms: u64) -> Reply {
         let engine = self.shared.engine();
         let mut reply = Reply::Nil;
         engine.read_consistent(&mut |view| {
@@ -338,28 +331,28 @@ impl Replica {
     }
 
     /// The replica's storage as it is now.
-    pub fn engine(&self) -> Arc<dyn Engine> {
+    pub(crate) fn engine(&self) -> Arc<dyn Engine> {
         self.shared.engine()
     }
 
     /// Persists applied state to disk; returns the decree now durable without the log. Blocks.
-    pub fn flush(&self) -> Result<Decree, StorageError> {
+    pub(crate) fn flush(&self) -> Result<Decree, StorageError> {
         self.shared.engine().flush()
     }
 
     /// A digest of committed contents. Blocks.
-    pub fn digest(&self) -> Result<Digest, StorageError> {
+    pub(crate) fn digest(&self) -> Result<Digest, StorageError> {
         self.shared.engine().digest()
     }
 
     /// The replica's directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.shared.dir
     }
 
     /// Stops the task and waits for it, then for every other user of the
     /// storage to let go (up to `patience`); returns whether storage is closed.
-    pub async fn close(&self, patience: std::time::Duration) -> bool {
+    pub(crate) async fn close(&self, patience: std::time::Duration) -> bool {
         let _ = self.tx.send(Event::Close);
         let task = lock(&self.task).take();
         if let Some(task) = task {
@@ -385,17 +378,17 @@ impl Replica {
 }
 
 /// Where the configuration file of a replica lives.
-pub fn config_path(dir: &Path) -> PathBuf {
+pub(crate) fn config_path(dir: &Path) -> PathBuf {
     dir.join("config.pb")
 }
 
 /// Where a replica's RocksDB lives.
-pub fn db_path(dir: &Path) -> PathBuf {
+pub(crate) fn db_path(dir: &Path) -> PathBuf {
     dir.join("db")
 }
 
 /// Reads the persisted configuration, if any.
-pub fn load_config(gpid: Gpid, dir: &Path) -> Result<Option<PartitionConfig>, ReplicaError> {
+pub(crate) fn load_config(gpid: Gpid, dir: &Path) -> Result<Option<PartitionConfig>, ReplicaError> {
     let path = config_path(dir);
     let raw = fsutil::read_if_exists(&path).map_err(|source| ReplicaError::ConfigFile {
         gpid,
@@ -423,7 +416,7 @@ pub fn load_config(gpid: Gpid, dir: &Path) -> Result<Option<PartitionConfig>, Re
 }
 
 /// Persists `config` durably (fsync of file and directory).
-pub fn save_config(dir: &Path, config: &PartitionConfig) -> Result<(), ReplicaError> {
+pub(crate) fn save_config(dir: &Path, config: &PartitionConfig) -> Result<(), ReplicaError> {
     let path = config_path(dir);
     fsutil::write_atomic(&path, &PartitionConfigMsg::from(config).encode_to_vec()).map_err(
         |source| ReplicaError::ConfigFile {

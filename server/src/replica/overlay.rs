@@ -21,7 +21,7 @@ use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 /// then the staged writes: executed, to be proposed together as the next
 /// decree (see the shell's write batching).
 #[derive(Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     entries: VecDeque<(Decree, Bytes, Mutation)>,
     staged: Mutation,
 }
@@ -29,7 +29,10 @@ pub struct Pending {
 impl Pending {
     /// Makes this list hold exactly `tail` (the machine's uncommitted
     /// entries, in decree order), decoding only what changed.
-    pub fn sync<'a>(&mut self, tail: impl Iterator<Item = &'a Entry>) -> Result<(), StorageError> {
+    pub(crate) fn sync<'a>(
+        &mut self,
+        tail: impl Iterator<Item = &'a Entry>,
+    ) -> Result<(), StorageError> {
         let mut tail = tail.peekable();
         // Drop what has been committed since the last call.
         if let Some(first) = tail.peek() {
@@ -64,38 +67,33 @@ impl Pending {
     }
 
     /// Records a mutation just proposed at `decree` (saves decoding it again).
-    pub fn push(&mut self, decree: Decree, bytes: Bytes, mutation: Mutation) {
+    pub(crate) fn push(&mut self, decree: Decree, bytes: Bytes, mutation: Mutation) {
         if self.entries.back().is_none_or(|(d, _, _)| *d < decree) {
             self.entries.push_back((decree, bytes, mutation));
         }
     }
 
     /// The decoded mutation at `decree`, if held (saves decoding at apply).
-    pub fn take_decoded(&self, decree: Decree, bytes: &Bytes) -> Option<&Mutation> {
+    pub(crate) fn take_decoded(&self, decree: Decree, bytes: &Bytes) -> Option<&Mutation> {
         self.entries
             .iter()
             .find(|(d, b, _)| *d == decree && b == bytes)
             .map(|(_, _, m)| m)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.staged.is_empty()
     }
 
     /// Adds an executed write's mutation to the staged batch: later writes
     /// see it, reads of committed state do not.
-    pub fn stage(&mut self, mutation: Mutation) {
+    pub(crate) fn stage(&mut self, mutation: Mutation) {
         self.staged.ops.extend(mutation.ops);
-    }
-
-    /// Whether any write is staged.
-    pub fn has_staged(&self) -> bool {
-        !self.staged.is_empty()
     }
 
     /// Empties the staged batch and returns it (to be proposed, or dropped
     /// when its writes are refused).
-    pub fn take_staged(&mut self) -> Mutation {
+    pub(crate) fn take_staged(&mut self) -> Mutation {
         std::mem::take(&mut self.staged)
     }
 
@@ -117,9 +115,9 @@ impl Pending {
 }
 
 /// `base` as it will be once every pending mutation is applied.
-pub struct Overlay<'a> {
-    pub base: &'a dyn ReadView,
-    pub pending: &'a Pending,
+pub(crate) struct Overlay<'a> {
+    pub(crate) base: &'a dyn ReadView,
+    pub(crate) pending: &'a Pending,
 }
 
 impl ReadView for Overlay<'_> {

@@ -7,22 +7,22 @@ use petrel_common::partition::PartitionConfig;
 use crate::replica::machine::{Entry, Message};
 
 mod kind {
-    pub const PREPARE: u32 = 1;
-    pub const PREPARE_ACK: u32 = 2;
-    pub const GROUP_CHECK: u32 = 3;
-    pub const GROUP_CHECK_ACK: u32 = 4;
-    pub const LEARN_REQUEST: u32 = 5;
-    pub const LEARN_REPLY: u32 = 6;
-    pub const LEARN_COMPLETED: u32 = 7;
-    pub const REJECT: u32 = 8;
+    pub(crate) const PREPARE: u32 = 1;
+    pub(crate) const PREPARE_ACK: u32 = 2;
+    pub(crate) const GROUP_CHECK: u32 = 3;
+    pub(crate) const GROUP_CHECK_ACK: u32 = 4;
+    pub(crate) const LEARN_REQUEST: u32 = 5;
+    pub(crate) const LEARN_REPLY: u32 = 6;
+    pub(crate) const LEARN_COMPLETED: u32 = 7;
+    pub(crate) const REJECT: u32 = 8;
     /// Shell to shell, not a machine message: "a checkpoint of mine is what
     /// you need; fetch it". Carries the ballot.
-    pub const CHECKPOINT_OFFER: u32 = 100;
+    pub(crate) const CHECKPOINT_OFFER: u32 = 100;
 }
 
 /// What arrived for one replica.
 #[derive(Debug)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     Machine(Message),
     CheckpointOffer { ballot: Ballot },
 }
@@ -53,7 +53,7 @@ fn base(gpid: Gpid, kind: u32) -> ReplicaMessageMsg {
 }
 
 /// The wire form of `msg` for partition `gpid`.
-pub fn encode(gpid: Gpid, msg: &Message) -> ReplicaMessageMsg {
+pub(crate) fn encode(gpid: Gpid, msg: &Message) -> ReplicaMessageMsg {
     match msg {
         Message::Prepare {
             config,
@@ -120,7 +120,7 @@ pub fn encode(gpid: Gpid, msg: &Message) -> ReplicaMessageMsg {
 }
 
 /// The wire form of a checkpoint offer.
-pub fn encode_checkpoint_offer(gpid: Gpid, ballot: Ballot) -> ReplicaMessageMsg {
+pub(crate) fn encode_checkpoint_offer(gpid: Gpid, ballot: Ballot) -> ReplicaMessageMsg {
     ReplicaMessageMsg {
         ballot: ballot.0,
         ..base(gpid, kind::CHECKPOINT_OFFER)
@@ -128,13 +128,13 @@ pub fn encode_checkpoint_offer(gpid: Gpid, ballot: Ballot) -> ReplicaMessageMsg 
 }
 
 /// The partition a wire message is for.
-pub fn gpid_of(m: &ReplicaMessageMsg) -> Gpid {
+pub(crate) fn gpid_of(m: &ReplicaMessageMsg) -> Gpid {
     Gpid::new(m.table_id, m.partition_id)
 }
 
 /// Decodes a wire message; `None` for an unknown kind or a missing field
 /// (a newer peer, or garbage: dropped, the sender retries or times out).
-pub fn decode(m: ReplicaMessageMsg) -> Option<Incoming> {
+pub(crate) fn decode(m: ReplicaMessageMsg) -> Option<Incoming> {
     let config = |m: &ReplicaMessageMsg| -> Option<PartitionConfig> {
         let c = PartitionConfig::from(m.config.as_ref()?);
         (c.gpid == gpid_of(m)).then_some(c)

@@ -64,16 +64,16 @@ use petrel_common::txn::TxnId;
 use crate::storage::StorageError;
 
 /// Prefix of the replica's internal records.
-pub const INTERNAL_PREFIX: u8 = 0x00;
+pub(crate) const INTERNAL_PREFIX: u8 = 0x00;
 /// Prefix of the per-key metadata records.
-pub const META_PREFIX: u8 = 0x01;
+pub(crate) const META_PREFIX: u8 = 0x01;
 /// Prefix of the collection element records.
-pub const ELEMENT_PREFIX: u8 = 0x02;
+pub(crate) const ELEMENT_PREFIX: u8 = 0x02;
 /// Prefix of the transaction records (`prepared/T`, `record/T`, `decided/T`).
-pub const TXN_PREFIX: u8 = 0x03;
+pub(crate) const TXN_PREFIX: u8 = 0x03;
 
 /// The internal record holding the last applied decree (u64 BE).
-pub const APPLIED_DECREE_KEY: &[u8] = b"\x00applied_decree";
+pub(crate) const APPLIED_DECREE_KEY: &[u8] = b"\x00applied_decree";
 
 /// The internal record holding the database's layout version (u32 BE).
 pub const LAYOUT_VERSION_KEY: &[u8] = b"\x00layout_version";
@@ -83,17 +83,17 @@ pub const LAYOUT_VERSION_KEY: &[u8] = b"\x00layout_version";
 pub const LAYOUT_VERSION: u32 = 2;
 
 /// Older layouts this build reads as they are (see the module documentation).
-pub const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, LAYOUT_VERSION];
+pub(crate) const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, LAYOUT_VERSION];
 
 /// The layout version of a database that predates [`LAYOUT_VERSION_KEY`].
-pub const UNRECORDED_LAYOUT_VERSION: u32 = 1;
+pub(crate) const UNRECORDED_LAYOUT_VERSION: u32 = 1;
 
 /// Length of the fixed metadata header that precedes the payload.
-pub const META_HEADER_LEN: usize = 1 + 8 + 8 + 8;
+pub(crate) const META_HEADER_LEN: usize = 1 + 8 + 8 + 8;
 
 /// The Redis type of a key, as stored in its metadata record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyType {
+pub(crate) enum KeyType {
     String,
     Hash,
     List,
@@ -103,7 +103,7 @@ pub enum KeyType {
 
 impl KeyType {
     /// The byte stored on disk (fixed forever).
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             KeyType::String => 0,
             KeyType::Hash => 1,
@@ -114,7 +114,7 @@ impl KeyType {
     }
 
     /// The type for an on-disk byte, if it names one.
-    pub fn from_code(code: u8) -> Option<KeyType> {
+    pub(crate) fn from_code(code: u8) -> Option<KeyType> {
         Some(match code {
             0 => KeyType::String,
             1 => KeyType::Hash,
@@ -126,7 +126,7 @@ impl KeyType {
     }
 
     /// The name Redis's TYPE command answers.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             KeyType::String => "string",
             KeyType::Hash => "hash",
@@ -139,20 +139,20 @@ impl KeyType {
 
 /// The fixed part of a metadata record (everything but the payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MetaHeader {
+pub(crate) struct MetaHeader {
     /// The Redis type.
-    pub key_type: KeyType,
+    pub(crate) key_type: KeyType,
     /// Absolute unix time in ms; 0 = no expiry.
-    pub expire_at_ms: u64,
+    pub(crate) expire_at_ms: u64,
     /// The incarnation its elements belong to.
-    pub version: u64,
+    pub(crate) version: u64,
     /// Byte length of a string; element count of a collection.
-    pub size: u64,
+    pub(crate) size: u64,
 }
 
 impl MetaHeader {
     /// Whether the key is still visible at `now_ms`.
-    pub fn is_live(&self, now_ms: u64) -> bool {
+    pub(crate) fn is_live(&self, now_ms: u64) -> bool {
         self.expire_at_ms == 0 || now_ms <= self.expire_at_ms
     }
 }
@@ -165,7 +165,7 @@ impl MetaHeader {
 /// version + 1 so that a clock running backwards on a new primary still
 /// yields a fresh one. The low 16 bits leave room for 65536 incarnations per
 /// millisecond.
-pub fn new_version(now_ms: u64, previous: Option<&MetaHeader>) -> u64 {
+pub(crate) fn new_version(now_ms: u64, previous: Option<&MetaHeader>) -> u64 {
     let by_time = now_ms.saturating_mul(1 << 16);
     match previous {
         Some(prev) => by_time.max(prev.version.saturating_add(1)),
@@ -174,7 +174,7 @@ pub fn new_version(now_ms: u64, previous: Option<&MetaHeader>) -> u64 {
 }
 
 /// The metadata record key of `user_key`.
-pub fn meta_key(user_key: &[u8]) -> Vec<u8> {
+pub(crate) fn meta_key(user_key: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + user_key.len());
     key.push(META_PREFIX);
     key.extend_from_slice(user_key);
@@ -182,7 +182,7 @@ pub fn meta_key(user_key: &[u8]) -> Vec<u8> {
 }
 
 /// The user key of a metadata record key.
-pub fn decode_meta_key(raw: &[u8]) -> Result<&[u8], StorageError> {
+pub(crate) fn decode_meta_key(raw: &[u8]) -> Result<&[u8], StorageError> {
     match raw.split_first() {
         Some((&META_PREFIX, user_key)) => Ok(user_key),
         _ => Err(corrupt("metadata key without the metadata prefix")),
@@ -190,7 +190,7 @@ pub fn decode_meta_key(raw: &[u8]) -> Result<&[u8], StorageError> {
 }
 
 /// Encodes a metadata record.
-pub fn encode_meta(header: &MetaHeader, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_meta(header: &MetaHeader, payload: &[u8]) -> Vec<u8> {
     let mut value = Vec::with_capacity(META_HEADER_LEN + payload.len());
     value.push(header.key_type.code());
     value.extend_from_slice(&header.expire_at_ms.to_be_bytes());
@@ -201,7 +201,7 @@ pub fn encode_meta(header: &MetaHeader, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Encodes the metadata record of a string value.
-pub fn encode_string(expire_at_ms: u64, version: u64, value: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_string(expire_at_ms: u64, version: u64, value: &[u8]) -> Vec<u8> {
     let header = MetaHeader {
         key_type: KeyType::String,
         expire_at_ms,
@@ -212,7 +212,7 @@ pub fn encode_string(expire_at_ms: u64, version: u64, value: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes a metadata record into its header and payload.
-pub fn decode_meta(raw: &[u8]) -> Result<(MetaHeader, &[u8]), StorageError> {
+pub(crate) fn decode_meta(raw: &[u8]) -> Result<(MetaHeader, &[u8]), StorageError> {
     if raw.len() < META_HEADER_LEN {
         return Err(corrupt(format!(
             "metadata record of {} bytes, shorter than its {META_HEADER_LEN}-byte header",
@@ -239,21 +239,21 @@ pub fn decode_meta(raw: &[u8]) -> Result<(MetaHeader, &[u8]), StorageError> {
 }
 
 /// The key of one element of a collection incarnation.
-pub fn element_key(user_key: &[u8], version: u64, element: &[u8]) -> Vec<u8> {
+pub(crate) fn element_key(user_key: &[u8], version: u64, element: &[u8]) -> Vec<u8> {
     let mut key = element_prefix(user_key, version);
     key.extend_from_slice(element);
     key
 }
 
 /// The common prefix of every element of one incarnation of `user_key`.
-pub fn element_prefix(user_key: &[u8], version: u64) -> Vec<u8> {
+pub(crate) fn element_prefix(user_key: &[u8], version: u64) -> Vec<u8> {
     let mut key = element_key_prefix(user_key);
     key.extend_from_slice(&version.to_be_bytes());
     key
 }
 
 /// `[start, end)` covering the elements of every incarnation of `user_key`.
-pub fn element_range_all_versions(user_key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn element_range_all_versions(user_key: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let start = element_key_prefix(user_key);
     // The prefix starts with 0x02, so it always has a successor.
     let end = prefix_end(&start).unwrap_or_else(|| vec![ELEMENT_PREFIX + 1]);
@@ -261,7 +261,8 @@ pub fn element_range_all_versions(user_key: &[u8]) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The parts of an element key: user key, version, element.
-pub fn decode_element_key(raw: &[u8]) -> Result<(&[u8], u64, &[u8]), StorageError> {
+#[cfg(test)]
+pub(crate) fn decode_element_key(raw: &[u8]) -> Result<(&[u8], u64, &[u8]), StorageError> {
     let rest = match raw.split_first() {
         Some((&ELEMENT_PREFIX, rest)) => rest,
         _ => return Err(corrupt("element key without the element prefix")),
@@ -283,7 +284,7 @@ pub fn decode_element_key(raw: &[u8]) -> Result<(&[u8], u64, &[u8]), StorageErro
 
 /// The user key a data record (metadata or element), or an element range's
 /// start, belongs to; `None` for any other storage key.
-pub fn user_key_of(raw: &[u8]) -> Option<&[u8]> {
+pub(crate) fn user_key_of(raw: &[u8]) -> Option<&[u8]> {
     match raw.split_first()? {
         (&META_PREFIX, user_key) => Some(user_key),
         (&ELEMENT_PREFIX, rest) => {
@@ -295,18 +296,18 @@ pub fn user_key_of(raw: &[u8]) -> Option<&[u8]> {
 }
 
 /// `[start, end)` covering every metadata record.
-pub fn meta_space() -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn meta_space() -> (Vec<u8>, Vec<u8>) {
     (vec![META_PREFIX], vec![META_PREFIX + 1])
 }
 
 /// `[start, end)` covering every element record.
-pub fn element_space() -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn element_space() -> (Vec<u8>, Vec<u8>) {
     (vec![ELEMENT_PREFIX], vec![ELEMENT_PREFIX + 1])
 }
 
 /// Which transaction record a `0x03` key holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TxnRecordKind {
+pub(crate) enum TxnRecordKind {
     /// `prepared/T`: a participant's prepared writes and locked keys.
     Prepared,
     /// `record/T`: the transaction record at the record partition.
@@ -317,7 +318,7 @@ pub enum TxnRecordKind {
 
 impl TxnRecordKind {
     /// The byte after the prefix (fixed forever).
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             TxnRecordKind::Prepared => b'p',
             TxnRecordKind::Record => b'r',
@@ -336,7 +337,7 @@ impl TxnRecordKind {
 }
 
 /// The storage key of one transaction record.
-pub fn txn_key(kind: TxnRecordKind, txn: &TxnId) -> Vec<u8> {
+pub(crate) fn txn_key(kind: TxnRecordKind, txn: &TxnId) -> Vec<u8> {
     let mut key = Vec::with_capacity(2 + TxnId::ENCODED_LEN);
     key.push(TXN_PREFIX);
     key.push(kind.code());
@@ -345,7 +346,7 @@ pub fn txn_key(kind: TxnRecordKind, txn: &TxnId) -> Vec<u8> {
 }
 
 /// The kind and transaction of a transaction record's storage key.
-pub fn decode_txn_key(raw: &[u8]) -> Result<(TxnRecordKind, TxnId), StorageError> {
+pub(crate) fn decode_txn_key(raw: &[u8]) -> Result<(TxnRecordKind, TxnId), StorageError> {
     let Some((&TXN_PREFIX, rest)) = raw.split_first() else {
         return Err(corrupt("transaction record key without its prefix"));
     };
@@ -359,23 +360,25 @@ pub fn decode_txn_key(raw: &[u8]) -> Result<(TxnRecordKind, TxnId), StorageError
 }
 
 /// `[start, end)` covering every transaction record.
-pub fn txn_space() -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn txn_space() -> (Vec<u8>, Vec<u8>) {
     (vec![TXN_PREFIX], vec![TXN_PREFIX + 1])
 }
 
 /// Encodes a decree for the applied-decree record.
-pub fn encode_decree(decree: u64) -> [u8; 8] {
+pub(crate) fn encode_decree(decree: u64) -> [u8; 8] {
     decree.to_be_bytes()
 }
 
 /// Decodes the applied-decree record.
-pub fn decode_decree(raw: &[u8]) -> Result<u64, StorageError> {
+pub(crate) fn decode_decree(raw: &[u8]) -> Result<u64, StorageError> {
     read_u64(raw)
 }
 
 /// The applied decree held by the [`APPLIED_DECREE_KEY`] record (0 when a
 /// replica has none yet).
-pub fn applied_decree(record: Option<&[u8]>) -> Result<petrel_common::ids::Decree, StorageError> {
+pub(crate) fn applied_decree(
+    record: Option<&[u8]>,
+) -> Result<petrel_common::ids::Decree, StorageError> {
     Ok(petrel_common::ids::Decree(match record {
         Some(raw) => decode_decree(raw)?,
         None => 0,
@@ -388,7 +391,7 @@ pub fn encode_layout_version(version: u32) -> [u8; 4] {
 }
 
 /// The version a layout-version record holds (`None`: no record).
-pub fn layout_version(record: Option<&[u8]>) -> Result<Option<u32>, StorageError> {
+pub(crate) fn layout_version(record: Option<&[u8]>) -> Result<Option<u32>, StorageError> {
     record
         .map(|raw| {
             <[u8; 4]>::try_from(raw)
@@ -405,7 +408,7 @@ pub fn layout_version(record: Option<&[u8]>) -> Result<Option<u32>, StorageError
 
 /// The smallest key greater than every key starting with `prefix`, or `None`
 /// when there is none (the prefix is empty or all 0xff).
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < u8::MAX {

@@ -12,29 +12,17 @@ use crate::storage::{Digest, Digester, Engine, Mutation, ReadView, StorageError,
 
 /// A volatile engine with the same key/value semantics as [`super::rocks::RocksEngine`].
 #[derive(Debug, Default)]
-pub struct MemEngine {
+pub(crate) struct MemEngine {
     map: Mutex<Records>,
 }
 
 /// Every record, sorted by key like RocksDB's default comparator.
 type Records = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// One stored `(key, value)` pair.
-pub type Record = (Vec<u8>, Vec<u8>);
-
 impl MemEngine {
     /// An empty engine.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
-    }
-
-    /// Every record, internal ones included, in key order (for tests).
-    pub fn dump(&self) -> Result<Vec<Record>, StorageError> {
-        Ok(self
-            .lock()?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Records>, StorageError> {

@@ -9,12 +9,12 @@ use super::{ReadView, StorageError, WriteOp};
 
 /// Writes layered over a view, for keys in one scan range.
 #[derive(Clone, Default)]
-pub struct Layer {
+pub(crate) struct Layer {
     /// The final value of each written key: `None` is a delete.
-    pub written: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub(crate) written: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Ranges `[start, end)` whose base keys are all deleted (writes in
     /// `written` win over them: record those after the range delete).
-    pub erased: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(crate) erased: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Pending writes in scan order.
@@ -26,7 +26,7 @@ fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
 
 /// What `ops` (newest first) say `key` holds: `Some(None)` when they delete
 /// it, `None` when they do not touch it (the base decides).
-pub fn latest<'a>(
+pub(crate) fn latest<'a>(
     mut ops_newest_first: impl Iterator<Item = &'a WriteOp>,
     key: &[u8],
 ) -> Option<Option<Vec<u8>>> {
@@ -40,9 +40,9 @@ pub fn latest<'a>(
 
 /// Writes layered over a view: `base` as it will be once `ops` are applied
 /// in order (a transaction's pending writes at a participant).
-pub struct OpsView<'a> {
-    pub base: &'a dyn ReadView,
-    pub ops: &'a [WriteOp],
+pub(crate) struct OpsView<'a> {
+    pub(crate) base: &'a dyn ReadView,
+    pub(crate) ops: &'a [WriteOp],
 }
 
 impl ReadView for OpsView<'_> {
@@ -82,7 +82,7 @@ impl Layer {
     /// The effects of `ops` (oldest first) inside `[start, end)`: the last
     /// write of each key wins; a range delete hides older writes and every
     /// base key it covers.
-    pub fn of<'a>(
+    pub(crate) fn of<'a>(
         ops_oldest_first: impl Iterator<Item = &'a WriteOp>,
         start: &[u8],
         end: &[u8],
@@ -115,7 +115,7 @@ impl Layer {
 
     /// Visits `[start, end)` of `base` with this layer on top, in key order
     /// (descending when `reverse`), until `visit` returns `false`.
-    pub fn scan(
+    pub(crate) fn scan(
         &self,
         base: &dyn ReadView,
         start: &[u8],

@@ -9,8 +9,8 @@
 //! how it is served, copied and installed is [`crate::learn`]'s.
 
 pub mod layout;
-pub mod memory;
-pub mod merge;
+pub(crate) mod memory;
+pub(crate) mod merge;
 pub mod rocks;
 
 use petrel_common::ids::Decree;
@@ -54,7 +54,7 @@ pub struct Mutation {
 
 impl Mutation {
     /// Whether the mutation changes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 }
@@ -131,15 +131,15 @@ pub trait Engine: ReadView + Send + Sync {
 /// What [`Engine::digest`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Digest {
-    pub applied: Decree,
+    pub(crate) applied: Decree,
     /// User records (internal ones such as the applied decree excluded).
-    pub records: u64,
+    pub(crate) records: u64,
     /// CRC-64 over every record's length-prefixed key and value, in key order.
-    pub hash: u64,
+    pub(crate) hash: u64,
 }
 
 /// Builds a [`Digest`] from records visited in key order.
-pub struct Digester {
+pub(crate) struct Digester {
     crc: crc::Digest<'static, u64>,
     records: u64,
 }
@@ -157,7 +157,7 @@ impl Default for Digester {
 
 impl Digester {
     /// Adds one record; internal records are skipped.
-    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+    pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
         if key.first() == Some(&layout::INTERNAL_PREFIX) {
             return;
         }
@@ -168,7 +168,7 @@ impl Digester {
         self.crc.update(value);
     }
 
-    pub fn finish(self, applied: Decree) -> Digest {
+    pub(crate) fn finish(self, applied: Decree) -> Digest {
         Digest {
             applied,
             records: self.records,
@@ -183,12 +183,12 @@ pub(crate) mod test_util {
     use super::{ReadView, WriteOp};
 
     /// A put of `k` -> `v`.
-    pub fn put(k: &[u8], v: &[u8]) -> WriteOp {
+    pub(crate) fn put(k: &[u8], v: &[u8]) -> WriteOp {
         WriteOp::Put(k.to_vec(), v.to_vec())
     }
 
     /// Every key in `[start, end)`, in order.
-    pub fn keys(engine: &dyn ReadView, start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
+    pub(crate) fn keys(engine: &dyn ReadView, start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         engine
             .scan(start, end, &mut |k, _| {

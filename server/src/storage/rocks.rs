@@ -23,11 +23,11 @@ use crate::storage::{Digest, Digester, Engine, Mutation, ReadView, StorageError,
 /// An LRU block cache; clone it into the options of several engines to share
 /// one memory budget across the replicas of a server.
 #[derive(Clone)]
-pub struct BlockCache(Cache);
+pub(crate) struct BlockCache(Cache);
 
 impl BlockCache {
     /// A cache holding up to `bytes` of uncompressed blocks.
-    pub fn new(bytes: usize) -> Self {
+    pub(crate) fn new(bytes: usize) -> Self {
         BlockCache(Cache::new_lru_cache(bytes))
     }
 }
@@ -36,11 +36,11 @@ impl BlockCache {
 #[derive(Clone)]
 pub struct RocksOptions {
     /// Shared block cache; `None` gives the engine a private 32 MiB one.
-    pub block_cache: Option<BlockCache>,
+    pub(crate) block_cache: Option<BlockCache>,
     /// Memtable size before a flush.
-    pub write_buffer_size: usize,
+    pub(crate) write_buffer_size: usize,
     /// Background flush and compaction threads.
-    pub max_background_jobs: i32,
+    pub(crate) max_background_jobs: i32,
 }
 
 impl Default for RocksOptions {
@@ -110,7 +110,7 @@ impl RocksEngine {
     /// Fails unless the database at `path` (if there is one) holds a layout
     /// this build reads: the check a server makes on every replica before
     /// it starts serving. Blocks.
-    pub fn check_layout_at(path: &Path) -> Result<(), StorageError> {
+    pub(crate) fn check_layout_at(path: &Path) -> Result<(), StorageError> {
         if !path.join("CURRENT").exists() {
             return Ok(());
         }
@@ -123,7 +123,7 @@ impl RocksEngine {
     ///
     /// SST files are hard links, so a checkpoint is cheap until compaction
     /// rewrites the originals. Blocks (it flushes).
-    pub fn checkpoint(&self, dir: &Path) -> Result<Decree, StorageError> {
+    pub(crate) fn checkpoint(&self, dir: &Path) -> Result<Decree, StorageError> {
         // The WAL is off, so only flushed data can reach a checkpoint. RocksDB
         // flushes again inside (log_size_for_flush = 0); our flush first keeps
         // that one small.
@@ -141,7 +141,7 @@ impl RocksEngine {
 /// The applied decree recorded in the database at `dir`, read by a
 /// read-only open, which writes nothing into the directory (no LOG, no
 /// LOCK): safe on a checkpoint that is being served or was just downloaded.
-pub fn applied_decree_of(dir: &Path) -> Result<Decree, StorageError> {
+pub(crate) fn applied_decree_of(dir: &Path) -> Result<Decree, StorageError> {
     let record = read_only_record(dir, APPLIED_DECREE_KEY)?;
     layout::applied_decree(record.as_deref())
 }

@@ -58,7 +58,7 @@ struct Carried {
 
 /// Runs `petrel.txn.run` over `view`: the reply (see the module
 /// documentation) and the writes to the home's own keys.
-pub fn run(
+pub(crate) fn run(
     view: &dyn ReadView,
     args: &[Bytes],
     now_ms: u64,

@@ -17,16 +17,16 @@ use crate::storage::{Mutation, ReadView, StorageError};
 /// One command of an EXECUTE: the command (by its id in the table) and its
 /// arguments, name first.
 #[derive(Clone, Debug)]
-pub struct Call {
-    pub command: &'static Command,
-    pub args: Vec<Bytes>,
+pub(crate) struct Call {
+    pub(crate) command: &'static Command,
+    pub(crate) args: Vec<Bytes>,
 }
 
 /// Runs `calls` in order over `view` (committed state seen through the
 /// uncommitted tail) and `pending` (the transaction's writes so far at this
 /// partition), appending each command's writes to `pending`; returns the
 /// replies in order.
-pub fn execute(
+pub(crate) fn execute(
     view: &dyn ReadView,
     pending: &mut Mutation,
     calls: &[Call],

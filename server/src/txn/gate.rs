@@ -19,7 +19,7 @@ use petrel_common::sync::lock;
 use tokio::sync::watch;
 
 /// Keys prepared transactions hold exclusively at one primary.
-pub struct PreparedKeys {
+pub(crate) struct PreparedKeys {
     /// Number of keys in `keys` (read without the lock).
     count: AtomicUsize,
     /// Key -> how many prepared transactions hold it (at most one, unless
@@ -34,8 +34,8 @@ pub struct PreparedKeys {
 #[error(
     "ERR timed out after {waited_ms} ms waiting for a transaction's lock on a key of this command; not executed"
 )]
-pub struct ReadTimedOut {
-    pub waited_ms: u64,
+pub(crate) struct ReadTimedOut {
+    pub(crate) waited_ms: u64,
 }
 
 impl Default for PreparedKeys {
@@ -50,7 +50,7 @@ impl Default for PreparedKeys {
 
 impl PreparedKeys {
     /// Marks `keys` prepared (one more holder each).
-    pub fn add(&self, keys: &[Bytes]) {
+    pub(crate) fn add(&self, keys: &[Bytes]) {
         let mut map = lock(&self.keys);
         for k in keys {
             *map.entry(k.clone()).or_insert(0) += 1;
@@ -59,7 +59,7 @@ impl PreparedKeys {
     }
 
     /// One holder of each of `keys` is gone.
-    pub fn remove(&self, keys: &[Bytes]) {
+    pub(crate) fn remove(&self, keys: &[Bytes]) {
         let mut map = lock(&self.keys);
         for k in keys {
             if let Some(n) = map.get_mut(k) {
@@ -75,14 +75,14 @@ impl PreparedKeys {
     }
 
     /// Forgets every key (the replica stopped being primary).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         lock(&self.keys).clear();
         self.count.store(0, Ordering::Release);
         self.changed.send_modify(|g| *g += 1);
     }
 
     /// Whether a read of `keys` must wait now.
-    pub fn blocks<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> bool {
+    pub(crate) fn blocks<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> bool {
         if self.count.load(Ordering::Acquire) == 0 {
             return false;
         }
@@ -91,12 +91,12 @@ impl PreparedKeys {
     }
 
     /// Number of keys held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }
 
     /// Whether no key is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -104,7 +104,7 @@ impl PreparedKeys {
     /// `limit`: a read of the whole keyspace (DBSIZE, KEYS, SCAN) must see
     /// every transaction acknowledged before it. Keys prepared after this
     /// call do not make it wait longer.
-    pub async fn wait_all(&self, limit: Duration) -> Result<(), ReadTimedOut> {
+    pub(crate) async fn wait_all(&self, limit: Duration) -> Result<(), ReadTimedOut> {
         if self.is_empty() {
             return Ok(());
         }
@@ -113,7 +113,7 @@ impl PreparedKeys {
     }
 
     /// Waits until no key of `keys` is prepared, at most `limit`.
-    pub async fn wait(&self, keys: &[Bytes], limit: Duration) -> Result<(), ReadTimedOut> {
+    pub(crate) async fn wait(&self, keys: &[Bytes], limit: Duration) -> Result<(), ReadTimedOut> {
         if !self.blocks(keys) {
             return Ok(());
         }

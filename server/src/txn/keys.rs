@@ -20,14 +20,14 @@ use petrel_common::txn::LockMode;
 /// The keys of one call with the strongest mode each is used in, in key
 /// order. Arguments too malformed to find keys in give fewer keys: the
 /// command itself then answers with its error and touches nothing.
-pub fn locks_of(command: &Command, args: &[Bytes]) -> Vec<(Bytes, LockMode)> {
+pub(crate) fn locks_of(command: &Command, args: &[Bytes]) -> Vec<(Bytes, LockMode)> {
     let mut found = BTreeMap::new();
     add(&mut found, command, args, 0);
     found.into_iter().collect()
 }
 
 /// Just the keys (the fast path's question needs no modes).
-pub fn keys_of(command: &Command, args: &[Bytes]) -> Vec<Bytes> {
+pub(crate) fn keys_of(command: &Command, args: &[Bytes]) -> Vec<Bytes> {
     locks_of(command, args)
         .into_iter()
         .map(|(k, _)| k)

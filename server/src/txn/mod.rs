@@ -17,9 +17,9 @@
 //! - [`records`]: the durable records in storage: a participant's
 //!   proposal as one mutation, and the records a new primary recovers.
 
-pub mod carry;
-pub mod exec;
-pub mod gate;
-pub mod keys;
-pub mod peers;
-pub mod records;
+pub(crate) mod carry;
+pub(crate) mod exec;
+pub(crate) mod gate;
+pub(crate) mod keys;
+pub(crate) mod peers;
+pub(crate) mod records;

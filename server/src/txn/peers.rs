@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(test)]
 use futures::future::BoxFuture;
 use petrel_common::ids::Gpid;
 use petrel_common::meta_query;
@@ -26,23 +27,20 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Delivers a request to a partition's primary without the network (tests
 /// that run several replica tasks in one process).
-pub trait Deliver: Send + Sync {
+#[cfg(test)]
+pub(crate) trait Deliver: Send + Sync {
     /// The primary of `to`'s answer to `req`, if it gave one.
     fn deliver(&self, to: Gpid, req: Request) -> BoxFuture<'static, Option<Response>>;
 }
 
-/// Where requests go.
-enum Source {
-    /// To the primaries meta's maps name (meta at these addresses).
-    Meta(Vec<String>),
-    /// Straight to a deliverer.
-    Direct(Arc<dyn Deliver>),
-}
-
 /// Routes a participant's requests to other primaries. One per server.
-pub struct Peers {
+pub(crate) struct Peers {
     rpc: RpcClient,
-    source: Source,
+    /// Meta's addresses: requests go to the primaries its maps name.
+    meta: Vec<String>,
+    /// When set, requests go straight to it instead.
+    #[cfg(test)]
+    direct: Option<Arc<dyn Deliver>>,
     /// The meta address that answered last.
     preferred: AtomicUsize,
     maps: Mutex<HashMap<String, Arc<TableMap>>>,
@@ -50,27 +48,29 @@ pub struct Peers {
 
 impl Peers {
     /// Peers routed by maps read from `meta`.
-    pub fn new(rpc: RpcClient, meta: Vec<String>) -> Self {
-        Self::with_source(rpc, Source::Meta(meta))
-    }
-
-    /// Peers reached through `deliver`, not the network.
-    pub fn direct(rpc: RpcClient, deliver: Arc<dyn Deliver>) -> Self {
-        Self::with_source(rpc, Source::Direct(deliver))
-    }
-
-    fn with_source(rpc: RpcClient, source: Source) -> Self {
+    pub(crate) fn new(rpc: RpcClient, meta: Vec<String>) -> Self {
         Peers {
             rpc,
-            source,
+            meta,
+            #[cfg(test)]
+            direct: None,
             preferred: AtomicUsize::new(0),
             maps: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Peers reached through `deliver`, not the network.
+    #[cfg(test)]
+    pub(crate) fn direct(rpc: RpcClient, deliver: Arc<dyn Deliver>) -> Self {
+        Peers {
+            direct: Some(deliver),
+            ..Self::new(rpc, Vec::new())
+        }
+    }
+
     /// Sends `req` to the primary of `to` (a partition of table `table`) in
     /// the background; `answer` gets its response, if one comes.
-    pub fn send(
+    pub(crate) fn send(
         self: &Arc<Self>,
         table: String,
         to: Gpid,
@@ -90,15 +90,14 @@ impl Peers {
     }
 
     async fn ask(&self, table: &str, to: Gpid, req: &Request) -> Result<Response, String> {
-        let meta = match &self.source {
-            Source::Direct(d) => {
-                return d
-                    .deliver(to, req.clone())
-                    .await
-                    .ok_or_else(|| "not answered".to_string())
-            }
-            Source::Meta(meta) => meta,
-        };
+        #[cfg(test)]
+        if let Some(d) = &self.direct {
+            return d
+                .deliver(to, req.clone())
+                .await
+                .ok_or_else(|| "not answered".to_string());
+        }
+        let meta = &self.meta;
         let map = self.map(table, meta).await?;
         let config = map
             .partition(to.partition)

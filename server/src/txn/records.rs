@@ -13,7 +13,7 @@ use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 /// The one replicated mutation a participant's [`Change`] becomes: its data
 /// writes (an encoded [`Mutation`], as the shell handed them to the
 /// machine) first, then its record writes, in order.
-pub fn mutation_of(change: &Change) -> Result<Mutation, StorageError> {
+pub(crate) fn mutation_of(change: &Change) -> Result<Mutation, StorageError> {
     let mut mutation = match &change.data {
         Some(bytes) => decode_mutation(bytes)
             .map_err(|e| StorageError::Corrupt(format!("a transaction's pending writes: {e}")))?,
@@ -42,7 +42,7 @@ fn record_op(op: &RecordOp) -> WriteOp {
 /// Every transaction record `view` holds, for
 /// `petrel_common::txn::participant::Participant::recover`. A record that
 /// does not decode is corruption: the replica must not serve on a guess.
-pub fn load(view: &dyn ReadView) -> Result<Recovered, StorageError> {
+pub(crate) fn load(view: &dyn ReadView) -> Result<Recovered, StorageError> {
     let (start, end) = layout::txn_space();
     let mut rec = Recovered::default();
     let mut failure = None;

@@ -47,12 +47,12 @@ struct Op {
 
 /// `BITFIELD key [GET type offset | SET type offset value |
 /// INCRBY type offset increment | OVERFLOW WRAP|SAT|FAIL] ...`
-pub fn bitfield(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn bitfield(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     bitfield_generic(db, args, false)
 }
 
 /// `BITFIELD_RO key [GET type offset ...]`
-pub fn bitfield_ro(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn bitfield_ro(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     bitfield_generic(db, args, true)
 }
 

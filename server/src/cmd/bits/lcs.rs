@@ -21,7 +21,7 @@ const TABLE_TOO_BIG: &str =
 const NO_MEMORY: &str = "ERR Insufficient memory, failed allocating transient memory for LCS";
 
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`
-pub fn lcs(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lcs(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (a, b) = match (db.lookup_string(&args[1]), db.lookup_string(&args[2])) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(CmdError::Storage(e)), _) | (_, Err(CmdError::Storage(e))) => {

@@ -27,7 +27,7 @@ use crate::cmd::runner::{run, Runner};
 use bitstring::*;
 
 /// The bitmap family and LCS, with Redis 7.0's arities.
-pub static COMMANDS: &[Runner] = &[
+pub(crate) static COMMANDS: &[Runner] = &[
     run("setbit", setbit),
     run("getbit", getbit),
     run("bitcount", bitcount),

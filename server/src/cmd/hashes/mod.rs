@@ -46,7 +46,7 @@ use crate::storage::layout::KeyType;
 use crate::storage::StorageError;
 
 /// The hash family, with Redis 7.0's arities.
-pub static COMMANDS: &[Runner] = &[
+pub(crate) static COMMANDS: &[Runner] = &[
     run("hset", hset),
     run("hsetnx", hsetnx),
     run("hget", hget),
@@ -66,28 +66,28 @@ pub static COMMANDS: &[Runner] = &[
 ];
 
 /// HINCRBY on a field that does not hold an integer.
-pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub(crate) const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
 /// HINCRBYFLOAT on a field that does not hold a float.
-pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+pub(crate) const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 /// HINCRBYFLOAT with an infinite increment.
-pub const INCR_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
+pub(crate) const INCR_NAN_OR_INF: &str = "ERR value is NaN or Infinity";
 /// HRANDFIELD with a count of `i64::MIN` (Redis allows -LONG_MAX..=LONG_MAX).
-pub const COUNT_OUT_OF_RANGE: &str =
+pub(crate) const COUNT_OUT_OF_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 /// HRANDFIELD WITHVALUES with a count beyond ±LONG_MAX/2; also Petrel's
 /// answer to a repeating count whose reply would exceed [`MAX_RANDOM_REPLY`].
-pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+pub(crate) const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
 /// SCAN-family cursors that are not unsigned integers.
-pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub(crate) const INVALID_CURSOR: &str = "ERR invalid cursor";
 
 /// Hashes this small are scanned in one call, like Redis's listpack hashes
 /// (`hash-max-listpack-entries` defaults to 128).
-pub const SMALL_HASH: u64 = 128;
+pub(crate) const SMALL_HASH: u64 = 128;
 
 /// The most entries (fields, plus values with WITHVALUES) a negative-count
 /// HRANDFIELD may return. Redis has no cap and would build the reply
 /// however large; here one request must not exhaust a replica's memory.
-pub const MAX_RANDOM_REPLY: u64 = 1 << 24;
+pub(crate) const MAX_RANDOM_REPLY: u64 = 1 << 24;
 
 /// SCAN's default COUNT.
 const DEFAULT_SCAN_COUNT: u64 = 10;
@@ -166,18 +166,18 @@ fn set_pairs(db: &mut Db<'_>, args: &[Bytes], name: &str) -> Result<i64, CmdErro
 }
 
 /// `HSET key field value [field value ...]`: how many fields are new.
-pub fn hset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(set_pairs(db, args, "hset")?))
 }
 
 /// `HMSET key field value [field value ...]` (deprecated): `+OK`.
-pub fn hmset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hmset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     set_pairs(db, args, "hmset")?;
     Ok(Reply::ok())
 }
 
 /// `HSETNX key field value`: 1 when the field was new and is now set.
-pub fn hsetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hsetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (key, field) = (&args[1], &args[2]);
     let mut hash = db.collection_or_new(key, KeyType::Hash)?;
     if get_field(db, key, &hash, field)?.is_some() {
@@ -189,7 +189,7 @@ pub fn hsetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HGET key field`
-pub fn hget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(hash) = lookup_hash(db, &args[1])? else {
         return Ok(Reply::Nil);
     };
@@ -197,7 +197,7 @@ pub fn hget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HMGET key field [field ...]`: nil for each missing field.
-pub fn hmget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hmget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let hash = lookup_hash(db, key)?;
     let mut values = Vec::with_capacity(args.len() - 2);
@@ -212,7 +212,7 @@ pub fn hmget(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HDEL key field [field ...]`: how many fields were removed.
-pub fn hdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let Some(mut hash) = lookup_hash(db, key)? else {
         return Ok(Reply::Int(0));
@@ -235,13 +235,13 @@ pub fn hdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HLEN key`
-pub fn hlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let size = lookup_hash(db, &args[1])?.map_or(0, |h| h.header.size);
     Ok(Reply::Int(i64::try_from(size).unwrap_or(i64::MAX)))
 }
 
 /// `HSTRLEN key field`: the value's length, 0 when missing.
-pub fn hstrlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hstrlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(hash) = lookup_hash(db, &args[1])? else {
         return Ok(Reply::Int(0));
     };
@@ -250,7 +250,7 @@ pub fn hstrlen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HEXISTS key field`
-pub fn hexists(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hexists(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(hash) = lookup_hash(db, &args[1])? else {
         return Ok(Reply::Int(0));
     };
@@ -259,7 +259,7 @@ pub fn hexists(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HGETALL key`: a map (flat array in RESP2).
-pub fn hgetall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hgetall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(hash) = lookup_hash(db, &args[1])? else {
         return Ok(Reply::Map(Vec::new()));
     };
@@ -273,7 +273,7 @@ pub fn hgetall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HKEYS key`
-pub fn hkeys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hkeys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(hash) = lookup_hash(db, &args[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
@@ -284,7 +284,7 @@ pub fn hkeys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HVALS key`
-pub fn hvals(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hvals(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(hash) = lookup_hash(db, &args[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
@@ -295,7 +295,7 @@ pub fn hvals(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HINCRBY key field increment`: the increment is checked before the key's type.
-pub fn hincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (key, field) = (&args[1], &args[2]);
     let incr = int_arg(&args[3])?;
     let mut hash = db.collection_or_new(key, KeyType::Hash)?;
@@ -312,7 +312,7 @@ pub fn hincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HINCRBYFLOAT key field increment`, in Redis's `long double` arithmetic.
-pub fn hincrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hincrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (key, field) = (&args[1], &args[2]);
     let incr = LongDouble::parse(&args[3]).ok_or_else(|| CmdError::reply(errors::NOT_FLOAT))?;
     if !incr.is_finite() {
@@ -334,7 +334,7 @@ pub fn hincrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `HRANDFIELD key [count [WITHVALUES]]`
-pub fn hrandfield(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hrandfield(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() >= 3 {
         let count = int_arg(&args[2])?;
         if count < -i64::MAX {
@@ -447,7 +447,7 @@ fn pick_at(
 /// (`strtoul`): the C string up to any NUL, no leading space, an optional
 /// sign (a negative cursor wraps, as `strtoul` does), digits, nothing after;
 /// an empty cursor is 0.
-pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::reply(INVALID_CURSOR);
     let text = option(arg);
     let Some(&first) = text.first() else {
@@ -480,16 +480,16 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
 }
 
 /// The options of a SCAN-family command (HSCAN has no TYPE).
-pub struct ScanOptions {
+pub(crate) struct ScanOptions {
     /// How many elements one call examines (a hint, as in Redis).
-    pub count: u64,
+    pub(crate) count: u64,
     /// The MATCH pattern; `None` for none or `*`.
-    pub pattern: Option<Bytes>,
+    pub(crate) pattern: Option<Bytes>,
 }
 
 impl ScanOptions {
     /// Whether `element` passes the MATCH filter.
-    pub fn accepts(&self, element: &[u8]) -> bool {
+    pub(crate) fn accepts(&self, element: &[u8]) -> bool {
         self.pattern
             .as_ref()
             .is_none_or(|p| petrel_common::glob::matches(p, element, false))
@@ -498,7 +498,7 @@ impl ScanOptions {
 
 /// Parses `[MATCH pattern] [COUNT count]` (repeatable, last one wins) from
 /// `args`, as Redis's `scanGenericCommand` does.
-pub fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions, CmdError> {
+pub(crate) fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions, CmdError> {
     let mut opts = ScanOptions {
         count: DEFAULT_SCAN_COUNT,
         pattern: None,
@@ -525,7 +525,7 @@ pub fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions, CmdError> {
 
 /// `HSCAN key cursor [MATCH pattern] [COUNT count]`; the cursor is an
 /// offset into the fields in byte order (see the module documentation).
-pub fn hscan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn hscan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = parse_cursor(&args[2])?;
     let key = &args[1];
     // Like Redis: a missing key answers before the options are read.

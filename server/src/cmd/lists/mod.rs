@@ -46,11 +46,11 @@ use super::db::Db;
 use super::outcome::{CmdError, CmdResult};
 use super::parse::{int_arg, is_option, parse_i64};
 use super::runner::{run, Runner};
-pub use store::End;
+pub(crate) use store::End;
 use store::List;
 
 /// The list family.
-pub static COMMANDS: &[Runner] = &[
+pub(crate) static COMMANDS: &[Runner] = &[
     run("lpush", lpush),
     run("rpush", rpush),
     run("lpushx", lpushx),
@@ -138,7 +138,7 @@ fn resolve_index(index: i64, len: u64) -> Option<u64> {
 /// Pushes `values` at `end` of the list at `key`, creating it unless
 /// `only_existing` (LPUSHX/RPUSHX). The new length, or `None` when
 /// `only_existing` and there is no list.
-pub fn push_values(
+pub(crate) fn push_values(
     db: &mut Db<'_>,
     key: &[u8],
     end: End,
@@ -163,7 +163,7 @@ pub fn push_values(
 /// Pops up to `count` items from `end` of the list at `key`: `None` when
 /// there is no list (a blocking pop would wait), the items in pop order
 /// otherwise. `WRONGTYPE` when `key` holds another type.
-pub fn pop_from(
+pub(crate) fn pop_from(
     db: &mut Db<'_>,
     key: &[u8],
     end: End,
@@ -183,7 +183,7 @@ pub fn pop_from(
 /// LMPOP's work: pops up to `count` items from `end` of the first of
 /// `keys` that holds a list. `None` when none does; `WRONGTYPE` when a key
 /// before that one holds another type.
-pub fn mpop(
+pub(crate) fn mpop(
     db: &mut Db<'_>,
     keys: &[Bytes],
     end: End,
@@ -200,7 +200,7 @@ pub fn mpop(
 /// LMOVE's work: pops one item from `from` of `source` and pushes it at
 /// `to` of `destination`; `None` when `source` holds no list. Checks
 /// `destination`'s type before anything changes.
-pub fn move_item(
+pub(crate) fn move_item(
     db: &mut Db<'_>,
     source: &[u8],
     destination: &[u8],
@@ -248,22 +248,22 @@ fn push_command(db: &mut Db<'_>, args: &[Bytes], end: End, only_existing: bool) 
 }
 
 /// `LPUSH key element [element ...]`
-pub fn lpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     push_command(db, args, End::Left, false)
 }
 
 /// `RPUSH key element [element ...]`
-pub fn rpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn rpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     push_command(db, args, End::Right, false)
 }
 
 /// `LPUSHX key element [element ...]`
-pub fn lpushx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lpushx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     push_command(db, args, End::Left, true)
 }
 
 /// `RPUSHX key element [element ...]`
-pub fn rpushx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn rpushx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     push_command(db, args, End::Right, true)
 }
 
@@ -298,23 +298,23 @@ fn pop_command(db: &mut Db<'_>, args: &[Bytes], end: End) -> CmdResult {
 }
 
 /// `LPOP key [count]`
-pub fn lpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     pop_command(db, args, End::Left)
 }
 
 /// `RPOP key [count]`
-pub fn rpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn rpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     pop_command(db, args, End::Right)
 }
 
 /// `LLEN key`
-pub fn llen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn llen(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let len = store::load(db, &args[1])?.map_or(0, |l| l.len());
     Ok(Reply::Int(len as i64))
 }
 
 /// `LRANGE key start stop`
-pub fn lrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let start = int_arg(&args[2])?;
     let stop = int_arg(&args[3])?;
     let key = &args[1];
@@ -330,7 +330,7 @@ pub fn lrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `LINDEX key index`
-pub fn lindex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lindex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     // Redis looks the key up before it parses the index.
     let Some(list) = store::load(db, key)? else {
@@ -344,7 +344,7 @@ pub fn lindex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `LSET key index element`
-pub fn lset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let Some(list) = store::load(db, key)? else {
         return Err(CmdError::reply(errors::NO_SUCH_KEY));
@@ -387,7 +387,7 @@ fn rewrite(
 }
 
 /// `LREM key count element`
-pub fn lrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let count = int_arg(&args[2])?;
     let key = &args[1];
     let target = &args[3];
@@ -443,7 +443,7 @@ fn keep_survivors(old: &[Bytes], from: u64, removed: &[u64]) -> Vec<Bytes> {
 }
 
 /// `LTRIM key start stop`
-pub fn ltrim(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn ltrim(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let start = int_arg(&args[2])?;
     let stop = int_arg(&args[3])?;
     let key = &args[1];
@@ -465,7 +465,7 @@ pub fn ltrim(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `LINSERT key BEFORE|AFTER pivot element`
-pub fn linsert(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn linsert(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let after = if is_option(&args[2], "after") {
         true
     } else if is_option(&args[2], "before") {
@@ -517,7 +517,7 @@ pub fn linsert(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`
-pub fn lpos(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lpos(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut rank: i64 = 1;
     let mut count: Option<i64> = None;
     let mut maxlen: i64 = 0;
@@ -599,20 +599,20 @@ pub fn lpos(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`
-pub fn lmove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lmove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let from = End::parse(&args[3]).ok_or_else(syntax_error)?;
     let to = End::parse(&args[4]).ok_or_else(syntax_error)?;
     Ok(move_item(db, &args[1], &args[2], from, to)?.map_or(Reply::Nil, Reply::Bulk))
 }
 
 /// `RPOPLPUSH source destination`
-pub fn rpoplpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn rpoplpush(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(move_item(db, &args[1], &args[2], End::Right, End::Left)?.map_or(Reply::Nil, Reply::Bulk))
 }
 
 /// LMPOP's (and a future BLMPOP's) arguments from the `numkeys` at `at`:
 /// the keys, the end and the count.
-pub fn parse_mpop(args: &[Bytes], at: usize) -> Result<(&[Bytes], End, u64), CmdError> {
+pub(crate) fn parse_mpop(args: &[Bytes], at: usize) -> Result<(&[Bytes], End, u64), CmdError> {
     let numkeys = positive(&args[at], NUMKEYS_NOT_POSITIVE)? as u64;
     let where_at = (at as u64).saturating_add(numkeys).saturating_add(1);
     if where_at >= args.len() as u64 {
@@ -636,7 +636,7 @@ pub fn parse_mpop(args: &[Bytes], at: usize) -> Result<(&[Bytes], End, u64), Cmd
 }
 
 /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`
-pub fn lmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn lmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (keys, end, count) = parse_mpop(args, 1)?;
     Ok(match mpop(db, keys, end, count)? {
         Some((key, items)) => Reply::Array(vec![Reply::Bulk(key), bulk_array(items)]),

@@ -18,21 +18,21 @@ use crate::storage::StorageError;
 
 /// Position of the first item of a new list (the middle of the u64 range,
 /// i.e. 0 as an i64 biased by 2^63), so it can grow 2^63 items either way.
-pub const CENTER: u64 = 1 << 63;
+pub(crate) const CENTER: u64 = 1 << 63;
 
 /// Bytes of the metadata payload: head and tail, u64 big-endian each.
-pub const PAYLOAD_LEN: usize = 16;
+pub(crate) const PAYLOAD_LEN: usize = 16;
 
 /// An end of a list: LEFT is the head (index 0), RIGHT the tail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     Left,
     Right,
 }
 
 impl End {
     /// `LEFT` or `RIGHT` (any case, compared like C strings); `None` otherwise.
-    pub fn parse(arg: &[u8]) -> Option<End> {
+    pub(crate) fn parse(arg: &[u8]) -> Option<End> {
         if crate::cmd::parse::is_option(arg, "left") {
             Some(End::Left)
         } else if crate::cmd::parse::is_option(arg, "right") {
@@ -45,40 +45,40 @@ impl End {
 
 /// A live list: its metadata and the positions `[head, tail)` of its items.
 #[derive(Clone, Debug)]
-pub struct List {
+pub(crate) struct List {
     /// Type, expiry, version; `size` is rewritten by [`save`].
-    pub entry: Entry,
+    pub(crate) entry: Entry,
     /// Position of the item at index 0.
-    pub head: u64,
+    pub(crate) head: u64,
     /// One past the position of the last item.
-    pub tail: u64,
+    pub(crate) tail: u64,
 }
 
 impl List {
     /// The number of items.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.tail - self.head
     }
 
     /// Whether the list has no items (only ever true for a new list).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.head == self.tail
     }
 
     /// The version its element records belong to.
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.entry.header.version
     }
 
     /// The position of the item at `index` (0-based from the head).
-    pub fn position(&self, index: u64) -> u64 {
+    pub(crate) fn position(&self, index: u64) -> u64 {
         self.head + index
     }
 }
 
 /// The element bytes of position `pos`: 8 bytes big-endian, so element
 /// order is list order.
-pub fn element(pos: u64) -> [u8; 8] {
+pub(crate) fn element(pos: u64) -> [u8; 8] {
     pos.to_be_bytes()
 }
 
@@ -110,7 +110,7 @@ fn decode(key: &[u8], entry: Entry) -> Result<List, StorageError> {
 }
 
 /// The live list at `key`; `WRONGTYPE` if the key holds another type.
-pub fn load(db: &Db<'_>, key: &[u8]) -> Result<Option<List>, CmdError> {
+pub(crate) fn load(db: &Db<'_>, key: &[u8]) -> Result<Option<List>, CmdError> {
     match db.lookup_typed(key, KeyType::List)? {
         // Redis never keeps an empty list; a stored one counts as missing.
         Some(entry) => Ok(Some(decode(key, entry)?).filter(|l| !l.is_empty())),
@@ -120,7 +120,7 @@ pub fn load(db: &Db<'_>, key: &[u8]) -> Result<Option<List>, CmdError> {
 
 /// The live list at `key`, or a new empty one (stored by [`save`] once it
 /// has items); `WRONGTYPE` if the key holds another type.
-pub fn load_or_new(db: &Db<'_>, key: &[u8]) -> Result<List, CmdError> {
+pub(crate) fn load_or_new(db: &Db<'_>, key: &[u8]) -> Result<List, CmdError> {
     let entry = db.collection_or_new(key, KeyType::List)?;
     Ok(decode(key, entry)?)
 }
@@ -129,7 +129,7 @@ pub fn load_or_new(db: &Db<'_>, key: &[u8]) -> Result<List, CmdError> {
 /// when it has no items left: that drops every element record of its
 /// version in one range delete, so callers emptying a list need not delete
 /// its items one by one.
-pub fn save(db: &mut Db<'_>, key: &[u8], list: &mut List) {
+pub(crate) fn save(db: &mut Db<'_>, key: &[u8], list: &mut List) {
     list.entry.header.size = list.len();
     let mut payload = Vec::with_capacity(PAYLOAD_LEN);
     payload.extend_from_slice(&list.head.to_be_bytes());
@@ -139,7 +139,7 @@ pub fn save(db: &mut Db<'_>, key: &[u8], list: &mut List) {
 }
 
 /// The item at `index` (< `len`), by one point lookup.
-pub fn get(db: &Db<'_>, key: &[u8], list: &List, index: u64) -> Result<Bytes, StorageError> {
+pub(crate) fn get(db: &Db<'_>, key: &[u8], list: &List, index: u64) -> Result<Bytes, StorageError> {
     let pos = list.position(index);
     match db.element(key, list.version(), &element(pos))? {
         Some(v) => Ok(Bytes::from(v)),
@@ -148,7 +148,7 @@ pub fn get(db: &Db<'_>, key: &[u8], list: &List, index: u64) -> Result<Bytes, St
 }
 
 /// Overwrites the item at `index` (< `len`), by one put.
-pub fn set(db: &mut Db<'_>, key: &[u8], list: &List, index: u64, value: &[u8]) {
+pub(crate) fn set(db: &mut Db<'_>, key: &[u8], list: &List, index: u64, value: &[u8]) {
     let pos = list.position(index);
     db.put_element(key, list.version(), &element(pos), value);
 }
@@ -158,7 +158,7 @@ pub fn set(db: &mut Db<'_>, key: &[u8], list: &List, index: u64, value: &[u8]) {
 /// `false`; `visit` gets (index, item). One bounded scan.
 ///
 /// `visit` may not touch the database (the engine may hold a lock).
-pub fn scan(
+pub(crate) fn scan(
     db: &Db<'_>,
     key: &[u8],
     list: &List,
@@ -209,7 +209,7 @@ pub fn scan(
 }
 
 /// The items at indexes `first..=last`, in list order (reversed when `reverse`).
-pub fn read_range(
+pub(crate) fn read_range(
     db: &Db<'_>,
     key: &[u8],
     list: &List,
@@ -227,7 +227,7 @@ pub fn read_range(
 
 /// Adds `value` at `end`: one put, and `head` or `tail` moves by one.
 /// The caller saves the metadata.
-pub fn push(
+pub(crate) fn push(
     db: &mut Db<'_>,
     key: &[u8],
     list: &mut List,
@@ -258,7 +258,7 @@ pub fn push(
 /// Removes up to `count` items from `end` and returns them in pop order
 /// (from the tail backwards for RIGHT). Reads and deletes only those items.
 /// The caller saves the metadata.
-pub fn pop(
+pub(crate) fn pop(
     db: &mut Db<'_>,
     key: &[u8],
     list: &mut List,
@@ -284,7 +284,7 @@ pub fn pop(
 /// version by range), each item is deleted: an incarnation created by an
 /// earlier command of the same transaction is not stored yet, so no range
 /// delete would cover its pending items.
-pub fn drop_items(db: &mut Db<'_>, key: &[u8], list: &mut List, end: End, n: u64) {
+pub(crate) fn drop_items(db: &mut Db<'_>, key: &[u8], list: &mut List, end: End, n: u64) {
     let n = n.min(list.len());
     let version = list.version();
     for _ in 0..n {

@@ -31,7 +31,7 @@ enum Added {
 }
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`
-pub fn zadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let mut flags = AddFlags::default();
     let mut at = 2;
     while at < args.len() {
@@ -80,7 +80,7 @@ pub fn zadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZINCRBY key increment member`
-pub fn zincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let increment = score::parse(&args[2]).ok_or_else(|| CmdError::reply(errors::NOT_FLOAT))?;
     let flags = AddFlags {
         incr: true,
@@ -193,7 +193,7 @@ fn add(
 }
 
 /// `ZREM key member [member ...]`
-pub fn zrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(mut z) = Zset::lookup(db, &args[1])? else {
         return Ok(Reply::Int(0));
     };
@@ -211,7 +211,7 @@ pub fn zrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZSCORE key member`
-pub fn zscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let Some(z) = Zset::lookup(db, &args[1])? else {
         return Ok(Reply::Nil);
     };
@@ -219,7 +219,7 @@ pub fn zscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZMSCORE key member [member ...]`
-pub fn zmscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zmscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let z = Zset::lookup(db, &args[1])?;
     let mut out = Vec::with_capacity(args.len() - 2);
     for member in &args[2..] {
@@ -233,18 +233,18 @@ pub fn zmscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZCARD key`
-pub fn zcard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zcard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let len = Zset::lookup(db, &args[1])?.map_or(0, |z| z.len());
     Ok(Reply::Int(len as i64))
 }
 
 /// `ZRANK key member`
-pub fn zrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     rank(db, args, false)
 }
 
 /// `ZREVRANK key member`
-pub fn zrevrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrevrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     rank(db, args, true)
 }
 

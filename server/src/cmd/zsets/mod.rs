@@ -39,11 +39,11 @@
 
 mod basic;
 mod pop;
-pub mod range;
+pub(crate) mod range;
 mod ranges;
-pub mod score;
+pub(crate) mod score;
 mod setops;
-pub mod zset;
+pub(crate) mod zset;
 
 #[cfg(test)]
 mod tests;
@@ -51,7 +51,7 @@ mod tests;
 use super::runner::{run, Runner};
 
 /// The sorted set family, with Redis 7.0's arities.
-pub static COMMANDS: &[Runner] = &[
+pub(crate) static COMMANDS: &[Runner] = &[
     run("zadd", basic::zadd),
     run("zincrby", basic::zincrby),
     run("zrem", basic::zrem),

@@ -14,12 +14,12 @@ use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
 
 /// `ZPOPMIN key [count]`
-pub fn zpopmin(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zpopmin(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     pop_command(db, args, false)
 }
 
 /// `ZPOPMAX key [count]`
-pub fn zpopmax(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zpopmax(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     pop_command(db, args, true)
 }
 
@@ -76,7 +76,7 @@ fn pop(db: &mut Db<'_>, z: &mut Zset<'_>, max: bool, count: i64) -> Result<Vec<S
 }
 
 /// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`
-pub fn zmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let numkeys = long_in(&args[1], 1, i64::MAX, "numkeys should be greater than 0")?;
     let where_at = 2usize.saturating_add(numkeys as usize);
     if where_at >= args.len() {
@@ -125,12 +125,12 @@ pub fn zmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `BZPOPMIN key [key ...] timeout`: `[key, member, score]` from the first
 /// non-empty sorted set, or the timeout reply (see [`crate::cmd::blocking`]).
-pub fn bzpopmin(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn bzpopmin(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     bzpop(db, args, false)
 }
 
 /// `BZPOPMAX key [key ...] timeout`
-pub fn bzpopmax(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn bzpopmax(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     bzpop(db, args, true)
 }
 
@@ -153,7 +153,7 @@ fn bzpop(db: &mut Db<'_>, args: &[Bytes], max: bool) -> CmdResult {
 
 /// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: ZMPOP
 /// after its timeout.
-pub fn bzmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn bzmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     crate::cmd::blocking::parse_timeout(&args[1])?;
     let mut rest = Vec::with_capacity(args.len() - 1);
     rest.push(args[0].clone());
@@ -162,7 +162,7 @@ pub fn bzmpop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZRANDMEMBER key [count [WITHSCORES]]`
-pub fn zrandmember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrandmember(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() < 3 {
         let Some(z) = Zset::lookup(db, &args[1])? else {
             return Ok(Reply::Nil);
@@ -260,7 +260,7 @@ const SCAN_ALL_AT_ONCE: u64 = 128;
 /// bytes (up to 7) of the next member and their count, so a resumed scan
 /// starts at the first member with that prefix: members present for the
 /// whole iteration are never missed, a few may come twice.
-pub fn zscan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zscan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = parse_cursor(&args[2]).ok_or_else(|| CmdError::reply("ERR invalid cursor"))?;
     let Some(z) = Zset::lookup(db, &args[1])? else {
         return Ok(scan_reply(0, Vec::new()));

@@ -9,22 +9,22 @@ use crate::cmd::db::Db;
 use crate::storage::StorageError;
 
 /// Redis's reply to a bad score range.
-pub const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
+pub(crate) const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 /// Redis's reply to a bad lex range.
-pub const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
+pub(crate) const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 
 /// `min <= score <= max`, either end possibly exclusive.
 #[derive(Clone, Copy, Debug)]
-pub struct ScoreRange {
-    pub min: f64,
-    pub max: f64,
-    pub minex: bool,
-    pub maxex: bool,
+pub(crate) struct ScoreRange {
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) minex: bool,
+    pub(crate) maxex: bool,
 }
 
 impl ScoreRange {
     /// Parses `min` and `max` as `zslParseRange` does.
-    pub fn parse(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
+    pub(crate) fn parse(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
         let (min, minex) = score::parse_bound(min)?;
         let (max, maxex) = score::parse_bound(max)?;
         Some(ScoreRange {
@@ -36,7 +36,7 @@ impl ScoreRange {
     }
 
     /// Whether no score can be in the range.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.min > self.max || (self.min == self.max && (self.minex || self.maxex))
     }
 
@@ -54,7 +54,7 @@ impl ScoreRange {
 
     /// Visits the members in the range, ascending (descending when
     /// `reverse`), until `visit` returns `false`.
-    pub fn scan(
+    pub(crate) fn scan(
         &self,
         db: &Db<'_>,
         z: &Zset<'_>,
@@ -78,7 +78,7 @@ impl ScoreRange {
 
 /// One end of a lex range.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LexItem {
+pub(crate) enum LexItem {
     /// `-`: below every string.
     Least,
     /// `+`: above every string.
@@ -122,14 +122,14 @@ impl LexItem {
 
 /// A lex range: `min` and `max` items.
 #[derive(Clone, Debug)]
-pub struct LexRange {
-    pub min: LexItem,
-    pub max: LexItem,
+pub(crate) struct LexRange {
+    pub(crate) min: LexItem,
+    pub(crate) max: LexItem,
 }
 
 impl LexRange {
     /// Parses `min` and `max` as `zslParseLexRange` does.
-    pub fn parse(min: &[u8], max: &[u8]) -> Option<LexRange> {
+    pub(crate) fn parse(min: &[u8], max: &[u8]) -> Option<LexRange> {
         Some(LexRange {
             min: LexItem::parse(min)?,
             max: LexItem::parse(max)?,
@@ -172,7 +172,7 @@ impl LexRange {
     /// scores are equal it seeks to the bounds; otherwise it walks the set
     /// as Redis's listpack code does: from the first member (last, when
     /// `reverse`) past the near bound up to the first one past the far bound.
-    pub fn scan(
+    pub(crate) fn scan(
         &self,
         db: &Db<'_>,
         z: &Zset<'_>,
@@ -249,7 +249,7 @@ fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 /// The members of forward ranks `start..=end` (`start <= end < len`), in
 /// forward order, counted from whichever end of the set is nearer.
-pub fn by_rank(
+pub(crate) fn by_rank(
     db: &Db<'_>,
     z: &Zset<'_>,
     start: u64,
@@ -283,7 +283,12 @@ pub fn by_rank(
 ///
 /// Counts towards it from both ends in turn, in growing steps, so the cost
 /// is a small multiple of the distance to the nearer end.
-pub fn rank_of(db: &Db<'_>, z: &Zset<'_>, member: &[u8], at: f64) -> Result<u64, StorageError> {
+pub(crate) fn rank_of(
+    db: &Db<'_>,
+    z: &Zset<'_>,
+    member: &[u8],
+    at: f64,
+) -> Result<u64, StorageError> {
     let target = score_element(at, member);
     let (mut front, mut back) = (0u64, 0u64);
     let (mut front_last, mut back_last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);

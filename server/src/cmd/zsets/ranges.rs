@@ -28,37 +28,37 @@ enum Parsed {
 }
 
 /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
-pub fn zrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 1, None, Kind::Auto, None)
 }
 
 /// `ZREVRANGE key start stop [WITHSCORES]`
-pub fn zrevrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrevrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 1, None, Kind::Rank, Some(true))
 }
 
 /// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
-pub fn zrangebyscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrangebyscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 1, None, Kind::Score, Some(false))
 }
 
 /// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
-pub fn zrevrangebyscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrevrangebyscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 1, None, Kind::Score, Some(true))
 }
 
 /// `ZRANGEBYLEX key min max [LIMIT offset count]`
-pub fn zrangebylex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrangebylex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 1, None, Kind::Lex, Some(false))
 }
 
 /// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
-pub fn zrevrangebylex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrevrangebylex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 1, None, Kind::Lex, Some(true))
 }
 
 /// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`
-pub fn zrangestore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zrangestore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     range_generic(db, args, 2, Some(&args[1]), Kind::Auto, None)
 }
 
@@ -204,7 +204,7 @@ fn clamp_ranks(mut start: i64, mut end: i64, len: i64) -> Option<(i64, i64)> {
 }
 
 /// `ZCOUNT key min max`
-pub fn zcount(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zcount(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let r =
         ScoreRange::parse(&args[2], &args[3]).ok_or_else(|| CmdError::reply(NOT_FLOAT_RANGE))?;
     let Some(z) = Zset::lookup(db, &args[1])? else {
@@ -219,7 +219,7 @@ pub fn zcount(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZLEXCOUNT key min max`
-pub fn zlexcount(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zlexcount(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3]).ok_or_else(|| CmdError::reply(NOT_LEX_RANGE))?;
     let Some(z) = Zset::lookup(db, &args[1])? else {
         return Ok(Reply::Int(0));
@@ -233,21 +233,21 @@ pub fn zlexcount(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `ZREMRANGEBYRANK key start stop`
-pub fn zremrangebyrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zremrangebyrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let start = long_arg(&args[2])?;
     let end = long_arg(&args[3])?;
     remove_range(db, &args[1], Parsed::Rank(start, end))
 }
 
 /// `ZREMRANGEBYSCORE key min max`
-pub fn zremrangebyscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zremrangebyscore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let r =
         ScoreRange::parse(&args[2], &args[3]).ok_or_else(|| CmdError::reply(NOT_FLOAT_RANGE))?;
     remove_range(db, &args[1], Parsed::Score(r))
 }
 
 /// `ZREMRANGEBYLEX key min max`
-pub fn zremrangebylex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zremrangebylex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3]).ok_or_else(|| CmdError::reply(NOT_LEX_RANGE))?;
     remove_range(db, &args[1], Parsed::Lex(r))
 }

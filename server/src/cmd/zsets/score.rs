@@ -10,7 +10,7 @@ use petrel_common::num::format_g17;
 /// negative and only the sign bit of a positive turns that into unsigned
 /// order. -0.0 becomes 0.0 first (Redis compares them equal), so equal
 /// scores have equal encodings. NaN is never stored.
-pub fn encode(score: f64) -> [u8; 8] {
+pub(crate) fn encode(score: f64) -> [u8; 8] {
     let bits = normalize(score).to_bits();
     let ordered = if bits >> 63 == 1 {
         !bits
@@ -21,7 +21,7 @@ pub fn encode(score: f64) -> [u8; 8] {
 }
 
 /// The score [`encode`] turned into these bytes (`None` if not 8 bytes).
-pub fn decode(raw: &[u8]) -> Option<f64> {
+pub(crate) fn decode(raw: &[u8]) -> Option<f64> {
     let ordered = u64::from_be_bytes(raw.try_into().ok()?);
     let bits = if ordered >> 63 == 1 {
         ordered ^ (1 << 63)
@@ -32,7 +32,7 @@ pub fn decode(raw: &[u8]) -> Option<f64> {
 }
 
 /// The score as stored: -0.0 as 0.0, as Redis 7.0's listpack stores it.
-pub fn normalize(score: f64) -> f64 {
+pub(crate) fn normalize(score: f64) -> f64 {
     if score == 0.0 {
         0.0
     } else {
@@ -236,7 +236,7 @@ fn long_double_to_f64(ld: LongDouble) -> f64 {
 /// A score argument as Redis's `getDoubleFromObject` reads it: the whole
 /// string one number, no leading space, no NaN, no overflow or underflow
 /// to zero (a literal "inf" is fine).
-pub fn parse(s: &[u8]) -> Option<f64> {
+pub(crate) fn parse(s: &[u8]) -> Option<f64> {
     if s.is_empty() || is_c_space(s[0]) {
         return None;
     }
@@ -252,7 +252,7 @@ pub fn parse(s: &[u8]) -> Option<f64> {
 /// optional '(' (exclusive), then `strtod` up to the end of the C string.
 /// Leading spaces, "" (zero) and overflow to infinity are accepted; NaN is
 /// not. Returns (value, exclusive).
-pub fn parse_bound(s: &[u8]) -> Option<(f64, bool)> {
+pub(crate) fn parse_bound(s: &[u8]) -> Option<(f64, bool)> {
     let s = match s.iter().position(|&b| b == 0) {
         Some(nul) => &s[..nul],
         None => s,
@@ -270,7 +270,7 @@ pub fn parse_bound(s: &[u8]) -> Option<(f64, bool)> {
 
 /// A score as Redis 7.0's `d2string` writes it (ZSCAN's score strings):
 /// integers within +-2^62 in integer form, anything else as `%.17g`.
-pub fn to_text(score: f64) -> String {
+pub(crate) fn to_text(score: f64) -> String {
     // LLONG_MAX / 2, as the double C compares against.
     const LIMIT: f64 = 4_611_686_018_427_387_904.0;
     if score.is_finite() && score.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&score) {

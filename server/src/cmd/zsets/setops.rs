@@ -145,37 +145,37 @@ impl Source<'_> {
 }
 
 /// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]`
-pub fn zunionstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zunionstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zunionstore", 2, Some(&args[1]), Op::Union, false)
 }
 
 /// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]`
-pub fn zinterstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zinterstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zinterstore", 2, Some(&args[1]), Op::Inter, false)
 }
 
 /// `ZDIFFSTORE destination numkeys key [key ...]`
-pub fn zdiffstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zdiffstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zdiffstore", 2, Some(&args[1]), Op::Diff, false)
 }
 
 /// `ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
-pub fn zunion(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zunion(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zunion", 1, None, Op::Union, false)
 }
 
 /// `ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
-pub fn zinter(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zinter(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zinter", 1, None, Op::Inter, false)
 }
 
 /// `ZDIFF numkeys key [key ...] [WITHSCORES]`
-pub fn zdiff(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zdiff(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zdiff", 1, None, Op::Diff, false)
 }
 
 /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`
-pub fn zintercard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zintercard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     generic(db, args, "zintercard", 1, None, Op::Inter, true)
 }
 

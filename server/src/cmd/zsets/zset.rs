@@ -18,30 +18,30 @@ pub(super) const BY_MEMBER: u8 = b'm';
 pub(super) const BY_SCORE: u8 = b's';
 
 /// A member and its score.
-pub type Scored = (Vec<u8>, f64);
+pub(crate) type Scored = (Vec<u8>, f64);
 
 /// One live sorted set: its key and metadata.
-pub struct Zset<'k> {
-    pub key: &'k [u8],
-    pub entry: Entry,
+pub(crate) struct Zset<'k> {
+    pub(crate) key: &'k [u8],
+    pub(crate) entry: Entry,
 }
 
 impl<'k> Zset<'k> {
     /// The live sorted set at `key`; `WRONGTYPE` if it holds another type.
-    pub fn lookup(db: &Db<'_>, key: &'k [u8]) -> Result<Option<Zset<'k>>, CmdError> {
+    pub(crate) fn lookup(db: &Db<'_>, key: &'k [u8]) -> Result<Option<Zset<'k>>, CmdError> {
         Ok(db
             .lookup_typed(key, KeyType::ZSet)?
             .map(|entry| Zset { key, entry }))
     }
 
     /// The live sorted set at `key`, or a new empty one (stored by [`Zset::save`]).
-    pub fn lookup_or_new(db: &Db<'_>, key: &'k [u8]) -> Result<Zset<'k>, CmdError> {
+    pub(crate) fn lookup_or_new(db: &Db<'_>, key: &'k [u8]) -> Result<Zset<'k>, CmdError> {
         let entry = db.collection_or_new(key, KeyType::ZSet)?;
         Ok(Zset { key, entry })
     }
 
     /// A new, empty incarnation of `key`, replacing whatever it holds.
-    pub fn fresh(db: &Db<'_>, key: &'k [u8]) -> Result<Zset<'k>, StorageError> {
+    pub(crate) fn fresh(db: &Db<'_>, key: &'k [u8]) -> Result<Zset<'k>, StorageError> {
         let header = MetaHeader {
             key_type: KeyType::ZSet,
             expire_at_ms: 0,
@@ -58,13 +58,8 @@ impl<'k> Zset<'k> {
     }
 
     /// The member count.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.entry.header.size
-    }
-
-    /// Whether the set has no members (only before it is first saved).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn version(&self) -> u64 {
@@ -72,7 +67,7 @@ impl<'k> Zset<'k> {
     }
 
     /// The score of `member`, if it is in the set.
-    pub fn score(&self, db: &Db<'_>, member: &[u8]) -> Result<Option<f64>, StorageError> {
+    pub(crate) fn score(&self, db: &Db<'_>, member: &[u8]) -> Result<Option<f64>, StorageError> {
         let raw = db.element(self.key, self.version(), &member_element(member))?;
         match raw {
             None => Ok(None),
@@ -83,19 +78,19 @@ impl<'k> Zset<'k> {
     }
 
     /// Adds a member that is not in the set.
-    pub fn insert(&mut self, db: &mut Db<'_>, member: &[u8], score: f64) {
+    pub(crate) fn insert(&mut self, db: &mut Db<'_>, member: &[u8], score: f64) {
         self.put(db, member, score);
         self.entry.header.size += 1;
     }
 
     /// Changes the score of a member from `old` to `new`.
-    pub fn rescore(&mut self, db: &mut Db<'_>, member: &[u8], old: f64, new: f64) {
+    pub(crate) fn rescore(&mut self, db: &mut Db<'_>, member: &[u8], old: f64, new: f64) {
         db.delete_element(self.key, self.version(), &score_element(old, member));
         self.put(db, member, new);
     }
 
     /// Removes a member whose score is `score`.
-    pub fn remove(&mut self, db: &mut Db<'_>, member: &[u8], score: f64) {
+    pub(crate) fn remove(&mut self, db: &mut Db<'_>, member: &[u8], score: f64) {
         let v = self.version();
         db.delete_element(self.key, v, &member_element(member));
         db.delete_element(self.key, v, &score_element(score, member));
@@ -110,14 +105,14 @@ impl<'k> Zset<'k> {
     }
 
     /// Stores the metadata (or deletes the key once empty).
-    pub fn save(&self, db: &mut Db<'_>) {
+    pub(crate) fn save(&self, db: &mut Db<'_>) {
         db.save_collection(self.key, &self.entry);
     }
 
     /// Visits members in (score, member) order within the `s`-family
     /// element bounds `range` (descending when `reverse`) until `visit`
     /// returns `false`.
-    pub fn scan(
+    pub(crate) fn scan(
         &self,
         db: &Db<'_>,
         range: (Bound<&[u8]>, Bound<&[u8]>),
@@ -152,7 +147,7 @@ impl<'k> Zset<'k> {
 
     /// Visits every member with its score in member byte order, starting at
     /// the first member >= `from`, until `visit` returns `false`.
-    pub fn scan_members(
+    pub(crate) fn scan_members(
         &self,
         db: &Db<'_>,
         from: &[u8],
@@ -181,7 +176,7 @@ impl<'k> Zset<'k> {
     }
 
     /// The lowest (or, `last`, highest) member and score.
-    pub fn end(&self, db: &Db<'_>, last: bool) -> Result<Option<Scored>, StorageError> {
+    pub(crate) fn end(&self, db: &Db<'_>, last: bool) -> Result<Option<Scored>, StorageError> {
         let mut found = None;
         self.scan(
             db,
@@ -229,7 +224,7 @@ pub(super) fn split_score_element(e: &[u8]) -> Option<(f64, &[u8])> {
 
 /// Replaces `dst` with a sorted set of `members` (distinct), or deletes it
 /// when there are none. Returns the member count.
-pub fn store(db: &mut Db<'_>, dst: &[u8], members: &[Scored]) -> Result<usize, CmdError> {
+pub(crate) fn store(db: &mut Db<'_>, dst: &[u8], members: &[Scored]) -> Result<usize, CmdError> {
     if members.is_empty() {
         db.delete(dst);
         return Ok(0);
@@ -244,7 +239,7 @@ pub fn store(db: &mut Db<'_>, dst: &[u8], members: &[Scored]) -> Result<usize, C
 
 /// A reply of members, with their scores when `withscores`: a flat array
 /// in RESP2, `[member, score]` pairs in RESP3 (as Redis 7 sends them).
-pub fn members_reply(items: Vec<Scored>, withscores: bool) -> Reply {
+pub(crate) fn members_reply(items: Vec<Scored>, withscores: bool) -> Reply {
     if withscores {
         return Reply::Pairs(
             items

@@ -14,16 +14,16 @@ use petrel_common::partition::PartitionConfig;
 /// Within one ballot a decree names exactly one mutation; across ballots an
 /// entry is replaced only by one with a higher ballot (rule 2).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub ballot: Ballot,
-    pub decree: Decree,
+pub(crate) struct Entry {
+    pub(crate) ballot: Ballot,
+    pub(crate) decree: Decree,
     /// Opaque to the machine: the shell encodes `storage::Mutation` into it.
-    pub mutation: Bytes,
+    pub(crate) mutation: Bytes,
 }
 
 /// A peer message between replicas of one partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
+pub(crate) enum Message {
     /// Primary -> secondary/learner: log `entry`; everything up to
     /// `last_committed` is committed.
     Prepare {
@@ -69,7 +69,7 @@ pub enum Message {
 
 impl Message {
     /// The ballot this message was sent under.
-    pub fn ballot(&self) -> Ballot {
+    pub(crate) fn ballot(&self) -> Ballot {
         match self {
             Message::Prepare { config, .. }
             | Message::GroupCheck { config, .. }
@@ -79,20 +79,6 @@ impl Message {
             | Message::LearnRequest { ballot, .. }
             | Message::LearnReply { ballot, .. }
             | Message::LearnCompleted { ballot, .. } => *ballot,
-        }
-    }
-
-    /// A short name for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Message::Prepare { .. } => "prepare",
-            Message::PrepareAck { .. } => "prepare_ack",
-            Message::GroupCheck { .. } => "group_check",
-            Message::GroupCheckAck { .. } => "group_check_ack",
-            Message::LearnRequest { .. } => "learn_request",
-            Message::LearnReply { .. } => "learn_reply",
-            Message::LearnCompleted { .. } => "learn_completed",
-            Message::Reject { .. } => "reject",
         }
     }
 }

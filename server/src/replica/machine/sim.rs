@@ -28,7 +28,7 @@ enum LogRec {
 
 /// What travels between simulated processes.
 #[derive(Clone, Debug)]
-pub enum Payload {
+pub(crate) enum Payload {
     Peer(Message),
     /// Meta -> replica.
     Config(PartitionConfig),
@@ -48,18 +48,18 @@ pub enum Payload {
 type Filter = Box<dyn Fn(&Packet) -> bool>;
 
 #[derive(Clone, Debug)]
-pub struct Packet {
-    pub from: NodeAddr,
-    pub to: NodeAddr,
-    pub payload: Payload,
+pub(crate) struct Packet {
+    pub(crate) from: NodeAddr,
+    pub(crate) to: NodeAddr,
+    pub(crate) payload: Payload,
 }
 
 /// A simulated server hosting one replica.
-pub struct Node {
-    pub addr: NodeAddr,
-    pub alive: bool,
-    pub incarnation: u32,
-    pub machine: ReplicaMachine,
+pub(crate) struct Node {
+    pub(crate) addr: NodeAddr,
+    pub(crate) alive: bool,
+    pub(crate) incarnation: u32,
+    pub(crate) machine: ReplicaMachine,
     /// The log: every record written; `durable` of them survive a crash.
     log: Vec<LogRec>,
     durable: usize,
@@ -69,7 +69,7 @@ pub struct Node {
     inc_start: usize,
     persisted: PartitionConfig,
     /// Storage: the mutation applied at decree `i + 1`; `flushed` survive a crash.
-    pub storage: Vec<Bytes>,
+    pub(crate) storage: Vec<Bytes>,
     /// `hashes[k]`: a hash of the history `storage[..=k]`.
     hashes: Vec<u64>,
     flushed: usize,
@@ -128,10 +128,10 @@ impl Node {
 }
 
 /// Meta, reduced to what the replicas need from it.
-pub struct Meta {
-    pub config: PartitionConfig,
-    pub replica_count: usize,
-    pub suspected: BTreeSet<NodeAddr>,
+pub(crate) struct Meta {
+    pub(crate) config: PartitionConfig,
+    pub(crate) replica_count: usize,
+    pub(crate) suspected: BTreeSet<NodeAddr>,
     /// Incarnation of each member when the current configuration was issued.
     issued_inc: BTreeMap<NodeAddr, u32>,
     /// The learner meta asked for, if any.
@@ -141,13 +141,13 @@ pub struct Meta {
 
 /// Probabilities of the random schedule, per step.
 #[derive(Clone, Debug)]
-pub struct Chaos {
-    pub drop: f64,
-    pub dup: f64,
-    pub crash: f64,
-    pub restart: f64,
-    pub suspect: f64,
-    pub storage_flush: f64,
+pub(crate) struct Chaos {
+    pub(crate) drop: f64,
+    pub(crate) dup: f64,
+    pub(crate) crash: f64,
+    pub(crate) restart: f64,
+    pub(crate) suspect: f64,
+    pub(crate) storage_flush: f64,
 }
 
 impl Default for Chaos {
@@ -163,45 +163,45 @@ impl Default for Chaos {
     }
 }
 
-pub struct Sim {
-    pub seed: u64,
+pub(crate) struct Sim {
+    pub(crate) seed: u64,
     rng: StdRng,
-    pub nodes: Vec<Node>,
-    pub net: Vec<Packet>,
-    pub meta: Meta,
-    pub now_ms: u64,
-    pub chaos: Chaos,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) net: Vec<Packet>,
+    pub(crate) meta: Meta,
+    pub(crate) now_ms: u64,
+    pub(crate) chaos: Chaos,
     /// Packets matching a filter are dropped (scenario tests: partitions).
     filters: Vec<Filter>,
     next_token: Token,
     values: HashMap<Token, Bytes>,
     /// Write replies by token (scenario tests look here).
-    pub replies: HashMap<Token, Result<Decree, WriteError>>,
+    pub(crate) replies: HashMap<Token, Result<Decree, WriteError>>,
     /// For each proposed value, the hash of the history it was computed against.
     history_of: HashMap<Bytes, u64>,
     /// Writes answered OK: decree -> value.
-    pub acked: BTreeMap<u64, Bytes>,
+    pub(crate) acked: BTreeMap<u64, Bytes>,
     /// The first mutation ever applied at each decree anywhere.
     global: BTreeMap<u64, Bytes>,
     primary_of_ballot: BTreeMap<Ballot, NodeAddr>,
-    pub stats: Stats,
-    pub tracing: bool,
+    pub(crate) stats: Stats,
+    pub(crate) tracing: bool,
 }
 
 /// What happened during a run, to see that the schedule covers the interesting cases.
 #[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub steps: u64,
-    pub delivered: u64,
-    pub dropped: u64,
-    pub duplicated: u64,
-    pub crashes: u64,
-    pub suspicions: u64,
-    pub configs: u64,
-    pub learners_promoted: u64,
-    pub checkpoints: u64,
-    pub replies_ok: u64,
-    pub replies_err: u64,
+pub(crate) struct Stats {
+    pub(crate) steps: u64,
+    pub(crate) delivered: u64,
+    pub(crate) dropped: u64,
+    pub(crate) duplicated: u64,
+    pub(crate) crashes: u64,
+    pub(crate) suspicions: u64,
+    pub(crate) configs: u64,
+    pub(crate) learners_promoted: u64,
+    pub(crate) checkpoints: u64,
+    pub(crate) replies_ok: u64,
+    pub(crate) replies_err: u64,
 }
 
 impl std::ops::AddAssign<&Stats> for Stats {
@@ -220,13 +220,13 @@ impl std::ops::AddAssign<&Stats> for Stats {
     }
 }
 
-pub fn addr(i: usize) -> NodeAddr {
+pub(crate) fn addr(i: usize) -> NodeAddr {
     NodeAddr(format!("n{i}"))
 }
 
 impl Sim {
     /// `replica_count` members (n0 primary) plus `spares` nodes that can become learners.
-    pub fn new(seed: u64, replica_count: usize, spares: usize, opts: Options) -> Sim {
+    pub(crate) fn new(seed: u64, replica_count: usize, spares: usize, opts: Options) -> Sim {
         let gpid = Gpid::new(1, 0);
         let total = replica_count + spares;
         let nodes: Vec<Node> = (0..total)
@@ -292,11 +292,11 @@ impl Sim {
         sim
     }
 
-    pub fn idx(&self, a: &NodeAddr) -> usize {
+    pub(crate) fn idx(&self, a: &NodeAddr) -> usize {
         self.nodes.iter().position(|n| &n.addr == a).unwrap()
     }
 
-    pub fn node(&self, a: &str) -> &Node {
+    pub(crate) fn node(&self, a: &str) -> &Node {
         &self.nodes[self.idx(&NodeAddr::from(a))]
     }
 
@@ -309,7 +309,7 @@ impl Sim {
     // ---- driving a node -------------------------------------------------
 
     /// Feeds one input to node `i` and performs its outputs, like a shell.
-    pub fn input(&mut self, i: usize, input: Input) {
+    pub(crate) fn input(&mut self, i: usize, input: Input) {
         if !self.nodes[i].alive {
             return;
         }
@@ -417,7 +417,7 @@ impl Sim {
     }
 
     /// Makes the first `upto` log records of node `i` durable and tells it.
-    pub fn fsync(&mut self, i: usize, upto: usize) {
+    pub(crate) fn fsync(&mut self, i: usize, upto: usize) {
         let n = &mut self.nodes[i];
         if !n.alive || upto <= n.durable.max(n.inc_start) {
             return;
@@ -427,7 +427,7 @@ impl Sim {
         self.input(i, Input::LogDurable { seq });
     }
 
-    pub fn fsync_all(&mut self) {
+    pub(crate) fn fsync_all(&mut self) {
         for i in 0..self.nodes.len() {
             let len = self.nodes[i].log.len();
             self.fsync(i, len);
@@ -435,7 +435,7 @@ impl Sim {
     }
 
     /// kill -9: unsynced log records and unflushed storage are lost.
-    pub fn crash(&mut self, i: usize) {
+    pub(crate) fn crash(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         if !n.alive {
             return;
@@ -451,7 +451,7 @@ impl Sim {
     }
 
     /// Restart from what survived: persisted config, flushed storage, durable log.
-    pub fn restart(&mut self, i: usize) {
+    pub(crate) fn restart(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         if n.alive {
             return;
@@ -491,33 +491,33 @@ impl Sim {
         self.input(i, Input::Tick { now_ms });
     }
 
-    pub fn flush_storage(&mut self, i: usize) {
+    pub(crate) fn flush_storage(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         n.flushed = n.storage.len();
     }
 
-    pub fn tick(&mut self, i: usize) {
+    pub(crate) fn tick(&mut self, i: usize) {
         let now_ms = self.now_ms;
         self.input(i, Input::Tick { now_ms });
     }
 
-    pub fn tick_all(&mut self) {
+    pub(crate) fn tick_all(&mut self) {
         for i in 0..self.nodes.len() {
             self.tick(i);
         }
     }
 
     /// Drops every packet for which `f` holds, until `clear_filters`.
-    pub fn filter(&mut self, f: impl Fn(&Packet) -> bool + 'static) {
+    pub(crate) fn filter(&mut self, f: impl Fn(&Packet) -> bool + 'static) {
         self.filters.push(Box::new(f));
     }
 
-    pub fn clear_filters(&mut self) {
+    pub(crate) fn clear_filters(&mut self) {
         self.filters.clear();
     }
 
     /// Delivers packet `k` of the network queue (it leaves the queue).
-    pub fn deliver(&mut self, k: usize) {
+    pub(crate) fn deliver(&mut self, k: usize) {
         let p = self.net.swap_remove(k);
         if self.filters.iter().any(|f| f(&p)) {
             return;
@@ -547,7 +547,7 @@ impl Sim {
     }
 
     /// Delivers everything in flight, including what that produces, in FIFO order.
-    pub fn deliver_all(&mut self) {
+    pub(crate) fn deliver_all(&mut self) {
         let mut rounds = 0;
         while !self.net.is_empty() {
             let batch = std::mem::take(&mut self.net);
@@ -562,7 +562,7 @@ impl Sim {
     }
 
     /// Delivers and syncs until nothing moves, then lets meta act once more.
-    pub fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         for _ in 0..3 {
             for _ in 0..50 {
                 self.deliver_all();
@@ -577,13 +577,13 @@ impl Sim {
     }
 
     /// Time passes by `ms` and everybody ticks.
-    pub fn advance(&mut self, ms: u64) {
+    pub(crate) fn advance(&mut self, ms: u64) {
         self.now_ms += ms;
         self.tick_all();
     }
 
     /// A client write to node `i` with a fresh unique value.
-    pub fn propose_to(&mut self, i: usize) -> Token {
+    pub(crate) fn propose_to(&mut self, i: usize) -> Token {
         let token = self.next_token;
         self.next_token += 1;
         let v = Bytes::from(format!("v{token}"));
@@ -600,7 +600,7 @@ impl Sim {
     }
 
     /// A client write to whoever meta says is primary.
-    pub fn propose(&mut self) -> Token {
+    pub(crate) fn propose(&mut self) -> Token {
         let p = self.meta.config.primary.clone().unwrap_or_else(|| addr(0));
         let i = self.idx(&p);
         self.propose_to(i)
@@ -613,7 +613,7 @@ impl Sim {
     }
 
     /// Meta suspects node `i` (its lease expires first: grace > lease).
-    pub fn suspect(&mut self, i: usize) {
+    pub(crate) fn suspect(&mut self, i: usize) {
         let a = self.nodes[i].addr.clone();
         self.stats.suspicions += 1;
         self.meta.suspected.insert(a);
@@ -622,7 +622,7 @@ impl Sim {
 
     /// Meta hears from node `i` again: the lease renewal carries the current
     /// configuration (config sync), delivered before the lease is valid again.
-    pub fn unsuspect(&mut self, i: usize) {
+    pub(crate) fn unsuspect(&mut self, i: usize) {
         let a = self.nodes[i].addr.clone();
         if self.meta.suspected.remove(&a) {
             let c = self.meta.config.clone();
@@ -658,7 +658,7 @@ impl Sim {
     }
 
     /// One round of meta: failover, removal, learners, configuration sync.
-    pub fn meta_step(&mut self) {
+    pub(crate) fn meta_step(&mut self) {
         let cfg = self.meta.config.clone();
         let next = |primary: Option<NodeAddr>, secondaries: Vec<NodeAddr>| PartitionConfig {
             gpid: cfg.gpid,
@@ -786,7 +786,7 @@ impl Sim {
     // ---- the random schedule ------------------------------------------
 
     /// One random step, then the invariant check.
-    pub fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         self.stats.steps += 1;
         let r: f64 = self.rng.gen();
         let n = self.nodes.len();
@@ -855,7 +855,7 @@ impl Sim {
 
     /// Ends the chaos: everything restarts, nothing is lost; the partition must
     /// come back to full strength and accept a write.
-    pub fn heal(&mut self) {
+    pub(crate) fn heal(&mut self) {
         for i in 0..self.nodes.len() {
             self.restart(i);
             self.unsuspect(i);
@@ -921,7 +921,7 @@ impl Sim {
     // ---- invariants ---------------------------------------------------------
 
     /// PacificA's invariants, and the shell contract, on the current state.
-    pub fn check(&mut self) {
+    pub(crate) fn check(&mut self) {
         let seed = self.seed;
         let cfg = self.meta.config.clone();
         let mut readers = Vec::new();
@@ -1028,7 +1028,7 @@ impl Sim {
 }
 
 /// Runs one seed: `steps` random steps with checks, then a heal.
-pub fn run_seed(seed: u64, replica_count: usize, steps: usize, opts: Options) -> Sim {
+pub(crate) fn run_seed(seed: u64, replica_count: usize, steps: usize, opts: Options) -> Sim {
     let mut sim = Sim::new(seed, replica_count, 1, opts);
     for _ in 0..steps {
         sim.step();

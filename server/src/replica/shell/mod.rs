@@ -56,34 +56,34 @@ use writes::Writes;
 use crate::txn::peers::Peers;
 
 /// What every replica task of a server shares.
-pub struct Env {
-    pub me: NodeAddr,
-    pub log: Arc<MutationLog>,
-    pub rpc: RpcClient,
+pub(crate) struct Env {
+    pub(crate) me: NodeAddr,
+    pub(crate) log: Arc<MutationLog>,
+    pub(crate) rpc: RpcClient,
     /// To reopen RocksDB after installing a checkpoint.
-    pub rocks: RocksOptions,
-    pub machine: Options,
+    pub(crate) rocks: RocksOptions,
+    pub(crate) machine: Options,
     /// The transaction participant's tunables.
-    pub txn: ParticipantOptions,
+    pub(crate) txn: ParticipantOptions,
     /// Routes a participant's messages to other primaries.
-    pub peers: Arc<Peers>,
+    pub(crate) peers: Arc<Peers>,
 }
 
 /// Everything a replica needs to start.
-pub struct Opening {
-    pub table_name: String,
-    pub partition_count: u32,
-    pub gpid: Gpid,
-    pub dir: PathBuf,
-    pub engine: Arc<dyn Engine>,
+pub(crate) struct Opening {
+    pub(crate) table_name: String,
+    pub(crate) partition_count: u32,
+    pub(crate) gpid: Gpid,
+    pub(crate) dir: PathBuf,
+    pub(crate) engine: Arc<dyn Engine>,
     /// The configuration persisted by an earlier run, if any.
-    pub persisted: Option<PartitionConfig>,
+    pub(crate) persisted: Option<PartitionConfig>,
     /// This partition's log entries (one per decree, in order).
-    pub logged: Vec<LogEntry>,
+    pub(crate) logged: Vec<LogEntry>,
 }
 
 /// Builds the machine from what is on disk and starts the task.
-pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> {
+pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> {
     let applied = o.engine.applied_decree()?;
     let entries: Vec<Entry> = o
         .logged
@@ -130,7 +130,6 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         unreachable: Vec::new(),
     };
     let shared = Arc::new(Shared {
-        gpid: o.gpid,
         dir: o.dir,
         engine: RwLock::new(o.engine),
         view: Mutex::new(view),
@@ -146,7 +145,7 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
         machine,
         writes: Writes::new(),
         txns: Txns::new(),
-        table_name: o.table_name.clone(),
+        table_name: o.table_name,
         lease_until: None,
         epoch: Instant::now(),
         last_tick: Instant::now(),
@@ -159,7 +158,6 @@ pub fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::ReplicaError> 
     let task = tokio::spawn(shell.run(rx));
     Ok(Replica {
         gpid: o.gpid,
-        table_name: o.table_name,
         partition_count: o.partition_count,
         shared,
         tx,
