@@ -691,6 +691,8 @@ mod reply_kind {
     pub const SET: i32 = 9;
     pub const VERBATIM: i32 = 10;
     pub const PAIRS: i32 = 11;
+    pub const BOOL: i32 = 12;
+    pub const BIG_NUMBER: i32 = 13;
 }
 
 impl From<&Reply> for ReplyMsg {
@@ -754,6 +756,14 @@ impl From<&Reply> for ReplyMsg {
                 m.kind = VERBATIM;
                 m.data = b.clone();
             }
+            Reply::Bool(b) => {
+                m.kind = BOOL;
+                m.int = i64::from(*b);
+            }
+            Reply::BigNumber(n) => {
+                m.kind = BIG_NUMBER;
+                m.data = Bytes::copy_from_slice(n.as_bytes());
+            }
         }
         m
     }
@@ -788,6 +798,8 @@ impl From<ReplyMsg> for Reply {
             }
             SET => Reply::Set(m.elems.into_iter().map(Reply::from).collect()),
             VERBATIM => Reply::Verbatim(m.data),
+            BOOL => Reply::Bool(m.int != 0),
+            BIG_NUMBER => Reply::BigNumber(text(m.data)),
             other => Reply::Error(format!("ERR unknown reply kind {other} from server")),
         }
     }
@@ -863,6 +875,9 @@ mod tests {
             Reply::Set(vec![Reply::bulk("m")]),
             Reply::Verbatim(Bytes::from_static(b"txt")),
             Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(0.0))]),
+            Reply::Bool(true),
+            Reply::Bool(false),
+            Reply::BigNumber("12345678901234567890".into()),
         ]);
         let wire = ReplyMsg::from(&r).encode_to_vec();
         let back = Reply::from(ReplyMsg::decode(&wire[..]).expect("decodes"));

@@ -30,6 +30,10 @@ pub enum Reply {
     Pairs(Vec<(Reply, Reply)>),
     /// Text that RESP3 sends as a verbatim string (`=`), RESP2 as a bulk string.
     Verbatim(Bytes),
+    /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2 (what a RESP3 script returns).
+    Bool(bool),
+    /// A big number: `(` in RESP3, a bulk string in RESP2.
+    BigNumber(String),
 }
 
 impl Reply {

@@ -67,6 +67,8 @@ fn resp2(reply: &Reply) -> Frame2 {
         Reply::Array(items) | Reply::Set(items) => Frame2::Array(items.iter().map(resp2).collect()),
         Reply::Map(pairs) | Reply::Pairs(pairs) => Frame2::Array(flat(pairs)),
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_g17(*d))),
+        Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
+        Reply::BigNumber(n) => Frame2::BulkString(Bytes::copy_from_slice(n.as_bytes())),
     }
 }
 
@@ -124,6 +126,14 @@ fn resp3(reply: &Reply) -> Frame3 {
         Reply::Verbatim(b) => Frame3::VerbatimString {
             data: b.clone(),
             format: VerbatimStringFormat::Text,
+            attributes,
+        },
+        Reply::Bool(b) => Frame3::Boolean {
+            data: *b,
+            attributes,
+        },
+        Reply::BigNumber(n) => Frame3::BigNumber {
+            data: Bytes::copy_from_slice(n.as_bytes()),
             attributes,
         },
     }

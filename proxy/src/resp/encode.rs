@@ -95,6 +95,10 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
         }
         Reply::Verbatim(text) if resp3 => bulk(out, b'=', b"txt:", text),
         Reply::Verbatim(text) => bulk(out, b'$', b"", text),
+        Reply::Bool(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+        Reply::Bool(b) => out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
+        Reply::BigNumber(n) if resp3 => line(out, b'(', n),
+        Reply::BigNumber(n) => bulk(out, b'$', b"", n.as_bytes()),
     }
 }
 
@@ -182,6 +186,15 @@ mod tests {
         check(Reply::bulk(""), "$0\r\n\r\n", "$0\r\n\r\n");
         check(Reply::Nil, "$-1\r\n", "_\r\n");
         check(Reply::NilArray, "*-1\r\n", "_\r\n");
+    }
+
+    #[test]
+    fn booleans_and_big_numbers() {
+        // What redis-server 7.0.15 sends for a RESP3 script's `true`, `false`
+        // and `{big_number='123'}` to a RESP2 and a RESP3 client.
+        check(Reply::Bool(true), ":1\r\n", "#t\r\n");
+        check(Reply::Bool(false), ":0\r\n", "#f\r\n");
+        check(Reply::BigNumber("123".into()), "$3\r\n123\r\n", "(123\r\n");
     }
 
     #[test]
