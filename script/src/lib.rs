@@ -1,0 +1,48 @@
+//! Lua scripting with Redis 7's semantics, independent of where a script runs.
+//!
+//! The server runs a script whose keys are in one partition at that primary;
+//! the proxy runs one that touches several partitions under the cross-partition
+//! transaction. Both drive the same engines and answer its `redis.call`s
+//! through their own [`Host`].
+//!
+//! ```ignore
+//! let mut scripts = Scripts::new(EngineConfig::default())?;
+//! let reply = scripts.eval(&mut host, b"return redis.call('GET', KEYS[1])", &keys, &args, RunOptions::default());
+//! ```
+//!
+//! - [`engine`]: [`Scripts`] (EVAL-style scripts, compiled once and cached
+//!   by SHA1) and [`Functions`] (FUNCTION libraries), each a Lua state with
+//!   Redis's sandbox.
+//! - [`host`]: the trait through which `redis.call` reaches the data.
+//! - [`monitor`]: the running script's clock and kill switch (BUSY, SCRIPT KILL).
+//! - [`flags`]: shebang lines (`#!lua flags=no-writes`, `#!lua name=lib`).
+//! - [`convert`]: Lua values to replies and replies to Lua values, RESP2 and RESP3.
+//! - `sandbox`: the globals, read-only tables and `redis.*` (`sandbox.lua`).
+//! - `call`: the checks Redis makes before a script's command reaches the host.
+//! - [`libs`]: `cjson`, `cmsgpack`, `bit` and `struct`, as Redis bundles them.
+//! - `rand`: Redis's platform-independent `math.random`.
+//! - `digest`: SHA1 in hex, the name of a script.
+//! - `cfunc`: the C closures that stand where Redis has C functions.
+
+pub mod convert;
+pub mod engine;
+pub mod flags;
+pub mod host;
+pub mod libs;
+pub mod monitor;
+
+mod call;
+mod cfunc;
+mod digest;
+mod rand;
+mod sandbox;
+
+pub use engine::{EngineConfig, Function, Functions, Library, RunOptions, Scripts};
+pub use flags::ScriptFlags;
+pub use host::{Host, LogLevel};
+pub use monitor::{KillError, Monitor};
+
+pub use digest::sha1hex;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+//! Redis's bundled `bit` library.
+
+use mlua::{Lua, Table};
+
+/// The library table.
+pub fn open(lua: &Lua) -> mlua::Result<Table> {
+    lua.create_table()
+}
