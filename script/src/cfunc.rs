@@ -14,6 +14,14 @@ use std::os::raw::c_int;
 
 use mlua::{ffi, Function, Lua, MultiValue, Value};
 
+/// Stands in an error message for the function's name, which only the
+/// trampoline knows (`bad argument #1 to 'encode'`, or `'?'` through pcall).
+pub(crate) const NAME_SLOT: &str = "\u{1}";
+const NAME_SLOT_C: &std::ffi::CStr = c"\x01";
+/// Starts a message raised without the caller's position, as Lua's own
+/// runtime errors from C are (`table index is nil`).
+pub(crate) const NO_POSITION: char = '\u{2}';
+
 /// The closure: calls upvalue 1 with its arguments and returns or raises.
 unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua with a valid state; only Lua's API is used,
@@ -30,6 +38,24 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
         }
         let with_position = got >= 3 && ffi::lua_toboolean(state, 3) != 0;
         ffi::lua_settop(state, 2);
+        if with_position && ffi::lua_type(state, 2) == ffi::LUA_TSTRING {
+            // luaL_argerror names the function as its caller called it.
+            let mut ar: ffi::lua_Debug = std::mem::zeroed();
+            let mut name = c"?".as_ptr();
+            if ffi::lua_getstack(state, 0, &mut ar) != 0
+                && ffi::lua_getinfo(state, c"n".as_ptr(), &mut ar) != 0
+                && !ar.name.is_null()
+            {
+                name = ar.name;
+            }
+            ffi::luaL_gsub(
+                state,
+                ffi::lua_tostring(state, 2),
+                NAME_SLOT_C.as_ptr(),
+                name,
+            );
+            ffi::lua_replace(state, 2);
+        }
         if with_position {
             // luaL_error's "chunk:line:" of the caller.
             ffi::luaL_where(state, 1);
@@ -63,11 +89,17 @@ where
                 values.push_front(Value::Boolean(true));
                 values
             }
-            Err(message) => MultiValue::from_iter([
-                Value::Boolean(false),
-                Value::String(lua.create_string(message)?),
-                Value::Boolean(true),
-            ]),
+            Err(message) => {
+                let (text, position) = match message.strip_prefix(NO_POSITION) {
+                    Some(rest) => (rest, false),
+                    None => (message.as_str(), true),
+                };
+                MultiValue::from_iter([
+                    Value::Boolean(false),
+                    Value::String(lua.create_string(text)?),
+                    Value::Boolean(position),
+                ])
+            }
         })
     })?;
     wrap(lua, inner)

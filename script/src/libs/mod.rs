@@ -9,7 +9,7 @@ pub mod cjson;
 pub mod cmsgpack;
 pub mod structlib;
 
-use mlua::Value;
+use mlua::{Lua, MultiValue, Value};
 
 /// The type name Lua's error messages use.
 pub(crate) fn type_name(v: Option<&Value>) -> &'static str {
@@ -27,9 +27,15 @@ pub(crate) fn type_name(v: Option<&Value>) -> &'static str {
     }
 }
 
-/// `bad argument #i to 'name' (msg)`.
+/// `bad argument #i to 'name' (msg)`; the name is filled in as the caller
+/// called the function (`name` documents which one it is).
 pub(crate) fn arg_error(i: usize, name: &str, msg: &str) -> String {
-    format!("bad argument #{} to '{name}' ({msg})", i + 1)
+    let _ = name;
+    format!(
+        "bad argument #{} to '{}' ({msg})",
+        i + 1,
+        crate::cfunc::NAME_SLOT
+    )
 }
 
 /// `luaL_checknumber`: a number or a numeric string.
@@ -71,4 +77,32 @@ pub(crate) fn parse_lua_number(s: &str) -> Option<f64> {
         return None;
     }
     t.parse::<f64>().ok()
+}
+
+/// `luaL_checklstring`: strings, and numbers as Lua prints them.
+pub(crate) fn check_string(
+    lua: &Lua,
+    args: &[Value],
+    i: usize,
+    name: &str,
+) -> Result<Vec<u8>, String> {
+    match args.get(i) {
+        Some(v @ (Value::String(_) | Value::Integer(_) | Value::Number(_))) => lua
+            .coerce_string(v.clone())
+            .ok()
+            .flatten()
+            .map(|s| s.as_bytes().to_vec())
+            .ok_or_else(|| arg_error(i, name, "string expected, got no value")),
+        other => Err(arg_error(
+            i,
+            name,
+            &format!("string expected, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// One Lua string as a function's results.
+pub(crate) fn one_string(lua: &Lua, bytes: impl AsRef<[u8]>) -> Result<MultiValue, String> {
+    let s = lua.create_string(bytes).map_err(|e| e.to_string())?;
+    Ok(MultiValue::from_iter([Value::String(s)]))
 }
