@@ -47,8 +47,13 @@ pub struct Functions {
 impl Functions {
     /// A fresh engine; fails only if Lua cannot be set up.
     pub fn new(config: EngineConfig) -> mlua::Result<Functions> {
+        Functions::with_monitor(config, Monitor::default())
+    }
+
+    /// A fresh engine reporting to `monitor` (see [`crate::Scripts::with_monitor`]).
+    pub fn with_monitor(config: EngineConfig, monitor: Monitor) -> mlua::Result<Functions> {
         Ok(Functions {
-            state: State::open(true, &config)?,
+            state: State::open(true, &config, monitor)?,
             config,
             libraries: BTreeMap::new(),
         })

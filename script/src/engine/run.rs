@@ -92,8 +92,11 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn open(functions: bool, config: &EngineConfig) -> mlua::Result<State> {
-        let monitor = Monitor::default();
+    pub(super) fn open(
+        functions: bool,
+        config: &EngineConfig,
+        monitor: Monitor,
+    ) -> mlua::Result<State> {
         let sandbox = sandbox::open(functions, &monitor, config.memory_limit)?;
         Ok(State { sandbox, monitor })
     }

@@ -34,8 +34,15 @@ pub struct Scripts {
 impl Scripts {
     /// A fresh engine; fails only if Lua cannot be set up.
     pub fn new(config: EngineConfig) -> mlua::Result<Scripts> {
+        Scripts::with_monitor(config, Monitor::default())
+    }
+
+    /// A fresh engine reporting to `monitor`, which a [`crate::Functions`]
+    /// run by the same thread may share, so that `SCRIPT KILL` during a
+    /// function gets Redis's answer.
+    pub fn with_monitor(config: EngineConfig, monitor: Monitor) -> mlua::Result<Scripts> {
         Ok(Scripts {
-            state: State::open(false, &config)?,
+            state: State::open(false, &config, monitor)?,
             config,
             cache: HashMap::new(),
             clock: 0,
@@ -114,10 +121,12 @@ impl Scripts {
             .map(|s| s.body.clone())
     }
 
-    /// `SCRIPT FLUSH`: forgets every script.
-    pub fn flush(&mut self) {
+    /// `SCRIPT FLUSH`: forgets every script and, as Redis does, starts a
+    /// new Lua state (cjson settings, `math.random`'s state and memory go).
+    pub fn flush(&mut self) -> mlua::Result<()> {
         self.cache.clear();
-        self.state.sandbox.lua.gc_collect().ok();
+        self.state = State::open(false, &self.config, self.state.monitor.clone())?;
+        Ok(())
     }
 
     /// How many scripts are cached.

@@ -111,7 +111,7 @@ fn evalsha_and_the_cache() {
     }
     assert!(s.len() <= 10);
     assert!(s.exists(&sha), "the script in use stays");
-    s.flush();
+    s.flush().unwrap();
     assert!(s.is_empty() && !s.exists(&sha));
     assert_eq!(
         s.load(b"return 'a' 'b'"),
@@ -290,5 +290,59 @@ fn cyclic_maps_and_sets_stop_where_redis_does() {
     assert_eq!(
         String::from_utf8_lossy(&bytes).matches("*1\r\n").count(),
         2665
+    );
+}
+
+#[test]
+fn engines_move_between_threads_and_share_a_monitor() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Scripts>();
+    send::<Functions>();
+    shared::<crate::Monitor>();
+    let monitor = crate::Monitor::default();
+    let mut s = Scripts::with_monitor(EngineConfig::default(), monitor.clone()).unwrap();
+    let mut f = Functions::with_monitor(EngineConfig::default(), monitor.clone()).unwrap();
+    let mut h = FakeHost::default();
+    f.load(
+        &mut h,
+        b"#!lua name=l\nredis.register_function('spin', function() while true do end end)",
+        false,
+    )
+    .unwrap();
+    let watch = monitor.clone();
+    let killer = std::thread::spawn(move || {
+        while !watch.is_busy(Duration::from_millis(20)) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // redis-server 7.0.15's answer to SCRIPT KILL while a function runs.
+        assert_eq!(
+            watch.kill(false).unwrap_err().to_string(),
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        );
+        watch.kill(true)
+    });
+    let r = f.fcall(&mut h, "spin", &[], &[], RunOptions::default());
+    assert_eq!(killer.join().unwrap(), Ok(()));
+    assert!(
+        matches!(&r, Reply::Error(e) if e.starts_with("ERR Script killed by user with SCRIPT KILL...")),
+        "{r:?}"
+    );
+    assert_eq!(eval(&mut s, &mut h, "return 2", &[], &[]), Reply::Int(2));
+}
+
+#[test]
+fn script_flush_starts_a_new_lua_state() {
+    let mut s = engine();
+    let mut h = FakeHost::default();
+    eval(&mut s, &mut h, "cjson.encode_number_precision(3)", &[], &[]);
+    assert_eq!(
+        eval(&mut s, &mut h, "return cjson.encode(1/3)", &[], &[]),
+        Reply::bulk("0.333")
+    );
+    s.flush().unwrap();
+    assert_eq!(
+        eval(&mut s, &mut h, "return cjson.encode(1/3)", &[], &[]),
+        Reply::bulk("0.33333333333333")
     );
 }
