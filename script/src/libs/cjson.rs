@@ -15,6 +15,9 @@ use crate::cfunc::lib_function;
 /// Deeper nesting fails even if a script raises the limit (the encoder and
 /// decoder recurse; Redis's own Lua stack stops it not much further).
 const HARD_MAX_DEPTH: i64 = 1000;
+/// Encoded text longer than Redis's largest bulk string (proto-max-bulk-len)
+/// fails instead of exhausting memory outside the Lua state's limit.
+const MAX_ENCODED: usize = 512 << 20;
 
 /// lua-cjson's settings, with its defaults.
 #[derive(Clone, Debug)]
@@ -154,7 +157,15 @@ impl Encoder<'_> {
             if k == 0.0 || k.floor() != k || k < 1.0 {
                 return Ok(None);
             }
-            max = max.max(k as i64);
+            // C compares the double with an int and stores it as an int
+            // (x86: out of range becomes INT_MIN).
+            if k > max as f64 {
+                max = if k > f64::from(i32::MAX) {
+                    i32::MIN.into()
+                } else {
+                    k as i64
+                };
+            }
             items += 1;
         }
         let cfg = self.cfg;
@@ -164,7 +175,7 @@ impl Encoder<'_> {
             }
             return Ok(None);
         }
-        Ok(Some(max as usize))
+        Ok(usize::try_from(max).ok())
     }
 
     fn value(&mut self, v: &Value, depth: i64) -> Result<(), String> {
@@ -188,6 +199,9 @@ impl Encoder<'_> {
                         for i in 1..=len {
                             if i > 1 {
                                 self.out.push(b',');
+                            }
+                            if self.out.len() > MAX_ENCODED {
+                                return Err("Cannot serialise table: result too large".to_string());
                             }
                             let item = t.raw_get::<Value>(i).map_err(|e| e.to_string())?;
                             self.value(&item, depth)?;

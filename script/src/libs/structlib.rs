@@ -226,7 +226,7 @@ fn unpack(lua: &Lua, args: &[Value]) -> Result<MultiValue, String> {
     };
     while let Some(opt) = f.next() {
         let mut size = f.size(opt)?;
-        pos += to_align(pos, &h, opt, size);
+        pos = pos.saturating_add(to_align(pos, &h, opt, size));
         if size > ld || pos > ld - size {
             return Err(short());
         }
@@ -242,7 +242,7 @@ fn unpack(lua: &Lua, args: &[Value]) -> Result<MultiValue, String> {
                 }
                 let n = if opt.is_ascii_lowercase() {
                     // Shift counts past 63 wrap as x86's shl does.
-                    let mask = u64::MAX << ((size * 8 - 1) as u32 & 63);
+                    let mask = u64::MAX << ((size * 8).wrapping_sub(1) as u32 & 63);
                     if l & mask != 0 {
                         l |= mask;
                     }
@@ -294,7 +294,7 @@ fn unpack(lua: &Lua, args: &[Value]) -> Result<MultiValue, String> {
             }
             _ => f.control(opt, &mut h, "unpack")?,
         }
-        pos += size;
+        pos = pos.saturating_add(size);
     }
     out.push(Value::Number((pos + 1) as f64));
     Ok(MultiValue::from_iter(out))
@@ -304,10 +304,10 @@ fn size(lua: &Lua, args: &[Value]) -> Result<usize, String> {
     let fmt = check_string(lua, args, 0, "size")?;
     let mut f = Format { fmt: &fmt, at: 0 };
     let mut h = Header::default();
-    let mut pos = 0;
+    let mut pos: usize = 0;
     while let Some(opt) = f.next() {
         let size = f.size(opt)?;
-        pos += to_align(pos, &h, opt, size);
+        pos = pos.saturating_add(to_align(pos, &h, opt, size));
         if opt == b's' {
             return Err(arg_error(0, "size", "option 's' has no fixed size"));
         } else if opt == b'c' && size == 0 {
@@ -316,7 +316,7 @@ fn size(lua: &Lua, args: &[Value]) -> Result<usize, String> {
         if !opt.is_ascii_alphanumeric() {
             f.control(opt, &mut h, "size")?;
         }
-        pos += size;
+        pos = pos.saturating_add(size);
     }
     Ok(pos)
 }

@@ -346,3 +346,37 @@ fn script_flush_starts_a_new_lua_state() {
         Reply::bulk("0.33333333333333")
     );
 }
+
+#[test]
+fn library_functions_never_panic_on_garbage() {
+    // Random bytes and formats through every parser; errors are fine, a
+    // panic or a crash is not.
+    let mut s = engine();
+    let mut h = FakeHost::default();
+    let body = r#"
+        local seed = tonumber(ARGV[1])
+        local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648 return seed % n end
+        local alphabet = '{}[]",:0123456789-+.eEtrufalsenIiNxXp\\/u \0\1\127\128\255bBhHlLTfdcsi!<>'
+        for round = 1, 300 do
+            local parts = {}
+            for i = 1, rnd(24) do
+                local k = rnd(#alphabet) + 1
+                parts[i] = alphabet:sub(k, k)
+            end
+            local text = table.concat(parts)
+            pcall(cjson.decode, text)
+            pcall(cmsgpack.unpack, text)
+            pcall(cmsgpack.unpack_limit, text, rnd(4), rnd(4))
+            pcall(struct.unpack, text, text, rnd(5))
+            pcall(struct.pack, text, rnd(1000) - 500, text, 1.5, text)
+            pcall(struct.size, text)
+            pcall(bit.tohex, rnd(100000), rnd(20) - 10)
+            pcall(cjson.encode, {text, [rnd(40) + 1] = text, [text] = rnd(9)})
+        end
+        return 'ok'
+    "#;
+    for seed in 1..=20 {
+        let r = eval(&mut s, &mut h, body, &[], &[&seed.to_string()]);
+        assert_eq!(r, Reply::bulk("ok"), "seed {seed}");
+    }
+}
