@@ -14,8 +14,8 @@ use petrel_common::ids::Decree;
 
 use crate::log::decode_mutation;
 use crate::replica::machine::Entry;
-use crate::storage::merge::{latest, Layer};
-use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
+use crate::storage::merge::{Layered, PendingOps};
+use crate::storage::{Mutation, StorageError, WriteOp};
 
 /// Decoded uncommitted mutations, kept in step with the machine's tail,
 /// then the staged writes: executed, to be proposed together as the next
@@ -81,10 +81,6 @@ impl Pending {
             .map(|(_, _, m)| m)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.staged.is_empty()
-    }
-
     /// Adds an executed write's mutation to the staged batch: later writes
     /// see it, reads of committed state do not.
     pub(crate) fn stage(&mut self, mutation: Mutation) {
@@ -96,8 +92,14 @@ impl Pending {
     pub(crate) fn take_staged(&mut self) -> Mutation {
         std::mem::take(&mut self.staged)
     }
+}
 
-    fn ops_newest_first(&self) -> impl Iterator<Item = &WriteOp> {
+impl PendingOps for Pending {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.staged.is_empty()
+    }
+
+    fn newest_first(&self) -> impl Iterator<Item = &WriteOp> {
         self.staged.ops.iter().rev().chain(
             self.entries
                 .iter()
@@ -106,7 +108,7 @@ impl Pending {
         )
     }
 
-    fn ops_oldest_first(&self) -> impl Iterator<Item = &WriteOp> {
+    fn oldest_first(&self) -> impl Iterator<Item = &WriteOp> {
         self.entries
             .iter()
             .flat_map(|(_, _, m)| m.ops.iter())
@@ -115,52 +117,7 @@ impl Pending {
 }
 
 /// `base` as it will be once every pending mutation is applied.
-pub(crate) struct Overlay<'a> {
-    pub(crate) base: &'a dyn ReadView,
-    pub(crate) pending: &'a Pending,
-}
-
-impl ReadView for Overlay<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        match latest(self.pending.ops_newest_first(), key) {
-            Some(found) => Ok(found),
-            None => self.base.get(key),
-        }
-    }
-
-    fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        if self.pending.is_empty() {
-            return self.base.scan(start, end, visit);
-        }
-        self.layer(start, end)
-            .scan(self.base, start, end, false, visit)
-    }
-
-    fn scan_rev(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        if self.pending.is_empty() {
-            return self.base.scan_rev(start, end, visit);
-        }
-        self.layer(start, end)
-            .scan(self.base, start, end, true, visit)
-    }
-}
-
-impl Overlay<'_> {
-    /// The pending effects inside `[start, end)`.
-    fn layer(&self, start: &[u8], end: &[u8]) -> Layer {
-        Layer::of(self.pending.ops_oldest_first(), start, end)
-    }
-}
+pub(crate) type Overlay<'a> = Layered<'a, Pending>;
 
 #[cfg(test)]
 mod tests {
@@ -168,7 +125,7 @@ mod tests {
     use crate::log::encode_mutation;
     use crate::storage::memory::MemEngine;
     use crate::storage::test_util::put;
-    use crate::storage::Engine;
+    use crate::storage::{Engine, ReadView};
     use petrel_common::ids::Ballot;
 
     fn entry(decree: u64, ops: Vec<WriteOp>) -> Entry {
@@ -214,7 +171,7 @@ mod tests {
         pending.sync(tail.iter()).expect("sync");
         let view = Overlay {
             base: &base,
-            pending: &pending,
+            ops: &pending,
         };
         assert_eq!(view.get(b"a").expect("get"), Some(b"2".to_vec()));
         assert_eq!(view.get(b"b").expect("get"), None);
@@ -234,7 +191,7 @@ mod tests {
         pending.sync(tail[2..].iter()).expect("sync");
         let view = Overlay {
             base: &base,
-            pending: &pending,
+            ops: &pending,
         };
         assert_eq!(
             all(&view),
@@ -263,7 +220,7 @@ mod tests {
         pending.sync(tail.iter()).expect("sync");
         let view = Overlay {
             base: &base,
-            pending: &pending,
+            ops: &pending,
         };
         let keys: Vec<Vec<u8>> = all(&view).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
@@ -309,7 +266,7 @@ mod tests {
         let base = MemEngine::new();
         let view = Overlay {
             base: &base,
-            pending: &pending,
+            ops: &pending,
         };
         assert_eq!(view.get(b"a").expect("get"), Some(b"9".to_vec()));
         pending.sync(std::iter::empty()).expect("sync");

@@ -38,16 +38,45 @@ pub(crate) fn latest<'a>(
     })
 }
 
-/// Writes layered over a view: `base` as it will be once `ops` are applied
-/// in order (a transaction's pending writes at a participant).
-pub(crate) struct OpsView<'a> {
-    pub(crate) base: &'a dyn ReadView,
-    pub(crate) ops: &'a [WriteOp],
+/// Writes not applied yet, in the order they will apply: what a
+/// [`Layered`] view lays over its base.
+pub(crate) trait PendingOps {
+    /// Every write, the newest first.
+    fn newest_first(&self) -> impl Iterator<Item = &WriteOp>;
+    /// Every write, the oldest first.
+    fn oldest_first(&self) -> impl Iterator<Item = &WriteOp>;
+    /// Whether there is no write at all.
+    fn is_empty(&self) -> bool;
 }
 
-impl ReadView for OpsView<'_> {
+impl PendingOps for [WriteOp] {
+    fn newest_first(&self) -> impl Iterator<Item = &WriteOp> {
+        self.iter().rev()
+    }
+
+    fn oldest_first(&self) -> impl Iterator<Item = &WriteOp> {
+        self.iter()
+    }
+
+    fn is_empty(&self) -> bool {
+        <[WriteOp]>::is_empty(self)
+    }
+}
+
+/// Writes layered over a view: `base` as it will be once `ops` are applied
+/// in order. The primary's uncommitted tail ([`crate::replica::overlay`])
+/// and a transaction's pending writes at a participant are both read so.
+pub(crate) struct Layered<'a, P: PendingOps + ?Sized> {
+    pub(crate) base: &'a dyn ReadView,
+    pub(crate) ops: &'a P,
+}
+
+/// A plain list of writes over a view (a transaction's pending writes).
+pub(crate) type OpsView<'a> = Layered<'a, [WriteOp]>;
+
+impl<P: PendingOps + ?Sized> ReadView for Layered<'_, P> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        match latest(self.ops.iter().rev(), key) {
+        match latest(self.ops.newest_first(), key) {
             Some(found) => Ok(found),
             None => self.base.get(key),
         }
@@ -62,7 +91,7 @@ impl ReadView for OpsView<'_> {
         if self.ops.is_empty() {
             return self.base.scan(start, end, visit);
         }
-        Layer::of(self.ops.iter(), start, end).scan(self.base, start, end, false, visit)
+        Layer::of(self.ops.oldest_first(), start, end).scan(self.base, start, end, false, visit)
     }
 
     fn scan_rev(
@@ -74,7 +103,7 @@ impl ReadView for OpsView<'_> {
         if self.ops.is_empty() {
             return self.base.scan_rev(start, end, visit);
         }
-        Layer::of(self.ops.iter(), start, end).scan(self.base, start, end, true, visit)
+        Layer::of(self.ops.oldest_first(), start, end).scan(self.base, start, end, true, visit)
     }
 }
 

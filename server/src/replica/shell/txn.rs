@@ -144,7 +144,7 @@ impl Shell {
         };
         let view = Overlay {
             base: engine.as_ref(),
-            pending,
+            ops: pending,
         };
         let rec = match records::load(&view) {
             Ok(rec) => rec,
@@ -431,7 +431,7 @@ impl Shell {
         };
         let view = Overlay {
             base: engine.as_ref(),
-            pending,
+            ops: pending,
         };
         let ran = exec::execute(&view, &mut writes, &calls, now_ms());
         drop(engine);

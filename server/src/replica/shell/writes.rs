@@ -230,7 +230,7 @@ impl Shell {
         let engine = self.shared.engine();
         let view = Overlay {
             base: engine.as_ref(),
-            pending: &self.writes.pending,
+            ops: &self.writes.pending,
         };
         let exec = match crate::cmd::try_execute(&view, command, &args, now_ms) {
             Ok(exec) => exec,
