@@ -78,8 +78,13 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 /// `n` consecutive ports that are free right now, unique within this test binary.
 pub fn free_ports(n: u16) -> u16 {
     if NEXT_PORT.load(Ordering::SeqCst) == 0 {
-        // Different test binaries start from different bases.
-        let base = 20000 + (std::process::id() % 2000) as u16 * 20;
+        // Different test binaries start from different bases, all below
+        // Linux's ephemeral range (32768-60999 by default): a port there
+        // can be taken by any outgoing connection (the cluster's own RPC
+        // clients) between this check and the process binding it, which
+        // failed a run with "address already in use". The bases leave
+        // about 2,800 ports to each binary before the range.
+        let base = 20000 + (std::process::id() % 500) as u16 * 20;
         let _ = NEXT_PORT.compare_exchange(0, base, Ordering::SeqCst, Ordering::SeqCst);
     }
     loop {
