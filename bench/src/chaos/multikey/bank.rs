@@ -10,9 +10,14 @@
 //!   applied at both accounts or at neither, never half. Refused transfers
 //!   (`Failed`) are not applied at all.
 //!
-//! The second check is a search: which unknown transfers explain the
-//! difference. It explores at most [`SEARCH_STATES`] states and reports
-//! "undecided" rather than passing when it runs out.
+//! Each transfer also sets a marker key of its own in the same `MULTI`, so
+//! after healing the markers say exactly which transfers applied: every
+//! acknowledged one must have its marker, no refused one may, and the
+//! balances must equal the initial ones plus every marked transfer. A
+//! record without markers (made before them) falls back to a search:
+//! which unknown transfers explain the difference. It explores at most
+//! [`SEARCH_STATES`] states and reports "undecided" rather than passing
+//! when it runs out.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -41,6 +46,11 @@ pub(crate) enum BankViolation {
         residual: Vec<i64>,
         unknown_transfers: usize,
     },
+    /// An acknowledged transfer whose marker is missing after healing: an
+    /// acknowledged write lost.
+    AckedNotApplied { transfer: MultiOp },
+    /// A refused transfer whose marker exists: it applied.
+    RefusedApplied { transfer: MultiOp },
 }
 
 /// Whether the final balances could be explained.
@@ -48,6 +58,9 @@ pub(crate) enum BankViolation {
 pub(crate) enum Explained {
     /// By applying these unknown transfers (ids), whole.
     By(Vec<u64>),
+    /// By every marked transfer: the acknowledged ones and these unknown
+    /// ones (ids).
+    Marked(Vec<u64>),
     /// The search ran out of states: neither proven nor refuted.
     Undecided { unknown_transfers: usize },
 }
@@ -83,7 +96,9 @@ fn balances(values: &[Option<String>], accounts: usize) -> Option<Vec<i64>> {
 /// A transfer's effect: (from, to, amount).
 fn transfer(op: &MultiOp) -> Option<(usize, usize, i64)> {
     match op.action {
-        Action::Transfer { from, to, amount } => Some((from, to, amount)),
+        Action::Transfer {
+            from, to, amount, ..
+        } => Some((from, to, amount)),
         _ => None,
     }
 }
@@ -130,6 +145,10 @@ pub(crate) fn check(run: &BankRun) -> BankReport {
             .push(BankViolation::FinalNotConserved { sum, total });
         return report;
     }
+    if let Some(marked) = &run.final_markers {
+        check_marked(run, &finals, marked, &mut report);
+        return report;
+    }
     // What the acknowledged transfers leave unexplained.
     let mut residual: Vec<i64> = finals
         .iter()
@@ -166,6 +185,56 @@ pub(crate) fn check(run: &BankRun) -> BankReport {
         }
     }
     report
+}
+
+/// The final check by markers: each transfer applied exactly when its
+/// marker exists, and the balances are the initial ones plus exactly the
+/// marked transfers.
+fn check_marked(run: &BankRun, finals: &[i64], marked: &[u64], report: &mut BankReport) {
+    let n = finals.len();
+    let marked: HashSet<u64> = marked.iter().copied().collect();
+    let mut expected: Vec<i64> = (0..n)
+        .map(|a| run.initial.get(a).copied().unwrap_or(0))
+        .collect();
+    let mut unknown = 0;
+    let mut applied_unknown = Vec::new();
+    for op in &run.ops {
+        let Some((from, to, amount)) = transfer(op) else {
+            continue;
+        };
+        if from >= n || to >= n {
+            continue;
+        }
+        let applied = marked.contains(&op.id);
+        match (&op.outcome, applied) {
+            (Outcome::Ok(_), false) => report.violations.push(BankViolation::AckedNotApplied {
+                transfer: op.clone(),
+            }),
+            (Outcome::Failed(_), true) => report.violations.push(BankViolation::RefusedApplied {
+                transfer: op.clone(),
+            }),
+            (Outcome::Unknown(_), _) => {
+                unknown += 1;
+                if applied {
+                    applied_unknown.push(op.id);
+                }
+            }
+            _ => {}
+        }
+        if applied {
+            expected[from] -= amount;
+            expected[to] += amount;
+        }
+    }
+    let residual: Vec<i64> = finals.iter().zip(&expected).map(|(f, e)| f - e).collect();
+    if residual.iter().any(|r| *r != 0) {
+        report.violations.push(BankViolation::FinalUnexplained {
+            residual,
+            unknown_transfers: unknown,
+        });
+    } else {
+        report.explained = Some(Explained::Marked(applied_unknown));
+    }
 }
 
 /// The answer of [`explain`].
@@ -310,6 +379,14 @@ impl fmt::Display for BankViolation {
                     off.join(", ")
                 )
             }
+            BankViolation::AckedNotApplied { transfer } => writeln!(
+                f,
+                "an acknowledged transfer's marker is missing after healing: {transfer}"
+            ),
+            BankViolation::RefusedApplied { transfer } => writeln!(
+                f,
+                "a refused transfer's marker exists after healing: {transfer}"
+            ),
         }
     }
 }

@@ -22,15 +22,23 @@ fn build(action: &Action, keys: &[String]) -> (redis::Pipeline, bool) {
     let mut p = redis::pipe();
     let key = |i: usize| keys.get(i).map(String::as_str).unwrap_or_default();
     let multi = match action {
-        Action::Transfer { from, to, amount } => {
+        Action::Transfer {
+            from,
+            to,
+            amount,
+            marker,
+        } => {
             p.cmd("MULTI")
                 .cmd("DECRBY")
                 .arg(key(*from))
                 .arg(*amount)
                 .cmd("INCRBY")
                 .arg(key(*to))
-                .arg(*amount)
-                .cmd("EXEC");
+                .arg(*amount);
+            if !marker.is_empty() {
+                p.cmd("SET").arg(marker).arg(1);
+            }
+            p.cmd("EXEC");
             true
         }
         Action::ReadBalances { mget: false } => {

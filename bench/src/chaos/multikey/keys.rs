@@ -19,16 +19,30 @@ pub(crate) const RECORD_PARTITION: u32 = 0;
 /// first in [`RECORD_PARTITION`]. `partitions` must be a power of two, as
 /// every table's is. Names never contain `{`, so no hash tag groups them.
 pub(crate) fn spread(prefix: &str, count: usize, partitions: u32) -> Vec<String> {
-    let partitions = partitions.max(1);
     (0..count)
         .map(|i| {
-            let want = (RECORD_PARTITION + i as u32) % partitions;
-            (0u64..)
-                .map(|n| format!("{prefix}:{i}:{n}"))
-                .find(|name| partition_of(name.as_bytes(), partitions) == want)
-                .unwrap_or_default()
+            in_partition(
+                &format!("{prefix}:{i}"),
+                spread_partition(i, partitions),
+                partitions,
+            )
         })
         .collect()
+}
+
+/// The partition [`spread`] puts key `i` in.
+pub(crate) fn spread_partition(i: usize, partitions: u32) -> u32 {
+    (RECORD_PARTITION + i as u32) % partitions.max(1)
+}
+
+/// The first name `<stem>:<n>` that lies in partition `want` of
+/// `partitions` (a power of two).
+pub(crate) fn in_partition(stem: &str, want: u32, partitions: u32) -> String {
+    let partitions = partitions.max(1);
+    (0u64..)
+        .map(|n| format!("{stem}:{n}"))
+        .find(|name| partition_of(name.as_bytes(), partitions) == want % partitions)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -50,6 +64,15 @@ mod tests {
             }
             let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
             assert_eq!(unique.len(), keys.len(), "names are distinct");
+        }
+    }
+
+    #[test]
+    fn a_name_lands_in_the_partition_asked_for() {
+        for want in 0..8 {
+            let name = in_partition("bank:applied:17", want, 8);
+            assert!(name.starts_with("bank:applied:17:"), "{name}");
+            assert_eq!(partition_of(name.as_bytes(), 8), want);
         }
     }
 

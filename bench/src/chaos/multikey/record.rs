@@ -21,8 +21,18 @@ pub(crate) enum MoveHow {
 /// What one request asked; keys are indexes into the workload's key list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Action {
-    /// `MULTI / DECRBY accounts[from] amount / INCRBY accounts[to] amount / EXEC`
-    Transfer { from: usize, to: usize, amount: i64 },
+    /// `MULTI / DECRBY accounts[from] amount / INCRBY accounts[to] amount /
+    /// SET marker 1 / EXEC`: the marker key, unique to the transfer and in
+    /// `from`'s partition, exists exactly when the transfer applied, so the
+    /// final check can tell which unknown transfers did (empty in records
+    /// made before markers: then the final check searches).
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: i64,
+        #[serde(default)]
+        marker: String,
+    },
     /// Every balance at once: one `MGET` (`mget`), or `MULTI / GET ... / EXEC`.
     ReadBalances { mget: bool },
     /// `MSET k0 value k1 value ...`: the same value, unique to this request,
@@ -105,9 +115,9 @@ impl fmt::Display for MultiOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{} p{} ", self.id, self.process)?;
         match &self.action {
-            Action::Transfer { from, to, amount } => {
-                write!(f, "transfer {amount} from account {from} to {to}")?
-            }
+            Action::Transfer {
+                from, to, amount, ..
+            } => write!(f, "transfer {amount} from account {from} to {to}")?,
             Action::Mset { value } => write!(f, "MSET {value:?}")?,
             Action::Move { from, to, .. } => {
                 write!(f, "{} list {from} -> list {to}", self.action.name())?
@@ -157,6 +167,10 @@ pub(crate) struct BankRun {
     pub(crate) ops: Vec<MultiOp>,
     /// Each account's value read after healing (`None` when not read yet).
     pub(crate) final_balances: Option<Vec<Option<String>>>,
+    /// The ids of the transfers whose marker key exists after healing
+    /// (`None` when not read, or the record predates markers).
+    #[serde(default)]
+    pub(crate) final_markers: Option<Vec<u64>>,
 }
 
 impl BankRun {
@@ -293,6 +307,7 @@ mod tests {
                 from: 2,
                 to: 5,
                 amount: 3,
+                marker: String::new(),
             },
             invoke_ns: 1_000_000_000,
             complete_ns: 1_500_000_000,

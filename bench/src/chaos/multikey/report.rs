@@ -124,6 +124,8 @@ impl Kind for BankViolation {
             BankViolation::FinalMalformed { .. } => "malformed final balances",
             BankViolation::FinalNotConserved { .. } => "final balances not summing to the total",
             BankViolation::FinalUnexplained { .. } => "final balances not explained",
+            BankViolation::AckedNotApplied { .. } => "acknowledged transfer not applied",
+            BankViolation::RefusedApplied { .. } => "refused transfer applied",
         }
     }
 }
@@ -186,6 +188,11 @@ impl fmt::Display for MultiReport {
                 Some(Explained::By(ids)) => writeln!(
                     f,
                     "  final balances = initial + acknowledged transfers + {} of the unknown ones, each whole",
+                    ids.len()
+                )?,
+                Some(Explained::Marked(ids)) => writeln!(
+                    f,
+                    "  final balances = initial + every transfer whose marker exists (each acknowledged one, {} of the unknown ones, no refused one)",
                     ids.len()
                 )?,
                 Some(Explained::Undecided { unknown_transfers }) => writeln!(

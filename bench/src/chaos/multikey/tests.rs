@@ -167,7 +167,12 @@ fn the_final_state_must_be_one_mset_that_can_be_last() {
 fn transfer(id: u64, from: usize, to: usize, amount: i64, outcome: Outcome) -> MultiOp {
     op(
         id,
-        Action::Transfer { from, to, amount },
+        Action::Transfer {
+            from,
+            to,
+            amount,
+            marker: format!("m{id}"),
+        },
         id * 10,
         id * 10 + 5,
         outcome,
@@ -203,6 +208,57 @@ fn clean_bank(final_balances: &[i64]) -> BankRun {
             transfer(5, 2, 0, 4, failed()),
         ],
         final_balances: Some(final_balances.iter().map(|b| Some(b.to_string())).collect()),
+        final_markers: None,
+    }
+}
+
+/// [`clean_bank`] with the markers read after healing: `marked` the ids.
+fn marked_bank(final_balances: &[i64], marked: &[u64]) -> BankRun {
+    BankRun {
+        final_markers: Some(marked.to_vec()),
+        ..clean_bank(final_balances)
+    }
+}
+
+#[test]
+fn markers_say_which_unknown_transfers_applied() {
+    let r = bank::check(&marked_bank(&[95, 102, 103], &[1, 3]));
+    assert!(r.is_ok(), "{:?}", r.violations);
+    assert_eq!(r.explained, Some(Explained::Marked(vec![3])));
+    let r = bank::check(&marked_bank(&[95, 105, 100], &[1]));
+    assert!(r.is_ok(), "{:?}", r.violations);
+    assert_eq!(r.explained, Some(Explained::Marked(vec![])));
+}
+
+#[test]
+fn balances_that_disagree_with_the_markers_are_flagged() {
+    // The unknown 1 -> 2 applied by the balances, but its marker is absent:
+    // the marker and the transfer were not one atomic step.
+    let r = bank::check(&marked_bank(&[95, 102, 103], &[1]));
+    match r.violations.as_slice() {
+        [BankViolation::FinalUnexplained { residual, .. }] => {
+            assert_eq!(residual, &vec![0, -3, 3]);
+        }
+        other => panic!("expected unexplained balances, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_acknowledged_transfer_without_its_marker_is_flagged() {
+    let r = bank::check(&marked_bank(&[100, 100, 100], &[]));
+    assert!(r
+        .violations
+        .iter()
+        .any(|v| matches!(v, BankViolation::AckedNotApplied { transfer } if transfer.id == 1)));
+    assert!(!r.is_ok());
+}
+
+#[test]
+fn a_refused_transfer_with_its_marker_is_flagged() {
+    let r = bank::check(&marked_bank(&[99, 105, 96], &[1, 5]));
+    match r.violations.as_slice() {
+        [BankViolation::RefusedApplied { transfer }] => assert_eq!(transfer.id, 5),
+        other => panic!("expected a refused transfer applied, got {other:?}"),
     }
 }
 

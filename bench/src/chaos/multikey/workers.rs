@@ -18,7 +18,7 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 
 use super::client::perform;
-use super::keys::spread;
+use super::keys::{in_partition, spread, spread_partition};
 use super::record::{Action, BankRun, LmoveRun, MoveHow, MsetRun, MultiOp, MultiRecord, Outcome};
 use super::spec::{BankReads, Spec};
 use crate::chaos::workload::{connect, Clock};
@@ -262,10 +262,16 @@ impl Worker {
                 let n = self.keys.len();
                 let from = rng.gen_range(0..n);
                 let to = (from + rng.gen_range(1..n)) % n;
+                let partitions = self.spec.partitions;
                 Action::Transfer {
                     from,
                     to,
                     amount: rng.gen_range(1..=5),
+                    marker: in_partition(
+                        &format!("bank:applied:{id}"),
+                        spread_partition(from, partitions),
+                        partitions,
+                    ),
                 }
             }
             Which::Mset => {
@@ -360,6 +366,50 @@ impl Retrying {
     }
 }
 
+impl Retrying {
+    /// The ids of the transfers in `ops` whose marker key exists, read by
+    /// `EXISTS` in batches (after healing, when nothing else runs).
+    async fn markers(&mut self, ops: &[MultiOp]) -> anyhow::Result<Vec<u64>> {
+        let marked: Vec<(u64, &str)> = ops
+            .iter()
+            .filter_map(|op| match &op.action {
+                Action::Transfer { marker, .. } if !marker.is_empty() => {
+                    Some((op.id, marker.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut present = Vec::new();
+        for batch in marked.chunks(MARKER_BATCH) {
+            let mut get = redis::cmd("MGET");
+            for (_, marker) in batch {
+                get.arg(*marker);
+            }
+            let v = self.query(&get, "MGET of transfer markers").await?;
+            let values: Vec<Option<String>> = redis::from_redis_value(v)
+                .context("MGET of transfer markers answered something else than values")?;
+            if values.len() != batch.len() {
+                bail!(
+                    "MGET of {} transfer markers answered {} values",
+                    batch.len(),
+                    values.len()
+                );
+            }
+            present.extend(
+                batch
+                    .iter()
+                    .zip(values)
+                    .filter(|(_, v)| v.is_some())
+                    .map(|((id, _), _)| *id),
+            );
+        }
+        Ok(present)
+    }
+}
+
+/// Transfer markers read per `MGET` in the final read.
+const MARKER_BATCH: usize = 200;
+
 /// Reads every workload's final state into `record`, one key at a time,
 /// once every fault has healed and no worker runs.
 pub(crate) async fn read_final(url: &str, record: &mut MultiRecord) -> anyhow::Result<()> {
@@ -369,6 +419,7 @@ pub(crate) async fn read_final(url: &str, record: &mut MultiRecord) -> anyhow::R
     let mut con = Retrying::new(url)?;
     if let Some(bank) = record.bank.as_mut() {
         bank.final_balances = Some(con.get_each(&bank.accounts).await.context("bank")?);
+        bank.final_markers = Some(con.markers(&bank.ops).await.context("bank markers")?);
     }
     if let Some(mset) = record.mset.as_mut() {
         mset.final_values = Some(con.get_each(&mset.keys).await.context("mset")?);
