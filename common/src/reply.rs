@@ -66,6 +66,10 @@ pub mod errors {
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
     pub const NO_SUCH_KEY: &str = "ERR no such key";
+    /// A server's answer to `petrel.eval` when the script touched a key the
+    /// request did not list: this word, a space, the key in lowercase hex.
+    /// Never reaches a client (the proxy runs the script again).
+    pub const UNLISTED_KEY: &str = "PETRELKEY";
     pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
     /// `ERR wrong number of arguments for 'cmd' command`.

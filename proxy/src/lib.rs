@@ -17,6 +17,8 @@
 //! - [`action`]: what handlers return and may use; what a command touches.
 //! - [`route`]: the partition map cache, the retrying executor, split and
 //!   merge of multi-key commands.
+//! - [`script`]: the script cache and running a script at its keys'
+//!   partition (EVAL, EVALSHA).
 //! - [`txn`]: multi-key commands and MULTI blocks whose keys span
 //!   partitions, run as transactions (the coordinator's side of
 //!   docs/TRANSACTIONS.md).
@@ -41,6 +43,7 @@ pub(crate) mod pause;
 mod process;
 pub mod resp;
 pub(crate) mod route;
+pub(crate) mod script;
 pub(crate) mod session;
 pub(crate) mod state;
 pub(crate) mod stats;

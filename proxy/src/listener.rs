@@ -99,6 +99,7 @@ impl Proxy {
             run_id,
             local_addr,
             shutdown,
+            scripts: Default::default(),
         });
         Ok(Proxy { shared, listener })
     }

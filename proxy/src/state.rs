@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) local_addr: SocketAddr,
     /// Cancelled when the proxy shuts down.
     pub(crate) shutdown: CancellationToken,
+    /// Scripts loaded through this proxy (EVALSHA).
+    pub(crate) scripts: crate::script::ScriptCache,
 }
 
 impl Shared {

@@ -66,6 +66,9 @@ pub(crate) struct ServerConfig {
     /// far above `txn_resolve_after_ms` (a late resolution must still find
     /// a commit).
     pub(crate) txn_gc_after_ms: u64,
+    /// A script (`EVAL`, `EVALSHA`) running at a primary longer than this
+    /// is stopped and writes nothing, in ms (docs/SCRIPTING.md).
+    pub(crate) script_time_limit_ms: u64,
 }
 
 /// Default of `log_sync_linger_us` (see bench/RESULTS.md for how it was chosen).
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             txn_resolve_after_ms: TXN_DEFAULTS.resolve_after_ms,
             txn_max_age_ms: TXN_DEFAULTS.max_age_ms,
             txn_gc_after_ms: TXN_DEFAULTS.gc_after_ms,
+            script_time_limit_ms: 4_000,
         }
     }
 }
@@ -140,6 +144,7 @@ impl ServerConfig {
             ("txn_idle_timeout_ms", self.txn_idle_timeout_ms),
             ("txn_resolve_after_ms", self.txn_resolve_after_ms),
             ("txn_max_age_ms", self.txn_max_age_ms),
+            ("script_time_limit_ms", self.script_time_limit_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be positive"));

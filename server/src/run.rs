@@ -13,6 +13,9 @@ use crate::service::ServerService;
 /// Serves until SIGTERM or Ctrl-C.
 pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     config.validate()?;
+    crate::cmd::scripting::set_time_limit(std::time::Duration::from_millis(
+        config.script_time_limit_ms,
+    ));
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let listener = TcpListener::bind(&config.listen)

@@ -3,7 +3,8 @@
 //! and a burst worker runs them; celery (Redis broker, Redis result
 //! backend, a solo-pool worker subprocess) runs 10 tasks; django-redis
 //! `set_many` / `get_many` / `incr` / `delete_many` over keys in different
-//! partitions. Each needs MULTI/EXEC or multi-key commands that span
+//! partitions; redis-py's `Lock` and `register_script` and the `limits`
+//! rate limiters, each a Lua script (issue 16). Each needs MULTI/EXEC or multi-key commands that span
 //! partitions (issue 15, served). rq and celery also need commands Petrel
 //! does not serve yet (streams, scripting, pub/sub) and stay `#[ignore]`d
 //! until they land; run them with
@@ -67,6 +68,11 @@ fn celery_runs_ten_tasks() {
 }
 
 #[test]
+fn redis_py_lock_registered_scripts_and_limits() {
+    against_petrel("redis scripts", "redis_scripts.py", &[]);
+}
+
+#[test]
 fn django_redis_set_many_get_many_delete_many_incr() {
     against_petrel(
         "django-redis",
@@ -87,6 +93,10 @@ fn the_scripts_pass_against_redis_server() {
     run_script(
         "celery on redis-server",
         script(&python, "celery_tasks.py", redis.port, &[]),
+    );
+    run_script(
+        "redis scripts on redis-server",
+        script(&python, "redis_scripts.py", redis.port, &[]),
     );
     run_script(
         "django-redis on redis-server",

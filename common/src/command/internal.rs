@@ -119,4 +119,32 @@ pub(super) static COMMANDS: &[CommandDef] = &[
         KEY_AT_1,
         "Inside a transaction: sets a key to the state petrel.txn.run computed for it",
     ),
+    internal(
+        "petrel.eval",
+        -6,
+        CommandFlags::WRITE,
+        (0, 0, 0),
+        EVAL_KEYS,
+        "A script whose keys are all in one partition, run as one mutation: `petrel.eval <partitions> <declared> <rw|ro> <body> <numkeys> <key>... <arg>...`",
+    ),
+    internal(
+        "petrel.script.kill",
+        1,
+        CommandFlags::NONE,
+        (0, 0, 0),
+        &[],
+        "Stops every script running at this server (SCRIPT KILL); its writes are not applied",
+    ),
 ];
+
+/// `petrel.eval`'s keys: `numkeys` at index 5, then the keys.
+const EVAL_KEYS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: KeySpecFlags::RW,
+    begin_search: BeginSearch::Index(5),
+    find_keys: FindKeys::Keynum {
+        keynum_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];

@@ -172,6 +172,10 @@ pub enum Internal {
     TxnRun,
     /// `petrel.txn.replace`: a key set to the state `petrel.txn.run` left it in.
     TxnReplace,
+    /// `petrel.eval`: a script whose keys are in one partition.
+    Eval,
+    /// `petrel.script.kill`: stops the scripts running at a server.
+    ScriptKill,
 }
 
 /// The table; see the module documentation.

@@ -214,13 +214,13 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "command|count" | "command|docs" | "command|info" | "command|list" | "command|getkeys"
         | "command|help" => Proxy,
         "function|flush" | "function|kill" | "function|list" | "function|help" => Proxy,
-        "script|flush" | "script|exists" | "script|kill" | "script|help" => Proxy,
+        "script|flush" | "script|exists" | "script|kill" | "script|help" | "script|load" => Proxy,
+        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => Proxy,
         "slowlog|get" | "slowlog|len" | "slowlog|reset" | "slowlog|help" => Proxy,
         // Petrel's own, proxy to server.
         "petrel.scan" | "petrel.expired" | "petrel.dump" | "petrel.restore" | "petrel.sweep"
-        | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace" => {
-            Internal
-        }
+        | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace"
+        | "petrel.eval" | "petrel.script.kill" => Internal,
         _ => Unserved,
     })
 }

@@ -173,6 +173,8 @@ fn internal_commands_by_enum() {
         (Internal::Fingerprint, "petrel.fingerprint"),
         (Internal::TxnRun, "petrel.txn.run"),
         (Internal::TxnReplace, "petrel.txn.replace"),
+        (Internal::Eval, "petrel.eval"),
+        (Internal::ScriptKill, "petrel.script.kill"),
     ] {
         assert_eq!(t.internal(which).name(), name);
         assert!(t.internal(which).is_internal());

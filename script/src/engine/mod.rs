@@ -12,4 +12,4 @@ mod scripts;
 
 pub use functions::{Function, Functions, Library};
 pub use run::{EngineConfig, RunOptions};
-pub use scripts::Scripts;
+pub use scripts::{Scripts, NOSCRIPT};

@@ -32,6 +32,7 @@ pub(crate) mod multi;
 pub(crate) mod outcome;
 pub(crate) mod parse;
 pub(crate) mod runner;
+pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod strings;
@@ -154,6 +155,8 @@ pub(crate) static COMMANDS: &[Runner] = &[
     run("petrel.txn.run", multi::txn_run_outside),
     run("petrel.txn.replace", keyspace::replace),
     run("petrel.fingerprint", multi::fingerprint_cmd),
+    run("petrel.eval", scripting::eval),
+    run("petrel.script.kill", scripting::kill),
 ];
 
 /// Runs `command` with `args` (its name first) against `view` at wall-clock

@@ -1,12 +1,21 @@
-//! `FUNCTION` and `SCRIPT` housekeeping: Petrel runs no scripts (EVAL and
-//! FCALL stay unknown commands), so there is never anything to flush, list,
-//! find or kill. Tools that clean up with FUNCTION FLUSH / SCRIPT FLUSH work.
+//! Scripts: `EVAL`, `EVALSHA` and their `_RO` forms run at the partition
+//! of their keys (`crate::script`); `SCRIPT LOAD EXISTS FLUSH KILL` act on
+//! this proxy's script cache and the servers' running scripts. Functions
+//! are not served yet (FCALL stays an unknown command), so FUNCTION FLUSH /
+//! LIST / KILL have nothing to act on; tools that clean up with them work.
+
+use std::time::Instant;
 
 use bytes::Bytes;
-use petrel_common::reply::Reply;
+use futures::FutureExt;
+use petrel_common::command::{table, Internal};
+use petrel_common::reply::{errors, Reply};
+use petrel_script::engine::NOSCRIPT;
 
-use crate::action::{Action, Ctx};
+use crate::action::{Action, Ctx, Touches};
 use crate::cmd::help::{help_reply, subcommand_syntax_error};
+use crate::route::router::Target;
+use crate::script::{self, ScriptCall};
 use crate::util::c_str;
 
 const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
@@ -28,15 +37,95 @@ pub(crate) fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Reply(Reply::ok())
 }
 
-/// `SCRIPT FLUSH [ASYNC|SYNC]`: nothing to delete.
-pub(crate) fn script_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+/// `SCRIPT FLUSH [ASYNC|SYNC]`: forgets this proxy's scripts.
+pub(crate) fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let ok = args.len() == 2
         || (args.len() == 3 && (is(args.get(2), b"async") || is(args.get(2), b"sync")));
-    Action::Reply(if ok {
-        Reply::ok()
-    } else {
-        Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    if !ok {
+        return Action::Reply(Reply::error(
+            "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+        ));
+    }
+    ctx.shared.scripts.flush();
+    Action::Reply(Reply::ok())
+}
+
+/// `SCRIPT LOAD script`: compiles and keeps it; its SHA1.
+pub(crate) fn script_load(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    Action::Reply(match ctx.shared.scripts.load(&args[2]) {
+        Ok(sha) => Reply::Bulk(Bytes::from(sha)),
+        Err(e) => e,
     })
+}
+
+/// `EVAL script numkeys [key ...] [arg ...]`
+pub(crate) fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    eval_generic(ctx, args, false, false)
+}
+
+/// `EVAL_RO script numkeys [key ...] [arg ...]`
+pub(crate) fn eval_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    eval_generic(ctx, args, false, true)
+}
+
+/// `EVALSHA sha1 numkeys [key ...] [arg ...]`
+pub(crate) fn evalsha(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    eval_generic(ctx, args, true, false)
+}
+
+/// `EVALSHA_RO sha1 numkeys [key ...] [arg ...]`
+pub(crate) fn evalsha_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    eval_generic(ctx, args, true, true)
+}
+
+/// The keys and arguments after `numkeys`, with Redis's errors.
+fn split_keys(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
+    let numkeys = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+    if numkeys < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    let rest = &args[3..];
+    if numkeys as u64 > rest.len() as u64 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let (keys, argv) = rest.split_at(numkeys as usize);
+    Ok((keys.to_vec(), argv.to_vec()))
+}
+
+fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Action {
+    let (keys, argv) = match split_keys(args) {
+        Ok(split) => split,
+        Err(e) => return Action::Reply(e),
+    };
+    let body = if by_sha {
+        match ctx.shared.scripts.body(&args[1]) {
+            Some(body) => body,
+            None => return Action::Reply(Reply::error(NOSCRIPT)),
+        }
+    } else {
+        if let Err(e) = ctx.shared.scripts.load(&args[1]) {
+            return Action::Reply(e);
+        }
+        args[1].clone()
+    };
+    // One client's commands stay in order: a script with no declared key
+    // may touch any.
+    let mut touches = Touches::keys(&keys, !read_only);
+    touches.all = keys.is_empty();
+    ctx.touches = Some(touches);
+    let router = ctx.shared.router_for(ctx.session.db);
+    let call = ScriptCall {
+        body,
+        keys,
+        argv,
+        read_only,
+    };
+    Action::Later(script::run(router, call).boxed())
 }
 
 /// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`: no libraries.
@@ -63,14 +152,52 @@ pub(crate) fn function_list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Reply(Reply::Array(vec![]))
 }
 
-/// `SCRIPT EXISTS sha1 [sha1 ...]`: no script is cached.
-pub(crate) fn script_exists(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Reply(Reply::Array(vec![Reply::Int(0); args.len() - 2]))
+/// `SCRIPT EXISTS sha1 [sha1 ...]`: 1 for each script this proxy knows.
+pub(crate) fn script_exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let scripts = &ctx.shared.scripts;
+    Action::Reply(Reply::Array(
+        args[2..]
+            .iter()
+            .map(|sha| Reply::Int(i64::from(scripts.exists(sha))))
+            .collect(),
+    ))
 }
 
-/// `FUNCTION KILL` / `SCRIPT KILL`: nothing runs.
-pub(crate) fn kill(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+/// `FUNCTION KILL`: no function runs (functions are not served yet).
+pub(crate) fn function_kill(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::error(NOTBUSY))
+}
+
+/// `SCRIPT KILL`: stops the scripts running at every partition's primary;
+/// `OK` when one was stopped. A stopped script writes nothing.
+pub(crate) fn script_kill(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let router = ctx.shared.router_for(ctx.session.db);
+    Action::Later(
+        async move {
+            let deadline = Instant::now() + router.timeout();
+            let map = match router.maps().wait_for_map(deadline).await {
+                Ok(m) => m,
+                Err(e) => return e.into_reply(),
+            };
+            let kill = table().internal(Internal::ScriptKill);
+            let calls = (0..map.partition_count).map(|p| {
+                router.call(
+                    Target::Partition(p),
+                    kill,
+                    vec![Bytes::from_static(b"petrel.script.kill")],
+                    false,
+                    deadline,
+                )
+            });
+            let replies = futures::future::join_all(calls).await;
+            if replies.iter().any(|r| matches!(r, Ok(Reply::Status(_)))) {
+                Reply::ok()
+            } else {
+                Reply::error(NOTBUSY)
+            }
+        }
+        .boxed(),
+    )
 }
 
 /// `FUNCTION HELP`.

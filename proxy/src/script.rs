@@ -1,0 +1,174 @@
+//! Scripts (docs/SCRIPTING.md): this proxy's cache of scripts by SHA1, and
+//! running one at the primary of the partition its keys are in.
+//!
+//! A script runs where its keys are, as one mutation (`petrel.eval`). Its
+//! declared keys (`KEYS`) say where to start; a script that touches a key
+//! it did not declare is stopped there by the server before anything is
+//! written, and runs again with that key listed (so the transaction fast
+//! path checks it for locks), up to [`MAX_ATTEMPTS`] times. A script whose
+//! keys turn out to span partitions is refused for now.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use petrel_common::command::{table, Internal};
+use petrel_common::reply::errors::UNLISTED_KEY;
+use petrel_common::reply::Reply;
+use petrel_common::sync::lock;
+use petrel_script::{EngineConfig, Scripts};
+
+use crate::route::router::{Router, Target};
+
+/// Runs of one script before it is refused for touching ever more keys it
+/// did not declare.
+pub(crate) const MAX_ATTEMPTS: usize = 64;
+
+/// The answer to a script whose keys are in several partitions.
+pub(crate) const CROSS_PARTITION: &str = "ERR Petrel cannot run a script whose keys are in different partitions yet; put them in one with a hash tag ({...}) in every key name";
+
+/// Scripts this proxy knows, compiled once to check them (`SCRIPT LOAD`,
+/// `EVAL`) and kept by SHA1 for `EVALSHA`.
+pub(crate) struct ScriptCache {
+    /// `None` when Lua could not be set up (then every script is refused).
+    engine: Mutex<Option<Scripts>>,
+}
+
+impl Default for ScriptCache {
+    fn default() -> Self {
+        let engine = Scripts::new(EngineConfig::default())
+            .map_err(|e| tracing::error!(error = %e, "no Lua engine: scripts are refused"))
+            .ok();
+        ScriptCache {
+            engine: Mutex::new(engine),
+        }
+    }
+}
+
+impl ScriptCache {
+    fn with<T>(&self, f: impl FnOnce(&mut Scripts) -> T) -> Option<T> {
+        lock(&self.engine).as_mut().map(f)
+    }
+
+    /// Compiles and keeps `body`: its SHA1, or the compile error reply.
+    pub(crate) fn load(&self, body: &[u8]) -> Result<String, Reply> {
+        self.with(|s| s.load(body))
+            .unwrap_or_else(|| Err(Reply::error("ERR the Lua engine did not start")))
+    }
+
+    /// The body of the script named `sha` (any case).
+    pub(crate) fn body(&self, sha: &[u8]) -> Option<Bytes> {
+        let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
+        self.with(|s| s.body(&sha)).flatten()
+    }
+
+    /// Whether the script named `sha` is known.
+    pub(crate) fn exists(&self, sha: &[u8]) -> bool {
+        self.body(sha).is_some()
+    }
+
+    /// Forgets every script.
+    pub(crate) fn flush(&self) {
+        if let Some(Err(e)) = self.with(|s| s.flush()) {
+            tracing::warn!(error = %e, "SCRIPT FLUSH could not reset the Lua state");
+        }
+    }
+}
+
+/// A script call, ready to run.
+pub(crate) struct ScriptCall {
+    pub(crate) body: Bytes,
+    pub(crate) keys: Vec<Bytes>,
+    pub(crate) argv: Vec<Bytes>,
+    /// `EVAL_RO` / `EVALSHA_RO`.
+    pub(crate) read_only: bool,
+}
+
+/// Runs `call` at the primary of its keys' partition, by the router's deadline.
+pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
+    let deadline = Instant::now() + router.timeout();
+    let declared = call.keys.len();
+    let mut listed = call.keys;
+    for _ in 0..MAX_ATTEMPTS {
+        let map = match router.maps().wait_for_map(deadline).await {
+            Ok(m) => m,
+            Err(e) => return e.into_reply(),
+        };
+        let home = listed.first().map(|k| map.partition_of_key(k));
+        if listed.iter().any(|k| Some(map.partition_of_key(k)) != home) {
+            return Reply::error(CROSS_PARTITION);
+        }
+        let mut args = Vec::with_capacity(6 + listed.len() + call.argv.len());
+        args.extend([
+            Bytes::from_static(b"petrel.eval"),
+            Bytes::from(map.partition_count.to_string()),
+            Bytes::from(declared.to_string()),
+            Bytes::from_static(if call.read_only { b"ro" } else { b"rw" }),
+            call.body.clone(),
+            Bytes::from(listed.len().to_string()),
+        ]);
+        args.extend(listed.iter().cloned());
+        args.extend(call.argv.iter().cloned());
+        let target = listed.first().cloned().unwrap_or_default();
+        let eval = table().internal(Internal::Eval);
+        match router
+            .call(Target::Key(target), eval, args, true, deadline)
+            .await
+        {
+            Ok(Reply::Error(e)) if e.starts_with(UNLISTED_KEY) => match unlisted_key(&e) {
+                Some(key) if !listed.contains(&key) => listed.push(key),
+                _ => return Reply::error("ERR unexpected reply to a script from a partition"),
+            },
+            Ok(reply) => return reply,
+            Err(e) => return e.into_reply(),
+        }
+    }
+    Reply::error(format!(
+        "ERR the script touched more than {MAX_ATTEMPTS} keys it did not declare in KEYS; declare them"
+    ))
+}
+
+/// The key of an [`UNLISTED_KEY`] error (`PETRELKEY <hex>`).
+fn unlisted_key(error: &str) -> Option<Bytes> {
+    let hex = error.strip_prefix(UNLISTED_KEY)?.trim();
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Bytes::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlisted_keys_decode_from_hex() {
+        assert_eq!(
+            unlisted_key("PETRELKEY 6f74686572"),
+            Some(Bytes::from_static(b"other"))
+        );
+        assert_eq!(unlisted_key("PETRELKEY "), Some(Bytes::new()));
+        assert_eq!(unlisted_key("PETRELKEY 6f7"), None);
+        assert_eq!(unlisted_key("PETRELKEY zz"), None);
+        assert_eq!(unlisted_key("ERR other"), None);
+    }
+
+    #[test]
+    fn the_cache_knows_scripts_by_sha_in_any_case() {
+        let cache = ScriptCache::default();
+        let sha = cache.load(b"return 1").expect("compiles");
+        assert_eq!(sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+        assert!(cache.exists(sha.to_uppercase().as_bytes()));
+        assert_eq!(
+            cache.body(sha.as_bytes()),
+            Some(Bytes::from_static(b"return 1"))
+        );
+        assert!(cache.load(b"return (").is_err());
+        cache.flush();
+        assert!(!cache.exists(sha.as_bytes()));
+    }
+}

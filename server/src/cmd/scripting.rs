@@ -1,0 +1,363 @@
+//! Scripts at a partition's primary: `petrel.eval`, sent by the proxy for
+//! an `EVAL`/`EVALSHA` whose keys are all in this partition, runs the script
+//! here as one mutation (docs/SCRIPTING.md).
+//!
+//! `petrel.eval <partitions> <declared> <rw|ro> <body> <numkeys> <key>... <arg>...`:
+//! the table's partition count, how many of the keys the client declared
+//! (the script's `KEYS`; the others are keys earlier attempts found it
+//! touching), whether it is an `*_RO` call, the script, then the keys and
+//! arguments. Every key is in this partition, and they are the keys the
+//! transaction fast path checked for locks, so a `redis.call` may touch no
+//! other: one that does stops the run with [`UNLISTED_KEY`] naming the key,
+//! nothing is written, and the proxy tries again with the key listed (or
+//! across partitions).
+//!
+//! Each runtime thread keeps its own Lua engine (compiled scripts are cached
+//! by SHA1); a script runs off the async runtime's worker, and one running
+//! past `script_time_limit_ms` is stopped, as is every running script on
+//! `petrel.script.kill`. A stopped script writes nothing.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use petrel_common::command::{table, Command, Exec};
+use petrel_common::hash::partition_of;
+use petrel_common::reply::Reply;
+use petrel_common::sync::lock;
+use petrel_script::{EngineConfig, Host, LogLevel, Monitor, RunOptions, Scripts};
+use tracing::{info, warn};
+
+use crate::cmd::db::Db;
+use crate::cmd::outcome::{CmdError, CmdResult};
+use crate::cmd::runner_of;
+use crate::storage::StorageError;
+
+pub(crate) use petrel_common::reply::errors::UNLISTED_KEY;
+
+/// Longest a script may run before the server stops it
+/// (`script_time_limit_ms`); set once at start.
+static TIME_LIMIT_MS: AtomicU64 = AtomicU64::new(4_000);
+
+/// Every thread's engine monitor, for the watchdog and `petrel.script.kill`.
+static MONITORS: LazyLock<Mutex<Vec<Monitor>>> = LazyLock::new(|| {
+    std::thread::Builder::new()
+        .name("script-watchdog".into())
+        .spawn(watchdog)
+        .map_err(|e| warn!(error = %e, "no script watchdog: long scripts are not stopped"))
+        .ok();
+    Mutex::new(Vec::new())
+});
+
+thread_local! {
+    static ENGINE: RefCell<Option<Scripts>> = const { RefCell::new(None) };
+}
+
+/// Sets how long a script may run (`script_time_limit_ms`).
+pub(crate) fn set_time_limit(limit: Duration) {
+    TIME_LIMIT_MS.store(limit.as_millis() as u64, Ordering::Relaxed);
+}
+
+/// Stops scripts that ran past the limit, every 100 ms.
+fn watchdog() {
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let limit = Duration::from_millis(TIME_LIMIT_MS.load(Ordering::Relaxed));
+        for m in lock(&MONITORS).iter() {
+            if m.is_busy(limit) && m.kill(false).is_ok() {
+                warn!(
+                    limit_ms = limit.as_millis() as u64,
+                    "stopped a script that ran past script_time_limit_ms"
+                );
+            }
+        }
+    }
+}
+
+/// `petrel.script.kill`: stops every script running here. `OK` when one
+/// was, Redis's `NOTBUSY` error otherwise.
+pub(crate) fn kill(_: &mut Db<'_>, _: &[Bytes]) -> CmdResult {
+    let mut killed = false;
+    for m in lock(&MONITORS).iter() {
+        killed |= m.kill(false).is_ok();
+    }
+    if killed {
+        info!("SCRIPT KILL stopped a running script");
+        Ok(Reply::ok())
+    } else {
+        Err(CmdError::reply(
+            "NOTBUSY No scripts in execution right now.",
+        ))
+    }
+}
+
+/// The error text of a script the server stopped (killed or over time).
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+fn malformed(what: &str) -> CmdError {
+    CmdError::reply(format!("ERR malformed petrel.eval: {what}"))
+}
+
+fn number(arg: Option<&Bytes>, what: &str) -> Result<usize, CmdError> {
+    arg.and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|a| a.parse::<usize>().ok())
+        .ok_or_else(|| malformed(what))
+}
+
+/// `petrel.eval`: see the module documentation.
+pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let partitions = u32::try_from(number(args.get(1), "partition count")?)
+        .map_err(|_| malformed("partition count"))?;
+    let declared = number(args.get(2), "declared key count")?;
+    let read_only = match args.get(3).map(|a| a.as_ref()) {
+        Some(b"rw") => false,
+        Some(b"ro") => true,
+        _ => return Err(malformed("mode")),
+    };
+    let body = args.get(4).ok_or_else(|| malformed("body"))?;
+    let numkeys = number(args.get(5), "key count")?;
+    let keys = args.get(6..6 + numkeys).ok_or_else(|| malformed("keys"))?;
+    if declared > numkeys || partitions == 0 {
+        return Err(malformed("declared key count"));
+    }
+    let home = keys.first().map(|k| partition_of(k, partitions));
+    if keys
+        .iter()
+        .any(|k| Some(partition_of(k, partitions)) != home)
+    {
+        return Err(malformed("keys of several partitions"));
+    }
+    let script_args = &args[6 + numkeys..];
+    let mut host = PartitionHost {
+        db,
+        keys,
+        unlisted: None,
+        storage: None,
+    };
+    let reply = run_here(|scripts| {
+        scripts.eval(
+            &mut host,
+            body,
+            &keys[..declared],
+            script_args,
+            RunOptions {
+                read_only,
+                cluster: false,
+            },
+        )
+    })?;
+    if let Some(e) = host.storage {
+        return Err(CmdError::Storage(e));
+    }
+    if let Some(key) = host.unlisted {
+        return Err(CmdError::reply(format!("{UNLISTED_KEY} {}", hex(&key))));
+    }
+    match &reply {
+        // Stopped: nothing it wrote applies.
+        Reply::Error(e) if e.starts_with(KILLED) => Err(CmdError::Reply(reply)),
+        // Like Redis: a script that fails keeps what it wrote before.
+        _ => Ok(reply),
+    }
+}
+
+/// Runs `f` with this thread's engine, off the async runtime's worker.
+fn run_here(f: impl FnOnce(&mut Scripts) -> Reply) -> Result<Reply, CmdError> {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let run = || {
+        ENGINE.with(|cell| {
+            let mut engine = cell.borrow_mut();
+            if engine.is_none() {
+                let scripts = Scripts::new(EngineConfig::default()).map_err(|e| {
+                    CmdError::reply(format!("ERR the script engine did not start: {e}"))
+                })?;
+                lock(&MONITORS).push(scripts.monitor());
+                *engine = Some(scripts);
+            }
+            match engine.as_mut() {
+                Some(scripts) => Ok(f(scripts)),
+                None => Err(CmdError::reply("ERR the script engine did not start")),
+            }
+        })
+    };
+    if multi {
+        tokio::task::block_in_place(run)
+    } else {
+        run()
+    }
+}
+
+/// Lowercase hex of a key, as [`UNLISTED_KEY`] carries it.
+fn hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `redis.call` at this partition: the listed keys only.
+struct PartitionHost<'d, 'v, 'k> {
+    db: &'d mut Db<'v>,
+    keys: &'k [Bytes],
+    /// The first key a call touched that is not listed.
+    unlisted: Option<Bytes>,
+    storage: Option<StorageError>,
+}
+
+impl PartitionHost<'_, '_, '_> {
+    fn command(args: &[Bytes]) -> Option<&'static Command> {
+        let t = table();
+        let top = t.find(args.first()?)?;
+        if top.subcommands.is_empty() {
+            return Some(top);
+        }
+        t.subcommand(top, args.get(1)?)
+    }
+}
+
+impl Host for PartitionHost<'_, '_, '_> {
+    fn call(&mut self, args: Vec<Bytes>) -> Reply {
+        if self.unlisted.is_some() || self.storage.is_some() {
+            return Reply::error("ERR the script is being retried");
+        }
+        let Some(command) = Self::command(&args) else {
+            return Reply::error(crate::cmd::errors::unknown_call(&args));
+        };
+        let mut unlisted = None;
+        let _ = command.for_each_key(&args, |i, _| {
+            if let Some(k) = args.get(i) {
+                if unlisted.is_none() && !self.keys.contains(k) {
+                    unlisted = Some(k.clone());
+                }
+            }
+        });
+        if let Some(k) = unlisted {
+            self.unlisted = Some(k);
+            return Reply::error("ERR the script touches a key it did not list; retried");
+        }
+        match command.name() {
+            "ping" => {
+                return match args.get(1) {
+                    Some(m) => Reply::Bulk(m.clone()),
+                    None => Reply::Status("PONG".into()),
+                }
+            }
+            "echo" => return args.get(1).cloned().map_or(Reply::Nil, Reply::Bulk),
+            "time" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                return Reply::Array(vec![
+                    Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+                    Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+                ]);
+            }
+            _ => {}
+        }
+        let run = match command.exec() {
+            Exec::Partition | Exec::Split(_) | Exec::SameSlot | Exec::FanOut(_) => {
+                runner_of(command)
+            }
+            _ => None,
+        };
+        let Some(run) = run else {
+            return Reply::error(format!(
+                "ERR Petrel does not run '{}' inside scripts yet",
+                command.name()
+            ));
+        };
+        let savepoint = self.db.savepoint();
+        match run(self.db, &args) {
+            Ok(reply) => reply,
+            Err(CmdError::Reply(reply)) => {
+                self.db.rollback(savepoint);
+                reply
+            }
+            Err(CmdError::Storage(e)) => {
+                self.storage = Some(e);
+                Reply::error("ERR storage failure")
+            }
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: &[u8]) {
+        let message = String::from_utf8_lossy(message);
+        match level {
+            LogLevel::Warning => warn!(target: "script", "{message}"),
+            _ => info!(target: "script", "{message}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    fn eval(
+        h: &mut Harness,
+        body: &str,
+        keys: &[&str],
+        args: &[&str],
+    ) -> petrel_common::reply::Reply {
+        let n = keys.len().to_string();
+        let mut call = vec!["petrel.eval", "1", &n, "rw", body, &n];
+        call.extend_from_slice(keys);
+        call.extend_from_slice(args);
+        h.run(&call)
+    }
+
+    #[test]
+    fn a_script_reads_and_writes_its_keys() {
+        let mut h = Harness::new();
+        let r = eval(
+            &mut h,
+            "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[1])",
+            &["k"],
+            &["41"],
+        );
+        assert_eq!(r, int(42));
+        assert_eq!(h.run(&["get", "k"]), bulk("42"));
+    }
+
+    #[test]
+    fn an_unlisted_key_stops_the_run_and_writes_nothing() {
+        let mut h = Harness::new();
+        let r = eval(
+            &mut h,
+            "redis.call('SET', KEYS[1], 1); pcall(redis.call, 'SET', 'other', 2); return 1",
+            &["k"],
+            &[],
+        );
+        assert_eq!(r, err("PETRELKEY 6f74686572"));
+        assert_eq!(h.run(&["get", "k"]), petrel_common::reply::Reply::Nil);
+    }
+
+    #[test]
+    fn a_failing_script_keeps_earlier_writes_like_redis() {
+        let mut h = Harness::new();
+        let r = eval(
+            &mut h,
+            "redis.call('SET', KEYS[1], 1); return redis.call('HGET', KEYS[1], 'f')",
+            &["k"],
+            &[],
+        );
+        assert!(
+            matches!(&r, petrel_common::reply::Reply::Error(e) if e.starts_with("WRONGTYPE")),
+            "{r:?}"
+        );
+        assert_eq!(h.run(&["get", "k"]), bulk("1"));
+    }
+
+    #[test]
+    fn malformed_requests_are_errors() {
+        let mut h = Harness::new();
+        for bad in [
+            vec!["petrel.eval", "x", "0", "rw", "return 1", "0"],
+            vec!["petrel.eval", "1", "2", "rw", "return 1", "1", "k"],
+            vec!["petrel.eval", "1", "0", "zz", "return 1", "0"],
+            vec!["petrel.eval", "1", "0", "rw", "return 1", "3", "k"],
+            vec!["petrel.eval", "0", "0", "rw", "return 1", "0"],
+        ] {
+            assert!(h.run(&bad).is_error(), "{bad:?}");
+        }
+    }
+}
