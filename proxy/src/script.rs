@@ -6,9 +6,14 @@
 //! it did not declare is stopped there by the server before anything is
 //! written, and runs again with that key listed (so the transaction fast
 //! path checks it for locks), up to [`MAX_ATTEMPTS`] times. A script whose
-//! keys turn out to span partitions is refused for now.
+//! keys turn out to span partitions runs at this proxy instead, as one
+//! transaction across them (`crate::txn::script`, [`session`]); its SHA1
+//! is remembered, so its next calls go that way at once.
 
-use std::sync::{Arc, Mutex};
+pub(crate) mod session;
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -24,8 +29,10 @@ use crate::route::router::{Router, Target};
 /// did not declare.
 pub(crate) const MAX_ATTEMPTS: usize = 64;
 
-/// The answer to a script whose keys are in several partitions.
-pub(crate) const CROSS_PARTITION: &str = "ERR Petrel cannot run a script whose keys are in different partitions yet; put them in one with a hash tag ({...}) in every key name";
+/// Scripts (by SHA1) seen touching keys of several partitions, at most
+/// [`ACROSS_REMEMBERED`] (forgotten all at once past it).
+static ACROSS: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+const ACROSS_REMEMBERED: usize = 10_000;
 
 /// Scripts this proxy knows, compiled once to check them (`SCRIPT LOAD`,
 /// `EVAL`) and kept by SHA1 for `EVALSHA`.
@@ -77,6 +84,8 @@ impl ScriptCache {
 
 /// A script call, ready to run.
 pub(crate) struct ScriptCall {
+    /// The script's SHA1 (lowercase hex).
+    pub(crate) sha: String,
     pub(crate) body: Bytes,
     pub(crate) keys: Vec<Bytes>,
     pub(crate) argv: Vec<Bytes>,
@@ -87,8 +96,11 @@ pub(crate) struct ScriptCall {
 /// Runs `call` at the primary of its keys' partition, by the router's deadline.
 pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
     let deadline = Instant::now() + router.timeout();
+    if lock(&ACROSS).contains(&call.sha) {
+        return across(&router, call, deadline).await;
+    }
     let declared = call.keys.len();
-    let mut listed = call.keys;
+    let mut listed = call.keys.clone();
     for _ in 0..MAX_ATTEMPTS {
         let map = match router.maps().wait_for_map(deadline).await {
             Ok(m) => m,
@@ -96,7 +108,8 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
         };
         let home = listed.first().map(|k| map.partition_of_key(k));
         if listed.iter().any(|k| Some(map.partition_of_key(k)) != home) {
-            return Reply::error(CROSS_PARTITION);
+            remember_across(&call.sha);
+            return across(&router, call, deadline).await;
         }
         let mut args = Vec::with_capacity(6 + listed.len() + call.argv.len());
         args.extend([
@@ -126,6 +139,31 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
     Reply::error(format!(
         "ERR the script touched more than {MAX_ATTEMPTS} keys it did not declare in KEYS; declare them"
     ))
+}
+
+/// Remembers that the script `sha` touches keys of several partitions.
+fn remember_across(sha: &str) {
+    let mut seen = lock(&ACROSS);
+    if seen.len() >= ACROSS_REMEMBERED {
+        seen.clear();
+    }
+    seen.insert(sha.to_string());
+}
+
+/// Runs `call` at this proxy as one transaction over its partitions.
+async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Reply {
+    let script = session::Script {
+        body: call.body,
+        keys: call.keys,
+        argv: call.argv,
+        read_only: call.read_only,
+    };
+    crate::txn::run_script(
+        router,
+        |map| session::starter(script, map.partition_count),
+        deadline,
+    )
+    .await
 }
 
 /// The key of an [`UNLISTED_KEY`] error (`PETRELKEY <hex>`).

@@ -38,3 +38,27 @@ pub trait Host {
         let _ = (level, message);
     }
 }
+
+/// The reply to a keyless command a host answers itself inside a script
+/// (`PING`, `ECHO`, `TIME`), or `None` for any other. `name` is the
+/// command's name in the table (lowercase).
+pub fn keyless_reply(name: &str, args: &[Bytes]) -> Option<Reply> {
+    match name {
+        "ping" => Some(
+            args.get(1)
+                .cloned()
+                .map_or(Reply::Status("PONG".into()), Reply::Bulk),
+        ),
+        "echo" => Some(args.get(1).cloned().map_or(Reply::Nil, Reply::Bulk)),
+        "time" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Some(Reply::Array(vec![
+                Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+                Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+            ]))
+        }
+        _ => None,
+    }
+}

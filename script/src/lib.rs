@@ -15,6 +15,7 @@
 //!   Redis's sandbox.
 //! - [`host`]: the trait through which `redis.call` reaches the data.
 //! - [`monitor`]: the running script's clock and kill switch (BUSY, SCRIPT KILL).
+//! - [`per_thread`]: one engine per thread, for hosts running scripts on a pool.
 //! - [`flags`]: shebang lines (`#!lua flags=no-writes`, `#!lua name=lib`).
 //! - [`convert`]: Lua values to replies and replies to Lua values, RESP2 and RESP3.
 //! - `sandbox`: the globals, read-only tables and `redis.*` (`sandbox.lua`).
@@ -30,6 +31,7 @@ pub mod flags;
 pub mod host;
 pub mod libs;
 pub mod monitor;
+pub mod per_thread;
 
 mod call;
 mod cfunc;
@@ -39,8 +41,9 @@ mod sandbox;
 
 pub use engine::{EngineConfig, Function, Functions, Library, RunOptions, Scripts};
 pub use flags::ScriptFlags;
-pub use host::{Host, LogLevel};
+pub use host::{keyless_reply, Host, LogLevel};
 pub use monitor::{KillError, Monitor};
+pub use per_thread::with_thread_scripts;
 
 pub use digest::sha1hex;
 

@@ -256,3 +256,84 @@ fn watch_across_partitions_aborts_on_a_change_and_commits_otherwise() {
         Value::Array(vec![ok(), Value::Int(3)])
     );
 }
+
+/// A transfer as a script with `numkeys 0`: it builds every key from its
+/// arguments (`from to amount`), as scripts of task queues do.
+const TRANSFER: &str = "redis.call('DECRBY', ARGV[1], ARGV[3]) \
+     redis.call('INCRBY', ARGV[2], ARGV[3]) \
+     return {redis.call('GET', ARGV[1]), redis.call('GET', ARGV[2])}";
+
+#[test]
+fn scripts_over_several_partitions_are_atomic() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let accounts = spread("acct", 4);
+    let mut con = client.get_connection().expect("connect");
+    for a in &accounts {
+        assert_eq!(raw(&mut con, &["SET", a, "100"]), ok());
+    }
+    // Two clients move money between accounts in different partitions by
+    // script; a third reads every balance at once: the sum never changes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let movers: Vec<_> = (0..2)
+        .map(|w| {
+            let (accounts, stop, client) = (accounts.clone(), stop.clone(), client.clone());
+            thread::spawn(move || {
+                let mut con = client.get_connection().expect("connect");
+                let mut done = 0;
+                while !stop.load(Ordering::Relaxed) && done < 150 {
+                    let from = &accounts[(done + w) % 4];
+                    let to = &accounts[(done + w + 1 + done % 2) % 4];
+                    let got: Vec<i64> = redis::cmd("EVAL")
+                        .arg(TRANSFER)
+                        .arg(0)
+                        .arg(from)
+                        .arg(to)
+                        .arg(3)
+                        .query(&mut con)
+                        .expect("EVAL transfer");
+                    assert_eq!(got.len(), 2);
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        let got: Vec<i64> = redis::cmd("MGET")
+            .arg(&accounts)
+            .query(&mut con)
+            .expect("MGET");
+        assert_eq!(got.iter().sum::<i64>(), 400, "money made or lost: {got:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let moved: usize = movers.into_iter().map(|m| m.join().expect("mover")).sum();
+    assert!(moved > 0);
+    let got: Vec<i64> = redis::cmd("MGET")
+        .arg(&accounts)
+        .query(&mut con)
+        .expect("MGET");
+    assert_eq!(got.iter().sum::<i64>(), 400, "{got:?}");
+    // A script that fails after a write keeps the write, as in Redis; one
+    // call over keys of two partitions inside a script is refused.
+    let (a, b) = (&accounts[0], &accounts[1]);
+    let r = redis::cmd("EVAL")
+        .arg("redis.call('SET', KEYS[1], 'kept') return redis.call('HGET', KEYS[2], 'f')")
+        .arg(2)
+        .arg(a)
+        .arg(b)
+        .query::<Value>(&mut con);
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(raw(&mut con, &["GET", a]), bulk("kept"));
+    let r = redis::cmd("EVAL")
+        .arg("return redis.call('MGET', KEYS[1], KEYS[2])")
+        .arg(2)
+        .arg(a)
+        .arg(b)
+        .query::<Value>(&mut con);
+    let e = r.expect_err("refused");
+    assert!(
+        e.to_string().contains("over keys of several partitions"),
+        "{e}"
+    );
+}

@@ -277,6 +277,16 @@ impl Table {
     }
 
     /// The subcommand `sub` of `parent`.
+    /// The command a call names (`args[0]`, and `args[1]` when that
+    /// command has subcommands), as scripts' `redis.call` looks it up.
+    pub fn command_of<A: AsRef<[u8]>>(&self, args: &[A]) -> Option<&Command> {
+        let top = self.find(args.first()?.as_ref())?;
+        if top.subcommands.is_empty() {
+            return Some(top);
+        }
+        self.subcommand(top, args.get(1)?.as_ref())
+    }
+
     pub fn subcommand(&self, parent: &Command, sub: &[u8]) -> Option<&Command> {
         let top = parent.full_name.as_bytes();
         if top.len() + 1 + sub.len() > MAX_NAME {

@@ -9,6 +9,7 @@
 //! - [`driver`]: runs a plan with the coordinator machine
 //!   (`petrel_common::txn::coordinator`) over a [`driver::Transport`].
 //! - [`transport`]: the real transport, `TXN` RPCs through the router.
+//! - [`script`]: a Lua script across partitions, each `redis.call` a round.
 //!
 //! Keys of one partition keep the one-partition fast path (`petrel.exec`,
 //! or the command sent whole); the callers decide with [`plan::plan`].
@@ -16,6 +17,7 @@
 pub(crate) mod call;
 pub(crate) mod driver;
 pub(crate) mod plan;
+pub(crate) mod script;
 #[cfg(test)]
 mod testing;
 pub(crate) mod transport;
@@ -119,6 +121,32 @@ fn one_reply(ending: Ending) -> Reply {
         Ending::WatchFailed => Reply::NilArray,
         Ending::Failed(e) => e,
     }
+}
+
+/// Runs a script whose keys span partitions as one transaction
+/// ([`script`]); `start` makes a run of the script for the table's map.
+pub(crate) async fn run_script(
+    router: &Arc<Router>,
+    start: impl FnOnce(&petrel_common::partition::TableMap) -> script::Start,
+    deadline: Instant,
+) -> Reply {
+    let map = match router.maps().wait_for_map(deadline).await {
+        Ok(m) => m,
+        Err(e) => return e.into_reply(),
+    };
+    let settings = router.txn_settings().clone();
+    let transport = Arc::new(RouterTransport {
+        router: router.clone(),
+        timeout: std::time::Duration::from_millis(settings.opts.execute_timeout_ms),
+    });
+    script::drive(script::ScriptJob {
+        start: start(&map),
+        table: map.id,
+        transport,
+        settings,
+        deadline,
+    })
+    .await
 }
 
 /// A blocking pop (BLPOP, BLMOVE...) whose keys span partitions: run

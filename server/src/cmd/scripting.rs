@@ -17,17 +17,18 @@
 //! past `script_time_limit_ms` is stopped, as is every running script on
 //! `petrel.script.kill`. A stopped script writes nothing.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use petrel_common::command::{table, Command, Exec};
+use petrel_common::command::{table, Exec};
 use petrel_common::hash::partition_of;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
-use petrel_script::{EngineConfig, Host, LogLevel, Monitor, RunOptions, Scripts};
+use petrel_script::{
+    keyless_reply, with_thread_scripts, EngineConfig, Host, LogLevel, Monitor, RunOptions, Scripts,
+};
 use tracing::{info, warn};
 
 use crate::cmd::db::Db;
@@ -50,10 +51,6 @@ static MONITORS: LazyLock<Mutex<Vec<Monitor>>> = LazyLock::new(|| {
         .ok();
     Mutex::new(Vec::new())
 });
-
-thread_local! {
-    static ENGINE: RefCell<Option<Scripts>> = const { RefCell::new(None) };
-}
 
 /// Sets how long a script may run (`script_time_limit_ms`).
 pub(crate) fn set_time_limit(limit: Duration) {
@@ -167,20 +164,12 @@ fn run_here(f: impl FnOnce(&mut Scripts) -> Reply) -> Result<Reply, CmdError> {
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     let run = || {
-        ENGINE.with(|cell| {
-            let mut engine = cell.borrow_mut();
-            if engine.is_none() {
-                let scripts = Scripts::new(EngineConfig::default()).map_err(|e| {
-                    CmdError::reply(format!("ERR the script engine did not start: {e}"))
-                })?;
-                lock(&MONITORS).push(scripts.monitor());
-                *engine = Some(scripts);
-            }
-            match engine.as_mut() {
-                Some(scripts) => Ok(f(scripts)),
-                None => Err(CmdError::reply("ERR the script engine did not start")),
-            }
-        })
+        with_thread_scripts(
+            EngineConfig::default,
+            |monitor| lock(&MONITORS).push(monitor.clone()),
+            f,
+        )
+        .map_err(|e| CmdError::reply(format!("ERR the script engine did not start: {e}")))
     };
     if multi {
         tokio::task::block_in_place(run)
@@ -203,23 +192,12 @@ struct PartitionHost<'d, 'v, 'k> {
     storage: Option<StorageError>,
 }
 
-impl PartitionHost<'_, '_, '_> {
-    fn command(args: &[Bytes]) -> Option<&'static Command> {
-        let t = table();
-        let top = t.find(args.first()?)?;
-        if top.subcommands.is_empty() {
-            return Some(top);
-        }
-        t.subcommand(top, args.get(1)?)
-    }
-}
-
 impl Host for PartitionHost<'_, '_, '_> {
     fn call(&mut self, args: Vec<Bytes>) -> Reply {
         if self.unlisted.is_some() || self.storage.is_some() {
             return Reply::error("ERR the script is being retried");
         }
-        let Some(command) = Self::command(&args) else {
+        let Some(command) = table().command_of(&args) else {
             return Reply::error(crate::cmd::errors::unknown_call(&args));
         };
         let mut unlisted = None;
@@ -234,24 +212,8 @@ impl Host for PartitionHost<'_, '_, '_> {
             self.unlisted = Some(k);
             return Reply::error("ERR the script touches a key it did not list; retried");
         }
-        match command.name() {
-            "ping" => {
-                return match args.get(1) {
-                    Some(m) => Reply::Bulk(m.clone()),
-                    None => Reply::Status("PONG".into()),
-                }
-            }
-            "echo" => return args.get(1).cloned().map_or(Reply::Nil, Reply::Bulk),
-            "time" => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                return Reply::Array(vec![
-                    Reply::Bulk(Bytes::from(now.as_secs().to_string())),
-                    Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
-                ]);
-            }
-            _ => {}
+        if let Some(reply) = keyless_reply(command.name(), &args) {
+            return reply;
         }
         let run = match command.exec() {
             Exec::Partition | Exec::Split(_) | Exec::SameSlot | Exec::FanOut(_) => {

@@ -17,6 +17,14 @@ use super::record::{Action, MoveHow, Outcome};
 /// Error codes (a reply's first word) that prove the request did not run.
 const NOTHING_RAN: [&str; 4] = ["EXECABORT", "CROSSSLOT", "TRYAGAIN", "CLUSTERDOWN"];
 
+/// A transfer as one script with `numkeys 0`: the accounts and the marker
+/// are its arguments (`from to amount marker`), so it builds every key it
+/// touches. Answers the two new balances.
+const TRANSFER_SCRIPT: &str = "redis.call('DECRBY', ARGV[1], ARGV[3]) \
+     redis.call('INCRBY', ARGV[2], ARGV[3]) \
+     redis.call('SET', ARGV[4], 1) \
+     return {redis.call('GET', ARGV[1]), redis.call('GET', ARGV[2])}";
+
 /// The commands of `action`, and whether they form a `MULTI` block.
 fn build(action: &Action, keys: &[String]) -> (redis::Pipeline, bool) {
     let mut p = redis::pipe();
@@ -27,6 +35,24 @@ fn build(action: &Action, keys: &[String]) -> (redis::Pipeline, bool) {
             to,
             amount,
             marker,
+            by_script: true,
+        } => {
+            p.cmd("EVAL")
+                .arg(TRANSFER_SCRIPT)
+                .arg(0)
+                .arg(key(*from))
+                .arg(key(*to))
+                .arg(*amount)
+                .arg(marker);
+            // Its array reply is the result, as EXEC's is.
+            true
+        }
+        Action::Transfer {
+            from,
+            to,
+            amount,
+            marker,
+            by_script: false,
         } => {
             p.cmd("MULTI")
                 .cmd("DECRBY")

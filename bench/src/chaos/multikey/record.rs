@@ -32,6 +32,11 @@ pub(crate) enum Action {
         amount: i64,
         #[serde(default)]
         marker: String,
+        /// By one `EVAL` with `numkeys 0` instead of `MULTI`: the script
+        /// builds its keys from its arguments, and the marker lies in a
+        /// third partition.
+        #[serde(default)]
+        by_script: bool,
     },
     /// Every balance at once: one `MGET` (`mget`), or `MULTI / GET ... / EXEC`.
     ReadBalances { mget: bool },
@@ -60,6 +65,9 @@ impl Action {
     /// A short name for counts in reports.
     pub(crate) fn name(&self) -> &'static str {
         match self {
+            Action::Transfer {
+                by_script: true, ..
+            } => "transfer (EVAL)",
             Action::Transfer { .. } => "transfer",
             Action::ReadBalances { mget: true } => "read (MGET)",
             Action::ReadBalances { mget: false } => "read (MULTI)",
@@ -308,6 +316,7 @@ mod tests {
                 to: 5,
                 amount: 3,
                 marker: String::new(),
+                by_script: false,
             },
             invoke_ns: 1_000_000_000,
             complete_ns: 1_500_000_000,

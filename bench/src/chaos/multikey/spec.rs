@@ -18,6 +18,18 @@ pub(crate) enum BankReads {
     Both,
 }
 
+/// How bank clients transfer money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BankTransfers {
+    /// `MULTI / DECRBY / INCRBY / SET marker / EXEC`.
+    Multi,
+    /// One `EVAL` with `numkeys 0` naming the accounts and the marker in
+    /// its arguments: a script that builds its keys, over three partitions.
+    Eval,
+    /// Either, drawn per transfer.
+    Both,
+}
+
 /// The multi-key workloads of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Spec {
@@ -30,6 +42,7 @@ pub(crate) struct Spec {
     /// Every account's balance before the run.
     pub(crate) initial_balance: i64,
     pub(crate) bank_reads: BankReads,
+    pub(crate) bank_transfers: BankTransfers,
     pub(crate) mset_keys: usize,
     pub(crate) items: usize,
     /// Partitions of the table: keys are spread over all of them.
@@ -47,7 +60,7 @@ impl Spec {
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct MultiKeyArgs {
     /// Multi-key workloads to run beside the per-key one, comma-separated:
-    /// bank (transfers by MULTI between accounts in different partitions),
+    /// bank (transfers by MULTI or EVAL between accounts in different partitions),
     /// mset (MSET/MGET snapshots), lmove (items moved between two lists by
     /// LMOVE and RPOPLPUSH). Default: none.
     #[arg(long, value_delimiter = ',')]
@@ -61,6 +74,10 @@ pub(crate) struct MultiKeyArgs {
     /// How bank clients read every balance at once, between transfers.
     #[arg(long, value_enum, default_value_t = BankReads::Both)]
     pub(crate) bank_reads: BankReads,
+    /// How bank clients transfer: by MULTI, by a script (EVAL with numkeys 0
+    /// over three partitions), or either.
+    #[arg(long, value_enum, default_value_t = BankTransfers::Both)]
+    pub(crate) bank_transfers: BankTransfers,
     /// Keys every MSET writes and every MGET reads (spread over every partition).
     #[arg(long, default_value_t = 8)]
     pub(crate) mset_keys: usize,
@@ -86,6 +103,7 @@ impl MultiKeyArgs {
             accounts: self.bank_accounts,
             initial_balance: 100,
             bank_reads: self.bank_reads,
+            bank_transfers: self.bank_transfers,
             mset_keys: self.mset_keys,
             items: self.lmove_items,
             partitions,

@@ -172,6 +172,7 @@ fn transfer(id: u64, from: usize, to: usize, amount: i64, outcome: Outcome) -> M
             to,
             amount,
             marker: format!("m{id}"),
+            by_script: id % 2 == 1,
         },
         id * 10,
         id * 10 + 5,

@@ -20,7 +20,7 @@ use redis::Value;
 use super::client::perform;
 use super::keys::{in_partition, spread, spread_partition};
 use super::record::{Action, BankRun, LmoveRun, MoveHow, MsetRun, MultiOp, MultiRecord, Outcome};
-use super::spec::{BankReads, Spec};
+use super::spec::{BankReads, BankTransfers, Spec};
 use crate::chaos::workload::{connect, Clock};
 
 /// How long setup and the final reads keep retrying one key.
@@ -263,15 +263,31 @@ impl Worker {
                 let from = rng.gen_range(0..n);
                 let to = (from + rng.gen_range(1..n)) % n;
                 let partitions = self.spec.partitions;
+                let by_script = match self.spec.bank_transfers {
+                    BankTransfers::Multi => false,
+                    BankTransfers::Eval => true,
+                    BankTransfers::Both => rng.gen_bool(0.5),
+                };
+                let (pf, pt) = (
+                    spread_partition(from, partitions),
+                    spread_partition(to, partitions),
+                );
+                // A script's marker goes to a third partition when there is one.
+                let marker_partition = if by_script {
+                    (0..partitions).find(|p| *p != pf && *p != pt).unwrap_or(pf)
+                } else {
+                    pf
+                };
                 Action::Transfer {
                     from,
                     to,
                     amount: rng.gen_range(1..=5),
                     marker: in_partition(
                         &format!("bank:applied:{id}"),
-                        spread_partition(from, partitions),
+                        marker_partition,
                         partitions,
                     ),
+                    by_script,
                 }
             }
             Which::Mset => {

@@ -102,16 +102,16 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
         Ok(split) => split,
         Err(e) => return Action::Reply(e),
     };
-    let body = if by_sha {
+    let (sha, body) = if by_sha {
         match ctx.shared.scripts.body(&args[1]) {
-            Some(body) => body,
+            Some(body) => (String::from_utf8_lossy(&args[1]).to_ascii_lowercase(), body),
             None => return Action::Reply(Reply::error(NOSCRIPT)),
         }
     } else {
-        if let Err(e) = ctx.shared.scripts.load(&args[1]) {
-            return Action::Reply(e);
+        match ctx.shared.scripts.load(&args[1]) {
+            Ok(sha) => (sha, args[1].clone()),
+            Err(e) => return Action::Reply(e),
         }
-        args[1].clone()
     };
     // One client's commands stay in order: a script with no declared key
     // may touch any.
@@ -120,6 +120,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
     ctx.touches = Some(touches);
     let router = ctx.shared.router_for(ctx.session.db);
     let call = ScriptCall {
+        sha,
         body,
         keys,
         argv,

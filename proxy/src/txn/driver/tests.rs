@@ -1,112 +1,11 @@
 //! The driver against a scripted fake participant: every partition answers
 //! at once from `answer`, and every message is logged.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use bytes::Bytes;
-use petrel_common::txn::msg::{Asked, Refusal};
 
 use super::*;
 use crate::txn::plan::{plan, Planned};
-use crate::txn::testing::{b, by_digit, call};
-
-type Script = dyn Fn(u32, &Msg, &Fake) -> Option<Answer> + Send + Sync;
-
-struct Fake {
-    log: Mutex<Vec<(u32, Msg)>>,
-    /// (txn, partition) that ran a write.
-    writers: Mutex<HashSet<(TxnId, u32)>>,
-    script: Box<Script>,
-}
-
-impl Fake {
-    fn new(
-        script: impl Fn(u32, &Msg, &Fake) -> Option<Answer> + Send + Sync + 'static,
-    ) -> Arc<Fake> {
-        Arc::new(Fake {
-            log: Mutex::new(Vec::new()),
-            writers: Mutex::new(HashSet::new()),
-            script: Box::new(script),
-        })
-    }
-
-    /// A participant that accepts everything; EXECUTE replies by `reply`.
-    fn happy(&self, to: u32, msg: &Msg, reply: impl Fn(&Call) -> Reply) -> Option<Answer> {
-        let resp = match msg {
-            Msg::Execute { head, commands } => {
-                let mut w = self.writers.lock().expect("lock");
-                if commands.iter().any(|c| c.command.is_write()) {
-                    w.insert((head.txn, to));
-                }
-                let replies = commands.iter().map(reply).collect();
-                return Some(Answer {
-                    resp: Response::Executed {
-                        txn: head.txn,
-                        seq: head.seq,
-                        epoch: 1,
-                        writes: w.contains(&(head.txn, to)),
-                    },
-                    replies,
-                });
-            }
-            Msg::Request(r) => match r {
-                Request::Prepare { txn, .. } => Response::Prepared { txn: *txn },
-                Request::CommitOne { txn, .. } => Response::Committed { txn: *txn },
-                Request::Decide { txn, .. } => Response::Decided { txn: *txn },
-                Request::Release { txn } => Response::Released { txn: *txn },
-                Request::Heartbeat { txn } => Response::Alive { txn: *txn },
-                Request::Status { txn } => Response::Status {
-                    txn: *txn,
-                    decision: petrel_common::txn::Decision::Committed,
-                },
-                Request::Prevent { txn } => Response::Prevent {
-                    txn: *txn,
-                    found: true,
-                },
-            },
-        };
-        Some(Answer {
-            resp,
-            replies: Vec::new(),
-        })
-    }
-
-    fn requests(&self) -> Vec<(u32, String)> {
-        let log = self.log.lock().expect("lock");
-        log.iter()
-            .map(|(to, m)| {
-                let what = match m {
-                    Msg::Execute { commands, .. } => format!(
-                        "EXECUTE {}",
-                        commands
-                            .iter()
-                            .map(|c| String::from_utf8_lossy(&c.args[0]).to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    ),
-                    Msg::Request(r) => format!("{r:?}")
-                        .split([' ', '{'])
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                };
-                (*to, what)
-            })
-            .collect()
-    }
-}
-
-impl Transport for Fake {
-    fn send(&self, to: u32, msg: Msg) -> BoxFuture<'static, Option<Answer>> {
-        let answer = (self.script)(to, &msg, self);
-        self.log.lock().expect("lock").push((to, msg));
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            answer
-        })
-    }
-}
+use crate::txn::testing::{b, by_digit, call, wounds_once, Fake};
 
 /// The usual answers: OK to writes, `v-<key>` per key to MGET, 1 to DEL.
 fn reply(c: &Call) -> Reply {
@@ -206,24 +105,7 @@ async fn a_read_only_transaction_only_releases() {
 
 #[tokio::test]
 async fn a_wounded_execute_runs_the_whole_plan_again() {
-    let wounded = Mutex::new(false);
-    let fake = Fake::new(move |to, m, f| {
-        if let Msg::Execute { head, .. } = m {
-            let mut w = wounded.lock().expect("lock");
-            if to == 2 && !*w {
-                *w = true;
-                return Some(Answer {
-                    resp: Response::Refused {
-                        txn: head.txn,
-                        to: Asked::Execute,
-                        why: Refusal::Wounded,
-                    },
-                    replies: Vec::new(),
-                });
-            }
-        }
-        f.happy(to, m, reply)
-    });
+    let fake = wounds_once(2, reply);
     let ending = go(&fake, &[&["SET", "1a", "x"], &["DEL", "2b"]], &[], 2_000).await;
     assert_eq!(ending, Ending::Replies(vec![Reply::ok(), Reply::Int(1)]));
     let log = fake.log.lock().expect("lock");

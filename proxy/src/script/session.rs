@@ -1,0 +1,150 @@
+//! One run of a script at the proxy, for a script whose keys span
+//! partitions (`crate::txn::script` drives the transaction around it).
+//!
+//! The script runs on a blocking thread with that thread's Lua engine; its
+//! `redis.call`s leave as events for the transaction and wait for their
+//! replies. A call whose keys are all in one partition runs there; `PING`,
+//! `ECHO` and `TIME` are answered here; anything else (a call over keys of
+//! several partitions, a command that needs every partition) is refused
+//! with an error the script sees.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use petrel_common::command::{table, Exec};
+use petrel_common::hash::partition_of;
+use petrel_common::reply::Reply;
+use petrel_common::sync::lock;
+use petrel_script::{keyless_reply, with_thread_scripts, EngineConfig, Host, Monitor, RunOptions};
+use tokio::sync::mpsc;
+
+use crate::txn::script::{Event, Session, Start};
+use crate::txn::Call;
+
+/// What the script is, and how it was called.
+#[derive(Clone)]
+pub(crate) struct Script {
+    pub(crate) body: Bytes,
+    pub(crate) keys: Vec<Bytes>,
+    pub(crate) argv: Vec<Bytes>,
+    pub(crate) read_only: bool,
+}
+
+/// Makes runs of `script` on a table of `partitions` partitions.
+pub(crate) fn starter(script: Script, partitions: u32) -> Start {
+    Box::new(move || start(script.clone(), partitions))
+}
+
+/// Starts one run of `script` on a blocking thread.
+fn start(script: Script, partitions: u32) -> Session {
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (replies, replies_rx) = std::sync::mpsc::channel();
+    let stopped = Arc::new(AtomicBool::new(false));
+    let monitor: Arc<Mutex<Option<Monitor>>> = Arc::new(Mutex::new(None));
+    let stop = {
+        let stopped = stopped.clone();
+        let monitor = monitor.clone();
+        Box::new(move || {
+            stopped.store(true, Ordering::SeqCst);
+            // Only while this run is on its thread: the slot is emptied
+            // before the thread moves on to anything else.
+            if let Some(m) = lock(&monitor).as_ref() {
+                let _ = m.kill(false);
+            }
+        })
+    };
+    tokio::task::spawn_blocking(move || {
+        let done = events_tx.clone();
+        let mut host = TxnHost {
+            events: events_tx,
+            replies: replies_rx,
+            stopped,
+            partitions,
+        };
+        let ran = with_thread_scripts(
+            EngineConfig::default,
+            |_| {},
+            |scripts| {
+                *lock(&monitor) = Some(scripts.monitor());
+                let opts = RunOptions {
+                    read_only: script.read_only,
+                    cluster: false,
+                };
+                let reply = scripts.eval(&mut host, &script.body, &script.keys, &script.argv, opts);
+                *lock(&monitor) = None;
+                reply
+            },
+        );
+        let reply = ran
+            .unwrap_or_else(|e| Reply::error(format!("ERR the script engine did not start: {e}")));
+        let _ = done.send(Event::Done(reply));
+    });
+    Session {
+        events,
+        replies,
+        stop,
+    }
+}
+
+/// `redis.call` from a script run by the proxy.
+struct TxnHost {
+    events: mpsc::UnboundedSender<Event>,
+    replies: std::sync::mpsc::Receiver<Reply>,
+    stopped: Arc<AtomicBool>,
+    partitions: u32,
+}
+
+impl Host for TxnHost {
+    fn call(&mut self, args: Vec<Bytes>) -> Reply {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Reply::error("ERR the script was stopped");
+        }
+        let Some(command) = table().command_of(&args) else {
+            return Reply::error(format!(
+                "ERR unknown command '{}'",
+                String::from_utf8_lossy(args.first().map_or(&[][..], |a| a))
+            ));
+        };
+        let mut partitions = Vec::new();
+        let _ = command.for_each_key(&args, |i, _| {
+            if let Some(k) = args.get(i) {
+                partitions.push(partition_of(k, self.partitions));
+            }
+        });
+        partitions.sort_unstable();
+        partitions.dedup();
+        if partitions.is_empty() {
+            if let Some(reply) = keyless_reply(command.name(), &args) {
+                return reply;
+            }
+        }
+        let partition = match partitions.as_slice() {
+            [p] if !matches!(command.exec(), Exec::FanOut(_) | Exec::Proxy) => *p,
+            [_, _, ..] => {
+                return Reply::error(format!(
+                "ERR Petrel cannot run '{}' over keys of several partitions inside a script yet",
+                command.name()
+            ))
+            }
+            _ => {
+                return Reply::error(format!(
+                    "ERR Petrel does not run '{}' inside scripts yet",
+                    command.name()
+                ))
+            }
+        };
+        let call = Call { command, args };
+        if self.events.send(Event::Call { partition, call }).is_err() {
+            self.stopped.store(true, Ordering::SeqCst);
+            return Reply::error("ERR the script was stopped");
+        }
+        match self.replies.recv() {
+            Ok(reply) => reply,
+            Err(_) => {
+                self.stopped.store(true, Ordering::SeqCst);
+                Reply::error("ERR the script was stopped")
+            }
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! A script whose keys span partitions, run as one transaction with this
+//! proxy as coordinator (docs/SCRIPTING.md "Across partitions").
+//!
+//! The script itself runs in a [`Session`] (a blocking thread with a Lua
+//! engine, `crate::script::session`): each `redis.call` it makes comes out
+//! as an [`Event::Call`] for one partition, becomes one round of the
+//! transaction (an EXECUTE there, against committed state plus the
+//! transaction's own writes, under its locks), and its reply goes back in.
+//! When the script ends ([`Event::Done`]) the transaction commits by the
+//! rule and the client gets the script's reply; nothing it wrote is seen by
+//! anyone before. When the coordinator restarts the transaction (wounded
+//! by an older one) the session is stopped and the script runs again from
+//! the start in a new one.
+//!
+//! The record partition is the first call's. A later attempt whose first
+//! call goes elsewhere sends the record partition an EXECUTE without
+//! commands in its first round: the coordinator needs it among the first.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use petrel_common::ids::{Gpid, PartitionId, TableId};
+use petrel_common::reply::Reply;
+use petrel_common::txn::coordinator::{Coordinator, Input, NotApplied, Outcome, Output};
+use petrel_common::txn::{Response, TxnId};
+use tokio::sync::mpsc;
+
+use super::driver::{Answer, Msg, Settings, Transport, NOT_APPLIED, UNKNOWN};
+use super::Call;
+use crate::stats::names;
+
+/// What a running script asks of the transaction.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// Run `call` at `partition` and send back its reply.
+    Call { partition: u32, call: Call },
+    /// The script ended with this reply.
+    Done(Reply),
+}
+
+/// One run of the script.
+pub(crate) struct Session {
+    pub(crate) events: mpsc::UnboundedReceiver<Event>,
+    /// The reply to the last [`Event::Call`].
+    pub(crate) replies: std::sync::mpsc::Sender<Reply>,
+    /// Stops the run (it is not needed any more); its thread ends soon.
+    pub(crate) stop: Box<dyn FnOnce() + Send>,
+}
+
+/// Starts a fresh run of the script.
+pub(crate) type Start = Box<dyn Fn() -> Session + Send + Sync>;
+
+/// A script to run as a transaction.
+pub(crate) struct ScriptJob<T> {
+    pub(crate) start: Start,
+    pub(crate) table: TableId,
+    pub(crate) transport: Arc<T>,
+    pub(crate) settings: Settings,
+    pub(crate) deadline: Instant,
+}
+
+const NO_SCRIPT: &str = "ERR the script stopped without a reply";
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs the script of `job` to its reply by its deadline; the coordinator
+/// keeps carrying its decision in the background after the reply.
+pub(crate) async fn drive<T: Transport>(job: ScriptJob<T>) -> Reply {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(run(job, tx));
+    rx.await
+        .unwrap_or_else(|_| Reply::error("ERR script across partitions: its coordinator stopped"))
+}
+
+struct Driver<T> {
+    start: Start,
+    table: TableId,
+    record: u32,
+    transport: Arc<T>,
+    coord: Coordinator,
+    session: Option<Session>,
+    /// Waiting for the script's next event (its last call was answered).
+    listening: bool,
+    /// The call of the current round: its partition and EXECUTE sequence.
+    current: Option<(u32, u32)>,
+    /// Its commands per partition, until the EXECUTE goes out.
+    commands: HashMap<u32, Vec<Call>>,
+    /// The current call's reply, once its EXECUTE answered.
+    reply: Option<Reply>,
+    /// Partitions that got an EXECUTE in this attempt.
+    executed: HashSet<u32>,
+    /// The script's own reply, once it ended.
+    result: Option<Reply>,
+    inflight: FuturesUnordered<BoxFuture<'static, (u32, Option<Answer>)>>,
+    client: Option<tokio::sync::oneshot::Sender<Reply>>,
+}
+
+async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Sender<Reply>) {
+    let ScriptJob {
+        start,
+        table,
+        transport,
+        settings,
+        deadline,
+    } = job;
+    // The first call names the record partition; a script that calls
+    // nothing needs no transaction.
+    let mut session = start();
+    let first = tokio::time::timeout_at(deadline.into(), session.events.recv()).await;
+    let (record, call) = match first {
+        Ok(Some(Event::Call { partition, call })) => (partition, call),
+        Ok(Some(Event::Done(reply))) => {
+            let _ = client.send(reply);
+            return;
+        }
+        Ok(None) => {
+            let _ = client.send(Reply::error(NO_SCRIPT));
+            return;
+        }
+        Err(_) => {
+            (session.stop)();
+            let _ = client.send(Reply::error(NOT_APPLIED));
+            return;
+        }
+    };
+    let origin = Instant::now();
+    let now_ms = || origin.elapsed().as_millis() as u64;
+    let deadline_ms = deadline.saturating_duration_since(origin).as_millis() as u64;
+    let txn = TxnId {
+        start_ms: unix_ms(),
+        nonce: rand::random(),
+    };
+    let gpid = Gpid {
+        table,
+        partition: PartitionId(record),
+    };
+    metrics::counter!(names::TXN_STARTED, "kind" => "script").increment(1);
+    let mut d = Driver {
+        start,
+        table,
+        record,
+        transport,
+        coord: Coordinator::new(txn, gpid, 0, deadline_ms, settings.opts.clone()),
+        session: Some(session),
+        listening: false,
+        current: None,
+        commands: HashMap::new(),
+        reply: None,
+        executed: HashSet::new(),
+        result: None,
+        inflight: FuturesUnordered::new(),
+        client: Some(client),
+    };
+    let outs = d.call(record, call);
+    d.perform(outs);
+    let mut ticks = tokio::time::interval(settings.tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !d.coord.is_finished() {
+        let listening = d.listening && d.session.is_some();
+        let outs = tokio::select! {
+            Some((from, answer)) = d.inflight.next() => d.answered(from, answer),
+            _ = ticks.tick() => d.coord.handle(Input::Tick { now_ms: now_ms() }),
+            event = next_event(&mut d.session), if listening => d.event(event),
+        };
+        d.perform(outs);
+    }
+    d.stop_session();
+    let drain = std::time::Duration::from_millis(settings.opts.decide_for_ms);
+    let _ = tokio::time::timeout(drain, async { while d.inflight.next().await.is_some() {} }).await;
+}
+
+async fn next_event(session: &mut Option<Session>) -> Option<Event> {
+    match session {
+        Some(s) => s.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<T: Transport> Driver<T> {
+    fn gpid(&self, p: u32) -> Gpid {
+        Gpid {
+            table: self.table,
+            partition: PartitionId(p),
+        }
+    }
+
+    /// One `redis.call`: a round with its EXECUTE (and the record
+    /// partition's, empty, when an attempt starts elsewhere).
+    fn call(&mut self, partition: u32, call: Call) -> Vec<Output> {
+        self.listening = false;
+        self.reply = None;
+        self.commands.clear();
+        self.commands.insert(partition, vec![call]);
+        let mut parts = vec![self.gpid(partition)];
+        if self.executed.is_empty() && partition != self.record {
+            self.commands.insert(self.record, Vec::new());
+            parts.push(self.gpid(self.record));
+        }
+        self.current = Some((partition, u32::MAX));
+        self.coord.handle(Input::Execute { parts })
+    }
+
+    fn event(&mut self, event: Option<Event>) -> Vec<Output> {
+        match event {
+            Some(Event::Call { partition, call }) => self.call(partition, call),
+            Some(Event::Done(reply)) => {
+                self.listening = false;
+                self.result = Some(reply);
+                self.coord.handle(Input::Commit)
+            }
+            None => {
+                self.listening = false;
+                self.result = Some(Reply::error(NO_SCRIPT));
+                self.coord.handle(Input::Abandon)
+            }
+        }
+    }
+
+    fn answered(&mut self, from: u32, answer: Option<Answer>) -> Vec<Output> {
+        let from_g = self.gpid(from);
+        let Some(Answer { resp, replies }) = answer else {
+            return self.coord.handle(Input::Failed { from: from_g });
+        };
+        if let Response::Executed { txn, seq, .. } = resp {
+            let ours = txn == self.coord.txn() && self.current == Some((from, seq));
+            if ours {
+                self.reply = Some(replies.into_iter().next().unwrap_or_else(|| {
+                    Reply::error("ERR a partition answered a script's call without a reply")
+                }));
+            }
+        }
+        self.coord.handle(Input::Response { from: from_g, resp })
+    }
+
+    fn perform(&mut self, outs: Vec<Output>) {
+        let mut queue: std::collections::VecDeque<Output> = outs.into();
+        while let Some(out) = queue.pop_front() {
+            let more = match out {
+                Output::Execute { to, head } => {
+                    let pid = to.partition.0;
+                    let commands = self.commands.remove(&pid).unwrap_or_default();
+                    if let Some((p, seq)) = self.current.as_mut() {
+                        if *p == pid {
+                            *seq = head.seq;
+                        }
+                    }
+                    self.executed.insert(pid);
+                    self.send(pid, Msg::Execute { head, commands });
+                    Vec::new()
+                }
+                Output::Send { to, req } => {
+                    self.send(to.partition.0, Msg::Request(req));
+                    Vec::new()
+                }
+                Output::RoundDone => {
+                    // The call ran: its reply goes back to the script,
+                    // which then makes its next call or ends.
+                    let reply = self.reply.take().unwrap_or_else(|| {
+                        Reply::error("ERR a script's call got no reply from its partition")
+                    });
+                    if let Some(s) = &self.session {
+                        let _ = s.replies.send(reply);
+                    }
+                    self.current = None;
+                    self.listening = true;
+                    Vec::new()
+                }
+                Output::Restart { .. } => {
+                    metrics::counter!(names::TXN_RESTARTS, "kind" => "script").increment(1);
+                    self.restart();
+                    Vec::new()
+                }
+                Output::Done(outcome) => {
+                    let reply = self.ending(outcome);
+                    if let Some(client) = self.client.take() {
+                        let _ = client.send(reply);
+                    }
+                    self.stop_session();
+                    Vec::new()
+                }
+            };
+            queue.extend(more);
+        }
+    }
+
+    /// Runs the script again from the start, in a new session.
+    fn restart(&mut self) {
+        self.stop_session();
+        self.executed.clear();
+        self.current = None;
+        self.reply = None;
+        self.result = None;
+        self.commands.clear();
+        // A new run: its first event starts the attempt's first round.
+        self.session = Some((self.start)());
+        self.listening = true;
+    }
+
+    fn stop_session(&mut self) {
+        if let Some(s) = self.session.take() {
+            (s.stop)();
+        }
+    }
+
+    fn send(&mut self, to: u32, msg: Msg) {
+        let fut = self.transport.send(to, msg);
+        self.inflight.push(Box::pin(async move { (to, fut.await) }));
+    }
+
+    fn ending(&mut self, outcome: Outcome) -> Reply {
+        let (label, reply) = match outcome {
+            Outcome::Committed => (
+                "committed",
+                self.result
+                    .take()
+                    .unwrap_or_else(|| Reply::error(NO_SCRIPT)),
+            ),
+            Outcome::NotApplied(NotApplied::Abandoned) => (
+                "not_applied",
+                self.result
+                    .take()
+                    .unwrap_or_else(|| Reply::error("ERR script abandoned; nothing was written")),
+            ),
+            Outcome::NotApplied(NotApplied::Deadline) => ("not_applied", Reply::error(NOT_APPLIED)),
+            Outcome::Unknown => ("unknown", Reply::error(UNKNOWN)),
+        };
+        metrics::counter!(names::TXN_ENDED, "kind" => "script", "outcome" => label).increment(1);
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests;
