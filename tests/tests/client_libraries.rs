@@ -2,7 +2,9 @@
 //! ioredis (npm) connect with their default settings — their connect-time
 //! handshakes (HELLO 3, CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS, the INFO
 //! ready check) included — and run the scripts in `tests/clients/`, which
-//! cover every data type, the keyspace, transactions and pipelining.
+//! cover every data type, the keyspace, transactions, pipelining and Lua
+//! scripts (ioredis `defineCommand`, plain, pipelined and after `SCRIPT
+//! FLUSH`).
 //!
 //! How the libraries are installed and the scripts run: `support/clients.rs`.
 

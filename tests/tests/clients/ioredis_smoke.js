@@ -321,6 +321,39 @@ async function pipelining(r) {
   assert.deepEqual(many, Array(100).fill("OK"), "100 concurrent SETs");
 }
 
+// Lua scripts by defineCommand (EVALSHA, falling back to EVAL on
+// NOSCRIPT), plain and in a pipeline, over keys of one partition and of
+// several.
+async function scripts(r) {
+  r.defineCommand("petrelIncrBy", {
+    numberOfKeys: 1,
+    lua: "return redis.call('INCRBY', KEYS[1], ARGV[1])",
+  });
+  r.defineCommand("petrelMove", {
+    numberOfKeys: 2,
+    lua:
+      "local n = redis.call('DECRBY', KEYS[1], ARGV[1]) " +
+      "return {n, redis.call('INCRBY', KEYS[2], ARGV[1])}",
+  });
+  const ctr = k("script-counter");
+  assert.equal(await r.petrelIncrBy(ctr, 5), 5, "defineCommand");
+  assert.equal(await r.petrelIncrBy(ctr, 2), 7, "defineCommand again (EVALSHA)");
+  const piped = await r.pipeline().petrelIncrBy(ctr, 1).get(ctr).exec();
+  assert.deepEqual(piped, [[null, 8], [null, "8"]], "defineCommand in a pipeline");
+  // Spread keys: usually in different partitions.
+  const [a, b] = [k("script-a"), k("script-b")];
+  await r.set(a, 10);
+  assert.deepEqual(await r.petrelMove(a, b, 3), [7, 3], "a script over two keys");
+  assert.deepEqual(await r.mget(a, b), ["7", "3"], "MGET after the script");
+  assert.equal(await r.script("FLUSH"), "OK", "SCRIPT FLUSH");
+  assert.equal(await r.petrelIncrBy(ctr, 1), 9, "defineCommand after SCRIPT FLUSH");
+  await rejects(
+    r.eval("return redis.call('HGET', KEYS[1], 'f')", 1, a),
+    /WRONGTYPE/,
+    "a script's error reply",
+  );
+}
+
 function names100() {
   return [...Array(100).keys()].map((i) => k(`conc${i}`));
 }
@@ -350,7 +383,7 @@ async function main() {
   console.log("connected, ready check passed");
   const failures = [];
   const checks = [connection, strings, counters, expiry, hashes, lists, sets, zsets];
-  checks.push(keyspace, transactions, pipelining, server);
+  checks.push(keyspace, transactions, pipelining, scripts, server);
   // Every check runs, going on after a failure.
   for (const check of checks) {
     try {
