@@ -117,6 +117,24 @@ fn connect(addr: SocketAddr) -> std::io::Result<mio::net::TcpStream> {
     Ok(mio::net::TcpStream::from_std(stream))
 }
 
+/// `SCRIPT LOAD script` at `addr`, checking it answers `sha`.
+fn load_script(addr: SocketAddr, script: &str, sha: &str) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.write_all(&client::encode(&[b"SCRIPT", b"LOAD", script.as_bytes()]))?;
+    let want = format!("${}\r\n{sha}\r\n", sha.len());
+    let mut got = vec![0u8; want.len()];
+    stream.read_exact(&mut got)?;
+    if got != want.as_bytes() {
+        anyhow::bail!(
+            "answered {:?}, not the script's SHA1 {sha}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    Ok(())
+}
+
 /// One workload against one endpoint.
 fn run_workload(
     opts: &Options,
@@ -129,6 +147,10 @@ fn run_workload(
         n => n,
     }
     .clamp(1, opts.clients.max(1));
+    if workload == Workload::Evalsha1p {
+        load_script(addr, workloads::INCR_SCRIPT, workloads::INCR_SCRIPT_SHA)
+            .with_context(|| format!("SCRIPT LOAD at {}", endpoint.addr))?;
+    }
     // Client i runs on thread i % threads, with its own seed.
     let mut seeds: Vec<Vec<ClientSeed>> = (0..threads).map(|_| Vec::new()).collect();
     for i in 0..opts.clients {

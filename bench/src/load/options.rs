@@ -32,7 +32,9 @@ pub struct Options {
     /// multi-1p / multi-2p (MULTI, SET, SET, EXEC with the two keys in one
     /// partition / in two: see --partitions) lmove-2p (LMOVE either way
     /// between the hot lists `<prefix>hot:a` and `<prefix>hot:b:<n>`, in
-    /// two partitions; prefill them).
+    /// two partitions; prefill them) evalsha-1p (EVALSHA of a script doing
+    /// one INCR; petrel-bench loads it first) multi-3p / script-3p (three
+    /// INCRs of keys in three partitions by MULTI / by one EVAL).
     #[arg(
         long,
         short = 'w',
@@ -140,6 +142,12 @@ pub(crate) enum Workload {
     Multi2p,
     #[value(name = "lmove-2p")]
     Lmove2p,
+    #[value(name = "evalsha-1p")]
+    Evalsha1p,
+    #[value(name = "multi-3p")]
+    Multi3p,
+    #[value(name = "script-3p")]
+    Script3p,
 }
 
 impl Workload {

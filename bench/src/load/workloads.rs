@@ -34,11 +34,28 @@ pub(crate) enum OpKind {
     Multi2p,
     /// `LMOVE` between two hot lists in two partitions.
     Lmove2p,
+    /// `EVALSHA` of a one-key script doing one `INCR` (the script loaded
+    /// first by `SCRIPT LOAD`).
+    Evalsha1p,
+    /// `MULTI / INCR a / INCR b / INCR c / EXEC`, a, b, c in three partitions.
+    Multi3p,
+    /// `EVAL` of a script doing `INCR` of its three keys, in three partitions.
+    Script3p,
 }
+
+/// The script of [`OpKind::Evalsha1p`].
+pub(crate) const INCR_SCRIPT: &str = "return redis.call('INCR', KEYS[1])";
+
+/// Its SHA1, which `EVALSHA` names it by.
+pub(crate) const INCR_SCRIPT_SHA: &str = "61636018f4e6b5817b89791bbed242f93fa089e3";
+
+/// The script of [`OpKind::Script3p`].
+const INCR3_SCRIPT: &str =
+    "redis.call('INCR', KEYS[1]) redis.call('INCR', KEYS[2]) return redis.call('INCR', KEYS[3])";
 
 impl OpKind {
     /// All kinds, in report order.
-    pub(crate) const ALL: [OpKind; 11] = [
+    pub(crate) const ALL: [OpKind; 14] = [
         OpKind::Set,
         OpKind::Get,
         OpKind::Incr,
@@ -50,6 +67,9 @@ impl OpKind {
         OpKind::Multi1p,
         OpKind::Multi2p,
         OpKind::Lmove2p,
+        OpKind::Evalsha1p,
+        OpKind::Multi3p,
+        OpKind::Script3p,
     ];
 
     /// Name in reports.
@@ -66,6 +86,9 @@ impl OpKind {
             OpKind::Multi1p => "multi-1p",
             OpKind::Multi2p => "multi-2p",
             OpKind::Lmove2p => "lmove-2p",
+            OpKind::Evalsha1p => "evalsha-1p",
+            OpKind::Multi3p => "multi-3p",
+            OpKind::Script3p => "script-3p",
         }
     }
 
@@ -123,6 +146,23 @@ impl OpGen {
             .map(|i| [key, format!(":{i}").as_bytes()].concat())
             .find(|k| self.partitions == 1 || partition_of(k, self.partitions) != taken)
             .unwrap_or_else(|| key.to_vec())
+    }
+
+    /// Three keys of counters in three partitions (fewer when the table has
+    /// fewer).
+    fn three_counters<R: Rng>(&self, rng: &mut R) -> [Vec<u8>; 3] {
+        let a = self.key(rng, "counter:");
+        let b = self.elsewhere(&self.key(rng, "counter:"), &a);
+        let taken = [
+            partition_of(&a, self.partitions),
+            partition_of(&b, self.partitions),
+        ];
+        let c0 = self.key(rng, "counter:");
+        let c = (0..64u32)
+            .map(|i| [&c0[..], format!(":{i}").as_bytes()].concat())
+            .find(|k| self.partitions < 3 || !taken.contains(&partition_of(k, self.partitions)))
+            .unwrap_or(c0);
+        [a, b, c]
     }
 
     /// `MULTI / SET a / SET b / EXEC`.
@@ -218,6 +258,29 @@ impl OpGen {
                 let cmd = encode(&[b"LMOVE", &from, &to, b"RIGHT", b"LEFT"]);
                 (OpKind::Lmove2p, cmd, None)
             }
+            Workload::Evalsha1p => {
+                let key = self.key(rng, "counter:");
+                let cmd = encode(&[b"EVALSHA", INCR_SCRIPT_SHA.as_bytes(), b"1", &key]);
+                (OpKind::Evalsha1p, cmd, None)
+            }
+            Workload::Multi3p => {
+                let [a, b, c] = self.three_counters(rng);
+                replies = 5;
+                let cmd = [
+                    encode(&[b"MULTI"]),
+                    encode(&[b"INCR", &a]),
+                    encode(&[b"INCR", &b]),
+                    encode(&[b"INCR", &c]),
+                    encode(&[b"EXEC"]),
+                ]
+                .concat();
+                (OpKind::Multi3p, cmd, None)
+            }
+            Workload::Script3p => {
+                let [a, b, c] = self.three_counters(rng);
+                let cmd = encode(&[b"EVAL", INCR3_SCRIPT.as_bytes(), b"3", &a, &b, &c]);
+                (OpKind::Script3p, cmd, None)
+            }
         };
         Op {
             kind,
@@ -278,6 +341,19 @@ mod tests {
             let w = words(&two.first);
             let (a, b) = (&w[2], &w[5]);
             assert_ne!(partition_of(a, 8), partition_of(b, 8), "{w:?}");
+            for w in [Workload::Multi3p, Workload::Script3p] {
+                let op = gen(w).next(&mut rng);
+                let words = words(&op.first);
+                let mut keys: Vec<&Vec<u8>> = words
+                    .iter()
+                    .filter(|w| w.starts_with(b"k:counter:"))
+                    .collect();
+                assert_eq!(keys.len(), 3, "{words:?}");
+                keys.dedup_by_key(|k| partition_of(k, 8));
+                let parts: std::collections::BTreeSet<u32> =
+                    keys.iter().map(|k| partition_of(k, 8)).collect();
+                assert_eq!(parts.len(), 3, "{w:?}: {words:?}");
+            }
             let mv = gen(Workload::Lmove2p).next(&mut rng);
             assert_eq!(mv.replies, 1);
             let w = words(&mv.first);
