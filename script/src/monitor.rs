@@ -23,10 +23,19 @@ impl Stop {
     /// The error a stopped script raises (Redis's texts).
     pub(crate) fn message(self) -> &'static str {
         match self {
-            Stop::Killed => "ERR Script killed by user with SCRIPT KILL...",
+            Stop::Killed => KILLED,
             Stop::LoadTimeout => "ERR FUNCTION LOAD timeout",
         }
     }
+}
+
+/// The start of a killed script's error reply (Redis's text).
+pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// Whether `reply` is a killed script's (`SCRIPT KILL`, or a host's time
+/// limit): hosts apply none of its writes.
+pub fn was_killed(reply: &petrel_common::reply::Reply) -> bool {
+    matches!(reply, petrel_common::reply::Reply::Error(e) if e.starts_with(KILLED))
 }
 
 /// What is running.

@@ -337,3 +337,51 @@ fn scripts_over_several_partitions_are_atomic() {
         "{e}"
     );
 }
+
+#[test]
+fn script_kill_stops_a_script_and_nothing_it_wrote_applies() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let mut con = client.get_connection().expect("connect");
+    let across = spread("kill", 2);
+    let one = vec!["{kill}a".to_string(), "{kill}b".to_string()];
+    for keys in [&across, &one] {
+        for k in keys {
+            assert_eq!(raw(&mut con, &["SET", k, "before"]), ok());
+        }
+        let runner = {
+            let (client, keys) = (client.clone(), keys.clone());
+            thread::spawn(move || {
+                let mut con = client.get_connection().expect("connect");
+                redis::cmd("EVAL")
+                    .arg("redis.call('SET', KEYS[1], 'x') redis.call('SET', KEYS[2], 'x') while true do end")
+                    .arg(2)
+                    .arg(&keys)
+                    .query::<Value>(&mut con)
+            })
+        };
+        // SCRIPT KILL answers NOTBUSY until the script runs.
+        let mut killed = false;
+        for _ in 0..40 {
+            thread::sleep(std::time::Duration::from_millis(50));
+            if raw_result(&mut con, &["SCRIPT", "KILL"]).is_ok() {
+                killed = true;
+                break;
+            }
+        }
+        assert!(killed, "SCRIPT KILL never found the script ({keys:?})");
+        let e = runner.join().expect("runner").expect_err("killed");
+        assert!(e.to_string().contains("Script killed"), "{e}");
+        for k in keys {
+            assert_eq!(raw(&mut con, &["GET", k]), bulk("before"), "{k}");
+        }
+    }
+}
+
+fn raw_result(con: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+}

@@ -9,18 +9,33 @@
 //! with an error the script sees.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use petrel_common::command::{table, Exec};
 use petrel_common::hash::partition_of;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
-use petrel_script::{keyless_reply, with_thread_scripts, EngineConfig, Host, Monitor, RunOptions};
+use petrel_script::{
+    keyless_reply, was_killed, with_thread_scripts, EngineConfig, Host, Monitor, RunOptions,
+};
 use tokio::sync::mpsc;
 
 use crate::txn::script::{Event, Session, Start};
 use crate::txn::Call;
+
+/// The monitor of every engine that runs scripts at this proxy.
+static ENGINES: LazyLock<Mutex<Vec<Monitor>>> = LazyLock::new(Default::default);
+
+/// `SCRIPT KILL` here: stops every script running at this proxy (scripts
+/// across partitions); whether one was.
+pub(crate) fn kill_running() -> bool {
+    let mut killed = false;
+    for m in lock(&ENGINES).iter() {
+        killed |= m.kill(false).is_ok();
+    }
+    killed
+}
 
 /// What the script is, and how it was called.
 #[derive(Clone)]
@@ -64,7 +79,7 @@ fn start(script: Script, partitions: u32) -> Session {
         };
         let ran = with_thread_scripts(
             EngineConfig::default,
-            |_| {},
+            |monitor| lock(&ENGINES).push(monitor.clone()),
             |scripts| {
                 *lock(&monitor) = Some(scripts.monitor());
                 let opts = RunOptions {
@@ -78,7 +93,11 @@ fn start(script: Script, partitions: u32) -> Session {
         );
         let reply = ran
             .unwrap_or_else(|e| Reply::error(format!("ERR the script engine did not start: {e}")));
-        let _ = done.send(Event::Done(reply));
+        let _ = done.send(if was_killed(&reply) {
+            Event::Stopped(reply)
+        } else {
+            Event::Done(reply)
+        });
     });
     Session {
         events,

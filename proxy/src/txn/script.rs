@@ -39,6 +39,9 @@ pub(crate) enum Event {
     Call { partition: u32, call: Call },
     /// The script ended with this reply.
     Done(Reply),
+    /// The script was stopped (`SCRIPT KILL`): nothing it did may apply;
+    /// the client gets this reply.
+    Stopped(Reply),
 }
 
 /// One run of the script.
@@ -116,7 +119,7 @@ async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Send
     let first = tokio::time::timeout_at(deadline.into(), session.events.recv()).await;
     let (record, call) = match first {
         Ok(Some(Event::Call { partition, call })) => (partition, call),
-        Ok(Some(Event::Done(reply))) => {
+        Ok(Some(Event::Done(reply) | Event::Stopped(reply))) => {
             let _ = client.send(reply);
             return;
         }
@@ -214,6 +217,11 @@ impl<T: Transport> Driver<T> {
                 self.listening = false;
                 self.result = Some(reply);
                 self.coord.handle(Input::Commit)
+            }
+            Some(Event::Stopped(reply)) => {
+                self.listening = false;
+                self.result = Some(reply);
+                self.coord.handle(Input::Abandon)
             }
             None => {
                 self.listening = false;

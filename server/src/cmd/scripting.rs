@@ -27,7 +27,8 @@ use petrel_common::hash::partition_of;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, with_thread_scripts, EngineConfig, Host, LogLevel, Monitor, RunOptions, Scripts,
+    keyless_reply, was_killed, with_thread_scripts, EngineConfig, Host, LogLevel, Monitor,
+    RunOptions, Scripts,
 };
 use tracing::{info, warn};
 
@@ -90,9 +91,6 @@ pub(crate) fn kill(_: &mut Db<'_>, _: &[Bytes]) -> CmdResult {
     }
 }
 
-/// The error text of a script the server stopped (killed or over time).
-const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
-
 fn malformed(what: &str) -> CmdError {
     CmdError::reply(format!("ERR malformed petrel.eval: {what}"))
 }
@@ -153,7 +151,7 @@ pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     match &reply {
         // Stopped: nothing it wrote applies.
-        Reply::Error(e) if e.starts_with(KILLED) => Err(CmdError::Reply(reply)),
+        _ if was_killed(&reply) => Err(CmdError::Reply(reply)),
         // Like Redis: a script that fails keeps what it wrote before.
         _ => Ok(reply),
     }

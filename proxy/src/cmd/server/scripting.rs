@@ -169,9 +169,11 @@ pub(crate) fn function_kill(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     Action::Reply(Reply::error(NOTBUSY))
 }
 
-/// `SCRIPT KILL`: stops the scripts running at every partition's primary;
-/// `OK` when one was stopped. A stopped script writes nothing.
+/// `SCRIPT KILL`: stops the scripts running at this proxy (across
+/// partitions) and at every partition's primary; `OK` when one was
+/// stopped. A stopped script writes nothing.
 pub(crate) fn script_kill(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let here = script::session::kill_running();
     let router = ctx.shared.router_for(ctx.session.db);
     Action::Later(
         async move {
@@ -191,7 +193,7 @@ pub(crate) fn script_kill(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
                 )
             });
             let replies = futures::future::join_all(calls).await;
-            if replies.iter().any(|r| matches!(r, Ok(Reply::Status(_)))) {
+            if here || replies.iter().any(|r| matches!(r, Ok(Reply::Status(_)))) {
                 Reply::ok()
             } else {
                 Reply::error(NOTBUSY)
