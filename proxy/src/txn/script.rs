@@ -29,7 +29,7 @@ use petrel_common::txn::{Response, TxnId};
 use tokio::sync::mpsc;
 
 use super::driver::{Answer, Msg, Settings, Transport, NOT_APPLIED, UNKNOWN};
-use super::Call;
+use super::call::Call;
 use crate::stats::names;
 
 /// What a running script asks of the transaction.
