@@ -18,6 +18,20 @@ pub async fn query_table(
     table: &str,
     timeout: Duration,
 ) -> Result<(usize, TableMap), String> {
+    query_table_and_generation(rpc, meta, start, table, timeout)
+        .await
+        .map(|(idx, map, _)| (idx, map))
+}
+
+/// [`query_table`], with meta's scripting generation (bumped by every
+/// change to its scripts and function libraries) from the same answer.
+pub async fn query_table_and_generation(
+    rpc: &RpcClient,
+    meta: &[String],
+    start: usize,
+    table: &str,
+    timeout: Duration,
+) -> Result<(usize, TableMap, u64), String> {
     let n = meta.len();
     let mut failures = Vec::new();
     for i in 0..n {
@@ -35,7 +49,7 @@ pub async fn query_table(
                 };
                 let map = TableMap::from(&msg);
                 check(&map).map_err(|e| format!("meta {addr} sent a bad map: {e}"))?;
-                return Ok((idx, map));
+                return Ok((idx, map, resp.scripting_generation));
             }
             Err(e) => failures.push(format!("meta {addr}: {e}")),
         }

@@ -37,6 +37,25 @@ pub mod method {
     /// proxy -> primary, primary -> primary: one message of a transaction
     /// across partitions ([`super::TxnRequestMsg`], docs/TRANSACTIONS.md).
     pub const TXN: u16 = 106;
+    /// proxy -> meta: keep a script (`SCRIPT LOAD`), cluster-wide.
+    pub const SCRIPT_LOAD: u16 = 8;
+    /// proxy -> meta: a script's body by SHA1 (`EVALSHA` missing locally).
+    pub const SCRIPT_GET: u16 = 9;
+    /// proxy -> meta: which of these SHA1s meta keeps (`SCRIPT EXISTS`).
+    pub const SCRIPT_EXISTS: u16 = 10;
+    /// proxy -> meta: forget every script (`SCRIPT FLUSH`).
+    pub const SCRIPT_FLUSH: u16 = 11;
+    /// proxy -> meta: add or replace a function library (`FUNCTION LOAD`).
+    pub const LIBRARY_LOAD: u16 = 12;
+    /// proxy -> meta: `FUNCTION DELETE`.
+    pub const LIBRARY_DELETE: u16 = 13;
+    /// proxy -> meta: every library and the scripting generation (a
+    /// proxy's copy, `FUNCTION LIST`, `FUNCTION DUMP`).
+    pub const LIBRARY_LIST: u16 = 14;
+    /// proxy -> meta: `FUNCTION RESTORE` (FLUSH / APPEND / REPLACE).
+    pub const LIBRARY_RESTORE: u16 = 15;
+    /// proxy -> meta: `FUNCTION FLUSH`.
+    pub const LIBRARY_FLUSH: u16 = 16;
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -225,6 +244,140 @@ pub struct QueryTableResponse {
     /// Absent when no table has that name.
     #[prost(message, optional, tag = "1")]
     pub table: Option<TableMapMsg>,
+    /// Meta's scripting generation, bumped by every change to its scripts
+    /// or function libraries: a proxy whose copy is older fetches them
+    /// again. 0 from a meta that predates it.
+    #[prost(uint64, tag = "2")]
+    pub scripting_generation: u64,
+}
+
+/// `SCRIPT LOAD`: the script's body (meta names it by its SHA1).
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptLoadRequest {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub body: Bytes,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptLoadResponse {
+    /// The script's SHA1, lowercase hex.
+    #[prost(string, tag = "1")]
+    pub sha: String,
+    #[prost(uint64, tag = "2")]
+    pub generation: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptGetRequest {
+    /// Lowercase hex.
+    #[prost(string, tag = "1")]
+    pub sha: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptGetResponse {
+    #[prost(bool, tag = "1")]
+    pub found: bool,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub body: Bytes,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptExistsRequest {
+    /// Lowercase hex.
+    #[prost(string, repeated, tag = "1")]
+    pub shas: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptExistsResponse {
+    /// One per requested SHA1, in order.
+    #[prost(bool, repeated, tag = "1")]
+    pub exists: Vec<bool>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptFlushRequest {}
+
+/// One function library as meta keeps it.
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryMsg {
+    /// `#!lua name=<name>`.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// The code as loaded, shebang included.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub code: Bytes,
+    /// The functions it registers (unique across libraries).
+    #[prost(string, repeated, tag = "3")]
+    pub functions: Vec<String>,
+}
+
+/// `FUNCTION LOAD [REPLACE]`: a library the proxy compiled and checked.
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryLoadRequest {
+    #[prost(message, optional, tag = "1")]
+    pub library: Option<LibraryMsg>,
+    #[prost(bool, tag = "2")]
+    pub replace: bool,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryDeleteRequest {
+    #[prost(string, tag = "1")]
+    pub name: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryListRequest {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryListResponse {
+    /// The scripting generation these libraries are at.
+    #[prost(uint64, tag = "1")]
+    pub generation: u64,
+    /// How many times `SCRIPT FLUSH` ran: a proxy that saw fewer empties
+    /// its own script cache.
+    #[prost(uint64, tag = "2")]
+    pub script_flushes: u64,
+    /// By name.
+    #[prost(message, repeated, tag = "3")]
+    pub libraries: Vec<LibraryMsg>,
+}
+
+/// How `FUNCTION RESTORE` treats libraries meta already has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum RestorePolicy {
+    /// Refuse the whole restore if a library exists (Redis's default).
+    Append = 0,
+    /// Replace the libraries of the same name.
+    Replace = 1,
+    /// Delete every library first.
+    Flush = 2,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryRestoreRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub libraries: Vec<LibraryMsg>,
+    #[prost(enumeration = "RestorePolicy", tag = "2")]
+    pub policy: i32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct LibraryFlushRequest {}
+
+/// The answer to a change of meta's scripts or libraries.
+#[derive(Clone, PartialEq, Message)]
+pub struct ScriptingChangeResponse {
+    /// Redis's error text (`ERR Library 'x' already exists`) when the
+    /// change was refused and nothing changed; empty on success.
+    #[prost(string, tag = "1")]
+    pub error: String,
+    /// The scripting generation after the change.
+    #[prost(uint64, tag = "2")]
+    pub generation: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]

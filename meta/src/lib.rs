@@ -9,6 +9,8 @@
 //! - [`liveness`]: which servers beacon in time.
 //! - [`reconfig`]: failover, restart, removal, learner and
 //!   primary-balancing decisions as pure functions of a snapshot.
+//! - [`scripting`]: the cluster's scripts and function libraries
+//!   (`SCRIPT LOAD`, `FUNCTION LOAD`), part of the durable state.
 //! - [`driver`]: what meta keeps in memory from beacons, and one
 //!   reconfiguration round that applies [`reconfig`]'s decisions to the state.
 //! - [`service`]: the RPC surface servers, proxies and the CLI call, and the
@@ -21,6 +23,7 @@ pub(crate) mod liveness;
 pub(crate) mod placement;
 mod process;
 pub(crate) mod reconfig;
+pub mod scripting;
 pub(crate) mod service;
 pub mod state;
 pub mod store;

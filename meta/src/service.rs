@@ -17,9 +17,13 @@ use futures::FutureExt;
 use petrel_common::ids::{Gpid, NodeAddr, PartitionId};
 use petrel_common::msg::{
     method, AddLearnerRequest, AddLearnerResponse, AssignmentMsg, BeaconRequest, BeaconResponse,
-    CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse, ListNodesRequest,
-    ListNodesResponse, ListTablesRequest, ListTablesResponse, NodeInfoMsg, PartitionConfigMsg,
-    QueryTableRequest, QueryTableResponse, TableMapMsg,
+    CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse,
+    LibraryDeleteRequest, LibraryFlushRequest, LibraryListRequest, LibraryListResponse,
+    LibraryLoadRequest, LibraryRestoreRequest, ListNodesRequest, ListNodesResponse,
+    ListTablesRequest, ListTablesResponse, NodeInfoMsg, PartitionConfigMsg, QueryTableRequest,
+    QueryTableResponse, RestorePolicy, ScriptExistsRequest, ScriptExistsResponse,
+    ScriptFlushRequest, ScriptGetRequest, ScriptGetResponse, ScriptLoadRequest, ScriptLoadResponse,
+    ScriptingChangeResponse, TableMapMsg,
 };
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
 use petrel_common::rpc::ServiceError;
@@ -224,6 +228,70 @@ impl MetaService {
         let state = lock(&self.state);
         encode(&QueryTableResponse {
             table: state.tables.get(&req.name).map(TableMapMsg::from),
+            scripting_generation: state.scripting.generation,
+        })
+    }
+
+    /// Runs a change of the scripts or libraries: persisted before the
+    /// answer; a refused change (Redis's error text) changes nothing.
+    async fn change_scripting(
+        self: Arc<Self>,
+        change: impl FnOnce(&mut crate::scripting::Scripting) -> Result<u64, String> + Send + 'static,
+    ) -> Handled {
+        let outcome = self
+            .mutate(move |st, _| Ok(Some(change(&mut st.scripting))))
+            .await?;
+        let response = match outcome {
+            Some(Ok(generation)) => ScriptingChangeResponse {
+                error: String::new(),
+                generation,
+            },
+            Some(Err(error)) => ScriptingChangeResponse {
+                error,
+                generation: lock(&self.state).scripting.generation,
+            },
+            None => ScriptingChangeResponse::default(),
+        };
+        encode(&response)
+    }
+
+    async fn script_load(self: Arc<Self>, req: ScriptLoadRequest) -> Handled {
+        let out = self
+            .mutate(move |st, _| {
+                let sha = st.scripting.load_script(req.body);
+                Ok(Some((sha, st.scripting.generation)))
+            })
+            .await?;
+        let (sha, generation) = out.unwrap_or_default();
+        encode(&ScriptLoadResponse { sha, generation })
+    }
+
+    fn script_get(&self, req: ScriptGetRequest) -> Handled {
+        let state = lock(&self.state);
+        let body = state.scripting.script(&req.sha.to_ascii_lowercase());
+        encode(&ScriptGetResponse {
+            found: body.is_some(),
+            body: body.cloned().unwrap_or_default(),
+        })
+    }
+
+    fn script_exists(&self, req: ScriptExistsRequest) -> Handled {
+        let state = lock(&self.state);
+        encode(&ScriptExistsResponse {
+            exists: req
+                .shas
+                .iter()
+                .map(|sha| state.scripting.script(&sha.to_ascii_lowercase()).is_some())
+                .collect(),
+        })
+    }
+
+    fn library_list(&self) -> Handled {
+        let state = lock(&self.state);
+        encode(&LibraryListResponse {
+            generation: state.scripting.generation,
+            script_flushes: state.scripting.script_flushes,
+            libraries: state.scripting.libraries(),
         })
     }
 
@@ -359,6 +427,42 @@ impl Service for MetaService {
                     self.list_nodes()
                 }
                 method::ADD_LEARNER => self.add_learner(decode(body)?),
+                method::SCRIPT_LOAD => self.script_load(decode(body)?).await,
+                method::SCRIPT_GET => self.script_get(decode(body)?),
+                method::SCRIPT_EXISTS => self.script_exists(decode(body)?),
+                method::SCRIPT_FLUSH => {
+                    let _: ScriptFlushRequest = decode(body)?;
+                    self.change_scripting(|s| Ok(s.flush_scripts())).await
+                }
+                method::LIBRARY_LOAD => {
+                    let req: LibraryLoadRequest = decode(body)?;
+                    let library = req.library.ok_or_else(|| {
+                        ServiceError::Invalid("FUNCTION LOAD without a library".to_string())
+                    })?;
+                    self.change_scripting(move |s| s.load_library(library, req.replace))
+                        .await
+                }
+                method::LIBRARY_DELETE => {
+                    let req: LibraryDeleteRequest = decode(body)?;
+                    self.change_scripting(move |s| s.delete_library(&req.name))
+                        .await
+                }
+                method::LIBRARY_LIST => {
+                    let _: LibraryListRequest = decode(body)?;
+                    self.library_list()
+                }
+                method::LIBRARY_RESTORE => {
+                    let req: LibraryRestoreRequest = decode(body)?;
+                    let policy = RestorePolicy::try_from(req.policy).map_err(|_| {
+                        ServiceError::Invalid(format!("unknown restore policy {}", req.policy))
+                    })?;
+                    self.change_scripting(move |s| s.restore(req.libraries, policy))
+                        .await
+                }
+                method::LIBRARY_FLUSH => {
+                    let _: LibraryFlushRequest = decode(body)?;
+                    self.change_scripting(|s| Ok(s.flush_libraries())).await
+                }
                 other => Err(ServiceError::NoMethod(other)),
             }
         }

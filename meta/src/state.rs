@@ -69,6 +69,10 @@ pub struct MetaState {
     /// the dropout delay while they are dead.
     #[serde(default, with = "gpid_map")]
     pub dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
+    /// Scripts and function libraries, cluster-wide (absent from files
+    /// written before meta kept them).
+    #[serde(default)]
+    pub(crate) scripting: crate::scripting::Scripting,
 }
 
 /// JSON object keys must be strings: maps keyed by [`Gpid`] are stored as a

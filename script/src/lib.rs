@@ -17,6 +17,7 @@
 //! - [`monitor`]: the running script's clock and kill switch (BUSY, SCRIPT KILL).
 //! - [`per_thread`]: one engine per thread, for hosts running scripts on a pool.
 //! - [`flags`]: shebang lines (`#!lua flags=no-writes`, `#!lua name=lib`).
+//! - [`payload`]: `FUNCTION DUMP` / `RESTORE` payloads in Redis's format.
 //! - [`convert`]: Lua values to replies and replies to Lua values, RESP2 and RESP3.
 //! - `sandbox`: the globals, read-only tables and `redis.*` (`sandbox.lua`).
 //! - `call`: the checks Redis makes before a script's command reaches the host.
@@ -31,6 +32,7 @@ pub mod flags;
 pub mod host;
 pub mod libs;
 pub mod monitor;
+pub mod payload;
 pub mod per_thread;
 
 mod call;
