@@ -123,14 +123,15 @@ impl Scripting {
         incoming: &[LibraryMsg],
         replaced: impl Fn(&str) -> bool,
     ) -> Result<(), String> {
-        let taken: BTreeSet<&str> = self
+        // Redis finds functions by name in any case.
+        let taken: BTreeSet<String> = self
             .libraries
             .iter()
             .filter(|(name, _)| !replaced(name))
-            .flat_map(|(_, l)| l.functions.iter().map(String::as_str))
+            .flat_map(|(_, l)| l.functions.iter().map(|f| f.to_ascii_lowercase()))
             .collect();
         for f in incoming.iter().flat_map(|l| &l.functions) {
-            if taken.contains(f.as_str()) {
+            if taken.contains(&f.to_ascii_lowercase()) {
                 return Err(format!("ERR Function {f} already exists"));
             }
         }
@@ -237,6 +238,10 @@ mod tests {
         assert_eq!(
             s.load_library(lib("b", &["f"]), false),
             Err("ERR Function f already exists".into())
+        );
+        assert_eq!(
+            s.load_library(lib("b", &["F"]), false),
+            Err("ERR Function F already exists".into())
         );
         s.load_library(lib("a", &["f", "g"]), true)
             .expect("replace keeps its own names");

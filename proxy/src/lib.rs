@@ -18,7 +18,9 @@
 //! - [`route`]: the partition map cache, the retrying executor, split and
 //!   merge of multi-key commands.
 //! - [`script`]: the script cache and running a script at its keys'
-//!   partition (EVAL, EVALSHA).
+//!   partition (EVAL, EVALSHA, FCALL); [`program`]: what such a run carries.
+//! - [`catalog`]: the cluster's scripts and function libraries, kept by
+//!   meta, and this proxy's copy.
 //! - [`txn`]: multi-key commands and MULTI blocks whose keys span
 //!   partitions, run as transactions (the coordinator's side of
 //!   docs/TRANSACTIONS.md).
@@ -31,6 +33,7 @@
 
 pub(crate) mod acl;
 pub(crate) mod action;
+pub(crate) mod catalog;
 pub(crate) mod cmd;
 pub(crate) mod completion;
 pub(crate) mod config;
@@ -41,6 +44,7 @@ pub(crate) mod knobs;
 pub(crate) mod listener;
 pub(crate) mod pause;
 mod process;
+pub(crate) mod program;
 pub mod resp;
 pub(crate) mod route;
 pub(crate) mod script;

@@ -86,6 +86,7 @@ impl Proxy {
             // ProxyConfig::validate checked every line already.
             let _ = acl.load_line(line);
         }
+        let catalog = crate::catalog::Catalog::new(router.maps().clone());
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(Runtime::from_config(&config)),
             config,
@@ -100,6 +101,7 @@ impl Proxy {
             local_addr,
             shutdown,
             scripts: Default::default(),
+            catalog,
         });
         Ok(Proxy { shared, listener })
     }

@@ -17,12 +17,13 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use petrel_common::command::{table, Internal};
+use petrel_common::command::table;
 use petrel_common::reply::errors::UNLISTED_KEY;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
 use petrel_script::{EngineConfig, Scripts};
 
+use crate::program::Program;
 use crate::route::router::{Router, Target};
 
 /// Runs of one script before it is refused for touching ever more keys it
@@ -84,12 +85,13 @@ impl ScriptCache {
 
 /// A script call, ready to run.
 pub(crate) struct ScriptCall {
-    /// The script's SHA1 (lowercase hex).
+    /// The script's SHA1 (lowercase hex), or `function:<name>`.
     pub(crate) sha: String,
-    pub(crate) body: Bytes,
+    /// A script's body or a library's function.
+    pub(crate) program: Program,
     pub(crate) keys: Vec<Bytes>,
     pub(crate) argv: Vec<Bytes>,
-    /// `EVAL_RO` / `EVALSHA_RO`.
+    /// `EVAL_RO` / `EVALSHA_RO` / `FCALL_RO`.
     pub(crate) read_only: bool,
 }
 
@@ -111,19 +113,19 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
             remember_across(&call.sha);
             return across(&router, call, deadline).await;
         }
-        let mut args = Vec::with_capacity(6 + listed.len() + call.argv.len());
+        let mut args = Vec::with_capacity(7 + listed.len() + call.argv.len());
         args.extend([
-            Bytes::from_static(b"petrel.eval"),
+            Bytes::from_static(call.program.command_name()),
             Bytes::from(map.partition_count.to_string()),
             Bytes::from(declared.to_string()),
             Bytes::from_static(if call.read_only { b"ro" } else { b"rw" }),
-            call.body.clone(),
-            Bytes::from(listed.len().to_string()),
         ]);
+        args.extend(call.program.words());
+        args.push(Bytes::from(listed.len().to_string()));
         args.extend(listed.iter().cloned());
         args.extend(call.argv.iter().cloned());
         let target = listed.first().cloned().unwrap_or_default();
-        let eval = table().internal(Internal::Eval);
+        let eval = table().internal(call.program.internal());
         match router
             .call(Target::Key(target), eval, args, true, deadline)
             .await
@@ -152,8 +154,11 @@ fn remember_across(sha: &str) {
 
 /// Runs `call` at this proxy as one transaction over its partitions.
 async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Reply {
+    let Program::Script(body) = call.program else {
+        return Reply::error(crate::program::FUNCTION_ACROSS);
+    };
     let script = session::Script {
-        body: call.body,
+        body,
         keys: call.keys,
         argv: call.argv,
         read_only: call.read_only,

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// Scripts loaded through this proxy (EVALSHA).
     pub(crate) scripts: crate::script::ScriptCache,
+    /// The cluster's scripts and function libraries, kept by meta.
+    pub(crate) catalog: crate::catalog::Catalog,
 }
 
 impl Shared {

@@ -1,13 +1,16 @@
-//! One [`Scripts`] engine per thread, for hosts that run scripts on a pool
-//! of threads (each compiles a script once and keeps it by SHA1).
+//! One [`Scripts`] engine and one [`Functions`] engine per thread, for
+//! hosts that run scripts on a pool of threads (each compiles a script
+//! once and keeps it by SHA1, and keeps the libraries it loaded).
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
-use crate::engine::{EngineConfig, Scripts};
+use crate::engine::{EngineConfig, Functions, Scripts};
 use crate::monitor::Monitor;
 
 thread_local! {
-    static ENGINE: RefCell<Option<Scripts>> = const { RefCell::new(None) };
+    static SCRIPTS: RefCell<Option<Scripts>> = const { RefCell::new(None) };
+    static FUNCTIONS: RefCell<Option<Functions>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with this thread's engine, made first with `config` (then
@@ -19,17 +22,46 @@ pub fn with_thread_scripts<T>(
     on_new: impl FnOnce(&Monitor),
     f: impl FnOnce(&mut Scripts) -> T,
 ) -> mlua::Result<T> {
-    ENGINE.with(|cell| {
+    with_engine(
+        &SCRIPTS,
+        || Scripts::new(config()),
+        |s| on_new(&s.monitor()),
+        f,
+    )
+}
+
+/// [`with_thread_scripts`] for this thread's FUNCTION engine (its
+/// libraries stay loaded between calls).
+pub fn with_thread_functions<T>(
+    config: impl FnOnce() -> EngineConfig,
+    on_new: impl FnOnce(&Monitor),
+    f: impl FnOnce(&mut Functions) -> T,
+) -> mlua::Result<T> {
+    with_engine(
+        &FUNCTIONS,
+        || Functions::new(config()),
+        |s| on_new(&s.monitor()),
+        f,
+    )
+}
+
+fn with_engine<E: 'static, T>(
+    key: &'static LocalKey<RefCell<Option<E>>>,
+    make: impl FnOnce() -> mlua::Result<E>,
+    on_new: impl FnOnce(&E),
+    f: impl FnOnce(&mut E) -> T,
+) -> mlua::Result<T> {
+    key.with(|cell| {
         let mut engine = cell.try_borrow_mut().map_err(|_| {
             mlua::Error::RuntimeError("the thread's script engine is already running".into())
         })?;
         if engine.is_none() {
-            let scripts = Scripts::new(config())?;
-            on_new(&scripts.monitor());
-            *engine = Some(scripts);
+            let made = make()?;
+            on_new(&made);
+            *engine = Some(made);
         }
         match engine.as_mut() {
-            Some(scripts) => Ok(f(scripts)),
+            Some(e) => Ok(f(e)),
             None => Err(mlua::Error::RuntimeError(
                 "the thread's script engine did not start".into(),
             )),

@@ -135,7 +135,27 @@ pub(super) static COMMANDS: &[CommandDef] = &[
         &[],
         "Stops every script running at this server (SCRIPT KILL); its writes are not applied",
     ),
+    internal(
+        "petrel.fcall",
+        -7,
+        CommandFlags::WRITE,
+        (0, 0, 0),
+        FCALL_KEYS,
+        "A function whose keys are all in one partition, run as one mutation: `petrel.fcall <partitions> <declared> <rw|ro> <library code> <function> <numkeys> <key>... <arg>...`",
+    ),
 ];
+
+/// `petrel.fcall`'s keys: `numkeys` at index 6, then the keys.
+const FCALL_KEYS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: KeySpecFlags::RW,
+    begin_search: BeginSearch::Index(6),
+    find_keys: FindKeys::Keynum {
+        keynum_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
 
 /// `petrel.eval`'s keys: `numkeys` at index 5, then the keys.
 const EVAL_KEYS: &[KeySpec] = &[KeySpec {

@@ -176,6 +176,8 @@ pub enum Internal {
     Eval,
     /// `petrel.script.kill`: stops the scripts running at a server.
     ScriptKill,
+    /// `petrel.fcall`: a function whose keys are in one partition.
+    Fcall,
 }
 
 /// The table; see the module documentation.

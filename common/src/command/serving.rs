@@ -213,14 +213,16 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "config|get" | "config|set" | "config|resetstat" | "config|help" => Proxy,
         "command|count" | "command|docs" | "command|info" | "command|list" | "command|getkeys"
         | "command|help" => Proxy,
-        "function|flush" | "function|kill" | "function|list" | "function|help" => Proxy,
+        "function|flush" | "function|kill" | "function|list" | "function|help"
+        | "function|load" | "function|delete" | "function|dump" | "function|restore"
+        | "function|stats" => Proxy,
         "script|flush" | "script|exists" | "script|kill" | "script|help" | "script|load" => Proxy,
-        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => Proxy,
+        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => Proxy,
         "slowlog|get" | "slowlog|len" | "slowlog|reset" | "slowlog|help" => Proxy,
         // Petrel's own, proxy to server.
         "petrel.scan" | "petrel.expired" | "petrel.dump" | "petrel.restore" | "petrel.sweep"
         | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace"
-        | "petrel.eval" | "petrel.script.kill" => Internal,
+        | "petrel.eval" | "petrel.script.kill" | "petrel.fcall" => Internal,
         _ => Unserved,
     })
 }

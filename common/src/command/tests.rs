@@ -175,6 +175,7 @@ fn internal_commands_by_enum() {
         (Internal::TxnReplace, "petrel.txn.replace"),
         (Internal::Eval, "petrel.eval"),
         (Internal::ScriptKill, "petrel.script.kill"),
+        (Internal::Fcall, "petrel.fcall"),
     ] {
         assert_eq!(t.internal(which).name(), name);
         assert!(t.internal(which).is_internal());

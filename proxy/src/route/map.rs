@@ -47,6 +47,9 @@ pub(crate) struct MapCache {
     generation: AtomicU64,
     /// Index of the meta address that answered last.
     preferred: AtomicUsize,
+    /// Meta's scripting generation, as its last answer said
+    /// (`crate::catalog` fetches scripts and libraries when it moves).
+    scripting_generation: AtomicU64,
     status: Mutex<MapStatus>,
 }
 
@@ -61,6 +64,7 @@ impl MapCache {
             refreshing: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             preferred: AtomicUsize::new(0),
+            scripting_generation: AtomicU64::new(0),
             status: Mutex::new(MapStatus::default()),
         }
     }
@@ -73,6 +77,21 @@ impl MapCache {
     /// The meta addresses.
     pub(crate) fn meta(&self) -> &[String] {
         &self.meta
+    }
+
+    /// The RPC client meta is asked through.
+    pub(crate) fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// Meta's scripting generation, as its latest answer said.
+    pub(crate) fn scripting_generation(&self) -> u64 {
+        self.scripting_generation.load(Relaxed)
+    }
+
+    /// Records a scripting generation meta gave in another answer.
+    pub(crate) fn heard_scripting_generation(&self, generation: u64) {
+        self.scripting_generation.fetch_max(generation, Relaxed);
     }
 
     /// The current map, if one has been loaded.
@@ -193,10 +212,16 @@ impl MapCache {
     /// Asks each meta address in turn, starting with the one that answered last.
     async fn fetch(&self) -> Result<TableMap, String> {
         let start = self.preferred.load(Relaxed);
-        let (idx, map) =
-            meta_query::query_table(&self.rpc, &self.meta, start, &self.table, META_TIMEOUT)
-                .await?;
+        let (idx, map, scripting) = meta_query::query_table_and_generation(
+            &self.rpc,
+            &self.meta,
+            start,
+            &self.table,
+            META_TIMEOUT,
+        )
+        .await?;
         self.preferred.store(idx, Relaxed);
+        self.scripting_generation.fetch_max(scripting, Relaxed);
         Ok(map)
     }
 

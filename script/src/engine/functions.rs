@@ -122,7 +122,11 @@ impl Functions {
                 .libraries
                 .values()
                 .filter(|l| l.name != header.name)
-                .any(|l| l.functions.iter().any(|g| g.name == f.name));
+                .any(|l| {
+                    l.functions
+                        .iter()
+                        .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+                });
             if taken {
                 return Err(Reply::Error(format!(
                     "ERR Function {} already exists",
@@ -166,12 +170,21 @@ impl Functions {
         self.libraries.values()
     }
 
-    /// The function called `name`.
+    /// The function called `name` (in any case, as Redis finds them).
     pub fn function(&self, name: &str) -> Option<&Function> {
-        self.libraries
-            .values()
-            .flat_map(|l| l.functions.iter())
-            .find(|f| f.name == name)
+        self.library_of(name)?
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The library of the function called `name` (in any case).
+    pub fn library_of(&self, name: &str) -> Option<&Library> {
+        self.libraries.values().find(|l| {
+            l.functions
+                .iter()
+                .any(|f| f.name.eq_ignore_ascii_case(name))
+        })
     }
 
     /// `FCALL name numkeys keys... args...` (the caller split keys from args).

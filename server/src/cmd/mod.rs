@@ -157,6 +157,7 @@ pub(crate) static COMMANDS: &[Runner] = &[
     run("petrel.fingerprint", multi::fingerprint_cmd),
     run("petrel.eval", scripting::eval),
     run("petrel.script.kill", scripting::kill),
+    run("petrel.fcall", scripting::fcall),
 ];
 
 /// Runs `command` with `args` (its name first) against `view` at wall-clock

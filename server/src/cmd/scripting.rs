@@ -12,8 +12,13 @@
 //! nothing is written, and the proxy tries again with the key listed (or
 //! across partitions).
 //!
-//! Each runtime thread keeps its own Lua engine (compiled scripts are cached
-//! by SHA1); a script runs off the async runtime's worker, and one running
+//! `petrel.fcall <partitions> <declared> <rw|ro> <library code> <function>
+//! <numkeys> <key>... <arg>...` runs a function of a library (`FCALL`) the
+//! same way; the library travels with every call, and each thread loads it
+//! once (again when its code changes).
+//!
+//! Each runtime thread keeps its own Lua engines (compiled scripts are cached
+//! by SHA1, libraries by name); a script runs off the async runtime's worker, and one running
 //! past `script_time_limit_ms` is stopped, as is every running script on
 //! `petrel.script.kill`. A stopped script writes nothing.
 
@@ -27,8 +32,8 @@ use petrel_common::hash::partition_of;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, was_killed, with_thread_scripts, EngineConfig, Host, LogLevel, Monitor,
-    RunOptions, Scripts,
+    keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig,
+    Functions, Host, LogLevel, Monitor, NoCalls, RunOptions,
 };
 use tracing::{info, warn};
 
@@ -92,7 +97,7 @@ pub(crate) fn kill(_: &mut Db<'_>, _: &[Bytes]) -> CmdResult {
 }
 
 fn malformed(what: &str) -> CmdError {
-    CmdError::reply(format!("ERR malformed petrel.eval: {what}"))
+    CmdError::reply(format!("ERR malformed petrel.eval/petrel.fcall: {what}"))
 }
 
 fn number(arg: Option<&Bytes>, what: &str) -> Result<usize, CmdError> {
@@ -101,8 +106,20 @@ fn number(arg: Option<&Bytes>, what: &str) -> Result<usize, CmdError> {
         .ok_or_else(|| malformed(what))
 }
 
-/// `petrel.eval`: see the module documentation.
-pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+/// What `petrel.eval` and `petrel.fcall` share: the header before the
+/// program, and the keys and arguments after it.
+struct Request<'a> {
+    declared: usize,
+    read_only: bool,
+    /// The words between the mode and `numkeys` (`<body>`, or `<code> <function>`).
+    program: &'a [Bytes],
+    keys: &'a [Bytes],
+    args: &'a [Bytes],
+}
+
+/// Parses `<name> <partitions> <declared> <rw|ro> <program: words>
+/// <numkeys> <key>... <arg>...` and checks every key is in one partition.
+fn request(args: &[Bytes], words: usize) -> Result<Request<'_>, CmdError> {
     let partitions = u32::try_from(number(args.get(1), "partition count")?)
         .map_err(|_| malformed("partition count"))?;
     let declared = number(args.get(2), "declared key count")?;
@@ -111,9 +128,12 @@ pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         Some(b"ro") => true,
         _ => return Err(malformed("mode")),
     };
-    let body = args.get(4).ok_or_else(|| malformed("body"))?;
-    let numkeys = number(args.get(5), "key count")?;
-    let keys = args.get(6..6 + numkeys).ok_or_else(|| malformed("keys"))?;
+    let program = args.get(4..4 + words).ok_or_else(|| malformed("body"))?;
+    let first_key = 5 + words;
+    let numkeys = number(args.get(first_key - 1), "key count")?;
+    let keys = args
+        .get(first_key..first_key + numkeys)
+        .ok_or_else(|| malformed("keys"))?;
     if declared > numkeys || partitions == 0 {
         return Err(malformed("declared key count"));
     }
@@ -124,25 +144,98 @@ pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     {
         return Err(malformed("keys of several partitions"));
     }
-    let script_args = &args[6 + numkeys..];
+    Ok(Request {
+        declared,
+        read_only,
+        program,
+        keys,
+        args: &args[first_key + numkeys..],
+    })
+}
+
+/// `petrel.eval`: see the module documentation.
+pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let req = request(args, 1)?;
+    run_request(db, &req, |host, opts| {
+        with_thread_scripts(EngineConfig::default, register, |scripts| {
+            scripts.eval(
+                host,
+                &req.program[0],
+                &req.keys[..req.declared],
+                req.args,
+                opts,
+            )
+        })
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// `petrel.fcall <partitions> <declared> <rw|ro> <library code> <function>
+/// <numkeys> <key>... <arg>...`: `FCALL`/`FCALL_RO` of a function of that
+/// library, run like `petrel.eval`. This thread's engine loads the library
+/// first unless it has this very code already.
+pub(crate) fn fcall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let req = request(args, 2)?;
+    let (code, function) = (&req.program[0], &req.program[1]);
+    let function = std::str::from_utf8(function).map_err(|_| malformed("function name"))?;
+    run_request(db, &req, |host, opts| {
+        with_thread_functions(EngineConfig::default, register, |functions| {
+            if let Err(e) = ensure_library(functions, code) {
+                return e;
+            }
+            functions.fcall(host, function, &req.keys[..req.declared], req.args, opts)
+        })
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// Loads `code` into `functions` unless it is there already. A library
+/// deleted or renamed elsewhere may still hold one of its function names
+/// here: then the engine starts over with this library alone.
+fn ensure_library(functions: &mut Functions, code: &Bytes) -> Result<(), Reply> {
+    if functions.libraries().any(|l| l.code == *code) {
+        return Ok(());
+    }
+    if functions.load(&mut NoCalls, code, true).is_ok() {
+        return Ok(());
+    }
+    functions.flush();
+    functions.load(&mut NoCalls, code, true).map(|_| ())
+}
+
+/// A thread's new engine: the watchdog and `petrel.script.kill` see it.
+fn register(monitor: &Monitor) {
+    lock(&MONITORS).push(monitor.clone());
+}
+
+/// Runs one script or function with the request's keys (`run` gets the
+/// host; `Err` when the engine did not start), off the async runtime's
+/// worker, then turns what the host saw into the answer (see the module
+/// documentation).
+fn run_request(
+    db: &mut Db<'_>,
+    req: &Request<'_>,
+    run: impl FnOnce(&mut PartitionHost<'_, '_, '_>, RunOptions) -> Result<Reply, String>,
+) -> CmdResult {
     let mut host = PartitionHost {
         db,
-        keys,
+        keys: req.keys,
         unlisted: None,
         storage: None,
     };
-    let reply = run_here(|scripts| {
-        scripts.eval(
-            &mut host,
-            body,
-            &keys[..declared],
-            script_args,
-            RunOptions {
-                read_only,
-                cluster: false,
-            },
-        )
-    })?;
+    let opts = RunOptions {
+        read_only: req.read_only,
+        cluster: false,
+    };
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let ran = if multi {
+        tokio::task::block_in_place(|| run(&mut host, opts))
+    } else {
+        run(&mut host, opts)
+    };
+    let reply =
+        ran.map_err(|e| CmdError::reply(format!("ERR the script engine did not start: {e}")))?;
     if let Some(e) = host.storage {
         return Err(CmdError::Storage(e));
     }
@@ -154,25 +247,6 @@ pub(crate) fn eval(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         _ if was_killed(&reply) => Err(CmdError::Reply(reply)),
         // Like Redis: a script that fails keeps what it wrote before.
         _ => Ok(reply),
-    }
-}
-
-/// Runs `f` with this thread's engine, off the async runtime's worker.
-fn run_here(f: impl FnOnce(&mut Scripts) -> Reply) -> Result<Reply, CmdError> {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let run = || {
-        with_thread_scripts(
-            EngineConfig::default,
-            |monitor| lock(&MONITORS).push(monitor.clone()),
-            f,
-        )
-        .map_err(|e| CmdError::reply(format!("ERR the script engine did not start: {e}")))
-    };
-    if multi {
-        tokio::task::block_in_place(run)
-    } else {
-        run()
     }
 }
 
@@ -307,6 +381,41 @@ mod tests {
         assert_eq!(h.run(&["get", "k"]), bulk("1"));
     }
 
+    fn fcall(
+        h: &mut Harness,
+        code: &str,
+        function: &str,
+        keys: &[&str],
+    ) -> petrel_common::reply::Reply {
+        let n = keys.len().to_string();
+        let mut call = vec!["petrel.fcall", "1", &n, "rw", code, function, &n];
+        call.extend_from_slice(keys);
+        h.run(&call)
+    }
+
+    #[test]
+    fn a_function_runs_and_a_new_library_code_replaces_the_old() {
+        let mut h = Harness::new();
+        let v1 = "#!lua name=lib\nredis.register_function('f', function(keys) return redis.call('INCR', keys[1]) end)";
+        assert_eq!(fcall(&mut h, v1, "f", &["k"]), int(1));
+        assert_eq!(fcall(&mut h, v1, "f", &["k"]), int(2));
+        let v2 = "#!lua name=lib\nredis.register_function('f', function(keys) return redis.call('INCRBY', keys[1], 10) end)";
+        assert_eq!(fcall(&mut h, v2, "f", &["k"]), int(12));
+        // Another library now owns `f` (the first one was deleted elsewhere).
+        let other = "#!lua name=other\nredis.register_function('f', function() return 'other' end)";
+        assert_eq!(fcall(&mut h, other, "f", &[]), bulk("other"));
+        assert_eq!(
+            fcall(&mut h, other, "g", &[]),
+            err("ERR Function not found")
+        );
+        let r = fcall(&mut h, v1, "f", &["x"]);
+        assert_eq!(r, int(1));
+        let r = fcall(&mut h, v1, "f", &["k", "unlisted"]);
+        assert_eq!(r, int(13));
+        let sneaky = "#!lua name=s\nredis.register_function('s', function() return redis.call('GET', 'zz') end)";
+        assert_eq!(fcall(&mut h, sneaky, "s", &[]), err("PETRELKEY 7a7a"));
+    }
+
     #[test]
     fn malformed_requests_are_errors() {
         let mut h = Harness::new();
@@ -316,6 +425,7 @@ mod tests {
             vec!["petrel.eval", "1", "0", "zz", "return 1", "0"],
             vec!["petrel.eval", "1", "0", "rw", "return 1", "3", "k"],
             vec!["petrel.eval", "0", "0", "rw", "return 1", "0"],
+            vec!["petrel.fcall", "1", "0", "rw", "#!lua name=x", "0"],
         ] {
             assert!(h.run(&bad).is_error(), "{bad:?}");
         }

@@ -205,6 +205,37 @@ impl Cluster {
         i
     }
 
+    /// kill -9 every process (meta, servers, proxy), then starts them all
+    /// again on their data dirs and ports; returns once the proxy serves.
+    pub fn restart_all(&mut self) {
+        self.procs.kill();
+        let started = self.rt.block_on(self.procs.start(|_| {}));
+        started.unwrap_or_else(|e| panic!("restarting the cluster: {e:#}"));
+    }
+
+    /// Starts one more petrel-proxy against this cluster's meta (with
+    /// [`ClusterOpts::proxy_args`]); returns it (dropping it kills it) and
+    /// its port. Waits until it serves every partition.
+    pub fn start_proxy(&mut self) -> (launch::process::Process, u16) {
+        let port = free_ports(1);
+        let addr = format!("127.0.0.1:{port}");
+        let mut args = launch::cluster::proxy_flags(&addr, &self.meta_addr(), "default");
+        args.extend(self.opts.proxy_args.iter().cloned());
+        let log = self.dir.join("logs").join(format!("proxy-{port}.log"));
+        let mut p = launch::process::Process::new(
+            format!("proxy {addr}"),
+            bin_dir().join(launch::cluster::PROXY_BIN),
+            args,
+            log,
+        );
+        p.start()
+            .unwrap_or_else(|e| panic!("starting a second proxy: {e:#}"));
+        wait_for(Duration::from_secs(60), "the second proxy to serve", || {
+            self.rt.block_on(proxy_serves(&addr)).then_some(())
+        });
+        (p, port)
+    }
+
     /// Waits until meta lists every address in `addrs` as alive.
     pub fn wait_nodes_alive(&mut self, addrs: &[String]) {
         let alive = self.rt.block_on(self.procs.wait_servers_alive(addrs));

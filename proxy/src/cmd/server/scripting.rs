@@ -1,8 +1,9 @@
-//! Scripts: `EVAL`, `EVALSHA` and their `_RO` forms run at the partition
-//! of their keys (`crate::script`); `SCRIPT LOAD EXISTS FLUSH KILL` act on
-//! this proxy's script cache and the servers' running scripts. Functions
-//! are not served yet (FCALL stays an unknown command), so FUNCTION FLUSH /
-//! LIST / KILL have nothing to act on; tools that clean up with them work.
+//! Scripts and functions: `EVAL`, `EVALSHA`, `FCALL` and their `_RO` forms
+//! run at the partition of their keys (`crate::script`); `SCRIPT LOAD
+//! EXISTS FLUSH` and `FUNCTION LOAD DELETE LIST DUMP RESTORE FLUSH STATS`
+//! act on the cluster's scripts and libraries, which meta keeps
+//! (`crate::catalog`); `SCRIPT KILL` and `FUNCTION KILL` stop the scripts
+//! running on the servers.
 
 use std::time::Instant;
 
@@ -12,8 +13,13 @@ use petrel_common::command::{table, Internal};
 use petrel_common::reply::{errors, Reply};
 use petrel_script::engine::NOSCRIPT;
 
+use petrel_common::msg::RestorePolicy;
+use petrel_script::payload;
+
 use crate::action::{Action, Ctx, Touches};
+use crate::catalog::LibraryInfo;
 use crate::cmd::help::{help_reply, subcommand_syntax_error};
+use crate::program::Program;
 use crate::route::router::Target;
 use crate::script::{self, ScriptCall};
 use crate::util::c_str;
@@ -24,8 +30,8 @@ fn is(arg: Option<&Bytes>, word: &[u8]) -> bool {
     arg.is_some_and(|a| a.eq_ignore_ascii_case(word))
 }
 
-/// `FUNCTION FLUSH [ASYNC|SYNC]`: nothing to delete.
-pub(crate) fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+/// `FUNCTION FLUSH [ASYNC|SYNC]`: deletes every library, cluster-wide.
+pub(crate) fn function_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 3 {
         return Action::Reply(subcommand_syntax_error(args));
     }
@@ -34,10 +40,11 @@ pub(crate) fn function_flush(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
         ));
     }
-    Action::Reply(Reply::ok())
+    let shared = ctx.shared.clone();
+    Action::Later(async move { shared.catalog.flush_libraries().await }.boxed())
 }
 
-/// `SCRIPT FLUSH [ASYNC|SYNC]`: forgets this proxy's scripts.
+/// `SCRIPT FLUSH [ASYNC|SYNC]`: forgets every script, cluster-wide.
 pub(crate) fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let ok = args.len() == 2
         || (args.len() == 3 && (is(args.get(2), b"async") || is(args.get(2), b"sync")));
@@ -46,16 +53,15 @@ pub(crate) fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
         ));
     }
-    ctx.shared.scripts.flush();
-    Action::Reply(Reply::ok())
+    let shared = ctx.shared.clone();
+    Action::Later(async move { shared.catalog.flush_scripts(&shared.scripts).await }.boxed())
 }
 
-/// `SCRIPT LOAD script`: compiles and keeps it; its SHA1.
+/// `SCRIPT LOAD script`: compiles it and has meta keep it; its SHA1.
 pub(crate) fn script_load(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Reply(match ctx.shared.scripts.load(&args[2]) {
-        Ok(sha) => Reply::Bulk(Bytes::from(sha)),
-        Err(e) => e,
-    })
+    let shared = ctx.shared.clone();
+    let body = args[2].clone();
+    Action::Later(async move { shared.catalog.load_script(&shared.scripts, body).await }.boxed())
 }
 
 /// `EVAL script numkeys [key ...] [arg ...]`
@@ -78,12 +84,23 @@ pub(crate) fn evalsha_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     eval_generic(ctx, args, true, true)
 }
 
-/// The keys and arguments after `numkeys`, with Redis's errors.
-fn split_keys(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
+/// `FCALL function numkeys [key ...] [arg ...]`
+pub(crate) fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    fcall_generic(ctx, args, false)
+}
+
+/// `FCALL_RO function numkeys [key ...] [arg ...]`
+pub(crate) fn fcall_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    fcall_generic(ctx, args, true)
+}
+
+/// The keys and arguments after `numkeys`, with Redis's errors
+/// (`not_integer` when `numkeys` is not a number).
+fn split_keys(args: &[Bytes], not_integer: &str) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
     let numkeys = std::str::from_utf8(&args[2])
         .ok()
         .and_then(|n| n.parse::<i64>().ok())
-        .ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+        .ok_or_else(|| Reply::error(not_integer))?;
     if numkeys < 0 {
         return Err(Reply::error("ERR Number of keys can't be negative"));
     }
@@ -97,50 +114,100 @@ fn split_keys(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
     Ok((keys.to_vec(), argv.to_vec()))
 }
 
+/// Keeps one client's commands in order: a script with no declared key
+/// may touch any.
+fn set_touches(ctx: &mut Ctx<'_>, keys: &[Bytes], read_only: bool) {
+    let mut touches = Touches::keys(keys, !read_only);
+    touches.all = keys.is_empty();
+    ctx.touches = Some(touches);
+}
+
 fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Action {
-    let (keys, argv) = match split_keys(args) {
+    let (keys, argv) = match split_keys(args, errors::NOT_INTEGER) {
         Ok(split) => split,
         Err(e) => return Action::Reply(e),
     };
-    let (sha, body) = if by_sha {
-        match ctx.shared.scripts.body(&args[1]) {
-            Some(body) => (String::from_utf8_lossy(&args[1]).to_ascii_lowercase(), body),
-            None => return Action::Reply(Reply::error(NOSCRIPT)),
-        }
+    let sha = if by_sha {
+        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
     } else {
         match ctx.shared.scripts.load(&args[1]) {
-            Ok(sha) => (sha, args[1].clone()),
+            Ok(sha) => sha,
             Err(e) => return Action::Reply(e),
         }
     };
-    // One client's commands stay in order: a script with no declared key
-    // may touch any.
-    let mut touches = Touches::keys(&keys, !read_only);
-    touches.all = keys.is_empty();
-    ctx.touches = Some(touches);
+    set_touches(ctx, &keys, read_only);
     let router = ctx.shared.router_for(ctx.session.db);
-    let call = ScriptCall {
-        sha,
-        body,
-        keys,
-        argv,
-        read_only,
-    };
-    Action::Later(script::run(router, call).boxed())
+    let shared = ctx.shared.clone();
+    let script = args[1].clone();
+    Action::Later(
+        async move {
+            let body = if by_sha {
+                match shared.catalog.script(&shared.scripts, &script).await {
+                    Some(body) => body,
+                    None => return Reply::error(NOSCRIPT),
+                }
+            } else {
+                script
+            };
+            let call = ScriptCall {
+                sha,
+                program: Program::Script(body),
+                keys,
+                argv,
+                read_only,
+            };
+            script::run(router, call).await
+        }
+        .boxed(),
+    )
 }
 
-/// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`: no libraries.
-pub(crate) fn function_list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let (mut with_code, mut library) = (false, false);
+/// Redis looks the function up before it reads `numkeys`.
+fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Action {
+    let split = split_keys(args, "ERR Bad number of keys provided");
+    if let Ok((keys, _)) = &split {
+        set_touches(ctx, keys, read_only);
+    }
+    let router = ctx.shared.router_for(ctx.session.db);
+    let shared = ctx.shared.clone();
+    let name = args[1].clone();
+    Action::Later(
+        async move {
+            let Some(function) = shared.catalog.function(&shared.scripts, &name).await else {
+                return Reply::error("ERR Function not found");
+            };
+            let (keys, argv) = match split {
+                Ok(split) => split,
+                Err(e) => return e,
+            };
+            let call = ScriptCall {
+                sha: format!("function:{}", String::from_utf8_lossy(&name)),
+                program: Program::Function {
+                    library_code: function.library_code,
+                    name,
+                },
+                keys,
+                argv,
+                read_only,
+            };
+            script::run(router, call).await
+        }
+        .boxed(),
+    )
+}
+
+/// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`, libraries by name.
+pub(crate) fn function_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let (mut with_code, mut library) = (false, None);
     let mut i = 2;
     while i < args.len() {
         if !with_code && is(args.get(i), b"withcode") {
             with_code = true;
-        } else if !library && is(args.get(i), b"libraryname") {
+        } else if library.is_none() && is(args.get(i), b"libraryname") {
             if i + 1 >= args.len() {
                 return Action::Reply(Reply::error("ERR library name argument was not given"));
             }
-            library = true;
+            library = Some(args[i + 1].clone());
             i += 1;
         } else {
             return Action::Reply(Reply::error(format!(
@@ -150,23 +217,174 @@ pub(crate) fn function_list(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         }
         i += 1;
     }
-    Action::Reply(Reply::Array(vec![]))
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let libraries = shared.catalog.libraries(&shared.scripts).await;
+            Reply::Array(
+                libraries
+                    .into_iter()
+                    .filter(|l| {
+                        library.as_ref().is_none_or(|p| {
+                            petrel_common::glob::matches(p, l.name.as_bytes(), true)
+                        })
+                    })
+                    .map(|l| library_reply(l, with_code))
+                    .collect(),
+            )
+        }
+        .boxed(),
+    )
 }
 
-/// `SCRIPT EXISTS sha1 [sha1 ...]`: 1 for each script this proxy knows.
+fn text(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// One library of `FUNCTION LIST`, as Redis shows it.
+fn library_reply(l: LibraryInfo, with_code: bool) -> Reply {
+    let functions = l
+        .functions
+        .into_iter()
+        .map(|(name, description, flags)| {
+            Reply::Map(vec![
+                (text("name"), text(&name)),
+                (
+                    text("description"),
+                    description.as_deref().map_or(Reply::Nil, text),
+                ),
+                (
+                    text("flags"),
+                    Reply::Set(
+                        flags
+                            .into_iter()
+                            .map(|f| Reply::Status(f.to_string()))
+                            .collect(),
+                    ),
+                ),
+            ])
+        })
+        .collect();
+    let mut fields = vec![
+        (text("library_name"), text(&l.name)),
+        (text("engine"), text("LUA")),
+        (text("functions"), Reply::Array(functions)),
+    ];
+    if with_code {
+        fields.push((text("library_code"), Reply::Bulk(l.code)));
+    }
+    Reply::Map(fields)
+}
+
+/// `FUNCTION LOAD [REPLACE] code`: the library's name.
+pub(crate) fn function_load(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let mut replace = false;
+    let mut pos = 2;
+    while pos < args.len() - 1 {
+        if !is(args.get(pos), b"replace") {
+            return Action::Reply(Reply::error(format!(
+                "ERR Unknown option given: {}",
+                c_str(&args[pos])
+            )));
+        }
+        replace = true;
+        pos += 1;
+    }
+    if pos >= args.len() {
+        return Action::Reply(Reply::error("ERR Function code is missing"));
+    }
+    let code = args[pos].clone();
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            shared
+                .catalog
+                .load_library(&shared.scripts, code, replace)
+                .await
+        }
+        .boxed(),
+    )
+}
+
+/// `FUNCTION DELETE library`.
+pub(crate) fn function_delete(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let shared = ctx.shared.clone();
+    let name = args[2].clone();
+    Action::Later(async move { shared.catalog.delete_library(&name).await }.boxed())
+}
+
+/// `FUNCTION DUMP`: every library in Redis's payload format.
+pub(crate) fn function_dump(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let libraries = shared.catalog.libraries(&shared.scripts).await;
+            Reply::Bulk(payload::dump(libraries.iter().map(|l| &l.code[..])))
+        }
+        .boxed(),
+    )
+}
+
+/// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`.
+pub(crate) fn function_restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if args.len() > 4 {
+        return Action::Reply(subcommand_syntax_error(args));
+    }
+    let policy =
+        match args.get(3) {
+            None => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+            Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+            Some(_) => return Action::Reply(Reply::error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            )),
+        };
+    let codes = match payload::parse(&args[2]) {
+        Ok(codes) => codes,
+        Err(e) => return Action::Reply(Reply::Error(format!("ERR {e}"))),
+    };
+    let shared = ctx.shared.clone();
+    Action::Later(async move { shared.catalog.restore(codes, policy).await }.boxed())
+}
+
+/// `FUNCTION STATS`: the libraries and functions there are. No running
+/// function is shown: they run on the servers.
+pub(crate) fn function_stats(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let libraries = shared.catalog.libraries(&shared.scripts).await;
+            let functions: usize = libraries.iter().map(|l| l.functions.len()).sum();
+            Reply::Map(vec![
+                (text("running_script"), Reply::Nil),
+                (
+                    text("engines"),
+                    Reply::Map(vec![(
+                        text("LUA"),
+                        Reply::Map(vec![
+                            (text("libraries_count"), Reply::Int(libraries.len() as i64)),
+                            (text("functions_count"), Reply::Int(functions as i64)),
+                        ]),
+                    )]),
+                ),
+            ])
+        }
+        .boxed(),
+    )
+}
+
+/// `SCRIPT EXISTS sha1 [sha1 ...]`: 1 for each script this proxy or meta knows.
 pub(crate) fn script_exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let scripts = &ctx.shared.scripts;
-    Action::Reply(Reply::Array(
-        args[2..]
-            .iter()
-            .map(|sha| Reply::Int(i64::from(scripts.exists(sha))))
-            .collect(),
-    ))
+    let shared = ctx.shared.clone();
+    let shas = args[2..].to_vec();
+    Action::Later(async move { shared.catalog.scripts_exist(&shared.scripts, &shas).await }.boxed())
 }
 
-/// `FUNCTION KILL`: no function runs (functions are not served yet).
-pub(crate) fn function_kill(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    Action::Reply(Reply::error(NOTBUSY))
+/// `FUNCTION KILL`: as `SCRIPT KILL` (a server stops whatever script or
+/// function runs there).
+pub(crate) fn function_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    script_kill(ctx, args)
 }
 
 /// `SCRIPT KILL`: stops the scripts running at this proxy (across
