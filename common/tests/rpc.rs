@@ -37,6 +37,7 @@ impl Service for Echo {
                     name: req.name,
                     ..Default::default()
                 }),
+                ..Default::default()
             })
         }
         .boxed()

@@ -218,7 +218,10 @@ impl Service for Fake {
                     self.queries.fetch_add(1, SeqCst);
                     let req: QueryTableRequest = decode(body)?;
                     let table = (req.name == "default").then(|| self.table());
-                    encode(&QueryTableResponse { table })
+                    encode(&QueryTableResponse {
+                        table,
+                        scripting_generation: 0,
+                    })
                 }
                 method::EXECUTE => {
                     self.executes.fetch_add(1, SeqCst);
