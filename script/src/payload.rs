@@ -295,35 +295,34 @@ fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             if op >= out_len {
                 return None;
             }
-            lit += 1;
-            out[op] = input[ip];
-            op += 1;
+            literal(&mut out, &mut op, &mut lit, input[ip]);
             ip += 1;
-            if lit == MAX_LIT {
-                out[op - lit - 1] = (lit - 1) as u8;
-                lit = 0;
-                op += 1;
-            }
         }
     }
     if op + 3 > out_len {
         return None;
     }
     while ip < in_len {
-        lit += 1;
-        out[op] = input[ip];
-        op += 1;
+        literal(&mut out, &mut op, &mut lit, input[ip]);
         ip += 1;
-        if lit == MAX_LIT {
-            out[op - lit - 1] = (lit - 1) as u8;
-            lit = 0;
-            op += 1;
-        }
     }
     out[op - lit - 1] = (lit as u8).wrapping_sub(1); // end run
     op -= usize::from(lit == 0);
     out.truncate(op);
     Some(out)
+}
+
+/// Copies one literal byte to `out` at `op`; a run of [`MAX_LIT`] is closed
+/// (its length byte written) and the next one started.
+fn literal(out: &mut [u8], op: &mut usize, lit: &mut usize, byte: u8) {
+    *lit += 1;
+    out[*op] = byte;
+    *op += 1;
+    if *lit == MAX_LIT {
+        out[*op - *lit - 1] = (*lit - 1) as u8;
+        *lit = 0;
+        *op += 1;
+    }
 }
 
 /// LZF decompression to exactly `len` bytes, `None` if the data is bad.
@@ -390,6 +389,30 @@ mod tests {
         v.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(parse(&v), Err(PayloadError::NotAFunction));
         assert_eq!(parse(&dump([])), Ok(vec![]));
+    }
+
+    #[test]
+    fn compression_round_trips_on_varied_inputs() {
+        let mut seed = 42u64;
+        for len in 0..600usize {
+            let alphabet = 1 + (len % 7) as u64 * 40;
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    ((seed >> 33) % alphabet) as u8
+                })
+                .collect();
+            if let Some(c) = lzf_compress(&input, len.saturating_sub(4)) {
+                assert!(c.len() <= len.saturating_sub(4));
+                assert_eq!(
+                    lzf_decompress(&c, len).as_deref(),
+                    Some(&input[..]),
+                    "{len}"
+                );
+            }
+            let payload = dump([&input[..]]);
+            assert_eq!(parse(&payload), Ok(vec![Bytes::from(input)]));
+        }
     }
 
     #[test]
