@@ -110,6 +110,9 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
         };
         let home = listed.first().map(|k| map.partition_of_key(k));
         if listed.iter().any(|k| Some(map.partition_of_key(k)) != home) {
+            if let Program::Function { .. } = call.program {
+                return Reply::error(crate::program::FUNCTION_ACROSS);
+            }
             remember_across(&call.sha);
             return across(&router, call, deadline).await;
         }
