@@ -4,10 +4,6 @@
 use bytes::Bytes;
 use petrel_common::command::Internal;
 
-/// The answer to a function whose keys are in several partitions (a
-/// script's run as a transaction at the proxy; a function's cannot yet).
-pub(crate) const FUNCTION_ACROSS: &str = "ERR Petrel cannot run a function whose keys are in different partitions yet; put them in one with a hash tag ({...}) in every key name";
-
 /// The program of a [`crate::script::ScriptCall`].
 #[derive(Clone, Debug)]
 pub(crate) enum Program {

@@ -110,9 +110,6 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
         };
         let home = listed.first().map(|k| map.partition_of_key(k));
         if listed.iter().any(|k| Some(map.partition_of_key(k)) != home) {
-            if let Program::Function { .. } = call.program {
-                return Reply::error(crate::program::FUNCTION_ACROSS);
-            }
             remember_across(&call.sha);
             return across(&router, call, deadline).await;
         }
@@ -157,11 +154,8 @@ fn remember_across(sha: &str) {
 
 /// Runs `call` at this proxy as one transaction over its partitions.
 async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Reply {
-    let Program::Script(body) = call.program else {
-        return Reply::error(crate::program::FUNCTION_ACROSS);
-    };
     let script = session::Script {
-        body,
+        program: call.program,
         keys: call.keys,
         argv: call.argv,
         read_only: call.read_only,

@@ -385,3 +385,21 @@ fn raw_result(con: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<
     }
     c.query(con)
 }
+
+#[test]
+fn functions_over_several_partitions_are_one_transaction() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let mut con = client.get_connection().expect("connect");
+    let keys = spread("fnx", 2);
+    let lib = "#!lua name=xfer\n\
+               redis.register_function('xfer', function(keys, args) \
+               redis.call('DECRBY', keys[1], args[1]) \
+               return redis.call('INCRBY', keys[2], args[1]) end)";
+    assert_eq!(raw(&mut con, &["FUNCTION", "LOAD", lib]), bulk("xfer"));
+    assert_eq!(raw(&mut con, &["SET", &keys[0], "10"]), ok());
+    let got = raw(&mut con, &["FCALL", "xfer", "2", &keys[0], &keys[1], "4"]);
+    assert_eq!(got, Value::Int(4));
+    assert_eq!(raw(&mut con, &["GET", &keys[0]]), bulk("6"));
+    assert_eq!(raw(&mut con, &["GET", &keys[1]]), bulk("4"));
+}

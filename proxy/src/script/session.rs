@@ -17,10 +17,12 @@ use petrel_common::hash::partition_of;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, was_killed, with_thread_scripts, EngineConfig, Host, Monitor, RunOptions,
+    keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig, Host,
+    Monitor, RunOptions,
 };
 use tokio::sync::mpsc;
 
+use crate::program::Program;
 use crate::txn::script::{Event, Session, Start};
 use crate::txn::Call;
 
@@ -32,15 +34,25 @@ static ENGINES: LazyLock<Mutex<Vec<Monitor>>> = LazyLock::new(Default::default);
 pub(crate) fn kill_running() -> bool {
     let mut killed = false;
     for m in lock(&ENGINES).iter() {
-        killed |= m.kill(false).is_ok();
+        killed |= kill(m);
     }
     killed
+}
+
+/// Stops what `m`'s engine runs, a script or a function; whether one ran.
+fn kill(m: &Monitor) -> bool {
+    m.kill(false).is_ok() || m.kill(true).is_ok()
+}
+
+/// A thread's new engine: `SCRIPT KILL` sees it.
+fn register(m: &Monitor) {
+    lock(&ENGINES).push(m.clone());
 }
 
 /// What the script is, and how it was called.
 #[derive(Clone)]
 pub(crate) struct Script {
-    pub(crate) body: Bytes,
+    pub(crate) program: Program,
     pub(crate) keys: Vec<Bytes>,
     pub(crate) argv: Vec<Bytes>,
     pub(crate) read_only: bool,
@@ -56,16 +68,16 @@ fn start(script: Script, partitions: u32) -> Session {
     let (events_tx, events) = mpsc::unbounded_channel();
     let (replies, replies_rx) = std::sync::mpsc::channel();
     let stopped = Arc::new(AtomicBool::new(false));
-    let monitor: Arc<Mutex<Option<Monitor>>> = Arc::new(Mutex::new(None));
+    let monitor_slot: Arc<Mutex<Option<Monitor>>> = Arc::new(Mutex::new(None));
     let stop = {
         let stopped = stopped.clone();
-        let monitor = monitor.clone();
+        let monitor_slot = monitor_slot.clone();
         Box::new(move || {
             stopped.store(true, Ordering::SeqCst);
             // Only while this run is on its thread: the slot is emptied
             // before the thread moves on to anything else.
-            if let Some(m) = lock(&monitor).as_ref() {
-                let _ = m.kill(false);
+            if let Some(m) = lock(&monitor_slot).as_ref() {
+                kill(m);
             }
         })
     };
@@ -77,20 +89,32 @@ fn start(script: Script, partitions: u32) -> Session {
             stopped,
             partitions,
         };
-        let ran = with_thread_scripts(
-            EngineConfig::default,
-            |monitor| lock(&ENGINES).push(monitor.clone()),
-            |scripts| {
-                *lock(&monitor) = Some(scripts.monitor());
-                let opts = RunOptions {
-                    read_only: script.read_only,
-                    cluster: false,
-                };
-                let reply = scripts.eval(&mut host, &script.body, &script.keys, &script.argv, opts);
-                *lock(&monitor) = None;
+        let opts = RunOptions {
+            read_only: script.read_only,
+            cluster: false,
+        };
+        let (keys, argv) = (&script.keys, &script.argv);
+        let watched = |monitor: Monitor| *lock(&monitor_slot) = Some(monitor);
+        let ran = match &script.program {
+            Program::Script(body) => with_thread_scripts(EngineConfig::default, register, |s| {
+                watched(s.monitor());
+                let reply = s.eval(&mut host, body, keys, argv, opts);
+                *lock(&monitor_slot) = None;
                 reply
-            },
-        );
+            }),
+            Program::Function { library_code, name } => {
+                with_thread_functions(EngineConfig::default, register, |f| {
+                    watched(f.monitor());
+                    let reply = match (f.ensure(library_code), std::str::from_utf8(name)) {
+                        (Err(e), _) => e,
+                        (Ok(()), Err(_)) => Reply::error("ERR Function not found"),
+                        (Ok(()), Ok(name)) => f.fcall(&mut host, name, keys, argv, opts),
+                    };
+                    *lock(&monitor_slot) = None;
+                    reply
+                })
+            }
+        };
         let reply = ran
             .unwrap_or_else(|e| Reply::error(format!("ERR the script engine did not start: {e}")));
         let _ = done.send(if was_killed(&reply) {

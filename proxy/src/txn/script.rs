@@ -28,8 +28,8 @@ use petrel_common::txn::coordinator::{Coordinator, Input, NotApplied, Outcome, O
 use petrel_common::txn::{Response, TxnId};
 use tokio::sync::mpsc;
 
-use super::driver::{Answer, Msg, Settings, Transport, NOT_APPLIED, UNKNOWN};
 use super::call::Call;
+use super::driver::{Answer, Msg, Settings, Transport, NOT_APPLIED, UNKNOWN};
 use crate::stats::names;
 
 /// What a running script asks of the transaction.

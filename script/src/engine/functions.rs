@@ -187,6 +187,21 @@ impl Functions {
         })
     }
 
+    /// Makes sure the library whose code is `code` is loaded, as it is
+    /// (hosts that are sent a library's code with each call). A library
+    /// deleted or renamed elsewhere may still hold one of its function names
+    /// here: then the engine starts over with this library alone.
+    pub fn ensure(&mut self, code: &[u8]) -> Result<(), Reply> {
+        if self.libraries().any(|l| l.code == code) {
+            return Ok(());
+        }
+        if self.load(&mut crate::host::NoCalls, code, true).is_ok() {
+            return Ok(());
+        }
+        self.flush();
+        self.load(&mut crate::host::NoCalls, code, true).map(|_| ())
+    }
+
     /// `FCALL name numkeys keys... args...` (the caller split keys from args).
     pub fn fcall(
         &mut self,

@@ -32,8 +32,8 @@ use petrel_common::hash::partition_of;
 use petrel_common::reply::Reply;
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig,
-    Functions, Host, LogLevel, Monitor, NoCalls, RunOptions,
+    keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig, Host,
+    LogLevel, Monitor, RunOptions,
 };
 use tracing::{info, warn};
 
@@ -180,27 +180,13 @@ pub(crate) fn fcall(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let function = std::str::from_utf8(function).map_err(|_| malformed("function name"))?;
     run_request(db, &req, |host, opts| {
         with_thread_functions(EngineConfig::default, register, |functions| {
-            if let Err(e) = ensure_library(functions, code) {
+            if let Err(e) = functions.ensure(code) {
                 return e;
             }
             functions.fcall(host, function, &req.keys[..req.declared], req.args, opts)
         })
         .map_err(|e| e.to_string())
     })
-}
-
-/// Loads `code` into `functions` unless it is there already. A library
-/// deleted or renamed elsewhere may still hold one of its function names
-/// here: then the engine starts over with this library alone.
-fn ensure_library(functions: &mut Functions, code: &Bytes) -> Result<(), Reply> {
-    if functions.libraries().any(|l| l.code == *code) {
-        return Ok(());
-    }
-    if functions.load(&mut NoCalls, code, true).is_ok() {
-        return Ok(());
-    }
-    functions.flush();
-    functions.load(&mut NoCalls, code, true).map(|_| ())
 }
 
 /// A thread's new engine: the watchdog and `petrel.script.kill` see it.
