@@ -37,6 +37,25 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// Whether containers nest in this reply more than `limit` deep (a
+    /// scalar is depth 0, an array of scalars 1). Iterative, so any depth
+    /// is safe to ask about.
+    pub fn nests_deeper_than(&self, limit: usize) -> bool {
+        let mut stack: Vec<(&Reply, usize)> = vec![(self, 0)];
+        while let Some((r, depth)) = stack.pop() {
+            let children: Box<dyn Iterator<Item = &Reply>> = match r {
+                Reply::Array(v) | Reply::Set(v) => Box::new(v.iter()),
+                Reply::Map(p) | Reply::Pairs(p) => Box::new(p.iter().flat_map(|(k, v)| [k, v])),
+                _ => continue,
+            };
+            if depth + 1 > limit {
+                return true;
+            }
+            stack.extend(children.map(|c| (c, depth + 1)));
+        }
+        false
+    }
+
     pub fn ok() -> Reply {
         Reply::Status("OK".to_string())
     }
@@ -54,6 +73,11 @@ impl Reply {
     }
 }
 
+/// How deep a script's reply may nest (servers carry replies between
+/// processes, whose decoders stop at 100 levels); deeper is
+/// [`errors::SCRIPT_REPLY_TOO_DEEP`].
+pub const SCRIPT_REPLY_DEPTH: usize = 64;
+
 /// Redis's standard error texts, in one place so every command uses the same words.
 pub mod errors {
     pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -70,6 +94,9 @@ pub mod errors {
     /// request did not list: this word, a space, the key in lowercase hex.
     /// Never reaches a client (the proxy runs the script again).
     pub const UNLISTED_KEY: &str = "PETRELKEY";
+    /// A script's reply nested deeper than [`SCRIPT_REPLY_DEPTH`].
+    pub const SCRIPT_REPLY_TOO_DEEP: &str =
+        "ERR Petrel cannot return a script reply nested more than 64 levels deep";
     pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
     /// `ERR wrong number of arguments for 'cmd' command`.

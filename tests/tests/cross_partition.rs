@@ -403,3 +403,25 @@ fn functions_over_several_partitions_are_one_transaction() {
     assert_eq!(raw(&mut con, &["GET", &keys[0]]), bulk("6"));
     assert_eq!(raw(&mut con, &["GET", &keys[1]]), bulk("4"));
 }
+
+#[test]
+fn replies_too_deep_or_cyclic_are_refused_and_every_server_lives_on() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let mut con = client.get_connection().expect("connect");
+    let across = spread("deep", 2);
+    let cyclic = "local t = {} t[1] = t return t";
+    let deep = "local t = {} local c = t for i = 1, 150 do c[1] = {} c = c[1] end return t";
+    for body in [cyclic, deep] {
+        for keys in [vec![], vec!["{deep}a".to_string()], across.clone()] {
+            let mut c = redis::cmd("EVAL");
+            c.arg(body).arg(keys.len()).arg(&keys);
+            let e = c.query::<Value>(&mut con).expect_err("refused");
+            assert!(e.to_string().contains("nested more than 64 levels"), "{e}");
+        }
+    }
+    // Every partition still answers.
+    for k in spread("alive", PARTITIONS as usize) {
+        assert_eq!(raw(&mut con, &["SET", &k, "1"]), ok());
+    }
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use bytes::Bytes;
 use petrel_common::command::{table, Exec};
 use petrel_common::hash::partition_of;
-use petrel_common::reply::Reply;
+use petrel_common::reply::{errors, Reply, SCRIPT_REPLY_DEPTH};
 use petrel_common::sync::lock;
 use petrel_script::{
     keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig, Host,
@@ -119,6 +119,9 @@ fn start(script: Script, partitions: u32) -> Session {
             .unwrap_or_else(|e| Reply::error(format!("ERR the script engine did not start: {e}")));
         let _ = done.send(if was_killed(&reply) {
             Event::Stopped(reply)
+        } else if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
+            // As at a primary (which cannot carry it back): refused whole.
+            Event::Stopped(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP))
         } else {
             Event::Done(reply)
         });

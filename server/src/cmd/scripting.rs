@@ -29,7 +29,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use petrel_common::command::{table, Exec};
 use petrel_common::hash::partition_of;
-use petrel_common::reply::Reply;
+use petrel_common::reply::{errors, Reply, SCRIPT_REPLY_DEPTH};
 use petrel_common::sync::lock;
 use petrel_script::{
     keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig, Host,
@@ -231,6 +231,11 @@ fn run_request(
     match &reply {
         // Stopped: nothing it wrote applies.
         _ if was_killed(&reply) => Err(CmdError::Reply(reply)),
+        // Not to be carried back (nor written, as the client hears of no
+        // success): refused whole.
+        _ if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) => {
+            Err(CmdError::reply(errors::SCRIPT_REPLY_TOO_DEEP))
+        }
         // Like Redis: a script that fails keeps what it wrote before.
         _ => Ok(reply),
     }
@@ -400,6 +405,23 @@ mod tests {
         assert_eq!(r, int(13));
         let sneaky = "#!lua name=s\nredis.register_function('s', function() return redis.call('GET', 'zz') end)";
         assert_eq!(fcall(&mut h, sneaky, "s", &[]), err("PETRELKEY 7a7a"));
+    }
+
+    #[test]
+    fn replies_too_deep_to_carry_are_refused_and_write_nothing() {
+        let mut h = Harness::new();
+        for body in [
+            "redis.call('SET', KEYS[1], 1) local t = {} t[1] = t return t",
+            "redis.call('SET', KEYS[1], 1) local t = {} local c = t for i = 1, 100 do c[1] = {} c = c[1] end return t",
+        ] {
+            assert_eq!(
+                eval(&mut h, body, &["k"], &[]),
+                err(petrel_common::reply::errors::SCRIPT_REPLY_TOO_DEEP)
+            );
+            assert_eq!(h.run(&["get", "k"]), petrel_common::reply::Reply::Nil);
+        }
+        let ok = "local t = {} local c = t for i = 1, 63 do c[1] = {} c = c[1] end return t";
+        assert!(!eval(&mut h, ok, &["k"], &[]).is_error());
     }
 
     #[test]
