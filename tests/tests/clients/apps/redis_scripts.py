@@ -14,6 +14,7 @@ Exits non-zero, naming the cause, on any failure; run by
 tests/tests/app_libraries.rs.
 """
 
+import time
 import uuid
 
 import redis
@@ -35,6 +36,10 @@ def check_lock(r, token):
     eq(lock.owned(), True, "owned after acquire")
     other = redis.Redis(connection_pool=r.connection_pool).lock(name, timeout=5)
     eq(other.acquire(blocking=False), False, "a second client acquires a held lock")
+    started = time.monotonic()
+    eq(other.acquire(blocking=True, blocking_timeout=0.5), False, "a second holder blocks, then gives up")
+    if time.monotonic() - started < 0.4:
+        raise CheckFailed("the second holder did not wait for the lock")
     try:
         other.do_release(b"not-the-token")
         raise CheckFailed("a release with the wrong token succeeded")
