@@ -168,6 +168,23 @@ async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Re
     .await
 }
 
+/// Runs a `MULTI` block that holds a script or function at this proxy,
+/// as one transaction: the `watched` keys checked first, then `items` in
+/// order; EXEC's reply (the null array when a watched key changed).
+pub(crate) async fn run_block(
+    router: &Arc<Router>,
+    watched: Vec<(Bytes, i64)>,
+    items: Vec<session::BlockItem>,
+) -> Reply {
+    let deadline = Instant::now() + router.timeout();
+    crate::txn::run_script(
+        router,
+        |map| session::block_starter(watched, items, map.partition_count),
+        deadline,
+    )
+    .await
+}
+
 /// The key of an [`UNLISTED_KEY`] error (`PETRELKEY <hex>`).
 fn unlisted_key(error: &str) -> Option<Bytes> {
     let hex = error.strip_prefix(UNLISTED_KEY)?.trim();

@@ -11,7 +11,9 @@
 //! included: atomic, the watched keys checked under the transaction's locks
 //! (one changed: the null reply, nothing applied). Commands the proxy
 //! answers itself (`PING`, `ECHO`...) are answered in their place in the
-//! reply. Commands that run on every partition (`DBSIZE`, `FLUSHALL`, `KEYS`, `SCAN`...)
+//! reply. A block that holds a script or function (`EVAL`, `FCALL`...)
+//! runs whole at this proxy as one transaction, scripts included
+//! (`crate::script::run_block`). Commands that run on every partition (`DBSIZE`, `FLUSHALL`, `KEYS`, `SCAN`...)
 //! cannot be part of an atomic transaction and are rejected when queued.
 
 use std::time::Instant;
@@ -24,7 +26,9 @@ use petrel_common::reply::{errors, Reply};
 use petrel_common::command::{table, Command, Exec, Internal};
 
 use crate::action::{Action, Ctx, Touches};
+use crate::cmd::server::scripting::{is_script_command, queued_script};
 use crate::route::Target;
+use crate::script::session::BlockItem;
 use crate::session::Transaction;
 use crate::txn::{self, Call, Kind, Ran};
 
@@ -123,6 +127,82 @@ enum Slot {
     Data,
 }
 
+/// Runs a queued command the proxy answers itself: its reply, or the
+/// future that gives it.
+fn run_local(
+    ctx: &mut Ctx<'_>,
+    spec: &'static Command,
+    args: &[Bytes],
+) -> Result<Reply, BoxFuture<'static, Reply>> {
+    let Some(handler) = (ctx.handlers)(spec) else {
+        return Ok(Reply::Error(crate::util::unknown_command(args)));
+    };
+    let mut inner = Ctx {
+        session: ctx.session,
+        shared: ctx.shared,
+        handlers: ctx.handlers,
+        name: spec.name(),
+        touches: None,
+    };
+    match handler(&mut inner, args) {
+        Action::Reply(r) | Action::Close(r) => Ok(r),
+        Action::NoReply => Ok(Reply::ok()),
+        Action::Later(f) => Err(f),
+    }
+}
+
+/// EXEC of a block that holds a script or function: the whole block runs
+/// at this proxy as one transaction (`crate::script::run_block`), each
+/// data command and each `redis.call` a round at its key's primary, so the
+/// scripts are inside the block's atomic step. Commands the proxy answers
+/// are answered first, in their place.
+fn exec_with_scripts(ctx: &mut Ctx<'_>, tx: Transaction, watched: Vec<(Bytes, i64)>) -> Action {
+    enum Queued {
+        Item(BlockItem),
+        Later(BoxFuture<'static, Reply>),
+        Script(&'static str, Vec<Bytes>),
+    }
+    let mut queued = Vec::with_capacity(tx.queued.len());
+    for (spec, args) in tx.queued {
+        queued.push(match spec.exec() {
+            Exec::Proxy if is_script_command(spec.name()) => Queued::Script(spec.name(), args),
+            Exec::Proxy => match run_local(ctx, spec, &args) {
+                Ok(r) => Queued::Item(BlockItem::Reply(r)),
+                Err(f) => Queued::Later(f),
+            },
+            Exec::Container | Exec::Unserved | Exec::Internal => Queued::Item(BlockItem::Reply(
+                Reply::Error(errors::wrong_arity(spec.name())),
+            )),
+            Exec::Partition | Exec::Split(_) | Exec::SameSlot | Exec::FanOut(_) => {
+                Queued::Item(BlockItem::Command(args))
+            }
+        });
+    }
+    // A script may touch any key: the block is ordered against everything.
+    let mut touches = Touches::keys::<Bytes>(&[], true);
+    touches.all = true;
+    ctx.touches = Some(touches);
+    let router = ctx.shared.router_for(ctx.session.db);
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let mut items = Vec::with_capacity(queued.len());
+            for q in queued {
+                items.push(match q {
+                    Queued::Item(item) => item,
+                    Queued::Later(f) => BlockItem::Reply(f.await),
+                    Queued::Script(name, args) => match queued_script(&shared, name, &args).await {
+                        Ok(script) => BlockItem::Script(script),
+                        Err(e) => BlockItem::Reply(e),
+                    },
+                });
+            }
+            crate::script::run_block(&router, watched, items).await
+        }
+        .boxed(),
+    )
+}
+
 pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let Some(tx) = ctx.session.tx.take() else {
         return Action::Reply(Reply::error("ERR EXEC without MULTI"));
@@ -131,6 +211,13 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let watched = ctx.session.unwatch();
     if tx.failed {
         return Action::Reply(Reply::error(EXECABORT));
+    }
+    if tx
+        .queued
+        .iter()
+        .any(|(spec, _)| is_script_command(spec.name()))
+    {
+        return exec_with_scripts(ctx, tx, watched);
     }
     let mut batch = vec![
         Bytes::from_static(b"petrel.exec"),
@@ -147,26 +234,10 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let mut calls = Vec::new();
     for (spec, args) in tx.queued {
         match spec.exec() {
-            Exec::Proxy => {
-                let Some(handler) = (ctx.handlers)(spec) else {
-                    slots.push(Slot::Ready(Reply::Error(crate::util::unknown_command(
-                        &args,
-                    ))));
-                    continue;
-                };
-                let mut inner = Ctx {
-                    session: ctx.session,
-                    shared: ctx.shared,
-                    handlers: ctx.handlers,
-                    name: spec.name(),
-                    touches: None,
-                };
-                slots.push(match handler(&mut inner, &args) {
-                    Action::Reply(r) | Action::Close(r) => Slot::Ready(r),
-                    Action::NoReply => Slot::Ready(Reply::ok()),
-                    Action::Later(f) => Slot::Later(f),
-                });
-            }
+            Exec::Proxy => slots.push(match run_local(ctx, spec, &args) {
+                Ok(r) => Slot::Ready(r),
+                Err(f) => Slot::Later(f),
+            }),
             Exec::Container | Exec::Unserved | Exec::Internal => {
                 slots.push(Slot::Ready(Reply::Error(errors::wrong_arity(spec.name()))))
             }

@@ -60,15 +60,86 @@ pub(crate) struct Script {
 
 /// Makes runs of `script` on a table of `partitions` partitions.
 pub(crate) fn starter(script: Script, partitions: u32) -> Start {
-    Box::new(move || start(script.clone(), partitions))
+    Box::new(move || {
+        let script = script.clone();
+        start(partitions, move |host, slot| {
+            let reply = run_program(host, &script, slot);
+            if was_killed(&reply) {
+                return Err(reply);
+            }
+            if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
+                // As at a primary (which cannot carry it back): refused whole.
+                return Err(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP));
+            }
+            Ok(reply)
+        })
+    })
 }
 
-/// Starts one run of `script` on a blocking thread.
-fn start(script: Script, partitions: u32) -> Session {
+/// One item of a `MULTI` block that holds a script: the block runs here
+/// as one transaction, in order.
+#[derive(Clone)]
+pub(crate) enum BlockItem {
+    /// A data command (its words).
+    Command(Vec<Bytes>),
+    Script(Script),
+    /// Answered already (a command the proxy answers, or refused).
+    Reply(Reply),
+}
+
+/// Makes runs of a `MULTI` block: the watched keys (with what WATCH read)
+/// are checked first, then each item runs; the reply is EXEC's.
+pub(crate) fn block_starter(
+    watched: Vec<(Bytes, i64)>,
+    items: Vec<BlockItem>,
+    partitions: u32,
+) -> Start {
+    Box::new(move || {
+        let (watched, items) = (watched.clone(), items.clone());
+        start(partitions, move |host, slot| {
+            for (key, seen) in &watched {
+                let now = host.call(vec![Bytes::from_static(b"petrel.fingerprint"), key.clone()]);
+                match now {
+                    Reply::Int(n) if n == *seen => {}
+                    Reply::Int(_) => return Err(Reply::NilArray),
+                    other => return Err(other),
+                }
+            }
+            let mut replies = Vec::with_capacity(items.len());
+            for item in &items {
+                replies.push(match item {
+                    BlockItem::Command(args) => host.call(args.clone()),
+                    BlockItem::Reply(r) => r.clone(),
+                    BlockItem::Script(script) => {
+                        let reply = run_program(host, script, slot);
+                        if was_killed(&reply) {
+                            return Err(reply);
+                        }
+                        if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
+                            return Err(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP));
+                        }
+                        reply
+                    }
+                });
+            }
+            Ok(Reply::Array(replies))
+        })
+    })
+}
+
+/// Where a run's engine is, while it runs (for `stop`).
+type MonitorSlot = Arc<Mutex<Option<Monitor>>>;
+
+/// Starts one run on a blocking thread: `body` gets the host and answers
+/// the run's reply (`Err`: stopped, nothing may apply).
+fn start(
+    partitions: u32,
+    body: impl FnOnce(&mut TxnHost, &MonitorSlot) -> Result<Reply, Reply> + Send + 'static,
+) -> Session {
     let (events_tx, events) = mpsc::unbounded_channel();
     let (replies, replies_rx) = std::sync::mpsc::channel();
     let stopped = Arc::new(AtomicBool::new(false));
-    let monitor_slot: Arc<Mutex<Option<Monitor>>> = Arc::new(Mutex::new(None));
+    let monitor_slot: MonitorSlot = Arc::new(Mutex::new(None));
     let stop = {
         let stopped = stopped.clone();
         let monitor_slot = monitor_slot.clone();
@@ -89,41 +160,9 @@ fn start(script: Script, partitions: u32) -> Session {
             stopped,
             partitions,
         };
-        let opts = RunOptions {
-            read_only: script.read_only,
-            cluster: false,
-        };
-        let (keys, argv) = (&script.keys, &script.argv);
-        let watched = |monitor: Monitor| *lock(&monitor_slot) = Some(monitor);
-        let ran = match &script.program {
-            Program::Script(body) => with_thread_scripts(EngineConfig::default, register, |s| {
-                watched(s.monitor());
-                let reply = s.eval(&mut host, body, keys, argv, opts);
-                *lock(&monitor_slot) = None;
-                reply
-            }),
-            Program::Function { library_code, name } => {
-                with_thread_functions(EngineConfig::default, register, |f| {
-                    watched(f.monitor());
-                    let reply = match (f.ensure(library_code), std::str::from_utf8(name)) {
-                        (Err(e), _) => e,
-                        (Ok(()), Err(_)) => Reply::error("ERR Function not found"),
-                        (Ok(()), Ok(name)) => f.fcall(&mut host, name, keys, argv, opts),
-                    };
-                    *lock(&monitor_slot) = None;
-                    reply
-                })
-            }
-        };
-        let reply = ran
-            .unwrap_or_else(|e| Reply::error(format!("ERR the script engine did not start: {e}")));
-        let _ = done.send(if was_killed(&reply) {
-            Event::Stopped(reply)
-        } else if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
-            // As at a primary (which cannot carry it back): refused whole.
-            Event::Stopped(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP))
-        } else {
-            Event::Done(reply)
+        let _ = done.send(match body(&mut host, &monitor_slot) {
+            Ok(reply) => Event::Done(reply),
+            Err(reply) => Event::Stopped(reply),
         });
     });
     Session {
@@ -131,6 +170,37 @@ fn start(script: Script, partitions: u32) -> Session {
         replies,
         stop,
     }
+}
+
+/// Runs a script or function with `host`, its engine in `slot` meanwhile.
+fn run_program(host: &mut TxnHost, script: &Script, slot: &MonitorSlot) -> Reply {
+    let opts = RunOptions {
+        read_only: script.read_only,
+        cluster: false,
+    };
+    let (keys, argv) = (&script.keys, &script.argv);
+    let watched = |monitor: Monitor| *lock(slot) = Some(monitor);
+    let ran = match &script.program {
+        Program::Script(body) => with_thread_scripts(EngineConfig::default, register, |s| {
+            watched(s.monitor());
+            let reply = s.eval(host, body, keys, argv, opts);
+            *lock(slot) = None;
+            reply
+        }),
+        Program::Function { library_code, name } => {
+            with_thread_functions(EngineConfig::default, register, |f| {
+                watched(f.monitor());
+                let reply = match (f.ensure(library_code), std::str::from_utf8(name)) {
+                    (Err(e), _) => e,
+                    (Ok(()), Err(_)) => Reply::error("ERR Function not found"),
+                    (Ok(()), Ok(name)) => f.fcall(host, name, keys, argv, opts),
+                };
+                *lock(slot) = None;
+                reply
+            })
+        }
+    };
+    ran.unwrap_or_else(|e| Reply::error(format!("ERR the script engine did not start: {e}")))
 }
 
 /// `redis.call` from a script run by the proxy.

@@ -5,6 +5,7 @@
 //! (`crate::catalog`); `SCRIPT KILL` and `FUNCTION KILL` stop the scripts
 //! running on the servers.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,7 +22,8 @@ use crate::catalog::LibraryInfo;
 use crate::cmd::help::{help_reply, subcommand_syntax_error};
 use crate::program::Program;
 use crate::route::router::Target;
-use crate::script::{self, ScriptCall};
+use crate::script::{self, session, ScriptCall};
+use crate::state::Shared;
 use crate::util::c_str;
 
 const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
@@ -160,6 +162,54 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
         }
         .boxed(),
     )
+}
+
+/// Whether `name` runs a script or a function.
+pub(crate) fn is_script_command(name: &str) -> bool {
+    matches!(
+        name,
+        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// A script or function queued in `MULTI` (`name` as
+/// [`is_script_command`] says), ready to run inside the block, or the
+/// error reply it gets instead (as alone).
+pub(crate) async fn queued_script(
+    shared: &Arc<Shared>,
+    name: &str,
+    args: &[Bytes],
+) -> Result<session::Script, Reply> {
+    let read_only = name.ends_with("_ro");
+    let program = if name.starts_with("fcall") {
+        let Some(function) = shared.catalog.function(&shared.scripts, &args[1]).await else {
+            return Err(Reply::error("ERR Function not found"));
+        };
+        Program::Function {
+            library_code: function.library_code,
+            name: args[1].clone(),
+        }
+    } else if name.starts_with("evalsha") {
+        match shared.catalog.script(&shared.scripts, &args[1]).await {
+            Some(body) => Program::Script(body),
+            None => return Err(Reply::error(NOSCRIPT)),
+        }
+    } else {
+        shared.scripts.load(&args[1])?;
+        Program::Script(args[1].clone())
+    };
+    let not_integer = if name.starts_with("fcall") {
+        "ERR Bad number of keys provided"
+    } else {
+        errors::NOT_INTEGER
+    };
+    let (keys, argv) = split_keys(args, not_integer)?;
+    Ok(session::Script {
+        program,
+        keys,
+        argv,
+        read_only,
+    })
 }
 
 /// Redis looks the function up before it reads `numkeys`.
