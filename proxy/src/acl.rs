@@ -201,6 +201,22 @@ impl User {
         allowed
     }
 
+    /// Whether the rules let this user run `spec` on `args`.
+    pub(crate) fn check(&self, spec: &Command, args: &[Bytes]) -> Result<(), Denied> {
+        if !self.may_run(spec) {
+            return Err(Denied::Command(spec.name().to_string()));
+        }
+        let keys: Vec<&Bytes> = spec
+            .key_positions(args)
+            .into_iter()
+            .filter_map(|i| args.get(i))
+            .collect();
+        if !self.may_touch(&keys) {
+            return Err(Denied::Keys);
+        }
+        Ok(())
+    }
+
     /// Whether the user's key patterns cover every one of `keys`.
     pub(crate) fn may_touch(&self, keys: &[&Bytes]) -> bool {
         keys.iter().all(|k| {
@@ -374,6 +390,18 @@ impl Acl {
         })
     }
 
+    /// The rules a script run by `user` must follow in each `redis.call`:
+    /// `None` when the user may run everything on every key (nothing to
+    /// check), a copy of the user otherwise (an unknown user: no rights).
+    pub(crate) fn limits(&self, user: &str) -> Option<User> {
+        let users = self.lock();
+        match users.get(user) {
+            Some(u) if u.from_all && u.rules.is_empty() && u.keys.iter().any(|k| k == "~*") => None,
+            Some(u) => Some(u.clone()),
+            None => Some(User::default()),
+        }
+    }
+
     /// Whether `user` may run `spec` on `args`.
     pub(crate) fn check(&self, user: &str, spec: &Command, args: &[Bytes]) -> Result<(), Denied> {
         let users = self.lock();
@@ -383,18 +411,7 @@ impl Acl {
         if u.from_all && u.rules.is_empty() && u.keys.iter().any(|k| k == "~*") {
             return Ok(());
         }
-        if !u.may_run(spec) {
-            return Err(Denied::Command(spec.name().to_string()));
-        }
-        let keys: Vec<&Bytes> = spec
-            .key_positions(args)
-            .into_iter()
-            .filter_map(|i| args.get(i))
-            .collect();
-        if !u.may_touch(&keys) {
-            return Err(Denied::Keys);
-        }
-        Ok(())
+        u.check(spec, args)
     }
 }
 

@@ -93,12 +93,15 @@ pub(crate) struct ScriptCall {
     pub(crate) argv: Vec<Bytes>,
     /// `EVAL_RO` / `EVALSHA_RO` / `FCALL_RO`.
     pub(crate) read_only: bool,
+    /// The calling user's rules when they limit anything: the script then
+    /// runs here, where each `redis.call` is checked against them.
+    pub(crate) acl: Option<crate::acl::User>,
 }
 
 /// Runs `call` at the primary of its keys' partition, by the router's deadline.
 pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
     let deadline = Instant::now() + router.timeout();
-    if lock(&ACROSS).contains(&call.sha) {
+    if call.acl.is_some() || lock(&ACROSS).contains(&call.sha) {
         return across(&router, call, deadline).await;
     }
     let declared = call.keys.len();
@@ -159,6 +162,7 @@ async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Re
         keys: call.keys,
         argv: call.argv,
         read_only: call.read_only,
+        acl: call.acl,
     };
     crate::txn::run_script(
         router,
@@ -175,11 +179,12 @@ pub(crate) async fn run_block(
     router: &Arc<Router>,
     watched: Vec<(Bytes, i64)>,
     items: Vec<session::BlockItem>,
+    acl: Option<crate::acl::User>,
 ) -> Reply {
     let deadline = Instant::now() + router.timeout();
     crate::txn::run_script(
         router,
-        |map| session::block_starter(watched, items, map.partition_count),
+        |map| session::block_starter(watched, items, acl, map.partition_count),
         deadline,
     )
     .await

@@ -182,6 +182,7 @@ fn exec_with_scripts(ctx: &mut Ctx<'_>, tx: Transaction, watched: Vec<(Bytes, i6
     let mut touches = Touches::keys::<Bytes>(&[], true);
     touches.all = true;
     ctx.touches = Some(touches);
+    let acl = ctx.shared.acl.limits(&ctx.session.user);
     let router = ctx.shared.router_for(ctx.session.db);
     let shared = ctx.shared.clone();
     Action::Later(
@@ -191,13 +192,15 @@ fn exec_with_scripts(ctx: &mut Ctx<'_>, tx: Transaction, watched: Vec<(Bytes, i6
                 items.push(match q {
                     Queued::Item(item) => item,
                     Queued::Later(f) => BlockItem::Reply(f.await),
-                    Queued::Script(name, args) => match queued_script(&shared, name, &args).await {
-                        Ok(script) => BlockItem::Script(script),
-                        Err(e) => BlockItem::Reply(e),
-                    },
+                    Queued::Script(name, args) => {
+                        match queued_script(&shared, name, &args, acl.clone()).await {
+                            Ok(script) => BlockItem::Script(script),
+                            Err(e) => BlockItem::Reply(e),
+                        }
+                    }
                 });
             }
-            crate::script::run_block(&router, watched, items).await
+            crate::script::run_block(&router, watched, items, acl).await
         }
         .boxed(),
     )

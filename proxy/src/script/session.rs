@@ -22,6 +22,7 @@ use petrel_script::{
 };
 use tokio::sync::mpsc;
 
+use crate::acl::{Denied, User};
 use crate::program::Program;
 use crate::txn::script::{Event, Session, Start};
 use crate::txn::Call;
@@ -56,13 +57,16 @@ pub(crate) struct Script {
     pub(crate) keys: Vec<Bytes>,
     pub(crate) argv: Vec<Bytes>,
     pub(crate) read_only: bool,
+    /// The calling user's rules when they limit anything
+    /// (`crate::acl::Acl::limits`): each `redis.call` is checked.
+    pub(crate) acl: Option<User>,
 }
 
 /// Makes runs of `script` on a table of `partitions` partitions.
 pub(crate) fn starter(script: Script, partitions: u32) -> Start {
     Box::new(move || {
         let script = script.clone();
-        start(partitions, move |host, slot| {
+        start(partitions, script.acl.clone(), move |host, slot| {
             let reply = run_program(host, &script, slot);
             if was_killed(&reply) {
                 return Err(reply);
@@ -92,11 +96,12 @@ pub(crate) enum BlockItem {
 pub(crate) fn block_starter(
     watched: Vec<(Bytes, i64)>,
     items: Vec<BlockItem>,
+    acl: Option<User>,
     partitions: u32,
 ) -> Start {
     Box::new(move || {
         let (watched, items) = (watched.clone(), items.clone());
-        start(partitions, move |host, slot| {
+        start(partitions, acl.clone(), move |host, slot| {
             for (key, seen) in &watched {
                 let now = host.call(vec![Bytes::from_static(b"petrel.fingerprint"), key.clone()]);
                 match now {
@@ -134,6 +139,7 @@ type MonitorSlot = Arc<Mutex<Option<Monitor>>>;
 /// the run's reply (`Err`: stopped, nothing may apply).
 fn start(
     partitions: u32,
+    acl: Option<User>,
     body: impl FnOnce(&mut TxnHost, &MonitorSlot) -> Result<Reply, Reply> + Send + 'static,
 ) -> Session {
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -159,6 +165,7 @@ fn start(
             replies: replies_rx,
             stopped,
             partitions,
+            acl,
         };
         let _ = done.send(match body(&mut host, &monitor_slot) {
             Ok(reply) => Event::Done(reply),
@@ -205,6 +212,8 @@ fn run_program(host: &mut TxnHost, script: &Script, slot: &MonitorSlot) -> Reply
 
 /// `redis.call` from a script run by the proxy.
 struct TxnHost {
+    /// Rules each call is checked against (`None`: the user may do all).
+    acl: Option<User>,
     events: mpsc::UnboundedSender<Event>,
     replies: std::sync::mpsc::Receiver<Reply>,
     stopped: Arc<AtomicBool>,
@@ -212,6 +221,19 @@ struct TxnHost {
 }
 
 impl Host for TxnHost {
+    fn acl_check(&mut self, args: &[Bytes]) -> Result<(), String> {
+        let (Some(user), Some(command)) = (&self.acl, table().command_of(args)) else {
+            return Ok(());
+        };
+        // Redis's words inside scripts (its NOPERM texts are for clients).
+        user.check(command, args).map_err(|denied| match denied {
+            Denied::Command(_) => "can't run this command or subcommand".into(),
+            Denied::Keys => {
+                "can't access at least one of the keys mentioned in the command arguments".into()
+            }
+        })
+    }
+
     fn call(&mut self, args: Vec<Bytes>) -> Reply {
         if self.stopped.load(Ordering::SeqCst) {
             return Reply::error("ERR the script was stopped");

@@ -138,6 +138,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
         }
     };
     set_touches(ctx, &keys, read_only);
+    let acl = ctx.shared.acl.limits(&ctx.session.user);
     let router = ctx.shared.router_for(ctx.session.db);
     let shared = ctx.shared.clone();
     let script = args[1].clone();
@@ -157,6 +158,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
                 keys,
                 argv,
                 read_only,
+                acl,
             };
             script::run(router, call).await
         }
@@ -179,6 +181,7 @@ pub(crate) async fn queued_script(
     shared: &Arc<Shared>,
     name: &str,
     args: &[Bytes],
+    acl: Option<crate::acl::User>,
 ) -> Result<session::Script, Reply> {
     let read_only = name.ends_with("_ro");
     let program = if name.starts_with("fcall") {
@@ -209,6 +212,7 @@ pub(crate) async fn queued_script(
         keys,
         argv,
         read_only,
+        acl,
     })
 }
 
@@ -218,6 +222,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Action {
     if let Ok((keys, _)) = &split {
         set_touches(ctx, keys, read_only);
     }
+    let acl = ctx.shared.acl.limits(&ctx.session.user);
     let router = ctx.shared.router_for(ctx.session.db);
     let shared = ctx.shared.clone();
     let name = args[1].clone();
@@ -239,6 +244,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Action {
                 keys,
                 argv,
                 read_only,
+                acl,
             };
             script::run(router, call).await
         }
