@@ -44,7 +44,7 @@ mod sandbox;
 pub use engine::{EngineConfig, Function, Functions, Library, RunOptions, Scripts};
 pub use flags::ScriptFlags;
 pub use host::{keyless_reply, Host, LogLevel, NoCalls};
-pub use monitor::{was_killed, KillError, Monitor, KILLED};
+pub use monitor::{past_budget, was_killed, KillError, Monitor, KILLED, PAST_BUDGET};
 pub use per_thread::{with_thread_functions, with_thread_scripts};
 
 pub use digest::sha1hex;

@@ -17,6 +17,8 @@ pub(crate) enum Stop {
     Killed,
     /// A FUNCTION LOAD body ran past its budget.
     LoadTimeout,
+    /// A script ran past the budget its host gave it ([`crate::RunOptions`]).
+    PastBudget,
 }
 
 impl Stop {
@@ -25,6 +27,7 @@ impl Stop {
         match self {
             Stop::Killed => KILLED,
             Stop::LoadTimeout => "ERR FUNCTION LOAD timeout",
+            Stop::PastBudget => PAST_BUDGET,
         }
     }
 }
@@ -36,6 +39,16 @@ pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 /// limit): hosts apply none of its writes.
 pub fn was_killed(reply: &petrel_common::reply::Reply) -> bool {
     matches!(reply, petrel_common::reply::Reply::Error(e) if e.starts_with(KILLED))
+}
+
+/// The start of the error of a script stopped at its host's budget.
+pub const PAST_BUDGET: &str = "ERR the script ran past its budget";
+
+/// Whether `reply` is a script's stopped at its host's budget
+/// ([`crate::RunOptions::budget`]): the host applies none of its writes
+/// and may run it again where it can take longer.
+pub fn past_budget(reply: &petrel_common::reply::Reply) -> bool {
+    matches!(reply, petrel_common::reply::Reply::Error(e) if e.starts_with(PAST_BUDGET))
 }
 
 /// What is running.
@@ -50,6 +63,8 @@ struct Running {
     started: Option<Instant>,
     kind: Option<Kind>,
     deadline: Option<Instant>,
+    /// Why it stops at the deadline.
+    at_deadline: Option<Stop>,
 }
 
 /// Why a kill request was refused, with Redis's error texts.
@@ -110,12 +125,13 @@ impl Monitor {
         }
     }
 
-    pub(crate) fn start(&self, kind: Kind, budget: Option<Duration>) {
+    pub(crate) fn start(&self, kind: Kind, budget: Option<Duration>, at_deadline: Stop) {
         let now = Instant::now();
         let mut running = self.lock();
         running.started = Some(now);
         running.kind = Some(kind);
         running.deadline = budget.map(|b| now + b);
+        running.at_deadline = Some(at_deadline);
         self.inner.stop.store(0, Ordering::SeqCst);
     }
 
@@ -129,12 +145,16 @@ impl Monitor {
         if let Some(stop) = self.stopped() {
             return Some(stop);
         }
-        let deadline = self.lock().deadline;
+        let (deadline, stop) = {
+            let running = self.lock();
+            (
+                running.deadline,
+                running.at_deadline.unwrap_or(Stop::LoadTimeout),
+            )
+        };
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            self.inner
-                .stop
-                .store(1 + Stop::LoadTimeout as u8, Ordering::SeqCst);
-            return Some(Stop::LoadTimeout);
+            self.inner.stop.store(1 + stop as u8, Ordering::SeqCst);
+            return Some(stop);
         }
         None
     }
@@ -144,7 +164,8 @@ impl Monitor {
         match self.inner.stop.load(Ordering::SeqCst) {
             0 => None,
             1 => Some(Stop::Killed),
-            _ => Some(Stop::LoadTimeout),
+            2 => Some(Stop::LoadTimeout),
+            _ => Some(Stop::PastBudget),
         }
     }
 

@@ -184,6 +184,7 @@ fn run_program(host: &mut TxnHost, script: &Script, slot: &MonitorSlot) -> Reply
     let opts = RunOptions {
         read_only: script.read_only,
         cluster: false,
+        budget: None,
     };
     let (keys, argv) = (&script.keys, &script.argv);
     let watched = |monitor: Monitor| *lock(slot) = Some(monitor);

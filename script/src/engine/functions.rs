@@ -227,7 +227,7 @@ impl Functions {
                 read_only,
                 registering: false,
                 kind: Kind::Function,
-                budget: None,
+                budget: opts.budget,
             };
             state.run(
                 host,

@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub read_only: bool,
     /// The server is a cluster (scripts flagged `no-cluster` are refused).
     pub cluster: bool,
+    /// Past it the script stops with [`crate::monitor::PAST_BUDGET`] (a
+    /// host that runs short scripts where a long one would be in the way
+    /// runs it again elsewhere); `None`: no limit but `SCRIPT KILL`.
+    pub budget: Option<Duration>,
 }
 
 /// Redis's checks before running a script with `flags` (scriptPrepareForRun);
@@ -123,7 +127,12 @@ impl State {
             read_only,
             registering: registering.then(Vec::new),
         };
-        self.monitor.start(kind, budget);
+        let at_deadline = if registering {
+            crate::monitor::Stop::LoadTimeout
+        } else {
+            crate::monitor::Stop::PastBudget
+        };
+        self.monitor.start(kind, budget, at_deadline);
         let result = lua.scope(|scope| {
             let f =
                 scope.create_function_mut(|lua, args: MultiValue| dispatch(lua, &mut ctx, args))?;

@@ -198,7 +198,7 @@ impl Scripts {
                 read_only,
                 registering: false,
                 kind: Kind::Eval,
-                budget: None,
+                budget: opts.budget,
             };
             state.run(
                 host,

@@ -32,8 +32,8 @@ use petrel_common::hash::partition_of;
 use petrel_common::reply::{errors, Reply, SCRIPT_REPLY_DEPTH};
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig, Host,
-    LogLevel, Monitor, RunOptions,
+    keyless_reply, past_budget, was_killed, with_thread_functions, with_thread_scripts,
+    EngineConfig, Host, LogLevel, Monitor, RunOptions,
 };
 use tracing::{info, warn};
 
@@ -43,6 +43,10 @@ use crate::cmd::runner_of;
 use crate::storage::StorageError;
 
 pub(crate) use petrel_common::reply::errors::UNLISTED_KEY;
+
+/// How long a script runs on the async runtime's worker before it is
+/// run again off it (see `run_request`).
+const INLINE_BUDGET: Duration = Duration::from_millis(20);
 
 /// Longest a script may run before the server stops it
 /// (`script_time_limit_ms`); set once at start.
@@ -201,7 +205,7 @@ fn register(monitor: &Monitor) {
 fn run_request(
     db: &mut Db<'_>,
     req: &Request<'_>,
-    run: impl FnOnce(&mut PartitionHost<'_, '_, '_>, RunOptions) -> Result<Reply, String>,
+    run: impl Fn(&mut PartitionHost<'_, '_, '_>, RunOptions) -> Result<Reply, String>,
 ) -> CmdResult {
     let mut host = PartitionHost {
         db,
@@ -212,11 +216,29 @@ fn run_request(
     let opts = RunOptions {
         read_only: req.read_only,
         cluster: false,
+        budget: None,
     };
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    // Most scripts are short: run on the runtime's worker, where a hand-off
+    // to a blocking thread would cost more than the script, but only for
+    // INLINE_BUDGET. One that runs longer is stopped, its writes dropped,
+    // and run again off the worker, so it cannot hold up the server's
+    // other tasks (beacons among them).
     let ran = if multi {
-        tokio::task::block_in_place(|| run(&mut host, opts))
+        let savepoint = host.db.savepoint();
+        let inline = RunOptions {
+            budget: Some(INLINE_BUDGET),
+            ..opts
+        };
+        match run(&mut host, inline) {
+            Ok(reply) if past_budget(&reply) => {
+                host.db.rollback(savepoint);
+                host.unlisted = None;
+                tokio::task::block_in_place(|| run(&mut host, opts))
+            }
+            other => other,
+        }
     } else {
         run(&mut host, opts)
     };
@@ -422,6 +444,17 @@ mod tests {
         }
         let ok = "local t = {} local c = t for i = 1, 63 do c[1] = {} c = c[1] end return t";
         assert!(!eval(&mut h, ok, &["k"], &[]).is_error());
+    }
+
+    /// Past the inline budget a script runs again off the worker: its
+    /// first run's writes are dropped, so it writes once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_script_runs_again_off_the_worker_and_writes_once() {
+        let mut h = Harness::new();
+        let body = "local n = redis.call('INCR', KEYS[1]) local x = 0 \
+                    for i = 1, 30000000 do x = x + i end return n";
+        assert_eq!(eval(&mut h, body, &["k"], &[]), int(1));
+        assert_eq!(h.run(&["get", "k"]), bulk("1"));
     }
 
     #[test]
