@@ -48,7 +48,7 @@ impl Decree {
 }
 
 impl Gpid {
-    pub fn new(table: u32, partition: u32) -> Self {
+    pub const fn new(table: u32, partition: u32) -> Self {
         Gpid {
             table: TableId(table),
             partition: PartitionId(partition),

@@ -6,6 +6,7 @@
 //! - [`meta_query`]: one table's map, read from meta (`QUERY_TABLE`).
 //! - [`reply`]: the typed Redis reply value servers send and proxies encode.
 //! - [`msg`]: every RPC body, as hand-derived protobuf messages.
+//! - [`pubsub`]: messages between proxies and channel brokers.
 //! - [`num`]: integers parsed with Redis's rules.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`fsutil`]: atomic, durable file replacement.
@@ -27,6 +28,7 @@ pub mod meta_query;
 pub mod msg;
 pub mod num;
 pub mod partition;
+pub mod pubsub;
 pub mod reply;
 pub mod rpc;
 pub mod runtime;

@@ -37,6 +37,13 @@ pub mod method {
     /// proxy -> primary, primary -> primary: one message of a transaction
     /// across partitions ([`super::TxnRequestMsg`], docs/TRANSACTIONS.md).
     pub const TXN: u16 = 106;
+    /// proxy -> a channel's broker (partition primary): PUBLISH, a
+    /// subscription registration or a PUBSUB question
+    /// ([`crate::pubsub::PubSubRequest`]).
+    pub const PUBSUB: u16 = 107;
+    /// proxy -> server: the long poll collecting messages its brokers
+    /// queued for the proxy ([`crate::pubsub::PollRequest`]).
+    pub const PUBSUB_POLL: u16 = 108;
     /// proxy -> meta: keep a script (`SCRIPT LOAD`), cluster-wide.
     pub const SCRIPT_LOAD: u16 = 8;
     /// proxy -> meta: a script's body by SHA1 (`EVALSHA` missing locally).
@@ -876,7 +883,7 @@ impl From<&Reply> for ReplyMsg {
                 m.data = b.clone();
             }
             Reply::Nil => m.kind = NIL,
-            Reply::Array(v) => {
+            Reply::Array(v) | Reply::Push(v) | Reply::Frames(v) => {
                 m.kind = ARRAY;
                 m.elems = v.iter().map(ReplyMsg::from).collect();
             }

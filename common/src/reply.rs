@@ -34,6 +34,12 @@ pub enum Reply {
     Bool(bool),
     /// A big number: `(` in RESP3, a bulk string in RESP2.
     BigNumber(String),
+    /// An out-of-band message (pub/sub, invalidations): `>` in RESP3, an
+    /// array in RESP2. Only the proxy makes these.
+    Push(Vec<Reply>),
+    /// Several replies sent one after another for one command (SUBSCRIBE
+    /// answers once per channel). Only the proxy makes these.
+    Frames(Vec<Reply>),
 }
 
 impl Reply {
@@ -44,7 +50,9 @@ impl Reply {
         let mut stack: Vec<(&Reply, usize)> = vec![(self, 0)];
         while let Some((r, depth)) = stack.pop() {
             let children: Box<dyn Iterator<Item = &Reply>> = match r {
-                Reply::Array(v) | Reply::Set(v) => Box::new(v.iter()),
+                Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Frames(v) => {
+                    Box::new(v.iter())
+                }
                 Reply::Map(p) | Reply::Pairs(p) => Box::new(p.iter().flat_map(|(k, v)| [k, v])),
                 _ => continue,
             };

@@ -74,6 +74,7 @@ pub(crate) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Share
         closing: false,
     };
     let reason = conn.run(stream).await;
+    crate::cmd::pubsub::leave_all(&shared, &mut conn.session);
     shared.clients.unregister(id);
     metrics::gauge!(names::CONNECTIONS).decrement(1.0);
     debug!(id, %addr, reason, "client disconnected");
@@ -166,6 +167,13 @@ impl Conn {
                 _ = sleep_until(idle_at), if idle_at.is_some() => {
                     return "idle timeout";
                 }
+                Some(push) = next_push(&mut self.session.inbox) => {
+                    self.push(push.reply, &mut wbuf);
+                    if out_limit > 0 && wbuf.len() > out_limit {
+                        info!(id = self.session.id(), bytes = wbuf.len(), "client output buffer limit reached; closing");
+                        return "output buffer limit";
+                    }
+                }
             }
         }
     }
@@ -205,8 +213,23 @@ impl Conn {
         }
     }
 
+    /// A message for the client: written now when no reply is pending,
+    /// else queued behind the replies of the commands sent before it.
+    fn push(&mut self, reply: Reply, wbuf: &mut BytesMut) {
+        if self.inflight.is_empty() {
+            encode(&reply, self.session.proto, wbuf);
+            self.session.handle.info().obl = wbuf.len();
+        } else {
+            self.push_ready(reply, true, PUSH);
+        }
+    }
+
     /// Dispatches one request and queues its (future) reply in order.
     fn start(&mut self, args: Vec<bytes::Bytes>) {
+        // Messages that arrived before this request go out before its reply.
+        while let Some(push) = self.session.inbox.as_mut().and_then(|i| i.try_recv()) {
+            self.push_ready(push.reply, true, PUSH);
+        }
         let started = Instant::now();
         let skip = std::mem::take(&mut self.session.skip_next);
         // Commands queued inside MULTI are not run, so not slow-logged.
@@ -313,7 +336,9 @@ impl Conn {
             Reply::Error(e) => Some(e.as_str()),
             _ => None,
         };
-        if done.name == "protocol-error" {
+        if done.name == PUSH {
+            // A message, not a command's reply: not counted.
+        } else if done.name == "protocol-error" {
             if let Some(e) = error {
                 self.shared.stats.error_reply(e);
             }
@@ -354,6 +379,19 @@ impl Conn {
             client_name,
             usize::try_from(rt.slowlog_max_len).unwrap_or(usize::MAX),
         );
+    }
+}
+
+/// The name a queued message goes under (never a command's).
+const PUSH: &str = "push";
+
+/// The next message for a subscribed connection; never, for one that is not.
+async fn next_push(
+    inbox: &mut Option<crate::pubsub::hub::Inbox>,
+) -> Option<crate::pubsub::hub::Push> {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
+        None => future::pending().await,
     }
 }
 

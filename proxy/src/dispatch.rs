@@ -98,6 +98,16 @@ pub(crate) fn dispatch(
             return reject(session, Some(command), Reply::Error(denied.text()));
         }
     }
+    // RESP2 subscribed mode (RESP3 allows every command while subscribed).
+    if session.in_subscribed_mode() && !allowed_when_subscribed(top.name()) {
+        return reject(
+            session,
+            Some(command),
+            Reply::Error(format!(
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            )),
+        );
+    }
     if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name()) {
         if let Some(why) = cmd::transactions::cannot_queue(command) {
             return reject(session, Some(command), Reply::Error(why));
@@ -147,4 +157,20 @@ pub(crate) fn dispatch(
         touches,
         rejected: false,
     }
+}
+
+/// The commands a RESP2 connection may send while subscribed.
+fn allowed_when_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "ssubscribe"
+            | "psubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "punsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
 }

@@ -19,6 +19,8 @@
 //!   merge of multi-key commands.
 //! - [`script`]: the script cache and running a script at its keys'
 //!   partition (EVAL, EVALSHA, FCALL); [`program`]: what such a run carries.
+//! - [`pubsub`]: subscribers of this proxy, their registration with the
+//!   channel brokers and the long polls that bring their messages.
 //! - [`catalog`]: the cluster's scripts and function libraries, kept by
 //!   meta, and this proxy's copy.
 //! - [`txn`]: multi-key commands and MULTI blocks whose keys span
@@ -45,6 +47,7 @@ pub(crate) mod listener;
 pub(crate) mod pause;
 mod process;
 pub(crate) mod program;
+pub(crate) mod pubsub;
 pub mod resp;
 pub(crate) mod route;
 pub(crate) mod script;

@@ -87,6 +87,7 @@ impl Proxy {
             let _ = acl.load_line(line);
         }
         let catalog = crate::catalog::Catalog::new(router.maps().clone());
+        let pubsub = Arc::new(crate::pubsub::PubSub::new(router.clone()));
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(Runtime::from_config(&config)),
             config,
@@ -102,6 +103,7 @@ impl Proxy {
             shutdown,
             scripts: Default::default(),
             catalog,
+            pubsub,
         });
         Ok(Proxy { shared, listener })
     }
@@ -136,6 +138,10 @@ impl Proxy {
             shared.shutdown.clone(),
         ));
         let sampler = tokio::spawn(sample_stats(shared.clone()));
+        let registrar = tokio::spawn(crate::pubsub::run(
+            shared.pubsub.clone(),
+            shared.shutdown.clone(),
+        ));
         loop {
             tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
@@ -168,6 +174,7 @@ impl Proxy {
         }
         let _ = refresher.await;
         sampler.abort();
+        registrar.abort();
         info!("petrel-proxy stopped");
     }
 }

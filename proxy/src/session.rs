@@ -5,8 +5,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use petrel_common::command::Command;
 
+use crate::pubsub::hub::{self, Inbox, Mailbox};
 use crate::resp::Proto;
 use crate::state::ClientHandle;
+use indexmap::IndexSet;
+use petrel_common::pubsub::SubKind;
 
 /// One client's connection state, owned by its connection task.
 pub(crate) struct Session {
@@ -28,6 +31,50 @@ pub(crate) struct Session {
     pub(crate) db: u32,
     /// Keys WATCHed, with their fingerprints (filled in as WATCH completes).
     pub(crate) watch: Arc<Mutex<Watch>>,
+    /// What the connection is subscribed to.
+    pub(crate) subs: Subscriptions,
+    /// Where the hub sends this connection's messages (made on first subscribe).
+    mailbox: Option<Mailbox>,
+    /// The connection task's end of the mailbox.
+    pub(crate) inbox: Option<Inbox>,
+}
+
+/// A connection's subscriptions, in the order they were made.
+#[derive(Default)]
+pub(crate) struct Subscriptions {
+    channels: IndexSet<Bytes>,
+    patterns: IndexSet<Bytes>,
+    shard: IndexSet<Bytes>,
+}
+
+impl Subscriptions {
+    /// The names of one kind.
+    pub(crate) fn of(&mut self, kind: SubKind) -> &mut IndexSet<Bytes> {
+        match kind {
+            SubKind::Channel => &mut self.channels,
+            SubKind::Pattern => &mut self.patterns,
+            SubKind::Shard => &mut self.shard,
+        }
+    }
+
+    /// The count Redis's confirmations carry: channels and patterns
+    /// together; shard channels on their own.
+    pub(crate) fn count(&self, kind: SubKind) -> usize {
+        match kind {
+            SubKind::Shard => self.shard.len(),
+            _ => self.channels.len() + self.patterns.len(),
+        }
+    }
+
+    /// Channels, patterns and shard channels (CLIENT LIST).
+    pub(crate) fn counts(&self) -> [usize; 3] {
+        [self.channels.len(), self.patterns.len(), self.shard.len()]
+    }
+
+    /// Whether the connection listens to anything (RESP2: subscribed mode).
+    pub(crate) fn any(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty())
+    }
 }
 
 /// A transaction being queued.
@@ -65,7 +112,26 @@ impl Session {
             tx: None,
             db: 0,
             watch: Arc::default(),
+            subs: Subscriptions::default(),
+            mailbox: None,
+            inbox: None,
         }
+    }
+
+    /// The connection's mailbox, made (with its inbox) on first use.
+    pub(crate) fn mailbox(&mut self) -> Mailbox {
+        if let Some(m) = &self.mailbox {
+            return m.clone();
+        }
+        let (mailbox, inbox) = hub::mailbox();
+        self.mailbox = Some(mailbox.clone());
+        self.inbox = Some(inbox);
+        mailbox
+    }
+
+    /// RESP2 subscribed mode: only (un)subscribing, PING, QUIT and RESET.
+    pub(crate) fn in_subscribed_mode(&self) -> bool {
+        self.proto == Proto::Resp2 && self.subs.any()
     }
 
     /// The client id (CLIENT ID).

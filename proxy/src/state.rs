@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) scripts: crate::script::ScriptCache,
     /// The cluster's scripts and function libraries, kept by meta.
     pub(crate) catalog: crate::catalog::Catalog,
+    /// Subscribers and their registration with the channel brokers.
+    pub(crate) pubsub: Arc<crate::pubsub::PubSub>,
 }
 
 impl Shared {
@@ -120,6 +122,8 @@ pub(crate) struct ClientInfo {
     pub(crate) db: u32,
     /// Commands queued since MULTI; -1 outside a transaction.
     pub(crate) multi: i64,
+    /// Channels, patterns and shard channels subscribed to.
+    pub(crate) subs: [usize; 3],
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
@@ -152,11 +156,14 @@ impl ClientHandle {
         if i.no_evict {
             flags.push('e');
         }
+        if i.subs.iter().any(|&n| n > 0) {
+            flags.push('P');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl={} oll=0 omem={} tot-mem={} \
              events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -168,6 +175,9 @@ impl ClientHandle {
             now.duration_since(i.last_active).as_secs(),
             flags,
             i.db,
+            i.subs[0],
+            i.subs[1],
+            i.subs[2],
             i.multi,
             i.qbuf,
             i.obl,
@@ -219,6 +229,7 @@ impl Clients {
                 obl: 0,
                 db: 0,
                 multi: -1,
+                subs: [0; 3],
             }),
             kill: parent.child_token(),
         });

@@ -325,7 +325,9 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
         Reply::Bulk(b) => string(&b)?,
         Reply::Nil | Reply::NilArray if resp3 => Value::Nil,
         Reply::Nil | Reply::NilArray => Value::Boolean(false),
-        Reply::Array(items) => sequence(lua, items, resp3)?,
+        Reply::Array(items) | Reply::Push(items) | Reply::Frames(items) => {
+            sequence(lua, items, resp3)?
+        }
         Reply::Set(items) if resp3 => {
             let set = lua.create_table()?;
             for item in items {

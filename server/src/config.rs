@@ -69,6 +69,9 @@ pub(crate) struct ServerConfig {
     /// A script (`EVAL`, `EVALSHA`) running at a primary longer than this
     /// is stopped and writes nothing, in ms (docs/SCRIPTING.md).
     pub(crate) script_time_limit_ms: u64,
+    /// Most megabytes of pub/sub messages a broker queues for one proxy
+    /// that has not polled them yet; more are dropped (docs/PUBSUB.md).
+    pub(crate) pubsub_proxy_queue_mb: u64,
 }
 
 /// Default of `log_sync_linger_us` (see bench/RESULTS.md for how it was chosen).
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             txn_max_age_ms: TXN_DEFAULTS.max_age_ms,
             txn_gc_after_ms: TXN_DEFAULTS.gc_after_ms,
             script_time_limit_ms: 4_000,
+            pubsub_proxy_queue_mb: 64,
         }
     }
 }
@@ -145,6 +149,7 @@ impl ServerConfig {
             ("txn_resolve_after_ms", self.txn_resolve_after_ms),
             ("txn_max_age_ms", self.txn_max_age_ms),
             ("script_time_limit_ms", self.script_time_limit_ms),
+            ("pubsub_proxy_queue_mb", self.pubsub_proxy_queue_mb),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be positive"));

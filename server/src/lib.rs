@@ -25,6 +25,7 @@ pub(crate) mod learn;
 pub(crate) mod log;
 pub(crate) mod node;
 mod process;
+pub(crate) mod pubsub;
 pub(crate) mod replica;
 pub(crate) mod run;
 pub(crate) mod service;

@@ -62,6 +62,8 @@ pub(crate) struct Node {
     beacon_now: tokio::sync::Notify,
     /// Checkpoints of this server's primaries being copied by learners.
     pub(crate) checkpoints: Arc<CheckpointStore>,
+    /// The channel brokers of the partitions this server leads.
+    pub(crate) broker: Arc<crate::pubsub::Broker>,
 }
 
 impl Node {
@@ -119,6 +121,9 @@ impl Node {
             retired: Mutex::new(HashSet::new()),
             beacon_now: tokio::sync::Notify::new(),
             checkpoints,
+            broker: Arc::new(crate::pubsub::Broker::new(
+                usize::try_from(config.pubsub_proxy_queue_mb << 20).unwrap_or(usize::MAX),
+            )),
             me,
             replicas: Mutex::new(BTreeMap::new()),
             lease_until: Mutex::new(None),
@@ -353,6 +358,17 @@ impl Node {
     /// write), so they leave DBSIZE and SCAN without anyone reading them.
     /// Each partition is walked a slice at a time, resuming where the last
     /// round stopped.
+    /// Forgets proxies that stopped polling for pub/sub messages, and the
+    /// registrations of partitions this server no longer hosts.
+    pub(crate) async fn pubsub_gc_loop(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            self.broker.forget_idle(crate::pubsub::PROXY_IDLE);
+            self.broker
+                .retain_partitions(|gpid| self.replica(gpid).is_some());
+        }
+    }
+
     pub(crate) async fn expiry_loop(self: Arc<Self>) {
         let mut cursors: HashMap<Gpid, Bytes> = HashMap::new();
         loop {

@@ -34,6 +34,7 @@ pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let beacons = tokio::spawn(node.clone().beacon_loop());
     let gc = tokio::spawn(node.clone().log_gc_loop());
     let expiry = tokio::spawn(node.clone().expiry_loop());
+    let pubsub = tokio::spawn(node.clone().pubsub_gc_loop());
     let service = Arc::new(ServerService::new(node));
     tokio::select! {
         _ = petrel_common::rpc::server::serve(listener, service) => {}
@@ -42,5 +43,6 @@ pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     beacons.abort();
     gc.abort();
     expiry.abort();
+    pubsub.abort();
     Ok(())
 }

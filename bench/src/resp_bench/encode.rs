@@ -64,7 +64,9 @@ fn resp2(reply: &Reply) -> Frame2 {
         Reply::Bulk(b) | Reply::Verbatim(b) => Frame2::BulkString(b.clone()),
         // RESP2 has one null here: `$-1`, never the null array `*-1`.
         Reply::Nil | Reply::NilArray => Frame2::Null,
-        Reply::Array(items) | Reply::Set(items) => Frame2::Array(items.iter().map(resp2).collect()),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => {
+            Frame2::Array(items.iter().map(resp2).collect())
+        }
         Reply::Map(pairs) | Reply::Pairs(pairs) => Frame2::Array(flat(pairs)),
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_g17(*d))),
         Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
@@ -92,7 +94,7 @@ fn resp3(reply: &Reply) -> Frame3 {
             attributes,
         },
         Reply::Nil | Reply::NilArray => Frame3::Null,
-        Reply::Array(items) => Frame3::Array {
+        Reply::Array(items) | Reply::Push(items) | Reply::Frames(items) => Frame3::Array {
             data: items.iter().map(resp3).collect(),
             attributes,
         },

@@ -219,6 +219,16 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "script|flush" | "script|exists" | "script|kill" | "script|help" | "script|load" => Proxy,
         "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => Proxy,
         "slowlog|get" | "slowlog|len" | "slowlog|reset" | "slowlog|help" => Proxy,
+        // Pub/sub: the proxy holds the subscribers, brokers route messages.
+        "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe"
+        | "sunsubscribe" | "publish" | "spublish" | "reset" => Proxy,
+        "pubsub" => Container,
+        "pubsub|channels"
+        | "pubsub|numsub"
+        | "pubsub|numpat"
+        | "pubsub|shardchannels"
+        | "pubsub|shardnumsub"
+        | "pubsub|help" => Proxy,
         // Petrel's own, proxy to server.
         "petrel.scan" | "petrel.expired" | "petrel.dump" | "petrel.restore" | "petrel.sweep"
         | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace"

@@ -12,8 +12,16 @@ use crate::util::{c_str, parse_i64};
 /// The Redis version the proxy reports, so clients enable the features it serves.
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
-/// `PING [message]`: `+PONG`, or the message as a bulk string.
+/// `PING [message]`: `+PONG`, or the message as a bulk string; in RESP2
+/// subscribed mode `["pong", message or ""]`.
 pub(crate) fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if args.len() <= 2 && ctx.session.in_subscribed_mode() {
+        let message = args.get(1).cloned().unwrap_or_default();
+        return Action::Reply(Reply::Array(vec![
+            Reply::Bulk(Bytes::from_static(b"pong")),
+            Reply::Bulk(message),
+        ]));
+    }
     match args.len() {
         1 => Action::Reply(Reply::Status("PONG".into())),
         2 => Action::Reply(Reply::Bulk(args[1].clone())),

@@ -13,6 +13,7 @@
 //! - [`keyspace`]: SCAN, RANDOMKEY, MOVE, OBJECT HELP (several partitions).
 //! - [`transactions`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`acl`]: the ACL command.
+//! - [`pubsub`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, RESET.
 
 pub(crate) mod acl;
 pub(crate) mod client;
@@ -22,6 +23,7 @@ pub(crate) mod connection;
 pub(crate) mod help;
 pub(crate) mod info;
 pub(crate) mod keyspace;
+pub(crate) mod pubsub;
 pub(crate) mod server;
 pub(crate) mod transactions;
 
@@ -119,6 +121,21 @@ const LOCAL: &[(&str, LocalFn)] = &[
     ("acl|cat", acl::cat),
     ("acl|genpass", acl::genpass),
     ("acl|help", acl::help),
+    ("subscribe", pubsub::subscribe),
+    ("psubscribe", pubsub::psubscribe),
+    ("ssubscribe", pubsub::ssubscribe),
+    ("unsubscribe", pubsub::unsubscribe),
+    ("punsubscribe", pubsub::punsubscribe),
+    ("sunsubscribe", pubsub::sunsubscribe),
+    ("publish", pubsub::publish),
+    ("spublish", pubsub::spublish),
+    ("pubsub|channels", pubsub::pubsub_channels),
+    ("pubsub|numsub", pubsub::pubsub_numsub),
+    ("pubsub|numpat", pubsub::pubsub_numpat),
+    ("pubsub|shardchannels", pubsub::pubsub_shardchannels),
+    ("pubsub|shardnumsub", pubsub::pubsub_shardnumsub),
+    ("pubsub|help", pubsub::pubsub_help),
+    ("reset", pubsub::reset),
 ];
 
 /// The handler of a command the proxy answers itself, by id (names are

@@ -99,6 +99,17 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
         Reply::Bool(b) => out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
         Reply::BigNumber(n) if resp3 => line(out, b'(', n),
         Reply::BigNumber(n) => bulk(out, b'$', b"", n.as_bytes()),
+        Reply::Push(items) => {
+            header(out, if resp3 { b'>' } else { b'*' }, items.len() as i64);
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Reply::Frames(replies) => {
+            for reply in replies {
+                encode(reply, proto, out);
+            }
+        }
     }
 }
 

@@ -51,6 +51,9 @@ pub(crate) struct MapCache {
     /// (`crate::catalog` fetches scripts and libraries when it moves).
     scripting_generation: AtomicU64,
     status: Mutex<MapStatus>,
+    /// The installed map's version, for those who follow every change
+    /// (the pub/sub registrar re-registers with new primaries).
+    installed: tokio::sync::watch::Sender<u64>,
 }
 
 impl MapCache {
@@ -66,6 +69,7 @@ impl MapCache {
             preferred: AtomicUsize::new(0),
             scripting_generation: AtomicU64::new(0),
             status: Mutex::new(MapStatus::default()),
+            installed: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -144,7 +148,15 @@ impl MapCache {
             Some(_) => {}
         }
         metrics::gauge!(names::MAP_VERSION, "table" => self.table.clone()).set(map.version as f64);
+        let version = map.version;
         self.current.store(Some(Arc::new(map)));
+        self.installed.send_replace(version);
+    }
+
+    /// Follows installs of a new map (its version; a re-created table's
+    /// map may repeat a version, and is still announced).
+    pub(crate) fn follow(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.installed.subscribe()
     }
 
     /// Queries meta unless someone else refreshed since `seen_generation`.

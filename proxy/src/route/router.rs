@@ -255,6 +255,20 @@ impl ToPrimary for TxnRequestMsg {
     }
 }
 
+impl ToPrimary for petrel_common::pubsub::PubSubRequest {
+    type Resp = petrel_common::pubsub::PubSubResponse;
+    const METHOD: u16 = method::PUBSUB;
+    fn route(&mut self, table: u32, pid: u32, ballot: u64, partition_count: u32) {
+        self.table_id = table;
+        self.partition_id = pid;
+        self.ballot = ballot;
+        self.partition_count = partition_count;
+    }
+    fn code_of(resp: &Self::Resp) -> (i32, &str) {
+        (resp.code, &resp.reason)
+    }
+}
+
 /// Why one attempt did not execute.
 enum Failure {
     NoPrimary,

@@ -29,7 +29,7 @@ fn put(reply: &Reply, resp3: bool, out: &mut Vec<u8>) {
         Reply::Nil | Reply::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
         Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
         Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
-        Reply::Array(items) => {
+        Reply::Array(items) | Reply::Push(items) | Reply::Frames(items) => {
             head(out, b'*', items.len());
             items.iter().for_each(|i| put(i, resp3, out));
         }

@@ -1,7 +1,8 @@
 //! The server's RPC surface: Execute (from proxies), peer messages between
 //! replicas, a learner's checkpoint requests (served by [`crate::learn`]),
 //! ReplicaDigest and ReplicaStatus (CLI), and TXN: a transaction's messages
-//! to this partition's participant (docs/TRANSACTIONS.md).
+//! to this partition's participant (docs/TRANSACTIONS.md); pub/sub
+//! ([`pubsub`]: a channel broker's requests and a proxy's long poll).
 
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ use crate::replica::{
 };
 use crate::txn::exec::Call;
 use petrel_common::txn::wire::{self as txn_wire, Incoming};
+
+mod pubsub;
 
 /// Handles RPCs against this server's [`Node`].
 pub(crate) struct ServerService {
@@ -415,6 +418,8 @@ impl Service for ServerService {
             match m {
                 method::EXECUTE => self.execute(decode(body)?).await,
                 method::TXN => self.txn(decode(body)?).await,
+                method::PUBSUB => self.pubsub(decode(body)?),
+                method::PUBSUB_POLL => self.pubsub_poll(decode(body)?).await,
                 method::REPLICA_MESSAGE => self.replica_messages(decode(body)?),
                 method::CHECKPOINT_PREPARE => self.checkpoint_prepare(decode(body)?).await,
                 method::CHECKPOINT_FETCH => {

@@ -1,0 +1,182 @@
+//! Pub/sub between proxies and brokers (docs/PUBSUB.md).
+//!
+//! A channel hashes to a partition like a key does; that partition's
+//! primary is the channel's *broker*. Proxies register with the broker how
+//! many of their clients listen to each channel (patterns: with every
+//! partition's primary), `PUBLISH` goes to the broker, which counts the
+//! receivers and queues the message for each proxy that has one; a proxy
+//! collects its queue with a long poll ([`PollRequest`]). Nothing is
+//! logged or replicated: delivery is at most once, in order per channel.
+//!
+//! This module holds the wire messages and the rules both sides share.
+
+use bytes::Bytes;
+use prost::Message;
+
+/// What a subscription listens to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum SubKind {
+    /// `SUBSCRIBE channel`.
+    Channel = 0,
+    /// `PSUBSCRIBE pattern`: registered with every partition.
+    Pattern = 1,
+    /// `SSUBSCRIBE shardchannel`: its own namespace; patterns never match it.
+    Shard = 2,
+}
+
+/// A request to a channel's broker, routed like an `ExecuteRequest`
+/// (table, partition, ballot, partition count) and checked the same way.
+/// Exactly one of `publish`, `register`, `query` is set.
+#[derive(Clone, PartialEq, Message)]
+pub struct PubSubRequest {
+    #[prost(uint32, tag = "1")]
+    pub table_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    #[prost(uint64, tag = "3")]
+    pub ballot: u64,
+    #[prost(uint32, tag = "4")]
+    pub partition_count: u32,
+    #[prost(message, optional, tag = "5")]
+    pub publish: Option<PublishMsg>,
+    #[prost(message, optional, tag = "6")]
+    pub register: Option<RegisterMsg>,
+    #[prost(message, optional, tag = "7")]
+    pub query: Option<QueryMsg>,
+}
+
+/// `PUBLISH` / `SPUBLISH`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PublishMsg {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub channel: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub message: Bytes,
+    /// `SPUBLISH`: reaches shard subscribers only.
+    #[prost(bool, tag = "3")]
+    pub shard: bool,
+}
+
+/// A proxy's subscriptions at one partition: how many of its clients
+/// listen to each name. `full` replaces everything the proxy registered at
+/// this partition; otherwise the entries are upserts (count 0 removes).
+#[derive(Clone, PartialEq, Message)]
+pub struct RegisterMsg {
+    #[prost(uint64, tag = "1")]
+    pub proxy_id: u64,
+    #[prost(bool, tag = "2")]
+    pub full: bool,
+    #[prost(message, repeated, tag = "3")]
+    pub entries: Vec<SubEntry>,
+}
+
+/// One registered name and its listener count at the proxy.
+#[derive(Clone, PartialEq, Message)]
+pub struct SubEntry {
+    #[prost(enumeration = "SubKind", tag = "1")]
+    pub kind: i32,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub name: Bytes,
+    #[prost(uint32, tag = "3")]
+    pub count: u32,
+}
+
+/// What `PUBSUB` asks a broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum QueryKind {
+    /// Listener counts of the named channels (`NUMSUB`).
+    NumSub = 0,
+    /// Channels with listeners, matching the pattern when one is given.
+    Channels = 1,
+    /// The distinct patterns registered here (`NUMPAT` is their count).
+    Patterns = 2,
+    /// `SHARDNUMSUB`.
+    ShardNumSub = 3,
+    /// `SHARDCHANNELS`.
+    ShardChannels = 4,
+}
+
+/// A `PUBSUB` question for one partition.
+#[derive(Clone, PartialEq, Message)]
+pub struct QueryMsg {
+    #[prost(enumeration = "QueryKind", tag = "1")]
+    pub kind: i32,
+    /// NUMSUB: the channels; CHANNELS: at most one pattern.
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    pub args: Vec<Bytes>,
+}
+
+/// The broker's answer: routing fields as in `ExecuteResponse`, then the
+/// operation's result.
+#[derive(Clone, PartialEq, Message)]
+pub struct PubSubResponse {
+    /// An `ExecCode`.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(uint64, tag = "2")]
+    pub ballot: u64,
+    #[prost(string, tag = "3")]
+    pub primary: String,
+    #[prost(string, tag = "4")]
+    pub reason: String,
+    /// PUBLISH: how many subscribed clients the message was queued for.
+    #[prost(int64, tag = "5")]
+    pub receivers: i64,
+    /// REGISTER: an incremental registration reached a broker that has no
+    /// full one from this proxy (it restarted, failed over or forgot the
+    /// proxy): nothing was applied; send everything.
+    #[prost(bool, tag = "6")]
+    pub needs_full: bool,
+    /// Query answers: names (CHANNELS, patterns) ...
+    #[prost(bytes = "bytes", repeated, tag = "7")]
+    pub names: Vec<Bytes>,
+    /// ... or counts, one per asked name (NUMSUB).
+    #[prost(int64, repeated, tag = "8")]
+    pub counts: Vec<i64>,
+}
+
+/// A proxy's long poll for the messages its brokers at one server queued
+/// for it. Not routed: one per server, whatever partitions it leads.
+#[derive(Clone, PartialEq, Message)]
+pub struct PollRequest {
+    #[prost(uint64, tag = "1")]
+    pub proxy_id: u64,
+    /// How long the server may hold the poll when nothing is queued.
+    #[prost(uint32, tag = "2")]
+    pub wait_ms: u32,
+}
+
+/// Messages queued since the last poll, oldest first.
+#[derive(Clone, PartialEq, Message)]
+pub struct PollResponse {
+    /// False when the server did not know the proxy (it restarted or
+    /// dropped the proxy after a silence): registrations there are gone.
+    #[prost(bool, tag = "1")]
+    pub known: bool,
+    #[prost(message, repeated, tag = "2")]
+    pub deliveries: Vec<Delivery>,
+    /// Messages dropped for this proxy since the last poll (queue full).
+    #[prost(uint64, tag = "3")]
+    pub dropped: u64,
+}
+
+/// One published message; the proxy hands it to its subscribers of the
+/// channel and of every pattern matching it (shard: shard subscribers).
+#[derive(Clone, PartialEq, Message)]
+pub struct Delivery {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub channel: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub message: Bytes,
+    #[prost(bool, tag = "3")]
+    pub shard: bool,
+}
+
+impl Delivery {
+    /// Bytes it holds in a queue (payloads and a fixed overhead).
+    pub fn weight(&self) -> usize {
+        self.channel.len() + self.message.len() + 64
+    }
+}

@@ -1,0 +1,260 @@
+//! This proxy's subscribers: which connections listen to which channels,
+//! patterns and shard channels, and the hand-off of a delivered message to
+//! each of them. Every change is numbered, and the names it touched wait in
+//! `changed` until the registrar takes them to the brokers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use petrel_common::glob;
+use petrel_common::pubsub::{Delivery, SubKind};
+use petrel_common::reply::Reply;
+use tokio::sync::mpsc;
+
+/// A message on its way to one connection, already in reply form.
+pub(crate) struct Push {
+    pub(crate) reply: Reply,
+    /// Bytes it holds while queued (counted in the connection's mailbox).
+    pub(crate) weight: usize,
+}
+
+/// The sending side of a connection's queue of pushes.
+#[derive(Clone)]
+pub(crate) struct Mailbox {
+    tx: mpsc::UnboundedSender<Push>,
+    /// Bytes queued and not yet taken by the connection.
+    queued: Arc<AtomicUsize>,
+}
+
+/// The connection's side: pushes in the order they were delivered.
+pub(crate) struct Inbox {
+    rx: mpsc::UnboundedReceiver<Push>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// A new mailbox and its inbox.
+pub(crate) fn mailbox() -> (Mailbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        Mailbox {
+            tx,
+            queued: queued.clone(),
+        },
+        Inbox { rx, queued },
+    )
+}
+
+impl Mailbox {
+    /// Queues `reply` for the connection (gone connections drop it).
+    pub(crate) fn send(&self, reply: Reply, weight: usize) {
+        self.queued.fetch_add(weight, Relaxed);
+        if self.tx.send(Push { reply, weight }).is_err() {
+            self.queued.fetch_sub(weight, Relaxed);
+        }
+    }
+}
+
+impl Inbox {
+    /// The next push, waiting for one.
+    pub(crate) async fn recv(&mut self) -> Option<Push> {
+        let push = self.rx.recv().await;
+        if let Some(p) = &push {
+            self.queued.fetch_sub(p.weight, Relaxed);
+        }
+        push
+    }
+
+    /// The next push if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Option<Push> {
+        let push = self.rx.try_recv().ok();
+        if let Some(p) = &push {
+            self.queued.fetch_sub(p.weight, Relaxed);
+        }
+        push
+    }
+}
+
+/// Listening connections per name, for one kind of subscription.
+type Names = HashMap<Bytes, HashMap<u64, Mailbox>>;
+
+/// Every subscription of every connection of this proxy.
+#[derive(Default)]
+pub(crate) struct Hub {
+    channels: Names,
+    patterns: Names,
+    shard: Names,
+    /// Numbers the changes; the registrar acknowledges up to one.
+    pub(crate) seq: u64,
+    /// Names whose listener count changed since the registrar last looked.
+    pub(crate) changed: HashSet<(SubKind, Bytes)>,
+}
+
+impl Hub {
+    fn names(&self, kind: SubKind) -> &Names {
+        match kind {
+            SubKind::Channel => &self.channels,
+            SubKind::Pattern => &self.patterns,
+            SubKind::Shard => &self.shard,
+        }
+    }
+
+    fn names_mut(&mut self, kind: SubKind) -> &mut Names {
+        match kind {
+            SubKind::Channel => &mut self.channels,
+            SubKind::Pattern => &mut self.patterns,
+            SubKind::Shard => &mut self.shard,
+        }
+    }
+
+    /// Adds connection `id` as a listener of `name`; the change's number.
+    pub(crate) fn add(&mut self, kind: SubKind, name: &Bytes, id: u64, mailbox: &Mailbox) -> u64 {
+        self.names_mut(kind)
+            .entry(name.clone())
+            .or_default()
+            .insert(id, mailbox.clone());
+        self.touched(kind, name)
+    }
+
+    /// Removes connection `id` from `name`'s listeners; the change's number.
+    pub(crate) fn remove(&mut self, kind: SubKind, name: &Bytes, id: u64) -> u64 {
+        let names = self.names_mut(kind);
+        if let Some(listeners) = names.get_mut(name) {
+            listeners.remove(&id);
+            if listeners.is_empty() {
+                names.remove(name);
+            }
+        }
+        self.touched(kind, name)
+    }
+
+    fn touched(&mut self, kind: SubKind, name: &Bytes) -> u64 {
+        self.changed.insert((kind, name.clone()));
+        self.seq += 1;
+        self.seq
+    }
+
+    /// How many connections listen to `name`.
+    pub(crate) fn count(&self, kind: SubKind, name: &[u8]) -> u32 {
+        self.names(kind)
+            .get(name)
+            .map_or(0, |l| u32::try_from(l.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Every name of `kind` with its listener count.
+    pub(crate) fn all(&self, kind: SubKind) -> impl Iterator<Item = (&Bytes, u32)> {
+        self.names(kind)
+            .iter()
+            .map(|(n, l)| (n, u32::try_from(l.len()).unwrap_or(u32::MAX)))
+    }
+
+    /// Whether any connection listens to anything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty()
+    }
+
+    /// Hands `d` to its listeners here: the channel's, then each matching
+    /// pattern's (shard messages: the shard channel's only). The number of
+    /// connections reached.
+    pub(crate) fn deliver(&self, d: &Delivery) -> usize {
+        let weight = d.channel.len() + d.message.len() + 64;
+        let mut reached = 0;
+        if d.shard {
+            for mailbox in self
+                .shard
+                .get(&d.channel)
+                .into_iter()
+                .flat_map(|l| l.values())
+            {
+                mailbox.send(message("smessage", None, d), weight);
+                reached += 1;
+            }
+            return reached;
+        }
+        for mailbox in self
+            .channels
+            .get(&d.channel)
+            .into_iter()
+            .flat_map(|l| l.values())
+        {
+            mailbox.send(message("message", None, d), weight);
+            reached += 1;
+        }
+        for (pattern, listeners) in &self.patterns {
+            if !glob::matches(pattern, &d.channel, false) {
+                continue;
+            }
+            for mailbox in listeners.values() {
+                mailbox.send(message("pmessage", Some(pattern), d), weight);
+                reached += 1;
+            }
+        }
+        reached
+    }
+}
+
+/// The push Redis sends for a message: `[kind, (pattern,) channel, payload]`.
+fn message(kind: &'static str, pattern: Option<&Bytes>, d: &Delivery) -> Reply {
+    let mut items = vec![Reply::Bulk(Bytes::from_static(kind.as_bytes()))];
+    if let Some(p) = pattern {
+        items.push(Reply::Bulk(p.clone()));
+    }
+    items.push(Reply::Bulk(d.channel.clone()));
+    items.push(Reply::Bulk(d.message.clone()));
+    Reply::Push(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_delivery_reaches_channel_then_pattern_listeners_and_numbers_changes() {
+        let mut hub = Hub::default();
+        let (one, mut inbox_one) = mailbox();
+        let (two, mut inbox_two) = mailbox();
+        assert_eq!(hub.add(SubKind::Channel, &b("news"), 1, &one), 1);
+        assert_eq!(hub.add(SubKind::Pattern, &b("n*"), 1, &one), 2);
+        assert_eq!(hub.add(SubKind::Shard, &b("news"), 2, &two), 3);
+        assert_eq!(hub.changed.len(), 3);
+        let d = Delivery {
+            channel: b("news"),
+            message: b("hi"),
+            shard: false,
+        };
+        assert_eq!(hub.deliver(&d), 2);
+        let first = inbox_one.recv().await.unwrap().reply;
+        assert_eq!(
+            first,
+            Reply::Push(
+                vec![b("message"), b("news"), b("hi")]
+                    .into_iter()
+                    .map(Reply::Bulk)
+                    .collect()
+            )
+        );
+        let second = inbox_one.recv().await.unwrap().reply;
+        assert!(matches!(second, Reply::Push(ref v) if v.len() == 4));
+        assert!(
+            inbox_two.try_recv().is_none(),
+            "shard listeners hear only SPUBLISH"
+        );
+        assert_eq!(
+            hub.deliver(&Delivery {
+                shard: true,
+                ..d.clone()
+            }),
+            1
+        );
+        assert!(inbox_two.try_recv().is_some());
+        hub.remove(SubKind::Channel, &b("news"), 1);
+        assert_eq!(hub.count(SubKind::Channel, b"news"), 0);
+        assert_eq!(hub.deliver(&d), 1, "the pattern still matches");
+    }
+}
