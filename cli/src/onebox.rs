@@ -1,9 +1,9 @@
 //! `petrel onebox`: a whole cluster on 127.0.0.1 as separate child processes.
 //!
 //! Starts meta, then the servers, waits until meta sees them all, creates the
-//! `default` table if it does not exist, starts the proxy, and prints a line
-//! per process and `ready` once the proxy answers commands on every
-//! partition. SIGINT/SIGTERM stop the children in reverse order. Data lives
+//! `default` table if it does not exist, starts the proxies (`--proxies`, on
+//! consecutive ports from `--port`), and prints a line per process and
+//! `ready` once every proxy answers commands on every partition. SIGINT/SIGTERM stop the children in reverse order. Data lives
 //! under `--dir`, so running onebox again serves the same data.
 
 use std::net::TcpListener as StdListener;
@@ -21,9 +21,12 @@ pub(crate) struct OneboxArgs {
     /// Directory for all data and logs.
     #[arg(long, default_value = "./petrel-data")]
     dir: PathBuf,
-    /// Proxy port (Redis clients connect here).
+    /// Proxy port (Redis clients connect here); proxy i listens on this + i.
     #[arg(long, default_value_t = 6379)]
     port: u16,
+    /// Number of proxies, each serving the whole cluster.
+    #[arg(long, default_value_t = 1)]
+    proxies: u16,
     /// Meta RPC port.
     #[arg(long, default_value_t = 34601)]
     meta_port: u16,
@@ -60,14 +63,14 @@ pub(crate) struct OneboxArgs {
     /// Where petrel-meta, petrel-server and petrel-proxy are (default: next to this binary).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Async runtime workers of each server and of the proxy (their
+    /// Async runtime workers of each server and each proxy (their
     /// `worker_threads`); 0 shares this machine's cores among them: cores ÷
-    /// (servers + 1), at least 1.
+    /// (servers + proxies), at least 1.
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
 }
 
-/// Runtime workers for each server and the proxy: `--worker-threads`, or
+/// Runtime workers for each server and proxy: `--worker-threads`, or
 /// the cores shared among the processes onebox starts (they all compete
 /// for the same cores, and idle workers woken across them cost more than
 /// they bring).
@@ -75,7 +78,7 @@ fn workers_each(args: &OneboxArgs, cores: usize) -> usize {
     if args.worker_threads > 0 {
         return args.worker_threads;
     }
-    (cores / (usize::from(args.servers) + 1)).max(1)
+    (cores / (usize::from(args.servers) + usize::from(args.proxies))).max(1)
 }
 
 pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
@@ -88,6 +91,17 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     if args.servers == 0 {
         bail!("--servers must be at least 1");
     }
+    if args.proxies == 0 {
+        bail!("--proxies must be at least 1");
+    }
+    if u32::from(args.port) + u32::from(args.proxies) - 1 > u32::from(u16::MAX) {
+        bail!(
+            "--proxies {} from --port {} runs past port {}",
+            args.proxies,
+            args.port,
+            u16::MAX
+        );
+    }
     let replicas = replica_count(&args)?;
     let bin_dir = match &args.bin_dir {
         Some(d) => d.clone(),
@@ -98,7 +112,9 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
             .context("the petrel binary has no parent directory")?,
     };
     let meta_addr = format!("127.0.0.1:{}", args.meta_port);
-    let proxy_addr = format!("127.0.0.1:{}", args.port);
+    let proxy_addrs: Vec<String> = (0..args.proxies)
+        .map(|i| format!("127.0.0.1:{}", u32::from(args.port) + u32::from(i)))
+        .collect();
     let server_addrs: Vec<String> = (0..args.servers)
         .map(|i| format!("127.0.0.1:{}", u32::from(args.server_port) + u32::from(i)))
         .collect();
@@ -106,7 +122,9 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     for a in &server_addrs {
         check_port_free(a, "server", "--server-port")?;
     }
-    check_port_free(&proxy_addr, "proxy", "--port")?;
+    for a in &proxy_addrs {
+        check_port_free(a, "proxy", "--port")?;
+    }
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = workers_each(&args, cores).to_string();
@@ -127,7 +145,7 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
                 ],
             })
             .collect(),
-        proxy_addr,
+        proxy_addrs,
         proxy_flags: vec!["--worker-threads".into(), workers],
         table: TableSpec {
             name: "default".into(),
@@ -243,12 +261,15 @@ mod tests {
     }
 
     #[test]
-    fn the_cores_are_shared_among_servers_and_proxy() {
+    fn the_cores_are_shared_among_servers_and_proxies() {
         // 3 servers + 1 proxy.
         assert_eq!(workers_each(&args(&[]), 2), 1);
         assert_eq!(workers_each(&args(&[]), 8), 2);
         assert_eq!(workers_each(&args(&[]), 16), 4);
         assert_eq!(workers_each(&args(&["--servers", "1"]), 8), 4);
         assert_eq!(workers_each(&args(&["--worker-threads", "3"]), 2), 3);
+        // 3 servers + 3 proxies.
+        assert_eq!(workers_each(&args(&["--proxies", "3"]), 2), 1);
+        assert_eq!(workers_each(&args(&["--proxies", "3"]), 12), 2);
     }
 }

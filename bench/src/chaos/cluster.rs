@@ -65,7 +65,8 @@ struct HostFaults {
 fn wrap(net: Option<&Network>, faults: &[HostFaults], role: Role, mut cmd: Command) -> Command {
     let host = match role {
         Role::Meta => META_HOST,
-        Role::Proxy => PROXY_HOST,
+        // The chaos cluster has one proxy.
+        Role::Proxy(_) => PROXY_HOST,
         Role::Server(i) => {
             if let Some(f) = &faults[i].fsync {
                 cmd = f.wrap(cmd);
@@ -204,8 +205,13 @@ impl Cluster {
             partitions: spec.partitions,
             replicas: spec.replicas,
         };
-        let procs =
-            launch::Cluster::from_processes(meta, &meta_addr, servers, proxy, &proxy_addr, table);
+        let procs = launch::Cluster::from_processes(
+            meta,
+            &meta_addr,
+            servers,
+            vec![(proxy_addr.clone(), proxy)],
+            table,
+        );
         let mut c = Cluster {
             spec,
             meta_addr,
@@ -295,15 +301,18 @@ impl Cluster {
 
     /// kill -9 the proxy: its clients' connections and transactions die.
     pub(crate) fn kill_proxy(&mut self) {
-        self.procs.proxy.kill();
+        for p in &mut self.procs.proxies {
+            p.kill();
+        }
     }
 
     /// Starts the proxy again on its address (nothing if it runs).
     pub(crate) fn start_proxy(&mut self) -> anyhow::Result<()> {
         let (net, faults) = (self.net.as_ref(), &self.faults);
-        self.procs
-            .proxy
-            .start_wrapped(|cmd| wrap(net, faults, Role::Proxy, cmd))
+        for (i, p) in self.procs.proxies.iter_mut().enumerate() {
+            p.start_wrapped(|cmd| wrap(net, faults, Role::Proxy(i), cmd))?;
+        }
+        Ok(())
     }
 
     /// Moves server `i`'s wall clock `secs` away from real time (0 resets it).

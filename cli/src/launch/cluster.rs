@@ -1,6 +1,6 @@
-//! [`Cluster`]: meta, servers and a proxy, each a [`Process`], brought up in
-//! order (meta answers, every server registered, the table exists, the proxy
-//! serves every partition) and taken down in reverse.
+//! [`Cluster`]: meta, servers and one or more proxies, each a [`Process`],
+//! brought up in order (meta answers, every server registered, the table
+//! exists, every proxy serves every partition) and taken down in reverse.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,8 +80,9 @@ pub struct ServerSpec {
     pub flags: Vec<String>,
 }
 
-/// A cluster in the onebox layout under `dir`: `meta/`, `server-N/` (N from
-/// 1) and `logs/{meta,server-N,proxy}.log`.
+/// A cluster in the onebox layout under `dir`: `meta/`, `server-N/` (N
+/// from 1) and `logs/{meta,server-N,proxy}.log`, with `proxy-N.log` for
+/// proxy N from 2 ([`proxy_log`]).
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
     /// Where petrel-meta, petrel-server and petrel-proxy are.
@@ -91,8 +92,9 @@ pub struct ClusterSpec {
     /// Flags beyond [`meta_flags`].
     pub meta_flags: Vec<String>,
     pub servers: Vec<ServerSpec>,
-    pub proxy_addr: String,
-    /// Flags beyond [`proxy_flags`].
+    /// Where each proxy listens; every proxy serves the same table.
+    pub proxy_addrs: Vec<String>,
+    /// Flags beyond [`proxy_flags`], for every proxy.
     pub proxy_flags: Vec<String>,
     pub table: TableSpec,
 }
@@ -103,18 +105,20 @@ pub enum Role {
     Meta,
     /// The server at this index.
     Server(usize),
-    Proxy,
+    /// The proxy at this index.
+    Proxy(usize),
 }
 
 /// A cluster's processes and addresses. Dropping it kills every process.
 pub struct Cluster {
     pub meta: Process,
     pub servers: Vec<Process>,
-    pub proxy: Process,
+    pub proxies: Vec<Process>,
     meta_addr: String,
     /// Each server's identity at meta.
     server_addrs: Vec<String>,
-    proxy_addr: String,
+    /// Where each proxy listens.
+    proxy_addrs: Vec<String>,
     table: TableSpec,
     rpc: RpcClient,
 }
@@ -132,20 +136,27 @@ impl Cluster {
             flags,
             logs.join("meta.log"),
         );
+        let proxies = spec
+            .proxy_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let mut flags = proxy_flags(addr, &spec.meta_addr, &spec.table.name);
+                flags.extend(spec.proxy_flags.iter().cloned());
+                let process = Process::new(
+                    format!("proxy {addr}"),
+                    spec.bin_dir.join(PROXY_BIN),
+                    flags,
+                    proxy_log(&spec.dir, i),
+                );
+                (addr.clone(), process)
+            })
+            .collect();
         let mut cluster = Cluster::from_processes(
             meta,
             &spec.meta_addr,
             Vec::new(),
-            Process::new(
-                format!("proxy {}", spec.proxy_addr),
-                spec.bin_dir.join(PROXY_BIN),
-                proxy_flags(&spec.proxy_addr, &spec.meta_addr, &spec.table.name)
-                    .into_iter()
-                    .chain(spec.proxy_flags.iter().cloned())
-                    .collect(),
-                logs.join("proxy.log"),
-            ),
-            &spec.proxy_addr,
+            proxies,
             spec.table.clone(),
         );
         for s in &spec.servers {
@@ -155,23 +166,24 @@ impl Cluster {
     }
 
     /// A cluster of processes built elsewhere (another layout, other
-    /// flags); `servers` pairs each server's identity at meta with its slot.
+    /// flags); `servers` pairs each server's identity at meta with its slot,
+    /// `proxies` each proxy's address with its slot.
     pub fn from_processes(
         meta: Process,
         meta_addr: &str,
         servers: Vec<(String, Process)>,
-        proxy: Process,
-        proxy_addr: &str,
+        proxies: Vec<(String, Process)>,
         table: TableSpec,
     ) -> Cluster {
         let (server_addrs, servers) = servers.into_iter().unzip();
+        let (proxy_addrs, proxies) = proxies.into_iter().unzip();
         Cluster {
             meta,
             servers,
-            proxy,
+            proxies,
             meta_addr: meta_addr.to_string(),
             server_addrs,
-            proxy_addr: proxy_addr.to_string(),
+            proxy_addrs,
             table,
             rpc: RpcClient::new(),
         }
@@ -207,8 +219,8 @@ impl Cluster {
     }
 
     /// Starts meta, then the servers, waits until meta sees them all alive,
-    /// creates the table unless it exists, starts the proxy and waits until
-    /// it serves every partition. `started` hears of each process once it is
+    /// creates the table unless it exists, starts the proxies and waits until
+    /// each serves every partition. `started` hears of each process once it is
     /// ready. Fails as soon as any process exits.
     pub async fn start(&mut self, started: impl FnMut(&Process)) -> anyhow::Result<()> {
         self.start_wrapped(|_, cmd| cmd, started).await
@@ -237,13 +249,19 @@ impl Cluster {
             started(s);
         }
         ensure_table(&self.rpc, &self.meta_addr, &self.table).await?;
-        self.proxy.start_wrapped(|c| wrap(Role::Proxy, c))?;
-        let proxy = self.proxy_addr.clone();
-        let proxy = proxy.as_str();
-        // DBSIZE touches every partition: ready means every primary serves.
-        self.wait_until("the proxy to serve every partition", || proxy_serves(proxy))
+        for (i, p) in self.proxies.iter_mut().enumerate() {
+            p.start_wrapped(|c| wrap(Role::Proxy(i), c))?;
+        }
+        for i in 0..self.proxies.len() {
+            let proxy = self.proxy_addrs[i].clone();
+            let proxy = proxy.as_str();
+            // DBSIZE touches every partition: ready means every primary serves.
+            self.wait_until(&format!("proxy {proxy} to serve every partition"), || {
+                proxy_serves(proxy)
+            })
             .await?;
-        started(&self.proxy);
+            started(&self.proxies[i]);
+        }
         Ok(())
     }
 
@@ -269,10 +287,7 @@ impl Cluster {
     {
         let start = Instant::now();
         loop {
-            for p in std::iter::once(&mut self.meta)
-                .chain(self.servers.iter_mut())
-                .chain(std::iter::once(&mut self.proxy))
-            {
+            for p in self.processes_mut() {
                 if let Some(status) = p.exited() {
                     bail!(
                         "{} exited ({status}) while waiting for {what}; see its log {}",
@@ -295,14 +310,17 @@ impl Cluster {
     pub fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {
         std::iter::once(&mut self.meta)
             .chain(self.servers.iter_mut())
-            .chain(std::iter::once(&mut self.proxy))
+            .chain(self.proxies.iter_mut())
     }
 
     /// Stops every process in reverse start order: SIGTERM, then SIGKILL
     /// after [`STOP_TIMEOUT`]; returns the labels of those it had to kill.
     pub(crate) fn stop(&mut self) -> Vec<String> {
         let mut killed = Vec::new();
-        for p in std::iter::once(&mut self.proxy)
+        for p in self
+            .proxies
+            .iter_mut()
+            .rev()
             .chain(self.servers.iter_mut().rev())
             .chain(std::iter::once(&mut self.meta))
         {
@@ -313,9 +331,11 @@ impl Cluster {
         killed
     }
 
-    /// kill -9 every process: the proxy, the servers, meta.
+    /// kill -9 every process: the proxies, the servers, meta.
     pub fn kill(&mut self) {
-        self.proxy.kill();
+        for p in &mut self.proxies {
+            p.kill();
+        }
         for s in &mut self.servers {
             s.kill();
         }
@@ -326,6 +346,16 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Proxy `i`'s log in the onebox layout under `dir`: `logs/proxy.log` for
+/// the first (its name from when onebox had one proxy), then
+/// `logs/proxy-2.log`, `logs/proxy-3.log`...
+pub fn proxy_log(dir: &Path, i: usize) -> PathBuf {
+    match i {
+        0 => dir.join("logs/proxy.log"),
+        _ => dir.join(format!("logs/proxy-{}.log", i + 1)),
     }
 }
 

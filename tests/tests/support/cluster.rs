@@ -100,7 +100,7 @@ impl Cluster {
             servers: (0..opts.servers)
                 .map(|i| opts.server(base + 2 + i as u16, metrics_ports[i]))
                 .collect(),
-            proxy_addr: format!("127.0.0.1:{}", base + 1),
+            proxy_addrs: vec![format!("127.0.0.1:{}", base + 1)],
             proxy_flags: opts.proxy_args.clone(),
             table: TableSpec {
                 name: "default".into(),
