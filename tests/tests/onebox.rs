@@ -1,13 +1,16 @@
 //! `petrel onebox` end to end: redis-cli against it, the admin verbs, a
-//! clear error when a port is taken, and data surviving a restart.
+//! clear error when a port is taken, data surviving a restart, and
+//! `--proxies` starting several proxies on one cluster.
 
 mod support;
 
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{bin, free_ports, redis_cli, run_checks, Onebox};
+use support::{bin, free_ports, redis_cli, run_checks, Onebox, OneboxOpts};
 
 fn server_addrs(ob: &Onebox) -> Vec<String> {
     (0..3)
@@ -322,4 +325,74 @@ fn data_survives_a_restart() {
     }
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
     assert_eq!(n, 201, "DBSIZE after restart");
+}
+
+/// `--proxies 3`: three proxies on consecutive ports from `--port`, each
+/// announced with its own pid and logging to its own file, all serving the
+/// same cluster, and all stopped with onebox.
+#[test]
+fn three_proxies_on_consecutive_ports() {
+    let mut ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(3),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let first = ob.proxy_port;
+    assert_eq!(ports, [first, first + 1, first + 2]);
+    let lines: Vec<&String> = ob
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("proxy "))
+        .collect();
+    assert_eq!(lines.len(), 3, "three proxy lines: {:?}", ob.lines);
+    let mut pids = Vec::new();
+    for (line, port) in lines.iter().zip(&ports) {
+        let pid: u32 = line
+            .strip_prefix(&format!("proxy 127.0.0.1:{port} pid "))
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("expected `proxy 127.0.0.1:{port} pid N`, got {line:?}"));
+        pids.push(pid);
+    }
+    let mut distinct = pids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "three processes: {pids:?}");
+    for log in ["proxy.log", "proxy-2.log", "proxy-3.log"] {
+        let path = ob.dir.join("logs").join(log);
+        assert!(path.is_file(), "each proxy logs to its own file: {path:?}");
+    }
+
+    // One cluster behind them all: a write through proxy 1 is read through 3.
+    assert_eq!(redis_cli(ports[0], &["set", "across", "proxies"]), "OK");
+    assert_eq!(redis_cli(ports[2], &["get", "across"]), "proxies");
+    assert_eq!(redis_cli(ports[1], &["get", "across"]), "proxies");
+
+    ob.stop();
+    for (pid, port) in pids.iter().zip(&ports) {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "proxy pid {pid} outlived onebox"
+        );
+        assert!(
+            TcpStream::connect(("127.0.0.1", *port)).is_err(),
+            "port {port} still accepts connections after onebox stopped"
+        );
+    }
+}
+
+#[test]
+fn zero_proxies_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(bin("petrel"))
+        .args(["onebox", "--dir", dir.path().to_str().expect("utf-8")])
+        .args(["--proxies", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run petrel onebox");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "--proxies 0 must fail: {stderr}");
+    assert!(
+        stderr.contains("--proxies must be at least 1"),
+        "the error says why: {stderr}"
+    );
 }

@@ -425,7 +425,7 @@ fn replica_counts_1_2_3_and_5_all_work() {
             servers: Some(servers),
             replicas: Some(replicas),
             partitions: Some(PARTITIONS),
-            extra: Vec::new(),
+            ..OneboxOpts::default()
         });
         let admin: Admin = ob.admin();
         let tables = admin.json(&["tables"]);

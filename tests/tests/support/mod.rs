@@ -1,7 +1,7 @@
 //! Test support: real processes on free ports.
 //!
-//! [`Onebox`] runs `petrel onebox` (meta, servers, a proxy as real child
-//! processes) on ports nobody else uses and a temporary data dir;
+//! [`Onebox`] runs `petrel onebox` (meta, servers, one or more proxies as
+//! real child processes) on ports nobody else uses and a temporary data dir;
 //! [`cluster::Cluster`] starts the same processes one by one so a test can
 //! kill, pause, restart or add single servers; [`admin`] runs the `petrel`
 //! admin verbs and parses them; [`clients`] installs real client libraries
@@ -105,6 +105,9 @@ pub struct OneboxOpts {
     pub replicas: Option<u32>,
     /// `--partitions`.
     pub partitions: Option<u32>,
+    /// `--proxies` (onebox's default, 1, when `None`): on consecutive ports
+    /// from [`Onebox::proxy_port`] ([`Onebox::proxy_ports`]).
+    pub proxies: Option<u16>,
     /// Any other flags, passed as given.
     pub extra: Vec<String>,
 }
@@ -116,6 +119,7 @@ impl OneboxOpts {
             ("--servers", self.servers.map(u32::from)),
             ("--replicas", self.replicas),
             ("--partitions", self.partitions),
+            ("--proxies", self.proxies.map(u32::from)),
         ];
         for (flag, v) in flags {
             if let Some(v) = v {
@@ -131,7 +135,10 @@ impl OneboxOpts {
 /// A running `petrel onebox`.
 pub struct Onebox {
     pub dir: PathBuf,
+    /// The first proxy's port.
     pub proxy_port: u16,
+    /// How many proxies run, on consecutive ports from `proxy_port`.
+    pub proxies: u16,
     pub meta_port: u16,
     pub server_port: u16,
     /// Lines onebox printed before `ready` (role, address, pid).
@@ -150,8 +157,10 @@ impl Onebox {
     pub fn start_with(opts: OneboxOpts) -> Onebox {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let base = free_ports(2 + opts.servers.unwrap_or(3));
-        let mut ob = Onebox::start_in_with(&dir, base, base + 1, base + 2, &opts);
+        // The proxies' ports, meta's, then the servers'.
+        let proxies = opts.proxies.unwrap_or(1);
+        let base = free_ports(proxies + 1 + opts.servers.unwrap_or(3));
+        let mut ob = Onebox::start_in_with(&dir, base, base + proxies, base + proxies + 1, &opts);
         ob._tmp = Some(tmp);
         ob
     }
@@ -167,7 +176,8 @@ impl Onebox {
         )
     }
 
-    /// Starts onebox on `dir` with the given ports and `opts`.
+    /// Starts onebox on `dir` with the given ports and `opts` (its proxies on
+    /// consecutive ports from `proxy_port`).
     pub fn start_in_with(
         dir: &Path,
         proxy_port: u16,
@@ -223,6 +233,7 @@ impl Onebox {
         Onebox {
             dir: dir.to_path_buf(),
             proxy_port,
+            proxies: opts.proxies.unwrap_or(1),
             meta_port,
             server_port,
             lines,
@@ -234,6 +245,11 @@ impl Onebox {
     /// Takes ownership of the temporary data dir (so it outlives this onebox).
     pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
         self._tmp.take()
+    }
+
+    /// Every proxy's port, the first ([`Onebox::proxy_port`]) first.
+    pub fn proxy_ports(&self) -> Vec<u16> {
+        (0..self.proxies).map(|i| self.proxy_port + i).collect()
     }
 
     pub fn meta_addr(&self) -> String {
