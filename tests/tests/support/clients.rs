@@ -1,17 +1,19 @@
 //! Real client libraries installed outside the repository and run as
 //! scripts against a proxy: shared by the client-library tests
-//! (`client_libraries.rs`, `app_libraries.rs`).
+//! (`client_libraries.rs`, `app_libraries.rs`, `pubsub_libraries.rs`).
 //!
 //! The libraries are installed once per machine (a Python venv per pinned
-//! requirements file and an npm prefix under `$HOME/.cache/petrel-clients/`,
-//! or `$PETREL_CLIENTS_CACHE`), in a directory named after the pinned
-//! versions and the interpreter, so a later run reuses them. A missing
+//! requirements file and an npm prefix per `package.json` under
+//! `$HOME/.cache/petrel-clients/`, or `$PETREL_CLIENTS_CACHE`), in a
+//! directory named after the pinned versions and the interpreter, so a later
+//! run reuses them. A missing
 //! python3 (with venv and pip), node or npm fails the test with what to
 //! install: `scripts/test` installs them.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest one client script may run before it counts as hung.
@@ -79,13 +81,20 @@ fn version_of(program: &str, hint: &str) -> Vec<u8> {
 /// when it is missing. The install runs in a private directory renamed into
 /// place at the end, so an interrupted or concurrent install is never reused.
 fn cached(name: &str, key: &[&[u8]], install: impl FnOnce(&Path)) -> PathBuf {
+    // Tests of one binary run on threads of one process: the private
+    // directory's name needs more than the pid.
+    static INSTALLS: AtomicU32 = AtomicU32::new(0);
     let root = cache_root();
     let dir = root.join(format!("{name}-{:016x}", fnv64(key)));
     if dir.is_dir() {
         return dir;
     }
     std::fs::create_dir_all(&root).expect("create the client cache dir");
-    let tmp = root.join(format!(".{name}-tmp-{}", std::process::id()));
+    let tmp = root.join(format!(
+        ".{name}-tmp-{}-{}",
+        std::process::id(),
+        INSTALLS.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).expect("create the install dir");
     install(&tmp);
@@ -132,28 +141,53 @@ pub fn python_env(reqs: &Path) -> PathBuf {
 
 /// An npm prefix with `tests/clients/package.json` installed; returns its node_modules.
 pub fn node_env() -> PathBuf {
-    const HINT: &str = "the ioredis test needs node and npm \
+    node_env_in(&clients_src())
+}
+
+/// An npm prefix with `dir`'s `package.json` installed (each manifest its
+/// own prefix, kept between runs); returns its node_modules. With a
+/// `package-lock.json` beside it, `npm ci` installs exactly the versions it
+/// pins, dependencies included.
+pub fn node_env_in(dir: &Path) -> PathBuf {
+    const HINT: &str = "the Node.js client tests need node and npm \
                         (Debian: apt-get install nodejs npm; scripts/test does)";
-    let manifest = clients_src().join("package.json");
-    let pinned = std::fs::read(&manifest).expect("read package.json");
+    let manifest = dir.join("package.json");
+    let pinned =
+        std::fs::read(&manifest).unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
+    let lock = std::fs::read(dir.join("package-lock.json")).ok();
     let node = version_of("node", HINT);
     let npm = version_of("npm", HINT);
-    let dir = cached("node", &[&pinned, &node, &npm], |tmp| {
+    // Without a lock the key is what it was before locks counted, so
+    // existing installs stay valid.
+    let mut key: Vec<&[u8]> = vec![&pinned, &node, &npm];
+    key.extend(lock.as_deref());
+    let prefix = cached("node", &key, |tmp| {
         std::fs::write(tmp.join("package.json"), &pinned).expect("copy package.json");
+        let verb = match &lock {
+            Some(lock) => {
+                std::fs::write(tmp.join("package-lock.json"), lock)
+                    .expect("copy package-lock.json");
+                "ci"
+            }
+            None => "install",
+        };
         run(
             Command::new("npm")
                 .args([
-                    "install",
+                    verb,
                     "--no-audit",
                     "--no-fund",
                     "--loglevel=error",
                     "--prefix",
                 ])
                 .arg(tmp),
-            "npm could not install tests/clients/package.json (is the npm registry reachable?)",
+            &format!(
+                "npm could not install {} (is the npm registry reachable?)",
+                manifest.display()
+            ),
         );
     });
-    dir.join("node_modules")
+    prefix.join("node_modules")
 }
 
 /// Runs a client script against the proxy, prints its whole output (shown
