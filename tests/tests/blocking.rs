@@ -8,48 +8,16 @@ mod support;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use petrel_cli::launch::cluster::proxy_flags;
-use petrel_cli::launch::Process;
-use support::{bin, free_ports, Onebox};
-
-/// A second petrel-proxy for the onebox's table; killed on drop.
-struct SecondProxy {
-    _process: Process,
-    port: u16,
-}
-
-impl SecondProxy {
-    fn start(ob: &Onebox) -> SecondProxy {
-        let port = free_ports(1);
-        let addr = format!("127.0.0.1:{port}");
-        let mut process = Process::new(
-            "second proxy",
-            bin("petrel-proxy"),
-            proxy_flags(&addr, &ob.meta_addr(), "default"),
-            ob.dir.join("logs/proxy-2.log"),
-        );
-        process.start().expect("start a second proxy");
-        let proxy = SecondProxy {
-            _process: process,
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .and_then(|c| c.get_connection())
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "second proxy never served");
-            thread::sleep(Duration::from_millis(100));
-        }
-        proxy
-    }
-}
+use support::{Onebox, OneboxOpts};
 
 #[test]
 fn blocked_pops_wake_on_writes_from_any_proxy() {
-    let ob = Onebox::start();
-    let other = SecondProxy::start(&ob);
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(2),
+        ..OneboxOpts::default()
+    });
+    // The onebox's second proxy.
+    let other = ob.proxy_ports()[1];
     let mut here = ob.redis_client().get_connection().expect("connect");
 
     // Data present: no wait.
@@ -83,7 +51,7 @@ fn blocked_pops_wake_on_writes_from_any_proxy() {
     // Woken by a push through the other proxy, well before the timeout,
     // including after waiting past the servers' 2 s slice.
     for delay_ms in [300u64, 2_600] {
-        let port = other.port;
+        let port = other;
         let pusher = thread::spawn(move || {
             thread::sleep(Duration::from_millis(delay_ms));
             let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
@@ -127,7 +95,7 @@ fn blocked_pops_wake_on_writes_from_any_proxy() {
         })
         .collect();
     thread::sleep(Duration::from_millis(300));
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", other.port))
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", other))
         .and_then(|c| c.get_connection())
         .expect("connect");
     redis::cmd("LPUSH")
