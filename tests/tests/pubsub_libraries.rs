@@ -16,9 +16,7 @@
 //!
 //! Each program also runs against a real redis-server (the publisher and
 //! subscribers then share it), which must pass: it shows the programs are
-//! right, so the onebox variants, ignored until Petrel serves pub/sub,
-//! cannot hide a broken program. Run those with
-//! `cargo test --release -p petrel-tests --test pubsub_libraries -- --ignored`.
+//! right, so a failing onebox variant points at Petrel, not the program.
 //!
 //! The programs and their pinned packages are in `tests/clients/pubsub/`;
 //! installing them and running scripts: `support/clients.rs`.
@@ -98,7 +96,6 @@ fn node_redis_pubsub_on_redis_server() {
 }
 
 #[test]
-#[ignore = "pub/sub lands with issue 17"]
 fn node_redis_pubsub_across_proxies() {
     let (_ob, ports) = three_proxies();
     node_redis(
@@ -115,7 +112,6 @@ fn redis_py_pubsub_on_redis_server() {
 }
 
 #[test]
-#[ignore = "pub/sub lands with issue 17"]
 fn redis_py_pubsub_across_proxies() {
     let (_ob, ports) = three_proxies();
     redis_py(
@@ -132,7 +128,6 @@ fn socket_io_redis_adapter_on_redis_server() {
 }
 
 #[test]
-#[ignore = "pub/sub lands with issue 17"]
 fn socket_io_redis_adapter_across_proxies() {
     let (_ob, ports) = three_proxies();
     socket_io(
