@@ -5,9 +5,9 @@
 //! `set_many` / `get_many` / `incr` / `delete_many` over keys in different
 //! partitions; redis-py's `Lock` and `register_script` and the `limits`
 //! rate limiters, each a Lua script (issue 16). Each needs MULTI/EXEC or multi-key commands that span
-//! partitions (issue 15, served). rq and celery also need commands Petrel
-//! does not serve yet (streams, scripting, pub/sub) and stay `#[ignore]`d
-//! until they land; run them with
+//! partitions (issue 15, served); celery's result backend also waits on
+//! SUBSCRIBE (issue 17, served). rq also needs streams (XADD, issue 19)
+//! and stays `#[ignore]`d until they land; run it with
 //! `cargo test -p petrel-tests --test app_libraries -- --ignored`.
 //!
 //! The scripts (`tests/clients/apps/`) exit non-zero naming the cause: a
@@ -62,7 +62,6 @@ fn rq_runs_twenty_jobs() {
 }
 
 #[test]
-#[ignore = "celery's worker needs EVALSHA (issue 16) and its result backend SUBSCRIBE (issue 17)"]
 fn celery_runs_ten_tasks() {
     against_petrel("celery", "celery_tasks.py", &[]);
 }
