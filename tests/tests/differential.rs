@@ -3,11 +3,22 @@
 //!
 //! The scripts run in file-name order against one Redis and one onebox, each
 //! on fresh connections (so `SELECT`/`HELLO` do not leak between scripts)
-//! and with its own key prefix. The script syntax is documented in
-//! `support/script.rs`. Every mismatch of every script is collected and the
-//! test fails listing them all (script, line, command, both replies).
+//! and with its own key prefix. A script may open several named connections
+//! (`@sub SUBSCRIBE ch`) and read frames that come without a command
+//! (`@sub ~read`); the script syntax is documented in `support/script.rs`.
+//! Every mismatch of every script is collected and the test fails listing
+//! them all (script, line, command, both replies).
 //!
 //! `PETREL_DIFF_ONLY=<part of a file name>` runs only the matching scripts.
+//!
+//! `PETREL_DIFF_PENDING=1` also runs `tests/scripts-pending/*.redis`: scripts
+//! checked against Redis for features Petrel does not serve yet (pub/sub).
+//! With `PETREL_DIFF_ONLY` it selects among both folders, e.g.
+//! `PETREL_DIFF_PENDING=1 PETREL_DIFF_ONLY=pubsub`. A pending script moves to
+//! `tests/scripts/` once Petrel passes it.
+//!
+//! `PETREL_DIFF_SHOW=1` prints every line with Redis's reply (or frame), to
+//! see what a new script records.
 //!
 //! `PETREL_DIFF_AGAINST_REDIS=1` runs the scripts against a second Redis
 //! instead of onebox: a quick way to check a new script (lines marked
@@ -15,11 +26,15 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::script::{self, Compare, Line};
-use support::{Onebox, RawConn, RedisOracle};
+use support::script::{self, Action, Compare, Line};
+use support::{Arrival, Onebox, RawConn, RedisOracle};
+
+/// How long the end of a script watches each connection for unread frames.
+const LEFTOVER_WAIT: Duration = Duration::from_millis(50);
 
 /// Commands the scripts must exercise (checked, so coverage cannot silently shrink).
 const REQUIRED: &[&str] = &[
@@ -195,10 +210,16 @@ fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts")
 }
 
-/// Every script, parsed, in file-name order.
-fn load_scripts() -> Vec<(String, Vec<Line>)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(scripts_dir())
-        .expect("tests/scripts exists")
+/// Scripts for features Petrel does not serve yet, run only with
+/// `PETREL_DIFF_PENDING=1`; each moves to `tests/scripts` once it passes.
+fn pending_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts-pending")
+}
+
+/// Every script of `dir`, parsed, in file-name order.
+fn load_scripts(dir: &Path) -> Vec<(String, Vec<Line>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "redis"))
         .collect();
@@ -214,6 +235,32 @@ fn load_scripts() -> Vec<(String, Vec<Line>)> {
         .collect()
 }
 
+/// One script connection, open on both servers.
+struct Pair {
+    redis: RawConn,
+    petrel: RawConn,
+}
+
+impl Pair {
+    fn open(redis_port: u16, petrel_port: u16) -> Pair {
+        let mut petrel = RawConn::connect(petrel_port);
+        petrel.set_timeout(Duration::from_secs(10));
+        Pair {
+            redis: RawConn::connect(redis_port),
+            petrel,
+        }
+    }
+}
+
+/// A line's outcome on one server, for a mismatch report.
+fn describe(arrival: &Arrival, wait: Duration) -> String {
+    match arrival {
+        Arrival::Frame(bytes) => format!("\"{}\"", script::escape(bytes)),
+        Arrival::Closed => "(connection closed)".into(),
+        Arrival::Nothing => format!("(no frame within {wait:?})"),
+    }
+}
+
 /// Runs one script on fresh connections; returns a description of each mismatch.
 fn run_script(
     name: &str,
@@ -222,23 +269,69 @@ fn run_script(
     petrel_port: u16,
     petrel_is_redis: bool,
 ) -> Vec<String> {
-    let mut redis = RawConn::connect(redis_port);
-    let mut petrel = RawConn::connect(petrel_port);
-    petrel.set_timeout(Duration::from_secs(10));
+    let show = std::env::var_os("PETREL_DIFF_SHOW").is_some();
+    let mut conns: BTreeMap<Option<String>, Pair> = BTreeMap::new();
     let mut mismatches = Vec::new();
     for line in lines {
-        let args = line.arg_slices();
-        let want = redis.call(&args);
-        petrel.send(&args);
-        let Some(got) = petrel.try_read_reply() else {
-            mismatches.push(format!(
-                "{name}:{}: {}\n    Petrel closed the connection or did not answer within 10 s; rest of the script skipped\n    redis:  \"{}\"",
-                line.number,
-                line.text,
-                script::escape(&want)
-            ));
-            break;
+        let at = format!("{name}:{}: {}", line.number, line.text);
+        if let Action::Sleep(pause) = line.action {
+            std::thread::sleep(pause);
+            continue;
+        }
+        let pair = conns
+            .entry(line.conn.clone())
+            .or_insert_with(|| Pair::open(redis_port, petrel_port));
+        let (want, got) = match line.action {
+            Action::Command => {
+                let args = line.arg_slices();
+                let want = pair.redis.call(&args);
+                pair.petrel.send(&args);
+                let Some(got) = pair.petrel.try_read_reply() else {
+                    mismatches.push(format!(
+                        "{at}\n    Petrel closed the connection or did not answer within 10 s; rest of the script skipped\n    redis:  \"{}\"",
+                        script::escape(&want)
+                    ));
+                    break;
+                };
+                (want, got)
+            }
+            Action::Read => {
+                let want = pair.redis.wait_frame(script::FRAME_WAIT);
+                let got = pair.petrel.wait_frame(script::FRAME_WAIT);
+                match (want, got) {
+                    (Arrival::Frame(w), Arrival::Frame(g)) => (w, g),
+                    (want, got) => {
+                        mismatches.push(format!(
+                            "{at}\n    a frame expected on both; rest of the script skipped\n    redis:  {}\n    petrel: {}",
+                            describe(&want, script::FRAME_WAIT),
+                            describe(&got, script::FRAME_WAIT)
+                        ));
+                        break;
+                    }
+                }
+            }
+            Action::NoFrame | Action::Closed => {
+                let (wait, expected, what) = if line.action == Action::NoFrame {
+                    (script::NONE_WAIT, Arrival::Nothing, "no frame expected")
+                } else {
+                    (script::FRAME_WAIT, Arrival::Closed, "closing expected")
+                };
+                let want = pair.redis.wait_frame(wait);
+                let got = pair.petrel.wait_frame(wait);
+                if want != expected || got != expected {
+                    mismatches.push(format!(
+                        "{at}\n    {what}\n    redis:  {}\n    petrel: {}",
+                        describe(&want, wait),
+                        describe(&got, wait)
+                    ));
+                }
+                continue;
+            }
+            Action::Sleep(_) => unreachable!("handled above"),
         };
+        if show {
+            eprintln!("{at}\n    redis:  \"{}\"", script::escape(&want));
+        }
         let compare = match &line.compare {
             Compare::Differs { .. } if petrel_is_redis => Compare::Exact,
             c => c.clone(),
@@ -253,11 +346,23 @@ fn run_script(
         }
         if let Err(why) = script::compare(&compare, &want, &got) {
             mismatches.push(format!(
-                "{name}:{}: {}\n    {why}\n    redis:  \"{}\"\n    petrel: \"{}\"",
-                line.number,
-                line.text,
+                "{at}\n    {why}\n    redis:  \"{}\"\n    petrel: \"{}\"",
                 script::escape(&want),
                 script::escape(&got)
+            ));
+        }
+    }
+    // A frame nobody read means the script lost count (a `~read` missing
+    // after a multi-channel SUBSCRIBE) or a server sent one too many.
+    for (conn, pair) in &mut conns {
+        let want = pair.redis.wait_frame(LEFTOVER_WAIT);
+        let got = pair.petrel.wait_frame(LEFTOVER_WAIT);
+        if matches!(want, Arrival::Frame(_)) || matches!(got, Arrival::Frame(_)) {
+            mismatches.push(format!(
+                "{name}: end of script: connection {} holds a frame no line read\n    redis:  {}\n    petrel: {}",
+                conn.as_deref().map_or("(default)".to_string(), |c| format!("@{c}")),
+                describe(&want, LEFTOVER_WAIT),
+                describe(&got, LEFTOVER_WAIT)
             ));
         }
     }
@@ -266,7 +371,7 @@ fn run_script(
 
 #[test]
 fn scripts_match_redis() {
-    let mut scripts = load_scripts();
+    let mut scripts = load_scripts(&scripts_dir());
     assert!(
         scripts.len() >= 9,
         "expected the differential scripts in {:?}",
@@ -278,6 +383,11 @@ fn scripts_match_redis() {
         .collect();
     let missing: Vec<&&str> = REQUIRED.iter().filter(|c| !used.contains(**c)).collect();
     assert!(missing.is_empty(), "no script exercises {missing:?}");
+    // PETREL_DIFF_PENDING=1 adds the scripts that wait for a feature.
+    if std::env::var_os("PETREL_DIFF_PENDING").is_some() {
+        scripts.extend(load_scripts(&pending_dir()));
+        scripts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     // PETREL_DIFF_ONLY=hashes runs only the scripts whose name contains it.
     if let Ok(only) = std::env::var("PETREL_DIFF_ONLY") {
         scripts.retain(|(name, _)| name.contains(&only));
@@ -330,7 +440,7 @@ fn keys_of(line: &Line) -> Vec<&[u8]> {
 #[test]
 fn multi_key_scripts_span_partitions() {
     use petrel_common::hash::partition_of;
-    let scripts = load_scripts();
+    let scripts = load_scripts(&scripts_dir());
     let (_, lines) = scripts
         .iter()
         .find(|(n, _)| n.contains("multikey"))
@@ -413,4 +523,63 @@ fn script_syntax() {
     assert!(script::compare(&Compare::Exact, b"+OK\r\n", b"+OK\r\n").is_ok());
     assert!(script::compare(&Compare::Exact, b"+OK\r\n", b"-ERR\r\n").is_err());
     assert!(script::compare(&Compare::Shape, b"*1\r\n:1\r\n", b"*2\r\n:1\r\n:2\r\n").is_err());
+}
+
+#[test]
+fn script_syntax_connections_and_frames() {
+    let text = "PING\n@sub SUBSCRIBE a b\n@sub ~read\n@sub ~unordered PUBSUB CHANNELS\n\
+                @sub ~shape ~read\n@sub ~none\n~sleep 50\n@q ~closed\n~read\n";
+    let lines = script::parse_script(text).unwrap();
+    let got: Vec<(Option<&str>, &Compare, &Action)> = lines
+        .iter()
+        .map(|l| (l.conn.as_deref(), &l.compare, &l.action))
+        .collect();
+    let sub = Some("sub");
+    assert_eq!(
+        got,
+        vec![
+            (None, &Compare::Exact, &Action::Command),
+            (sub, &Compare::Exact, &Action::Command),
+            (sub, &Compare::Exact, &Action::Read),
+            (sub, &Compare::Unordered, &Action::Command),
+            (sub, &Compare::Shape, &Action::Read),
+            (sub, &Compare::Exact, &Action::NoFrame),
+            (
+                None,
+                &Compare::Exact,
+                &Action::Sleep(Duration::from_millis(50))
+            ),
+            (Some("q"), &Compare::Exact, &Action::Closed),
+            (None, &Compare::Exact, &Action::Read),
+        ]
+    );
+    assert_eq!(
+        lines[1].args,
+        vec![b"SUBSCRIBE".to_vec(), b"a".to_vec(), b"b".to_vec()]
+    );
+    for bad in [
+        "@ PING",
+        "@sub",
+        "~unordered @sub PING",
+        "@sub ~read extra",
+        "@sub ~shape ~none",
+        "@sub ~sleep 5",
+        "~sleep",
+        "~sleep x",
+        "~sleep 5 6",
+        "~shape ~closed",
+    ] {
+        assert!(script::parse_script(bad).is_err(), "{bad:?} parsed");
+    }
+}
+
+/// The pending scripts parse, even while no run includes them.
+#[test]
+fn pending_scripts_parse() {
+    let scripts = load_scripts(&pending_dir());
+    assert!(
+        !scripts.is_empty(),
+        "expected scripts in {:?}",
+        pending_dir()
+    );
 }

@@ -442,6 +442,35 @@ impl RawConn {
         }
     }
 
+    /// Waits up to `wait` for a frame to start arriving (a reply, or one
+    /// the server sends unasked, as pub/sub messages) and reads it whole.
+    pub fn wait_frame(&mut self, wait: Duration) -> Arrival {
+        let usual = self.writer.read_timeout().expect("read timeout");
+        self.writer.set_read_timeout(Some(wait)).expect("timeout");
+        let mut line = Vec::new();
+        let first = self.reader.read_until(b'\n', &mut line);
+        // The rest of a frame that has begun comes at the usual pace; a
+        // timeout that cut its first line only means it came late.
+        self.writer.set_read_timeout(usual).expect("timeout");
+        let got = match first {
+            Err(e) if is_timeout(&e) && !line.is_empty() => {
+                self.reader.read_until(b'\n', &mut line)
+            }
+            r => r,
+        };
+        match got {
+            Ok(0) => Arrival::Closed,
+            Ok(_) if !line.ends_with(b"\n") => Arrival::Closed,
+            Ok(_) => {
+                let mut out = Vec::new();
+                self.finish(line, &mut out);
+                Arrival::Frame(out)
+            }
+            Err(e) if is_timeout(&e) => Arrival::Nothing,
+            Err(_) => Arrival::Closed,
+        }
+    }
+
     fn read_into(&mut self, out: &mut Vec<u8>) {
         let mut line = Vec::new();
         let n = self
@@ -486,6 +515,24 @@ impl RawConn {
         let mut buf = [0u8; 1];
         matches!(self.reader.read(&mut buf), Ok(0))
     }
+}
+
+/// What [`RawConn::wait_frame`] saw.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrival {
+    /// One whole frame, its raw bytes.
+    Frame(Vec<u8>),
+    /// The server closed the connection.
+    Closed,
+    /// Nothing came within the wait.
+    Nothing,
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// Encodes a command as a RESP array of bulk strings.

@@ -3,8 +3,17 @@
 //! A script has one command per line, arguments split like `redis-cli`
 //! does: spaces separate, `"..."` understands `\r \n \t \b \a \" \\ \xHH`,
 //! `'...'` understands `\'`. Blank lines and lines starting with `#` are
-//! skipped. A line may start with markers that change how the two replies
-//! are compared:
+//! skipped. Key names are written out in full: each script picks its own
+//! prefix (`r3:`, `{bl}`...) and nothing rewrites them, so a channel that
+//! embeds a key (`__keyspace@0__:ks:a`) names it as written.
+//!
+//! **Connections.** A line may start with `@name ` (`@sub SUBSCRIBE ch`):
+//! it runs on the connection `name`, opened on its first use (fresh for each
+//! script, RESP2 until it sends `HELLO 3`); a line without `@name` runs on
+//! the script's default connection. `@name` comes first, before any marker.
+//!
+//! **Markers.** After `@name`, a line may carry one marker that changes how
+//! the two replies are compared:
 //!
 //! - `~unordered` — the replies are arrays/sets with the same elements in
 //!   any order;
@@ -14,8 +23,34 @@
 //! - `!differs "<reason>" "<reply>"` — Petrel differs from Redis on
 //!   purpose; Petrel's reply must be exactly `<reply>` (RESP bytes, escapes
 //!   as above); Redis's reply is not checked.
+//!
+//! **Frames without a command** (pub/sub messages, keyspace events, the
+//! extra replies of a command that answers several times). A command line
+//! reads exactly one frame: its reply. `SUBSCRIBE a b c` answers with three
+//! frames, so the line compares the first (`subscribe a 1`) and the script
+//! reads the other two with two `~read` lines. Pseudo-commands, each on its
+//! own line and optionally after `@name`:
+//!
+//! - `~read` — reads one frame that arrives within [`FRAME_WAIT`] and
+//!   compares it like a reply (a marker may come before it:
+//!   `@sub ~shape ~read`); no frame is a mismatch and ends the script;
+//! - `~none` — no frame may arrive within [`NONE_WAIT`];
+//! - `~closed` — the server closes the connection (after `QUIT`) within
+//!   [`FRAME_WAIT`];
+//! - `~sleep MS` — waits MS milliseconds, sending nothing (lets a key with a
+//!   50 ms TTL expire); takes no `@name` and no marker.
+//!
+//! When a script ends, no connection may hold a frame it did not read, so a
+//! forgotten `~read` cannot make the lines after it compare the wrong frames.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+/// How long `~read` and `~closed` wait for the server.
+pub const FRAME_WAIT: Duration = Duration::from_secs(5);
+
+/// How long `~none` watches for a frame that must not come.
+pub const NONE_WAIT: Duration = Duration::from_millis(200);
 
 /// How a line's two replies are compared.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,14 +62,33 @@ pub enum Compare {
     Differs { reason: String, petrel: Vec<u8> },
 }
 
-/// One command of a script.
+/// What a line does on its connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Sends the line's arguments and reads the reply.
+    Command,
+    /// `~read`: reads one frame sent without a command.
+    Read,
+    /// `~none`: no frame may arrive.
+    NoFrame,
+    /// `~closed`: the server closes the connection.
+    Closed,
+    /// `~sleep MS`: waits, sending nothing.
+    Sleep(Duration),
+}
+
+/// One line of a script.
 #[derive(Clone, Debug)]
 pub struct Line {
     /// 1-based line number in the script file.
     pub number: usize,
     /// The line as written.
     pub text: String,
+    /// The connection's name (`@name`); `None` is the default connection.
+    pub conn: Option<String>,
     pub compare: Compare,
+    pub action: Action,
+    /// The command and its arguments (for a pseudo-command, its words).
     pub args: Vec<Vec<u8>>,
 }
 
@@ -58,46 +112,89 @@ pub fn parse_script(text: &str) -> Result<Vec<Line>, String> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let mut args = split_args(trimmed).map_err(|e| format!("line {number}: {e}"))?;
-        let mut compare = Compare::Exact;
-        while let Some(first) = args.first() {
-            let marker = match first.as_slice() {
-                b"~unordered" => Compare::Unordered,
-                b"~shape" => Compare::Shape,
-                b"~ignore" => Compare::Ignore,
-                b"!differs" => {
-                    if args.len() < 4 {
-                        return Err(format!(
-                            "line {number}: `!differs \"<reason>\" \"<reply>\" COMMAND...` needs a reason, a reply and a command"
-                        ));
-                    }
-                    let reason = String::from_utf8_lossy(&args[1]).into_owned();
-                    let petrel = args[2].clone();
-                    args.drain(..2);
-                    Compare::Differs { reason, petrel }
-                }
-                m if m.starts_with(b"~") || m.starts_with(b"!") => {
-                    return Err(format!("line {number}: unknown marker {}", escape(m)));
-                }
-                _ => break,
-            };
-            if compare != Compare::Exact {
-                return Err(format!("line {number}: only one marker per line"));
-            }
-            compare = marker;
-            args.remove(0);
-        }
-        if args.is_empty() {
-            return Err(format!("line {number}: no command"));
-        }
-        lines.push(Line {
-            number,
-            text: trimmed.to_string(),
-            compare,
-            args,
-        });
+        let line = parse_line(number, trimmed).map_err(|e| format!("line {number}: {e}"))?;
+        lines.push(line);
     }
     Ok(lines)
+}
+
+/// Parses one non-blank, non-comment line.
+fn parse_line(number: usize, text: &str) -> Result<Line, String> {
+    let mut args = split_args(text)?;
+    let mut conn = None;
+    if let Some(name) = args.first().and_then(|a| a.strip_prefix(b"@")) {
+        if name.is_empty() {
+            return Err("`@` needs a connection name".into());
+        }
+        conn = Some(String::from_utf8_lossy(name).into_owned());
+        args.remove(0);
+    }
+    let mut compare = Compare::Exact;
+    while let Some(first) = args.first() {
+        let marker = match first.as_slice() {
+            b"~unordered" => Compare::Unordered,
+            b"~shape" => Compare::Shape,
+            b"~ignore" => Compare::Ignore,
+            b"!differs" => {
+                if args.len() < 4 {
+                    return Err(
+                        "`!differs \"<reason>\" \"<reply>\" COMMAND...` needs a reason, a reply and a command".into(),
+                    );
+                }
+                let reason = String::from_utf8_lossy(&args[1]).into_owned();
+                let petrel = args[2].clone();
+                args.drain(..2);
+                Compare::Differs { reason, petrel }
+            }
+            b"~read" | b"~none" | b"~closed" | b"~sleep" => break,
+            m if m.starts_with(b"@") => {
+                return Err("`@name` must come first on the line".into());
+            }
+            m if m.starts_with(b"~") || m.starts_with(b"!") => {
+                return Err(format!("unknown marker {}", escape(m)));
+            }
+            _ => break,
+        };
+        if compare != Compare::Exact {
+            return Err("only one marker per line".into());
+        }
+        compare = marker;
+        args.remove(0);
+    }
+    let Some(first) = args.first() else {
+        return Err("no command".into());
+    };
+    let action = match first.as_slice() {
+        b"~read" => Action::Read,
+        b"~none" => Action::NoFrame,
+        b"~closed" => Action::Closed,
+        b"~sleep" => {
+            let ms = args
+                .get(1)
+                .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok())
+                .filter(|_| args.len() == 2)
+                .ok_or("`~sleep MS` needs one number of milliseconds")?;
+            if conn.is_some() || compare != Compare::Exact {
+                return Err("`~sleep` takes no `@name` and no marker".into());
+            }
+            Action::Sleep(Duration::from_millis(ms))
+        }
+        _ => Action::Command,
+    };
+    if matches!(action, Action::Read | Action::NoFrame | Action::Closed) && args.len() > 1 {
+        return Err(format!("{} takes no arguments", escape(first)));
+    }
+    if matches!(action, Action::NoFrame | Action::Closed) && compare != Compare::Exact {
+        return Err(format!("{} takes no marker", escape(first)));
+    }
+    Ok(Line {
+        number,
+        text: text.to_string(),
+        conn,
+        compare,
+        action,
+        args,
+    })
 }
 
 /// Splits a line into arguments the way `redis-cli` (`sdssplitargs`) does.
