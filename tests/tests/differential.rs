@@ -291,7 +291,7 @@ fn run_script(
                         "{at}\n    Petrel closed the connection or did not answer within 10 s; rest of the script skipped\n    redis:  \"{}\"",
                         script::escape(&want)
                     ));
-                    break;
+                    return mismatches;
                 };
                 (want, got)
             }
@@ -306,7 +306,7 @@ fn run_script(
                             describe(&want, script::FRAME_WAIT),
                             describe(&got, script::FRAME_WAIT)
                         ));
-                        break;
+                        return mismatches;
                     }
                 }
             }
@@ -353,7 +353,8 @@ fn run_script(
         }
     }
     // A frame nobody read means the script lost count (a `~read` missing
-    // after a multi-channel SUBSCRIBE) or a server sent one too many.
+    // after a multi-channel SUBSCRIBE) or a server sent one too many. (A
+    // script cut short returned above: it leaves frames unread anyway.)
     for (conn, pair) in &mut conns {
         let want = pair.redis.wait_frame(LEFTOVER_WAIT);
         let got = pair.petrel.wait_frame(LEFTOVER_WAIT);
