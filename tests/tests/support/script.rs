@@ -1,11 +1,13 @@
-//! Differential command scripts (`tests/scripts/*.redis`) and RESP replies.
+//! Differential command scripts (`tests/scripts/*.redis`, and
+//! `tests/scripts-pending/*.redis` for features Petrel does not serve yet)
+//! and RESP replies.
 //!
 //! A script has one command per line, arguments split like `redis-cli`
 //! does: spaces separate, `"..."` understands `\r \n \t \b \a \" \\ \xHH`,
 //! `'...'` understands `\'`. Blank lines and lines starting with `#` are
 //! skipped. Key names are written out in full: each script picks its own
 //! prefix (`r3:`, `{bl}`...) and nothing rewrites them, so a channel that
-//! embeds a key (`__keyspace@0__:ks:a`) names it as written.
+//! embeds a key (`__keyspace@0__:ke:a`) names it as written.
 //!
 //! **Connections.** A line may start with `@name ` (`@sub SUBSCRIBE ch`):
 //! it runs on the connection `name`, opened on its first use (fresh for each
