@@ -100,13 +100,16 @@ pub(crate) fn dispatch(
     }
     // RESP2 subscribed mode (RESP3 allows every command while subscribed).
     if session.in_subscribed_mode() && !allowed_when_subscribed(top.name()) {
-        return reject(
-            session,
-            Some(command),
-            Reply::Error(format!(
-                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-            )),
+        let why = format!(
+            "Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
         );
+        // Redis words a refused EXEC as the end of its transaction.
+        let text = if name == "exec" {
+            format!("EXECABORT Transaction discarded because of: {why}")
+        } else {
+            format!("ERR {why}")
+        };
+        return reject(session, Some(command), Reply::Error(text));
     }
     if session.tx.is_some() && !cmd::transactions::runs_inside_multi(top.name()) {
         if let Some(why) = cmd::transactions::cannot_queue(command) {

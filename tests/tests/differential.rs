@@ -38,6 +38,16 @@ const LEFTOVER_WAIT: Duration = Duration::from_millis(50);
 
 /// Commands the scripts must exercise (checked, so coverage cannot silently shrink).
 const REQUIRED: &[&str] = &[
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "PUBLISH",
+    "SPUBLISH",
+    "PUBSUB",
+    "RESET",
     "PING",
     "ECHO",
     "SELECT",

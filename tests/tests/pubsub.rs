@@ -161,7 +161,9 @@ fn messages_cross_proxies_with_exact_counts_in_order_and_through_a_broker_kill()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    eprintln!("all three subscribers registered with the new broker {back:?} after kill -9 of {broker}");
+    eprintln!(
+        "all three subscribers registered with the new broker {back:?} after kill -9 of {broker}"
+    );
     let last = format!("after-kill-{n}");
     for (c, pattern) in [
         (&mut on_two, None),

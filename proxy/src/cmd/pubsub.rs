@@ -205,6 +205,9 @@ fn query(kind: QueryKind, args: Vec<Bytes>) -> PubSubRequest {
 /// Channels with listeners on every partition (`PUBSUB CHANNELS` and
 /// `SHARDCHANNELS`), matching the pattern when one is given.
 fn channels(ctx: &Ctx<'_>, args: &[Bytes], kind: QueryKind) -> Action {
+    if args.len() > 3 {
+        return Action::Reply(crate::cmd::help::subcommand_syntax_error(args));
+    }
     let shared = ctx.shared.clone();
     let pattern: Vec<Bytes> = args.get(2).cloned().into_iter().collect();
     Action::Later(
