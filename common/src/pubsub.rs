@@ -180,3 +180,59 @@ impl Delivery {
         self.channel.len() + self.message.len() + 64
     }
 }
+
+/// Which partitions broker a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Brokers<'a> {
+    /// The partition of this key: a channel's own name, or for a keyspace
+    /// channel (`__keyspace@<db>__:<key>`) the key, so the primary that
+    /// writes the key publishes its events to itself.
+    Key(&'a [u8]),
+    /// Every partition: keyevent channels (`__keyevent@<db>__:<event>`),
+    /// whose messages come from whichever primary wrote a key.
+    Every,
+}
+
+const KEYSPACE: &[u8] = b"__keyspace@";
+const KEYEVENT: &[u8] = b"__keyevent@";
+
+/// The partitions that broker `channel` (shard channels: always [`Brokers::Key`] of the name).
+pub fn brokers(channel: &[u8]) -> Brokers<'_> {
+    if channel.starts_with(KEYEVENT) && notification_suffix(channel).is_some() {
+        return Brokers::Every;
+    }
+    if channel.starts_with(KEYSPACE) {
+        if let Some(key) = notification_suffix(channel) {
+            return Brokers::Key(key);
+        }
+    }
+    Brokers::Key(channel)
+}
+
+/// What follows `__keyspace@<db>__:` / `__keyevent@<db>__:` (`<db>` digits).
+fn notification_suffix(channel: &[u8]) -> Option<&[u8]> {
+    let rest = &channel[KEYSPACE.len()..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    rest[digits..].strip_prefix(b"__:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_channels_are_brokered_by_their_key_and_keyevent_channels_everywhere() {
+        assert_eq!(brokers(b"news"), Brokers::Key(b"news"));
+        assert_eq!(brokers(b"__keyspace@0__:user:1"), Brokers::Key(b"user:1"));
+        assert_eq!(brokers(b"__keyspace@12__:"), Brokers::Key(b""));
+        assert_eq!(brokers(b"__keyevent@0__:set"), Brokers::Every);
+        assert_eq!(
+            brokers(b"__keyspace@x__:k"),
+            Brokers::Key(b"__keyspace@x__:k")
+        );
+        assert_eq!(brokers(b"__keyevent@"), Brokers::Key(b"__keyevent@"));
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::future::{join_all, FutureExt};
 use petrel_common::pubsub::{
-    PubSubRequest, PubSubResponse, PublishMsg, QueryKind, QueryMsg, SubKind,
+    brokers, Brokers, PubSubRequest, PubSubResponse, PublishMsg, QueryKind, QueryMsg, SubKind,
 };
 use petrel_common::reply::Reply;
 
@@ -159,6 +159,20 @@ async fn ask(
         .map(|(r, _)| r)
 }
 
+/// The brokers a message on `channel` goes to: its partition's, or every
+/// partition's for a keyevent channel.
+async fn targets(shared: &Shared, channel: &Bytes, shard: bool) -> Result<Vec<Target>, RouteError> {
+    match (shard, brokers(channel)) {
+        (false, Brokers::Every) => {
+            let deadline = Instant::now() + shared.router.timeout();
+            let map = shared.router.maps().wait_for_map(deadline).await?;
+            Ok((0..map.partition_count).map(Target::Partition).collect())
+        }
+        (false, Brokers::Key(key)) => Ok(vec![Target::Key(Bytes::copy_from_slice(key))]),
+        (true, _) => Ok(vec![Target::Key(channel.clone())]),
+    }
+}
+
 fn publishing(ctx: &Ctx<'_>, args: &[Bytes], shard: bool) -> Action {
     let shared = ctx.shared.clone();
     let req = PubSubRequest {
@@ -169,13 +183,22 @@ fn publishing(ctx: &Ctx<'_>, args: &[Bytes], shard: bool) -> Action {
         }),
         ..PubSubRequest::default()
     };
-    let target = Target::Key(args[1].clone());
+    let channel = args[1].clone();
     Action::Later(
         async move {
-            match ask(&shared, target, req).await {
-                Ok(r) => Reply::Int(r.receivers),
-                Err(e) => e.into_reply(),
+            let targets = match targets(&shared, &channel, shard).await {
+                Ok(t) => t,
+                Err(e) => return e.into_reply(),
+            };
+            let asks = targets.into_iter().map(|t| ask(&shared, t, req.clone()));
+            let mut receivers = 0;
+            for answer in join_all(asks).await {
+                match answer {
+                    Ok(r) => receivers += r.receivers,
+                    Err(e) => return e.into_reply(),
+                }
             }
+            Reply::Int(receivers)
         }
         .boxed(),
     )
@@ -245,11 +268,12 @@ fn numsub(ctx: &Ctx<'_>, args: &[Bytes], kind: QueryKind) -> Action {
     Action::Later(
         async move {
             let asks = channels.iter().map(|c| {
-                ask(
-                    &shared,
-                    Target::Key(c.clone()),
-                    query(kind, vec![c.clone()]),
-                )
+                let target = match (kind, brokers(c)) {
+                    (QueryKind::NumSub, Brokers::Every) => Target::Partition(0),
+                    (QueryKind::NumSub, Brokers::Key(k)) => Target::Key(Bytes::copy_from_slice(k)),
+                    _ => Target::Key(c.clone()),
+                };
+                ask(&shared, target, query(kind, vec![c.clone()]))
             });
             let mut out = Vec::with_capacity(channels.len() * 2);
             for (channel, answer) in channels.iter().zip(join_all(asks).await) {

@@ -17,7 +17,9 @@ use futures::future::join_all;
 use petrel_common::ids::PartitionId;
 use petrel_common::msg::{method, ExecCode};
 use petrel_common::partition::TableMap;
-use petrel_common::pubsub::{PubSubRequest, PubSubResponse, RegisterMsg, SubEntry, SubKind};
+use petrel_common::pubsub::{
+    brokers, Brokers, PubSubRequest, PubSubResponse, RegisterMsg, SubEntry, SubKind,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -173,25 +175,28 @@ impl Registrar {
         for &pid in &self.whole {
             out.insert(pid, Vec::new());
         }
-        for kind in [SubKind::Channel, SubKind::Shard] {
+        for kind in [SubKind::Channel, SubKind::Shard, SubKind::Pattern] {
             for (name, count) in hub.all(kind) {
-                let pid = map.partition_of_key(name).0;
-                if let Some(entries) = out.get_mut(&pid) {
-                    entries.push(entry(kind, name, count));
+                match brokered_at(map, kind, name) {
+                    Some(pid) => {
+                        if let Some(entries) = out.get_mut(&pid) {
+                            entries.push(entry(kind, name, count));
+                        }
+                    }
+                    None => {
+                        for entries in out.values_mut() {
+                            entries.push(entry(kind, name, count));
+                        }
+                    }
                 }
-            }
-        }
-        for (name, count) in hub.all(SubKind::Pattern) {
-            for entries in out.values_mut() {
-                entries.push(entry(SubKind::Pattern, name, count));
             }
         }
         let mut increments: HashMap<u32, Vec<SubEntry>> = HashMap::new();
         for (kind, name) in changed {
             let e = entry(*kind, name, hub.count(*kind, name));
-            let pids: Vec<u32> = match kind {
-                SubKind::Pattern => (0..map.partition_count).collect(),
-                _ => vec![map.partition_of_key(name).0],
+            let pids: Vec<u32> = match brokered_at(map, *kind, name) {
+                Some(pid) => vec![pid],
+                None => (0..map.partition_count).collect(),
             };
             for pid in pids {
                 if !self.whole.contains(&pid) {
@@ -226,6 +231,16 @@ impl Registrar {
                 self.pollers.insert(server, task);
             }
         }
+    }
+}
+
+/// The one partition that brokers `name`, or `None` for every partition
+/// (patterns, keyevent channels).
+fn brokered_at(map: &TableMap, kind: SubKind, name: &[u8]) -> Option<u32> {
+    match (kind, brokers(name)) {
+        (SubKind::Pattern, _) | (SubKind::Channel, Brokers::Every) => None,
+        (SubKind::Shard, _) => Some(map.partition_of_key(name).0),
+        (SubKind::Channel, Brokers::Key(key)) => Some(map.partition_of_key(key).0),
     }
 }
 
