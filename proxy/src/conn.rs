@@ -23,7 +23,7 @@ use petrel_common::reply::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
-use tracing::{debug, info};
+use tracing::{debug, warn};
 
 use crate::action::{Action, Touches};
 use crate::completion::Completion;
@@ -72,6 +72,7 @@ pub(crate) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Share
         inflight: FuturesOrdered::new(),
         routed: Vec::new(),
         closing: false,
+        limit_watch: Default::default(),
     };
     let reason = conn.run(stream).await;
     crate::cmd::pubsub::leave_all(&shared, &mut conn.session);
@@ -88,6 +89,8 @@ struct Conn {
     routed: Vec<(Touches, Completion)>,
     /// No more requests are read; the connection closes once replies are out.
     closing: bool,
+    /// How long the unsent replies have been over the soft limit.
+    limit_watch: crate::outlimit::Watch,
 }
 
 impl Conn {
@@ -98,7 +101,6 @@ impl Conn {
         let mut decoder = RequestDecoder::new(self.shared.runtime.load().proto_max_bulk_len);
         let mut eof = false;
         let max_inflight = self.shared.config.max_inflight_per_client;
-        let out_limit = self.shared.config.client_output_buffer_limit as usize;
         let kill = self.session.handle.kill.clone();
         let mut last_active = Instant::now();
         loop {
@@ -135,8 +137,7 @@ impl Conn {
                 }
                 Some(done) = self.inflight.next(), if !self.inflight.is_empty() => {
                     self.finish(done, &mut wbuf);
-                    if out_limit > 0 && wbuf.len() > out_limit {
-                        info!(id = self.session.id(), bytes = wbuf.len(), "client output buffer limit reached; closing");
+                    if self.over_limit(wbuf.len()) {
                         return "output buffer limit";
                     }
                 }
@@ -169,8 +170,7 @@ impl Conn {
                 }
                 Some(push) = next_push(&mut self.session.inbox) => {
                     self.push(push.reply, &mut wbuf);
-                    if out_limit > 0 && wbuf.len() > out_limit {
-                        info!(id = self.session.id(), bytes = wbuf.len(), "client output buffer limit reached; closing");
+                    if self.over_limit(wbuf.len()) {
                         return "output buffer limit";
                     }
                 }
@@ -211,6 +211,27 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Whether `pending` unsent bytes pass the client's output buffer
+    /// limit (its class's: pubsub while subscribed, else normal); logs as
+    /// Redis does when they do.
+    fn over_limit(&mut self, pending: usize) -> bool {
+        let limits = self.shared.runtime.load().output_limits;
+        let limit = if self.session.subs.any() {
+            limits.pubsub
+        } else {
+            limits.normal
+        };
+        if !self.limit_watch.exceeded(&limit, pending) {
+            return false;
+        }
+        metrics::counter!(names::OUTPUT_LIMIT_DISCONNECTIONS).increment(1);
+        warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            self.session.handle.describe()
+        );
+        true
     }
 
     /// A message for the client: written now when no reply is pending,

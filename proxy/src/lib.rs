@@ -44,6 +44,7 @@ pub(crate) mod databases;
 pub(crate) mod dispatch;
 pub(crate) mod knobs;
 pub(crate) mod listener;
+pub(crate) mod outlimit;
 pub(crate) mod pause;
 mod process;
 pub(crate) mod program;

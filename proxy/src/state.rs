@@ -36,6 +36,8 @@ pub(crate) struct Runtime {
     pub(crate) slowlog_log_slower_than: i64,
     /// Most entries the slow log keeps.
     pub(crate) slowlog_max_len: u64,
+    /// `client-output-buffer-limit`, per class of client.
+    pub(crate) output_limits: crate::outlimit::OutputLimits,
     /// Values of the Redis parameters that tune nothing in Petrel, by
     /// canonical name, remembered so CONFIG GET reads back what CONFIG SET set.
     pub(crate) knobs: std::collections::BTreeMap<&'static str, String>,
@@ -55,6 +57,9 @@ impl Runtime {
             maxmemory_policy: "noeviction".to_string(),
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            output_limits: crate::outlimit::OutputLimits::with_normal_hard(
+                cfg.client_output_buffer_limit,
+            ),
             knobs: crate::knobs::default_knobs(),
         }
     }

@@ -29,6 +29,10 @@ pub(crate) mod names {
     pub(crate) const TXN_STARTED: &str = "petrel_proxy_txn_started_total";
     pub(crate) const TXN_ENDED: &str = "petrel_proxy_txn_ended_total";
     pub(crate) const TXN_RESTARTS: &str = "petrel_proxy_txn_restarts_total";
+    pub(crate) const OUTPUT_LIMIT_DISCONNECTIONS: &str =
+        "petrel_proxy_output_limit_disconnections_total";
+    pub(crate) const PUBSUB_RECEIVED: &str = "petrel_proxy_pubsub_received_total";
+    pub(crate) const PUBSUB_DROPPED: &str = "petrel_proxy_pubsub_dropped_total";
 }
 
 /// Most distinct error prefixes tracked, as Redis's errorstats.

@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use support::{Onebox, OneboxOpts, RawConn};
@@ -181,4 +182,97 @@ fn messages_cross_proxies_with_exact_counts_in_order_and_through_a_broker_kill()
             Duration::from_secs(10),
         );
     }
+}
+
+/// A subscriber that stops reading is disconnected at the pubsub class's
+/// hard limit (Redis's default, 32 MB) with Redis's log line, while a
+/// reading subscriber of the same channel keeps up; the proxy's memory
+/// stays within the limit's reach and returns after the disconnect.
+#[test]
+fn a_subscriber_that_stops_reading_is_disconnected_at_the_output_limit() {
+    let ob = Onebox::start();
+    let proxy_pid = ob.pid_of("proxy");
+    let port = ob.proxy_port;
+    let mut reader = subscribe(port, "SUBSCRIBE", "firehose");
+    // Subscribes, reads the confirmation, then never reads again.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stalled
+        .write_all(&support::encode_command(&[b"SUBSCRIBE", b"firehose"]))
+        .expect("subscribe");
+    let confirmation = b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n";
+    let mut got = vec![0u8; confirmation.len()];
+    stalled.read_exact(&mut got).expect("confirmation");
+    assert_eq!(&got[..], &confirmation[..]);
+    let mut publisher = RawConn::connect(port);
+    let mut admin = RawConn::connect(port);
+    assert_eq!(
+        String::from_utf8_lossy(&admin.call(&[b"CONFIG", b"GET", b"client-output-buffer-limit"])),
+        "*2\r\n$26\r\nclient-output-buffer-limit\r\n$76\r\nnormal 1073741824 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60\r\n"
+    );
+    let rss_before = support::proc_status_bytes(proxy_pid, "VmRSS");
+
+    // 96 MB in 16 KB messages, 64 at a time; the reading subscriber drains
+    // as they come, the stalled one's backlog grows to the limit.
+    let payload = "x".repeat(16 * 1024);
+    let mut rss_peak = rss_before;
+    let mut gone_after = None;
+    for round in 0..96 {
+        let mut pipeline = Vec::new();
+        for _ in 0..64 {
+            pipeline.extend(support::encode_command(&[
+                b"PUBLISH",
+                b"firehose",
+                payload.as_bytes(),
+            ]));
+        }
+        publisher.send_raw(&pipeline);
+        let mut counts = Vec::new();
+        for _ in 0..64 {
+            counts.push(publisher.read_reply());
+        }
+        for _ in 0..64 {
+            reader.read_reply();
+        }
+        rss_peak = rss_peak.max(support::proc_status_bytes(proxy_pid, "VmRSS"));
+        if gone_after.is_none() && counts.iter().any(|c| c == b":1\r\n") {
+            gone_after = Some(round * 64);
+        }
+    }
+    let sent_mb = 96 * 64 * 16 / 1024;
+    let gone_after = gone_after.expect("the stalled subscriber was never disconnected");
+    let list = String::from_utf8_lossy(&admin.call(&[b"CLIENT", b"LIST"])).into_owned();
+    assert_eq!(
+        list.matches("sub=1").count(),
+        1,
+        "only the reader is left: {list}"
+    );
+    // Its socket ends after what the kernel had buffered.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buffered = Vec::new();
+    stalled.read_to_end(&mut buffered).expect("the socket ends");
+    let frames = buffered.len() / payload.len();
+    let log = std::fs::read_to_string(ob.dir.join("logs").join("proxy.log")).expect("proxy log");
+    assert!(
+        log.contains("scheduled to be closed ASAP for overcoming of output buffer limits"),
+        "Redis's log line for the disconnect"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_after = support::proc_status_bytes(proxy_pid, "VmRSS");
+    let mb = |b: u64| b / (1 << 20);
+    eprintln!(
+        "published {sent_mb} MB; the stalled subscriber was cut after about {} messages ({} MB; about {frames} were in the socket's buffers when it closed); proxy RSS {} MB before, {} MB peak, {} MB after",
+        gone_after,
+        gone_after * 16 / 1024,
+        mb(rss_before),
+        mb(rss_peak),
+        mb(rss_after)
+    );
+    assert!(
+        rss_peak < rss_before + (128 << 20),
+        "the proxy's memory followed the published bytes ({} MB peak from {} MB), not the limit",
+        mb(rss_peak),
+        mb(rss_before)
+    );
 }

@@ -201,13 +201,8 @@ static PARAMS: &[Param] = &[
     },
     Param {
         name: "client-output-buffer-limit",
-        get: |s, _| {
-            format!(
-                "normal {} 0 0 slave 0 0 0 pubsub 0 0 0",
-                s.config.client_output_buffer_limit
-            )
-        },
-        set: None,
+        get: |_, rt| rt.output_limits.render(),
+        set: Some(|rt, v| rt.output_limits.set(v)),
     },
 ];
 

@@ -9,6 +9,7 @@ use petrel_common::pubsub::{PollRequest, PollResponse};
 use tracing::{debug, warn};
 
 use super::shared::PubSub;
+use crate::stats::names;
 
 /// How long the server may hold one poll when nothing is queued.
 const POLL_WAIT: Duration = Duration::from_secs(5);
@@ -40,10 +41,10 @@ pub(super) async fn run(pubsub: Arc<PubSub>, server: String) {
                 }
                 if resp.dropped > 0 {
                     warn!(%server, dropped = resp.dropped, "a broker dropped pub/sub messages for this proxy (its queue was full)");
-                    metrics::counter!("petrel_proxy_pubsub_dropped_total").increment(resp.dropped);
+                    metrics::counter!(names::PUBSUB_DROPPED).increment(resp.dropped);
                 }
                 if !resp.deliveries.is_empty() {
-                    metrics::counter!("petrel_proxy_pubsub_received_total")
+                    metrics::counter!(names::PUBSUB_RECEIVED)
                         .increment(resp.deliveries.len() as u64);
                     let hub = pubsub.hub();
                     for d in &resp.deliveries {
