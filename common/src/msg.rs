@@ -510,6 +510,11 @@ pub struct ExecuteRequest {
     /// `args` name the same command.
     #[prost(uint32, tag = "6")]
     pub command: u32,
+    /// Blocking commands: when the client first asked (unix microseconds,
+    /// set by the proxy and kept across its repeated requests), so
+    /// clients blocked on a key are served first come, first served.
+    #[prost(uint64, tag = "7")]
+    pub block_ticket: u64,
 }
 
 /// A transaction's message to a partition's primary: routed like

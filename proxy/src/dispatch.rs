@@ -144,7 +144,15 @@ pub(crate) fn dispatch(
         }
         Exec::Partition | Exec::Split(_) | Exec::FanOut(_) | Exec::SameSlot => {
             touches = Some(Touches::of(command, &args));
-            Action::Later(shared.router_for(session.db).run(command, args))
+            let router = shared.router_for(session.db);
+            if command.timeout_arg().is_some() {
+                Action::Later(blocked(
+                    &session.handle,
+                    router.run_unblockable(command, args, session.handle.unblock.clone()),
+                ))
+            } else {
+                Action::Later(router.run(command, args))
+            }
         }
     };
     // CLIENT PAUSE: routed work (and EXEC's) waits while clients are paused.
@@ -176,4 +184,27 @@ fn allowed_when_subscribed(name: &str) -> bool {
             | "quit"
             | "reset"
     )
+}
+
+/// `work`, a blocking command, counted as such while it waits (CLIENT LIST
+/// flag `b`, INFO's `blocked_clients`).
+fn blocked(
+    handle: &Arc<crate::state::ClientHandle>,
+    work: futures::future::BoxFuture<'static, Reply>,
+) -> futures::future::BoxFuture<'static, Reply> {
+    struct Waiting(Arc<crate::state::ClientHandle>);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            let mut info = self.0.info();
+            info.blocked = info.blocked.saturating_sub(1);
+        }
+    }
+    handle.info().blocked += 1;
+    // A request left over from an earlier command does not end this one.
+    handle.unblock.take();
+    let waiting = Waiting(handle.clone());
+    Box::pin(async move {
+        let _waiting = waiting;
+        work.await
+    })
 }

@@ -56,6 +56,7 @@ pub(crate) mod session;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod txn;
+pub(crate) mod unblock;
 pub(crate) mod util;
 
 use std::path::PathBuf;

@@ -129,6 +129,10 @@ pub(crate) struct ClientInfo {
     pub(crate) multi: i64,
     /// Channels, patterns and shard channels subscribed to.
     pub(crate) subs: [usize; 3],
+    /// Blocking commands (BLPOP...) waiting.
+    pub(crate) blocked: u32,
+    /// CLIENT NO-TOUCH ON.
+    pub(crate) no_touch: bool,
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
@@ -142,9 +146,21 @@ pub(crate) struct ClientHandle {
     info: Mutex<ClientInfo>,
     /// Cancelled by CLIENT KILL or shutdown.
     pub(crate) kill: CancellationToken,
+    /// CLIENT UNBLOCK's request to this client's blocking command.
+    pub(crate) unblock: Arc<crate::unblock::Unblock>,
 }
 
 impl ClientHandle {
+    /// Whether a blocking command of the client waits.
+    pub(crate) fn is_blocked(&self) -> bool {
+        self.info().blocked > 0
+    }
+
+    /// Whether the client is subscribed to anything (type `pubsub`).
+    pub(crate) fn is_pubsub(&self) -> bool {
+        self.info().subs.iter().any(|&n| n > 0)
+    }
+
     /// The mutable part, for reading or updating.
     pub(crate) fn info(&self) -> MutexGuard<'_, ClientInfo> {
         self.info.lock().unwrap_or_else(|p| p.into_inner())
@@ -155,6 +171,12 @@ impl ClientHandle {
         let i = self.info().clone();
         let now = Instant::now();
         let mut flags = String::new();
+        if i.blocked > 0 {
+            flags.push('b');
+        }
+        if i.no_touch {
+            flags.push('T');
+        }
         if i.multi >= 0 {
             flags.push('x');
         }
@@ -235,8 +257,11 @@ impl Clients {
                 db: 0,
                 multi: -1,
                 subs: [0; 3],
+                blocked: 0,
+                no_touch: false,
             }),
             kill: parent.child_token(),
+            unblock: Arc::default(),
         });
         self.map.insert(id, handle.clone());
         handle

@@ -225,6 +225,7 @@ fn sigstop_of_a_primary_past_its_lease_fails_over_without_stale_reads() {
                 .id
                 .0,
         ),
+        block_ticket: 0,
     };
     let addr = old.clone();
     let stale = rt.spawn(async move {

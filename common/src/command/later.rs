@@ -5,7 +5,8 @@
 use super::def::*;
 
 /// (parent, subcommand).
-pub(super) static SUBCOMMANDS: &[(&str, CommandDef)] = &[(
+pub(super) static SUBCOMMANDS: &[(&str, CommandDef)] = &[
+    (
     "client",
     CommandDef {
         name: "setinfo",
@@ -62,4 +63,63 @@ pub(super) static SUBCOMMANDS: &[(&str, CommandDef)] = &[(
         },
         subcommands: &[],
     },
-)];
+),
+    (
+        "client",
+        CommandDef {
+            name: "no-touch",
+            arity: 3,
+            flags: CommandFlags::of(&[
+                CommandFlags::NOSCRIPT,
+                CommandFlags::LOADING,
+                CommandFlags::STALE,
+            ]),
+            keys: (0, 0, 0),
+            acl: AclCategories::of(&[AclCategories::SLOW, AclCategories::CONNECTION]),
+            tips: &[],
+            key_specs: &[],
+            doc: Doc {
+                summary: "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.",
+                since: "7.2.0",
+                group: "connection",
+                complexity: Some("O(1)"),
+                doc_flags: DocFlags::NONE,
+                deprecated_since: None,
+                replaced_by: None,
+                history: &[],
+                arguments: &[Arg {
+                    name: "enabled",
+                    kind: ArgType::OneOf,
+                    key_spec_index: None,
+                    token: None,
+                    since: None,
+                    flags: ArgFlags::NONE,
+                    deprecated_since: None,
+                    arguments: &[
+                        Arg {
+                            name: "on",
+                            kind: ArgType::PureToken,
+                            key_spec_index: None,
+                            token: Some("ON"),
+                            since: None,
+                            flags: ArgFlags::NONE,
+                            deprecated_since: None,
+                            arguments: &[],
+                        },
+                        Arg {
+                            name: "off",
+                            kind: ArgType::PureToken,
+                            key_spec_index: None,
+                            token: Some("OFF"),
+                            since: None,
+                            flags: ArgFlags::NONE,
+                            deprecated_since: None,
+                            arguments: &[],
+                        },
+                    ],
+                }],
+            },
+            subcommands: &[],
+        },
+    ),
+];

@@ -209,7 +209,8 @@ pub(super) fn serving(full_name: &str) -> Serving {
         | "client|caching"
         | "client|getredir"
         | "client|trackinginfo"
-        | "client|unblock" => Proxy,
+        | "client|unblock"
+        | "client|no-touch" => Proxy,
         "config|get" | "config|set" | "config|resetstat" | "config|help" => Proxy,
         "command|count" | "command|docs" | "command|info" | "command|list" | "command|getkeys"
         | "command|help" => Proxy,

@@ -81,13 +81,22 @@ pub(crate) fn info(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
 }
 
 /// Which client types a `TYPE` filter selects: every proxy client is "normal".
-fn type_matches(t: &[u8]) -> Option<bool> {
+/// A client type as CLIENT LIST and CLIENT KILL name them; `None` for an
+/// unknown name. A proxy's clients are `normal`, or `pubsub` while
+/// subscribed; never `master` or `replica`.
+fn client_type(t: &[u8]) -> Option<Option<bool>> {
     let t = t.to_ascii_lowercase();
     match t.as_slice() {
-        b"normal" => Some(true),
-        b"master" | b"slave" | b"replica" | b"pubsub" => Some(false),
+        b"normal" => Some(Some(false)),
+        b"pubsub" => Some(Some(true)),
+        b"master" | b"slave" | b"replica" => Some(None),
         _ => None,
     }
+}
+
+/// Whether `c` is of the type `want` (`Some(subscribed)`; `None`: a type no client has).
+fn is_type(c: &crate::state::ClientHandle, want: Option<bool>) -> bool {
+    want.is_some_and(|pubsub| c.is_pubsub() == pubsub)
 }
 
 /// `CLIENT LIST [TYPE type] | [ID id ...]`.
@@ -95,20 +104,15 @@ pub(crate) fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let clients = ctx.shared.clients.snapshot();
     let mut out = String::new();
     if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
-        match type_matches(&args[3]) {
-            None => {
-                return Action::Reply(Reply::error(format!(
-                    "ERR Unknown client type '{}'",
-                    c_str(&args[3])
-                )))
-            }
-            Some(false) => {}
-            Some(true) => {
-                for c in &clients {
-                    out.push_str(&c.describe());
-                    out.push('\n');
-                }
-            }
+        let Some(want) = client_type(&args[3]) else {
+            return Action::Reply(Reply::error(format!(
+                "ERR Unknown client type '{}'",
+                c_str(&args[3])
+            )));
+        };
+        for c in clients.iter().filter(|c| is_type(c, want)) {
+            out.push_str(&c.describe());
+            out.push('\n');
         }
     } else if args.len() > 3 && args[2].eq_ignore_ascii_case(b"id") {
         for a in &args[3..] {
@@ -151,7 +155,7 @@ pub(crate) fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let mut id = None;
     let mut addr = None;
     let mut laddr = None;
-    let mut type_ok = true;
+    let mut kind: Option<Option<bool>> = None;
     let mut skipme = true;
     let mut i = 2;
     while i < args.len() {
@@ -164,8 +168,8 @@ pub(crate) fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 Some(n) if n > 0 => id = Some(n as u64),
                 _ => return Action::Reply(Reply::error("ERR client-id should be greater than 0")),
             },
-            b"type" => match type_matches(value) {
-                Some(ok) => type_ok = ok,
+            b"type" => match client_type(value) {
+                Some(want) => kind = Some(want),
                 None => {
                     return Action::Reply(Reply::error(format!(
                         "ERR Unknown client type '{}'",
@@ -198,7 +202,10 @@ pub(crate) fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     }
     let mut killed = 0;
     let mut close_me = false;
-    for c in clients.iter().filter(|_| type_ok) {
+    for c in clients
+        .iter()
+        .filter(|c| kind.is_none_or(|want| is_type(c, want)))
+    {
         if id.is_some_and(|id| c.id != id)
             || addr.as_ref().is_some_and(|a| c.addr.to_string() != *a)
             || laddr.as_ref().is_some_and(|a| c.laddr.to_string() != *a)
@@ -232,6 +239,21 @@ pub(crate) fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         return Action::Reply(Reply::error(errors::SYNTAX));
     };
     ctx.session.handle.info().no_evict = on;
+    Action::Reply(Reply::ok())
+}
+
+/// `CLIENT NO-TOUCH ON|OFF` (Redis 7.2): Petrel keeps no access times
+/// (`OBJECT IDLETIME` is 0), so no command touches a key; the flag is kept
+/// for CLIENT LIST.
+pub(crate) fn no_touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let on = if args[2].eq_ignore_ascii_case(b"on") {
+        true
+    } else if args[2].eq_ignore_ascii_case(b"off") {
+        false
+    } else {
+        return Action::Reply(Reply::error(errors::SYNTAX));
+    };
+    ctx.session.handle.info().no_touch = on;
     Action::Reply(Reply::ok())
 }
 
@@ -410,20 +432,37 @@ pub(crate) fn trackinginfo(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     ]))
 }
 
-/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: no command blocks in Petrel, so 0.
-pub(crate) fn unblock(_: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: 1 when client `id` has a blocking
+/// command waiting, which then answers as if timed out (or with an error)
+/// once its current wait at the primary ends (at most `BLOCK_SLICE`).
+pub(crate) fn unblock(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 4 {
         return Action::Reply(super::help::subcommand_syntax_error(args));
     }
-    if let Some(reason) = args.get(3) {
-        if !reason.eq_ignore_ascii_case(b"timeout") && !reason.eq_ignore_ascii_case(b"error") {
+    let mut reason = crate::unblock::Reason::Timeout;
+    if let Some(r) = args.get(3) {
+        if r.eq_ignore_ascii_case(b"error") {
+            reason = crate::unblock::Reason::Error;
+        } else if !r.eq_ignore_ascii_case(b"timeout") {
             return Action::Reply(Reply::error(
                 "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
             ));
         }
     }
-    if parse_i64(&args[2]).is_none() {
+    let Some(id) = parse_i64(&args[2]) else {
         return Action::Reply(Reply::error(errors::NOT_INTEGER));
+    };
+    let target = ctx
+        .shared
+        .clients
+        .snapshot()
+        .into_iter()
+        .find(|c| c.id as i64 == id && c.is_blocked());
+    match target {
+        Some(c) => {
+            c.unblock.request(reason);
+            Action::Reply(Reply::Int(1))
+        }
+        None => Action::Reply(Reply::Int(0)),
     }
-    Action::Reply(Reply::Int(0))
 }

@@ -95,9 +95,14 @@ fn render(s: &Arc<Shared>, sections: &[&str], keys: Option<i64>) -> String {
                 kv("maxclients", s.runtime.load().maxclients.to_string());
                 kv("client_recent_max_input_buffer", qbuf.to_string());
                 kv("client_recent_max_output_buffer", obl.to_string());
-                kv("blocked_clients", "0".into());
+                let clients = s.clients.snapshot();
+                let count = |f: fn(&crate::state::ClientHandle) -> bool| {
+                    clients.iter().filter(|c| f(c)).count().to_string()
+                };
+                kv("blocked_clients", count(|c| c.is_blocked()));
                 kv("tracking_clients", "0".into());
-                kv("clients_in_timeout_table", "0".into());
+                kv("clients_in_timeout_table", count(|c| c.is_blocked()));
+                kv("pubsub_clients", count(|c| c.is_pubsub()));
                 "Clients"
             }
             "memory" => {

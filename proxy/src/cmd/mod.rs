@@ -48,6 +48,7 @@ const LOCAL: &[(&str, LocalFn)] = &[
     ("client|list", client::list),
     ("client|kill", client::kill),
     ("client|no-evict", client::no_evict),
+    ("client|no-touch", client::no_touch),
     ("client|reply", client::reply),
     ("client|help", client::help),
     ("client|setinfo", client::setinfo),

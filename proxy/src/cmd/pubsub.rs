@@ -366,6 +366,7 @@ pub(crate) fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
         info.db = 0;
         info.multi = -1;
         info.no_evict = false;
+        info.no_touch = false;
     }
     Action::Reply(Reply::Status("RESET".into()))
 }

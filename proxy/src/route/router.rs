@@ -98,6 +98,28 @@ impl Router {
             .ok_or_else(|| RouteError::Server(format!("server {node} answered OK without a reply")))
     }
 
+    /// [`Router::call`] for a blocking command: `ticket` (when the client
+    /// asked) keeps its place among the clients blocked on its keys.
+    pub(crate) async fn call_blocking(
+        &self,
+        target: Target,
+        command: &Command,
+        args: Vec<Bytes>,
+        ticket: u64,
+        deadline: Instant,
+    ) -> Result<Reply, RouteError> {
+        let mut req = ExecuteRequest {
+            args,
+            command: u32::from(command.id.0),
+            block_ticket: ticket,
+            ..Default::default()
+        };
+        let (resp, node) = self.send(&target, &mut req, true, deadline).await?;
+        resp.reply
+            .map(Reply::from)
+            .ok_or_else(|| RouteError::Server(format!("server {node} answered OK without a reply")))
+    }
+
     /// Sends `req` to `target`'s primary, retrying while the answer proves
     /// it was not executed, until `deadline`: the answer that was executed
     /// (its code OK) and the node that gave it. `write`: an attempt whose

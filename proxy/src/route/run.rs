@@ -13,6 +13,7 @@ use petrel_common::reply::Reply;
 use super::error::RouteError;
 use super::router::{Router, Target};
 use super::split;
+use crate::unblock::Unblock;
 
 impl Router {
     /// Runs a routed command to completion; failures become error replies.
@@ -23,7 +24,7 @@ impl Router {
     ) -> BoxFuture<'static, Reply> {
         Box::pin(async move {
             if command.timeout_arg().is_some() {
-                return self.run_blocking(command, args).await;
+                return self.run_blocking(command, args, &Unblock::default()).await;
             }
             // A big request gets longer: moving it through the replicas
             // takes time in proportion (10 MB/s assumed at worst).
@@ -58,6 +59,17 @@ impl Router {
         })
     }
 
+    /// Runs a blocking command for a client that `CLIENT UNBLOCK` may
+    /// release through `unblock`.
+    pub(crate) fn run_unblockable(
+        self: Arc<Self>,
+        command: &'static Command,
+        args: Vec<Bytes>,
+        unblock: Arc<Unblock>,
+    ) -> BoxFuture<'static, Reply> {
+        Box::pin(async move { self.run_blocking(command, args, &unblock).await })
+    }
+
     /// Runs a blocking command (BLPOP...). Keys in several partitions:
     /// see [`crate::txn::run_blocking`]. Each request asks the primary to
     /// wait up to [`BLOCK_SLICE`] for something to pop (it retries after
@@ -69,6 +81,7 @@ impl Router {
         self: &Arc<Self>,
         command: &'static Command,
         mut args: Vec<Bytes>,
+        unblock: &Unblock,
     ) -> Reply {
         let Some(at) = command.timeout_arg().and_then(|t| t.index(args.len())) else {
             return Reply::Error(petrel_common::reply::errors::wrong_arity(command.name()));
@@ -92,10 +105,23 @@ impl Router {
         } else {
             Instant::now().checked_add(timeout)
         };
-        if let Some(reply) = crate::txn::run_blocking(self, command, &args, until).await {
+        if let Some(reply) = crate::txn::run_blocking(self, command, &args, until, unblock).await {
             return reply;
         }
+        // Every key is in one partition: the first key's.
+        let key = command
+            .first_key(&args)
+            .and_then(|i| args.get(i))
+            .cloned()
+            .unwrap_or_default();
+        // When the client asked, in microseconds: its place in line.
+        let ticket = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros().min(u128::from(u64::MAX)) as u64);
         loop {
+            if let Some(reason) = unblock.take() {
+                return reason.reply(Reply::NilArray);
+            }
             if let Some(until) = until {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -106,10 +132,22 @@ impl Router {
                 args[at] = Bytes::from(format!("{}.{:03}", ms / 1000, ms % 1000));
             }
             let deadline = Instant::now() + BLOCK_SLICE + self.timeout;
-            let reply = split::same_slot(self, command, args.clone(), deadline).await;
+            let reply = self
+                .call_blocking(
+                    Target::Key(key.clone()),
+                    command,
+                    args.clone(),
+                    ticket,
+                    deadline,
+                )
+                .await
+                .unwrap_or_else(RouteError::into_reply);
             let empty = matches!(reply, Reply::Nil | Reply::NilArray);
             if !empty || until.is_some_and(|u| Instant::now() >= u) {
                 return reply;
+            }
+            if let Some(reason) = unblock.take() {
+                return reason.reply(reply);
             }
         }
     }

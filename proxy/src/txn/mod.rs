@@ -160,6 +160,7 @@ pub(crate) async fn run_blocking(
     spec: &'static Command,
     args: &[Bytes],
     until: Option<Instant>,
+    unblock: &crate::unblock::Unblock,
 ) -> Option<Reply> {
     let calls = [Call {
         command: spec,
@@ -181,7 +182,13 @@ pub(crate) async fn run_blocking(
             Some(u) => u.min(Instant::now() + poll),
             None => Instant::now() + poll,
         };
-        tokio::time::sleep_until(wake.into()).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = unblock.requested() => {}
+        }
+        if let Some(reason) = unblock.take() {
+            return Some(reason.reply(reply));
+        }
     }
 }
 

@@ -30,12 +30,15 @@ use crate::replica::{
 use crate::txn::exec::Call;
 use petrel_common::txn::wire::{self as txn_wire, Incoming};
 
+mod blocked;
 mod pubsub;
 
 /// Handles RPCs against this server's [`Node`].
 pub(crate) struct ServerService {
     pub(crate) node: Arc<Node>,
     metrics: ExecuteMetrics,
+    /// Blocked clients, per partition, in the order they asked.
+    blocked: blocked::Queues,
 }
 
 /// Handles on the per-request metrics, made once: looking a labelled metric
@@ -65,6 +68,7 @@ impl ServerService {
         Self {
             node,
             metrics: ExecuteMetrics::new(),
+            blocked: blocked::Queues::default(),
         }
     }
 }
@@ -185,7 +189,8 @@ impl ServerService {
         let started = std::time::Instant::now();
         let reply = if write {
             let outcome = if command.timeout_arg().is_some() {
-                write_blocking(&replica, command, req.args).await
+                let queue = self.blocked.of(gpid);
+                write_blocking(&replica, &queue, req.block_ticket, command, req.args).await
             } else {
                 replica.write(command, req.args, now).await
             };
@@ -516,9 +521,12 @@ async fn read_gate(
 
 /// Runs a blocking command (BLPOP...): tries it, and while it finds
 /// nothing, waits for the replica's next applied write (from any client of
-/// any proxy) and tries again, until its timeout or [`BLOCK_SLICE`].
+/// any proxy) and tries again, until its timeout or [`BLOCK_SLICE`]; in
+/// the order the clients first asked ([`blocked`]).
 async fn write_blocking(
     replica: &crate::replica::Replica,
+    queue: &Arc<blocked::Queue>,
+    ticket: u64,
     command: &'static Command,
     args: Vec<bytes::Bytes>,
 ) -> WriteOutcome {
@@ -530,11 +538,20 @@ async fn write_blocking(
     };
     let deadline = tokio::time::Instant::now() + wait;
     let mut applied = replica.applied_watch();
+    let keys = command
+        .key_positions(&args)
+        .into_iter()
+        .filter_map(|i| args.get(i).cloned())
+        .collect();
+    let me = queue.join(ticket, keys);
     loop {
-        applied.borrow_and_update();
+        let version = *applied.borrow_and_update();
+        // First come, first served: earlier waiters on a shared key try first.
+        me.turn(version, deadline).await;
         let outcome = replica
             .write(command, args.clone(), petrel_common::time::now_unix_ms())
             .await;
+        me.tried(version);
         let empty = matches!(&outcome, WriteOutcome::Done(r) if cmd::blocking::would_block(r));
         if !empty || tokio::time::Instant::now() >= deadline {
             return outcome;
