@@ -154,7 +154,10 @@ fn blocked_clients_are_served_in_order_shown_and_unblocked() {
     // that does not block.
     for (reason, want) in [
         ("TIMEOUT", "*-1\r\n"),
-        ("ERROR", "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"),
+        (
+            "ERROR",
+            "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+        ),
     ] {
         let mut c = RawConn::connect(ports[1]);
         let id = c.cmd("CLIENT ID");
@@ -162,7 +165,10 @@ fn blocked_clients_are_served_in_order_shown_and_unblocked() {
         c.send(&[b"BLPOP", b"nothing", b"0"]);
         thread::sleep(Duration::from_millis(300));
         let mut other = RawConn::connect(ports[1]);
-        assert_eq!(other.cmd(&format!("CLIENT UNBLOCK {id} {reason}")), ":1\r\n");
+        assert_eq!(
+            other.cmd(&format!("CLIENT UNBLOCK {id} {reason}")),
+            ":1\r\n"
+        );
         assert_eq!(String::from_utf8_lossy(&c.read_reply()), want, "{reason}");
         assert_eq!(other.cmd(&format!("CLIENT UNBLOCK {id}")), ":0\r\n");
     }

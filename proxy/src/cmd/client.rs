@@ -7,6 +7,7 @@ use petrel_common::reply::{errors, Reply};
 use super::help::help_reply;
 use super::server::admin::timeout_ms;
 use crate::action::{Action, Ctx};
+use crate::state::ClientInfo;
 use crate::util::{c_str, parse_i64};
 
 /// Redis's rule for client names and library attributes: printable ASCII, no spaces.
@@ -231,14 +232,19 @@ pub(crate) fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 /// `CLIENT NO-EVICT ON|OFF` (the proxy evicts no one; the flag is kept for CLIENT LIST).
 pub(crate) fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let on = if args[2].eq_ignore_ascii_case(b"on") {
+    set_flag(ctx, &args[2], |info, on| info.no_evict = on)
+}
+
+/// `ON`/`OFF` into a CLIENT LIST flag; a syntax error otherwise.
+fn set_flag(ctx: &mut Ctx<'_>, arg: &[u8], set: fn(&mut ClientInfo, bool)) -> Action {
+    let on = if arg.eq_ignore_ascii_case(b"on") {
         true
-    } else if args[2].eq_ignore_ascii_case(b"off") {
+    } else if arg.eq_ignore_ascii_case(b"off") {
         false
     } else {
         return Action::Reply(Reply::error(errors::SYNTAX));
     };
-    ctx.session.handle.info().no_evict = on;
+    set(&mut ctx.session.handle.info(), on);
     Action::Reply(Reply::ok())
 }
 
@@ -246,15 +252,7 @@ pub(crate) fn no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// (`OBJECT IDLETIME` is 0), so no command touches a key; the flag is kept
 /// for CLIENT LIST.
 pub(crate) fn no_touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let on = if args[2].eq_ignore_ascii_case(b"on") {
-        true
-    } else if args[2].eq_ignore_ascii_case(b"off") {
-        false
-    } else {
-        return Action::Reply(Reply::error(errors::SYNTAX));
-    };
-    ctx.session.handle.info().no_touch = on;
-    Action::Reply(Reply::ok())
+    set_flag(ctx, &args[2], |info, on| info.no_touch = on)
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.

@@ -87,11 +87,21 @@ impl Router {
         write: bool,
         deadline: Instant,
     ) -> Result<Reply, RouteError> {
-        let mut req = ExecuteRequest {
+        let req = ExecuteRequest {
             args,
             command: u32::from(command.id.0),
             ..Default::default()
         };
+        self.execute(target, req, write, deadline).await
+    }
+
+    async fn execute(
+        &self,
+        target: Target,
+        mut req: ExecuteRequest,
+        write: bool,
+        deadline: Instant,
+    ) -> Result<Reply, RouteError> {
         let (resp, node) = self.send(&target, &mut req, write, deadline).await?;
         resp.reply
             .map(Reply::from)
@@ -108,16 +118,13 @@ impl Router {
         ticket: u64,
         deadline: Instant,
     ) -> Result<Reply, RouteError> {
-        let mut req = ExecuteRequest {
+        let req = ExecuteRequest {
             args,
             command: u32::from(command.id.0),
             block_ticket: ticket,
             ..Default::default()
         };
-        let (resp, node) = self.send(&target, &mut req, true, deadline).await?;
-        resp.reply
-            .map(Reply::from)
-            .ok_or_else(|| RouteError::Server(format!("server {node} answered OK without a reply")))
+        self.execute(target, req, true, deadline).await
     }
 
     /// Sends `req` to `target`'s primary, retrying while the answer proves
