@@ -23,6 +23,12 @@ pub enum SubKind {
     Pattern = 1,
     /// `SSUBSCRIBE shardchannel`: its own namespace; patterns never match it.
     Shard = 2,
+    /// `CLIENT TRACKING` of a key a client read: the key's partition sends
+    /// one invalidation when it is next written, then forgets it.
+    Tracking = 3,
+    /// `CLIENT TRACKING ... BCAST [PREFIX p]`: every partition sends an
+    /// invalidation for every written key starting with the prefix.
+    TrackingPrefix = 4,
 }
 
 /// A request to a channel's broker, routed like an `ExecuteRequest`
@@ -172,6 +178,12 @@ pub struct Delivery {
     pub message: Bytes,
     #[prost(bool, tag = "3")]
     pub shard: bool,
+    /// A tracking invalidation of the key in `channel` (no message).
+    #[prost(bool, tag = "4")]
+    pub invalidate: bool,
+    /// A tracking invalidation of every key (FLUSHDB, FLUSHALL).
+    #[prost(bool, tag = "5")]
+    pub everything: bool,
 }
 
 impl Delivery {

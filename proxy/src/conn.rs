@@ -76,6 +76,7 @@ pub(crate) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Share
     };
     let reason = conn.run(stream).await;
     crate::cmd::pubsub::leave_all(&shared, &mut conn.session);
+    crate::cmd::tracking::stop(&shared, &mut conn.session);
     shared.clients.unregister(id);
     metrics::gauge!(names::CONNECTIONS).decrement(1.0);
     debug!(id, %addr, reason, "client disconnected");

@@ -150,6 +150,14 @@ pub(crate) fn dispatch(
                     &session.handle,
                     router.run_unblockable(command, args, session.handle.unblock.clone()),
                 ))
+            } else if session.tracking.is_some() && command.has(CommandFlags::READONLY) {
+                let keys = command
+                    .key_positions(&args)
+                    .into_iter()
+                    .filter_map(|i| args.get(i).cloned())
+                    .collect();
+                let read = router.run(command, args);
+                Action::Later(cmd::tracking::track_read(shared, session, keys, read))
             } else {
                 Action::Later(router.run(command, args))
             }

@@ -37,6 +37,58 @@ pub(crate) struct Session {
     mailbox: Option<Mailbox>,
     /// The connection task's end of the mailbox.
     pub(crate) inbox: Option<Inbox>,
+    /// CLIENT TRACKING, when on.
+    pub(crate) tracking: Option<Tracking>,
+}
+
+/// A connection's CLIENT TRACKING mode.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tracking {
+    pub(crate) bcast: bool,
+    pub(crate) optin: bool,
+    pub(crate) optout: bool,
+    pub(crate) noloop: bool,
+    pub(crate) redirect: Option<u64>,
+    /// BCAST prefixes (none given: the empty prefix, every key).
+    pub(crate) prefixes: Vec<Bytes>,
+    /// CLIENT CACHING YES/NO, for the next command.
+    pub(crate) caching: Option<bool>,
+}
+
+impl Tracking {
+    /// Whether a read now tracks its keys (default mode, with OPTIN/OPTOUT
+    /// and CLIENT CACHING taken into account).
+    pub(crate) fn tracks_reads(&self) -> bool {
+        if self.bcast {
+            return false;
+        }
+        if self.optin {
+            return self.caching == Some(true);
+        }
+        if self.optout {
+            return self.caching != Some(false);
+        }
+        true
+    }
+}
+
+/// What a client subscribes to with (P|S)SUBSCRIBE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listen {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Listen {
+    /// The registration kind brokers know it by.
+    pub(crate) fn kind(self) -> SubKind {
+        match self {
+            Listen::Channel => SubKind::Channel,
+            Listen::Pattern => SubKind::Pattern,
+            Listen::Shard => SubKind::Shard,
+        }
+    }
 }
 
 /// A connection's subscriptions, in the order they were made.
@@ -49,20 +101,20 @@ pub(crate) struct Subscriptions {
 
 impl Subscriptions {
     /// The names of one kind.
-    pub(crate) fn of(&mut self, kind: SubKind) -> &mut IndexSet<Bytes> {
+    pub(crate) fn of(&mut self, kind: Listen) -> &mut IndexSet<Bytes> {
         match kind {
-            SubKind::Channel => &mut self.channels,
-            SubKind::Pattern => &mut self.patterns,
-            SubKind::Shard => &mut self.shard,
+            Listen::Channel => &mut self.channels,
+            Listen::Pattern => &mut self.patterns,
+            Listen::Shard => &mut self.shard,
         }
     }
 
     /// The count Redis's confirmations carry: channels and patterns
     /// together; shard channels on their own.
-    pub(crate) fn count(&self, kind: SubKind) -> usize {
+    pub(crate) fn count(&self, kind: Listen) -> usize {
         match kind {
-            SubKind::Shard => self.shard.len(),
-            _ => self.channels.len() + self.patterns.len(),
+            Listen::Shard => self.shard.len(),
+            Listen::Channel | Listen::Pattern => self.channels.len() + self.patterns.len(),
         }
     }
 
@@ -115,6 +167,7 @@ impl Session {
             subs: Subscriptions::default(),
             mailbox: None,
             inbox: None,
+            tracking: None,
         }
     }
 

@@ -133,6 +133,9 @@ pub(crate) struct ClientInfo {
     pub(crate) blocked: u32,
     /// CLIENT NO-TOUCH ON.
     pub(crate) no_touch: bool,
+    /// CLIENT TRACKING ON, and its redirect.
+    pub(crate) tracking: bool,
+    pub(crate) redirect: Option<u64>,
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
@@ -151,6 +154,11 @@ pub(crate) struct ClientHandle {
 }
 
 impl ClientHandle {
+    /// Whether the client has CLIENT TRACKING on.
+    pub(crate) fn is_tracking(&self) -> bool {
+        self.info().tracking
+    }
+
     /// Whether a blocking command of the client waits.
     pub(crate) fn is_blocked(&self) -> bool {
         self.info().blocked > 0
@@ -177,6 +185,9 @@ impl ClientHandle {
         if i.no_touch {
             flags.push('T');
         }
+        if i.tracking {
+            flags.push('t');
+        }
         if i.multi >= 0 {
             flags.push('x');
         }
@@ -192,7 +203,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl={} oll=0 omem={} tot-mem={} \
-             events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -211,6 +222,10 @@ impl ClientHandle {
             i.obl,
             i.qbuf + i.obl,
             if i.last_cmd.is_empty() { "NULL" } else { i.last_cmd },
+            match (i.tracking, i.redirect) {
+                (false, _) => -1,
+                (true, r) => r.map_or(0, |r| r as i64),
+            },
             i.proto.number(),
             i.lib_name,
             i.lib_ver,
@@ -259,6 +274,8 @@ impl Clients {
                 subs: [0; 3],
                 blocked: 0,
                 no_touch: false,
+                tracking: false,
+                redirect: None,
             }),
             kill: parent.child_token(),
             unblock: Arc::default(),

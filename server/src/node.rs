@@ -105,7 +105,11 @@ impl Node {
             ..RocksOptions::default()
         };
         let me = NodeAddr(config.identity().to_string());
+        let broker = Arc::new(crate::pubsub::Broker::new(
+            usize::try_from(config.pubsub_proxy_queue_mb << 20).unwrap_or(usize::MAX),
+        ));
         let env = Arc::new(Env {
+            broker: broker.clone(),
             me: me.clone(),
             log: log.clone(),
             rpc: rpc.clone(),
@@ -121,9 +125,7 @@ impl Node {
             retired: Mutex::new(HashSet::new()),
             beacon_now: tokio::sync::Notify::new(),
             checkpoints,
-            broker: Arc::new(crate::pubsub::Broker::new(
-                usize::try_from(config.pubsub_proxy_queue_mb << 20).unwrap_or(usize::MAX),
-            )),
+            broker,
             me,
             replicas: Mutex::new(BTreeMap::new()),
             lease_until: Mutex::new(None),

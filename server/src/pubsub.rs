@@ -40,6 +40,10 @@ struct Registry {
     channels: HashMap<Bytes, Listeners>,
     patterns: HashMap<Bytes, Listeners>,
     shard: HashMap<Bytes, Listeners>,
+    /// Keys tracked (CLIENT TRACKING), each invalidated once.
+    tracked: HashMap<Bytes, Listeners>,
+    /// Key prefixes tracked in BCAST mode.
+    prefixes: HashMap<Bytes, Listeners>,
 }
 
 impl Registry {
@@ -48,12 +52,24 @@ impl Registry {
             SubKind::Channel => &mut self.channels,
             SubKind::Pattern => &mut self.patterns,
             SubKind::Shard => &mut self.shard,
+            SubKind::Tracking => &mut self.tracked,
+            SubKind::TrackingPrefix => &mut self.prefixes,
         }
+    }
+
+    fn tracks(&self) -> bool {
+        !(self.tracked.is_empty() && self.prefixes.is_empty())
     }
 
     fn forget(&mut self, proxy: u64) {
         self.complete.remove(&proxy);
-        for names in [&mut self.channels, &mut self.patterns, &mut self.shard] {
+        for names in [
+            &mut self.channels,
+            &mut self.patterns,
+            &mut self.shard,
+            &mut self.tracked,
+            &mut self.prefixes,
+        ] {
             names.retain(|_, listeners| {
                 listeners.remove(&proxy);
                 !listeners.is_empty()
@@ -163,6 +179,9 @@ pub(crate) struct Broker {
     inner: Mutex<Inner>,
     /// Most bytes queued for one proxy; more messages are dropped.
     queue_limit: usize,
+    /// Whether any partition has a tracked key or prefix: writes look no
+    /// further when none has.
+    tracking: std::sync::atomic::AtomicBool,
 }
 
 impl Broker {
@@ -171,7 +190,91 @@ impl Broker {
         Broker {
             inner: Mutex::default(),
             queue_limit,
+            tracking: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether some client tracks keys here (CLIENT TRACKING).
+    pub(crate) fn tracking(&self) -> bool {
+        self.tracking.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn note_tracking(&self, inner: &Inner) {
+        let any = inner.partitions.values().any(Registry::tracks);
+        self.tracking
+            .store(any, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// After a write committed at `gpid` (primary, `ballot`): an
+    /// invalidation of each written key for each proxy tracking it (a
+    /// tracked key's registration is then dropped: tracking is once per
+    /// read) or a prefix of it; `everything` (a flush) invalidates every
+    /// key for every proxy tracking anything here.
+    pub(crate) fn invalidate(&self, gpid: Gpid, ballot: Ballot, keys: &[Bytes], everything: bool) {
+        let mut inner = lock(&self.inner);
+        let Some(reg) = inner.partitions.get_mut(&gpid) else {
+            return;
+        };
+        if reg.ballot != ballot || !reg.tracks() {
+            return;
+        }
+        let mut out: Vec<(u64, Delivery)> = Vec::new();
+        let invalidation = |channel: Bytes, everything: bool| Delivery {
+            channel,
+            message: Bytes::new(),
+            shard: false,
+            invalidate: true,
+            everything,
+        };
+        if everything {
+            let mut proxies: Vec<u64> = reg
+                .tracked
+                .values()
+                .chain(reg.prefixes.values())
+                .flat_map(|l| l.keys().copied())
+                .collect();
+            proxies.sort_unstable();
+            proxies.dedup();
+            reg.tracked.clear();
+            out.extend(
+                proxies
+                    .into_iter()
+                    .map(|p| (p, invalidation(Bytes::new(), true))),
+            );
+        } else {
+            for key in keys {
+                let mut proxies: Vec<u64> = reg
+                    .tracked
+                    .remove(key)
+                    .map(|l| l.into_keys().collect())
+                    .unwrap_or_default();
+                for (prefix, l) in &reg.prefixes {
+                    if key.starts_with(prefix) {
+                        proxies.extend(l.keys().copied());
+                    }
+                }
+                proxies.sort_unstable();
+                proxies.dedup();
+                out.extend(
+                    proxies
+                        .into_iter()
+                        .map(|p| (p, invalidation(key.clone(), false))),
+                );
+            }
+        }
+        for (proxy, delivery) in out {
+            if let Some(link) = inner.proxies.get_mut(&proxy) {
+                let weight = delivery.weight();
+                if link.bytes + weight > self.queue_limit {
+                    link.dropped += 1;
+                    continue;
+                }
+                link.bytes += weight;
+                link.queue.push_back(delivery);
+                link.ready.notify_one();
+            }
+        }
+        self.note_tracking(&inner);
     }
 
     /// Queues `message` on `channel` for every proxy with a listener at
@@ -198,6 +301,7 @@ impl Broker {
             channel: channel.clone(),
             message: message.clone(),
             shard,
+            ..Delivery::default()
         };
         let weight = delivery.weight();
         let mut queued = 0u64;
@@ -259,6 +363,7 @@ impl Broker {
         for entry in entries {
             reg.set(proxy, entry);
         }
+        self.note_tracking(&inner);
         Ok(())
     }
 
@@ -382,6 +487,7 @@ impl Broker {
                 reg.forget(proxy);
             }
         }
+        self.note_tracking(&inner);
         metrics::gauge!("petrel_server_pubsub_proxies").set(inner.proxies.len() as f64);
     }
 
@@ -389,6 +495,33 @@ impl Broker {
     pub(crate) fn retain_partitions(&self, hosted: impl Fn(Gpid) -> bool) {
         lock(&self.inner).partitions.retain(|&g, _| hosted(g));
     }
+}
+
+/// The user keys a committed mutation wrote, and whether it wiped every
+/// key (FLUSHDB, FLUSHALL: a range over a whole record space).
+pub(crate) fn written_keys(m: &crate::storage::Mutation) -> (Vec<Bytes>, bool) {
+    use crate::storage::layout::user_key_of;
+    use crate::storage::WriteOp;
+    let mut keys: Vec<Bytes> = Vec::new();
+    let mut everything = false;
+    for op in &m.ops {
+        let raw = match op {
+            WriteOp::Put(k, _) | WriteOp::Delete(k) => k,
+            WriteOp::DeleteRange(start, _) if start.len() <= 1 => {
+                everything = true;
+                continue;
+            }
+            WriteOp::DeleteRange(start, _) => start,
+        };
+        if let Some(key) = user_key_of(raw) {
+            if keys.last().is_none_or(|k| k.as_ref() != key) {
+                keys.push(Bytes::copy_from_slice(key));
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    (keys, everything)
 }
 
 #[cfg(test)]

@@ -276,3 +276,58 @@ fn a_subscriber_that_stops_reading_is_disconnected_at_the_output_limit() {
         mb(rss_before)
     );
 }
+
+/// CLIENT TRACKING across proxies: a RESP3 reader on proxy 1 and a RESP2
+/// reader redirecting to a subscriber of `__redis__:invalidate` are told
+/// of writes made through proxy 2, once per read; a flush invalidates
+/// everything; INFO counts tracking clients.
+#[test]
+fn tracking_invalidations_cross_proxies_and_redirects() {
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(2),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let mut writer = RawConn::connect(ports[1]);
+    assert_eq!(writer.cmd("SET t:a 1"), "+OK\r\n");
+
+    let mut reader = RawConn::connect(ports[0]);
+    reader.cmd("HELLO 3");
+    assert_eq!(reader.cmd("CLIENT TRACKING ON"), "+OK\r\n");
+    assert_eq!(reader.cmd("GET t:a"), "$1\r\n1\r\n");
+
+    let mut target = RawConn::connect(ports[0]);
+    let id = target.cmd("CLIENT ID");
+    let id = id.trim_start_matches(':').trim().to_string();
+    target.call(&[b"SUBSCRIBE", b"__redis__:invalidate"]);
+    let mut redirected = RawConn::connect(ports[0]);
+    assert_eq!(
+        redirected.cmd(&format!("CLIENT TRACKING ON REDIRECT {id}")),
+        "+OK\r\n"
+    );
+    assert_eq!(redirected.cmd("GET t:a"), "$1\r\n1\r\n");
+    let info = redirected.cmd("INFO clients");
+    assert!(info.contains("tracking_clients:2\r\n"), "{info}");
+
+    assert_eq!(writer.cmd("SET t:a 2"), "+OK\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&reader.read_reply()),
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nt:a\r\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&target.read_reply()),
+        "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$3\r\nt:a\r\n"
+    );
+    // Once per read: a second write says nothing until the key is read again.
+    assert_eq!(writer.cmd("SET t:a 3"), "+OK\r\n");
+    reader.set_timeout(Duration::from_millis(500));
+    assert!(reader.try_read_reply().is_none(), "no second invalidation");
+    reader.set_timeout(Duration::from_secs(10));
+    assert_eq!(reader.cmd("GET t:a"), "$1\r\n3\r\n");
+    assert_eq!(writer.cmd("FLUSHALL"), "+OK\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&reader.read_reply()),
+        ">2\r\n$10\r\ninvalidate\r\n_\r\n",
+        "a flush invalidates everything"
+    );
+}

@@ -316,11 +316,6 @@ pub(crate) fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     )
 }
 
-/// Why client-side caching is refused: the proxy cannot see other clients'
-/// writes on the servers, so it could never send invalidations.
-const NO_TRACKING: &str =
-    "ERR client-side caching is not supported by Petrel: CLIENT TRACKING can only be OFF";
-
 /// `CLIENT PAUSE timeout [WRITE|ALL]`.
 pub(crate) fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.len() > 4 {
@@ -346,88 +341,6 @@ pub(crate) fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 pub(crate) fn unpause(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     ctx.shared.clients.pause.unpause();
     Action::Reply(Reply::ok())
-}
-
-/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
-/// [OPTOUT] [NOLOOP]`: options are checked like Redis; OFF is accepted,
-/// ON is refused ([`NO_TRACKING`]).
-pub(crate) fn tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let err = |e: &str| Action::Reply(Reply::error(e));
-    let (mut bcast, mut optin, mut optout, mut prefixes, mut redirect) =
-        (false, false, false, 0, None);
-    let mut j = 3;
-    while j < args.len() {
-        let more = j + 1 < args.len();
-        let opt = args[j].to_ascii_lowercase();
-        match opt.as_slice() {
-            b"redirect" if more => {
-                j += 1;
-                if redirect.is_some() {
-                    return err("ERR A client can only redirect to a single other client");
-                }
-                let Some(id) = parse_i64(&args[j]) else {
-                    return err(errors::NOT_INTEGER);
-                };
-                if !ctx
-                    .shared
-                    .clients
-                    .snapshot()
-                    .iter()
-                    .any(|c| c.id as i64 == id)
-                {
-                    return err("ERR The client ID you want redirect to does not exist");
-                }
-                redirect = Some(id);
-            }
-            b"bcast" => bcast = true,
-            b"optin" => optin = true,
-            b"optout" => optout = true,
-            b"noloop" => {}
-            b"prefix" if more => {
-                j += 1;
-                prefixes += 1;
-            }
-            _ => return err(errors::SYNTAX),
-        }
-        j += 1;
-    }
-    if args[2].eq_ignore_ascii_case(b"on") {
-        if !bcast && prefixes > 0 {
-            return err("ERR PREFIX option requires BCAST mode to be enabled");
-        }
-        if bcast && (optin || optout) {
-            return err("ERR OPTIN and OPTOUT are not compatible with BCAST");
-        }
-        if optin && optout {
-            return err("ERR You can't specify both OPTIN mode and OPTOUT mode");
-        }
-        err(NO_TRACKING)
-    } else if args[2].eq_ignore_ascii_case(b"off") {
-        Action::Reply(Reply::ok())
-    } else {
-        err(errors::SYNTAX)
-    }
-}
-
-/// `CLIENT CACHING YES|NO`: tracking is never on, so Redis's error.
-pub(crate) fn caching(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    Action::Reply(Reply::error(
-        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
-    ))
-}
-
-/// `CLIENT GETREDIR`: -1, tracking is off.
-pub(crate) fn getredir(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    Action::Reply(Reply::Int(-1))
-}
-
-/// `CLIENT TRACKINGINFO`: tracking is off.
-pub(crate) fn trackinginfo(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
-    Action::Reply(Reply::Map(vec![
-        (Reply::bulk("flags"), Reply::Set(vec![Reply::bulk("off")])),
-        (Reply::bulk("redirect"), Reply::Int(-1)),
-        (Reply::bulk("prefixes"), Reply::Array(vec![])),
-    ]))
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: 1 when client `id` has a blocking

@@ -100,7 +100,7 @@ fn render(s: &Arc<Shared>, sections: &[&str], keys: Option<i64>) -> String {
                     clients.iter().filter(|c| f(c)).count().to_string()
                 };
                 kv("blocked_clients", count(|c| c.is_blocked()));
-                kv("tracking_clients", "0".into());
+                kv("tracking_clients", count(|c| c.is_tracking()));
                 kv("clients_in_timeout_table", count(|c| c.is_blocked()));
                 kv("pubsub_clients", count(|c| c.is_pubsub()));
                 "Clients"

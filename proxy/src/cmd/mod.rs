@@ -25,6 +25,7 @@ pub(crate) mod info;
 pub(crate) mod keyspace;
 pub(crate) mod pubsub;
 pub(crate) mod server;
+pub(crate) mod tracking;
 pub(crate) mod transactions;
 
 use std::sync::LazyLock;
@@ -54,10 +55,10 @@ const LOCAL: &[(&str, LocalFn)] = &[
     ("client|setinfo", client::setinfo),
     ("client|pause", client::pause),
     ("client|unpause", client::unpause),
-    ("client|tracking", client::tracking),
-    ("client|caching", client::caching),
-    ("client|getredir", client::getredir),
-    ("client|trackinginfo", client::trackinginfo),
+    ("client|tracking", tracking::tracking),
+    ("client|caching", tracking::caching),
+    ("client|getredir", tracking::getredir),
+    ("client|trackinginfo", tracking::trackinginfo),
     ("client|unblock", client::unblock),
     ("scan", keyspace::scan),
     ("randomkey", keyspace::randomkey),

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::future::{join_all, FutureExt};
 use petrel_common::pubsub::{
-    brokers, Brokers, PubSubRequest, PubSubResponse, PublishMsg, QueryKind, QueryMsg, SubKind,
+    brokers, Brokers, PubSubRequest, PubSubResponse, PublishMsg, QueryKind, QueryMsg,
 };
 use petrel_common::reply::Reply;
 
@@ -16,31 +16,31 @@ use crate::action::{Action, Ctx};
 use crate::resp::Proto;
 use crate::route::error::RouteError;
 use crate::route::Target;
-use crate::session::Session;
+use crate::session::{Listen, Session};
 use crate::state::Shared;
 
 pub(crate) fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    listen(ctx, SubKind::Channel, &args[1..])
+    listen(ctx, Listen::Channel, &args[1..])
 }
 
 pub(crate) fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    listen(ctx, SubKind::Pattern, &args[1..])
+    listen(ctx, Listen::Pattern, &args[1..])
 }
 
 pub(crate) fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    listen(ctx, SubKind::Shard, &args[1..])
+    listen(ctx, Listen::Shard, &args[1..])
 }
 
 pub(crate) fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    stop(ctx, SubKind::Channel, &args[1..])
+    stop(ctx, Listen::Channel, &args[1..])
 }
 
 pub(crate) fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    stop(ctx, SubKind::Pattern, &args[1..])
+    stop(ctx, Listen::Pattern, &args[1..])
 }
 
 pub(crate) fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    stop(ctx, SubKind::Shard, &args[1..])
+    stop(ctx, Listen::Shard, &args[1..])
 }
 
 /// The confirmation Redis sends per name: `[verb, name, count]`.
@@ -71,11 +71,11 @@ fn after_registered(ctx: &Ctx<'_>, seq: Option<u64>, replies: Vec<Reply>) -> Act
     )
 }
 
-fn listen(ctx: &mut Ctx<'_>, kind: SubKind, names: &[Bytes]) -> Action {
+fn listen(ctx: &mut Ctx<'_>, kind: Listen, names: &[Bytes]) -> Action {
     let verb = match kind {
-        SubKind::Channel => "subscribe",
-        SubKind::Pattern => "psubscribe",
-        SubKind::Shard => "ssubscribe",
+        Listen::Channel => "subscribe",
+        Listen::Pattern => "psubscribe",
+        Listen::Shard => "ssubscribe",
     };
     let session = &mut *ctx.session;
     let id = session.id();
@@ -86,7 +86,7 @@ fn listen(ctx: &mut Ctx<'_>, kind: SubKind, names: &[Bytes]) -> Action {
         let mut hub = ctx.shared.pubsub.hub();
         for name in names {
             if session.subs.of(kind).insert(name.clone()) {
-                seq = Some(hub.add(kind, name, id, &mailbox));
+                seq = Some(hub.add(kind.kind(), name, id, &mailbox));
             }
             replies.push(confirmation(verb, Some(name), session.subs.count(kind)));
         }
@@ -95,11 +95,11 @@ fn listen(ctx: &mut Ctx<'_>, kind: SubKind, names: &[Bytes]) -> Action {
     after_registered(ctx, seq, replies)
 }
 
-fn stop(ctx: &mut Ctx<'_>, kind: SubKind, names: &[Bytes]) -> Action {
+fn stop(ctx: &mut Ctx<'_>, kind: Listen, names: &[Bytes]) -> Action {
     let verb = match kind {
-        SubKind::Channel => "unsubscribe",
-        SubKind::Pattern => "punsubscribe",
-        SubKind::Shard => "sunsubscribe",
+        Listen::Channel => "unsubscribe",
+        Listen::Pattern => "punsubscribe",
+        Listen::Shard => "sunsubscribe",
     };
     let session = &mut *ctx.session;
     let id = session.id();
@@ -118,7 +118,7 @@ fn stop(ctx: &mut Ctx<'_>, kind: SubKind, names: &[Bytes]) -> Action {
         let mut hub = ctx.shared.pubsub.hub();
         for name in &names {
             if session.subs.of(kind).shift_remove(name) {
-                seq = Some(hub.remove(kind, name, id));
+                seq = Some(hub.remove(kind.kind(), name, id));
             }
             replies.push(confirmation(verb, Some(name), session.subs.count(kind)));
         }
@@ -135,9 +135,9 @@ pub(crate) fn leave_all(shared: &Shared, session: &mut Session) {
     let id = session.id();
     {
         let mut hub = shared.pubsub.hub();
-        for kind in [SubKind::Channel, SubKind::Pattern, SubKind::Shard] {
+        for kind in [Listen::Channel, Listen::Pattern, Listen::Shard] {
             for name in session.subs.of(kind).drain(..) {
-                hub.remove(kind, &name, id);
+                hub.remove(kind.kind(), &name, id);
             }
         }
     }
@@ -353,6 +353,7 @@ pub(crate) fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     let shared = ctx.shared.clone();
     let session = &mut *ctx.session;
     leave_all(&shared, session);
+    super::tracking::stop(&shared, session);
     session.tx = None;
     session.unwatch();
     session.set_proto(Proto::Resp2);

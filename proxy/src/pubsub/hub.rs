@@ -80,12 +80,33 @@ impl Inbox {
 /// Listening connections per name, for one kind of subscription.
 type Names = HashMap<Bytes, HashMap<u64, Mailbox>>;
 
+/// Where a tracking connection's invalidations go (CLIENT TRACKING).
+#[derive(Clone)]
+pub(crate) struct Tracker {
+    /// Its own mailbox (RESP3: `invalidate` pushes); `None` in RESP2
+    /// without a redirect (Redis sends such a client nothing).
+    pub(crate) mailbox: Option<Mailbox>,
+    /// The client that gets them instead, as `__redis__:invalidate` messages.
+    pub(crate) redirect: Option<u64>,
+}
+
+/// The channel a redirect target subscribes to for invalidations.
+pub(crate) const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
+
 /// Every subscription of every connection of this proxy.
 #[derive(Default)]
 pub(crate) struct Hub {
     channels: Names,
     patterns: Names,
     shard: Names,
+    /// Keys tracking connections read (each invalidated once).
+    tracked: Names,
+    /// BCAST prefixes.
+    prefixes: Names,
+    /// Every tracking connection.
+    trackers: HashMap<u64, Tracker>,
+    /// The keys each tracking connection tracks.
+    tracked_by: HashMap<u64, HashSet<Bytes>>,
     /// Numbers the changes; the registrar acknowledges up to one.
     pub(crate) seq: u64,
     /// Names whose listener count changed since the registrar last looked.
@@ -98,6 +119,8 @@ impl Hub {
             SubKind::Channel => &self.channels,
             SubKind::Pattern => &self.patterns,
             SubKind::Shard => &self.shard,
+            SubKind::Tracking => &self.tracked,
+            SubKind::TrackingPrefix => &self.prefixes,
         }
     }
 
@@ -106,6 +129,8 @@ impl Hub {
             SubKind::Channel => &mut self.channels,
             SubKind::Pattern => &mut self.patterns,
             SubKind::Shard => &mut self.shard,
+            SubKind::Tracking => &mut self.tracked,
+            SubKind::TrackingPrefix => &mut self.prefixes,
         }
     }
 
@@ -152,13 +177,115 @@ impl Hub {
 
     /// Whether any connection listens to anything.
     pub(crate) fn is_empty(&self) -> bool {
-        self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty()
+        self.channels.is_empty()
+            && self.patterns.is_empty()
+            && self.shard.is_empty()
+            && self.tracked.is_empty()
+            && self.prefixes.is_empty()
+    }
+
+    /// Starts (or changes) connection `id`'s tracking.
+    pub(crate) fn start_tracking(&mut self, id: u64, tracker: Tracker) {
+        self.trackers.insert(id, tracker);
+    }
+
+    /// Tracks `key` for connection `id`; the change's number when it was
+    /// not tracked yet.
+    pub(crate) fn track(&mut self, id: u64, key: &Bytes, mailbox: &Mailbox) -> Option<u64> {
+        if !self.tracked_by.entry(id).or_default().insert(key.clone()) {
+            return None;
+        }
+        Some(self.add(SubKind::Tracking, key, id, mailbox))
+    }
+
+    /// Ends connection `id`'s tracking: its keys and prefixes are dropped.
+    pub(crate) fn stop_tracking(&mut self, id: u64, prefixes: &[Bytes]) {
+        self.trackers.remove(&id);
+        for key in self.tracked_by.remove(&id).unwrap_or_default() {
+            self.remove(SubKind::Tracking, &key, id);
+        }
+        for prefix in prefixes {
+            self.remove(SubKind::TrackingPrefix, prefix, id);
+        }
+    }
+
+    /// Sends an invalidation (of `key`, or of everything) to connection `id`.
+    fn invalidate_one(&self, id: u64, key: Option<&Bytes>) {
+        let Some(tracker) = self.trackers.get(&id) else {
+            return;
+        };
+        let keys = key.map_or(Reply::Nil, |k| Reply::Array(vec![Reply::Bulk(k.clone())]));
+        let weight = key.map_or(0, |k| k.len()) + 64;
+        match tracker.redirect {
+            Some(target) => {
+                let redirected = self
+                    .channels
+                    .get(INVALIDATE_CHANNEL)
+                    .and_then(|l| l.get(&target));
+                if let Some(mailbox) = redirected {
+                    let message = Reply::Push(vec![
+                        Reply::Bulk(Bytes::from_static(b"message")),
+                        Reply::Bulk(Bytes::from_static(INVALIDATE_CHANNEL)),
+                        keys,
+                    ]);
+                    mailbox.send(message, weight);
+                }
+            }
+            None => {
+                if let Some(mailbox) = &tracker.mailbox {
+                    let push =
+                        Reply::Push(vec![Reply::Bulk(Bytes::from_static(b"invalidate")), keys]);
+                    mailbox.send(push, weight);
+                }
+            }
+        }
+    }
+
+    /// Hands a tracking invalidation to the connections tracking its key
+    /// (which stop tracking it) or a prefix of it; everything: to every
+    /// tracking connection. How many were told.
+    fn invalidate(&mut self, d: &Delivery) -> usize {
+        if d.everything {
+            let ids: Vec<u64> = self.trackers.keys().copied().collect();
+            for &id in &ids {
+                self.invalidate_one(id, None);
+                for key in self.tracked_by.remove(&id).unwrap_or_default() {
+                    self.remove(SubKind::Tracking, &key, id);
+                }
+            }
+            return ids.len();
+        }
+        let mut ids: Vec<u64> = self
+            .tracked
+            .get(&d.channel)
+            .map(|l| l.keys().copied().collect())
+            .unwrap_or_default();
+        for &id in &ids {
+            if let Some(keys) = self.tracked_by.get_mut(&id) {
+                keys.remove(&d.channel);
+            }
+            self.remove(SubKind::Tracking, &d.channel, id);
+        }
+        for (prefix, listeners) in &self.prefixes {
+            if d.channel.starts_with(prefix) {
+                ids.extend(listeners.keys().copied());
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for &id in &ids {
+            self.invalidate_one(id, Some(&d.channel));
+        }
+        ids.len()
     }
 
     /// Hands `d` to its listeners here: the channel's, then each matching
     /// pattern's (shard messages: the shard channel's only). The number of
     /// connections reached.
-    pub(crate) fn deliver(&self, d: &Delivery) -> usize {
+    pub(crate) fn deliver(&mut self, d: &Delivery) -> usize {
+        if d.invalidate {
+            return self.invalidate(d);
+        }
         let weight = d.channel.len() + d.message.len() + 64;
         let mut reached = 0;
         if d.shard {
@@ -226,7 +353,7 @@ mod tests {
         let d = Delivery {
             channel: b("news"),
             message: b("hi"),
-            shard: false,
+            ..Delivery::default()
         };
         assert_eq!(hub.deliver(&d), 2);
         let first = inbox_one.recv().await.unwrap().reply;

@@ -46,9 +46,13 @@ pub(super) async fn run(pubsub: Arc<PubSub>, server: String) {
                 if !resp.deliveries.is_empty() {
                     metrics::counter!(names::PUBSUB_RECEIVED)
                         .increment(resp.deliveries.len() as u64);
-                    let hub = pubsub.hub();
+                    let mut hub = pubsub.hub();
                     for d in &resp.deliveries {
                         hub.deliver(d);
+                    }
+                    // Invalidated keys are no longer tracked: tell the brokers.
+                    if !hub.changed.is_empty() {
+                        pubsub.changed();
                     }
                 }
             }

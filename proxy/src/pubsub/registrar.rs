@@ -175,7 +175,13 @@ impl Registrar {
         for &pid in &self.whole {
             out.insert(pid, Vec::new());
         }
-        for kind in [SubKind::Channel, SubKind::Shard, SubKind::Pattern] {
+        for kind in [
+            SubKind::Channel,
+            SubKind::Shard,
+            SubKind::Pattern,
+            SubKind::Tracking,
+            SubKind::TrackingPrefix,
+        ] {
             for (name, count) in hub.all(kind) {
                 match brokered_at(map, kind, name) {
                     Some(pid) => {
@@ -238,8 +244,10 @@ impl Registrar {
 /// (patterns, keyevent channels).
 fn brokered_at(map: &TableMap, kind: SubKind, name: &[u8]) -> Option<u32> {
     match (kind, brokers(name)) {
-        (SubKind::Pattern, _) | (SubKind::Channel, Brokers::Every) => None,
-        (SubKind::Shard, _) => Some(map.partition_of_key(name).0),
+        (SubKind::Pattern | SubKind::TrackingPrefix, _) | (SubKind::Channel, Brokers::Every) => {
+            None
+        }
+        (SubKind::Shard | SubKind::Tracking, _) => Some(map.partition_of_key(name).0),
         (SubKind::Channel, Brokers::Key(key)) => Some(map.partition_of_key(key).0),
     }
 }

@@ -67,6 +67,9 @@ pub(crate) struct Env {
     pub(crate) txn: ParticipantOptions,
     /// Routes a participant's messages to other primaries.
     pub(crate) peers: Arc<Peers>,
+    /// The server's channel brokers: a primary's applied writes invalidate
+    /// tracked keys there.
+    pub(crate) broker: Arc<crate::pubsub::Broker>,
 }
 
 /// Everything a replica needs to start.

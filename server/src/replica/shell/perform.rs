@@ -72,15 +72,26 @@ impl Shell {
             Output::Apply { decree, mutation } => {
                 let engine = self.shared.engine();
                 let big = mutation.len() >= BIG_ENTRY;
-                let result = match self.writes.decoded(decree, &mutation) {
-                    Some(m) => apply_on_the_runtime(&*engine, big, decree, m),
+                let decoded;
+                let m = match self.writes.decoded(decree, &mutation) {
+                    Some(m) => m,
                     None => {
-                        let m = decode_mutation(&mutation)
+                        decoded = decode_mutation(&mutation)
                             .map_err(|source| ReplicaError::CorruptMutation { decree, source })?;
-                        apply_on_the_runtime(&*engine, big, decree, &m)
+                        &decoded
                     }
                 };
-                result.map_err(|source| ReplicaError::Apply { decree, source })?;
+                apply_on_the_runtime(&*engine, big, decree, m)
+                    .map_err(|source| ReplicaError::Apply { decree, source })?;
+                if self.env.broker.tracking() {
+                    let config = self.machine.config();
+                    if config.primary.as_ref() == Some(&self.env.me) {
+                        let (keys, everything) = crate::pubsub::written_keys(m);
+                        self.env
+                            .broker
+                            .invalidate(self.gpid, config.ballot, &keys, everything);
+                    }
+                }
                 self.shared.applied.send_replace(decree.0);
             }
             Output::Reply { token, result } => {

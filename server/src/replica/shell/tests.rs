@@ -72,6 +72,7 @@ fn open(dir: &std::path::Path, engine: Arc<dyn Engine>) -> Opened {
         machine: Options::default(),
         txn: Default::default(),
         peers: Arc::new(crate::txn::peers::Peers::new(RpcClient::new(), Vec::new())),
+        broker: Arc::new(crate::pubsub::Broker::new(1 << 20)),
     });
     let replica = spawn(
         env,

@@ -105,6 +105,7 @@ impl Cluster {
             machine: Options::default(),
             txn: opts(),
             peers: Arc::new(Peers::direct(RpcClient::new(), self.direct.clone())),
+            broker: Arc::new(crate::pubsub::Broker::new(1 << 20)),
         });
         let replica = Arc::new(
             spawn(
