@@ -73,7 +73,7 @@ fn write_canonical(r: &Resp, sort: bool, out: &mut String) {
 
 /// Subcommands Petrel serves from a later Redis than the oracle's
 /// (`common/src/command/later.rs`): left out of Petrel's replies here.
-const LATER: &[&str] = &["client|setinfo"];
+const LATER: &[&str] = &["client|setinfo", "client|no-touch"];
 
 fn is_later(r: &Resp) -> bool {
     let name = |x: &Resp| {
