@@ -122,7 +122,7 @@ fn command(lua: &Lua, ctx: &mut RunCtx<'_>, args: Vec<Value>, raise: bool) -> ml
     if let Err(why) = ctx.host.acl_check(&argv) {
         return refused(&format!("The user executing the script {why}"));
     }
-    if ctx.read_only && (cmd.has(CommandFlags::WRITE) || cmd.has(CommandFlags::MAY_REPLICATE)) {
+    if ctx.read_only && (cmd.is_write() || cmd.may_replicate()) {
         return refused("Write commands are not allowed from read-only scripts.");
     }
     let reply = ctx.host.call(argv);

@@ -70,6 +70,17 @@ impl Command {
         self.has(CommandFlags::WRITE)
     }
 
+    /// Whether Redis 7.0 gives the command its `may-replicate` flag, which
+    /// `COMMAND` hides (so the generated table never has it): a script run
+    /// read-only (`EVAL_RO`, `no-writes`) may not call it.
+    pub fn may_replicate(&self) -> bool {
+        self.has(CommandFlags::MAY_REPLICATE)
+            || matches!(
+                self.name(),
+                "publish" | "spublish" | "eval" | "evalsha" | "fcall" | "pfcount"
+            )
+    }
+
     /// Whether the command blocks waiting for data (it has a timeout argument).
     pub fn timeout_arg(&self) -> Option<TimeoutArg> {
         self.serving.timeout
