@@ -648,6 +648,11 @@ pub struct ExecuteResponse {
     /// Human-readable reason for a non-OK code.
     #[prost(string, tag = "5")]
     pub reason: String,
+    /// What a script run here (`petrel.eval`, `petrel.fcall`) published,
+    /// in order: its writes have committed, and the proxy sends these to
+    /// the channels' brokers before it answers the client.
+    #[prost(message, repeated, tag = "6")]
+    pub published: Vec<crate::pubsub::PublishMsg>,
 }
 
 impl ExecuteResponse {

@@ -249,6 +249,7 @@ impl Service for Fake {
                             ballot: 1,
                             primary: String::new(),
                             reason: "moving".into(),
+                            published: Vec::new(),
                         });
                     }
                     let reply = self.execute(req);
@@ -258,6 +259,7 @@ impl Service for Fake {
                         ballot: 1,
                         primary: String::new(),
                         reason: String::new(),
+                        published: Vec::new(),
                     })
                 }
                 method::TXN => {

@@ -1,6 +1,7 @@
 //! What a script needs from where it runs.
 
 use bytes::Bytes;
+use petrel_common::pubsub::PublishMsg;
 use petrel_common::reply::Reply;
 
 /// A `redis.log` level (Redis's `LL_*`).
@@ -60,6 +61,78 @@ pub fn keyless_reply(name: &str, args: &[Bytes]) -> Option<Reply> {
             ]))
         }
         _ => None,
+    }
+}
+
+/// What `redis.call('publish', ...)` answers inside a script: no client has
+/// received the message yet (it is sent once the script's writes commit),
+/// and how many will is not known before then.
+pub const HELD_PUBLISH_REPLY: i64 = 0;
+
+/// The message of a `PUBLISH` or `SPUBLISH` (`name` as in the table, its
+/// arity checked), which a host holds instead of running: a script's
+/// messages go out once its writes have committed, in the order it made
+/// them, and not at all when it fails ([`Held::settle`]). `None` for any
+/// other command.
+pub fn held_publish(name: &str, args: &[Bytes]) -> Option<PublishMsg> {
+    let shard = match name {
+        "publish" => false,
+        "spublish" => true,
+        _ => return None,
+    };
+    match args {
+        [_, channel, message] => Some(PublishMsg {
+            channel: channel.clone(),
+            message: message.clone(),
+            shard,
+        }),
+        _ => None,
+    }
+}
+
+/// The messages one run of scripts published, in order, held until their
+/// writes commit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held<T = PublishMsg> {
+    messages: Vec<T>,
+}
+
+impl<T> Default for Held<T> {
+    fn default() -> Self {
+        Held {
+            messages: Vec::new(),
+        }
+    }
+}
+
+impl<T> Held<T> {
+    /// Holds one more message.
+    pub fn push(&mut self, message: T) {
+        self.messages.push(message);
+    }
+
+    /// How many are held: a mark for [`Held::settle`].
+    pub fn mark(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// A script that started at `mark` ended with `reply`: when that is an
+    /// error (it failed, was stopped, or its reply could not be carried),
+    /// the messages it published are dropped.
+    pub fn settle(&mut self, mark: usize, reply: &Reply) {
+        if reply.is_error() {
+            self.messages.truncate(mark);
+        }
+    }
+
+    /// Forgets everything (the run starts over).
+    pub fn clear(&mut self) {
+        self.messages.clear();
+    }
+
+    /// The messages, in the order they were published.
+    pub fn into_messages(self) -> Vec<T> {
+        self.messages
     }
 }
 

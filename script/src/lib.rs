@@ -43,7 +43,7 @@ mod sandbox;
 
 pub use engine::{EngineConfig, Function, Functions, Library, RunOptions, Scripts};
 pub use flags::ScriptFlags;
-pub use host::{keyless_reply, Host, LogLevel, NoCalls};
+pub use host::{held_publish, keyless_reply, Held, Host, LogLevel, NoCalls, HELD_PUBLISH_REPLY};
 pub use monitor::{past_budget, was_killed, KillError, Monitor, KILLED, PAST_BUDGET};
 pub use per_thread::{with_thread_functions, with_thread_scripts};
 

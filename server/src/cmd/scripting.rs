@@ -17,6 +17,11 @@
 //! same way; the library travels with every call, and each thread loads it
 //! once (again when its code changes).
 //!
+//! A script's `PUBLISH` and `SPUBLISH` are not run here: their messages
+//! are held, in order, and carried back with the reply of a script that did
+//! not fail ([`split_published`]); the proxy sends them to the channels'
+//! brokers once the write has committed (docs/PUBSUB.md).
+//!
 //! Each runtime thread keeps its own Lua engines (compiled scripts are cached
 //! by SHA1, libraries by name); a script runs off the async runtime's worker, and one running
 //! past `script_time_limit_ms` is stopped, as is every running script on
@@ -27,13 +32,15 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use petrel_common::command::{table, Exec};
+use petrel_common::command::{table, Command, Exec, Internal};
 use petrel_common::hash::partition_of;
+use petrel_common::pubsub::PublishMsg;
 use petrel_common::reply::{errors, Reply, SCRIPT_REPLY_DEPTH};
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, past_budget, was_killed, with_thread_functions, with_thread_scripts,
-    EngineConfig, Host, LogLevel, Monitor, RunOptions,
+    held_publish, keyless_reply, past_budget, was_killed, with_thread_functions,
+    with_thread_scripts, EngineConfig, Held, Host, LogLevel, Monitor, RunOptions,
+    HELD_PUBLISH_REPLY,
 };
 use tracing::{info, warn};
 
@@ -212,6 +219,7 @@ fn run_request(
         keys: req.keys,
         unlisted: None,
         storage: None,
+        held: Held::default(),
     };
     let opts = RunOptions {
         read_only: req.read_only,
@@ -235,6 +243,7 @@ fn run_request(
             Ok(reply) if past_budget(&reply) => {
                 host.db.rollback(savepoint);
                 host.unlisted = None;
+                host.held.clear();
                 tokio::task::block_in_place(|| run(&mut host, opts))
             }
             other => other,
@@ -258,9 +267,65 @@ fn run_request(
         _ if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) => {
             Err(CmdError::reply(errors::SCRIPT_REPLY_TOO_DEEP))
         }
-        // Like Redis: a script that fails keeps what it wrote before.
-        _ => Ok(reply),
+        // Like Redis: a script that fails keeps what it wrote before (but
+        // publishes nothing).
+        _ => {
+            host.held.settle(0, &reply);
+            Ok(with_published(reply, host.held.into_messages()))
+        }
     }
+}
+
+/// The reply of a script that published `messages`: a push (which no
+/// script's reply can be: Lua values never convert to one) of the reply,
+/// then each message as `[channel, message, shard]`. It passes the write
+/// path as any reply; [`split_published`] takes it apart at the end.
+fn with_published(reply: Reply, messages: Vec<PublishMsg>) -> Reply {
+    if messages.is_empty() {
+        return reply;
+    }
+    let mut items = Vec::with_capacity(1 + messages.len());
+    items.push(reply);
+    items.extend(messages.into_iter().map(|m| {
+        Reply::Array(vec![
+            Reply::Bulk(m.channel),
+            Reply::Bulk(m.message),
+            Reply::Int(i64::from(m.shard)),
+        ])
+    }));
+    Reply::Push(items)
+}
+
+/// The client's reply to `command` and the messages it published (a
+/// script's, see [`with_published`]; none for any other command).
+pub(crate) fn split_published(command: &Command, reply: Reply) -> (Reply, Vec<PublishMsg>) {
+    let scripting = [Internal::Eval, Internal::Fcall]
+        .iter()
+        .any(|&i| table().internal(i).id == command.id);
+    let Reply::Push(items) = reply else {
+        return (reply, Vec::new());
+    };
+    if !scripting {
+        return (Reply::Push(items), Vec::new());
+    }
+    let mut items = items.into_iter();
+    let reply = items.next().unwrap_or(Reply::Nil);
+    let messages = items
+        .filter_map(|m| match m {
+            Reply::Array(parts) => match <[Reply; 3]>::try_from(parts) {
+                Ok([Reply::Bulk(channel), Reply::Bulk(message), Reply::Int(shard)]) => {
+                    Some(PublishMsg {
+                        channel,
+                        message,
+                        shard: shard != 0,
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    (reply, messages)
 }
 
 /// Lowercase hex of a key, as [`UNLISTED_KEY`] carries it.
@@ -275,6 +340,8 @@ struct PartitionHost<'d, 'v, 'k> {
     /// The first key a call touched that is not listed.
     unlisted: Option<Bytes>,
     storage: Option<StorageError>,
+    /// What the script published so far.
+    held: Held,
 }
 
 impl Host for PartitionHost<'_, '_, '_> {
@@ -285,6 +352,11 @@ impl Host for PartitionHost<'_, '_, '_> {
         let Some(command) = table().command_of(&args) else {
             return Reply::error(crate::cmd::errors::unknown_call(&args));
         };
+        // Before the keys: SPUBLISH's shard channel is not a key.
+        if let Some(message) = held_publish(command.name(), &args) {
+            self.held.push(message);
+            return Reply::Int(HELD_PUBLISH_REPLY);
+        }
         let mut unlisted = None;
         let _ = command.for_each_key(&args, |i, _| {
             if let Some(k) = args.get(i) {
@@ -468,6 +540,49 @@ mod tests {
         }
         assert_eq!(reply, int(1));
         assert_eq!(h.run(&["get", "k"]), bulk("1"));
+    }
+
+    #[test]
+    fn messages_are_held_and_carried_with_the_reply_and_dropped_on_failure() {
+        use petrel_common::command::{table, Internal};
+        use petrel_common::pubsub::PublishMsg;
+        let mut h = Harness::new();
+        let eval_cmd = table().internal(Internal::Eval);
+        let message = |channel: &str, text: &str, shard| PublishMsg {
+            channel: bytes::Bytes::copy_from_slice(channel.as_bytes()),
+            message: bytes::Bytes::copy_from_slice(text.as_bytes()),
+            shard,
+        };
+        // SPUBLISH's shard channel is no key: not an unlisted one.
+        let body = "redis.call('SET', KEYS[1], 'v') local n = redis.call('PUBLISH', 'ch', 'one') \
+                    redis.call('SPUBLISH', 'elsewhere', 'two') return n";
+        let reply = eval(&mut h, body, &["k"], &[]);
+        let (reply, published) = super::split_published(eval_cmd, reply);
+        assert_eq!(reply, int(0));
+        assert_eq!(
+            published,
+            vec![
+                message("ch", "one", false),
+                message("elsewhere", "two", true)
+            ]
+        );
+        let (reply, published) =
+            super::split_published(eval_cmd, eval(&mut h, "return 1", &[], &[]));
+        assert_eq!((reply, published), (int(1), Vec::new()));
+        // A failing script keeps its writes but publishes nothing.
+        let body =
+            "redis.call('SET', KEYS[1], 'w') redis.call('PUBLISH', 'ch', 'lost') error('boom')";
+        let (reply, published) = super::split_published(eval_cmd, eval(&mut h, body, &["k"], &[]));
+        assert!(reply.is_error(), "{reply:?}");
+        assert!(published.is_empty());
+        assert_eq!(h.run(&["get", "k"]), bulk("w"));
+        // Only a script's reply is taken apart.
+        let push = petrel_common::reply::Reply::Push(vec![int(1), int(2)]);
+        let get = table().find(b"get").expect("get");
+        assert_eq!(
+            super::split_published(get, push.clone()),
+            (push, Vec::new())
+        );
     }
 
     #[test]

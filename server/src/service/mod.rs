@@ -110,6 +110,7 @@ fn refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Hand
         ballot: ballot.0,
         primary,
         reason: reason.to_string(),
+        published: Vec::new(),
     })
 }
 
@@ -248,6 +249,7 @@ impl ServerService {
                     ballot: ballot.0,
                     primary,
                     reason: String::new(),
+                    published: Vec::new(),
                 });
             }
             if point_read {
@@ -270,12 +272,16 @@ impl ServerService {
         };
         count.increment(1);
         seconds.record(started.elapsed().as_secs_f64());
+        // A script's messages come only with the reply it computed, which
+        // reaches here once its write committed (`WriteOutcome::Done`).
+        let (reply, published) = cmd::scripting::split_published(command, reply);
         encode(&ExecuteResponse {
             code: ExecCode::Ok.into(),
             reply: Some(ReplyMsg::from(&reply)),
             ballot: ballot.0,
             primary,
             reason: String::new(),
+            published,
         })
     }
 
