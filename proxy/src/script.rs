@@ -9,6 +9,10 @@
 //! keys turn out to span partitions runs at this proxy instead, as one
 //! transaction across them (`crate::txn::script`, [`session`]); its SHA1
 //! is remembered, so its next calls go that way at once.
+//!
+//! Either way, what the script published comes back with its reply once
+//! its writes have committed, and is sent to the channels' brokers, in
+//! order, before the client is answered (`crate::pubsub::publish`).
 
 pub(crate) mod session;
 
@@ -24,7 +28,9 @@ use petrel_common::sync::lock;
 use petrel_script::{EngineConfig, Scripts};
 
 use crate::program::Program;
+use crate::pubsub::publish::{release, Outgoing};
 use crate::route::router::{Router, Target};
+use crate::txn::script::Ended;
 
 /// Runs of one script before it is refused for touching ever more keys it
 /// did not declare.
@@ -98,8 +104,17 @@ pub(crate) struct ScriptCall {
     pub(crate) acl: Option<crate::acl::User>,
 }
 
-/// Runs `call` at the primary of its keys' partition, by the router's deadline.
-pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
+/// Runs `call` at the primary of its keys' partition, by the router's
+/// deadline, then sends what it published through `publisher` (database
+/// 0's router: its partitions broker every channel).
+pub(crate) async fn run(router: Arc<Router>, publisher: &Router, call: ScriptCall) -> Reply {
+    let Ended { mut reply, held } = run_held(router, call).await;
+    release(publisher, held, &mut reply).await;
+    reply
+}
+
+/// [`run`] up to the sending: the reply and what to send.
+async fn run_held(router: Arc<Router>, call: ScriptCall) -> Ended {
     let deadline = Instant::now() + router.timeout();
     if call.acl.is_some() || lock(&ACROSS).contains(&call.sha) {
         return across(&router, call, deadline).await;
@@ -109,7 +124,7 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
     for _ in 0..MAX_ATTEMPTS {
         let map = match router.maps().wait_for_map(deadline).await {
             Ok(m) => m,
-            Err(e) => return e.into_reply(),
+            Err(e) => return Ended::reply(e.into_reply()),
         };
         let home = listed.first().map(|k| map.partition_of_key(k));
         if listed.iter().any(|k| Some(map.partition_of_key(k)) != home) {
@@ -130,20 +145,29 @@ pub(crate) async fn run(router: Arc<Router>, call: ScriptCall) -> Reply {
         let target = listed.first().cloned().unwrap_or_default();
         let eval = table().internal(call.program.internal());
         match router
-            .call(Target::Key(target), eval, args, true, deadline)
+            .call_script(Target::Key(target), eval, args, deadline)
             .await
         {
-            Ok(Reply::Error(e)) if e.starts_with(UNLISTED_KEY) => match unlisted_key(&e) {
+            Ok((Reply::Error(e), _)) if e.starts_with(UNLISTED_KEY) => match unlisted_key(&e) {
                 Some(key) if !listed.contains(&key) => listed.push(key),
-                _ => return Reply::error("ERR unexpected reply to a script from a partition"),
+                _ => {
+                    return Ended::reply(Reply::error(
+                        "ERR unexpected reply to a script from a partition",
+                    ))
+                }
             },
-            Ok(reply) => return reply,
-            Err(e) => return e.into_reply(),
+            Ok((reply, published)) => {
+                return Ended {
+                    reply,
+                    held: published.into_iter().map(Outgoing::of_script).collect(),
+                }
+            }
+            Err(e) => return Ended::reply(e.into_reply()),
         }
     }
-    Reply::error(format!(
+    Ended::reply(Reply::error(format!(
         "ERR the script touched more than {MAX_ATTEMPTS} keys it did not declare in KEYS; declare them"
-    ))
+    )))
 }
 
 /// Remembers that the script `sha` touches keys of several partitions.
@@ -156,7 +180,7 @@ fn remember_across(sha: &str) {
 }
 
 /// Runs `call` at this proxy as one transaction over its partitions.
-async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Reply {
+async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Ended {
     let script = session::Script {
         program: call.program,
         keys: call.keys,
@@ -174,20 +198,26 @@ async fn across(router: &Arc<Router>, call: ScriptCall, deadline: Instant) -> Re
 
 /// Runs a `MULTI` block that holds a script or function at this proxy,
 /// as one transaction: the `watched` keys checked first, then `items` in
-/// order; EXEC's reply (the null array when a watched key changed).
+/// order; EXEC's reply (the null array when a watched key changed). Once
+/// the block committed, what it published (its queued `PUBLISH`es, its
+/// scripts' messages) is sent through `publisher`, in order, each queued
+/// `PUBLISH`'s count put in its place in the reply.
 pub(crate) async fn run_block(
     router: &Arc<Router>,
+    publisher: &Router,
     watched: Vec<(Bytes, i64)>,
     items: Vec<session::BlockItem>,
     acl: Option<crate::acl::User>,
 ) -> Reply {
     let deadline = Instant::now() + router.timeout();
-    crate::txn::run_script(
+    let Ended { mut reply, held } = crate::txn::run_script(
         router,
         |map| session::block_starter(watched, items, acl, map.partition_count),
         deadline,
     )
-    .await
+    .await;
+    release(publisher, held, &mut reply).await;
+    reply
 }
 
 /// The key of an [`UNLISTED_KEY`] error (`PETRELKEY <hex>`).

@@ -33,6 +33,7 @@ pub(crate) mod names {
         "petrel_proxy_output_limit_disconnections_total";
     pub(crate) const PUBSUB_RECEIVED: &str = "petrel_proxy_pubsub_received_total";
     pub(crate) const PUBSUB_DROPPED: &str = "petrel_proxy_pubsub_dropped_total";
+    pub(crate) const PUBSUB_UNSENT: &str = "petrel_proxy_pubsub_unsent_total";
 }
 
 /// Most distinct error prefixes tracked, as Redis's errorstats.

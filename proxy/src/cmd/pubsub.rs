@@ -145,62 +145,24 @@ pub(crate) fn leave_all(shared: &Shared, session: &mut Session) {
     shared.pubsub.changed();
 }
 
-/// A request to the broker of `target`, retried like any routed request.
+/// A request to the broker of `target`.
 async fn ask(
     shared: &Shared,
     target: Target,
-    mut req: PubSubRequest,
+    req: PubSubRequest,
 ) -> Result<PubSubResponse, RouteError> {
-    let router = &shared.router;
-    let deadline = Instant::now() + router.timeout();
-    router
-        .send(&target, &mut req, false, deadline)
-        .await
-        .map(|(r, _)| r)
-}
-
-/// The brokers a message on `channel` goes to: its partition's, or every
-/// partition's for a keyevent channel.
-async fn targets(shared: &Shared, channel: &Bytes, shard: bool) -> Result<Vec<Target>, RouteError> {
-    match (shard, brokers(channel)) {
-        (false, Brokers::Every) => {
-            let deadline = Instant::now() + shared.router.timeout();
-            let map = shared.router.maps().wait_for_map(deadline).await?;
-            Ok((0..map.partition_count).map(Target::Partition).collect())
-        }
-        (false, Brokers::Key(key)) => Ok(vec![Target::Key(Bytes::copy_from_slice(key))]),
-        (true, _) => Ok(vec![Target::Key(channel.clone())]),
-    }
+    crate::pubsub::publish::ask(&shared.router, target, req).await
 }
 
 fn publishing(ctx: &Ctx<'_>, args: &[Bytes], shard: bool) -> Action {
     let shared = ctx.shared.clone();
-    let req = PubSubRequest {
-        publish: Some(PublishMsg {
-            channel: args[1].clone(),
-            message: args[2].clone(),
-            shard,
-        }),
-        ..PubSubRequest::default()
+    let message = PublishMsg {
+        channel: args[1].clone(),
+        message: args[2].clone(),
+        shard,
     };
-    let channel = args[1].clone();
     Action::Later(
-        async move {
-            let targets = match targets(&shared, &channel, shard).await {
-                Ok(t) => t,
-                Err(e) => return e.into_reply(),
-            };
-            let asks = targets.into_iter().map(|t| ask(&shared, t, req.clone()));
-            let mut receivers = 0;
-            for answer in join_all(asks).await {
-                match answer {
-                    Ok(r) => receivers += r.receivers,
-                    Err(e) => return e.into_reply(),
-                }
-            }
-            Reply::Int(receivers)
-        }
-        .boxed(),
+        async move { crate::pubsub::publish::publish(&shared.router, message).await }.boxed(),
     )
 }
 

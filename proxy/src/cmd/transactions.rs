@@ -24,6 +24,7 @@ use futures::FutureExt;
 use petrel_common::reply::{errors, Reply};
 
 use petrel_common::command::{table, Command, Exec, Internal};
+use petrel_script::held_publish;
 
 use crate::action::{Action, Ctx, Touches};
 use crate::cmd::server::scripting::{is_script_command, queued_script};
@@ -155,7 +156,9 @@ fn run_local(
 /// at this proxy as one transaction (`crate::script::run_block`), each
 /// data command and each `redis.call` a round at its key's primary, so the
 /// scripts are inside the block's atomic step. Commands the proxy answers
-/// are answered first, in their place.
+/// are answered first, in their place, except `PUBLISH` and `SPUBLISH`:
+/// held with the scripts' messages, sent in order once the block commits
+/// (never when it aborts), their counts then in their place.
 fn exec_with_scripts(ctx: &mut Ctx<'_>, tx: Transaction, watched: Vec<(Bytes, i64)>) -> Action {
     enum Queued {
         Item(BlockItem),
@@ -166,9 +169,12 @@ fn exec_with_scripts(ctx: &mut Ctx<'_>, tx: Transaction, watched: Vec<(Bytes, i6
     for (spec, args) in tx.queued {
         queued.push(match spec.exec() {
             Exec::Proxy if is_script_command(spec.name()) => Queued::Script(spec.name(), args),
-            Exec::Proxy => match run_local(ctx, spec, &args) {
-                Ok(r) => Queued::Item(BlockItem::Reply(r)),
-                Err(f) => Queued::Later(f),
+            Exec::Proxy => match held_publish(spec.name(), &args) {
+                Some(message) => Queued::Item(BlockItem::Publish(message)),
+                None => match run_local(ctx, spec, &args) {
+                    Ok(r) => Queued::Item(BlockItem::Reply(r)),
+                    Err(f) => Queued::Later(f),
+                },
             },
             Exec::Container | Exec::Unserved | Exec::Internal => Queued::Item(BlockItem::Reply(
                 Reply::Error(errors::wrong_arity(spec.name())),
@@ -200,7 +206,7 @@ fn exec_with_scripts(ctx: &mut Ctx<'_>, tx: Transaction, watched: Vec<(Bytes, i6
                     }
                 });
             }
-            crate::script::run_block(&router, watched, items, acl).await
+            crate::script::run_block(&router, &shared.router, watched, items, acl).await
         }
         .boxed(),
     )

@@ -7,6 +7,9 @@
 //!   every partition of our patterns; it starts over at a new primary.
 //! - [`poller`]: one long poll per broker server collecting the messages
 //!   queued for this proxy, handed to the hub.
+//! - [`publish`]: a message sent to its channel's brokers (`PUBLISH`), and
+//!   the messages a script or `MULTI` block held until its writes
+//!   committed.
 //!
 //! A SUBSCRIBE is answered once the brokers have the change (or after the
 //! request timeout, when a broker is away: the registrar keeps trying), so
@@ -14,6 +17,7 @@
 
 pub(crate) mod hub;
 mod poller;
+pub(crate) mod publish;
 mod registrar;
 mod shared;
 

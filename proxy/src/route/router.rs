@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use petrel_common::command::Command;
 use petrel_common::msg::{
-    method, ExecCode, ExecuteRequest, ExecuteResponse, TxnRequestMsg, TxnResponseMsg,
+    method, ExecCode, ExecuteRequest, ExecuteResponse, ReplyMsg, TxnRequestMsg, TxnResponseMsg,
 };
+use petrel_common::pubsub::PublishMsg;
 use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::RpcError;
@@ -95,6 +96,26 @@ impl Router {
         self.execute(target, req, write, deadline).await
     }
 
+    /// [`Router::call`] of a script (`petrel.eval`, `petrel.fcall`): its
+    /// reply and the messages it published, in order, to send now that its
+    /// writes committed.
+    pub(crate) async fn call_script(
+        &self,
+        target: Target,
+        command: &Command,
+        args: Vec<Bytes>,
+        deadline: Instant,
+    ) -> Result<(Reply, Vec<PublishMsg>), RouteError> {
+        let mut req = ExecuteRequest {
+            args,
+            command: u32::from(command.id.0),
+            ..Default::default()
+        };
+        let (resp, node) = self.send(&target, &mut req, true, deadline).await?;
+        let reply = Self::reply_of(resp.reply, &node)?;
+        Ok((reply, resp.published))
+    }
+
     async fn execute(
         &self,
         target: Target,
@@ -103,7 +124,11 @@ impl Router {
         deadline: Instant,
     ) -> Result<Reply, RouteError> {
         let (resp, node) = self.send(&target, &mut req, write, deadline).await?;
-        resp.reply
+        Self::reply_of(resp.reply, &node)
+    }
+
+    fn reply_of(reply: Option<ReplyMsg>, node: &str) -> Result<Reply, RouteError> {
+        reply
             .map(Reply::from)
             .ok_or_else(|| RouteError::Server(format!("server {node} answered OK without a reply")))
     }

@@ -6,7 +6,8 @@
 //! replies. A call whose keys are all in one partition runs there; `PING`,
 //! `ECHO` and `TIME` are answered here; anything else (a call over keys of
 //! several partitions, a command that needs every partition) is refused
-//! with an error the script sees.
+//! with an error the script sees. `PUBLISH` and `SPUBLISH` are held: the
+//! run ends with its messages, sent once the transaction commits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -14,16 +15,18 @@ use std::sync::{Arc, LazyLock, Mutex};
 use bytes::Bytes;
 use petrel_common::command::{table, Exec};
 use petrel_common::hash::partition_of;
+use petrel_common::pubsub::PublishMsg;
 use petrel_common::reply::{errors, Reply, SCRIPT_REPLY_DEPTH};
 use petrel_common::sync::lock;
 use petrel_script::{
-    keyless_reply, was_killed, with_thread_functions, with_thread_scripts, EngineConfig, Host,
-    Monitor, RunOptions,
+    held_publish, keyless_reply, was_killed, with_thread_functions, with_thread_scripts,
+    EngineConfig, Held, Host, Monitor, RunOptions, HELD_PUBLISH_REPLY,
 };
 use tokio::sync::mpsc;
 
 use crate::acl::{Denied, User};
 use crate::program::Program;
+use crate::pubsub::publish::Outgoing;
 use crate::txn::script::{Event, Session, Start};
 use crate::txn::Call;
 
@@ -67,15 +70,7 @@ pub(crate) fn starter(script: Script, partitions: u32) -> Start {
     Box::new(move || {
         let script = script.clone();
         start(partitions, script.acl.clone(), move |host, slot| {
-            let reply = run_program(host, &script, slot);
-            if was_killed(&reply) {
-                return Err(reply);
-            }
-            if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
-                // As at a primary (which cannot carry it back): refused whole.
-                return Err(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP));
-            }
-            Ok(reply)
+            run_checked(host, &script, slot)
         })
     })
 }
@@ -87,6 +82,9 @@ pub(crate) enum BlockItem {
     /// A data command (its words).
     Command(Vec<Bytes>),
     Script(Script),
+    /// A queued `PUBLISH` or `SPUBLISH`: held, sent once the block
+    /// commits, its receiver count then put in its place in the reply.
+    Publish(PublishMsg),
     /// Answered already (a command the proxy answers, or refused).
     Reply(Reply),
 }
@@ -111,19 +109,17 @@ pub(crate) fn block_starter(
                 }
             }
             let mut replies = Vec::with_capacity(items.len());
-            for item in &items {
+            for (at, item) in items.iter().enumerate() {
                 replies.push(match item {
                     BlockItem::Command(args) => host.call(args.clone()),
                     BlockItem::Reply(r) => r.clone(),
-                    BlockItem::Script(script) => {
-                        let reply = run_program(host, script, slot);
-                        if was_killed(&reply) {
-                            return Err(reply);
-                        }
-                        if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
-                            return Err(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP));
-                        }
-                        reply
+                    BlockItem::Script(script) => run_checked(host, script, slot)?,
+                    BlockItem::Publish(message) => {
+                        host.held.push(Outgoing {
+                            message: message.clone(),
+                            reply_at: Some(at),
+                        });
+                        Reply::Int(HELD_PUBLISH_REPLY)
                     }
                 });
             }
@@ -166,9 +162,10 @@ fn start(
             stopped,
             partitions,
             acl,
+            held: Held::default(),
         };
         let _ = done.send(match body(&mut host, &monitor_slot) {
-            Ok(reply) => Event::Done(reply),
+            Ok(reply) => Event::Done(reply, host.held.into_messages()),
             Err(reply) => Event::Stopped(reply),
         });
     });
@@ -177,6 +174,23 @@ fn start(
         replies,
         stop,
     }
+}
+
+/// Runs a script or function with `host` (see [`run_program`]): `Err`
+/// when it was stopped (nothing it did may apply) or its reply is too deep
+/// to carry (refused whole, as at a primary). What it published stays held
+/// unless it failed.
+fn run_checked(host: &mut TxnHost, script: &Script, slot: &MonitorSlot) -> Result<Reply, Reply> {
+    let mark = host.held.mark();
+    let reply = run_program(host, script, slot);
+    if was_killed(&reply) {
+        return Err(reply);
+    }
+    if reply.nests_deeper_than(SCRIPT_REPLY_DEPTH) {
+        return Err(Reply::error(errors::SCRIPT_REPLY_TOO_DEEP));
+    }
+    host.held.settle(mark, &reply);
+    Ok(reply)
 }
 
 /// Runs a script or function with `host`, its engine in `slot` meanwhile.
@@ -219,6 +233,8 @@ struct TxnHost {
     replies: std::sync::mpsc::Receiver<Reply>,
     stopped: Arc<AtomicBool>,
     partitions: u32,
+    /// What the run published so far, in order.
+    held: Held<Outgoing>,
 }
 
 impl Host for TxnHost {
@@ -245,6 +261,11 @@ impl Host for TxnHost {
                 String::from_utf8_lossy(args.first().map_or(&[][..], |a| a))
             ));
         };
+        // Before the keys: SPUBLISH's shard channel is not a key.
+        if let Some(message) = held_publish(command.name(), &args) {
+            self.held.push(Outgoing::of_script(message));
+            return Reply::Int(HELD_PUBLISH_REPLY);
+        }
         let mut partitions = Vec::new();
         let _ = command.for_each_key(&args, |i, _| {
             if let Some(k) = args.get(i) {

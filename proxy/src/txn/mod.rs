@@ -129,10 +129,10 @@ pub(crate) async fn run_script(
     router: &Arc<Router>,
     start: impl FnOnce(&petrel_common::partition::TableMap) -> script::Start,
     deadline: Instant,
-) -> Reply {
+) -> script::Ended {
     let map = match router.maps().wait_for_map(deadline).await {
         Ok(m) => m,
-        Err(e) => return e.into_reply(),
+        Err(e) => return script::Ended::reply(e.into_reply()),
     };
     let settings = router.txn_settings().clone();
     let transport = Arc::new(RouterTransport {

@@ -8,7 +8,8 @@
 //! transaction's own writes, under its locks), and its reply goes back in.
 //! When the script ends ([`Event::Done`]) the transaction commits by the
 //! rule and the client gets the script's reply; nothing it wrote is seen by
-//! anyone before. When the coordinator restarts the transaction (wounded
+//! anyone before. What it published comes with the reply only when the
+//! transaction committed ([`Ended`]). When the coordinator restarts the transaction (wounded
 //! by an older one) the session is stopped and the script runs again from
 //! the start in a new one.
 //!
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::call::Call;
 use super::driver::{Answer, Msg, Settings, Transport, NOT_APPLIED, UNKNOWN};
+use crate::pubsub::publish::Outgoing;
 use crate::stats::names;
 
 /// What a running script asks of the transaction.
@@ -37,8 +39,9 @@ use crate::stats::names;
 pub(crate) enum Event {
     /// Run `call` at `partition` and send back its reply.
     Call { partition: u32, call: Call },
-    /// The script ended with this reply.
-    Done(Reply),
+    /// The script ended with this reply, having published these messages
+    /// (held until the transaction commits).
+    Done(Reply, Vec<Outgoing>),
     /// The script was stopped (`SCRIPT KILL`): nothing it did may apply;
     /// the client gets this reply.
     Stopped(Reply),
@@ -55,6 +58,24 @@ pub(crate) struct Session {
 
 /// Starts a fresh run of the script.
 pub(crate) type Start = Box<dyn Fn() -> Session + Send + Sync>;
+
+/// How a run ended, for its client: the reply and, when its writes
+/// committed, the messages it published, in order, to send now.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    pub(crate) reply: Reply,
+    pub(crate) held: Vec<Outgoing>,
+}
+
+impl Ended {
+    /// A reply that publishes nothing (not committed, or nothing held).
+    pub(crate) fn reply(reply: Reply) -> Self {
+        Ended {
+            reply,
+            held: Vec::new(),
+        }
+    }
+}
 
 /// A script to run as a transaction.
 pub(crate) struct ScriptJob<T> {
@@ -75,11 +96,14 @@ fn unix_ms() -> u64 {
 
 /// Runs the script of `job` to its reply by its deadline; the coordinator
 /// keeps carrying its decision in the background after the reply.
-pub(crate) async fn drive<T: Transport>(job: ScriptJob<T>) -> Reply {
+pub(crate) async fn drive<T: Transport>(job: ScriptJob<T>) -> Ended {
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(run(job, tx));
-    rx.await
-        .unwrap_or_else(|_| Reply::error("ERR script across partitions: its coordinator stopped"))
+    rx.await.unwrap_or_else(|_| {
+        Ended::reply(Reply::error(
+            "ERR script across partitions: its coordinator stopped",
+        ))
+    })
 }
 
 struct Driver<T> {
@@ -101,11 +125,13 @@ struct Driver<T> {
     executed: HashSet<u32>,
     /// The script's own reply, once it ended.
     result: Option<Reply>,
+    /// What it published, sent only if the transaction commits.
+    held: Vec<Outgoing>,
     inflight: FuturesUnordered<BoxFuture<'static, (u32, Option<Answer>)>>,
-    client: Option<tokio::sync::oneshot::Sender<Reply>>,
+    client: Option<tokio::sync::oneshot::Sender<Ended>>,
 }
 
-async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Sender<Reply>) {
+async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Sender<Ended>) {
     let ScriptJob {
         start,
         table,
@@ -119,17 +145,22 @@ async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Send
     let first = tokio::time::timeout_at(deadline.into(), session.events.recv()).await;
     let (record, call) = match first {
         Ok(Some(Event::Call { partition, call })) => (partition, call),
-        Ok(Some(Event::Done(reply) | Event::Stopped(reply))) => {
-            let _ = client.send(reply);
+        // Nothing written: nothing to commit before its messages go.
+        Ok(Some(Event::Done(reply, held))) => {
+            let _ = client.send(Ended { reply, held });
+            return;
+        }
+        Ok(Some(Event::Stopped(reply))) => {
+            let _ = client.send(Ended::reply(reply));
             return;
         }
         Ok(None) => {
-            let _ = client.send(Reply::error(NO_SCRIPT));
+            let _ = client.send(Ended::reply(Reply::error(NO_SCRIPT)));
             return;
         }
         Err(_) => {
             (session.stop)();
-            let _ = client.send(Reply::error(NOT_APPLIED));
+            let _ = client.send(Ended::reply(Reply::error(NOT_APPLIED)));
             return;
         }
     };
@@ -158,6 +189,7 @@ async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Send
         reply: None,
         executed: HashSet::new(),
         result: None,
+        held: Vec::new(),
         inflight: FuturesUnordered::new(),
         client: Some(client),
     };
@@ -213,9 +245,10 @@ impl<T: Transport> Driver<T> {
     fn event(&mut self, event: Option<Event>) -> Vec<Output> {
         match event {
             Some(Event::Call { partition, call }) => self.call(partition, call),
-            Some(Event::Done(reply)) => {
+            Some(Event::Done(reply, held)) => {
                 self.listening = false;
                 self.result = Some(reply);
+                self.held = held;
                 self.coord.handle(Input::Commit)
             }
             Some(Event::Stopped(reply)) => {
@@ -286,9 +319,9 @@ impl<T: Transport> Driver<T> {
                     Vec::new()
                 }
                 Output::Done(outcome) => {
-                    let reply = self.ending(outcome);
+                    let ended = self.ending(outcome);
                     if let Some(client) = self.client.take() {
-                        let _ = client.send(reply);
+                        let _ = client.send(ended);
                     }
                     self.stop_session();
                     Vec::new()
@@ -305,6 +338,7 @@ impl<T: Transport> Driver<T> {
         self.current = None;
         self.reply = None;
         self.result = None;
+        self.held.clear();
         self.commands.clear();
         // A new run: its first event starts the attempt's first round.
         self.session = Some((self.start)());
@@ -322,25 +356,33 @@ impl<T: Transport> Driver<T> {
         self.inflight.push(Box::pin(async move { (to, fut.await) }));
     }
 
-    fn ending(&mut self, outcome: Outcome) -> Reply {
-        let (label, reply) = match outcome {
-            Outcome::Committed => (
-                "committed",
-                self.result
-                    .take()
-                    .unwrap_or_else(|| Reply::error(NO_SCRIPT)),
-            ),
-            Outcome::NotApplied(NotApplied::Abandoned) => (
-                "not_applied",
-                self.result
-                    .take()
-                    .unwrap_or_else(|| Reply::error("ERR script abandoned; nothing was written")),
-            ),
-            Outcome::NotApplied(NotApplied::Deadline) => ("not_applied", Reply::error(NOT_APPLIED)),
-            Outcome::Unknown => ("unknown", Reply::error(UNKNOWN)),
-        };
+    /// The client's answer: the script's messages go only with a commit.
+    fn ending(&mut self, outcome: Outcome) -> Ended {
+        let (label, ended) =
+            match outcome {
+                Outcome::Committed => (
+                    "committed",
+                    Ended {
+                        reply: self
+                            .result
+                            .take()
+                            .unwrap_or_else(|| Reply::error(NO_SCRIPT)),
+                        held: std::mem::take(&mut self.held),
+                    },
+                ),
+                Outcome::NotApplied(NotApplied::Abandoned) => (
+                    "not_applied",
+                    Ended::reply(self.result.take().unwrap_or_else(|| {
+                        Reply::error("ERR script abandoned; nothing was written")
+                    })),
+                ),
+                Outcome::NotApplied(NotApplied::Deadline) => {
+                    ("not_applied", Ended::reply(Reply::error(NOT_APPLIED)))
+                }
+                Outcome::Unknown => ("unknown", Ended::reply(Reply::error(UNKNOWN))),
+            };
         metrics::counter!(names::TXN_ENDED, "kind" => "script", "outcome" => label).increment(1);
-        reply
+        ended
     }
 }
 

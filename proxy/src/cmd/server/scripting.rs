@@ -160,7 +160,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
                 read_only,
                 acl,
             };
-            script::run(router, call).await
+            script::run(router, &shared.router, call).await
         }
         .boxed(),
     )
@@ -246,7 +246,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Action {
                 read_only,
                 acl,
             };
-            script::run(router, call).await
+            script::run(router, &shared.router, call).await
         }
         .boxed(),
     )

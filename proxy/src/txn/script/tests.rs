@@ -1,19 +1,31 @@
 //! The script driver against the fake participants of `txn::testing`, with
 //! a session played by a thread that makes fixed calls (no Lua): each run
-//! sends `SET 1a`, then `INCR 2b`, and ends with both replies.
+//! sends `SET 1a`, then `INCR 2b`, and ends with both replies and a
+//! message published to `run<n>` (n counts the runs).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use petrel_common::pubsub::PublishMsg;
 use petrel_common::txn::coordinator::Options;
 
 use super::*;
 use crate::txn::testing::{call, wounds_once, Fake};
 
+/// A script's message on `channel`.
+fn message(channel: &str) -> Outgoing {
+    Outgoing::of_script(PublishMsg {
+        channel: Bytes::copy_from_slice(channel.as_bytes()),
+        message: Bytes::from_static(b"m"),
+        shard: false,
+    })
+}
+
 /// Starts runs that call `SET 1a x` then `INCR 2b`; counts the runs.
 fn two_calls(runs: Arc<AtomicUsize>) -> Start {
     Box::new(move || {
-        runs.fetch_add(1, Ordering::SeqCst);
+        let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
         let (events_tx, events) = mpsc::unbounded_channel();
         let (replies, replies_rx) = std::sync::mpsc::channel::<Reply>();
         std::thread::spawn(move || {
@@ -28,7 +40,8 @@ fn two_calls(runs: Arc<AtomicUsize>) -> Start {
                     Err(_) => return,
                 }
             }
-            let _ = events_tx.send(Event::Done(Reply::Array(got)));
+            let held = vec![message(&format!("run{run}"))];
+            let _ = events_tx.send(Event::Done(Reply::Array(got), held));
         });
         Session {
             events,
@@ -46,6 +59,12 @@ fn reply(c: &Call) -> Reply {
 }
 
 async fn go(fake: &Arc<Fake>, start: Start) -> Reply {
+    go_for(fake, start, Duration::from_millis(2_000))
+        .await
+        .reply
+}
+
+async fn go_for(fake: &Arc<Fake>, start: Start, limit: Duration) -> Ended {
     let settings = Settings {
         opts: Options {
             resend_ms: 50,
@@ -60,7 +79,7 @@ async fn go(fake: &Arc<Fake>, start: Start) -> Reply {
         table: TableId(1),
         transport: fake.clone(),
         settings,
-        deadline: Instant::now() + Duration::from_millis(2_000),
+        deadline: Instant::now() + limit,
     })
     .await
 }
@@ -114,15 +133,46 @@ async fn a_script_that_calls_nothing_needs_no_transaction() {
     let start: Start = Box::new(|| {
         let (tx, events) = mpsc::unbounded_channel();
         let (replies, _) = std::sync::mpsc::channel();
-        let _ = tx.send(Event::Done(Reply::Int(7)));
+        let _ = tx.send(Event::Done(Reply::Int(7), vec![message("m")]));
         Session {
             events,
             replies,
             stop: Box::new(|| {}),
         }
     });
-    assert_eq!(go(&fake, start).await, Reply::Int(7));
+    let ended = go_for(&fake, start, Duration::from_secs(2)).await;
+    assert_eq!(ended.reply, Reply::Int(7));
+    assert_eq!(ended.held, vec![message("m")], "nothing to wait for");
     assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn messages_go_with_a_commit_and_only_the_last_run_s() {
+    let fake = Fake::new(|to, m, f| f.happy(to, m, reply));
+    let ended = go_for(&fake, two_calls(Arc::default()), Duration::from_secs(2)).await;
+    assert_eq!(ended.held, vec![message("run1")]);
+    // Wounded: the first run's message is dropped with its writes.
+    let ended = go_for(
+        &wounds_once(2, reply),
+        two_calls(Arc::default()),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(ended.reply, Reply::Array(vec![Reply::ok(), Reply::Int(1)]));
+    assert_eq!(ended.held, vec![message("run2")]);
+}
+
+#[tokio::test]
+async fn nothing_is_published_when_the_transaction_does_not_commit() {
+    // The participants run the calls but never answer what follows
+    // (PREPARE, STATUS...): the deadline passes, not applied or unknown.
+    let fake = Fake::new(|to, m, f| match m {
+        Msg::Request(_) => None,
+        _ => f.happy(to, m, reply),
+    });
+    let ended = go_for(&fake, two_calls(Arc::default()), Duration::from_millis(300)).await;
+    assert!(ended.reply.is_error(), "{:?}", ended.reply);
+    assert!(ended.held.is_empty(), "{:?}", ended.held);
 }
 
 #[tokio::test]
@@ -157,7 +207,7 @@ async fn a_later_attempt_starting_elsewhere_executes_at_the_record_first() {
                         return;
                     }
                 }
-                let _ = events_tx.send(Event::Done(Reply::ok()));
+                let _ = events_tx.send(Event::Done(Reply::ok(), Vec::new()));
             });
             Session {
                 events,
