@@ -3,13 +3,17 @@
 //! others, PUBLISH counts them all, order holds per channel, and after a
 //! kill -9 of the channel's broker (its partition's primary) subscribers
 //! receive new messages again once the partition has failed over, with no
-//! client action. A MULTI's PUBLISH is delivered only when it commits.
+//! client action. A MULTI's PUBLISH is delivered only when it commits, and
+//! so is a script's or function's (at its keys' primary or across
+//! partitions), in order, never when it fails or its block aborts.
 
 mod support;
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use petrel_common::hash::partition_of;
 use support::{Onebox, OneboxOpts, RawConn};
 
 fn resp_message(kind: &str, pattern: Option<&str>, channel: &str, payload: &str) -> Vec<u8> {
@@ -330,4 +334,284 @@ fn tracking_invalidations_cross_proxies_and_redirects() {
         ">2\r\n$10\r\ninvalidate\r\n_\r\n",
         "a flush invalidates everything"
     );
+}
+
+/// Sends `args` and returns the reply as text.
+fn call(c: &mut RawConn, args: &[&str]) -> String {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    String::from_utf8_lossy(&c.call(&args)).into_owned()
+}
+
+fn bulk(s: &str) -> String {
+    format!("${}\r\n{s}\r\n", s.len())
+}
+
+/// The payload of a `message` frame on `channel`.
+fn payload_of(frame: &[u8], channel: &str) -> String {
+    let text = String::from_utf8_lossy(frame).into_owned();
+    let head = format!("*3\r\n$7\r\nmessage\r\n{}", bulk(channel));
+    let rest = text
+        .strip_prefix(&head)
+        .unwrap_or_else(|| panic!("not a message on {channel}: {text:?}"));
+    let (_, payload) = rest.split_once("\r\n").expect("a bulk payload");
+    payload.trim_end_matches("\r\n").to_string()
+}
+
+/// The next message on `channel` (within 5 s): its payload.
+fn next_payload(c: &mut RawConn, channel: &str) -> String {
+    c.set_timeout(Duration::from_secs(5));
+    payload_of(&c.read_reply(), channel)
+}
+
+/// Nothing arrives for a while.
+fn nothing_for_a_while(c: &mut RawConn, why: &str) {
+    c.set_timeout(Duration::from_millis(300));
+    if let Some(frame) = c.try_read_reply() {
+        panic!("{why}: got {:?}", String::from_utf8_lossy(&frame));
+    }
+}
+
+const PARTITIONS: u32 = 8;
+
+/// Two keys `<prefix>N` in different partitions.
+fn two_partitions(prefix: &str) -> (String, String) {
+    let first = format!("{prefix}0");
+    let p = partition_of(first.as_bytes(), PARTITIONS);
+    let second = (1..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| partition_of(k.as_bytes(), PARTITIONS) != p)
+        .expect("another partition");
+    (first, second)
+}
+
+/// What a script or function publishes reaches subscribers on other
+/// proxies only once its writes have committed (a subscriber that reads
+/// the key on receiving the message sees the value), in the order it
+/// published, wherever it runs: at its keys' primary or across partitions.
+/// One that fails publishes nothing; `redis.call('publish')` answers 0.
+#[test]
+fn scripts_publish_only_once_their_writes_commit() {
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(3),
+        partitions: Some(PARTITIONS),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let mut sub = subscribe(ports[1], "SUBSCRIBE", "writes");
+    let mut reader = RawConn::connect(ports[2]);
+    let mut publisher = RawConn::connect(ports[0]);
+
+    // At the keys' primary, pipelined: each script sets its key, then
+    // publishes its name twice. The subscriber reads the key the moment
+    // the first message comes.
+    let script = "redis.call('SET', KEYS[1], ARGV[1]) \
+                  redis.call('PUBLISH', 'writes', KEYS[1] .. ':a') \
+                  redis.call('PUBLISH', 'writes', KEYS[1] .. ':b') return 'done'";
+    let runs = 50;
+    let mut pipeline = Vec::new();
+    for i in 0..runs {
+        let (key, value) = (format!("sp:{i}"), format!("v{i}"));
+        pipeline.extend(support::encode_command(&[
+            b"EVAL",
+            script.as_bytes(),
+            b"1",
+            key.as_bytes(),
+            value.as_bytes(),
+        ]));
+    }
+    publisher.send_raw(&pipeline);
+    let mut first_seen = HashSet::new();
+    for _ in 0..2 * runs {
+        let payload = next_payload(&mut sub, "writes");
+        if let Some(key) = payload.strip_suffix(":a") {
+            let i = key.strip_prefix("sp:").expect("a script's key");
+            assert_eq!(
+                call(&mut reader, &["GET", key]),
+                bulk(&format!("v{i}")),
+                "the write is visible when its message arrives"
+            );
+            assert!(first_seen.insert(key.to_string()), "{payload} twice");
+        } else {
+            let key = payload.strip_suffix(":b").expect("a script's message");
+            assert!(
+                first_seen.contains(key),
+                "{payload} came before {key}:a: not in the script's order"
+            );
+        }
+    }
+    for _ in 0..runs {
+        assert_eq!(publisher.read_reply(), bulk("done").as_bytes());
+    }
+    assert_eq!(first_seen.len(), runs);
+
+    // The count is not known before the commit: 0.
+    assert_eq!(
+        call(
+            &mut publisher,
+            &[
+                "EVAL",
+                "return redis.call('PUBLISH', 'writes', 'zero')",
+                "0"
+            ]
+        ),
+        ":0\r\n"
+    );
+    assert_eq!(next_payload(&mut sub, "writes"), "zero");
+
+    // A script that fails after publishing keeps its writes, as in Redis,
+    // but publishes nothing; so does a read-only one that tries.
+    let failing = "redis.call('SET', KEYS[1], 'kept') \
+                   redis.call('PUBLISH', 'writes', 'failed') error('boom')";
+    let reply = call(&mut publisher, &["EVAL", failing, "1", "sp:err"]);
+    assert!(reply.starts_with("-ERR user_script:1: boom"), "{reply}");
+    assert_eq!(call(&mut reader, &["GET", "sp:err"]), bulk("kept"));
+    let reply = call(
+        &mut publisher,
+        &[
+            "EVAL_RO",
+            "return redis.call('PUBLISH', 'writes', 'ro')",
+            "0",
+        ],
+    );
+    assert!(
+        reply.starts_with("-ERR Write commands are not allowed from read-only scripts."),
+        "{reply}"
+    );
+    assert_eq!(publish(&mut publisher, "writes", "marker-1"), ":1\r\n");
+    assert_eq!(next_payload(&mut sub, "writes"), "marker-1");
+
+    // A function, and a read-only one refused as in Redis.
+    let library = "#!lua name=tell\n\
+        redis.register_function('set_and_tell', function(keys, args) \
+          redis.call('SET', keys[1], args[1]) \
+          redis.call('PUBLISH', 'writes', keys[1]) return 'told' end)\n\
+        redis.register_function{function_name='tell_ro', flags={'no-writes'}, \
+          callback=function() return redis.call('PUBLISH', 'writes', 'ro') end}";
+    assert_eq!(
+        call(&mut publisher, &["FUNCTION", "LOAD", library]),
+        bulk("tell")
+    );
+    assert_eq!(
+        call(
+            &mut publisher,
+            &["FCALL", "set_and_tell", "1", "sp:f", "vf"]
+        ),
+        bulk("told")
+    );
+    assert_eq!(next_payload(&mut sub, "writes"), "sp:f");
+    assert_eq!(call(&mut reader, &["GET", "sp:f"]), bulk("vf"));
+    for verb in ["FCALL", "FCALL_RO"] {
+        let reply = call(&mut publisher, &[verb, "tell_ro", "0"]);
+        assert!(
+            reply.starts_with("-ERR Write commands are not allowed from read-only scripts."),
+            "{verb}: {reply}"
+        );
+    }
+
+    // Across partitions: declared keys, then keys the script builds (it
+    // runs at a primary first, stopped at each key it did not declare:
+    // those runs publish nothing), then SPUBLISH, then a failure.
+    let (a, b) = two_partitions("sx:");
+    let across = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[2], ARGV[1]) \
+                  redis.call('PUBLISH', 'writes', 'across') return 1";
+    assert_eq!(
+        call(&mut publisher, &["EVAL", across, "2", &a, &b, "va"]),
+        ":1\r\n"
+    );
+    assert_eq!(next_payload(&mut sub, "writes"), "across");
+    assert_eq!(call(&mut reader, &["GET", &a]), bulk("va"));
+    assert_eq!(call(&mut reader, &["GET", &b]), bulk("va"));
+    let (c, d) = two_partitions("sy:");
+    let built = "redis.call('PUBLISH', 'writes', 'built') redis.call('SET', ARGV[1], 'b') \
+                 redis.call('SET', ARGV[2], 'b') return 1";
+    assert_eq!(
+        call(&mut publisher, &["EVAL", built, "0", &c, &d]),
+        ":1\r\n"
+    );
+    assert_eq!(next_payload(&mut sub, "writes"), "built");
+    assert_eq!(call(&mut reader, &["GET", &d]), bulk("b"));
+    let mut shard_sub = subscribe(ports[2], "SSUBSCRIBE", "orders");
+    let sharded = "redis.call('SET', KEYS[1], 1) redis.call('SET', KEYS[2], 1) \
+                   return redis.call('SPUBLISH', 'orders', 'placed')";
+    assert_eq!(
+        call(&mut publisher, &["EVAL", sharded, "2", &a, &b]),
+        ":0\r\n"
+    );
+    shard_sub.set_timeout(Duration::from_secs(5));
+    assert_eq!(
+        shard_sub.read_reply(),
+        resp_message("smessage", None, "orders", "placed")
+    );
+    let failing = "redis.call('SET', KEYS[1], 'e') redis.call('SET', KEYS[2], 'e') \
+                   redis.call('PUBLISH', 'writes', 'across-failed') \
+                   return redis.call('INCR', KEYS[1])";
+    let reply = call(&mut publisher, &["EVAL", failing, "2", &a, &b]);
+    assert!(reply.starts_with("-ERR value is not an integer"), "{reply}");
+    assert_eq!(call(&mut reader, &["GET", &b]), bulk("e"));
+    assert_eq!(publish(&mut publisher, "writes", "marker-2"), ":1\r\n");
+    assert_eq!(
+        next_payload(&mut sub, "writes"),
+        "marker-2",
+        "the failed scripts published nothing"
+    );
+    nothing_for_a_while(&mut sub, "nothing more");
+}
+
+/// A MULTI block holding scripts runs at the proxy as one transaction: its
+/// PUBLISHes and its scripts' messages go out after it commits, in the
+/// block's order, EXEC's reply holding each PUBLISH's count; nothing goes
+/// out when a WATCHed key aborts it.
+#[test]
+fn a_multi_block_with_scripts_publishes_after_it_commits() {
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(2),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let mut sub = subscribe(ports[1], "SUBSCRIBE", "block");
+    let mut other = RawConn::connect(ports[1]);
+    let mut client = RawConn::connect(ports[0]);
+
+    assert_eq!(client.cmd("MULTI"), "+OK\r\n");
+    let first = "redis.call('SET', KEYS[1], 'm') \
+                 return redis.call('PUBLISH', 'block', 'one')";
+    assert_eq!(
+        call(&mut client, &["EVAL", first, "1", "mb:k"]),
+        "+QUEUED\r\n"
+    );
+    assert_eq!(client.cmd("PUBLISH block two"), "+QUEUED\r\n");
+    let failing = "redis.call('PUBLISH', 'block', 'dropped') error('no')";
+    assert_eq!(call(&mut client, &["EVAL", failing, "0"]), "+QUEUED\r\n");
+    let third = "redis.call('PUBLISH', 'block', 'three') return 3";
+    assert_eq!(call(&mut client, &["EVAL", third, "0"]), "+QUEUED\r\n");
+    nothing_for_a_while(&mut sub, "nothing before EXEC");
+    let exec = client.cmd("EXEC");
+    assert!(
+        exec.starts_with("*4\r\n:0\r\n:1\r\n-ERR user_script:1: no") && exec.ends_with(":3\r\n"),
+        "{exec}"
+    );
+    assert_eq!(next_payload(&mut sub, "block"), "one");
+    assert_eq!(other.cmd("GET mb:k"), bulk("m"));
+    assert_eq!(next_payload(&mut sub, "block"), "two");
+    assert_eq!(
+        next_payload(&mut sub, "block"),
+        "three",
+        "the failed script's message was dropped"
+    );
+
+    // A changed WATCHed key aborts the block: nothing is published.
+    assert_eq!(client.cmd("WATCH mb:w"), "+OK\r\n");
+    assert_eq!(other.cmd("SET mb:w changed"), "+OK\r\n");
+    assert_eq!(client.cmd("MULTI"), "+OK\r\n");
+    let script = "return redis.call('PUBLISH', 'block', 'aborted-script')";
+    assert_eq!(call(&mut client, &["EVAL", script, "0"]), "+QUEUED\r\n");
+    assert_eq!(client.cmd("PUBLISH block aborted"), "+QUEUED\r\n");
+    assert_eq!(client.cmd("EXEC"), "*-1\r\n");
+    assert_eq!(publish(&mut client, "block", "after"), ":1\r\n");
+    assert_eq!(
+        next_payload(&mut sub, "block"),
+        "after",
+        "the aborted block published nothing"
+    );
+    nothing_for_a_while(&mut sub, "nothing more");
 }
