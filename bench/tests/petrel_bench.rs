@@ -55,27 +55,11 @@ impl Drop for Redis {
     }
 }
 
-#[test]
-fn loads_redis_and_reports_json() {
-    let redis = Redis::start();
+/// Runs petrel-bench with `args` (and `--json --quiet`); its report.
+fn bench_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_petrel-bench"))
-        .args(["--port", &redis.port.to_string(), "--json", "--quiet"])
-        .args([
-            "--workload",
-            "ycsb-a,ycsb-f",
-            "--duration",
-            "1",
-            "--warmup",
-            "0.2",
-        ])
-        .args([
-            "--clients",
-            "4",
-            "--pipeline",
-            "4",
-            "--distribution",
-            "zipfian",
-        ])
+        .args(["--json", "--quiet"])
+        .args(args)
         .output()
         .expect("run petrel-bench");
     assert!(
@@ -83,7 +67,29 @@ fn loads_redis_and_reports_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn loads_redis_and_reports_json() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let report = bench_json(&[
+        "--port",
+        &port,
+        "--workload",
+        "ycsb-a,ycsb-f",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+        "--clients",
+        "4",
+        "--pipeline",
+        "4",
+        "--distribution",
+        "zipfian",
+    ]);
     let runs = report["endpoints"][0]["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 2);
     for run in runs {
@@ -106,4 +112,68 @@ fn loads_redis_and_reports_json() {
         .collect();
     assert_eq!(ops, ["set", "get"]);
     assert_eq!(runs[1]["kinds"][0]["op"], "rmw");
+}
+
+#[test]
+fn pubsub_counts_every_delivery_and_the_servers_memory() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let subscribers = format!("127.0.0.1:{port},localhost:{port}");
+    let pid = redis.child.id().to_string();
+    let report = bench_json(&[
+        "--port",
+        &port,
+        "--workload",
+        "pubsub",
+        "--channels",
+        "3",
+        "--subscribers-per-channel",
+        "4",
+        "--publishers",
+        "2",
+        "--pipeline",
+        "2",
+        "--rate",
+        "400",
+        "--subscribe-to",
+        &subscribers,
+        "--max-in-flight",
+        "1000",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+        "-d",
+        "100",
+        "--rss-pid",
+        &pid,
+    ]);
+    let run = &report["endpoints"][0]["runs"][0];
+    let p = &run["pubsub"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{run}"));
+    // Every channel has 4 subscribers, every PUBLISH announced them all,
+    // and every one of those deliveries arrived, in order.
+    assert!(n(&p["published"]) > 100, "{run}");
+    assert_eq!(n(&p["expected"]), 4 * n(&p["published"]), "{run}");
+    assert_eq!(n(&p["delivered"]), n(&p["expected"]), "{run}");
+    assert_eq!(n(&p["lost"]), 0, "{run}");
+    assert_eq!(n(&p["reordered"]), 0, "{run}");
+    assert_eq!(n(&p["malformed"]), 0, "{run}");
+    assert_eq!(n(&p["subscribers"]), 12, "{run}");
+    assert_eq!(n(&p["message_size"]), 100, "{run}");
+    // About the asked rate, and four deliveries per PUBLISH in the window.
+    let rate = p["published_per_sec"].as_f64().unwrap();
+    assert!((300.0..=440.0).contains(&rate), "{run}");
+    let delivered = p["delivered_per_sec"].as_f64().unwrap();
+    assert!((delivered / rate - 4.0).abs() < 0.2, "{run}");
+    let kinds: Vec<&str> = run["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["publish", "deliver"]);
+    let rss = &p["rss"];
+    assert!(n(&rss["before_bytes"]) > 0, "{run}");
+    assert!(n(&rss["subscribed_bytes"]) > 0, "{run}");
 }

@@ -5,6 +5,8 @@
 //! - [`workloads`]: the commands each operation sends.
 //! - [`client`]: RESP encoding, parsing and skimming of replies.
 //! - [`event_loop`]: one client thread's connections on a readiness loop.
+//! - [`pubsub`]: the pubsub workload (subscriber and publisher
+//!   connections on tokio, delivery latency and loss).
 //! - [`stats`]: per-kind HDR latency histograms and error counts.
 //! - [`report`]: final table, comparison table and JSON.
 //!
@@ -14,12 +16,14 @@
 //! `--threads` threads, each an event loop. A client sends `--pipeline`
 //! requests at once, on its loop's next turn, and times each reply from
 //! the moment the batch was written to the moment its bytes were seen
-//! arriving, as redis-benchmark's event loop does.
+//! arriving, as redis-benchmark's event loop does. The pubsub workload
+//! runs its own loop ([`pubsub`]).
 
 pub(crate) mod client;
 mod event_loop;
 pub(crate) mod keys;
 pub mod options;
+mod pubsub;
 pub mod report;
 pub(crate) mod stats;
 pub(crate) mod workloads;
@@ -142,6 +146,9 @@ fn run_workload(
     addr: SocketAddr,
     workload: Workload,
 ) -> anyhow::Result<RunReport> {
+    if workload == Workload::Pubsub {
+        return pubsub::run(opts, endpoint, addr);
+    }
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -34,7 +34,9 @@ pub struct Options {
     /// between the hot lists `<prefix>hot:a` and `<prefix>hot:b:<n>`, in
     /// two partitions; prefill them) evalsha-1p (EVALSHA of a script doing
     /// one INCR; petrel-bench loads it first) multi-3p / script-3p (three
-    /// INCRs of keys in three partitions by MULTI / by one EVAL).
+    /// INCRs of keys in three partitions by MULTI / by one EVAL) pubsub
+    /// (--publishers PUBLISH to --channels channels, each with
+    /// --subscribers-per-channel subscriber connections; see --subscribe-to).
     #[arg(
         long,
         short = 'w',
@@ -91,6 +93,37 @@ pub struct Options {
     /// connections (0 = one per CPU); 1 matches redis-benchmark's default.
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
+    /// pubsub: channels to publish to.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) channels: usize,
+    /// pubsub: subscriber connections per channel (each subscribes to one
+    /// channel).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) subscribers_per_channel: usize,
+    /// pubsub: publisher connections, each sending --pipeline PUBLISHes at
+    /// a time (to the endpoint; --rate caps their sum).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) publishers: usize,
+    /// pubsub: where subscribers connect, `host:port,host:port`, in turn
+    /// (default: the endpoint, where the publishers connect).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) subscribe_to: Vec<String>,
+    /// pubsub: most deliveries announced by PUBLISH replies and not yet
+    /// arrived; publishers wait while more are outstanding (0 = no
+    /// limit). Without it, a system whose PUBLISH answers before its
+    /// fan-out can be published to faster than it delivers, and its
+    /// backlog (memory, latency) grows for as long as the run lasts.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) max_in_flight: u64,
+    /// pubsub: after publishing stops, how long to keep waiting for the
+    /// remaining deliveries once none arrives (seconds).
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) drain: f64,
+    /// pubsub: report this process's resident memory (VmRSS) before the
+    /// subscribers connect, once they are subscribed and after publishing
+    /// (e.g. the proxy or redis-server they are connected to).
+    #[arg(long)]
+    pub(crate) rss_pid: Option<u32>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -148,6 +181,7 @@ pub(crate) enum Workload {
     Multi3p,
     #[value(name = "script-3p")]
     Script3p,
+    Pubsub,
 }
 
 impl Workload {
@@ -212,6 +246,23 @@ impl Options {
         if self.duration == 0.0 && self.requests.is_none() {
             bail!("--duration must be positive");
         }
+        if self.workload.contains(&Workload::Pubsub) {
+            if self.channels == 0 || self.subscribers_per_channel == 0 || self.publishers == 0 {
+                bail!("--channels, --subscribers-per-channel and --publishers must be at least 1");
+            }
+            if self.requests.is_some() {
+                bail!("the pubsub workload runs for --duration, not --requests");
+            }
+            if !seconds_ok(self.drain) {
+                bail!("--drain must be non-negative seconds");
+            }
+            if !self.subscribe_to.is_empty() && self.compare.len() > 1 {
+                bail!("--subscribe-to names one system's endpoints: run each system on its own, not with --compare");
+            }
+            if self.publishers > usize::from(u16::MAX) {
+                bail!("at most {} publishers", u16::MAX);
+            }
+        }
         Ok(())
     }
 
@@ -223,6 +274,11 @@ impl Options {
     /// Unmeasured lead-in.
     pub(crate) fn warmup(&self) -> Duration {
         Duration::from_secs_f64(self.warmup)
+    }
+
+    /// pubsub: the wait for late deliveries.
+    pub(crate) fn drain(&self) -> Duration {
+        Duration::from_secs_f64(self.drain)
     }
 }
 

@@ -32,6 +32,84 @@ pub(crate) struct RunReport {
     /// Operations lost to connection failures.
     pub(crate) io_errors: u64,
     pub(crate) kinds: Vec<KindReport>,
+    /// The pubsub workload's own figures (its `ops` are its PUBLISHes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pubsub: Option<PubSubReport>,
+}
+
+/// What a pubsub run adds to its kinds (`publish`, `deliver`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PubSubReport {
+    pub(crate) channels: usize,
+    pub(crate) subscribers_per_channel: usize,
+    /// Subscriber connections, and the endpoints they were spread over.
+    pub(crate) subscribers: usize,
+    pub(crate) subscriber_endpoints: Vec<String>,
+    pub(crate) publishers: usize,
+    pub(crate) message_size: usize,
+    /// `--rate` (PUBLISHes/s, 0: unlimited) and `--max-in-flight` (0: none).
+    pub(crate) rate: u64,
+    pub(crate) max_in_flight: u64,
+    /// From the first connect to the last `SUBSCRIBE` confirmation.
+    pub(crate) subscribe_secs: f64,
+    /// PUBLISHes answered with a count in the window, per second.
+    pub(crate) published_per_sec: f64,
+    /// Messages that reached a subscriber in the window, per second.
+    pub(crate) delivered_per_sec: f64,
+    /// Over the whole run (warm-up and drain included): PUBLISHes answered,
+    /// the deliveries their replies announced, the messages that arrived.
+    pub(crate) published: u64,
+    pub(crate) expected: u64,
+    pub(crate) delivered: u64,
+    /// Announced deliveries that never arrived, and arrivals beyond them.
+    pub(crate) lost: u64,
+    pub(crate) extra: u64,
+    /// Arrived after the window (still counted, not timed).
+    pub(crate) after_window: u64,
+    /// Arrived before an earlier message of the same publisher on the
+    /// same connection.
+    pub(crate) reordered: u64,
+    /// Without a readable stamp.
+    pub(crate) malformed: u64,
+    /// Subscriber connections closed by the server during the run.
+    pub(crate) subscribers_lost: u64,
+    /// From the last PUBLISH reply to the last arrival.
+    pub(crate) drain_secs: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rss: Option<RssReport>,
+}
+
+/// Resident memory of the process given by `--rss-pid`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RssReport {
+    pub(crate) pid: u32,
+    /// Before the subscribers connect.
+    pub(crate) before_bytes: u64,
+    /// Once every subscriber is subscribed (and a second has passed).
+    pub(crate) subscribed_bytes: u64,
+    /// After publishing and draining, subscribers still connected.
+    pub(crate) after_bytes: u64,
+    /// (subscribed - before) / subscriber connections.
+    pub(crate) bytes_per_subscriber: f64,
+}
+
+impl RssReport {
+    /// The figures of `pid` for `subscribers` connections.
+    pub(crate) fn new(
+        pid: u32,
+        subscribers: usize,
+        before: u64,
+        subscribed: u64,
+        after: u64,
+    ) -> Self {
+        RssReport {
+            pid,
+            before_bytes: before,
+            subscribed_bytes: subscribed,
+            after_bytes: after,
+            bytes_per_subscriber: (subscribed as f64 - before as f64) / subscribers.max(1) as f64,
+        }
+    }
 }
 
 impl RunReport {
@@ -65,6 +143,7 @@ impl RunReport {
             error_kinds: stats.errors.clone(),
             io_errors: stats.io_errors,
             kinds,
+            pubsub: None,
         }
     }
 }
@@ -145,6 +224,56 @@ pub fn table(e: &EndpointReport) -> String {
                 String::new()
             },
         );
+        if let Some(p) = &run.pubsub {
+            out.push_str(&pubsub_lines(p));
+        }
+    }
+    out
+}
+
+/// The pubsub figures under a run's rows.
+fn pubsub_lines(p: &PubSubReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {} channels x {} subscribers ({} connections to {}), {} publishers, {} B messages, rate {}, in flight at most {}; subscribed in {:.2}s",
+        p.channels,
+        p.subscribers_per_channel,
+        p.subscribers,
+        p.subscriber_endpoints.join(" "),
+        p.publishers,
+        p.message_size,
+        if p.rate > 0 { format!("{}/s", p.rate) } else { "unlimited".into() },
+        if p.max_in_flight > 0 { p.max_in_flight.to_string() } else { "any".into() },
+        p.subscribe_secs
+    );
+    let _ = writeln!(
+        out,
+        "  published {:.1}/s  delivered {:.1}/s  (whole run: published {}, announced {}, delivered {}, lost {}, extra {}; after the window {}, reordered {}, malformed {}, subscribers cut {}; drained in {:.2}s)",
+        p.published_per_sec,
+        p.delivered_per_sec,
+        p.published,
+        p.expected,
+        p.delivered,
+        p.lost,
+        p.extra,
+        p.after_window,
+        p.reordered,
+        p.malformed,
+        p.subscribers_lost,
+        p.drain_secs
+    );
+    if let Some(r) = &p.rss {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let _ = writeln!(
+            out,
+            "  RSS of pid {}: {:.1} MiB before subscribing, {:.1} MiB subscribed ({:.0} B per subscriber), {:.1} MiB after publishing",
+            r.pid,
+            mib(r.before_bytes),
+            mib(r.subscribed_bytes),
+            r.bytes_per_subscriber,
+            mib(r.after_bytes)
+        );
     }
     out
 }
@@ -207,6 +336,23 @@ pub fn comparison(endpoints: &[EndpointReport]) -> String {
                 }
                 out.push('\n');
             }
+        }
+        if let Some(p) = &run.pubsub {
+            let _ = write!(
+                out,
+                "{:<10} {:<6} {:<9} {:>14}",
+                run.workload, "total", "lost", p.lost
+            );
+            for e in &endpoints[1..] {
+                let lost = e
+                    .runs
+                    .get(r)
+                    .and_then(|run| run.pubsub.as_ref())
+                    .map(|p| p.lost);
+                let lost = lost.map_or("-".to_string(), |n| n.to_string());
+                let _ = write!(out, " {lost:>14} {:>7}", "");
+            }
+            out.push('\n');
         }
         let _ = write!(
             out,

@@ -41,6 +41,11 @@ pub(crate) enum OpKind {
     Multi3p,
     /// `EVAL` of a script doing `INCR` of its three keys, in three partitions.
     Script3p,
+    /// `PUBLISH channel message`, timed to its reply.
+    Publish,
+    /// A published message reaching a subscriber, timed from the write of
+    /// its `PUBLISH` to its arrival.
+    Deliver,
 }
 
 /// The script of [`OpKind::Evalsha1p`].
@@ -55,7 +60,7 @@ const INCR3_SCRIPT: &str =
 
 impl OpKind {
     /// All kinds, in report order.
-    pub(crate) const ALL: [OpKind; 14] = [
+    pub(crate) const ALL: [OpKind; 16] = [
         OpKind::Set,
         OpKind::Get,
         OpKind::Incr,
@@ -70,6 +75,8 @@ impl OpKind {
         OpKind::Evalsha1p,
         OpKind::Multi3p,
         OpKind::Script3p,
+        OpKind::Publish,
+        OpKind::Deliver,
     ];
 
     /// Name in reports.
@@ -89,6 +96,8 @@ impl OpKind {
             OpKind::Evalsha1p => "evalsha-1p",
             OpKind::Multi3p => "multi-3p",
             OpKind::Script3p => "script-3p",
+            OpKind::Publish => "publish",
+            OpKind::Deliver => "deliver",
         }
     }
 
@@ -280,6 +289,12 @@ impl OpGen {
                 let [a, b, c] = self.three_counters(rng);
                 let cmd = encode(&[b"EVAL", INCR3_SCRIPT.as_bytes(), b"3", &a, &b, &c]);
                 (OpKind::Script3p, cmd, None)
+            }
+            // The pubsub workload runs its own loop (`load::pubsub`); as a
+            // plain operation it is one PUBLISH to a channel of the key space.
+            Workload::Pubsub => {
+                let channel = self.key(rng, "chan:");
+                (OpKind::Publish, encode(&[b"PUBLISH", &channel, v]), None)
             }
         };
         Op {
