@@ -34,7 +34,9 @@
 # bench/verify-petrel-bench.sh [N] (requests per run, default 200000; a
 # quarter of it with one client, 25 times it at pipeline 16, where a short
 # run's p99 is a few milliseconds of the machine's hiccups). A shape is
-# "TEST CLIENTS PIPELINE".
+# "TEST CLIENTS PIPELINE". Then the pubsub workload, which redis-benchmark
+# has no counterpart for, is checked against redis-server's own counters
+# (see PUBSUB_SHAPES at the end).
 # Port 19999 on 127.0.0.1 must be free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -207,4 +209,31 @@ for shape in "${SHAPES[@]}"; do
         for tool in $order; do busy "$tool" "$t" "$c" "$p" >>"$WORK/$tool"; done
     done
     row "${t^^}, $c clients, pipeline $p"
+done
+
+# Pub/sub: redis-benchmark has no such load, so petrel-bench's counts are
+# checked against redis-server's own instead: the PUBLISH calls it served
+# (INFO commandstats, after CONFIG RESETSTAT) against the PUBLISHes
+# petrel-bench counted, and the deliveries the replies announced against
+# the messages petrel-bench's subscribers read. A shape is "CHANNELS
+# SUBSCRIBERS-PER-CHANNEL PUBLISHERS"; PUBSUB_SHAPES="" skips them.
+IFS=, read -r -a PUBSUB <<<"${PUBSUB_SHAPES-1 200 2,500 1 4}"
+if [ "${#PUBSUB[@]}" -gt 0 ]; then
+    echo
+    echo "| pub/sub shape | PUBLISH calls (redis-server) | PUBLISHes (petrel-bench) | deliveries announced | delivered | lost | agrees |"
+    echo "|---|---|---|---|---|---|---|"
+fi
+for shape in "${PUBSUB[@]}"; do
+    read -r ch subs pubs <<<"$shape"
+    redis-cli -p "$PORT" config resetstat >/dev/null
+    "${TOOL_CPU[@]}" "$BIN/petrel-bench" -p "$PORT" -w pubsub --channels "$ch" --subscribers-per-channel "$subs" \
+        --publishers "$pubs" --duration 2 --warmup 0.5 --max-in-flight 10000 --threads 1 --json -q >"$WORK/raw"
+    calls="$(redis-cli -p "$PORT" info commandstats | sed -n 's/^cmdstat_publish:calls=\([0-9]*\),.*/\1/p')"
+    python3 - "$WORK/raw" "${calls:-0}" "$ch x $subs, $pubs publishers" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["endpoints"][0]["runs"][0]["pubsub"]
+calls, label = int(sys.argv[2]), sys.argv[3]
+ok = calls == p["published"] and p["delivered"] == p["expected"] and p["lost"] == 0
+print(f"| {label} | {calls} | {p['published']} | {p['expected']} | {p['delivered']} | {p['lost']} | {'yes' if ok else 'no'} |")
+PY
 done
