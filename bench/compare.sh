@@ -75,6 +75,9 @@ NUT_PORT=18390 NUT_STATS_PORT=18391
 SYNC_PORT=18400 SYNC_META=18601 SYNC_SERVER=18701
 ASYNC_PORT=18401 ASYNC_META=18602 ASYNC_SERVER=18711
 
+# port_in_use and wait_serving; the trap below replaces its exit trap.
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 mkdir -p "${PETREL_COMPARE_DATA:-/var/tmp}"
 WORK="$(mktemp -d "${PETREL_COMPARE_DATA:-/var/tmp}/petrel-compare.XXXXXX")"
 RES="$WORK/results"
@@ -96,7 +99,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $REDIS_PORT $AOF_PORT $BACKEND_PORT $NUT_PORT $NUT_STATS_PORT \
     $SYNC_PORT $SYNC_META $SYNC_SERVER $((SYNC_SERVER + 1)) $((SYNC_SERVER + 2)) \
     $ASYNC_PORT $ASYNC_META $ASYNC_SERVER $((ASYNC_SERVER + 1)) $((ASYNC_SERVER + 2)); do
@@ -105,16 +107,6 @@ done
 
 # note SYSTEM TEXT: a line for the report's anomalies section.
 note() { echo "$2" >> "$RES/$1/anomalies.txt"; }
-
-# wait_serving PORT WHAT: until a SET through PORT succeeds.
-wait_serving() {
-    for _ in $(seq 1 600); do
-        if [ "$(redis-cli -p "$1" set compare:warm 1 2>/dev/null)" = OK ]; then return 0; fi
-        sleep 0.1
-    done
-    echo "compare: $2 on port $1 never accepted a SET" >&2
-    return 1
-}
 
 # start_redis NAME PORT [redis-server options...]
 start_redis() {

@@ -24,34 +24,17 @@ cargo build --release --workspace --bins >&2
 BIN="$CARGO_TARGET_DIR/release"
 SECS="${1:-8}"
 REDIS_PORT=18479 PROXY_PORT=18451 META_PORT=18651 SERVER_PORT=18751
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 WORK="$(mktemp -d "${PETREL_SCRIPTING_DATA:-/var/tmp}/petrel-scripting.XXXXXX")"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
     --dir "$WORK" --daemonize no > "$WORK/redis.log" 2>&1 &
 PIDS+=($!)
-"$BIN/petrel" onebox --dir "$WORK/onebox" --port "$PROXY_PORT" --meta-port "$META_PORT" \
-    --server-port "$SERVER_PORT" --servers 3 --replicas 3 --partitions 8 \
-    --bin-dir "$BIN" > "$WORK/onebox.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 1200); do
-    grep -q '^ready' "$WORK/onebox.log" 2>/dev/null && break
-    sleep 0.1
-done
-grep -q '^ready' "$WORK/onebox.log" || { cat "$WORK/onebox.log" >&2; exit 1; }
-for port in "$REDIS_PORT" "$PROXY_PORT"; do
-    for _ in $(seq 1 100); do
-        [ "$(redis-cli -p "$port" set scripting:warm 1 2>/dev/null)" = OK ] && break
-        sleep 0.1
-    done
-done
+start_onebox "$WORK/onebox.log" --dir "$WORK/onebox" --port "$PROXY_PORT" --meta-port "$META_PORT" \
+    --server-port "$SERVER_PORT" --servers 3 --replicas 3 --partitions 8
+wait_serving "$REDIS_PORT"
+wait_serving "$PROXY_PORT"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "petrel: onebox, 3 servers, 3 replicas, 8 partitions, durability sync; redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/'), no persistence"
