@@ -28,6 +28,10 @@ pub(crate) struct Mailbox {
     queued: Arc<AtomicUsize>,
 }
 
+/// Most bytes waiting in one connection's mailbox; messages past it are
+/// dropped (the connection's own output limit closes it first by default).
+const MAILBOX_MAX: usize = 64 << 20;
+
 /// The connection's side: pushes in the order they were delivered.
 pub(crate) struct Inbox {
     rx: mpsc::UnboundedReceiver<Push>,
@@ -48,8 +52,14 @@ pub(crate) fn mailbox() -> (Mailbox, Inbox) {
 }
 
 impl Mailbox {
-    /// Queues `reply` for the connection (gone connections drop it).
+    /// Queues `reply` for the connection (gone connections drop it). Past
+    /// [`MAILBOX_MAX`] queued bytes (a connection whose task cannot keep
+    /// up) the message is dropped: the connection sees the backlog and is
+    /// closed at its output limit.
     pub(crate) fn send(&self, reply: Reply, weight: usize) {
+        if self.queued.load(Relaxed) > MAILBOX_MAX {
+            return;
+        }
         self.queued.fetch_add(weight, Relaxed);
         if self.tx.send(Push { reply, weight }).is_err() {
             self.queued.fetch_sub(weight, Relaxed);
@@ -65,6 +75,11 @@ impl Inbox {
             self.queued.fetch_sub(p.weight, Relaxed);
         }
         push
+    }
+
+    /// Bytes queued for the connection and not taken yet.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Relaxed)
     }
 
     /// The next push if one is queued.

@@ -227,15 +227,18 @@ class Run:
             "unsubscribe here",
         )
         self.publish(pub, news, "n2", 2)
-        there.punsubscribe(pattern)
-        got = self.messages(there, 3, "after unsubscribe here")
+        # Both copies arrive before the pattern goes: on Petrel a message
+        # still travelling through its broker when PUNSUBSCRIBE takes effect
+        # is not delivered (README, differences from Redis).
+        got = self.messages(there, 2, "after unsubscribe here")
         eq(
-            sorted(got[:2], key=by_content),
+            sorted(got, key=by_content),
             sorted([message(news, b"n2"), pmessage(pattern, news, b"n2")], key=by_content),
             "there after here unsubscribed",
         )
+        there.punsubscribe(pattern)
         eq(
-            got[2],
+            self.next_message(there, "punsubscribe"),
             confirmation("punsubscribe", pattern, 2),
             "punsubscribe",
         )
