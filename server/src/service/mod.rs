@@ -544,12 +544,7 @@ async fn write_blocking(
     };
     let deadline = tokio::time::Instant::now() + wait;
     let mut applied = replica.applied_watch();
-    let keys = command
-        .key_positions(&args)
-        .into_iter()
-        .filter_map(|i| args.get(i).cloned())
-        .collect();
-    let me = queue.join(ticket, keys);
+    let me = queue.join(ticket, crate::txn::keys::keys_of(command, &args));
     loop {
         let version = *applied.borrow_and_update();
         // First come, first served: earlier waiters on a shared key try first.
