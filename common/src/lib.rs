@@ -7,6 +7,8 @@
 //! - [`reply`]: the typed Redis reply value servers send and proxies encode.
 //! - [`msg`]: every RPC body, as hand-derived protobuf messages.
 //! - [`pubsub`]: messages between proxies and channel brokers.
+//! - [`notify`]: keyspace notifications: event classes, the setting's text,
+//!   the channels.
 //! - [`num`]: integers parsed with Redis's rules.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`fsutil`]: atomic, durable file replacement.
@@ -26,6 +28,7 @@ pub mod hash;
 pub mod ids;
 pub mod meta_query;
 pub mod msg;
+pub mod notify;
 pub mod num;
 pub mod partition;
 pub mod pubsub;

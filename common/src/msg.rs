@@ -63,6 +63,16 @@ pub mod method {
     pub const LIBRARY_RESTORE: u16 = 15;
     /// proxy -> meta: `FUNCTION FLUSH`.
     pub const LIBRARY_FLUSH: u16 = 16;
+    /// proxy -> meta: change cluster settings (`CONFIG SET` of a cluster
+    /// parameter, e.g. `notify-keyspace-events`); answered once meta stored
+    /// them and the servers acknowledged them ([`super::SettingsSetRequest`]).
+    pub const SETTINGS_SET: u16 = 17;
+    /// proxy -> meta: every cluster setting (`CONFIG GET`).
+    pub const SETTINGS_GET: u16 = 18;
+    /// meta -> server: the cluster settings after a change
+    /// ([`super::SettingsMsg`]), so they take effect before `CONFIG SET`
+    /// answers.
+    pub const SETTINGS_PUSH: u16 = 109;
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -238,6 +248,62 @@ pub struct BeaconResponse {
     /// Every replica this server should host; anything else it must close.
     #[prost(message, repeated, tag = "2")]
     pub assignments: Vec<AssignmentMsg>,
+    /// The cluster settings, which the server applies before it takes the
+    /// lease this answer renews (absent from a meta that predates them).
+    #[prost(message, optional, tag = "3")]
+    pub settings: Option<SettingsMsg>,
+}
+
+/// Cluster settings: `CONFIG` parameters that hold for the whole cluster,
+/// kept by meta (docs/PUBSUB.md "Keyspace notifications").
+#[derive(Clone, PartialEq, Message)]
+pub struct SettingsMsg {
+    /// Bumped by every change; a server ignores settings older than the
+    /// ones it has.
+    #[prost(uint64, tag = "1")]
+    pub generation: u64,
+    /// Every setting meta keeps, by name (one not listed has its default).
+    #[prost(message, repeated, tag = "2")]
+    pub settings: Vec<SettingMsg>,
+}
+
+/// One cluster setting: its `CONFIG` name and value, as `CONFIG SET` gave it.
+#[derive(Clone, PartialEq, Message)]
+pub struct SettingMsg {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `CONFIG SET` of cluster parameters, already checked by the proxy.
+#[derive(Clone, PartialEq, Message)]
+pub struct SettingsSetRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub settings: Vec<SettingMsg>,
+}
+
+/// The answer to a change of the cluster settings.
+#[derive(Clone, PartialEq, Message)]
+pub struct SettingsSetResponse {
+    /// The settings after the change.
+    #[prost(message, optional, tag = "1")]
+    pub settings: Option<SettingsMsg>,
+    /// Servers that did not acknowledge the change in time (their lease
+    /// ran out first, so they serve nothing before they hear of it).
+    #[prost(string, repeated, tag = "2")]
+    pub unacknowledged: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct SettingsGetRequest {}
+
+/// A server's answer to [`method::SETTINGS_PUSH`].
+#[derive(Clone, PartialEq, Message)]
+pub struct SettingsPushResponse {
+    /// The generation the server now applies.
+    #[prost(uint64, tag = "1")]
+    pub generation: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]

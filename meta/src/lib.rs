@@ -11,6 +11,8 @@
 //!   primary-balancing decisions as pure functions of a snapshot.
 //! - [`scripting`]: the cluster's scripts and function libraries
 //!   (`SCRIPT LOAD`, `FUNCTION LOAD`), part of the durable state.
+//! - [`settings`]: cluster settings (`CONFIG SET notify-keyspace-events`),
+//!   part of the durable state, pushed to the servers when they change.
 //! - [`driver`]: what meta keeps in memory from beacons, and one
 //!   reconfiguration round that applies [`reconfig`]'s decisions to the state.
 //! - [`service`]: the RPC surface servers, proxies and the CLI call, and the
@@ -25,6 +27,7 @@ mod process;
 pub(crate) mod reconfig;
 pub mod scripting;
 pub(crate) mod service;
+pub mod settings;
 pub mod state;
 pub mod store;
 

@@ -23,8 +23,10 @@ use petrel_common::msg::{
     ListTablesRequest, ListTablesResponse, NodeInfoMsg, PartitionConfigMsg, QueryTableRequest,
     QueryTableResponse, RestorePolicy, ScriptExistsRequest, ScriptExistsResponse,
     ScriptFlushRequest, ScriptGetRequest, ScriptGetResponse, ScriptLoadRequest, ScriptLoadResponse,
-    ScriptingChangeResponse, TableMapMsg,
+    ScriptingChangeResponse, SettingsGetRequest, SettingsMsg, SettingsPushResponse,
+    SettingsSetRequest, SettingsSetResponse, TableMapMsg,
 };
+use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
 use petrel_common::rpc::ServiceError;
 use tokio::net::TcpListener;
@@ -51,6 +53,8 @@ pub struct MetaService {
     /// period has passed (nobody has reported yet), and servers it has not
     /// heard from count as silent since then.
     started: Instant,
+    /// To push changed cluster settings to the servers.
+    rpc: RpcClient,
 }
 
 impl MetaService {
@@ -73,6 +77,7 @@ impl MetaService {
             observed: Mutex::new(Observed::default()),
             store,
             started,
+            rpc: RpcClient::new(),
         })
     }
 
@@ -218,9 +223,11 @@ impl MetaService {
                 learners: a.learners.into_iter().map(|l| l.0).collect(),
             })
             .collect();
+        let settings = Some(lock(&self.state).settings.message());
         encode(&BeaconResponse {
             lease_ms: self.config.lease_ms,
             assignments,
+            settings,
         })
     }
 
@@ -293,6 +300,69 @@ impl MetaService {
             script_flushes: state.scripting.script_flushes,
             libraries: state.scripting.libraries(),
         })
+    }
+
+    /// `CONFIG SET` of cluster parameters: persisted, then pushed to every
+    /// live server; answered once each acknowledged, or once the lease of
+    /// one that did not has run out (it serves nothing more before a
+    /// beacon, whose answer carries the settings).
+    async fn settings_set(self: Arc<Self>, req: SettingsSetRequest) -> Handled {
+        if req.settings.is_empty() {
+            return Err(ServiceError::Invalid(
+                "a settings change without settings".to_string(),
+            ));
+        }
+        let names: Vec<String> = req.settings.iter().map(|s| s.name.clone()).collect();
+        let settings = self
+            .mutate(move |st, _| {
+                st.settings.set(req.settings);
+                Ok(Some(st.settings.message()))
+            })
+            .await?
+            .unwrap_or_default();
+        let stored = Instant::now();
+        info!(
+            ?names,
+            generation = settings.generation,
+            "cluster settings changed"
+        );
+        metrics::counter!("petrel_meta_settings_changes_total").increment(1);
+        let unacknowledged = self.push_settings(&settings).await;
+        if !unacknowledged.is_empty() {
+            warn!(servers = ?unacknowledged, generation = settings.generation, "servers did not acknowledge the cluster settings; waiting out their lease");
+            let lease = Duration::from_millis(self.config.lease_ms);
+            tokio::time::sleep(lease.saturating_sub(stored.elapsed())).await;
+        }
+        encode(&SettingsSetResponse {
+            settings: Some(settings),
+            unacknowledged,
+        })
+    }
+
+    /// Sends `settings` to every live server at once; the servers that did
+    /// not acknowledge them within the lease.
+    async fn push_settings(&self, settings: &SettingsMsg) -> Vec<String> {
+        let nodes = {
+            let state = lock(&self.state);
+            self.live_nodes(&state)
+        };
+        let lease = Duration::from_millis(self.config.lease_ms);
+        let pushes = nodes.iter().map(|n| async move {
+            let acked: Result<SettingsPushResponse, _> = self
+                .rpc
+                .call(&n.0, method::SETTINGS_PUSH, settings, lease)
+                .await;
+            match acked {
+                Ok(r) if r.generation >= settings.generation => None,
+                Ok(r) => Some(format!("{n} (at generation {})", r.generation)),
+                Err(e) => Some(format!("{n} ({e})")),
+            }
+        });
+        futures::future::join_all(pushes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     async fn create_table(self: Arc<Self>, req: CreateTableRequest) -> Handled {
@@ -458,6 +528,11 @@ impl Service for MetaService {
                     })?;
                     self.change_scripting(move |s| s.restore(req.libraries, policy))
                         .await
+                }
+                method::SETTINGS_SET => self.settings_set(decode(body)?).await,
+                method::SETTINGS_GET => {
+                    let _: SettingsGetRequest = decode(body)?;
+                    encode(&lock(&self.state).settings.message())
                 }
                 method::LIBRARY_FLUSH => {
                     let _: LibraryFlushRequest = decode(body)?;

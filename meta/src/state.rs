@@ -73,6 +73,10 @@ pub struct MetaState {
     /// written before meta kept them).
     #[serde(default)]
     pub(crate) scripting: crate::scripting::Scripting,
+    /// Cluster settings (`CONFIG SET` of cluster parameters; absent from
+    /// files written before meta kept them).
+    #[serde(default)]
+    pub(crate) settings: crate::settings::Settings,
 }
 
 /// JSON object keys must be strings: maps keyed by [`Gpid`] are stored as a
