@@ -92,6 +92,16 @@ impl Touches {
         Touches::from_hashes(hashes, write)
     }
 
+    /// Every key, written: what runs after it waits for it (a change of
+    /// the cluster settings).
+    pub(crate) fn everything() -> Touches {
+        Touches {
+            keys: Vec::new(),
+            all: true,
+            write: true,
+        }
+    }
+
     fn hash(key: &[u8]) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(key, &mut h);

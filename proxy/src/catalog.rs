@@ -17,7 +17,6 @@
 //! description. If meta cannot be reached, commands go on with the copy.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,8 +69,6 @@ pub(crate) struct Catalog {
     copy: Mutex<Copy>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
-    /// Which meta address to ask first.
-    next_meta: AtomicUsize,
 }
 
 fn engine() -> Option<Functions> {
@@ -104,7 +101,6 @@ impl Catalog {
                 functions: engine(),
             }),
             fetching: tokio::sync::Mutex::new(()),
-            next_meta: AtomicUsize::new(0),
         }
     }
 
@@ -114,28 +110,14 @@ impl Catalog {
         m: u16,
         req: &Req,
     ) -> Result<Resp, Reply> {
-        let meta = self.maps.meta();
-        let start = self.next_meta.load(Relaxed);
-        let mut failures = Vec::new();
-        for i in 0..meta.len() {
-            let idx = (start + i) % meta.len();
-            match self
-                .maps
-                .rpc()
-                .call::<Req, Resp>(&meta[idx], m, req, META_TIMEOUT)
-                .await
-            {
-                Ok(resp) => {
-                    self.next_meta.store(idx, Relaxed);
-                    return Ok(resp);
-                }
-                Err(e) => failures.push(format!("meta {}: {e}", meta[idx])),
-            }
-        }
-        Err(Reply::Error(format!(
-            "CLUSTERDOWN meta could not be reached for scripts and functions ({})",
-            failures.join("; ")
-        )))
+        self.maps
+            .ask_meta(m, req, META_TIMEOUT)
+            .await
+            .map_err(|failures| {
+                Reply::Error(format!(
+                    "CLUSTERDOWN meta could not be reached for scripts and functions ({failures})"
+                ))
+            })
     }
 
     /// Whether meta changed since the copy was fetched.

@@ -241,11 +241,13 @@ pub(crate) static KNOBS: &[Knob] = {
     ]
 };
 
-/// The initial values of the remembered parameters, by canonical name.
+/// The initial values of the remembered parameters, by canonical name
+/// (cluster settings such as `notify-keyspace-events` live in meta instead:
+/// `crate::settings`).
 pub(crate) fn default_knobs() -> BTreeMap<&'static str, String> {
     KNOBS
         .iter()
-        .filter(|k| k.canonical.is_none())
+        .filter(|k| k.canonical.is_none() && !crate::settings::is_cluster(k.name))
         .map(|k| (k.name, k.default.to_string()))
         .collect()
 }

@@ -23,6 +23,8 @@
 //!   channel brokers and the long polls that bring their messages.
 //! - [`catalog`]: the cluster's scripts and function libraries, kept by
 //!   meta, and this proxy's copy.
+//! - [`settings`]: cluster-wide `CONFIG` parameters
+//!   (`notify-keyspace-events`), kept by meta.
 //! - [`txn`]: multi-key commands and MULTI blocks whose keys span
 //!   partitions, run as transactions (the coordinator's side of
 //!   docs/TRANSACTIONS.md).
@@ -53,6 +55,7 @@ pub mod resp;
 pub(crate) mod route;
 pub(crate) mod script;
 pub(crate) mod session;
+pub(crate) mod settings;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod txn;

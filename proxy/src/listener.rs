@@ -87,6 +87,7 @@ impl Proxy {
             let _ = acl.load_line(line);
         }
         let catalog = crate::catalog::Catalog::new(router.maps().clone());
+        let settings = crate::settings::ClusterSettings::new(router.maps().clone());
         let pubsub = Arc::new(crate::pubsub::PubSub::new(router.clone()));
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(Runtime::from_config(&config)),
@@ -104,6 +105,7 @@ impl Proxy {
             scripts: Default::default(),
             catalog,
             pubsub,
+            settings,
         });
         Ok(Proxy { shared, listener })
     }

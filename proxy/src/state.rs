@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) catalog: crate::catalog::Catalog,
     /// Subscribers and their registration with the channel brokers.
     pub(crate) pubsub: Arc<crate::pubsub::PubSub>,
+    /// Cluster-wide `CONFIG` parameters, kept by meta.
+    pub(crate) settings: crate::settings::ClusterSettings,
 }
 
 impl Shared {

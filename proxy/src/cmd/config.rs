@@ -8,6 +8,7 @@
 //! is validated like Redis does and its value remembered.
 
 use bytes::Bytes;
+use futures::FutureExt;
 use petrel_common::reply::Reply;
 
 pub(crate) use crate::knobs::{Kind, Knob, KNOBS};
@@ -15,6 +16,7 @@ pub(crate) use crate::knobs::{Kind, Knob, KNOBS};
 use super::help::help_reply;
 use crate::action::{Action, Ctx};
 use crate::config::MIN_PROTO_MAX_BULK_LEN;
+use crate::settings::{self, Snapshot};
 use crate::state::{Runtime, Shared};
 use crate::util::{c_str, glob_match, parse_i64, parse_memory};
 
@@ -287,18 +289,13 @@ fn check(kind: Kind, v: &str) -> Result<String, String> {
 /// `CONFIG GET pattern [pattern ...]`: a map (flat array in RESP2).
 ///
 /// As Redis, a name without glob characters is looked up directly and
-/// answered under the name as the client typed it.
+/// answered under the name as the client typed it. Cluster settings
+/// (`crate::settings`) are read from meta first.
 pub(crate) fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let rt = ctx.shared.runtime.load();
-    let mut out = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    let mut add = |shown: String, k: &Knob| {
-        if !seen.iter().any(|s| s.eq_ignore_ascii_case(&shown)) {
-            out.push((
-                Reply::bulk(shown.clone()),
-                Reply::bulk(value_of(ctx.shared, &rt, k)),
-            ));
-            seen.push(shown);
+    let mut shown: Vec<(String, &'static Knob)> = Vec::new();
+    let mut add = |name: String, k: &'static Knob| {
+        if !shown.iter().any(|(s, _)| s.eq_ignore_ascii_case(&name)) {
+            shown.push((name, k));
         }
     };
     for pattern in &args[2..] {
@@ -315,22 +312,46 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             }
         }
     }
-    Action::Reply(Reply::Map(out))
+    let any_cluster = shown
+        .iter()
+        .any(|(_, k)| settings::is_cluster(canonical(k)));
+    let answer = move |shared: &Shared, cluster: Option<&Snapshot>| {
+        let rt = shared.runtime.load();
+        let out = shown
+            .iter()
+            .map(|(name, k)| {
+                let value = match cluster {
+                    Some(c) if settings::is_cluster(canonical(k)) => c.shown(canonical(k)),
+                    _ => value_of(shared, &rt, k),
+                };
+                (Reply::bulk(name.clone()), Reply::bulk(value))
+            })
+            .collect();
+        Reply::Map(out)
+    };
+    if !any_cluster {
+        return Action::Reply(answer(ctx.shared, None));
+    }
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let cluster = shared.settings.current().await;
+            answer(&shared, Some(&cluster))
+        }
+        .boxed(),
+    )
 }
 
 /// `CONFIG SET parameter value [parameter value ...]`: all or nothing.
 ///
 /// Like Redis, every name is checked (unknown, immutable, protected,
-/// duplicate) before any value.
+/// duplicate) before any value. Cluster settings go to meta, and the reply
+/// waits until every server applies them; this proxy's own parameters
+/// change only once meta took them.
 pub(crate) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if !args.len().is_multiple_of(2) {
         return Action::Reply(Reply::error(petrel_common::reply::errors::SYNTAX));
     }
-    let fail = |name: &str, why: &str| {
-        Action::Reply(Reply::error(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-        )))
-    };
     let mut pairs: Vec<(String, &'static Knob, String)> = Vec::new();
     for pair in args[2..].chunks(2) {
         let name = c_str(&pair[0]);
@@ -341,31 +362,65 @@ pub(crate) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         };
         let live = live_param(canonical(k));
         if matches!(k.kind, Kind::Protected) {
-            return fail(&name, "can't set protected config");
+            return Action::Reply(set_failed(&name, "can't set protected config"));
         }
         if matches!(k.kind, Kind::Immutable) || live.is_some_and(|p| p.set.is_none()) {
-            return fail(&name, "can't set immutable config");
+            return Action::Reply(set_failed(&name, "can't set immutable config"));
         }
         // Like Redis, an alias and its name count as different parameters.
         if pairs.iter().any(|(_, seen, _)| seen.name == k.name) {
-            return fail(&name, "duplicate parameter");
+            return Action::Reply(set_failed(&name, "duplicate parameter"));
         }
         pairs.push((name, k, String::from_utf8_lossy(&pair[1]).into_owned()));
     }
     let mut next: Runtime = (**ctx.shared.runtime.load()).clone();
+    let mut cluster = Vec::new();
     for (name, k, value) in &pairs {
-        let result = match live_param(canonical(k)).and_then(|p| p.set) {
-            Some(setter) => setter(&mut next, value),
-            None => check(k.kind, value).map(|v| {
-                next.knobs.insert(canonical(k), v);
-            }),
+        let result = if settings::is_cluster(canonical(k)) {
+            settings::check(canonical(k), value)
+                .map_err(str::to_string)
+                .map(|()| {
+                    cluster.push((canonical(k).to_string(), value.clone()));
+                })
+        } else {
+            match live_param(canonical(k)).and_then(|p| p.set) {
+                Some(setter) => setter(&mut next, value),
+                None => check(k.kind, value).map(|v| {
+                    next.knobs.insert(canonical(k), v);
+                }),
+            }
         };
         if let Err(why) = result {
-            return fail(name, &why);
+            return Action::Reply(set_failed(name, &why));
         }
     }
-    ctx.shared.runtime.store(std::sync::Arc::new(next));
-    Action::Reply(Reply::ok())
+    if cluster.is_empty() {
+        ctx.shared.runtime.store(std::sync::Arc::new(next));
+        return Action::Reply(Reply::ok());
+    }
+    // Commands after it wait for it: they run under the new settings.
+    ctx.touches = Some(crate::action::Touches::everything());
+    let shared = ctx.shared.clone();
+    let first = cluster[0].0.clone();
+    Action::Later(
+        async move {
+            match shared.settings.set(cluster).await {
+                Ok(()) => {
+                    shared.runtime.store(std::sync::Arc::new(next));
+                    Reply::ok()
+                }
+                Err(why) => set_failed(&first, &why),
+            }
+        }
+        .boxed(),
+    )
+}
+
+/// Redis's error for a refused `CONFIG SET` of `name`.
+fn set_failed(name: &str, why: &str) -> Reply {
+    Reply::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
 }
 
 /// `CONFIG RESETSTAT`: zeroes the INFO counters.

@@ -88,6 +88,33 @@ impl MapCache {
         &self.rpc
     }
 
+    /// Calls method `m` at meta, asking each address in turn from the one
+    /// that answered last; what each said when none answered.
+    pub(crate) async fn ask_meta<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        m: u16,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, String> {
+        let start = self.preferred.load(Relaxed);
+        let mut failures = Vec::new();
+        for i in 0..self.meta.len() {
+            let idx = (start + i) % self.meta.len();
+            match self
+                .rpc
+                .call::<Req, Resp>(&self.meta[idx], m, req, timeout)
+                .await
+            {
+                Ok(resp) => {
+                    self.preferred.store(idx, Relaxed);
+                    return Ok(resp);
+                }
+                Err(e) => failures.push(format!("meta {}: {e}", self.meta[idx])),
+            }
+        }
+        Err(failures.join("; "))
+    }
+
     /// Meta's scripting generation, as its latest answer said.
     pub(crate) fn scripting_generation(&self) -> u64 {
         self.scripting_generation.load(Relaxed)
