@@ -62,6 +62,11 @@ pub struct PublishMsg {
     /// `SPUBLISH`: reaches shard subscribers only.
     #[prost(bool, tag = "3")]
     pub shard: bool,
+    /// Reaches the channel's subscribers only, not patterns: a keyspace
+    /// event of this partition's key that another partition raised (and
+    /// published there, where the patterns are registered too).
+    #[prost(bool, tag = "4")]
+    pub exact: bool,
 }
 
 /// A proxy's subscriptions at one partition: how many of its clients

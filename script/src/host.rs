@@ -85,6 +85,7 @@ pub fn held_publish(name: &str, args: &[Bytes]) -> Option<PublishMsg> {
             channel: channel.clone(),
             message: message.clone(),
             shard,
+            ..PublishMsg::default()
         }),
         _ => None,
     }

@@ -14,6 +14,8 @@
 //!   a transaction's commands into pending writes, keys carried between
 //!   partitions.
 //! - [`node`]: this server in the cluster: replicas, lease, beacons to meta.
+//! - [`pubsub`]: the channel brokers of the partitions this server leads;
+//!   [`notify`]: the keyspace notifications its primaries publish there.
 //! - [`service`]: the RPC surface (Execute, peer messages, checkpoints,
 //!   ReplicaStatus), thin glue over the modules above.
 //! - [`run`]: process start-up and shutdown; [`main`] the binary's entry
@@ -24,6 +26,7 @@ pub(crate) mod config;
 pub(crate) mod learn;
 pub(crate) mod log;
 pub(crate) mod node;
+pub(crate) mod notify;
 mod process;
 pub(crate) mod pubsub;
 pub(crate) mod replica;

@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use crate::config::ServerConfig;
 use crate::learn::store::CheckpointStore;
 use crate::log::{LogEntry, LogOptions, MutationLog};
+use crate::notify::Notifier;
 use crate::replica::machine::Options as MachineOptions;
 use crate::replica::shell::{self, Env, Opening};
 use crate::replica::{db_path, load_config, role_of, Event, Replica, ReplicaError, WriteOutcome};
@@ -64,6 +65,8 @@ pub(crate) struct Node {
     pub(crate) checkpoints: Arc<CheckpointStore>,
     /// The channel brokers of the partitions this server leads.
     pub(crate) broker: Arc<crate::pubsub::Broker>,
+    /// Keyspace notifications: the cluster's setting and their publishing.
+    pub(crate) notifier: Arc<Notifier>,
 }
 
 impl Node {
@@ -108,6 +111,7 @@ impl Node {
         let broker = Arc::new(crate::pubsub::Broker::new(
             usize::try_from(config.pubsub_proxy_queue_mb << 20).unwrap_or(usize::MAX),
         ));
+        let notifier = Arc::new(Notifier::new(broker.clone()));
         let env = Arc::new(Env {
             broker: broker.clone(),
             me: me.clone(),
@@ -117,6 +121,7 @@ impl Node {
             machine: MachineOptions::default(),
             txn: config.participant_options(),
             peers: Arc::new(Peers::new(rpc.clone(), config.meta.clone())),
+            notifier: notifier.clone(),
         });
         Ok(Node {
             log,
@@ -126,6 +131,7 @@ impl Node {
             beacon_now: tokio::sync::Notify::new(),
             checkpoints,
             broker,
+            notifier,
             me,
             replicas: Mutex::new(BTreeMap::new()),
             lease_until: Mutex::new(None),
@@ -211,6 +217,11 @@ impl Node {
                     if warned {
                         info!(%meta, "meta reachable again");
                         warned = false;
+                    }
+                    // The cluster settings first: nothing is served under
+                    // this answer's lease with older ones.
+                    if let Some(settings) = &resp.settings {
+                        self.notifier.apply(settings);
                     }
                     // The lease runs from when the beacon was sent, never from
                     // when the answer arrived: meta's clock for us started then.
@@ -369,6 +380,16 @@ impl Node {
             self.broker
                 .retain_partitions(|gpid| self.replica(gpid).is_some());
         }
+    }
+
+    /// Publishes keyspace events at other partitions' brokers (see
+    /// [`Notifier::forward_loop`]).
+    pub(crate) async fn notify_loop(self: Arc<Self>) {
+        let peers = self.env.peers.clone();
+        self.notifier
+            .clone()
+            .forward_loop(peers, self.rpc.clone())
+            .await;
     }
 
     pub(crate) async fn expiry_loop(self: Arc<Self>) {

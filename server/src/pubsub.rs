@@ -98,14 +98,14 @@ impl Registry {
     }
 
     /// Per proxy, how many of its clients receive a message on `channel`.
-    fn receivers(&self, channel: &[u8], shard: bool) -> HashMap<u64, u64> {
+    fn receivers(&self, channel: &[u8], audience: Audience) -> HashMap<u64, u64> {
         let mut out: HashMap<u64, u64> = HashMap::new();
         let mut add = |listeners: &Listeners| {
             for (&proxy, &n) in listeners {
                 *out.entry(proxy).or_default() += u64::from(n);
             }
         };
-        if shard {
+        if audience == Audience::Shard {
             if let Some(l) = self.shard.get(channel) {
                 add(l);
             }
@@ -113,6 +113,9 @@ impl Registry {
         }
         if let Some(l) = self.channels.get(channel) {
             add(l);
+        }
+        if audience == Audience::Exact {
+            return out;
         }
         for (pattern, l) in &self.patterns {
             if glob::matches(pattern, channel, false) {
@@ -172,6 +175,18 @@ pub(crate) enum RegisterRefusal {
     NeedsFull,
     /// The ballot is older than the one the partition's registry holds.
     Stale,
+}
+
+/// Whom a published message reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// `PUBLISH`: the channel's subscribers and every matching pattern's.
+    Everyone,
+    /// `SPUBLISH`: the shard channel's subscribers.
+    Shard,
+    /// The channel's subscribers only: a keyspace event another partition
+    /// raised for this partition's key and published there for patterns.
+    Exact,
 }
 
 /// Every partition's broker on this server.
@@ -287,11 +302,29 @@ impl Broker {
         message: &Bytes,
         shard: bool,
     ) -> i64 {
+        let audience = if shard {
+            Audience::Shard
+        } else {
+            Audience::Everyone
+        };
+        self.publish_to(gpid, ballot, channel, message, audience)
+    }
+
+    /// [`Broker::publish`] to `audience`.
+    pub(crate) fn publish_to(
+        &self,
+        gpid: Gpid,
+        ballot: Ballot,
+        channel: &Bytes,
+        message: &Bytes,
+        audience: Audience,
+    ) -> i64 {
+        let shard = audience == Audience::Shard;
         let mut inner = lock(&self.inner);
         let Some(reg) = inner.registry(gpid, ballot) else {
             return 0;
         };
-        let receivers = reg.receivers(channel, shard);
+        let receivers = reg.receivers(channel, audience);
         if receivers.is_empty() {
             metrics::counter!("petrel_server_pubsub_published_total").increment(1);
             return 0;

@@ -35,6 +35,7 @@ pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let gc = tokio::spawn(node.clone().log_gc_loop());
     let expiry = tokio::spawn(node.clone().expiry_loop());
     let pubsub = tokio::spawn(node.clone().pubsub_gc_loop());
+    let notify = tokio::spawn(node.clone().notify_loop());
     let service = Arc::new(ServerService::new(node));
     tokio::select! {
         _ = petrel_common::rpc::server::serve(listener, service) => {}
@@ -44,5 +45,6 @@ pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     gc.abort();
     expiry.abort();
     pubsub.abort();
+    notify.abort();
     Ok(())
 }

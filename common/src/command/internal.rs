@@ -142,6 +142,13 @@ pub(super) static COMMANDS: &[CommandDef] = &[
         (0, 0, 0),
         FCALL_KEYS,
         "A function whose keys are all in one partition, run as one mutation: `petrel.fcall <partitions> <declared> <rw|ro> <library code> <function> <numkeys> <key>... <arg>...`",
+    ),    internal(
+        "petrel.moved",
+        2,
+        CommandFlags::WRITE,
+        (1, 1, 1),
+        KEY_AT_1,
+        "MOVE's last step at the source database: deletes the key (raising `move_from`)",
     ),
 ];
 

@@ -189,6 +189,8 @@ pub enum Internal {
     ScriptKill,
     /// `petrel.fcall`: a function whose keys are in one partition.
     Fcall,
+    /// `petrel.moved`: MOVE's delete at the source database.
+    Moved,
 }
 
 /// The table; see the module documentation.

@@ -233,7 +233,7 @@ pub(super) fn serving(full_name: &str) -> Serving {
         // Petrel's own, proxy to server.
         "petrel.scan" | "petrel.expired" | "petrel.dump" | "petrel.restore" | "petrel.sweep"
         | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace"
-        | "petrel.eval" | "petrel.script.kill" | "petrel.fcall" => Internal,
+        | "petrel.eval" | "petrel.script.kill" | "petrel.fcall" | "petrel.moved" => Internal,
         _ => Unserved,
     })
 }

@@ -176,6 +176,7 @@ fn internal_commands_by_enum() {
         (Internal::Eval, "petrel.eval"),
         (Internal::ScriptKill, "petrel.script.kill"),
         (Internal::Fcall, "petrel.fcall"),
+        (Internal::Moved, "petrel.moved"),
     ] {
         assert_eq!(t.internal(which).name(), name);
         assert!(t.internal(which).is_internal());

@@ -236,11 +236,12 @@ pub(crate) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let shared = ctx.shared.clone();
     let b = |s: &'static [u8]| Bytes::from_static(s);
     let t = table();
-    let (exec, fingerprint_cmd, dump, restore_cmd) = (
+    let (exec, fingerprint_cmd, dump, restore_cmd, moved) = (
         t.internal(Internal::Exec),
         t.internal(Internal::Fingerprint),
         t.internal(Internal::Dump),
         t.internal(Internal::Restore),
+        t.internal(Internal::Moved),
     );
     let Some(del) = t.find(b"del") else {
         return Action::Reply(Reply::error("ERR del is not in the command table"));
@@ -311,9 +312,9 @@ pub(crate) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 b(b"1"),
                 key.clone(),
                 Bytes::from(fingerprint.to_string()),
-                id(del),
+                id(moved),
                 b(b"2"),
-                b(b"del"),
+                b(b"petrel.moved"),
                 key.clone(),
             ];
             match src

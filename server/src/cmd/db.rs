@@ -20,6 +20,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 use petrel_common::reply::errors;
 
+use crate::cmd::events::{self, Event, Events};
 use crate::cmd::outcome::CmdError;
 use crate::storage::layout::{self, KeyType, MetaHeader, META_HEADER_LEN};
 use crate::storage::merge::Layer;
@@ -58,6 +59,8 @@ pub(crate) struct Savepoint {
     pending: BTreeMap<Vec<u8>, Pending>,
     elements: Layer,
     flushed: bool,
+    events: usize,
+    expired_seen: usize,
 }
 
 /// The replica's keyspace plus one command's pending writes.
@@ -73,6 +76,15 @@ pub(crate) struct Db<'a> {
     /// does not change under a command, and a plain SET consults its key's
     /// record four times (lookup, new version, pending write).
     stored_metas: RefCell<HashMap<Vec<u8>, Option<Bytes>>>,
+    /// The keyspace event classes this command raises (0: none; see
+    /// [`events`]).
+    notify: u32,
+    /// The command runs as a read (its writes are dropped).
+    reading: bool,
+    /// The events raised so far, in order.
+    events: Vec<Event>,
+    /// (A read with events on) keys found expired but still stored.
+    expired_seen: Vec<Bytes>,
 }
 
 /// Reads nothing: the stored state after a FLUSHALL in this command.
@@ -112,7 +124,64 @@ impl<'a> Db<'a> {
             elements: Layer::default(),
             flushed: false,
             stored_metas: RefCell::default(),
+            notify: 0,
+            reading: false,
+            events: Vec::new(),
+            expired_seen: Vec::new(),
         }
+    }
+
+    /// Raises the keyspace events of `flags` (the `notify-keyspace-events`
+    /// classes; none unless K or E is among them). A `reading` command's
+    /// writes are dropped: the expired keys it meets are only noted.
+    pub(crate) fn set_notify(&mut self, flags: u32, reading: bool) {
+        self.notify = petrel_common::notify::effective(flags);
+        self.reading = reading;
+    }
+
+    /// The classes this command raises (0 with notifications off).
+    pub(crate) fn notify_flags(&self) -> u32 {
+        self.notify
+    }
+
+    /// Whether events of `class` are raised.
+    pub(crate) fn notifies(&self, class: u32) -> bool {
+        self.notify & class != 0
+    }
+
+    /// Raises event `name` of `class` for `key`, if that class is on.
+    pub(crate) fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
+        if self.notify & class != 0 {
+            self.events.push(Event {
+                class,
+                name,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// `key` expired but is still stored: deleted now, raising `expired`
+    /// (a read only notes it, for the sweep).
+    pub(crate) fn expire_now(&mut self, key: &[u8]) {
+        if self.reading {
+            self.expired_seen.push(Bytes::copy_from_slice(key));
+        } else {
+            events::expired(self, key);
+            self.delete(key);
+        }
+    }
+
+    /// The events raised so far (taken out).
+    pub(crate) fn take_events(&mut self) -> Events {
+        Events {
+            flags: self.notify,
+            list: std::mem::take(&mut self.events),
+        }
+    }
+
+    /// (A read) the keys it found expired but still stored.
+    pub(crate) fn take_expired_seen(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.expired_seen)
     }
 
     /// The metadata record stored under `meta_key` before this command (or
@@ -137,6 +206,8 @@ impl<'a> Db<'a> {
             pending: self.pending.clone(),
             elements: self.elements.clone(),
             flushed: self.flushed,
+            events: self.events.len(),
+            expired_seen: self.expired_seen.len(),
         }
     }
 
@@ -145,6 +216,8 @@ impl<'a> Db<'a> {
         self.pending = savepoint.pending;
         self.elements = savepoint.elements;
         self.flushed = savepoint.flushed;
+        self.events.truncate(savepoint.events);
+        self.expired_seen.truncate(savepoint.expired_seen);
     }
 
     /// The command's clock (the primary's, fixed for the whole command).
@@ -494,6 +567,11 @@ impl<'a> Db<'a> {
     }
 
     fn write(&mut self, key: &[u8], value: Option<Vec<u8>>) {
+        // Redis raises `new` when a command adds a key that was not there.
+        if self.notify & events::NEW != 0 && value.is_some() && matches!(self.lookup(key), Ok(None))
+        {
+            self.notify(events::NEW, "new", key);
+        }
         let meta_key = layout::meta_key(key);
         if let Some(pending) = self.pending.get_mut(&meta_key) {
             pending.value = value;

@@ -5,6 +5,7 @@ use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
 use crate::cmd::errors::{unsupported_option, EXPIRE_GT_LT_CONFLICT, EXPIRE_NX_CONFLICT};
+use crate::cmd::events::GENERIC;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, option};
 use crate::storage::layout::MetaHeader;
@@ -16,6 +17,7 @@ pub(crate) fn del(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         // A repeated key is gone by its second mention: counted once.
         if db.lookup(key)?.is_some() {
             db.delete(key);
+            db.notify(GENERIC, "del", key);
             deleted += 1;
         }
     }
@@ -114,6 +116,7 @@ fn expire_generic(
     }
     if when <= db.now_i64() {
         db.delete(key);
+        db.notify(GENERIC, "del", key);
     } else {
         let header = MetaHeader {
             // `when` is positive here: it is later than now.
@@ -121,6 +124,7 @@ fn expire_generic(
             ..entry.header
         };
         db.put_meta(key, &header, &entry.payload);
+        db.notify(GENERIC, "expire", key);
     }
     Ok(Reply::Int(1))
 }
@@ -196,6 +200,7 @@ pub(crate) fn persist(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
                 ..entry.header
             };
             db.put_meta(key, &header, &entry.payload);
+            db.notify(GENERIC, "persist", key);
             Ok(Reply::Int(1))
         }
         _ => Ok(Reply::Int(0)),

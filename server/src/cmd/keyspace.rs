@@ -23,6 +23,7 @@ use petrel_common::reply::{errors, Reply};
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::events::{self, GENERIC};
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option};
 use crate::storage::layout::{self, KeyType, MetaHeader};
@@ -178,8 +179,13 @@ fn rename_generic(db: &mut Db<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     if nx && db.lookup(dst)?.is_some() {
         return Ok(Reply::Int(0));
     }
+    // Redis deletes the destination before adding it anew: `new` even
+    // when it existed.
+    db.delete(dst);
     copy_entry(db, src, &entry, dst)?;
     db.delete(src);
+    db.notify(GENERIC, "rename_from", src);
+    db.notify(GENERIC, "rename_to", dst);
     Ok(if nx { Reply::Int(1) } else { Reply::ok() })
 }
 
@@ -220,7 +226,9 @@ pub(crate) fn copy(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     if !replace && db.lookup(dst)?.is_some() {
         return Ok(Reply::Int(0));
     }
+    db.delete(dst);
     copy_entry(db, src, &entry, dst)?;
+    db.notify(GENERIC, "copy_to", dst);
     Ok(Reply::Int(1))
 }
 
@@ -390,7 +398,8 @@ pub(crate) fn dump_items(db: &Db<'_>, key: &[u8]) -> Result<Option<Vec<Bytes>>, 
 
 /// `petrel.restore key record [element value]...` (internal, MOVE's second
 /// half): stores what `petrel.dump` gave under a new version, unless the key
-/// exists (0) — then nothing is written; 1 when stored.
+/// exists (0) — then nothing is written; 1 when stored (raising `move_to`:
+/// MOVE's `move_from` comes from [`moved`], at the source).
 pub(crate) fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let (mut header, payload) = layout::decode_meta(&args[2])
@@ -406,6 +415,20 @@ pub(crate) fn restore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         db.put_element(key, header.version, &pair[0], &pair[1]);
     }
     db.put_meta(key, &header, payload);
+    db.notify(GENERIC, "move_to", key);
+    Ok(Reply::Int(1))
+}
+
+/// `petrel.moved key` (internal, MOVE's last step at the source database,
+/// inside a `petrel.exec` that checks the key did not change): deletes the
+/// key; 1 if it was there.
+pub(crate) fn moved(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    if db.lookup(key)?.is_none() {
+        return Ok(Reply::Int(0));
+    }
+    db.delete(key);
+    db.notify(GENERIC, "move_from", key);
     Ok(Reply::Int(1))
 }
 
@@ -450,6 +473,7 @@ pub(crate) fn sweep(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         let expired = db.raw(key)?.is_some_and(|e| !e.header.is_live(db.now_ms()));
         if expired {
             db.delete(key);
+            events::expired(db, key);
             deleted += 1;
         }
     }

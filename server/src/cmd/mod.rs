@@ -1,7 +1,7 @@
 //! Redis command semantics, executed at a partition's primary.
 //!
 //! A command reads the replica's state and produces a typed [`Reply`] plus a
-//! [`Mutation`] (empty for reads): the deterministic puts/deletes that the
+//! [`Mutation`](crate::storage::Mutation) (empty for reads): the deterministic puts/deletes that the
 //! replication log carries. INCR becomes "put 42"; relative expiry becomes an
 //! absolute time. Nothing here does I/O beyond the [`ReadView`] it is given.
 //!
@@ -12,6 +12,7 @@
 //!   record per element (see [`db`]).
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
+//! - [`events`]: the keyspace notifications commands raise.
 //!
 //! Every command a partition runs is one row of its family's table (see
 //! [`families`]): its full name in the one command table
@@ -22,6 +23,7 @@ pub(crate) mod bits;
 pub(crate) mod blocking;
 pub(crate) mod db;
 pub(crate) mod errors;
+pub(crate) mod events;
 pub(crate) mod float;
 pub(crate) mod hashes;
 pub(crate) mod keys;
@@ -47,8 +49,9 @@ use bytes::Bytes;
 use petrel_common::command::{self, Command};
 use petrel_common::reply::{errors as redis_errors, Reply};
 
-use crate::storage::{Mutation, ReadView, StorageError};
+use crate::storage::{ReadView, StorageError};
 use db::Db;
+pub(crate) use events::Notify;
 pub(crate) use outcome::{CmdError, Execution};
 pub(crate) use runner::{run, RunFn, Runner};
 
@@ -149,6 +152,7 @@ pub(crate) static COMMANDS: &[Runner] = &[
     run("petrel.expired", keyspace::expired),
     run("petrel.dump", keyspace::dump),
     run("petrel.restore", keyspace::restore),
+    run("petrel.moved", keyspace::moved),
     run("petrel.sweep", keyspace::sweep),
     // internal, sent by the proxy only (see [`multi`])
     run("petrel.exec", multi::exec),
@@ -165,35 +169,53 @@ pub(crate) static COMMANDS: &[Runner] = &[
 ///
 /// A storage failure becomes an `ERR` reply; the replica should prefer
 /// [`try_execute`], which hands it the failure to act on.
+#[cfg(test)]
 pub(crate) fn execute(
     view: &dyn ReadView,
     command: &Command,
     args: &[Bytes],
     now_ms: u64,
 ) -> Execution {
-    match try_execute(view, command, args, now_ms) {
+    execute_with(view, command, args, now_ms, Notify::default())
+}
+
+/// [`execute`], raising the keyspace events `notify` asks for.
+pub(crate) fn execute_with(
+    view: &dyn ReadView,
+    command: &Command,
+    args: &[Bytes],
+    now_ms: u64,
+    notify: Notify,
+) -> Execution {
+    match try_execute_with(view, command, args, now_ms, notify) {
         Ok(execution) => execution,
-        Err(e) => Execution {
-            reply: Reply::error(errors::sanitize(&format!("ERR storage failure: {e}"))),
-            mutation: Mutation::default(),
-        },
+        Err(e) => Execution::only(Reply::error(errors::sanitize(&format!(
+            "ERR storage failure: {e}"
+        )))),
     }
 }
 
 /// Runs `command` like [`execute`], but returns storage failures as errors.
 /// A command that fails with a Redis error reply writes nothing.
+#[cfg(test)]
 pub(crate) fn try_execute(
     view: &dyn ReadView,
     command: &Command,
     args: &[Bytes],
     now_ms: u64,
 ) -> Result<Execution, StorageError> {
-    let only_reply = |reply| {
-        Ok(Execution {
-            reply,
-            mutation: Mutation::default(),
-        })
-    };
+    try_execute_with(view, command, args, now_ms, Notify::default())
+}
+
+/// [`try_execute`], raising the keyspace events `notify` asks for.
+pub(crate) fn try_execute_with(
+    view: &dyn ReadView,
+    command: &Command,
+    args: &[Bytes],
+    now_ms: u64,
+    notify: Notify,
+) -> Result<Execution, StorageError> {
+    let only_reply = |reply| Ok(Execution::only(reply));
     let Some(run) = runner_of(command) else {
         return only_reply(Reply::error(errors::unknown_call(args)));
     };
@@ -203,9 +225,15 @@ pub(crate) fn try_execute(
         return only_reply(Reply::error(redis_errors::wrong_arity(command.name())));
     }
     let mut db = Db::new(view, now_ms);
+    if notify.flags != 0 && events::raises_events(command) {
+        db.set_notify(notify.flags, notify.reading);
+        events::before(&mut db, command, args)?;
+    }
     match run(&mut db, args) {
         Ok(reply) => Ok(Execution {
             reply,
+            events: db.take_events(),
+            expired: db.take_expired_seen(),
             mutation: db.into_mutation(),
         }),
         Err(CmdError::Reply(reply)) => only_reply(reply),

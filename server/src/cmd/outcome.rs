@@ -1,8 +1,10 @@
 //! What running a command produces: a reply and a mutation, or why it
 //! stopped ([`CmdError`]).
 
+use bytes::Bytes;
 use petrel_common::reply::Reply;
 
+use super::events::Events;
 use crate::storage::{Mutation, StorageError};
 
 /// The outcome of one command.
@@ -12,6 +14,24 @@ pub(crate) struct Execution {
     pub(crate) reply: Reply,
     /// What the replicas must apply (empty for reads and no-op writes).
     pub(crate) mutation: Mutation,
+    /// The keyspace events it raised (none with notifications off),
+    /// published once the mutation has committed.
+    pub(crate) events: Events,
+    /// (A read with notifications on) keys it found expired but still
+    /// stored, for the sweep to delete (and raise `expired` for).
+    pub(crate) expired: Vec<Bytes>,
+}
+
+impl Execution {
+    /// A reply with no writes and no events.
+    pub(crate) fn only(reply: Reply) -> Self {
+        Execution {
+            reply,
+            mutation: Mutation::default(),
+            events: Events::default(),
+            expired: Vec::new(),
+        }
+    }
 }
 
 /// Why a command stopped early: a Redis error reply, or a storage failure

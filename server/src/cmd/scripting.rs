@@ -318,6 +318,7 @@ pub(crate) fn split_published(command: &Command, reply: Reply) -> (Reply, Vec<Pu
                         channel,
                         message,
                         shard: shard != 0,
+                        ..PublishMsg::default()
                     })
                 }
                 _ => None,
@@ -385,6 +386,10 @@ impl Host for PartitionHost<'_, '_, '_> {
             ));
         };
         let savepoint = self.db.savepoint();
+        if let Err(e) = crate::cmd::events::before(self.db, command, &args) {
+            self.storage = Some(e);
+            return Reply::error("ERR storage failure");
+        }
         match run(self.db, &args) {
             Ok(reply) => reply,
             Err(CmdError::Reply(reply)) => {
@@ -552,6 +557,7 @@ mod tests {
             channel: bytes::Bytes::copy_from_slice(channel.as_bytes()),
             message: bytes::Bytes::copy_from_slice(text.as_bytes()),
             shard,
+            ..PublishMsg::default()
         };
         // SPUBLISH's shard channel is no key: not an unlisted one.
         let body = "redis.call('SET', KEYS[1], 'v') local n = redis.call('PUBLISH', 'ch', 'one') \

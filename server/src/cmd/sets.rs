@@ -39,6 +39,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::events::{GENERIC, SET};
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
 use crate::cmd::runner::{run, Runner};
@@ -184,6 +185,7 @@ pub(crate) fn sadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     if added > 0 {
         set.header.size += added;
         db.save_collection(key, &set);
+        db.notify(SET, "sadd", key);
     }
     Ok(Reply::Int(added as i64))
 }
@@ -205,6 +207,7 @@ pub(crate) fn srem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     if removed > 0 {
         set.header.size = set.header.size.saturating_sub(removed);
         db.save_collection(key, &set);
+        removed_from(db, key, "srem", &set);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -275,6 +278,7 @@ fn spop_one(db: &mut Db<'_>, key: &[u8]) -> CmdResult {
     }
     set.header.size = set.header.size.saturating_sub(popped.len() as u64);
     db.save_collection(key, &set);
+    removed_from(db, key, "spop", &set);
     Ok(popped.into_iter().next().map_or(Reply::Nil, Reply::Bulk))
 }
 
@@ -291,6 +295,8 @@ fn spop_count(db: &mut Db<'_>, key: &[u8], count: &[u8]) -> CmdResult {
     if count >= set.header.size {
         let members = all_members(db, key, &set)?;
         db.delete(key);
+        db.notify(SET, "spop", key);
+        db.notify(GENERIC, "del", key);
         return Ok(set_reply(members));
     }
     let size = set_len(&set);
@@ -305,6 +311,7 @@ fn spop_count(db: &mut Db<'_>, key: &[u8], count: &[u8]) -> CmdResult {
     }
     set.header.size -= popped.len() as u64;
     db.save_collection(key, &set);
+    removed_from(db, key, "spop", &set);
     popped.shuffle(&mut rng);
     Ok(Reply::Set(bulks(popped)))
 }
@@ -391,12 +398,23 @@ pub(crate) fn smove(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     db.delete_element(src_key, src.header.version, member);
     src.header.size = src.header.size.saturating_sub(1);
     db.save_collection(src_key, &src);
+    removed_from(db, src_key, "srem", &src);
     if !is_member(db, dst_key, &dst, member)? {
         db.put_element(dst_key, dst.header.version, member, b"");
         dst.header.size += 1;
         db.save_collection(dst_key, &dst);
+        db.notify(SET, "sadd", dst_key);
     }
     Ok(Reply::Int(1))
+}
+
+/// The events of members removed from the set at `key`, now `set`: the
+/// command's, then `del` when it emptied the set.
+fn removed_from(db: &mut Db<'_>, key: &[u8], event: &'static str, set: &Entry) {
+    db.notify(SET, event, key);
+    if set.header.size == 0 {
+        db.notify(GENERIC, "del", key);
+    }
 }
 
 /// The sets at `keys` (`None` where missing); `WRONGTYPE` if any key holds
@@ -523,10 +541,15 @@ fn difference(db: &Db<'_>, keys: &[Bytes]) -> Result<Vec<Bytes>, CmdError> {
 }
 
 /// Replaces whatever `dst` holds with a new set of `members` (no expiry),
-/// or deletes it when there are none; replies with the member count.
-fn store(db: &mut Db<'_>, dst: &[u8], members: &[Bytes]) -> CmdResult {
+/// raising `event`, or deletes it when there are none (raising `del` if it
+/// was there); replies with the member count.
+fn store(db: &mut Db<'_>, dst: &[u8], members: &[Bytes], event: &'static str) -> CmdResult {
     if members.is_empty() {
+        let existed = db.lookup(dst)?.is_some();
         db.delete(dst);
+        if existed {
+            db.notify(GENERIC, "del", dst);
+        }
         return Ok(Reply::Int(0));
     }
     // A fresh version: the old incarnation's elements (even when `dst` was
@@ -545,6 +568,7 @@ fn store(db: &mut Db<'_>, dst: &[u8], members: &[Bytes]) -> CmdResult {
         payload: Bytes::new(),
     };
     db.save_collection(dst, &set);
+    db.notify(SET, event, dst);
     Ok(Reply::Int(members.len() as i64))
 }
 
@@ -566,19 +590,19 @@ pub(crate) fn sdiff(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 /// `SINTERSTORE destination key [key ...]`
 pub(crate) fn sinterstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let members = intersect(db, &args[2..], 0)?;
-    store(db, &args[1], &members)
+    store(db, &args[1], &members, "sinterstore")
 }
 
 /// `SUNIONSTORE destination key [key ...]`
 pub(crate) fn sunionstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let members = union(db, &args[2..])?;
-    store(db, &args[1], &members)
+    store(db, &args[1], &members, "sunionstore")
 }
 
 /// `SDIFFSTORE destination key [key ...]`
 pub(crate) fn sdiffstore(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let members = difference(db, &args[2..])?;
-    store(db, &args[1], &members)
+    store(db, &args[1], &members, "sdiffstore")
 }
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the intersection's

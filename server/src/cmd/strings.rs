@@ -10,6 +10,7 @@ use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::errors::DECREMENT_OVERFLOW;
+use crate::cmd::events::{self, GENERIC, NEW, STRING};
 use crate::cmd::float::LongDouble;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
@@ -162,7 +163,11 @@ fn set_generic(
     expire_at: Option<i64>,
 ) -> Result<(bool, Option<Bytes>), CmdError> {
     let old = if get {
-        db.lookup_string(key)?.map(|e| e.payload)
+        let old = db.lookup_string(key)?.map(|e| e.payload);
+        if old.is_none() {
+            events::keymiss(db, key);
+        }
+        old
     } else {
         None
     };
@@ -184,10 +189,17 @@ fn set_generic(
     if expire != 0 && expire < db.now_ms() {
         // EXAT/PXAT in the past: Redis stores a key that is already
         // expired; storing nothing is the same to every reader.
+        if found.is_none() {
+            db.notify(NEW, "new", key);
+        }
         db.delete(key);
     } else {
         let version = db.fresh_version(key)?;
         db.put_string(key, expire, version, value);
+    }
+    db.notify(STRING, "set", key);
+    if expire_at.is_some() {
+        db.notify(GENERIC, "expire", key);
     }
     Ok((true, old))
 }
@@ -279,9 +291,13 @@ pub(crate) fn getdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     match db.lookup_string(key)? {
         Some(entry) => {
             db.delete(key);
+            db.notify(GENERIC, "del", key);
             Ok(Reply::Bulk(entry.payload))
         }
-        None => Ok(Reply::Nil),
+        None => {
+            events::keymiss(db, key);
+            Ok(Reply::Nil)
+        }
     }
 }
 
@@ -291,6 +307,7 @@ pub(crate) fn getex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     // Redis checks existence and type before validating the expiry.
     let Some(entry) = db.lookup_string(key)? else {
+        events::keymiss(db, key);
         return Ok(Reply::Nil);
     };
     let now = db.now_i64();
@@ -300,13 +317,17 @@ pub(crate) fn getex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     };
     let reply = Reply::Bulk(entry.payload.clone());
     match expire {
-        Some((unit, at)) if !unit.is_relative() && at <= now => db.delete(key),
+        Some((unit, at)) if !unit.is_relative() && at <= now => {
+            db.delete(key);
+            db.notify(GENERIC, "del", key);
+        }
         Some((_, at)) => {
             let header = MetaHeader {
                 expire_at_ms: u64::try_from(at).unwrap_or(0),
                 ..entry.header
             };
             db.put_meta(key, &header, &entry.payload);
+            db.notify(GENERIC, "expire", key);
         }
         None if opts.persist && entry.expire_at().is_some() => {
             let header = MetaHeader {
@@ -314,6 +335,7 @@ pub(crate) fn getex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
                 ..entry.header
             };
             db.put_meta(key, &header, &entry.payload);
+            db.notify(GENERIC, "persist", key);
         }
         None => {}
     }
@@ -338,6 +360,7 @@ pub(crate) fn append(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     match db.lookup_string(key)? {
         None => {
             create_string(db, key, suffix)?;
+            db.notify(STRING, "append", key);
             Ok(Reply::Int(suffix.len() as i64))
         }
         Some(entry) => {
@@ -347,6 +370,7 @@ pub(crate) fn append(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
             value.extend_from_slice(&entry.payload);
             value.extend_from_slice(suffix);
             update_string(db, key, &entry, &value);
+            db.notify(STRING, "append", key);
             Ok(Reply::Int(total as i64))
         }
     }
@@ -415,6 +439,7 @@ pub(crate) fn setrange(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         Some(entry) => update_string(db, key, entry, &value),
         None => create_string(db, key, &value)?,
     }
+    db.notify(STRING, "setrange", key);
     Ok(Reply::Int(value.len() as i64))
 }
 
@@ -433,6 +458,7 @@ fn incr_by(db: &mut Db<'_>, key: &[u8], delta: i64) -> CmdResult {
         Some(e) => update_string(db, key, e, text.as_bytes()),
         None => create_string(db, key, text.as_bytes())?,
     }
+    db.notify(STRING, "incrby", key);
     Ok(Reply::Int(value))
 }
 
@@ -482,6 +508,7 @@ pub(crate) fn incrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         Some(e) => update_string(db, key, e, text.as_bytes()),
         None => create_string(db, key, text.as_bytes())?,
     }
+    db.notify(STRING, "incrbyfloat", key);
     Ok(Reply::Bulk(Bytes::from(text)))
 }
 
@@ -510,6 +537,7 @@ pub(crate) fn mset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     check_pairs(args, "mset")?;
     for pair in args[1..].chunks_exact(2) {
         create_string(db, &pair[0], &pair[1])?;
+        db.notify(STRING, "set", &pair[0]);
     }
     Ok(Reply::ok())
 }
@@ -524,6 +552,7 @@ pub(crate) fn msetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     for pair in args[1..].chunks_exact(2) {
         create_string(db, &pair[0], &pair[1])?;
+        db.notify(STRING, "set", &pair[0]);
     }
     Ok(Reply::Int(1))
 }

@@ -8,7 +8,7 @@ use std::cell::Cell;
 
 use petrel_common::command::{self, Resolved};
 
-use crate::cmd::{errors, execute, Execution};
+use crate::cmd::{errors, execute, execute_with, Execution, Notify};
 use crate::storage::layout::{self, KeyType, MetaHeader};
 use crate::storage::memory::MemEngine;
 use crate::storage::{Engine, Mutation, ReadView, StorageError, WriteOp};
@@ -45,6 +45,8 @@ pub(crate) struct Harness {
     pub(crate) engine: MemEngine,
     pub(crate) now: u64,
     decree: u64,
+    /// The keyspace event classes commands raise (0: none).
+    pub(crate) notify: u32,
 }
 
 /// A fixed, realistic wall-clock start (2023-11-14T22:13:20Z).
@@ -56,7 +58,34 @@ impl Harness {
             engine: MemEngine::new(),
             now: START_MS,
             decree: 0,
+            notify: 0,
         }
+    }
+
+    /// A harness whose commands raise every keyspace event (`AKEnm`).
+    pub(crate) fn with_events() -> Self {
+        Harness {
+            notify: petrel_common::notify::parse(b"AKEnm").unwrap_or(0),
+            ..Harness::new()
+        }
+    }
+
+    /// Runs (and applies) a command; its events as `"<event> <key>"`.
+    pub(crate) fn events(&mut self, args: &[&str]) -> Vec<String> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.events_bytes(&args)
+    }
+
+    /// [`Harness::events`] of raw-byte arguments.
+    pub(crate) fn events_bytes(&mut self, args: &[&[u8]]) -> Vec<String> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let exec = self.exec_bytes(&args);
+        self.apply(&exec.mutation);
+        exec.events
+            .list
+            .iter()
+            .map(|e| format!("{} {}", e.name, String::from_utf8_lossy(&e.key)))
+            .collect()
     }
 
     /// Executes without applying.
@@ -79,11 +108,14 @@ impl Harness {
     /// Resolves the command as a proxy would, then executes it.
     fn exec_bytes(&mut self, args: &[Bytes]) -> Execution {
         match command::table().resolve(args) {
-            Resolved::Command(c) => execute(&self.engine, c, args, self.now),
-            _ => Execution {
-                reply: Reply::error(errors::unknown_call(args)),
-                mutation: Default::default(),
-            },
+            Resolved::Command(c) => {
+                let notify = Notify {
+                    flags: self.notify,
+                    reading: !c.is_write(),
+                };
+                execute_with(&self.engine, c, args, self.now, notify)
+            }
+            _ => Execution::only(Reply::error(errors::unknown_call(args))),
         }
     }
 

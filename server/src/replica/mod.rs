@@ -240,6 +240,8 @@ impl Shared {
 pub(crate) struct Replica {
     pub(crate) gpid: Gpid,
     pub(crate) partition_count: u32,
+    /// Where the keyspace events of its commands go.
+    pub(crate) place: crate::notify::Place,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Event>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -322,12 +324,27 @@ impl Replica {
     /// Executes a read-only command against committed storage, all of its
     /// reads from one consistent snapshot. Blocks.
     pub(crate) fn read(&self, command: &Command, args: &[Bytes], now_ms: u64) -> Reply {
+        self.read_with(command, args, now_ms, crate::cmd::Notify::default())
+            .reply
+    }
+
+    /// [`Replica::read`], raising the keyspace events `notify` asks for
+    /// (`keymiss`), and noting the expired keys it met for the sweep.
+    pub(crate) fn read_with(
+        &self,
+        command: &Command,
+        args: &[Bytes],
+        now_ms: u64,
+        notify: crate::cmd::Notify,
+    ) -> crate::cmd::Execution {
         let engine = self.shared.engine();
-        let mut reply = Reply::Nil;
+        let mut done = None;
         engine.read_consistent(&mut |view| {
-            reply = crate::cmd::execute(view, command, args, now_ms).reply;
+            done = Some(crate::cmd::execute_with(
+                view, command, args, now_ms, notify,
+            ));
         });
-        reply
+        done.unwrap_or_else(|| crate::cmd::Execution::only(Reply::Nil))
     }
 
     /// The replica's storage as it is now.

@@ -2,7 +2,8 @@
 //! replicas, a learner's checkpoint requests (served by [`crate::learn`]),
 //! ReplicaDigest and ReplicaStatus (CLI), and TXN: a transaction's messages
 //! to this partition's participant (docs/TRANSACTIONS.md); pub/sub
-//! ([`pubsub`]: a channel broker's requests and a proxy's long poll).
+//! ([`pubsub`]: a channel broker's requests and a proxy's long poll);
+//! SETTINGS_PUSH: meta's cluster settings after a change.
 
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use petrel_common::ids::{Ballot, Gpid, NodeAddr};
 use petrel_common::msg::{
     method, CheckpointPrepareRequest, ExecCode, ExecuteRequest, ExecuteResponse, ReplicaBatchAck,
     ReplicaBatchMsg, ReplicaDigestRequest, ReplicaDigestResponse, ReplicaStatusRequest,
-    ReplicaStatusResponse, ReplyMsg, TxnCommandMsg, TxnRequestMsg, TxnResponseMsg,
+    ReplicaStatusResponse, ReplyMsg, SettingsMsg, SettingsPushResponse, TxnCommandMsg,
+    TxnRequestMsg, TxnResponseMsg,
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, Handled, Service};
@@ -252,18 +254,31 @@ impl ServerService {
                     published: Vec::new(),
                 });
             }
-            if point_read {
-                replica.read(command, &args, now)
+            let notify = cmd::Notify {
+                flags: self.node.notifier.flags(),
+                reading: true,
+            };
+            let done = if point_read {
+                replica.read_with(command, &args, now, notify)
             } else {
                 let r = replica.clone();
-                match tokio::task::spawn_blocking(move || r.read(command, &args, now)).await {
-                    Ok(reply) => reply,
+                match tokio::task::spawn_blocking(move || r.read_with(command, &args, now, notify))
+                    .await
+                {
+                    Ok(done) => done,
                     Err(e) => {
                         error!(%gpid, error = %e, "command task failed");
-                        Reply::error("ERR internal error executing command")
+                        cmd::Execution::only(Reply::error("ERR internal error executing command"))
                     }
                 }
+            };
+            if notify.flags != 0 {
+                self.node
+                    .notifier
+                    .publish(&replica.place, ballot, done.events);
+                sweep_soon(&replica, done.expired);
             }
+            done.reply
         };
         let (count, seconds) = if write {
             (&self.metrics.writes, &self.metrics.write_seconds)
@@ -431,6 +446,11 @@ impl Service for ServerService {
                 method::TXN => self.txn(decode(body)?).await,
                 method::PUBSUB => self.pubsub(decode(body)?),
                 method::PUBSUB_POLL => self.pubsub_poll(decode(body)?).await,
+                method::SETTINGS_PUSH => {
+                    let settings: SettingsMsg = decode(body)?;
+                    let generation = self.node.notifier.apply(&settings);
+                    encode(&SettingsPushResponse { generation })
+                }
                 method::REPLICA_MESSAGE => self.replica_messages(decode(body)?),
                 method::CHECKPOINT_PREPARE => self.checkpoint_prepare(decode(body)?).await,
                 method::CHECKPOINT_FETCH => {
@@ -523,6 +543,25 @@ async fn read_gate(
         Ok(()) => None,
         Err(e) => Some(Reply::error(e.to_string())),
     }
+}
+
+/// Deletes `keys`, which a read found expired but still stored, now rather
+/// than at the next round of the sweep (which raises their `expired`
+/// events), as Redis deletes an expired key the moment it is looked up.
+fn sweep_soon(replica: &Arc<Replica>, keys: Vec<Bytes>) {
+    if keys.is_empty() {
+        return;
+    }
+    let mut args = Vec::with_capacity(keys.len() + 1);
+    args.push(Bytes::from_static(b"petrel.sweep"));
+    args.extend(keys);
+    let sweep = command::table().internal(command::Internal::Sweep);
+    let replica = replica.clone();
+    tokio::spawn(async move {
+        replica
+            .write(sweep, args, petrel_common::time::now_unix_ms())
+            .await
+    });
 }
 
 /// Runs a blocking command (BLPOP...): tries it, and while it finds

@@ -11,7 +11,7 @@ use petrel_common::pubsub::{PollRequest, PubSubRequest, PubSubResponse, QueryKin
 use petrel_common::rpc::server::{encode, Handled};
 
 use super::{Routed, ServerService};
-use crate::pubsub::RegisterRefusal;
+use crate::pubsub::{Audience, RegisterRefusal};
 
 impl ServerService {
     /// PUBLISH, a registration, or a PUBSUB question for one partition.
@@ -34,7 +34,11 @@ impl ServerService {
         let broker = &self.node.broker;
         let mut resp = answer(ExecCode::Ok, ballot, primary, "");
         if let Some(p) = req.publish {
-            resp.receivers = broker.publish(gpid, ballot, &p.channel, &p.message, p.shard);
+            resp.receivers = if p.exact && !p.shard {
+                broker.publish_to(gpid, ballot, &p.channel, &p.message, Audience::Exact)
+            } else {
+                broker.publish(gpid, ballot, &p.channel, &p.message, p.shard)
+            };
         } else if let Some(r) = req.register {
             match broker.register(gpid, ballot, r.proxy_id, r.full, &r.entries) {
                 Ok(()) => {}

@@ -36,7 +36,7 @@ use petrel_common::reply::Reply;
 
 use crate::cmd::db::Db;
 use crate::cmd::keyspace::dump_items;
-use crate::cmd::try_execute;
+use crate::cmd::{try_execute_with, Execution, Notify};
 use crate::storage::layout::{self, KeyType};
 use crate::storage::merge::OpsView;
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
@@ -57,13 +57,16 @@ struct Carried {
 }
 
 /// Runs `petrel.txn.run` over `view`: the reply (see the module
-/// documentation) and the writes to the home's own keys.
+/// documentation), the writes to the home's own keys, and the command's
+/// keyspace events, those of the carried keys included (their partitions
+/// raise none for the state they are sent).
 pub(crate) fn run(
     view: &dyn ReadView,
     args: &[Bytes],
     now_ms: u64,
-) -> Result<(Reply, Mutation), StorageError> {
-    let none = |reply| Ok((reply, Mutation::default()));
+    notify: Notify,
+) -> Result<Execution, StorageError> {
+    let none = |reply| Ok(Execution::only(reply));
     let Some(ncarried) = count(args.get(1)) else {
         return none(malformed("carried key count"));
     };
@@ -103,7 +106,7 @@ pub(crate) fn run(
         base: view,
         ops: &laid,
     };
-    let done = try_execute(&with_carried, command, call, now_ms)?;
+    let done = try_execute_with(&with_carried, command, call, now_ms, notify)?;
     // What the command left the carried keys as; its writes to them go back
     // to their partitions as states, not as this partition's writes.
     let after = OpsView {
@@ -134,7 +137,12 @@ pub(crate) fn run(
             !layout::user_key_of(raw).is_some_and(|k| keys.contains(k))
         })
         .collect();
-    Ok((Reply::Array(out), Mutation { ops: own }))
+    Ok(Execution {
+        reply: Reply::Array(out),
+        mutation: Mutation { ops: own },
+        events: done.events,
+        expired: Vec::new(),
+    })
 }
 
 /// The carried keys as writes over the home's view: each key exactly as
@@ -195,7 +203,14 @@ mod tests {
     /// committing a transaction with that one call).
     fn run_at(engine: &MemEngine, words: Vec<Bytes>) -> Reply {
         let mut pending = Mutation::default();
-        let mut replies = execute(engine, &mut pending, &[call(words)], NOW).expect("execute");
+        let (mut replies, _) = execute(
+            engine,
+            &mut pending,
+            &[call(words)],
+            NOW,
+            crate::cmd::Notify::default(),
+        )
+        .expect("execute");
         engine.apply(Decree(1), &pending).expect("apply");
         replies.remove(0)
     }

@@ -10,7 +10,8 @@ use petrel_common::command::{table, Command, Internal};
 use petrel_common::reply::Reply;
 
 use super::carry;
-use crate::cmd::try_execute;
+use crate::cmd::events::Events;
+use crate::cmd::{try_execute_with, Notify};
 use crate::storage::merge::OpsView;
 use crate::storage::{Mutation, ReadView, StorageError};
 
@@ -25,30 +26,33 @@ pub(crate) struct Call {
 /// Runs `calls` in order over `view` (committed state seen through the
 /// uncommitted tail) and `pending` (the transaction's writes so far at this
 /// partition), appending each command's writes to `pending`; returns the
-/// replies in order.
+/// replies in order, and the keyspace events `notify` asks for (published
+/// when the transaction commits here).
 pub(crate) fn execute(
     view: &dyn ReadView,
     pending: &mut Mutation,
     calls: &[Call],
     now_ms: u64,
-) -> Result<Vec<Reply>, StorageError> {
+    notify: Notify,
+) -> Result<(Vec<Reply>, Events), StorageError> {
     let run = table().internal(Internal::TxnRun).id;
     let mut replies = Vec::with_capacity(calls.len());
+    let mut events = Events::default();
     for call in calls {
         let seen = OpsView {
             base: view,
             ops: &pending.ops,
         };
-        let (reply, writes) = if call.command.id == run {
-            carry::run(&seen, &call.args, now_ms)?
+        let done = if call.command.id == run {
+            carry::run(&seen, &call.args, now_ms, notify)?
         } else {
-            let done = try_execute(&seen, call.command, &call.args, now_ms)?;
-            (done.reply, done.mutation)
+            try_execute_with(&seen, call.command, &call.args, now_ms, notify)?
         };
-        pending.ops.extend(writes.ops);
-        replies.push(reply);
+        pending.ops.extend(done.mutation.ops);
+        events.append(done.events);
+        replies.push(done.reply);
     }
-    Ok(replies)
+    Ok((replies, events))
 }
 
 #[cfg(test)]
@@ -76,8 +80,10 @@ mod tests {
             &mut pending,
             &[call(&["set", "k", "1"]), call(&["incr", "k"])],
             1_000,
+            Notify::default(),
         )
-        .expect("execute");
+        .expect("execute")
+        .0;
         assert_eq!(replies, vec![ok(), int(2)]);
         // A second EXECUTE of the same transaction sees the first's writes.
         let replies = execute(
@@ -85,8 +91,10 @@ mod tests {
             &mut pending,
             &[call(&["incrby", "k", "10"]), call(&["get", "k"])],
             1_000,
+            Notify::default(),
         )
-        .expect("execute");
+        .expect("execute")
+        .0;
         assert_eq!(replies, vec![int(12), bulk("12")]);
         // Nothing reached storage: the writes wait for the decision.
         let fresh = execute(
@@ -94,8 +102,10 @@ mod tests {
             &mut Mutation::default(),
             &[call(&["get", "k"])],
             1_000,
+            Notify::default(),
         )
-        .expect("execute");
+        .expect("execute")
+        .0;
         assert_eq!(fresh, vec![Reply::Nil]);
         // Applying the pending writes gives the transaction's result.
         engine.apply(Decree(1), &pending).expect("apply");
@@ -104,8 +114,10 @@ mod tests {
             &mut Mutation::default(),
             &[call(&["get", "k"])],
             1_000,
+            Notify::default(),
         )
-        .expect("execute");
+        .expect("execute")
+        .0;
         assert_eq!(after, vec![bulk("12")]);
     }
 
@@ -124,8 +136,10 @@ mod tests {
                 call(&["llen", "l"]),
             ],
             1_000,
+            Notify::default(),
         )
-        .expect("execute");
+        .expect("execute")
+        .0;
         assert_eq!(replies[0], ok());
         assert!(replies[1].is_error());
         assert_eq!(replies[2], int(2));
@@ -137,8 +151,10 @@ mod tests {
             &mut Mutation::default(),
             &[call(&["get", "s"]), call(&["lrange", "l", "0", "-1"])],
             1_000,
+            Notify::default(),
         )
-        .expect("execute");
+        .expect("execute")
+        .0;
         assert_eq!(
             after,
             vec![bulk("text"), Reply::Array(vec![bulk("a"), bulk("b")])]

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 #[cfg(test)]
 use futures::future::BoxFuture;
-use petrel_common::ids::Gpid;
+use petrel_common::ids::{Gpid, PartitionId};
 use petrel_common::meta_query;
 use petrel_common::msg::{method, ExecCode, TxnRequestMsg, TxnResponseMsg};
-use petrel_common::partition::TableMap;
+use petrel_common::partition::{PartitionConfig, TableMap};
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::sync::lock;
 use petrel_common::txn::{wire, Request, Response};
@@ -143,8 +143,25 @@ impl Peers {
         Ok(map)
     }
 
+    /// Partition `partition` of `table` as the cached map has it (read
+    /// from meta when there is none): the map and the partition's
+    /// configuration. Others than the participant route by it too (a
+    /// keyspace event published at another partition's broker).
+    pub(crate) async fn locate(
+        &self,
+        table: &str,
+        partition: u32,
+    ) -> Result<(Arc<TableMap>, PartitionConfig), String> {
+        let map = self.map(table, &self.meta).await?;
+        let config = map
+            .partition(PartitionId(partition))
+            .cloned()
+            .ok_or_else(|| format!("table {table} has no partition {partition}"))?;
+        Ok((map, config))
+    }
+
     /// Drops `table`'s cached map: the next message reads it again.
-    fn forget(&self, table: &str) {
+    pub(crate) fn forget(&self, table: &str) {
         lock(&self.maps).remove(table);
     }
 }

@@ -19,6 +19,7 @@ fn message(channel: &str) -> Outgoing {
         channel: Bytes::copy_from_slice(channel.as_bytes()),
         message: Bytes::from_static(b"m"),
         shard: false,
+        ..PublishMsg::default()
     })
 }
 

@@ -11,6 +11,7 @@ use petrel_common::reply::{errors, Reply};
 
 use super::bitstring::{bit_at, bit_offset, save_bits, set_bit_at, string_for_bits};
 use crate::cmd::db::Db;
+use crate::cmd::events::STRING;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, option, parse_i64};
 
@@ -71,8 +72,16 @@ fn bitfield_generic(db: &mut Db<'_>, args: &[Bytes], readonly_command: bool) -> 
         return Err(CmdError::reply(READONLY_WRITE));
     }
     let (entry, mut value) = string_for_bits(db, key, highest_write)?;
-    let replies = ops.iter().map(|op| apply(&mut value, op)).collect();
+    let replies: Vec<Reply> = ops.iter().map(|op| apply(&mut value, op)).collect();
     save_bits(db, key, entry.as_ref(), &value)?;
+    // Redis counts each SET or INCRBY that was not refused by OVERFLOW FAIL.
+    let changes = ops
+        .iter()
+        .zip(&replies)
+        .any(|(op, reply)| op.kind != OpKind::Get && *reply != Reply::Nil);
+    if changes {
+        db.notify(STRING, "setbit", key);
+    }
     Ok(Reply::Array(replies))
 }
 

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
+use crate::cmd::events::{GENERIC, STRING};
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
 use crate::cmd::runner::{run, Runner};
@@ -50,7 +51,12 @@ fn setbit(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let (entry, mut value) = string_for_bits(db, key, offset)?;
     let old = bit_at(&value, offset);
     set_bit_at(&mut value, offset, on);
+    // Created, grown or a bit flipped: Redis's condition for the event.
+    let changed = entry.as_ref().is_none_or(|e| e.payload[..] != value[..]);
     save_bits(db, key, entry.as_ref(), &value)?;
+    if changed {
+        db.notify(STRING, "setbit", key);
+    }
     Ok(Reply::Int(i64::from(old)))
 }
 
@@ -240,7 +246,11 @@ fn bitop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     let max_len = sources.iter().map(Bytes::len).max().unwrap_or(0);
     if max_len == 0 {
+        let existed = db.lookup(dest)?.is_some();
         db.delete(dest);
+        if existed {
+            db.notify(GENERIC, "del", dest);
+        }
         return Ok(Reply::Int(0));
     }
     let byte = |source: &Bytes, i: usize| source.get(i).copied().unwrap_or(0);
@@ -258,5 +268,6 @@ fn bitop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         .collect();
     let version = db.fresh_version(dest)?;
     db.put_string(dest, 0, version, &result);
+    db.notify(STRING, "set", dest);
     Ok(Reply::Int(max_len as i64))
 }

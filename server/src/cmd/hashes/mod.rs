@@ -38,6 +38,7 @@ use petrel_common::reply::{errors, Reply};
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::events::{GENERIC, HASH};
 use crate::cmd::float::LongDouble;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, option, parse_i64};
@@ -162,6 +163,8 @@ fn set_pairs(db: &mut Db<'_>, args: &[Bytes], name: &str) -> Result<i64, CmdErro
         }
     }
     db.save_collection(key, &hash);
+    // Even when every value was already there.
+    db.notify(HASH, "hset", key);
     Ok(created)
 }
 
@@ -185,6 +188,7 @@ pub(crate) fn hsetnx(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     set_field(db, key, &mut hash, field, &args[3])?;
     db.save_collection(key, &hash);
+    db.notify(HASH, "hset", key);
     Ok(Reply::Int(1))
 }
 
@@ -230,6 +234,10 @@ pub(crate) fn hdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     if deleted > 0 {
         db.save_collection(key, &hash);
+        db.notify(HASH, "hdel", key);
+        if hash.header.size == 0 {
+            db.notify(GENERIC, "del", key);
+        }
     }
     Ok(Reply::Int(deleted))
 }
@@ -308,6 +316,7 @@ pub(crate) fn hincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         .ok_or_else(|| CmdError::reply(errors::OVERFLOW))?;
     set_field(db, key, &mut hash, field, value.to_string().as_bytes())?;
     db.save_collection(key, &hash);
+    db.notify(HASH, "hincrby", key);
     Ok(Reply::Int(value))
 }
 
@@ -330,6 +339,7 @@ pub(crate) fn hincrbyfloat(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let text = sum.to_redis_string();
     set_field(db, key, &mut hash, field, text.as_bytes())?;
     db.save_collection(key, &hash);
+    db.notify(HASH, "hincrbyfloat", key);
     Ok(Reply::Bulk(Bytes::from(text)))
 }
 

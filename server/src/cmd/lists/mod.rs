@@ -43,6 +43,7 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use super::db::Db;
+use super::events::{GENERIC, LIST};
 use super::outcome::{CmdError, CmdResult};
 use super::parse::{int_arg, is_option, parse_i64};
 use super::runner::{run, Runner};
@@ -157,7 +158,29 @@ pub(crate) fn push_values(
         store::push(db, key, &mut list, end, value)?;
     }
     store::save(db, key, &mut list);
+    db.notify(LIST, push_event(end), key);
     Ok(Some(list.len()))
+}
+
+/// The event of a push at `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The events of a pop from `end` of the list at `key`, now `list`: the
+/// pop's, then `del` when it emptied the list.
+fn popped(db: &mut Db<'_>, key: &[u8], end: End, list: &List) {
+    let name = match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    };
+    db.notify(LIST, name, key);
+    if list.is_empty() {
+        db.notify(GENERIC, "del", key);
+    }
 }
 
 /// Pops up to `count` items from `end` of the list at `key`: `None` when
@@ -177,6 +200,7 @@ pub(crate) fn pop_from(
     }
     let items = store::pop(db, key, &mut list, end, count)?;
     store::save(db, key, &mut list);
+    popped(db, key, end, &list);
     Ok(Some(items))
 }
 
@@ -219,6 +243,9 @@ pub(crate) fn move_item(
             End::Left => 0,
             End::Right => src.len() - 1,
         };
+        // Redis pops and pushes back even when that changes nothing.
+        db.notify(LIST, push_event(to), source);
+        popped(db, source, from, &src);
         if from == to || src.len() == 1 {
             return Ok(Some(store::get(db, source, &src, index)?));
         }
@@ -234,6 +261,9 @@ pub(crate) fn move_item(
     store::save(db, source, &mut src);
     store::push(db, destination, &mut dst, to, &item)?;
     store::save(db, destination, &mut dst);
+    // Redis's order: the push (after `new`), then the pop.
+    db.notify(LIST, push_event(to), destination);
+    popped(db, source, from, &src);
     Ok(Some(item))
 }
 
@@ -354,6 +384,7 @@ pub(crate) fn lset(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::reply(INDEX_OUT_OF_RANGE));
     };
     store::set(db, key, &list, i, &args[3]);
+    db.notify(LIST, "lset", key);
     Ok(Reply::ok())
 }
 
@@ -430,6 +461,10 @@ pub(crate) fn lrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         store::drop_items(db, key, &mut list, End::Right, k);
     }
     store::save(db, key, &mut list);
+    db.notify(LIST, "lrem", key);
+    if list.is_empty() {
+        db.notify(GENERIC, "del", key);
+    }
     Ok(Reply::Int(k as i64))
 }
 
@@ -455,12 +490,16 @@ pub(crate) fn ltrim(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         Some((first, last)) => (first, len - 1 - last),
         None => (len, 0),
     };
-    if cut_left == 0 && cut_right == 0 {
-        return Ok(Reply::ok());
+    if cut_left > 0 || cut_right > 0 {
+        store::drop_items(db, key, &mut list, End::Left, cut_left);
+        store::drop_items(db, key, &mut list, End::Right, cut_right);
+        store::save(db, key, &mut list);
     }
-    store::drop_items(db, key, &mut list, End::Left, cut_left);
-    store::drop_items(db, key, &mut list, End::Right, cut_right);
-    store::save(db, key, &mut list);
+    // Redis raises it even when nothing was cut.
+    db.notify(LIST, "ltrim", key);
+    if list.is_empty() {
+        db.notify(GENERIC, "del", key);
+    }
     Ok(Reply::ok())
 }
 
@@ -513,6 +552,7 @@ pub(crate) fn linsert(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         list.tail += 1;
     }
     store::save(db, key, &mut list);
+    db.notify(LIST, "linsert", key);
     Ok(Reply::Int(list.len() as i64))
 }
 

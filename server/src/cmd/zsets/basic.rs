@@ -6,6 +6,7 @@ use petrel_common::reply::{errors, Reply};
 use super::zset::Zset;
 use super::{range, score};
 use crate::cmd::db::Db;
+use crate::cmd::events::ZSET;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::is_option;
 
@@ -141,6 +142,9 @@ fn run_add(
     if let Some(e) = failure {
         return Err(e);
     }
+    if added + updated > 0 {
+        db.notify(ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
+    }
     Ok(if flags.incr {
         if processed > 0 {
             Reply::Double(last)
@@ -206,6 +210,7 @@ pub(crate) fn zrem(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     if deleted > 0 {
         z.save(db);
+        z.removed(db, "zrem");
     }
     Ok(Reply::Int(deleted))
 }

@@ -72,6 +72,7 @@ fn pop(db: &mut Db<'_>, z: &mut Zset<'_>, max: bool, count: i64) -> Result<Vec<S
         z.remove(db, m, *s);
     }
     z.save(db);
+    z.removed(db, if max { "zpopmax" } else { "zpopmin" });
     Ok(items)
 }
 

@@ -128,7 +128,7 @@ fn range_generic(
         Some(z) => select(db, &z, &parsed, reverse, offset, limit)?,
     };
     match dst {
-        Some(dst) => Ok(Reply::Int(store(db, dst, &items)? as i64)),
+        Some(dst) => Ok(Reply::Int(store(db, dst, &items, "zrangestore")? as i64)),
         None => Ok(members_reply(items, withscores)),
     }
 }
@@ -262,6 +262,12 @@ fn remove_range(db: &mut Db<'_>, key: &[u8], parsed: Parsed) -> CmdResult {
     }
     if !doomed.is_empty() {
         z.save(db);
+        let event = match parsed {
+            Parsed::Rank(..) => "zremrangebyrank",
+            Parsed::Score(_) => "zremrangebyscore",
+            Parsed::Lex(_) => "zremrangebylex",
+        };
+        z.removed(db, event);
     }
     Ok(Reply::Int(doomed.len() as i64))
 }

@@ -183,7 +183,7 @@ pub(crate) fn zintercard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 fn generic(
     db: &mut Db<'_>,
     args: &[Bytes],
-    name: &str,
+    name: &'static str,
     numkeys_at: usize,
     dst: Option<&Bytes>,
     op: Op,
@@ -309,7 +309,7 @@ fn generic(
             .then_with(|| a.0.cmp(&b.0))
     });
     match dst {
-        Some(dst) => Ok(Reply::Int(store(db, dst, &result)? as i64)),
+        Some(dst) => Ok(Reply::Int(store(db, dst, &result, name)? as i64)),
         None => Ok(members_reply(result, withscores)),
     }
 }

@@ -8,6 +8,7 @@ use petrel_common::reply::Reply;
 
 use super::score;
 use crate::cmd::db::{Db, Entry};
+use crate::cmd::events::{GENERIC, ZSET};
 use crate::cmd::outcome::CmdError;
 use crate::storage::layout::{KeyType, MetaHeader};
 use crate::storage::StorageError;
@@ -107,6 +108,15 @@ impl<'k> Zset<'k> {
     /// Stores the metadata (or deletes the key once empty).
     pub(crate) fn save(&self, db: &mut Db<'_>) {
         db.save_collection(self.key, &self.entry);
+    }
+
+    /// The events of members removed (by the saved set): `event`, then
+    /// `del` when the set is now empty.
+    pub(crate) fn removed(&self, db: &mut Db<'_>, event: &'static str) {
+        db.notify(ZSET, event, self.key);
+        if self.len() == 0 {
+            db.notify(GENERIC, "del", self.key);
+        }
     }
 
     /// Visits members in (score, member) order within the `s`-family
@@ -222,11 +232,21 @@ pub(super) fn split_score_element(e: &[u8]) -> Option<(f64, &[u8])> {
     Some((score::decode(&e[1..9])?, &e[9..]))
 }
 
-/// Replaces `dst` with a sorted set of `members` (distinct), or deletes it
-/// when there are none. Returns the member count.
-pub(crate) fn store(db: &mut Db<'_>, dst: &[u8], members: &[Scored]) -> Result<usize, CmdError> {
+/// Replaces `dst` with a sorted set of `members` (distinct), raising
+/// `event`, or deletes it when there are none (raising `del` if it was
+/// there). Returns the member count.
+pub(crate) fn store(
+    db: &mut Db<'_>,
+    dst: &[u8],
+    members: &[Scored],
+    event: &'static str,
+) -> Result<usize, CmdError> {
     if members.is_empty() {
+        let existed = db.lookup(dst)?.is_some();
         db.delete(dst);
+        if existed {
+            db.notify(GENERIC, "del", dst);
+        }
         return Ok(0);
     }
     let mut z = Zset::fresh(db, dst)?;
@@ -234,6 +254,7 @@ pub(crate) fn store(db: &mut Db<'_>, dst: &[u8], members: &[Scored]) -> Result<u
         z.insert(db, member, *score);
     }
     z.save(db);
+    db.notify(ZSET, event, dst);
     Ok(members.len())
 }
 

@@ -47,6 +47,7 @@ use tracing::info;
 use super::machine::{Entry, LogSeq, Options, Recovered, ReplicaMachine};
 use super::{status_name, Event, Replica, Shared, View};
 use crate::log::{LogEntry, MutationLog, Ticket};
+use crate::notify::Place;
 use crate::storage::rocks::RocksOptions;
 use crate::storage::Engine;
 use petrel_common::txn::participant::{Options as ParticipantOptions, ProposalId};
@@ -70,6 +71,8 @@ pub(crate) struct Env {
     /// The server's channel brokers: a primary's applied writes invalidate
     /// tracked keys there.
     pub(crate) broker: Arc<crate::pubsub::Broker>,
+    /// Keyspace notifications: which to raise, where to publish them.
+    pub(crate) notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Everything a replica needs to start.
@@ -140,8 +143,10 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         prepared: Default::default(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
+    let place = Place::new(o.gpid, &o.table_name, o.partition_count);
     let shell = Shell {
         gpid: o.gpid,
+        place: place.clone(),
         env,
         shared: shared.clone(),
         tx: tx.clone(),
@@ -162,6 +167,7 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
     Ok(Replica {
         gpid: o.gpid,
         partition_count: o.partition_count,
+        place,
         shared,
         tx,
         task: Mutex::new(Some(task)),
@@ -171,6 +177,8 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
 /// One replica task's state; what it does with it is in the modules above.
 struct Shell {
     gpid: Gpid,
+    /// Where the keyspace events of its writes go.
+    place: Place,
     env: Arc<Env>,
     shared: Arc<Shared>,
     /// To hand log-durability and checkpoint results back to ourselves.

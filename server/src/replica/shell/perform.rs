@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::Shell;
 use crate::log::{decode_mutation, LogEntry};
+use crate::notify::Publisher;
 use crate::replica::machine::Output;
 use crate::replica::{save_config, wire, ReplicaError};
 use crate::storage::{Engine, Mutation, StorageError};
@@ -95,7 +96,12 @@ impl Shell {
                 self.shared.applied.send_replace(decree.0);
             }
             Output::Reply { token, result } => {
-                self.writes.answer(token, &result);
+                let out = Publisher {
+                    notifier: &self.env.notifier,
+                    place: &self.place,
+                    ballot: self.machine.ballot(),
+                };
+                self.writes.answer(token, &result, &out);
             }
             Output::ReportFailure { ballot, node } => {
                 if self.reported.insert(node.clone(), ballot) != Some(ballot) {

@@ -73,6 +73,9 @@ fn open(dir: &std::path::Path, engine: Arc<dyn Engine>) -> Opened {
         txn: Default::default(),
         peers: Arc::new(crate::txn::peers::Peers::new(RpcClient::new(), Vec::new())),
         broker: Arc::new(crate::pubsub::Broker::new(1 << 20)),
+        notifier: Arc::new(crate::notify::Notifier::new(Arc::new(
+            crate::pubsub::Broker::new(1 << 20),
+        ))),
     });
     let replica = spawn(
         env,

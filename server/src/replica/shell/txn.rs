@@ -37,6 +37,8 @@ use tokio::sync::oneshot;
 use tracing::info;
 
 use super::Shell;
+use crate::cmd::events::Events;
+use crate::cmd::Notify;
 use crate::log::{decode_mutation, encode_mutation};
 use crate::replica::machine::{Status, WriteError};
 use crate::replica::overlay::Overlay;
@@ -77,6 +79,11 @@ pub(super) struct Txns {
     prepared: HashMap<TxnId, Vec<Bytes>>,
     /// Proposals that end transactions' prepared state here once durable.
     ending: HashMap<ProposalId, Vec<TxnId>>,
+    /// The keyspace events of each transaction's writes here, published
+    /// when it commits here, dropped when it aborts or is forgotten.
+    events: HashMap<TxnId, Events>,
+    /// Events of the transactions a proposal commits, once it is durable.
+    committing: HashMap<ProposalId, Events>,
 }
 
 impl Txns {
@@ -88,6 +95,8 @@ impl Txns {
             barriers: Vec::new(),
             prepared: HashMap::new(),
             ending: HashMap::new(),
+            events: HashMap::new(),
+            committing: HashMap::new(),
         }
     }
 
@@ -185,6 +194,8 @@ impl Shell {
         }
         self.txns.prepared.clear();
         self.txns.ending.clear();
+        self.txns.events.clear();
+        self.txns.committing.clear();
         self.shared.prepared.clear();
         // Committed since: the next participant reads them from storage.
         self.writes.take_txn_durable();
@@ -250,6 +261,11 @@ impl Shell {
     pub(super) fn txn_tick(&mut self) {
         self.txn_lifecycle();
         self.txn_pump();
+        // The events of transactions the participant no longer holds
+        // (aborted, or forgotten) are never published.
+        if let Some(p) = &self.txns.participant {
+            self.txns.events.retain(|t, _| p.phase(*t).is_some());
+        }
         let outs = self.txn_handle(Input::Tick { now_ms: now_ms() });
         self.txn_perform(outs);
     }
@@ -257,6 +273,9 @@ impl Shell {
     /// Feeds the participant its proposals that committed and applied.
     pub(super) fn txn_pump(&mut self) {
         for id in self.writes.take_txn_durable() {
+            if let Some(events) = self.txns.committing.remove(&id) {
+                self.publisher().publish(events);
+            }
             if let Some(txns) = self.txns.ending.remove(&id) {
                 for t in txns {
                     if let Some(keys) = self.txns.prepared.remove(&t) {
@@ -433,15 +452,24 @@ impl Shell {
             base: engine.as_ref(),
             ops: pending,
         };
-        let ran = exec::execute(&view, &mut writes, &calls, now_ms());
+        let notify = Notify {
+            flags: self.env.notifier.flags(),
+            reading: false,
+        };
+        let ran = exec::execute(&view, &mut writes, &calls, now_ms(), notify);
         drop(engine);
-        let replies = match ran {
+        let (replies, mut events) = match ran {
             Ok(r) => r,
             Err(e) => {
                 self.fail(ReplicaError::Read(e));
                 return Vec::new();
             }
         };
+        // A read's `keymiss` needs no commit; the writes' events wait for it.
+        self.publisher().publish(events.take_misses());
+        if !events.is_empty() {
+            self.txns.events.entry(txn).or_default().append(events);
+        }
         let read_up_to = self.machine.last_prepared();
         if let Some(Waiter::Rpc {
             replies: r,
@@ -507,9 +535,17 @@ impl Shell {
                     }
                 }
                 RecordOp::DeletePrepared(t) => self.txns.ending.entry(id).or_default().push(*t),
-                RecordOp::PutDecided(_, d) => {
+                RecordOp::PutDecided(t, d) => {
+                    let events = self.txns.events.remove(t);
                     let outcome = match d.decision {
-                        Decision::Committed => "committed",
+                        Decision::Committed => {
+                            // Published once this proposal, which applies
+                            // the writes, is durable.
+                            if let (Some(events), Some(_)) = (events, &change.data) {
+                                self.txns.committing.entry(id).or_default().append(events);
+                            }
+                            "committed"
+                        }
                         Decision::Aborted => "aborted",
                     };
                     metrics::counter!("petrel_server_txn_decided_total", "outcome" => outcome)

@@ -106,6 +106,9 @@ impl Cluster {
             txn: opts(),
             peers: Arc::new(Peers::direct(RpcClient::new(), self.direct.clone())),
             broker: Arc::new(crate::pubsub::Broker::new(1 << 20)),
+            notifier: Arc::new(crate::notify::Notifier::new(Arc::new(
+                crate::pubsub::Broker::new(1 << 20),
+            ))),
         });
         let replica = Arc::new(
             spawn(

@@ -17,7 +17,10 @@ use petrel_common::reply::Reply;
 use tokio::sync::oneshot;
 
 use super::{ProposalId, Shell};
+use crate::cmd::events::Events;
+use crate::cmd::Notify;
 use crate::log::encode_mutation;
+use crate::notify::Publisher;
 use crate::replica::machine::{Input, Output, Status, Token, WriteError};
 use crate::replica::overlay::{Overlay, Pending};
 use crate::replica::{ReplicaError, WriteOutcome};
@@ -30,8 +33,9 @@ const STAGE_MAX_WRITES: usize = 256;
 
 /// What one decree carries, each answered when it commits.
 pub(super) enum Staged {
-    /// A client write: the reply it computed and where to send it.
-    Client(Reply, oneshot::Sender<WriteOutcome>),
+    /// A client write: the reply it computed, the keyspace events it
+    /// raised (published at commit, before the reply) and where to send it.
+    Client(Reply, Events, oneshot::Sender<WriteOutcome>),
     /// A proposal of the transaction participant, reported durable to it.
     Txn(ProposalId),
 }
@@ -58,8 +62,8 @@ pub(super) struct Writes {
     staged_ballot: Ballot,
     next_token: Token,
     /// Writes that changed nothing but read the uncommitted tail up to a
-    /// decree: answered once it commits.
-    barriers: Vec<(Decree, Reply, oneshot::Sender<WriteOutcome>)>,
+    /// decree: answered once it commits (with their events, `keymiss`).
+    barriers: Vec<(Decree, Reply, Events, oneshot::Sender<WriteOutcome>)>,
     /// The participant's proposals committed and applied, to report durable.
     txn_durable: Vec<ProposalId>,
     /// A participant's proposal was refused or dropped: the machine counts
@@ -127,7 +131,7 @@ impl Writes {
     /// noted durable (`Ok`) or lost.
     fn settle(&mut self, staged: Staged, outcome: WriteOutcome) {
         match (staged, outcome) {
-            (Staged::Client(_, done), outcome) => {
+            (Staged::Client(_, _, done), outcome) => {
                 let _ = done.send(outcome);
             }
             (Staged::Txn(id), WriteOutcome::Done(_)) => self.txn_durable.push(id),
@@ -142,11 +146,20 @@ impl Writes {
     }
 
     /// Answers the writes of the decree the machine replied on: with the
-    /// reply each computed when committed, with the refusal otherwise.
-    pub(super) fn answer(&mut self, token: Token, result: &Result<Decree, WriteError>) {
-        for staged in self.proposed.remove(&token).unwrap_or_default() {
+    /// reply each computed when committed (its events published first),
+    /// with the refusal otherwise.
+    pub(super) fn answer(
+        &mut self,
+        token: Token,
+        result: &Result<Decree, WriteError>,
+        out: &Publisher<'_>,
+    ) {
+        for mut staged in self.proposed.remove(&token).unwrap_or_default() {
+            if let (Ok(_), Staged::Client(_, events, _)) = (result, &mut staged) {
+                out.publish(std::mem::take(events));
+            }
             let outcome = match (result, &staged) {
-                (Ok(_), Staged::Client(reply, _)) => WriteOutcome::Done(reply.clone()),
+                (Ok(_), Staged::Client(reply, ..)) => WriteOutcome::Done(reply.clone()),
                 (Ok(_), Staged::Txn(_)) => WriteOutcome::Done(Reply::ok()),
                 (Err(e), _) => WriteOutcome::Refused(e.clone()),
             };
@@ -189,7 +202,7 @@ impl Writes {
             self.settle(staged, WriteOutcome::Refused(unknown.clone()));
         }
         self.refuse_staged(not_executed);
-        for (_, _, done) in self.barriers.drain(..) {
+        for (_, _, _, done) in self.barriers.drain(..) {
             let _ = done.send(WriteOutcome::Refused(not_executed.clone()));
         }
     }
@@ -202,6 +215,15 @@ impl Writes {
 }
 
 impl Shell {
+    /// Publishes keyspace events of this primary's committed writes.
+    pub(super) fn publisher(&self) -> Publisher<'_> {
+        Publisher {
+            notifier: &self.env.notifier,
+            place: &self.place,
+            ballot: self.machine.ballot(),
+        }
+    }
+
     pub(super) fn write(
         &mut self,
         command: &'static Command,
@@ -232,7 +254,11 @@ impl Shell {
             base: engine.as_ref(),
             ops: &self.writes.pending,
         };
-        let exec = match crate::cmd::try_execute(&view, command, &args, now_ms) {
+        let notify = Notify {
+            flags: self.env.notifier.flags(),
+            reading: false,
+        };
+        let exec = match crate::cmd::try_execute_with(&view, command, &args, now_ms, notify) {
             Ok(exec) => exec,
             Err(e) => {
                 let why = Arc::new(ReplicaError::Read(e));
@@ -250,10 +276,13 @@ impl Shell {
                 return;
             }
             if self.machine.in_flight() == 0 {
+                self.publisher().publish(exec.events);
                 let _ = done.send(WriteOutcome::Done(exec.reply));
             } else {
                 let decree = self.machine.last_prepared();
-                self.writes.barriers.push((decree, exec.reply, done));
+                self.writes
+                    .barriers
+                    .push((decree, exec.reply, exec.events, done));
             }
             return;
         }
@@ -284,7 +313,7 @@ impl Shell {
         }
         w.staged_bytes += bytes.len();
         w.pending.stage(exec.mutation);
-        w.staged.push(Staged::Client(exec.reply, done));
+        w.staged.push(Staged::Client(exec.reply, exec.events, done));
         // A big batch goes now: it would be one record past the log's limit,
         // or hold up the writes behind it.
         if w.staged_bytes >= STAGE_MAX_BYTES || w.staged.len() >= STAGE_MAX_WRITES {
@@ -353,14 +382,15 @@ impl Shell {
             primary: self.machine.config().primary.clone(),
         };
         let mut waiting = Vec::new();
-        for (decree, reply, done) in std::mem::take(&mut self.writes.barriers) {
+        for (decree, reply, events, done) in std::mem::take(&mut self.writes.barriers) {
             if !primary {
                 // What it read may never commit; it wrote nothing: not executed.
                 let _ = done.send(WriteOutcome::Refused(not_primary()));
             } else if committed >= decree {
+                self.publisher().publish(events);
                 let _ = done.send(WriteOutcome::Done(reply));
             } else {
-                waiting.push((decree, reply, done));
+                waiting.push((decree, reply, events, done));
             }
         }
         self.writes.barriers = waiting;

@@ -1,0 +1,161 @@
+//! Keyspace notifications as commands raise them (docs/PUBSUB.md
+//! "Keyspace notifications"): each command calls [`Db::notify`] with the
+//! event Redis 7.0 publishes, in Redis's order and under Redis's
+//! conditions (SADD of a member already there raises nothing); [`Db`]
+//! itself raises `new` when a command stores a key that did not exist.
+//! The events travel with the command's mutation and are published by the
+//! primary once it has committed (`crate::notify`).
+//!
+//! With notifications off (the default) a [`Db`]'s classes are 0 and
+//! [`Db::notify`] is one test of them: nothing is allocated or formatted.
+
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+use petrel_common::command::{Command, KeySpecFlags};
+use petrel_common::notify::{EXPIRED, KEY_MISS};
+
+use super::db::Db;
+use crate::storage::StorageError;
+
+pub(crate) use petrel_common::notify::{GENERIC, HASH, LIST, NEW, SET, STRING, ZSET};
+
+/// Which keyspace events a command raises, and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Notify {
+    /// The `notify-keyspace-events` classes (0: none).
+    pub(crate) flags: u32,
+    /// The command runs on the read path: it cannot write, so the expired
+    /// keys it meets are noted for the sweep instead of deleted.
+    pub(crate) reading: bool,
+}
+
+/// Whether `command` raises events itself: every client command, and the
+/// internal ones that run client commands or stand for them (MULTI blocks,
+/// scripts, the sweep, MOVE's halves). Others (a transaction's
+/// `petrel.txn.replace`, the state another partition's command computed)
+/// raise none: the command they serve raised them.
+pub(crate) fn raises_events(command: &Command) -> bool {
+    !command.is_internal()
+        || matches!(
+            command.name(),
+            "petrel.exec"
+                | "petrel.eval"
+                | "petrel.fcall"
+                | "petrel.sweep"
+                | "petrel.restore"
+                | "petrel.moved"
+        )
+}
+
+/// One event: its class (one of `petrel_common::notify`'s), Redis's name
+/// for it, and the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Event {
+    pub(crate) class: u32,
+    pub(crate) name: &'static str,
+    pub(crate) key: Bytes,
+}
+
+/// The events of a command (or of several, in order), with the classes
+/// they were raised under (which say whether they go to keyspace channels,
+/// keyevent channels or both).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Events {
+    pub(crate) flags: u32,
+    pub(crate) list: Vec<Event>,
+}
+
+impl Events {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Appends `more` (raised after these).
+    pub(crate) fn append(&mut self, more: Events) {
+        if more.list.is_empty() {
+            return;
+        }
+        self.flags |= more.flags;
+        self.list.extend(more.list);
+    }
+
+    /// Takes out the `keymiss` events: a read's, published at once rather
+    /// than with the writes of its transaction.
+    pub(crate) fn take_misses(&mut self) -> Events {
+        if !self.list.iter().any(|e| e.class == KEY_MISS) {
+            return Events::default();
+        }
+        let (misses, rest) = std::mem::take(&mut self.list)
+            .into_iter()
+            .partition(|e| e.class == KEY_MISS);
+        self.list = rest;
+        Events {
+            flags: self.flags,
+            list: misses,
+        }
+    }
+}
+
+/// What Redis does when a command looks its keys up, done before the
+/// command runs (only with notifications on: otherwise the background
+/// sweep deletes expired keys, and nobody listens for `keymiss`):
+///
+/// - a key whose time to live ran out but that is still stored is deleted
+///   now, raising `expired`, in a write (a read cannot write: the key is
+///   noted for the sweep, see [`Db::expired_seen`]);
+/// - a read-only command raises `keymiss` for each key it finds missing,
+///   as does a write for each key it only reads (a key spec flagged `RO`:
+///   SUNIONSTORE's sources, COPY's source...); the writes that read the key
+///   they write (`SET ... GET`, GETDEL, GETEX) raise it themselves. `OBJECT`
+///   and `MEMORY USAGE` raise none, as in Redis.
+///
+/// Internal commands (MULTI blocks, scripts) are checked command by command
+/// inside them instead.
+pub(crate) fn before(
+    db: &mut Db<'_>,
+    command: &Command,
+    args: &[Bytes],
+) -> Result<(), StorageError> {
+    if db.notify_flags() == 0 || command.is_internal() {
+        return Ok(());
+    }
+    let mut keys: Vec<(usize, KeySpecFlags)> = Vec::new();
+    if command
+        .for_each_key(args, |i, flags| keys.push((i, flags)))
+        .is_err()
+    {
+        return Ok(());
+    }
+    let misses = db.notifies(KEY_MISS) && !no_keymiss(command);
+    for (i, flags) in keys {
+        let Some(key) = args.get(i) else {
+            continue;
+        };
+        let miss = misses && (!command.is_write() || flags.contains(KeySpecFlags::RO));
+        let expired = db.raw(key)?.is_some_and(|e| !e.header.is_live(db.now_ms()));
+        if expired {
+            db.expire_now(key);
+        }
+        if miss && db.lookup(key)?.is_none() {
+            db.notify(KEY_MISS, "keymiss", key);
+        }
+    }
+    Ok(())
+}
+
+/// Commands whose lookups raise no `keymiss` in Redis.
+fn no_keymiss(command: &Command) -> bool {
+    command.name().starts_with("object|") || command.name() == "memory|usage"
+}
+
+/// `keymiss` for `key` (a write command's own read of it).
+pub(crate) fn keymiss(db: &mut Db<'_>, key: &[u8]) {
+    db.notify(KEY_MISS, "keymiss", key);
+}
+
+/// `expired`, for the sweep and [`before`].
+pub(crate) fn expired(db: &mut Db<'_>, key: &[u8]) {
+    db.notify(EXPIRED, "expired", key);
+}
