@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use bytes::Bytes;
+use petrel_common::command::{Command, KeySpecFlags};
 use petrel_common::reply::errors;
 
 use crate::cmd::events::{self, Event, Events};
@@ -139,11 +140,6 @@ impl<'a> Db<'a> {
         self.reading = reading;
     }
 
-    /// The classes this command raises (0 with notifications off).
-    pub(crate) fn notify_flags(&self) -> u32 {
-        self.notify
-    }
-
     /// Whether events of `class` are raised.
     pub(crate) fn notifies(&self, class: u32) -> bool {
         self.notify & class != 0
@@ -166,9 +162,71 @@ impl<'a> Db<'a> {
         if self.reading {
             self.expired_seen.push(Bytes::copy_from_slice(key));
         } else {
-            events::expired(self, key);
+            self.notify_expired(key);
             self.delete(key);
         }
+    }
+
+    /// `expired` for `key` (the sweep's, and a lookup's).
+    pub(crate) fn notify_expired(&mut self, key: &[u8]) {
+        self.notify(events::EXPIRED, "expired", key);
+    }
+
+    /// `keymiss` for `key` (a write command's own read of it).
+    pub(crate) fn notify_keymiss(&mut self, key: &[u8]) {
+        self.notify(events::KEY_MISS, "keymiss", key);
+    }
+
+    /// What Redis does when a command looks its keys up, done before the
+    /// command runs (only with notifications on: otherwise the background
+    /// sweep deletes expired keys, and nobody listens for `keymiss`):
+    ///
+    /// - a key whose time to live ran out but that is still stored is
+    ///   deleted now, raising `expired`, in a write (a read cannot write:
+    ///   the key is noted for the sweep, see [`Db::take_expired_seen`]);
+    /// - a read-only command raises `keymiss` for each key it finds
+    ///   missing, as does a write for each key it only reads (a key spec
+    ///   flagged `RO`: SUNIONSTORE's sources, COPY's source...); the writes
+    ///   that read the key they write (`SET ... GET`, GETDEL, GETEX) raise it
+    ///   themselves. `OBJECT` and `MEMORY USAGE` raise none, as in Redis.
+    ///
+    /// Internal commands (MULTI blocks, scripts) are checked command by
+    /// command inside them instead.
+    pub(crate) fn before_command(
+        &mut self,
+        command: &Command,
+        args: &[Bytes],
+    ) -> Result<(), StorageError> {
+        if self.notify == 0 || command.is_internal() {
+            return Ok(());
+        }
+        let mut keys: Vec<(usize, KeySpecFlags)> = Vec::new();
+        if command
+            .for_each_key(args, |i, flags| keys.push((i, flags)))
+            .is_err()
+        {
+            return Ok(());
+        }
+        let name = command.name();
+        let misses = self.notifies(events::KEY_MISS)
+            && !name.starts_with("object|")
+            && name != "memory|usage";
+        for (i, flags) in keys {
+            let Some(key) = args.get(i) else {
+                continue;
+            };
+            let miss = misses && (!command.is_write() || flags.contains(KeySpecFlags::RO));
+            let expired = self
+                .raw(key)?
+                .is_some_and(|e| !e.header.is_live(self.now_ms));
+            if expired {
+                self.expire_now(key);
+            }
+            if miss && self.lookup(key)?.is_none() {
+                self.notify_keymiss(key);
+            }
+        }
+        Ok(())
     }
 
     /// The events raised so far (taken out).

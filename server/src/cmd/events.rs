@@ -1,25 +1,25 @@
 //! Keyspace notifications as commands raise them (docs/PUBSUB.md
-//! "Keyspace notifications"): each command calls [`Db::notify`] with the
+//! "Keyspace notifications"): each command calls `Db::notify` with the
 //! event Redis 7.0 publishes, in Redis's order and under Redis's
-//! conditions (SADD of a member already there raises nothing); [`Db`]
-//! itself raises `new` when a command stores a key that did not exist.
+//! conditions (SADD of a member already there raises nothing); the `Db`
+//! itself raises `new` when a command stores a key that did not exist, and
+//! `expired` and `keymiss` when a command looks its keys up
+//! (`Db::before_command`).
 //! The events travel with the command's mutation and are published by the
 //! primary once it has committed (`crate::notify`).
 //!
-//! With notifications off (the default) a [`Db`]'s classes are 0 and
-//! [`Db::notify`] is one test of them: nothing is allocated or formatted.
+//! With notifications off (the default) a `Db`'s classes are 0 and
+//! `Db::notify` is one test of them: nothing is allocated or formatted.
 
 #[cfg(test)]
 mod tests;
 
 use bytes::Bytes;
-use petrel_common::command::{Command, KeySpecFlags};
-use petrel_common::notify::{EXPIRED, KEY_MISS};
+use petrel_common::command::Command;
 
-use super::db::Db;
-use crate::storage::StorageError;
-
-pub(crate) use petrel_common::notify::{GENERIC, HASH, LIST, NEW, SET, STRING, ZSET};
+pub(crate) use petrel_common::notify::{
+    EXPIRED, GENERIC, HASH, KEY_MISS, LIST, NEW, SET, STRING, ZSET,
+};
 
 /// Which keyspace events a command raises, and how.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,66 +96,4 @@ impl Events {
             list: misses,
         }
     }
-}
-
-/// What Redis does when a command looks its keys up, done before the
-/// command runs (only with notifications on: otherwise the background
-/// sweep deletes expired keys, and nobody listens for `keymiss`):
-///
-/// - a key whose time to live ran out but that is still stored is deleted
-///   now, raising `expired`, in a write (a read cannot write: the key is
-///   noted for the sweep, see [`Db::expired_seen`]);
-/// - a read-only command raises `keymiss` for each key it finds missing,
-///   as does a write for each key it only reads (a key spec flagged `RO`:
-///   SUNIONSTORE's sources, COPY's source...); the writes that read the key
-///   they write (`SET ... GET`, GETDEL, GETEX) raise it themselves. `OBJECT`
-///   and `MEMORY USAGE` raise none, as in Redis.
-///
-/// Internal commands (MULTI blocks, scripts) are checked command by command
-/// inside them instead.
-pub(crate) fn before(
-    db: &mut Db<'_>,
-    command: &Command,
-    args: &[Bytes],
-) -> Result<(), StorageError> {
-    if db.notify_flags() == 0 || command.is_internal() {
-        return Ok(());
-    }
-    let mut keys: Vec<(usize, KeySpecFlags)> = Vec::new();
-    if command
-        .for_each_key(args, |i, flags| keys.push((i, flags)))
-        .is_err()
-    {
-        return Ok(());
-    }
-    let misses = db.notifies(KEY_MISS) && !no_keymiss(command);
-    for (i, flags) in keys {
-        let Some(key) = args.get(i) else {
-            continue;
-        };
-        let miss = misses && (!command.is_write() || flags.contains(KeySpecFlags::RO));
-        let expired = db.raw(key)?.is_some_and(|e| !e.header.is_live(db.now_ms()));
-        if expired {
-            db.expire_now(key);
-        }
-        if miss && db.lookup(key)?.is_none() {
-            db.notify(KEY_MISS, "keymiss", key);
-        }
-    }
-    Ok(())
-}
-
-/// Commands whose lookups raise no `keymiss` in Redis.
-fn no_keymiss(command: &Command) -> bool {
-    command.name().starts_with("object|") || command.name() == "memory|usage"
-}
-
-/// `keymiss` for `key` (a write command's own read of it).
-pub(crate) fn keymiss(db: &mut Db<'_>, key: &[u8]) {
-    db.notify(KEY_MISS, "keymiss", key);
-}
-
-/// `expired`, for the sweep and [`before`].
-pub(crate) fn expired(db: &mut Db<'_>, key: &[u8]) {
-    db.notify(EXPIRED, "expired", key);
 }

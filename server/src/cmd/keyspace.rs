@@ -23,7 +23,7 @@ use petrel_common::reply::{errors, Reply};
 use rand::Rng;
 
 use crate::cmd::db::{Db, Entry};
-use crate::cmd::events::{self, GENERIC};
+use crate::cmd::events::GENERIC;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option};
 use crate::storage::layout::{self, KeyType, MetaHeader};
@@ -473,7 +473,7 @@ pub(crate) fn sweep(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         let expired = db.raw(key)?.is_some_and(|e| !e.header.is_live(db.now_ms()));
         if expired {
             db.delete(key);
-            events::expired(db, key);
+            db.notify_expired(key);
             deleted += 1;
         }
     }

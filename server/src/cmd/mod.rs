@@ -227,7 +227,7 @@ pub(crate) fn try_execute_with(
     let mut db = Db::new(view, now_ms);
     if notify.flags != 0 && events::raises_events(command) {
         db.set_notify(notify.flags, notify.reading);
-        events::before(&mut db, command, args)?;
+        db.before_command(command, args)?;
     }
     match run(&mut db, args) {
         Ok(reply) => Ok(Execution {

@@ -118,7 +118,7 @@ fn run_one(db: &mut Db<'_>, id: usize, args: &[Bytes]) -> Result<Reply, StorageE
         return Ok(Reply::error(errors::wrong_arity(command.name())));
     }
     let savepoint = db.savepoint();
-    super::events::before(db, command, args)?;
+    db.before_command(command, args)?;
     match run(db, args) {
         Ok(reply) => Ok(reply),
         Err(CmdError::Reply(reply)) => {

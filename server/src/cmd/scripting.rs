@@ -386,7 +386,7 @@ impl Host for PartitionHost<'_, '_, '_> {
             ));
         };
         let savepoint = self.db.savepoint();
-        if let Err(e) = crate::cmd::events::before(self.db, command, &args) {
+        if let Err(e) = self.db.before_command(command, &args) {
             self.storage = Some(e);
             return Reply::error("ERR storage failure");
         }

@@ -10,7 +10,7 @@ use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::errors::DECREMENT_OVERFLOW;
-use crate::cmd::events::{self, GENERIC, NEW, STRING};
+use crate::cmd::events::{GENERIC, NEW, STRING};
 use crate::cmd::float::LongDouble;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
@@ -165,7 +165,7 @@ fn set_generic(
     let old = if get {
         let old = db.lookup_string(key)?.map(|e| e.payload);
         if old.is_none() {
-            events::keymiss(db, key);
+            db.notify_keymiss(key);
         }
         old
     } else {
@@ -295,7 +295,7 @@ pub(crate) fn getdel(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Bulk(entry.payload))
         }
         None => {
-            events::keymiss(db, key);
+            db.notify_keymiss(key);
             Ok(Reply::Nil)
         }
     }
@@ -307,7 +307,7 @@ pub(crate) fn getex(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     // Redis checks existence and type before validating the expiry.
     let Some(entry) = db.lookup_string(key)? else {
-        events::keymiss(db, key);
+        db.notify_keymiss(key);
         return Ok(Reply::Nil);
     };
     let now = db.now_i64();
