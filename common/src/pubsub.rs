@@ -62,11 +62,26 @@ pub struct PublishMsg {
     /// `SPUBLISH`: reaches shard subscribers only.
     #[prost(bool, tag = "3")]
     pub shard: bool,
-    /// Reaches the channel's subscribers only, not patterns: a keyspace
-    /// event of this partition's key that another partition raised (and
-    /// published there, where the patterns are registered too).
-    #[prost(bool, tag = "4")]
-    pub exact: bool,
+    /// Which of the (non-shard) listeners it reaches ([`Audience`]).
+    #[prost(enumeration = "Audience", tag = "4")]
+    pub audience: i32,
+}
+
+/// Which listeners of a (non-shard) channel a message is for. A keyspace
+/// event that one partition raises for another partition's key goes to the
+/// patterns from the partition that raised it (in order with its other
+/// events) and to the channel's subscribers from the key's partition
+/// (where they are registered): each listener hears it once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum Audience {
+    /// The channel's subscribers and every matching pattern's (`PUBLISH`;
+    /// the default, also what a sender that predates the field means).
+    Everyone = 0,
+    /// The channel's subscribers only.
+    Channel = 1,
+    /// The matching patterns' subscribers only.
+    Patterns = 2,
 }
 
 /// A proxy's subscriptions at one partition: how many of its clients
@@ -189,6 +204,9 @@ pub struct Delivery {
     /// A tracking invalidation of every key (FLUSHDB, FLUSHALL).
     #[prost(bool, tag = "5")]
     pub everything: bool,
+    /// Which of the proxy's listeners get it ([`Audience`]).
+    #[prost(enumeration = "Audience", tag = "6")]
+    pub audience: i32,
 }
 
 impl Delivery {

@@ -18,8 +18,9 @@
 //!
 //! - a command run here for a key of another partition (a transaction's
 //!   `RENAME a b` runs whole at `a`'s partition): its keyspace event is
-//!   published here too (for the patterns, in order with the others) and
-//!   at the key's partition for that channel's own subscribers only;
+//!   published here for the patterns (in order with the others) and at the
+//!   key's partition for that channel's own subscribers
+//!   (`petrel_common::pubsub::Audience`): each listener hears it once;
 //! - events of database `n` > 0 (the table `<table>.db<n>`): published at
 //!   database 0's partition of the same index.
 
@@ -32,7 +33,7 @@ use petrel_common::hash::partition_of;
 use petrel_common::ids::{Ballot, Gpid};
 use petrel_common::msg::{method, ExecCode, SettingsMsg};
 use petrel_common::notify::{self, KEYEVENT, KEYSPACE};
-use petrel_common::pubsub::{PubSubRequest, PubSubResponse, PublishMsg};
+use petrel_common::pubsub::{Audience, PubSubRequest, PubSubResponse, PublishMsg};
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::sync::lock;
 use tokio::sync::mpsc;
@@ -104,8 +105,7 @@ struct Forward {
     partition: u32,
     channel: Bytes,
     message: Bytes,
-    /// For the channel's subscribers only (the patterns had it here).
-    exact: bool,
+    audience: Audience,
 }
 
 /// This server's keyspace notifications: the setting, and the way out.
@@ -183,37 +183,54 @@ impl Notifier {
                 let channel = Bytes::from(notify::keyspace_channel(place.db, &event.key));
                 let message = Bytes::from_static(event.name.as_bytes());
                 let partition = partition_of(&event.key, place.partition_count);
-                self.deliver(place, ballot, &channel, &message);
-                if partition != own {
-                    self.forward(place, partition, channel, message, true);
+                if partition == own {
+                    self.deliver(place, ballot, &channel, &message, Audience::Everyone);
+                } else {
+                    self.deliver(place, ballot, &channel, &message, Audience::Patterns);
+                    self.forward(place, partition, channel, message, Audience::Channel);
                 }
             }
             if events.flags & KEYEVENT != 0 {
                 let channel = Bytes::from(notify::keyevent_channel(place.db, event.name));
-                self.deliver(place, ballot, &channel, &event.key);
+                self.deliver(place, ballot, &channel, &event.key, Audience::Everyone);
             }
         }
     }
 
-    /// Publishes at `place`'s own partition of database 0: here for
-    /// database 0, at database 0's partition of the same index otherwise.
-    fn deliver(&self, place: &Place, ballot: Ballot, channel: &Bytes, message: &Bytes) {
+    /// Publishes to `audience` at `place`'s own partition of database 0:
+    /// here for database 0, at database 0's partition of the same index
+    /// otherwise.
+    fn deliver(
+        &self,
+        place: &Place,
+        ballot: Ballot,
+        channel: &Bytes,
+        message: &Bytes,
+        audience: Audience,
+    ) {
         if place.db == 0 {
             self.broker
-                .publish(place.gpid, ballot, channel, message, false);
+                .publish_to(place.gpid, ballot, channel, message, false, audience);
         } else {
             let own = place.gpid.partition.0;
-            self.forward(place, own, channel.clone(), message.clone(), false);
+            self.forward(place, own, channel.clone(), message.clone(), audience);
         }
     }
 
-    fn forward(&self, place: &Place, partition: u32, channel: Bytes, message: Bytes, exact: bool) {
+    fn forward(
+        &self,
+        place: &Place,
+        partition: u32,
+        channel: Bytes,
+        message: Bytes,
+        audience: Audience,
+    ) {
         let f = Forward {
             table: place.home_table.clone(),
             partition,
             channel,
             message,
-            exact,
+            audience,
         };
         if self.outbox.try_send(f).is_err() {
             metrics::counter!("petrel_server_keyspace_events_dropped_total").increment(1);
@@ -262,7 +279,7 @@ async fn forward_one(peers: &Peers, rpc: &RpcClient, f: &Forward) -> Result<(), 
             channel: f.channel.clone(),
             message: f.message.clone(),
             shard: false,
-            exact: f.exact,
+            audience: f.audience.into(),
         }),
         ..PubSubRequest::default()
     };
@@ -368,5 +385,27 @@ mod tests {
                 (b("__keyevent@0__:set"), b("k")),
             ]
         );
+        // A key of another partition (raised here by a transaction's
+        // carried command): its keyspace channel here for the patterns
+        // only (its own subscribers hear it from its partition).
+        let wide = Place::new(gpid, "default", 8);
+        let foreign = (0..100)
+            .map(|i| format!("f{i}"))
+            .find(|k| partition_of(k.as_bytes(), 8) != 0)
+            .expect("a key of another partition");
+        let events = Events {
+            flags: notify::parse(b"K$").unwrap_or(0),
+            list: vec![Event {
+                class: notify::STRING,
+                name: "set",
+                key: Bytes::from(foreign.clone()),
+            }],
+        };
+        n.publish(&wide, Ballot(1), events);
+        let got = broker.poll(7, Duration::ZERO).await;
+        assert_eq!(got.deliveries.len(), 1);
+        let d = &got.deliveries[0];
+        assert_eq!(d.channel, Bytes::from(format!("__keyspace@0__:{foreign}")));
+        assert_eq!(d.audience, i32::from(Audience::Patterns));
     }
 }

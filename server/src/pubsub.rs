@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use petrel_common::glob;
 use petrel_common::ids::{Ballot, Gpid};
-use petrel_common::pubsub::{Delivery, PollResponse, QueryKind, SubEntry, SubKind};
+use petrel_common::pubsub::{Audience, Delivery, PollResponse, QueryKind, SubEntry, SubKind};
 use petrel_common::sync::lock;
 use tokio::sync::Notify;
 use tracing::{info, warn};
@@ -97,24 +97,27 @@ impl Registry {
         }
     }
 
-    /// Per proxy, how many of its clients receive a message on `channel`.
-    fn receivers(&self, channel: &[u8], audience: Audience) -> HashMap<u64, u64> {
+    /// Per proxy, how many of its clients (of `audience`) receive a
+    /// message on `channel`.
+    fn receivers(&self, channel: &[u8], shard: bool, audience: Audience) -> HashMap<u64, u64> {
         let mut out: HashMap<u64, u64> = HashMap::new();
         let mut add = |listeners: &Listeners| {
             for (&proxy, &n) in listeners {
                 *out.entry(proxy).or_default() += u64::from(n);
             }
         };
-        if audience == Audience::Shard {
+        if shard {
             if let Some(l) = self.shard.get(channel) {
                 add(l);
             }
             return out;
         }
-        if let Some(l) = self.channels.get(channel) {
-            add(l);
+        if audience != Audience::Patterns {
+            if let Some(l) = self.channels.get(channel) {
+                add(l);
+            }
         }
-        if audience == Audience::Exact {
+        if audience == Audience::Channel {
             return out;
         }
         for (pattern, l) in &self.patterns {
@@ -177,18 +180,6 @@ pub(crate) enum RegisterRefusal {
     Stale,
 }
 
-/// Whom a published message reaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Audience {
-    /// `PUBLISH`: the channel's subscribers and every matching pattern's.
-    Everyone,
-    /// `SPUBLISH`: the shard channel's subscribers.
-    Shard,
-    /// The channel's subscribers only: a keyspace event another partition
-    /// raised for this partition's key and published there for patterns.
-    Exact,
-}
-
 /// Every partition's broker on this server.
 pub(crate) struct Broker {
     inner: Mutex<Inner>,
@@ -240,6 +231,7 @@ impl Broker {
             shard: false,
             invalidate: true,
             everything,
+            ..Delivery::default()
         };
         if everything {
             let mut proxies: Vec<u64> = reg
@@ -292,8 +284,8 @@ impl Broker {
         self.note_tracking(&inner);
     }
 
-    /// Queues `message` on `channel` for every proxy with a listener at
-    /// `gpid` (as registered under `ballot`); the number of listening clients.
+    /// [`Broker::publish_to`] everyone.
+    #[cfg(test)]
     pub(crate) fn publish(
         &self,
         gpid: Gpid,
@@ -302,29 +294,26 @@ impl Broker {
         message: &Bytes,
         shard: bool,
     ) -> i64 {
-        let audience = if shard {
-            Audience::Shard
-        } else {
-            Audience::Everyone
-        };
-        self.publish_to(gpid, ballot, channel, message, audience)
+        self.publish_to(gpid, ballot, channel, message, shard, Audience::Everyone)
     }
 
-    /// [`Broker::publish`] to `audience`.
+    /// Queues `message` on `channel` for every proxy with a listener of
+    /// `audience` (a non-shard channel's) at `gpid` (as registered under
+    /// `ballot`); the number of listening clients.
     pub(crate) fn publish_to(
         &self,
         gpid: Gpid,
         ballot: Ballot,
         channel: &Bytes,
         message: &Bytes,
+        shard: bool,
         audience: Audience,
     ) -> i64 {
-        let shard = audience == Audience::Shard;
         let mut inner = lock(&self.inner);
         let Some(reg) = inner.registry(gpid, ballot) else {
             return 0;
         };
-        let receivers = reg.receivers(channel, audience);
+        let receivers = reg.receivers(channel, shard, audience);
         if receivers.is_empty() {
             metrics::counter!("petrel_server_pubsub_published_total").increment(1);
             return 0;
@@ -334,6 +323,7 @@ impl Broker {
             channel: channel.clone(),
             message: message.clone(),
             shard,
+            audience: audience.into(),
             ..Delivery::default()
         };
         let weight = delivery.weight();

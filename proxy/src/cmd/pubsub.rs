@@ -160,7 +160,7 @@ fn publishing(ctx: &Ctx<'_>, args: &[Bytes], shard: bool) -> Action {
         channel: args[1].clone(),
         message: args[2].clone(),
         shard,
-        exact: false,
+        audience: Default::default(),
     };
     Action::Later(
         async move { crate::pubsub::publish::publish(&shared.router, message).await }.boxed(),

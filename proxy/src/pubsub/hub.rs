@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use petrel_common::glob;
-use petrel_common::pubsub::{Delivery, SubKind};
+use petrel_common::pubsub::{Audience, Delivery, SubKind};
 use petrel_common::reply::Reply;
 use tokio::sync::mpsc;
 
@@ -295,8 +295,8 @@ impl Hub {
     }
 
     /// Hands `d` to its listeners here: the channel's, then each matching
-    /// pattern's (shard messages: the shard channel's only). The number of
-    /// connections reached.
+    /// pattern's (shard messages: the shard channel's only), those of its
+    /// audience only. The number of connections reached.
     pub(crate) fn deliver(&mut self, d: &Delivery) -> usize {
         if d.invalidate {
             return self.invalidate(d);
@@ -315,14 +315,17 @@ impl Hub {
             }
             return reached;
         }
-        for mailbox in self
+        let audience = Audience::try_from(d.audience).unwrap_or_default();
+        let channels = self
             .channels
             .get(&d.channel)
-            .into_iter()
-            .flat_map(|l| l.values())
-        {
+            .filter(|_| audience != Audience::Patterns);
+        for mailbox in channels.into_iter().flat_map(|l| l.values()) {
             mailbox.send(message("message", None, d), weight);
             reached += 1;
+        }
+        if audience == Audience::Channel {
+            return reached;
         }
         for (pattern, listeners) in &self.patterns {
             if !glob::matches(pattern, &d.channel, false) {

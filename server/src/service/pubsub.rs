@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use petrel_common::ids::{Ballot, Gpid};
 use petrel_common::msg::ExecCode;
-use petrel_common::pubsub::{PollRequest, PubSubRequest, PubSubResponse, QueryKind};
+use petrel_common::pubsub::{Audience, PollRequest, PubSubRequest, PubSubResponse, QueryKind};
 use petrel_common::rpc::server::{encode, Handled};
 
 use super::{Routed, ServerService};
-use crate::pubsub::{Audience, RegisterRefusal};
+use crate::pubsub::RegisterRefusal;
 
 impl ServerService {
     /// PUBLISH, a registration, or a PUBSUB question for one partition.
@@ -34,11 +34,9 @@ impl ServerService {
         let broker = &self.node.broker;
         let mut resp = answer(ExecCode::Ok, ballot, primary, "");
         if let Some(p) = req.publish {
-            resp.receivers = if p.exact && !p.shard {
-                broker.publish_to(gpid, ballot, &p.channel, &p.message, Audience::Exact)
-            } else {
-                broker.publish(gpid, ballot, &p.channel, &p.message, p.shard)
-            };
+            let audience = Audience::try_from(p.audience).unwrap_or_default();
+            resp.receivers =
+                broker.publish_to(gpid, ballot, &p.channel, &p.message, p.shard, audience);
         } else if let Some(r) = req.register {
             match broker.register(gpid, ballot, r.proxy_id, r.full, &r.entries) {
                 Ok(()) => {}
