@@ -584,13 +584,9 @@ fn script_syntax_connections_and_frames() {
     }
 }
 
-/// The pending scripts parse, even while no run includes them.
+/// The pending scripts parse, even while no run includes them (the folder
+/// may hold none: each script leaves it once it passes).
 #[test]
 fn pending_scripts_parse() {
-    let scripts = load_scripts(&pending_dir());
-    assert!(
-        !scripts.is_empty(),
-        "expected scripts in {:?}",
-        pending_dir()
-    );
+    load_scripts(&pending_dir());
 }
