@@ -27,6 +27,13 @@ pub fn key_hash(key: &[u8]) -> u64 {
     CRC64.checksum(hash_key(key))
 }
 
+/// CRC-64/NVME of the whole key (hash tag or not): where the key stands in
+/// its partition's walk order (SCAN, KEYS), so a SCAN cursor can name a
+/// position with a number. Fixed forever: metadata records are stored by it.
+pub fn scan_hash(key: &[u8]) -> u64 {
+    CRC64.checksum(key)
+}
+
 /// The partition index of `key` in a table of `partition_count` partitions.
 ///
 /// `partition_count` must be a power of two (checked when tables are created).

@@ -35,6 +35,7 @@ pub mod pubsub;
 pub mod reply;
 pub mod rpc;
 pub mod runtime;
+pub mod scan;
 pub mod shutdown;
 pub mod sync;
 pub mod telemetry;

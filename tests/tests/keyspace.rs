@@ -1,5 +1,6 @@
 //! Keyspace commands across partitions: a SCAN walk returns every key, with
-//! MATCH and TYPE; KEYS and DBSIZE agree with it; and expired keys leave the
+//! MATCH and TYPE; KEYS and DBSIZE agree with it; a walk goes on through any
+//! proxy (the cursor carries its position); and expired keys leave the
 //! storage on their own (the servers' background sweep), not only when read.
 
 mod support;
@@ -8,7 +9,7 @@ use std::collections::BTreeSet;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::Onebox;
+use support::{Onebox, OneboxOpts};
 
 /// A whole SCAN walk with the given options; keys as a set, and how many calls it took.
 fn walk(con: &mut redis::Connection, options: &[&str]) -> (BTreeSet<String>, usize) {
@@ -119,4 +120,85 @@ fn scan_walks_every_partition_and_expired_keys_are_swept() {
     }
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
     assert_eq!(size, all.len() as i64);
+}
+
+/// A walk whose pages alternate between two proxies, while other keys come
+/// and go: every key present throughout is returned, the walk ends, and
+/// cursors stay below 2^53.
+#[test]
+fn a_scan_goes_on_through_another_proxy_while_keys_come_and_go() {
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(2),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let mut cons: Vec<redis::Connection> = ports
+        .iter()
+        .map(|port| {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .expect("client")
+                .get_connection()
+                .expect("connect")
+        })
+        .collect();
+    let mut steady = BTreeSet::new();
+    for i in 0..400 {
+        let key = format!("steady:{i}");
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(i)
+            .query::<()>(&mut cons[0])
+            .expect("SET");
+        steady.insert(key);
+    }
+    let mut cursor = "0".to_string();
+    let mut seen = BTreeSet::new();
+    let mut calls = 0usize;
+    loop {
+        let con = &mut cons[calls % 2];
+        let (next, page): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(9)
+            .query(con)
+            .expect("SCAN through either proxy");
+        // Keys that come and go during the walk may or may not be seen.
+        redis::cmd("SET")
+            .arg(format!("churn:{calls}"))
+            .arg("v")
+            .query::<()>(con)
+            .expect("SET");
+        if calls >= 2 {
+            redis::cmd("DEL")
+                .arg(format!("churn:{}", calls - 2))
+                .query::<()>(con)
+                .expect("DEL");
+        }
+        calls += 1;
+        seen.extend(page);
+        let n: u64 = next.parse().expect("a cursor is a number");
+        assert!(n < 1 << 53, "cursor {n} loses precision as a double");
+        if n == 0 {
+            break;
+        }
+        cursor = next;
+        assert!(calls < 10_000, "the walk never ends");
+    }
+    let missing: Vec<&String> = steady.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "keys present throughout but not returned: {missing:?}"
+    );
+    assert!(calls > 20, "COUNT 9 pages the walk ({calls} calls)");
+    // A number no walk made is a finished walk, as any number is a cursor to Redis.
+    let (next, page): (String, Vec<String>) = redis::cmd("SCAN")
+        .arg("18446744073709551615")
+        .query(&mut cons[1])
+        .expect("SCAN");
+    assert_eq!((next.as_str(), page.len()), ("0", 0));
+    let err = redis::cmd("SCAN")
+        .arg("12x")
+        .query::<(String, Vec<String>)>(&mut cons[1])
+        .expect_err("not a cursor");
+    assert!(err.to_string().contains("invalid cursor"), "{err}");
 }

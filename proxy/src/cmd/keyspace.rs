@@ -2,24 +2,18 @@
 //! RENAME, RENAMENX, COPY (keys of one partition), MOVE (between
 //! databases, which are tables) and OBJECT.
 //!
-//! SCAN walks the partitions in order, each from its first key to its last
-//! (`petrel.scan` on the server, which also applies MATCH and TYPE). A
-//! stored key cannot be squeezed into the integer cursor Redis clients
-//! expect, so the cursor is a random number naming where the walk stands
-//! (partition and next key), kept by this proxy for [`CURSOR_TTL`]: a
-//! cursor only works on the proxy that issued it, and an unknown or expired
-//! one gets `ERR invalid cursor`. Like Redis's, the walk returns every key
+//! SCAN walks the partitions in order, each in its keys' scan-hash order
+//! (`petrel.scan` on the server, which also applies MATCH and TYPE). The
+//! cursor carries where the walk stands (partition and position,
+//! `petrel_common::scan`), so any proxy continues a walk another began,
+//! and cursors never expire. Like Redis's, the walk returns every key
 //! present from start to end at least once, and may return a key twice.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
 use petrel_common::reply::{errors, Reply};
 use rand::seq::SliceRandom;
-use rand::Rng;
+use std::time::Instant;
 
 use super::help::help_reply;
 use crate::action::{Action, Ctx};
@@ -27,58 +21,30 @@ use crate::route::Target;
 use crate::util::{c_str, parse_i64};
 use petrel_common::command::{table, Command, Internal};
 
-/// How long an unused SCAN cursor is kept.
-pub(crate) const CURSOR_TTL: Duration = Duration::from_secs(600);
-/// Most cursors kept at once; the oldest go first beyond it.
-const CURSORS_MAX: usize = 100_000;
 /// Redis's default COUNT.
 const DEFAULT_COUNT: i64 = 10;
 
-/// Where a SCAN stands.
-#[derive(Clone)]
-struct Position {
-    db: u32,
-    partition: u32,
-    from: Bytes,
-    used: Instant,
-}
-
-fn cursors() -> &'static Mutex<HashMap<u64, Position>> {
-    static CURSORS: OnceLock<Mutex<HashMap<u64, Position>>> = OnceLock::new();
-    CURSORS.get_or_init(Mutex::default)
-}
-
-/// Stores `pos` under a new cursor number.
-fn remember(pos: Position) -> u64 {
-    let mut map = petrel_common::sync::lock(cursors());
-    let now = Instant::now();
-    map.retain(|_, p| now.duration_since(p.used) < CURSOR_TTL);
-    if map.len() >= CURSORS_MAX {
-        if let Some(oldest) = map.iter().min_by_key(|(_, p)| p.used).map(|(k, _)| *k) {
-            map.remove(&oldest);
-        }
+/// A cursor as Redis reads one (C's `strtoul`): decimal digits after an
+/// optional sign, a negative number wrapping around (`-1` is 2^64 - 1), the
+/// empty string 0; leading space, other characters or a number past 2^64
+/// are refused.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (negative, digits) = match arg.split_first() {
+        None => return Some(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    let mut rng = rand::thread_rng();
-    loop {
-        // Below 2^53, so clients that parse cursors as doubles keep them exact.
-        let id = rng.gen_range(1..1u64 << 53);
-        if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(id) {
-            slot.insert(pos);
-            return id;
-        }
-    }
-}
-
-fn recall(id: u64) -> Option<Position> {
-    petrel_common::sync::lock(cursors()).remove(&id)
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { n.wrapping_neg() } else { n })
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
 pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(cursor) = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|c| c.parse::<u64>().ok())
-    else {
+    let Some(cursor) = parse_cursor(&args[1]) else {
         return Action::Reply(Reply::error("ERR invalid cursor"));
     };
     let mut count = DEFAULT_COUNT;
@@ -103,22 +69,13 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         }
         i += 2;
     }
-    let start = if cursor == 0 {
-        Position {
-            db: ctx.session.db,
-            partition: 0,
-            from: Bytes::new(),
-            used: Instant::now(),
-        }
-    } else {
-        match recall(cursor) {
-            Some(p) => p,
-            None => return Action::Reply(Reply::error("ERR invalid cursor")),
-        }
+    // Any number is a cursor to Redis; one no walk could have made ends it.
+    let Some((partition, position)) = petrel_common::scan::decode(cursor) else {
+        return Action::Reply(Reply::Array(vec![
+            Reply::Bulk(Bytes::from_static(b"0")),
+            Reply::Array(Vec::new()),
+        ]));
     };
-    if start.db != ctx.session.db {
-        return Action::Reply(Reply::error("ERR invalid cursor"));
-    }
     let router = ctx.shared.router_for(ctx.session.db);
     Action::Later(
         async move {
@@ -127,20 +84,21 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 Ok(m) => m,
                 Err(e) => return e.into_reply(),
             };
-            let mut pos = start;
+            let mut partition = partition;
+            let mut position = position;
             let mut keys = Vec::new();
             let wanted = count as usize;
             // Move on through partitions until COUNT keys or the end.
-            while pos.partition < map.partition_count {
+            while partition < map.partition_count {
                 let scan = table().internal(Internal::Scan);
                 let mut req = vec![
                     Bytes::from_static(b"petrel.scan"),
-                    pos.from.clone(),
+                    Bytes::from(position.to_string()),
                     Bytes::from(count.to_string()),
                 ];
                 req.extend(filters.iter().cloned());
                 let page = match router
-                    .call(Target::Partition(pos.partition), scan, req, false, deadline)
+                    .call(Target::Partition(partition), scan, req, false, deadline)
                     .await
                 {
                     Ok(Reply::Array(page)) if page.len() == 2 => page,
@@ -153,22 +111,27 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 if let Some(Reply::Array(found)) = page.next() {
                     keys.extend(found);
                 }
+                let next = match next {
+                    Some(Reply::Bulk(next)) => std::str::from_utf8(&next)
+                        .ok()
+                        .and_then(|n| n.parse::<u64>().ok()),
+                    _ => None,
+                };
                 match next {
-                    Some(Reply::Bulk(next)) => pos.from = next,
-                    _ => {
-                        pos.partition += 1;
-                        pos.from = Bytes::new();
+                    Some(next) => position = next,
+                    None => {
+                        partition += 1;
+                        position = 0;
                     }
                 }
                 if keys.len() >= wanted {
                     break;
                 }
             }
-            let cursor = if pos.partition >= map.partition_count {
+            let cursor = if partition >= map.partition_count {
                 0
             } else {
-                pos.used = Instant::now();
-                remember(pos)
+                petrel_common::scan::encode(partition, position)
             };
             Reply::Array(vec![
                 Reply::Bulk(Bytes::from(cursor.to_string())),
@@ -355,4 +318,29 @@ pub(crate) fn object_help(_: &mut Ctx<'_>, _: &[Bytes]) -> Action {
             "    <key>.",
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursors_are_read_as_redis_reads_them() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"12345"), Some(12345));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b"18446744073709551616"[..],
+            b" 1",
+            b"1 ",
+            b"abc",
+            b"-",
+            b"1.5",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -550,23 +550,25 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Calls `visit` with the user key and header of every stored metadata
-    /// record from user key `from` (inclusive) on, in key order, until it
-    /// returns `false`. Expired keys are included; this command's own
-    /// pending writes are not.
+    /// Calls `visit` with the user key, scan hash and header of every stored
+    /// metadata record whose scan hash is `from` or more, in scan-hash order
+    /// (`layout`), until it returns `false`. Expired keys are included;
+    /// this command's own pending writes are not.
     pub(crate) fn scan_metas(
         &self,
-        from: &[u8],
-        visit: &mut dyn FnMut(&[u8], &MetaHeader) -> bool,
+        from: u64,
+        visit: &mut dyn FnMut(&[u8], u64, &MetaHeader) -> bool,
     ) -> Result<(), StorageError> {
-        let start = layout::meta_key(from);
+        let start = layout::meta_position(from);
         let (_, end) = layout::meta_space();
         let mut failure = None;
         self.base().scan(&start, &end, &mut |raw_key, value| {
-            let decoded = layout::decode_meta_key(raw_key)
-                .and_then(|key| Ok((key, layout::decode_meta(value)?.0)));
+            let decoded = layout::decode_meta_key(raw_key).and_then(|key| {
+                let position = layout::meta_key_position(raw_key)?;
+                Ok((key, position, layout::decode_meta(value)?.0))
+            });
             match decoded {
-                Ok((key, header)) => visit(key, &header),
+                Ok((key, position, header)) => visit(key, position, &header),
                 Err(e) => {
                     failure = Some(e);
                     false

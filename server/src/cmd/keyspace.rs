@@ -4,11 +4,14 @@
 //! removes expired keys without anyone reading them.
 //!
 //! `petrel.scan <from> <count> [MATCH pattern] [TYPE type]` (internal, sent
-//! by the proxy's SCAN): looks at up to `count` stored keys from `from`
-//! (inclusive; empty = the start) and answers `[next, [key...]]` where
-//! `next` is the key to continue from, or nil when the partition is done.
-//! `count` bounds the work, as in Redis: fewer keys (even none) may come
-//! back when MATCH or TYPE filter them out or they are expired.
+//! by the proxy's SCAN): looks at up to `count` stored keys whose scan hash
+//! is `from` or more (a decimal position; empty = the start; keys are
+//! stored in scan-hash order, see `storage::layout`) and answers `[next,
+//! [key...]]` where `next` is the position to continue from, or nil when
+//! the partition is done. `count` bounds the work, as in Redis: fewer keys
+//! (even none) may come back when MATCH or TYPE filter them out or they
+//! are expired; more when the page would otherwise end in the cursor
+//! bucket it started in (`petrel_common::scan`), so every cursor moves on.
 //!
 //! `petrel.expired <from> <count>` (internal read) finds expired keys the
 //! way `petrel.scan` walks, and `petrel.sweep <key>...` (internal write)
@@ -64,6 +67,7 @@ pub(crate) fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         }
         i += 2;
     }
+    let from = position_arg(from)?;
     let now = db.now_ms();
     page(db, from, count, &|key, header| {
         header.is_live(now)
@@ -72,20 +76,33 @@ pub(crate) fn scan(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     })
 }
 
-/// Looks at up to `count` stored keys from `from` and answers `[next, [key
-/// ...]]` with those `wanted` picks; `next` is where to go on, nil at the end.
+/// A scan position argument: a decimal u64, or empty for the start.
+fn position_arg(arg: &[u8]) -> Result<u64, CmdError> {
+    if arg.is_empty() {
+        return Ok(0);
+    }
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::reply("ERR invalid cursor"))
+}
+
+/// Looks at up to `count` stored keys from position `from` (and on to the
+/// end of `from`'s cursor bucket) and answers `[next, [key ...]]` with
+/// those `wanted` picks; `next` is the position to go on from, nil at the
+/// end.
 fn page(
     db: &Db<'_>,
-    from: &[u8],
+    from: u64,
     count: usize,
     wanted: &dyn Fn(&[u8], &MetaHeader) -> bool,
 ) -> CmdResult {
     let mut keys = Vec::new();
     let mut seen = 0;
     let mut next = None;
-    db.scan_metas(from, &mut |key, header| {
-        if seen == count {
-            next = Some(Bytes::copy_from_slice(key));
+    db.scan_metas(from, &mut |key, position, header| {
+        if seen >= count && !petrel_common::scan::same_bucket(from, position) {
+            next = Some(Bytes::from(position.to_string()));
             return false;
         }
         seen += 1;
@@ -106,7 +123,7 @@ pub(crate) fn keys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let all = pattern.as_ref() == b"*";
     let now = db.now_ms();
     let mut out = Vec::new();
-    db.scan_metas(b"", &mut |key, header| {
+    db.scan_metas(0, &mut |key, _, header| {
         if header.is_live(now) && (all || glob::matches(pattern, key, false)) {
             out.push(Reply::Bulk(Bytes::copy_from_slice(key)));
         }
@@ -118,11 +135,11 @@ pub(crate) fn keys(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 /// `RANDOMKEY`: a live key of this partition, or nil. It starts at a random
 /// point of the key space and takes the next live key, wrapping around.
 pub(crate) fn randomkey(db: &mut Db<'_>, _args: &[Bytes]) -> CmdResult {
-    let start: [u8; 8] = rand::thread_rng().gen();
+    let start: u64 = rand::thread_rng().gen();
     let now = db.now_ms();
-    for from in [&start[..], b""] {
+    for from in [start, 0] {
         let mut found = None;
-        db.scan_metas(from, &mut |key, header| {
+        db.scan_metas(from, &mut |key, _, header| {
             if header.is_live(now) {
                 found = Some(Bytes::copy_from_slice(key));
                 return false;
@@ -461,8 +478,9 @@ pub(crate) fn replace(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
 /// among the next `count` stored ones: what the sweep should delete.
 pub(crate) fn expired(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     let count = int_arg(&args[2])?.clamp(1, SCAN_COUNT_MAX) as usize;
+    let from = position_arg(&args[1])?;
     let now = db.now_ms();
-    page(db, &args[1], count, &|_, header| !header.is_live(now))
+    page(db, from, count, &|_, header| !header.is_live(now))
 }
 
 /// `petrel.sweep key...`: deletes those of the keys that are expired now
@@ -540,6 +558,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_walk_resumed_from_cursors_returns_every_key_and_ends() {
+        let mut h = Harness::new();
+        let keys: Vec<String> = (0..500).map(|i| format!("user:{i}")).collect();
+        for k in &keys {
+            h.run(&["set", k, "v"]);
+        }
+        // As the proxy does: each `next` squeezed into a cursor and back.
+        let mut from = String::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut pages = 0;
+        loop {
+            let (next, page) = scan_page(&mut h, &from, "7", &[]);
+            pages += 1;
+            assert!(pages < 500, "the walk must move on");
+            seen.extend(page);
+            let Reply::Bulk(next) = next else { break };
+            let next: u64 = std::str::from_utf8(&next).unwrap().parse().unwrap();
+            let (_, resume) = petrel_common::scan::decode(petrel_common::scan::encode(0, next))
+                .expect("a cursor");
+            assert!(resume <= next);
+            let before: u64 = if from.is_empty() {
+                0
+            } else {
+                from.parse().unwrap()
+            };
+            assert!(
+                !petrel_common::scan::same_bucket(before, resume),
+                "a page ends outside the bucket it began in"
+            );
+            from = resume.to_string();
+        }
+        let want: std::collections::BTreeSet<String> = keys.into_iter().collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn keys_are_walked_in_scan_hash_order() {
+        let mut h = Harness::new();
+        for i in 0..50 {
+            h.run(&["set", &format!("k{i}"), "v"]);
+        }
+        let (_, page) = scan_page(&mut h, "", "100", &[]);
+        let hashes: Vec<u64> = page
+            .iter()
+            .map(|k| petrel_common::hash::scan_hash(k.as_bytes()))
+            .collect();
+        assert_eq!(page.len(), 50);
+        assert!(hashes.windows(2).all(|w| w[0] <= w[1]), "{hashes:?}");
+        assert_eq!(
+            h.run(&["petrel.scan", "x", "10"]),
+            err("ERR invalid cursor")
+        );
+    }
+
     /// Whether HSET exists yet (the hash family lands separately).
     fn lookup_ok(h: &mut Harness, key: &str) -> bool {
         h.run(&["exists", key]) == int(1)
@@ -553,9 +626,10 @@ mod tests {
         h.run(&["mset", "a1", "1", "a2", "2", "b1", "3"]);
         h.run(&["set", "a3", "x", "px", "1"]);
         h.now += 5;
-        let Reply::Array(ks) = h.run(&["keys", "a*"]) else {
+        let Reply::Array(mut ks) = h.run(&["keys", "a*"]) else {
             panic!("array")
         };
+        ks.sort_by_key(|k| format!("{k:?}"));
         assert_eq!(ks, vec![bulk("a1"), bulk("a2")]);
         for _ in 0..20 {
             let r = h.run(&["randomkey"]);
@@ -708,9 +782,12 @@ mod tests {
         };
         assert_eq!(page[1], Reply::Array(vec![bulk("oldhash")]));
         h.now += 10;
-        let Reply::Array(page) = h.run(&["petrel.expired", "", "100"]) else {
+        let Reply::Array(mut page) = h.run(&["petrel.expired", "", "100"]) else {
             panic!("array")
         };
+        if let Reply::Array(keys) = &mut page[1] {
+            keys.sort_by_key(|k| format!("{k:?}"));
+        }
         assert_eq!(page[1], Reply::Array(vec![bulk("oldhash"), bulk("soon")]));
         assert_eq!(
             h.run(&["petrel.sweep", "oldhash", "soon", "live", "nope"]),

@@ -185,7 +185,7 @@ mod tests {
     fn install_into_a_fresh_replica_dir() {
         let root = tempfile::tempdir().unwrap();
         let source = RocksEngine::open(&root.path().join("src"), &RocksOptions::default()).unwrap();
-        let ops = vec![WriteOp::Put(b"\x01k".to_vec(), b"v".to_vec())];
+        let ops = vec![WriteOp::Put(b"\x02k".to_vec(), b"v".to_vec())];
         source.apply(Decree(12), &Mutation { ops }).unwrap();
         let db_dir = root.path().join("replicas").join("1.2");
         std::fs::create_dir_all(db_dir.parent().unwrap()).unwrap();
@@ -194,7 +194,7 @@ mod tests {
         install(&staging, &db_dir).unwrap();
         let engine = RocksEngine::open(&db_dir, &RocksOptions::default()).unwrap();
         assert_eq!(engine.applied_decree().unwrap(), Decree(12));
-        assert_eq!(engine.get(b"\x01k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(engine.get(b"\x02k").unwrap(), Some(b"v".to_vec()));
     }
 
     #[test]
@@ -214,7 +214,7 @@ mod tests {
         let make = |dir: &Path, decree: u64| {
             let engine = RocksEngine::open(dir, &RocksOptions::default()).unwrap();
             let ops = vec![WriteOp::Put(
-                b"\x01k".to_vec(),
+                b"\x02k".to_vec(),
                 decree.to_string().into_bytes(),
             )];
             engine.apply(Decree(decree), &Mutation { ops }).unwrap();

@@ -242,7 +242,7 @@ mod tests {
     fn store_expires_and_caps_checkpoints_and_clears_leftovers() {
         let root = tempfile::tempdir().unwrap();
         let engine = RocksEngine::open(&root.path().join("db"), &RocksOptions::default()).unwrap();
-        let ops = vec![WriteOp::Put(b"\x01k".to_vec(), b"v".to_vec())];
+        let ops = vec![WriteOp::Put(b"\x02k".to_vec(), b"v".to_vec())];
         engine.apply(Decree(1), &Mutation { ops }).unwrap();
         let ttl = Duration::from_secs(60);
         let store = CheckpointStore::open(root.path(), ttl, 2).unwrap();

@@ -116,10 +116,10 @@ fn contents(engine: &RocksEngine) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn primary_engine(dir: &Path) -> RocksEngine {
     let engine = RocksEngine::open(dir, &RocksOptions::default()).unwrap();
     for d in 1..=40u64 {
-        let key = format!("\x01key{d:03}").into_bytes();
+        let key = format!("\x02key{d:03}").into_bytes();
         let mut ops = vec![WriteOp::Put(key, noise(d, 100 << 10))];
         if d % 10 == 0 {
-            ops.push(WriteOp::Delete(format!("\x01key{:03}", d - 1).into_bytes()));
+            ops.push(WriteOp::Delete(format!("\x02key{:03}", d - 1).into_bytes()));
         }
         engine.apply(Decree(d), &Mutation { ops }).unwrap();
         if d == 25 {
@@ -132,7 +132,7 @@ fn primary_engine(dir: &Path) -> RocksEngine {
 /// A replica directory holding some other database at decree 3.
 fn stale_replica(dir: &Path) {
     let engine = RocksEngine::open(dir, &RocksOptions::default()).unwrap();
-    let ops = vec![WriteOp::Put(b"\x01stale".to_vec(), b"old".to_vec())];
+    let ops = vec![WriteOp::Put(b"\x02stale".to_vec(), b"old".to_vec())];
     engine.apply(Decree(3), &Mutation { ops }).unwrap();
     engine.flush().unwrap();
 }
@@ -172,7 +172,7 @@ async fn learner_copies_and_installs_the_primary_checkpoint() {
         .unwrap();
     assert_eq!(decree, Decree(40));
     // The primary moves on; the copy is the state at prepare time.
-    let later = vec![WriteOp::Put(b"\x01after".to_vec(), b"x".to_vec())];
+    let later = vec![WriteOp::Put(b"\x02after".to_vec(), b"x".to_vec())];
     primary
         .engine
         .apply(Decree(41), &Mutation { ops: later })
@@ -195,8 +195,8 @@ async fn learner_copies_and_installs_the_primary_checkpoint() {
     let learner = RocksEngine::open(&db_dir, &RocksOptions::default()).unwrap();
     assert_eq!(learner.applied_decree().unwrap(), Decree(40));
     assert_eq!(contents(&learner), expected);
-    assert_eq!(learner.get(b"\x01stale").unwrap(), None);
-    assert_eq!(learner.get(b"\x01after").unwrap(), None);
+    assert_eq!(learner.get(b"\x02stale").unwrap(), None);
+    assert_eq!(learner.get(b"\x02after").unwrap(), None);
 }
 
 #[tokio::test]
@@ -286,7 +286,7 @@ async fn truncated_transfer_fails_and_leaves_the_replica_alone() {
     ));
     let engine = RocksEngine::open(&db_dir, &RocksOptions::default()).unwrap();
     assert_eq!(engine.applied_decree().unwrap(), Decree(3));
-    assert_eq!(engine.get(b"\x01stale").unwrap(), Some(b"old".to_vec()));
+    assert_eq!(engine.get(b"\x02stale").unwrap(), Some(b"old".to_vec()));
 }
 
 #[tokio::test]

@@ -123,7 +123,9 @@ pub(crate) fn decode_mutation(buf: &[u8]) -> Result<Mutation, CodecError> {
             TAG_DELETE_RANGE => WriteOp::DeleteRange(r.bytes()?, r.bytes()?),
             tag => return Err(CodecError::UnknownOp(tag)),
         };
-        ops.push(op);
+        // Logged (or sent by a primary) in an older storage layout: as
+        // this layout stores it.
+        ops.push(crate::storage::layout::upgrade_op(&op).unwrap_or(op));
     }
     if !r.buf.is_empty() {
         return Err(CodecError::Trailing(r.buf.len()));

@@ -8,8 +8,7 @@
 //!        \x00applied_decree -> u64 BE                 last decree applied (same batch as the data)
 //!        \x00layout_version -> u32 BE                 this layout's version (see below)
 //!
-//! 0x01 | user_key                                     metadata, one per Redis key
-//!     -> type u8 | expire_at_ms u64 BE | version u64 BE | size u64 BE | payload
+//! 0x01 | user_key                                     metadata of layouts 1 and 2 (moved to 0x04)
 //!
 //! 0x02 | user_key_len u32 BE | user_key | version u64 BE | element
 //!                                                     one per element of a collection
@@ -18,6 +17,9 @@
 //!        'p' prepared/T -> PreparedRecord             (`petrel_common::txn::record`)
 //!        'r' record/T   -> TxnRecord
 //!        'd' decided/T  -> DecidedRecord
+//!
+//! 0x04 | scan_hash u64 BE | user_key                  metadata, one per Redis key (layout 3)
+//!     -> type u8 | expire_at_ms u64 BE | version u64 BE | size u64 BE | payload
 //! ```
 //!
 //! - `expire_at_ms` is an absolute unix time in milliseconds; 0 means no
@@ -39,6 +41,10 @@
 //!   +member -> empty) in `cmd::zsets`.
 //! - Element keys carry the user key's length so that the elements of `ab`
 //!   and of `a` followed by an element starting with `b` never interleave.
+//! - Metadata records are ordered by the CRC-64/NVME of the whole user key
+//!   (`petrel_common::hash::scan_hash`) before the key itself, so a walk
+//!   over a partition's keys (SCAN, KEYS) is in hash order and where it
+//!   stands is a number a SCAN cursor carries (`petrel_common::scan`).
 //! - Transaction records (docs/TRANSACTIONS.md "Durable records") live
 //!   after the data spaces, keyed by the transaction id's 16-byte encoding
 //!   (big-endian, so each kind scans oldest first). They are written only
@@ -53,20 +59,28 @@
 //! database from before the record existed is version 1.
 //!
 //! Versions: 1 has the data spaces only; 2 adds the transaction records
-//! (0x03). A version-1 database is read as is (it simply has no records)
-//! and its record is raised to 2 when opened, so a server that predates
-//! transactions refuses it from then on instead of ignoring its records.
+//! (0x03); 3 moves the metadata from 0x01 (ordered by user key) to 0x04
+//! (ordered by scan hash). A version-1 or -2 database is raised to 3 when
+//! opened: its record first (so an older server refuses it from then on),
+//! then its metadata records are moved in batches ([`LEGACY_META_PREFIX`];
+//! an interrupted move goes on at the next open). Mutations logged in the
+//! old layout (replayed after the move, or sent by a primary of an older
+//! build) are read in the new one ([`upgrade_op`]).
 //!
 //! Decoding never panics: a malformed record is [`StorageError::Corrupt`].
 
+use petrel_common::hash::scan_hash;
 use petrel_common::txn::TxnId;
 
-use crate::storage::StorageError;
+use crate::storage::{StorageError, WriteOp};
 
 /// Prefix of the replica's internal records.
 pub(crate) const INTERNAL_PREFIX: u8 = 0x00;
-/// Prefix of the per-key metadata records.
-pub(crate) const META_PREFIX: u8 = 0x01;
+/// Prefix of the per-key metadata records of layouts 1 and 2, ordered by
+/// user key; moved to [`META_PREFIX`] when a database is opened.
+pub(crate) const LEGACY_META_PREFIX: u8 = 0x01;
+/// Prefix of the per-key metadata records, ordered by scan hash.
+pub(crate) const META_PREFIX: u8 = 0x04;
 /// Prefix of the collection element records.
 pub(crate) const ELEMENT_PREFIX: u8 = 0x02;
 /// Prefix of the transaction records (`prepared/T`, `record/T`, `decided/T`).
@@ -80,10 +94,10 @@ pub const LAYOUT_VERSION_KEY: &[u8] = b"\x00layout_version";
 
 /// The layout this build reads and writes. Raise it (with a migration)
 /// whenever an older server would misread the new records.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Older layouts this build reads as they are (see the module documentation).
-pub(crate) const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, LAYOUT_VERSION];
+pub(crate) const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, 2, LAYOUT_VERSION];
 
 /// The layout version of a database that predates [`LAYOUT_VERSION_KEY`].
 pub(crate) const UNRECORDED_LAYOUT_VERSION: u32 = 1;
@@ -173,20 +187,67 @@ pub(crate) fn new_version(now_ms: u64, previous: Option<&MetaHeader>) -> u64 {
     }
 }
 
+/// Bytes before the user key in a metadata record key.
+const META_KEY_HEAD: usize = 1 + 8;
+
 /// The metadata record key of `user_key`.
 pub(crate) fn meta_key(user_key: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + user_key.len());
-    key.push(META_PREFIX);
+    let mut key = meta_position(scan_hash(user_key));
     key.extend_from_slice(user_key);
+    key
+}
+
+/// Where the metadata records of keys whose scan hash is `position` or
+/// more begin.
+pub(crate) fn meta_position(position: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(META_KEY_HEAD + 16);
+    key.push(META_PREFIX);
+    key.extend_from_slice(&position.to_be_bytes());
     key
 }
 
 /// The user key of a metadata record key.
 pub(crate) fn decode_meta_key(raw: &[u8]) -> Result<&[u8], StorageError> {
     match raw.split_first() {
-        Some((&META_PREFIX, user_key)) => Ok(user_key),
-        _ => Err(corrupt("metadata key without the metadata prefix")),
+        Some((&META_PREFIX, rest)) if rest.len() >= 8 => Ok(&rest[8..]),
+        _ => Err(corrupt("metadata key without the metadata prefix and hash")),
     }
+}
+
+/// The scan hash a metadata record key is stored under.
+pub(crate) fn meta_key_position(raw: &[u8]) -> Result<u64, StorageError> {
+    match raw.get(1..META_KEY_HEAD) {
+        Some(hash) if raw[0] == META_PREFIX => read_u64(hash),
+        _ => Err(corrupt("metadata key without the metadata prefix and hash")),
+    }
+}
+
+/// A logged write in layout 1 or 2 as layout 3 stores it: a metadata
+/// record under [`LEGACY_META_PREFIX`] moves to its [`meta_key`], and a
+/// range over the old metadata space (FLUSHALL) covers the new one.
+/// Anything else is unchanged.
+pub(crate) fn upgrade_op(op: &WriteOp) -> Option<WriteOp> {
+    let legacy = |key: &[u8]| match key.split_first() {
+        Some((&LEGACY_META_PREFIX, user_key)) => Some(meta_key(user_key)),
+        _ => None,
+    };
+    match op {
+        WriteOp::Put(key, value) => legacy(key).map(|k| WriteOp::Put(k, value.clone())),
+        WriteOp::Delete(key) => legacy(key).map(WriteOp::Delete),
+        WriteOp::DeleteRange(start, end)
+            if start.as_slice() == [LEGACY_META_PREFIX]
+                && end.as_slice() == [LEGACY_META_PREFIX + 1] =>
+        {
+            let (start, end) = meta_space();
+            Some(WriteOp::DeleteRange(start, end))
+        }
+        _ => None,
+    }
+}
+
+/// `[start, end)` covering the metadata records of layouts 1 and 2.
+pub(crate) fn legacy_meta_space() -> (Vec<u8>, Vec<u8>) {
+    (vec![LEGACY_META_PREFIX], vec![LEGACY_META_PREFIX + 1])
 }
 
 /// Encodes a metadata record.
@@ -286,7 +347,7 @@ pub(crate) fn decode_element_key(raw: &[u8]) -> Result<(&[u8], u64, &[u8]), Stor
 /// start, belongs to; `None` for any other storage key.
 pub(crate) fn user_key_of(raw: &[u8]) -> Option<&[u8]> {
     match raw.split_first()? {
-        (&META_PREFIX, user_key) => Some(user_key),
+        (&META_PREFIX, rest) => rest.get(8..),
         (&ELEMENT_PREFIX, rest) => {
             let (len, rest) = rest.split_first_chunk::<4>()?;
             rest.get(..u32::from_be_bytes(*len) as usize)
@@ -484,9 +545,10 @@ mod tests {
             assert!(start.as_slice() <= key.as_slice() && key.as_slice() < end.as_slice());
         }
         // Outside every space a Redis command scans or FLUSHDB deletes.
-        let (_, meta_end) = meta_space();
-        let (_, element_end) = element_space();
-        assert!(meta_end <= txn_space().0 && element_end <= txn_space().0);
+        let (txn_start, txn_end) = txn_space();
+        for (start, end) in [meta_space(), element_space(), legacy_meta_space()] {
+            assert!(end <= txn_start || start >= txn_end);
+        }
         assert!(decode_txn_key(b"\x03x0123456789abcdef").is_err());
         assert!(decode_txn_key(b"\x03p01").is_err());
         assert!(decode_txn_key(b"\x01p").is_err());
@@ -519,12 +581,46 @@ mod tests {
             ]
             .concat()
         );
-        assert_eq!(meta_key(b"k"), b"\x01k");
+        // 0x04, CRC-64/NVME of the whole key (its check value), the key.
+        assert_eq!(
+            meta_key(b"123456789"),
+            b"\x04\xae\x8b\x14\x86\x0a\x79\x98\x88123456789"
+        );
+        let key = meta_key(b"{tag}k");
+        assert_eq!(decode_meta_key(&key).unwrap(), b"{tag}k");
+        assert_eq!(meta_key_position(&key).unwrap(), scan_hash(b"{tag}k"));
+        assert_eq!(user_key_of(&key), Some(&b"{tag}k"[..]));
+        assert!(decode_meta_key(b"\x04short").is_err());
+        assert!(decode_meta_key(b"\x01k").is_err());
         assert_eq!(
             element_key(b"ab", 5, b"f"),
             b"\x02\x00\x00\x00\x02ab\x00\x00\x00\x00\x00\x00\x00\x05f"
         );
         assert_eq!(APPLIED_DECREE_KEY[0], INTERNAL_PREFIX);
+    }
+
+    #[test]
+    fn writes_logged_in_layout_2_are_read_in_layout_3() {
+        let put = WriteOp::Put(b"\x01k".to_vec(), b"v".to_vec());
+        assert_eq!(
+            upgrade_op(&put),
+            Some(WriteOp::Put(meta_key(b"k"), b"v".to_vec()))
+        );
+        assert_eq!(
+            upgrade_op(&WriteOp::Delete(b"\x01k".to_vec())),
+            Some(WriteOp::Delete(meta_key(b"k")))
+        );
+        let (start, end) = meta_space();
+        assert_eq!(
+            upgrade_op(&WriteOp::DeleteRange(vec![0x01], vec![0x02])),
+            Some(WriteOp::DeleteRange(start, end))
+        );
+        let element = WriteOp::Put(element_key(b"k", 1, b"f"), b"v".to_vec());
+        assert_eq!(upgrade_op(&element), None);
+        assert_eq!(
+            upgrade_op(&WriteOp::Put(meta_key(b"k"), b"v".to_vec())),
+            None
+        );
     }
 
     #[test]

@@ -97,6 +97,14 @@ impl RocksEngine {
             .map_err(rocks)?;
             db.flush().map_err(rocks)?;
         }
+        let moved = move_legacy_metadata(&db)?;
+        if moved > 0 {
+            tracing::info!(
+                path = %path.display(),
+                moved,
+                "metadata records moved to layout {LAYOUT_VERSION} (ordered by scan hash)"
+            );
+        }
         Ok(RocksEngine { db })
     }
 
@@ -155,6 +163,54 @@ fn read_only_record(dir: &Path, key: &[u8]) -> Result<Option<Vec<u8>>, StorageEr
     options.set_max_open_files(16);
     let db = DB::open_for_read_only(&options, dir, false).map_err(rocks)?;
     db.get(key).map_err(rocks)
+}
+
+/// Metadata records moved per batch by [`move_legacy_metadata`].
+const MOVE_BATCH: usize = 10_000;
+
+/// Moves every metadata record of layouts 1 and 2 to its layout-3 key
+/// (`layout::upgrade_op`), [`MOVE_BATCH`] at a time, each batch moving
+/// whole records (put the new, delete the old), so an interrupted move
+/// loses nothing and goes on at the next open; flushed at the end (the
+/// WAL is off). Returns how many moved; 0 (one seek) once done.
+fn move_legacy_metadata(db: &DB) -> Result<u64, StorageError> {
+    let (start, end) = layout::legacy_meta_space();
+    let mut moved = 0u64;
+    loop {
+        let mut batch = WriteBatch::default();
+        let mut in_batch = 0;
+        let mut iter = db.raw_iterator();
+        iter.seek(&start);
+        while iter.valid() && in_batch < MOVE_BATCH {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+                break;
+            };
+            if key >= end.as_slice() {
+                break;
+            }
+            if let Some(WriteOp::Put(new_key, value)) =
+                layout::upgrade_op(&WriteOp::Put(key.to_vec(), value.to_vec()))
+            {
+                batch.put(new_key, value);
+            }
+            batch.delete(key);
+            in_batch += 1;
+            iter.next();
+        }
+        iter.status().map_err(rocks)?;
+        drop(iter);
+        if in_batch == 0 {
+            break;
+        }
+        let mut write = WriteOptions::default();
+        write.disable_wal(true);
+        db.write_opt(batch, &write).map_err(rocks)?;
+        moved += in_batch as u64;
+    }
+    if moved > 0 {
+        db.flush().map_err(rocks)?;
+    }
+    Ok(moved)
 }
 
 /// Refuses a database whose layout this build cannot read.
@@ -413,14 +469,14 @@ mod tests {
             let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
             assert_eq!(engine.applied_decree().unwrap(), Decree(0));
             let mutation = Mutation {
-                ops: vec![put(b"\x01a", b"1"), put(b"\x01b", b"2")],
+                ops: vec![put(b"\x02a", b"1"), put(b"\x02b", b"2")],
             };
             engine.apply(Decree(7), &mutation).unwrap();
             engine
                 .apply(
                     Decree(8),
                     &Mutation {
-                        ops: vec![WriteOp::Delete(b"\x01b".to_vec())],
+                        ops: vec![WriteOp::Delete(b"\x02b".to_vec())],
                     },
                 )
                 .unwrap();
@@ -428,8 +484,8 @@ mod tests {
         }
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
         assert_eq!(engine.applied_decree().unwrap(), Decree(8));
-        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(engine.get(b"\x01b").unwrap(), None);
+        assert_eq!(engine.get(b"\x02a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(engine.get(b"\x02b").unwrap(), None);
     }
 
     #[test]
@@ -480,7 +536,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_database_opens_as_is_and_is_raised_to_this_layout() {
+    fn a_version_1_database_is_raised_to_this_layout_and_its_metadata_moved() {
         let dir = tempfile::tempdir().unwrap();
         {
             let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
@@ -495,7 +551,12 @@ mod tests {
         assert_eq!(RocksEngine::layout_version_at(dir.path()).unwrap(), None);
         RocksEngine::check_layout_at(dir.path()).unwrap();
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
-        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
+        // Its metadata record moved to where layout 3 keeps it.
+        assert_eq!(engine.get(b"\x01a").unwrap(), None);
+        assert_eq!(
+            engine.get(&layout::meta_key(b"a")).unwrap(),
+            Some(b"1".to_vec())
+        );
         assert_eq!(engine.applied_decree().unwrap(), Decree(4));
         drop(engine);
         assert_eq!(
@@ -513,9 +574,15 @@ mod tests {
         }
         RocksEngine::check_layout_at(dir.path()).unwrap();
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
-        assert_eq!(engine.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(
+            engine.get(&layout::meta_key(b"a")).unwrap(),
+            Some(b"1".to_vec())
+        );
         drop(engine);
-        assert_eq!(RocksEngine::layout_version_at(dir.path()).unwrap(), Some(2));
+        assert_eq!(
+            RocksEngine::layout_version_at(dir.path()).unwrap(),
+            Some(LAYOUT_VERSION)
+        );
     }
 
     #[test]
@@ -549,7 +616,7 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(&dir.path().display().to_string()), "{text}");
             assert!(
-                text.contains("version 99") && text.contains("version 2"),
+                text.contains("version 99") && text.contains("version 3"),
                 "{text}"
             );
         }
@@ -674,7 +741,7 @@ mod tests {
             .apply(
                 Decree(4),
                 &Mutation {
-                    ops: vec![put(b"\x01a", b"1")],
+                    ops: vec![put(b"\x02a", b"1")],
                 },
             )
             .unwrap();
@@ -685,7 +752,7 @@ mod tests {
             .apply(
                 Decree(5),
                 &Mutation {
-                    ops: vec![put(b"\x01b", b"2")],
+                    ops: vec![put(b"\x02b", b"2")],
                 },
             )
             .unwrap();
@@ -709,7 +776,7 @@ mod tests {
         drop(engine);
         let copy = RocksEngine::open(&ckpt, &RocksOptions::default()).unwrap();
         assert_eq!(copy.applied_decree().unwrap(), Decree(4));
-        assert_eq!(copy.get(b"\x01a").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(copy.get(b"\x01b").unwrap(), None);
+        assert_eq!(copy.get(b"\x02a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(copy.get(b"\x02b").unwrap(), None);
     }
 }
