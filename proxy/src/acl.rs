@@ -1,8 +1,10 @@
-//! ACL users, kept by each proxy in memory (set them on every proxy, or in
-//! its config file's `users`): who may log in with which password, which
-//! commands and categories they may run, and which keys they may touch.
-//! Users set with `ACL SETUSER` last until the proxy restarts; those in the
-//! config file's `users` are created at every start.
+//! ACL users: who may log in with which password, which commands and
+//! categories they may run, and which keys they may touch. Each proxy
+//! holds them in memory; users set with `ACL SETUSER` or removed with `ACL
+//! DELUSER` are cluster-wide state kept by meta ([`crate::cluster_acl`]),
+//! so every proxy serves them and they survive restarts; those in a
+//! proxy's config file `users` are created at its every start (and a
+//! cluster-wide user of the same name replaces them).
 //!
 //! Rules follow Redis 7.0's `ACL SETUSER` syntax: `on off >pass <pass #hash
 //! !hash nopass resetpass ~pattern %R~pattern %W~pattern %RW~pattern allkeys
@@ -337,13 +339,42 @@ impl Acl {
         self.set_user(name, &rules)
     }
 
-    /// `ACL DELUSER`: how many of `names` existed.
-    pub(crate) fn delete(&self, names: &[&str]) -> Result<i64, String> {
-        if names.contains(&"default") {
-            return Err("ERR The 'default' user cannot be removed".into());
+    /// The rules that make user `name` from nothing, as one line
+    /// [`Acl::replace`] takes (its `ACL LIST` line without `user <name>`).
+    pub(crate) fn rules_line(&self, name: &str) -> Option<String> {
+        let user = self.user(name)?;
+        let line = user.describe(name);
+        let head = format!("user {name}");
+        Some(line.strip_prefix(&head).unwrap_or(&line).trim().to_string())
+    }
+
+    /// What `ACL SETUSER name rules...` would make of the user, as
+    /// [`Acl::rules_line`] spells it; nothing changes here.
+    pub(crate) fn preview(&self, name: &str, rules: &[&str]) -> Result<String, String> {
+        let scratch = Acl::default();
+        if let Some(user) = self.user(name) {
+            scratch.lock().insert(name.to_string(), user);
         }
-        let mut users = self.lock();
-        Ok(names.iter().filter(|n| users.remove(**n).is_some()).count() as i64)
+        scratch.set_user(name, rules)?;
+        scratch
+            .rules_line(name)
+            .ok_or_else(|| "ERR the user vanished".to_string())
+    }
+
+    /// Makes user `name` exactly what `line` (from [`Acl::rules_line`]) says.
+    pub(crate) fn replace(&self, name: &str, line: &str) -> Result<(), String> {
+        let mut user = User::new();
+        for rule in line.split_whitespace() {
+            user.apply(rule)
+                .map_err(|why| format!("ERR Error in ACL rule '{rule}': {why}"))?;
+        }
+        self.lock().insert(name.to_string(), user);
+        Ok(())
+    }
+
+    /// Removes user `name` (never `default`); whether it was there.
+    pub(crate) fn remove(&self, name: &str) -> bool {
+        name != "default" && self.lock().remove(name).is_some()
     }
 
     pub(crate) fn user(&self, name: &str) -> Option<User> {
@@ -482,8 +513,8 @@ mod tests {
         assert!(acl.set_user("g", &["+@nosuch"]).is_err());
         assert!(acl.set_user("g", &["<nosuch"]).is_err());
         assert!(acl.set_user("g", &["badrule"]).is_err());
-        assert!(acl.delete(&["default"]).is_err());
-        assert_eq!(acl.delete(&["nobody"]), Ok(0));
+        assert!(!acl.remove("default"));
+        assert!(!acl.remove("nobody"));
     }
 
     #[test]

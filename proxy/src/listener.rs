@@ -140,6 +140,7 @@ impl Proxy {
             shared.shutdown.clone(),
         ));
         let sampler = tokio::spawn(sample_stats(shared.clone()));
+        let acl_sync = tokio::spawn(crate::cluster_acl::sync_loop(shared.clone()));
         let registrar = tokio::spawn(crate::pubsub::run(
             shared.pubsub.clone(),
             shared.shutdown.clone(),
@@ -176,6 +177,7 @@ impl Proxy {
         }
         let _ = refresher.await;
         sampler.abort();
+        acl_sync.abort();
         registrar.abort();
         info!("petrel-proxy stopped");
     }

@@ -107,17 +107,23 @@ impl ClusterSettings {
     /// The cluster's settings, read from meta (this proxy's last copy when
     /// meta cannot be reached).
     pub(crate) async fn current(&self) -> Snapshot {
-        match self
+        if let Err(e) = self.fetch().await {
+            warn!(error = %e, "cluster settings could not be read from meta; showing this proxy's last copy");
+        }
+        Snapshot(lock(&self.known).clone())
+    }
+
+    /// The cluster's settings as meta has them now (the newest this proxy
+    /// knows, should meta answer with older ones); `Err` when meta cannot
+    /// be reached.
+    pub(crate) async fn fetch(&self) -> Result<SettingsMsg, String> {
+        let settings = self
             .maps
             .ask_meta::<_, SettingsMsg>(method::SETTINGS_GET, &SettingsGetRequest {}, GET_TIMEOUT)
             .await
-        {
-            Ok(settings) => self.note(settings),
-            Err(e) => {
-                warn!(error = %e, "cluster settings could not be read from meta; showing this proxy's last copy");
-            }
-        }
-        Snapshot(lock(&self.known).clone())
+            .map_err(|e| e.to_string())?;
+        self.note(settings);
+        Ok(lock(&self.known).clone())
     }
 
     /// Stores checked `(name, value)` pairs at meta, which answers once

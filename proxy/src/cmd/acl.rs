@@ -2,33 +2,73 @@
 //! proxy's users ([`crate::acl`]).
 
 use bytes::Bytes;
+use futures::FutureExt;
 use petrel_common::reply::Reply;
 use rand::Rng;
 
 use super::help::help_reply;
 use crate::action::{Action, Ctx};
+use crate::cluster_acl;
 use crate::util::c_str;
 
 fn text_args(args: &[Bytes]) -> Vec<String> {
     args.iter().map(|a| c_str(a)).collect()
 }
 
+/// `ACL SETUSER name rule...`: checked here, kept by meta for the whole
+/// cluster ([`crate::cluster_acl`]), applied here once meta has it.
 pub(crate) fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let args = text_args(args);
+    let name = args[2].clone();
     let rules: Vec<&str> = args[3..].iter().map(String::as_str).collect();
-    Action::Reply(match ctx.shared.acl.set_user(&args[2], &rules) {
-        Ok(()) => Reply::ok(),
-        Err(e) => Reply::Error(crate::util::one_line(&e)),
-    })
+    let line = match ctx.shared.acl.preview(&name, &rules) {
+        Ok(line) => line,
+        Err(e) => return Action::Reply(Reply::Error(crate::util::one_line(&e))),
+    };
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let setting = (cluster_acl::setting_name(&name), line.clone());
+            if let Err(why) = shared.settings.set(vec![setting]).await {
+                return not_stored(&why);
+            }
+            match shared.acl.replace(&name, &line) {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::Error(crate::util::one_line(&e)),
+            }
+        }
+        .boxed(),
+    )
 }
 
+/// `ACL DELUSER name...`: how many existed; removed for the whole cluster.
 pub(crate) fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let args = text_args(args);
-    let names: Vec<&str> = args[2..].iter().map(String::as_str).collect();
-    Action::Reply(match ctx.shared.acl.delete(&names) {
-        Ok(n) => Reply::Int(n),
-        Err(e) => Reply::Error(e),
-    })
+    let names: Vec<String> = args[2..].to_vec();
+    if names.iter().any(|n| n == "default") {
+        return Action::Reply(Reply::error("ERR The 'default' user cannot be removed"));
+    }
+    let shared = ctx.shared.clone();
+    Action::Later(
+        async move {
+            let settings = names
+                .iter()
+                .map(|n| (cluster_acl::setting_name(n), String::new()))
+                .collect();
+            if let Err(why) = shared.settings.set(settings).await {
+                return not_stored(&why);
+            }
+            Reply::Int(names.iter().filter(|n| shared.acl.remove(n)).count() as i64)
+        }
+        .boxed(),
+    )
+}
+
+/// The error when meta did not take an ACL change (nothing changed here).
+fn not_stored(why: &str) -> Reply {
+    Reply::error(crate::util::one_line(&format!(
+        "ERR the ACL change could not be stored for the cluster: {why}"
+    )))
 }
 
 pub(crate) fn list(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {

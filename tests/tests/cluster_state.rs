@@ -1,0 +1,130 @@
+//! Interchangeable proxies: what a client changes through one proxy holds
+//! through every other (DESIGN.md "Cluster-wide state"). ACL users set or
+//! deleted through one proxy log in (or stop logging in) through another,
+//! and survive a restart of every proxy. (SCAN cursors moving between
+//! proxies: tests/tests/keyspace.rs.)
+
+mod support;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use support::cluster::{Cluster, ClusterOpts};
+
+fn connect(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .expect("client")
+        .get_connection()
+        .expect("connect")
+}
+
+/// `AUTH user pass` on a fresh connection to `port`: the error text, if any.
+fn auth(port: u16, user: &str, pass: &str) -> Result<(), String> {
+    let mut con = connect(port);
+    redis::cmd("AUTH")
+        .arg(user)
+        .arg(pass)
+        .query::<()>(&mut con)
+        .map_err(|e| e.to_string())
+}
+
+/// Waits (up to 10 s) until `AUTH` through `port` gives `want`.
+fn until_auth(port: u16, user: &str, pass: &str, want: bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = auth(port, user, pass);
+        if got.is_ok() == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "AUTH {user} through port {port}: {got:?}, wanted success = {want}"
+        );
+        sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn acl_users_set_through_one_proxy_hold_through_every_other() {
+    let mut cluster = Cluster::start(ClusterOpts::default());
+    let a = cluster.proxy_port;
+    let (second, b) = cluster.start_proxy();
+    let mut con_a = connect(a);
+    let ok: String = redis::cmd("ACL")
+        .arg(
+            &[
+                "SETUSER", "Alice", "on", ">s3cret", "~app:*", "+get", "+set",
+            ][..],
+        )
+        .query(&mut con_a)
+        .expect("ACL SETUSER");
+    assert_eq!(ok, "OK");
+    // The proxy that took it serves it at once; the other within its sync.
+    auth(a, "Alice", "s3cret").expect("AUTH where it was set");
+    let took = until_auth(b, "Alice", "s3cret", true);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let err = auth(b, "alice", "s3cret").expect_err("user names have case");
+    assert!(err.contains("WRONGPASS"), "{err}");
+    // Its rules came along, not only its password.
+    let mut con_b = connect(b);
+    redis::cmd("AUTH")
+        .arg("Alice")
+        .arg("s3cret")
+        .query::<()>(&mut con_b)
+        .expect("AUTH");
+    redis::cmd("SET")
+        .arg("app:1")
+        .arg("v")
+        .query::<()>(&mut con_b)
+        .expect("SET within its keys");
+    let denied = redis::cmd("SET")
+        .arg("other")
+        .arg("v")
+        .query::<()>(&mut con_b)
+        .expect_err("outside its keys");
+    assert!(denied.to_string().contains("no permissions"), "{denied}");
+    let denied = redis::cmd("DEL")
+        .arg("app:1")
+        .query::<i64>(&mut con_b)
+        .expect_err("not among its commands");
+    assert!(denied.to_string().contains("no permissions"), "{denied}");
+    let users: Vec<String> = redis::cmd("ACL")
+        .arg("USERS")
+        .query(&mut connect(b))
+        .expect("ACL USERS");
+    assert_eq!(users, ["Alice", "default"]);
+
+    // A change through the other proxy comes back.
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "Alice", "resetpass", ">n3w"][..])
+        .query::<String>(&mut connect(b))
+        .expect("ACL SETUSER");
+    until_auth(a, "Alice", "n3w", true);
+    assert!(
+        auth(a, "Alice", "s3cret").is_err(),
+        "the old password is gone"
+    );
+
+    // Every process restarted, and a proxy that never saw it: the user is
+    // still there.
+    drop(second);
+    cluster.restart_all();
+    cluster.wait_ready(Duration::from_secs(60));
+    let (_third, b) = cluster.start_proxy();
+    until_auth(a, "Alice", "n3w", true);
+    until_auth(b, "Alice", "n3w", true);
+
+    // Deleted through one, gone through both.
+    let n: i64 = redis::cmd("ACL")
+        .arg(&["DELUSER", "Alice", "nobody"][..])
+        .query(&mut connect(a))
+        .expect("ACL DELUSER");
+    assert_eq!(n, 1);
+    assert!(auth(a, "Alice", "n3w").is_err());
+    until_auth(b, "Alice", "n3w", false);
+    let err = redis::cmd("ACL")
+        .arg(&["DELUSER", "default"][..])
+        .query::<i64>(&mut connect(b))
+        .expect_err("default stays");
+    assert!(err.to_string().contains("cannot be removed"), "{err}");
+}
