@@ -7,21 +7,13 @@
 //! setting names without case; user names have case) holding the user's
 //! rules as [`Acl::rules_line`] spells them, or nothing once deleted.
 //! `ACL SETUSER`/`DELUSER` answer once meta has the change; this proxy
-//! applies it then, the others at their next look, every
-//! [`SYNC_INTERVAL`] (and whenever they read the settings for `CONFIG
-//! GET`).
-
-use std::sync::Arc;
-use std::time::Duration;
+//! applies it then, the others at their next look
+//! (`crate::cluster_sync`, every second).
 
 use petrel_common::msg::SettingsMsg;
 use tracing::warn;
 
 use crate::acl::Acl;
-use crate::state::Shared;
-
-/// How often a proxy looks for ACL changes made through other proxies.
-pub(crate) const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 const PREFIX: &str = "acl-user:";
 
@@ -59,21 +51,6 @@ pub(crate) fn apply(acl: &Acl, settings: &SettingsMsg) {
                 warn!(user = %name, error = %e, "meta holds ACL rules this proxy does not read; keeping the user as it was");
             }
         }
-    }
-}
-
-/// Applies the cluster's ACL users every [`SYNC_INTERVAL`], for as long as
-/// the proxy runs.
-pub(crate) async fn sync_loop(shared: Arc<Shared>) {
-    let mut applied = None;
-    loop {
-        if let Ok(settings) = shared.settings.fetch().await {
-            if applied != Some(settings.generation) {
-                apply(&shared.acl, &settings);
-                applied = Some(settings.generation);
-            }
-        }
-        tokio::time::sleep(SYNC_INTERVAL).await;
     }
 }
 

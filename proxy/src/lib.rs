@@ -39,6 +39,7 @@ pub(crate) mod acl;
 pub(crate) mod action;
 pub(crate) mod catalog;
 pub(crate) mod cluster_acl;
+pub(crate) mod cluster_sync;
 pub(crate) mod cmd;
 pub(crate) mod completion;
 pub(crate) mod config;

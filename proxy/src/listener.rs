@@ -140,7 +140,7 @@ impl Proxy {
             shared.shutdown.clone(),
         ));
         let sampler = tokio::spawn(sample_stats(shared.clone()));
-        let acl_sync = tokio::spawn(crate::cluster_acl::sync_loop(shared.clone()));
+        let acl_sync = tokio::spawn(crate::cluster_sync::sync_loop(shared.clone()));
         let registrar = tokio::spawn(crate::pubsub::run(
             shared.pubsub.clone(),
             shared.shutdown.clone(),

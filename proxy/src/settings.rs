@@ -72,6 +72,11 @@ pub(crate) struct ClusterSettings {
 pub(crate) struct Snapshot(SettingsMsg);
 
 impl Snapshot {
+    /// Every setting as meta gave it.
+    pub(crate) fn message(&self) -> &SettingsMsg {
+        &self.0
+    }
+
     /// The value `CONFIG GET` shows for cluster setting `name`.
     pub(crate) fn shown(&self, name: &str) -> String {
         let Some(p) = param(name) else {

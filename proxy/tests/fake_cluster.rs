@@ -20,7 +20,8 @@ use petrel_common::hash::partition_of;
 use petrel_common::ids::TableId;
 use petrel_common::msg::{
     method, ExecCode, ExecuteRequest, ExecuteResponse, PartitionConfigMsg, QueryTableRequest,
-    QueryTableResponse, ReplyMsg, TableMapMsg, TxnRequestMsg, TxnResponseMsg,
+    QueryTableResponse, ReplyMsg, SettingsMsg, SettingsSetRequest, SettingsSetResponse,
+    TableMapMsg, TxnRequestMsg, TxnResponseMsg,
 };
 use petrel_common::reply::Reply;
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
@@ -47,6 +48,8 @@ struct Fake {
     hang_all: AtomicBool,
     executes: AtomicU32,
     queries: AtomicU32,
+    /// The cluster settings, as meta keeps them (CONFIG SET, ACL SETUSER).
+    settings: Mutex<SettingsMsg>,
 }
 
 impl Fake {
@@ -223,6 +226,20 @@ impl Service for Fake {
                         scripting_generation: 0,
                     })
                 }
+                method::SETTINGS_SET => {
+                    let req: SettingsSetRequest = decode(body)?;
+                    let mut settings = self.settings.lock().expect("lock");
+                    settings.generation += 1;
+                    for change in req.settings {
+                        settings.settings.retain(|s| s.name != change.name);
+                        settings.settings.push(change);
+                    }
+                    encode(&SettingsSetResponse {
+                        settings: Some(settings.clone()),
+                        unacknowledged: Vec::new(),
+                    })
+                }
+                method::SETTINGS_GET => encode(&self.settings.lock().expect("lock").clone()),
                 method::EXECUTE => {
                     self.executes.fetch_add(1, SeqCst);
                     let req: ExecuteRequest = decode(body)?;

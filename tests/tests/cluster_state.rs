@@ -1,7 +1,8 @@
 //! Interchangeable proxies: what a client changes through one proxy holds
 //! through every other (DESIGN.md "Cluster-wide state"). ACL users set or
 //! deleted through one proxy log in (or stop logging in) through another,
-//! and survive a restart of every proxy. (SCAN cursors moving between
+//! and survive a restart of every proxy; `CONFIG SET` through one proxy is
+//! what `CONFIG GET` shows through another, and takes effect there. (SCAN cursors moving between
 //! proxies: tests/tests/keyspace.rs.)
 
 mod support;
@@ -127,4 +128,76 @@ fn acl_users_set_through_one_proxy_hold_through_every_other() {
         .query::<i64>(&mut connect(b))
         .expect_err("default stays");
     assert!(err.to_string().contains("cannot be removed"), "{err}");
+}
+
+/// `CONFIG GET name` through `port`: the value.
+fn config_get(port: u16, name: &str) -> String {
+    let pair: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query(&mut connect(port))
+        .expect("CONFIG GET");
+    pair.get(1).cloned().unwrap_or_default()
+}
+
+#[test]
+fn config_set_through_one_proxy_holds_through_every_other() {
+    let mut cluster = Cluster::start(ClusterOpts::default());
+    let a = cluster.proxy_port;
+    let (_second, b) = cluster.start_proxy();
+    let ok: String = redis::cmd("CONFIG")
+        .arg(
+            &[
+                "SET",
+                "hash-max-listpack-entries",
+                "300",
+                "slowlog-max-len",
+                "77",
+            ][..],
+        )
+        .query(&mut connect(a))
+        .expect("CONFIG SET");
+    assert_eq!(ok, "OK");
+    // Read back through the other proxy at once (CONFIG GET asks meta).
+    assert_eq!(config_get(b, "hash-max-listpack-entries"), "300");
+    assert_eq!(config_get(b, "hash-max-ziplist-entries"), "300");
+    assert_eq!(config_get(b, "slowlog-max-len"), "77");
+    // A parameter the proxy acts on takes effect there without a CONFIG
+    // GET: a password set through one proxy is asked for by the other.
+    redis::cmd("CONFIG")
+        .arg(&["SET", "requirepass", "pw"][..])
+        .query::<String>(&mut connect(a))
+        .expect("CONFIG SET requirepass");
+    let start = Instant::now();
+    loop {
+        let refused = redis::cmd("GET")
+            .arg("k")
+            .query::<Option<String>>(&mut connect(b))
+            .is_err();
+        if refused {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the other proxy still serves without the password"
+        );
+        sleep(Duration::from_millis(50));
+    }
+    auth(b, "default", "pw").expect("AUTH with the new password");
+    // Refused values change nothing anywhere.
+    let mut admin = connect(a);
+    redis::cmd("AUTH")
+        .arg("pw")
+        .query::<()>(&mut admin)
+        .expect("AUTH");
+    let err = redis::cmd("CONFIG")
+        .arg(&["SET", "slowlog-max-len", "-5"][..])
+        .query::<String>(&mut admin)
+        .expect_err("out of range");
+    assert!(err.to_string().contains("slowlog-max-len"), "{err}");
+    let shown: Vec<String> = redis::cmd("CONFIG")
+        .arg(&["GET", "slowlog-max-len"][..])
+        .query(&mut admin)
+        .expect("CONFIG GET");
+    assert_eq!(shown, ["slowlog-max-len", "77"]);
 }

@@ -19,6 +19,7 @@ use crate::config::MIN_PROTO_MAX_BULK_LEN;
 use crate::settings::{self, Snapshot};
 use crate::state::{Runtime, Shared};
 use crate::util::{c_str, glob_match, parse_i64, parse_memory};
+use petrel_common::msg::SettingsMsg;
 
 /// Reads a parameter's current value.
 type Getter = fn(&Shared, &Runtime) -> String;
@@ -312,9 +313,6 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             }
         }
     }
-    let any_cluster = shown
-        .iter()
-        .any(|(_, k)| settings::is_cluster(canonical(k)));
     let answer = move |shared: &Shared, cluster: Option<&Snapshot>| {
         let rt = shared.runtime.load();
         let out = shown
@@ -329,25 +327,62 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             .collect();
         Reply::Map(out)
     };
-    if !any_cluster {
-        return Action::Reply(answer(ctx.shared, None));
-    }
+    // Parameters are cluster-wide: what another proxy set shows here too.
     let shared = ctx.shared.clone();
     Action::Later(
         async move {
             let cluster = shared.settings.current().await;
+            apply_cluster(&shared, cluster.message());
             answer(&shared, Some(&cluster))
         }
         .boxed(),
     )
 }
 
+/// Takes the values meta holds for this proxy's parameters (set through
+/// any proxy with `CONFIG SET`) into its runtime; a value this build does
+/// not accept is left out, with a warning.
+pub(crate) fn apply_cluster(shared: &Shared, settings: &SettingsMsg) {
+    let current = shared.runtime.load();
+    let mut next: Runtime = (**current).clone();
+    let mut changed = false;
+    for setting in &settings.settings {
+        let Some(k) = knob(&setting.name) else {
+            continue;
+        };
+        let name = canonical(k);
+        if settings::is_cluster(name) || value_of(shared, &next, k) == setting.value {
+            continue;
+        }
+        let result = match live_param(name).and_then(|p| p.set) {
+            Some(setter) => setter(&mut next, &setting.value),
+            None => check(k.kind, &setting.value).map(|v| {
+                next.knobs.insert(name, v);
+            }),
+        };
+        match result {
+            Ok(()) => changed = true,
+            Err(why) => tracing::warn!(
+                parameter = name,
+                value = %setting.value,
+                why = %why,
+                "meta holds a CONFIG value this proxy does not accept; keeping its own"
+            ),
+        }
+    }
+    if changed {
+        shared.runtime.store(std::sync::Arc::new(next));
+    }
+}
+
 /// `CONFIG SET parameter value [parameter value ...]`: all or nothing.
 ///
 /// Like Redis, every name is checked (unknown, immutable, protected,
-/// duplicate) before any value. Cluster settings go to meta, and the reply
-/// waits until every server applies them; this proxy's own parameters
-/// change only once meta took them.
+/// duplicate) before any value. Every value goes to meta, which keeps it
+/// for the whole cluster (the reply waits until every server applies the
+/// servers' settings); this proxy applies them once meta took them, the
+/// others within a second (`crate::cluster_sync`) or at their next
+/// `CONFIG GET`.
 pub(crate) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if !args.len().is_multiple_of(2) {
         return Action::Reply(Reply::error(petrel_common::reply::errors::SYNTAX));
@@ -376,32 +411,31 @@ pub(crate) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let mut next: Runtime = (**ctx.shared.runtime.load()).clone();
     let mut cluster = Vec::new();
     for (name, k, value) in &pairs {
-        let result = if settings::is_cluster(canonical(k)) {
-            settings::check(canonical(k), value)
+        let canon = canonical(k);
+        let result = if settings::is_cluster(canon) {
+            settings::check(canon, value)
                 .map_err(str::to_string)
-                .map(|()| {
-                    cluster.push((canonical(k).to_string(), value.clone()));
-                })
+                .map(|()| value.clone())
         } else {
-            match live_param(canonical(k)).and_then(|p| p.set) {
-                Some(setter) => setter(&mut next, value),
-                None => check(k.kind, value).map(|v| {
-                    next.knobs.insert(canonical(k), v);
+            match live_param(canon).and_then(|p| p.set) {
+                Some(setter) => setter(&mut next, value).map(|()| value.clone()),
+                None => check(k.kind, value).inspect(|v| {
+                    next.knobs.insert(canon, v.clone());
                 }),
             }
         };
+        let result = result.map(|stored| cluster.push((canon.to_string(), stored)));
         if let Err(why) = result {
             return Action::Reply(set_failed(name, &why));
         }
     }
-    if cluster.is_empty() {
-        ctx.shared.runtime.store(std::sync::Arc::new(next));
-        return Action::Reply(Reply::ok());
-    }
     // Commands after it wait for it: they run under the new settings.
     ctx.touches = Some(crate::action::Touches::everything());
     let shared = ctx.shared.clone();
-    let first = cluster[0].0.clone();
+    let first = pairs
+        .first()
+        .map(|(name, _, _)| name.clone())
+        .unwrap_or_default();
     Action::Later(
         async move {
             match shared.settings.set(cluster).await {
