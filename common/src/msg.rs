@@ -69,6 +69,19 @@ pub mod method {
     pub const SETTINGS_SET: u16 = 17;
     /// proxy -> meta: every cluster setting (`CONFIG GET`).
     pub const SETTINGS_GET: u16 = 18;
+    /// meta -> meta: Raft append entries (openraft's JSON, meta/src/raft).
+    pub const RAFT_APPEND: u16 = 19;
+    /// meta -> meta: Raft vote request.
+    pub const RAFT_VOTE: u16 = 20;
+    /// meta -> meta: one chunk of a Raft snapshot.
+    pub const RAFT_SNAPSHOT: u16 = 21;
+    /// CLI -> any meta: that member's view of the meta group
+    /// ([`super::MetaStatusResponse`]); answered by followers too.
+    pub const META_STATUS: u16 = 22;
+    /// CLI -> meta leader: add a meta member ([`super::MetaMemberRequest`]).
+    pub const META_ADD: u16 = 23;
+    /// CLI -> meta leader: remove a meta member.
+    pub const META_REMOVE: u16 = 24;
     /// meta -> server: the cluster settings after a change
     /// ([`super::SettingsMsg`]), so they take effect before `CONFIG SET`
     /// answers.
@@ -503,6 +516,64 @@ pub struct NodeInfoMsg {
     pub primary_count: u32,
     #[prost(uint32, tag = "5")]
     pub replica_count: u32,
+}
+
+/// One member of the meta group, as the asked meta knows it.
+#[derive(Clone, PartialEq, Message)]
+pub struct MetaMemberMsg {
+    #[prost(string, tag = "1")]
+    pub addr: String,
+    /// Its Raft id (derived from the address).
+    #[prost(uint64, tag = "2")]
+    pub id: u64,
+    /// A voter, or a learner still catching up.
+    #[prost(bool, tag = "3")]
+    pub voter: bool,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct MetaStatusRequest {}
+
+/// One meta member's own view of the group.
+#[derive(Clone, PartialEq, Message)]
+pub struct MetaStatusResponse {
+    /// The answering member.
+    #[prost(string, tag = "1")]
+    pub addr: String,
+    #[prost(uint64, tag = "2")]
+    pub id: u64,
+    /// `leader`, `follower`, `candidate` or `learner`.
+    #[prost(string, tag = "3")]
+    pub role: String,
+    #[prost(uint64, tag = "4")]
+    pub term: u64,
+    /// Index of its last log entry (0 when none).
+    #[prost(uint64, tag = "5")]
+    pub last_log_index: u64,
+    /// Index of the last entry applied to its state (0 when none).
+    #[prost(uint64, tag = "6")]
+    pub applied_index: u64,
+    /// The leader's address as it knows it; empty when it knows none.
+    #[prost(string, tag = "7")]
+    pub leader: String,
+    /// The membership it holds.
+    #[prost(message, repeated, tag = "8")]
+    pub members: Vec<MetaMemberMsg>,
+}
+
+/// Add or remove the meta member at `addr` ([`method::META_ADD`],
+/// [`method::META_REMOVE`]).
+#[derive(Clone, PartialEq, Message)]
+pub struct MetaMemberRequest {
+    #[prost(string, tag = "1")]
+    pub addr: String,
+}
+
+/// The membership once the change committed.
+#[derive(Clone, PartialEq, Message)]
+pub struct MetaMemberResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub members: Vec<MetaMemberMsg>,
 }
 
 #[derive(Clone, PartialEq, Message)]

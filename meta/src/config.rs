@@ -12,14 +12,41 @@ use serde::Deserialize;
 pub struct MetaConfig {
     /// RPC address servers, proxies and the CLI reach meta on.
     pub listen: String,
+    /// The address the other metas, servers, proxies and the CLI use to
+    /// reach this meta, and its identity in the meta group; empty means
+    /// `listen`. Set it when `listen` is a wildcard like `0.0.0.0:34601`.
+    pub advertise: String,
+    /// The meta group's members (their advertised addresses) when the group
+    /// is first formed; empty means this meta alone. Read only on a first
+    /// start (no Raft state yet), where every listed member must be started
+    /// with the same list. Later changes go through `petrel meta add` and
+    /// `petrel meta remove`.
+    pub members: Vec<String>,
+    /// Start as a member-to-be: form no group, wait for the leader of an
+    /// existing group to add this meta (`petrel meta add`).
+    pub join: bool,
+    /// How often the meta leader sends Raft heartbeats, in milliseconds.
+    pub raft_heartbeat_ms: u64,
+    /// The shortest and longest Raft election timeout, in milliseconds. A
+    /// follower that has not heard from the leader for
+    /// `raft_election_max_ms` plus a random timeout in this range starts an
+    /// election, so a dead meta leader is replaced within about twice
+    /// `raft_election_max_ms`; checked to be well within `lease_ms`, so
+    /// servers renew their lease with the new leader before it runs out.
+    pub raft_election_min_ms: u64,
+    pub raft_election_max_ms: u64,
+    /// How many Raft entries accumulate before a snapshot is taken and the
+    /// log before it is dropped.
+    pub raft_snapshot_entries: u64,
     /// Where meta keeps its durable state.
     pub data_dir: PathBuf,
     /// How long a server may serve after the beacon that renewed its lease was sent.
     pub lease_ms: u64,
     /// How long meta waits without a beacon before it declares a server dead.
     /// Must exceed `lease_ms`, so a server stops serving before meta acts.
-    /// Also how long meta waits after its own start before it changes any
-    /// configuration, and how long it waits for every member of a partition
+    /// A new leader of the meta group waits `lease_ms` + `grace_ms` after
+    /// its election before it changes any configuration; meta waits this
+    /// long for every member of a partition
     /// whose primary restarted to report before it picks the longest log.
     pub grace_ms: u64,
     /// How long a member removed because its server died keeps its slot
@@ -39,6 +66,13 @@ impl Default for MetaConfig {
     fn default() -> Self {
         MetaConfig {
             listen: "127.0.0.1:34601".to_string(),
+            advertise: String::new(),
+            members: Vec::new(),
+            join: false,
+            raft_heartbeat_ms: 100,
+            raft_election_min_ms: 300,
+            raft_election_max_ms: 500,
+            raft_snapshot_entries: 500,
             data_dir: PathBuf::from("./petrel-data/meta"),
             lease_ms: 2000,
             grace_ms: 3000,
@@ -69,6 +103,54 @@ impl MetaConfig {
                 ),
             ));
         }
+        if self.raft_heartbeat_ms == 0 || self.raft_heartbeat_ms >= self.raft_election_min_ms {
+            return Err(ConfigError::invalid(
+                "raft_heartbeat_ms",
+                format!(
+                    "must be positive and less than raft_election_min_ms ({})",
+                    self.raft_election_min_ms
+                ),
+            ));
+        }
+        if self.raft_election_max_ms <= self.raft_election_min_ms {
+            return Err(ConfigError::invalid(
+                "raft_election_max_ms",
+                format!(
+                    "must be greater than raft_election_min_ms ({})",
+                    self.raft_election_min_ms
+                ),
+            ));
+        }
+        if 2 * self.raft_election_max_ms >= self.lease_ms {
+            return Err(ConfigError::invalid(
+                "raft_election_max_ms",
+                format!(
+                    "twice it must be less than lease_ms ({}), or servers' leases run out before a new meta leader is elected",
+                    self.lease_ms
+                ),
+            ));
+        }
+        if self.raft_snapshot_entries == 0 {
+            return Err(ConfigError::invalid(
+                "raft_snapshot_entries",
+                "must be positive",
+            ));
+        }
+        if self.join && !self.members.is_empty() {
+            return Err(ConfigError::invalid(
+                "join",
+                "a joining meta forms no group: leave members empty",
+            ));
+        }
+        if !self.join && !self.members.is_empty() && !self.members.contains(&self.me()) {
+            return Err(ConfigError::invalid(
+                "members",
+                format!(
+                    "must list this meta's own address ({}), or set join to be added later",
+                    self.me()
+                ),
+            ));
+        }
         if self.reconfig_interval_ms == 0 {
             return Err(ConfigError::invalid(
                 "reconfig_interval_ms",
@@ -76,6 +158,28 @@ impl MetaConfig {
             ));
         }
         Ok(())
+    }
+
+    /// This meta's address in the group: `advertise`, else `listen`.
+    pub fn me(&self) -> String {
+        if self.advertise.is_empty() {
+            self.listen.clone()
+        } else {
+            self.advertise.clone()
+        }
+    }
+
+    /// The group a first start forms: `members`, or this meta alone.
+    pub(crate) fn initial_members(&self) -> Vec<String> {
+        if self.members.is_empty() {
+            vec![self.me()]
+        } else {
+            self.members.clone()
+        }
+    }
+
+    pub(crate) fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
     }
 
     pub(crate) fn grace(&self) -> Duration {
@@ -156,7 +260,65 @@ mod tests {
                 d.balance
             )
         );
+        assert_eq!(
+            (
+                c.raft_heartbeat_ms,
+                c.raft_election_min_ms,
+                c.raft_election_max_ms,
+                c.raft_snapshot_entries
+            ),
+            (
+                d.raft_heartbeat_ms,
+                d.raft_election_min_ms,
+                d.raft_election_max_ms,
+                d.raft_snapshot_entries
+            )
+        );
+        assert_eq!(
+            (c.members, c.join, c.advertise),
+            (d.members, d.join, d.advertise)
+        );
         assert_eq!((c.listen, c.data_dir), (d.listen, d.data_dir));
+    }
+
+    #[test]
+    fn raft_timeouts_must_fit_in_the_lease() {
+        let mut c = MetaConfig::default();
+        assert_eq!(
+            (
+                c.raft_heartbeat_ms,
+                c.raft_election_min_ms,
+                c.raft_election_max_ms
+            ),
+            (100, 300, 500)
+        );
+        c.raft_election_max_ms = 1000;
+        let e = c.validate().expect_err("2 x 1000 >= 2000");
+        assert!(e.to_string().contains("raft_election_max_ms"), "{e}");
+        c.raft_election_max_ms = 250;
+        let e = c.validate().expect_err("max <= min");
+        assert!(e.to_string().contains("raft_election_max_ms"), "{e}");
+    }
+
+    #[test]
+    fn members_must_list_this_meta_unless_it_joins() {
+        let mut c = MetaConfig {
+            members: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
+            ..MetaConfig::default()
+        };
+        let e = c.validate().expect_err("not listed");
+        assert!(e.to_string().contains("members"), "{e}");
+        c.advertise = "127.0.0.1:2".into();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.initial_members().len(), 2);
+        c.join = true;
+        assert!(c.validate().is_err(), "join with members");
+        c.members.clear();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            MetaConfig::default().initial_members(),
+            vec!["127.0.0.1:34601"]
+        );
     }
 
     #[test]

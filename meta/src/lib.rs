@@ -3,8 +3,10 @@
 //! - [`config`]: `conf/meta.toml` keys and flags.
 //! - [`state`]: tables, partition configurations and known nodes; the
 //!   durable part of meta.
-//! - [`store`]: writes the state to disk (fsync, atomic rename) before any
-//!   answer depends on it.
+//! - [`raft`]: the meta group: meta's state replicated with Raft
+//!   (`openraft`), its log and snapshots on disk; only the leader decides.
+//! - [`store`]: the single-meta `state.json` of earlier versions, read once
+//!   when a group takes it over.
 //! - [`placement`]: where partitions go (spread, primaries balanced).
 //! - [`liveness`]: which servers beacon in time.
 //! - [`reconfig`]: failover, restart, removal, learner and
@@ -24,6 +26,7 @@ pub(crate) mod driver;
 pub(crate) mod liveness;
 pub(crate) mod placement;
 mod process;
+pub mod raft;
 pub(crate) mod reconfig;
 pub mod scripting;
 pub(crate) mod service;

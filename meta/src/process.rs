@@ -17,6 +17,26 @@ struct Args {
     /// RPC listen address (`listen`).
     #[arg(long)]
     listen: Option<String>,
+    /// Address the other metas and every client reach this meta on, and its
+    /// identity in the meta group (`advertise`; default: --listen).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// A member of the meta group formed on a first start; repeat for each,
+    /// this meta included (`members`; default: this meta alone).
+    #[arg(long = "member", value_name = "ADDR")]
+    members: Vec<String>,
+    /// Form no group: wait to be added with `petrel meta add` (`join`).
+    #[arg(long)]
+    join: bool,
+    /// Raft heartbeat interval in milliseconds (`raft_heartbeat_ms`).
+    #[arg(long)]
+    raft_heartbeat_ms: Option<u64>,
+    /// Shortest Raft election timeout in milliseconds (`raft_election_min_ms`).
+    #[arg(long)]
+    raft_election_min_ms: Option<u64>,
+    /// Longest Raft election timeout in milliseconds (`raft_election_max_ms`).
+    #[arg(long)]
+    raft_election_max_ms: Option<u64>,
     /// Directory for meta's durable state (`data_dir`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -49,6 +69,24 @@ pub async fn main() -> anyhow::Result<()> {
     let mut config: MetaConfig = petrel_common::config::load(args.config.as_deref())?;
     if let Some(v) = args.listen {
         config.listen = v;
+    }
+    if let Some(v) = args.advertise {
+        config.advertise = v;
+    }
+    if !args.members.is_empty() {
+        config.members = args.members;
+    }
+    if args.join {
+        config.join = true;
+    }
+    if let Some(v) = args.raft_heartbeat_ms {
+        config.raft_heartbeat_ms = v;
+    }
+    if let Some(v) = args.raft_election_min_ms {
+        config.raft_election_min_ms = v;
+    }
+    if let Some(v) = args.raft_election_max_ms {
+        config.raft_election_max_ms = v;
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;

@@ -2,9 +2,13 @@
 //!
 //! Two things change the durable state: requests (create/drop table, a new
 //! server) and the reconfiguration task, which runs a [`driver::round`]
-//! every `reconfig_interval_ms`. Both change it under the state lock and
-//! persist it (fsync) before releasing the lock, so every answer — beacon
-//! assignments, table queries — reflects saved state only.
+//! every `reconfig_interval_ms`. Only the leader of the meta group does
+//! either: it computes the change on a copy of the state, one change at a
+//! time, and proposes the result through Raft ([`MetaRaft::propose`]); the
+//! state everyone reads is replaced only when the entry is applied, so
+//! every answer — beacon assignments, table queries — reflects committed
+//! state only. A follower answers every request with a redirect to the
+//! leader ([`ServiceError::NotLeader`]).
 
 use petrel_common::sync::lock;
 use std::sync::{Arc, Mutex};
@@ -20,11 +24,12 @@ use petrel_common::msg::{
     CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse,
     LibraryDeleteRequest, LibraryFlushRequest, LibraryListRequest, LibraryListResponse,
     LibraryLoadRequest, LibraryRestoreRequest, ListNodesRequest, ListNodesResponse,
-    ListTablesRequest, ListTablesResponse, NodeInfoMsg, PartitionConfigMsg, QueryTableRequest,
-    QueryTableResponse, RestorePolicy, ScriptExistsRequest, ScriptExistsResponse,
-    ScriptFlushRequest, ScriptGetRequest, ScriptGetResponse, ScriptLoadRequest, ScriptLoadResponse,
-    ScriptingChangeResponse, SettingsGetRequest, SettingsMsg, SettingsPushResponse,
-    SettingsSetRequest, SettingsSetResponse, TableMapMsg,
+    ListTablesRequest, ListTablesResponse, MetaMemberRequest, MetaMemberResponse,
+    MetaStatusRequest, NodeInfoMsg, PartitionConfigMsg, QueryTableRequest, QueryTableResponse,
+    RestorePolicy, ScriptExistsRequest, ScriptExistsResponse, ScriptFlushRequest, ScriptGetRequest,
+    ScriptGetResponse, ScriptLoadRequest, ScriptLoadResponse, ScriptingChangeResponse,
+    SettingsGetRequest, SettingsMsg, SettingsPushResponse, SettingsSetRequest, SettingsSetResponse,
+    TableMapMsg,
 };
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
@@ -35,50 +40,153 @@ use tracing::{info, warn};
 use crate::config::MetaConfig;
 use crate::driver::{self, Observed, RoundParams};
 use crate::liveness::Liveness;
+use crate::raft::MetaRaft;
 use crate::reconfig::{Health, ReplicaReport};
 use crate::state::{MetaError, MetaState};
 use crate::store::Store;
 
-/// Meta's shared state: the durable part behind a lock that is held while
-/// it is persisted, so no answer ever reflects unsaved state.
+/// Meta's shared state: the committed durable state (replaced by the Raft
+/// state machine), and what the leader keeps in memory from beacons.
 ///
 /// Lock order: `state`, then `liveness` or `observed` (never the other way).
+/// `writer` is taken before any of them and never while one is held.
 pub struct MetaService {
     config: MetaConfig,
     state: Arc<Mutex<MetaState>>,
     liveness: Mutex<Liveness>,
     observed: Mutex<Observed>,
-    store: Store,
-    /// When this meta started: it changes no configuration before a grace
-    /// period has passed (nobody has reported yet), and servers it has not
-    /// heard from count as silent since then.
-    started: Instant,
+    raft: MetaRaft,
+    /// One change computed and proposed at a time, so each starts from the
+    /// state the previous one committed.
+    writer: tokio::sync::Mutex<()>,
+    /// Since when this meta leads (`None` while it follows): it changes no
+    /// configuration before a lease and a grace period have passed (servers
+    /// may hold leases the previous leader granted, and nobody has reported
+    /// to it yet), and servers it has not heard from count as silent since
+    /// then.
+    leader_since: Mutex<Option<Instant>>,
+    /// A pre-Raft `state.json` found on a first start, to propose as the
+    /// group's state once this meta leads, before it answers anything.
+    takeover: Mutex<Option<MetaState>>,
     /// To push changed cluster settings to the servers.
     rpc: RpcClient,
 }
 
 impl MetaService {
-    /// Opens the state in `config.data_dir` (or starts empty).
-    pub fn open(config: MetaConfig) -> anyhow::Result<Self> {
+    /// Starts this meta's member of the group over `config.data_dir`. On a
+    /// first start, a `state.json` written by a single pre-Raft meta there
+    /// becomes the group's state (proposed once this meta leads).
+    pub async fn open(config: MetaConfig) -> anyhow::Result<Self> {
         let store = Store::open(&config.data_dir)?;
-        let state = store.load()?.unwrap_or_default();
-        info!(
-            tables = state.tables.len(),
-            nodes = state.nodes.len(),
-            learners = state.learners.values().map(|l| l.len()).sum::<usize>(),
-            dir = %config.data_dir.display(),
-            "meta state loaded"
-        );
-        let started = Instant::now();
+        let legacy = store.load()?;
+        let state = Arc::new(Mutex::new(MetaState::default()));
+        let rpc = RpcClient::new();
+        let (raft, first_start) = MetaRaft::start(&config, state.clone(), rpc.clone()).await?;
+        let takeover = match legacy {
+            Some(old) if first_start => {
+                info!(
+                    tables = old.tables.len(),
+                    nodes = old.nodes.len(),
+                    "a pre-raft state.json is here: it becomes the meta group's state"
+                );
+                Some(old)
+            }
+            Some(_) => {
+                warn!(dir = %config.data_dir.display(), "state.json is ignored: the raft state here is newer");
+                None
+            }
+            None => None,
+        };
+        {
+            let st = lock(&state);
+            info!(
+                tables = st.tables.len(),
+                nodes = st.nodes.len(),
+                learners = st.learners.values().map(|l| l.len()).sum::<usize>(),
+                dir = %config.data_dir.display(),
+                me = %raft.addr(),
+                "meta state loaded"
+            );
+        }
         Ok(MetaService {
             config,
-            state: Arc::new(Mutex::new(state)),
-            liveness: Mutex::new(Liveness::with_baseline(started)),
+            state,
+            liveness: Mutex::new(Liveness::with_baseline(Instant::now())),
             observed: Mutex::new(Observed::default()),
-            store,
-            started,
-            rpc: RpcClient::new(),
+            raft,
+            writer: tokio::sync::Mutex::new(()),
+            leader_since: Mutex::new(None),
+            takeover: Mutex::new(takeover),
+            rpc,
         })
+    }
+
+    /// Succeeds on the leader once it has confirmed it leads, applied all
+    /// that was committed before, and taken over a pre-Raft state; the
+    /// redirect to the leader otherwise.
+    async fn lead(&self) -> Result<(), ServiceError> {
+        self.raft.check_leader().await?;
+        if lock(&self.leader_since).is_none() {
+            // Elected moments ago: the watcher has not caught up yet.
+            return Err(ServiceError::Unavailable(
+                "this meta was just elected leader; ask again".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Follows this member's role: on becoming leader, forgets what it knew
+    /// of the servers (as after a restart), takes over a pre-Raft state if
+    /// one waits, and starts the clock of its first grace period.
+    async fn watch_leadership(self: Arc<Self>) {
+        let mut watch = self.raft.watch();
+        let mut led_term: Option<u64> = None;
+        loop {
+            let (leading, term) = {
+                let m = watch.borrow_and_update();
+                (m.current_leader == Some(m.id), m.current_term)
+            };
+            if leading && led_term != Some(term) {
+                if let Err(e) = self.take_office(term).await {
+                    warn!(error = %e, term, "could not take office as meta leader; will retry");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                led_term = Some(term);
+            } else if !leading && led_term.is_some() {
+                info!(term, leader = ?self.raft.leader_addr(), "no longer the meta leader");
+                metrics::gauge!("petrel_meta_leader").set(0.0);
+                *lock(&self.leader_since) = None;
+                led_term = None;
+            }
+            if watch.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn take_office(&self, term: u64) -> Result<(), ServiceError> {
+        self.raft.check_leader().await?;
+        let _w = self.writer.lock().await;
+        let pending = lock(&self.takeover).clone();
+        if let Some(old) = pending {
+            self.raft.propose(old).await?;
+            lock(&self.takeover).take();
+            let path = self.config.data_dir.join("state.json");
+            let kept = self.config.data_dir.join("state.json.pre-raft");
+            if let Err(e) = std::fs::rename(&path, &kept) {
+                warn!(error = %e, "could not rename state.json after taking it over; it is ignored from now on");
+            }
+            info!(kept = %kept.display(), "pre-raft state taken over by the meta group");
+        }
+        let now = Instant::now();
+        *lock(&self.liveness) = Liveness::with_baseline(now);
+        *lock(&self.observed) = Observed::default();
+        *lock(&self.leader_since) = Some(now);
+        metrics::counter!("petrel_meta_leader_elections_total").increment(1);
+        metrics::gauge!("petrel_meta_leader").set(1.0);
+        info!(term, "this meta leads the meta group");
+        Ok(())
     }
 
     fn grace(&self) -> Duration {
@@ -97,41 +205,45 @@ impl MetaService {
             .collect()
     }
 
-    /// Runs `change` on the state and persists the result before returning.
-    /// On a failed save the in-memory state is rolled back.
+    /// Runs `change` on a copy of the state and, if it changed anything,
+    /// replicates the result through Raft before returning. Only the
+    /// leader changes anything.
     async fn mutate<T: Send + 'static>(
         self: &Arc<Self>,
         change: impl FnOnce(&mut MetaState, &[NodeAddr]) -> Result<Option<T>, ServiceError>
             + Send
             + 'static,
     ) -> Result<Option<T>, ServiceError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut state = lock(&this.state);
-            let live = this.live_nodes(&state);
-            let before = state.clone();
-            let out = change(&mut state, &live)?;
-            if *state != before {
-                if let Err(e) = this.store.save(&state) {
-                    *state = before;
-                    warn!(error = %e, "could not persist meta state");
-                    return Err(ServiceError::Internal(format!(
-                        "meta could not persist its state: {e}"
-                    )));
-                }
-            }
-            Ok(out)
-        })
-        .await?
+        self.lead().await?;
+        let _w = self.writer.lock().await;
+        let before = lock(&self.state).clone();
+        let mut next = before.clone();
+        let live = self.live_nodes(&next);
+        let out = change(&mut next, &live)?;
+        if next != before {
+            self.raft.propose(next).await.inspect_err(|e| {
+                warn!(error = %e, "could not replicate a change of meta state");
+            })?;
+        }
+        Ok(out)
     }
 
-    /// One reconfiguration round at `now` (blocking: it may fsync).
+    /// Whether a reconfiguration round may run at `now`: on the leader,
+    /// once a lease and a grace period have passed since it was elected.
+    fn may_reconfigure(&self, now: Instant) -> bool {
+        lock(&self.leader_since).is_some_and(|since| {
+            now.saturating_duration_since(since) >= self.config.lease() + self.grace()
+        })
+    }
+
+    /// One reconfiguration round at `now`.
     ///
-    /// Nothing is decided during the first grace period after meta started.
-    /// Changes are persisted under the state lock before anyone can see
-    /// them; if the save fails they are rolled back and retried next round.
-    pub(crate) fn reconfig_round(&self, now: Instant) {
-        if now.saturating_duration_since(self.started) < self.grace() {
+    /// Nothing is decided during the first lease and grace period after
+    /// this meta became leader. Changes are replicated through Raft before
+    /// anyone can see them; if that fails they are dropped and decided
+    /// again next round.
+    pub(crate) async fn reconfig_round(&self, now: Instant) {
+        if !self.may_reconfigure(now) || self.raft.check_leader().await.is_err() {
             return;
         }
         let params = RoundParams {
@@ -139,23 +251,24 @@ impl MetaService {
             dropout_delay: self.config.dropout_delay(),
             balance: self.config.balance,
         };
-        let mut state = lock(&self.state);
-        let health = {
-            let liveness = lock(&self.liveness);
-            Health::from_liveness(&liveness, &state.nodes, now, self.grace())
+        let _w = self.writer.lock().await;
+        let before = lock(&self.state).clone();
+        let mut next = before.clone();
+        let applied = {
+            let health = {
+                let liveness = lock(&self.liveness);
+                Health::from_liveness(&liveness, &next.nodes, now, self.grace())
+            };
+            driver::round(&mut next, &mut lock(&self.observed), &health, now, &params)
         };
-        let before = state.clone();
-        let applied = driver::round(&mut state, &mut lock(&self.observed), &health, now, &params);
-        if *state == before {
+        if next == before {
             return;
         }
-        if let Err(e) = self.store.save(&state) {
-            *state = before;
+        if let Err(e) = self.raft.propose(next).await {
             metrics::counter!("petrel_meta_persist_failures_total").increment(1);
-            warn!(error = %e, "could not persist a reconfiguration; it will be retried");
+            warn!(error = %e, "could not replicate a reconfiguration; it will be decided again");
             return;
         }
-        drop(state);
         lock(&self.observed).note_applied(&applied, now);
         for a in &applied {
             driver::record(a);
@@ -168,22 +281,23 @@ impl MetaService {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let this = self.clone();
-            if let Err(e) =
-                tokio::task::spawn_blocking(move || this.reconfig_round(Instant::now())).await
-            {
-                warn!(error = %e, "reconfiguration round failed");
-            }
+            self.reconfig_round(Instant::now()).await;
         }
     }
 
-    /// Serves RPC on `listener` and runs the reconfiguration task, until
-    /// the returned future is dropped.
+    /// Serves RPC on `listener`, follows this member's role and runs the
+    /// reconfiguration task, until the returned future is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         tokio::select! {
             _ = serve(listener, self.clone()) => {}
             _ = self.clone().reconfig_loop() => {}
+            _ = self.clone().watch_leadership() => {}
         }
+    }
+
+    /// Stops this meta's Raft member.
+    pub async fn shutdown(&self) {
+        self.raft.shutdown().await;
     }
 
     async fn beacon(self: Arc<Self>, req: BeaconRequest) -> Handled {
@@ -192,6 +306,9 @@ impl MetaService {
                 "beacon without a node address".to_string(),
             ));
         }
+        // A lease is granted only by a leader that a quorum still follows:
+        // no other meta can be elected before this beacon was sent.
+        self.lead().await?;
         let node = NodeAddr(req.node);
         metrics::counter!("petrel_meta_beacons_total").increment(1);
         lock(&self.liveness).beacon(&node, Instant::now());
@@ -484,6 +601,28 @@ impl Service for MetaService {
     fn call(self: Arc<Self>, m: u16, body: Bytes) -> BoxFuture<'static, Handled> {
         async move {
             match m {
+                method::RAFT_APPEND | method::RAFT_VOTE | method::RAFT_SNAPSHOT => {
+                    return self.raft.handle(m, body).await
+                }
+                method::META_STATUS => {
+                    let _: MetaStatusRequest = decode(body)?;
+                    return encode(&self.raft.status());
+                }
+                method::META_ADD => {
+                    let req: MetaMemberRequest = decode(body)?;
+                    let members = self.raft.add_member(&req.addr).await?;
+                    return encode(&MetaMemberResponse { members });
+                }
+                method::META_REMOVE => {
+                    let req: MetaMemberRequest = decode(body)?;
+                    let members = self.raft.remove_member(&req.addr).await?;
+                    return encode(&MetaMemberResponse { members });
+                }
+                _ => {}
+            }
+            // Everything else is the leader's to answer.
+            self.lead().await?;
+            match m {
                 method::BEACON => self.beacon(decode(body)?).await,
                 method::QUERY_TABLE => self.query_table(decode(body)?),
                 method::CREATE_TABLE => self.create_table(decode(body)?).await,
@@ -555,11 +694,12 @@ pub(crate) async fn run(config: MetaConfig) -> anyhow::Result<()> {
         petrel_common::telemetry::serve_metrics(&config.metrics_listen).await?;
     }
     let listen = config.listen.clone();
-    let service = Arc::new(MetaService::open(config)?);
+    let service = Arc::new(MetaService::open(config).await?);
     info!(%listen, "petrel-meta serving");
     tokio::select! {
-        _ = service.serve(listener) => {}
+        _ = service.clone().serve(listener) => {}
         _ = petrel_common::shutdown::signal() => info!("petrel-meta stopping"),
     }
+    service.shutdown().await;
     Ok(())
 }

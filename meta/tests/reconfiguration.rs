@@ -68,12 +68,15 @@ impl Meta {
             dropout_delay_ms,
             reconfig_interval_ms: 20,
             balance: false,
+            raft_heartbeat_ms: 10,
+            raft_election_min_ms: 20,
+            raft_election_max_ms: 40,
             ..MetaConfig::default()
         };
         config.validate().expect("valid test config");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let service = Arc::new(MetaService::open(config).expect("open"));
+        let service = Arc::new(MetaService::open(config).await.expect("open"));
         let task = tokio::spawn(service.serve(listener));
         Meta {
             addr,
@@ -351,12 +354,10 @@ async fn a_dead_primary_is_replaced_by_the_longest_log_on_disk_before_anyone_hea
         Some(servers[long].addr.clone())
     );
 
-    // And it is on disk.
-    let saved = Store::open(meta.dir.path())
-        .expect("store")
-        .load()
-        .expect("load")
-        .expect("saved state");
+    // And it is on disk, in the raft log.
+    let saved = petrel_meta::raft::stored_state(meta.dir.path())
+        .expect("read")
+        .expect("stored state");
     let on_disk = &saved.tables["t"].partitions[0];
     assert_eq!(on_disk.ballot, Ballot(2));
     assert_eq!(on_disk.primary, Some(NodeAddr(servers[long].addr.clone())));

@@ -47,6 +47,10 @@ pub enum ServiceError {
     /// have had effects.
     #[error("{0}")]
     Internal(String),
+    /// A meta that is not the leader of the meta group; the leader's
+    /// address when it knows one (ask it instead), `None` during an election.
+    #[error("not the meta leader{}", .0.as_deref().map(|l| format!("; the leader is {l}")).unwrap_or_else(|| "; no leader is known yet".to_string()))]
+    NotLeader(Option<String>),
     /// An error from a peer that answered with text only (an older version)
     /// or with a code this build does not know.
     #[error("{0}")]
@@ -74,6 +78,7 @@ impl ServiceError {
             ServiceError::DeadlineExceeded => (ErrorCode::DeadlineExceeded, 0),
             ServiceError::Internal(_) => (ErrorCode::Internal, 0),
             ServiceError::Other(_) => (ErrorCode::Other, 0),
+            ServiceError::NotLeader(_) => (ErrorCode::NotLeader, 0),
         };
         let message = match self {
             ServiceError::BadRequest(m)
@@ -84,12 +89,18 @@ impl ServiceError {
             | ServiceError::Internal(m)
             | ServiceError::Other(m) => m.clone(),
             ServiceError::NoMethod(_) | ServiceError::DeadlineExceeded => String::new(),
+            ServiceError::NotLeader(_) => self.to_string(),
+        };
+        let leader = match self {
+            ServiceError::NotLeader(l) => l.clone().unwrap_or_default(),
+            _ => String::new(),
         };
         Bytes::from(
             ErrorMsg {
                 code: code.into(),
                 message,
                 method: method.into(),
+                leader,
             }
             .encode_to_vec(),
         )
@@ -117,6 +128,9 @@ impl ServiceError {
             Ok(ErrorCode::Unavailable) => ServiceError::Unavailable(m.message),
             Ok(ErrorCode::DeadlineExceeded) => ServiceError::DeadlineExceeded,
             Ok(ErrorCode::Internal) => ServiceError::Internal(m.message),
+            Ok(ErrorCode::NotLeader) => {
+                ServiceError::NotLeader((!m.leader.is_empty()).then_some(m.leader))
+            }
             Ok(ErrorCode::Other) | Err(_) => ServiceError::Other(m.message),
         }
     }
@@ -142,6 +156,7 @@ pub enum ErrorCode {
     Unavailable = 6,
     DeadlineExceeded = 7,
     Internal = 8,
+    NotLeader = 9,
 }
 
 /// The typed body of an error response.
@@ -155,6 +170,9 @@ pub struct ErrorMsg {
     /// The method a [`ErrorCode::NoMethod`] names.
     #[prost(uint32, tag = "3")]
     pub method: u32,
+    /// The leader a [`ErrorCode::NotLeader`] names (empty: none known).
+    #[prost(string, tag = "4")]
+    pub leader: String,
 }
 
 #[cfg(test)]
@@ -172,6 +190,8 @@ mod tests {
             ServiceError::DeadlineExceeded,
             ServiceError::Internal("disk".into()),
             ServiceError::Other("x".into()),
+            ServiceError::NotLeader(Some("127.0.0.1:34602".into())),
+            ServiceError::NotLeader(None),
         ]
     }
 
@@ -200,6 +220,7 @@ mod tests {
             code: 99,
             message: "from the future".into(),
             method: 0,
+            leader: String::new(),
         }
         .encode_to_vec();
         assert_eq!(
