@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use petrel_common::hash::hash_key;
+use petrel_common::meta_client::MetaClient;
 use petrel_common::msg::{
     method, AddLearnerRequest, AddLearnerResponse, CreateTableRequest, CreateTableResponse,
     DropTableRequest, DropTableResponse, ListNodesRequest, ListNodesResponse, ListTablesRequest,
     ListTablesResponse, QueryTableRequest, QueryTableResponse,
 };
 use petrel_common::partition::TableMap;
-use petrel_common::rpc::client::RpcClient;
 use serde_json::json;
 
 use crate::render::print_table;
@@ -20,20 +20,20 @@ use crate::Command;
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs one admin verb and prints its result.
-pub(crate) async fn run(meta: &str, json: bool, command: Command) -> anyhow::Result<()> {
-    let rpc = RpcClient::new();
+pub(crate) async fn run(meta: &MetaClient, json: bool, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Onebox(_) => unreachable!("onebox is not an admin verb"),
-        Command::Nodes => nodes(&rpc, meta, json).await,
-        Command::Tables => tables(&rpc, meta, json).await,
+        Command::Onebox(_) | Command::Metas | Command::Meta(_) => {
+            unreachable!("onebox and the meta group's verbs are not admin verbs")
+        }
+        Command::Nodes => nodes(meta, json).await,
+        Command::Tables => tables(meta, json).await,
         Command::CreateTable {
             name,
             partitions,
             replicas,
         } => {
-            let resp: CreateTableResponse = rpc
+            let resp: CreateTableResponse = meta
                 .call(
-                    meta,
                     method::CREATE_TABLE,
                     &CreateTableRequest {
                         name: name.clone(),
@@ -60,9 +60,8 @@ pub(crate) async fn run(meta: &str, json: bool, command: Command) -> anyhow::Res
             Ok(())
         }
         Command::DropTable { name } => {
-            let _: DropTableResponse = rpc
+            let _: DropTableResponse = meta
                 .call(
-                    meta,
                     method::DROP_TABLE,
                     &DropTableRequest { name: name.clone() },
                     TIMEOUT,
@@ -76,23 +75,23 @@ pub(crate) async fn run(meta: &str, json: bool, command: Command) -> anyhow::Res
             }
             Ok(())
         }
-        Command::Locate { table, key } => locate(&rpc, meta, json, &table, &key).await,
+        Command::Locate { table, key } => locate(meta, json, &table, &key).await,
         Command::AddLearner {
             table,
             partition,
             node,
-        } => add_learner(&rpc, meta, json, &table, partition, node).await,
+        } => add_learner(meta, json, &table, partition, node).await,
         Command::Partitions { .. } | Command::Verify(_) => {
             unreachable!("replica inspection verbs are in replicas.rs")
         }
     }
 }
 
-async fn nodes(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
-    let resp: ListNodesResponse = rpc
-        .call(meta, method::LIST_NODES, &ListNodesRequest {}, TIMEOUT)
+async fn nodes(meta: &MetaClient, json: bool) -> anyhow::Result<()> {
+    let resp: ListNodesResponse = meta
+        .call(method::LIST_NODES, &ListNodesRequest {}, TIMEOUT)
         .await
-        .with_context(|| format!("asking meta at {meta} for nodes"))?;
+        .context("asking meta for nodes")?;
     if json {
         let nodes: Vec<_> = resp
             .nodes
@@ -144,11 +143,11 @@ fn table_json(t: &TableMap) -> serde_json::Value {
     })
 }
 
-async fn tables(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
-    let resp: ListTablesResponse = rpc
-        .call(meta, method::LIST_TABLES, &ListTablesRequest {}, TIMEOUT)
+async fn tables(meta: &MetaClient, json: bool) -> anyhow::Result<()> {
+    let resp: ListTablesResponse = meta
+        .call(method::LIST_TABLES, &ListTablesRequest {}, TIMEOUT)
         .await
-        .with_context(|| format!("asking meta at {meta} for tables"))?;
+        .context("asking meta for tables")?;
     let tables: Vec<TableMap> = resp.tables.iter().map(TableMap::from).collect();
     if json {
         println!(
@@ -177,14 +176,9 @@ async fn tables(rpc: &RpcClient, meta: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// Asks meta for one table's partition map.
-pub(crate) async fn query_table(
-    rpc: &RpcClient,
-    meta: &str,
-    name: &str,
-) -> anyhow::Result<TableMap> {
-    let resp: QueryTableResponse = rpc
+pub(crate) async fn query_table(meta: &MetaClient, name: &str) -> anyhow::Result<TableMap> {
+    let resp: QueryTableResponse = meta
         .call(
-            meta,
             method::QUERY_TABLE,
             &QueryTableRequest {
                 name: name.to_string(),
@@ -192,21 +186,15 @@ pub(crate) async fn query_table(
             TIMEOUT,
         )
         .await
-        .with_context(|| format!("asking meta at {meta} for table '{name}'"))?;
+        .with_context(|| format!("asking meta for table '{name}'"))?;
     match resp.table {
         Some(t) => Ok(TableMap::from(&t)),
         None => bail!("no table named '{name}'"),
     }
 }
 
-async fn locate(
-    rpc: &RpcClient,
-    meta: &str,
-    json: bool,
-    name: &str,
-    key: &str,
-) -> anyhow::Result<()> {
-    let table = query_table(rpc, meta, name).await?;
+async fn locate(meta: &MetaClient, json: bool, name: &str, key: &str) -> anyhow::Result<()> {
+    let table = query_table(meta, name).await?;
     let pid = table.partition_of_key(key.as_bytes());
     let Some(p) = table.partition(pid) else {
         bail!("table '{name}' has no partition {pid}");
@@ -255,16 +243,14 @@ async fn locate(
 }
 
 async fn add_learner(
-    rpc: &RpcClient,
-    meta: &str,
+    meta: &MetaClient,
     json: bool,
     table: &str,
     partition: u32,
     node: Option<String>,
 ) -> anyhow::Result<()> {
-    let _: AddLearnerResponse = rpc
+    let _: AddLearnerResponse = meta
         .call(
-            meta,
             method::ADD_LEARNER,
             &AddLearnerRequest {
                 table: table.to_string(),

@@ -5,6 +5,8 @@
 //!   child processes; see [`onebox`].
 //! - Admin verbs against meta (`nodes`, `tables`, `create-table`,
 //!   `drop-table`, `locate`, `add-learner`); see [`admin`].
+//! - The meta group's verbs (`metas`, `meta add`, `meta remove`); see
+//!   [`metas`].
 //! - Replica inspection (`partitions`, `verify`), which asks the servers
 //!   themselves as well as meta; see [`replicas`].
 //! - [`launch`]: the process launcher onebox, petrel-tests and
@@ -12,19 +14,28 @@
 
 mod admin;
 pub mod launch;
+mod metas;
 mod onebox;
 mod render;
 mod replicas;
 
 use clap::{Parser, Subcommand};
+use petrel_common::meta_client::MetaClient;
+use petrel_common::rpc::client::RpcClient;
 
 /// Petrel's operator CLI.
 #[derive(Parser, Debug)]
 #[command(name = "petrel", version)]
 struct Cli {
-    /// Meta address for the admin verbs.
-    #[arg(long, global = true, default_value = "127.0.0.1:34601")]
-    meta: String,
+    /// A meta address for the admin verbs; repeat (or separate with commas)
+    /// for each meta of the group: the leader answers, the others redirect.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:34601"
+    )]
+    meta: Vec<String>,
     /// Print JSON instead of human tables (admin verbs).
     #[arg(long, global = true)]
     json: bool,
@@ -40,6 +51,13 @@ pub(crate) enum Command {
     Nodes,
     /// List tables.
     Tables,
+    /// List the meta group's members: address, role (leader, follower,
+    /// learner), Raft term, last log index and applied index, as each
+    /// member reports them.
+    Metas,
+    /// Change the meta group's membership (through its leader).
+    #[command(subcommand)]
+    Meta(metas::MetaCommand),
     /// Create a table.
     CreateTable {
         name: String,
@@ -86,11 +104,14 @@ pub(crate) enum Command {
 #[tokio::main]
 pub async fn main() {
     let cli = Cli::parse();
+    let meta = MetaClient::new(RpcClient::new(), cli.meta);
     let result = match cli.command {
         Command::Onebox(args) => onebox::run(args).await,
-        Command::Partitions { table } => replicas::partitions(&cli.meta, cli.json, &table).await,
-        Command::Verify(args) => replicas::verify(&cli.meta, cli.json, &args).await,
-        other => admin::run(&cli.meta, cli.json, other).await,
+        Command::Partitions { table } => replicas::partitions(&meta, cli.json, &table).await,
+        Command::Verify(args) => replicas::verify(&meta, cli.json, &args).await,
+        Command::Metas => metas::list(&meta, cli.json).await,
+        Command::Meta(change) => metas::change(&meta, cli.json, change).await,
+        other => admin::run(&meta, cli.json, other).await,
     };
     if let Err(e) = result {
         eprintln!("petrel: {e:#}");

@@ -1,6 +1,7 @@
 //! `petrel onebox`: a whole cluster on 127.0.0.1 as separate child processes.
 //!
-//! Starts meta, then the servers, waits until meta sees them all, creates the
+//! Starts the metas (`--metas`, one Raft group, on consecutive ports from
+//! `--meta-port`), then the servers, waits until meta sees them all, creates the
 //! `default` table if it does not exist, starts the proxies (`--proxies`, on
 //! consecutive ports from `--port`), and prints a line per process and
 //! `ready` once every proxy answers commands on every partition. SIGINT/SIGTERM stop the children in reverse order. Data lives
@@ -27,9 +28,12 @@ pub(crate) struct OneboxArgs {
     /// Number of proxies, each serving the whole cluster.
     #[arg(long, default_value_t = 1)]
     proxies: u16,
-    /// Meta RPC port.
+    /// Meta RPC port; meta i of the group listens on this + i.
     #[arg(long, default_value_t = 34601)]
     meta_port: u16,
+    /// Number of metas, replicating meta's state with Raft (1, 3 or 5).
+    #[arg(long, default_value_t = 1)]
+    metas: u16,
     /// First server RPC port; server i listens on this + i.
     #[arg(long, default_value_t = 34801)]
     server_port: u16,
@@ -94,6 +98,13 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     if args.proxies == 0 {
         bail!("--proxies must be at least 1");
     }
+    if !matches!(args.metas, 1 | 3 | 5) {
+        bail!(
+            "--metas must be 1, 3 or 5 (a Raft group of {} tolerates no more failures than one of {})",
+            args.metas,
+            args.metas.saturating_sub(1).max(1)
+        );
+    }
     if u32::from(args.port) + u32::from(args.proxies) - 1 > u32::from(u16::MAX) {
         bail!(
             "--proxies {} from --port {} runs past port {}",
@@ -111,14 +122,18 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
             .map(Path::to_path_buf)
             .context("the petrel binary has no parent directory")?,
     };
-    let meta_addr = format!("127.0.0.1:{}", args.meta_port);
+    let meta_addrs: Vec<String> = (0..args.metas)
+        .map(|i| format!("127.0.0.1:{}", u32::from(args.meta_port) + u32::from(i)))
+        .collect();
     let proxy_addrs: Vec<String> = (0..args.proxies)
         .map(|i| format!("127.0.0.1:{}", u32::from(args.port) + u32::from(i)))
         .collect();
     let server_addrs: Vec<String> = (0..args.servers)
         .map(|i| format!("127.0.0.1:{}", u32::from(args.server_port) + u32::from(i)))
         .collect();
-    check_port_free(&meta_addr, "meta", "--meta-port")?;
+    for a in &meta_addrs {
+        check_port_free(a, "meta", "--meta-port")?;
+    }
     for a in &server_addrs {
         check_port_free(a, "server", "--server-port")?;
     }
@@ -131,7 +146,7 @@ pub(crate) async fn run(args: OneboxArgs) -> anyhow::Result<()> {
     let spec = ClusterSpec {
         bin_dir,
         dir: args.dir.clone(),
-        meta_addr,
+        meta_addrs,
         meta_flags: meta_flags(&args),
         servers: server_addrs
             .into_iter()

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use petrel_common::meta_client::MetaClient;
 use petrel_common::msg::{
     method, ListNodesRequest, ListNodesResponse, ReplicaDigestRequest, ReplicaDigestResponse,
     ReplicaInfoMsg, ReplicaStatusRequest, ReplicaStatusResponse,
@@ -118,13 +119,13 @@ fn replica_rows(table: &TableMap, p: &PartitionConfig, reports: &Reports) -> Vec
 }
 
 /// `petrel partitions TABLE`: meta's configuration and every replica's state.
-pub(crate) async fn partitions(meta: &str, json: bool, name: &str) -> anyhow::Result<()> {
-    let rpc = RpcClient::new();
-    let table = query_table(&rpc, meta, name).await?;
-    let nodes: ListNodesResponse = rpc
-        .call(meta, method::LIST_NODES, &ListNodesRequest {}, TIMEOUT)
+pub(crate) async fn partitions(meta: &MetaClient, json: bool, name: &str) -> anyhow::Result<()> {
+    let rpc = meta.rpc().clone();
+    let table = query_table(meta, name).await?;
+    let nodes: ListNodesResponse = meta
+        .call(method::LIST_NODES, &ListNodesRequest {}, TIMEOUT)
         .await
-        .with_context(|| format!("asking meta at {meta} for nodes"))?;
+        .context("asking meta for nodes")?;
     // Every node meta knows (a dead one may still run and believe it serves)
     // plus every member, in case meta's node list lags its configurations.
     let mut ask: BTreeSet<String> = nodes.nodes.iter().map(|n| n.addr.clone()).collect();
@@ -382,9 +383,9 @@ async fn digest_round(
 }
 
 /// `petrel verify TABLE`: compares every member's digest, partition by partition.
-pub(crate) async fn verify(meta: &str, json: bool, args: &VerifyArgs) -> anyhow::Result<()> {
-    let rpc = RpcClient::new();
-    let mut table = query_table(&rpc, meta, &args.table).await?;
+pub(crate) async fn verify(meta: &MetaClient, json: bool, args: &VerifyArgs) -> anyhow::Result<()> {
+    let rpc = meta.rpc().clone();
+    let mut table = query_table(meta, &args.table).await?;
     let mut pending: BTreeSet<u32> = (0..table.partition_count).collect();
     let mut verdicts: BTreeMap<u32, Verdict> = BTreeMap::new();
     let mut silent_rounds: BTreeMap<u32, u32> = BTreeMap::new();
@@ -393,7 +394,7 @@ pub(crate) async fn verify(meta: &str, json: bool, args: &VerifyArgs) -> anyhow:
         if attempt > 1 {
             tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
             // Configurations may change between attempts (a failover, a learner promoted).
-            table = query_table(&rpc, meta, &args.table).await?;
+            table = query_table(meta, &args.table).await?;
             pending.retain(|pid| *pid < table.partition_count);
         }
         for (pid, members) in digest_round(&rpc, &table, &pending).await {

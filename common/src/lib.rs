@@ -26,6 +26,7 @@ pub mod fsutil;
 pub mod glob;
 pub mod hash;
 pub mod ids;
+pub mod meta_client;
 pub mod meta_query;
 pub mod msg;
 pub mod notify;

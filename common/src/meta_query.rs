@@ -4,60 +4,43 @@
 
 use std::time::Duration;
 
+use crate::meta_client::MetaClient;
 use crate::msg::{method, QueryTableRequest, QueryTableResponse};
 use crate::partition::TableMap;
-use crate::rpc::client::RpcClient;
 
-/// Asks each meta address in turn, starting at index `start` (the one that
-/// answered last), for `table`'s map; returns the index that answered and
-/// the checked map. The error names every address tried and why it failed.
+/// Asks the meta leader for `table`'s map; the checked map. The error
+/// says what each meta said when no leader answered.
 pub async fn query_table(
-    rpc: &RpcClient,
-    meta: &[String],
-    start: usize,
+    meta: &MetaClient,
     table: &str,
     timeout: Duration,
-) -> Result<(usize, TableMap), String> {
-    query_table_and_generation(rpc, meta, start, table, timeout)
+) -> Result<TableMap, String> {
+    query_table_and_generation(meta, table, timeout)
         .await
-        .map(|(idx, map, _)| (idx, map))
+        .map(|(map, _)| map)
 }
 
 /// [`query_table`], with meta's scripting generation (bumped by every
 /// change to its scripts and function libraries) from the same answer.
 pub async fn query_table_and_generation(
-    rpc: &RpcClient,
-    meta: &[String],
-    start: usize,
+    meta: &MetaClient,
     table: &str,
     timeout: Duration,
-) -> Result<(usize, TableMap, u64), String> {
-    let n = meta.len();
-    let mut failures = Vec::new();
-    for i in 0..n {
-        let idx = (start + i) % n;
-        let addr = &meta[idx];
-        let req = QueryTableRequest {
-            name: table.to_string(),
-        };
-        let resp: Result<QueryTableResponse, _> =
-            rpc.call(addr, method::QUERY_TABLE, &req, timeout).await;
-        match resp {
-            Ok(resp) => {
-                let Some(msg) = resp.table else {
-                    return Err(format!("table '{table}' does not exist (meta {addr})"));
-                };
-                let map = TableMap::from(&msg);
-                check(&map).map_err(|e| format!("meta {addr} sent a bad map: {e}"))?;
-                return Ok((idx, map, resp.scripting_generation));
-            }
-            Err(e) => failures.push(format!("meta {addr}: {e}")),
-        }
-    }
-    if failures.is_empty() {
-        return Err("no meta address configured".to_string());
-    }
-    Err(failures.join("; "))
+) -> Result<(TableMap, u64), String> {
+    let req = QueryTableRequest {
+        name: table.to_string(),
+    };
+    let resp: QueryTableResponse = meta
+        .call(method::QUERY_TABLE, &req, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = meta.leader().unwrap_or_default();
+    let Some(msg) = resp.table else {
+        return Err(format!("table '{table}' does not exist (meta {addr})"));
+    };
+    let map = TableMap::from(&msg);
+    check(&map).map_err(|e| format!("meta {addr} sent a bad map: {e}"))?;
+    Ok((map, resp.scripting_generation))
 }
 
 /// A map routing can trust: a power-of-two partition count, every

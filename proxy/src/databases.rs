@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use petrel_common::meta_client::MetaClient;
 use petrel_common::msg::{
     method, CreateTableRequest, CreateTableResponse, QueryTableRequest, QueryTableResponse,
 };
 use petrel_common::rpc::client::RpcClient;
-use petrel_common::rpc::{RpcError, ServiceError};
+use petrel_common::rpc::ServiceError;
 use tokio_util::sync::CancellationToken;
 
 use crate::route::Router;
@@ -26,7 +27,8 @@ pub(crate) struct Databases {
     timeout: Duration,
     refresh: Duration,
     shutdown: CancellationToken,
-    rpc: RpcClient,
+    /// The meta group, for `SELECT n`'s table checks and creations.
+    client: MetaClient,
     opened: Mutex<HashMap<u32, Arc<Router>>>,
 }
 
@@ -44,11 +46,11 @@ impl Databases {
         opened.insert(0, base);
         Databases {
             table,
+            client: MetaClient::new(RpcClient::new(), meta.clone()),
             meta,
             timeout,
             refresh,
             shutdown,
-            rpc: RpcClient::new(),
             opened: Mutex::new(opened),
         }
     }
@@ -95,18 +97,12 @@ impl Databases {
         let req = QueryTableRequest {
             name: self.table_name(db),
         };
-        let mut last = String::from("no meta address");
-        for addr in &self.meta {
-            let r: Result<QueryTableResponse, _> = self
-                .rpc
-                .call(addr, method::QUERY_TABLE, &req, META_TIMEOUT)
-                .await;
-            match r {
-                Ok(resp) => return Ok(resp.table.is_some()),
-                Err(e) => last = format!("meta {addr}: {e}"),
-            }
-        }
-        Err(last)
+        let resp: QueryTableResponse = self
+            .client
+            .call(method::QUERY_TABLE, &req, META_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.table.is_some())
     }
 
     /// Makes sure database `db`'s table exists (creating it like database
@@ -124,26 +120,16 @@ impl Databases {
                 partition_count: base.partition_count,
                 replica_count: base.replica_count,
             };
-            let mut created = Err(String::from("no meta address"));
-            for addr in &self.meta {
-                let r: Result<CreateTableResponse, _> = self
-                    .rpc
-                    .call(addr, method::CREATE_TABLE, &req, META_TIMEOUT)
-                    .await;
-                match r {
-                    Ok(_) => {
-                        created = Ok(());
-                        break;
-                    }
-                    // Another proxy (or connection) won the race.
-                    Err(RpcError::Remote(ServiceError::AlreadyExists(_))) => {
-                        created = Ok(());
-                        break;
-                    }
-                    Err(e) => created = Err(format!("meta {addr}: {e}")),
-                }
+            let created: Result<CreateTableResponse, _> = self
+                .client
+                .call(method::CREATE_TABLE, &req, META_TIMEOUT)
+                .await;
+            match created {
+                Ok(_) => {}
+                // Another proxy (or connection) won the race.
+                Err(e) if matches!(e.refusal(), Some(ServiceError::AlreadyExists(_))) => {}
+                Err(e) => return Err(e.to_string()),
             }
-            created?;
         }
         let router = self.router(db);
         router

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use petrel_common::command::{self, Internal};
 use petrel_common::ids::{Gpid, NodeAddr};
+use petrel_common::meta_client::MetaClient;
 use petrel_common::msg::{method, BeaconRequest, BeaconResponse, ReplicaInfoMsg};
 use petrel_common::partition::PartitionConfig;
 use petrel_common::reply::Reply;
@@ -42,12 +43,18 @@ pub(crate) enum OpenError {
 }
 
 /// The server's replicas and lease.
+/// How soon a beacon follows a failed one: a meta leader change is over in
+/// well under a lease, and the lease must be renewed before it runs out.
+const BEACON_RETRY: Duration = Duration::from_millis(100);
+
 pub(crate) struct Node {
     pub(crate) me: NodeAddr,
     pub(crate) config: ServerConfig,
     replicas: Mutex<BTreeMap<Gpid, Arc<Replica>>>,
     /// Until when this server may serve; `None` before the first beacon answer.
     lease_until: Mutex<Option<Instant>>,
+    /// The meta group: beacons go to its leader.
+    meta: MetaClient,
     rpc: RpcClient,
     /// Options for every replica's RocksDB, sharing one block cache.
     rocks: RocksOptions,
@@ -103,6 +110,7 @@ impl Node {
             .map_err(OpenError::Checkpoints)?,
         );
         let rpc = RpcClient::new();
+        let meta = MetaClient::new(rpc.clone(), config.meta.clone());
         let rocks = RocksOptions {
             block_cache: Some(BlockCache::new((config.block_cache_mb as usize) << 20)),
             ..RocksOptions::default()
@@ -120,7 +128,7 @@ impl Node {
             rocks: rocks.clone(),
             machine: MachineOptions::default(),
             txn: config.participant_options(),
-            peers: Arc::new(Peers::new(rpc.clone(), config.meta.clone())),
+            peers: Arc::new(Peers::new(rpc.clone(), meta.clone())),
             notifier: notifier.clone(),
         });
         Ok(Node {
@@ -135,6 +143,7 @@ impl Node {
             me,
             replicas: Mutex::new(BTreeMap::new()),
             lease_until: Mutex::new(None),
+            meta,
             rpc,
             rocks,
             config,
@@ -192,21 +201,23 @@ impl Node {
     }
 
     /// Beacons meta forever, renewing the lease and applying assignments.
+    ///
+    /// Beacons go to the meta leader ([`MetaClient`] follows redirects and
+    /// leader changes). After a failed beacon the next one goes out after
+    /// [`BEACON_RETRY`] rather than a whole interval, so a meta leader
+    /// change costs a fraction of the lease.
     pub(crate) async fn beacon_loop(self: Arc<Self>) {
         let interval = Duration::from_millis(self.config.beacon_interval_ms);
-        let mut meta_index = 0usize;
         let mut warned = false;
         loop {
             let sent_at = Instant::now();
-            let meta = &self.config.meta[meta_index % self.config.meta.len()];
             let req = BeaconRequest {
                 node: self.me.0.clone(),
                 replicas: self.replica_infos(),
             };
-            match self
-                .rpc
+            let next = match self
+                .meta
                 .call::<_, BeaconResponse>(
-                    meta,
                     method::BEACON,
                     &req,
                     interval.max(Duration::from_millis(500)),
@@ -215,7 +226,7 @@ impl Node {
             {
                 Ok(resp) => {
                     if warned {
-                        info!(%meta, "meta reachable again");
+                        info!(meta = ?self.meta.leader(), "meta reachable again");
                         warned = false;
                     }
                     // The cluster settings first: nothing is served under
@@ -228,18 +239,19 @@ impl Node {
                     let until = sent_at + Duration::from_millis(resp.lease_ms);
                     self.apply_assignments(resp, until).await;
                     *lock(&self.lease_until) = Some(until);
+                    interval
                 }
                 Err(e) => {
                     metrics::counter!("petrel_server_beacon_failures_total").increment(1);
                     if !warned {
-                        warn!(%meta, error = %e, "beacon to meta failed");
+                        warn!(meta = ?self.meta.addrs(), error = %e, "beacon to meta failed");
                         warned = true;
                     }
-                    meta_index += 1;
+                    BEACON_RETRY
                 }
-            }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(interval.saturating_sub(sent_at.elapsed())) => {}
+                _ = tokio::time::sleep(next.saturating_sub(sent_at.elapsed())) => {}
                 _ = self.beacon_now.notified() => {
                     // At most one early beacon per 50 ms.
                     tokio::time::sleep(Duration::from_millis(50).saturating_sub(sent_at.elapsed())).await;

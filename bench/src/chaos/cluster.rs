@@ -171,7 +171,7 @@ impl Cluster {
             if host_faults && spec.disk_mb > 0 {
                 disks.push(SmallDisk::mount(&data_dir, spec.disk_mb)?);
             }
-            let mut flags = server_flags(&listen, &meta_addr, &data_dir);
+            let mut flags = server_flags(&listen, std::slice::from_ref(&meta_addr), &data_dir);
             flags.extend(["--advertise".into(), addr.clone()]);
             let process = Process::new(
                 format!("server {addr}"),
@@ -197,7 +197,7 @@ impl Cluster {
         let proxy = Process::new(
             "proxy",
             spec.bin_dir.join(PROXY_BIN),
-            proxy_flags(&proxy_addr, &meta_addr, TABLE),
+            proxy_flags(&proxy_addr, std::slice::from_ref(&meta_addr), TABLE),
             spec.dir.join("proxy.log"),
         );
         let table = TableSpec {
@@ -206,8 +206,7 @@ impl Cluster {
             replicas: spec.replicas,
         };
         let procs = launch::Cluster::from_processes(
-            meta,
-            &meta_addr,
+            vec![(meta_addr.clone(), meta)],
             servers,
             vec![(proxy_addr.clone(), proxy)],
             table,
@@ -277,14 +276,17 @@ impl Cluster {
     }
 
     pub(crate) fn kill_meta(&mut self) {
-        self.procs.meta.kill();
+        for m in &mut self.procs.metas {
+            m.kill();
+        }
     }
 
     pub(crate) fn start_meta(&mut self) -> anyhow::Result<()> {
         let (net, faults) = (self.net.as_ref(), &self.faults);
-        self.procs
-            .meta
-            .start_wrapped(|cmd| wrap(net, faults, Role::Meta, cmd))
+        for m in &mut self.procs.metas {
+            m.start_wrapped(|cmd| wrap(net, faults, Role::Meta, cmd))?;
+        }
+        Ok(())
     }
 
     /// Resumes paused processes and restarts dead ones.

@@ -7,12 +7,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use petrel_common::meta_client::{MetaCallError, MetaClient};
 use petrel_common::msg::{
     method, CreateTableRequest, CreateTableResponse, ListNodesRequest, ListNodesResponse,
     QueryTableRequest, QueryTableResponse,
 };
 use petrel_common::rpc::client::RpcClient;
-use petrel_common::rpc::RpcError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::process::Process;
@@ -39,28 +39,53 @@ pub fn meta_flags(listen: &str, data_dir: &Path) -> Vec<String> {
     ]
 }
 
-/// petrel-server's flags: where it listens, its meta, its data.
-pub fn server_flags(listen: &str, meta: &str, data_dir: &Path) -> Vec<String> {
-    vec![
-        "--listen".into(),
-        listen.into(),
-        "--meta".into(),
-        meta.into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-    ]
+/// petrel-meta's flags naming every member of a group of several metas
+/// (none for a single meta, which forms a group of itself).
+pub fn group_flags(metas: &[String]) -> Vec<String> {
+    if metas.len() < 2 {
+        return Vec::new();
+    }
+    metas
+        .iter()
+        .flat_map(|m| ["--member".to_string(), m.clone()])
+        .collect()
 }
 
-/// petrel-proxy's flags: where it listens, its meta, the table it serves.
-pub fn proxy_flags(listen: &str, meta: &str, table: &str) -> Vec<String> {
-    vec![
-        "--listen".into(),
-        listen.into(),
-        "--meta".into(),
-        meta.into(),
-        "--table".into(),
-        table.into(),
-    ]
+/// `--meta ADDR` for each meta of the group.
+fn meta_addr_flags(metas: &[String]) -> Vec<String> {
+    metas
+        .iter()
+        .flat_map(|m| ["--meta".to_string(), m.clone()])
+        .collect()
+}
+
+/// petrel-server's flags: where it listens, its metas, its data.
+pub fn server_flags(listen: &str, metas: &[String], data_dir: &Path) -> Vec<String> {
+    let mut flags = vec!["--listen".into(), listen.into()];
+    flags.extend(meta_addr_flags(metas));
+    flags.extend(["--data-dir".into(), data_dir.display().to_string()]);
+    flags
+}
+
+/// petrel-proxy's flags: where it listens, its metas, the table it serves.
+pub fn proxy_flags(listen: &str, metas: &[String], table: &str) -> Vec<String> {
+    let mut flags = vec!["--listen".into(), listen.into()];
+    flags.extend(meta_addr_flags(metas));
+    flags.extend(["--table".into(), table.into()]);
+    flags
+}
+
+/// Meta `i`'s data directory in the onebox layout under `dir`: `meta/`
+/// for the first (its place from when onebox had one meta), then
+/// `meta-2/`, `meta-3/`...; its log likewise `logs/meta.log`, `logs/meta-2.log`...
+pub fn meta_layout(dir: &Path, i: usize) -> (PathBuf, PathBuf) {
+    match i {
+        0 => (dir.join("meta"), dir.join("logs/meta.log")),
+        _ => (
+            dir.join(format!("meta-{}", i + 1)),
+            dir.join(format!("logs/meta-{}.log", i + 1)),
+        ),
+    }
 }
 
 /// The table a cluster serves; created at start unless it exists.
@@ -80,16 +105,18 @@ pub struct ServerSpec {
     pub flags: Vec<String>,
 }
 
-/// A cluster in the onebox layout under `dir`: `meta/`, `server-N/` (N
-/// from 1) and `logs/{meta,server-N,proxy}.log`, with `proxy-N.log` for
-/// proxy N from 2 ([`proxy_log`]).
+/// A cluster in the onebox layout under `dir`: `meta/` (`meta-N/` for
+/// meta N from 2, [`meta_layout`]), `server-N/` (N from 1) and
+/// `logs/{meta,server-N,proxy}.log`, with `proxy-N.log` for proxy N from 2
+/// ([`proxy_log`]).
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
     /// Where petrel-meta, petrel-server and petrel-proxy are.
     pub bin_dir: PathBuf,
     pub dir: PathBuf,
-    pub meta_addr: String,
-    /// Flags beyond [`meta_flags`].
+    /// Every meta of the group (one, three or five).
+    pub meta_addrs: Vec<String>,
+    /// Flags beyond [`meta_flags`] and [`group_flags`], for every meta.
     pub meta_flags: Vec<String>,
     pub servers: Vec<ServerSpec>,
     /// Where each proxy listens; every proxy serves the same table.
@@ -111,16 +138,17 @@ pub enum Role {
 
 /// A cluster's processes and addresses. Dropping it kills every process.
 pub struct Cluster {
-    pub meta: Process,
+    /// The metas, in the order of their addresses.
+    pub metas: Vec<Process>,
     pub servers: Vec<Process>,
     pub proxies: Vec<Process>,
-    meta_addr: String,
+    /// The meta group, as the launcher asks it.
+    meta: MetaClient,
     /// Each server's identity at meta.
     server_addrs: Vec<String>,
     /// Where each proxy listens.
     proxy_addrs: Vec<String>,
     table: TableSpec,
-    rpc: RpcClient,
 }
 
 impl Cluster {
@@ -128,20 +156,30 @@ impl Cluster {
     pub fn new(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
         let logs = spec.dir.join("logs");
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let mut flags = meta_flags(&spec.meta_addr, &spec.dir.join("meta"));
-        flags.extend(spec.meta_flags.iter().cloned());
-        let meta = Process::new(
-            format!("meta {}", spec.meta_addr),
-            spec.bin_dir.join(META_BIN),
-            flags,
-            logs.join("meta.log"),
-        );
+        let metas = spec
+            .meta_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let (data, log) = meta_layout(&spec.dir, i);
+                let mut flags = meta_flags(addr, &data);
+                flags.extend(group_flags(&spec.meta_addrs));
+                flags.extend(spec.meta_flags.iter().cloned());
+                let process = Process::new(
+                    format!("meta {addr}"),
+                    spec.bin_dir.join(META_BIN),
+                    flags,
+                    log,
+                );
+                (addr.clone(), process)
+            })
+            .collect();
         let proxies = spec
             .proxy_addrs
             .iter()
             .enumerate()
             .map(|(i, addr)| {
-                let mut flags = proxy_flags(addr, &spec.meta_addr, &spec.table.name);
+                let mut flags = proxy_flags(addr, &spec.meta_addrs, &spec.table.name);
                 flags.extend(spec.proxy_flags.iter().cloned());
                 let process = Process::new(
                     format!("proxy {addr}"),
@@ -152,13 +190,7 @@ impl Cluster {
                 (addr.clone(), process)
             })
             .collect();
-        let mut cluster = Cluster::from_processes(
-            meta,
-            &spec.meta_addr,
-            Vec::new(),
-            proxies,
-            spec.table.clone(),
-        );
+        let mut cluster = Cluster::from_processes(metas, Vec::new(), proxies, spec.table.clone());
         for s in &spec.servers {
             cluster.add_server_in(&spec.bin_dir, &spec.dir, s);
         }
@@ -166,27 +198,31 @@ impl Cluster {
     }
 
     /// A cluster of processes built elsewhere (another layout, other
-    /// flags); `servers` pairs each server's identity at meta with its slot,
-    /// `proxies` each proxy's address with its slot.
+    /// flags); `metas` pairs each meta's address with its slot, `servers`
+    /// each server's identity at meta, `proxies` each proxy's address.
     pub fn from_processes(
-        meta: Process,
-        meta_addr: &str,
+        metas: Vec<(String, Process)>,
         servers: Vec<(String, Process)>,
         proxies: Vec<(String, Process)>,
         table: TableSpec,
     ) -> Cluster {
+        let (meta_addrs, metas) = metas.into_iter().unzip();
         let (server_addrs, servers) = servers.into_iter().unzip();
         let (proxy_addrs, proxies) = proxies.into_iter().unzip();
         Cluster {
-            meta,
+            metas,
             servers,
             proxies,
-            meta_addr: meta_addr.to_string(),
+            meta: MetaClient::new(RpcClient::new(), meta_addrs),
             server_addrs,
             proxy_addrs,
             table,
-            rpc: RpcClient::new(),
         }
+    }
+
+    /// Every meta's address.
+    pub fn meta_addrs(&self) -> &[String] {
+        self.meta.addrs()
     }
 
     /// Adds a server slot in the onebox layout under `dir` (not started);
@@ -195,7 +231,7 @@ impl Cluster {
         let n = self.servers.len() + 1;
         let mut flags = server_flags(
             &spec.addr,
-            &self.meta_addr,
+            self.meta.addrs(),
             &dir.join(format!("server-{n}")),
         );
         flags.extend(spec.flags.iter().cloned());
@@ -218,7 +254,7 @@ impl Cluster {
         &self.server_addrs
     }
 
-    /// Starts meta, then the servers, waits until meta sees them all alive,
+    /// Starts the metas, then the servers, waits until meta sees them all alive,
     /// creates the table unless it exists, starts the proxies and waits until
     /// each serves every partition. `started` hears of each process once it is
     /// ready. Fails as soon as any process exits.
@@ -232,14 +268,18 @@ impl Cluster {
         mut wrap: impl FnMut(Role, Command) -> Command,
         mut started: impl FnMut(&Process),
     ) -> anyhow::Result<()> {
-        self.meta.start_wrapped(|c| wrap(Role::Meta, c))?;
-        let (rpc, meta) = (self.rpc.clone(), self.meta_addr.clone());
-        let (rpc, meta) = (&rpc, meta.as_str());
-        self.wait_until("meta to answer", || async move {
-            live_servers(rpc, meta).await.is_some()
+        for m in &mut self.metas {
+            m.start_wrapped(|c| wrap(Role::Meta, c))?;
+        }
+        let meta = self.meta.clone();
+        let meta = &meta;
+        self.wait_until("a meta leader to answer", || async move {
+            live_servers(meta).await.is_some()
         })
         .await?;
-        started(&self.meta);
+        for m in &self.metas {
+            started(m);
+        }
         for (i, s) in self.servers.iter_mut().enumerate() {
             s.start_wrapped(|c| wrap(Role::Server(i), c))?;
         }
@@ -248,7 +288,7 @@ impl Cluster {
         for s in &self.servers {
             started(s);
         }
-        ensure_table(&self.rpc, &self.meta_addr, &self.table).await?;
+        ensure_table(&self.meta, &self.table).await?;
         for (i, p) in self.proxies.iter_mut().enumerate() {
             p.start_wrapped(|c| wrap(Role::Proxy(i), c))?;
         }
@@ -268,10 +308,10 @@ impl Cluster {
     /// Waits until meta lists every address in `addrs` as an alive server.
     /// Fails if a process exits meanwhile.
     pub async fn wait_servers_alive(&mut self, addrs: &[String]) -> anyhow::Result<()> {
-        let (rpc, meta) = (self.rpc.clone(), self.meta_addr.clone());
-        let (rpc, meta) = (&rpc, meta.as_str());
+        let meta = self.meta.clone();
+        let meta = &meta;
         self.wait_until("every server to register with meta", || async move {
-            live_servers(rpc, meta)
+            live_servers(meta)
                 .await
                 .is_some_and(|live| addrs.iter().all(|a| live.contains(a)))
         })
@@ -308,7 +348,8 @@ impl Cluster {
 
     /// Every process, in start order.
     pub fn processes_mut(&mut self) -> impl Iterator<Item = &mut Process> {
-        std::iter::once(&mut self.meta)
+        self.metas
+            .iter_mut()
             .chain(self.servers.iter_mut())
             .chain(self.proxies.iter_mut())
     }
@@ -322,7 +363,7 @@ impl Cluster {
             .iter_mut()
             .rev()
             .chain(self.servers.iter_mut().rev())
-            .chain(std::iter::once(&mut self.meta))
+            .chain(self.metas.iter_mut().rev())
         {
             if !p.stop(STOP_TIMEOUT) {
                 killed.push(p.label().to_string());
@@ -331,7 +372,7 @@ impl Cluster {
         killed
     }
 
-    /// kill -9 every process: the proxies, the servers, meta.
+    /// kill -9 every process: the proxies, the servers, the metas.
     pub fn kill(&mut self) {
         for p in &mut self.proxies {
             p.kill();
@@ -339,7 +380,9 @@ impl Cluster {
         for s in &mut self.servers {
             s.kill();
         }
-        self.meta.kill();
+        for m in &mut self.metas {
+            m.kill();
+        }
     }
 }
 
@@ -359,10 +402,10 @@ pub fn proxy_log(dir: &Path, i: usize) -> PathBuf {
     }
 }
 
-/// The servers meta counts alive; `None` when meta does not answer.
-pub(crate) async fn live_servers(rpc: &RpcClient, meta: &str) -> Option<Vec<String>> {
-    let resp: ListNodesResponse = rpc
-        .call(meta, method::LIST_NODES, &ListNodesRequest {}, RPC_TIMEOUT)
+/// The servers meta counts alive; `None` when no meta leader answers.
+pub(crate) async fn live_servers(meta: &MetaClient) -> Option<Vec<String>> {
+    let resp: ListNodesResponse = meta
+        .call(method::LIST_NODES, &ListNodesRequest {}, RPC_TIMEOUT)
         .await
         .ok()?;
     Some(
@@ -376,17 +419,12 @@ pub(crate) async fn live_servers(rpc: &RpcClient, meta: &str) -> Option<Vec<Stri
 
 /// Creates `table` unless meta has it. Retries while meta cannot be reached
 /// (up to [`STARTUP_TIMEOUT`]); an error meta answers is final.
-pub(crate) async fn ensure_table(
-    rpc: &RpcClient,
-    meta: &str,
-    table: &TableSpec,
-) -> anyhow::Result<()> {
+pub(crate) async fn ensure_table(meta: &MetaClient, table: &TableSpec) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
-        let attempt: Result<(), RpcError> = async {
-            let existing: QueryTableResponse = rpc
+        let attempt: Result<(), MetaCallError> = async {
+            let existing: QueryTableResponse = meta
                 .call(
-                    meta,
                     method::QUERY_TABLE,
                     &QueryTableRequest {
                         name: table.name.clone(),
@@ -395,9 +433,8 @@ pub(crate) async fn ensure_table(
                 )
                 .await?;
             if existing.table.is_none() {
-                let _: CreateTableResponse = rpc
+                let _: CreateTableResponse = meta
                     .call(
-                        meta,
                         method::CREATE_TABLE,
                         &CreateTableRequest {
                             name: table.name.clone(),
@@ -413,7 +450,7 @@ pub(crate) async fn ensure_table(
         .await;
         match attempt {
             Ok(()) => return Ok(()),
-            Err(e @ RpcError::Remote(_)) => {
+            Err(e @ MetaCallError::Refused { .. }) => {
                 return Err(e).with_context(|| format!("creating the {} table", table.name))
             }
             Err(e) if start.elapsed() > STARTUP_TIMEOUT => {

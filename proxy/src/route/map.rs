@@ -5,11 +5,12 @@
 //! whenever a server says the proxy's view is stale. Concurrent refresh
 //! requests collapse into one meta query.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use petrel_common::meta_client::MetaClient;
 use petrel_common::meta_query;
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
@@ -38,15 +39,12 @@ pub(crate) struct MapStatus {
 /// The table map cache.
 pub(crate) struct MapCache {
     table: String,
-    meta: Vec<String>,
-    rpc: RpcClient,
+    meta: MetaClient,
     current: ArcSwapOption<TableMap>,
     /// One meta query at a time; waiters reuse its result.
     refreshing: tokio::sync::Mutex<()>,
     /// Bumped after every completed refresh attempt.
     generation: AtomicU64,
-    /// Index of the meta address that answered last.
-    preferred: AtomicUsize,
     /// Meta's scripting generation, as its last answer said
     /// (`crate::catalog` fetches scripts and libraries when it moves).
     scripting_generation: AtomicU64,
@@ -61,12 +59,10 @@ impl MapCache {
     pub(crate) fn new(table: String, meta: Vec<String>, rpc: RpcClient) -> Self {
         MapCache {
             table,
-            meta,
-            rpc,
+            meta: MetaClient::new(rpc, meta),
             current: ArcSwapOption::empty(),
             refreshing: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
-            preferred: AtomicUsize::new(0),
             scripting_generation: AtomicU64::new(0),
             status: Mutex::new(MapStatus::default()),
             installed: tokio::sync::watch::Sender::new(0),
@@ -80,39 +76,26 @@ impl MapCache {
 
     /// The meta addresses.
     pub(crate) fn meta(&self) -> &[String] {
-        &self.meta
+        self.meta.addrs()
     }
 
     /// The RPC client meta is asked through.
     pub(crate) fn rpc(&self) -> &RpcClient {
-        &self.rpc
+        self.meta.rpc()
     }
 
-    /// Calls method `m` at meta, asking each address in turn from the one
-    /// that answered last; what each said when none answered.
+    /// Calls method `m` at the meta leader (following redirects); what
+    /// each meta said when none answered as leader.
     pub(crate) async fn ask_meta<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         m: u16,
         req: &Req,
         timeout: Duration,
     ) -> Result<Resp, String> {
-        let start = self.preferred.load(Relaxed);
-        let mut failures = Vec::new();
-        for i in 0..self.meta.len() {
-            let idx = (start + i) % self.meta.len();
-            match self
-                .rpc
-                .call::<Req, Resp>(&self.meta[idx], m, req, timeout)
-                .await
-            {
-                Ok(resp) => {
-                    self.preferred.store(idx, Relaxed);
-                    return Ok(resp);
-                }
-                Err(e) => failures.push(format!("meta {}: {e}", self.meta[idx])),
-            }
-        }
-        Err(failures.join("; "))
+        self.meta
+            .call::<Req, Resp>(m, req, timeout)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Meta's scripting generation, as its latest answer said.
@@ -248,18 +231,10 @@ impl MapCache {
         }
     }
 
-    /// Asks each meta address in turn, starting with the one that answered last.
+    /// Asks the meta leader.
     async fn fetch(&self) -> Result<TableMap, String> {
-        let start = self.preferred.load(Relaxed);
-        let (idx, map, scripting) = meta_query::query_table_and_generation(
-            &self.rpc,
-            &self.meta,
-            start,
-            &self.table,
-            META_TIMEOUT,
-        )
-        .await?;
-        self.preferred.store(idx, Relaxed);
+        let (map, scripting) =
+            meta_query::query_table_and_generation(&self.meta, &self.table, META_TIMEOUT).await?;
         self.scripting_generation.fetch_max(scripting, Relaxed);
         Ok(map)
     }
@@ -296,7 +271,7 @@ impl MapCache {
                     if !had_map && (failures == 1 || failures.is_multiple_of(10)) {
                         warn!(
                             table = %self.table,
-                            meta = ?self.meta,
+                            meta = ?self.meta.addrs(),
                             attempts = failures,
                             error = %e,
                             "waiting for the table map from meta; data commands get CLUSTERDOWN until it arrives"

@@ -7,13 +7,13 @@
 //! answered, so a send that finds no map or no primary is dropped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[cfg(test)]
 use futures::future::BoxFuture;
 use petrel_common::ids::{Gpid, PartitionId};
+use petrel_common::meta_client::MetaClient;
 use petrel_common::meta_query;
 use petrel_common::msg::{method, ExecCode, TxnRequestMsg, TxnResponseMsg};
 use petrel_common::partition::{PartitionConfig, TableMap};
@@ -37,24 +37,21 @@ pub(crate) trait Deliver: Send + Sync {
 pub(crate) struct Peers {
     rpc: RpcClient,
     /// Meta's addresses: requests go to the primaries its maps name.
-    meta: Vec<String>,
+    meta: MetaClient,
     /// When set, requests go straight to it instead.
     #[cfg(test)]
     direct: Option<Arc<dyn Deliver>>,
-    /// The meta address that answered last.
-    preferred: AtomicUsize,
     maps: Mutex<HashMap<String, Arc<TableMap>>>,
 }
 
 impl Peers {
     /// Peers routed by maps read from `meta`.
-    pub(crate) fn new(rpc: RpcClient, meta: Vec<String>) -> Self {
+    pub(crate) fn new(rpc: RpcClient, meta: MetaClient) -> Self {
         Peers {
             rpc,
             meta,
             #[cfg(test)]
             direct: None,
-            preferred: AtomicUsize::new(0),
             maps: Mutex::new(HashMap::new()),
         }
     }
@@ -64,7 +61,7 @@ impl Peers {
     pub(crate) fn direct(rpc: RpcClient, deliver: Arc<dyn Deliver>) -> Self {
         Peers {
             direct: Some(deliver),
-            ..Self::new(rpc, Vec::new())
+            ..Self::new(rpc.clone(), MetaClient::new(rpc, Vec::new()))
         }
     }
 
@@ -131,13 +128,11 @@ impl Peers {
     }
 
     /// The cached map of `table`, read from meta when there is none.
-    async fn map(&self, table: &str, meta: &[String]) -> Result<Arc<TableMap>, String> {
+    async fn map(&self, table: &str, meta: &MetaClient) -> Result<Arc<TableMap>, String> {
         if let Some(map) = lock(&self.maps).get(table) {
             return Ok(map.clone());
         }
-        let start = self.preferred.load(Relaxed);
-        let (idx, map) = meta_query::query_table(&self.rpc, meta, start, table, TIMEOUT).await?;
-        self.preferred.store(idx, Relaxed);
+        let map = meta_query::query_table(meta, table, TIMEOUT).await?;
         let map = Arc::new(map);
         lock(&self.maps).insert(table.to_string(), map.clone());
         Ok(map)

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use petrel_cli::launch::cluster::proxy_serves;
 use petrel_cli::launch::{self, ClusterSpec, ServerSpec, TableSpec};
+use petrel_common::msg::{method, MetaStatusRequest, MetaStatusResponse};
+use petrel_common::rpc::client::RpcClient;
 use tokio::runtime::Runtime;
 
 use super::admin::{wait_for, Admin};
@@ -16,6 +18,8 @@ use super::{bin_dir, free_ports, RawConn};
 /// What to start.
 #[derive(Clone, Debug)]
 pub struct ClusterOpts {
+    /// Metas in the group (1, 3 or 5).
+    pub metas: usize,
     pub servers: usize,
     /// Replica count of the `default` table.
     pub replicas: u32,
@@ -35,6 +39,7 @@ pub struct ClusterOpts {
 impl Default for ClusterOpts {
     fn default() -> Self {
         ClusterOpts {
+            metas: 1,
             servers: 3,
             replicas: 3,
             partitions: 4,
@@ -87,7 +92,12 @@ impl Cluster {
     pub fn start(opts: ClusterOpts) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let base = free_ports(2 + opts.servers as u16);
+        // The first meta, the proxy, the servers, then any other meta.
+        let base = free_ports(1 + opts.metas as u16 + opts.servers as u16);
+        let meta_addrs: Vec<String> = std::iter::once(base)
+            .chain((1..opts.metas as u16).map(|j| base + 1 + opts.servers as u16 + j))
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
         let metrics_base = opts.server_metrics.then(|| free_ports(opts.servers as u16));
         let metrics_ports: Vec<Option<u16>> = (0..opts.servers)
             .map(|i| metrics_base.map(|m| m + i as u16))
@@ -95,7 +105,7 @@ impl Cluster {
         let spec = ClusterSpec {
             bin_dir: bin_dir(),
             dir: dir.clone(),
-            meta_addr: format!("127.0.0.1:{base}"),
+            meta_addrs,
             meta_flags: opts.meta_args.clone(),
             servers: (0..opts.servers)
                 .map(|i| opts.server(base + 2 + i as u16, metrics_ports[i]))
@@ -132,7 +142,48 @@ impl Cluster {
     }
 
     pub fn admin(&self) -> Admin {
-        Admin::new(self.meta_addr())
+        Admin::new(self.meta_addrs().join(","))
+    }
+
+    /// Every meta's address, the first ([`Cluster::meta_addr`]) first.
+    pub fn meta_addrs(&self) -> Vec<String> {
+        self.procs.meta_addrs().to_vec()
+    }
+
+    /// What meta `i` says of itself and the group; `None` when it does not answer.
+    pub fn meta_status(&self, i: usize) -> Option<MetaStatusResponse> {
+        let addr = self.meta_addrs()[i].clone();
+        self.rt
+            .block_on(RpcClient::new().call(
+                &addr,
+                method::META_STATUS,
+                &MetaStatusRequest {},
+                Duration::from_secs(1),
+            ))
+            .ok()
+    }
+
+    /// The index of the meta that says it leads, if one does.
+    pub fn meta_leader(&self) -> Option<usize> {
+        (0..self.opts.metas).find(|&i| {
+            self.procs.metas[i].is_running()
+                && self.meta_status(i).is_some_and(|s| s.role == "leader")
+        })
+    }
+
+    /// kill -9 meta `i`.
+    pub fn kill_meta(&mut self, i: usize) {
+        let m = &mut self.procs.metas[i];
+        assert!(m.is_running(), "meta {i} is not running");
+        m.kill();
+    }
+
+    /// Starts meta `i` again on its data dir and port.
+    pub fn restart_meta(&mut self, i: usize) {
+        let m = &mut self.procs.metas[i];
+        assert!(!m.is_running(), "meta {i} already runs");
+        m.start()
+            .unwrap_or_else(|e| panic!("restarting meta {i}: {e:#}"));
     }
 
     pub fn server_count(&self) -> usize {
@@ -219,7 +270,7 @@ impl Cluster {
     pub fn start_proxy(&mut self) -> (launch::process::Process, u16) {
         let port = free_ports(1);
         let addr = format!("127.0.0.1:{port}");
-        let mut args = launch::cluster::proxy_flags(&addr, &self.meta_addr(), "default");
+        let mut args = launch::cluster::proxy_flags(&addr, &self.meta_addrs(), "default");
         args.extend(self.opts.proxy_args.iter().cloned());
         let log = self.dir.join("logs").join(format!("proxy-{port}.log"));
         let mut p = launch::process::Process::new(

@@ -71,7 +71,10 @@ fn open(dir: &std::path::Path, engine: Arc<dyn Engine>) -> Opened {
         rocks: RocksOptions::default(),
         machine: Options::default(),
         txn: Default::default(),
-        peers: Arc::new(crate::txn::peers::Peers::new(RpcClient::new(), Vec::new())),
+        peers: Arc::new(crate::txn::peers::Peers::new(
+            RpcClient::new(),
+            petrel_common::meta_client::MetaClient::new(RpcClient::new(), Vec::new()),
+        )),
         broker: Arc::new(crate::pubsub::Broker::new(1 << 20)),
         notifier: Arc::new(crate::notify::Notifier::new(Arc::new(
             crate::pubsub::Broker::new(1 << 20),
