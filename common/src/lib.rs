@@ -2,6 +2,7 @@
 //!
 //! - [`ids`]: newtypes for tables, partitions, ballots, decrees and node addresses.
 //! - [`hash`]: the key-to-partition hash (fixed forever once data exists).
+//! - [`hll`]: HyperLogLog in Redis's own string representation (PF*).
 //! - [`partition`]: partition configurations and the versioned table map.
 //! - [`meta_query`]: one table's map, read from meta (`QUERY_TABLE`).
 //! - [`reply`]: the typed Redis reply value servers send and proxies encode.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod fsutil;
 pub mod glob;
 pub mod hash;
+pub mod hll;
 pub mod ids;
 pub mod meta_client;
 pub mod meta_query;
