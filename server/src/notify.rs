@@ -138,14 +138,18 @@ impl Notifier {
         self.flags.load(Relaxed)
     }
 
-    /// Applies the cluster settings unless older ones than those applied;
-    /// the generation applied after.
+    /// Applies the cluster settings unless older ones than those applied
+    /// (keyspace notifications here; `hll-sparse-max-bytes` in
+    /// [`crate::cmd::hll`]); the generation applied after.
     pub(crate) fn apply(&self, settings: &SettingsMsg) -> u64 {
         let mut generation = lock(&self.generation);
         if settings.generation < *generation {
             return *generation;
         }
         *generation = settings.generation;
+        // The other cluster setting, applied under the same lock so an
+        // older message never overwrites a newer one.
+        crate::cmd::hll::apply_settings(settings);
         let text = settings
             .settings
             .iter()

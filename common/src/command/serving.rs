@@ -134,6 +134,16 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "mset" => Split(Merge::Ok),
         "msetnx" => Split(Merge::SamePartition),
         "bitop" | "lcs" => SameSlot,
+        // HyperLogLog (strings).
+        "pfadd" | "pfdebug" => Partition,
+        "pfcount" => {
+            return Serving {
+                exec: SameSlot,
+                point_read: true,
+                timeout: None,
+            }
+        }
+        "pfmerge" => SameSlot,
         // Any key.
         "del" | "unlink" => Split(Merge::Sum),
         "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => Partition,

@@ -186,8 +186,9 @@ impl<'a> Db<'a> {
     ///   the key is noted for the sweep, see [`Db::take_expired_seen`]);
     /// - a read-only command raises `keymiss` for each key it finds
     ///   missing, as does a write for each key it only reads (a key spec
-    ///   flagged `RO`: SUNIONSTORE's sources, COPY's source...); the writes
-    ///   that read the key they write (`SET ... GET`, GETDEL, GETEX) raise it
+    ///   flagged `RO`: SUNIONSTORE's sources, COPY's source..., and every key
+    ///   of PFMERGE, which reads its destination too); the writes that read
+    ///   the key they write (`SET ... GET`, GETDEL, GETEX) raise it
     ///   themselves. `OBJECT` and `MEMORY USAGE` raise none, as in Redis.
     ///
     /// Internal commands (MULTI blocks, scripts) are checked command by
@@ -211,11 +212,14 @@ impl<'a> Db<'a> {
         let misses = self.notifies(events::KEY_MISS)
             && !name.starts_with("object|")
             && name != "memory|usage";
+        // PFMERGE reads its destination like its sources first.
+        let reads_all = name == "pfmerge";
         for (i, flags) in keys {
             let Some(key) = args.get(i) else {
                 continue;
             };
-            let miss = misses && (!command.is_write() || flags.contains(KeySpecFlags::RO));
+            let miss =
+                misses && (!command.is_write() || reads_all || flags.contains(KeySpecFlags::RO));
             let expired = self
                 .raw(key)?
                 .is_some_and(|e| !e.header.is_live(self.now_ms));

@@ -50,7 +50,7 @@ pub(crate) fn sanitize(text: &str) -> String {
 }
 
 /// `%.Ns` of a C string: bytes up to the first NUL, at most `max` of them.
-fn c_string(bytes: &[u8], max: usize) -> String {
+pub(crate) fn c_string(bytes: &[u8], max: usize) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end.min(max)]).into_owned()
 }

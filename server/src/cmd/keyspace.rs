@@ -321,10 +321,13 @@ fn encoding(db: &Db<'_>, key: &[u8], entry: &Entry) -> Result<&'static str, Stor
         KeyType::String => {
             if string_as_int(entry).is_some() {
                 "int"
-            } else if entry.payload.len() <= 44 {
-                "embstr"
-            } else {
+            } else if entry.payload.len() > 44 || petrel_common::hll::check(&entry.payload).is_ok()
+            {
+                // Redis's PF commands make an HLL raw however short (one
+                // written by SET is embstr there until a PF command).
                 "raw"
+            } else {
+                "embstr"
             }
         }
         KeyType::List => "quicklist",

@@ -187,53 +187,29 @@ impl ServerService {
             );
         };
         let now = petrel_common::time::now_unix_ms();
-        let write = command.is_write();
+        let mut write = command.is_write();
         let point_read = !write && command.serving.point_read;
         let started = std::time::Instant::now();
+        let routed = Routed {
+            replica,
+            ballot,
+            primary,
+        };
         let reply = if write {
-            let outcome = if command.timeout_arg().is_some() {
-                let queue = self.blocked.of(gpid);
-                write_blocking(&replica, &queue, req.block_ticket, command, req.args).await
-            } else {
-                replica.write(command, req.args, now).await
-            };
-            match outcome {
-                WriteOutcome::Done(reply) => reply,
-                WriteOutcome::Refused(e) => match e {
-                    WriteError::NotPrimary { ballot, primary } => {
-                        return refuse(
-                            ExecCode::NotPrimary,
-                            ballot,
-                            primary.map(|p| p.0).unwrap_or_default(),
-                            "not the primary",
-                        )
-                    }
-                    WriteError::LeaseExpired { ballot } => {
-                        return refuse(ExecCode::Unavailable, ballot, primary, "lease expired")
-                    }
-                    WriteError::Busy { in_flight, limit } => {
-                        return refuse(
-                            ExecCode::Busy,
-                            ballot,
-                            primary,
-                            &format!("{in_flight} writes in flight (limit {limit})"),
-                        )
-                    }
-                    WriteError::Unknown { ballot, .. } => {
-                        metrics::counter!("petrel_server_write_outcome_unknown_total").increment(1);
-                        Reply::error(format!(
-                            "ERR write outcome unknown on partition {}: the primary changed (ballot {}) before it committed; it may or may not have been applied",
-                            gpid.partition.0, ballot.0
-                        ))
-                    }
-                },
-                WriteOutcome::Failed(why) => {
-                    metrics::counter!("petrel_server_storage_errors_total").increment(1);
-                    error!(%gpid, error = %why, "write failed");
-                    Reply::error(format!("ERR storage failure: {why}"))
-                }
+            match self
+                .write(&routed, gpid, command, req.args, req.block_ticket, now)
+                .await
+            {
+                Ok(reply) => reply,
+                Err(refused) => return refused,
             }
         } else {
+            let Routed {
+                replica,
+                ballot,
+                primary,
+            } = &routed;
+            let (ballot, primary) = (*ballot, primary.clone());
             if !replica.view().can_serve_read || !self.node.lease_valid() {
                 return refuse(
                     ExecCode::Unavailable,
@@ -244,7 +220,7 @@ impl ServerService {
             }
             let args = req.args;
             let limit = std::time::Duration::from_millis(self.node.config.txn_lock_wait_ms);
-            if let Some(reply) = read_gate(&replica, command, &args, limit).await {
+            if let Some(reply) = read_gate(replica, command, &args, limit).await {
                 return encode(&ExecuteResponse {
                     code: ExecCode::Ok.into(),
                     reply: Some(ReplyMsg::from(&reply)),
@@ -254,6 +230,9 @@ impl ServerService {
                     published: Vec::new(),
                 });
             }
+            // A read Redis lets write (PFCOUNT refreshing its cache) runs
+            // again as a write when it wants to.
+            let again = command.may_replicate().then(|| args.clone());
             let notify = cmd::Notify {
                 flags: self.node.notifier.flags(),
                 reading: true,
@@ -272,14 +251,28 @@ impl ServerService {
                     }
                 }
             };
-            if notify.flags != 0 {
-                self.node
-                    .notifier
-                    .publish(&replica.place, ballot, done.events);
-                sweep_soon(&replica, done.expired);
+            match again {
+                Some(args) if !done.mutation.is_empty() => {
+                    write = true;
+                    match self.write(&routed, gpid, command, args, 0, now).await {
+                        Ok(reply) => reply,
+                        Err(refused) => return refused,
+                    }
+                }
+                _ => {
+                    if notify.flags != 0 {
+                        self.node
+                            .notifier
+                            .publish(&replica.place, ballot, done.events);
+                        sweep_soon(replica, done.expired);
+                    }
+                    done.reply
+                }
             }
-            done.reply
         };
+        let Routed {
+            ballot, primary, ..
+        } = routed;
         let (count, seconds) = if write {
             (&self.metrics.writes, &self.metrics.write_seconds)
         } else {
@@ -297,6 +290,72 @@ impl ServerService {
             primary,
             reason: String::new(),
             published,
+        })
+    }
+
+    /// Runs a write at `routed`'s replica: its reply, or the refusal to
+    /// send instead (not executed, or not primary any more).
+    async fn write(
+        &self,
+        routed: &Routed,
+        gpid: Gpid,
+        command: &'static Command,
+        args: Vec<Bytes>,
+        block_ticket: u64,
+        now: u64,
+    ) -> Result<Reply, Handled> {
+        let Routed {
+            replica,
+            ballot,
+            primary,
+        } = routed;
+        let (ballot, primary) = (*ballot, primary.clone());
+        let outcome = if command.timeout_arg().is_some() {
+            let queue = self.blocked.of(gpid);
+            write_blocking(replica, &queue, block_ticket, command, args).await
+        } else {
+            replica.write(command, args, now).await
+        };
+        Ok(match outcome {
+            WriteOutcome::Done(reply) => reply,
+            WriteOutcome::Refused(e) => match e {
+                WriteError::NotPrimary { ballot, primary } => {
+                    return Err(refuse(
+                        ExecCode::NotPrimary,
+                        ballot,
+                        primary.map(|p| p.0).unwrap_or_default(),
+                        "not the primary",
+                    ))
+                }
+                WriteError::LeaseExpired { ballot } => {
+                    return Err(refuse(
+                        ExecCode::Unavailable,
+                        ballot,
+                        primary,
+                        "lease expired",
+                    ))
+                }
+                WriteError::Busy { in_flight, limit } => {
+                    return Err(refuse(
+                        ExecCode::Busy,
+                        ballot,
+                        primary,
+                        &format!("{in_flight} writes in flight (limit {limit})"),
+                    ))
+                }
+                WriteError::Unknown { ballot, .. } => {
+                    metrics::counter!("petrel_server_write_outcome_unknown_total").increment(1);
+                    Reply::error(format!(
+                        "ERR write outcome unknown on partition {}: the primary changed (ballot {}) before it committed; it may or may not have been applied",
+                        gpid.partition.0, ballot.0
+                    ))
+                }
+            },
+            WriteOutcome::Failed(why) => {
+                metrics::counter!("petrel_server_storage_errors_total").increment(1);
+                error!(%gpid, error = %why, "write failed");
+                Reply::error(format!("ERR storage failure: {why}"))
+            }
         })
     }
 
