@@ -199,7 +199,8 @@ pub(super) fn serving(full_name: &str) -> Serving {
         | "memory|stats"
         | "memory|malloc-stats"
         | "memory|purge"
-        | "memory|help" => Proxy,
+        | "memory|help"
+        | "pfselftest" => Proxy,
         "acl" | "client" | "config" | "function" | "script" | "slowlog" => Container,
         "acl|setuser" | "acl|deluser" | "acl|list" | "acl|users" | "acl|whoami" | "acl|getuser"
         | "acl|cat" | "acl|genpass" | "acl|help" => Proxy,

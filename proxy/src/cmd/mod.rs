@@ -11,6 +11,7 @@
 //! - [`server`]: FLUSHALL, TIME, LASTSAVE, WAIT, MEMORY, SLOWLOG, SCRIPT,
 //!   FUNCTION; [`info`], [`config`], [`command`].
 //! - [`keyspace`]: SCAN, RANDOMKEY, MOVE, OBJECT HELP (several partitions).
+//! - [`hll`]: PFSELFTEST (the HLL code is the servers').
 //! - [`transactions`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`acl`]: the ACL command.
 //! - [`pubsub`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, RESET.
@@ -21,6 +22,7 @@ pub(crate) mod command;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod help;
+pub(crate) mod hll;
 pub(crate) mod info;
 pub(crate) mod keyspace;
 pub(crate) mod pubsub;
@@ -69,6 +71,7 @@ const LOCAL: &[(&str, LocalFn)] = &[
     ("time", server::admin::time),
     ("lastsave", server::admin::lastsave),
     ("wait", server::admin::wait),
+    ("pfselftest", hll::selftest),
     ("config|get", config::get),
     ("config|set", config::set),
     ("config|resetstat", config::resetstat),
