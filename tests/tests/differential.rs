@@ -214,6 +214,11 @@ const REQUIRED: &[&str] = &[
     "BITFIELD_RO",
     "LCS",
     "SUBSTR",
+    "PFADD",
+    "PFCOUNT",
+    "PFMERGE",
+    "PFDEBUG",
+    "PFSELFTEST",
 ];
 
 fn scripts_dir() -> PathBuf {
