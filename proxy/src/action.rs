@@ -81,7 +81,10 @@ impl Touches {
                 hashes.push(Touches::hash(k));
             }
         });
-        let mut t = Touches::from_hashes(hashes, command.is_write());
+        // A read that may write (PFCOUNT refreshing its cache) is ordered
+        // as a write: a GET pipelined after it sees what it stored.
+        let write = command.is_write() || command.may_replicate();
+        let mut t = Touches::from_hashes(hashes, write);
         t.all = matches!(command.exec(), Exec::FanOut(_));
         t
     }
@@ -146,5 +149,7 @@ mod tests {
         assert!(t("flushdb", &[]).conflicts(&t("get", &["x"])));
         assert!(!t("dbsize", &[]).conflicts(&t("get", &["x"])));
         assert!(t("dbsize", &[]).conflicts(&t("set", &["x", "y"])));
+        assert!(t("pfcount", &["k"]).conflicts(&t("get", &["k"])));
+        assert!(!t("pfcount", &["k"]).conflicts(&t("get", &["j"])));
     }
 }
