@@ -6,9 +6,8 @@
 
 mod support;
 
-use petrel_common::hash::partition_of;
 use redis::Connection;
-use support::{Onebox, OneboxOpts, RedisOracle};
+use support::{two_partitions, Onebox, OneboxOpts, RedisOracle};
 
 const PARTITIONS: u32 = 8;
 /// Elements per PFADD.
@@ -91,18 +90,6 @@ fn same(redis: &mut Connection, petrel: &mut Connection, keys: &[&str], what: &s
     want
 }
 
-/// Two keys of different partitions (PFCOUNT and PFMERGE over them run as
-/// transactions in Petrel).
-fn two_partitions(prefix: &str) -> (String, String) {
-    let first = format!("{prefix}0");
-    let p = partition_of(first.as_bytes(), PARTITIONS);
-    let other = (1..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|k| partition_of(k.as_bytes(), PARTITIONS) != p)
-        .expect("a key of another partition");
-    (first, other)
-}
-
 #[test]
 fn hyperloglogs_count_and_travel_as_in_redis() {
     let oracle = RedisOracle::start();
@@ -127,7 +114,8 @@ fn hyperloglogs_count_and_travel_as_in_redis() {
 /// count, the bytes (sparse, then dense, and the cache PFCOUNT writes),
 /// then unions and merges with a key of another partition.
 fn a_million_elements(redis: &mut Connection, petrel: &mut Connection) {
-    let (big, other) = two_partitions("hll:big");
+    // Keys of two partitions: PFCOUNT and PFMERGE over them are transactions.
+    let (big, other) = two_partitions("hll:big", PARTITIONS);
     let mut gen = Elements(0x5eed);
     let mut added = 0;
     for target in [1_000, 10_000, 100_000, 1_000_000] {

@@ -13,8 +13,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use petrel_common::hash::partition_of;
-use support::{Onebox, OneboxOpts, RawConn};
+use support::{two_partitions, Onebox, OneboxOpts, RawConn};
 
 fn resp_message(kind: &str, pattern: Option<&str>, channel: &str, payload: &str) -> Vec<u8> {
     let mut items = vec![kind];
@@ -373,17 +372,6 @@ fn nothing_for_a_while(c: &mut RawConn, why: &str) {
 
 const PARTITIONS: u32 = 8;
 
-/// Two keys `<prefix>N` in different partitions.
-fn two_partitions(prefix: &str) -> (String, String) {
-    let first = format!("{prefix}0");
-    let p = partition_of(first.as_bytes(), PARTITIONS);
-    let second = (1..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|k| partition_of(k.as_bytes(), PARTITIONS) != p)
-        .expect("another partition");
-    (first, second)
-}
-
 /// What a script or function publishes reaches subscribers on other
 /// proxies only once its writes have committed (a subscriber that reads
 /// the key on receiving the message sees the value), in the order it
@@ -511,7 +499,7 @@ fn scripts_publish_only_once_their_writes_commit() {
     // Across partitions: declared keys, then keys the script builds (it
     // runs at a primary first, stopped at each key it did not declare:
     // those runs publish nothing), then SPUBLISH, then a failure.
-    let (a, b) = two_partitions("sx:");
+    let (a, b) = two_partitions("sx:", PARTITIONS);
     let across = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[2], ARGV[1]) \
                   redis.call('PUBLISH', 'writes', 'across') return 1";
     assert_eq!(
@@ -521,7 +509,7 @@ fn scripts_publish_only_once_their_writes_commit() {
     assert_eq!(next_payload(&mut sub, "writes"), "across");
     assert_eq!(call(&mut reader, &["GET", &a]), bulk("va"));
     assert_eq!(call(&mut reader, &["GET", &b]), bulk("va"));
-    let (c, d) = two_partitions("sy:");
+    let (c, d) = two_partitions("sy:", PARTITIONS);
     let built = "redis.call('PUBLISH', 'writes', 'built') redis.call('SET', ARGV[1], 'b') \
                  redis.call('SET', ARGV[2], 'b') return 1";
     assert_eq!(

@@ -96,6 +96,19 @@ pub fn free_ports(n: u16) -> u16 {
     }
 }
 
+/// Two keys `<prefix>N` that lie in different partitions of a table of
+/// `partitions` partitions.
+pub fn two_partitions(prefix: &str, partitions: u32) -> (String, String) {
+    use petrel_common::hash::partition_of;
+    let first = format!("{prefix}0");
+    let p = partition_of(first.as_bytes(), partitions);
+    let second = (1..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| partition_of(k.as_bytes(), partitions) != p)
+        .expect("another partition");
+    (first, second)
+}
+
 /// Flags for `petrel onebox` beyond the ports and data dir.
 #[derive(Clone, Debug, Default)]
 pub struct OneboxOpts {
