@@ -255,8 +255,10 @@ fn check(kind: Kind, v: &str) -> Result<String, String> {
             bounded(n, min, max)
         }
         Kind::Memory { min, max } => {
-            let n = memory(v)?;
-            bounded(i64::try_from(n).unwrap_or(i64::MAX), min, max)
+            // Redis keeps the unsigned value in a long long: past i64::MAX
+            // it turns negative and fails the bounds.
+            let n = memory(v)? as i64;
+            bounded(n, min, max)
         }
         Kind::Percent => {
             let bad = || "argument must be a memory or percent value".to_string();
@@ -526,6 +528,11 @@ mod tests {
         assert_eq!(
             check(mem, "1zb"),
             Err("argument must be a memory value".into())
+        );
+        // Past i64::MAX (hll-sparse-max-bytes 9223372036854775808).
+        assert_eq!(
+            check(mem, "9223372036854775808"),
+            Err("argument must be between 0 and 9223372036854775807 inclusive".into())
         );
         assert_eq!(check(Kind::Percent, "10%"), Ok("10%".into()));
         assert_eq!(check(Kind::Percent, "1mb"), Ok("1048576".into()));
