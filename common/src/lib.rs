@@ -11,6 +11,7 @@
 //! - [`notify`]: keyspace notifications: event classes, the setting's text,
 //!   the channels.
 //! - [`num`]: integers parsed with Redis's rules.
+//! - [`codec`]: the byte reader and writer of durable records.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`fsutil`]: atomic, durable file replacement.
 //! - [`config`]: TOML config loading with errors that name the bad key.
@@ -21,6 +22,7 @@
 //! - [`txn`]: transactions across partitions: the participant, record and
 //!   coordinator decision logic as pure machines, with their simulation.
 
+pub mod codec;
 pub mod command;
 pub mod config;
 pub mod fsutil;

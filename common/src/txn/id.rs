@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::codec::{DecodeError, Reader};
+use crate::codec::{DecodeError, Reader};
 
 /// A transaction attempt's id. Ids order by `(start_ms, nonce)`: smaller is
 /// **older**, and wound-wait lets the older of two conflicting transactions

@@ -68,7 +68,6 @@
 //! txn::sim::tests::one_seed -- --nocapture` replays one seed event by
 //! event.
 
-mod codec;
 pub mod coordinator;
 pub mod id;
 pub mod lock;
@@ -77,7 +76,7 @@ pub mod participant;
 pub mod record;
 pub mod wire;
 
-pub use codec::DecodeError;
+pub use crate::codec::DecodeError;
 pub use id::TxnId;
 pub use lock::LockMode;
 pub use msg::{ExecuteHeader, Refusal, Request, Response};

@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 
-use super::codec::{DecodeError, Reader, Writer};
 use super::id::TxnId;
+use crate::codec::{DecodeError, Reader, Writer};
 use crate::ids::Gpid;
 
 const FORMAT: u8 = 1;

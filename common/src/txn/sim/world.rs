@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::history::{History, Op, Version};
+use crate::codec::{Reader, Writer};
 use crate::ids::Gpid;
-use crate::txn::codec::{Reader, Writer};
 use crate::txn::coordinator::{self, Coordinator, Outcome};
 use crate::txn::id::TxnId;
 use crate::txn::lock::LockMode;

@@ -1,4 +1,5 @@
-//! The byte-level reader and writer the durable records share.
+//! The byte-level reader and writer durable records share (transaction
+//! records, the server's stream records).
 //!
 //! Fixed-width big-endian integers and `u32`-length-prefixed byte strings.
 //! Decoding checks every length against what is left, so bad bytes from disk
@@ -23,13 +24,13 @@ pub enum DecodeError {
 }
 
 /// Reads fields from a byte slice, naming `what` in its errors.
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     what: &'static str,
     rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(what: &'static str, bytes: &'a [u8]) -> Self {
+    pub fn new(what: &'static str, bytes: &'a [u8]) -> Self {
         Reader { what, rest: bytes }
     }
 
@@ -48,27 +49,41 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
-    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
-    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    /// `N` raw bytes.
+    pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        self.array()
+    }
+
+    /// Every byte left (a record's last field).
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.rest)
+    }
+
     /// A length-prefixed byte string.
-    pub(crate) fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+    pub fn bytes(&mut self) -> Result<Bytes, DecodeError> {
         let n = self.u32()? as usize;
         Ok(Bytes::copy_from_slice(self.take(n)?))
     }
 
     /// A count of items, each at least `min_item` bytes: refused when the
     /// bytes left cannot hold that many (no allocation from a bad count).
-    pub(crate) fn count(&mut self, min_item: usize) -> Result<usize, DecodeError> {
+    pub fn count(&mut self, min_item: usize) -> Result<usize, DecodeError> {
         let n = self.u32()? as usize;
         if n.saturating_mul(min_item.max(1)) > self.rest.len() {
             return Err(DecodeError::Truncated { what: self.what });
@@ -76,14 +91,14 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    pub(crate) fn gpid(&mut self) -> Result<Gpid, DecodeError> {
+    pub fn gpid(&mut self) -> Result<Gpid, DecodeError> {
         let table = self.u32()?;
         let partition = self.u32()?;
         Ok(Gpid::new(table, partition))
     }
 
     /// A tag byte that must be below `limit`.
-    pub(crate) fn tag(&mut self, limit: u8) -> Result<u8, DecodeError> {
+    pub fn tag(&mut self, limit: u8) -> Result<u8, DecodeError> {
         let tag = self.u8()?;
         if tag >= limit {
             return Err(DecodeError::BadTag {
@@ -95,7 +110,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails unless every byte was read.
-    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+    pub fn finish(self) -> Result<(), DecodeError> {
         if self.rest.is_empty() {
             Ok(())
         } else {
@@ -109,37 +124,48 @@ impl<'a> Reader<'a> {
 
 /// Appends fields in the format [`Reader`] reads.
 #[derive(Default)]
-pub(crate) struct Writer(pub(crate) Vec<u8>);
+pub struct Writer(pub Vec<u8>);
 
 impl Writer {
-    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
+    pub fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
     }
 
-    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
+    pub fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
 
-    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
+    pub fn u64(&mut self, v: u64) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Raw bytes, no length (fixed-size fields, or a record's last field).
+    pub fn raw(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(b);
         self
     }
 
     /// A length-prefixed byte string (records hold user keys and
     /// mutations, far below 4 GiB; the server caps values well below it).
-    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.u32(b.len() as u32);
         self.0.extend_from_slice(b);
         self
     }
 
-    pub(crate) fn gpid(&mut self, g: Gpid) -> &mut Self {
+    pub fn gpid(&mut self, g: Gpid) -> &mut Self {
         self.u32(g.table.0).u32(g.partition.0)
     }
 
-    pub(crate) fn into_bytes(self) -> Bytes {
+    pub fn into_bytes(self) -> Bytes {
         Bytes::from(self.0)
     }
 }
