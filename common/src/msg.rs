@@ -1000,6 +1000,7 @@ mod reply_kind {
     pub const PAIRS: i32 = 11;
     pub const BOOL: i32 = 12;
     pub const BIG_NUMBER: i32 = 13;
+    pub const KEYED: i32 = 14;
 }
 
 impl From<&Reply> for ReplyMsg {
@@ -1044,11 +1045,11 @@ impl From<&Reply> for ReplyMsg {
                     m.int = 1;
                 }
             }
-            Reply::Map(pairs) | Reply::Pairs(pairs) => {
-                m.kind = if matches!(r, Reply::Map(_)) {
-                    MAP
-                } else {
-                    PAIRS
+            Reply::Map(pairs) | Reply::Pairs(pairs) | Reply::Keyed(pairs) => {
+                m.kind = match r {
+                    Reply::Map(_) => MAP,
+                    Reply::Pairs(_) => PAIRS,
+                    _ => KEYED,
                 };
                 for (k, v) in pairs {
                     m.elems.push(ReplyMsg::from(k));
@@ -1090,17 +1091,17 @@ impl From<ReplyMsg> for Reply {
             NIL_ARRAY => Reply::NilArray,
             DOUBLE if m.double == 0.0 && m.int == 1 => Reply::Double(-0.0),
             DOUBLE => Reply::Double(m.double),
-            MAP | PAIRS => {
+            MAP | PAIRS | KEYED => {
                 let kind = m.kind;
                 let mut it = m.elems.into_iter().map(Reply::from);
                 let mut pairs = Vec::new();
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
                     pairs.push((k, v));
                 }
-                if kind == MAP {
-                    Reply::Map(pairs)
-                } else {
-                    Reply::Pairs(pairs)
+                match kind {
+                    MAP => Reply::Map(pairs),
+                    PAIRS => Reply::Pairs(pairs),
+                    _ => Reply::Keyed(pairs),
                 }
             }
             SET => Reply::Set(m.elems.into_iter().map(Reply::from).collect()),
@@ -1182,6 +1183,7 @@ mod tests {
             Reply::Set(vec![Reply::bulk("m")]),
             Reply::Verbatim(Bytes::from_static(b"txt")),
             Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(0.0))]),
+            Reply::Keyed(vec![(Reply::bulk("s"), Reply::Array(vec![]))]),
             Reply::Bool(true),
             Reply::Bool(false),
             Reply::BigNumber("12345678901234567890".into()),

@@ -28,6 +28,9 @@ pub enum Reply {
     /// Pairs sent as a flat array in RESP2 and as an array of two-element
     /// arrays in RESP3 (ZRANGE ... WITHSCORES, HRANDFIELD ... WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
+    /// Pairs sent as a map in RESP3 and as an array of two-element arrays
+    /// in RESP2 (XREAD's streams, each with its entries).
+    Keyed(Vec<(Reply, Reply)>),
     /// Text that RESP3 sends as a verbatim string (`=`), RESP2 as a bulk string.
     Verbatim(Bytes),
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2 (what a RESP3 script returns).
@@ -53,7 +56,9 @@ impl Reply {
                 Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Frames(v) => {
                     Box::new(v.iter())
                 }
-                Reply::Map(p) | Reply::Pairs(p) => Box::new(p.iter().flat_map(|(k, v)| [k, v])),
+                Reply::Map(p) | Reply::Pairs(p) | Reply::Keyed(p) => {
+                    Box::new(p.iter().flat_map(|(k, v)| [k, v]))
+                }
                 _ => continue,
             };
             if depth + 1 > limit {
@@ -113,6 +118,24 @@ pub mod errors {
             "ERR wrong number of arguments for '{}' command",
             cmd.to_ascii_lowercase()
         )
+    }
+
+    /// Redis's `addReplySubcommandSyntaxError`: a subcommand unknown, or
+    /// given the wrong arguments, named as the client typed it (`args[1]`,
+    /// at most 128 characters, cut at a NUL; CR and LF become spaces).
+    pub fn subcommand_syntax(args: &[impl AsRef<[u8]>]) -> String {
+        let c_str = |a: Option<&[u8]>| {
+            let a = a.unwrap_or_default();
+            let end = a.iter().position(|&b| b == 0).unwrap_or(a.len());
+            String::from_utf8_lossy(&a[..end]).into_owned()
+        };
+        let sub: String = c_str(args.get(1).map(|a| a.as_ref()))
+            .chars()
+            .take(128)
+            .collect();
+        let name = c_str(args.first().map(|a| a.as_ref())).to_ascii_uppercase();
+        format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {name} HELP.")
+            .replace(['\r', '\n'], " ")
     }
 
     /// `ERR invalid expire time in 'cmd' command`.

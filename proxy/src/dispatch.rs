@@ -145,7 +145,7 @@ pub(crate) fn dispatch(
         Exec::Partition | Exec::Split(_) | Exec::FanOut(_) | Exec::SameSlot => {
             touches = Some(Touches::of(command, &args));
             let router = shared.router_for(session.db);
-            if command.timeout_arg().is_some() {
+            if command.blocks(&args) {
                 Action::Later(blocked(
                     &session.handle,
                     router.run_unblockable(command, args, session.handle.unblock.clone()),

@@ -336,7 +336,7 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
             single("set", Value::Table(set))?
         }
         Reply::Set(items) => sequence(lua, items, resp3)?,
-        Reply::Map(pairs) if resp3 => {
+        Reply::Map(pairs) | Reply::Keyed(pairs) if resp3 => {
             let map = lua.create_table()?;
             for (k, v) in pairs {
                 map.raw_set(reply_to_lua(lua, k, resp3)?, reply_to_lua(lua, v, resp3)?)?;
@@ -344,6 +344,13 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
             single("map", Value::Table(map))?
         }
         Reply::Pairs(pairs) if resp3 => {
+            let items = pairs
+                .into_iter()
+                .map(|(k, v)| Reply::Array(vec![k, v]))
+                .collect();
+            sequence(lua, items, resp3)?
+        }
+        Reply::Keyed(pairs) => {
             let items = pairs
                 .into_iter()
                 .map(|(k, v)| Reply::Array(vec![k, v]))

@@ -68,6 +68,12 @@ fn resp2(reply: &Reply) -> Frame2 {
             Frame2::Array(items.iter().map(resp2).collect())
         }
         Reply::Map(pairs) | Reply::Pairs(pairs) => Frame2::Array(flat(pairs)),
+        Reply::Keyed(pairs) => Frame2::Array(
+            pairs
+                .iter()
+                .map(|(k, v)| Frame2::Array(vec![resp2(k), resp2(v)]))
+                .collect(),
+        ),
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_g17(*d))),
         Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
         Reply::BigNumber(n) => Frame2::BulkString(Bytes::copy_from_slice(n.as_bytes())),
@@ -104,7 +110,7 @@ fn resp3(reply: &Reply) -> Frame3 {
             data: items.iter().map(resp3).collect::<FrameSet<_>>(),
             attributes,
         },
-        Reply::Map(pairs) => Frame3::Map {
+        Reply::Map(pairs) | Reply::Keyed(pairs) => Frame3::Map {
             data: pairs
                 .iter()
                 .map(|(k, v)| (resp3(k), resp3(v)))

@@ -2,6 +2,7 @@
 //! proxy (parsing, routing, ACL, `COMMAND`), the server (execution) and,
 //! later, the transaction layer and scripting.
 //!
+//! - [`args`]: arguments as Redis's C code reads them.
 //! - [`def`]: the shape of a command's description (flags as bit sets, key
 //!   specs, docs).
 //! - `redis.rs`: every command of Redis 7.0, generated from a real
@@ -20,6 +21,7 @@
 //! id's (see [`Command::names_match`]); regenerating from another Redis
 //! version changes ids, which a rolling upgrade must not mix.
 
+mod args;
 pub mod def;
 mod internal;
 pub mod keys;
@@ -30,6 +32,7 @@ pub mod serving;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+pub use args::c_arg;
 pub use def::{
     AclCategories, Arg, ArgFlags, ArgType, BeginSearch, CommandDef, CommandFlags, Doc, DocFlags,
     FindKeys, KeySpec, KeySpecFlags,
@@ -81,9 +84,21 @@ impl Command {
             )
     }
 
-    /// Whether the command blocks waiting for data (it has a timeout argument).
+    /// Whether the command may block waiting for data (it has a timeout
+    /// argument, or an option that gives one).
     pub fn timeout_arg(&self) -> Option<TimeoutArg> {
         self.serving.timeout
+    }
+
+    /// Where the timeout of this call is, when it blocks (XREAD blocks only
+    /// with its BLOCK option; BLPOP always).
+    pub fn block_timeout_at(&self, args: &[impl AsRef<[u8]>]) -> Option<usize> {
+        self.serving.timeout?.index(args)
+    }
+
+    /// Whether this call blocks waiting for data.
+    pub fn blocks(&self, args: &[impl AsRef<[u8]>]) -> bool {
+        self.block_timeout_at(args).is_some()
     }
 
     pub fn exec(&self) -> Exec {

@@ -46,20 +46,59 @@ pub enum Merge {
 /// Where a blocking command's timeout argument sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutArg {
-    /// The last argument (BLPOP, BLMOVE, BZPOPMIN...).
+    /// The last argument (BLPOP, BLMOVE, BZPOPMIN...), in seconds.
     Last,
-    /// Right after the name (BLMPOP, BZMPOP).
+    /// Right after the name (BLMPOP, BZMPOP), in seconds.
     First,
+    /// After a `BLOCK` option, before `STREAMS` (XREAD, XREADGROUP), in
+    /// milliseconds; without it the call does not block.
+    BlockOption,
 }
 
 impl TimeoutArg {
-    /// The index of the timeout in `argc` arguments (name included).
-    pub fn index(self, argc: usize) -> Option<usize> {
+    /// The index of the timeout in `args` (name included); `None` when
+    /// this call does not block.
+    pub fn index(self, args: &[impl AsRef<[u8]>]) -> Option<usize> {
+        let argc = args.len();
         match self {
             TimeoutArg::Last => argc.checked_sub(1).filter(|&i| i > 0),
             TimeoutArg::First => (argc > 1).then_some(1),
+            TimeoutArg::BlockOption => block_option(args),
         }
     }
+
+    /// Whether the timeout counts milliseconds (else seconds, a float).
+    pub fn in_millis(self) -> bool {
+        self == TimeoutArg::BlockOption
+    }
+}
+
+/// The position of the value of the last `BLOCK` option of an XREAD or
+/// XREADGROUP call, walking the options as Redis parses them (up to
+/// `STREAMS` or the first word that is no option).
+fn block_option(args: &[impl AsRef<[u8]>]) -> Option<usize> {
+    let is = |i: usize, name: &str| {
+        args.get(i)
+            .is_some_and(|a| super::args::c_arg(a.as_ref()).eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let mut found = None;
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(i, "block") && more > 0 {
+            found = Some(i + 1);
+            i += 2;
+        } else if is(i, "count") && more > 0 {
+            i += 2;
+        } else if is(i, "group") && more >= 2 {
+            i += 3;
+        } else if is(i, "noack") {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    found
 }
 
 /// Longest a server holds one blocking request; the proxy asks again until
@@ -127,6 +166,8 @@ pub(super) fn serving(full_name: &str) -> Serving {
             return blocking(TimeoutArg::Last)
         }
         "blmpop" | "bzmpop" => return blocking(TimeoutArg::First),
+        // Streams: XREAD and XREADGROUP block only with a BLOCK option.
+        "xread" | "xreadgroup" => return blocking(TimeoutArg::BlockOption),
         // Strings.
         "set" | "setnx" | "setex" | "psetex" | "getset" | "getdel" | "getex" | "append"
         | "setrange" | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" | "setbit"
@@ -162,6 +203,19 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "lpush" | "rpush" | "lpushx" | "rpushx" | "lpop" | "rpop" | "lrange" | "lset" | "lrem"
         | "ltrim" | "linsert" | "lpos" => Partition,
         "lmove" | "rpoplpush" | "lmpop" => SameSlot,
+        // Streams.
+        "xadd" | "xrange" | "xrevrange" | "xlen" | "xdel" | "xtrim" | "xsetid" | "xack"
+        | "xpending" | "xclaim" | "xautoclaim" => Partition,
+        "xgroup" | "xinfo" => Container,
+        "xgroup|create"
+        | "xgroup|setid"
+        | "xgroup|destroy"
+        | "xgroup|createconsumer"
+        | "xgroup|delconsumer"
+        | "xinfo|stream"
+        | "xinfo|groups"
+        | "xinfo|consumers" => Partition,
+        "xgroup|help" | "xinfo|help" => Proxy,
         // Sets.
         "sadd" | "srem" | "smembers" | "spop" | "srandmember" | "sscan" => Partition,
         "smove" | "sinter" | "sintercard" | "sunion" | "sdiff" | "sinterstore" | "sunionstore"

@@ -86,7 +86,39 @@ fn flags_and_serving() {
     assert!(t
         .find(b"petrel.exec")
         .is_some_and(|c| c.is_internal() && !c.is_served()));
-    assert_eq!(t.find(b"xadd").map(|c| c.exec()), Some(Exec::Unserved));
+    assert_eq!(t.find(b"geoadd").map(|c| c.exec()), Some(Exec::Unserved));
+    let xread = t.find(b"xread").expect("xread");
+    assert_eq!(xread.timeout_arg(), Some(TimeoutArg::BlockOption));
+    assert_eq!(
+        xread.block_timeout_at(&["xread", "streams", "s", "0"]),
+        None
+    );
+    assert_eq!(
+        xread.block_timeout_at(&["xread", "COUNT", "2", "block", "5", "streams", "s", "$"]),
+        Some(4)
+    );
+    assert_eq!(
+        xread.block_timeout_at(&["xread", "streams", "block", "5"]),
+        None,
+        "a key named block"
+    );
+    let xreadgroup = t.find(b"xreadgroup").expect("xreadgroup");
+    assert!(xreadgroup.is_write());
+    assert_eq!(
+        xreadgroup.block_timeout_at(&[
+            "xreadgroup",
+            "group",
+            "g",
+            "c",
+            "noack",
+            "block",
+            "0",
+            "streams",
+            "s",
+            ">"
+        ]),
+        Some(6)
+    );
     for c in t.iter() {
         // Point reads are reads; blocking commands are marked so by Redis.
         assert!(!(c.serving.point_read && c.is_write()), "{}", c.full_name);

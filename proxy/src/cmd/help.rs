@@ -4,7 +4,6 @@ use bytes::Bytes;
 use petrel_common::reply::Reply;
 
 use crate::action::Action;
-use crate::util::{c_str, one_line};
 
 /// Redis's HELP layout: a header line, the entries, then HELP itself, as status lines.
 pub(crate) fn help_reply(command: &str, lines: &[&str]) -> Action {
@@ -20,12 +19,5 @@ pub(crate) fn help_reply(command: &str, lines: &[&str]) -> Action {
 /// Redis's `addReplySubcommandSyntaxError`: a subcommand given too many
 /// arguments, named as the client typed it.
 pub(crate) fn subcommand_syntax_error(args: &[Bytes]) -> Reply {
-    let sub: String = c_str(args.get(1).map(|a| a.as_ref()).unwrap_or_default())
-        .chars()
-        .take(128)
-        .collect();
-    Reply::error(one_line(&format!(
-        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
-        c_str(&args[0]).to_ascii_uppercase()
-    )))
+    Reply::error(petrel_common::reply::errors::subcommand_syntax(args))
 }

@@ -15,6 +15,7 @@
 //! - [`transactions`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`acl`]: the ACL command.
 //! - [`pubsub`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, RESET.
+//! - [`streams`]: XGROUP HELP and XINFO HELP.
 
 pub(crate) mod acl;
 pub(crate) mod client;
@@ -27,6 +28,7 @@ pub(crate) mod info;
 pub(crate) mod keyspace;
 pub(crate) mod pubsub;
 pub(crate) mod server;
+pub(crate) mod streams;
 pub(crate) mod tracking;
 pub(crate) mod transactions;
 
@@ -66,6 +68,8 @@ const LOCAL: &[(&str, LocalFn)] = &[
     ("randomkey", keyspace::randomkey),
     ("move", keyspace::move_key),
     ("object|help", keyspace::object_help),
+    ("xgroup|help", streams::xgroup_help),
+    ("xinfo|help", streams::xinfo_help),
     ("flushall", server::flushall),
     ("info", info::info),
     ("time", server::admin::time),

@@ -83,6 +83,20 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
                 }
             }
         }
+        Reply::Keyed(pairs) => {
+            if resp3 {
+                header(out, b'%', pairs.len() as i64);
+            } else {
+                header(out, b'*', pairs.len() as i64);
+            }
+            for (k, v) in pairs {
+                if !resp3 {
+                    out.put_slice(b"*2\r\n");
+                }
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
         Reply::Double(d) => {
             let text = format_g17(*d);
             if resp3 {
@@ -252,6 +266,11 @@ mod tests {
             "*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n",
         );
         check(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
+        check(
+            Reply::Keyed(vec![(Reply::bulk("s"), Reply::Array(vec![]))]),
+            "*1\r\n*2\r\n$1\r\ns\r\n*0\r\n",
+            "%1\r\n$1\r\ns\r\n*0\r\n",
+        );
         check(
             Reply::Set(vec![Reply::bulk("m")]),
             "*1\r\n$1\r\nm\r\n",

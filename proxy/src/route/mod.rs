@@ -30,5 +30,6 @@ pub(crate) mod merge;
 pub(crate) mod router;
 pub(crate) mod run;
 pub(crate) mod split;
+pub(crate) mod streams;
 
 pub(crate) use router::{Router, Target};

@@ -23,7 +23,7 @@ impl Router {
         args: Vec<Bytes>,
     ) -> BoxFuture<'static, Reply> {
         Box::pin(async move {
-            if command.timeout_arg().is_some() {
+            if command.blocks(&args) {
                 return self.run_blocking(command, args, &Unblock::default()).await;
             }
             // A big request gets longer: moving it through the replicas
@@ -83,14 +83,13 @@ impl Router {
         mut args: Vec<Bytes>,
         unblock: &Unblock,
     ) -> Reply {
-        let Some(at) = command.timeout_arg().and_then(|t| t.index(args.len())) else {
+        let Some(at) = command.block_timeout_at(&args) else {
             return Reply::Error(petrel_common::reply::errors::wrong_arity(command.name()));
         };
+        let millis = command.timeout_arg().is_some_and(|t| t.in_millis());
         let client_timeout = args
             .get(at)
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .and_then(|t| t.parse::<f64>().ok())
-            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .and_then(|t| client_timeout(t, millis))
             // Redis refuses timeouts past 2^63 ms; those go as written.
             .filter(|t| t.as_millis() < 1 << 62);
         // An unusual timeout (hex, out of range...) goes once, as written:
@@ -99,6 +98,9 @@ impl Router {
             let deadline = Instant::now() + self.timeout;
             return split::same_slot(self, command, args, deadline).await;
         };
+        // XREAD's `$` is the stream's last entry when the client asked;
+        // the slices after the first must wait for what comes after it.
+        super::streams::resolve_last_ids(self, command, &mut args).await;
         // Beyond what the clock can count is forever.
         let until = if timeout.is_zero() {
             None
@@ -129,7 +131,11 @@ impl Router {
                 }
                 // Milliseconds, rounded up, so the server never waits past it.
                 let ms = left.as_millis().max(1);
-                args[at] = Bytes::from(format!("{}.{:03}", ms / 1000, ms % 1000));
+                args[at] = if millis {
+                    Bytes::from(ms.to_string())
+                } else {
+                    Bytes::from(format!("{}.{:03}", ms / 1000, ms % 1000))
+                };
             }
             let deadline = Instant::now() + BLOCK_SLICE + self.timeout;
             let reply = self
@@ -151,4 +157,16 @@ impl Router {
             }
         }
     }
+}
+
+/// A client's blocking timeout as the proxy counts it down: seconds (a
+/// decimal) or, for XREAD's BLOCK, whole milliseconds; `None` for anything
+/// unusual, which goes to the server once, as written.
+fn client_timeout(arg: &[u8], millis: bool) -> Option<Duration> {
+    if millis {
+        let ms = petrel_common::num::parse_i64(arg)?;
+        return u64::try_from(ms).ok().map(Duration::from_millis);
+    }
+    let secs = std::str::from_utf8(arg).ok()?.parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
 }

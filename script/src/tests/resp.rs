@@ -37,6 +37,16 @@ fn put(reply: &Reply, resp3: bool, out: &mut Vec<u8>) {
             head(out, if resp3 { b'~' } else { b'*' }, items.len());
             items.iter().for_each(|i| put(i, resp3, out));
         }
+        Reply::Keyed(pairs) => {
+            head(out, if resp3 { b'%' } else { b'*' }, pairs.len());
+            for (k, v) in pairs {
+                if !resp3 {
+                    head(out, b'*', 2);
+                }
+                put(k, resp3, out);
+                put(v, resp3, out);
+            }
+        }
         Reply::Map(pairs) | Reply::Pairs(pairs) => {
             if resp3 {
                 head(out, b'%', pairs.len());

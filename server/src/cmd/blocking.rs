@@ -27,13 +27,28 @@ pub(crate) fn would_block(reply: &Reply) -> bool {
 /// says it is); `None` when absent or invalid (the command then answers with
 /// the error). `Some(None)` means wait forever (0).
 pub(crate) fn timeout_of(command: &Command, args: &[Bytes]) -> Option<Option<Duration>> {
-    let at = command.timeout_arg()?.index(args.len())?;
-    let ms = parse_timeout(args.get(at)?).ok()?;
+    let kind = command.timeout_arg()?;
+    let arg = args.get(kind.index(args)?)?;
+    let ms = if kind.in_millis() {
+        parse_timeout_ms(arg)
+    } else {
+        parse_timeout(arg)
+    }
+    .ok()?;
     Some((ms > 0).then(|| Duration::from_millis(ms)))
 }
 
 const NOT_A_FLOAT: &str = "ERR timeout is not a float or out of range";
+const NOT_AN_INTEGER: &str = "ERR timeout is not an integer or out of range";
 const NEGATIVE: &str = "ERR timeout is negative";
+
+/// Redis's milliseconds timeout (XREAD's BLOCK): an integer, not negative.
+pub(crate) fn parse_timeout_ms(arg: &[u8]) -> Result<u64, CmdError> {
+    match crate::cmd::parse::parse_i64(arg) {
+        None => Err(CmdError::reply(NOT_AN_INTEGER)),
+        Some(ms) => u64::try_from(ms).map_err(|_| CmdError::reply(NEGATIVE)),
+    }
+}
 
 /// Redis's seconds timeout: a long double, rounded up to milliseconds. As
 /// in Redis 7.0, values past the range of a signed 64-bit count of

@@ -381,8 +381,60 @@ impl<'a> Db<'a> {
         let raw = layout::element_key(key, version, element);
         match self.elements.written.get(&raw) {
             Some(pending) => Ok(pending.clone()),
+            None if self
+                .elements
+                .erased
+                .iter()
+                .any(|(s, e)| s.as_slice() <= raw.as_slice() && raw.as_slice() < e.as_slice()) =>
+            {
+                Ok(None)
+            }
             None => self.base().get(&raw),
         }
+    }
+
+    /// Deletes every element of incarnation `version` of `key` from `first`
+    /// to `last` (inclusive, element byte order) with one range delete,
+    /// whatever their number (the count in the header is the caller's).
+    pub(crate) fn delete_element_range(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        first: &[u8],
+        last: &[u8],
+    ) {
+        let start = layout::element_key(key, version, first);
+        let mut end = layout::element_key(key, version, last);
+        // The successor of `last` among byte strings.
+        end.push(0);
+        self.erase(start, end);
+    }
+
+    /// Deletes every element of incarnation `version` of `key` whose bytes
+    /// start with `prefix`, with one range delete.
+    pub(crate) fn delete_element_prefix(&mut self, key: &[u8], version: u64, prefix: &[u8]) {
+        let start = layout::element_key(key, version, prefix);
+        let end = layout::prefix_end(&start);
+        if let Some(end) = end {
+            self.erase(start, end);
+        }
+    }
+
+    /// Erases the element keys in `[start, end)`, pending writes included.
+    fn erase(&mut self, start: Vec<u8>, end: Vec<u8>) {
+        if start >= end {
+            return;
+        }
+        let doomed: Vec<Vec<u8>> = self
+            .elements
+            .written
+            .range(start.clone()..end.clone())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            self.elements.written.remove(&k);
+        }
+        self.elements.erased.push((start, end));
     }
 
     /// Writes one element (its count in the header is the caller's to keep).
@@ -612,6 +664,11 @@ impl<'a> Db<'a> {
                     ops.push(WriteOp::DeleteRange(start, end));
                 }
             }
+        }
+        // Element ranges deleted by the command (writes after them win, so
+        // they come first).
+        for (start, end) in self.elements.erased {
+            ops.push(WriteOp::DeleteRange(start, end));
         }
         for (key, value) in self.elements.written {
             match value {

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use petrel_common::command::Command;
 
 pub(crate) use petrel_common::notify::{
-    EXPIRED, GENERIC, HASH, KEY_MISS, LIST, NEW, SET, STRING, ZSET,
+    EXPIRED, GENERIC, HASH, KEY_MISS, LIST, NEW, SET, STREAM, STRING, ZSET,
 };
 
 /// Which keyspace events a command raises, and how.

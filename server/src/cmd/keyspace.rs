@@ -44,6 +44,7 @@ fn parse_type(name: &[u8]) -> Option<KeyType> {
         KeyType::List,
         KeyType::Set,
         KeyType::ZSet,
+        KeyType::Stream,
     ]
     .into_iter()
     .find(|t| t.name().as_bytes().eq_ignore_ascii_case(name))
@@ -331,6 +332,7 @@ fn encoding(db: &Db<'_>, key: &[u8], entry: &Entry) -> Result<&'static str, Stor
             }
         }
         KeyType::List => "quicklist",
+        KeyType::Stream => "stream",
         KeyType::Hash => {
             // Debian's Redis 7.0 ships hash-max-listpack-entries 512.
             if small(512, 64, true)? {

@@ -8,8 +8,8 @@
 //! - [`strings`]: GET, SET and the other string commands.
 //! - [`keys`]: DEL, EXISTS, EXPIRE, TTL, TYPE and friends (any key type).
 //! - [`server`]: per-partition DBSIZE and FLUSHALL.
-//! - [`hashes`], [`lists`], [`sets`], [`zsets`]: the collection types, one
-//!   record per element (see [`db`]).
+//! - [`hashes`], [`lists`], [`sets`], [`zsets`], [`streams`]: the
+//!   collection types, one record per element (see [`db`]).
 //! - [`bits`]: bit commands and LCS; [`hll`]: HyperLogLog (both on strings).
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
@@ -39,6 +39,7 @@ pub(crate) mod runner;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
+pub(crate) mod streams;
 pub(crate) mod strings;
 pub(crate) mod zsets;
 
@@ -66,6 +67,7 @@ pub(crate) fn families() -> [&'static [Runner]; 7] {
         hll::COMMANDS,
         lists::COMMANDS,
         sets::COMMANDS,
+        streams::COMMANDS,
         zsets::COMMANDS,
     ]
 }

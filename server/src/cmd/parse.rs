@@ -14,10 +14,7 @@ pub(crate) fn int_arg(arg: &Bytes) -> Result<i64, CmdError> {
 
 /// An option name as Redis's C code compares it: up to the first NUL byte.
 pub(crate) fn option(arg: &[u8]) -> &[u8] {
-    match arg.iter().position(|&b| b == 0) {
-        Some(nul) => &arg[..nul],
-        None => arg,
-    }
+    petrel_common::command::c_arg(arg)
 }
 
 /// Whether an option argument is `name`, ignoring ASCII case.

@@ -195,9 +195,12 @@ impl ServerService {
             ballot,
             primary,
         };
-        let reply = if write {
+        // A blocking read (XREAD BLOCK) waits like a blocking write: on the
+        // write path, where it sees every write as it commits.
+        let blocks = command.blocks(&req.args);
+        let reply = if write || blocks {
             match self
-                .write(&routed, gpid, command, req.args, req.block_ticket, now)
+                .write(&routed, gpid, command, req.args, req.block_ticket, blocks, now)
                 .await
             {
                 Ok(reply) => reply,
@@ -302,6 +305,7 @@ impl ServerService {
         command: &'static Command,
         args: Vec<Bytes>,
         block_ticket: u64,
+        blocks: bool,
         now: u64,
     ) -> Result<Reply, Handled> {
         let Routed {
@@ -310,7 +314,7 @@ impl ServerService {
             primary,
         } = routed;
         let (ballot, primary) = (*ballot, primary.clone());
-        let outcome = if command.timeout_arg().is_some() {
+        let outcome = if blocks {
             let queue = self.blocked.of(gpid);
             write_blocking(replica, &queue, block_ticket, command, args).await
         } else {

@@ -38,7 +38,10 @@
 //!   hashes (field -> value), sets (member -> empty) in `cmd::hashes` and
 //!   `cmd::sets`; lists (8-byte position -> item, head/tail in the payload)
 //!   in `cmd::lists`; sorted sets (`m`+member -> score, `s`+ordered score
-//!   +member -> empty) in `cmd::zsets`.
+//!   +member -> empty) in `cmd::zsets`; streams (entries `e`+id, the
+//!   emulated radix-tree nodes `n`+id, groups `g`+name, consumers `c`,
+//!   pending entries `p` and each consumer's index of them `q`; the stream's
+//!   ids and counters in the payload, XLEN as `size`) in `cmd::streams`.
 //! - Element keys carry the user key's length so that the elements of `ab`
 //!   and of `a` followed by an element starting with `b` never interleave.
 //! - Metadata records are ordered by the CRC-64/NVME of the whole user key
@@ -60,12 +63,16 @@
 //!
 //! Versions: 1 has the data spaces only; 2 adds the transaction records
 //! (0x03); 3 moves the metadata from 0x01 (ordered by user key) to 0x04
-//! (ordered by scan hash). A version-1 or -2 database is raised to 3 when
-//! opened: its record first (so an older server refuses it from then on),
+//! (ordered by scan hash). A version-1 or -2 database is raised to this
+//! build's version when opened: its record first (so an older server refuses it from then on),
 //! then its metadata records are moved in batches ([`LEGACY_META_PREFIX`];
 //! an interrupted move goes on at the next open). Mutations logged in the
 //! old layout (replayed after the move, or sent by a primary of an older
 //! build) are read in the new one ([`upgrade_op`]).
+//! 4 adds the stream key type (5): a version-3 database is read as is (it
+//! holds no stream) and its record raised to 4 when opened, so a server
+//! that predates streams refuses it from then on instead of failing on a
+//! key it cannot read.
 //!
 //! Decoding never panics: a malformed record is [`StorageError::Corrupt`].
 
@@ -94,10 +101,10 @@ pub const LAYOUT_VERSION_KEY: &[u8] = b"\x00layout_version";
 
 /// The layout this build reads and writes. Raise it (with a migration)
 /// whenever an older server would misread the new records.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Older layouts this build reads as they are (see the module documentation).
-pub(crate) const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, 2, LAYOUT_VERSION];
+pub(crate) const READABLE_LAYOUT_VERSIONS: &[u32] = &[1, 2, 3, LAYOUT_VERSION];
 
 /// The layout version of a database that predates [`LAYOUT_VERSION_KEY`].
 pub(crate) const UNRECORDED_LAYOUT_VERSION: u32 = 1;
@@ -113,6 +120,7 @@ pub(crate) enum KeyType {
     List,
     Set,
     ZSet,
+    Stream,
 }
 
 impl KeyType {
@@ -124,6 +132,7 @@ impl KeyType {
             KeyType::List => 2,
             KeyType::Set => 3,
             KeyType::ZSet => 4,
+            KeyType::Stream => 5,
         }
     }
 
@@ -135,6 +144,7 @@ impl KeyType {
             2 => KeyType::List,
             3 => KeyType::Set,
             4 => KeyType::ZSet,
+            5 => KeyType::Stream,
             _ => return None,
         })
     }
@@ -147,6 +157,7 @@ impl KeyType {
             KeyType::List => "list",
             KeyType::Set => "set",
             KeyType::ZSet => "zset",
+            KeyType::Stream => "stream",
         }
     }
 }
@@ -662,10 +673,12 @@ mod tests {
             KeyType::List,
             KeyType::Set,
             KeyType::ZSet,
+            KeyType::Stream,
         ] {
             assert_eq!(KeyType::from_code(t.code()), Some(t));
         }
-        assert_eq!(KeyType::from_code(5), None);
+        assert_eq!(KeyType::from_code(6), None);
+        assert_eq!(KeyType::Stream.name(), "stream");
         assert_eq!(KeyType::ZSet.name(), "zset");
     }
 

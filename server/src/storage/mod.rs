@@ -36,6 +36,12 @@ pub enum StorageError {
     },
 }
 
+impl From<petrel_common::codec::DecodeError> for StorageError {
+    fn from(e: petrel_common::codec::DecodeError) -> Self {
+        StorageError::Corrupt(e.to_string())
+    }
+}
+
 /// One change inside a [`Mutation`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOp {

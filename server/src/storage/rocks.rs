@@ -616,7 +616,7 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(&dir.path().display().to_string()), "{text}");
             assert!(
-                text.contains("version 99") && text.contains("version 3"),
+                text.contains("version 99") && text.contains(&format!("version {LAYOUT_VERSION}")),
                 "{text}"
             );
         }
