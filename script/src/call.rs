@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use mlua::{Function, Lua, MultiValue, Table, Value};
-use petrel_common::command::{table, CommandFlags, Resolved};
+use petrel_common::command::{c_arg, table, CommandFlags, Resolved, TimeoutArg};
 use petrel_common::num::format_g17;
 
 use crate::convert::{error_table, reply_to_lua};
@@ -125,7 +125,16 @@ fn command(lua: &Lua, ctx: &mut RunCtx<'_>, args: Vec<Value>, raise: bool) -> ml
     if ctx.read_only && (cmd.is_write() || cmd.may_replicate()) {
         return refused("Write commands are not allowed from read-only scripts.");
     }
-    let reply = ctx.host.call(argv);
+    // XREAD and XREADGROUP refuse BLOCK here (BLPOP and the like just do
+    // not wait, as in MULTI).
+    let reply = if cmd.timeout_arg() == Some(TimeoutArg::BlockOption) && cmd.blocks(&argv) {
+        petrel_common::reply::Reply::error(format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            String::from_utf8_lossy(c_arg(&argv[0]))
+        ))
+    } else {
+        ctx.host.call(argv)
+    };
     let failed = reply.is_error();
     let value = reply_to_lua(lua, reply, ctx.resp3)?;
     Ok((!(raise && failed), value))

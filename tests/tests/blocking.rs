@@ -182,3 +182,145 @@ fn blocked_clients_are_served_in_order_shown_and_unblocked() {
     assert!(sub.try_read_reply().is_none(), "the subscriber was closed");
     assert_eq!(admin.cmd("PING"), "+PONG\r\n");
 }
+
+/// The RESP2 reply of XREAD with one stream holding one entry `id f v`.
+fn one_entry(key: &str, id: &str, value: &str) -> String {
+    format!(
+        "*1\r\n*2\r\n${}\r\n{key}\r\n*1\r\n*2\r\n${}\r\n{id}\r\n*2\r\n$1\r\nf\r\n${}\r\n{value}\r\n",
+        key.len(),
+        id.len(),
+        value.len()
+    )
+}
+
+/// XREAD BLOCK and XREADGROUP BLOCK wait like the blocking pops: woken by
+/// XADD through another proxy (also past the servers' 2 s slice, `$` still
+/// meaning "after the last entry when the client asked"), nil on timeout,
+/// group readers served first come, first served, each entry once.
+#[test]
+fn blocked_stream_reads_wake_on_writes_from_any_proxy() {
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(2),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let mut writer = RawConn::connect(ports[1]);
+    assert_eq!(writer.cmd("XADD s 1-0 f old"), "$3\r\n1-0\r\n");
+
+    for (n, delay_ms) in [(2u64, 300u64), (3, 2_600)] {
+        let mut reader = RawConn::connect(ports[0]);
+        reader.set_timeout(Duration::from_secs(10));
+        reader.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"]);
+        thread::sleep(Duration::from_millis(delay_ms));
+        let id = format!("{n}-0");
+        let value = format!("new{n}");
+        let added = writer.cmd(&format!("XADD s {id} f {value}"));
+        assert_eq!(added, format!("$3\r\n{id}\r\n"));
+        let pushed = Instant::now();
+        let got = String::from_utf8_lossy(&reader.read_reply()).into_owned();
+        assert_eq!(got, one_entry("s", &id, &value), "after {delay_ms} ms");
+        assert!(pushed.elapsed() < Duration::from_millis(500));
+    }
+
+    // Timeout: nil, on time.
+    let mut reader = RawConn::connect(ports[0]);
+    let started = Instant::now();
+    assert_eq!(reader.cmd("XREAD BLOCK 500 STREAMS s nokey $ $"), "*-1\r\n");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+
+    // Two consumers of one group wait on two proxies; two entries come one
+    // XADD at a time: the first to ask gets the first.
+    assert_eq!(writer.cmd("XGROUP CREATE s g $"), "+OK\r\n");
+    let mut waiting = Vec::new();
+    for (i, port) in [ports[0], ports[1]].into_iter().enumerate() {
+        let mut c = RawConn::connect(port);
+        c.set_timeout(Duration::from_secs(10));
+        let name = format!("c{i}");
+        c.send(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            name.as_bytes(),
+            b"BLOCK",
+            b"0",
+            b"STREAMS",
+            b"s",
+            b">",
+        ]);
+        waiting.push(c);
+        thread::sleep(Duration::from_millis(300));
+    }
+    for (i, c) in waiting.iter_mut().enumerate() {
+        let id = format!("{}-0", 10 + i);
+        writer.cmd(&format!("XADD s {id} f g{i}"));
+        let got = String::from_utf8_lossy(&c.read_reply()).into_owned();
+        assert_eq!(got, one_entry("s", &id, &format!("g{i}")), "consumer {i}");
+    }
+    // XREADGROUP wrote the group's pending entries (idle times vary).
+    let pending = writer.cmd("XPENDING s g - + 10");
+    assert!(
+        pending.starts_with("*2\r\n*4\r\n$4\r\n10-0\r\n$2\r\nc0\r\n")
+            && pending.contains("$4\r\n11-0\r\n$2\r\nc1\r\n"),
+        "{pending}"
+    );
+}
+
+/// A client blocked in XREAD follows a failover: its primary is killed
+/// (kill -9), and an XADD at the new primary, through the other proxy,
+/// wakes it; the group state written before the kill is still there.
+#[test]
+fn a_blocked_xread_follows_a_failover() {
+    let ob = Onebox::start_with(OneboxOpts {
+        proxies: Some(2),
+        ..OneboxOpts::default()
+    });
+    let ports = ob.proxy_ports();
+    let mut writer = RawConn::connect(ports[1]);
+    writer.set_timeout(Duration::from_secs(30));
+    assert_eq!(writer.cmd("XADD fo 1-0 f old"), "$3\r\n1-0\r\n");
+    assert_eq!(writer.cmd("XGROUP CREATE fo g 0"), "+OK\r\n");
+    assert!(writer
+        .cmd("XREADGROUP GROUP g c STREAMS fo >")
+        .contains("old"));
+
+    let mut reader = RawConn::connect(ports[0]);
+    reader.set_timeout(Duration::from_secs(60));
+    reader.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"fo", b"$"]);
+    thread::sleep(Duration::from_millis(300));
+
+    let primary = ob.admin().locate("fo").primary;
+    let pid = ob
+        .lines
+        .iter()
+        .find(|l| l.starts_with("server") && l.contains(&primary))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|p| p.parse::<i32>().ok())
+        .unwrap_or_else(|| panic!("no pid for {primary} in {:?}", ob.lines));
+    // SAFETY: signalling a process this test's onebox started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    // Add once the partition has a new primary (a refused or unknown
+    // outcome is tried again; "equal or smaller" means an earlier try
+    // was applied).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = writer.cmd("XADD fo 2-0 f new");
+        if reply == "$3\r\n2-0\r\n" || reply.contains("equal or smaller") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no primary took over: {reply}");
+        thread::sleep(Duration::from_millis(200));
+    }
+    let got = String::from_utf8_lossy(&reader.read_reply()).into_owned();
+    assert_eq!(got, one_entry("fo", "2-0", "new"));
+    let pending = writer.cmd("XPENDING fo g");
+    assert!(
+        pending.starts_with("*4\r\n:1\r\n$3\r\n1-0\r\n$3\r\n1-0\r\n"),
+        "{pending}"
+    );
+}

@@ -149,7 +149,10 @@ impl Router {
             block_ticket: ticket,
             ..Default::default()
         };
-        self.execute(target, req, true, deadline).await
+        // A blocking read (XREAD) is asked again after a lost connection,
+        // like any read; a blocking pop may have popped.
+        self.execute(target, req, command.is_write(), deadline)
+            .await
     }
 
     /// Sends `req` to `target`'s primary, retrying while the answer proves

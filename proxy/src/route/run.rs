@@ -138,7 +138,7 @@ impl Router {
                 };
             }
             let deadline = Instant::now() + BLOCK_SLICE + self.timeout;
-            let reply = self
+            let reply = match self
                 .call_blocking(
                     Target::Key(key.clone()),
                     command,
@@ -147,7 +147,17 @@ impl Router {
                     deadline,
                 )
                 .await
-                .unwrap_or_else(RouteError::into_reply);
+            {
+                Ok(reply) => reply,
+                // A blocking read whose partition has no primary for now (a
+                // failover) waits on: asking again cannot change anything.
+                Err(RouteError::NoPrimary { .. } | RouteError::Unavailable { .. })
+                    if !command.is_write() =>
+                {
+                    Reply::NilArray
+                }
+                Err(e) => e.into_reply(),
+            };
             let empty = matches!(reply, Reply::Nil | Reply::NilArray);
             if !empty || until.is_some_and(|u| Instant::now() >= u) {
                 return reply;
