@@ -219,6 +219,21 @@ const REQUIRED: &[&str] = &[
     "PFMERGE",
     "PFDEBUG",
     "PFSELFTEST",
+    "XADD",
+    "XRANGE",
+    "XREVRANGE",
+    "XLEN",
+    "XREAD",
+    "XDEL",
+    "XTRIM",
+    "XSETID",
+    "XINFO",
+    "XGROUP",
+    "XREADGROUP",
+    "XACK",
+    "XPENDING",
+    "XCLAIM",
+    "XAUTOCLAIM",
 ];
 
 fn scripts_dir() -> PathBuf {
