@@ -6,14 +6,13 @@
 //! partitions; redis-py's `Lock` and `register_script` and the `limits`
 //! rate limiters, each a Lua script (issue 16). Each needs MULTI/EXEC or multi-key commands that span
 //! partitions (issue 15, served); celery's result backend also waits on
-//! SUBSCRIBE (issue 17, served). rq also needs streams (XADD, issue 19)
-//! and stays `#[ignore]`d until they land; run it with
-//! `cargo test -p petrel-tests --test app_libraries -- --ignored`.
+//! SUBSCRIBE (issue 17, served); rq keeps job results in streams (XADD,
+//! XREVRANGE; issue 19, served).
 //!
 //! The scripts (`tests/clients/apps/`) exit non-zero naming the cause: a
 //! request refused with CROSSSLOT, or a command Petrel does not serve. They
-//! are checked against a real redis-server too (not ignored), so a script
-//! that could not pass anywhere cannot hide behind the `#[ignore]`.
+//! are checked against a real redis-server too, so a script that could not
+//! pass anywhere is told apart from a Petrel failure.
 //! Installing the libraries and running scripts: `support/clients.rs`.
 
 mod support;
@@ -56,7 +55,6 @@ fn against_petrel(name: &str, file: &str, rest: &[&str]) {
 }
 
 #[test]
-#[ignore = "rq 3 stores job results in streams (XADD): issue 19"]
 fn rq_runs_twenty_jobs() {
     against_petrel("rq", "rq_jobs.py", &[]);
 }
