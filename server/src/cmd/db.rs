@@ -11,7 +11,9 @@
 //! keeps the element count in the header it saves with
 //! [`Db::save_collection`], and never loads a whole collection to change one
 //! element. Deleting or replacing a collection drops its elements with one
-//! range delete over its version's prefix.
+//! range delete over its version's prefix; [`Db::delete_element_range`]
+//! and [`Db::delete_element_prefix`] drop a run of elements the same way
+//! (a stream's whole nodes, a consumer group).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -871,5 +873,39 @@ mod tests {
         let db = Db::new(&engine, 4_000);
         assert!(db.raw(b"h").expect("raw").is_none());
         assert!(elements(&db, b"h", v, false).is_empty());
+    }
+
+    #[test]
+    fn element_ranges_are_deleted_whole_pending_writes_included() {
+        let engine = MemEngine::new();
+        let v = stored_hash(&engine);
+        let mut db = Db::new(&engine, 2_000);
+        db.put_element(b"h", v, b"bb", b"pending");
+        db.put_element(b"h", v, b"d", b"kept");
+        // a..=b holds the stored a and b, not the pending bb (after b).
+        db.delete_element_range(b"h", v, b"a", b"b");
+        assert_eq!(db.element(b"h", v, b"a").expect("get"), None);
+        assert_eq!(db.element(b"h", v, b"b").expect("get"), None);
+        assert_eq!(
+            db.element(b"h", v, b"bb").expect("get"),
+            Some(b"pending".to_vec())
+        );
+        db.delete_element_prefix(b"h", v, b"b");
+        assert_eq!(db.element(b"h", v, b"bb").expect("get"), None);
+        // A write after the range delete wins over it.
+        db.put_element(b"h", v, b"a", b"again");
+        let names: Vec<_> = elements(&db, b"h", v, false)
+            .into_iter()
+            .map(|(e, v)| format!("{e}={v}"))
+            .collect();
+        assert_eq!(names, ["a=again", "c=3", "d=kept"]);
+        let m = db.into_mutation();
+        engine.apply(Decree(2), &m).expect("apply");
+        let db = Db::new(&engine, 3_000);
+        let names: Vec<_> = elements(&db, b"h", v, false)
+            .into_iter()
+            .map(|(e, v)| format!("{e}={v}"))
+            .collect();
+        assert_eq!(names, ["a=again", "c=3", "d=kept"]);
     }
 }
