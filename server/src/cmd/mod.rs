@@ -59,7 +59,7 @@ pub(crate) use outcome::{CmdError, Execution};
 pub(crate) use runner::{run, RunFn, Runner};
 
 /// Every runner table, family by family.
-pub(crate) fn families() -> [&'static [Runner]; 7] {
+pub(crate) fn families() -> [&'static [Runner]; 8] {
     [
         COMMANDS,
         bits::COMMANDS,

@@ -200,7 +200,15 @@ impl ServerService {
         let blocks = command.blocks(&req.args);
         let reply = if write || blocks {
             match self
-                .write(&routed, gpid, command, req.args, req.block_ticket, blocks, now)
+                .write(
+                    &routed,
+                    gpid,
+                    command,
+                    req.args,
+                    req.block_ticket,
+                    blocks,
+                    now,
+                )
                 .await
             {
                 Ok(reply) => reply,
@@ -257,7 +265,10 @@ impl ServerService {
             match again {
                 Some(args) if !done.mutation.is_empty() => {
                     write = true;
-                    match self.write(&routed, gpid, command, args, 0, now).await {
+                    match self
+                        .write(&routed, gpid, command, args, 0, false, now)
+                        .await
+                    {
                         Ok(reply) => reply,
                         Err(refused) => return refused,
                     }
