@@ -205,8 +205,7 @@ impl ServerService {
                     gpid,
                     command,
                     req.args,
-                    req.block_ticket,
-                    blocks,
+                    blocks.then_some(req.block_ticket),
                     now,
                 )
                 .await
@@ -265,10 +264,7 @@ impl ServerService {
             match again {
                 Some(args) if !done.mutation.is_empty() => {
                     write = true;
-                    match self
-                        .write(&routed, gpid, command, args, 0, false, now)
-                        .await
-                    {
+                    match self.write(&routed, gpid, command, args, None, now).await {
                         Ok(reply) => reply,
                         Err(refused) => return refused,
                     }
@@ -315,8 +311,8 @@ impl ServerService {
         gpid: Gpid,
         command: &'static Command,
         args: Vec<Bytes>,
-        block_ticket: u64,
-        blocks: bool,
+        // The call's ticket among blocked clients, when it blocks.
+        blocking: Option<u64>,
         now: u64,
     ) -> Result<Reply, Handled> {
         let Routed {
@@ -325,9 +321,9 @@ impl ServerService {
             primary,
         } = routed;
         let (ballot, primary) = (*ballot, primary.clone());
-        let outcome = if blocks {
+        let outcome = if let Some(ticket) = blocking {
             let queue = self.blocked.of(gpid);
-            write_blocking(replica, &queue, block_ticket, command, args).await
+            write_blocking(replica, &queue, ticket, command, args).await
         } else {
             replica.write(command, args, now).await
         };
