@@ -86,7 +86,12 @@ impl Meta {
         }
     }
 
-    async fn create_table(&self, name: &str, partitions: u32, replicas: u32) -> TableMapMsg {
+    async fn create_table(
+        &self,
+        name: &str,
+        partitions: u32,
+        replicas: u32,
+    ) -> Result<TableMapMsg, RpcError> {
         let resp: CreateTableResponse = self
             .rpc
             .call(
@@ -99,9 +104,8 @@ impl Meta {
                 },
                 RPC_TIMEOUT,
             )
-            .await
-            .expect("create table");
-        resp.table.expect("table in answer")
+            .await?;
+        Ok(resp.table.expect("table in answer"))
     }
 
     async fn table(&self, name: &str) -> TableMapMsg {
@@ -295,6 +299,28 @@ async fn register(meta: &Meta, fakes: &mut [Fake]) {
     }
 }
 
+/// Registers every server and creates table `t`. Beacons go again until
+/// meta counts all of them alive at once: on a loaded machine the first
+/// beacon can be older than the 100 ms lease when the table is created.
+async fn register_and_create(
+    meta: &Meta,
+    fakes: &mut [Fake],
+    partitions: u32,
+    replicas: u32,
+) -> TableMapMsg {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        register(meta, fakes).await;
+        match meta.create_table("t", partitions, replicas).await {
+            Ok(table) => return table,
+            Err(e) if e.to_string().contains("not enough live servers") => {
+                assert!(Instant::now() < deadline, "create table: {e}");
+            }
+            Err(e) => panic!("create table: {e}"),
+        }
+    }
+}
+
 fn members(c: &PartitionConfigMsg) -> BTreeSet<String> {
     std::iter::once(c.primary.clone())
         .chain(c.secondaries.iter().cloned())
@@ -306,8 +332,7 @@ fn members(c: &PartitionConfigMsg) -> BTreeSet<String> {
 async fn a_dead_primary_is_replaced_by_the_longest_log_on_disk_before_anyone_hears_of_it() {
     let meta = Meta::start(300_000).await;
     let mut servers = fakes(3);
-    register(&meta, &mut servers).await;
-    let created = meta.create_table("t", 1, 3).await;
+    let created = register_and_create(&meta, &mut servers, 1, 3).await;
     let c = &created.partitions[0];
     assert_eq!(c.ballot, 1);
     assert_eq!(members(c).len(), 3, "three members on three servers: {c:?}");
@@ -390,8 +415,10 @@ async fn a_dead_primary_is_replaced_by_the_longest_log_on_disk_before_anyone_hea
 async fn a_secondary_the_primary_cannot_reach_is_removed() {
     let meta = Meta::start(300_000).await;
     let mut servers = fakes(3);
-    register(&meta, &mut servers).await;
-    let c = meta.create_table("t", 1, 3).await.partitions[0].clone();
+    let c = register_and_create(&meta, &mut servers, 1, 3)
+        .await
+        .partitions[0]
+        .clone();
     let p = index_of(&servers, &c.primary);
     let gone = index_of(&servers, &c.secondaries[1]);
     beacon_for(&meta, &mut servers, &[0, 1, 2], Duration::from_millis(60)).await;
@@ -418,8 +445,10 @@ async fn a_learner_replaces_a_member_dead_past_the_dropout_delay_and_joins_once_
     const DROPOUT_MS: u64 = 800;
     let meta = Meta::start(DROPOUT_MS).await;
     let mut servers = fakes(4);
-    register(&meta, &mut servers).await;
-    let c = meta.create_table("t", 1, 3).await.partitions[0].clone();
+    let c = register_and_create(&meta, &mut servers, 1, 3)
+        .await
+        .partitions[0]
+        .clone();
     let p = index_of(&servers, &c.primary);
     let dead = index_of(&servers, &c.secondaries[0]);
     let kept = index_of(&servers, &c.secondaries[1]);
@@ -502,8 +531,10 @@ async fn a_learner_replaces_a_member_dead_past_the_dropout_delay_and_joins_once_
 async fn a_restarted_sole_primary_gets_a_new_ballot_and_serves_again() {
     let meta = Meta::start(300_000).await;
     let mut servers = fakes(1);
-    register(&meta, &mut servers).await;
-    let c = meta.create_table("t", 1, 1).await.partitions[0].clone();
+    let c = register_and_create(&meta, &mut servers, 1, 1)
+        .await
+        .partitions[0]
+        .clone();
     assert_eq!(c.primary, servers[0].addr);
     servers[0].prepared = 5;
     servers[0].committed = 5;
@@ -535,8 +566,10 @@ async fn a_restarted_sole_primary_gets_a_new_ballot_and_serves_again() {
 async fn an_admin_learner_request_is_checked_and_skips_the_dropout_delay() {
     let meta = Meta::start(300_000).await;
     let mut servers = fakes(3);
-    register(&meta, &mut servers).await;
-    let c = meta.create_table("t", 1, 2).await.partitions[0].clone();
+    let c = register_and_create(&meta, &mut servers, 1, 2)
+        .await
+        .partitions[0]
+        .clone();
     let p = index_of(&servers, &c.primary);
     let dead = index_of(&servers, &c.secondaries[0]);
     let spare = (0..3)

@@ -38,7 +38,6 @@ fn bullmq_jobs(port: u16) -> Command {
 }
 
 #[test]
-#[ignore = "streams are served, but a BullMQ script runs RPOPLPUSH over keys of two partitions, which a script spanning partitions refuses (README, scripts)"]
 fn bullmq_queue_worker_and_queue_events_run_twenty_jobs() {
     let ob = Onebox::start_with(OneboxOpts {
         partitions: Some(PARTITIONS),

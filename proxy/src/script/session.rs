@@ -3,10 +3,11 @@
 //!
 //! The script runs on a blocking thread with that thread's Lua engine; its
 //! `redis.call`s leave as events for the transaction and wait for their
-//! replies. A call whose keys are all in one partition runs there; `PING`,
-//! `ECHO` and `TIME` are answered here; anything else (a call over keys of
-//! several partitions, a command that needs every partition) is refused
-//! with an error the script sees. `PUBLISH` and `SPUBLISH` are held: the
+//! replies. A call whose keys are all in one partition runs there; one over
+//! keys of several partitions runs by its plan (split or carried, as inside
+//! MULTI: `crate::txn::plan`); `PING`, `ECHO` and `TIME` are answered here;
+//! a command that needs every partition is refused with an error the
+//! script sees. `PUBLISH` and `SPUBLISH` are held: the
 //! run ends with its messages, sent once the transaction commits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use crate::acl::{Denied, User};
 use crate::program::Program;
 use crate::pubsub::publish::Outgoing;
+use crate::txn::plan::{plan, Planned};
 use crate::txn::script::{Event, Session, Start};
 use crate::txn::Call;
 
@@ -279,13 +281,22 @@ impl Host for TxnHost {
                 return reply;
             }
         }
-        let partition = match partitions.as_slice() {
-            [p] if !matches!(command.exec(), Exec::FanOut(_) | Exec::Proxy) => *p,
-            [_, _, ..] => {
-                return Reply::error(format!(
-                "ERR Petrel cannot run '{}' over keys of several partitions inside a script yet",
-                command.name()
-            ))
+        let runs_at_partitions = !matches!(command.exec(), Exec::FanOut(_) | Exec::Proxy);
+        let call = Call { command, args };
+        let event = match partitions.as_slice() {
+            [partition] if runs_at_partitions => Event::Call {
+                partition: *partition,
+                call,
+            },
+            // Split or carried across partitions as inside MULTI.
+            [_, _, ..] if runs_at_partitions => {
+                let n = self.partitions;
+                match plan(&[call], &[], |k| partition_of(k, n)) {
+                    Planned::Txn(plan) => Event::Planned(plan),
+                    Planned::OnePartition => {
+                        return Reply::error("ERR Petrel could not plan a script's call")
+                    }
+                }
             }
             _ => {
                 return Reply::error(format!(
@@ -294,8 +305,7 @@ impl Host for TxnHost {
                 ))
             }
         };
-        let call = Call { command, args };
-        if self.events.send(Event::Call { partition, call }).is_err() {
+        if self.events.send(event).is_err() {
             self.stopped.store(true, Ordering::SeqCst);
             return Reply::error("ERR the script was stopped");
         }

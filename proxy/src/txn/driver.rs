@@ -137,8 +137,8 @@ fn unix_ms() -> u64 {
 }
 
 /// One attempt's state beside the machine's.
-struct Attempt<'a> {
-    progress: Progress<'a>,
+struct Attempt {
+    progress: Progress,
     /// The round being executed.
     round: usize,
     /// The current round's commands per partition, until sent.
@@ -147,12 +147,12 @@ struct Attempt<'a> {
     sinks: HashMap<u32, (u32, Vec<Sink>)>,
 }
 
-struct Driver<'a, T> {
-    plan: &'a Plan,
+struct Driver<T> {
+    plan: Arc<Plan>,
     table: TableId,
     transport: Arc<T>,
     coord: Coordinator,
-    attempt: Attempt<'a>,
+    attempt: Attempt,
     inflight: FuturesUnordered<BoxFuture<'static, (u32, Option<Answer>)>>,
     /// Why the transaction was abandoned, when it was.
     broken: Option<Broken>,
@@ -182,8 +182,9 @@ async fn run<T: Transport>(job: Job<T>, client: oneshot::Sender<Ending>) {
         partition: PartitionId(plan.record),
     };
     metrics::counter!(names::TXN_STARTED, "kind" => kind.label()).increment(1);
+    let plan = Arc::new(plan);
     let mut d = Driver {
-        plan: &plan,
+        plan: plan.clone(),
         table,
         transport,
         coord: Coordinator::new(txn, record, 0, deadline_ms, settings.opts.clone()),
@@ -218,7 +219,7 @@ async fn run<T: Transport>(job: Job<T>, client: oneshot::Sender<Ending>) {
     let _ = tokio::time::timeout(drain, async { while d.inflight.next().await.is_some() {} }).await;
 }
 
-impl<'a, T: Transport> Driver<'a, T> {
+impl<T: Transport> Driver<T> {
     fn gpid(&self, p: u32) -> Gpid {
         Gpid {
             table: self.table,

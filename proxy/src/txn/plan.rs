@@ -29,6 +29,7 @@
 //! whose first round reads the carried keys).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use petrel_common::command::{Exec, Internal, Merge};
@@ -249,8 +250,8 @@ pub(crate) struct Broken(String);
 
 /// One attempt's replies so far, and the batches they lead to.
 #[derive(Debug)]
-pub(crate) struct Progress<'a> {
-    plan: &'a Plan,
+pub(crate) struct Progress {
+    plan: Arc<Plan>,
     watch_ok: bool,
     parts: Vec<Vec<Option<Reply>>>,
     dumps: Vec<Vec<Option<Reply>>>,
@@ -264,7 +265,7 @@ impl Plan {
     }
 
     /// A fresh attempt.
-    pub(crate) fn start(&self) -> Progress<'_> {
+    pub(crate) fn start(self: &Arc<Self>) -> Progress {
         let parts = self
             .units
             .iter()
@@ -282,7 +283,7 @@ impl Plan {
             })
             .collect();
         Progress {
-            plan: self,
+            plan: self.clone(),
             watch_ok: true,
             parts,
             dumps,
@@ -310,7 +311,12 @@ fn items_of(reply: &Reply) -> Option<Vec<Bytes>> {
     }
 }
 
-impl Progress<'_> {
+impl Progress {
+    /// How many rounds its plan has.
+    pub(crate) fn rounds(&self) -> usize {
+        self.plan.rounds()
+    }
+
     /// Round `round`'s batches: each partition with at least one command,
     /// its commands and where their replies go.
     pub(crate) fn batches(&self, round: usize) -> Result<Vec<(u32, Batch)>, Broken> {

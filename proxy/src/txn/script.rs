@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::call::Call;
 use super::driver::{Answer, Msg, Settings, Transport, NOT_APPLIED, UNKNOWN};
+use super::plan::{Broken, Plan, Progress, Sink};
 use crate::pubsub::publish::Outgoing;
 use crate::stats::names;
 
@@ -39,6 +40,9 @@ use crate::stats::names;
 pub(crate) enum Event {
     /// Run `call` at `partition` and send back its reply.
     Call { partition: u32, call: Call },
+    /// Run one call whose keys span partitions by its plan (split or
+    /// carried as in MULTI, `super::plan`), and send back its reply.
+    Planned(Plan),
     /// The script ended with this reply, having published these messages
     /// (held until the transaction commits).
     Done(Reply, Vec<Outgoing>),
@@ -115,12 +119,13 @@ struct Driver<T> {
     session: Option<Session>,
     /// Waiting for the script's next event (its last call was answered).
     listening: bool,
-    /// The call of the current round: its partition and EXECUTE sequence.
-    current: Option<(u32, u32)>,
-    /// Its commands per partition, until the EXECUTE goes out.
+    /// The call being run, if one is.
+    current: Option<Current>,
+    /// The current round's commands per partition, until its EXECUTE
+    /// goes out.
     commands: HashMap<u32, Vec<Call>>,
-    /// The current call's reply, once its EXECUTE answered.
-    reply: Option<Reply>,
+    /// Why the transaction was abandoned, when a call's plan broke.
+    broken: Option<Broken>,
     /// Partitions that got an EXECUTE in this attempt.
     executed: HashSet<u32>,
     /// The script's own reply, once it ended.
@@ -129,6 +134,35 @@ struct Driver<T> {
     held: Vec<Outgoing>,
     inflight: FuturesUnordered<BoxFuture<'static, (u32, Option<Answer>)>>,
     client: Option<tokio::sync::oneshot::Sender<Ended>>,
+}
+
+/// The `redis.call` being run.
+enum Current {
+    /// At one partition, in one round: its EXECUTE's sequence once sent,
+    /// and its reply once answered.
+    One {
+        partition: u32,
+        seq: u32,
+        reply: Option<Reply>,
+    },
+    /// Over keys of several partitions: the rounds of its plan.
+    Planned {
+        progress: Progress,
+        round: usize,
+        /// Where the current round's replies go, per partition (with its
+        /// EXECUTE's sequence once sent), until answered.
+        sinks: HashMap<u32, (u32, Vec<Sink>)>,
+    },
+}
+
+/// The record partition when `event` is an attempt's first call: the
+/// partition of its first round.
+fn first_partition(event: &Event) -> u32 {
+    match event {
+        Event::Call { partition, .. } => *partition,
+        Event::Planned(plan) => plan.record,
+        Event::Done(..) | Event::Stopped(_) => 0,
+    }
 }
 
 async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Sender<Ended>) {
@@ -144,7 +178,9 @@ async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Send
     let mut session = start();
     let first = tokio::time::timeout_at(deadline.into(), session.events.recv()).await;
     let (record, call) = match first {
-        Ok(Some(Event::Call { partition, call })) => (partition, call),
+        Ok(Some(event @ (Event::Call { .. } | Event::Planned(_)))) => {
+            (first_partition(&event), event)
+        }
         // Nothing written: nothing to commit before its messages go.
         Ok(Some(Event::Done(reply, held))) => {
             let _ = client.send(Ended { reply, held });
@@ -186,14 +222,14 @@ async fn run<T: Transport>(job: ScriptJob<T>, client: tokio::sync::oneshot::Send
         listening: false,
         current: None,
         commands: HashMap::new(),
-        reply: None,
+        broken: None,
         executed: HashSet::new(),
         result: None,
         held: Vec::new(),
         inflight: FuturesUnordered::new(),
         client: Some(client),
     };
-    let outs = d.call(record, call);
+    let outs = d.event(Some(call));
     d.perform(outs);
     let mut ticks = tokio::time::interval(settings.tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -226,25 +262,107 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    /// One `redis.call`: a round with its EXECUTE (and the record
-    /// partition's, empty, when an attempt starts elsewhere).
+    /// One `redis.call` at one partition: a round with its EXECUTE.
     fn call(&mut self, partition: u32, call: Call) -> Vec<Output> {
         self.listening = false;
-        self.reply = None;
         self.commands.clear();
         self.commands.insert(partition, vec![call]);
-        let mut parts = vec![self.gpid(partition)];
-        if self.executed.is_empty() && partition != self.record {
-            self.commands.insert(self.record, Vec::new());
-            parts.push(self.gpid(self.record));
+        self.current = Some(Current::One {
+            partition,
+            seq: u32::MAX,
+            reply: None,
+        });
+        self.execute(vec![partition])
+    }
+
+    /// One `redis.call` over keys of several partitions: its plan's
+    /// rounds, one after the other.
+    fn planned(&mut self, plan: Plan) -> Vec<Output> {
+        self.listening = false;
+        self.current = Some(Current::Planned {
+            progress: Arc::new(plan).start(),
+            round: 0,
+            sinks: HashMap::new(),
+        });
+        self.plan_round(0)
+    }
+
+    /// Starts round `round` of the current call's plan (or the first
+    /// non-empty one after it); with none left, the call's reply goes to
+    /// the script.
+    fn plan_round(&mut self, round: usize) -> Vec<Output> {
+        let Some(Current::Planned { progress, .. }) = self.current.take() else {
+            return Vec::new();
+        };
+        let mut round = round;
+        while round < progress.rounds() {
+            let batches = match progress.batches(round) {
+                Ok(b) => b,
+                Err(e) => return self.abandon(e),
+            };
+            if batches.is_empty() {
+                round += 1;
+                continue;
+            }
+            self.commands.clear();
+            let mut sinks = HashMap::new();
+            let mut parts = Vec::with_capacity(batches.len());
+            for (pid, batch) in batches {
+                let (calls, to): (Vec<Call>, Vec<Sink>) = batch.into_iter().unzip();
+                self.commands.insert(pid, calls);
+                sinks.insert(pid, (u32::MAX, to));
+                parts.push(pid);
+            }
+            self.current = Some(Current::Planned {
+                progress,
+                round,
+                sinks,
+            });
+            return self.execute(parts);
         }
-        self.current = Some((partition, u32::MAX));
+        let reply = match progress.replies() {
+            Ok(r) => r.into_iter().next().unwrap_or_else(|| {
+                Reply::error("ERR a script's call over several partitions got no reply")
+            }),
+            Err(e) => return self.abandon(e),
+        };
+        self.answer_script(reply);
+        Vec::new()
+    }
+
+    /// The EXECUTEs of a round at `parts`, with the record partition's
+    /// (without commands) when an attempt starts elsewhere.
+    fn execute(&mut self, mut parts: Vec<u32>) -> Vec<Output> {
+        if self.executed.is_empty() && !parts.contains(&self.record) {
+            self.commands.insert(self.record, Vec::new());
+            parts.push(self.record);
+        }
+        let parts = parts.into_iter().map(|p| self.gpid(p)).collect();
         self.coord.handle(Input::Execute { parts })
+    }
+
+    /// The current call's reply goes back to the script, which then makes
+    /// its next call or ends.
+    fn answer_script(&mut self, reply: Reply) {
+        if let Some(s) = &self.session {
+            let _ = s.replies.send(reply);
+        }
+        self.current = None;
+        self.listening = true;
+    }
+
+    fn abandon(&mut self, why: Broken) -> Vec<Output> {
+        tracing::warn!(error = %why, "script transaction abandoned");
+        self.listening = false;
+        self.current = None;
+        self.broken = Some(why);
+        self.coord.handle(Input::Abandon)
     }
 
     fn event(&mut self, event: Option<Event>) -> Vec<Output> {
         match event {
             Some(Event::Call { partition, call }) => self.call(partition, call),
+            Some(Event::Planned(plan)) => self.planned(plan),
             Some(Event::Done(reply, held)) => {
                 self.listening = false;
                 self.result = Some(reply);
@@ -270,14 +388,36 @@ impl<T: Transport> Driver<T> {
             return self.coord.handle(Input::Failed { from: from_g });
         };
         if let Response::Executed { txn, seq, .. } = resp {
-            let ours = txn == self.coord.txn() && self.current == Some((from, seq));
-            if ours {
-                self.reply = Some(replies.into_iter().next().unwrap_or_else(|| {
-                    Reply::error("ERR a partition answered a script's call without a reply")
-                }));
+            if txn == self.coord.txn() {
+                if let Err(e) = self.take_replies(from, seq, replies) {
+                    return self.abandon(e);
+                }
             }
         }
         self.coord.handle(Input::Response { from: from_g, resp })
+    }
+
+    /// Keeps the replies of the current round's EXECUTE `seq` at `from`.
+    fn take_replies(&mut self, from: u32, seq: u32, replies: Vec<Reply>) -> Result<(), Broken> {
+        match self.current.as_mut() {
+            Some(Current::One {
+                partition,
+                seq: sent,
+                reply,
+            }) if *partition == from && *sent == seq => {
+                *reply = Some(replies.into_iter().next().unwrap_or_else(|| {
+                    Reply::error("ERR a partition answered a script's call without a reply")
+                }));
+                Ok(())
+            }
+            Some(Current::Planned {
+                progress, sinks, ..
+            }) if sinks.get(&from).is_some_and(|(s, _)| *s == seq) => match sinks.remove(&from) {
+                Some((_, to)) => progress.accept(&to, replies),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     fn perform(&mut self, outs: Vec<Output>) {
@@ -287,10 +427,16 @@ impl<T: Transport> Driver<T> {
                 Output::Execute { to, head } => {
                     let pid = to.partition.0;
                     let commands = self.commands.remove(&pid).unwrap_or_default();
-                    if let Some((p, seq)) = self.current.as_mut() {
-                        if *p == pid {
+                    match self.current.as_mut() {
+                        Some(Current::One { partition, seq, .. }) if *partition == pid => {
                             *seq = head.seq;
                         }
+                        Some(Current::Planned { sinks, .. }) => {
+                            if let Some((seq, _)) = sinks.get_mut(&pid) {
+                                *seq = head.seq;
+                            }
+                        }
+                        _ => {}
                     }
                     self.executed.insert(pid);
                     self.send(pid, Msg::Execute { head, commands });
@@ -300,19 +446,20 @@ impl<T: Transport> Driver<T> {
                     self.send(to.partition.0, Msg::Request(req));
                     Vec::new()
                 }
-                Output::RoundDone => {
-                    // The call ran: its reply goes back to the script,
-                    // which then makes its next call or ends.
-                    let reply = self.reply.take().unwrap_or_else(|| {
-                        Reply::error("ERR a script's call got no reply from its partition")
-                    });
-                    if let Some(s) = &self.session {
-                        let _ = s.replies.send(reply);
+                Output::RoundDone => match self.current.as_mut() {
+                    Some(Current::One { reply, .. }) => {
+                        let reply = reply.take().unwrap_or_else(|| {
+                            Reply::error("ERR a script's call got no reply from its partition")
+                        });
+                        self.answer_script(reply);
+                        Vec::new()
                     }
-                    self.current = None;
-                    self.listening = true;
-                    Vec::new()
-                }
+                    Some(Current::Planned { round, .. }) => {
+                        let next = *round + 1;
+                        self.plan_round(next)
+                    }
+                    None => Vec::new(),
+                },
                 Output::Restart { .. } => {
                     metrics::counter!(names::TXN_RESTARTS, "kind" => "script").increment(1);
                     self.restart();
@@ -336,7 +483,7 @@ impl<T: Transport> Driver<T> {
         self.stop_session();
         self.executed.clear();
         self.current = None;
-        self.reply = None;
+        self.broken = None;
         self.result = None;
         self.held.clear();
         self.commands.clear();
@@ -358,29 +505,33 @@ impl<T: Transport> Driver<T> {
 
     /// The client's answer: the script's messages go only with a commit.
     fn ending(&mut self, outcome: Outcome) -> Ended {
-        let (label, ended) =
-            match outcome {
-                Outcome::Committed => (
-                    "committed",
-                    Ended {
-                        reply: self
-                            .result
-                            .take()
-                            .unwrap_or_else(|| Reply::error(NO_SCRIPT)),
-                        held: std::mem::take(&mut self.held),
-                    },
-                ),
-                Outcome::NotApplied(NotApplied::Abandoned) => (
-                    "not_applied",
-                    Ended::reply(self.result.take().unwrap_or_else(|| {
-                        Reply::error("ERR script abandoned; nothing was written")
-                    })),
-                ),
-                Outcome::NotApplied(NotApplied::Deadline) => {
-                    ("not_applied", Ended::reply(Reply::error(NOT_APPLIED)))
-                }
-                Outcome::Unknown => ("unknown", Ended::reply(Reply::error(UNKNOWN))),
-            };
+        let (label, ended) = match outcome {
+            Outcome::Committed => (
+                "committed",
+                Ended {
+                    reply: self
+                        .result
+                        .take()
+                        .unwrap_or_else(|| Reply::error(NO_SCRIPT)),
+                    held: std::mem::take(&mut self.held),
+                },
+            ),
+            Outcome::NotApplied(NotApplied::Abandoned) => (
+                "not_applied",
+                Ended::reply(self.result.take().unwrap_or_else(|| {
+                    Reply::error(
+                        self.broken
+                            .as_ref()
+                            .map_or_else(|| "ERR script abandoned".into(), |b| b.to_string())
+                            + "; nothing was written",
+                    )
+                })),
+            ),
+            Outcome::NotApplied(NotApplied::Deadline) => {
+                ("not_applied", Ended::reply(Reply::error(NOT_APPLIED)))
+            }
+            Outcome::Unknown => ("unknown", Ended::reply(Reply::error(UNKNOWN))),
+        };
         metrics::counter!(names::TXN_ENDED, "kind" => "script", "outcome" => label).increment(1);
         ended
     }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::txn::testing::{b, by_digit, call, words};
 
-fn txn(calls: &[&[&str]], watched: &[(&str, i64)]) -> Plan {
+fn txn(calls: &[&[&str]], watched: &[(&str, i64)]) -> Arc<Plan> {
     let watched: Vec<(Bytes, i64)> = watched
         .iter()
         .map(|(k, f)| (Bytes::from(k.to_string()), *f))
@@ -11,13 +11,13 @@ fn txn(calls: &[&[&str]], watched: &[(&str, i64)]) -> Plan {
         &watched,
         by_digit,
     ) {
-        Planned::Txn(p) => p,
+        Planned::Txn(p) => Arc::new(p),
         other => panic!("{other:?}"),
     }
 }
 
 /// Round `r` as (partition, [args]) with the internal commands' args.
-fn shown(p: &Progress<'_>, r: usize) -> Vec<(u32, Vec<Vec<Bytes>>)> {
+fn shown(p: &Progress, r: usize) -> Vec<(u32, Vec<Vec<Bytes>>)> {
     p.batches(r)
         .expect("batches")
         .into_iter()
@@ -26,7 +26,7 @@ fn shown(p: &Progress<'_>, r: usize) -> Vec<(u32, Vec<Vec<Bytes>>)> {
 }
 
 /// Answers round `r` with `answer(pid, args)` for each command.
-fn answer(p: &mut Progress<'_>, r: usize, answer: impl Fn(u32, &[Bytes]) -> Reply) {
+fn answer(p: &mut Progress, r: usize, answer: impl Fn(u32, &[Bytes]) -> Reply) {
     for (pid, batch) in p.batches(r).expect("batches") {
         let sinks: Vec<Sink> = batch.iter().map(|(_, s)| *s).collect();
         let replies = batch.iter().map(|(c, _)| answer(pid, &c.args)).collect();

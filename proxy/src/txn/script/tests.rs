@@ -233,3 +233,106 @@ async fn a_later_attempt_starting_elsewhere_executes_at_the_record_first() {
         "{log:?}"
     );
 }
+
+/// Starts runs that call `INCR 3c`, then `RPOPLPUSH 1a 2b` (keys of two
+/// partitions, carried by its plan), and end with both replies.
+fn a_carried_call() -> Start {
+    Box::new(move || {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (replies, replies_rx) = std::sync::mpsc::channel::<Reply>();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let first = Event::Call {
+                partition: 3,
+                call: call(&["INCR", "3c"]),
+            };
+            let planned = match crate::txn::plan::plan(
+                &[call(&["RPOPLPUSH", "1a", "2b"])],
+                &[],
+                crate::txn::testing::by_digit,
+            ) {
+                crate::txn::plan::Planned::Txn(p) => Event::Planned(p),
+                crate::txn::plan::Planned::OnePartition => return,
+            };
+            for event in [first, planned] {
+                if events_tx.send(event).is_err() {
+                    return;
+                }
+                match replies_rx.recv() {
+                    Ok(r) => got.push(r),
+                    Err(_) => return,
+                }
+            }
+            let _ = events_tx.send(Event::Done(Reply::Array(got), Vec::new()));
+        });
+        Session {
+            events,
+            replies,
+            stop: Box::new(|| {}),
+        }
+    })
+}
+
+/// Replies of a carry's rounds: `2b`'s dump, then the run at `1a`'s
+/// partition answering `x` and changing `2b`.
+fn carry_reply(c: &Call) -> Reply {
+    match c.command.name() {
+        "petrel.dump" => Reply::Array(vec![crate::txn::testing::b("meta")]),
+        "petrel.txn.run" => Reply::Array(vec![
+            crate::txn::testing::b("x"),
+            crate::txn::testing::b("2b"),
+            Reply::NilArray,
+        ]),
+        _ => reply(c),
+    }
+}
+
+#[tokio::test]
+async fn a_call_over_keys_of_two_partitions_runs_its_plan_s_rounds() {
+    let fake = Fake::new(|to, m, f| f.happy(to, m, carry_reply));
+    let got = go(&fake, a_carried_call()).await;
+    assert_eq!(
+        got,
+        Reply::Array(vec![Reply::Int(1), crate::txn::testing::b("x")]),
+        "the carried call's reply is its run's"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let log = fake.requests();
+    assert_eq!(
+        log[..4],
+        [
+            (3, "EXECUTE INCR".into()),
+            (2, "EXECUTE petrel.dump".into()),
+            (1, "EXECUTE petrel.txn.run".into()),
+            (2, "EXECUTE petrel.txn.replace".into()),
+        ],
+        "the call's three rounds after the first call's: {log:?}"
+    );
+    let mut prepares: Vec<u32> = log
+        .iter()
+        .filter(|(_, w)| w == "Prepare")
+        .map(|(p, _)| *p)
+        .collect();
+    prepares.sort_unstable();
+    assert_eq!(prepares, vec![1, 2, 3], "every writer prepares");
+}
+
+#[tokio::test]
+async fn a_broken_plan_abandons_the_script_and_says_nothing_was_written() {
+    // The run's reply lacks its changes' shape: the plan cannot go on.
+    let fake = Fake::new(|to, m, f| {
+        f.happy(to, m, |c: &Call| match c.command.name() {
+            "petrel.txn.run" => Reply::Int(5),
+            _ => carry_reply(c),
+        })
+    });
+    let got = go(&fake, a_carried_call()).await;
+    let Reply::Error(text) = &got else {
+        panic!("{got:?}");
+    };
+    assert!(text.ends_with("nothing was written"), "{text}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let log = fake.requests();
+    assert!(log.iter().all(|(_, w)| w != "Prepare"), "{log:?}");
+    assert!(log.iter().any(|(_, w)| w == "Release"), "{log:?}");
+}
