@@ -315,7 +315,8 @@ fn scripts_over_several_partitions_are_atomic() {
         .expect("MGET");
     assert_eq!(got.iter().sum::<i64>(), 400, "{got:?}");
     // A script that fails after a write keeps the write, as in Redis; one
-    // call over keys of two partitions inside a script is refused.
+    // call over keys of two partitions inside a script runs by its plan,
+    // inside the script's transaction.
     let (a, b) = (&accounts[0], &accounts[1]);
     let r = redis::cmd("EVAL")
         .arg("redis.call('SET', KEYS[1], 'kept') return redis.call('HGET', KEYS[2], 'f')")
@@ -325,17 +326,29 @@ fn scripts_over_several_partitions_are_atomic() {
         .query::<Value>(&mut con);
     assert!(r.is_err(), "{r:?}");
     assert_eq!(raw(&mut con, &["GET", a]), bulk("kept"));
-    let r = redis::cmd("EVAL")
+    let outside = raw(&mut con, &["GET", b]);
+    let inside = redis::cmd("EVAL")
         .arg("return redis.call('MGET', KEYS[1], KEYS[2])")
         .arg(2)
         .arg(a)
         .arg(b)
-        .query::<Value>(&mut con);
-    let e = r.expect_err("refused");
-    assert!(
-        e.to_string().contains("over keys of several partitions"),
-        "{e}"
-    );
+        .query::<Value>(&mut con)
+        .expect("MGET inside a script");
+    assert_eq!(inside, Value::Array(vec![bulk("kept"), outside.clone()]));
+    // RENAME between partitions, then reads of both inside the same run.
+    let renamed = redis::cmd("EVAL")
+        .arg(
+            "redis.call('RENAME', KEYS[1], KEYS[2]) \
+             return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2])}",
+        )
+        .arg(2)
+        .arg(b)
+        .arg(a)
+        .query::<Value>(&mut con)
+        .expect("RENAME inside a script");
+    assert_eq!(renamed, Value::Array(vec![Value::Int(0), outside.clone()]));
+    assert_eq!(raw(&mut con, &["GET", a]), outside);
+    assert_eq!(raw(&mut con, &["EXISTS", b]), Value::Int(0));
 }
 
 #[test]
