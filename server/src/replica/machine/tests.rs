@@ -619,7 +619,7 @@ fn a_secondary_busy_with_a_big_entry_gets_its_size_allowance_before_it_is_report
             node: n(1),
         })
     };
-    // 30 MB: 3 s of allowance at the assumed worst 10 MB/s.
+    // 30 MB: 6 s of allowance at the assumed worst 5 MB/s.
     let mut p = ReplicaMachine::new(n(0), Gpid::new(1, 0), Options::default());
     p.handle(Input::LeaseChanged { valid: true });
     p.handle(Input::ConfigChanged(config(2, 0, &[1])));
@@ -631,8 +631,8 @@ fn a_secondary_busy_with_a_big_entry_gets_its_size_allowance_before_it_is_report
     // Silent past the failure timeout but within the allowance: receiving
     // and logging 30 MB can keep a member from sending anything else.
     assert!(!reported(&p.handle(Input::Tick { now_ms: 2_500 })));
-    assert!(!reported(&p.handle(Input::Tick { now_ms: 4_900 })));
-    assert!(reported(&p.handle(Input::Tick { now_ms: 5_100 })));
+    assert!(!reported(&p.handle(Input::Tick { now_ms: 7_900 })));
+    assert!(reported(&p.handle(Input::Tick { now_ms: 8_100 })));
 
     // A small entry gets no allowance: silence past the timeout is reported.
     let mut p = ReplicaMachine::new(n(0), Gpid::new(1, 0), Options::default());
