@@ -241,12 +241,28 @@ pub(crate) static KNOBS: &[Knob] = {
     ]
 };
 
+/// Parameters Redis 7.2 added that 7.2-era clients, tools and test suites
+/// set (an unknown name makes them abort). `CONFIG GET` and `CONFIG SET`
+/// find them by their exact names; a pattern (`CONFIG GET *`) lists only
+/// [`KNOBS`], as the 7.0.15 Petrel reports itself to be.
+#[rustfmt::skip]
+pub(crate) static LATER_KNOBS: &[Knob] = {
+    use Kind::*;
+    &[
+    Knob { name: "cluster-announce-human-nodename", canonical: None, default: "", kind: Str },
+    Knob { name: "locale-collate", canonical: None, default: "", kind: Str },
+    Knob { name: "set-max-listpack-entries", canonical: None, default: "128", kind: Int { min: 0, max: i64::MAX } },
+    Knob { name: "set-max-listpack-value", canonical: None, default: "64", kind: Int { min: 0, max: i64::MAX } },
+    ]
+};
+
 /// The initial values of the remembered parameters, by canonical name
 /// (cluster settings such as `notify-keyspace-events` live in meta instead:
 /// `crate::settings`).
 pub(crate) fn default_knobs() -> BTreeMap<&'static str, String> {
     KNOBS
         .iter()
+        .chain(LATER_KNOBS)
         .filter(|k| k.canonical.is_none() && !crate::settings::is_cluster(k.name))
         .map(|k| (k.name, k.default.to_string()))
         .collect()

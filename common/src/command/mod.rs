@@ -9,8 +9,9 @@
 //!   redis-server's `COMMAND INFO` and `COMMAND DOCS` by
 //!   `scripts/gen-command-table` (do not edit it by hand).
 //! - `internal.rs`: Petrel's internal `petrel.*` commands (proxy to server).
-//! - `later.rs`: subcommands of newer Redis versions that clients send
-//!   (`CLIENT SETINFO`).
+//! - `later.rs`: what newer Redis versions added that clients send:
+//!   subcommands (`CLIENT SETINFO`) and commands whose newer definition
+//!   replaces the generated one (`ZRANK ... WITHSCORE`).
 //! - [`serving`]: Petrel's own column: who executes each command.
 //! - [`keys`]: finding the keys in a call's arguments from its key specs.
 //!
@@ -238,6 +239,10 @@ impl Table {
             if i == redis::COMMANDS.len() {
                 table.first_internal = table.commands.len();
             }
+            let def = later::REPLACED
+                .iter()
+                .find(|r| r.name == def.name)
+                .unwrap_or(def);
             let id = table.add(def, None, def.name.to_string());
             table.top_level.push(id);
             for sub in def.subcommands {

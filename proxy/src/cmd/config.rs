@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use petrel_common::reply::Reply;
 
-pub(crate) use crate::knobs::{Kind, Knob, KNOBS};
+pub(crate) use crate::knobs::{Kind, Knob, KNOBS, LATER_KNOBS};
 
 use super::help::help_reply;
 use crate::action::{Action, Ctx};
@@ -215,7 +215,10 @@ fn live_param(name: &str) -> Option<&'static Param> {
 
 /// The Redis parameter called `name` (any case), aliases included.
 fn knob(name: &str) -> Option<&'static Knob> {
-    KNOBS.iter().find(|k| k.name.eq_ignore_ascii_case(name))
+    KNOBS
+        .iter()
+        .chain(LATER_KNOBS)
+        .find(|k| k.name.eq_ignore_ascii_case(name))
 }
 
 /// The name an alias stands for (`hash-max-ziplist-entries` →
@@ -488,7 +491,7 @@ mod tests {
     #[test]
     fn every_knob_is_unique_and_its_default_passes_its_own_check() {
         let mut names = std::collections::HashSet::new();
-        for k in KNOBS {
+        for k in KNOBS.iter().chain(LATER_KNOBS) {
             assert!(names.insert(k.name), "duplicate {}", k.name);
             if let Some(c) = k.canonical {
                 assert!(knob(c).is_some_and(|t| t.canonical.is_none()), "{}", k.name);

@@ -334,6 +334,29 @@ impl Onebox {
 impl Drop for Onebox {
     fn drop(&mut self) {
         self.stop();
+        // A failed test shows what the processes said about it: CI keeps
+        // only the test's output.
+        if std::thread::panicking() {
+            let logs = std::fs::read_dir(self.dir.join("logs"))
+                .into_iter()
+                .flatten();
+            for log in logs.flatten() {
+                let path = log.path();
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let warnings: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .collect();
+                let tail = &warnings[warnings.len().saturating_sub(30)..];
+                eprintln!(
+                    "----- {} warnings and errors in {} (the last {}):\n{}",
+                    warnings.len(),
+                    path.display(),
+                    tail.len(),
+                    tail.join("\n")
+                );
+            }
+        }
     }
 }
 

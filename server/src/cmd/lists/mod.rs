@@ -74,6 +74,9 @@ pub(crate) static COMMANDS: &[Runner] = &[
 /// `ERR value is out of range, must be positive` (LPOP/RPOP count).
 const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
 /// LPOS RANK 0.
+/// LPOS's RANK out of Redis 7.2's range (`getRangeLongFromObjectOrReply`).
+const RANK_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from \
                          the second ... or use negative to start from the end of the list";
 const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
@@ -568,6 +571,11 @@ pub(crate) fn lpos(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         if is_option(opt, "rank") && more {
             j += 1;
             rank = int_arg(&args[j])?;
+            // Redis 7.2's range: -LONG_MIN has no positive counterpart
+            // (7.0 took it and counted every match).
+            if rank == i64::MIN {
+                return Err(CmdError::reply(RANK_RANGE));
+            }
             if rank == 0 {
                 return Err(CmdError::reply(RANK_ZERO));
             }
@@ -582,12 +590,10 @@ pub(crate) fn lpos(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         }
         j += 1;
     }
-    // A negative rank counts matches from the tail. Redis negates it in C;
-    // RANK -9223372036854775808 stays negative there, and every match then
-    // counts (reproduced with wrapping arithmetic).
+    // A negative rank counts matches from the tail.
     let from_tail = rank < 0;
     if from_tail {
-        rank = rank.wrapping_neg();
+        rank = -rank;
     }
     let key = &args[1];
     let Some(list) = store::load(db, key)? else {

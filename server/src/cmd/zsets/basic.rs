@@ -243,24 +243,42 @@ pub(crate) fn zcard(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(len as i64))
 }
 
-/// `ZRANK key member`
+/// `ZRANK key member [WITHSCORE]` (WITHSCORE: Redis 7.2)
 pub(crate) fn zrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     rank(db, args, false)
 }
 
-/// `ZREVRANK key member`
+/// `ZREVRANK key member [WITHSCORE]` (WITHSCORE: Redis 7.2)
 pub(crate) fn zrevrank(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     rank(db, args, true)
 }
 
 fn rank(db: &mut Db<'_>, args: &[Bytes], reverse: bool) -> CmdResult {
+    let with_score = match args.get(3) {
+        _ if args.len() > 4 => {
+            let name = if reverse { "zrevrank" } else { "zrank" };
+            return Err(CmdError::reply(errors::wrong_arity(name)));
+        }
+        None => false,
+        Some(opt) if is_option(opt, "withscore") => true,
+        Some(_) => return Err(CmdError::reply(errors::SYNTAX)),
+    };
+    let missing = if with_score {
+        Reply::NilArray
+    } else {
+        Reply::Nil
+    };
     let Some(z) = Zset::lookup(db, &args[1])? else {
-        return Ok(Reply::Nil);
+        return Ok(missing);
     };
     let Some(s) = z.score(db, &args[2])? else {
-        return Ok(Reply::Nil);
+        return Ok(missing);
     };
     let r = range::rank_of(db, &z, &args[2], s)?;
-    let r = if reverse { z.len() - 1 - r } else { r };
-    Ok(Reply::Int(r as i64))
+    let r = Reply::Int((if reverse { z.len() - 1 - r } else { r }) as i64);
+    Ok(if with_score {
+        Reply::Array(vec![r, Reply::Double(s)])
+    } else {
+        r
+    })
 }
