@@ -7,6 +7,8 @@
 //! - [`distance`]: the haversine distance Redis uses (its earth radius).
 //! - [`area`]: a search shape (radius or box around a point) and the nine
 //!   cells whose score ranges cover it.
+//! - [`pqsort`]: Redis's partial quicksort, which orders results cut by
+//!   COUNT.
 //!
 //! Everything here is pure arithmetic in `f64` with the same operations, in
 //! the same order, as Redis's `geohash.c`, `geohash_helper.c` and `geo.c`,
@@ -15,6 +17,7 @@
 pub mod area;
 pub mod cell;
 pub mod distance;
+pub mod pqsort;
 
 #[cfg(test)]
 mod tests;

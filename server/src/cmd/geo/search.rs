@@ -2,10 +2,12 @@
 //! of each covering cell (as Redis's `membersOfAllNeighbors`), then sorted,
 //! counted, and replied or stored.
 
+use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use bytes::Bytes;
 use petrel_common::command::table;
+use petrel_common::geo::pqsort::pqsort;
 use petrel_common::geo::{self, area::Search};
 use petrel_common::reply::Reply;
 
@@ -49,10 +51,13 @@ pub(super) fn run(db: &mut Db<'_>, args: &[Bytes], form: Form) -> CmdResult {
     if found.is_empty() && q.store.is_none() {
         return Ok(Reply::Array(Vec::new()));
     }
-    sort(&mut found, q.sort);
-    if q.count > 0 {
-        found.truncate(q.count as usize);
-    }
+    let returned = if q.count > 0 {
+        found.len().min(q.count as usize)
+    } else {
+        found.len()
+    };
+    sort(&mut found, q.sort, returned);
+    found.truncate(returned);
     for f in &mut found {
         f.dist /= search.to_meters;
     }
@@ -110,13 +115,31 @@ fn collect(
     Ok(found)
 }
 
-/// Orders by distance, keeping the scan order among equal distances (the
-/// C library's qsort is a stable merge sort).
-fn sort(found: &mut [Found], order: Sort) {
-    match order {
-        Sort::None => {}
-        Sort::Asc => found.sort_by(|a, b| a.dist.total_cmp(&b.dist)),
-        Sort::Desc => found.sort_by(|a, b| b.dist.total_cmp(&a.dist)),
+/// Orders by distance as Redis does: all of them with the C library's
+/// qsort (glibc's is a stable merge sort), or, when COUNT returns fewer,
+/// the first `returned` with Redis's own partial quicksort, whose moves
+/// decide the order among equal distances.
+fn sort(found: &mut [Found], order: Sort, returned: usize) {
+    // Redis's sort_gp_asc: greater, equal, else less.
+    let asc = |a: &Found, b: &Found| {
+        if a.dist > b.dist {
+            Ordering::Greater
+        } else if a.dist == b.dist {
+            Ordering::Equal
+        } else {
+            Ordering::Less
+        }
+    };
+    let desc = |a: &Found, b: &Found| asc(b, a);
+    let cmp: &dyn Fn(&Found, &Found) -> Ordering = match order {
+        Sort::None => return,
+        Sort::Asc => &asc,
+        Sort::Desc => &desc,
+    };
+    if returned == found.len() {
+        found.sort_by(cmp);
+    } else if returned > 0 {
+        pqsort(found, cmp, 0, returned - 1);
     }
 }
 
