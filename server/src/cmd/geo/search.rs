@@ -174,8 +174,9 @@ fn reply(found: Vec<Found>, q: &Query) -> Reply {
 }
 
 /// The members to store, scored by geohash or (STOREDIST) by distance.
-/// A member is found once unless cells repeat at the widest radii, where
-/// Redis would stop on an assertion; here the first one is kept.
+/// The cells scanned do not overlap, so a member is found once; should it
+/// come twice the first is kept (Redis asserts), never counted twice in
+/// the stored set's size.
 fn stored(found: Vec<Found>, dist: bool) -> Vec<Scored> {
     let mut seen = HashSet::new();
     found
