@@ -2,6 +2,7 @@
 //!
 //! - [`ids`]: newtypes for tables, partitions, ballots, decrees and node addresses.
 //! - [`hash`]: the key-to-partition hash (fixed forever once data exists).
+//! - [`geo`]: Redis's geohash scores, cells and distances (GEO*).
 //! - [`hll`]: HyperLogLog in Redis's own string representation (PF*).
 //! - [`partition`]: partition configurations and the versioned table map.
 //! - [`meta_query`]: one table's map, read from meta (`QUERY_TABLE`).
@@ -26,6 +27,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 pub mod fsutil;
+pub mod geo;
 pub mod glob;
 pub mod hash;
 pub mod hll;

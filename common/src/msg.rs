@@ -1001,6 +1001,7 @@ mod reply_kind {
     pub const BOOL: i32 = 12;
     pub const BIG_NUMBER: i32 = 13;
     pub const KEYED: i32 = 14;
+    pub const HUMAN_DOUBLE: i32 = 15;
 }
 
 impl From<&Reply> for ReplyMsg {
@@ -1036,8 +1037,12 @@ impl From<&Reply> for ReplyMsg {
                 m.elems = v.iter().map(ReplyMsg::from).collect();
             }
             Reply::NilArray => m.kind = NIL_ARRAY,
-            Reply::Double(d) => {
-                m.kind = DOUBLE;
+            Reply::Double(d) | Reply::HumanDouble(d) => {
+                m.kind = if matches!(r, Reply::Double(_)) {
+                    DOUBLE
+                } else {
+                    HUMAN_DOUBLE
+                };
                 m.double = *d;
                 // Protobuf drops a zero double (negative zero included) as
                 // the default value: keep the sign of zero on the side.
@@ -1091,6 +1096,8 @@ impl From<ReplyMsg> for Reply {
             NIL_ARRAY => Reply::NilArray,
             DOUBLE if m.double == 0.0 && m.int == 1 => Reply::Double(-0.0),
             DOUBLE => Reply::Double(m.double),
+            HUMAN_DOUBLE if m.double == 0.0 && m.int == 1 => Reply::HumanDouble(-0.0),
+            HUMAN_DOUBLE => Reply::HumanDouble(m.double),
             MAP | PAIRS | KEYED => {
                 let kind = m.kind;
                 let mut it = m.elems.into_iter().map(Reply::from);
@@ -1187,6 +1194,7 @@ mod tests {
             Reply::Bool(true),
             Reply::Bool(false),
             Reply::BigNumber("12345678901234567890".into()),
+            Reply::HumanDouble(13.361389338970184),
         ]);
         let wire = ReplyMsg::from(&r).encode_to_vec();
         let back = Reply::from(ReplyMsg::decode(&wire[..]).expect("decodes"));

@@ -60,6 +60,26 @@ pub fn format_g17(d: f64) -> String {
     }
 }
 
+/// Formats a double as Redis's human-friendly long double text
+/// (`ld2string` with `LD_STR_HUMAN`, as `addReplyHumanLongDouble` sends
+/// coordinates): `%.17Lf` (the double converts to long double exactly),
+/// trailing zeros and a trailing '.' removed, "-0" as "0".
+pub fn format_human(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    let fixed = format!("{d:.17}");
+    let text = trim_zeros(&fixed);
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
 fn trim_zeros(s: &str) -> &str {
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')

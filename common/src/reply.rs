@@ -21,6 +21,10 @@ pub enum Reply {
     NilArray,
     /// A double: a bulk string in RESP2, `,` in RESP3.
     Double(f64),
+    /// A double printed as Redis's `addReplyHumanLongDouble` prints it
+    /// ([`crate::num::format_human`]): a bulk string in RESP2, `,` in RESP3
+    /// (GEOPOS and WITHCOORD coordinates).
+    HumanDouble(f64),
     /// Pairs: a flat array in RESP2, `%` in RESP3.
     Map(Vec<(Reply, Reply)>),
     /// A set: an array in RESP2, `~` in RESP3.

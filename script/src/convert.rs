@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use mlua::{Function, Lua, Table, Value};
-use petrel_common::num::format_g17;
+use petrel_common::num::{format_g17, format_human};
 use petrel_common::reply::Reply;
 
 /// Redis's Lua C stack limit (`LUAI_MAXCSTACK`): a reply nested deeper ends
@@ -361,8 +361,9 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
             let flat = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
             sequence(lua, flat, resp3)?
         }
-        Reply::Double(d) if resp3 => single("double", Value::Number(d))?,
+        Reply::Double(d) | Reply::HumanDouble(d) if resp3 => single("double", Value::Number(d))?,
         Reply::Double(d) => string(format_g17(d).as_bytes())?,
+        Reply::HumanDouble(d) => string(format_human(d).as_bytes())?,
         Reply::Bool(b) if resp3 => Value::Boolean(b),
         Reply::Bool(b) => Value::Number(if b { 1.0 } else { 0.0 }),
         Reply::BigNumber(n) if resp3 => single("big_number", string(n.as_bytes())?)?,

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use petrel_common::num::format_g17;
+use petrel_common::num::{format_g17, format_human};
 use petrel_common::reply::{errors, Reply};
 use petrel_proxy::resp::encode::{encode, to_bytes, Proto};
 use redis_protocol::bytes_utils::Str;
@@ -75,6 +75,7 @@ fn resp2(reply: &Reply) -> Frame2 {
                 .collect(),
         ),
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_g17(*d))),
+        Reply::HumanDouble(d) => Frame2::BulkString(Bytes::from(format_human(*d))),
         Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
         Reply::BigNumber(n) => Frame2::BulkString(Bytes::copy_from_slice(n.as_bytes())),
     }
@@ -127,7 +128,7 @@ fn resp3(reply: &Reply) -> Frame3 {
                 .collect(),
             attributes,
         },
-        Reply::Double(d) => Frame3::Double {
+        Reply::Double(d) | Reply::HumanDouble(d) => Frame3::Double {
             data: *d,
             attributes,
         },

@@ -185,6 +185,10 @@ pub(super) fn serving(full_name: &str) -> Serving {
             }
         }
         "pfmerge" => SameSlot,
+        // GEO (sorted sets): the STORE forms write a second key.
+        "geopos" | "geohash" | "geodist" => return point_read,
+        "geoadd" | "georadius_ro" | "georadiusbymember_ro" | "geosearch" => Partition,
+        "georadius" | "georadiusbymember" | "geosearchstore" => SameSlot,
         // Any key.
         "del" | "unlink" => Split(Merge::Sum),
         "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => Partition,

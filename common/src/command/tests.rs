@@ -86,7 +86,14 @@ fn flags_and_serving() {
     assert!(t
         .find(b"petrel.exec")
         .is_some_and(|c| c.is_internal() && !c.is_served()));
-    assert_eq!(t.find(b"geoadd").map(|c| c.exec()), Some(Exec::Unserved));
+    assert_eq!(t.find(b"sort").map(|c| c.exec()), Some(Exec::Unserved));
+    // GEO's STORE forms carry their destination across partitions.
+    assert_eq!(t.find(b"geoadd").map(|c| c.exec()), Some(Exec::Partition));
+    assert_eq!(t.find(b"georadius").map(|c| c.exec()), Some(Exec::SameSlot));
+    assert_eq!(
+        t.find(b"geosearchstore").map(|c| c.exec()),
+        Some(Exec::SameSlot)
+    );
     let xread = t.find(b"xread").expect("xread");
     assert_eq!(xread.timeout_arg(), Some(TimeoutArg::BlockOption));
     assert_eq!(
@@ -171,6 +178,33 @@ fn keys_from_key_specs() {
     assert_eq!(
         keys(&["georadius", "g", "0", "0", "1", "km", "store", "d"]),
         Ok(vec![1, 7])
+    );
+    assert_eq!(
+        keys(&[
+            "georadius",
+            "g",
+            "0",
+            "0",
+            "1",
+            "km",
+            "STOREDIST",
+            "d",
+            "store",
+            "e"
+        ]),
+        Ok(vec![1, 9, 7])
+    );
+    assert_eq!(
+        keys(&["georadiusbymember", "g", "m", "1", "km", "storedist", "d"]),
+        Ok(vec![1, 6])
+    );
+    assert_eq!(
+        keys(&["geosearchstore", "d", "s", "frommember", "m"]),
+        Ok(vec![1, 2])
+    );
+    assert_eq!(
+        keys(&["georadius_ro", "g", "0", "0", "1", "km", "store", "d"]),
+        Ok(vec![1])
     );
     assert_eq!(keys(&["ping"]), Ok(vec![]));
     assert_eq!(keys(&["object", "encoding", "k"]), Ok(vec![2]));

@@ -8,7 +8,7 @@
 //! theirs also takes 1.8–6x our time per typical reply
 //! (docs/ARCHITECTURE.md, "Dependencies: RESP").
 
-use petrel_common::num::format_g17;
+use petrel_common::num::{format_g17, format_human};
 use std::io::Write;
 
 use bytes::{BufMut, BytesMut};
@@ -97,16 +97,8 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
                 encode(v, proto, out);
             }
         }
-        Reply::Double(d) => {
-            let text = format_g17(*d);
-            if resp3 {
-                out.put_u8(b',');
-                out.put_slice(text.as_bytes());
-                out.put_slice(b"\r\n");
-            } else {
-                bulk(out, b'$', b"", text.as_bytes());
-            }
-        }
+        Reply::Double(d) => double(out, &format_g17(*d), resp3),
+        Reply::HumanDouble(d) => double(out, &format_human(*d), resp3),
         Reply::Verbatim(text) if resp3 => bulk(out, b'=', b"txt:", text),
         Reply::Verbatim(text) => bulk(out, b'$', b"", text),
         Reply::Bool(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
@@ -124,6 +116,17 @@ pub fn encode(reply: &Reply, proto: Proto, out: &mut BytesMut) {
                 encode(reply, proto, out);
             }
         }
+    }
+}
+
+/// A double's text: `,` in RESP3, a bulk string in RESP2.
+fn double(out: &mut BytesMut, text: &str, resp3: bool) {
+    if resp3 {
+        out.put_u8(b',');
+        out.put_slice(text.as_bytes());
+        out.put_slice(b"\r\n");
+    } else {
+        bulk(out, b'$', b"", text.as_bytes());
     }
 }
 
@@ -225,6 +228,12 @@ mod tests {
     #[test]
     fn doubles() {
         check(Reply::Double(1.5), "$3\r\n1.5\r\n", ",1.5\r\n");
+        check(
+            Reply::HumanDouble(13.361389338970184),
+            "$20\r\n13.36138933897018433\r\n",
+            ",13.36138933897018433\r\n",
+        );
+        check(Reply::HumanDouble(180.0), "$3\r\n180\r\n", ",180\r\n");
         check(Reply::Double(f64::INFINITY), "$3\r\ninf\r\n", ",inf\r\n");
         check(
             Reply::Double(f64::NEG_INFINITY),

@@ -1,7 +1,7 @@
 //! RESP2/RESP3 bytes of a reply, as redis-server writes them (to compare
 //! with recorded answers).
 
-use petrel_common::num::format_g17;
+use petrel_common::num::{format_g17, format_human};
 use petrel_common::reply::Reply;
 
 /// `reply` encoded for a RESP3 (`resp3`) or RESP2 client.
@@ -62,6 +62,10 @@ fn put(reply: &Reply, resp3: bool, out: &mut Vec<u8>) {
             out.extend_from_slice(format!(",{}\r\n", format_g17(*d)).as_bytes())
         }
         Reply::Double(d) => bulk(out, format_g17(*d).as_bytes()),
+        Reply::HumanDouble(d) if resp3 => {
+            out.extend_from_slice(format!(",{}\r\n", format_human(*d)).as_bytes())
+        }
+        Reply::HumanDouble(d) => bulk(out, format_human(*d).as_bytes()),
         Reply::Verbatim(t) if resp3 => {
             out.extend_from_slice(format!("={}\r\ntxt:", t.len() + 4).as_bytes());
             out.extend_from_slice(t);

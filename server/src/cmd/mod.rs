@@ -11,6 +11,7 @@
 //! - [`hashes`], [`lists`], [`sets`], [`zsets`], [`streams`]: the
 //!   collection types, one record per element (see [`db`]).
 //! - [`bits`]: bit commands and LCS; [`hll`]: HyperLogLog (both on strings).
+//! - [`geo`]: GEO commands, on sorted sets.
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
 //! - [`events`]: the keyspace notifications commands raise.
@@ -26,6 +27,7 @@ pub(crate) mod db;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod float;
+pub(crate) mod geo;
 pub(crate) mod hashes;
 pub(crate) mod hll;
 pub(crate) mod keys;
@@ -59,10 +61,11 @@ pub(crate) use outcome::{CmdError, Execution};
 pub(crate) use runner::{run, RunFn, Runner};
 
 /// Every runner table, family by family.
-pub(crate) fn families() -> [&'static [Runner]; 8] {
+pub(crate) fn families() -> [&'static [Runner]; 9] {
     [
         COMMANDS,
         bits::COMMANDS,
+        geo::COMMANDS,
         hashes::COMMANDS,
         hll::COMMANDS,
         lists::COMMANDS,

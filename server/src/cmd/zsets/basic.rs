@@ -74,10 +74,38 @@ pub(crate) fn zadd(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         ));
     }
     let mut scores = Vec::with_capacity(pairs.len() / 2);
+    let mut members = Vec::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks(2) {
         scores.push(score::parse(&pair[0]).ok_or_else(|| CmdError::reply(errors::NOT_FLOAT))?);
+        members.push(pair[1].clone());
     }
-    run_add(db, &args[1], flags, pairs, &scores)
+    run_add(db, &args[1], flags, &members, &scores)
+}
+
+/// ZADD's options that GEOADD accepts.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddOptions {
+    pub(crate) nx: bool,
+    pub(crate) xx: bool,
+    pub(crate) ch: bool,
+}
+
+/// Adds `members` at `scores` exactly as ZADD does (reply, `zadd` event):
+/// GEOADD is ZADD with scores computed from coordinates.
+pub(crate) fn add_members(
+    db: &mut Db<'_>,
+    key: &[u8],
+    options: AddOptions,
+    members: &[Bytes],
+    scores: &[f64],
+) -> CmdResult {
+    let flags = AddFlags {
+        nx: options.nx,
+        xx: options.xx,
+        ch: options.ch,
+        ..AddFlags::default()
+    };
+    run_add(db, key, flags, members, scores)
 }
 
 /// `ZINCRBY key increment member`
@@ -87,14 +115,14 @@ pub(crate) fn zincrby(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
         incr: true,
         ..AddFlags::default()
     };
-    run_add(db, &args[1], flags, &args[2..4], &[increment])
+    run_add(db, &args[1], flags, &args[3..4], &[increment])
 }
 
 fn run_add(
     db: &mut Db<'_>,
     key: &[u8],
     flags: AddFlags,
-    pairs: &[Bytes],
+    members: &[Bytes],
     scores: &[f64],
 ) -> CmdResult {
     let nothing = || {
@@ -113,8 +141,8 @@ fn run_add(
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last = 0.0;
     let mut failure = None;
-    for (pair, &s) in pairs.chunks(2).zip(scores) {
-        match add(db, &mut z, &pair[1], s, flags)? {
+    for (member, &s) in members.iter().zip(scores) {
+        match add(db, &mut z, member, s, flags)? {
             Ok(Added::New(v)) => {
                 added += 1;
                 processed += 1;

@@ -34,6 +34,9 @@
 //! - [`pop`]: ZPOPMIN, ZPOPMAX, ZMPOP, ZRANDMEMBER, ZSCAN.
 //! - [`setops`]: ZUNION, ZINTER, ZDIFF (and their STORE forms), ZINTERCARD.
 //!
+//! GEO commands (`crate::cmd::geo`) are sorted sets too: GEOADD adds with
+//! [`add_members`], searches scan score ranges with [`range::ScoreRange`].
+//!
 //! Replies with scores are built for RESP2 (flat `member, score` arrays, the
 //! scores as [`Reply::Double`]); ZMPOP nests pairs in both protocols.
 
@@ -47,6 +50,8 @@ pub(crate) mod zset;
 
 #[cfg(test)]
 mod tests;
+
+pub(crate) use basic::{add_members, AddOptions};
 
 use super::runner::{run, Runner};
 
