@@ -11,6 +11,7 @@
 //! - [`hashes`], [`lists`], [`sets`], [`zsets`], [`streams`]: the
 //!   collection types, one record per element (see [`db`]).
 //! - [`bits`]: bit commands and LCS; [`hll`]: HyperLogLog (both on strings).
+//! - [`dump`]: DUMP and RESTORE, any type in Redis's serialization.
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
 //! - [`events`]: the keyspace notifications commands raise.
@@ -23,6 +24,7 @@
 pub(crate) mod bits;
 pub(crate) mod blocking;
 pub(crate) mod db;
+pub(crate) mod dump;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod float;
@@ -147,6 +149,8 @@ pub(crate) static COMMANDS: &[Runner] = &[
     run("rename", keyspace::rename),
     run("renamenx", keyspace::renamenx),
     run("copy", keyspace::copy),
+    run("dump", dump::dump),
+    run("restore", dump::restore),
     // One function serves the OBJECT subcommands a partition answers.
     run("object|encoding", keyspace::object),
     run("object|freq", keyspace::object),
