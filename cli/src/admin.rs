@@ -22,8 +22,8 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs one admin verb and prints its result.
 pub(crate) async fn run(meta: &MetaClient, json: bool, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Onebox(_) | Command::Metas | Command::Meta(_) => {
-            unreachable!("onebox and the meta group's verbs are not admin verbs")
+        Command::Onebox(_) | Command::Import(_) | Command::Metas | Command::Meta(_) => {
+            unreachable!("onebox, import and the meta group's verbs are not admin verbs")
         }
         Command::Nodes => nodes(meta, json).await,
         Command::Tables => tables(meta, json).await,

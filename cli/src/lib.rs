@@ -9,10 +9,13 @@
 //!   [`metas`].
 //! - Replica inspection (`partitions`, `verify`), which asks the servers
 //!   themselves as well as meta; see [`replicas`].
+//! - `petrel import`: copies a live Redis (or Petrel) into Petrel with
+//!   SCAN, DUMP and RESTORE, resumable; see [`import`].
 //! - [`launch`]: the process launcher onebox, petrel-tests and
 //!   `petrel-chaos` share.
 
 mod admin;
+mod import;
 pub mod launch;
 mod metas;
 mod onebox;
@@ -82,6 +85,11 @@ pub(crate) enum Command {
     /// (a digest per replica at the same applied decree). Exits 0 only when
     /// every partition is identical on all its members.
     Verify(replicas::VerifyArgs),
+    /// Copy every key of a live Redis (or another Petrel) into Petrel:
+    /// SCAN + DUMP/PTTL at the source, RESTORE ... ABSTTL REPLACE at the
+    /// target, in parallel, resumable with --state; keys the target refuses
+    /// are listed and make the run fail.
+    Import(import::ImportArgs),
     /// Show where a key lives.
     Locate { table: String, key: String },
     /// Ask meta to add a learner to one partition now: it copies the
@@ -107,6 +115,7 @@ pub async fn main() {
     let meta = MetaClient::new(RpcClient::new(), cli.meta);
     let result = match cli.command {
         Command::Onebox(args) => onebox::run(args).await,
+        Command::Import(args) => import::run(args).await,
         Command::Partitions { table } => replicas::partitions(&meta, cli.json, &table).await,
         Command::Verify(args) => replicas::verify(&meta, cli.json, &args).await,
         Command::Metas => metas::list(&meta, cli.json).await,

@@ -12,6 +12,7 @@
 //! - [`notify`]: keyspace notifications: event classes, the setting's text,
 //!   the channels.
 //! - [`num`]: integers parsed with Redis's rules.
+//! - [`rdb`]: Redis's serialization of one value (DUMP / RESTORE payloads).
 //! - [`codec`]: the byte reader and writer of durable records.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
 //! - [`fsutil`]: atomic, durable file replacement.
@@ -39,6 +40,7 @@ pub mod notify;
 pub mod num;
 pub mod partition;
 pub mod pubsub;
+pub mod rdb;
 pub mod reply;
 pub mod rpc;
 pub mod runtime;

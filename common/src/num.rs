@@ -37,6 +37,14 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// Redis's `double2ll`: the integer a double equals exactly, if it lies
+/// within +-2^62 (`LLONG_MAX / 2`). Redis writes such scores as integers.
+pub fn double_as_i64(d: f64) -> Option<i64> {
+    // LLONG_MAX / 2, as the double C compares against.
+    const LIMIT: f64 = 4_611_686_018_427_387_904.0;
+    (d.is_finite() && d.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&d)).then_some(d as i64)
+}
+
 /// Formats a double like C's `%.17g`, with `inf`, `-inf` and `nan` as Redis
 /// writes them (RESP doubles, scores).
 pub fn format_g17(d: f64) -> String {

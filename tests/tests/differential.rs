@@ -100,6 +100,8 @@ const REQUIRED: &[&str] = &[
     "RENAME",
     "RENAMENX",
     "COPY",
+    "DUMP",
+    "RESTORE",
     "OBJECT",
     "HSET",
     "HSETNX",

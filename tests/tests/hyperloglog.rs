@@ -7,7 +7,7 @@
 mod support;
 
 use redis::Connection;
-use support::{two_partitions, Onebox, OneboxOpts, RedisOracle};
+use support::{two_partitions, Beside};
 
 const PARTITIONS: u32 = 8;
 /// Elements per PFADD.
@@ -92,22 +92,11 @@ fn same(redis: &mut Connection, petrel: &mut Connection, keys: &[&str], what: &s
 
 #[test]
 fn hyperloglogs_count_and_travel_as_in_redis() {
-    let oracle = RedisOracle::start();
-    let ob = Onebox::start_with(OneboxOpts {
-        partitions: Some(PARTITIONS),
-        ..Default::default()
-    });
-    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}/", oracle.port))
-        .expect("client")
-        .get_connection()
-        .expect("connect to redis-server");
-    let mut petrel = ob
-        .redis_client()
-        .get_connection()
-        .expect("connect to Petrel");
+    let mut side = Beside::start(PARTITIONS);
+    let (redis, petrel) = (&mut side.redis, &mut side.petrel);
 
-    a_million_elements(&mut redis, &mut petrel);
-    values_move_both_ways(&mut redis, &mut petrel);
+    a_million_elements(redis, petrel);
+    values_move_both_ways(redis, petrel);
 }
 
 /// 1,000,000 elements into one key, compared at every power of ten: the

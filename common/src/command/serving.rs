@@ -193,6 +193,7 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "del" | "unlink" => Split(Merge::Sum),
         "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => Partition,
         "rename" | "renamenx" | "copy" => SameSlot,
+        "dump" | "restore" => Partition,
         "keys" => FanOut(Merge::Concat),
         "dbsize" => FanOut(Merge::Sum),
         "flushdb" => FanOut(Merge::Ok),

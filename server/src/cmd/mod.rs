@@ -12,6 +12,7 @@
 //!   collection types, one record per element (see [`db`]).
 //! - [`bits`]: bit commands and LCS; [`hll`]: HyperLogLog (both on strings).
 //! - [`geo`]: GEO commands, on sorted sets.
+//! - [`dump`]: DUMP and RESTORE, any type in Redis's serialization.
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
 //! - [`events`]: the keyspace notifications commands raise.
@@ -24,6 +25,7 @@
 pub(crate) mod bits;
 pub(crate) mod blocking;
 pub(crate) mod db;
+pub(crate) mod dump;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod float;
@@ -150,6 +152,8 @@ pub(crate) static COMMANDS: &[Runner] = &[
     run("rename", keyspace::rename),
     run("renamenx", keyspace::renamenx),
     run("copy", keyspace::copy),
+    run("dump", dump::dump),
+    run("restore", dump::restore),
     // One function serves the OBJECT subcommands a partition answers.
     run("object|encoding", keyspace::object),
     run("object|freq", keyspace::object),

@@ -360,6 +360,39 @@ impl Drop for Onebox {
     }
 }
 
+/// A redis-server and a onebox of `partitions` partitions side by side,
+/// with a `redis` crate connection to each: what comparison tests start.
+pub struct Beside {
+    pub redis: redis::Connection,
+    pub petrel: redis::Connection,
+    pub oracle: RedisOracle,
+    pub onebox: Onebox,
+}
+
+impl Beside {
+    pub fn start(partitions: u32) -> Beside {
+        let oracle = RedisOracle::start();
+        let onebox = Onebox::start_with(OneboxOpts {
+            partitions: Some(partitions),
+            ..Default::default()
+        });
+        let redis = redis::Client::open(format!("redis://127.0.0.1:{}/", oracle.port))
+            .expect("client")
+            .get_connection()
+            .expect("connect to redis-server");
+        let petrel = onebox
+            .redis_client()
+            .get_connection()
+            .expect("connect to Petrel");
+        Beside {
+            redis,
+            petrel,
+            oracle,
+            onebox,
+        }
+    }
+}
+
 /// A real `redis-server` 7 on a free port, without persistence: the oracle.
 pub struct RedisOracle {
     pub port: u16,

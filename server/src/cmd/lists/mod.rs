@@ -50,6 +50,40 @@ use super::runner::{run, Runner};
 pub(crate) use store::End;
 use store::List;
 
+/// Every item of the list at `key`, head first (DUMP); `WRONGTYPE` if
+/// `key` holds another type.
+pub(crate) fn all_items(db: &Db<'_>, key: &[u8]) -> Result<Option<Vec<Bytes>>, CmdError> {
+    let Some(list) = store::load(db, key)? else {
+        return Ok(None);
+    };
+    Ok(Some(store::read_range(
+        db,
+        key,
+        &list,
+        0,
+        list.len() - 1,
+        false,
+    )?))
+}
+
+/// Stores `items` (not empty) at `key` as a new list expiring at
+/// `expire_at_ms` (0: never), for RESTORE: whatever `key` held must be
+/// deleted first.
+pub(crate) fn store_items(
+    db: &mut Db<'_>,
+    key: &[u8],
+    items: &[Bytes],
+    expire_at_ms: u64,
+) -> Result<(), CmdError> {
+    let mut list = store::load_or_new(db, key)?;
+    for item in items {
+        store::push(db, key, &mut list, End::Right, item)?;
+    }
+    list.entry.header.expire_at_ms = expire_at_ms;
+    store::save(db, key, &mut list);
+    Ok(())
+}
+
 /// The list family.
 pub(crate) static COMMANDS: &[Runner] = &[
     run("lpush", lpush),

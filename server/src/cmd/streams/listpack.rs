@@ -18,6 +18,7 @@
 //! integer is stored as one.
 
 use bytes::Bytes;
+use petrel_common::rdb;
 
 use super::id::StreamId;
 
@@ -34,50 +35,15 @@ const EMPTY: u64 = 6 + 1;
 /// `STREAM_ITEM_FLAG_SAMEFIELDS`.
 const SAMEFIELDS: i64 = 2;
 
-/// Bytes of an integer element's encoding (`lpEncodeIntegerGetType`).
-fn int_encoding(v: i64) -> u64 {
-    match v {
-        0..=127 => 1,
-        -4096..=4095 => 2,
-        -32768..=32767 => 3,
-        -8_388_608..=8_388_607 => 4,
-        -2_147_483_648..=2_147_483_647 => 5,
-        _ => 9,
-    }
-}
-
-/// Bytes of the back-length that follows an element of `len` bytes.
-fn backlen(len: u64) -> u64 {
-    match len {
-        0..=127 => 1,
-        128..=16_382 => 2,
-        16_383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
-}
-
 /// Bytes of one integer element.
 pub(crate) fn int_element(v: i64) -> u64 {
-    let enc = int_encoding(v);
-    enc + backlen(enc)
+    rdb::listpack::int_size(v)
 }
 
 /// Bytes of one string element (an integer when `lpStringToInt64` reads it
 /// as one: the same rules as `string2ll`).
 pub(crate) fn str_element(s: &[u8]) -> u64 {
-    let enc = match petrel_common::num::parse_i64(s) {
-        Some(v) => int_encoding(v),
-        None => {
-            let len = s.len() as u64;
-            match len {
-                0..=63 => 1 + len,
-                64..=4095 => 2 + len,
-                _ => 5 + len,
-            }
-        }
-    };
-    enc + backlen(enc)
+    rdb::listpack::str_size(s)
 }
 
 /// Bytes of a node's master entry but its two counters: the number of

@@ -52,7 +52,8 @@
 //! - [`add`] (XADD, XTRIM) with [`trim`]; [`range`] (XRANGE, XREVRANGE,
 //!   XLEN); [`edit`] (XDEL, XSETID); [`read`] (XREAD, XREADGROUP);
 //!   [`xgroup`] (XGROUP); [`pending`] (XACK, XPENDING); [`claim`] (XCLAIM,
-//!   XAUTOCLAIM); [`info`] (XINFO).
+//!   XAUTOCLAIM); [`info`] (XINFO); [`serial`]: a whole stream to and
+//!   from Redis's serialization (DUMP, RESTORE).
 
 mod add;
 mod claim;
@@ -68,6 +69,7 @@ mod range;
 mod rax;
 mod read;
 mod reply;
+mod serial;
 mod store;
 mod trim;
 mod xgroup;
@@ -76,6 +78,7 @@ mod xgroup;
 mod tests;
 
 use super::runner::{run, Runner};
+pub(crate) use serial::{load_rdb, store_rdb};
 
 /// The stream family, with Redis 7.0's arities.
 pub(crate) static COMMANDS: &[Runner] = &[

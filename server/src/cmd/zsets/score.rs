@@ -271,12 +271,10 @@ pub(crate) fn parse_bound(s: &[u8]) -> Option<(f64, bool)> {
 /// A score as Redis 7.0's `d2string` writes it (ZSCAN's score strings):
 /// integers within +-2^62 in integer form, anything else as `%.17g`.
 pub(crate) fn to_text(score: f64) -> String {
-    // LLONG_MAX / 2, as the double C compares against.
-    const LIMIT: f64 = 4_611_686_018_427_387_904.0;
-    if score.is_finite() && score.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&score) {
-        return format!("{}", score as i64);
+    match petrel_common::num::double_as_i64(score) {
+        Some(n) => n.to_string(),
+        None => format_g17(score),
     }
-    format_g17(score)
 }
 
 #[cfg(test)]
