@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::admin::wait_for;
+use support::admin::{wait_for, Admin};
 use support::cluster::{Cluster, ClusterOpts};
 use support::load::{connect, set};
 
@@ -62,6 +62,50 @@ fn longest_gap(a: &Acked) -> Duration {
         .unwrap_or_default()
 }
 
+/// A write load on its own runtime, until `stop`.
+struct Writes {
+    rt: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl Writes {
+    fn start(c: &Cluster) -> Writes {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Acked::default()));
+        let writer = rt.spawn(write_until(c.redis_client(), stop.clone(), acked.clone()));
+        Writes {
+            rt,
+            stop,
+            acked,
+            writer,
+        }
+    }
+
+    /// Stops the load: its runtime (for more work) and what was acked.
+    fn finish(self) -> (tokio::runtime::Runtime, Acked) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.rt.block_on(self.writer).expect("writer");
+        let acked = std::mem::take(&mut *self.acked.lock().unwrap_or_else(|p| p.into_inner()));
+        (self.rt, acked)
+    }
+}
+
+/// Every acknowledged write reads back.
+fn assert_nothing_lost(c: &Cluster, acked: &Acked) {
+    let mut con = c.redis_client().get_connection().expect("connect");
+    for (key, value, _) in &acked.writes {
+        let got: Option<String> = redis::cmd("GET").arg(key).query(&mut con).expect("GET");
+        assert_eq!(got.as_deref(), Some(value.as_str()), "{key} lost");
+    }
+}
+
 #[test]
 fn killing_the_meta_leader_under_writes_stalls_nothing_and_loses_nothing() {
     let mut c = Cluster::start(ClusterOpts {
@@ -81,14 +125,7 @@ fn killing_the_meta_leader_under_writes_stalls_nothing_and_loses_nothing() {
         .iter()
         .all(|r| r["term"].as_u64().is_some_and(|t| t >= 1)));
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Acked::default()));
-    let writer = rt.spawn(write_until(c.redis_client(), stop.clone(), acked.clone()));
+    let writes = Writes::start(&c);
     std::thread::sleep(Duration::from_secs(2));
 
     let killed_at = Instant::now();
@@ -101,9 +138,7 @@ fn killing_the_meta_leader_under_writes_stalls_nothing_and_loses_nothing() {
     // (or stopped serving), and past the new leader's first lease and grace
     // period, after which it may fail primaries over.
     std::thread::sleep(Duration::from_secs(7));
-    stop.store(true, Ordering::Relaxed);
-    rt.block_on(writer).expect("writer");
-    let acked = std::mem::take(&mut *acked.lock().unwrap_or_else(|p| p.into_inner()));
+    let (rt, acked) = writes.finish();
     let stall = longest_gap(&acked);
     eprintln!(
         "meta leader killed: new leader elected (seen) after {election:?}; {} writes, longest stall {stall:?}",
@@ -125,11 +160,7 @@ fn killing_the_meta_leader_under_writes_stalls_nothing_and_loses_nothing() {
     );
 
     // Nothing acknowledged is lost.
-    let mut con = c.redis_client().get_connection().expect("connect");
-    for (key, value, _) in &acked.writes {
-        let got: Option<String> = redis::cmd("GET").arg(key).query(&mut con).expect("GET");
-        assert_eq!(got.as_deref(), Some(value.as_str()), "{key} lost");
-    }
+    assert_nothing_lost(&c, &acked);
 
     // The new leader fails a dead primary over within the budget.
     let loc = c.admin().locate("mg:1");
@@ -176,4 +207,110 @@ fn killing_the_meta_leader_under_writes_stalls_nothing_and_loses_nothing() {
         "restarted meta caught up: applied {} (leader at {target} when asked)",
         caught_up.applied_index
     );
+}
+
+/// A meta process started by hand to join the group (`--join`), killed
+/// when dropped.
+struct JoiningMeta {
+    addr: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl JoiningMeta {
+    fn start() -> JoiningMeta {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr = format!("127.0.0.1:{}", support::free_ports(1));
+        let log = std::fs::File::create(dir.path().join("meta.log")).expect("log file");
+        let child = std::process::Command::new(support::bin("petrel-meta"))
+            .args(["--listen", &addr, "--join", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start petrel-meta");
+        JoiningMeta {
+            addr,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for JoiningMeta {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Addresses and roles of `petrel --meta ASKED metas --json` (empty
+/// when it fails).
+fn roles(asked: &str) -> Vec<(String, String)> {
+    let listed = Admin::new(asked.to_string()).try_json(&["metas"]);
+    listed
+        .as_ref()
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap_or_default().to_string(),
+                r["role"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_meta_is_added_and_the_leader_removed_under_writes() {
+    let c = Cluster::start(ClusterOpts {
+        metas: 3,
+        ..ClusterOpts::default()
+    });
+    let leader = wait_for(Duration::from_secs(30), "a meta leader", || c.meta_leader());
+    // Asked through a member that stays.
+    let asked = c.meta_addrs()[(leader + 1) % 3].clone();
+    let admin = Admin::new(asked.clone());
+    let writes = Writes::start(&c);
+    std::thread::sleep(Duration::from_secs(1));
+
+    // A fourth meta joins: a learner first, then a voter.
+    let joining = JoiningMeta::start();
+    wait_for(Duration::from_secs(10), "the new meta to answer", || {
+        std::net::TcpStream::connect(&joining.addr).ok()
+    });
+    let added = admin.run(&["meta", "add", &joining.addr]);
+    assert!(added.contains("added"), "{added}");
+    let four = wait_for(Duration::from_secs(15), "four members, one leader", || {
+        let r = roles(&asked);
+        let followers = r.iter().filter(|(_, role)| role == "follower").count();
+        (r.len() == 4 && followers == 3 && r.iter().any(|(a, _)| *a == joining.addr)).then_some(r)
+    });
+    eprintln!("after meta add: {four:?}");
+
+    // The leader removes itself: another member leads the three left.
+    let old = c.meta_addrs()[leader].clone();
+    let removed = admin.run(&["meta", "remove", &old]);
+    assert!(removed.contains("removed"), "{removed}");
+    let three = wait_for(
+        Duration::from_secs(15),
+        "three members, a new leader",
+        || {
+            let r = roles(&asked);
+            let new_leader = r.iter().any(|(a, role)| role == "leader" && *a != old);
+            (r.len() == 3 && new_leader && r.iter().all(|(a, _)| *a != old)).then_some(r)
+        },
+    );
+    eprintln!("after removing the leader: {three:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (_rt, acked) = writes.finish();
+    let stall = longest_gap(&acked);
+    eprintln!("{} writes, longest stall {stall:?}", acked.writes.len());
+    assert!(acked.writes.len() > 100, "the load ran");
+    assert!(
+        stall <= STALL_BUDGET,
+        "writes stalled {stall:?} across the membership changes"
+    );
+    assert_nothing_lost(&c, &acked);
 }
