@@ -70,6 +70,11 @@ fn redis_py_lock_registered_scripts_and_limits() {
 }
 
 #[test]
+fn redis_py_streams_with_consumer_groups() {
+    against_petrel("redis streams", "redis_streams.py", &[]);
+}
+
+#[test]
 fn django_redis_set_many_get_many_delete_many_incr() {
     against_petrel(
         "django-redis",
@@ -94,6 +99,10 @@ fn the_scripts_pass_against_redis_server() {
     run_script(
         "redis scripts on redis-server",
         script(&python, "redis_scripts.py", redis.port, &[]),
+    );
+    run_script(
+        "redis streams on redis-server",
+        script(&python, "redis_streams.py", redis.port, &[]),
     );
     run_script(
         "django-redis on redis-server",
