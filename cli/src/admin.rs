@@ -22,8 +22,13 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs one admin verb and prints its result.
 pub(crate) async fn run(meta: &MetaClient, json: bool, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Onebox(_) | Command::Import(_) | Command::Metas | Command::Meta(_) => {
-            unreachable!("onebox, import and the meta group's verbs are not admin verbs")
+        Command::Onebox(_)
+        | Command::Import(_)
+        | Command::Metas
+        | Command::Meta(_)
+        | Command::Drain(_)
+        | Command::Balance => {
+            unreachable!("onebox, import, placement and the meta group's verbs are not admin verbs")
         }
         Command::Nodes => nodes(meta, json).await,
         Command::Tables => tables(meta, json).await,
@@ -103,6 +108,9 @@ async fn nodes(meta: &MetaClient, json: bool) -> anyhow::Result<()> {
                     "last_beacon_ms_ago": (n.last_beacon_ms_ago != u64::MAX).then_some(n.last_beacon_ms_ago),
                     "primaries": n.primary_count,
                     "replicas": n.replica_count,
+                    "draining": n.draining,
+                    "moves_in": n.moves_in,
+                    "moves_out": n.moves_out,
                 })
             })
             .collect();
@@ -113,9 +121,21 @@ async fn nodes(meta: &MetaClient, json: bool) -> anyhow::Result<()> {
         .nodes
         .iter()
         .map(|n| {
+            let status = match (n.alive, n.draining) {
+                (true, false) => "alive",
+                (true, true) => "alive, draining",
+                (false, false) => "dead",
+                (false, true) => "dead, draining",
+            };
+            let moving = match (n.moves_in, n.moves_out) {
+                (0, 0) => "-".to_string(),
+                (i, 0) => format!("+{i}"),
+                (0, o) => format!("-{o}"),
+                (i, o) => format!("+{i} -{o}"),
+            };
             vec![
                 n.addr.clone(),
-                if n.alive { "alive" } else { "dead" }.to_string(),
+                status.to_string(),
                 if n.last_beacon_ms_ago == u64::MAX {
                     "never".to_string()
                 } else {
@@ -123,11 +143,19 @@ async fn nodes(meta: &MetaClient, json: bool) -> anyhow::Result<()> {
                 },
                 n.primary_count.to_string(),
                 n.replica_count.to_string(),
+                moving,
             ]
         })
         .collect();
     print_table(
-        &["ADDRESS", "STATUS", "LAST BEACON", "PRIMARIES", "REPLICAS"],
+        &[
+            "ADDRESS",
+            "STATUS",
+            "LAST BEACON",
+            "PRIMARIES",
+            "REPLICAS",
+            "MOVING",
+        ],
         &rows,
     );
     Ok(())

@@ -5,6 +5,7 @@
 //!   child processes; see [`onebox`].
 //! - Admin verbs against meta (`nodes`, `tables`, `create-table`,
 //!   `drop-table`, `locate`, `add-learner`); see [`admin`].
+//! - Replica placement (`drain`, `balance`); see [`placement`].
 //! - The meta group's verbs (`metas`, `meta add`, `meta remove`); see
 //!   [`metas`].
 //! - Replica inspection (`partitions`, `verify`), which asks the servers
@@ -19,6 +20,7 @@ mod import;
 pub mod launch;
 mod metas;
 mod onebox;
+mod placement;
 mod render;
 mod replicas;
 
@@ -50,8 +52,17 @@ struct Cli {
 pub(crate) enum Command {
     /// Start meta, servers and a proxy on 127.0.0.1 as child processes.
     Onebox(onebox::OneboxArgs),
-    /// List servers known to meta, with liveness and load.
+    /// List servers known to meta, with liveness, load, draining and the
+    /// replica moves in flight towards and away from each.
     Nodes,
+    /// Move every replica off a server (its primaries hand their lead over
+    /// first) and place nothing new on it; once it holds none it can be
+    /// stopped. `--cancel` stops draining.
+    Drain(placement::DrainArgs),
+    /// Show the replica moves in flight and the steps meta plans until every
+    /// server holds its share of replicas and primaries (within one) and
+    /// every draining server is empty.
+    Balance,
     /// List tables.
     Tables,
     /// List the meta group's members: address, role (leader, follower,
@@ -119,6 +130,8 @@ pub async fn main() {
         Command::Partitions { table } => replicas::partitions(&meta, cli.json, &table).await,
         Command::Verify(args) => replicas::verify(&meta, cli.json, &args).await,
         Command::Metas => metas::list(&meta, cli.json).await,
+        Command::Drain(args) => placement::drain(&meta, cli.json, &args).await,
+        Command::Balance => placement::balance(&meta, cli.json).await,
         Command::Meta(change) => metas::change(&meta, cli.json, change).await,
         other => admin::run(&meta, cli.json, other).await,
     };

@@ -82,6 +82,12 @@ pub mod method {
     pub const META_ADD: u16 = 23;
     /// CLI -> meta leader: remove a meta member.
     pub const META_REMOVE: u16 = 24;
+    /// CLI -> meta leader: start or stop draining a server
+    /// ([`super::DrainRequest`]).
+    pub const DRAIN: u16 = 25;
+    /// CLI -> meta leader: replica moves in flight and the plan to balance
+    /// ([`super::BalanceResponse`]).
+    pub const BALANCE: u16 = 26;
     /// meta -> server: the cluster settings after a change
     /// ([`super::SettingsMsg`]), so they take effect before `CONFIG SET`
     /// answers.
@@ -516,6 +522,70 @@ pub struct NodeInfoMsg {
     pub primary_count: u32,
     #[prost(uint32, tag = "5")]
     pub replica_count: u32,
+    /// The admin is draining it (`petrel drain`).
+    #[prost(bool, tag = "6")]
+    pub draining: bool,
+    /// Replica moves in flight towards it.
+    #[prost(uint32, tag = "7")]
+    pub moves_in: u32,
+    /// Replica moves in flight away from it.
+    #[prost(uint32, tag = "8")]
+    pub moves_out: u32,
+}
+
+/// Start (or with `cancel`, stop) draining a server.
+#[derive(Clone, PartialEq, Message)]
+pub struct DrainRequest {
+    #[prost(string, tag = "1")]
+    pub node: String,
+    #[prost(bool, tag = "2")]
+    pub cancel: bool,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct DrainResponse {
+    /// Whether the request changed anything (false: it was already so).
+    #[prost(bool, tag = "1")]
+    pub changed: bool,
+    /// Members and learners the server holds now.
+    #[prost(uint32, tag = "2")]
+    pub replicas: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct BalanceRequest {}
+
+/// One replica move or primary switch, in flight or planned.
+#[derive(Clone, PartialEq, Message)]
+pub struct MoveMsg {
+    #[prost(string, tag = "1")]
+    pub table: String,
+    #[prost(uint32, tag = "2")]
+    pub partition_id: u32,
+    /// `move` (a replica) or `switch_primary`.
+    #[prost(string, tag = "3")]
+    pub kind: String,
+    #[prost(string, tag = "4")]
+    pub from: String,
+    #[prost(string, tag = "5")]
+    pub to: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct BalanceResponse {
+    /// Moves meta started and that are not finished.
+    #[prost(message, repeated, tag = "1")]
+    pub in_flight: Vec<MoveMsg>,
+    /// What meta would do next, in order, until balanced (every learner
+    /// assumed to catch up, every server to stay alive).
+    #[prost(message, repeated, tag = "2")]
+    pub planned: Vec<MoveMsg>,
+    /// Servers being drained.
+    #[prost(string, repeated, tag = "3")]
+    pub draining: Vec<String>,
+    /// Whether `planned` was cut short.
+    #[prost(bool, tag = "4")]
+    pub truncated: bool,
 }
 
 /// One member of the meta group, as the asked meta knows it.

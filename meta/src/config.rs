@@ -54,8 +54,12 @@ pub struct MetaConfig {
     pub dropout_delay_ms: u64,
     /// How often meta looks for configuration changes to make.
     pub reconfig_interval_ms: u64,
-    /// Whether meta moves primaries towards servers leading fewer partitions.
+    /// Whether meta moves primaries towards servers leading fewer
+    /// partitions, and replicas towards servers holding fewer.
     pub balance: bool,
+    /// How many replica moves (balancing or draining) may be in flight in
+    /// the whole cluster; 0 turns moves off.
+    pub max_moves_in_flight: usize,
     /// Prometheus endpoint (`host:port`); empty turns it off.
     pub metrics_listen: String,
     /// Log filter, e.g. `info` or `petrel_meta=debug` (`RUST_LOG` wins).
@@ -79,6 +83,7 @@ impl Default for MetaConfig {
             dropout_delay_ms: 300_000,
             reconfig_interval_ms: 200,
             balance: true,
+            max_moves_in_flight: crate::reconfig::DEFAULT_MAX_MOVES,
             metrics_listen: String::new(),
             log: "info".to_string(),
         }

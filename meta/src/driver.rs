@@ -37,8 +37,10 @@ pub(crate) struct RoundParams {
     /// waits for every alive member's report.
     pub(crate) grace: Duration,
     pub(crate) dropout_delay: Duration,
-    /// Planned primary switches on or off.
+    /// Planned primary switches and balancing replica moves on or off.
     pub(crate) balance: bool,
+    /// Replica moves in flight at most (`max_moves_in_flight`).
+    pub(crate) max_moves: usize,
 }
 
 impl RoundParams {
@@ -51,6 +53,8 @@ impl RoundParams {
                 0
             },
             restart_wait: self.grace,
+            max_moves: self.max_moves,
+            balance_replicas: self.balance,
             ..ReconfigParams::default()
         }
     }
@@ -233,6 +237,13 @@ pub(crate) fn round(
                 .map(|(g, r)| (*g, r.node.clone()))
                 .collect(),
             restart_waited,
+            moves: state
+                .moves
+                .iter()
+                .filter(|(g, _)| of_table(g))
+                .map(|(g, m)| (*g, m.clone()))
+                .collect(),
+            draining: state.draining.clone(),
         };
         for action in decide(&snapshot, &mut load, &reconfig) {
             match state.apply(&action, health, &snapshot.reports) {
@@ -341,6 +352,15 @@ pub(crate) fn record(applied: &Applied) {
                 .increment(1);
             info!(table = %table, gpid = %gpid, learner = %node, why = why.as_str(), "learner dropped");
         }
+        Applied::MoveStarted {
+            table,
+            gpid,
+            from,
+            to,
+        } => {
+            metrics::counter!("petrel_meta_moves_started_total").increment(1);
+            info!(table = %table, gpid = %gpid, from = %from, to = %to, "replica move started");
+        }
     }
 }
 
@@ -395,6 +415,7 @@ mod tests {
             grace: Duration::from_secs(3),
             dropout_delay: Duration::from_secs(300),
             balance: true,
+            max_moves: crate::reconfig::DEFAULT_MAX_MOVES,
         }
     }
 

@@ -12,7 +12,20 @@ use petrel_common::ids::NodeAddr;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Load {
     pub(crate) primaries: BTreeMap<NodeAddr, u32>,
+    /// Members and learners (a move's learner included).
     pub(crate) replicas: BTreeMap<NodeAddr, u32>,
+    /// Replicas moving away from each server (still counted in `replicas`).
+    pub(crate) moving_out: BTreeMap<NodeAddr, u32>,
+    /// Replica moves in flight in the whole cluster.
+    pub(crate) moves: usize,
+}
+
+impl Load {
+    /// Replicas `node` will hold once its moves in flight are done.
+    pub(crate) fn settled_replicas(&self, node: &NodeAddr) -> u32 {
+        let r = self.replicas.get(node).copied().unwrap_or(0);
+        r.saturating_sub(self.moving_out.get(node).copied().unwrap_or(0))
+    }
 }
 
 /// Chooses `members` distinct servers for each of `partitions` partitions;

@@ -54,9 +54,14 @@ struct Args {
     /// (`reconfig_interval_ms`).
     #[arg(long)]
     reconfig_interval_ms: Option<u64>,
-    /// Move primaries towards servers leading fewer partitions (`balance`).
+    /// Move primaries towards servers leading fewer partitions, and
+    /// replicas towards servers holding fewer (`balance`).
     #[arg(long, value_name = "true|false")]
     balance: Option<bool>,
+    /// Replica moves in flight in the cluster at most; 0 turns moves off
+    /// (`max_moves_in_flight`).
+    #[arg(long)]
+    max_moves_in_flight: Option<usize>,
     /// Prometheus endpoint address (`metrics_listen`).
     #[arg(long)]
     metrics_listen: Option<String>,
@@ -105,6 +110,9 @@ pub async fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.balance {
         config.balance = v;
+    }
+    if let Some(v) = args.max_moves_in_flight {
+        config.max_moves_in_flight = v;
     }
     if let Some(v) = args.metrics_listen {
         config.metrics_listen = v;

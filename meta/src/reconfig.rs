@@ -49,9 +49,16 @@
 //!    than a full copy; a dropped member that is back is preferred; any other
 //!    missing slot, or an admin request, is filled at once on the least
 //!    loaded alive server.
-//! 6. **Primary balancing** ([`balance`]): planned primary switches towards
+//! 6. **Moves in flight** ([`moves`]): a move whose learner caught up
+//!    becomes one new ballot in which the learner replaces the leaving
+//!    member (checked before rules 4 and 5, which would otherwise drop a
+//!    learner of a full partition).
+//! 7. **Replica moves** ([`moves`]): members of draining servers move away,
+//!    then replicas move from fuller servers to emptier ones, at most
+//!    [`ReconfigParams::max_moves`] in flight in the cluster.
+//! 8. **Primary balancing** ([`balance`]): planned primary switches towards
 //!    servers with fewer primaries, only to fully caught-up secondaries of
-//!    healthy partitions.
+//!    healthy partitions, never to a draining server.
 //!
 //! [`validate_config`] guards whatever configuration is about to be
 //! persisted, whoever proposed it.
@@ -67,6 +74,7 @@ pub(crate) mod balance;
 pub(crate) mod failover;
 pub(crate) mod learners;
 pub(crate) mod model;
+pub(crate) mod moves;
 pub(crate) mod proposal;
 pub(crate) mod restart;
 pub(crate) mod validate;
@@ -76,11 +84,12 @@ mod prop_tests;
 #[cfg(test)]
 mod tests;
 
+pub use model::ReplicaMove;
 #[cfg(test)]
 pub(crate) use model::ReplicaRole;
 pub(crate) use model::{
     Action, Change, DropWhy, Health, ReconfigParams, ReplicaReport, Reports, Snapshot,
-    DEFAULT_MAX_PRIMARY_SWITCHES,
+    DEFAULT_MAX_MOVES, DEFAULT_MAX_PRIMARY_SWITCHES,
 };
 pub(crate) use validate::{switched_config, validate_config, Invalid};
 
@@ -171,6 +180,25 @@ pub(crate) fn decide(snapshot: &Snapshot, load: &mut Load, params: &ReconfigPara
             busy.insert(config.gpid);
             continue;
         }
+        if let Some(mv) = snapshot.moves.get(&config.gpid) {
+            match moves::progress(config, mv, snapshot, health) {
+                moves::MoveStep::Over => {}
+                moves::MoveStep::Learning => {
+                    busy.insert(config.gpid);
+                    continue;
+                }
+                moves::MoveStep::Act(action) => {
+                    note_primary_move(config, &action, load);
+                    out.extend(learners::cancel_ready_learners(
+                        config,
+                        vec![action],
+                        &snapshot.reports,
+                    ));
+                    busy.insert(config.gpid);
+                    continue;
+                }
+            }
+        }
         let promotion = learners::decide_learner_promotion(
             config,
             snapshot.replica_count,
@@ -193,6 +221,7 @@ pub(crate) fn decide(snapshot: &Snapshot, load: &mut Load, params: &ReconfigPara
             &snapshot.reports,
         ));
     }
+    out.extend(moves::plan_moves(snapshot, &mut busy, load, params));
     out.extend(balance::plan_primary_switches(
         snapshot, &busy, load, params,
     ));

@@ -10,6 +10,8 @@
 //! state only. A follower answers every request with a redirect to the
 //! leader ([`ServiceError::NotLeader`]).
 
+mod moves;
+
 use petrel_common::sync::lock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,8 +22,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use petrel_common::ids::{Gpid, NodeAddr, PartitionId};
 use petrel_common::msg::{
-    method, AddLearnerRequest, AddLearnerResponse, AssignmentMsg, BeaconRequest, BeaconResponse,
-    CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse,
+    method, AddLearnerRequest, AddLearnerResponse, AssignmentMsg, BalanceRequest, BeaconRequest,
+    BeaconResponse, CreateTableRequest, CreateTableResponse, DropTableRequest, DropTableResponse,
     LibraryDeleteRequest, LibraryFlushRequest, LibraryListRequest, LibraryListResponse,
     LibraryLoadRequest, LibraryRestoreRequest, ListNodesRequest, ListNodesResponse,
     ListTablesRequest, ListTablesResponse, MetaMemberRequest, MetaMemberResponse,
@@ -250,6 +252,7 @@ impl MetaService {
             grace: self.grace(),
             dropout_delay: self.config.dropout_delay(),
             balance: self.config.balance,
+            max_moves: self.config.max_moves_in_flight,
         };
         let _w = self.writer.lock().await;
         let before = lock(&self.state).clone();
@@ -577,12 +580,16 @@ impl MetaService {
     fn list_nodes(&self) -> Handled {
         let state = lock(&self.state);
         let load = state.load();
+        let moving = moves::moves_per_node(&state);
         let now = Instant::now();
         let liveness = lock(&self.liveness);
         let nodes = state
             .nodes
             .iter()
             .map(|n| NodeInfoMsg {
+                draining: state.draining.contains(n),
+                moves_in: moving.get(n).map_or(0, |m| m.0),
+                moves_out: moving.get(n).map_or(0, |m| m.1),
                 addr: n.0.clone(),
                 alive: liveness.is_alive(n, now, self.grace()),
                 last_beacon_ms_ago: liveness
@@ -636,6 +643,11 @@ impl Service for MetaService {
                     self.list_nodes()
                 }
                 method::ADD_LEARNER => self.add_learner(decode(body)?),
+                method::DRAIN => self.drain(decode(body)?).await,
+                method::BALANCE => {
+                    let _: BalanceRequest = decode(body)?;
+                    self.balance()
+                }
                 method::SCRIPT_LOAD => self.script_load(decode(body)?).await,
                 method::SCRIPT_GET => self.script_get(decode(body)?),
                 method::SCRIPT_EXISTS => self.script_exists(decode(body)?),

@@ -1,5 +1,6 @@
 //! Meta's durable state: tables, their partition configurations, known
-//! servers, learners in progress and recently dropped members.
+//! servers, learners in progress, recently dropped members, replica moves
+//! in flight and servers being drained.
 //!
 //! Every method here is pure (no I/O) so it can be tested directly; the
 //! service persists the state after each change and before it answers.
@@ -12,8 +13,10 @@ use petrel_common::partition::{PartitionConfig, TableMap};
 use serde::{Deserialize, Serialize};
 
 use crate::placement::{place, Load};
+use crate::reconfig::balance::fully_caught_up;
 use crate::reconfig::{
-    switched_config, validate_config, Action, Change, DropWhy, Health, Invalid, Reports,
+    switched_config, validate_config, Action, Change, DropWhy, Health, Invalid, ReplicaMove,
+    Reports,
 };
 
 /// Largest partition count a table may have.
@@ -34,6 +37,8 @@ pub enum MetaError {
     BadReplicaCount,
     #[error("not enough live servers: {live} alive, replica count {needed} needs that many")]
     NotEnoughServers { live: usize, needed: u32 },
+    #[error("no server {0} has registered with meta")]
+    NoSuchNode(NodeAddr),
 }
 
 impl From<MetaError> for petrel_common::rpc::ServiceError {
@@ -42,7 +47,7 @@ impl From<MetaError> for petrel_common::rpc::ServiceError {
         let text = e.to_string();
         match e {
             MetaError::TableExists(_) => S::AlreadyExists(text),
-            MetaError::NoSuchTable(_) => S::NotFound(text),
+            MetaError::NoSuchTable(_) | MetaError::NoSuchNode(_) => S::NotFound(text),
             MetaError::BadName(_)
             | MetaError::BadPartitionCount(_)
             | MetaError::BadReplicaCount => S::Invalid(text),
@@ -69,6 +74,13 @@ pub struct MetaState {
     /// the dropout delay while they are dead.
     #[serde(default, with = "gpid_map")]
     pub dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
+    /// Replica moves in flight (balancing and draining); each move's `to`
+    /// is also one of the partition's `learners`.
+    #[serde(default, with = "gpid_map")]
+    pub moves: BTreeMap<Gpid, ReplicaMove>,
+    /// Servers being drained: every replica moves off them, none arrives.
+    #[serde(default)]
+    pub draining: BTreeSet<NodeAddr>,
     /// Scripts and function libraries, cluster-wide (absent from files
     /// written before meta kept them).
     #[serde(default)]
@@ -152,6 +164,12 @@ pub(crate) enum Applied {
         node: NodeAddr,
         why: DropWhy,
     },
+    MoveStarted {
+        table: String,
+        gpid: Gpid,
+        from: NodeAddr,
+        to: NodeAddr,
+    },
 }
 
 /// Why an [`Action`] was not carried out. None of these is an error of
@@ -172,6 +190,10 @@ pub(crate) enum NotApplied {
     AlreadyLearning(NodeAddr),
     #[error("{0} is not a learner")]
     NotALearner(NodeAddr),
+    #[error("{0} is not a secondary")]
+    NotASecondary(NodeAddr),
+    #[error("partition {0} has a move in flight already")]
+    AlreadyMoving(Gpid),
 }
 
 fn valid_name(name: &str) -> bool {
@@ -201,10 +223,15 @@ impl MetaState {
                 }
             }
         }
+        for mv in self.moves.values() {
+            *load.moving_out.entry(mv.from.clone()).or_default() += 1;
+            load.moves += 1;
+        }
         load
     }
 
-    /// Creates a table and places its partitions on `live` servers: each
+    /// Creates a table and places its partitions on `live` servers (those
+    /// not being drained): each
     /// partition gets `replica_count` members on distinct servers, primaries
     /// balanced across servers (the first member leads), at ballot 1.
     pub fn create_table(
@@ -229,6 +256,13 @@ impl MetaState {
         if replica_count == 0 {
             return Err(MetaError::BadReplicaCount);
         }
+        // Nothing new is placed on a server being drained.
+        let live: Vec<NodeAddr> = live
+            .iter()
+            .filter(|n| !self.draining.contains(*n))
+            .cloned()
+            .collect();
+        let live = live.as_slice();
         if live.len() < replica_count as usize {
             return Err(MetaError::NotEnoughServers {
                 live: live.len(),
@@ -272,6 +306,7 @@ impl MetaState {
             .ok_or_else(|| MetaError::NoSuchTable(name.to_string()))?;
         self.learners.retain(|g, _| g.table != table.id);
         self.dropped.retain(|g, _| g.table != table.id);
+        self.moves.retain(|g, _| g.table != table.id);
         Ok(table)
     }
 
@@ -338,8 +373,8 @@ impl MetaState {
     /// - A new configuration bumps the table's version, remembers the
     ///   members it removes as dropped, and forgets as learners and as
     ///   dropped whoever is a member now.
-    /// - A planned switch to `to` needs `health`-alive `to` and the primary
-    ///   to have reported the same `last_prepared` at the current ballot.
+    /// - A planned switch to `to` needs `health`-alive `to`, caught up as
+    ///   [`fully_caught_up`] says.
     pub(crate) fn apply(
         &mut self,
         action: &Action,
@@ -367,14 +402,7 @@ impl MetaState {
                 )
             }
             Action::SwitchPrimary { to, .. } => {
-                let caught_up = current.secondaries.contains(to)
-                    && current
-                        .primary
-                        .as_ref()
-                        .and_then(|p| reports.at(gpid, p, current.ballot))
-                        .zip(reports.at(gpid, to, current.ballot))
-                        .is_some_and(|(p, s)| s.last_prepared == p.last_prepared);
-                if !caught_up {
+                if !fully_caught_up(&current, to, reports) {
                     return Err(NotApplied::NotCaughtUp { to: to.clone() });
                 }
                 let next = switched_config(&current, to);
@@ -394,9 +422,37 @@ impl MetaState {
                     node: node.clone(),
                 })
             }
+            Action::StartMove { from, to, .. } => {
+                if !current.secondaries.contains(from) {
+                    return Err(NotApplied::NotASecondary(from.clone()));
+                }
+                if current.has_member(to) {
+                    return Err(NotApplied::AlreadyMember(to.clone()));
+                }
+                if self.moves.contains_key(&gpid) {
+                    return Err(NotApplied::AlreadyMoving(gpid));
+                }
+                if !self.learners.entry(gpid).or_default().insert(to.clone()) {
+                    return Err(NotApplied::AlreadyLearning(to.clone()));
+                }
+                self.moves.insert(
+                    gpid,
+                    ReplicaMove {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                );
+                Ok(Applied::MoveStarted {
+                    table: table_name,
+                    gpid,
+                    from: from.clone(),
+                    to: to.clone(),
+                })
+            }
             Action::DropLearner { node, why, .. } => {
                 let removed = self.learners.get_mut(&gpid).is_some_and(|l| l.remove(node));
                 self.learners.retain(|_, l| !l.is_empty());
+                self.forget_finished_moves();
                 if !removed {
                     return Err(NotApplied::NotALearner(node.clone()));
                 }
@@ -431,6 +487,7 @@ impl MetaState {
             l.retain(|n| !new.has_member(n) && !cancelled.contains(n));
         }
         self.learners.retain(|_, l| !l.is_empty());
+        self.forget_finished_moves();
         let removed = match &cause {
             Cause::Change(c) => c.removed(),
             Cause::PlannedSwitch => Vec::new(),
@@ -447,6 +504,27 @@ impl MetaState {
             old,
             new,
             cause,
+        })
+    }
+
+    /// Forgets moves that are over: their learner joined the configuration
+    /// or was dropped, or their partition is gone.
+    fn forget_finished_moves(&mut self) {
+        let learners = &self.learners;
+        self.moves
+            .retain(|g, mv| learners.get(g).is_some_and(|l| l.contains(&mv.to)));
+    }
+
+    /// Starts (or with `on == false` stops) draining `node`; returns whether
+    /// anything changed.
+    pub(crate) fn set_draining(&mut self, node: &NodeAddr, on: bool) -> Result<bool, MetaError> {
+        if !self.nodes.contains(node) {
+            return Err(MetaError::NoSuchNode(node.clone()));
+        }
+        Ok(if on {
+            self.draining.insert(node.clone())
+        } else {
+            self.draining.remove(node)
         })
     }
 
@@ -469,6 +547,7 @@ impl MetaState {
         }
         self.dropped.retain(|_, d| !d.is_empty());
         self.learners.retain(|g, _| configs.contains_key(g));
+        self.forget_finished_moves();
     }
 }
 
@@ -684,6 +763,99 @@ mod tests {
     }
 
     #[test]
+    fn a_move_is_a_learner_until_it_replaces_the_leaving_member_and_is_then_forgotten() {
+        let mut st = one_partition(&["a", "b", "c"]);
+        let start = |from: &str, to: &str| Action::StartMove {
+            gpid: g0(),
+            ballot: Ballot(1),
+            from: n(from),
+            to: n(to),
+        };
+        assert_eq!(
+            st.apply(&start("a", "d"), &all_alive(), &Reports::default()),
+            Err(NotApplied::NotASecondary(n("a"))),
+            "a primary does not move"
+        );
+        st.apply(&start("b", "d"), &all_alive(), &Reports::default())
+            .expect("started");
+        assert_eq!(
+            st.apply(&start("c", "e"), &all_alive(), &Reports::default()),
+            Err(NotApplied::AlreadyMoving(g0()))
+        );
+        assert!(st.assignments_for(&n("d"))[0].learner);
+        assert_eq!(st.assignments_for(&n("a"))[0].learners, vec![n("d")]);
+        let load = st.load();
+        assert_eq!((load.moves, load.settled_replicas(&n("b"))), (1, 0));
+        let json = serde_json::to_string(&st).expect("json");
+        let back: MetaState = serde_json::from_str(&json).expect("parsed");
+        assert_eq!(back, st, "moves survive a restart of meta");
+
+        let finish = Action::Reconfigure {
+            ballot: Ballot(1),
+            config: cfg(2, "a", &["c", "d"]),
+            change: Change::MoveReplica {
+                from: n("b"),
+                to: n("d"),
+            },
+        };
+        st.apply(&finish, &all_alive(), &Reports::default())
+            .expect("finished");
+        assert!(st.moves.is_empty() && st.learners.is_empty());
+        assert!(
+            st.assignments_for(&n("b")).is_empty(),
+            "b closes its replica"
+        );
+        assert!(
+            st.dropped.is_empty(),
+            "b left on purpose: not held as dropped"
+        );
+    }
+
+    #[test]
+    fn a_move_whose_learner_is_dropped_is_forgotten() {
+        let mut st = one_partition(&["a", "b"]);
+        let start = Action::StartMove {
+            gpid: g0(),
+            ballot: Ballot(1),
+            from: n("b"),
+            to: n("d"),
+        };
+        st.apply(&start, &all_alive(), &Reports::default())
+            .expect("started");
+        let drop = Action::DropLearner {
+            gpid: g0(),
+            ballot: Ballot(1),
+            node: n("d"),
+            why: DropWhy::Dead,
+        };
+        st.apply(&drop, &all_alive(), &Reports::default())
+            .expect("dropped");
+        assert!(st.moves.is_empty());
+    }
+
+    #[test]
+    fn a_draining_server_gets_no_new_table_and_unknown_servers_cannot_drain() {
+        let mut st = MetaState::default();
+        let servers = live(4);
+        for s in &servers {
+            st.register_node(s);
+        }
+        assert_eq!(st.set_draining(&servers[0], true), Ok(true));
+        assert_eq!(st.set_draining(&servers[0], true), Ok(false));
+        assert_eq!(
+            st.set_draining(&n("nobody"), true),
+            Err(MetaError::NoSuchNode(n("nobody")))
+        );
+        let t = st.create_table("t", 8, 3, &servers).expect("created");
+        assert!(t.partitions.iter().all(|p| !p.has_member(&servers[0])));
+        assert_eq!(
+            st.create_table("u", 8, 4, &servers),
+            Err(MetaError::NotEnoughServers { live: 3, needed: 4 })
+        );
+        assert_eq!(st.set_draining(&servers[0], false), Ok(true));
+    }
+
+    #[test]
     fn a_dropped_learner_loses_its_assignment() {
         let mut st = one_partition(&["a"]);
         st.learners.entry(g0()).or_default().insert(n("d"));
@@ -718,7 +890,7 @@ mod tests {
     }
 
     #[test]
-    fn a_planned_switch_needs_the_same_last_prepared_on_both_sides() {
+    fn a_planned_switch_needs_a_secondary_holding_what_the_primary_committed() {
         let mut st = one_partition(&["a", "b", "c"]);
         let switch = Action::SwitchPrimary {
             gpid: g0(),

@@ -10,10 +10,18 @@ use petrel_common::partition::PartitionConfig;
 use super::model::{Action, Health, ReconfigParams, Reports, Snapshot};
 use crate::placement::Load;
 
-/// Whether secondary `node` is fully caught up with the primary: both
-/// reported at the current ballot and its `last_committed` and
-/// `last_prepared` are at least the primary's. Only such a secondary can
-/// take over after a planned step-down without a learning phase.
+/// Whether secondary `node` may take the lead of `config` in a planned
+/// switch: both it and the primary reported at the current ballot, and it
+/// had prepared at least everything the primary had committed.
+///
+/// The two reports come from different beacons, so under writes their
+/// decrees never match; they need not. A commit needs every member, so a
+/// secondary at the current ballot holds every committed entry, and the old
+/// primary can commit nothing more once `to` acts on the new ballot. What
+/// the old primary prepared beyond `to`'s log was never committed: its
+/// writers get "outcome unknown" (as in a failover) and the entries are
+/// dropped by `to`'s reconciliation (rule 7 of the replica machine). The
+/// check only keeps the lead away from a replica reporting from far behind.
 pub(crate) fn fully_caught_up(
     config: &PartitionConfig,
     node: &NodeAddr,
@@ -28,7 +36,7 @@ pub(crate) fn fully_caught_up(
     ) else {
         return false;
     };
-    s.last_committed >= p.last_committed && s.last_prepared >= p.last_prepared
+    config.secondaries.contains(node) && s.last_prepared >= p.last_committed
 }
 
 /// Whether a partition may take part in balancing: nothing else planned for
@@ -49,7 +57,7 @@ fn settled(
 }
 
 /// Planned primary switches for the table, at most
-/// `params.max_primary_switches`.
+/// `params.max_primary_switches`, never to a draining server.
 ///
 /// Primary counts are the cluster's (`load.primaries`, alive servers only).
 /// A partition whose primary leads at least `params.balance_threshold` more
@@ -82,7 +90,11 @@ pub(crate) fn plan_primary_switches(
                 continue;
             };
             let pc = counts.get(primary).copied().unwrap_or(0);
-            for s in &config.secondaries {
+            for s in config
+                .secondaries
+                .iter()
+                .filter(|s| !snapshot.draining.contains(*s))
+            {
                 let sc = counts.get(s).copied().unwrap_or(0);
                 if pc < sc + threshold || !fully_caught_up(config, s, &snapshot.reports) {
                     continue;

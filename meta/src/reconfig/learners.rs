@@ -85,8 +85,8 @@ pub(crate) fn decide_learner_promotion<'a>(
 ///    is dead but silent for no longer than `dropout_delay` keeps one slot
 ///    open for its return, unless the admin asked for a learner.
 ///
-/// Eligible means alive, not a member, not already learning, not in the
-/// partition's `avoid` set. `health` is the snapshot's, as seen for this
+/// Eligible means alive, not draining, not a member, not already learning,
+/// not in the partition's `avoid` set. `health` is the snapshot's, as seen for this
 /// partition (a failed replica's server counts as dead here). `load` gains
 /// one replica per chosen server.
 pub(crate) fn plan_learners(
@@ -130,6 +130,7 @@ pub(crate) fn plan_learners(
     let avoid = snapshot.avoid.get(&gpid);
     let eligible = |n: &NodeAddr, chosen: &BTreeSet<NodeAddr>| {
         health.is_alive(n)
+            && !snapshot.draining.contains(n)
             && !config.has_member(n)
             && !learning.contains(n)
             && !chosen.contains(n)

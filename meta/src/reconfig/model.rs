@@ -30,6 +30,10 @@ pub(crate) const DEFAULT_MAX_PRIMARY_SWITCHES: usize = 1;
 /// among those that did (meta's default grace period).
 pub(crate) const DEFAULT_RESTART_WAIT: Duration = Duration::from_secs(3);
 
+/// At most this many replica moves in flight in the whole cluster (each
+/// copies a partition to its new server while it keeps serving).
+pub(crate) const DEFAULT_MAX_MOVES: usize = 2;
+
 /// Tunables of the decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ReconfigParams {
@@ -41,6 +45,12 @@ pub(crate) struct ReconfigParams {
     pub(crate) max_primary_switches: usize,
     /// See [`DEFAULT_RESTART_WAIT`].
     pub(crate) restart_wait: Duration,
+    /// See [`DEFAULT_MAX_MOVES`]; 0 turns replica moves (balancing and
+    /// draining) off.
+    pub(crate) max_moves: usize,
+    /// Whether replicas move towards emptier servers (draining servers are
+    /// emptied either way).
+    pub(crate) balance_replicas: bool,
 }
 
 impl Default for ReconfigParams {
@@ -50,6 +60,8 @@ impl Default for ReconfigParams {
             balance_threshold: DEFAULT_BALANCE_THRESHOLD,
             max_primary_switches: DEFAULT_MAX_PRIMARY_SWITCHES,
             restart_wait: DEFAULT_RESTART_WAIT,
+            max_moves: DEFAULT_MAX_MOVES,
+            balance_replicas: true,
         }
     }
 }
@@ -273,12 +285,27 @@ pub(crate) struct Snapshot {
     /// For partitions whose primary restarted ([`restart::primary_restarted`]):
     /// how long meta has seen it so at the current ballot.
     pub(crate) restart_waited: BTreeMap<Gpid, Duration>,
+    /// Replica moves in flight: the move's `to` is one of the partition's
+    /// `learners`.
+    pub(crate) moves: BTreeMap<Gpid, ReplicaMove>,
+    /// Servers the admin is draining: every replica leaves them, none
+    /// arrives.
+    pub(crate) draining: BTreeSet<NodeAddr>,
 }
 
 impl Snapshot {
     pub(super) fn learners_of(&self, gpid: Gpid) -> impl Iterator<Item = &NodeAddr> {
         self.learners.get(&gpid).into_iter().flatten()
     }
+}
+
+/// A replica on its way from one server to another: a learner on `to`
+/// that takes `from`'s place as a secondary once it has caught up, so the
+/// partition never has fewer than its replica count of members.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaMove {
+    pub from: NodeAddr,
+    pub to: NodeAddr,
 }
 
 /// Why a configuration changes.
@@ -310,6 +337,10 @@ pub(crate) enum Change {
         new_primary: NodeAddr,
         removed: Vec<NodeAddr>,
     },
+    /// A moved replica's learner caught up: `to` becomes a secondary and
+    /// `from` leaves in the same change (the member count stays). `from`
+    /// is not remembered as dropped: it left on purpose.
+    MoveReplica { from: NodeAddr, to: NodeAddr },
 }
 
 impl Change {
@@ -320,7 +351,9 @@ impl Change {
             | Change::RemoveDeadSecondaries { removed }
             | Change::NewBallotAfterRestart { removed, .. } => removed.clone(),
             Change::RemovedOnPrimaryRequest { removed } => vec![removed.clone()],
-            Change::PromoteLearner { .. } | Change::CancelLearners { .. } => Vec::new(),
+            Change::PromoteLearner { .. }
+            | Change::CancelLearners { .. }
+            | Change::MoveReplica { .. } => Vec::new(),
         }
     }
 
@@ -333,6 +366,7 @@ impl Change {
             Change::PromoteLearner { .. } => "promote_learner",
             Change::CancelLearners { .. } => "cancel_learners",
             Change::NewBallotAfterRestart { .. } => "new_ballot_after_restart",
+            Change::MoveReplica { .. } => "move_replica",
         }
     }
 }
@@ -390,14 +424,24 @@ pub(crate) enum Action {
     },
     /// A planned primary switch to the caught-up secondary `to`: meta
     /// persists [`switched_config`] (`to` leads, the old primary becomes a
-    /// secondary) once both reported the same `last_prepared` at the current
-    /// ballot. No step-down round trip is needed: a commit needs every
-    /// member, so the old primary cannot commit (nor serve a read newer than
-    /// what `to` holds) once `to` acts on the new ballot, and whatever it
-    /// prepared is re-prepared by `to`'s reconciliation.
+    /// secondary) if `to` is still caught up
+    /// ([`super::balance::fully_caught_up`]). No step-down round trip is
+    /// needed: a commit needs every member, so the old primary cannot commit
+    /// (nor serve a read newer than what `to` holds) once `to` acts on the
+    /// new ballot; writes it had prepared but not committed end "outcome
+    /// unknown", as in a failover.
     SwitchPrimary {
         gpid: Gpid,
         ballot: Ballot,
+        to: NodeAddr,
+    },
+    /// Start moving the replica on `from` (a secondary) to `to`: a learner
+    /// on `to`, recorded as a move, so it stays although the partition is
+    /// full.
+    StartMove {
+        gpid: Gpid,
+        ballot: Ballot,
+        from: NodeAddr,
         to: NodeAddr,
     },
 }
@@ -408,7 +452,8 @@ impl Action {
             Action::Reconfigure { config, .. } => config.gpid,
             Action::AddLearner { gpid, .. }
             | Action::DropLearner { gpid, .. }
-            | Action::SwitchPrimary { gpid, .. } => *gpid,
+            | Action::SwitchPrimary { gpid, .. }
+            | Action::StartMove { gpid, .. } => *gpid,
         }
     }
 
@@ -418,7 +463,8 @@ impl Action {
             Action::Reconfigure { ballot, .. }
             | Action::AddLearner { ballot, .. }
             | Action::DropLearner { ballot, .. }
-            | Action::SwitchPrimary { ballot, .. } => *ballot,
+            | Action::SwitchPrimary { ballot, .. }
+            | Action::StartMove { ballot, .. } => *ballot,
         }
     }
 

@@ -54,6 +54,9 @@ struct Sim {
     /// Primaries that restarted and wait (inactive) for a new ballot.
     inactive: BTreeSet<(Gpid, NodeAddr)>,
     dropped: BTreeMap<Gpid, Vec<NodeAddr>>,
+    /// Replica moves in flight (each `to` is one of `learners`).
+    moves: BTreeMap<Gpid, ReplicaMove>,
+    draining: BTreeSet<NodeAddr>,
     load: Load,
 }
 
@@ -89,6 +92,8 @@ impl Sim {
             ready: BTreeSet::new(),
             inactive: BTreeSet::new(),
             dropped: BTreeMap::new(),
+            moves: BTreeMap::new(),
+            draining: BTreeSet::new(),
             load: Load::default(),
         }
     }
@@ -101,8 +106,15 @@ impl Sim {
         self.health.is_alive(n)
     }
 
-    /// Servers die and return; silence grows.
+    /// Servers die and return; silence grows; now and then the admin starts
+    /// or stops draining one.
     fn churn(&mut self) {
+        if self.rng.chance(5) {
+            let n = self.nodes[self.rng.below(self.nodes.len() as u64) as usize].clone();
+            if !self.draining.remove(&n) {
+                self.draining.insert(n);
+            }
+        }
         for n in self.nodes.clone() {
             if self.alive(&n) {
                 if self.rng.chance(12) {
@@ -240,6 +252,8 @@ impl Sim {
             avoid: BTreeMap::new(),
             admin_add_learner: BTreeMap::new(),
             restart_waited: BTreeMap::new(),
+            moves: self.moves.clone(),
+            draining: self.draining.clone(),
         }
     }
 
@@ -252,6 +266,10 @@ impl Sim {
             for m in c.members() {
                 *load.replicas.entry(m.clone()).or_default() += 1;
             }
+        }
+        for mv in self.moves.values() {
+            *load.moving_out.entry(mv.from.clone()).or_default() += 1;
+            load.moves += 1;
         }
         load
     }
@@ -314,6 +332,14 @@ impl Sim {
                             .max();
                         prop_assert_eq!(rank(new_primary), best, "not the longest log");
                     }
+                    if let Change::MoveReplica { from, to } = change {
+                        prop_assert_eq!(
+                            config.members().count(),
+                            current.members().count(),
+                            "a move keeps the member count"
+                        );
+                        prop_assert!(config.has_member(to) && !config.has_member(from));
+                    }
                     self.apply(&current, config.clone(), change.removed());
                     if let Change::CancelLearners { learners } = change {
                         for (l, _) in learners {
@@ -322,6 +348,7 @@ impl Sim {
                             }
                             self.ready.remove(&(g, l.clone()));
                         }
+                        self.forget_finished_moves();
                     }
                 }
                 Action::AddLearner { node, .. } => {
@@ -350,14 +377,37 @@ impl Sim {
                     );
                     prop_assert!(self.learners.entry(g).or_default().remove(node));
                     self.ready.remove(&(g, node.clone()));
+                    self.forget_finished_moves();
+                }
+                Action::StartMove { from, to, .. } => {
+                    prop_assert!(!changed.contains(&g), "move planned at a changing ballot");
+                    prop_assert!(current.secondaries.contains(from), "only secondaries move");
+                    prop_assert!(
+                        self.alive(to) && !current.has_member(to) && !self.draining.contains(to)
+                    );
+                    prop_assert!(
+                        current.members().count() >= self.replica_count as usize,
+                        "a partition short of members gets learners, not moves"
+                    );
+                    prop_assert!(self.moves.len() < ReconfigParams::default().max_moves);
+                    let mv = ReplicaMove {
+                        from: from.clone(),
+                        to: to.clone(),
+                    };
+                    prop_assert!(self.moves.insert(g, mv).is_none(), "two moves of {}", g);
+                    prop_assert!(self.learners.entry(g).or_default().insert(to.clone()));
+                    let p = self.prep(g, to).min(committed);
+                    self.prepared.insert((g, to.clone()), p);
+                    self.ready.remove(&(g, to.clone()));
                 }
                 Action::SwitchPrimary { to, .. } => {
                     prop_assert!(!changed.contains(&g));
                     let primary = current.primary.clone().expect("switch needs a primary");
                     prop_assert!(current.secondaries.contains(to) && self.alive(to));
                     prop_assert!(
-                        self.prep(g, to) >= self.prep(g, &primary),
-                        "switch to a lagging secondary"
+                        self.prep(g, to) >= committed,
+                        "switch to a secondary missing committed decrees (primary {})",
+                        primary
                     );
                     let next = switched_config(&current, to);
                     prop_assert_eq!(validate_config(&current, &next, &self.health), Ok(()));
@@ -402,6 +452,13 @@ impl Sim {
         d.retain(|n| !next.has_member(n));
         let i = g.partition.0 as usize;
         self.parts[i] = next;
+        self.forget_finished_moves();
+    }
+
+    fn forget_finished_moves(&mut self) {
+        let learners = &self.learners;
+        self.moves
+            .retain(|g, mv| learners.get(g).is_some_and(|l| l.contains(&mv.to)));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Each rule and each edge, told as a short story: a table, who is alive,
 //! what the replicas reported, and what meta decides.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use petrel_common::ids::{Ballot, Decree, Gpid, NodeAddr};
@@ -149,6 +150,25 @@ impl World {
         self.snapshot
             .admin_add_learner
             .insert(gpid(p), on.map(node));
+        self
+    }
+
+    /// A move of partition `p`'s replica from `from` to `to` is in flight.
+    fn moving(mut self, p: u32, from: &str, to: &str) -> Self {
+        self.snapshot.moves.insert(
+            gpid(p),
+            ReplicaMove {
+                from: node(from),
+                to: node(to),
+            },
+        );
+        *self.load.moving_out.entry(node(from)).or_default() += 1;
+        self.load.moves += 1;
+        self.learning(p, to)
+    }
+
+    fn draining(mut self, n: &str) -> Self {
+        self.snapshot.draining.insert(node(n));
         self
     }
 
@@ -1207,15 +1227,35 @@ fn a_gap_of_one_primary_is_left_alone() {
 }
 
 #[test]
-fn a_secondary_that_lags_is_not_handed_the_primary() {
+fn a_secondary_reporting_from_behind_the_commit_point_is_not_handed_the_primary() {
     let mut w = World::table(2).alive(&["a", "b"]);
     for p in 0..3 {
         w = w
             .partition(config(p, 8, "a", &["b"]))
             .report("a", p, 8, 20, 21)
-            .report("b", p, 8, 20, 20);
+            .report("b", p, 8, 19, 19);
     }
     assert_eq!(w.decide(), vec![]);
+}
+
+#[test]
+fn a_secondary_holding_what_the_primary_committed_may_lead_although_its_log_is_shorter() {
+    // Under writes the two beacons never show the same decrees.
+    let mut w = World::table(2).alive(&["a", "b"]);
+    for p in 0..3 {
+        w = w
+            .partition(config(p, 8, "a", &["b"]))
+            .report("a", p, 8, 20, 23)
+            .report("b", p, 8, 19, 20);
+    }
+    assert_eq!(
+        w.decide(),
+        vec![Action::SwitchPrimary {
+            gpid: gpid(0),
+            ballot: Ballot(8),
+            to: node("b")
+        }]
+    );
 }
 
 #[test]
@@ -1449,4 +1489,270 @@ fn a_beacon_report_is_read_with_its_role_and_lists() {
         let old = petrel_common::msg::ReplicaInfoMsg { role: 0, ..old };
         assert_eq!(ReplicaReport::from_msg(&node("a"), &old).role, role);
     }
+}
+
+// ---- Rules 6 and 7: replica moves -------------------------------------------
+
+fn start_move(p: u32, ballot: u64, from: &str, to: &str) -> Action {
+    Action::StartMove {
+        gpid: gpid(p),
+        ballot: Ballot(ballot),
+        from: node(from),
+        to: node(to),
+    }
+}
+
+/// Three full partitions on a, b and c (a leads them all), caught up; `d`
+/// is a new, empty server.
+fn with_a_new_server() -> World {
+    let mut w = World::table(3).alive(&["a", "b", "c", "d"]);
+    for p in 0..3 {
+        w = w
+            .partition(config(p, 4, "a", &["b", "c"]))
+            .report("a", p, 4, 10, 10)
+            .report("b", p, 4, 10, 10)
+            .report("c", p, 4, 10, 10);
+    }
+    w.params.max_primary_switches = 0;
+    w
+}
+
+#[test]
+fn a_new_server_receives_secondaries_from_the_fullest_servers_up_to_the_limit() {
+    let w = with_a_new_server();
+    assert_eq!(
+        w.decide(),
+        vec![start_move(0, 4, "b", "d"), start_move(1, 4, "c", "d")],
+        "3-3-3-0: b and c each give one secondary (never the primary); the limit is 2"
+    );
+}
+
+#[test]
+fn moves_stop_at_the_in_flight_limit_counted_across_the_cluster() {
+    let mut w = with_a_new_server();
+    w.load.moves = 2;
+    assert_eq!(w.decide(), vec![]);
+    w.load.moves = 1;
+    assert_eq!(w.decide(), vec![start_move(0, 4, "b", "d")]);
+}
+
+#[test]
+fn servers_within_one_replica_of_each_other_are_left_alone() {
+    let mut w = World::table(1).alive(&["a", "b"]);
+    for (p, n) in [(0, "a"), (1, "a"), (2, "b")] {
+        w = w.partition(config(p, 2, n, &[])).report(n, p, 2, 5, 5);
+    }
+    assert_eq!(
+        w.decide(),
+        vec![],
+        "2-1 is balanced; a sole primary never moves either"
+    );
+}
+
+#[test]
+fn a_move_waits_for_its_learner_although_the_partition_is_full() {
+    let w = with_a_new_server()
+        .moving(0, "b", "d")
+        .moving(1, "c", "d")
+        .report("d", 0, 4, 3, 3);
+    assert_eq!(
+        w.decide(),
+        vec![],
+        "the learners are kept (not dropped as surplus) and nothing else moves: the limit is reached"
+    );
+}
+
+#[test]
+fn a_caught_up_move_swaps_the_learner_in_for_the_leaving_member_in_one_ballot() {
+    let mut w = with_a_new_server().moving(0, "b", "d");
+    w.params.max_moves = 1;
+    let w = w.ready("a", 0, &["d"]).report("d", 0, 4, 9, 10);
+    assert_eq!(
+        w.decide(),
+        vec![reconfigure(
+            0,
+            4,
+            config(0, 5, "a", &["c", "d"]),
+            Change::MoveReplica {
+                from: node("b"),
+                to: node("d")
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_move_whose_target_died_drops_its_learner() {
+    let w = with_a_new_server()
+        .moving(0, "b", "d")
+        .dead_for("d", 5)
+        .report("d", 0, 4, 3, 3);
+    let actions = w.decide();
+    assert_eq!(
+        actions.first(),
+        Some(&Action::DropLearner {
+            gpid: gpid(0),
+            ballot: Ballot(4),
+            node: node("d"),
+            why: DropWhy::Dead
+        })
+    );
+}
+
+#[test]
+fn a_move_whose_leaving_member_became_primary_hands_the_lead_over_first() {
+    let mut w = World::table(3).alive(&["a", "b", "c", "d"]);
+    w = w
+        .partition(config(0, 5, "b", &["a", "c"]))
+        .moving(0, "b", "d")
+        .report("a", 0, 5, 10, 10)
+        .report("b", 0, 5, 10, 10)
+        .ready("b", 0, &["d"])
+        .report("c", 0, 5, 10, 10)
+        .report("d", 0, 5, 10, 10);
+    w.params.max_moves = 1;
+    assert_eq!(
+        w.decide(),
+        vec![Action::SwitchPrimary {
+            gpid: gpid(0),
+            ballot: Ballot(5),
+            to: node("a")
+        }]
+    );
+}
+
+#[test]
+fn a_draining_server_hands_its_lead_over_then_its_replicas_move_to_the_emptiest_server() {
+    let mut w = World::table(2).alive(&["a", "b", "c"]).draining("a");
+    w = w
+        .partition(config(0, 3, "a", &["b"]))
+        .report("a", 0, 3, 10, 10)
+        .report("b", 0, 3, 10, 10)
+        .partition(config(1, 3, "b", &["a"]))
+        .report("b", 1, 3, 10, 10)
+        .report("a", 1, 3, 10, 10);
+    assert_eq!(
+        w.decide(),
+        vec![
+            Action::SwitchPrimary {
+                gpid: gpid(0),
+                ballot: Ballot(3),
+                to: node("b")
+            },
+            start_move(1, 3, "a", "c"),
+        ]
+    );
+}
+
+#[test]
+fn a_draining_server_receives_no_learner_and_no_primary() {
+    let w = World::table(3)
+        .partition(config(0, 6, "a", &["c"]))
+        .alive(&["a", "c", "d", "e"])
+        .draining("d")
+        .report("a", 0, 6, 100, 102)
+        .report("c", 0, 6, 100, 102)
+        .decide();
+    assert_eq!(w, vec![add_learner(0, 6, "e")], "d is emptier but draining");
+    let mut w = lopsided().draining("b");
+    w.params.max_moves = 0;
+    assert_eq!(
+        w.decide(),
+        vec![],
+        "b leads fewer partitions but is draining"
+    );
+}
+
+#[test]
+fn the_balance_plan_ends_within_one_replica_and_one_primary_of_the_share() {
+    // 8 partitions x 3 replicas on a, b, c; d and e are new.
+    let servers = ["a", "b", "c"];
+    let partitions: Vec<PartitionConfig> = (0..8)
+        .map(|p| {
+            let r = |i: u32| servers[((p + i) % 3) as usize];
+            config(p, 1, r(0), &[r(1), r(2)])
+        })
+        .collect();
+    let health = Health::with_alive(&nodes(&["a", "b", "c", "d", "e"]));
+    let params = ReconfigParams::default();
+    let plan = moves::plan_to_balance(
+        &[(3, partitions.clone())],
+        &BTreeMap::new(),
+        &health,
+        &BTreeSet::new(),
+        &params,
+        1000,
+    );
+    let end = play(&partitions, &plan);
+    let (replicas, primaries) = counts(&end, &["a", "b", "c", "d", "e"]);
+    assert!(
+        spread(&replicas) <= 1,
+        "replicas {replicas:?} after {plan:?}"
+    );
+    assert!(
+        spread(&primaries) <= 1,
+        "primaries {primaries:?} after {plan:?}"
+    );
+    assert_eq!(replicas.iter().sum::<u32>(), 24);
+    // Then drain e: it ends empty, the others within one.
+    let draining: BTreeSet<NodeAddr> = [node("e")].into_iter().collect();
+    let plan = moves::plan_to_balance(
+        &[(3, end.clone())],
+        &BTreeMap::new(),
+        &health,
+        &draining,
+        &params,
+        1000,
+    );
+    let drained = play(&end, &plan);
+    let (replicas, primaries) = counts(&drained, &["a", "b", "c", "d", "e"]);
+    assert_eq!((replicas[4], primaries[4]), (0, 0), "{plan:?}");
+    assert!(spread(&replicas[..4]) <= 1, "{replicas:?}");
+    for c in &drained {
+        assert_eq!(c.members().count(), 3);
+    }
+}
+
+/// `partitions` after `plan`'s steps.
+fn play(partitions: &[PartitionConfig], plan: &[moves::PlannedStep]) -> Vec<PartitionConfig> {
+    let mut end = partitions.to_vec();
+    for step in plan {
+        match step {
+            moves::PlannedStep::Move { gpid, from, to } => {
+                let c = end.iter_mut().find(|c| c.gpid == *gpid).expect("exists");
+                assert!(
+                    c.secondaries.contains(from),
+                    "only secondaries move: {step:?}"
+                );
+                c.secondaries.retain(|s| s != from);
+                c.secondaries.push(to.clone());
+            }
+            moves::PlannedStep::SwitchPrimary { gpid, to, .. } => {
+                let c = end.iter_mut().find(|c| c.gpid == *gpid).expect("exists");
+                *c = switched_config(c, to);
+            }
+        }
+    }
+    end
+}
+
+fn counts(partitions: &[PartitionConfig], servers: &[&str]) -> (Vec<u32>, Vec<u32>) {
+    let replicas = servers
+        .iter()
+        .map(|s| partitions.iter().filter(|c| c.has_member(&node(s))).count() as u32)
+        .collect();
+    let primaries = servers
+        .iter()
+        .map(|s| {
+            partitions
+                .iter()
+                .filter(|c| c.primary == Some(node(s)))
+                .count() as u32
+        })
+        .collect();
+    (replicas, primaries)
+}
+
+fn spread(v: &[u32]) -> u32 {
+    v.iter().max().unwrap_or(&0) - v.iter().min().unwrap_or(&0)
 }

@@ -78,7 +78,7 @@ pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
-    tasks: Vec<JoinHandle<Histories>>,
+    tasks: Vec<JoinHandle<(Histories, Duration)>>,
 }
 
 impl WriteLoad {
@@ -91,14 +91,31 @@ impl WriteLoad {
         writers: usize,
         keys_per_writer: usize,
     ) -> WriteLoad {
+        let key_sets = (0..writers)
+            .map(|w| {
+                (0..keys_per_writer)
+                    .map(|k| format!("{prefix}:w{w}:k{k}"))
+                    .collect()
+            })
+            .collect();
+        WriteLoad::start_on_keys(rt, client, prefix, key_sets)
+    }
+
+    /// Starts one writer task per key set on `rt`, each writing its keys
+    /// round robin with unique values (tagged `{prefix}:w{writer}`).
+    pub fn start_on_keys(
+        rt: &Runtime,
+        client: &redis::Client,
+        prefix: &str,
+        key_sets: Vec<Vec<String>>,
+    ) -> WriteLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
-        let tasks = (0..writers)
-            .map(|w| {
-                let keys: Vec<String> = (0..keys_per_writer)
-                    .map(|k| format!("{prefix}:w{w}:k{k}"))
-                    .collect();
+        let tasks = key_sets
+            .into_iter()
+            .enumerate()
+            .map(|(w, keys)| {
                 let tag = format!("{prefix}:w{w}");
                 rt.spawn(write_keys(
                     client.clone(),
@@ -128,12 +145,21 @@ impl WriteLoad {
 
     /// Stops every writer and returns what each key went through.
     pub fn stop(self, rt: &Runtime) -> Histories {
+        self.stop_with_pauses(rt).0
+    }
+
+    /// Stops every writer: what each key went through, and for each writer
+    /// the longest time it went without an acknowledged write.
+    pub fn stop_with_pauses(self, rt: &Runtime) -> (Histories, Vec<Duration>) {
         self.stop.store(true, Ordering::Relaxed);
         let mut all = Histories::new();
+        let mut pauses = Vec::new();
         for t in self.tasks {
-            all.extend(rt.block_on(t).expect("writer task panicked"));
+            let (hist, longest) = rt.block_on(t).expect("writer task panicked");
+            all.extend(hist);
+            pauses.push(longest);
         }
-        all
+        (all, pauses)
     }
 }
 
@@ -144,7 +170,9 @@ async fn write_keys(
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
-) -> Histories {
+) -> (Histories, Duration) {
+    let mut last_ack = Instant::now();
+    let mut longest = Duration::ZERO;
     let mut hist: Histories = keys
         .iter()
         .map(|k| (k.clone(), KeyHistory::default()))
@@ -173,6 +201,8 @@ async fn write_keys(
             Ok(r) if r == "OK" => {
                 h.ack(value);
                 acked.fetch_add(1, Ordering::Relaxed);
+                longest = longest.max(last_ack.elapsed());
+                last_ack = Instant::now();
             }
             other => {
                 h.fail(value);
@@ -186,7 +216,7 @@ async fn write_keys(
             }
         }
     }
-    hist
+    (hist, longest.max(last_ack.elapsed()))
 }
 
 /// Reads every key of `hist` through `client` (retrying errors for up to
