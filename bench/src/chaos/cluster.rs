@@ -12,10 +12,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use petrel_cli::launch::cluster::{
-    meta_flags, proxy_flags, server_flags, CLI_BIN, META_BIN, PROXY_BIN, SERVER_BIN,
+    group_flags, meta_flags, proxy_flags, server_flags, CLI_BIN, META_BIN, PROXY_BIN, SERVER_BIN,
 };
 use petrel_cli::launch::{self, Process, Role, TableSpec};
-use petrel_common::msg::{method, QueryTableRequest, QueryTableResponse};
+use petrel_common::meta_client::MetaClient;
+use petrel_common::msg::{
+    method, DrainRequest, DrainResponse, MetaStatusRequest, MetaStatusResponse, QueryTableRequest,
+    QueryTableResponse,
+};
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
 
@@ -34,6 +38,10 @@ pub(crate) struct ClusterSpec {
     pub(crate) bin_dir: PathBuf,
     pub(crate) dir: PathBuf,
     pub(crate) servers: usize,
+    /// Servers prepared but not started: the add-server nemesis starts them.
+    pub(crate) spare_servers: usize,
+    /// Metas in the group (1, 3 or 5).
+    pub(crate) metas: usize,
     pub(crate) partitions: u32,
     pub(crate) replicas: u32,
     /// First port; meta, proxy and servers use consecutive ports from here.
@@ -62,9 +70,15 @@ struct HostFaults {
 
 /// Passes the command of `role` through its fault wrappers: the server's
 /// fsync and clock faults, then its network namespace.
-fn wrap(net: Option<&Network>, faults: &[HostFaults], role: Role, mut cmd: Command) -> Command {
+fn wrap(
+    net: Option<&Network>,
+    faults: &[HostFaults],
+    meta_hosts: &[usize],
+    role: Role,
+    mut cmd: Command,
+) -> Command {
     let host = match role {
-        Role::Meta => META_HOST,
+        Role::Meta(i) => meta_hosts[i],
         // The chaos cluster has one proxy.
         Role::Proxy(_) => PROXY_HOST,
         Role::Server(i) => {
@@ -86,8 +100,18 @@ fn wrap(net: Option<&Network>, faults: &[HostFaults], role: Role, mut cmd: Comma
 /// A running cluster.
 pub(crate) struct Cluster {
     pub(crate) spec: ClusterSpec,
-    pub(crate) meta_addr: String,
+    /// Every meta's address, the first one's first.
+    pub(crate) meta_addrs: Vec<String>,
+    /// The namespace host of each meta.
+    meta_hosts: Vec<usize>,
+    /// The meta group, asked through whichever member leads.
+    meta: MetaClient,
     procs: launch::Cluster,
+    /// Server slots not started yet, in order: the add-server nemesis starts
+    /// the next one.
+    spares: Vec<(String, Process)>,
+    /// Servers the drain nemesis is draining.
+    draining: Vec<usize>,
     /// Each server's host faults, by index.
     faults: Vec<HostFaults>,
     proxy_addr: String,
@@ -106,9 +130,19 @@ pub(crate) struct Cluster {
 pub(crate) const META_HOST: usize = 0;
 pub(crate) const PROXY_HOST: usize = 1;
 
-/// The namespace host of server `i`.
+/// The namespace host of server `i` (spare servers included).
 pub(crate) fn server_host(i: usize) -> usize {
     i + 2
+}
+
+/// The namespace host of meta `i` of a cluster with `servers` servers
+/// (spares included): the first meta keeps host 0, the others come after
+/// the servers, so a seed's hosts stay where they were with one meta.
+pub(crate) fn meta_host(i: usize, servers: usize) -> usize {
+    match i {
+        0 => META_HOST,
+        _ => servers + 1 + i,
+    }
 }
 
 impl Cluster {
@@ -121,7 +155,7 @@ impl Cluster {
             Network::supported().map_err(|why| anyhow::anyhow!("--netns: {why}"))?;
             Some(Network::create(
                 &format!("pc{}", spec.base_port),
-                spec.servers + 2,
+                spec.servers + spec.spare_servers + 1 + spec.metas.max(1),
             )?)
         } else {
             None
@@ -137,21 +171,42 @@ impl Cluster {
             ClockFault::supported().map_err(|why| anyhow::anyhow!("clock faults: {why}"))?;
             FsyncFault::supported().map_err(|why| anyhow::anyhow!("fsync faults: {why}"))?;
         }
-        let meta_addr = addr(META_HOST, 34601);
+        let all_servers = spec.servers + spec.spare_servers;
+        let meta_hosts: Vec<usize> = (0..spec.metas.max(1))
+            .map(|i| meta_host(i, all_servers))
+            .collect();
+        let meta_addrs: Vec<String> = meta_hosts.iter().map(|h| addr(*h, 34601)).collect();
         let proxy_addr = addr(PROXY_HOST, 6379);
-        let mut flags = meta_flags(&meta_addr, &spec.dir.join("meta"));
-        flags.extend(spec.meta_args.iter().cloned());
-        let meta = Process::new(
-            "meta",
-            spec.bin_dir.join(META_BIN),
-            flags,
-            spec.dir.join("meta.log"),
-        );
+        let metas: Vec<(String, Process)> = meta_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (data, log) = match i {
+                    0 => (spec.dir.join("meta"), spec.dir.join("meta.log")),
+                    _ => (
+                        spec.dir.join(format!("meta-{}", i + 1)),
+                        spec.dir.join(format!("meta-{}.log", i + 1)),
+                    ),
+                };
+                let mut flags = meta_flags(a, &data);
+                flags.extend(group_flags(&meta_addrs));
+                flags.extend(spec.meta_args.iter().cloned());
+                let label = if i == 0 {
+                    "meta".to_string()
+                } else {
+                    format!("meta {}", i + 1)
+                };
+                (
+                    a.clone(),
+                    Process::new(label, spec.bin_dir.join(META_BIN), flags, log),
+                )
+            })
+            .collect();
         let mut servers = Vec::new();
         let mut faults = Vec::new();
         let mut relays = Vec::new();
         let mut disks = Vec::new();
-        for i in 0..spec.servers {
+        for i in 0..all_servers {
             let host = server_host(i);
             // The relay takes the server's usual address; the server listens
             // next to it.
@@ -171,7 +226,7 @@ impl Cluster {
             if host_faults && spec.disk_mb > 0 {
                 disks.push(SmallDisk::mount(&data_dir, spec.disk_mb)?);
             }
-            let mut flags = server_flags(&listen, std::slice::from_ref(&meta_addr), &data_dir);
+            let mut flags = server_flags(&listen, &meta_addrs, &data_dir);
             flags.extend(["--advertise".into(), addr.clone()]);
             let process = Process::new(
                 format!("server {addr}"),
@@ -197,7 +252,7 @@ impl Cluster {
         let proxy = Process::new(
             "proxy",
             spec.bin_dir.join(PROXY_BIN),
-            proxy_flags(&proxy_addr, std::slice::from_ref(&meta_addr), TABLE),
+            proxy_flags(&proxy_addr, &meta_addrs, TABLE),
             spec.dir.join("proxy.log"),
         );
         let table = TableSpec {
@@ -205,16 +260,21 @@ impl Cluster {
             partitions: spec.partitions,
             replicas: spec.replicas,
         };
+        let spares = servers.split_off(spec.servers);
         let procs = launch::Cluster::from_processes(
-            vec![(meta_addr.clone(), meta)],
+            metas,
             servers,
             vec![(proxy_addr.clone(), proxy)],
             table,
         );
         let mut c = Cluster {
             spec,
-            meta_addr,
+            meta: MetaClient::new(RpcClient::new(), meta_addrs.clone()),
+            meta_addrs,
+            meta_hosts,
             procs,
+            spares,
+            draining: Vec::new(),
             faults,
             proxy_addr,
             rpc: RpcClient::new(),
@@ -222,9 +282,9 @@ impl Cluster {
             disks,
             net,
         };
-        let (net, faults) = (c.net.as_ref(), &c.faults);
+        let (net, faults, hosts) = (c.net.as_ref(), &c.faults, &c.meta_hosts);
         c.procs
-            .start_wrapped(|role, cmd| wrap(net, faults, role, cmd), |_| {})
+            .start_wrapped(|role, cmd| wrap(net, faults, hosts, role, cmd), |_| {})
             .await?;
         Ok(c)
     }
@@ -232,9 +292,8 @@ impl Cluster {
     /// The table's current map, from meta.
     pub(crate) async fn table(&self) -> anyhow::Result<TableMap> {
         let resp: QueryTableResponse = self
-            .rpc
+            .meta
             .call(
-                &self.meta_addr,
                 method::QUERY_TABLE,
                 &QueryTableRequest { name: TABLE.into() },
                 Duration::from_secs(2),
@@ -263,8 +322,85 @@ impl Cluster {
     }
 
     pub(crate) fn start_server(&mut self, i: usize) -> anyhow::Result<()> {
-        let (net, faults) = (self.net.as_ref(), &self.faults);
-        self.procs.servers[i].start_wrapped(|cmd| wrap(net, faults, Role::Server(i), cmd))
+        let (net, faults, hosts) = (self.net.as_ref(), &self.faults, &self.meta_hosts);
+        self.procs.servers[i].start_wrapped(|cmd| wrap(net, faults, hosts, Role::Server(i), cmd))
+    }
+
+    /// Starts the next spare server; returns its index, or `None` when
+    /// every spare runs already.
+    pub(crate) fn add_server(&mut self) -> anyhow::Result<Option<usize>> {
+        if self.spares.is_empty() {
+            return Ok(None);
+        }
+        let (addr, process) = self.spares.remove(0);
+        let i = self.procs.push_server(addr, process);
+        self.start_server(i)?;
+        Ok(Some(i))
+    }
+
+    /// Starts (or with `on == false` stops) draining server `i` at meta.
+    pub(crate) async fn drain(&mut self, i: usize, on: bool) -> anyhow::Result<u32> {
+        let resp: DrainResponse = self
+            .meta
+            .call(
+                method::DRAIN,
+                &DrainRequest {
+                    node: self.server_addr(i).to_string(),
+                    cancel: !on,
+                },
+                Duration::from_secs(5),
+            )
+            .await
+            .context("asking meta to drain")?;
+        self.draining.retain(|d| *d != i);
+        if on {
+            self.draining.push(i);
+        }
+        Ok(resp.replicas)
+    }
+
+    /// Stops every drain the nemesis started.
+    pub(crate) async fn stop_draining(&mut self) -> anyhow::Result<()> {
+        for i in self.draining.clone() {
+            self.drain(i, false).await?;
+        }
+        Ok(())
+    }
+
+    /// The index of the meta that leads the group, as the metas say.
+    pub(crate) async fn meta_leader(&self) -> Option<usize> {
+        for (i, a) in self.meta_addrs.iter().enumerate() {
+            let status: Result<MetaStatusResponse, _> = self
+                .rpc
+                .call(
+                    a,
+                    method::META_STATUS,
+                    &MetaStatusRequest {},
+                    Duration::from_secs(1),
+                )
+                .await;
+            if status.is_ok_and(|s| s.role == "leader") {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// The namespace host of meta `i`.
+    pub(crate) fn meta_host(&self, i: usize) -> usize {
+        self.meta_hosts[i]
+    }
+
+    pub(crate) fn kill_meta_at(&mut self, i: usize) {
+        self.procs.metas[i].kill();
+    }
+
+    pub(crate) fn pause_meta(&mut self, i: usize) {
+        self.procs.metas[i].pause();
+    }
+
+    pub(crate) fn resume_meta(&mut self, i: usize) {
+        self.procs.metas[i].resume();
     }
 
     pub(crate) fn pause_server(&mut self, i: usize) {
@@ -281,10 +417,14 @@ impl Cluster {
         }
     }
 
+    /// Starts every meta that is not running (and wakes paused ones).
     pub(crate) fn start_meta(&mut self) -> anyhow::Result<()> {
-        let (net, faults) = (self.net.as_ref(), &self.faults);
-        for m in &mut self.procs.metas {
-            m.start_wrapped(|cmd| wrap(net, faults, Role::Meta, cmd))?;
+        let (net, faults, hosts) = (self.net.as_ref(), &self.faults, &self.meta_hosts);
+        for (i, m) in self.procs.metas.iter_mut().enumerate() {
+            if m.is_paused() {
+                m.resume();
+            }
+            m.start_wrapped(|cmd| wrap(net, faults, hosts, Role::Meta(i), cmd))?;
         }
         Ok(())
     }
@@ -310,9 +450,9 @@ impl Cluster {
 
     /// Starts the proxy again on its address (nothing if it runs).
     pub(crate) fn start_proxy(&mut self) -> anyhow::Result<()> {
-        let (net, faults) = (self.net.as_ref(), &self.faults);
+        let (net, faults, hosts) = (self.net.as_ref(), &self.faults, &self.meta_hosts);
         for (i, p) in self.procs.proxies.iter_mut().enumerate() {
-            p.start_wrapped(|cmd| wrap(net, faults, Role::Proxy(i), cmd))?;
+            p.start_wrapped(|cmd| wrap(net, faults, hosts, Role::Proxy(i), cmd))?;
         }
         Ok(())
     }
@@ -423,7 +563,13 @@ impl Cluster {
     /// Runs `petrel verify` against the table; returns (success, output).
     pub(crate) fn verify(&self) -> anyhow::Result<(bool, String)> {
         let out = Command::new(self.spec.bin_dir.join(CLI_BIN))
-            .args(["--meta", &self.meta_addr, "verify", TABLE, "--full"])
+            .args([
+                "--meta",
+                &self.meta_addrs.join(","),
+                "verify",
+                TABLE,
+                "--full",
+            ])
             .output()
             .context("running petrel verify")?;
         let text = format!(

@@ -56,6 +56,16 @@ pub(crate) enum Kind {
     /// kill -9 the primary of the partition that holds the multi-key
     /// workloads' transaction records ([`RECORD_PARTITION`]), restarted later.
     KillRecordPrimary,
+    /// (a meta group) kill -9 the meta leader, restarted later.
+    KillMetaLeader,
+    /// (a meta group) SIGSTOP the meta leader, then SIGCONT.
+    PauseMetaLeader,
+    /// (a meta group, namespaces) the meta leader cut from every server.
+    PartitionMetaLeader,
+    /// (spare servers) start one more server; meta moves replicas onto it.
+    AddServer,
+    /// (spare servers) drain a server for a while, then stop draining it.
+    Drain,
 }
 
 impl Kind {
@@ -77,7 +87,25 @@ impl Kind {
             Kind::DiskFull,
             Kind::KillProxy,
             Kind::KillRecordPrimary,
+            Kind::KillMetaLeader,
+            Kind::PauseMetaLeader,
+            Kind::PartitionMetaLeader,
+            Kind::AddServer,
+            Kind::Drain,
         ]
+    }
+
+    /// Drawn by default only when meta runs as a group of several.
+    pub(crate) fn for_meta_group(self) -> bool {
+        matches!(
+            self,
+            Kind::KillMetaLeader | Kind::PauseMetaLeader | Kind::PartitionMetaLeader
+        )
+    }
+
+    /// Drawn by default only when the cluster has spare servers to add.
+    pub(crate) fn for_growth(self) -> bool {
+        matches!(self, Kind::AddServer | Kind::Drain)
     }
 
     /// Drawn by default only when a multi-key workload runs, so the
@@ -100,6 +128,7 @@ impl Kind {
                 | Kind::PartitionProxy
                 | Kind::Split
                 | Kind::OneWay
+                | Kind::PartitionMetaLeader
         )
     }
 
@@ -121,6 +150,11 @@ impl Kind {
             Kind::DiskFull => "disk-full",
             Kind::KillProxy => "kill-proxy",
             Kind::KillRecordPrimary => "kill-record-primary",
+            Kind::KillMetaLeader => "kill-meta-leader",
+            Kind::PauseMetaLeader => "pause-meta-leader",
+            Kind::PartitionMetaLeader => "partition-meta-leader",
+            Kind::AddServer => "add-server",
+            Kind::Drain => "drain",
         }
     }
 
@@ -129,9 +163,17 @@ impl Kind {
     }
 
     /// The kinds a run draws from when `--nemesis` is not given: every kind
-    /// the cluster's setup allows (`netns`, `host_faults`), and the
-    /// transaction kinds only with multi-key workloads (`transactions`).
-    pub(crate) fn defaults(netns: bool, host_faults: bool, transactions: bool) -> Vec<Kind> {
+    /// the cluster's setup allows (`netns`, `host_faults`), the transaction
+    /// kinds only with multi-key workloads (`transactions`), the meta
+    /// leader's only with a meta group (`meta_group`), adding and draining
+    /// servers only with spare servers (`growth`).
+    pub(crate) fn defaults(
+        netns: bool,
+        host_faults: bool,
+        transactions: bool,
+        meta_group: bool,
+        growth: bool,
+    ) -> Vec<Kind> {
         Kind::all()
             .iter()
             .copied()
@@ -139,6 +181,8 @@ impl Kind {
                 (netns || !k.needs_netns())
                     && (host_faults || !k.needs_host_faults())
                     && (transactions || !k.for_transactions())
+                    && (meta_group || !k.for_meta_group())
+                    && (growth || !k.for_growth())
             })
             .collect()
     }
@@ -162,6 +206,11 @@ pub(crate) enum Fault {
     FsyncFails(usize),
     DiskFull(usize),
     KillProxy,
+    KillMetaLeader,
+    PauseMetaLeader,
+    CutMetaLeaderFromServers,
+    AddServer,
+    Drain(usize),
 }
 
 impl fmt::Display for Fault {
@@ -172,6 +221,11 @@ impl fmt::Display for Fault {
             Fault::PausePrimaryOf(p) => write!(f, "SIGSTOP the primary of partition {p}"),
             Fault::RestartMeta => write!(f, "kill -9 meta"),
             Fault::KillProxy => write!(f, "kill -9 the proxy"),
+            Fault::KillMetaLeader => write!(f, "kill -9 the meta leader"),
+            Fault::PauseMetaLeader => write!(f, "SIGSTOP the meta leader"),
+            Fault::CutMetaLeaderFromServers => write!(f, "cut the meta leader from every server"),
+            Fault::AddServer => write!(f, "start a spare server"),
+            Fault::Drain(i) => write!(f, "drain server {i}"),
             Fault::IsolatePrimaryOf(p) => {
                 write!(f, "cut the primary of partition {p} from the other servers")
             }
@@ -325,6 +379,27 @@ pub(crate) fn schedule(
                 Fault::KillPrimaryOf(RECORD_PARTITION),
                 Duration::from_millis(rng.gen_range(2_000..10_000)),
             ),
+            Kind::KillMetaLeader => (
+                Fault::KillMetaLeader,
+                Duration::from_millis(rng.gen_range(500..8_000)),
+            ),
+            Kind::PauseMetaLeader => (
+                Fault::PauseMetaLeader,
+                Duration::from_millis(rng.gen_range(500..8_000)),
+            ),
+            Kind::PartitionMetaLeader => (
+                Fault::CutMetaLeaderFromServers,
+                Duration::from_millis(rng.gen_range(2_000..10_000)),
+            ),
+            Kind::AddServer => (
+                Fault::AddServer,
+                // Time for the moves onto it before the next fault.
+                Duration::from_millis(rng.gen_range(5_000..15_000)),
+            ),
+            Kind::Drain => (
+                Fault::Drain(rng.gen_range(0..servers)),
+                Duration::from_millis(rng.gen_range(5_000..20_000)),
+            ),
         };
         if t + lasts + Duration::from_secs(2) > duration {
             break;
@@ -401,7 +476,17 @@ pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -
             | Fault::Delay { server, .. }
             | Fault::Loss { server, .. } => Some(*server),
             Fault::SplitOff { server, .. } => Some(*server),
-            Fault::RestartMeta | Fault::KillProxy => None,
+            Fault::Drain(i) => Some(*i),
+            Fault::KillMetaLeader | Fault::PauseMetaLeader | Fault::CutMetaLeaderFromServers => {
+                match cluster.meta_leader().await {
+                    Some(m) => Some(m),
+                    None => {
+                        log.note(start, format!("skipped ({}): no meta leader", step.fault));
+                        continue;
+                    }
+                }
+            }
+            Fault::RestartMeta | Fault::KillProxy | Fault::AddServer => None,
         };
         log.faults += 1;
         match &step.fault {
@@ -535,6 +620,72 @@ pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -
                     Err(e) => log.note(start, format!("cannot restart the proxy: {e:#}")),
                 }
             }
+            Fault::KillMetaLeader => {
+                let m = target.unwrap_or_default();
+                log.note(start, format!("{}: meta {m}", step.fault));
+                cluster.kill_meta_at(m);
+                tokio::time::sleep(step.lasts).await;
+                match cluster.start_meta() {
+                    Ok(()) => log.note(start, format!("restarted meta {m}")),
+                    Err(e) => log.note(start, format!("cannot restart meta {m}: {e:#}")),
+                }
+            }
+            Fault::PauseMetaLeader => {
+                let m = target.unwrap_or_default();
+                log.note(start, format!("{}: meta {m}", step.fault));
+                cluster.pause_meta(m);
+                tokio::time::sleep(step.lasts).await;
+                cluster.resume_meta(m);
+                log.note(start, format!("SIGCONT meta {m}"));
+            }
+            Fault::CutMetaLeaderFromServers => {
+                let m = target.unwrap_or_default();
+                let cut = cluster.network().map(|net| {
+                    (0..cluster.server_count())
+                        .try_for_each(|i| net.isolate(cluster.meta_host(m), server_host(i)))
+                });
+                match cut {
+                    Some(Ok(())) => log.note(start, format!("{}: meta {m}", step.fault)),
+                    Some(Err(e)) => {
+                        log.note(start, format!("cannot cut ({}): {e:#}", step.fault));
+                        continue;
+                    }
+                    None => continue,
+                }
+                tokio::time::sleep(step.lasts).await;
+                match cluster.heal_network() {
+                    Ok(()) => log.note(start, "healed the network".into()),
+                    Err(e) => log.note(start, format!("cannot heal the network: {e:#}")),
+                }
+            }
+            Fault::AddServer => {
+                match cluster.add_server() {
+                    Ok(Some(i)) => log.note(
+                        start,
+                        format!("{}: server {i} ({})", step.fault, cluster.server_addr(i)),
+                    ),
+                    Ok(None) => log.note(start, format!("skipped ({}): no spare left", step.fault)),
+                    Err(e) => log.note(start, format!("cannot add a server: {e:#}")),
+                }
+                tokio::time::sleep(step.lasts).await;
+            }
+            Fault::Drain(i) => {
+                match cluster.drain(*i, true).await {
+                    Ok(n) => log.note(start, format!("{}: {n} replicas on it", step.fault)),
+                    Err(e) => {
+                        log.note(start, format!("cannot drain ({}): {e:#}", step.fault));
+                        continue;
+                    }
+                }
+                tokio::time::sleep(step.lasts).await;
+                match cluster.drain(*i, false).await {
+                    Ok(n) => log.note(
+                        start,
+                        format!("stopped draining server {i}: {n} replicas on it"),
+                    ),
+                    Err(e) => log.note(start, format!("cannot stop draining server {i}: {e:#}")),
+                }
+            }
             Fault::RestartMeta => {
                 log.note(start, step.fault.to_string());
                 cluster.kill_meta();
@@ -552,7 +703,8 @@ pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -
 fn step_needs_netns(f: &Fault) -> bool {
     matches!(
         f,
-        Fault::IsolatePrimaryOf(_)
+        Fault::CutMetaLeaderFromServers
+            | Fault::IsolatePrimaryOf(_)
             | Fault::CutPrimaryFromMeta(_)
             | Fault::CutProxyFrom(_)
             | Fault::SplitOff { .. }
@@ -660,7 +812,7 @@ mod tests {
     #[test]
     fn default_kinds_without_transactions_are_the_ones_seeds_were_drawn_with() {
         // Adding kinds must not change what an old command line draws.
-        let old: Vec<&str> = Kind::defaults(true, true, false)
+        let old: Vec<&str> = Kind::defaults(true, true, false, false, false)
             .iter()
             .map(|k| k.name())
             .collect();
@@ -684,7 +836,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            Kind::defaults(false, false, false),
+            Kind::defaults(false, false, false, false, false),
             [
                 Kind::KillPrimary,
                 Kind::Kill,
@@ -694,8 +846,45 @@ mod tests {
                 Kind::Loss
             ]
         );
-        let with = Kind::defaults(false, false, true);
+        let with = Kind::defaults(false, false, true, false, false);
         assert!(with.contains(&Kind::KillProxy) && with.contains(&Kind::KillRecordPrimary));
+        let grown = Kind::defaults(true, false, false, true, true);
+        for k in [
+            Kind::KillMetaLeader,
+            Kind::PauseMetaLeader,
+            Kind::PartitionMetaLeader,
+            Kind::AddServer,
+            Kind::Drain,
+        ] {
+            assert!(grown.contains(&k), "{k:?}");
+        }
+        assert!(
+            !Kind::defaults(false, false, false, true, true).contains(&Kind::PartitionMetaLeader)
+        );
+    }
+
+    #[test]
+    fn meta_leader_and_growth_faults_are_drawn_reproducibly() {
+        let kinds = [
+            Kind::KillMetaLeader,
+            Kind::PauseMetaLeader,
+            Kind::PartitionMetaLeader,
+            Kind::AddServer,
+            Kind::Drain,
+        ];
+        let a = schedule(11, Duration::from_secs(600), &kinds, 3, 8);
+        assert_eq!(a, schedule(11, Duration::from_secs(600), &kinds, 3, 8));
+        for f in [
+            Fault::KillMetaLeader,
+            Fault::PauseMetaLeader,
+            Fault::CutMetaLeaderFromServers,
+            Fault::AddServer,
+        ] {
+            assert!(a.iter().any(|s| s.fault == f), "{f} drawn");
+        }
+        assert!(a
+            .iter()
+            .any(|s| matches!(s.fault, Fault::Drain(i) if i < 3)));
     }
 
     #[test]

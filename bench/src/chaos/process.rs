@@ -32,11 +32,15 @@ struct Args {
     /// How long clients run and faults happen: `90s`, `10m`, `1h` or seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
-    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta, delay,
-    /// loss, kill-proxy, kill-record-primary; with --netns
-    /// partition-primary, partition-meta, partition-proxy, split, one-way;
-    /// with --host-faults clock, fsync, disk-full. Default: every kind the
-    /// flags allow (kill-proxy and kill-record-primary only with --multikey).
+    /// Fault kinds, comma-separated: kill-primary, kill, pause, meta (kill
+    /// -9 every meta, restarted later), delay, loss, kill-proxy,
+    /// kill-record-primary, kill-meta-leader, pause-meta-leader, add-server,
+    /// drain; with --netns partition-primary, partition-meta,
+    /// partition-proxy, split, one-way, partition-meta-leader; with
+    /// --host-faults clock, fsync, disk-full. Default: every kind the flags
+    /// allow (kill-proxy and kill-record-primary only with --multikey, the
+    /// meta leader's with --metas 3 or 5, add-server and drain with
+    /// --spare-servers).
     #[arg(long)]
     nemesis: Option<String>,
     /// Run every process in its own network namespace (root only), which
@@ -54,6 +58,14 @@ struct Args {
     /// Servers in the cluster.
     #[arg(long, default_value_t = 3)]
     servers: usize,
+    /// Servers prepared but not started: the add-server nemesis starts them
+    /// one at a time (and add-server and drain are drawn by default).
+    #[arg(long, default_value_t = 0)]
+    spare_servers: usize,
+    /// Metas in the meta group (1, 3 or 5); with more than one, the meta
+    /// leader's nemeses are drawn by default.
+    #[arg(long, default_value_t = 1)]
+    metas: usize,
     /// Partitions of the test table.
     #[arg(long, default_value_t = 4)]
     partitions: u32,
@@ -125,11 +137,17 @@ pub fn main() -> anyhow::Result<()> {
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     let multikey = args.multikey.spec(args.partitions)?;
-    let default_kinds = Kind::defaults(args.netns, args.host_faults, multikey.any())
-        .iter()
-        .map(|k| k.name())
-        .collect::<Vec<_>>()
-        .join(",");
+    let default_kinds = Kind::defaults(
+        args.netns,
+        args.host_faults,
+        multikey.any(),
+        args.metas > 1,
+        args.spare_servers > 0,
+    )
+    .iter()
+    .map(|k| k.name())
+    .collect::<Vec<_>>()
+    .join(",");
     let nemesis = args.nemesis.clone().unwrap_or(default_kinds);
     let mut kinds = Vec::new();
     for name in nemesis.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -176,6 +194,8 @@ pub fn main() -> anyhow::Result<()> {
             bin_dir,
             dir: dir.clone(),
             servers: args.servers,
+            spare_servers: args.spare_servers,
+            metas: args.metas,
             partitions: args.partitions,
             replicas: args.replicas,
             base_port: args.base_port,

@@ -87,6 +87,7 @@ pub(crate) async fn run(spec: RunSpec) -> anyhow::Result<RunResult> {
     cluster.heal_network()?;
     cluster.heal_links_and_disks()?;
     cluster.heal_processes()?;
+    cluster.stop_draining().await?;
     println!(
         "healing: every process running again at {:.1}s",
         start.elapsed().as_secs_f64()

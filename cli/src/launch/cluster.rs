@@ -129,7 +129,8 @@ pub struct ClusterSpec {
 /// Which process of a cluster (for [`Cluster::start_wrapped`]'s wrapper).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    Meta,
+    /// The meta at this index.
+    Meta(usize),
     /// The server at this index.
     Server(usize),
     /// The proxy at this index.
@@ -245,6 +246,14 @@ impl Cluster {
         n - 1
     }
 
+    /// Adds a server slot built elsewhere (not started), identified at meta
+    /// by `addr`; returns its index.
+    pub fn push_server(&mut self, addr: String, process: Process) -> usize {
+        self.servers.push(process);
+        self.server_addrs.push(addr);
+        self.servers.len() - 1
+    }
+
     /// Server `i`'s identity at meta.
     pub fn server_addr(&self, i: usize) -> &str {
         &self.server_addrs[i]
@@ -268,8 +277,8 @@ impl Cluster {
         mut wrap: impl FnMut(Role, Command) -> Command,
         mut started: impl FnMut(&Process),
     ) -> anyhow::Result<()> {
-        for m in &mut self.metas {
-            m.start_wrapped(|c| wrap(Role::Meta, c))?;
+        for (i, m) in self.metas.iter_mut().enumerate() {
+            m.start_wrapped(|c| wrap(Role::Meta(i), c))?;
         }
         let meta = self.meta.clone();
         let meta = &meta;
