@@ -286,6 +286,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_deploy_examples_parse_and_validate() {
+        for host in ["host1", "host2", "host3"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy/hosts")
+                .join(host)
+                .join("proxy.toml");
+            let c: ProxyConfig = petrel_common::config::load(Some(&path))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            c.validate().expect("validates");
+        }
+    }
+
+    #[test]
     fn defaults_are_valid() {
         let cfg = ProxyConfig::default();
         cfg.validate().expect("defaults validate");

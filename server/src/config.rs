@@ -203,6 +203,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_deploy_examples_parse_and_validate() {
+        for host in ["host1", "host2", "host3"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy/hosts")
+                .join(host)
+                .join("server.toml");
+            let c: ServerConfig = petrel_common::config::load(Some(&path))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            c.validate().expect("validates");
+        }
+    }
+
+    #[test]
     fn durability_values_are_checked() {
         let c: ServerConfig =
             petrel_common::config::parse("durability = \"async\"").expect("valid");
