@@ -38,20 +38,25 @@ fn user_of(setting: &str) -> Option<String> {
 
 /// Makes this proxy's users what the cluster's settings say: each user
 /// there replaced by its rules, or removed when deleted. Users the
-/// settings never mention (the config file's) stay.
-pub(crate) fn apply(acl: &Acl, settings: &SettingsMsg) {
+/// settings never mention (the config file's) stay. Returns the users it
+/// removed (their connections must be closed).
+pub(crate) fn apply(acl: &Acl, settings: &SettingsMsg) -> Vec<String> {
+    let mut removed = Vec::new();
     for setting in &settings.settings {
         let Some(name) = user_of(&setting.name) else {
             continue;
         };
         if setting.value.is_empty() {
-            acl.remove(&name);
+            if acl.remove(&name) {
+                removed.push(name);
+            }
         } else if acl.rules_line(&name).as_deref() != Some(setting.value.as_str()) {
             if let Err(e) = acl.replace(&name, &setting.value) {
                 warn!(user = %name, error = %e, "meta holds ACL rules this proxy does not read; keeping the user as it was");
             }
         }
     }
+    removed
 }
 
 #[cfg(test)]
@@ -118,7 +123,7 @@ mod tests {
                 },
             ],
         };
-        apply(&here, &settings);
+        assert_eq!(apply(&here, &settings), vec!["gone".to_string()]);
         assert!(here.authenticate(b"alice", b"secret", ""));
         assert!(!here.authenticate(b"alice", b"other", ""));
         assert_eq!(here.rules_line("alice").as_deref(), Some(line.as_str()));

@@ -1,7 +1,7 @@
 //! Cluster-wide state a proxy takes from meta (DESIGN.md "Cluster-wide
 //! state"): every [`SYNC_INTERVAL`] it reads the cluster settings and
 //! applies what changed since its last look: ACL users
-//! ([`crate::cluster_acl`]) and `CONFIG SET` values
+//! ([`crate::cluster_acl`]; connections of a deleted user are closed) and `CONFIG SET` values
 //! ([`crate::cmd::config::apply_cluster`]), so a change made through any
 //! proxy holds through this one within that interval.
 
@@ -20,7 +20,9 @@ pub(crate) async fn sync_loop(shared: Arc<Shared>) {
     loop {
         if let Ok(settings) = shared.settings.fetch().await {
             if applied != Some(settings.generation) {
-                crate::cluster_acl::apply(&shared.acl, &settings);
+                for user in crate::cluster_acl::apply(&shared.acl, &settings) {
+                    shared.clients.kill_user(&user, None);
+                }
                 crate::cmd::config::apply_cluster(&shared, &settings);
                 applied = Some(settings.generation);
             }

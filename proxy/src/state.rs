@@ -138,6 +138,8 @@ pub(crate) struct ClientInfo {
     /// CLIENT TRACKING ON, and its redirect.
     pub(crate) tracking: bool,
     pub(crate) redirect: Option<u64>,
+    /// The ACL user the connection is logged in as.
+    pub(crate) user: String,
 }
 
 /// One connected client, as other connections and CLIENT KILL see it.
@@ -205,7 +207,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl={} oll=0 omem={} tot-mem={} \
-             events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+             events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -224,6 +226,7 @@ impl ClientHandle {
             i.obl,
             i.qbuf + i.obl,
             if i.last_cmd.is_empty() { "NULL" } else { i.last_cmd },
+            i.user,
             match (i.tracking, i.redirect) {
                 (false, _) => -1,
                 (true, r) => r.map_or(0, |r| r as i64),
@@ -278,6 +281,7 @@ impl Clients {
                 no_touch: false,
                 tracking: false,
                 redirect: None,
+                user: "default".to_string(),
             }),
             kill: parent.child_token(),
             unblock: Arc::default(),
@@ -306,6 +310,21 @@ impl Clients {
         let mut v: Vec<_> = self.map.iter().map(|e| e.value().clone()).collect();
         v.sort_by_key(|c| c.id);
         v
+    }
+
+    /// Closes every connection logged in as `user` (its user was deleted,
+    /// as Redis does on `ACL DELUSER`) but the one with id `spare`, if any;
+    /// returns how many.
+    pub(crate) fn kill_user(&self, user: &str, spare: Option<u64>) -> usize {
+        let doomed: Vec<Arc<ClientHandle>> = self
+            .snapshot()
+            .into_iter()
+            .filter(|c| Some(c.id) != spare && c.info().user == user)
+            .collect();
+        for c in &doomed {
+            c.kill.cancel();
+        }
+        doomed.len()
     }
 
     /// Largest buffered input / output among clients, for INFO.

@@ -115,6 +115,24 @@ fn acl_users_set_through_one_proxy_hold_through_every_other() {
     until_auth(a, "Alice", "n3w", true);
     until_auth(b, "Alice", "n3w", true);
 
+    // Connections logged in as Alice, through both proxies.
+    let logged_in = |port: u16| {
+        let mut con = connect(port);
+        redis::cmd("AUTH")
+            .arg("Alice")
+            .arg("n3w")
+            .query::<()>(&mut con)
+            .expect("AUTH");
+        // (Alice may not run CLIENT; the default user looks.)
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut connect(port))
+            .expect("CLIENT LIST");
+        assert!(list.contains(" user=Alice "), "{list}");
+        con
+    };
+    let (mut alice_a, mut alice_b) = (logged_in(a), logged_in(b));
+
     // Deleted through one, gone through both.
     let n: i64 = redis::cmd("ACL")
         .arg(&["DELUSER", "Alice", "nobody"][..])
@@ -123,6 +141,17 @@ fn acl_users_set_through_one_proxy_hold_through_every_other() {
     assert_eq!(n, 1);
     assert!(auth(a, "Alice", "n3w").is_err());
     until_auth(b, "Alice", "n3w", false);
+    // Their connections are closed, as Redis closes a deleted user's.
+    for (port, con) in [(a, &mut alice_a), (b, &mut alice_b)] {
+        let start = Instant::now();
+        while redis::cmd("PING").query::<String>(con).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "a connection of the deleted user through port {port} still answers"
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
     let err = redis::cmd("ACL")
         .arg(&["DELUSER", "default"][..])
         .query::<i64>(&mut connect(b))

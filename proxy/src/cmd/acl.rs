@@ -41,7 +41,10 @@ pub(crate) fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     )
 }
 
-/// `ACL DELUSER name...`: how many existed; removed for the whole cluster.
+/// `ACL DELUSER name...`: how many existed; removed for the whole cluster,
+/// and every other connection logged in as one of them is closed (here at
+/// once, through other proxies at their next look at meta). The asking
+/// connection stays open (Redis closes it after the reply).
 pub(crate) fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let args = text_args(args);
     let names: Vec<String> = args[2..].to_vec();
@@ -49,6 +52,7 @@ pub(crate) fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         return Action::Reply(Reply::error("ERR The 'default' user cannot be removed"));
     }
     let shared = ctx.shared.clone();
+    let me = ctx.session.id();
     Action::Later(
         async move {
             let settings = names
@@ -58,7 +62,11 @@ pub(crate) fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             if let Err(why) = shared.settings.set(settings).await {
                 return not_stored(&why);
             }
-            Reply::Int(names.iter().filter(|n| shared.acl.remove(n)).count() as i64)
+            let removed: Vec<&String> = names.iter().filter(|n| shared.acl.remove(n)).collect();
+            for n in &removed {
+                shared.clients.kill_user(n, Some(me));
+            }
+            Reply::Int(removed.len() as i64)
         }
         .boxed(),
     )

@@ -81,6 +81,7 @@ fn credentials_ok(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
         return false;
     }
     ctx.session.user = String::from_utf8_lossy(user).into_owned();
+    ctx.session.handle.info().user = ctx.session.user.clone();
     true
 }
 
