@@ -37,7 +37,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// How long a replaced primary may still answer once the proxy knows of
 /// its successor: a live one answers at once (done, or refused under its
 /// old ballot), so silence past it means it hangs.
-const REPLACED_GRACE: Duration = Duration::from_millis(150);
+const REPLACED_GRACE: Duration = Duration::from_millis(100);
 /// Shortest time one read attempt gets before the proxy tries again.
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 
@@ -180,6 +180,10 @@ impl Router {
         deadline: Instant,
     ) -> Result<(M::Resp, String), RouteError> {
         let mut attempt: u32 = 0;
+        // The ballot the last attempt was routed with: a new one (a
+        // failover meta just published) starts the backoff over, so the
+        // successor is asked again within milliseconds of becoming ready.
+        let mut routed: Option<u64> = None;
         loop {
             let gen = self.maps.generation();
             let map = self.maps.wait_for_map(deadline).await?;
@@ -193,6 +197,10 @@ impl Router {
             {
                 None => Failure::NoPrimary,
                 Some((config, primary)) => {
+                    if routed.is_some_and(|b| b != config.ballot.0) {
+                        attempt = 0;
+                    }
+                    routed = Some(config.ballot.0);
                     req.route(map.id.0, pid.0, config.ballot.0, map.partition_count);
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
