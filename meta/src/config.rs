@@ -78,8 +78,8 @@ impl Default for MetaConfig {
             raft_election_max_ms: 500,
             raft_snapshot_entries: 500,
             data_dir: PathBuf::from("./petrel-data/meta"),
-            lease_ms: 2000,
-            grace_ms: 3000,
+            lease_ms: 1500,
+            grace_ms: 2000,
             dropout_delay_ms: 300_000,
             reconfig_interval_ms: 200,
             balance: true,
@@ -99,11 +99,14 @@ impl MetaConfig {
         if self.lease_ms == 0 {
             return Err(ConfigError::invalid("lease_ms", "must be positive"));
         }
-        if self.grace_ms <= self.lease_ms {
+        // The server counts its lease on its clock, meta the grace on its
+        // own: the margin must cover the two clocks running at different
+        // rates (parts per million in practice; a tenth is far beyond).
+        if self.grace_ms < self.lease_ms + self.lease_ms.div_ceil(10).max(1) {
             return Err(ConfigError::invalid(
                 "grace_ms",
                 format!(
-                    "must be greater than lease_ms ({}), or an old primary could serve after meta replaced it",
+                    "must exceed lease_ms ({}) by at least a tenth of it, or an old primary whose clock runs slow could serve after meta replaced it",
                     self.lease_ms
                 ),
             ));
@@ -224,12 +227,18 @@ mod tests {
         c.grace_ms = c.lease_ms;
         let e = c.validate().expect_err("grace == lease is unsafe");
         assert!(e.to_string().contains("grace_ms"), "{e}");
+        // A margin for clocks running at different rates: a tenth of the lease.
+        c.grace_ms = c.lease_ms + c.lease_ms / 10 - 1;
+        let e = c.validate().expect_err("grace barely over lease");
+        assert!(e.to_string().contains("a tenth"), "{e}");
+        c.grace_ms = c.lease_ms + c.lease_ms / 10;
+        assert!(c.validate().is_ok());
     }
 
     #[test]
     fn defaults_make_a_dead_primary_cost_seconds() {
         let c = MetaConfig::default();
-        assert_eq!((c.lease_ms, c.grace_ms), (2000, 3000));
+        assert_eq!((c.lease_ms, c.grace_ms), (1500, 2000));
         assert_eq!(c.dropout_delay_ms, 300_000);
         assert_eq!(c.reconfig_interval_ms, 200);
         assert!(c.balance);
@@ -310,8 +319,8 @@ mod tests {
             ),
             (100, 300, 500)
         );
-        c.raft_election_max_ms = 1000;
-        let e = c.validate().expect_err("2 x 1000 >= 2000");
+        c.raft_election_max_ms = 750;
+        let e = c.validate().expect_err("2 x 750 >= 1500");
         assert!(e.to_string().contains("raft_election_max_ms"), "{e}");
         c.raft_election_max_ms = 250;
         let e = c.validate().expect_err("max <= min");

@@ -1,9 +1,10 @@
 //! PacificA replication end to end, on real processes (issue 3's "Verified
 //! when" list):
 //!
-//! - kill -9 of a primary under a write load: writes to its partition work
-//!   again within 5 s with no client change, no acknowledged write is lost,
-//!   and the restarted server catches up to identical replicas;
+//! - kill -9 of a primary under a write load, and SIGSTOP of one, 5 rounds
+//!   each (issue 18): writes to its partition work again within 3 s every
+//!   time with no client change, no acknowledged write is lost, and the
+//!   restarted (or continued) server catches up to identical replicas;
 //! - SIGSTOP of a primary past its lease: a new primary takes over, the old
 //!   one refuses to serve once woken (no stale read) and rejoins;
 //! - kill -9 of every server under a write load, restart: nothing lost;
@@ -31,8 +32,11 @@ use support::cluster::{Cluster, ClusterOpts};
 use support::load::{check_histories, connect, set, Histories, KeyHistory, WriteLoad};
 use support::{Onebox, OneboxOpts};
 
-/// Issue 3: a dead primary costs at most this much unavailability.
-const FAILOVER_BUDGET: Duration = Duration::from_secs(5);
+/// Issue 18: a dead or hung primary costs its partition at most this much
+/// unavailability (about 2 s measured on a 2-core machine, bench/failover.sh).
+const FAILOVER_BUDGET: Duration = Duration::from_secs(3);
+/// Faults of each kind per scenario.
+const ROUNDS: usize = 5;
 /// How long a cluster may take to heal (rejoin, learn, verify) in these tests.
 const HEAL_TIMEOUT: Duration = Duration::from_secs(60);
 const PARTITIONS: u32 = 4;
@@ -100,71 +104,95 @@ fn write_keys(
     hist
 }
 
-#[test]
-fn kill_9_of_a_primary_fails_over_in_seconds_and_loses_no_acknowledged_write() {
+/// How a round of [`primary_fault_rounds`] takes a primary away.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    /// kill -9; the server is restarted after the round.
+    Kill,
+    /// SIGSTOP: the process hangs with its connections open; SIGCONT after
+    /// the round.
+    Stop,
+}
+
+/// Issue 18: under a write load, `ROUNDS` times: kill -9 (or SIGSTOP) the
+/// primary of a fresh key, time until a SET of that key through the same
+/// client connection is acknowledged, bring the server back and wait until
+/// every partition has 3 identical replicas again. Then no acknowledged
+/// write of the load or of the probe may be lost, and every round must
+/// have taken less than [`FAILOVER_BUDGET`].
+fn primary_fault_rounds(fault: Fault) {
     let _serial = serial();
     let rt = runtime();
     let mut c = Cluster::start(ClusterOpts::default());
     let admin = c.admin();
     admin.wait_healthy(3, &[], HEAL_TIMEOUT);
     let client = c.redis_client();
-
-    let victim_key = "a:victim";
-    let before = admin.locate(victim_key);
+    let prefix = match fault {
+        Fault::Kill => "a",
+        Fault::Stop => "f",
+    };
+    let load = WriteLoad::start(&rt, &client, prefix, 6, 16);
+    // One connection for every round: no client change.
     let mut probe = rt.block_on(connect(&client)).expect("connect");
-    let mut victim = KeyHistory::default();
-    set_until_acked(
-        &rt,
-        &mut probe,
-        victim_key,
-        &mut victim,
-        Duration::from_secs(10),
-    );
-
-    let load = WriteLoad::start(&rt, &client, "a", 6, 16);
-    std::thread::sleep(Duration::from_millis(1500));
-    let (acked_before, _) = load.counts();
-    assert!(
-        acked_before > 0,
-        "the load acknowledged nothing before the kill"
-    );
-
-    let dead = c.server_index(&before.primary);
-    let killed = Instant::now();
-    c.kill_server(dead);
-    // The same connection as before the kill: no client change.
-    let failover = killed.elapsed()
-        + set_until_acked(
-            &rt,
-            &mut probe,
-            victim_key,
-            &mut victim,
-            Duration::from_secs(30),
+    let mut victims = Histories::new();
+    let mut gaps = Vec::new();
+    for round in 1..=ROUNDS {
+        let key = format!("{prefix}:victim{round}");
+        let mut hist = KeyHistory::default();
+        set_until_acked(&rt, &mut probe, &key, &mut hist, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(500));
+        let before = admin.locate(&key);
+        let idx = c.server_index(&before.primary);
+        let (acked_before, _) = load.counts();
+        let at = Instant::now();
+        match fault {
+            Fault::Kill => c.kill_server(idx),
+            Fault::Stop => c.pause_server(idx),
+        }
+        let gap = at.elapsed()
+            + set_until_acked(&rt, &mut probe, &key, &mut hist, Duration::from_secs(30));
+        let after = admin.locate(&key);
+        eprintln!(
+            "round {round}: {fault:?} of {}, primary of partition {}: writes back after {gap:?} (new primary {}, ballot {} -> {})",
+            before.primary, before.partition, after.primary, before.ballot, after.ballot
         );
-    let after = admin.locate(victim_key);
-    eprintln!(
-        "failover: partition {} was writable again {failover:?} after kill -9 of its primary {} (new primary {}, ballot {} -> {})",
-        before.partition, before.primary, after.primary, before.ballot, after.ballot
-    );
-
-    std::thread::sleep(Duration::from_millis(1500));
+        gaps.push(gap);
+        victims.insert(key, hist);
+        match fault {
+            Fault::Kill => c.restart_server(idx),
+            Fault::Stop => c.resume_server(idx),
+        }
+        let healed = admin.wait_healthy(3, &[], HEAL_TIMEOUT);
+        let (acked, failed) = load.counts();
+        eprintln!(
+            "round {round}: replicas identical again after {healed:?}; load {} SETs acknowledged this round, {failed} failed so far",
+            acked - acked_before
+        );
+    }
     let (acked, failed) = load.counts();
     let mut hist = load.stop(&rt);
-    hist.insert(victim_key.to_string(), victim);
+    assert!(acked > 0, "the load acknowledged nothing");
+    hist.extend(victims);
     eprintln!("load: {acked} SETs acknowledged, {failed} failed or timed out");
     check_histories(&rt, &client, &hist, Duration::from_secs(30));
-    assert!(
-        failover < FAILOVER_BUDGET,
-        "writes to the killed primary's partition resumed after {failover:?}, budget {FAILOVER_BUDGET:?}"
-    );
+    eprintln!("{fault:?} of a primary, {ROUNDS} rounds: writes back after {gaps:?}");
+    for (round, gap) in gaps.iter().enumerate() {
+        assert!(
+            *gap < FAILOVER_BUDGET,
+            "round {}: writes to the partition of the {fault:?} primary resumed after {gap:?}, budget {FAILOVER_BUDGET:?} (every round: {gaps:?})",
+            round + 1
+        );
+    }
+}
 
-    c.restart_server(dead);
-    let healed = admin.wait_healthy(3, &[], HEAL_TIMEOUT);
-    eprintln!(
-        "restarted {}: replicas identical after {healed:?}",
-        before.primary
-    );
-    check_histories(&rt, &client, &hist, Duration::from_secs(30));
+#[test]
+fn kill_9_of_a_primary_5_times_under_writes_fails_over_within_3_s_and_loses_nothing() {
+    primary_fault_rounds(Fault::Kill);
+}
+
+#[test]
+fn sigstop_of_a_primary_5_times_under_writes_fails_over_within_3_s_and_loses_nothing() {
+    primary_fault_rounds(Fault::Stop);
 }
 
 #[test]

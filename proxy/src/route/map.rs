@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use petrel_common::ids::PartitionId;
 use petrel_common::meta_client::MetaClient;
 use petrel_common::meta_query;
 use petrel_common::partition::TableMap;
@@ -231,6 +232,34 @@ impl MapCache {
         }
     }
 
+    /// Resolves once the map routes partition `pid` otherwise than `sent`
+    /// did (a newer ballot for it: a failover or a switch; or another table
+    /// or partition count), with the newer map. A request still unanswered
+    /// `after` its start calls this: from then on the map is refreshed
+    /// from meta every `every` (one query at a time per proxy, however
+    /// many requests wait), since a primary that hangs (SIGSTOP, a stalled
+    /// machine) answers nothing that would trigger a refresh.
+    pub(crate) async fn moved_on(
+        &self,
+        sent: &TableMap,
+        pid: PartitionId,
+        after: Duration,
+        every: Duration,
+    ) -> Arc<TableMap> {
+        tokio::time::sleep(after).await;
+        loop {
+            let gen = self.generation();
+            if let Some(map) = self.current().filter(|m| routes_otherwise(sent, m, pid)) {
+                return map;
+            }
+            let _ = tokio::time::timeout(META_TIMEOUT, self.refresh(gen)).await;
+            if let Some(map) = self.current().filter(|m| routes_otherwise(sent, m, pid)) {
+                return map;
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// Asks the meta leader.
     async fn fetch(&self) -> Result<TableMap, String> {
         let (map, scripting) =
@@ -293,6 +322,18 @@ impl MapCache {
                 _ = shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// Whether `new` routes partition `pid` otherwise than `old`: a newer
+/// configuration of it, or another table or partition count.
+fn routes_otherwise(old: &TableMap, new: &TableMap, pid: PartitionId) -> bool {
+    if new.id != old.id || new.partition_count != old.partition_count {
+        return true;
+    }
+    match (old.partition(pid), new.partition(pid)) {
+        (Some(o), Some(n)) => n.ballot > o.ballot,
+        (o, n) => o.is_some() != n.is_some(),
     }
 }
 

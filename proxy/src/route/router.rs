@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use petrel_common::command::Command;
+use petrel_common::ids::PartitionId;
 use petrel_common::msg::{
     method, ExecCode, ExecuteRequest, ExecuteResponse, ReplyMsg, TxnRequestMsg, TxnResponseMsg,
 };
+use petrel_common::partition::TableMap;
 use petrel_common::pubsub::PublishMsg;
 use petrel_common::reply::Reply;
 use petrel_common::rpc::client::RpcClient;
@@ -23,8 +25,19 @@ use crate::txn::driver::Settings;
 /// First retry backoff; doubled per attempt.
 const BACKOFF_MIN: Duration = Duration::from_millis(8);
 /// Largest retry backoff: small, so a partition that fails over is found
-/// again within a quarter second of meta publishing its new primary.
-const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// again within a tenth of a second of meta publishing its new primary
+/// (each retry refreshes the map; a proxy has one query to meta out at a
+/// time, however many requests retry).
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
+/// How long a request waits for its primary before the proxy starts
+/// asking meta whether the partition failed over meanwhile (every
+/// [`WATCH_EVERY`]): a hung primary answers nothing that would tell it.
+const WATCH_AFTER: Duration = Duration::from_millis(250);
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// How long a replaced primary may still answer once the proxy knows of
+/// its successor: a live one answers at once (done, or refused under its
+/// old ballot), so silence past it means it hangs.
+const REPLACED_GRACE: Duration = Duration::from_millis(100);
 /// Shortest time one read attempt gets before the proxy tries again.
 const READ_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 
@@ -167,6 +180,10 @@ impl Router {
         deadline: Instant,
     ) -> Result<(M::Resp, String), RouteError> {
         let mut attempt: u32 = 0;
+        // The ballot the last attempt was routed with: a new one (a
+        // failover meta just published) starts the backoff over, so the
+        // successor is asked again within milliseconds of becoming ready.
+        let mut routed: Option<u64> = None;
         loop {
             let gen = self.maps.generation();
             let map = self.maps.wait_for_map(deadline).await?;
@@ -180,6 +197,10 @@ impl Router {
             {
                 None => Failure::NoPrimary,
                 Some((config, primary)) => {
+                    if routed.is_some_and(|b| b != config.ballot.0) {
+                        attempt = 0;
+                    }
+                    routed = Some(config.ballot.0);
                     req.route(map.id.0, pid.0, config.ballot.0, map.partition_count);
                     let remaining = deadline.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
@@ -198,8 +219,23 @@ impl Router {
                         remaining.min(READ_ATTEMPT_MIN.max(self.timeout / 4))
                     };
                     let node = primary.as_str();
-                    let resp: Result<M::Resp, RpcError> =
-                        self.rpc.call(node, M::METHOD, &*req, budget).await;
+                    let call = self.rpc.call::<_, M::Resp>(node, M::METHOD, &*req, budget);
+                    let resp = if req.watch_for_failover() {
+                        self.unless_replaced(call, &map, pid).await
+                    } else {
+                        Ok(call.await)
+                    };
+                    let resp: Result<M::Resp, RpcError> = match resp {
+                        Ok(resp) => resp,
+                        Err(newer) if write => {
+                            return Err(RouteError::Indeterminate {
+                                pid: pid.0,
+                                node: node.to_string(),
+                                cause: format!("no answer, and meta replaced it ({newer})"),
+                            })
+                        }
+                        Err(newer) => Err(RpcError::Timeout(format!("{node} ({newer})"))),
+                    };
                     match resp {
                         Ok(r) => {
                             let (code, reason) = M::code_of(&r);
@@ -270,6 +306,44 @@ impl Router {
     }
 }
 
+impl Router {
+    /// Awaits `call`, sent to partition `pid`'s primary as `sent` routes
+    /// it, unless meta replaces that configuration meanwhile and the old
+    /// primary stays silent for [`REPLACED_GRACE`] after the proxy learns
+    /// of it: then the new configuration, described. A primary that hangs
+    /// (SIGSTOP, a stalled machine) would otherwise hold its requests until
+    /// their deadline, long after its successor serves; one that is alive
+    /// answers within the grace (done, or refused under the old ballot).
+    async fn unless_replaced<T>(
+        &self,
+        call: impl std::future::Future<Output = T>,
+        sent: &TableMap,
+        pid: PartitionId,
+    ) -> Result<T, String> {
+        let mut call = std::pin::pin!(call);
+        let newer = tokio::select! {
+            biased;
+            done = &mut call => return Ok(done),
+            newer = self.maps.moved_on(sent, pid, WATCH_AFTER, WATCH_EVERY) => newer,
+        };
+        match tokio::time::timeout(REPLACED_GRACE, call).await {
+            Ok(done) => Ok(done),
+            Err(_) => {
+                let what = match newer.partition(pid) {
+                    Some(c) if newer.id == sent.id => format!(
+                        "ballot {}, primary {}",
+                        c.ballot.0,
+                        c.primary.as_ref().map_or("none yet", |p| p.0.as_str())
+                    ),
+                    _ => "the table's map changed".to_string(),
+                };
+                tracing::debug!(pid = pid.0, %what, "primary silent after meta replaced it; not waiting for it");
+                Err(what)
+            }
+        }
+    }
+}
+
 /// A request the router delivers to a partition's primary: it carries the
 /// routing fields the server checks, and its answer an [`ExecCode`].
 pub(crate) trait ToPrimary: prost::Message {
@@ -282,6 +356,12 @@ pub(crate) trait ToPrimary: prost::Message {
     fn route(&mut self, table: u32, pid: u32, ballot: u64, partition_count: u32);
     /// The answer's raw code and reason.
     fn code_of(resp: &Self::Resp) -> (i32, &str);
+    /// Whether to stop waiting for a primary that meta replaced while the
+    /// request was out (see [`Router::unless_replaced`]); not for requests
+    /// that may wait on purpose (blocking commands, lock waits, long polls).
+    fn watch_for_failover(&self) -> bool {
+        false
+    }
 }
 
 impl ToPrimary for ExecuteRequest {
@@ -295,6 +375,9 @@ impl ToPrimary for ExecuteRequest {
     }
     fn code_of(resp: &ExecuteResponse) -> (i32, &str) {
         (resp.code, &resp.reason)
+    }
+    fn watch_for_failover(&self) -> bool {
+        self.block_ticket == 0
     }
 }
 
