@@ -134,12 +134,30 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How long one request may take. The redis crate's default (500 ms) is
+/// shorter than a loaded target's fsync or a failover at the target.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many times a RESTORE is sent again after a timeout or a refusal that
+/// says to try again (RESTORE ... REPLACE of the same payload is
+/// idempotent, so a second one changes nothing the first did).
+const RESTORE_ATTEMPTS: usize = 5;
+
 async fn connect(url: &str) -> Result<MultiplexedConnection> {
     let client = redis::Client::open(url).with_context(|| format!("bad address {url}"))?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(Duration::from_secs(10)));
     client
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .with_context(|| format!("connecting to {url}"))
+}
+
+/// Whether a failed RESTORE may be sent again: it timed out, or the target
+/// said to try again or could not tell whether it applied it.
+fn worth_retrying(e: &redis::RedisError) -> bool {
+    e.is_timeout() || e.code() == Some("TRYAGAIN") || e.to_string().contains("outcome unknown")
 }
 
 async fn dbsize(con: &mut MultiplexedConnection) -> Result<u64> {
@@ -165,14 +183,24 @@ async fn copy_key(
     let Some(at) = expire_at(pttl, now_ms()) else {
         return Ok(Outcome::Gone);
     };
-    let answer: redis::RedisResult<Value> = redis::cmd("RESTORE")
-        .arg(&key)
-        .arg(at)
-        .arg(payload)
-        .arg("ABSTTL")
-        .arg("REPLACE")
-        .query_async(&mut to)
-        .await;
+    let mut attempt = 0;
+    let answer: redis::RedisResult<Value> = loop {
+        attempt += 1;
+        let answer = redis::cmd("RESTORE")
+            .arg(&key)
+            .arg(at)
+            .arg(&payload)
+            .arg("ABSTTL")
+            .arg("REPLACE")
+            .query_async(&mut to)
+            .await;
+        match answer {
+            Err(e) if attempt < RESTORE_ATTEMPTS && worth_retrying(&e) => {
+                tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+            }
+            other => break other,
+        }
+    };
     Ok(match answer {
         Ok(_) => Outcome::Copied,
         // The target's refusal of this value; a broken connection is the
