@@ -115,6 +115,16 @@ fn all_members(db: &Db<'_>, key: &[u8], set: &Entry) -> Result<Vec<Bytes>, CmdEr
     Ok(out)
 }
 
+/// Every member of the live set `set` at `key`, in the order Redis would
+/// iterate it (see [`redis_order`]): SORT's unsorted order.
+pub(crate) fn members_in_redis_order(
+    db: &Db<'_>,
+    key: &[u8],
+    set: &Entry,
+) -> Result<Vec<Bytes>, CmdError> {
+    Ok(redis_order(all_members(db, key, set)?))
+}
+
 /// The members at `positions` (ascending, distinct) of `set`'s byte order.
 /// Fewer members than the header counts means the record is corrupt.
 fn members_at(
