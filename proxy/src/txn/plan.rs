@@ -117,23 +117,45 @@ pub(crate) fn plan(
     watched: &[(Bytes, i64)],
     partition_of: impl Fn(&[u8]) -> u32,
 ) -> Planned {
-    let keys_of = |c: &Call| -> Vec<Bytes> {
-        c.command
-            .key_positions(&c.args)
-            .into_iter()
-            .filter_map(|i| c.args.get(i).cloned())
-            .collect()
-    };
     let mut all = watched
         .iter()
         .map(|(k, _)| partition_of(k))
-        .chain(calls.iter().flat_map(&keys_of).map(|k| partition_of(&k)));
+        .chain(calls.iter().flat_map(keys_of).map(|k| partition_of(&k)));
     let Some(anchor) = all.next() else {
         return Planned::OnePartition;
     };
     if all.all(|p| p == anchor) {
         return Planned::OnePartition;
     }
+    Planned::Txn(build(calls, watched, &partition_of, anchor))
+}
+
+/// The keys of `c`, in its arguments' order.
+fn keys_of(c: &Call) -> Vec<Bytes> {
+    c.command
+        .key_positions(&c.args)
+        .into_iter()
+        .filter_map(|i| c.args.get(i).cloned())
+        .collect()
+}
+
+/// Plans `calls` as a transaction even when their keys share a partition
+/// (a step of a command run as a transaction: SORT's pattern reads).
+/// `None` when they have no key.
+pub(crate) fn plan_txn(calls: &[Call], partition_of: impl Fn(&[u8]) -> u32) -> Option<Plan> {
+    let anchor = calls.iter().find_map(|c| {
+        let at = c.command.first_key(&c.args)?;
+        c.args.get(at).map(|k| partition_of(k))
+    })?;
+    Some(build(calls, &[], &partition_of, anchor))
+}
+
+fn build(
+    calls: &[Call],
+    watched: &[(Bytes, i64)],
+    partition_of: &impl Fn(&[u8]) -> u32,
+    anchor: u32,
+) -> Plan {
     let mut b = Builder::default();
     for (i, (key, _)) in watched.iter().enumerate() {
         let pid = partition_of(key);
@@ -157,7 +179,7 @@ pub(crate) fn plan(
         }
         if let Exec::Split(m) = call.command.exec() {
             if m != Merge::SamePartition {
-                if let Ok(split) = merge::split_keys(call.command, &call.args, &partition_of) {
+                if let Ok(split) = merge::split_keys(call.command, &call.args, partition_of) {
                     for (part, p) in split.parts.iter().enumerate() {
                         let sub = Call {
                             command: call.command,
@@ -178,12 +200,12 @@ pub(crate) fn plan(
         b.carry(unit, call, &keys, &pids);
     }
     let record = b.rounds[0][0].0;
-    Planned::Txn(Plan {
+    Plan {
         record,
         rounds: b.rounds,
         units: b.units,
         fingerprints: watched.iter().map(|(_, f)| *f).collect(),
-    })
+    }
 }
 
 #[derive(Default)]
