@@ -555,11 +555,7 @@ fn difference(db: &Db<'_>, keys: &[Bytes]) -> Result<Vec<Bytes>, CmdError> {
 /// was there); replies with the member count.
 fn store(db: &mut Db<'_>, dst: &[u8], members: &[Bytes], event: &'static str) -> CmdResult {
     if members.is_empty() {
-        let existed = db.lookup(dst)?.is_some();
-        db.delete(dst);
-        if existed {
-            db.notify(GENERIC, "del", dst);
-        }
+        db.delete_stored(dst)?;
         return Ok(Reply::Int(0));
     }
     // A fresh version: the old incarnation's elements (even when `dst` was
