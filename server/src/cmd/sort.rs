@@ -19,7 +19,7 @@ use petrel_common::reply::{errors, Reply};
 use petrel_common::sort::{self as spec, limit_range, lookup_of, Lookup, SortArgs};
 
 use crate::cmd::db::Db;
-use crate::cmd::events::{GENERIC, LIST};
+use crate::cmd::events::LIST;
 use crate::cmd::lists::{all_items, replace_with_items};
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::runner::{run, Runner};
@@ -208,9 +208,13 @@ fn run_sort(
     in_script: bool,
     lookups: &mut dyn Lookups,
 ) -> CmdResult {
-    let readonly = args[0].eq_ignore_ascii_case(b"sort_ro");
+    // (A petrel.sort may carry a SORT call too short to have a key.)
+    let (Some(name), Some(key)) = (args.first(), args.get(1)) else {
+        return Err(CmdError::reply(errors::wrong_arity("sort")));
+    };
+    let readonly = name.eq_ignore_ascii_case(b"sort_ro");
     let opts = spec::parse(args, readonly, true).map_err(|e| CmdError::reply(e.to_string()))?;
-    let (kind, elements) = load(db, &args[1])?;
+    let (kind, elements) = load(db, key)?;
     let SortArgs {
         desc,
         mut alpha,
@@ -335,11 +339,7 @@ fn value_of(
 /// with the count.
 fn store_list(db: &mut Db<'_>, dst: &[u8], items: &[Bytes]) -> CmdResult {
     if items.is_empty() {
-        let existed = db.lookup(dst)?.is_some();
-        db.delete(dst);
-        if existed {
-            db.notify(GENERIC, "del", dst);
-        }
+        db.delete_stored(dst)?;
         return Ok(Reply::Int(0));
     }
     replace_with_items(db, dst, items)?;

@@ -96,4 +96,9 @@ fn wrong_types_and_supplied_values() {
     assert_eq!(r, array(&["b", "a"]));
     let r = h.run(&["petrel.sort", "0", "0", "sort", "l", "by", "w_*"]);
     assert!(r.is_error(), "a value not supplied: {r:?}");
+    // Malformed internal calls are refused, never indexed past their end.
+    let r = h.run(&["petrel.sort", "0", "1", "s", "k", "", "v", "sort"]);
+    assert_eq!(r, err(&errors::wrong_arity("sort")));
+    let r = h.run(&["petrel.sort", "0", "2", "s", "k", "", "v", "sort"]);
+    assert!(r.is_error(), "{r:?}");
 }
