@@ -13,7 +13,8 @@
 //!   SUNIONSTORE, ... and the blocking pops, which a participant runs
 //!   without blocking, as inside MULTI) is
 //!   **carried** (`server/src/txn/carry.rs`): `petrel.dump` of every key
-//!   outside its home (its first key's partition), then `petrel.txn.run` at
+//!   outside its home (its first written key's partition, else its first
+//!   key's), then `petrel.txn.run` at
 //!   the home in a later round, then `petrel.txn.replace` of each carried
 //!   key it changed, at that key's partition, in the round after, before
 //!   any later command there.
@@ -32,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use petrel_common::command::{Exec, Internal, Merge};
+use petrel_common::command::{Exec, Internal, KeySpecFlags, Merge};
 use petrel_common::reply::Reply;
 
 pub(crate) use super::call::Call;
@@ -233,7 +234,7 @@ impl Builder {
     }
 
     fn carry(&mut self, unit: usize, call: Call, keys: &[Bytes], pids: &[u32]) {
-        let home = pids[0];
+        let home = carry_home(&call, pids);
         let mut carried: Vec<Carried> = Vec::new();
         for (k, &p) in keys.iter().zip(pids) {
             if p != home && !carried.iter().any(|(c, _)| c == k) {
@@ -262,6 +263,25 @@ impl Builder {
         }
         self.units.push(Unit::Carry { call, carried });
     }
+}
+
+/// Where a carried command runs: its first written key's partition, else
+/// its first key's. A partition that only reads is released before the
+/// commit, so the command's keyspace events (`sortstore`, `copy_to`...)
+/// must be raised where it writes, which publishes them at commit.
+fn carry_home(call: &Call, pids: &[u32]) -> u32 {
+    let (mut n, mut written) = (0usize, None);
+    let _ = call.command.for_each_key(&call.args, |_, flags| {
+        if written.is_none() && !flags.contains(KeySpecFlags::RO) {
+            written = Some(n);
+        }
+        n += 1;
+    });
+    written
+        .and_then(|i| pids.get(i))
+        .or(pids.first())
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Why a transaction cannot go on: a reply the plan cannot use (a server
