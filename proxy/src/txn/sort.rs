@@ -8,8 +8,8 @@
 //!    those elements, each at its own partition, in one round.
 //! 3. `petrel.sort` with those values at the key's partition: the server
 //!    sorts and answers exactly as SORT does, and with `STORE` writes the
-//!    destination (carried to its partition when it lies elsewhere,
-//!    `super::plan`).
+//!    destination (when that lies elsewhere, the sort runs there with the
+//!    sorted key carried, `super::plan`).
 //!
 //! The same steps serve a script's `redis.call('SORT', ...)` across
 //! partitions (`crate::script::session`). A SORT whose patterns name no
