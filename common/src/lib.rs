@@ -12,6 +12,7 @@
 //! - [`notify`]: keyspace notifications: event classes, the setting's text,
 //!   the channels.
 //! - [`num`]: integers parsed with Redis's rules.
+//! - [`sort`]: SORT's options and BY/GET patterns.
 //! - [`rdb`]: Redis's serialization of one value (DUMP / RESTORE payloads).
 //! - [`codec`]: the byte reader and writer of durable records.
 //! - [`rpc`]: length-prefixed, multiplexed RPC over TCP.
@@ -46,6 +47,7 @@ pub mod rpc;
 pub mod runtime;
 pub mod scan;
 pub mod shutdown;
+pub mod sort;
 pub mod sync;
 pub mod telemetry;
 pub mod time;

@@ -219,6 +219,15 @@ impl User {
         Ok(())
     }
 
+    /// Whether a pattern lets the user read every key (Redis's
+    /// unrestricted key access, which SORT's BY and GET patterns need).
+    pub(crate) fn reads_all_keys(&self) -> bool {
+        self.keys.iter().any(|p| match p.split_once('~') {
+            Some((perm, "*")) => perm.is_empty() || perm.to_ascii_uppercase().contains('R'),
+            _ => false,
+        })
+    }
+
     /// Whether the user's key patterns cover every one of `keys`.
     pub(crate) fn may_touch(&self, keys: &[&Bytes]) -> bool {
         keys.iter().all(|k| {
@@ -430,6 +439,19 @@ impl Acl {
             Some(u) if u.from_all && u.rules.is_empty() && u.keys.iter().any(|k| k == "~*") => None,
             Some(u) => Some(u.clone()),
             None => Some(User::default()),
+        }
+    }
+
+    /// SORT's own refusal of a BY or GET pattern for a `user` who may not
+    /// read every key (its error, in argument order, as Redis answers).
+    pub(crate) fn sort_denied(&self, user: &str, spec: &Command, args: &[Bytes]) -> Option<String> {
+        if !matches!(spec.name(), "sort" | "sort_ro") {
+            return None;
+        }
+        let reads_all = self.limits(user).is_none_or(|u| u.reads_all_keys());
+        match petrel_common::sort::parse(args, spec.name() == "sort_ro", reads_all) {
+            Err(e) if e.is_acl() => Some(e.to_string()),
+            _ => None,
         }
     }
 

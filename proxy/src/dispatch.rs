@@ -122,6 +122,9 @@ pub(crate) fn dispatch(
         return reply(Some(command), Reply::Status("QUEUED".into()));
     }
     session.handle.info().last_cmd = name;
+    if let Some(text) = shared.acl.sort_denied(&session.user, command, &args) {
+        return reject(session, Some(command), Reply::Error(text));
+    }
     let mut touches = None;
     let action = match command.exec() {
         Exec::Proxy => match cmd::local_handler(command) {

@@ -438,3 +438,102 @@ fn replies_too_deep_or_cyclic_are_refused_and_every_server_lives_on() {
         assert_eq!(raw(&mut con, &["SET", &k, "1"]), ok());
     }
 }
+
+/// SORT whose BY/GET patterns name keys of other partitions reads them in
+/// one transaction: under concurrent MSETs of every weight, each SORT sees
+/// one MSET's values, sorted, and its STORE (to yet another partition)
+/// holds exactly what it read.
+#[test]
+fn sort_patterns_across_partitions_read_one_snapshot() {
+    let ob = onebox();
+    let client = ob.redis_client();
+    let mut con = client.get_connection().expect("connect");
+    let ids: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+    let weights: Vec<String> = ids.iter().map(|i| format!("sw_{i}")).collect();
+    let parts: std::collections::BTreeSet<u32> = weights
+        .iter()
+        .map(|k| partition_of(k.as_bytes(), PARTITIONS))
+        .collect();
+    assert!(parts.len() >= 3, "weights span partitions {parts:?}");
+    let source = "sl";
+    let dst = spread("sd", 8)
+        .into_iter()
+        .find(|k| {
+            let p = partition_of(k.as_bytes(), PARTITIONS);
+            p != partition_of(source.as_bytes(), PARTITIONS)
+        })
+        .expect("a destination elsewhere");
+    let mut push = vec!["RPUSH", source];
+    push.extend(ids.iter().map(String::as_str));
+    raw(&mut con, &push);
+    // Weight of element i after MSET number n: n*100 + (7 - i), so the
+    // sorted order is 7..0 and every value names its MSET.
+    let mset = |con: &mut redis::Connection, n: u64| {
+        let mut c = redis::cmd("MSET");
+        for (i, k) in weights.iter().enumerate() {
+            c.arg(k).arg(n * 100 + (7 - i as u64));
+        }
+        let _: () = c.query(con).expect("MSET");
+    };
+    mset(&mut con, 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, client) = (stop.clone(), client.clone());
+        let weights = weights.clone();
+        thread::spawn(move || {
+            let mut con = client.get_connection().expect("connect");
+            let mut n = 1u64;
+            while !stop.load(Ordering::Relaxed) && n < 300 {
+                n += 1;
+                let mut c = redis::cmd("MSET");
+                for (i, k) in weights.iter().enumerate() {
+                    c.arg(k).arg(n * 100 + (7 - i as u64));
+                }
+                let _: () = c.query(&mut con).expect("MSET");
+            }
+        })
+    };
+    let one_snapshot = |got: &[String]| {
+        let vals: Vec<u64> = got.iter().map(|v| v.parse().expect("a weight")).collect();
+        assert!(
+            vals.windows(2).all(|w| w[0] / 100 == w[1] / 100),
+            "mixed {vals:?}"
+        );
+        assert!(vals.windows(2).all(|w| w[0] < w[1]), "not sorted {vals:?}");
+    };
+    for round in 0..150 {
+        if round % 2 == 0 {
+            let got: Vec<String> = redis::cmd("SORT")
+                .arg(source)
+                .arg("BY")
+                .arg("sw_*")
+                .arg("GET")
+                .arg("sw_*")
+                .query(&mut con)
+                .expect("SORT");
+            assert_eq!(got.len(), 8);
+            one_snapshot(&got);
+        } else {
+            let n: i64 = redis::cmd("SORT")
+                .arg(source)
+                .arg("BY")
+                .arg("sw_*")
+                .arg("GET")
+                .arg("sw_*")
+                .arg("STORE")
+                .arg(&dst)
+                .query(&mut con)
+                .expect("SORT STORE");
+            assert_eq!(n, 8);
+            let got: Vec<String> = redis::cmd("LRANGE")
+                .arg(&dst)
+                .arg(0)
+                .arg(-1)
+                .query(&mut con)
+                .expect("LRANGE");
+            one_snapshot(&got);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+}

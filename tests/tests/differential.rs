@@ -102,6 +102,8 @@ const REQUIRED: &[&str] = &[
     "COPY",
     "DUMP",
     "RESTORE",
+    "SORT",
+    "SORT_RO",
     "OBJECT",
     "HSET",
     "HSETNX",

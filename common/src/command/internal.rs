@@ -150,6 +150,14 @@ pub(super) static COMMANDS: &[CommandDef] = &[
         KEY_AT_1,
         "MOVE's last step at the source database: deletes the key (raising `move_from`)",
     ),
+    internal(
+        "petrel.sort",
+        -5,
+        CommandFlags::WRITE,
+        (0, 0, 0),
+        &[],
+        "SORT with the values its BY/GET patterns name read beforehand (in other partitions, inside a transaction): `petrel.sort <script 0|1> <n> (<s|h|s-|h-> <key> <field> <value>)... SORT ...`",
+    ),
 ];
 
 /// `petrel.fcall`'s keys: `numkeys` at index 6, then the keys.

@@ -127,9 +127,36 @@ impl Command {
     pub fn for_each_key(
         &self,
         args: &[impl AsRef<[u8]>],
-        found: impl FnMut(usize, KeySpecFlags),
+        mut found: impl FnMut(usize, KeySpecFlags),
     ) -> Result<(), InvalidKeys> {
-        keys::for_each_key(self.def.key_specs, args, found)
+        // SORT's BY/GET and STORE key specs are "unknown" (Redis finds
+        // them with `sortGetKeys`); `petrel.sort` carries a SORT call.
+        let sort_at = match self.def.name {
+            "sort" | "sort_ro" => Some(0),
+            "petrel.sort" => crate::sort::embedded_at(args),
+            _ => None,
+        };
+        let Some(base) = sort_at else {
+            return keys::for_each_key(self.def.key_specs, args, found);
+        };
+        let readonly = args
+            .get(base)
+            .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(b"sort_ro"));
+        if args.len() < base + 2 {
+            return Err(InvalidKeys);
+        }
+        for (n, i) in crate::sort::key_positions(args, base, readonly)
+            .into_iter()
+            .enumerate()
+        {
+            let flags = if n == 0 {
+                KeySpecFlags::of(&[KeySpecFlags::RO, KeySpecFlags::ACCESS])
+            } else {
+                KeySpecFlags::of(&[KeySpecFlags::OW, KeySpecFlags::UPDATE])
+            };
+            found(i, flags);
+        }
+        Ok(())
     }
 
     /// The positions of the keys in `args`; empty when they cannot be found.
@@ -207,6 +234,8 @@ pub enum Internal {
     Fcall,
     /// `petrel.moved`: MOVE's delete at the source database.
     Moved,
+    /// `petrel.sort`: SORT with its patterns' values read beforehand.
+    Sort,
 }
 
 /// The table; see the module documentation.

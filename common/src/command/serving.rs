@@ -193,6 +193,9 @@ pub(super) fn serving(full_name: &str) -> Serving {
         "del" | "unlink" => Split(Merge::Sum),
         "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => Partition,
         "rename" | "renamenx" | "copy" => SameSlot,
+        // BY/GET patterns may name keys of any partition: see the proxy's
+        // `txn::sort`.
+        "sort" | "sort_ro" => SameSlot,
         "dump" | "restore" => Partition,
         "keys" => FanOut(Merge::Concat),
         "dbsize" => FanOut(Merge::Sum),
@@ -303,7 +306,8 @@ pub(super) fn serving(full_name: &str) -> Serving {
         // Petrel's own, proxy to server.
         "petrel.scan" | "petrel.expired" | "petrel.dump" | "petrel.restore" | "petrel.sweep"
         | "petrel.exec" | "petrel.fingerprint" | "petrel.txn.run" | "petrel.txn.replace"
-        | "petrel.eval" | "petrel.script.kill" | "petrel.fcall" | "petrel.moved" => Internal,
+        | "petrel.eval" | "petrel.script.kill" | "petrel.fcall" | "petrel.moved"
+        | "petrel.sort" => Internal,
         _ => Unserved,
     })
 }

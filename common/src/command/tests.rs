@@ -243,6 +243,7 @@ fn internal_commands_by_enum() {
         (Internal::ScriptKill, "petrel.script.kill"),
         (Internal::Fcall, "petrel.fcall"),
         (Internal::Moved, "petrel.moved"),
+        (Internal::Sort, "petrel.sort"),
     ] {
         assert_eq!(t.internal(which).name(), name);
         assert!(t.internal(which).is_internal());

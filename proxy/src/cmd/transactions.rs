@@ -152,7 +152,8 @@ fn run_local(
     }
 }
 
-/// EXEC of a block that holds a script or function: the whole block runs
+/// EXEC of a block that holds a script or function (or a SORT whose
+/// patterns name keys, `crate::txn::sort`): the whole block runs
 /// at this proxy as one transaction (`crate::script::run_block`), each
 /// data command and each `redis.call` a round at its key's primary, so the
 /// scripts are inside the block's atomic step. Commands the proxy answers
@@ -221,11 +222,12 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Action {
     if tx.failed {
         return Action::Reply(Reply::error(EXECABORT));
     }
-    if tx
-        .queued
-        .iter()
-        .any(|(spec, _)| is_script_command(spec.name()))
-    {
+    // A SORT whose patterns name keys learns them only as it runs: the
+    // block runs at the proxy as one transaction, as with a script.
+    if tx.queued.iter().any(|(spec, args)| {
+        is_script_command(spec.name())
+            || (matches!(spec.name(), "sort" | "sort_ro") && txn::sort::names_keys(spec, args))
+    }) {
         return exec_with_scripts(ctx, tx, watched);
     }
     let mut batch = vec![

@@ -46,6 +46,9 @@ pub(crate) async fn same_slot(
     args: Vec<Bytes>,
     deadline: Instant,
 ) -> Reply {
+    if matches!(spec.name(), "sort" | "sort_ro") && crate::txn::sort::names_keys(spec, &args) {
+        return crate::txn::sort::run(router, args, deadline).await;
+    }
     crate::txn::run_command(router, spec, args, deadline).await
 }
 

@@ -113,7 +113,12 @@ pub(crate) fn block_starter(
             let mut replies = Vec::with_capacity(items.len());
             for (at, item) in items.iter().enumerate() {
                 replies.push(match item {
-                    BlockItem::Command(args) => host.call(args.clone()),
+                    BlockItem::Command(args) => {
+                        host.scripted = false;
+                        let reply = host.call(args.clone());
+                        host.scripted = true;
+                        reply
+                    }
                     BlockItem::Reply(r) => r.clone(),
                     BlockItem::Script(script) => run_checked(host, script, slot)?,
                     BlockItem::Publish(message) => {
@@ -165,6 +170,7 @@ fn start(
             partitions,
             acl,
             held: Held::default(),
+            scripted: true,
         };
         let _ = done.send(match body(&mut host, &monitor_slot) {
             Ok(reply) => Event::Done(reply, host.held.into_messages()),
@@ -237,6 +243,9 @@ struct TxnHost {
     partitions: u32,
     /// What the run published so far, in order.
     held: Held<Outgoing>,
+    /// Whether calls come from a script (not a MULTI block's own
+    /// commands): SORT then sorts a set even `BY nosort`, as Redis does.
+    scripted: bool,
 }
 
 impl Host for TxnHost {
@@ -267,6 +276,11 @@ impl Host for TxnHost {
         if let Some(message) = held_publish(command.name(), &args) {
             self.held.push(Outgoing::of_script(message));
             return Reply::Int(HELD_PUBLISH_REPLY);
+        }
+        if matches!(command.name(), "sort" | "sort_ro") {
+            let n = self.partitions;
+            let scripted = self.scripted;
+            return crate::txn::sort::steps(&args, scripted, n, &mut |event| self.ask(event));
         }
         let mut partitions = Vec::new();
         let _ = command.for_each_key(&args, |i, _| {
@@ -305,6 +319,13 @@ impl Host for TxnHost {
                 ))
             }
         };
+        self.ask(event)
+    }
+}
+
+impl TxnHost {
+    /// Runs `event` in the transaction and waits for its reply.
+    fn ask(&mut self, event: Event) -> Reply {
         if self.events.send(event).is_err() {
             self.stopped.store(true, Ordering::SeqCst);
             return Reply::error("ERR the script was stopped");

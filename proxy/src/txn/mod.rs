@@ -10,6 +10,7 @@
 //!   (`petrel_common::txn::coordinator`) over a [`driver::Transport`].
 //! - [`transport`]: the real transport, `TXN` RPCs through the router.
 //! - [`script`]: a Lua script across partitions, each `redis.call` a round.
+//! - [`sort`]: SORT whose patterns name keys, in rounds of the script driver.
 //!
 //! Keys of one partition keep the one-partition fast path (`petrel.exec`,
 //! or the command sent whole); the callers decide with [`plan::plan`].
@@ -18,6 +19,7 @@ pub(crate) mod call;
 pub(crate) mod driver;
 pub(crate) mod plan;
 pub(crate) mod script;
+pub(crate) mod sort;
 #[cfg(test)]
 mod testing;
 pub(crate) mod transport;

@@ -13,7 +13,8 @@
 //!   SUNIONSTORE, ... and the blocking pops, which a participant runs
 //!   without blocking, as inside MULTI) is
 //!   **carried** (`server/src/txn/carry.rs`): `petrel.dump` of every key
-//!   outside its home (its first key's partition), then `petrel.txn.run` at
+//!   outside its home (its first written key's partition, else its first
+//!   key's), then `petrel.txn.run` at
 //!   the home in a later round, then `petrel.txn.replace` of each carried
 //!   key it changed, at that key's partition, in the round after, before
 //!   any later command there.
@@ -32,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use petrel_common::command::{Exec, Internal, Merge};
+use petrel_common::command::{Exec, Internal, KeySpecFlags, Merge};
 use petrel_common::reply::Reply;
 
 pub(crate) use super::call::Call;
@@ -117,23 +118,45 @@ pub(crate) fn plan(
     watched: &[(Bytes, i64)],
     partition_of: impl Fn(&[u8]) -> u32,
 ) -> Planned {
-    let keys_of = |c: &Call| -> Vec<Bytes> {
-        c.command
-            .key_positions(&c.args)
-            .into_iter()
-            .filter_map(|i| c.args.get(i).cloned())
-            .collect()
-    };
     let mut all = watched
         .iter()
         .map(|(k, _)| partition_of(k))
-        .chain(calls.iter().flat_map(&keys_of).map(|k| partition_of(&k)));
+        .chain(calls.iter().flat_map(keys_of).map(|k| partition_of(&k)));
     let Some(anchor) = all.next() else {
         return Planned::OnePartition;
     };
     if all.all(|p| p == anchor) {
         return Planned::OnePartition;
     }
+    Planned::Txn(build(calls, watched, &partition_of, anchor))
+}
+
+/// The keys of `c`, in its arguments' order.
+fn keys_of(c: &Call) -> Vec<Bytes> {
+    c.command
+        .key_positions(&c.args)
+        .into_iter()
+        .filter_map(|i| c.args.get(i).cloned())
+        .collect()
+}
+
+/// Plans `calls` as a transaction even when their keys share a partition
+/// (a step of a command run as a transaction: SORT's pattern reads).
+/// `None` when they have no key.
+pub(crate) fn plan_txn(calls: &[Call], partition_of: impl Fn(&[u8]) -> u32) -> Option<Plan> {
+    let anchor = calls.iter().find_map(|c| {
+        let at = c.command.first_key(&c.args)?;
+        c.args.get(at).map(|k| partition_of(k))
+    })?;
+    Some(build(calls, &[], &partition_of, anchor))
+}
+
+fn build(
+    calls: &[Call],
+    watched: &[(Bytes, i64)],
+    partition_of: &impl Fn(&[u8]) -> u32,
+    anchor: u32,
+) -> Plan {
     let mut b = Builder::default();
     for (i, (key, _)) in watched.iter().enumerate() {
         let pid = partition_of(key);
@@ -157,7 +180,7 @@ pub(crate) fn plan(
         }
         if let Exec::Split(m) = call.command.exec() {
             if m != Merge::SamePartition {
-                if let Ok(split) = merge::split_keys(call.command, &call.args, &partition_of) {
+                if let Ok(split) = merge::split_keys(call.command, &call.args, partition_of) {
                     for (part, p) in split.parts.iter().enumerate() {
                         let sub = Call {
                             command: call.command,
@@ -178,12 +201,12 @@ pub(crate) fn plan(
         b.carry(unit, call, &keys, &pids);
     }
     let record = b.rounds[0][0].0;
-    Planned::Txn(Plan {
+    Plan {
         record,
         rounds: b.rounds,
         units: b.units,
         fingerprints: watched.iter().map(|(_, f)| *f).collect(),
-    })
+    }
 }
 
 #[derive(Default)]
@@ -211,7 +234,7 @@ impl Builder {
     }
 
     fn carry(&mut self, unit: usize, call: Call, keys: &[Bytes], pids: &[u32]) {
-        let home = pids[0];
+        let home = carry_home(&call, pids);
         let mut carried: Vec<Carried> = Vec::new();
         for (k, &p) in keys.iter().zip(pids) {
             if p != home && !carried.iter().any(|(c, _)| c == k) {
@@ -240,6 +263,25 @@ impl Builder {
         }
         self.units.push(Unit::Carry { call, carried });
     }
+}
+
+/// Where a carried command runs: its first written key's partition, else
+/// its first key's. A partition that only reads is released before the
+/// commit, so the command's keyspace events (`sortstore`, `copy_to`...)
+/// must be raised where it writes, which publishes them at commit.
+fn carry_home(call: &Call, pids: &[u32]) -> u32 {
+    let (mut n, mut written) = (0usize, None);
+    let _ = call.command.for_each_key(&call.args, |_, flags| {
+        if written.is_none() && !flags.contains(KeySpecFlags::RO) {
+            written = Some(n);
+        }
+        n += 1;
+    });
+    written
+        .and_then(|i| pids.get(i))
+        .or(pids.first())
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Why a transaction cannot go on: a reply the plan cannot use (a server

@@ -41,7 +41,8 @@ pub(crate) enum Event {
     /// Run `call` at `partition` and send back its reply.
     Call { partition: u32, call: Call },
     /// Run one call whose keys span partitions by its plan (split or
-    /// carried as in MULTI, `super::plan`), and send back its reply.
+    /// carried as in MULTI, `super::plan`), and send back its reply (or
+    /// several calls, and send back the array of their replies).
     Planned(Plan),
     /// The script ended with this reply, having published these messages
     /// (held until the transaction commits).
@@ -320,7 +321,10 @@ impl<T: Transport> Driver<T> {
             });
             return self.execute(parts);
         }
+        // One call's reply; a plan of several calls (SORT's reads) answers
+        // with all of theirs.
         let reply = match progress.replies() {
+            Ok(r) if r.len() > 1 => Reply::Array(r),
             Ok(r) => r.into_iter().next().unwrap_or_else(|| {
                 Reply::error("ERR a script's call over several partitions got no reply")
             }),

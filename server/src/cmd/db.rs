@@ -559,6 +559,17 @@ impl<'a> Db<'a> {
         self.write(key, None);
     }
 
+    /// A `*STORE` with an empty result: deletes `dst`, raising `del` if it
+    /// was there.
+    pub(crate) fn delete_stored(&mut self, dst: &[u8]) -> Result<(), StorageError> {
+        let existed = self.lookup(dst)?.is_some();
+        self.delete(dst);
+        if existed {
+            self.notify(events::GENERIC, "del", dst);
+        }
+        Ok(())
+    }
+
     /// Deletes every user key (metadata and elements), keeping internal records.
     pub(crate) fn flush(&mut self) {
         self.pending.clear();

@@ -33,7 +33,7 @@ pub(crate) struct Notify {
 
 /// Whether `command` raises events itself: every client command, and the
 /// internal ones that run client commands or stand for them (MULTI blocks,
-/// scripts, the sweep, MOVE's halves). Others (a transaction's
+/// scripts, the sweep, MOVE's halves, SORT with its patterns' values). Others (a transaction's
 /// `petrel.txn.replace`, the state another partition's command computed)
 /// raise none: the command they serve raised them.
 pub(crate) fn raises_events(command: &Command) -> bool {
@@ -46,6 +46,7 @@ pub(crate) fn raises_events(command: &Command) -> bool {
                 | "petrel.sweep"
                 | "petrel.restore"
                 | "petrel.moved"
+                | "petrel.sort"
         )
 }
 

@@ -12,6 +12,7 @@
 //!   collection types, one record per element (see [`db`]).
 //! - [`bits`]: bit commands and LCS; [`hll`]: HyperLogLog (both on strings).
 //! - [`geo`]: GEO commands, on sorted sets.
+//! - [`sort`]: SORT and SORT_RO (and `petrel.sort`, their values read beforehand).
 //! - [`dump`]: DUMP and RESTORE, any type in Redis's serialization.
 //! - [`db`]: the keyspace one command sees, with its own pending writes.
 //! - [`parse`], [`float`], [`errors`]: Redis's argument rules and texts.
@@ -43,6 +44,7 @@ pub(crate) mod runner;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sets;
+pub(crate) mod sort;
 pub(crate) mod streams;
 pub(crate) mod strings;
 pub(crate) mod zsets;
@@ -63,7 +65,7 @@ pub(crate) use outcome::{CmdError, Execution};
 pub(crate) use runner::{run, RunFn, Runner};
 
 /// Every runner table, family by family.
-pub(crate) fn families() -> [&'static [Runner]; 9] {
+pub(crate) fn families() -> [&'static [Runner]; 10] {
     [
         COMMANDS,
         bits::COMMANDS,
@@ -72,6 +74,7 @@ pub(crate) fn families() -> [&'static [Runner]; 9] {
         hll::COMMANDS,
         lists::COMMANDS,
         sets::COMMANDS,
+        sort::COMMANDS,
         streams::COMMANDS,
         zsets::COMMANDS,
     ]

@@ -390,7 +390,19 @@ impl Host for PartitionHost<'_, '_, '_> {
             self.storage = Some(e);
             return Reply::error("ERR storage failure");
         }
-        match run(self.db, &args) {
+        // SORT's patterns read keys found only as it runs: listed ones only.
+        let ran = if matches!(command.name(), "sort" | "sort_ro") {
+            let (ran, unlisted) = crate::cmd::sort::in_script(self.db, &args, self.keys);
+            if unlisted.is_some() {
+                self.db.rollback(savepoint);
+                self.unlisted = unlisted;
+                return Reply::error("ERR the script touches a key it did not list; retried");
+            }
+            ran
+        } else {
+            run(self.db, &args)
+        };
+        match ran {
             Ok(reply) => reply,
             Err(CmdError::Reply(reply)) => {
                 self.db.rollback(savepoint);

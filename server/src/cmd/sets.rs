@@ -115,6 +115,16 @@ fn all_members(db: &Db<'_>, key: &[u8], set: &Entry) -> Result<Vec<Bytes>, CmdEr
     Ok(out)
 }
 
+/// Every member of the live set `set` at `key`, in the order Redis would
+/// iterate it (see [`redis_order`]): SORT's unsorted order.
+pub(crate) fn members_in_redis_order(
+    db: &Db<'_>,
+    key: &[u8],
+    set: &Entry,
+) -> Result<Vec<Bytes>, CmdError> {
+    Ok(redis_order(all_members(db, key, set)?))
+}
+
 /// The members at `positions` (ascending, distinct) of `set`'s byte order.
 /// Fewer members than the header counts means the record is corrupt.
 fn members_at(
@@ -545,11 +555,7 @@ fn difference(db: &Db<'_>, keys: &[Bytes]) -> Result<Vec<Bytes>, CmdError> {
 /// was there); replies with the member count.
 fn store(db: &mut Db<'_>, dst: &[u8], members: &[Bytes], event: &'static str) -> CmdResult {
     if members.is_empty() {
-        let existed = db.lookup(dst)?.is_some();
-        db.delete(dst);
-        if existed {
-            db.notify(GENERIC, "del", dst);
-        }
+        db.delete_stored(dst)?;
         return Ok(Reply::Int(0));
     }
     // A fresh version: the old incarnation's elements (even when `dst` was

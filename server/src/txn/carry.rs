@@ -42,6 +42,12 @@ use crate::storage::merge::OpsView;
 use crate::storage::{Mutation, ReadView, StorageError, WriteOp};
 
 /// A malformed `petrel.txn.run` (only a buggy proxy sends one).
+/// The internal commands a carry may run: `petrel.sort` (SORT with its
+/// patterns' values, whose STORE destination lies elsewhere).
+fn carries_internal(c: &petrel_common::command::Command) -> bool {
+    c.id == table().internal(petrel_common::command::Internal::Sort).id
+}
+
 fn malformed(what: &str) -> Reply {
     Reply::error(format!("ERR malformed petrel.txn.run: {what}"))
 }
@@ -94,7 +100,7 @@ pub(crate) fn run(
     let command = u16::try_from(id)
         .ok()
         .and_then(|id| table().get(CommandId(id)))
-        .filter(|c| c.names_match(call) && !c.is_internal());
+        .filter(|c| c.names_match(call) && (!c.is_internal() || carries_internal(c)));
     let Some(command) = command else {
         return none(Reply::error(crate::cmd::errors::unknown_call(call)));
     };

@@ -246,3 +246,23 @@ fn replies_that_break_the_contract_are_errors() {
     assert!(pr.accept(&sinks, vec![Reply::Int(3)]).is_ok());
     assert!(pr.batches(1).is_err(), "a dump that is not items");
 }
+
+#[test]
+fn a_carried_command_runs_where_it_writes() {
+    // COPY reads 1a and writes 2b: 1a travels to 2b's partition, which
+    // raises (and at commit publishes) copy_to.
+    let p = txn(&[&["COPY", "1a", "2b"]], &[]);
+    let progress = p.start();
+    let first = shown(&progress, 0);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, 1);
+    let dump = vec![
+        Bytes::from_static(b"petrel.dump"),
+        Bytes::from_static(b"1a"),
+    ];
+    assert_eq!(first[0].1, vec![dump]);
+    assert_eq!(
+        p.rounds[1][0].0, 2,
+        "the run is at the written key's partition"
+    );
+}

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use petrel_common::reply::{errors, Reply};
 
 use crate::cmd::db::Db;
-use crate::cmd::events::{GENERIC, STRING};
+use crate::cmd::events::STRING;
 use crate::cmd::outcome::{CmdError, CmdResult};
 use crate::cmd::parse::{int_arg, is_option, parse_i64};
 use crate::cmd::runner::{run, Runner};
@@ -246,11 +246,7 @@ fn bitop(db: &mut Db<'_>, args: &[Bytes]) -> CmdResult {
     }
     let max_len = sources.iter().map(Bytes::len).max().unwrap_or(0);
     if max_len == 0 {
-        let existed = db.lookup(dest)?.is_some();
-        db.delete(dest);
-        if existed {
-            db.notify(GENERIC, "del", dest);
-        }
+        db.delete_stored(dest)?;
         return Ok(Reply::Int(0));
     }
     let byte = |source: &Bytes, i: usize| source.get(i).copied().unwrap_or(0);

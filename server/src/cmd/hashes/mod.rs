@@ -98,6 +98,16 @@ fn lookup_hash(db: &Db<'_>, key: &[u8]) -> Result<Option<Entry>, CmdError> {
     db.lookup_typed(key, KeyType::Hash)
 }
 
+/// The value of `field` in the hash at `key` (`entry`, its live record).
+pub(crate) fn field_value(
+    db: &Db<'_>,
+    key: &[u8],
+    entry: &Entry,
+    field: &[u8],
+) -> Result<Option<Bytes>, StorageError> {
+    Ok(get_field(db, key, entry, field)?.map(Bytes::from))
+}
+
 /// One field's value.
 fn get_field(
     db: &Db<'_>,

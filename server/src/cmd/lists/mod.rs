@@ -84,6 +84,21 @@ pub(crate) fn store_items(
     Ok(())
 }
 
+/// Replaces whatever `key` holds with a new list of `items` (not empty),
+/// without expiry (SORT ... STORE).
+pub(crate) fn replace_with_items(
+    db: &mut Db<'_>,
+    key: &[u8],
+    items: &[Bytes],
+) -> Result<(), CmdError> {
+    let mut list = store::fresh(db, key)?;
+    for item in items {
+        store::push(db, key, &mut list, End::Right, item)?;
+    }
+    store::save(db, key, &mut list);
+    Ok(())
+}
+
 /// The list family.
 pub(crate) static COMMANDS: &[Runner] = &[
     run("lpush", lpush),

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::cmd::db::{Db, Entry};
 use crate::cmd::outcome::CmdError;
-use crate::storage::layout::KeyType;
+use crate::storage::layout::{KeyType, MetaHeader};
 use crate::storage::StorageError;
 
 /// Position of the first item of a new list (the middle of the u64 range,
@@ -116,6 +116,21 @@ pub(crate) fn load(db: &Db<'_>, key: &[u8]) -> Result<Option<List>, CmdError> {
         Some(entry) => Ok(Some(decode(key, entry)?).filter(|l| !l.is_empty())),
         None => Ok(None),
     }
+}
+
+/// A new, empty incarnation of the list at `key`, whatever `key` holds
+/// (which [`save`] then replaces).
+pub(crate) fn fresh(db: &Db<'_>, key: &[u8]) -> Result<List, StorageError> {
+    let entry = Entry {
+        header: MetaHeader {
+            key_type: KeyType::List,
+            expire_at_ms: 0,
+            version: db.fresh_version(key)?,
+            size: 0,
+        },
+        payload: Bytes::new(),
+    };
+    decode(key, entry)
 }
 
 /// The live list at `key`, or a new empty one (stored by [`save`] once it

@@ -248,6 +248,18 @@ pub(crate) fn parse(s: &[u8]) -> Option<f64> {
     Some(r.value)
 }
 
+/// A value SORT sorts by, as `sort.c` checks `strtod`: read up to the end
+/// of the C string, leading spaces and "" (zero) accepted, no NaN, no
+/// overflow or underflow (ERANGE).
+pub(crate) fn parse_sort_weight(s: &[u8]) -> Option<f64> {
+    let s = match s.iter().position(|&b| b == 0) {
+        Some(nul) => &s[..nul],
+        None => s,
+    };
+    let r = strtod(s);
+    (r.consumed == s.len() && !r.erange && !r.value.is_nan()).then_some(r.value)
+}
+
 /// One end of a score range as Redis's `zslParseRange` reads it: an
 /// optional '(' (exclusive), then `strtod` up to the end of the C string.
 /// Leading spaces, "" (zero) and overflow to infinity are accepted; NaN is

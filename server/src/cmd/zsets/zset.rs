@@ -242,11 +242,7 @@ pub(crate) fn store(
     event: &'static str,
 ) -> Result<usize, CmdError> {
     if members.is_empty() {
-        let existed = db.lookup(dst)?.is_some();
-        db.delete(dst);
-        if existed {
-            db.notify(GENERIC, "del", dst);
-        }
+        db.delete_stored(dst)?;
         return Ok(0);
     }
     let mut z = Zset::fresh(db, dst)?;
