@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use petrel_common::ids::NodeAddr;
+use petrel_common::partition::PartitionConfig;
 
 /// Current load of each live server.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +22,28 @@ pub(crate) struct Load {
 }
 
 impl Load {
+    /// The load of `partitions` (each primary, and each member as a
+    /// replica) with a move in flight away from each server of `moving_from`.
+    pub(crate) fn of<'a>(
+        partitions: impl IntoIterator<Item = &'a PartitionConfig>,
+        moving_from: impl IntoIterator<Item = &'a NodeAddr>,
+    ) -> Load {
+        let mut load = Load::default();
+        for p in partitions {
+            if let Some(primary) = &p.primary {
+                *load.primaries.entry(primary.clone()).or_default() += 1;
+            }
+            for m in p.members() {
+                *load.replicas.entry(m.clone()).or_default() += 1;
+            }
+        }
+        for from in moving_from {
+            *load.moving_out.entry(from.clone()).or_default() += 1;
+            load.moves += 1;
+        }
+        load
+    }
+
     /// Replicas `node` will hold once its moves in flight are done.
     pub(crate) fn settled_replicas(&self, node: &NodeAddr) -> u32 {
         let r = self.replicas.get(node).copied().unwrap_or(0);

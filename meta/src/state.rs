@@ -212,22 +212,10 @@ impl MetaState {
 
     /// How many primaries and replicas each server holds now.
     pub(crate) fn load(&self) -> Load {
-        let mut load = Load::default();
-        for t in self.tables.values() {
-            for p in &t.partitions {
-                if let Some(primary) = &p.primary {
-                    *load.primaries.entry(primary.clone()).or_default() += 1;
-                }
-                for m in p.members() {
-                    *load.replicas.entry(m.clone()).or_default() += 1;
-                }
-            }
-        }
-        for mv in self.moves.values() {
-            *load.moving_out.entry(mv.from.clone()).or_default() += 1;
-            load.moves += 1;
-        }
-        load
+        Load::of(
+            self.tables.values().flat_map(|t| &t.partitions),
+            self.moves.values().map(|mv| &mv.from),
+        )
     }
 
     /// Creates a table and places its partitions on `live` servers (those

@@ -280,15 +280,7 @@ pub(crate) fn plan_to_balance(
     };
     let mut steps = Vec::new();
     while steps.len() < limit {
-        let mut load = Load::default();
-        for config in tables.iter().flat_map(|(_, p)| p) {
-            if let Some(p) = &config.primary {
-                *load.primaries.entry(p.clone()).or_default() += 1;
-            }
-            for m in config.members() {
-                *load.replicas.entry(m.clone()).or_default() += 1;
-            }
-        }
+        let mut load = Load::of(tables.iter().flat_map(|(_, p)| p), []);
         let before = steps.len();
         for (replica_count, partitions) in &mut tables {
             let snapshot = Snapshot {

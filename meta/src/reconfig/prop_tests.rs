@@ -258,20 +258,7 @@ impl Sim {
     }
 
     fn current_load(&self) -> Load {
-        let mut load = Load::default();
-        for c in &self.parts {
-            if let Some(p) = &c.primary {
-                *load.primaries.entry(p.clone()).or_default() += 1;
-            }
-            for m in c.members() {
-                *load.replicas.entry(m.clone()).or_default() += 1;
-            }
-        }
-        for mv in self.moves.values() {
-            *load.moving_out.entry(mv.from.clone()).or_default() += 1;
-            load.moves += 1;
-        }
-        load
+        Load::of(&self.parts, self.moves.values().map(|mv| &mv.from))
     }
 
     /// One round: churn, writes, beacons, decide, check, apply.
