@@ -27,6 +27,7 @@ pub(crate) async fn run(meta: &MetaClient, json: bool, command: Command) -> anyh
         | Command::Metas
         | Command::Meta(_)
         | Command::Drain(_)
+        | Command::Split(_)
         | Command::Balance => {
             unreachable!("onebox, import, placement and the meta group's verbs are not admin verbs")
         }

@@ -59,6 +59,11 @@ pub(crate) enum Command {
     /// first) and place nothing new on it; once it holds none it can be
     /// stopped. `--cancel` stops draining.
     Drain(placement::DrainArgs),
+    /// Double a table's partition count while it serves: partition p of n
+    /// becomes p and p + n of 2n, each replica splitting its data in place
+    /// by the key hash's next bit. `--wait` returns once every new
+    /// partition is built.
+    Split(placement::SplitArgs),
     /// Show the replica moves in flight and the steps meta plans until every
     /// server holds its share of replicas and primaries (within one) and
     /// every draining server is empty.
@@ -131,6 +136,7 @@ pub async fn main() {
         Command::Verify(args) => replicas::verify(&meta, cli.json, &args).await,
         Command::Metas => metas::list(&meta, cli.json).await,
         Command::Drain(args) => placement::drain(&meta, cli.json, &args).await,
+        Command::Split(args) => placement::split(&meta, cli.json, &args).await,
         Command::Balance => placement::balance(&meta, cli.json).await,
         Command::Meta(change) => metas::change(&meta, cli.json, change).await,
         other => admin::run(&meta, cli.json, other).await,

@@ -1,5 +1,6 @@
 //! Replica placement verbs: `petrel drain` empties a server, `petrel
-//! balance` shows the moves meta has in flight and plans to make.
+//! balance` shows the moves meta has in flight and plans to make, `petrel
+//! split` doubles a table's partition count.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use clap::Args;
 use petrel_common::meta_client::MetaClient;
 use petrel_common::msg::{
     method, BalanceRequest, BalanceResponse, DrainRequest, DrainResponse, ListNodesRequest,
-    ListNodesResponse, MoveMsg,
+    ListNodesResponse, MoveMsg, SplitTableRequest, SplitTableResponse,
 };
 use serde_json::json;
 
@@ -28,6 +29,71 @@ pub(crate) struct DrainArgs {
     /// With --wait: give up (exit 1) after this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout_secs: u64,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SplitArgs {
+    /// The table to split.
+    table: String,
+    /// Wait until every new partition is built and served by its primary,
+    /// then exit 0.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up (exit 1) after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+}
+
+/// `petrel split TABLE`: meta doubles the table's partition count; each
+/// partition's replicas split their data in place while it serves.
+pub(crate) async fn split(meta: &MetaClient, json: bool, args: &SplitArgs) -> anyhow::Result<()> {
+    let ask = |status_only| SplitTableRequest {
+        name: args.table.clone(),
+        status_only,
+    };
+    let resp: SplitTableResponse = meta
+        .call(method::SPLIT_TABLE, &ask(false), TIMEOUT)
+        .await
+        .with_context(|| format!("asking meta to split {}", args.table))?;
+    let count = resp.table.as_ref().map_or(0, |t| t.partition_count);
+    if !json {
+        println!("{}: {count} partitions now", args.table);
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.timeout_secs);
+    let mut unbuilt = resp.unbuilt;
+    let mut last = None;
+    while args.wait && unbuilt > 0 {
+        if !json && last != Some(unbuilt) {
+            println!("  {unbuilt} partitions not built yet");
+            last = Some(unbuilt);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} still has {unbuilt} partitions not built after {} s (see `petrel partitions {}`)",
+                args.table,
+                args.timeout_secs,
+                args.table
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now: SplitTableResponse = meta
+            .call(method::SPLIT_TABLE, &ask(true), TIMEOUT)
+            .await
+            .with_context(|| format!("asking meta how the split of {} stands", args.table))?;
+        unbuilt = now.unbuilt;
+    }
+    let took = started.elapsed().as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            json!({ "table": args.table, "partitions": count, "unbuilt": unbuilt,
+                    "seconds": if args.wait { Some(took) } else { None } })
+        );
+    } else if args.wait {
+        println!("{}: every partition built ({took:.1} s)", args.table);
+    }
+    Ok(())
 }
 
 /// `petrel drain NODE`: meta moves every replica off the server (its

@@ -88,6 +88,9 @@ pub mod method {
     /// CLI -> meta leader: replica moves in flight and the plan to balance
     /// ([`super::BalanceResponse`]).
     pub const BALANCE: u16 = 26;
+    /// CLI -> meta leader: double a table's partition count
+    /// ([`super::SplitTableRequest`]).
+    pub const SPLIT_TABLE: u16 = 27;
     /// meta -> server: the cluster settings after a change
     /// ([`super::SettingsMsg`]), so they take effect before `CONFIG SET`
     /// answers.
@@ -257,6 +260,10 @@ pub struct AssignmentMsg {
     /// (To the primary) the learners it should invite and feed.
     #[prost(string, repeated, tag = "5")]
     pub learners: Vec<String>,
+    /// The partition was made by a split: its members build it from their
+    /// replica of the parent and never create it empty (a learner does).
+    #[prost(bool, tag = "6")]
+    pub from_split: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -550,6 +557,27 @@ pub struct DrainResponse {
     /// Members and learners the server holds now.
     #[prost(uint32, tag = "2")]
     pub replicas: u32,
+}
+
+/// Split a table (double its partition count), or with `status_only` just
+/// say how far its last split is.
+#[derive(Clone, PartialEq, Message)]
+pub struct SplitTableRequest {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(bool, tag = "2")]
+    pub status_only: bool,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct SplitTableResponse {
+    /// The table's map (after the split).
+    #[prost(message, optional, tag = "1")]
+    pub table: Option<TableMapMsg>,
+    /// Partitions whose primary does not host them yet (0: the split is
+    /// done everywhere).
+    #[prost(uint32, tag = "2")]
+    pub unbuilt: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -84,6 +84,13 @@ impl Observed {
         self.reports.insert(node.clone(), reports);
     }
 
+    /// Whether `node`'s latest beacon reported a replica of `gpid`.
+    pub(crate) fn hosts(&self, node: &NodeAddr, gpid: Gpid) -> bool {
+        self.reports
+            .get(node)
+            .is_some_and(|r| r.iter().any(|r| r.gpid == gpid))
+    }
+
     /// An admin asks for a learner of `gpid` now (on `node`, if given).
     pub(crate) fn request_learner(&mut self, gpid: Gpid, node: Option<NodeAddr>, now: Instant) {
         self.admin.insert(

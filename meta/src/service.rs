@@ -31,7 +31,7 @@ use petrel_common::msg::{
     RestorePolicy, ScriptExistsRequest, ScriptExistsResponse, ScriptFlushRequest, ScriptGetRequest,
     ScriptGetResponse, ScriptLoadRequest, ScriptLoadResponse, ScriptingChangeResponse,
     SettingsGetRequest, SettingsMsg, SettingsPushResponse, SettingsSetRequest, SettingsSetResponse,
-    TableMapMsg,
+    SplitTableRequest, SplitTableResponse, TableMapMsg,
 };
 use petrel_common::rpc::client::RpcClient;
 use petrel_common::rpc::server::{decode, encode, serve, Handled, Service};
@@ -341,6 +341,7 @@ impl MetaService {
                 config: Some(PartitionConfigMsg::from(&a.config)),
                 learner: a.learner,
                 learners: a.learners.into_iter().map(|l| l.0).collect(),
+                from_split: a.from_split,
             })
             .collect();
         let settings = Some(lock(&self.state).settings.message());
@@ -502,6 +503,56 @@ impl MetaService {
         })
     }
 
+    /// The partitions of `table` whose primary has not reported them
+    /// (a split has not built them yet, or the partition has no primary).
+    fn unbuilt(&self, table: &petrel_common::partition::TableMap) -> usize {
+        let observed = lock(&self.observed);
+        table
+            .partitions
+            .iter()
+            .filter(|p| {
+                p.primary
+                    .as_ref()
+                    .is_none_or(|primary| !observed.hosts(primary, p.gpid))
+            })
+            .count()
+    }
+
+    /// Admin: split a table (double its partition count), or with
+    /// `status_only` say how many of its partitions are not built yet.
+    async fn split_table(self: Arc<Self>, req: SplitTableRequest) -> Handled {
+        if req.status_only {
+            let state = lock(&self.state).clone();
+            let table = state
+                .tables
+                .get(&req.name)
+                .ok_or_else(|| ServiceError::from(MetaError::NoSuchTable(req.name.clone())))?;
+            return encode(&SplitTableResponse {
+                table: Some(TableMapMsg::from(table)),
+                unbuilt: self.unbuilt(table) as u32,
+            });
+        }
+        let me = self.clone();
+        let name = req.name.clone();
+        let table = self
+            .mutate(move |st, _| {
+                let unbuilt = st.tables.get(&name).map_or(0, |t| me.unbuilt(t));
+                st.split_table(&name, unbuilt)
+                    .map(Some)
+                    .map_err(ServiceError::from)
+            })
+            .await?;
+        if let Some(t) = &table {
+            metrics::counter!("petrel_meta_table_splits_total").increment(1);
+            info!(table = %t.name, partitions = t.partition_count, "table split");
+        }
+        let unbuilt = table.as_ref().map_or(0, |t| self.unbuilt(t)) as u32;
+        encode(&SplitTableResponse {
+            table: table.as_ref().map(TableMapMsg::from),
+            unbuilt,
+        })
+    }
+
     async fn drop_table(self: Arc<Self>, req: DropTableRequest) -> Handled {
         let dropped = self
             .mutate(move |st, _| {
@@ -644,6 +695,7 @@ impl Service for MetaService {
                 }
                 method::ADD_LEARNER => self.add_learner(decode(body)?),
                 method::DRAIN => self.drain(decode(body)?).await,
+                method::SPLIT_TABLE => self.split_table(decode(body)?).await,
                 method::BALANCE => {
                     let _: BalanceRequest = decode(body)?;
                     self.balance()

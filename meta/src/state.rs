@@ -39,6 +39,8 @@ pub enum MetaError {
     NotEnoughServers { live: usize, needed: u32 },
     #[error("no server {0} has registered with meta")]
     NoSuchNode(NodeAddr),
+    #[error("table '{table}' is still splitting: {unbuilt} of its partitions are not built yet")]
+    StillSplitting { table: String, unbuilt: usize },
 }
 
 impl From<MetaError> for petrel_common::rpc::ServiceError {
@@ -51,7 +53,9 @@ impl From<MetaError> for petrel_common::rpc::ServiceError {
             MetaError::BadName(_)
             | MetaError::BadPartitionCount(_)
             | MetaError::BadReplicaCount => S::Invalid(text),
-            MetaError::NotEnoughServers { .. } => S::Unavailable(text),
+            MetaError::NotEnoughServers { .. } | MetaError::StillSplitting { .. } => {
+                S::Unavailable(text)
+            }
         }
     }
 }
@@ -89,6 +93,11 @@ pub struct MetaState {
     /// files written before meta kept them).
     #[serde(default)]
     pub(crate) settings: crate::settings::Settings,
+    /// The partition count each table that has split was created with:
+    /// its partitions from that index on were made by splits, and their
+    /// members build them from the parent, never empty.
+    #[serde(default)]
+    pub(crate) created_with: BTreeMap<u32, u32>,
 }
 
 /// JSON object keys must be strings: maps keyed by [`Gpid`] are stored as a
@@ -123,6 +132,8 @@ pub(crate) struct Assignment {
     pub(crate) learner: bool,
     /// (For the primary) the partition's learners, which it must invite.
     pub(crate) learners: Vec<NodeAddr>,
+    /// The partition was made by a split (its members never create it empty).
+    pub(crate) from_split: bool,
 }
 
 /// Why a configuration changed, for logs and metrics.
@@ -286,6 +297,51 @@ impl MetaState {
         Ok(table)
     }
 
+    /// Doubles the partition count of table `name` (an online split):
+    /// partition `p + n` of the new `2n` starts with the configuration of
+    /// its parent `p` (same members, same primary and ballot), and each of
+    /// the parent's replicas builds it when the split reaches it (the
+    /// servers' `replica::shell::split`). `unbuilt` counts the table's
+    /// partitions whose primary has not reported them yet: a table still
+    /// splitting is not split again.
+    pub(crate) fn split_table(
+        &mut self,
+        name: &str,
+        unbuilt: usize,
+    ) -> Result<TableMap, MetaError> {
+        let table = self
+            .tables
+            .get_mut(name)
+            .ok_or_else(|| MetaError::NoSuchTable(name.to_string()))?;
+        if unbuilt > 0 {
+            return Err(MetaError::StillSplitting {
+                table: name.to_string(),
+                unbuilt,
+            });
+        }
+        let n = table.partition_count;
+        let doubled = n.checked_mul(2).filter(|c| *c <= MAX_PARTITIONS);
+        let Some(count) = doubled else {
+            return Err(MetaError::BadPartitionCount(n.saturating_mul(2)));
+        };
+        self.created_with.entry(table.id.0).or_insert(n);
+        let children: Vec<PartitionConfig> = table
+            .partitions
+            .iter()
+            .map(|p| PartitionConfig {
+                gpid: Gpid {
+                    table: table.id,
+                    partition: PartitionId(p.gpid.partition.0 + n),
+                },
+                ..p.clone()
+            })
+            .collect();
+        table.partitions.extend(children);
+        table.partition_count = count;
+        table.version += 1;
+        Ok(table.clone())
+    }
+
     /// Drops a table; its replicas are closed and removed by their servers.
     pub(crate) fn drop_table(&mut self, name: &str) -> Result<TableMap, MetaError> {
         let table = self
@@ -295,6 +351,7 @@ impl MetaState {
         self.learners.retain(|g, _| g.table != table.id);
         self.dropped.retain(|g, _| g.table != table.id);
         self.moves.retain(|g, _| g.table != table.id);
+        self.created_with.remove(&table.id.0);
         Ok(table)
     }
 
@@ -310,9 +367,15 @@ impl MetaState {
                     continue;
                 }
                 let is_primary = p.primary.as_ref() == Some(node);
+                let created_with = self
+                    .created_with
+                    .get(&t.id.0)
+                    .copied()
+                    .unwrap_or(t.partition_count);
                 out.push(Assignment {
                     table_name: t.name.clone(),
                     partition_count: t.partition_count,
+                    from_split: p.gpid.partition.0 >= created_with,
                     config: p.clone(),
                     learner,
                     learners: if is_primary {
@@ -547,6 +610,49 @@ mod tests {
         (0..n)
             .map(|i| NodeAddr(format!("127.0.0.1:{}", 200 + i)))
             .collect()
+    }
+
+    #[test]
+    fn a_split_doubles_the_table_children_copying_their_parents_and_built_from_them() {
+        let mut st = MetaState::default();
+        let l = live(3);
+        let before = st.create_table("t", 4, 3, &l).expect("create");
+        assert_eq!(
+            st.split_table("t", 1),
+            Err(MetaError::StillSplitting {
+                table: "t".into(),
+                unbuilt: 1
+            })
+        );
+        let after = st.split_table("t", 0).expect("split");
+        assert_eq!(after.partition_count, 8);
+        assert_eq!(after.version, before.version + 1);
+        for (i, child) in after.partitions.iter().enumerate() {
+            assert_eq!(child.gpid.partition.0, i as u32);
+            let parent = &before.partitions[i % 4];
+            assert_eq!(
+                (&child.primary, &child.secondaries, child.ballot),
+                (&parent.primary, &parent.secondaries, parent.ballot)
+            );
+        }
+        // Members build the new partitions from their parents, never empty.
+        let node = &l[0];
+        let from_split: Vec<(u32, bool)> = st
+            .assignments_for(node)
+            .iter()
+            .map(|a| (a.config.gpid.partition.0, a.from_split))
+            .collect();
+        assert_eq!(from_split.len(), 8);
+        assert!(from_split.iter().all(|(p, f)| *f == (*p >= 4)));
+        // The created count is kept through a second split.
+        st.split_table("t", 0).expect("second split");
+        assert_eq!(st.created_with.get(&after.id.0), Some(&4));
+        assert_eq!(
+            st.split_table("none", 0),
+            Err(MetaError::NoSuchTable("none".into()))
+        );
+        st.drop_table("t").expect("drop");
+        assert!(st.created_with.is_empty());
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub(crate) struct Node {
     /// Partitions this server stopped hosting: their log records can go.
     retired: Mutex<HashSet<Gpid>>,
     /// Wakes the beacon loop early (a request showed meta has moved on).
-    beacon_now: tokio::sync::Notify,
+    beacon_now: Arc<tokio::sync::Notify>,
     /// Checkpoints of this server's primaries being copied by learners.
     pub(crate) checkpoints: Arc<CheckpointStore>,
     /// The channel brokers of the partitions this server leads.
@@ -120,6 +120,7 @@ impl Node {
             usize::try_from(config.pubsub_proxy_queue_mb << 20).unwrap_or(usize::MAX),
         ));
         let notifier = Arc::new(Notifier::new(broker.clone()));
+        let beacon_now = Arc::new(tokio::sync::Notify::new());
         let env = Arc::new(Env {
             broker: broker.clone(),
             me: me.clone(),
@@ -130,13 +131,14 @@ impl Node {
             txn: config.participant_options(),
             peers: Arc::new(Peers::new(rpc.clone(), meta.clone())),
             notifier: notifier.clone(),
+            beacon_now: beacon_now.clone(),
         });
         Ok(Node {
             log,
             env,
             unreplayed: Mutex::new(unreplayed),
             retired: Mutex::new(HashSet::new()),
-            beacon_now: tokio::sync::Notify::new(),
+            beacon_now,
             checkpoints,
             broker,
             notifier,
@@ -271,6 +273,12 @@ impl Node {
             wanted.insert(gpid);
             let replica = match self.replica(gpid) {
                 Some(r) => r,
+                // A partition made by a split is built by its parent's
+                // replica here (`replica::shell::split`), never empty: a
+                // member without it waits, or is replaced by meta.
+                None if a.from_split && !a.learner && !self.replica_dir(gpid).exists() => {
+                    continue;
+                }
                 None => match self
                     .open_replica(gpid, a.table_name, a.partition_count)
                     .await
@@ -280,6 +288,7 @@ impl Node {
                 },
             };
             let ballot = config.ballot;
+            replica.offer_partition_count(a.partition_count);
             replica.send(Event::Config(config));
             // Always, even empty: the list is complete, and the primary
             // forgets learners meta dropped.

@@ -27,6 +27,10 @@ pub(crate) enum RouteError {
         node: String,
         cause: String,
     },
+    /// The table split after the call was planned on its old map; the
+    /// part was not sent.
+    #[error("TRYAGAIN table '{table}' split while the command was planned; not sent")]
+    Split { table: String },
     /// The server broke the contract (e.g. OK without a reply).
     #[error("ERR {0}")]
     Server(String),

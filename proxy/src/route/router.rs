@@ -53,6 +53,10 @@ pub(crate) enum Target {
     Key(Bytes),
     /// A partition by index (fan-out).
     Partition(u32),
+    /// Partition `pid` of the map that had `count` partitions: if the
+    /// table has split since, nothing is sent and the call fails with
+    /// [`RouteError::Split`] (a fan-out planned on the old map plans again).
+    Planned { pid: u32, count: u32 },
 }
 
 /// Sends commands to partition primaries.
@@ -190,6 +194,12 @@ impl Router {
             let pid = match target {
                 Target::Key(k) => map.partition_of_key(k),
                 Target::Partition(p) => petrel_common::ids::PartitionId(*p),
+                Target::Planned { count, .. } if *count != map.partition_count => {
+                    return Err(RouteError::Split {
+                        table: map.name.clone(),
+                    })
+                }
+                Target::Planned { pid, .. } => petrel_common::ids::PartitionId(*pid),
             };
             let failure = match map
                 .partition(pid)

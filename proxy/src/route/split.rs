@@ -52,7 +52,9 @@ pub(crate) async fn same_slot(
     crate::txn::run_command(router, spec, args, deadline).await
 }
 
-/// Runs a command on every partition (DBSIZE, FLUSHALL, FLUSHDB).
+/// Runs a command on every partition (DBSIZE, FLUSHALL, FLUSHDB). When
+/// the table splits meanwhile (a part finds the map changed), the whole
+/// fan-out runs again on the new map: each of these commands may run twice.
 pub(crate) async fn fan_out(
     router: &Router,
     spec: &'static Command,
@@ -60,16 +62,25 @@ pub(crate) async fn fan_out(
     args: Vec<Bytes>,
     deadline: Instant,
 ) -> Reply {
-    let map = match router.maps().wait_for_map(deadline).await {
-        Ok(m) => m,
-        Err(e) => return e.into_reply(),
-    };
     let write = spec.is_write();
-    let results = join_all(
-        (0..map.partition_count)
-            .map(|pid| router.call(Target::Partition(pid), spec, args.clone(), write, deadline)),
-    )
-    .await;
+    let results = loop {
+        let map = match router.maps().wait_for_map(deadline).await {
+            Ok(m) => m,
+            Err(e) => return e.into_reply(),
+        };
+        let count = map.partition_count;
+        let results = join_all((0..count).map(|pid| {
+            let target = Target::Planned { pid, count };
+            router.call(target, spec, args.clone(), write, deadline)
+        }))
+        .await;
+        let split = results
+            .iter()
+            .any(|r| matches!(r, Err(RouteError::Split { .. })));
+        if !split || Instant::now() >= deadline {
+            break results;
+        }
+    };
     if let Some(err) = first_failure(&results, write) {
         return err;
     }

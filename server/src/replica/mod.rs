@@ -18,6 +18,7 @@ pub(crate) mod shell;
 pub(crate) mod wire;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -165,6 +166,9 @@ pub(crate) enum Event {
     },
     /// Another primary answered a message this replica's participant sent.
     TxnAnswer { from: Gpid, resp: TxnResponse },
+    /// Meta's assignment gives the table this many partitions (a split,
+    /// when more than the replica's: `shell::split`).
+    SplitTo(u32),
     /// Stop the task.
     Close,
 }
@@ -216,6 +220,11 @@ pub(crate) struct Shared {
     pub(crate) applied: tokio::sync::watch::Sender<u64>,
     /// Keys of prepared transactions, which reads wait on.
     pub(crate) prepared: crate::txn::gate::PreparedKeys,
+    /// The table's partition count requests must be routed with.
+    partition_count: AtomicU32,
+    /// While a split is pending (`shell::split`), the count it splits to,
+    /// which requests may be routed with too; else 0.
+    split_to: AtomicU32,
 }
 
 impl Shared {
@@ -234,12 +243,30 @@ impl Shared {
     fn publish(&self, f: impl FnOnce(&mut View)) {
         f(&mut lock(&self.view));
     }
+
+    pub(crate) fn partition_count(&self) -> u32 {
+        self.partition_count.load(Ordering::SeqCst)
+    }
+
+    /// The split is proposed or applied: only `count` routes from now on.
+    fn set_partition_count(&self, count: u32) {
+        self.partition_count.store(count, Ordering::SeqCst);
+        self.split_to.store(0, Ordering::SeqCst);
+    }
+
+    fn set_split_to(&self, count: u32) {
+        self.split_to.store(count, Ordering::SeqCst);
+    }
+
+    /// Whether requests routed with `count` partitions may be served.
+    pub(crate) fn routes_with(&self, count: u32) -> bool {
+        count == self.partition_count() || count == self.split_to.load(Ordering::SeqCst)
+    }
 }
 
 /// A hosted replica (a handle on its task).
 pub(crate) struct Replica {
     pub(crate) gpid: Gpid,
-    pub(crate) partition_count: u32,
     /// Where the keyspace events of its commands go.
     pub(crate) place: crate::notify::Place,
     shared: Arc<Shared>,
@@ -251,6 +278,26 @@ impl Replica {
     /// The published state.
     pub(crate) fn view(&self) -> View {
         lock(&self.shared.view).clone()
+    }
+
+    /// The table's partition count this replica serves (the old one while
+    /// a split is pending).
+    pub(crate) fn partition_count(&self) -> u32 {
+        self.shared.partition_count()
+    }
+
+    /// Whether requests routed with `count` partitions may be served here
+    /// (two counts while a split is pending).
+    pub(crate) fn routes_with(&self, count: u32) -> bool {
+        self.shared.routes_with(count)
+    }
+
+    /// Meta's assignment says the table has `count` partitions: more than
+    /// this replica's starts a split.
+    pub(crate) fn offer_partition_count(&self, count: u32) {
+        if count > self.shared.partition_count() && !self.shared.routes_with(count) {
+            self.send(Event::SplitTo(count));
+        }
     }
 
     /// The configuration the replica holds.

@@ -136,7 +136,7 @@ impl ServerService {
             .map(|p| p.0.clone())
             .unwrap_or_default();
         let refuse = |code, reason| Err(Refusal::new(code, config.ballot, primary.clone(), reason));
-        if partition_count != replica.partition_count {
+        if !replica.routes_with(partition_count) {
             return refuse(ExecCode::StaleMap, "partition count differs");
         }
         if ballot < config.ballot {
@@ -186,6 +186,15 @@ impl ServerService {
                 "command id does not match the command named (proxy and server command tables differ)",
             );
         };
+        let current = routed_count(&replica);
+        if misrouted(gpid, req.partition_count, current, command, &req.args) {
+            return refuse(
+                ExecCode::StaleMap,
+                ballot,
+                primary,
+                "a key belongs to another partition (the table split)",
+            );
+        }
         let now = petrel_common::time::now_unix_ms();
         let mut write = command.is_write();
         let point_read = !write && command.serving.point_read;
@@ -390,6 +399,19 @@ impl ServerService {
         };
         let msg = match txn_wire::incoming(body, gpid.table) {
             Ok(Incoming::Execute(head)) => match calls_of(req.commands) {
+                Ok(calls)
+                    if calls.iter().any(|c| {
+                        let current = routed_count(&replica);
+                        misrouted(gpid, req.partition_count, current, c.command, &c.args)
+                    }) =>
+                {
+                    return txn_refuse(
+                        ExecCode::StaleMap,
+                        ballot,
+                        primary,
+                        "a key belongs to another partition (the table split)",
+                    )
+                }
                 Ok(calls) => TxnIn::Execute { head, calls },
                 Err(why) => return bad(why),
             },
@@ -555,6 +577,43 @@ fn learn_error(e: learn::LearnError) -> ServiceError {
 }
 
 /// A transaction message not taken (nothing done for it here).
+fn routed_count(replica: &Replica) -> u32 {
+    replica.partition_count()
+}
+
+/// Whether this call, routed to `gpid` with `count` partitions, must be
+/// refused with the routing error because of a split:
+///
+/// - a key of it belongs to another partition: the proxy planned it on the
+///   map before the split (a MULTI block's keys are checked too;
+///   `petrel.txn.run` brings keys of other partitions along by design and
+///   only its partition count is checked);
+/// - the replica still serves `current` partitions (its split is pending)
+///   and the call names no key of its own to check: a keyless command
+///   (DBSIZE, SCAN...) would see both halves.
+fn misrouted(gpid: Gpid, count: u32, current: u32, command: &Command, args: &[Bytes]) -> bool {
+    if count <= 1 || !count.is_power_of_two() {
+        return false;
+    }
+    let own = |key: &[u8]| petrel_common::hash::partition_of(key, count) == gpid.partition.0;
+    let t = command::table();
+    let keys: Vec<Bytes> = if command.id == t.internal(command::Internal::Exec).id {
+        crate::txn::keys::keys_of(command, args)
+    } else if command.id == t.internal(command::Internal::TxnRun).id {
+        return count != current;
+    } else {
+        command
+            .key_positions(args)
+            .into_iter()
+            .filter_map(|i| args.get(i).cloned())
+            .collect()
+    };
+    if keys.is_empty() {
+        return count != current;
+    }
+    !keys.iter().all(|k| own(k))
+}
+
 fn txn_refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Handled {
     metrics::counter!("petrel_server_txn_refused_total", "code" => (code as i32).to_string())
         .increment(1);

@@ -12,6 +12,7 @@ pub mod layout;
 pub(crate) mod memory;
 pub(crate) mod merge;
 pub mod rocks;
+pub(crate) mod split;
 
 use petrel_common::ids::Decree;
 

@@ -107,6 +107,7 @@ impl Shell {
             Event::Checkpoint(done) => self.checkpoint_done(done),
             Event::Txn { msg, done } => self.txn_message(msg, done),
             Event::TxnAnswer { from, resp } => self.txn_answer(from, resp),
+            Event::SplitTo(count) => self.split_to(count),
             Event::Close => return false,
         }
         true
@@ -164,6 +165,7 @@ impl Shell {
                 break;
             }
         }
+        self.maybe_split();
         self.flush_outbox();
         self.release_barriers();
         self.txn_release_barriers();

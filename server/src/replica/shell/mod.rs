@@ -25,6 +25,7 @@
 mod driver;
 mod install;
 mod perform;
+mod split;
 #[cfg(test)]
 mod tests;
 mod txn;
@@ -34,6 +35,7 @@ mod writes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -73,6 +75,8 @@ pub(crate) struct Env {
     pub(crate) broker: Arc<crate::pubsub::Broker>,
     /// Keyspace notifications: which to raise, where to publish them.
     pub(crate) notifier: Arc<crate::notify::Notifier>,
+    /// Wakes the server's beacon loop (a split built a child to open).
+    pub(crate) beacon_now: Arc<tokio::sync::Notify>,
 }
 
 /// Everything a replica needs to start.
@@ -141,6 +145,8 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         view: Mutex::new(view),
         applied: tokio::sync::watch::Sender::new(0),
         prepared: Default::default(),
+        partition_count: AtomicU32::new(o.partition_count),
+        split_to: AtomicU32::new(0),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let place = Place::new(o.gpid, &o.table_name, o.partition_count);
@@ -162,11 +168,11 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         reported: BTreeMap::new(),
         checkpoint_running: false,
         failed: false,
+        splitting: None,
     };
     let task = tokio::spawn(shell.run(rx));
     Ok(Replica {
         gpid: o.gpid,
-        partition_count: o.partition_count,
         place,
         shared,
         tx,
@@ -202,4 +208,6 @@ struct Shell {
     checkpoint_running: bool,
     /// The log or storage failed: never log or apply again.
     failed: bool,
+    /// A split is pending to this many partitions ([`split`]).
+    splitting: Option<u32>,
 }

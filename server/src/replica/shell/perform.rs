@@ -82,6 +82,13 @@ impl Shell {
                         &decoded
                     }
                 };
+                if let Some(count) = crate::storage::split::split_count(m) {
+                    let split = m.clone();
+                    drop(engine);
+                    self.apply_split(decree, &split, count)?;
+                    self.shared.applied.send_replace(decree.0);
+                    return Ok(());
+                }
                 apply_on_the_runtime(&*engine, big, decree, m)
                     .map_err(|source| ReplicaError::Apply { decree, source })?;
                 if self.env.broker.tracking() {
@@ -145,7 +152,7 @@ const BIG_ENTRY: usize = 1 << 20;
 
 /// Runs `f` here, telling a multi-threaded runtime first (when `big`) so
 /// it moves other tasks off this worker while `f` blocks.
-fn off_the_runtime<T>(big: bool, f: impl FnOnce() -> T) -> T {
+pub(super) fn off_the_runtime<T>(big: bool, f: impl FnOnce() -> T) -> T {
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if big && multi {

@@ -79,6 +79,7 @@ fn open(dir: &std::path::Path, engine: Arc<dyn Engine>) -> Opened {
         notifier: Arc::new(crate::notify::Notifier::new(Arc::new(
             crate::pubsub::Broker::new(1 << 20),
         ))),
+        beacon_now: Default::default(),
     });
     let replica = spawn(
         env,

@@ -203,6 +203,17 @@ impl Shell {
 
     // ---- inputs -------------------------------------------------------------
 
+    /// Whether the participant holds nothing that a split would cut in
+    /// two: no transaction known, prepared, proposing or waiting.
+    pub(super) fn txns_idle(&self) -> bool {
+        self.txns.prepared.is_empty()
+            && self
+                .txns
+                .participant
+                .as_ref()
+                .is_none_or(|p| p.txns().next().is_none() && p.in_flight() == 0 && p.waiting() == 0)
+    }
+
     /// A transaction message from a coordinator or another primary.
     pub(super) fn txn_message(&mut self, msg: TxnIn, done: oneshot::Sender<TxnOutcome>) {
         self.txn_lifecycle();
@@ -222,6 +233,19 @@ impl Shell {
                 "primary not ready for transactions (reconciling)",
             ));
             return;
+        }
+        if let TxnIn::Execute { head, .. } = &msg {
+            let known = self
+                .txns
+                .participant
+                .as_ref()
+                .is_some_and(|p| p.phase(head.txn).is_some());
+            if self.refuses_new_txns() && !known {
+                let _ = done.send(TxnOutcome::Unavailable(
+                    "partition is splitting: new transactions wait for the split",
+                ));
+                return;
+            }
         }
         let token = self.txns.token();
         let (input, calls) = match msg {

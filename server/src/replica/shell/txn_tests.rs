@@ -109,6 +109,7 @@ impl Cluster {
             notifier: Arc::new(crate::notify::Notifier::new(Arc::new(
                 crate::pubsub::Broker::new(1 << 20),
             ))),
+            beacon_now: Default::default(),
         });
         let replica = Arc::new(
             spawn(

@@ -321,6 +321,23 @@ impl Shell {
         }
     }
 
+    /// Stages a mutation of the replica's own (not a client's command),
+    /// answered through `done` like a client write.
+    pub(super) fn stage_internal(
+        &mut self,
+        mutation: Mutation,
+        events: Events,
+        done: oneshot::Sender<WriteOutcome>,
+    ) {
+        let w = &mut self.writes;
+        if w.staged.is_empty() {
+            w.staged_ballot = self.machine.ballot();
+        }
+        w.staged_bytes += encode_mutation(&mutation).len();
+        w.pending.stage(mutation);
+        w.staged.push(Staged::Client(Reply::ok(), events, done));
+    }
+
     /// Proposes the staged writes as one decree. `Err` when the machine
     /// refused them (every one of them is answered so): nothing they did
     /// will ever apply.
