@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use petrel_common::hash::partition_of;
 use petrel_common::msg::{
     method, ExecCode, ExecuteRequest, ExecuteResponse, ReplicaRole, ReplicaStatusRequest,
     ReplicaStatusResponse,
@@ -30,7 +29,7 @@ use petrel_common::rpc::client::RpcClient;
 use support::admin::{wait_for, Admin};
 use support::cluster::{Cluster, ClusterOpts};
 use support::load::{check_histories, connect, set, Histories, KeyHistory, WriteLoad};
-use support::{Onebox, OneboxOpts};
+use support::{key_per_partition, Onebox, OneboxOpts};
 
 /// Issue 18: a dead or hung primary costs its partition at most this much
 /// unavailability (about 2 s measured on a 2-core machine, bench/failover.sh).
@@ -416,19 +415,6 @@ fn member_gone_past_the_dropout_delay_is_replaced_by_a_learner() {
         killed.elapsed()
     );
     check_histories(&rt, &client, &hist, Duration::from_secs(30));
-}
-
-/// One key per partition of a `partitions`-partition table.
-fn key_per_partition(prefix: &str, partitions: u32) -> Vec<String> {
-    let mut keys: Vec<Option<String>> = vec![None; partitions as usize];
-    let mut n = 0;
-    while keys.iter().any(Option::is_none) {
-        let k = format!("{prefix}:{n}");
-        let p = partition_of(k.as_bytes(), partitions) as usize;
-        keys[p].get_or_insert(k);
-        n += 1;
-    }
-    keys.into_iter().flatten().collect()
 }
 
 fn set_get_incr_everywhere(ob: &Onebox, replicas: u32) {

@@ -26,7 +26,7 @@ pub const CLI_BIN: &str = "petrel";
 /// How long each step of the bring-up may take.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a process has to exit after SIGTERM in [`Cluster::stop`].
-pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const RPC_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// petrel-meta's flags: where it listens and keeps its state.
@@ -352,6 +352,15 @@ impl Cluster {
                 bail!("timed out after {STARTUP_TIMEOUT:?} waiting for {what}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The process of `role`.
+    pub fn process_mut(&mut self, role: Role) -> &mut Process {
+        match role {
+            Role::Meta(i) => &mut self.metas[i],
+            Role::Server(i) => &mut self.servers[i],
+            Role::Proxy(i) => &mut self.proxies[i],
         }
     }
 

@@ -41,6 +41,12 @@ impl Process {
         &self.label
     }
 
+    /// Runs `bin` from its next start on: a rolling upgrade restarts a slot,
+    /// same flags and data, on another version's binary.
+    pub fn set_bin(&mut self, bin: PathBuf) {
+        self.bin = bin;
+    }
+
     /// Its log file (stdout and stderr, appended across restarts).
     pub(crate) fn log(&self) -> &Path {
         &self.log
@@ -139,7 +145,7 @@ impl Process {
 
     /// SIGTERM, then SIGKILL if it has not exited within `timeout`; reaps it.
     /// False when it had to be killed.
-    pub(crate) fn stop(&mut self, timeout: Duration) -> bool {
+    pub fn stop(&mut self, timeout: Duration) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;
         };

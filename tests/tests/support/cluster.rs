@@ -1,12 +1,15 @@
 //! [`Cluster`]: meta, servers and a proxy started one by one through the
 //! launcher `petrel onebox` uses (`petrel_cli::launch`), so a test can
 //! kill -9, SIGSTOP/SIGCONT, restart or add individual servers while the
-//! rest keeps running.
+//! rest keeps running, or restart any process on another version's
+//! binaries ([`Cluster::upgrade`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use petrel_cli::launch::cluster::proxy_serves;
+use petrel_cli::launch::cluster::{
+    proxy_serves, Role, META_BIN, PROXY_BIN, SERVER_BIN, STOP_TIMEOUT,
+};
 use petrel_cli::launch::{self, ClusterSpec, ServerSpec, TableSpec};
 use petrel_common::msg::{method, MetaStatusRequest, MetaStatusResponse};
 use petrel_common::rpc::client::RpcClient;
@@ -34,6 +37,9 @@ pub struct ClusterOpts {
     pub server_metrics: bool,
     /// Server durability: `sync` or `async`.
     pub durability: String,
+    /// Where petrel-meta, petrel-server and petrel-proxy come from: this
+    /// build's ([`bin_dir`]) when `None`, another version's otherwise.
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl Default for ClusterOpts {
@@ -47,6 +53,7 @@ impl Default for ClusterOpts {
             proxy_args: Vec::new(),
             server_metrics: false,
             durability: "sync".into(),
+            bin_dir: None,
         }
     }
 }
@@ -73,6 +80,11 @@ fn log_tail(path: &Path, lines: usize) -> String {
 }
 
 impl ClusterOpts {
+    /// Where the processes' binaries come from.
+    fn bin_dir(&self) -> PathBuf {
+        self.bin_dir.clone().unwrap_or_else(bin_dir)
+    }
+
     /// Server flags beyond the launcher's, with metrics on `metrics_port`.
     fn server(&self, port: u16, metrics_port: Option<u16>) -> ServerSpec {
         let mut flags = vec!["--durability".to_string(), self.durability.clone()];
@@ -103,7 +115,7 @@ impl Cluster {
             .map(|i| metrics_base.map(|m| m + i as u16))
             .collect();
         let spec = ClusterSpec {
-            bin_dir: bin_dir(),
+            bin_dir: opts.bin_dir(),
             dir: dir.clone(),
             meta_addrs,
             meta_flags: opts.meta_args.clone(),
@@ -215,6 +227,15 @@ impl Cluster {
         self.procs.servers[i].pid()
     }
 
+    /// The pid of the process of `role`, if it runs.
+    pub fn pid(&self, role: Role) -> Option<u32> {
+        match role {
+            Role::Meta(i) => self.procs.metas[i].pid(),
+            Role::Server(i) => self.procs.servers[i].pid(),
+            Role::Proxy(i) => self.procs.proxies[i].pid(),
+        }
+    }
+
     /// kill -9 server `i` and reap it.
     pub fn kill_server(&mut self, i: usize) {
         let s = &mut self.procs.servers[i];
@@ -249,7 +270,9 @@ impl Cluster {
     pub fn add_server(&mut self) -> usize {
         let metrics_port = self.opts.server_metrics.then(|| free_ports(1));
         let spec = self.opts.server(free_ports(1), metrics_port);
-        let i = self.procs.add_server_in(&bin_dir(), &self.dir, &spec);
+        let i = self
+            .procs
+            .add_server_in(&self.opts.bin_dir(), &self.dir, &spec);
         self.metrics_ports.push(metrics_port);
         self.restart_server(i);
         self.wait_nodes_alive(&[spec.addr]);
@@ -268,6 +291,11 @@ impl Cluster {
     /// [`ClusterOpts::proxy_args`]); returns it (dropping it kills it) and
     /// its port. Waits until it serves every partition.
     pub fn start_proxy(&mut self) -> (launch::process::Process, u16) {
+        self.start_proxy_from(&self.opts.bin_dir())
+    }
+
+    /// [`Cluster::start_proxy`] with the petrel-proxy in `bin_dir`.
+    pub fn start_proxy_from(&mut self, bin_dir: &Path) -> (launch::process::Process, u16) {
         let port = free_ports(1);
         let addr = format!("127.0.0.1:{port}");
         let mut args = launch::cluster::proxy_flags(&addr, &self.meta_addrs(), "default");
@@ -275,7 +303,7 @@ impl Cluster {
         let log = self.dir.join("logs").join(format!("proxy-{port}.log"));
         let mut p = launch::process::Process::new(
             format!("proxy {addr}"),
-            bin_dir().join(launch::cluster::PROXY_BIN),
+            bin_dir.join(PROXY_BIN),
             args,
             log,
         );
@@ -285,6 +313,36 @@ impl Cluster {
             self.rt.block_on(proxy_serves(&addr)).then_some(())
         });
         (p, port)
+    }
+
+    /// Stops the process of `role` as an operator would (SIGTERM, SIGKILL
+    /// after the launcher's stop timeout) and starts it again on its data
+    /// dir, port and flags from the binary in `bin_dir`: one step of a
+    /// rolling upgrade. Does not wait for it to serve.
+    pub fn upgrade(&mut self, role: Role, bin_dir: &Path) {
+        let name = match role {
+            Role::Meta(_) => META_BIN,
+            Role::Server(_) => SERVER_BIN,
+            Role::Proxy(_) => PROXY_BIN,
+        };
+        self.stop(role);
+        let p = self.procs.process_mut(role);
+        p.set_bin(bin_dir.join(name));
+        p.start()
+            .unwrap_or_else(|e| panic!("starting {} again: {e:#}", p.label()));
+    }
+
+    /// Stops the process of `role`: SIGTERM, then SIGKILL after the
+    /// launcher's stop timeout.
+    pub fn stop(&mut self, role: Role) {
+        let p = self.procs.process_mut(role);
+        assert!(p.is_running(), "{} is not running", p.label());
+        if !p.stop(STOP_TIMEOUT) {
+            eprintln!(
+                "{} ignored SIGTERM for {STOP_TIMEOUT:?} and was killed",
+                p.label()
+            );
+        }
     }
 
     /// Waits until meta lists every address in `addrs` as alive.

@@ -109,6 +109,21 @@ pub fn two_partitions(prefix: &str, partitions: u32) -> (String, String) {
     (first, second)
 }
 
+/// One key `<prefix>:N` per partition of a `partitions`-partition table,
+/// in partition order.
+pub fn key_per_partition(prefix: &str, partitions: u32) -> Vec<String> {
+    use petrel_common::hash::partition_of;
+    let mut keys: Vec<Option<String>> = vec![None; partitions as usize];
+    let mut n = 0;
+    while keys.iter().any(Option::is_none) {
+        let k = format!("{prefix}:{n}");
+        let p = partition_of(k.as_bytes(), partitions) as usize;
+        keys[p].get_or_insert(k);
+        n += 1;
+    }
+    keys.into_iter().flatten().collect()
+}
+
 /// Flags for `petrel onebox` beyond the ports and data dir.
 #[derive(Clone, Debug, Default)]
 pub struct OneboxOpts {
