@@ -264,6 +264,11 @@ pub struct AssignmentMsg {
     /// replica of the parent and never create it empty (a learner does).
     #[prost(bool, tag = "6")]
     pub from_split: bool,
+    /// The partition count the table was created with (0 from a meta that
+    /// predates splits): a replica whose data records no split serves that
+    /// many partitions, and splits when `partition_count` is more.
+    #[prost(uint32, tag = "7")]
+    pub created_with: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]

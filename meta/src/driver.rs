@@ -195,6 +195,7 @@ pub(crate) fn round(
 ) -> Vec<Applied> {
     observed.expire(now);
     state.forget_dropped(health, params.dropout_delay);
+    state.note_built(|node, gpid| observed.hosts(node, gpid));
     let reconfig = params.reconfig();
     let mut by_table: BTreeMap<TableId, Vec<ReplicaReport>> = BTreeMap::new();
     for r in observed.reports.values().flatten() {
@@ -251,6 +252,12 @@ pub(crate) fn round(
                 .map(|(g, m)| (*g, m.clone()))
                 .collect(),
             draining: state.draining.clone(),
+            unbuilt: state
+                .unbuilt
+                .iter()
+                .filter(|g| of_table(g))
+                .copied()
+                .collect(),
         };
         for action in decide(&snapshot, &mut load, &reconfig) {
             match state.apply(&action, health, &snapshot.reports) {

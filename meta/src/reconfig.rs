@@ -110,6 +110,10 @@ pub(crate) fn decide(snapshot: &Snapshot, load: &mut Load, params: &ReconfigPara
     let mut out = Vec::new();
     let mut busy = BTreeSet::new();
     for config in &snapshot.partitions {
+        if snapshot.unbuilt.contains(&config.gpid) {
+            busy.insert(config.gpid);
+            continue;
+        }
         // A member, learner or former member whose replica failed counts as
         // dead for this partition: it is replaced like one whose server died,
         // and not chosen to learn it.

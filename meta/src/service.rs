@@ -342,6 +342,7 @@ impl MetaService {
                 learner: a.learner,
                 learners: a.learners.into_iter().map(|l| l.0).collect(),
                 from_split: a.from_split,
+                created_with: a.created_with,
             })
             .collect();
         let settings = Some(lock(&self.state).settings.message());
@@ -503,19 +504,9 @@ impl MetaService {
         })
     }
 
-    /// The partitions of `table` whose primary has not reported them
-    /// (a split has not built them yet, or the partition has no primary).
-    fn unbuilt(&self, table: &petrel_common::partition::TableMap) -> usize {
-        let observed = lock(&self.observed);
-        table
-            .partitions
-            .iter()
-            .filter(|p| {
-                p.primary
-                    .as_ref()
-                    .is_none_or(|primary| !observed.hosts(primary, p.gpid))
-            })
-            .count()
+    /// The partitions of `table` made by a split that no member hosts yet.
+    fn unbuilt(state: &MetaState, table: &petrel_common::partition::TableMap) -> usize {
+        state.unbuilt.iter().filter(|g| g.table == table.id).count()
     }
 
     /// Admin: split a table (double its partition count), or with
@@ -529,14 +520,13 @@ impl MetaService {
                 .ok_or_else(|| ServiceError::from(MetaError::NoSuchTable(req.name.clone())))?;
             return encode(&SplitTableResponse {
                 table: Some(TableMapMsg::from(table)),
-                unbuilt: self.unbuilt(table) as u32,
+                unbuilt: Self::unbuilt(&state, table) as u32,
             });
         }
-        let me = self.clone();
         let name = req.name.clone();
         let table = self
             .mutate(move |st, _| {
-                let unbuilt = st.tables.get(&name).map_or(0, |t| me.unbuilt(t));
+                let unbuilt = st.tables.get(&name).map_or(0, |t| Self::unbuilt(st, t));
                 st.split_table(&name, unbuilt)
                     .map(Some)
                     .map_err(ServiceError::from)
@@ -546,7 +536,9 @@ impl MetaService {
             metrics::counter!("petrel_meta_table_splits_total").increment(1);
             info!(table = %t.name, partitions = t.partition_count, "table split");
         }
-        let unbuilt = table.as_ref().map_or(0, |t| self.unbuilt(t)) as u32;
+        let unbuilt = table
+            .as_ref()
+            .map_or(0, |t| Self::unbuilt(&lock(&self.state), t)) as u32;
         encode(&SplitTableResponse {
             table: table.as_ref().map(TableMapMsg::from),
             unbuilt,

@@ -98,6 +98,11 @@ pub struct MetaState {
     /// members build them from the parent, never empty.
     #[serde(default)]
     pub(crate) created_with: BTreeMap<u32, u32>,
+    /// Partitions made by a split that no member has reported hosting yet.
+    /// Until one does, no rule changes them: they follow their parent's
+    /// configuration, whose members are the servers that will build them.
+    #[serde(default)]
+    pub unbuilt: BTreeSet<Gpid>,
 }
 
 /// JSON object keys must be strings: maps keyed by [`Gpid`] are stored as a
@@ -134,6 +139,8 @@ pub(crate) struct Assignment {
     pub(crate) learners: Vec<NodeAddr>,
     /// The partition was made by a split (its members never create it empty).
     pub(crate) from_split: bool,
+    /// The partition count the table was created with.
+    pub(crate) created_with: u32,
 }
 
 /// Why a configuration changed, for logs and metrics.
@@ -205,6 +212,38 @@ pub(crate) enum NotApplied {
     NotASecondary(NodeAddr),
     #[error("partition {0} has a move in flight already")]
     AlreadyMoving(Gpid),
+}
+
+/// The partitions split from `parent` in a table of `count` partitions
+/// (partition `p + n` of every doubling `n` above `p`).
+fn split_children(parent: Gpid, count: u32) -> Vec<Gpid> {
+    let mut out = Vec::new();
+    let p = parent.partition.0;
+    let mut n = (p + 1).next_power_of_two();
+    while n < count {
+        if p < n {
+            out.push(Gpid {
+                table: parent.table,
+                partition: PartitionId(p + n),
+            });
+        }
+        n *= 2;
+    }
+    out
+}
+
+impl MetaState {
+    /// Forgets unbuilt partitions that a member now reports hosting.
+    pub(crate) fn note_built(&mut self, hosts: impl Fn(&NodeAddr, Gpid) -> bool) {
+        let tables = &self.tables;
+        self.unbuilt.retain(|g| {
+            let config = tables
+                .values()
+                .find(|t| t.id == g.table)
+                .and_then(|t| t.partition(g.partition));
+            config.is_some_and(|c| !c.members().any(|m| hosts(m, *g)))
+        });
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -325,6 +364,10 @@ impl MetaState {
             return Err(MetaError::BadPartitionCount(n.saturating_mul(2)));
         };
         self.created_with.entry(table.id.0).or_insert(n);
+        self.unbuilt.extend((n..count).map(|p| Gpid {
+            table: table.id,
+            partition: PartitionId(p),
+        }));
         let children: Vec<PartitionConfig> = table
             .partitions
             .iter()
@@ -352,6 +395,7 @@ impl MetaState {
         self.dropped.retain(|g, _| g.table != table.id);
         self.moves.retain(|g, _| g.table != table.id);
         self.created_with.remove(&table.id.0);
+        self.unbuilt.retain(|g| g.table != table.id);
         Ok(table)
     }
 
@@ -376,6 +420,7 @@ impl MetaState {
                     table_name: t.name.clone(),
                     partition_count: t.partition_count,
                     from_split: p.gpid.partition.0 >= created_with,
+                    created_with,
                     config: p.clone(),
                     learner,
                     learners: if is_primary {
@@ -525,9 +570,24 @@ impl MetaState {
         cause: Cause,
     ) -> Result<Applied, NotApplied> {
         let gpid = new.gpid;
+        let unbuilt = self.unbuilt.clone();
         let (table, i) = self.locate_mut(gpid)?;
         table.partitions[i] = new.clone();
         table.version += 1;
+        // Children not built yet take the parent's members: they are the
+        // servers that will build them when the split reaches them.
+        for child in split_children(gpid, table.partition_count) {
+            if unbuilt.contains(&child) {
+                if let Some(c) = table.partitions.get_mut(child.partition.0 as usize) {
+                    *c = PartitionConfig {
+                        gpid: child,
+                        ballot: Ballot(c.ballot.0 + 1).max(new.ballot),
+                        primary: new.primary.clone(),
+                        secondaries: new.secondaries.clone(),
+                    };
+                }
+            }
+        }
         let cancelled: Vec<NodeAddr> = match &cause {
             Cause::Change(Change::CancelLearners { learners }) => {
                 learners.iter().map(|(n, _)| n.clone()).collect()
@@ -644,6 +704,44 @@ mod tests {
             .collect();
         assert_eq!(from_split.len(), 8);
         assert!(from_split.iter().all(|(p, f)| *f == (*p >= 4)));
+        // An unbuilt child follows its parent's configuration changes, at
+        // a new ballot of its own; once a member hosts it, it stops.
+        assert_eq!(st.unbuilt.len(), 4);
+        let parent = after.partitions[1].clone();
+        let moved = PartitionConfig {
+            ballot: Ballot(parent.ballot.0 + 1),
+            primary: parent.secondaries.first().cloned(),
+            secondaries: vec![parent.primary.clone().expect("primary")],
+            ..parent.clone()
+        };
+        st.set_config("t", parent, moved.clone(), Cause::PlannedSwitch)
+            .expect("set");
+        let child = st
+            .partition(Gpid::new(after.id.0, 5))
+            .expect("child")
+            .clone();
+        assert_eq!(
+            (&child.primary, &child.secondaries),
+            (&moved.primary, &moved.secondaries)
+        );
+        assert!(child.ballot > after.partitions[5].ballot);
+        let unchanged = st.partition(Gpid::new(after.id.0, 6)).expect("other child");
+        assert_eq!(unchanged, &after.partitions[6]);
+        let host = moved.primary.clone().expect("primary");
+        st.note_built(|n, g| *n == host && g.partition.0 == 5);
+        assert_eq!(st.unbuilt.len(), 3);
+        assert!(!st.unbuilt.contains(&Gpid::new(after.id.0, 5)));
+        st.note_built(|_, _| true);
+        assert!(st.unbuilt.is_empty());
+        assert_eq!(
+            split_children(Gpid::new(1, 2), 32),
+            vec![Gpid::new(1, 6), Gpid::new(1, 10), Gpid::new(1, 18)]
+        );
+        assert_eq!(
+            split_children(Gpid::new(1, 0), 8),
+            vec![Gpid::new(1, 1), Gpid::new(1, 2), Gpid::new(1, 4)]
+        );
+
         // The created count is kept through a second split.
         st.split_table("t", 0).expect("second split");
         assert_eq!(st.created_with.get(&after.id.0), Some(&4));

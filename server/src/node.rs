@@ -280,7 +280,7 @@ impl Node {
                     continue;
                 }
                 None => match self
-                    .open_replica(gpid, a.table_name, a.partition_count)
+                    .open_replica(gpid, a.table_name.clone(), unsplit_count(&a))
                     .await
                 {
                     Some(r) => r,
@@ -319,12 +319,13 @@ impl Node {
         }
     }
 
-    /// Opens (or creates) the replica of `gpid` and starts its task.
+    /// Opens (or creates) the replica of `gpid` and starts its task; it
+    /// serves `unsplit_count` partitions unless its data records a split.
     async fn open_replica(
         self: &Arc<Self>,
         gpid: Gpid,
         table_name: String,
-        partition_count: u32,
+        unsplit_count: u32,
     ) -> Option<Arc<Replica>> {
         let dir = self.replica_dir(gpid);
         if dir.exists() && lock(&self.retired).contains(&gpid) {
@@ -346,6 +347,10 @@ impl Node {
             crate::learn::install::recover(&db_path(&dir)).map_err(ReplicaError::Recover)?;
             let engine = RocksEngine::open(&db_path(&dir), &rocks)?;
             let persisted = load_config(gpid, &dir)?;
+            // The data says which split it is past; a replica behind one
+            // splits when it catches up (or proposes it, as a new primary).
+            let partition_count =
+                crate::storage::split::recorded_count(&engine)?.unwrap_or(unsplit_count);
             Ok::<_, ReplicaError>(Opening {
                 table_name,
                 partition_count,
@@ -380,6 +385,17 @@ impl Node {
                 None
             }
         }
+    }
+}
+
+/// The partition count a replica of `a` serves when its data records no
+/// split: the table's count at creation (the current one from a meta that
+/// predates splits).
+fn unsplit_count(a: &petrel_common::msg::AssignmentMsg) -> u32 {
+    if a.created_with == 0 {
+        a.partition_count
+    } else {
+        a.created_with
     }
 }
 

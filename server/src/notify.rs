@@ -52,7 +52,9 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub(crate) struct Place {
     pub(crate) gpid: Gpid,
-    pub(crate) partition_count: u32,
+    /// The table's partition count, shared with the replica (a split
+    /// changes it).
+    pub(crate) partition_count: Arc<AtomicU32>,
     /// The Redis database its table serves: `n` for `<table>.db<n>`, else 0.
     pub(crate) db: u32,
     /// Database 0's table, whose partitions broker every database's channels.
@@ -65,7 +67,7 @@ impl Place {
         let (home, db) = database_of(table);
         Place {
             gpid,
-            partition_count,
+            partition_count: Arc::new(AtomicU32::new(partition_count)),
             db,
             home_table: Arc::from(home),
         }
@@ -186,7 +188,8 @@ impl Notifier {
             if events.flags & KEYSPACE != 0 {
                 let channel = Bytes::from(notify::keyspace_channel(place.db, &event.key));
                 let message = Bytes::from_static(event.name.as_bytes());
-                let partition = partition_of(&event.key, place.partition_count);
+                let count = place.partition_count.load(Relaxed);
+                let partition = partition_of(&event.key, count);
                 if partition == own {
                     self.deliver(place, ballot, &channel, &message, Audience::Everyone);
                 } else {

@@ -9,6 +9,7 @@
 //! - a SCAN started before the split ends after it, with every key that
 //!   existed throughout;
 //! - MGET and MSET across partitions planned before the split still work;
+//! - a server down through the split catches up when it is back;
 //! - after a server restarts, the partitions it built are read from disk.
 
 mod support;
@@ -23,8 +24,8 @@ use support::load::{check_histories, WriteLoad};
 
 const PARTITIONS: u32 = 8;
 const REPLICAS: u32 = 3;
-/// A split may pause a partition at most as long as a failover may
-/// (replication.rs's budget).
+/// A split (and the failover of the server killed before it) may pause a
+/// partition at most as long as a failover may (replication.rs's budget).
 const FAILOVER_BUDGET: Duration = Duration::from_secs(5);
 /// Keys written before the split, plain strings.
 const SEEDED: usize = 3000;
@@ -140,6 +141,9 @@ fn a_table_splits_8_to_16_under_writes_and_loses_nothing() {
     let (cursor, mut scanned) = scan_from(&mut con, 0, Some(10));
     assert_ne!(cursor, 0, "the walk should be under way");
 
+    // One server is down through the split: its partitions fail over
+    // first, and it catches up (the split included) when it is back.
+    c.kill_server(2);
     let out = c
         .admin()
         .output(&["split", "default", "--wait", "--timeout-secs", "120"]);
@@ -151,6 +155,10 @@ fn a_table_splits_8_to_16_under_writes_and_loses_nothing() {
     );
     println!("{said}");
     assert!(said.contains("16 partitions"), "{said}");
+
+    c.restart_server(2);
+    c.admin()
+        .wait_healthy(REPLICAS, &[], Duration::from_secs(120));
 
     // Multi-key commands across the new partitions.
     let pairs: Vec<(String, String)> = (0..20)

@@ -291,6 +291,9 @@ pub(crate) struct Snapshot {
     /// Servers the admin is draining: every replica leaves them, none
     /// arrives.
     pub(crate) draining: BTreeSet<NodeAddr>,
+    /// Partitions made by a split that no member hosts yet: no rule
+    /// changes them (they follow their parent's configuration).
+    pub(crate) unbuilt: BTreeSet<Gpid>,
 }
 
 impl Snapshot {

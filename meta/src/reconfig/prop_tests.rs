@@ -254,6 +254,7 @@ impl Sim {
             restart_waited: BTreeMap::new(),
             moves: self.moves.clone(),
             draining: self.draining.clone(),
+            unbuilt: BTreeSet::new(),
         }
     }
 

@@ -220,8 +220,9 @@ pub(crate) struct Shared {
     pub(crate) applied: tokio::sync::watch::Sender<u64>,
     /// Keys of prepared transactions, which reads wait on.
     pub(crate) prepared: crate::txn::gate::PreparedKeys,
-    /// The table's partition count requests must be routed with.
-    partition_count: AtomicU32,
+    /// The table's partition count requests must be routed with (shared
+    /// with the replica's [`crate::notify::Place`]).
+    partition_count: Arc<AtomicU32>,
     /// While a split is pending (`shell::split`), the count it splits to,
     /// which requests may be routed with too; else 0.
     split_to: AtomicU32,

@@ -48,6 +48,19 @@ pub(crate) fn split_count(mutation: &Mutation) -> Option<u32> {
     })
 }
 
+/// The partition count the last split applied to this database recorded
+/// (`None` before its first split).
+pub(crate) fn recorded_count(view: &dyn ReadView) -> Result<Option<u32>, StorageError> {
+    let Some(raw) = view.get(PARTITION_COUNT_KEY)? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 4] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| StorageError::Corrupt("partition count record is not 4 bytes".into()))?;
+    Ok(Some(u32::from_be_bytes(bytes)))
+}
+
 /// The deletes that remove from `view` every user key that does not belong
 /// to partition `pid` of `count` (its metadata record and every element
 /// of every incarnation).

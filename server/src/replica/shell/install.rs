@@ -95,6 +95,11 @@ impl Shell {
             // new database, never neither) and what is there reopened.
             match install_and_open(staging, &db, &rocks, decree) {
                 Ok(Installed::New(engine)) => {
+                    // The copy says which split it is past.
+                    let recorded = crate::storage::split::recorded_count(&engine);
+                    if let Some(count) = recorded.map_err(ReplicaError::Storage)? {
+                        shared.set_partition_count(count);
+                    }
                     shared.set_engine(Arc::new(engine));
                     Ok(())
                 }

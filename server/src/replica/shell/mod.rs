@@ -139,17 +139,17 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         learners: Vec::new(),
         unreachable: Vec::new(),
     };
+    let place = Place::new(o.gpid, &o.table_name, o.partition_count);
     let shared = Arc::new(Shared {
         dir: o.dir,
         engine: RwLock::new(o.engine),
         view: Mutex::new(view),
         applied: tokio::sync::watch::Sender::new(0),
         prepared: Default::default(),
-        partition_count: AtomicU32::new(o.partition_count),
+        partition_count: place.partition_count.clone(),
         split_to: AtomicU32::new(0),
     });
     let (tx, rx) = mpsc::unbounded_channel();
-    let place = Place::new(o.gpid, &o.table_name, o.partition_count);
     let shell = Shell {
         gpid: o.gpid,
         place: place.clone(),

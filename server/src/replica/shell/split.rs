@@ -30,19 +30,22 @@ use crate::storage::split::{build_child, foreign_key_deletes, split_mutation};
 use crate::storage::{Mutation, StorageError};
 
 impl Shell {
-    /// Meta's assignment says the table has `count` partitions.
+    /// Meta's assignment says the table has `count` partitions: more than
+    /// this replica serves starts the next split (one doubling at a time:
+    /// a replica that missed two splits goes through both).
     pub(super) fn split_to(&mut self, count: u32) {
         let current = self.shared.partition_count();
-        if count <= current || self.splitting == Some(count) {
+        let next = current.saturating_mul(2);
+        if count <= current || self.splitting == Some(next) {
             return;
         }
-        if count != current * 2 {
-            warn!(gpid = %self.gpid, current, count, "a partition count that is not the double of this one; ignored");
+        if count < next || !count.is_power_of_two() {
+            warn!(gpid = %self.gpid, current, count, "a partition count that is no doubling of this one; ignored");
             return;
         }
-        info!(gpid = %self.gpid, from = current, to = count, "splitting: waiting for the partition's transactions to end");
-        self.splitting = Some(count);
-        self.shared.set_split_to(count);
+        info!(gpid = %self.gpid, from = current, to = next, "splitting: waiting for the partition's transactions to end");
+        self.splitting = Some(next);
+        self.shared.set_split_to(next);
     }
 
     /// Whether a new transaction must wait for the split.
@@ -56,6 +59,11 @@ impl Shell {
         let Some(count) = self.splitting else {
             return;
         };
+        if self.shared.partition_count() >= count {
+            // A learner's checkpoint (or a split from the log) got there.
+            self.splitting = None;
+            return;
+        }
         if self.machine.status() != Status::Primary {
             // A secondary splits when the split mutation reaches it; a new
             // primary proposes it itself if it has to.
@@ -76,7 +84,6 @@ impl Shell {
         info!(gpid = %self.gpid, to = count, decree = self.machine.last_prepared().0, "split proposed");
         self.splitting = None;
         self.shared.set_partition_count(count);
-        self.place.partition_count = count;
     }
 
     /// Applies the split mutation `split` at `decree`: builds the child's
@@ -120,7 +127,6 @@ impl Shell {
         ops.extend(foreign_key_deletes(engine.as_view(), pid, count).map_err(fail)?);
         engine.apply(decree, &Mutation { ops }).map_err(fail)?;
         self.shared.set_partition_count(count);
-        self.place.partition_count = count;
         if self.splitting.is_some_and(|c| c <= count) {
             self.splitting = None;
         }
