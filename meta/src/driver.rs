@@ -195,7 +195,10 @@ pub(crate) fn round(
 ) -> Vec<Applied> {
     observed.expire(now);
     state.forget_dropped(health, params.dropout_delay);
-    state.note_built(|node, gpid| observed.hosts(node, gpid));
+    state.note_built(
+        |node, gpid| observed.hosts(node, gpid),
+        |n| health.is_alive(n),
+    );
     let reconfig = params.reconfig();
     let mut by_table: BTreeMap<TableId, Vec<ReplicaReport>> = BTreeMap::new();
     for r in observed.reports.values().flatten() {

@@ -233,15 +233,25 @@ fn split_children(parent: Gpid, count: u32) -> Vec<Gpid> {
 }
 
 impl MetaState {
-    /// Forgets unbuilt partitions that a member now reports hosting.
-    pub(crate) fn note_built(&mut self, hosts: impl Fn(&NodeAddr, Gpid) -> bool) {
+    /// Forgets the unbuilt partitions that every alive member now reports
+    /// hosting (one at least). Until then no rule touches them: a member
+    /// still building its copy is not removed as unreachable by the
+    /// primary that built first.
+    pub(crate) fn note_built(
+        &mut self,
+        hosts: impl Fn(&NodeAddr, Gpid) -> bool,
+        alive: impl Fn(&NodeAddr) -> bool,
+    ) {
         let tables = &self.tables;
         self.unbuilt.retain(|g| {
             let config = tables
                 .values()
                 .find(|t| t.id == g.table)
                 .and_then(|t| t.partition(g.partition));
-            config.is_some_and(|c| !c.members().any(|m| hosts(m, *g)))
+            let built = config.is_some_and(|c| {
+                c.members().any(|m| hosts(m, *g)) && c.members().all(|m| hosts(m, *g) || !alive(m))
+            });
+            config.is_some() && !built
         });
     }
 }
@@ -728,10 +738,17 @@ mod tests {
         let unchanged = st.partition(Gpid::new(after.id.0, 6)).expect("other child");
         assert_eq!(unchanged, &after.partitions[6]);
         let host = moved.primary.clone().expect("primary");
-        st.note_built(|n, g| *n == host && g.partition.0 == 5);
+        let only = |n: &NodeAddr, g: Gpid| *n == host && g.partition.0 == 5;
+        st.note_built(only, |_| true);
+        assert_eq!(
+            st.unbuilt.len(),
+            4,
+            "built once every alive member hosts it"
+        );
+        st.note_built(only, |n| *n == host);
         assert_eq!(st.unbuilt.len(), 3);
         assert!(!st.unbuilt.contains(&Gpid::new(after.id.0, 5)));
-        st.note_built(|_, _| true);
+        st.note_built(|_, _| true, |_| true);
         assert!(st.unbuilt.is_empty());
         assert_eq!(
             split_children(Gpid::new(1, 2), 32),

@@ -169,6 +169,13 @@ pub(crate) enum Event {
     /// Meta's assignment gives the table this many partitions (a split,
     /// when more than the replica's: `shell::split`).
     SplitTo(u32),
+    /// Applying the split mutation at `decree` (to `count` partitions)
+    /// finished, off the task (`shell::split`).
+    SplitApplied {
+        decree: Decree,
+        count: u32,
+        result: Result<(), StorageError>,
+    },
     /// Stop the task.
     Close,
 }

@@ -59,7 +59,10 @@ impl Shell {
     }
 
     /// Handles one event; `false` stops the task.
-    fn on_event(&mut self, ev: Event) -> bool {
+    pub(super) fn on_event(&mut self, ev: Event) -> bool {
+        let Some(ev) = self.hold_during_split(ev) else {
+            return true;
+        };
         match ev {
             Event::Write {
                 command,
@@ -108,6 +111,11 @@ impl Shell {
             Event::Txn { msg, done } => self.txn_message(msg, done),
             Event::TxnAnswer { from, resp } => self.txn_answer(from, resp),
             Event::SplitTo(count) => self.split_to(count),
+            Event::SplitApplied {
+                decree,
+                count,
+                result,
+            } => self.split_applied(decree, count, result),
             Event::Close => return false,
         }
         true

@@ -169,6 +169,7 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         checkpoint_running: false,
         failed: false,
         splitting: None,
+        split_running: None,
     };
     let task = tokio::spawn(shell.run(rx));
     Ok(Replica {
@@ -210,4 +211,6 @@ struct Shell {
     failed: bool,
     /// A split is pending to this many partitions ([`split`]).
     splitting: Option<u32>,
+    /// A split mutation is being applied off the task ([`split`]).
+    split_running: Option<split::SplitRun>,
 }

@@ -33,6 +33,9 @@ impl Shell {
     }
 
     fn perform_one(&mut self, output: Output) -> Result<(), ReplicaError> {
+        let Some(output) = self.defer_during_split(output) else {
+            return Ok(());
+        };
         match output {
             Output::PersistConfig(config) => {
                 save_config(&self.shared.dir, &config)?;
@@ -85,9 +88,7 @@ impl Shell {
                 if let Some(count) = crate::storage::split::split_count(m) {
                     let split = m.clone();
                     drop(engine);
-                    self.apply_split(decree, &split, count)?;
-                    self.shared.applied.send_replace(decree.0);
-                    return Ok(());
+                    return self.start_split(decree, split, count);
                 }
                 apply_on_the_runtime(&*engine, big, decree, m)
                     .map_err(|source| ReplicaError::Apply { decree, source })?;
@@ -152,7 +153,7 @@ const BIG_ENTRY: usize = 1 << 20;
 
 /// Runs `f` here, telling a multi-threaded runtime first (when `big`) so
 /// it moves other tasks off this worker while `f` blocks.
-pub(super) fn off_the_runtime<T>(big: bool, f: impl FnOnce() -> T) -> T {
+fn off_the_runtime<T>(big: bool, f: impl FnOnce() -> T) -> T {
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if big && multi {

@@ -24,8 +24,8 @@ use tracing::{info, warn};
 
 use super::Shell;
 use crate::cmd::events::Events;
-use crate::replica::machine::Status;
-use crate::replica::{db_path, ReplicaError};
+use crate::replica::machine::{Output, Status};
+use crate::replica::{db_path, Event, ReplicaError};
 use crate::storage::split::{build_child, foreign_key_deletes, split_mutation};
 use crate::storage::{Mutation, StorageError};
 
@@ -86,53 +86,122 @@ impl Shell {
         self.shared.set_partition_count(count);
     }
 
-    /// Applies the split mutation `split` at `decree`: builds the child's
-    /// database (unless it exists), then applies the decree here with the
-    /// deletion of every key that went to the child. Blocks.
-    pub(super) fn apply_split(
+    /// Starts applying the split mutation `split` at `decree`, off the
+    /// task: building the child's database (unless it exists: a replayed
+    /// split) and applying the decree here with the deletion of every key
+    /// that went to the child take time in proportion to the partition.
+    /// Meanwhile the task goes on logging and acknowledging (so its peers
+    /// do not take it for dead), but defers its later applies and answers
+    /// and holds new writes and transaction messages, which would read
+    /// storage that is behind the commit point ([`Shell::split_applied`]).
+    pub(super) fn start_split(
         &mut self,
         decree: Decree,
-        split: &Mutation,
+        split: Mutation,
         count: u32,
     ) -> Result<(), ReplicaError> {
-        let engine = self.shared.engine();
         let pid = self.gpid.partition.0;
         let half = count / 2;
-        let fail = |source: StorageError| ReplicaError::Apply { decree, source };
         if pid >= half || half * 2 != count {
-            return Err(fail(StorageError::Corrupt(format!(
-                "split of partition {pid} to {count} partitions"
-            ))));
+            return Err(ReplicaError::Apply {
+                decree,
+                source: StorageError::Corrupt(format!(
+                    "split of partition {pid} to {count} partitions"
+                )),
+            });
         }
         let child = Gpid::new(self.gpid.table.0, pid + half);
-        if let Some(parent) = engine.as_rocks() {
-            let dir = child_dir(&self.shared.dir, child);
-            if !dir.exists() {
-                let staging = staging_dir(&self.shared.dir, child);
-                build_child_dir(
-                    parent,
-                    &staging,
-                    &dir,
-                    &self.env.rocks,
-                    child,
-                    count,
-                    decree,
-                    split,
-                )
-                .map_err(fail)?;
-                info!(gpid = %self.gpid, %child, decree = decree.0, "child partition built");
+        let engine = self.shared.engine();
+        let dir = child_dir(&self.shared.dir, child);
+        let staging = staging_dir(&self.shared.dir, child);
+        let rocks = self.env.rocks.clone();
+        let gpid = self.gpid;
+        let tx = self.tx.clone();
+        self.split_running = Some(SplitRun::default());
+        tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                if let Some(parent) = engine.as_rocks() {
+                    if !dir.exists() {
+                        build_child_dir(
+                            parent, &staging, &dir, &rocks, child, count, decree, &split,
+                        )?;
+                        info!(%gpid, %child, decree = decree.0, "child partition built");
+                    }
+                }
+                let mut ops = split.ops.clone();
+                ops.extend(foreign_key_deletes(engine.as_view(), pid, count)?);
+                engine.apply(decree, &Mutation { ops })
+            })();
+            let _ = tx.send(Event::SplitApplied {
+                decree,
+                count,
+                result,
+            });
+        });
+        Ok(())
+    }
+
+    /// Whether the task holds `event` until the split being applied is
+    /// done (a client write or a transaction message: both execute against
+    /// storage), and if so holds it.
+    pub(super) fn hold_during_split(&mut self, event: Event) -> Option<Event> {
+        match (&mut self.split_running, event) {
+            (Some(run), ev @ (Event::Write { .. } | Event::Txn { .. })) => {
+                run.held.push(ev);
+                None
             }
+            (_, ev) => Some(ev),
         }
-        let mut ops = split.ops.clone();
-        ops.extend(foreign_key_deletes(engine.as_view(), pid, count).map_err(fail)?);
-        engine.apply(decree, &Mutation { ops }).map_err(fail)?;
+    }
+
+    /// Whether `output` waits for the split being applied (applies and
+    /// answers keep their order after it), and if so defers it.
+    pub(super) fn defer_during_split(&mut self, output: Output) -> Option<Output> {
+        match (&mut self.split_running, output) {
+            (Some(run), o @ (Output::Apply { .. } | Output::Reply { .. })) => {
+                run.deferred.push(o);
+                None
+            }
+            (_, o) => Some(o),
+        }
+    }
+
+    /// The split applied at `decree` is done: the replica serves `count`
+    /// partitions, and what waited for it goes on in order.
+    pub(super) fn split_applied(
+        &mut self,
+        decree: Decree,
+        count: u32,
+        result: Result<(), StorageError>,
+    ) {
+        let run = self.split_running.take().unwrap_or_default();
+        if let Err(source) = result {
+            self.fail(ReplicaError::Apply { decree, source });
+            return;
+        }
         self.shared.set_partition_count(count);
         if self.splitting.is_some_and(|c| c <= count) {
             self.splitting = None;
         }
+        self.shared.applied.send_replace(decree.0);
         self.env.beacon_now.notify_one();
-        Ok(())
+        for output in run.deferred {
+            self.perform(vec![output]);
+            if self.failed {
+                return;
+            }
+        }
+        for event in run.held {
+            self.on_event(event);
+        }
     }
+}
+
+/// What a replica task defers and holds while it applies a split.
+#[derive(Default)]
+pub(super) struct SplitRun {
+    deferred: Vec<Output>,
+    held: Vec<Event>,
 }
 
 /// The directory of `child`, beside this replica's `dir`.
@@ -154,6 +223,7 @@ fn sibling(dir: &Path, name: &str) -> PathBuf {
 
 /// Builds the child in `staging` (replacing what an interrupted build
 /// left), then renames it to `dir`: a child directory is whole or absent.
+/// Blocks.
 #[allow(clippy::too_many_arguments)]
 fn build_child_dir(
     parent: &crate::storage::rocks::RocksEngine,
@@ -170,17 +240,15 @@ fn build_child_dir(
     }
     std::fs::create_dir_all(staging)?;
     let PartitionId(pid) = child.partition;
-    super::perform::off_the_runtime(true, || {
-        build_child(
-            parent,
-            &db_path(staging),
-            options,
-            pid,
-            count,
-            decree,
-            split,
-        )
-    })?;
+    build_child(
+        parent,
+        &db_path(staging),
+        options,
+        pid,
+        count,
+        decree,
+        split,
+    )?;
     std::fs::rename(staging, dir)?;
     std::fs::File::open(dir.parent().unwrap_or(Path::new(".")))?.sync_all()?;
     Ok(())
