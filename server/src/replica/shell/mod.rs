@@ -169,6 +169,7 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         checkpoint_running: false,
         failed: false,
         splitting: None,
+        split_while_running: false,
     };
     let task = tokio::spawn(shell.run(rx));
     Ok(Replica {
@@ -210,4 +211,8 @@ struct Shell {
     failed: bool,
     /// A split is pending to this many partitions ([`split`]).
     splitting: Option<u32>,
+    /// The partition count changed while the task ran (a split): requests
+    /// the service checked on the old count may still be queued, so writes
+    /// and transactions check their keys again (`replica::routing`).
+    split_while_running: bool,
 }

@@ -18,6 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+use petrel_common::command::Command;
 use petrel_common::ids::{Decree, Gpid, PartitionId};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -25,6 +27,7 @@ use tracing::{info, warn};
 use super::Shell;
 use crate::cmd::events::Events;
 use crate::replica::machine::Status;
+use crate::replica::routing::misrouted;
 use crate::replica::{db_path, ReplicaError};
 use crate::storage::split::{build_child, foreign_key_deletes, split_mutation};
 use crate::storage::{Mutation, StorageError};
@@ -46,6 +49,14 @@ impl Shell {
         info!(gpid = %self.gpid, from = current, to = next, "splitting: waiting for the partition's transactions to end");
         self.splitting = Some(next);
         self.shared.set_split_to(next);
+    }
+
+    /// Whether `command` names a key that a split made while this task ran
+    /// moved to another partition: it was routed here before the split and
+    /// must be refused, as the service refuses it now.
+    pub(super) fn moved_by_split(&self, command: &Command, args: &[Bytes]) -> bool {
+        let count = self.shared.partition_count();
+        self.split_while_running && misrouted(self.gpid, count, count, command, args)
     }
 
     /// Whether a new transaction must wait for the split.
@@ -83,6 +94,7 @@ impl Shell {
         }
         info!(gpid = %self.gpid, to = count, decree = self.machine.last_prepared().0, "split proposed");
         self.splitting = None;
+        self.split_while_running = true;
         self.shared.set_partition_count(count);
     }
 
@@ -126,6 +138,7 @@ impl Shell {
         let mut ops = split.ops.clone();
         ops.extend(foreign_key_deletes(engine.as_view(), pid, count).map_err(fail)?);
         engine.apply(decree, &Mutation { ops }).map_err(fail)?;
+        self.split_while_running = true;
         self.shared.set_partition_count(count);
         if self.splitting.is_some_and(|c| c <= count) {
             self.splitting = None;
