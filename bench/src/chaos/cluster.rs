@@ -18,7 +18,7 @@ use petrel_cli::launch::{self, Process, Role, TableSpec};
 use petrel_common::meta_client::MetaClient;
 use petrel_common::msg::{
     method, DrainRequest, DrainResponse, MetaStatusRequest, MetaStatusResponse, QueryTableRequest,
-    QueryTableResponse,
+    QueryTableResponse, SplitTableRequest, SplitTableResponse,
 };
 use petrel_common::partition::TableMap;
 use petrel_common::rpc::client::RpcClient;
@@ -43,6 +43,9 @@ pub(crate) struct ClusterSpec {
     /// Metas in the group (1, 3 or 5).
     pub(crate) metas: usize,
     pub(crate) partitions: u32,
+    /// The split nemesis doubles the table's partitions up to this many
+    /// (`partitions` when the run does not split).
+    pub(crate) max_partitions: u32,
     pub(crate) replicas: u32,
     /// First port; meta, proxy and servers use consecutive ports from here.
     pub(crate) base_port: u16,
@@ -357,6 +360,69 @@ impl Cluster {
             self.draining.push(i);
         }
         Ok(resp.replicas)
+    }
+
+    /// Asks meta how the table's last split stands: (partition count,
+    /// partitions not built yet).
+    pub(crate) async fn split_status(&self) -> anyhow::Result<(u32, u32)> {
+        self.call_split(true).await
+    }
+
+    async fn call_split(&self, status_only: bool) -> anyhow::Result<(u32, u32)> {
+        let resp: SplitTableResponse = self
+            .meta
+            .call(
+                method::SPLIT_TABLE,
+                &SplitTableRequest {
+                    name: TABLE.into(),
+                    status_only,
+                },
+                Duration::from_secs(5),
+            )
+            .await
+            .context("asking meta to split the table")?;
+        let count = resp.table.as_ref().map_or(0, |t| t.partition_count);
+        Ok((count, resp.unbuilt))
+    }
+
+    /// Doubles the table's partition count, once the previous split is
+    /// built (waiting up to `patience` for it), unless that would pass
+    /// [`ClusterSpec::max_partitions`]. Returns the counts before and
+    /// after, or `None` at the cap. A split is not idempotent: the count is
+    /// read again before each try, so a try whose answer was lost is seen
+    /// as done, never repeated.
+    pub(crate) async fn split_table(
+        &self,
+        patience: Duration,
+    ) -> anyhow::Result<Option<(u32, u32)>> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut before = None;
+        loop {
+            let last = match self.split_status().await {
+                Ok((count, unbuilt)) => {
+                    let from = *before.get_or_insert(count);
+                    if count > from {
+                        return Ok(Some((from, count)));
+                    }
+                    if count * 2 > self.spec.max_partitions {
+                        return Ok(None);
+                    }
+                    if unbuilt == 0 {
+                        match self.call_split(false).await {
+                            Ok((to, _)) => return Ok(Some((from, to))),
+                            Err(e) => e,
+                        }
+                    } else {
+                        anyhow::anyhow!("{unbuilt} partitions of the last split not built yet")
+                    }
+                }
+                Err(e) => e,
+            };
+            if std::time::Instant::now() > deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Stops every drain the nemesis started.

@@ -66,6 +66,9 @@ pub(crate) enum Kind {
     AddServer,
     /// (spare servers) drain a server for a while, then stop draining it.
     Drain,
+    /// (splits) split the table online: double its partition count while
+    /// the workloads run, up to the run's cap.
+    SplitTable,
 }
 
 impl Kind {
@@ -92,6 +95,7 @@ impl Kind {
             Kind::PartitionMetaLeader,
             Kind::AddServer,
             Kind::Drain,
+            Kind::SplitTable,
         ]
     }
 
@@ -106,6 +110,11 @@ impl Kind {
     /// Drawn by default only when the cluster has spare servers to add.
     pub(crate) fn for_growth(self) -> bool {
         matches!(self, Kind::AddServer | Kind::Drain)
+    }
+
+    /// Drawn by default only when the run may split the table (`--splits`).
+    pub(crate) fn for_splits(self) -> bool {
+        matches!(self, Kind::SplitTable)
     }
 
     /// Drawn by default only when a multi-key workload runs, so the
@@ -155,6 +164,7 @@ impl Kind {
             Kind::PartitionMetaLeader => "partition-meta-leader",
             Kind::AddServer => "add-server",
             Kind::Drain => "drain",
+            Kind::SplitTable => "split-table",
         }
     }
 
@@ -166,13 +176,15 @@ impl Kind {
     /// the cluster's setup allows (`netns`, `host_faults`), the transaction
     /// kinds only with multi-key workloads (`transactions`), the meta
     /// leader's only with a meta group (`meta_group`), adding and draining
-    /// servers only with spare servers (`growth`).
+    /// servers only with spare servers (`growth`), table splits only when
+    /// the run may split (`splits`).
     pub(crate) fn defaults(
         netns: bool,
         host_faults: bool,
         transactions: bool,
         meta_group: bool,
         growth: bool,
+        splits: bool,
     ) -> Vec<Kind> {
         Kind::all()
             .iter()
@@ -183,6 +195,7 @@ impl Kind {
                     && (transactions || !k.for_transactions())
                     && (meta_group || !k.for_meta_group())
                     && (growth || !k.for_growth())
+                    && (splits || !k.for_splits())
             })
             .collect()
     }
@@ -198,11 +211,26 @@ pub(crate) enum Fault {
     IsolatePrimaryOf(u32),
     CutPrimaryFromMeta(u32),
     CutProxyFrom(usize),
-    SplitOff { server: usize, with_meta: bool },
-    OneWay { partition: u32, from_primary: bool },
-    Delay { server: usize, ms: u64 },
-    Loss { server: usize, permille: u32 },
-    ClockJump { server: usize, secs: i64 },
+    SplitOff {
+        server: usize,
+        with_meta: bool,
+    },
+    OneWay {
+        partition: u32,
+        from_primary: bool,
+    },
+    Delay {
+        server: usize,
+        ms: u64,
+    },
+    Loss {
+        server: usize,
+        permille: u32,
+    },
+    ClockJump {
+        server: usize,
+        secs: i64,
+    },
     FsyncFails(usize),
     DiskFull(usize),
     KillProxy,
@@ -211,6 +239,8 @@ pub(crate) enum Fault {
     CutMetaLeaderFromServers,
     AddServer,
     Drain(usize),
+    /// Double the table's partition count (skipped at the run's cap).
+    SplitTable,
 }
 
 impl fmt::Display for Fault {
@@ -226,6 +256,7 @@ impl fmt::Display for Fault {
             Fault::CutMetaLeaderFromServers => write!(f, "cut the meta leader from every server"),
             Fault::AddServer => write!(f, "start a spare server"),
             Fault::Drain(i) => write!(f, "drain server {i}"),
+            Fault::SplitTable => write!(f, "split the table (double its partitions)"),
             Fault::IsolatePrimaryOf(p) => {
                 write!(f, "cut the primary of partition {p} from the other servers")
             }
@@ -400,6 +431,12 @@ pub(crate) fn schedule(
                 Fault::Drain(rng.gen_range(0..servers)),
                 Duration::from_millis(rng.gen_range(5_000..20_000)),
             ),
+            Kind::SplitTable => (
+                Fault::SplitTable,
+                // Time for the children to be built before the next fault
+                // (which may still land on a split in progress).
+                Duration::from_millis(rng.gen_range(5_000..15_000)),
+            ),
         };
         if t + lasts + Duration::from_secs(2) > duration {
             break;
@@ -459,7 +496,15 @@ pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -
             | Fault::IsolatePrimaryOf(p)
             | Fault::CutPrimaryFromMeta(p)
             | Fault::OneWay { partition: p, .. } => match primary_index(cluster, *p).await {
-                Some(i) => Some(i),
+                Some((i, q)) => {
+                    if q != *p {
+                        log.note(
+                            start,
+                            format!("partition {p} is partition {q} of the table now"),
+                        );
+                    }
+                    Some(i)
+                }
                 None => {
                     log.note(
                         start,
@@ -486,6 +531,16 @@ pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -
                     }
                 }
             }
+            Fault::SplitTable => match cluster.split_status().await {
+                Ok((count, _)) if count * 2 > cluster.spec.max_partitions => {
+                    log.note(
+                        start,
+                        format!("skipped ({}): {count} partitions, the cap", step.fault),
+                    );
+                    continue;
+                }
+                _ => None,
+            },
             Fault::RestartMeta | Fault::KillProxy | Fault::AddServer => None,
         };
         log.faults += 1;
@@ -686,6 +741,32 @@ pub(crate) async fn run(cluster: &mut Cluster, steps: &[Step], start: Instant) -
                     Err(e) => log.note(start, format!("cannot stop draining server {i}: {e:#}")),
                 }
             }
+            Fault::SplitTable => {
+                let began = Instant::now();
+                // The previous split may still be building.
+                match cluster.split_table(step.lasts).await {
+                    Ok(Some((from, to))) => {
+                        log.note(start, format!("{}: {from} -> {to}", step.fault))
+                    }
+                    Ok(None) => log.note(start, format!("{}: at the cap already", step.fault)),
+                    Err(e) => log.note(start, format!("cannot split the table: {e:#}")),
+                }
+                let until = began + step.lasts;
+                while Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if let Ok((count, 0)) = cluster.split_status().await {
+                        log.note(
+                            start,
+                            format!(
+                                "every partition of {count} built ({:.1} s)",
+                                began.elapsed().as_secs_f64()
+                            ),
+                        );
+                        break;
+                    }
+                }
+                tokio::time::sleep_until(until.into()).await;
+            }
             Fault::RestartMeta => {
                 log.note(start, step.fault.to_string());
                 cluster.kill_meta();
@@ -755,8 +836,12 @@ fn cut(cluster: &Cluster, fault: &Fault, i: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn primary_index(cluster: &Cluster, partition: u32) -> Option<usize> {
+/// The live server leading `partition` (named modulo the table's current
+/// count: the schedule names partitions splits have not made yet), and
+/// the partition it leads.
+async fn primary_index(cluster: &Cluster, partition: u32) -> Option<(usize, u32)> {
     let table = cluster.table().await.ok()?;
+    let partition = partition % table.partition_count.max(1);
     let primary = table
         .partition(PartitionId(partition))?
         .primary
@@ -764,7 +849,7 @@ async fn primary_index(cluster: &Cluster, partition: u32) -> Option<usize> {
         .0
         .clone();
     let i = cluster.server_index(&primary)?;
-    cluster.is_server_up(i).then_some(i)
+    cluster.is_server_up(i).then_some((i, partition))
 }
 
 #[cfg(test)]
@@ -812,7 +897,7 @@ mod tests {
     #[test]
     fn default_kinds_without_transactions_are_the_ones_seeds_were_drawn_with() {
         // Adding kinds must not change what an old command line draws.
-        let old: Vec<&str> = Kind::defaults(true, true, false, false, false)
+        let old: Vec<&str> = Kind::defaults(true, true, false, false, false, false)
             .iter()
             .map(|k| k.name())
             .collect();
@@ -836,7 +921,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            Kind::defaults(false, false, false, false, false),
+            Kind::defaults(false, false, false, false, false, false),
             [
                 Kind::KillPrimary,
                 Kind::Kill,
@@ -846,9 +931,9 @@ mod tests {
                 Kind::Loss
             ]
         );
-        let with = Kind::defaults(false, false, true, false, false);
+        let with = Kind::defaults(false, false, true, false, false, false);
         assert!(with.contains(&Kind::KillProxy) && with.contains(&Kind::KillRecordPrimary));
-        let grown = Kind::defaults(true, false, false, true, true);
+        let grown = Kind::defaults(true, false, false, true, true, false);
         for k in [
             Kind::KillMetaLeader,
             Kind::PauseMetaLeader,
@@ -858,9 +943,8 @@ mod tests {
         ] {
             assert!(grown.contains(&k), "{k:?}");
         }
-        assert!(
-            !Kind::defaults(false, false, false, true, true).contains(&Kind::PartitionMetaLeader)
-        );
+        assert!(!Kind::defaults(false, false, false, true, true, false)
+            .contains(&Kind::PartitionMetaLeader));
     }
 
     #[test]
@@ -885,6 +969,38 @@ mod tests {
         assert!(a
             .iter()
             .any(|s| matches!(s.fault, Fault::Drain(i) if i < 3)));
+    }
+
+    #[test]
+    fn table_splits_are_drawn_only_with_splits_and_do_not_move_old_schedules() {
+        for flags in 0..32u32 {
+            let f = |i: u32| flags & (1 << i) != 0;
+            let without = Kind::defaults(f(0), f(1), f(2), f(3), f(4), false);
+            let with = Kind::defaults(f(0), f(1), f(2), f(3), f(4), true);
+            assert!(!without.contains(&Kind::SplitTable));
+            // The new kind comes last: every other kind keeps its index, so
+            // a seed drawn without splits draws what it always did.
+            assert_eq!(with[..with.len() - 1], without[..]);
+            assert_eq!(with.last(), Some(&Kind::SplitTable));
+        }
+        let a = schedule(
+            5,
+            Duration::from_secs(600),
+            &[Kind::SplitTable, Kind::Kill],
+            3,
+            32,
+        );
+        assert_eq!(
+            a,
+            schedule(
+                5,
+                Duration::from_secs(600),
+                &[Kind::SplitTable, Kind::Kill],
+                3,
+                32
+            )
+        );
+        assert!(a.iter().any(|s| s.fault == Fault::SplitTable));
     }
 
     #[test]

@@ -35,12 +35,12 @@ struct Args {
     /// Fault kinds, comma-separated: kill-primary, kill, pause, meta (kill
     /// -9 every meta, restarted later), delay, loss, kill-proxy,
     /// kill-record-primary, kill-meta-leader, pause-meta-leader, add-server,
-    /// drain; with --netns partition-primary, partition-meta,
+    /// drain, split-table; with --netns partition-primary, partition-meta,
     /// partition-proxy, split, one-way, partition-meta-leader; with
     /// --host-faults clock, fsync, disk-full. Default: every kind the flags
     /// allow (kill-proxy and kill-record-primary only with --multikey, the
     /// meta leader's with --metas 3 or 5, add-server and drain with
-    /// --spare-servers).
+    /// --spare-servers, split-table with --splits).
     #[arg(long)]
     nemesis: Option<String>,
     /// Run every process in its own network namespace (root only), which
@@ -62,6 +62,11 @@ struct Args {
     /// one at a time (and add-server and drain are drawn by default).
     #[arg(long, default_value_t = 0)]
     spare_servers: usize,
+    /// Splits the split-table nemesis may do: it doubles the table's
+    /// partitions online, up to --partitions times 2^N (and split-table is
+    /// drawn by default).
+    #[arg(long, default_value_t = 0)]
+    splits: u32,
     /// Metas in the meta group (1, 3 or 5); with more than one, the meta
     /// leader's nemeses are drawn by default.
     #[arg(long, default_value_t = 1)]
@@ -136,13 +141,19 @@ pub fn main() -> anyhow::Result<()> {
         std::process::exit(if report.is_ok() { 0 } else { 1 });
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let multikey = args.multikey.spec(args.partitions)?;
+    // Meta refuses more than 65536 partitions; so does this.
+    let max_partitions = u32::try_from(u64::from(args.partitions) << args.splits.min(32))
+        .ok()
+        .filter(|m| *m <= 1 << 16)
+        .context("--splits doubles --partitions past 65536")?;
+    let multikey = args.multikey.spec(args.partitions, max_partitions)?;
     let default_kinds = Kind::defaults(
         args.netns,
         args.host_faults,
         multikey.any(),
         args.metas > 1,
         args.spare_servers > 0,
+        args.splits > 0,
     )
     .iter()
     .map(|k| k.name())
@@ -172,6 +183,9 @@ pub fn main() -> anyhow::Result<()> {
     {
         bail!("nemesis '{}' needs --host-faults", k.name());
     }
+    if kinds.contains(&Kind::SplitTable) && args.splits == 0 {
+        bail!("nemesis 'split-table' needs --splits N (how often it may split)");
+    }
     if args.replicas as usize > args.servers || args.replicas == 0 {
         bail!("--replicas must be between 1 and --servers");
     }
@@ -197,6 +211,7 @@ pub fn main() -> anyhow::Result<()> {
             spare_servers: args.spare_servers,
             metas: args.metas,
             partitions: args.partitions,
+            max_partitions,
             replicas: args.replicas,
             base_port: args.base_port,
             meta_args: Vec::new(),

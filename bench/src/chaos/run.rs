@@ -47,7 +47,9 @@ pub(crate) fn plan(spec: &RunSpec) -> Vec<Step> {
         spec.duration,
         &spec.kinds,
         spec.cluster.servers,
-        spec.cluster.partitions,
+        // Partitions split off later are targets too (named modulo the
+        // count when the fault starts).
+        spec.cluster.max_partitions,
     )
 }
 

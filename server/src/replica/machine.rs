@@ -184,6 +184,9 @@ pub(crate) enum WriteError {
     LeaseExpired { ballot: Ballot },
     /// Not executed: too many uncommitted writes in flight (back-pressure).
     Busy { in_flight: u64, limit: u64 },
+    /// Not executed: a key of it went to another partition; the split was
+    /// proposed after the request was routed here (`replica::routing`).
+    Moved { ballot: Ballot },
     /// Outcome unknown: prepared, then this replica stopped being primary (or
     /// its log failed) before commit; a later primary may still commit it.
     /// Never retry blindly.

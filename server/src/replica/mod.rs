@@ -14,6 +14,7 @@
 
 pub(crate) mod machine;
 pub(crate) mod overlay;
+pub(crate) mod routing;
 pub(crate) mod shell;
 pub(crate) mod wire;
 

@@ -26,6 +26,7 @@ use tracing::error;
 use crate::cmd;
 use crate::learn;
 use crate::node::Node;
+use crate::replica::routing::misrouted;
 use crate::replica::{
     role_of, wire, Event, Replica, Status, TxnIn, TxnOutcome, WriteError, WriteOutcome,
 };
@@ -363,6 +364,14 @@ impl ServerService {
                         &format!("{in_flight} writes in flight (limit {limit})"),
                     ))
                 }
+                WriteError::Moved { ballot } => {
+                    return Err(refuse(
+                        ExecCode::StaleMap,
+                        ballot,
+                        primary,
+                        "a key belongs to another partition (the table split)",
+                    ))
+                }
                 WriteError::Unknown { ballot, .. } => {
                     metrics::counter!("petrel_server_write_outcome_unknown_total").increment(1);
                     Reply::error(format!(
@@ -442,6 +451,12 @@ impl ServerService {
                     txn_refuse(ExecCode::Unavailable, ballot, primary, "lease expired")
                 }
                 WriteError::Busy { .. } => txn_refuse(ExecCode::Busy, ballot, primary, "busy"),
+                WriteError::Moved { ballot } => txn_refuse(
+                    ExecCode::StaleMap,
+                    ballot,
+                    primary,
+                    "a key belongs to another partition (the table split)",
+                ),
             },
             TxnOutcome::Unavailable(reason) => {
                 txn_refuse(ExecCode::Unavailable, ballot, primary, reason)
@@ -576,44 +591,11 @@ fn learn_error(e: learn::LearnError) -> ServiceError {
     }
 }
 
-/// A transaction message not taken (nothing done for it here).
 fn routed_count(replica: &Replica) -> u32 {
     replica.partition_count()
 }
 
-/// Whether this call, routed to `gpid` with `count` partitions, must be
-/// refused with the routing error because of a split:
-///
-/// - a key of it belongs to another partition: the proxy planned it on the
-///   map before the split (a MULTI block's keys are checked too;
-///   `petrel.txn.run` brings keys of other partitions along by design and
-///   only its partition count is checked);
-/// - the replica still serves `current` partitions (its split is pending)
-///   and the call names no key of its own to check: a keyless command
-///   (DBSIZE, SCAN...) would see both halves.
-fn misrouted(gpid: Gpid, count: u32, current: u32, command: &Command, args: &[Bytes]) -> bool {
-    if count <= 1 || !count.is_power_of_two() {
-        return false;
-    }
-    let own = |key: &[u8]| petrel_common::hash::partition_of(key, count) == gpid.partition.0;
-    let t = command::table();
-    let keys: Vec<Bytes> = if command.id == t.internal(command::Internal::Exec).id {
-        crate::txn::keys::keys_of(command, args)
-    } else if command.id == t.internal(command::Internal::TxnRun).id {
-        return count != current;
-    } else {
-        command
-            .key_positions(args)
-            .into_iter()
-            .filter_map(|i| args.get(i).cloned())
-            .collect()
-    };
-    if keys.is_empty() {
-        return count != current;
-    }
-    !keys.iter().all(|k| own(k))
-}
-
+/// A transaction message not taken (nothing done for it here).
 fn txn_refuse(code: ExecCode, ballot: Ballot, primary: String, reason: &str) -> Handled {
     metrics::counter!("petrel_server_txn_refused_total", "code" => (code as i32).to_string())
         .increment(1);

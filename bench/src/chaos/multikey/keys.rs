@@ -16,15 +16,23 @@ pub(crate) const RECORD_PARTITION: u32 = 0;
 
 /// `count` key names starting with `prefix`, key `i` in partition
 /// `(RECORD_PARTITION + i) % partitions`: spread over every partition, the
-/// first in [`RECORD_PARTITION`]. `partitions` must be a power of two, as
+/// first in [`RECORD_PARTITION`]. The first stays there while splits grow
+/// the table up to `grows_to` partitions (it lies in [`RECORD_PARTITION`]
+/// of `grows_to` too); a split moves each other key to either half, so the
+/// workloads reach the new partitions. Counts must be powers of two, as
 /// every table's is. Names never contain `{`, so no hash tag groups them.
-pub(crate) fn spread(prefix: &str, count: usize, partitions: u32) -> Vec<String> {
+pub(crate) fn spread(prefix: &str, count: usize, partitions: u32, grows_to: u32) -> Vec<String> {
     (0..count)
         .map(|i| {
+            let of = if i == 0 {
+                grows_to.max(partitions)
+            } else {
+                partitions
+            };
             in_partition(
                 &format!("{prefix}:{i}"),
                 spread_partition(i, partitions),
-                partitions,
+                of,
             )
         })
         .collect()
@@ -52,7 +60,7 @@ mod tests {
     #[test]
     fn keys_cover_every_partition_round_robin() {
         for partitions in [1u32, 2, 4, 8, 16] {
-            let keys = spread("bank", 16, partitions);
+            let keys = spread("bank", 16, partitions, partitions);
             assert_eq!(keys.len(), 16);
             for (i, k) in keys.iter().enumerate() {
                 assert_eq!(
@@ -78,7 +86,20 @@ mod tests {
 
     #[test]
     fn the_same_arguments_give_the_same_names() {
-        assert_eq!(spread("mset", 8, 8), spread("mset", 8, 8));
-        assert_ne!(spread("mset", 8, 8), spread("list", 8, 8));
+        assert_eq!(spread("mset", 8, 8, 8), spread("mset", 8, 8, 8));
+        assert_ne!(spread("mset", 8, 8, 8), spread("list", 8, 8, 8));
+    }
+
+    #[test]
+    fn the_first_key_stays_in_the_record_partition_through_splits() {
+        let keys = spread("bank", 16, 8, 32);
+        // Without splits the names are the ones a run always drew.
+        assert_eq!(keys[1..], spread("bank", 16, 8, 8)[1..]);
+        for count in [8u32, 16, 32] {
+            assert_eq!(partition_of(keys[0].as_bytes(), count), RECORD_PARTITION);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(partition_of(k.as_bytes(), 8), spread_partition(i, 8));
+        }
     }
 }

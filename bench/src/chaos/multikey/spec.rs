@@ -47,6 +47,9 @@ pub(crate) struct Spec {
     pub(crate) items: usize,
     /// Partitions of the table: keys are spread over all of them.
     pub(crate) partitions: u32,
+    /// The most partitions splits may grow the table to (`partitions`
+    /// without splits): the first keys stay in the record partition.
+    pub(crate) grows_to: u32,
 }
 
 impl Spec {
@@ -93,8 +96,9 @@ pub(crate) struct MultiKeyArgs {
 pub(crate) const WORKLOADS: [&str; 3] = ["bank", "mset", "lmove"];
 
 impl MultiKeyArgs {
-    /// The workloads asked for, on a table of `partitions` partitions.
-    pub(crate) fn spec(&self, partitions: u32) -> anyhow::Result<Spec> {
+    /// The workloads asked for, on a table of `partitions` partitions that
+    /// splits may grow to `grows_to`.
+    pub(crate) fn spec(&self, partitions: u32, grows_to: u32) -> anyhow::Result<Spec> {
         let mut spec = Spec {
             bank: false,
             mset: false,
@@ -107,6 +111,7 @@ impl MultiKeyArgs {
             mset_keys: self.mset_keys,
             items: self.lmove_items,
             partitions,
+            grows_to,
         };
         for name in self
             .multikey
@@ -151,7 +156,7 @@ mod tests {
     fn spec(args: &[&str]) -> anyhow::Result<Spec> {
         let flags =
             Flags::try_parse_from(std::iter::once("petrel-chaos").chain(args.iter().copied()))?;
-        flags.multi.spec(4)
+        flags.multi.spec(4, 4)
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(crate) async fn setup(url: &str, spec: &Spec) -> anyhow::Result<MultiRecord>
     }
     let mut con = Retrying::new(url)?;
     if spec.bank {
-        let accounts = spread("bank", spec.accounts, spec.partitions);
+        let accounts = spread("bank", spec.accounts, spec.partitions, spec.grows_to);
         for a in &accounts {
             let mut set = redis::cmd("SET");
             set.arg(a).arg(spec.initial_balance);
@@ -57,7 +57,7 @@ pub(crate) async fn setup(url: &str, spec: &Spec) -> anyhow::Result<MultiRecord>
         });
     }
     if spec.mset {
-        let keys = spread("mset", spec.mset_keys, spec.partitions);
+        let keys = spread("mset", spec.mset_keys, spec.partitions, spec.grows_to);
         for k in &keys {
             con.query(redis::cmd("DEL").arg(k), "DEL").await?;
         }
@@ -67,7 +67,7 @@ pub(crate) async fn setup(url: &str, spec: &Spec) -> anyhow::Result<MultiRecord>
         });
     }
     if spec.lmove {
-        let lists = spread("list", 2, spec.partitions);
+        let lists = spread("list", 2, spec.partitions, spec.grows_to);
         let items: Vec<String> = (0..spec.items).map(|i| format!("item-{i}")).collect();
         for l in &lists {
             con.query(redis::cmd("DEL").arg(l), "DEL").await?;

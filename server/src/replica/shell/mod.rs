@@ -170,6 +170,7 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
         failed: false,
         splitting: None,
         split_running: None,
+        split_while_running: false,
     };
     let task = tokio::spawn(shell.run(rx));
     Ok(Replica {
@@ -213,4 +214,8 @@ struct Shell {
     splitting: Option<u32>,
     /// A split mutation is being applied off the task ([`split`]).
     split_running: Option<split::SplitRun>,
+    /// The partition count changed while the task ran (a split): requests
+    /// the service checked on the old count may still be queued, so writes
+    /// and transactions check their keys again (`replica::routing`).
+    split_while_running: bool,
 }

@@ -49,6 +49,7 @@ impl Shell {
                 self.shared.publish(|v| v.config = config);
             }
             Output::AppendLog { seq, entry } => {
+                self.note_logged_split(&entry.mutation);
                 let record = LogEntry {
                     gpid: self.gpid,
                     ballot: entry.ballot,

@@ -18,6 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+use petrel_common::command::Command;
 use petrel_common::ids::{Decree, Gpid, PartitionId};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -25,9 +27,13 @@ use tracing::{info, warn};
 use super::Shell;
 use crate::cmd::events::Events;
 use crate::replica::machine::{Output, Status};
+use crate::replica::routing::misrouted;
 use crate::replica::{db_path, Event, ReplicaError};
 use crate::storage::split::{build_child, foreign_key_deletes, split_mutation};
 use crate::storage::{Mutation, StorageError};
+
+/// Longer encoded mutations are no split (one put of a 4-byte count).
+const SPLIT_MUTATION_MAX_BYTES: usize = 64;
 
 impl Shell {
     /// Meta's assignment says the table has `count` partitions: more than
@@ -46,6 +52,35 @@ impl Shell {
         info!(gpid = %self.gpid, from = current, to = next, "splitting: waiting for the partition's transactions to end");
         self.splitting = Some(next);
         self.shared.set_split_to(next);
+    }
+
+    /// Whether `command` names a key that a split made while this task ran
+    /// moved to another partition: it was routed here before the split and
+    /// must be refused, as the service refuses it now.
+    pub(super) fn moved_by_split(&self, command: &Command, args: &[Bytes]) -> bool {
+        let count = self.shared.partition_count();
+        self.split_while_running && misrouted(self.gpid, count, count, command, args)
+    }
+
+    /// A mutation is being logged here: if it is a split, from now on
+    /// this replica routes only the new count, even before the split
+    /// commits. A secondary that becomes primary with the split in its
+    /// uncommitted tail then never takes a request of the old map whose
+    /// key the split moves.
+    pub(super) fn note_logged_split(&mut self, mutation: &Bytes) {
+        if mutation.len() > SPLIT_MUTATION_MAX_BYTES {
+            return;
+        }
+        let Ok(m) = crate::log::decode_mutation(mutation) else {
+            return;
+        };
+        let Some(count) = crate::storage::split::split_count(&m) else {
+            return;
+        };
+        if count > self.shared.partition_count() {
+            self.split_while_running = true;
+            self.shared.set_partition_count(count);
+        }
     }
 
     /// Whether a new transaction must wait for the split.
@@ -83,6 +118,7 @@ impl Shell {
         }
         info!(gpid = %self.gpid, to = count, decree = self.machine.last_prepared().0, "split proposed");
         self.splitting = None;
+        self.split_while_running = true;
         self.shared.set_partition_count(count);
     }
 
@@ -179,6 +215,7 @@ impl Shell {
             self.fail(ReplicaError::Apply { decree, source });
             return;
         }
+        self.split_while_running = true;
         self.shared.set_partition_count(count);
         if self.splitting.is_some_and(|c| c <= count) {
             self.splitting = None;

@@ -233,3 +233,38 @@ async fn no_write_without_a_lease() {
         other => panic!("a write without a lease: {other:?}"),
     }
 }
+
+/// The first key `k<n>` in partition `p` of 2.
+fn key_in_half(p: u32) -> String {
+    (0u32..)
+        .map(|n| format!("k{n}"))
+        .find(|k| petrel_common::hash::partition_of(k.as_bytes(), 2) == p)
+        .expect("a key")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_routed_before_the_split_and_staged_after_it_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = open(dir.path(), Arc::new(MemEngine::new()));
+    make_primary(&o.replica, 1).await;
+    let (stays, moves) = (key_in_half(0), key_in_half(1));
+    for k in [&stays, &moves] {
+        assert_eq!(ok(&o.replica, &format!("set {k} 1")).await, Reply::ok());
+    }
+    o.replica.send(Event::SplitTo(2));
+    for _ in 0..200 {
+        if o.replica.partition_count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(o.replica.partition_count(), 2, "the split was proposed");
+    // The service let this write through on the old count (its key was
+    // this partition's then); the replica stages it after the split.
+    let line = format!("set {moves} 2");
+    match o.replica.write(cmd(&line), args(&line), 1_000).await {
+        WriteOutcome::Refused(WriteError::Moved { .. }) => {}
+        other => panic!("a write of a key that moved: {other:?}"),
+    }
+    assert_eq!(ok(&o.replica, &format!("set {stays} 2")).await, Reply::ok());
+}

@@ -234,7 +234,19 @@ impl Shell {
             ));
             return;
         }
-        if let TxnIn::Execute { head, .. } = &msg {
+        if let TxnIn::Execute { head, calls } = &msg {
+            // Routed before a split was proposed, executed after it: keys
+            // that went to the new partition are not this one's any more.
+            if calls
+                .iter()
+                .any(|c| self.moved_by_split(c.command, &c.args))
+            {
+                let e = WriteError::Moved {
+                    ballot: self.machine.ballot(),
+                };
+                let _ = done.send(TxnOutcome::Refused(e));
+                return;
+            }
             let known = self
                 .txns
                 .participant

@@ -245,6 +245,14 @@ impl Shell {
             }));
             return;
         }
+        // Routed before a split was proposed, staged after it: a key that
+        // went to the new partition must not be written here any more.
+        if self.moved_by_split(command, &args) {
+            let _ = done.send(refuse(WriteError::Moved {
+                ballot: self.machine.ballot(),
+            }));
+            return;
+        }
         if let Err(e) = self.writes.pending.sync(self.machine.uncommitted()) {
             let _ = done.send(WriteOutcome::Failed(Arc::new(ReplicaError::Storage(e))));
             return;
