@@ -310,6 +310,7 @@ pub(crate) struct Step {
 }
 
 /// Draws the schedule for a run of `duration`.
+#[cfg(test)]
 pub(crate) fn schedule(
     seed: u64,
     duration: Duration,
@@ -317,14 +318,40 @@ pub(crate) fn schedule(
     servers: usize,
     partitions: u32,
 ) -> Vec<Step> {
+    schedule_covering(seed, duration, kinds, servers, partitions, false)
+}
+
+/// Like [`schedule`]; with `every_kind` the first faults are every kind
+/// once, in an order the seed draws, and only then drawn at random (a run
+/// too short for them all stops where its time does).
+pub(crate) fn schedule_covering(
+    seed: u64,
+    duration: Duration,
+    kinds: &[Kind],
+    servers: usize,
+    partitions: u32,
+    every_kind: bool,
+) -> Vec<Step> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut steps = Vec::new();
     if kinds.is_empty() {
         return steps;
     }
+    let mut first: Vec<Kind> = if every_kind {
+        kinds.to_vec()
+    } else {
+        Vec::new()
+    };
+    if every_kind {
+        rand::seq::SliceRandom::shuffle(first.as_mut_slice(), &mut rng);
+    }
+    first.reverse();
     let mut t = Duration::from_secs(5);
     loop {
-        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let kind = match first.pop() {
+            Some(k) => k,
+            None => kinds[rng.gen_range(0..kinds.len())],
+        };
         let (fault, lasts) = match kind {
             Kind::KillPrimary => (
                 Fault::KillPrimaryOf(rng.gen_range(0..partitions)),
@@ -855,6 +882,34 @@ async fn primary_index(cluster: &Cluster, partition: u32) -> Option<(usize, u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_comes_first_once_when_asked_and_old_schedules_stay() {
+        let all = Kind::all().to_vec();
+        assert_eq!(
+            schedule(5, Duration::from_secs(600), &all, 3, 8),
+            schedule_covering(5, Duration::from_secs(600), &all, 3, 8, false)
+        );
+        // Kinds whose faults are each of their own variant.
+        let kinds = [
+            Kind::KillPrimary,
+            Kind::Kill,
+            Kind::Pause,
+            Kind::Meta,
+            Kind::Clock,
+            Kind::Fsync,
+        ];
+        for seed in 0..20 {
+            let steps = schedule_covering(seed, Duration::from_secs(600), &kinds, 3, 8, true);
+            let mut first: Vec<_> = steps[..kinds.len()]
+                .iter()
+                .map(|s| std::mem::discriminant(&s.fault))
+                .collect();
+            first.dedup();
+            let distinct: std::collections::HashSet<_> = first.into_iter().collect();
+            assert_eq!(distinct.len(), kinds.len(), "seed {seed}");
+        }
+    }
 
     #[test]
     fn the_same_seed_draws_the_same_schedule() {

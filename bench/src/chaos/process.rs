@@ -67,6 +67,10 @@ struct Args {
     /// drawn by default).
     #[arg(long, default_value_t = 0)]
     splits: u32,
+    /// Draw every enabled fault kind once first (in an order the seed
+    /// picks), then at random as usual: a long enough run injects each.
+    #[arg(long)]
+    every_kind: bool,
     /// Metas in the meta group (1, 3 or 5); with more than one, the meta
     /// leader's nemeses are drawn by default.
     #[arg(long, default_value_t = 1)]
@@ -229,6 +233,7 @@ pub fn main() -> anyhow::Result<()> {
         },
         history_out: Some(dir.join("history.jsonl")),
         multikey,
+        every_kind: args.every_kind,
     };
     println!(
         "petrel-chaos seed {seed}, duration {:?}, data in {}",

@@ -26,6 +26,8 @@ pub(crate) struct RunSpec {
     pub(crate) history_out: Option<PathBuf>,
     /// The multi-key workloads run beside the per-key one.
     pub(crate) multikey: multikey::Spec,
+    /// Every kind of fault once first (`--every-kind`).
+    pub(crate) every_kind: bool,
 }
 
 /// What a run found.
@@ -42,7 +44,7 @@ pub(crate) struct RunResult {
 
 /// The schedule a seed draws (printed before the run, so a run can be replayed).
 pub(crate) fn plan(spec: &RunSpec) -> Vec<Step> {
-    nemesis::schedule(
+    nemesis::schedule_covering(
         spec.seed,
         spec.duration,
         &spec.kinds,
@@ -50,6 +52,7 @@ pub(crate) fn plan(spec: &RunSpec) -> Vec<Step> {
         // Partitions split off later are targets too (named modulo the
         // count when the fault starts).
         spec.cluster.max_partitions,
+        spec.every_kind,
     )
 }
 
