@@ -182,6 +182,14 @@ pub(crate) fn spawn(env: Arc<Env>, o: Opening) -> Result<Replica, super::Replica
     })
 }
 
+/// What a replica task defers and holds while it applies a split
+/// ([`split`]).
+#[derive(Default)]
+struct SplitRun {
+    deferred: Vec<super::machine::Output>,
+    held: Vec<Event>,
+}
+
 /// One replica task's state; what it does with it is in the modules above.
 struct Shell {
     gpid: Gpid,
@@ -213,7 +221,7 @@ struct Shell {
     /// A split is pending to this many partitions ([`split`]).
     splitting: Option<u32>,
     /// A split mutation is being applied off the task ([`split`]).
-    split_running: Option<split::SplitRun>,
+    split_running: Option<SplitRun>,
     /// The partition count changed while the task ran (a split): requests
     /// the service checked on the old count may still be queued, so writes
     /// and transactions check their keys again (`replica::routing`).

@@ -24,7 +24,7 @@ use petrel_common::ids::{Decree, Gpid, PartitionId};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use super::Shell;
+use super::{Shell, SplitRun};
 use crate::cmd::events::Events;
 use crate::replica::machine::{Output, Status};
 use crate::replica::routing::misrouted;
@@ -232,13 +232,6 @@ impl Shell {
             self.on_event(event);
         }
     }
-}
-
-/// What a replica task defers and holds while it applies a split.
-#[derive(Default)]
-pub(super) struct SplitRun {
-    deferred: Vec<Output>,
-    held: Vec<Event>,
 }
 
 /// The directory of `child`, beside this replica's `dir`.
