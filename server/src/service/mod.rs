@@ -187,7 +187,7 @@ impl ServerService {
                 "command id does not match the command named (proxy and server command tables differ)",
             );
         };
-        let current = routed_count(&replica);
+        let current = replica.partition_count();
         if misrouted(gpid, req.partition_count, current, command, &req.args) {
             return refuse(
                 ExecCode::StaleMap,
@@ -410,7 +410,7 @@ impl ServerService {
             Ok(Incoming::Execute(head)) => match calls_of(req.commands) {
                 Ok(calls)
                     if calls.iter().any(|c| {
-                        let current = routed_count(&replica);
+                        let current = replica.partition_count();
                         misrouted(gpid, req.partition_count, current, c.command, &c.args)
                     }) =>
                 {
@@ -589,10 +589,6 @@ fn learn_error(e: learn::LearnError) -> ServiceError {
         L::File(_) => ServiceError::Invalid(e.to_string()),
         _ => ServiceError::Internal(e.to_string()),
     }
-}
-
-fn routed_count(replica: &Replica) -> u32 {
-    replica.partition_count()
 }
 
 /// A transaction message not taken (nothing done for it here).

@@ -148,6 +148,26 @@ impl WriteLoad {
         self.stop_with_pauses(rt).0
     }
 
+    /// Stops every writer and returns what each key went through, after
+    /// printing each writer's longest time without an acknowledged write
+    /// and asserting that none reached `budget`.
+    pub fn stop_pausing_less_than(self, rt: &Runtime, budget: Duration) -> Histories {
+        let (hist, pauses) = self.stop_with_pauses(rt);
+        let longest = pauses.iter().max().copied().unwrap_or_default();
+        println!(
+            "longest pause between acknowledged writes per writer: {:?}",
+            pauses
+                .iter()
+                .map(|d| format!("{} ms", d.as_millis()))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            longest < budget,
+            "a writer took no write for {longest:?} (budget {budget:?})"
+        );
+        hist
+    }
+
     /// Stops every writer: what each key went through, and for each writer
     /// the longest time it went without an acknowledged write.
     pub fn stop_with_pauses(self, rt: &Runtime) -> (Histories, Vec<Duration>) {
